@@ -1,0 +1,3 @@
+module github.com/wpcdb/wpcdb
+
+go 1.26
