@@ -1,0 +1,317 @@
+// Package cloudjson reads and writes wpcdb's JSON cloud, the format users
+// type, pipe and ingest:
+//
+//	{"id": "a", "weights": [..M], "points": [[..d], ..M], "attrs": {"color": "red", "year": 2021}}
+//
+// "points" is required; "weights" may be left out (every weight 1); "id" and
+// "attrs" are optional here (ingest requires an id). Attribute values are
+// strings, finite numbers (kept as float64) or booleans. Unknown fields are
+// refused, so a misspelt "wieghts" is an error instead of silent unit
+// weights. Numbers are written in the shortest form that parses back to the
+// same float32.
+package cloudjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// ErrSyntax is wrapped by errors about malformed JSON or a field of the
+// wrong JSON type. Errors about values (overflow, ragged points) wrap
+// wpcsim.ErrInvalidCloud instead.
+var ErrSyntax = errors.New("cloudjson: malformed cloud")
+
+// Record is one decoded JSON cloud.
+type Record struct {
+	ID    string
+	Cloud wpcsim.Cloud
+	// Attrs maps names to string, float64 or bool values; nil when absent.
+	Attrs map[string]any
+}
+
+type rawRecord struct {
+	ID      json.RawMessage `json:"id"`
+	Weights json.RawMessage `json:"weights"`
+	Points  json.RawMessage `json:"points"`
+	Attrs   json.RawMessage `json:"attrs"`
+}
+
+// Decode parses one JSON cloud. Surrounding whitespace is allowed, anything
+// else after the object is not. The cloud's shape and float32 range are
+// checked (wpcsim.NewCloud64); the similarity's rules (zero points, limits)
+// are the caller's, through wpcsim.Cloud.Validate.
+func Decode(data []byte) (Record, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var raw rawRecord
+	if err := dec.Decode(&raw); err != nil {
+		return Record{}, syntaxErr(err)
+	}
+	if _, err := dec.Token(); err == nil {
+		return Record{}, fmt.Errorf("%w: data after the cloud object at offset %d", ErrSyntax, dec.InputOffset())
+	}
+	var r Record
+	if isPresent(raw.ID) {
+		if err := json.Unmarshal(raw.ID, &r.ID); err != nil {
+			return Record{}, fmt.Errorf("%w: id: must be a string", ErrSyntax)
+		}
+	}
+	var weights []float64
+	if isPresent(raw.Weights) {
+		s := scanner{src: raw.Weights}
+		w, err := s.vector("weights")
+		if err != nil {
+			return Record{}, err
+		}
+		if weights = w; weights == nil {
+			weights = []float64{}
+		}
+	}
+	if !isPresent(raw.Points) {
+		return Record{}, &wpcsim.CloudError{Field: "points", Reason: "missing"}
+	}
+	s := scanner{src: raw.Points}
+	points, err := s.matrix("points")
+	if err != nil {
+		return Record{}, err
+	}
+	if r.Cloud, err = wpcsim.NewCloud64(weights, points); err != nil {
+		return Record{}, err
+	}
+	if isPresent(raw.Attrs) {
+		if r.Attrs, err = decodeAttrs(raw.Attrs); err != nil {
+			return Record{}, err
+		}
+	}
+	return r, nil
+}
+
+func isPresent(m json.RawMessage) bool { return len(m) > 0 && string(m) != "null" }
+
+func syntaxErr(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("%w: invalid JSON at offset %d: %v", ErrSyntax, se.Offset, se)
+	case errors.As(err, &te):
+		return fmt.Errorf("%w: %s: must be an object, not %s", ErrSyntax, te.Field, te.Value)
+	}
+	return fmt.Errorf("%w: %v", ErrSyntax, err)
+}
+
+func decodeAttrs(data []byte) (map[string]any, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: attrs: must be an object of strings, numbers and booleans", ErrSyntax)
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		dec := json.NewDecoder(bytes.NewReader(v))
+		dec.UseNumber()
+		var val any
+		if err := dec.Decode(&val); err != nil {
+			return nil, fmt.Errorf("%w: attrs.%s: %v", ErrSyntax, k, err)
+		}
+		switch x := val.(type) {
+		case string, bool:
+			out[k] = x
+		case json.Number:
+			f, err := strconv.ParseFloat(string(x), 64)
+			if err != nil || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("%w: attrs.%s: number %s does not fit float64", ErrSyntax, k, x)
+			}
+			out[k] = f
+		default:
+			return nil, fmt.Errorf("%w: attrs.%s: value must be a string, number or boolean, got %s", ErrSyntax, k, jsonKind(val))
+		}
+	}
+	return out, nil
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// scanner reads arrays of JSON numbers that encoding/json has already
+// checked for syntax, naming each bad value by its index.
+type scanner struct {
+	src []byte
+	pos int
+}
+
+func (s *scanner) skip() {
+	for s.pos < len(s.src) {
+		switch s.src[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) peek() byte {
+	s.skip()
+	if s.pos < len(s.src) {
+		return s.src[s.pos]
+	}
+	return 0
+}
+
+// matrix reads an array of arrays of numbers.
+func (s *scanner) matrix(field string) ([][]float64, error) {
+	if s.peek() != '[' {
+		return nil, fmt.Errorf("%w: %s: must be an array of arrays of numbers", ErrSyntax, field)
+	}
+	s.pos++
+	var rows [][]float64
+	if s.peek() == ']' {
+		s.pos++
+		return rows, nil
+	}
+	for i := 0; ; i++ {
+		row, err := s.vector(field + "[" + strconv.Itoa(i) + "]")
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+		switch s.peek() {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			return rows, nil
+		default:
+			return nil, fmt.Errorf("%w: %s: malformed array", ErrSyntax, field)
+		}
+	}
+}
+
+// vector reads an array of numbers.
+func (s *scanner) vector(field string) ([]float64, error) {
+	if s.peek() != '[' {
+		return nil, fmt.Errorf("%w: %s: must be an array of numbers", ErrSyntax, field)
+	}
+	s.pos++
+	var out []float64
+	if s.peek() == ']' {
+		s.pos++
+		return out, nil
+	}
+	for k := 0; ; k++ {
+		s.skip()
+		start := s.pos
+		for s.pos < len(s.src) && isNumberByte(s.src[s.pos]) {
+			s.pos++
+		}
+		tok := string(s.src[start:s.pos])
+		if tok == "" {
+			return nil, fmt.Errorf("%w: %s[%d]: must be a number", ErrSyntax, field, k)
+		}
+		v, err := strconv.ParseFloat(tok, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return nil, fmt.Errorf("%w: %s[%d]: %q is not a number", ErrSyntax, field, k, tok)
+		}
+		if math.IsInf(v, 0) {
+			// Beyond float64: report it as the float32 overflow it also is.
+			// (An underflow parses as 0 with ErrRange and is kept as 0.)
+			return nil, &wpcsim.CloudError{Field: fmt.Sprintf("%s[%d]", field, k), Reason: "value " + tok + " overflows float32"}
+		}
+		out = append(out, v)
+		switch s.peek() {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			return out, nil
+		default:
+			return nil, fmt.Errorf("%w: %s[%d]: must be a number", ErrSyntax, field, k+1)
+		}
+	}
+}
+
+func isNumberByte(c byte) bool {
+	return c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
+// AppendJSON appends r as one line of JSON (no newline) to dst. Floats are
+// written so that they parse back to the same float32. r.Cloud must be well
+// formed (Validate it first): NaN and Inf have no JSON form.
+func AppendJSON(dst []byte, r Record) []byte {
+	dst = append(dst, '{')
+	if r.ID != "" {
+		dst = append(dst, `"id":`...)
+		dst = appendString(dst, r.ID)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"weights":`...)
+	dst = appendFloats(dst, r.Cloud.Weights)
+	dst = append(dst, `,"points":[`...)
+	for i := 0; i < r.Cloud.Len(); i++ {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendFloats(dst, r.Cloud.Point(i))
+	}
+	dst = append(dst, ']')
+	if len(r.Attrs) > 0 {
+		dst = append(dst, `,"attrs":{`...)
+		keys := make([]string, 0, len(r.Attrs))
+		for k := range r.Attrs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			switch v := r.Attrs[k].(type) {
+			case string:
+				dst = appendString(dst, v)
+			case bool:
+				dst = strconv.AppendBool(dst, v)
+			case float64:
+				dst = strconv.AppendFloat(dst, v, 'g', -1, 64)
+			default:
+				b, _ := json.Marshal(v)
+				dst = append(dst, b...)
+			}
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+func appendString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // never fails for a string
+	return append(dst, b...)
+}
+
+func appendFloats(dst []byte, v []float32) []byte {
+	dst = append(dst, '[')
+	for i, f := range v {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendFloat(dst, float64(f), 'g', -1, 32)
+	}
+	return append(dst, ']')
+}
