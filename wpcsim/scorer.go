@@ -96,9 +96,12 @@ func (sc *Scorer) Dim() int { return sc.q.d }
 // inner, the cosine for cosine, the non-negative MMD distance for mmd. x is
 // validated first; an invalid x returns a *CloudError and no score.
 func (sc *Scorer) Score(x Cloud) (float64, error) {
+	if err := x.Validate(sc.sim.Limits(sc.q.d, 0)); err != nil {
+		return 0, err
+	}
 	var out [1]float64
-	_, err := sc.ScoreBatch([]Cloud{x}, out[:0])
-	return out[0], err
+	sc.scoreValid([]Cloud{x}, out[:0])
+	return out[0], nil
 }
 
 // maxPackedPoints bounds how many item points one Gram call covers.
@@ -114,6 +117,11 @@ func (sc *Scorer) ScoreBatch(xs []Cloud, dst []float64) ([]float64, error) {
 			return dst, fmt.Errorf("item %d: %w", i, err)
 		}
 	}
+	return sc.scoreValid(xs, dst), nil
+}
+
+// scoreValid is ScoreBatch for items already validated.
+func (sc *Scorer) scoreValid(xs []Cloud, dst []float64) []float64 {
 	start := len(dst)
 	dst = slices.Grow(dst, len(xs))[:start+len(xs)]
 	for lo := 0; lo < len(xs); {
@@ -144,7 +152,7 @@ func (sc *Scorer) ScoreBatch(xs []Cloud, dst []float64) ([]float64, error) {
 		}
 		lo = hi
 	}
-	return dst, nil
+	return dst
 }
 
 // finish turns g(Q,X) into the configured score.

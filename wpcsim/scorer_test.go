@@ -2,7 +2,6 @@ package wpcsim_test
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -24,47 +23,8 @@ func toOracle(t *testing.T, k wpcsim.Kernel, norm wpcsim.Norm, raw bool) wpctest
 	return o
 }
 
-// checkScore compares a score with the oracle under PAPER.md's tolerance for
-// the mode, and returns a description of the mismatch or "".
 func checkScore(o wpctest.Oracle, mode wpcsim.ScoreMode, q, x wpctest.Cloud, got float64) string {
-	gqx, mqx := o.G(q, x)
-	switch mode {
-	case wpcsim.ScoreInner:
-		if !wpctest.Within(got, gqx, mqx) {
-			return fmt.Sprintf("inner: got %.10g want %.10g (diff %.3g, bound %.3g)", got, gqx, got-gqx, wpctest.Bound(gqx, mqx))
-		}
-	case wpcsim.ScoreCosine:
-		gqq, mqq := o.G(q, q)
-		gxx, mxx := o.G(x, x)
-		near := func(g, m float64) bool { return g > 0.5e-6*m && g < 2e-6*m }
-		if near(gqq, mqq) || near(gxx, mxx) {
-			return "" // too close to the zero threshold to judge
-		}
-		if gqq <= 1e-6*mqq || gxx <= 1e-6*mxx {
-			if got != 0 {
-				return fmt.Sprintf("cosine: got %g, want 0 for a zero self-similarity", got)
-			}
-			return ""
-		}
-		s := math.Sqrt(gqq * gxx)
-		want := gqx / s
-		tol := wpctest.Bound(gqx, mqx)/s + math.Abs(want)*(wpctest.Bound(gqq, mqq)/(2*gqq)+wpctest.Bound(gxx, mxx)/(2*gxx))
-		if math.Abs(got-want) > 1.5*tol+1e-12 {
-			return fmt.Sprintf("cosine: got %.10g want %.10g (diff %.3g, bound %.3g)", got, want, got-want, tol)
-		}
-	case wpcsim.ScoreMMD:
-		gqq, mqq := o.G(q, q)
-		gxx, mxx := o.G(x, x)
-		want2 := math.Max(gqq, 0) + math.Max(gxx, 0) - 2*gqx
-		mass := mqq + mxx + 2*mqx
-		if got < 0 {
-			return fmt.Sprintf("mmd: negative distance %g", got)
-		}
-		if got2 := got * got; math.Abs(got2-math.Max(want2, 0)) > wpctest.Bound(want2, mass) {
-			return fmt.Sprintf("mmd²: got %.10g want %.10g (bound %.3g)", got2, want2, wpctest.Bound(want2, mass))
-		}
-	}
-	return ""
+	return o.CheckScore(mode.String(), q, x, got)
 }
 
 var testKernels = []string{

@@ -5,6 +5,7 @@
 package wpctest
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 )
@@ -191,3 +192,52 @@ func Within(got, want, mass float64) bool {
 // Bound is PAPER.md's tolerance for a value with the given exact value and
 // mass.
 func Bound(want, mass float64) float64 { return 1e-4*math.Abs(want) + 1e-6*mass }
+
+// CheckScore compares a score in mode "inner", "cosine" or "mmd" with the
+// oracle under PAPER.md's tolerance for that mode and returns a description
+// of the mismatch, or "" when it is within bounds. Near the cosine's
+// zero-self-similarity threshold (g(X,X) within a factor 2 of 1e-6·m(X,X))
+// either answer is accepted.
+func (o Oracle) CheckScore(mode string, q, x Cloud, got float64) string {
+	gqx, mqx := o.G(q, x)
+	switch mode {
+	case "inner":
+		if !Within(got, gqx, mqx) {
+			return fmt.Sprintf("inner: got %.10g want %.10g (diff %.3g, bound %.3g)", got, gqx, got-gqx, Bound(gqx, mqx))
+		}
+	case "cosine":
+		gqq, mqq := o.G(q, q)
+		gxx, mxx := o.G(x, x)
+		near := func(g, m float64) bool { return g > 0.5e-6*m && g < 2e-6*m }
+		if near(gqq, mqq) || near(gxx, mxx) {
+			return ""
+		}
+		if gqq <= 1e-6*mqq || gxx <= 1e-6*mxx {
+			if got != 0 {
+				return fmt.Sprintf("cosine: got %g, want 0 for a zero self-similarity", got)
+			}
+			return ""
+		}
+		// PAPER.md bounds each g before dividing; propagate to the ratio.
+		s := math.Sqrt(gqq * gxx)
+		want := gqx / s
+		tol := Bound(gqx, mqx)/s + math.Abs(want)*(Bound(gqq, mqq)/(2*gqq)+Bound(gxx, mxx)/(2*gxx))
+		if math.Abs(got-want) > 1.5*tol+1e-12 {
+			return fmt.Sprintf("cosine: got %.10g want %.10g (diff %.3g, bound %.3g)", got, want, got-want, tol)
+		}
+	case "mmd":
+		gqq, mqq := o.G(q, q)
+		gxx, mxx := o.G(x, x)
+		want2 := math.Max(gqq, 0) + math.Max(gxx, 0) - 2*gqx
+		mass := mqq + mxx + 2*mqx
+		if got < 0 {
+			return fmt.Sprintf("mmd: negative distance %g", got)
+		}
+		if got2 := got * got; math.Abs(got2-math.Max(want2, 0)) > Bound(want2, mass) {
+			return fmt.Sprintf("mmd²: got %.10g want %.10g (bound %.3g)", got2, want2, Bound(want2, mass))
+		}
+	default:
+		return "unknown score mode " + mode
+	}
+	return ""
+}
