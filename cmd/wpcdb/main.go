@@ -1,0 +1,87 @@
+// Command wpcdb is the one binary of wpcdb: the database server, its client,
+// and the tools around it (sim, and as they land: collection, ingest, get,
+// delete, search, encode, bench, demo).
+//
+// Global flags are persistent: they may come before or after the command.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// globals are the root's persistent flags.
+type globals struct {
+	data  string
+	addr  string
+	token string
+	json  bool
+}
+
+// app is one invocation: its flags and streams.
+type app struct {
+	g      globals
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run executes the command line and returns the process exit code. Errors
+// are printed on stderr as "wpcdb: <message>"; nothing is printed on stdout
+// by a failing command.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "wpcdb: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// usageError marks a command line that cannot run (exit code 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "wpcdb",
+		Short: "A database for weighted point clouds",
+		Long: `wpcdb stores weighted point clouds — sets of (weight, vector) pairs, as produced by
+multimodal encoders — and searches them by the exact kernel similarity of the
+Weighted Point Cloud Embedding paper, pruned by a first-stage index.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.g.data, "data", "./wpcdb-data", "data directory of the embedded database")
+	pf.StringVar(&a.g.addr, "addr", "", "HOST:PORT of a wpcdb server; when set, commands run against it")
+	pf.StringVar(&a.g.token, "token", "", "bearer token for the server")
+	pf.BoolVar(&a.g.json, "json", false, "print JSON instead of text")
+	root.AddCommand(a.simCommand())
+	return root
+}
