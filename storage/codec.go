@@ -1,0 +1,364 @@
+package storage
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// Key tags and collection sub-tags (see the package doc).
+const (
+	tagVersion    = 0x00
+	tagCatalog    = 0x01
+	tagNextCID    = 0x02
+	tagCollection = 0x10
+
+	subNextIID  = 0x00
+	subID       = 0x01
+	subRecord   = 0x02
+	subPhi      = 0x03
+	subAttrs    = 0x04
+	subPosting  = 0x05
+	subFeatures = 0x06
+)
+
+const recordVersion = 1
+
+func collPrefix(cid uint32) []byte {
+	return binary.BigEndian.AppendUint32([]byte{tagCollection}, cid)
+}
+
+func collKey(cid uint32, sub byte) []byte { return append(collPrefix(cid), sub) }
+
+func idKey(cid uint32, id string) []byte { return append(collKey(cid, subID), id...) }
+
+func iidKey(cid uint32, sub byte, iid uint32) []byte {
+	return binary.BigEndian.AppendUint32(collKey(cid, sub), iid)
+}
+
+// upperBound returns the smallest key greater than every key with prefix p.
+func upperBound(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil // p is all 0xff: no upper bound
+}
+
+// Attribute value types in postings and attribute records.
+const (
+	attrString = 's'
+	attrNumber = 'n'
+	attrBool   = 'b'
+)
+
+// appendAttrValue appends a posting's value bytes; numbers sort by value.
+func appendAttrValue(dst []byte, v any) []byte {
+	switch x := v.(type) {
+	case string:
+		dst = append(dst, attrString)
+		dst = binary.AppendUvarint(dst, uint64(len(x)))
+		return append(dst, x...)
+	case bool:
+		b := byte(0)
+		if x {
+			b = 1
+		}
+		return append(dst, attrBool, b)
+	case float64:
+		return binary.BigEndian.AppendUint64(append(dst, attrNumber), SortableFloat(x))
+	}
+	panic(fmt.Sprintf("storage: attribute value of type %T", v))
+}
+
+// SortableFloat maps a float64 to a uint64 whose unsigned order is the
+// numeric order (-0 and +0 map apart; NaN never reaches storage).
+func SortableFloat(f float64) uint64 {
+	b := math.Float64bits(f)
+	if b>>63 == 1 {
+		return ^b
+	}
+	return b | 1<<63
+}
+
+// UnsortableFloat inverts SortableFloat.
+func UnsortableFloat(u uint64) float64 {
+	if u>>63 == 1 {
+		return math.Float64frombits(u &^ (1 << 63))
+	}
+	return math.Float64frombits(^u)
+}
+
+func postingKey(cid uint32, name string, v any, iid uint32) []byte {
+	k := collKey(cid, subPosting)
+	k = binary.AppendUvarint(k, uint64(len(name)))
+	k = append(k, name...)
+	k = appendAttrValue(k, v)
+	return binary.BigEndian.AppendUint32(k, iid)
+}
+
+// parsePosting splits a posting key (without the collection prefix and
+// sub-tag) into attribute name, value and iid.
+func parsePosting(k []byte) (name string, v any, iid uint32, err error) {
+	n, w := binary.Uvarint(k)
+	if w <= 0 || uint64(len(k)-w) < n+1+4 {
+		return "", nil, 0, fmt.Errorf("%w: posting key %x", ErrCorrupt, k)
+	}
+	name = string(k[w : w+int(n)])
+	rest := k[w+int(n):]
+	iid = binary.BigEndian.Uint32(rest[len(rest)-4:])
+	val := rest[1 : len(rest)-4]
+	switch rest[0] {
+	case attrString:
+		l, w2 := binary.Uvarint(val)
+		if w2 <= 0 || uint64(len(val)-w2) != l {
+			return "", nil, 0, fmt.Errorf("%w: posting key %x", ErrCorrupt, k)
+		}
+		v = string(val[w2:])
+	case attrBool:
+		if len(val) != 1 {
+			return "", nil, 0, fmt.Errorf("%w: posting key %x", ErrCorrupt, k)
+		}
+		v = val[0] == 1
+	case attrNumber:
+		if len(val) != 8 {
+			return "", nil, 0, fmt.Errorf("%w: posting key %x", ErrCorrupt, k)
+		}
+		v = UnsortableFloat(binary.BigEndian.Uint64(val))
+	default:
+		return "", nil, 0, fmt.Errorf("%w: posting key %x", ErrCorrupt, k)
+	}
+	return name, v, iid, nil
+}
+
+// CheckAttrs validates attribute names and values: names 1–256 bytes,
+// values strings (≤ 4096 bytes), finite float64 numbers or booleans.
+func CheckAttrs(attrs map[string]any) error {
+	for name, v := range attrs {
+		if name == "" || len(name) > MaxAttrNameLength {
+			return fmt.Errorf("%w: attrs: name %q must be 1 to %d bytes", ErrInvalidItem, name, MaxAttrNameLength)
+		}
+		switch x := v.(type) {
+		case string:
+			if len(x) > MaxAttrValueLength {
+				return fmt.Errorf("%w: attrs.%s: string of %d bytes exceeds %d", ErrInvalidItem, name, len(x), MaxAttrValueLength)
+			}
+		case bool:
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("%w: attrs.%s: number must be finite, got %v", ErrInvalidItem, name, x)
+			}
+		default:
+			return fmt.Errorf("%w: attrs.%s: value must be a string, number or boolean, got %T", ErrInvalidItem, name, v)
+		}
+	}
+	return nil
+}
+
+func sortedNames(attrs map[string]any) []string {
+	names := make([]string, 0, len(attrs))
+	for k := range attrs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func encodeAttrs(attrs map[string]any) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(attrs)))
+	for _, name := range sortedNames(attrs) {
+		b = binary.AppendUvarint(b, uint64(len(name)))
+		b = append(b, name...)
+		switch x := attrs[name].(type) {
+		case string:
+			b = append(b, attrString)
+			b = binary.AppendUvarint(b, uint64(len(x)))
+			b = append(b, x...)
+		case float64:
+			b = binary.LittleEndian.AppendUint64(append(b, attrNumber), math.Float64bits(x))
+		case bool:
+			v := byte(0)
+			if x {
+				v = 1
+			}
+			b = append(b, attrBool, v)
+		}
+	}
+	return b
+}
+
+func decodeAttrs(b []byte) (map[string]any, error) {
+	bad := fmt.Errorf("%w: attribute record", ErrCorrupt)
+	n, w := binary.Uvarint(b)
+	if w <= 0 {
+		return nil, bad
+	}
+	b = b[w:]
+	if n == 0 {
+		return nil, nil
+	}
+	out := make(map[string]any, n)
+	for i := uint64(0); i < n; i++ {
+		l, w := binary.Uvarint(b)
+		if w <= 0 || uint64(len(b)-w) < l+1 {
+			return nil, bad
+		}
+		name := string(b[w : w+int(l)])
+		b = b[w+int(l):]
+		typ := b[0]
+		b = b[1:]
+		switch typ {
+		case attrString:
+			l, w := binary.Uvarint(b)
+			if w <= 0 || uint64(len(b)-w) < l {
+				return nil, bad
+			}
+			out[name] = string(b[w : w+int(l)])
+			b = b[w+int(l):]
+		case attrNumber:
+			if len(b) < 8 {
+				return nil, bad
+			}
+			out[name] = math.Float64frombits(binary.LittleEndian.Uint64(b))
+			b = b[8:]
+		case attrBool:
+			if len(b) < 1 {
+				return nil, bad
+			}
+			out[name] = b[0] == 1
+			b = b[1:]
+		default:
+			return nil, bad
+		}
+	}
+	return out, nil
+}
+
+// Quantize returns the cloud as it will read back from storage under
+// encoding e: f32 unchanged, f16 and bf16 rounded to nearest even. A value
+// that overflows the encoding is refused, naming the field. Compute φ and
+// g(X,X) from the quantized cloud so that they match what is stored.
+func Quantize(e Encoding, c wpcsim.Cloud) (wpcsim.Cloud, error) {
+	if e == EncodingF32 {
+		return c, nil
+	}
+	out := wpcsim.Cloud{Dim: c.Dim, Weights: c.Weights, Points: make([]float32, len(c.Points))}
+	for i, x := range c.Points {
+		var h uint16
+		var y float32
+		if e == EncodingF16 {
+			h = f32ToF16(x)
+			y = f16ToF32(h)
+		} else {
+			h = f32ToBF16(x)
+			y = bf16ToF32(h)
+		}
+		if math.IsInf(float64(y), 0) && !math.IsInf(float64(x), 0) {
+			return wpcsim.Cloud{}, &wpcsim.CloudError{
+				Field:  "points[" + strconv.Itoa(i/c.Dim) + "][" + strconv.Itoa(i%c.Dim) + "]",
+				Reason: fmt.Sprintf("value %g overflows the collection's %s encoding", x, e),
+			}
+		}
+		out.Points[i] = y
+	}
+	return out, nil
+}
+
+// appendRecord encodes an item record (see the package doc).
+func appendRecord(dst []byte, e Encoding, id string, c wpcsim.Cloud, self wpcsim.Self) []byte {
+	dst = append(dst, recordVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(id)))
+	dst = append(dst, id...)
+	dst = binary.AppendUvarint(dst, uint64(c.Len()))
+	for _, w := range c.Weights {
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(w))
+	}
+	switch e {
+	case EncodingF32:
+		for _, x := range c.Points {
+			dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
+		}
+	case EncodingF16:
+		for _, x := range c.Points {
+			dst = binary.LittleEndian.AppendUint16(dst, f32ToF16(x))
+		}
+	case EncodingBF16:
+		for _, x := range c.Points {
+			dst = binary.LittleEndian.AppendUint16(dst, f32ToBF16(x))
+		}
+	}
+	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(self.G))
+	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(self.Mass))
+}
+
+// decodeRecord decodes an item record into a fresh cloud.
+func decodeRecord(b []byte, e Encoding, dim int) (id string, c wpcsim.Cloud, self wpcsim.Self, err error) {
+	bad := func(what string) error { return fmt.Errorf("%w: item record: %s", ErrCorrupt, what) }
+	if len(b) == 0 || b[0] != recordVersion {
+		return "", c, self, bad("unknown record version")
+	}
+	b = b[1:]
+	l, w := binary.Uvarint(b)
+	if w <= 0 || uint64(len(b)-w) < l {
+		return "", c, self, bad("id")
+	}
+	id = string(b[w : w+int(l)])
+	b = b[w+int(l):]
+	m, w := binary.Uvarint(b)
+	if w <= 0 {
+		return "", c, self, bad("point count")
+	}
+	b = b[w:]
+	need := m*4 + m*uint64(dim)*uint64(e.size()) + 16
+	if uint64(len(b)) != need {
+		return "", c, self, bad(fmt.Sprintf("%d bytes for %d points of dimension %d, want %d", len(b), m, dim, need))
+	}
+	c = wpcsim.Cloud{Dim: dim, Weights: make([]float32, m), Points: make([]float32, int(m)*dim)}
+	for i := range c.Weights {
+		c.Weights[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	b = b[4*m:]
+	switch e {
+	case EncodingF32:
+		for i := range c.Points {
+			c.Points[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	case EncodingF16:
+		for i := range c.Points {
+			c.Points[i] = f16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	case EncodingBF16:
+		for i := range c.Points {
+			c.Points[i] = bf16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	}
+	b = b[len(c.Points)*e.size():]
+	self.G = math.Float64frombits(binary.LittleEndian.Uint64(b))
+	self.Mass = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
+	return id, c, self, nil
+}
+
+func appendFloats(dst []byte, v []float32) []byte {
+	for _, x := range v {
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
+	}
+	return dst
+}
+
+func decodeFloats(b []byte) ([]float32, error) {
+	if len(b)%4 != 0 {
+		return nil, fmt.Errorf("%w: float vector of %d bytes", ErrCorrupt, len(b))
+	}
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out, nil
+}

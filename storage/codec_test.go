@@ -1,0 +1,180 @@
+package storage
+
+import (
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// f16Reference rounds through float64 arithmetic: an independent way to get
+// the nearest binary16 (ties to even), by enumerating the neighbours.
+func f16Reference(f float32) float32 {
+	if f != f {
+		return f
+	}
+	best, bestErr := float32(0), math.Inf(1)
+	// Every finite binary16 value, positive and negative.
+	for h := 0; h < 0x7c00; h++ {
+		for _, s := range []float64{1, -1} {
+			v := s * f16Value(uint16(h))
+			e := math.Abs(v - float64(f))
+			if e < bestErr || e == bestErr && uint16(h)&1 == 0 {
+				best, bestErr = float32(v), e
+			}
+		}
+	}
+	// Beyond the largest finite value by at least half an ulp: Inf.
+	if math.Abs(float64(f)) >= 65520 {
+		return float32(math.Copysign(math.Inf(1), float64(f)))
+	}
+	return best
+}
+
+func f16Value(h uint16) float64 {
+	exp := int(h>>10) & 0x1f
+	man := float64(h & 0x3ff)
+	if exp == 0 {
+		return man * math.Pow(2, -24)
+	}
+	return (1 + man/1024) * math.Pow(2, float64(exp-15))
+}
+
+func TestF16(t *testing.T) {
+	const seed = 16
+	rng := rand.New(rand.NewPCG(seed, 0))
+	vals := []float32{0, 1, -1, 0.5, 65504, 65519, 65520, -65520, 1e-8, 5.96e-8, 2.98e-8, 2.99e-8, 6.1e-5, 1.0009766, 1.00048828125, 1.0014648}
+	for i := 0; i < 300; i++ {
+		vals = append(vals, float32(rng.NormFloat64()*math.Pow(10, rng.Float64()*10-6)))
+	}
+	for _, v := range vals {
+		got := f16ToF32(f32ToF16(v))
+		want := f16Reference(v)
+		if got != want && !(got == 0 && want == 0) {
+			t.Errorf("seed %d: f16(%g) = %g, want %g", seed, v, got, want)
+		}
+	}
+	if h := f32ToF16(float32(math.NaN())); f16ToF32(h) == f16ToF32(h) {
+		t.Error("NaN did not stay NaN")
+	}
+	// Every binary16 widens and narrows back to itself.
+	for h := 0; h < 1<<16; h++ {
+		f := f16ToF32(uint16(h))
+		if f != f {
+			continue
+		}
+		if back := f32ToF16(f); back != uint16(h) {
+			t.Fatalf("%#04x → %g → %#04x", h, f, back)
+		}
+		if float64(f) != math.Copysign(f16Value(uint16(h)&0x7fff), float64(f)) && h&0x7c00 != 0x7c00 {
+			t.Fatalf("%#04x widens to %g, want %g", h, f, f16Value(uint16(h)&0x7fff))
+		}
+	}
+}
+
+func TestBF16(t *testing.T) {
+	for h := 0; h < 1<<16; h++ {
+		f := bf16ToF32(uint16(h))
+		if f != f {
+			if g := bf16ToF32(f32ToBF16(f)); g == g {
+				t.Fatalf("NaN %#04x lost", h)
+			}
+			continue
+		}
+		if back := f32ToBF16(f); back != uint16(h) {
+			t.Fatalf("%#04x → %g → %#04x", h, f, back)
+		}
+	}
+	// Ties go to even: 1 + 2^-8 is halfway between 1 and 1 + 2^-7.
+	if got := bf16ToF32(f32ToBF16(1 + 1.0/256)); got != 1 {
+		t.Errorf("tie rounded to %v, want 1", got)
+	}
+	if got := bf16ToF32(f32ToBF16(1 + 3.0/256)); got != 1+4.0/256 {
+		t.Errorf("tie rounded to %v, want 1+2^-6", got)
+	}
+}
+
+func TestQuantizeOverflow(t *testing.T) {
+	c := wpcsim.Cloud{Dim: 2, Weights: []float32{1, 1}, Points: []float32{1, 2, 3, 70000}}
+	_, err := Quantize(EncodingF16, c)
+	if err == nil || err.Error() != "points[1][1]: value 70000 overflows the collection's f16 encoding" {
+		t.Errorf("got %v", err)
+	}
+	if _, err := Quantize(EncodingBF16, c); err != nil {
+		t.Errorf("bf16 holds 70000: %v", err)
+	}
+}
+
+func TestSortableFloat(t *testing.T) {
+	vals := []float64{math.Inf(-1), -math.MaxFloat64, -1e10, -1, -math.SmallestNonzeroFloat64, 0, math.SmallestNonzeroFloat64, 0.5, 1, 2021, math.MaxFloat64, math.Inf(1)}
+	for i := 1; i < len(vals); i++ {
+		if !(SortableFloat(vals[i-1]) < SortableFloat(vals[i])) {
+			t.Errorf("%g and %g out of order", vals[i-1], vals[i])
+		}
+		if UnsortableFloat(SortableFloat(vals[i])) != vals[i] {
+			t.Errorf("%g does not round-trip", vals[i])
+		}
+	}
+	if numKey(math.Copysign(0, -1)) != numKey(0) {
+		t.Error("-0 and +0 must share a key")
+	}
+	if numKey(1)+1 != numKey(math.Nextafter(1, 2)) {
+		t.Error("consecutive floats must have consecutive keys")
+	}
+}
+
+func TestPostingAndAttrsRoundTrip(t *testing.T) {
+	attrs := map[string]any{"color": "red", "year": 2021.0, "neg": -3.5, "ok": true, "no": false, "empty": "", "uni": "✓\x00x"}
+	back, err := decodeAttrs(encodeAttrs(attrs))
+	if err != nil || !reflect.DeepEqual(back, attrs) {
+		t.Fatalf("attrs round trip: %v %v", back, err)
+	}
+	prefix := len(collKey(7, subPosting))
+	for name, v := range attrs {
+		k := postingKey(7, name, v, 123456)
+		n, got, iid, err := parsePosting(k[prefix:])
+		if err != nil || n != name || got != v || iid != 123456 {
+			t.Errorf("posting %s=%v: got %s=%v iid %d err %v", name, v, n, got, iid, err)
+		}
+	}
+	// Numeric postings of one attribute sort by value.
+	nums := []float64{3, -1, 2021, -1e9, 0.5}
+	var keys []string
+	for _, v := range nums {
+		keys = append(keys, string(postingKey(1, "y", v, 1)))
+	}
+	sort.Strings(keys)
+	sort.Float64s(nums)
+	for i, k := range keys {
+		_, v, _, _ := parsePosting([]byte(k)[prefix:])
+		if v != nums[i] {
+			t.Errorf("numeric postings out of order at %d: %v want %v", i, v, nums[i])
+		}
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	c := wpcsim.Cloud{Dim: 3, Weights: []float32{1.5, -2}, Points: []float32{1, 2, 3, 4, 5, math.MaxFloat32}}
+	self := wpcsim.Self{G: 0.25, Mass: 3}
+	for _, e := range []Encoding{EncodingF32, EncodingF16, EncodingBF16} {
+		q := c
+		if e != EncodingF32 {
+			q.Points = []float32{1, 2, 3, 4, 5, 6}
+		}
+		q, err := Quantize(e, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := appendRecord(nil, e, "item-1", q, self)
+		id, got, gs, err := decodeRecord(rec, e, 3)
+		if err != nil || id != "item-1" || gs != self || !reflect.DeepEqual(got, q) {
+			t.Errorf("%s: got %q %+v %+v %v", e, id, got, gs, err)
+		}
+		if _, _, _, err := decodeRecord(rec[:len(rec)-1], e, 3); err == nil {
+			t.Errorf("%s: truncated record decoded", e)
+		}
+	}
+}

@@ -1,0 +1,498 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	bsi "github.com/RoaringBitmap/roaring/v2/BitSliceIndexing"
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// Coll is one collection. Safe for concurrent use: writes are serialized,
+// reads run concurrently with each other and with writes.
+type Coll struct {
+	store *Store
+	name  string
+	cid   uint32
+	cfg   CollectionConfig
+
+	writeMu sync.Mutex // serializes Write, Delete and Drop
+
+	mu      sync.RWMutex // guards the in-memory index below
+	dropped bool
+	nextIID uint32
+	live    *roaring.Bitmap
+	attrs   map[string]*attrIndex
+}
+
+// attrIndex holds the bitmaps of one attribute: one per string or boolean
+// value, and for numbers a bit-sliced index over order-preserving keys, so
+// that a range compiles to a bitmap in a few dozen bitmap operations.
+type attrIndex struct {
+	values  map[any]*roaring.Bitmap // string or bool value → items
+	numbers *bsi.BSI                // iid → numKey(value)
+}
+
+// numKey maps a number to an int64 whose order is the numeric order, with
+// -0 and +0 equal; consecutive float64s map to consecutive keys.
+func numKey(f float64) int64 {
+	if f == 0 {
+		f = 0 // -0 → +0
+	}
+	return int64(SortableFloat(f) ^ 1<<63)
+}
+
+// Name returns the collection's name.
+func (c *Coll) Name() string { return c.name }
+
+// Config returns the collection's configuration.
+func (c *Coll) Config() CollectionConfig { return c.cfg }
+
+// Item is a stored item.
+type Item struct {
+	ID    string
+	IID   uint32 // dense internal ID
+	Cloud wpcsim.Cloud
+	Self  wpcsim.Self
+	Attrs map[string]any
+}
+
+// ItemWrite is one item to store: its cloud as it will read back (see
+// Quantize), φ, g(X,X) and attributes. The caller validates the cloud.
+type ItemWrite struct {
+	ID    string
+	Cloud wpcsim.Cloud
+	Phi   []float32
+	Self  wpcsim.Self
+	Attrs map[string]any
+}
+
+// CheckID validates an item ID: 1–512 bytes of UTF-8.
+func CheckID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: id: must not be empty", ErrInvalidItem)
+	}
+	if len(id) > MaxIDLength {
+		return fmt.Errorf("%w: id: %d bytes exceeds %d", ErrInvalidItem, len(id), MaxIDLength)
+	}
+	if !utf8.ValidString(id) {
+		return fmt.Errorf("%w: id: not valid UTF-8", ErrInvalidItem)
+	}
+	return nil
+}
+
+func (c *Coll) checkLive() error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.dropped {
+		return fmt.Errorf("%w: %q", ErrCollectionNotFound, c.name)
+	}
+	return nil
+}
+
+// Write stores items in one synced batch: all or nothing. Within items the
+// same ID twice means the last one wins. An existing ID is replaced in
+// place (it keeps its internal ID). It returns the internal IDs, in order.
+func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
+	for i := range items {
+		if err := CheckID(items[i].ID); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		if err := CheckAttrs(items[i].Attrs); err != nil {
+			return nil, fmt.Errorf("item %d (%q): %w", i, items[i].ID, err)
+		}
+		if items[i].Cloud.Dim != c.cfg.Dim {
+			return nil, fmt.Errorf("%w: item %d (%q): dimension %d, collection has %d", ErrInvalidItem, i, items[i].ID, items[i].Cloud.Dim, c.cfg.Dim)
+		}
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.checkLive(); err != nil {
+		return nil, err
+	}
+	db := c.store.db
+	b := db.NewBatch()
+	defer b.Close()
+
+	type change struct {
+		iid      uint32
+		oldAttrs map[string]any
+		newAttrs map[string]any
+	}
+	changes := make([]change, 0, len(items))
+	assigned := map[string]int{} // ID → index in changes, for repeats in the batch
+	iids := make([]uint32, len(items))
+	c.mu.RLock()
+	next := c.nextIID
+	c.mu.RUnlock()
+	var buf []byte
+	for i := range items {
+		it := &items[i]
+		var ch change
+		if j, ok := assigned[it.ID]; ok {
+			// Repeated in this batch: the earlier write's attributes are
+			// what this one replaces.
+			ch = changes[j]
+			ch.oldAttrs = ch.newAttrs
+		} else {
+			iid, found, err := c.lookup(it.ID)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				old, err := c.readAttrs(iid)
+				if err != nil {
+					return nil, err
+				}
+				ch = change{iid: iid, oldAttrs: old}
+			} else {
+				if next == ^uint32(0) {
+					return nil, fmt.Errorf("storage: collection %q has used all 2^32-1 internal IDs", c.name)
+				}
+				ch = change{iid: next}
+				next++
+				b.Set(idKey(c.cid, it.ID), binary.BigEndian.AppendUint32(nil, ch.iid), nil)
+			}
+		}
+		// Postings: remove the old values, add the new ones.
+		for name, v := range ch.oldAttrs {
+			if nv, ok := it.Attrs[name]; !ok || nv != v {
+				b.Delete(postingKey(c.cid, name, v, ch.iid), nil)
+			}
+		}
+		for name, v := range it.Attrs {
+			if ov, ok := ch.oldAttrs[name]; !ok || ov != v {
+				b.Set(postingKey(c.cid, name, v, ch.iid), nil, nil)
+			}
+		}
+		ch.newAttrs = it.Attrs
+		buf = appendRecord(buf[:0], c.cfg.Encoding, it.ID, it.Cloud, it.Self)
+		b.Set(iidKey(c.cid, subRecord, ch.iid), buf, nil)
+		b.Set(iidKey(c.cid, subPhi, ch.iid), appendFloats(nil, it.Phi), nil)
+		b.Set(iidKey(c.cid, subAttrs, ch.iid), encodeAttrs(it.Attrs), nil)
+		iids[i] = ch.iid
+		if j, ok := assigned[it.ID]; ok {
+			changes[j] = ch
+		} else {
+			assigned[it.ID] = len(changes)
+			changes = append(changes, ch)
+		}
+	}
+	b.Set(collKey(c.cid, subNextIID), binary.BigEndian.AppendUint32(nil, next), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("storage: write to %q: %w", c.name, err)
+	}
+	c.mu.Lock()
+	c.nextIID = next
+	for _, ch := range changes {
+		c.live.Add(ch.iid)
+		c.unindexAttrs(ch.iid, ch.oldAttrs)
+		c.indexAttrs(ch.iid, ch.newAttrs)
+	}
+	c.mu.Unlock()
+	return iids, nil
+}
+
+// lookup maps a string ID to its internal ID.
+func (c *Coll) lookup(id string) (uint32, bool, error) {
+	v, closer, err := c.store.db.Get(idKey(c.cid, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer closer.Close()
+	if len(v) != 4 {
+		return 0, false, fmt.Errorf("%w: id map entry of %q", ErrCorrupt, id)
+	}
+	return binary.BigEndian.Uint32(v), true, nil
+}
+
+func (c *Coll) readAttrs(iid uint32) (map[string]any, error) {
+	v, closer, err := c.store.db.Get(iidKey(c.cid, subAttrs, iid))
+	if err != nil {
+		return nil, fmt.Errorf("storage: attributes of item %d: %w", iid, err)
+	}
+	defer closer.Close()
+	return decodeAttrs(v)
+}
+
+// Delete removes the items with these IDs in one synced batch and returns
+// how many existed. Unknown IDs are skipped.
+func (c *Coll) Delete(ids []string) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.checkLive(); err != nil {
+		return 0, err
+	}
+	b := c.store.db.NewBatch()
+	defer b.Close()
+	type gone struct {
+		iid   uint32
+		attrs map[string]any
+	}
+	var removed []gone
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		iid, found, err := c.lookup(id)
+		if err != nil {
+			return 0, err
+		}
+		if !found {
+			continue
+		}
+		attrs, err := c.readAttrs(iid)
+		if err != nil {
+			return 0, err
+		}
+		for name, v := range attrs {
+			b.Delete(postingKey(c.cid, name, v, iid), nil)
+		}
+		b.Delete(idKey(c.cid, id), nil)
+		b.Delete(iidKey(c.cid, subRecord, iid), nil)
+		b.Delete(iidKey(c.cid, subPhi, iid), nil)
+		b.Delete(iidKey(c.cid, subAttrs, iid), nil)
+		removed = append(removed, gone{iid, attrs})
+	}
+	if len(removed) == 0 {
+		return 0, nil
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("storage: delete from %q: %w", c.name, err)
+	}
+	c.mu.Lock()
+	for _, g := range removed {
+		c.live.Remove(g.iid)
+		c.unindexAttrs(g.iid, g.attrs)
+	}
+	c.mu.Unlock()
+	return len(removed), nil
+}
+
+// Get returns the live item with this ID, or ErrNotFound.
+func (c *Coll) Get(id string) (Item, error) {
+	if err := c.checkLive(); err != nil {
+		return Item{}, err
+	}
+	iid, found, err := c.lookup(id)
+	if err != nil {
+		return Item{}, err
+	}
+	if !found {
+		return Item{}, fmt.Errorf("%w: %q in collection %q", ErrNotFound, id, c.name)
+	}
+	return c.GetByIID(iid)
+}
+
+// GetByIID returns the item with this internal ID.
+func (c *Coll) GetByIID(iid uint32) (Item, error) {
+	db := c.store.db
+	v, closer, err := db.Get(iidKey(c.cid, subRecord, iid))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Item{}, fmt.Errorf("%w: internal id %d in collection %q", ErrNotFound, iid, c.name)
+	}
+	if err != nil {
+		return Item{}, err
+	}
+	id, cloud, self, err := decodeRecord(v, c.cfg.Encoding, c.cfg.Dim)
+	closer.Close()
+	if err != nil {
+		return Item{}, err
+	}
+	attrs, err := c.readAttrs(iid)
+	if err != nil {
+		return Item{}, err
+	}
+	return Item{ID: id, IID: iid, Cloud: cloud, Self: self, Attrs: attrs}, nil
+}
+
+// Phi returns the stored φ of an item.
+func (c *Coll) Phi(iid uint32) ([]float32, error) {
+	v, closer, err := c.store.db.Get(iidKey(c.cid, subPhi, iid))
+	if err != nil {
+		return nil, fmt.Errorf("storage: φ of item %d: %w", iid, err)
+	}
+	defer closer.Close()
+	return decodeFloats(v)
+}
+
+// Count returns the number of live items.
+func (c *Coll) Count() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return int(c.live.GetCardinality())
+}
+
+// Live returns a copy of the bitmap of live internal IDs.
+func (c *Coll) Live() *roaring.Bitmap {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.live.Clone()
+}
+
+// Equal returns a copy of the bitmap of items whose attribute name equals v
+// (a string or bool), empty when none.
+func (c *Coll) Equal(name string, v any) *roaring.Bitmap {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if a := c.attrs[name]; a != nil {
+		if bm := a.values[v]; bm != nil {
+			return bm.Clone()
+		}
+	}
+	return roaring.New()
+}
+
+// Range returns the bitmap of items whose numeric attribute name lies
+// between lo and hi, each end included unless loOpen / hiOpen. Infinite
+// bounds are allowed.
+func (c *Coll) Range(name string, lo, hi float64, loOpen, hiOpen bool) *roaring.Bitmap {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	a := c.attrs[name]
+	klo, khi := numKey(lo), numKey(hi)
+	if loOpen {
+		klo++
+	}
+	if hiOpen {
+		khi--
+	}
+	if a == nil || a.numbers == nil || klo > khi {
+		return roaring.New()
+	}
+	return a.numbers.CompareValue(0, bsi.RANGE, klo, khi, nil)
+}
+
+// DiskUsage estimates the bytes the collection occupies on disk.
+func (c *Coll) DiskUsage() uint64 { return c.store.estimateDiskUsage(c.cid) }
+
+// FeatureSample returns the stored imported feature sample blobs.
+func (c *Coll) FeatureSample() (map[FeatureBlob][]byte, error) {
+	p := collKey(c.cid, subFeatures)
+	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	out := map[FeatureBlob][]byte{}
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()[len(p):]
+		if len(k) != 2 {
+			return nil, fmt.Errorf("%w: feature sample key %x", ErrCorrupt, it.Key())
+		}
+		out[FeatureBlob{Term: k[0], Part: k[1]}] = append([]byte(nil), it.Value()...)
+	}
+	return out, it.Error()
+}
+
+func (c *Coll) resetIndex() {
+	c.live = roaring.New()
+	c.attrs = map[string]*attrIndex{}
+}
+
+func (c *Coll) indexAttrs(iid uint32, attrs map[string]any) {
+	for name, v := range attrs {
+		a := c.attrs[name]
+		if a == nil {
+			a = &attrIndex{values: map[any]*roaring.Bitmap{}}
+			c.attrs[name] = a
+		}
+		if f, ok := v.(float64); ok {
+			if a.numbers == nil {
+				a.numbers = bsi.NewDefaultBSI()
+			}
+			a.numbers.SetValue(uint64(iid), numKey(f))
+			continue
+		}
+		bm := a.values[v]
+		if bm == nil {
+			bm = roaring.New()
+			a.values[v] = bm
+		}
+		bm.Add(iid)
+	}
+}
+
+func (c *Coll) unindexAttrs(iid uint32, attrs map[string]any) {
+	for name, v := range attrs {
+		a := c.attrs[name]
+		if a == nil {
+			continue
+		}
+		if _, ok := v.(float64); ok {
+			if a.numbers != nil {
+				a.numbers.ClearValues(roaring.BitmapOf(iid))
+			}
+			continue
+		}
+		if bm := a.values[v]; bm != nil {
+			bm.Remove(iid)
+			if bm.IsEmpty() {
+				delete(a.values, v)
+			}
+		}
+	}
+}
+
+// loadIndex rebuilds the in-memory bitmaps from the ID map and postings.
+func (c *Coll) loadIndex() error {
+	c.resetIndex()
+	db := c.store.db
+	v, closer, err := db.Get(collKey(c.cid, subNextIID))
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		if len(v) != 4 {
+			closer.Close()
+			return fmt.Errorf("%w: next internal id", ErrCorrupt)
+		}
+		c.nextIID = binary.BigEndian.Uint32(v)
+		closer.Close()
+	}
+	p := collKey(c.cid, subID)
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	if err != nil {
+		return err
+	}
+	var ids []uint32
+	for it.First(); it.Valid(); it.Next() {
+		if len(it.Value()) != 4 {
+			it.Close()
+			return fmt.Errorf("%w: id map entry %q", ErrCorrupt, it.Key()[len(p):])
+		}
+		ids = append(ids, binary.BigEndian.Uint32(it.Value()))
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return err
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	c.live.AddMany(ids)
+	p = collKey(c.cid, subPosting)
+	it, err = db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		name, v, iid, err := parsePosting(it.Key()[len(p):])
+		if err != nil {
+			return err
+		}
+		c.indexAttrs(iid, map[string]any{name: v})
+	}
+	return it.Error()
+}

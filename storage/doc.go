@@ -1,0 +1,52 @@
+// Package storage keeps wpcdb's collections in Pebble: the catalog, the
+// items (points as ingested, weights, g(X,X), attributes), their φ vectors,
+// the string-ID to internal-ID map, and the attribute postings from which the
+// in-memory roaring bitmaps are rebuilt on open.
+//
+// A Store is safe for concurrent use; so is a Coll. Writers to one
+// collection are serialized (ID assignment and posting maintenance need a
+// consistent view); readers never wait for a sync.
+//
+// # Durability
+//
+// Every write is one Pebble batch committed with Sync: when Write or Delete
+// returns nil, the change is in the synced WAL and survives a crash of the
+// process or the machine. A batch is atomic, so a crash never leaves part of
+// an item (or part of a write) visible. The in-memory bitmaps are derived
+// state, changed only after the commit succeeds and rebuilt from Pebble on
+// open.
+//
+// # Format
+//
+// Keys start with a one-byte tag. Integers in keys are big-endian so that
+// they sort numerically; cid is a collection's 4-byte ID, iid an item's
+// dense 4-byte internal ID.
+//
+//	0x00 "version"                         → uint32 format version (FormatVersion)
+//	0x01 name                              → collection record: cid(4) + config JSON
+//	0x02                                   → next cid (uint32)
+//	0x10 cid 0x00                          → next iid of the collection (uint32)
+//	0x10 cid 0x01 id                       → iid(4)            string ID → internal ID
+//	0x10 cid 0x02 iid                      → item record (below)
+//	0x10 cid 0x03 iid                      → φ: float32 LE × len
+//	0x10 cid 0x04 iid                      → attributes (below)
+//	0x10 cid 0x05 uvarint(len) name v iid  → posting: item iid has attribute name = v
+//	0x10 cid 0x06 term(1) part(1)          → imported feature sample blob ('W' or 'b')
+//
+// A posting's v is 's' uvarint(len) bytes for a string, 'b' 0|1 for a
+// boolean, 'n' and 8 order-preserving bytes for a number (so numeric
+// postings sort by value).
+//
+// The item record:
+//
+//	+---------+------------+----------+-------------+--------------------+---------+-----------+
+//	| ver (1) | uvarint n  | id (n B) | uvarint M   | weights f32 LE × M | points  | self      |
+//	+---------+------------+----------+-------------+--------------------+---------+-----------+
+//	points: M × dim values in the collection's encoding (f32: 4 B LE, f16 and bf16: 2 B LE),
+//	        as ingested, not normalized
+//	self:   g(X,X) float64 LE, m(X,X) float64 LE
+//
+// Attributes: uvarint count, then per attribute uvarint(len) name, a type
+// byte ('s', 'n', 'b') and the value (uvarint(len) bytes, float64 LE, or one
+// byte). A collection is dropped by one range deletion of 0x10 cid.
+package storage

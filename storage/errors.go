@@ -1,0 +1,23 @@
+package storage
+
+import "errors"
+
+var (
+	// ErrCollectionNotFound: no collection by that name (or it was dropped).
+	ErrCollectionNotFound = errors.New("storage: collection not found")
+	// ErrCollectionExists: CreateCollection of a name already in use.
+	ErrCollectionExists = errors.New("storage: collection already exists")
+	// ErrNotFound: no live item with that ID.
+	ErrNotFound = errors.New("storage: item not found")
+	// ErrInvalidConfig: a collection config or name that cannot be used.
+	ErrInvalidConfig = errors.New("storage: invalid collection config")
+	// ErrInvalidItem: an item that cannot be stored (bad ID, attribute, or a
+	// value the encoding cannot hold). Wrapped with the item's ID and field.
+	ErrInvalidItem = errors.New("storage: invalid item")
+	// ErrIncompatible: data written by an incompatible build.
+	ErrIncompatible = errors.New("storage: incompatible on-disk format")
+	// ErrCorrupt: data that does not decode; never caused by user input.
+	ErrCorrupt = errors.New("storage: corrupt data")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("storage: closed")
+)

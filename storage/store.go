@@ -1,0 +1,288 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Options configure a Store. The zero value is valid.
+type Options struct {
+	// FS is the filesystem; nil means the OS's. Tests pass
+	// vfs.NewCrashableMem() to simulate crashes.
+	FS vfs.FS
+	// Logger receives Pebble's and the store's messages; nil discards them.
+	Logger *slog.Logger
+	// CacheBytes is Pebble's block cache size; 0 means 64 MiB.
+	CacheBytes int64
+}
+
+// Store is the Pebble database holding every collection. Safe for
+// concurrent use.
+type Store struct {
+	db     *pebble.DB
+	cache  *pebble.Cache
+	logger *slog.Logger
+
+	mu     sync.RWMutex // guards colls and closed; held briefly
+	colls  map[string]*Coll
+	closed bool
+	ddl    sync.Mutex // serializes create and drop
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 64 << 20
+	}
+	cache := pebble.NewCache(o.CacheBytes)
+	popts := &pebble.Options{
+		FS:                 o.FS,
+		Cache:              cache,
+		Logger:             pebbleLogger{o.Logger},
+		FormatMajorVersion: pebble.FormatNewest,
+	}
+	db, err := pebble.Open(dir, popts)
+	cache.Unref() // the DB holds its own reference
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	s := &Store{db: db, logger: o.Logger, colls: map[string]*Coll{}}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+var versionKey = []byte("\x00version")
+
+// load checks the format version and opens every collection of the catalog.
+func (s *Store) load() error {
+	v, closer, err := s.db.Get(versionKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if err := s.db.Set(versionKey, binary.BigEndian.AppendUint32(nil, FormatVersion), pebble.Sync); err != nil {
+			return fmt.Errorf("storage: write format version: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("storage: read format version: %w", err)
+	default:
+		got := uint32(0)
+		if len(v) == 4 {
+			got = binary.BigEndian.Uint32(v)
+		}
+		closer.Close()
+		if got != FormatVersion {
+			return fmt.Errorf("%w: store format %d, this build reads format %d", ErrIncompatible, got, FormatVersion)
+		}
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagCatalog}, UpperBound: []byte{tagCatalog + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		name := string(it.Key()[1:])
+		val := it.Value()
+		if len(val) < 4 {
+			return fmt.Errorf("%w: catalog record of %q", ErrCorrupt, name)
+		}
+		cfg, err := unmarshalConfig(val[4:])
+		if err != nil {
+			return fmt.Errorf("collection %q: %w", name, err)
+		}
+		c := &Coll{store: s, name: name, cid: binary.BigEndian.Uint32(val), cfg: cfg}
+		if err := c.loadIndex(); err != nil {
+			return fmt.Errorf("collection %q: %w", name, err)
+		}
+		s.colls[name] = c
+	}
+	return it.Error()
+}
+
+// CreateCollection validates cfg (after defaults), persists it and returns
+// the new collection. It fails with ErrCollectionExists if the name is used.
+// extra holds additional keys to write in the same batch (an imported
+// feature sample), keyed by term and part; it may be nil.
+func (s *Store) CreateCollection(name string, cfg CollectionConfig, sample map[FeatureBlob][]byte) (*Coll, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s.ddl.Lock()
+	defer s.ddl.Unlock()
+	if _, err := s.Collection(name); err == nil {
+		return nil, fmt.Errorf("%w: %q", ErrCollectionExists, name)
+	} else if !errors.Is(err, ErrCollectionNotFound) {
+		return nil, err
+	}
+	cid, err := s.nextCID()
+	if err != nil {
+		return nil, err
+	}
+	js, err := marshalConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Set(append([]byte{tagCatalog}, name...), append(binary.BigEndian.AppendUint32(nil, cid), js...), nil)
+	b.Set([]byte{tagNextCID}, binary.BigEndian.AppendUint32(nil, cid+1), nil)
+	for blob, data := range sample {
+		b.Set(append(collKey(cid, subFeatures), blob.Term, blob.Part), data, nil)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("storage: create %q: %w", name, err)
+	}
+	c := &Coll{store: s, name: name, cid: cid, cfg: cfg}
+	c.resetIndex()
+	s.mu.Lock()
+	s.colls[name] = c
+	s.mu.Unlock()
+	return c, nil
+}
+
+// FeatureBlob names one stored part of an imported feature sample: Term is
+// the nonlinear term's index, Part 'W' or 'b'.
+type FeatureBlob struct {
+	Term byte
+	Part byte
+}
+
+func (s *Store) nextCID() (uint32, error) {
+	v, closer, err := s.db.Get([]byte{tagNextCID})
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	if len(v) != 4 {
+		return 0, fmt.Errorf("%w: next collection id", ErrCorrupt)
+	}
+	return binary.BigEndian.Uint32(v), nil
+}
+
+// Collection returns the named collection.
+func (s *Store) Collection(name string) (*Coll, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	c, ok := s.colls[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrCollectionNotFound, name)
+	}
+	return c, nil
+}
+
+// Collections returns the collection names, sorted.
+func (s *Store) Collections() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	names := make([]string, 0, len(s.colls))
+	for n := range s.colls {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// DropCollection deletes a collection and all its items in one synced batch.
+func (s *Store) DropCollection(name string) error {
+	s.ddl.Lock()
+	defer s.ddl.Unlock()
+	c, err := s.Collection(name)
+	if err != nil {
+		return err
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Delete(append([]byte{tagCatalog}, name...), nil)
+	p := collPrefix(c.cid)
+	b.DeleteRange(p, upperBound(p), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("storage: drop %q: %w", name, err)
+	}
+	c.mu.Lock()
+	c.dropped = true
+	c.mu.Unlock()
+	s.mu.Lock()
+	delete(s.colls, name)
+	s.mu.Unlock()
+	return nil
+}
+
+// Checkpoint writes a consistent copy of the whole store to dir (which must
+// not exist), openable with Open. Files are hard-linked where possible.
+func (s *Store) Checkpoint(dir string) error {
+	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return fmt.Errorf("storage: checkpoint to %s: %w", dir, err)
+	}
+	return nil
+}
+
+// DiskUsage returns the bytes of the store's files.
+func (s *Store) DiskUsage() uint64 { return s.db.Metrics().DiskSpaceUsage() }
+
+// EstimateDiskUsage returns the approximate bytes on disk of a collection's
+// key range.
+func (s *Store) estimateDiskUsage(cid uint32) uint64 {
+	p := collPrefix(cid)
+	n, err := s.db.EstimateDiskUsage(p, upperBound(p))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// Close flushes nothing extra (every write was synced) and closes Pebble.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+// pebbleLogger forwards Pebble's messages to slog.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg, "component", "pebble")
+	panic(msg)
+}
+
+func hasPrefix(k, p []byte) bool { return bytes.HasPrefix(k, p) }
