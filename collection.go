@@ -1,0 +1,168 @@
+package wpcdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// Item is a cloud with its ID and attributes. Attribute values are strings,
+// float64 numbers or booleans.
+type Item struct {
+	ID    string
+	Cloud wpcsim.Cloud
+	Attrs map[string]any
+}
+
+// Collection is a handle on one collection. Safe for concurrent use.
+type Collection struct {
+	db       *DB
+	coll     *storage.Coll
+	sim      *wpcsim.Similarity
+	features featurizer // nil when the kernel has no φ (maxsim)
+}
+
+// featurizer computes a cloud's φ (wpcsim.FeatureMap).
+type featurizer interface {
+	Map(c wpcsim.Cloud, dst []float32) ([]float32, error)
+}
+
+// Name returns the collection's name.
+func (c *Collection) Name() string { return c.coll.Name() }
+
+// Config returns the collection's configuration, defaults filled in.
+func (c *Collection) Config() CollectionConfig { return c.coll.Config() }
+
+// Count returns the number of live items.
+func (c *Collection) Count() int { return c.coll.Count() }
+
+// Describe returns the collection's name, config, count and disk usage.
+func (c *Collection) Describe() CollectionInfo {
+	return CollectionInfo{Name: c.Name(), Config: c.Config(), Count: c.Count(), DiskBytes: c.coll.DiskUsage()}
+}
+
+// Upsert validates every item, then stores them all in one durable, atomic
+// write: when it returns nil every item is on disk and survives a crash;
+// when it returns an error nothing was written. Within items the same ID
+// twice means the last one wins; an existing ID is replaced. A bad item
+// fails the call with ErrInvalidArgument naming its index, ID and field.
+func (c *Collection) Upsert(ctx context.Context, items []Item) error {
+	if len(items) == 0 {
+		return ctx.Err()
+	}
+	writes := make([]storage.ItemWrite, len(items))
+	errs := make([]error, len(items))
+	c.parallel(len(items), func(i int) { errs[i] = c.prepare(&items[i], &writes[i]) })
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("%w: item %d (id %q): %w", ErrInvalidArgument, i, items[i].ID, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, err := c.coll.Write(writes)
+	return err
+}
+
+// prepare validates an item and computes what is stored with it.
+func (c *Collection) prepare(it *Item, w *storage.ItemWrite) error {
+	cfg := c.coll.Config()
+	if err := storage.CheckID(it.ID); err != nil {
+		return stripSentinel(err, storage.ErrInvalidItem)
+	}
+	if err := storage.CheckAttrs(it.Attrs); err != nil {
+		return stripSentinel(err, storage.ErrInvalidItem)
+	}
+	if err := it.Cloud.Validate(cfg.Limits()); err != nil {
+		return err
+	}
+	// Score what will read back: quantize first, and check that no point
+	// became zero on the way.
+	q, err := storage.Quantize(cfg.Encoding, it.Cloud)
+	if err != nil {
+		return err
+	}
+	if cfg.Encoding != storage.EncodingF32 {
+		if err := q.Validate(cfg.Limits()); err != nil {
+			return fmt.Errorf("after %s encoding: %w", cfg.Encoding, err)
+		}
+	}
+	self, err := c.sim.Self(q)
+	if err != nil {
+		return err
+	}
+	var phi []float32
+	if c.features != nil {
+		if phi, err = c.features.Map(q, nil); err != nil {
+			return err
+		}
+	}
+	*w = storage.ItemWrite{ID: it.ID, Cloud: q, Phi: phi, Self: self, Attrs: it.Attrs}
+	return nil
+}
+
+// stripSentinel removes a "storage: invalid item: " prefix, which the
+// caller replaces by its own context.
+func stripSentinel(err, sentinel error) error {
+	msg := err.Error()
+	prefix := sentinel.Error() + ": "
+	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
+		return errors.New(msg[len(prefix):])
+	}
+	return err
+}
+
+// parallel runs f(0..n-1) on up to Options.Parallelism goroutines.
+func (c *Collection) parallel(n int, f func(i int)) {
+	workers := min(c.db.opts.Parallelism, n)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, n)
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Delete removes the items with these IDs in one durable write and returns
+// how many existed. Unknown IDs are not an error.
+func (c *Collection) Delete(ctx context.Context, ids ...string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.coll.Delete(ids)
+}
+
+// Get returns the stored item: points as ingested (exactly for f32, rounded
+// for f16 and bf16), weights and attributes. An unknown or deleted ID is
+// ErrNotFound.
+func (c *Collection) Get(ctx context.Context, id string) (Item, error) {
+	if err := ctx.Err(); err != nil {
+		return Item{}, err
+	}
+	it, err := c.coll.Get(id)
+	if err != nil {
+		return Item{}, err
+	}
+	return Item{ID: it.ID, Cloud: it.Cloud, Attrs: it.Attrs}, nil
+}

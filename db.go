@@ -1,0 +1,182 @@
+// Package wpcdb is the embedded API of wpcdb, a database for weighted point
+// clouds: Open a directory, create collections, upsert, get and delete
+// clouds. Every acknowledged write is durable (synced to Pebble's WAL before
+// the call returns) and atomic per call.
+//
+// A DB and its Collections are safe for concurrent use by many goroutines.
+package wpcdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// Errors a caller can test with errors.Is.
+var (
+	// ErrInvalidArgument wraps every error caused by bad input: an invalid
+	// cloud, ID, attribute, config or name. The message names the item and
+	// the field.
+	ErrInvalidArgument    = errors.New("wpcdb: invalid argument")
+	ErrCollectionNotFound = storage.ErrCollectionNotFound
+	ErrCollectionExists   = storage.ErrCollectionExists
+	ErrNotFound           = storage.ErrNotFound
+	ErrClosed             = storage.ErrClosed
+)
+
+// CollectionConfig fixes a collection's dimension, similarity, limits,
+// encoding and random-feature sample; see storage.CollectionConfig.
+type CollectionConfig = storage.CollectionConfig
+
+// Encodings of stored points.
+const (
+	EncodingF32  = storage.EncodingF32
+	EncodingF16  = storage.EncodingF16
+	EncodingBF16 = storage.EncodingBF16
+)
+
+// Options configure Open. The zero value is valid.
+type Options struct {
+	// FS is the filesystem; nil is the OS's (tests use a crashable one).
+	FS vfs.FS
+	// Logger receives the database's messages; nil discards them.
+	Logger *slog.Logger
+	// CacheBytes is the block cache size; 0 means 64 MiB.
+	CacheBytes int64
+	// Parallelism bounds the goroutines that validate and featurize an
+	// upsert; 0 means GOMAXPROCS.
+	Parallelism int
+}
+
+// DB is an open database. Safe for concurrent use.
+type DB struct {
+	store *storage.Store
+	opts  Options
+
+	mu    sync.Mutex
+	colls map[*storage.Coll]*Collection
+}
+
+// Open opens or creates the database in dir.
+func Open(dir string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Parallelism <= 0 {
+		o.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	st, err := storage.Open(dir, &storage.Options{FS: o.FS, Logger: o.Logger, CacheBytes: o.CacheBytes})
+	if err != nil {
+		return nil, err
+	}
+	return &DB{store: st, opts: o, colls: map[*storage.Coll]*Collection{}}, nil
+}
+
+// Close closes the database. Collections obtained from it become unusable.
+func (db *DB) Close() error { return db.store.Close() }
+
+// Snapshot writes a consistent copy of the whole database to dir, which
+// must not exist; the copy opens with Open (or `wpcdb --data dir`).
+func (db *DB) Snapshot(dir string) error { return db.store.Checkpoint(dir) }
+
+// CreateCollection creates a collection. cfg.Dim is required; every other
+// field has a default (see CollectionConfig).
+func (db *DB) CreateCollection(ctx context.Context, name string, cfg CollectionConfig) (*Collection, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	if err := storage.ValidateName(name); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: collection %q: %w", ErrInvalidArgument, name, err)
+	}
+	if cfg.Features.Imported {
+		return nil, fmt.Errorf("%w: collection %q: an imported feature sample needs CreateCollectionWithSample", ErrInvalidArgument, name)
+	}
+	c, err := db.store.CreateCollection(name, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return db.wrap(c)
+}
+
+// Collection returns an existing collection.
+func (db *DB) Collection(name string) (*Collection, error) {
+	c, err := db.store.Collection(name)
+	if err != nil {
+		return nil, err
+	}
+	return db.wrap(c)
+}
+
+func (db *DB) wrap(c *storage.Coll) (*Collection, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if w, ok := db.colls[c]; ok {
+		return w, nil
+	}
+	cfg := c.Config()
+	sim, err := wpcsim.New(cfg.Similarity)
+	if err != nil {
+		return nil, fmt.Errorf("collection %q: %w", c.Name(), err)
+	}
+	w := &Collection{db: db, coll: c, sim: sim}
+	if w.features, err = newFeaturizer(c); err != nil {
+		return nil, fmt.Errorf("collection %q: %w", c.Name(), err)
+	}
+	db.colls[c] = w
+	return w, nil
+}
+
+// CollectionInfo describes a collection.
+type CollectionInfo struct {
+	Name      string
+	Config    CollectionConfig
+	Count     int    // live items
+	DiskBytes uint64 // estimated bytes on disk
+}
+
+// ListCollections describes every collection, sorted by name.
+func (db *DB) ListCollections() ([]CollectionInfo, error) {
+	var out []CollectionInfo
+	for _, name := range db.store.Collections() {
+		c, err := db.Collection(name)
+		if errors.Is(err, ErrCollectionNotFound) {
+			continue // dropped meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c.Describe())
+	}
+	return out, nil
+}
+
+// DropCollection deletes a collection and every item in it.
+func (db *DB) DropCollection(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, err := db.store.Collection(name)
+	if err != nil {
+		return err
+	}
+	if err := db.store.DropCollection(name); err != nil {
+		return err
+	}
+	db.mu.Lock()
+	delete(db.colls, c)
+	db.mu.Unlock()
+	return nil
+}
