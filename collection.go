@@ -51,22 +51,67 @@ func (c *Collection) Describe() CollectionInfo {
 // twice means the last one wins; an existing ID is replaced. A bad item
 // fails the call with ErrInvalidArgument naming its index, ID and field.
 func (c *Collection) Upsert(ctx context.Context, items []Item) error {
+	_, err := c.UpsertWith(ctx, items, UpsertOptions{})
+	return err
+}
+
+// UpsertOptions change how UpsertWith treats invalid items.
+type UpsertOptions struct {
+	// SkipInvalid writes the valid items and reports the invalid ones
+	// instead of refusing the whole batch.
+	SkipInvalid bool
+}
+
+// UpsertResult says what UpsertWith did.
+type UpsertResult struct {
+	Written int           // items written (repeated IDs count each time)
+	Skipped []InvalidItem // with SkipInvalid: the items left out, in order
+}
+
+// InvalidItem is an item refused by validation. It is also the error
+// UpsertWith returns without SkipInvalid, so errors.As finds the index.
+type InvalidItem struct {
+	Index int
+	ID    string
+	Err   error // wraps ErrInvalidArgument, with index and ID in the message
+	Cause error // the field-level reason alone, e.g. "points[2][0]: value is NaN"
+}
+
+func (e *InvalidItem) Error() string { return e.Err.Error() }
+func (e *InvalidItem) Unwrap() error { return e.Err }
+
+// UpsertWith is Upsert with options; see UpsertOptions.
+func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOptions) (UpsertResult, error) {
+	var res UpsertResult
 	if len(items) == 0 {
-		return ctx.Err()
+		return res, ctx.Err()
 	}
 	writes := make([]storage.ItemWrite, len(items))
 	errs := make([]error, len(items))
 	c.parallel(len(items), func(i int) { errs[i] = c.prepare(&items[i], &writes[i]) })
+	keep := writes[:0]
 	for i, err := range errs {
-		if err != nil {
-			return fmt.Errorf("%w: item %d (id %q): %w", ErrInvalidArgument, i, items[i].ID, err)
+		if err == nil {
+			keep = append(keep, writes[i])
+			continue
 		}
+		bad := InvalidItem{Index: i, ID: items[i].ID, Cause: err,
+			Err: fmt.Errorf("%w: item %d (id %q): %w", ErrInvalidArgument, i, items[i].ID, err)}
+		if !opts.SkipInvalid {
+			return res, &bad
+		}
+		res.Skipped = append(res.Skipped, bad)
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return UpsertResult{}, err
 	}
-	_, err := c.coll.Write(writes)
-	return err
+	if len(keep) > 0 {
+		if _, err := c.coll.Write(keep); err != nil {
+			return UpsertResult{}, err
+		}
+	}
+	res.Written = len(keep)
+	return res, nil
 }
 
 // prepare validates an item and computes what is stored with it.

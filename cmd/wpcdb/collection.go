@@ -1,0 +1,236 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/storage"
+)
+
+// openDB opens the embedded database of --data. Client mode (--addr) comes
+// with the server; until then it is refused clearly.
+func (a *app) openDB() (*wpcdb.DB, error) {
+	if a.g.addr != "" {
+		return nil, usageError{errors.New("--addr: client mode is not available yet in this build; run the command without --addr against --data")}
+	}
+	db, err := wpcdb.Open(a.g.data, nil)
+	if err != nil {
+		if strings.Contains(err.Error(), "lock") {
+			return nil, fmt.Errorf("%w (is another wpcdb process using %s?)", err, a.g.data)
+		}
+		return nil, err
+	}
+	return db, nil
+}
+
+// withDB runs f on the opened database and closes it, keeping f's error.
+func (a *app) withDB(f func(db *wpcdb.DB) error) error {
+	db, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	err = f(db)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (a *app) printJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(a.stdout, string(b))
+	return err
+}
+
+func (a *app) collectionCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "collection", Short: "Create, list, describe and drop collections"}
+	cmd.AddCommand(a.collectionCreateCommand(), a.collectionListCommand(), a.collectionDescribeCommand(), a.collectionDropCommand())
+	return cmd
+}
+
+func (a *app) collectionCreateCommand() *cobra.Command {
+	var (
+		sf        simFlags
+		dim       int
+		maxPoints int
+		encoding  string
+		rffDim    int
+		rffSeed   uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME --dim D [flags]",
+		Short: "Create a collection",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sim, err := sf.similarity()
+			if err != nil {
+				return err
+			}
+			enc, err := storage.ParseEncoding(encoding)
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("dim") {
+				return usageError{errors.New("collection create: --dim is required")}
+			}
+			cfg := wpcdb.CollectionConfig{
+				Dim: dim, MaxPoints: maxPoints, Similarity: sim.Config(), Encoding: enc,
+				Features: storage.FeatureConfig{Dim: rffDim, Seed: rffSeed},
+			}
+			return a.withDB(func(db *wpcdb.DB) error {
+				c, err := db.CreateCollection(cmd.Context(), args[0], cfg)
+				if err != nil {
+					return err
+				}
+				return a.printDescribe(c.Describe())
+			})
+		},
+	}
+	sf.register(cmd)
+	fl := cmd.Flags()
+	fl.IntVar(&dim, "dim", 0, "dimension of every point (required)")
+	fl.IntVar(&maxPoints, "max-points", storage.DefaultMaxPoints, "largest number of points in a cloud")
+	fl.StringVar(&encoding, "encoding", "f32", "point encoding on disk: f32, f16 or bf16")
+	fl.IntVar(&rffDim, "rff-dim", storage.DefaultFeatureDim, "random features per nonlinear kernel term")
+	fl.Uint64Var(&rffSeed, "rff-seed", 0, "seed of the random-feature sample")
+	return cmd
+}
+
+func (a *app) collectionListCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List collections",
+		Args:  exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withDB(func(db *wpcdb.DB) error {
+				infos, err := db.ListCollections()
+				if err != nil {
+					return err
+				}
+				if a.g.json {
+					out := make([]map[string]any, 0, len(infos))
+					for _, info := range infos {
+						out = append(out, describeJSON(info))
+					}
+					return a.printJSON(out)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tCOUNT\tDIM\tKERNEL\tSCORE")
+				for _, info := range infos {
+					s := info.Config.Similarity
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", info.Name, info.Count, info.Config.Dim, s.Kernel, s.Score)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func (a *app) collectionDescribeCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Print every setting of a collection, its item count and size on disk",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withDB(func(db *wpcdb.DB) error {
+				c, err := db.Collection(args[0])
+				if err != nil {
+					return err
+				}
+				return a.printDescribe(c.Describe())
+			})
+		},
+	}
+}
+
+func (a *app) collectionDropCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "drop NAME",
+		Short: "Delete a collection and every item in it",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withDB(func(db *wpcdb.DB) error {
+				if err := db.DropCollection(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				if a.g.json {
+					return a.printJSON(map[string]any{"dropped": args[0]})
+				}
+				_, err := fmt.Fprintf(a.stdout, "dropped collection %s\n", args[0])
+				return err
+			})
+		},
+	}
+}
+
+// describeJSON is the JSON form of a collection's description; "count" is
+// at the top level.
+func describeJSON(info wpcdb.CollectionInfo) map[string]any {
+	c := info.Config
+	s := c.Similarity
+	return map[string]any{
+		"name":         info.Name,
+		"count":        info.Count,
+		"disk_bytes":   info.DiskBytes,
+		"dim":          c.Dim,
+		"max_points":   c.MaxPoints,
+		"kernel":       s.Kernel.String(),
+		"norm":         s.Norm.String(),
+		"normalize":    !s.RawPoints,
+		"score":        s.Score.String(),
+		"encoding":     c.Encoding.String(),
+		"rff_dim":      c.Features.Dim,
+		"rff_seed":     c.Features.Seed,
+		"rff_imported": c.Features.Imported,
+	}
+}
+
+func (a *app) printDescribe(info wpcdb.CollectionInfo) error {
+	if a.g.json {
+		return a.printJSON(describeJSON(info))
+	}
+	c := info.Config
+	s := c.Similarity
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	rows := [][2]string{
+		{"name", info.Name},
+		{"count", fmt.Sprint(info.Count)},
+		{"disk bytes", fmt.Sprint(info.DiskBytes)},
+		{"dim", fmt.Sprint(c.Dim)},
+		{"max points", fmt.Sprint(c.MaxPoints)},
+		{"kernel", s.Kernel.String()},
+		{"norm", s.Norm.String()},
+		{"normalize", fmt.Sprint(!s.RawPoints)},
+		{"score", s.Score.String()},
+		{"encoding", c.Encoding.String()},
+		{"rff dim", fmt.Sprint(c.Features.Dim)},
+		{"rff seed", fmt.Sprint(c.Features.Seed)},
+		{"rff imported", fmt.Sprint(c.Features.Imported)},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+	}
+	return tw.Flush()
+}
+
+// exactArgs checks the number of positional arguments, naming them.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			if n == 0 {
+				return usageError{fmt.Errorf("%s takes no arguments, got %d", cmd.CommandPath(), len(args))}
+			}
+			return usageError{fmt.Errorf("%s needs %s, got %d arguments", cmd.CommandPath(), names, len(args))}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/internal/cloudjson"
+)
+
+func (a *app) getCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get NAME ID",
+		Short: "Print a stored cloud as one JSON object in the input format",
+		Args:  exactArgs(2, "NAME and ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withDB(func(db *wpcdb.DB) error {
+				c, err := db.Collection(args[0])
+				if err != nil {
+					return err
+				}
+				it, err := c.Get(cmd.Context(), args[1])
+				if err != nil {
+					return err
+				}
+				line := cloudjson.AppendJSON(nil, cloudjson.Record{ID: it.ID, Cloud: it.Cloud, Attrs: it.Attrs})
+				_, err = a.stdout.Write(append(line, '\n'))
+				return err
+			})
+		},
+	}
+}
+
+func (a *app) deleteCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME ID...",
+		Short: "Delete items by ID (unknown IDs are counted, not an error)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageError{errors.New("delete needs NAME and at least one ID")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withDB(func(db *wpcdb.DB) error {
+				c, err := db.Collection(args[0])
+				if err != nil {
+					return err
+				}
+				n, err := c.Delete(cmd.Context(), args[1:]...)
+				if err != nil {
+					return err
+				}
+				if a.g.json {
+					return a.printJSON(map[string]any{"deleted": n, "requested": len(args) - 1})
+				}
+				_, err = fmt.Fprintf(a.stdout, "deleted %d of %d\n", n, len(args)-1)
+				return err
+			})
+		},
+	}
+}
