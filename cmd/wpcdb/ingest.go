@@ -67,7 +67,7 @@ ingest is idempotent.`,
 
 // jsonlBatch is a batch of decoded lines, or the line that failed to decode.
 type jsonlBatch struct {
-	items []wpcdb.Item
+	items   []wpcdb.Item
 	lines   []int // line number of each item
 	skipped int   // lines skipped by decode errors before this batch (--skip-invalid)
 	err     error // a line that does not decode (only without --skip-invalid)
