@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wpcdb/wpcdb/internal/cloudjson"
+	"github.com/wpcdb/wpcdb/internal/wpctest"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// TestMain lets a test re-execute this binary as the wpcdb command:
+// WPCDB_CLI_ARGS holds the arguments as a JSON array.
+func TestMain(m *testing.M) {
+	if js := os.Getenv("WPCDB_CLI_ARGS"); js != "" {
+		var args []string
+		if err := json.Unmarshal([]byte(js), &args); err != nil {
+			panic(err)
+		}
+		os.Exit(run(context.Background(), args, os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// writeJSONL writes n learned-looking clouds with IDs and attributes and
+// returns the records.
+func writeJSONL(t *testing.T, path string, seed uint64, n, m, d int) []cloudjson.Record {
+	t.Helper()
+	rng := wpctest.NewRand(seed)
+	var recs []cloudjson.Record
+	var buf []byte
+	for i := 0; i < n; i++ {
+		c := wpctest.RandomCloud(rng, 1+rng.IntN(m), d, wpctest.Shape{})
+		r := cloudjson.Record{ID: fmt.Sprintf("item-%d", i), Cloud: wpcsim.Cloud{Dim: d, Weights: c.Weights, Points: c.Points},
+			Attrs: map[string]any{"color": []string{"red", "blue"}[i%2], "n": float64(i)}}
+		recs = append(recs, r)
+		buf = append(cloudjson.AppendJSON(buf, r), '\n')
+	}
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func TestCollectionIngestGetDelete(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	in := filepath.Join(dir, "items.jsonl")
+	recs := writeJSONL(t, in, 8, 120, 6, 12)
+	if _, stderr, code := runCLI(t, "", "--data", data, "collection", "create", "c", "--dim", "12", "--score", "mmd", "--max-points", "6"); code != 0 {
+		t.Fatal(stderr)
+	}
+	stdout, stderr, code := runCLI(t, "", "ingest", "c", "--input", in, "--batch", "50", "--data", data)
+	if code != 0 || !strings.HasPrefix(stdout, "ingested 120 items in ") || !strings.Contains(stdout, "items/s)") {
+		t.Fatalf("ingest: %d %q %q", code, stdout, stderr)
+	}
+	// Re-ingesting is idempotent.
+	if _, stderr, code := runCLI(t, "", "--data", data, "ingest", "c", "--input", in); code != 0 {
+		t.Fatal(stderr)
+	}
+	stdout, _, _ = runCLI(t, "", "--data", data, "--json", "collection", "describe", "c")
+	var desc map[string]any
+	if err := json.Unmarshal([]byte(stdout), &desc); err != nil || desc["count"] != 120.0 || desc["score"] != "mmd" || desc["max_points"] != 6.0 || desc["kernel"] != wpcsim.DefaultKernelSpec {
+		t.Fatalf("describe: %v %s", err, stdout)
+	}
+	// get prints the stored cloud, bit-exact, with or without --json.
+	for _, args := range [][]string{{"get", "c", "item-7"}, {"--json", "get", "c", "item-7"}} {
+		stdout, stderr, code := runCLI(t, "", append([]string{"--data", data}, args...)...)
+		if code != 0 {
+			t.Fatal(stderr)
+		}
+		got, err := cloudjson.Decode([]byte(stdout))
+		if err != nil || got.ID != "item-7" || !sameFloats(got.Cloud.Points, recs[7].Cloud.Points) || !sameFloats(got.Cloud.Weights, recs[7].Cloud.Weights) || got.Attrs["n"] != 7.0 {
+			t.Fatalf("get: %v %s", err, stdout)
+		}
+	}
+	stdout, _, code = runCLI(t, "", "--data", data, "delete", "c", "item-7", "item-8", "nope")
+	if code != 0 || stdout != "deleted 2 of 3\n" {
+		t.Errorf("delete: %q", stdout)
+	}
+	stdout, stderr, code = runCLI(t, "", "--data", data, "get", "c", "item-7")
+	if code == 0 || stdout != "" || !strings.Contains(stderr, "not found") {
+		t.Errorf("get deleted: %d %q %q", code, stdout, stderr)
+	}
+	stdout, _, _ = runCLI(t, "", "--data", data, "collection", "list")
+	if !strings.Contains(stdout, "c     118") && !strings.Contains(stdout, "118") {
+		t.Errorf("list: %q", stdout)
+	}
+	if _, stderr, code := runCLI(t, "", "--data", data, "collection", "drop", "c"); code != 0 {
+		t.Fatal(stderr)
+	}
+	if _, stderr, code := runCLI(t, "", "--data", data, "collection", "describe", "c"); code == 0 || !strings.Contains(stderr, "collection not found") {
+		t.Errorf("describe dropped: %q", stderr)
+	}
+}
+
+func sameFloats(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestIngestErrors(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	runCLI(t, "", "--data", data, "collection", "create", "c", "--dim", "2")
+	write := func(name string, lines ...string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+		return p
+	}
+	good := func(id string) string { return `{"id":"` + id + `","points":[[1,2]]}` }
+	for _, tc := range []struct {
+		name    string
+		file    string
+		extra   []string
+		code    int
+		stdout  string
+		stderr  string
+		present []string
+		absent  []string
+	}{
+		{"bad value stops", write("a.jsonl", good("a1"), good("a2"), `{"id":"a3","points":[[1,"x"]]}`, good("a4")), []string{"--batch", "1"},
+			1, "", `line 3: cloudjson: malformed cloud: points[0][1]: must be a number; ingest stopped: 2 items committed before this batch`, []string{"a1", "a2"}, []string{"a3", "a4"}},
+		{"refused batch writes nothing", write("b.jsonl", good("b1"), good("b2"), `{"id":"b3","points":[[0,0]]}`, good("b4")), []string{"--batch", "2"},
+			1, "", `line 3 (id "b3"): points[0]: zero vector cannot be normalized (point normalization is on); batch refused, ingest stopped: 2 items committed before it`, []string{"b1", "b2"}, []string{"b3", "b4"}},
+		{"missing id", write("c.jsonl", `{"points":[[1,2]]}`), nil, 1, "", "line 1: id: missing", nil, nil},
+		{"skip invalid", write("d.jsonl", good("d1"), `{"id":"d2","points":[[0,0]]}`, `not json`, "", good("d3"), `{"id":"d4","points":[[1]]}`), []string{"--skip-invalid", "--batch", "2"},
+			0, "ingested 2 items", "skipped line 3", []string{"d1", "d3"}, []string{"d2", "d4"}},
+		{"last one wins", write("e.jsonl", `{"id":"e","points":[[1,2]],"attrs":{"v":1}}`, `{"id":"e","points":[[3,4]],"attrs":{"v":2}}`), nil, 0, "ingested 2 items", "", []string{"e"}, nil},
+	} {
+		args := append([]string{"--data", data, "ingest", "c", "--input", tc.file}, tc.extra...)
+		stdout, stderr, code := runCLI(t, "", args...)
+		if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) || tc.code != 0 && stdout != "" {
+			t.Errorf("%s: exit %d\nstdout %q\nstderr %q\nwant %d, %q, %q", tc.name, code, stdout, stderr, tc.code, tc.stdout, tc.stderr)
+		}
+		for _, id := range tc.present {
+			if _, stderr, code := runCLI(t, "", "--data", data, "get", "c", id); code != 0 {
+				t.Errorf("%s: %s missing: %s", tc.name, id, stderr)
+			}
+		}
+		for _, id := range tc.absent {
+			if _, _, code := runCLI(t, "", "--data", data, "get", "c", id); code == 0 {
+				t.Errorf("%s: %s should not be stored", tc.name, id)
+			}
+		}
+	}
+	stdout, _, _ := runCLI(t, "", "--data", data, "get", "c", "e")
+	if !strings.Contains(stdout, `"points":[[3,4]]`) || !strings.Contains(stdout, `"v":2`) {
+		t.Errorf("last one did not win: %s", stdout)
+	}
+	for _, args := range [][]string{
+		{"ingest", "c"},
+		{"ingest", "nope", "--input", "x"},
+		{"collection", "create", "x"},
+		{"collection", "create", "x", "--dim", "3", "--encoding", "f8"},
+		{"collection", "create", "c", "--dim", "3"},
+		{"--addr", "127.0.0.1:1", "collection", "list"},
+	} {
+		if stdout, stderr, code := runCLI(t, "", append([]string{"--data", data}, args...)...); code == 0 || stdout != "" || !strings.HasPrefix(stderr, "wpcdb: ") {
+			t.Errorf("%v: exit %d %q %q", args, code, stdout, stderr)
+		}
+	}
+}
+
+// TestIngestKilledAndRerun: an ingest killed with SIGKILL at a random
+// moment and run again completes with every item present and identical.
+func TestIngestKilledAndRerun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	const seed = 99
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	in := filepath.Join(dir, "items.jsonl")
+	recs := writeJSONL(t, in, seed, 3000, 8, 32)
+	runCLI(t, "", "--data", data, "collection", "create", "c", "--dim", "32", "--encoding", "f16")
+	for round := 0; round < 3; round++ {
+		args, _ := json.Marshal([]string{"--data", data, "ingest", "c", "--input", in, "--batch", "100"})
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "WPCDB_CLI_ARGS="+string(args))
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+	}
+	stdout, stderr, code := runCLI(t, "", "--data", data, "ingest", "c", "--input", in, "--batch", "100")
+	if code != 0 || !strings.HasPrefix(stdout, "ingested 3000 items") {
+		t.Fatalf("re-run: %d %q %q", code, stdout, stderr)
+	}
+	stdout, _, _ = runCLI(t, "", "--data", data, "--json", "collection", "describe", "c")
+	if !strings.Contains(stdout, `"count":3000`) {
+		t.Fatalf("describe after re-run: %s", stdout)
+	}
+	for _, i := range []int{0, 1, 1499, 2999} {
+		stdout, _, _ := runCLI(t, "", "--data", data, "get", "c", recs[i].ID)
+		got, err := cloudjson.Decode([]byte(stdout))
+		if err != nil || !sameFloats(got.Cloud.Weights, recs[i].Cloud.Weights) || len(got.Cloud.Points) != len(recs[i].Cloud.Points) {
+			t.Errorf("item %d after kill and re-run: %v", i, err)
+		}
+	}
+}
