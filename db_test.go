@@ -249,6 +249,11 @@ func checkBitmaps(t *testing.T, db *wpcdb.DB, name string, final map[string]wpcd
 			t.Errorf("year in %+v: got %v want %v", r, got.ToArray(), w.ToArray())
 		}
 	}
+	for _, name := range []string{"color", "year", "even", "none"} {
+		if got, w := sc.Has(name), want(func(a map[string]any) bool { _, ok := a[name]; return ok }); !got.Equals(w) {
+			t.Errorf("has %s: got %v want %v", name, got.ToArray(), w.ToArray())
+		}
+	}
 	live := roaring.New()
 	for id := range final {
 		live.Add(iidOf(id))

@@ -355,6 +355,24 @@ func (c *Coll) Equal(name string, v any) *roaring.Bitmap {
 	return roaring.New()
 }
 
+// Has returns the bitmap of items that have attribute name, of any type.
+func (c *Coll) Has(name string) *roaring.Bitmap {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := roaring.New()
+	a := c.attrs[name]
+	if a == nil {
+		return out
+	}
+	for _, bm := range a.values {
+		out.Or(bm)
+	}
+	if a.numbers != nil {
+		out.Or(a.numbers.GetExistenceBitmap())
+	}
+	return out
+}
+
 // Range returns the bitmap of items whose numeric attribute name lies
 // between lo and hi, each end included unless loOpen / hiOpen. Infinite
 // bounds are allowed.
