@@ -137,9 +137,13 @@ func (c *Collection) prepare(it *Item, w *storage.ItemWrite) error {
 			return fmt.Errorf("after %s encoding: %w", cfg.Encoding, err)
 		}
 	}
-	self, err := c.sim.Self(q)
-	if err != nil {
-		return err
+	// g(X,X) costs O(M²·d), more than scoring one pair; only the cosine and
+	// mmd modes use it, so inner collections store zero.
+	var self wpcsim.Self
+	if cfg.Similarity.Score != wpcsim.ScoreInner {
+		if self, err = c.sim.Self(q); err != nil {
+			return err
+		}
 	}
 	var phi []float32
 	if c.features != nil {

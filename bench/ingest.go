@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wpcdb/wpcdb"
+)
+
+// IngestConfig is one ingest measurement: N items of a synthetic shape into
+// a fresh collection under Dir.
+type IngestConfig struct {
+	Dir        string
+	Synth      *Synth
+	N          int
+	Collection wpcdb.CollectionConfig
+	Batch      int // items per Upsert; 0 means 1000 (fewer when large)
+	// Progress, if set, is called after each committed batch with the
+	// number of items committed so far.
+	Progress func(done int)
+}
+
+// IngestReport is what an ingest measured.
+type IngestReport struct {
+	Items         int     `json:"items"`
+	Points        int64   `json:"points"`
+	Seconds       float64 `json:"seconds"`
+	ItemsPerSec   float64 `json:"items_per_s"`
+	PointsPerSec  float64 `json:"points_per_s"`
+	MBPerSec      float64 `json:"mb_per_s"`       // of raw float32 input (points and weights)
+	BytesOnDisk   int64   `json:"bytes_on_disk"`  // every file, WAL included
+	BytesPerItem  float64 `json:"bytes_per_item"` // sstables only: what the data costs at rest
+	PeakRSSBytes  int64   `json:"peak_rss_bytes"`
+	Threads       int     `json:"threads"`
+	Encoding      string  `json:"encoding"`
+	Kernel        string  `json:"kernel"`
+	FeatureDim    int     `json:"rff_dim"`
+	GenerateAhead bool    `json:"generate_ahead"` // items were generated concurrently with the ingest
+}
+
+// maxBatchFloats bounds the floats of one batch, as the CLI's ingest does.
+const maxBatchFloats = 8 << 20
+
+// Ingest creates the collection "bench" in a new database under cfg.Dir,
+// upserts cfg.N generated items in batches, closes the database and
+// measures. Generation runs ahead on its own goroutine; its cost is not in
+// the figures as long as it keeps up, which it does on these shapes.
+func Ingest(ctx context.Context, cfg IngestConfig) (IngestReport, error) {
+	if cfg.Batch <= 0 {
+		cfg.Batch = 1000
+	}
+	db, err := wpcdb.Open(cfg.Dir, nil)
+	if err != nil {
+		return IngestReport{}, err
+	}
+	c, err := db.CreateCollection(ctx, "bench", cfg.Collection)
+	if err != nil {
+		db.Close()
+		return IngestReport{}, err
+	}
+	batches := make(chan []wpcdb.Item, 2)
+	go generate(ctx, cfg, batches)
+	var rep IngestReport
+	start := time.Now()
+	for b := range batches {
+		if err := c.Upsert(ctx, b); err != nil {
+			db.Close()
+			return IngestReport{}, err
+		}
+		rep.Items += len(b)
+		for _, it := range b {
+			rep.Points += int64(it.Cloud.Len())
+		}
+		if cfg.Progress != nil {
+			cfg.Progress(rep.Items)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		db.Close()
+		return IngestReport{}, err
+	}
+	if err := db.Close(); err != nil {
+		return IngestReport{}, err
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	full := c.Config()
+	rep.ItemsPerSec = float64(rep.Items) / rep.Seconds
+	rep.PointsPerSec = float64(rep.Points) / rep.Seconds
+	rep.MBPerSec = float64(rep.Points*int64(full.Dim+1)*4) / rep.Seconds / 1e6
+	rep.BytesOnDisk = dirSize(cfg.Dir, "")
+	rep.BytesPerItem = float64(dirSize(cfg.Dir, ".sst")) / float64(max(rep.Items, 1))
+	rep.PeakRSSBytes = PeakRSS()
+	rep.Threads = runtime.GOMAXPROCS(0)
+	rep.Encoding = full.Encoding.String()
+	rep.Kernel = full.Similarity.Kernel.String()
+	rep.FeatureDim = full.Features.Dim
+	rep.GenerateAhead = true
+	return rep, nil
+}
+
+// generate produces batches of items in order, generating each batch's
+// items in parallel.
+func generate(ctx context.Context, cfg IngestConfig, out chan<- []wpcdb.Item) {
+	defer close(out)
+	for lo := 0; lo < cfg.N; {
+		n := min(cfg.Batch, cfg.N-lo)
+		perItem := (cfg.Synth.MaxPoints + 1) * (cfg.Synth.Dim + 1)
+		n = max(1, min(n, maxBatchFloats/perItem))
+		b := make([]wpcdb.Item, n)
+		var wg sync.WaitGroup
+		workers := runtime.GOMAXPROCS(0)
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < n; i += workers {
+					b[i] = cfg.Synth.Item(lo + i)
+				}
+			}()
+		}
+		wg.Wait()
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return
+		}
+		lo += n
+	}
+}
+
+// dirSize sums the sizes of the files under dir whose names end in suffix.
+func dirSize(dir, suffix string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, suffix) {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// PeakRSS returns the process's peak resident set size (VmHWM) in bytes,
+// or 0 where /proc is not available.
+func PeakRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// String is the one-line summary of an ingest.
+func (r IngestReport) String() string {
+	return fmt.Sprintf("ingested %d items in %.2f s (%.0f items/s, %.3g points/s, %.1f MB/s, %.0f bytes/item on disk, peak RSS %d MiB, %d threads)",
+		r.Items, r.Seconds, r.ItemsPerSec, r.PointsPerSec, r.MBPerSec, r.BytesPerItem, r.PeakRSSBytes>>20, r.Threads)
+}

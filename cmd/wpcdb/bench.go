@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/bench"
+	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+func (a *app) benchCommand() *cobra.Command {
+	var (
+		workload string
+		n        int
+		kernel   string
+		encoding string
+		seed     uint64
+		threads  int
+		out      string
+	)
+	cmd := &cobra.Command{
+		Use:   "bench --workload paper|compact --out DIR",
+		Short: "Run a benchmark workload and write report.json",
+		Long: `bench generates a synthetic workload of learned-looking clouds (signed weights,
+clustered, anisotropic points), ingests it into a fresh database under DIR and
+reports items/s, points/s, MB/s, bytes on disk per item and peak RSS in
+DIR/report.json. Workloads: paper (197 points × 512 dims, f16 by default, 10,000
+items), compact (4–16 points × 64 dims, 1,000,000 items).`,
+		Args: exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usageError{fmt.Errorf("bench: --out DIR is required")}
+			}
+			var shape bench.Synth
+			defN, defEnc := 0, ""
+			switch workload {
+			case "paper":
+				shape, defN, defEnc = bench.PaperShape, 10_000, "f16"
+			case "compact":
+				shape, defN, defEnc = bench.CompactShape, 1_000_000, "f32"
+			default:
+				return usageError{fmt.Errorf("bench: unknown workload %q (want paper or compact)", workload)}
+			}
+			if !cmd.Flags().Changed("n") {
+				n = defN
+			}
+			if !cmd.Flags().Changed("encoding") {
+				encoding = defEnc
+			}
+			k, err := wpcsim.ParseKernel(kernel)
+			if err != nil {
+				return err
+			}
+			enc, err := storage.ParseEncoding(encoding)
+			if err != nil {
+				return err
+			}
+			if threads > 0 {
+				runtime.GOMAXPROCS(threads)
+			}
+			dataDir := filepath.Join(out, "data")
+			if err := os.RemoveAll(dataDir); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			cfg := bench.IngestConfig{
+				Dir: dataDir, Synth: bench.NewSynth(shape, seed), N: n,
+				Collection: wpcdb.CollectionConfig{Dim: shape.Dim, MaxPoints: max(shape.MaxPoints, storage.DefaultMaxPoints), Encoding: enc, Similarity: wpcsim.Config{Kernel: k}},
+			}
+			if bar := a.progress(int64(n), "ingest"); bar != nil {
+				bar.Describe("ingest (items)")
+				cfg.Progress = func(done int) { bar.Set(done) }
+				defer fmt.Fprintln(a.stderr)
+			}
+			rep, err := bench.Ingest(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			host, _ := os.Hostname()
+			report := map[string]any{
+				"workload": workload,
+				"config":   map[string]any{"n": n, "kernel": k.String(), "encoding": enc.String(), "seed": seed, "dim": shape.Dim, "min_points": shape.MinPoints, "max_points": shape.MaxPoints},
+				"machine":  map[string]any{"host": host, "cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(), "date": time.Now().UTC().Format(time.RFC3339)},
+				"ingest":   rep,
+				"runs":     []any{},
+			}
+			js, _ := json.MarshalIndent(report, "", "  ")
+			if err := os.WriteFile(filepath.Join(out, "report.json"), append(js, '\n'), 0o644); err != nil {
+				return err
+			}
+			if a.g.json {
+				return a.printJSON(report)
+			}
+			_, err = fmt.Fprintln(a.stdout, rep.String())
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&workload, "workload", "paper", "paper or compact")
+	fl.IntVar(&n, "n", 0, "items (default 10,000 for paper, 1,000,000 for compact)")
+	fl.StringVar(&kernel, "kernel", wpcsim.DefaultKernelSpec, "kernel spec of the collection")
+	fl.StringVar(&encoding, "encoding", "", "point encoding (default f16 for paper, f32 for compact)")
+	fl.Uint64Var(&seed, "seed", 1, "workload seed")
+	fl.IntVar(&threads, "threads", 0, "GOMAXPROCS for the run (0: all cores)")
+	fl.StringVar(&out, "out", "", "output directory (report.json, and the database under data/)")
+	return cmd
+}
