@@ -1,0 +1,205 @@
+package index
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// Flat is an exact scan over every vector: the first stage of small
+// collections and of filters that pass few items, and the oracle the
+// approximate indexes are measured against.
+type Flat struct {
+	mu     sync.RWMutex
+	dim    int
+	metric Metric
+	vecs   []float32 // slot-major: slot s is vecs[s*dim:(s+1)*dim]
+	norms2 []float32 // squared norm per slot (L2)
+	ids    []uint32  // slot → id
+	slot   map[uint32]int
+}
+
+// NewFlat returns an empty Flat index of dimension dim.
+func NewFlat(dim int, m Metric) *Flat {
+	return &Flat{dim: dim, metric: m, slot: map[uint32]int{}}
+}
+
+func (f *Flat) Dim() int { return f.dim }
+
+func (f *Flat) Len() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.ids)
+}
+
+func (f *Flat) Contains(id uint32) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	_, ok := f.slot[id]
+	return ok
+}
+
+// prepare returns the vector as stored: normalized for Cosine.
+func prepare(m Metric, v []float32, dst []float32) []float32 {
+	dst = append(dst[:0], v...)
+	if m == Cosine {
+		var n2 float64
+		for _, x := range v {
+			n2 += float64(x) * float64(x)
+		}
+		if n2 > 0 {
+			inv := float32(1 / math.Sqrt(n2))
+			for i := range dst {
+				dst[i] *= inv
+			}
+		}
+	}
+	return dst
+}
+
+func (f *Flat) Add(id uint32, v []float32) error {
+	if len(v) != f.dim {
+		return fmt.Errorf("%w: %d, index has %d", ErrDimension, len(v), f.dim)
+	}
+	var buf [256]float32
+	pv := prepare(f.metric, v, buf[:0])
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.slot[id]
+	if !ok {
+		s = len(f.ids)
+		f.ids = append(f.ids, id)
+		f.vecs = append(f.vecs, make([]float32, f.dim)...)
+		f.norms2 = append(f.norms2, 0)
+		f.slot[id] = s
+	}
+	copy(f.vecs[s*f.dim:], pv)
+	f.norms2[s] = dot(pv, pv)
+	return nil
+}
+
+func (f *Flat) Delete(id uint32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.slot[id]
+	if !ok {
+		return
+	}
+	last := len(f.ids) - 1
+	if s != last {
+		copy(f.vecs[s*f.dim:(s+1)*f.dim], f.vecs[last*f.dim:])
+		f.norms2[s] = f.norms2[last]
+		f.ids[s] = f.ids[last]
+		f.slot[f.ids[s]] = s
+	}
+	f.ids = f.ids[:last]
+	f.vecs = f.vecs[:last*f.dim]
+	f.norms2 = f.norms2[:last]
+	delete(f.slot, id)
+}
+
+// score is the metric's "higher is closer" score of a prepared query q
+// (with squared norm qn2) against slot s.
+func (f *Flat) score(q []float32, qn2 float32, s int) float32 {
+	d := dot(q, f.vecs[s*f.dim:(s+1)*f.dim])
+	if f.metric == L2 {
+		return -(qn2 + f.norms2[s] - 2*d)
+	}
+	return d
+}
+
+func (f *Flat) Search(q []float32, k int, filter *roaring.Bitmap, _ Params) ([]Result, error) {
+	if len(q) != f.dim {
+		return nil, fmt.Errorf("%w: query %d, index has %d", ErrDimension, len(q), f.dim)
+	}
+	if k <= 0 {
+		return nil, nil
+	}
+	pq := prepare(f.metric, q, nil)
+	qn2 := dot(pq, pq)
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	top := newTopK(k)
+	if filter != nil && filter.GetCardinality() < uint64(len(f.ids)) {
+		it := filter.Iterator()
+		for it.HasNext() {
+			id := it.Next()
+			if s, ok := f.slot[id]; ok {
+				top.push(Result{ID: id, Score: f.score(pq, qn2, s)})
+			}
+		}
+	} else {
+		for s, id := range f.ids {
+			if filter == nil || filter.Contains(id) {
+				top.push(Result{ID: id, Score: f.score(pq, qn2, s)})
+			}
+		}
+	}
+	return top.sorted(), nil
+}
+
+// Save writes the flat index as one blob: metric, dim, count, then per
+// vector its ID and values (little-endian).
+func (f *Flat) Save(p Persister) error {
+	f.mu.RLock()
+	b := make([]byte, 0, 16+len(f.ids)*(4+4*f.dim))
+	b = append(b, 'F', 1, byte(f.metric))
+	b = binary.LittleEndian.AppendUint32(b, uint32(f.dim))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(f.ids)))
+	for s, id := range f.ids {
+		b = binary.LittleEndian.AppendUint32(b, id)
+		for _, x := range f.vecs[s*f.dim : (s+1)*f.dim] {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+		}
+	}
+	f.mu.RUnlock()
+	return p.PutBlob("flat", b)
+}
+
+// LoadFlat reads a Flat index saved by Save; (nil, nil) when none is saved.
+func LoadFlat(p Persister) (*Flat, error) {
+	b, err := p.GetBlob("flat")
+	if err != nil || b == nil {
+		return nil, err
+	}
+	if len(b) < 11 || b[0] != 'F' || b[1] != 1 {
+		return nil, fmt.Errorf("%w: flat header", ErrCorrupt)
+	}
+	m := Metric(b[2])
+	dim := int(binary.LittleEndian.Uint32(b[3:]))
+	n := int(binary.LittleEndian.Uint32(b[7:]))
+	b = b[11:]
+	if dim <= 0 || len(b) != n*(4+4*dim) {
+		return nil, fmt.Errorf("%w: flat body of %d bytes for %d vectors of dimension %d", ErrCorrupt, len(b), n, dim)
+	}
+	f := NewFlat(dim, m)
+	v := make([]float32, dim)
+	for i := 0; i < n; i++ {
+		id := binary.LittleEndian.Uint32(b)
+		for k := range v {
+			v[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4+4*k:]))
+		}
+		b = b[4+4*dim:]
+		f.Add(id, v)
+	}
+	return f, nil
+}
+
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	k := 0
+	for ; k+4 <= len(a); k += 4 {
+		s0 += a[k] * b[k]
+		s1 += a[k+1] * b[k+1]
+		s2 += a[k+2] * b[k+2]
+		s3 += a[k+3] * b[k+3]
+	}
+	for ; k < len(a); k++ {
+		s0 += a[k] * b[k]
+	}
+	return (s0 + s1) + (s2 + s3)
+}

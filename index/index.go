@@ -1,0 +1,89 @@
+// Package index is wpcdb's first stage: approximate nearest-neighbour search
+// over one vector per cloud (a form of φ, see wpcsim.FeatureMap), returning
+// candidates that the exact scorer reranks. Implementations: Flat (an exact
+// scan, for small collections and as the oracle) and HNSW (a graph).
+//
+// Scores are "higher is closer" for every metric: the inner product, the
+// cosine, or the negated squared L2 distance.
+//
+// Filters are roaring bitmaps of internal IDs applied inside the search, so
+// that a strict filter still returns k results when k items pass it.
+//
+// An Index is safe for concurrent use: searches run in parallel with each
+// other; Add and Delete take a write lock.
+package index
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// Metric is how two vectors are compared.
+type Metric uint8
+
+const (
+	// InnerProduct ranks by <a, b> (score mode inner).
+	InnerProduct Metric = iota
+	// Cosine ranks by <a, b> / (|a| |b|) (score mode cosine). Vectors are
+	// normalized on Add and queries on Search.
+	Cosine
+	// L2 ranks by -|a - b|² (score mode mmd).
+	L2
+)
+
+func (m Metric) String() string {
+	switch m {
+	case InnerProduct:
+		return "ip"
+	case Cosine:
+		return "cosine"
+	case L2:
+		return "l2"
+	}
+	return fmt.Sprintf("Metric(%d)", uint8(m))
+}
+
+// Result is one candidate: an internal ID and its first-stage score.
+type Result struct {
+	ID    uint32
+	Score float32
+}
+
+// Params tune one search; zero values mean the index's defaults.
+type Params struct {
+	// Ef is the HNSW search beam width (default max(k, 64)).
+	Ef int
+}
+
+// Errors.
+var (
+	ErrDimension = errors.New("index: vector has the wrong dimension")
+	ErrCorrupt   = errors.New("index: corrupt persisted index")
+)
+
+// Index is a first-stage index.
+type Index interface {
+	// Add inserts or replaces the vector of id.
+	Add(id uint32, v []float32) error
+	// Delete removes id; unknown IDs are ignored.
+	Delete(id uint32)
+	// Search returns up to k results, best first (ties by ID ascending),
+	// among the IDs in filter (all indexed IDs when filter is nil).
+	Search(q []float32, k int, filter *roaring.Bitmap, p Params) ([]Result, error)
+	// Len is the number of indexed vectors.
+	Len() int
+	// Dim is the vector dimension.
+	Dim() int
+	// Contains reports whether id is indexed.
+	Contains(id uint32) bool
+	// Save writes the index through p; Load (per implementation) reads it.
+	Save(p Persister) error
+}
+
+// Persister stores an index's blobs; storage implements it per collection.
+type Persister interface {
+	PutBlob(name string, data []byte) error
+	GetBlob(name string) ([]byte, error) // (nil, nil) when absent
+}
