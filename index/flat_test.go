@@ -12,7 +12,10 @@ import (
 // memPersister keeps blobs in a map.
 type memPersister map[string][]byte
 
-func (m memPersister) PutBlob(name string, b []byte) error { m[name] = append([]byte(nil), b...); return nil }
+func (m memPersister) PutBlob(name string, b []byte) error {
+	m[name] = append([]byte(nil), b...)
+	return nil
+}
 func (m memPersister) GetBlob(name string) ([]byte, error) { return m[name], nil }
 
 // bruteForce ranks vectors in float64 by the metric, ties by ID.
