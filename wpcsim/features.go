@@ -8,37 +8,6 @@ import (
 	"sync"
 )
 
-// Random features φ (PAPER.md, "Random features"): one fixed-length vector
-// per cloud whose inner products estimate g,
-//
-//	<φ(Q), φ(X)> ≈ g(Q, X).
-//
-// φ(X) concatenates one block per kernel term, in the kernel spec's order:
-//
-//	linear:    sqrt(α)·norm_j(w_j·x̂_j)                    d coordinates, exact
-//	gaussian,
-//	imq:       sqrt(α)·norm_j(w_j·z(x̂_j)),
-//	           z(x) = sqrt(2/D)·cos(W·x + b)                D coordinates, estimated
-//
-// where norm_j is the mean over the cloud's points for NormMean and the plain
-// sum for NormSum, so that the product of two blocks carries g's constant
-// c = 1/(N·M) (or 1), and x̂ is the L2-normalized point unless
-// Config.RawPoints. Each nonlinear term owns a sample: W (D×d) and b (D),
-// b ~ U[0, 2π). Because E[2·cos(w·a+b)·cos(w·a'+b)] = E[cos(w·(a−a'))], the
-// block estimates α·k(a, a') for a shift-invariant kernel whose Fourier
-// measure is the law of the rows w of W:
-//
-//   - gaussian(σ): rows w ~ N(0, σ⁻²·I_d), so E[cos(w·δ)] = exp(−|δ|²/(2σ²)).
-//   - imq(c): the imq kernel is a scale mixture of gaussians,
-//     c/sqrt(c² + |δ|²) = E_n[exp(−n²|δ|²/(2c²))] with n ~ N(0, 1), so a
-//     row is w = (|n|/c)·g with g ~ N(0, I_d) and one n per row. This samples
-//     imq's Fourier measure exactly, without the Bessel-function radial
-//     density of PAPER.md, which overflows float64 at d = 512.
-//
-// The error of an estimated block shrinks like 1/sqrt(D) and grows with the
-// weight mass Σ|w| of both clouds; the linear blocks are exact. MaxSim is not
-// a kernel mean embedding and has no φ.
-
 // DefaultFeatureD is the number of random features per nonlinear term when
 // FeatureOptions.D is 0 (the paper's D).
 const DefaultFeatureD = 1024
@@ -221,9 +190,40 @@ func drawFeatureSample(k Kernel, dim int, opts FeatureOptions) FeatureSample {
 	return s
 }
 
-// FeatureMap computes random features φ for one similarity config and point
-// dimension with a fixed sample. It is immutable and safe for concurrent
-// use; its scratch buffers come from a pool.
+// FeatureMap is the random-feature map φ of PAPER.md ("Random features"):
+// one fixed-length vector per cloud whose inner products estimate g,
+//
+//	<φ(Q), φ(X)> ≈ g(Q, X).
+//
+// φ(X) concatenates one block per kernel term, in the kernel spec's order:
+//
+//	linear:    sqrt(α)·norm_j(w_j·x̂_j)                    d coordinates, exact
+//	gaussian,
+//	imq:       sqrt(α)·norm_j(w_j·z(x̂_j)),
+//	           z(x) = sqrt(2/D)·cos(W·x + b)                D coordinates, estimated
+//
+// where norm_j is the mean over the cloud's points for NormMean and the plain
+// sum for NormSum, so that the product of two blocks carries g's constant
+// c = 1/(N·M) (or 1), and x̂ is the L2-normalized point unless
+// Config.RawPoints. Each nonlinear term owns a sample: W (D×d) and b (D),
+// b ~ U[0, 2π). Because E[2·cos(w·a+b)·cos(w·a'+b)] = E[cos(w·(a−a'))], the
+// block estimates α·k(a, a') for a shift-invariant kernel whose Fourier
+// measure is the law of the rows w of W:
+//
+//   - gaussian(σ): rows w ~ N(0, σ⁻²·I_d), so E[cos(w·δ)] = exp(−|δ|²/(2σ²)).
+//   - imq(c): the imq kernel is a scale mixture of gaussians,
+//     c/sqrt(c² + |δ|²) = E_n[exp(−n²|δ|²/(2c²))] with n ~ N(0, 1), so a
+//     row is w = (|n|/c)·g with g ~ N(0, I_d) and one n per row. This samples
+//     imq's Fourier measure exactly, without the Bessel-function radial
+//     density of PAPER.md, which overflows float64 at d = 512.
+//
+// The error of an estimated block shrinks like 1/sqrt(D) and grows with the
+// weight mass Σ|w| of both clouds; the linear blocks are exact. MaxSim is not
+// a kernel mean embedding and has no φ.
+//
+// A FeatureMap computes φ for one similarity config and point dimension
+// with a fixed sample. It is immutable and safe for concurrent use; its
+// scratch buffers come from a pool.
 type FeatureMap struct {
 	cfg    Config
 	dim    int
