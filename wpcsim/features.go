@@ -1,0 +1,515 @@
+package wpcsim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+)
+
+// DefaultFeatureD is the number of random features per nonlinear term when
+// FeatureOptions.D is 0 (the paper's D).
+const DefaultFeatureD = 1024
+
+// MaxFeatureD bounds the number of random features per nonlinear term.
+const MaxFeatureD = 1 << 16
+
+// ErrInvalidFeatureSample is wrapped by every error about a random-feature
+// sample that does not fit its kernel and dimension (a wrong count of
+// terms, shapes, non-finite values, or a malformed imported file).
+var ErrInvalidFeatureSample = errors.New("wpcsim: invalid feature sample")
+
+// FeatureOptions choose the seeded random-feature sample of a FeatureMap.
+// The zero value is valid: D = 1024, seed 0.
+type FeatureOptions struct {
+	// D is the number of random features of each nonlinear term (default
+	// DefaultFeatureD, at most MaxFeatureD).
+	D int
+	// Seed selects the sample (default 0). The same (kernel, dimension, D,
+	// Seed) gives the same W and b on every platform and Go release. The
+	// rows are drawn in order, so a smaller D with the same seed is a prefix
+	// of a larger one.
+	Seed uint64
+}
+
+// WithDefaults returns o with unset fields replaced by their defaults.
+func (o FeatureOptions) WithDefaults() FeatureOptions {
+	if o.D == 0 {
+		o.D = DefaultFeatureD
+	}
+	return o
+}
+
+// Validate checks o after defaults.
+func (o FeatureOptions) Validate() error {
+	o = o.WithDefaults()
+	if o.D < 1 || o.D > MaxFeatureD {
+		return fmt.Errorf("%w: D = %d random features: want 1..%d", ErrInvalidConfig, o.D, MaxFeatureD)
+	}
+	return nil
+}
+
+// FeatureBlock is one kernel term's part of φ: coordinates
+// [Offset, Offset+Len). A first stage may reweight or drop blocks, e.g. keep
+// only the exact linear blocks when the estimated ones are too noisy.
+type FeatureBlock struct {
+	Term   int      // index of the term in Config.Kernel.Terms
+	Kind   TermKind // Linear (exact, Len = d) or Gaussian/IMQ (estimated, Len = D)
+	Alpha  float64  // the term's α; the block is already scaled by sqrt(α)
+	Offset int      // first coordinate of the block in φ
+	Len    int      // number of coordinates
+}
+
+// Exact reports whether the block is computed exactly (a linear term)
+// rather than estimated by random features.
+func (b FeatureBlock) Exact() bool { return b.Kind == Linear }
+
+// FeatureSample is the random part of a feature map: for the nonlinear
+// terms of a kernel, counted t = 0, 1, … in spec order, W[t] holds the D_t×Dim
+// matrix (row-major: row i is feature i's frequency vector, already scaled
+// for its kernel, i.e. it includes 1/σ or |n|/c) and B[t] the D_t phases.
+// D_t = len(B[t]); terms may differ in D. A sample made by NewFeatureMap
+// has the same D for all terms; an imported one (LoadFeatureSample) is used
+// as given.
+type FeatureSample struct {
+	Dim int
+	W   [][]float32
+	B   [][]float32
+}
+
+// Validate checks that s fits cfg's kernel: one (W, B) per nonlinear term,
+// 1 ≤ D ≤ MaxFeatureD, len(W[t]) = D·Dim, every value finite.
+func (s FeatureSample) Validate(cfg Config) error {
+	cfg = cfg.WithDefaults()
+	if err := featureConfig(cfg); err != nil {
+		return err
+	}
+	if s.Dim <= 0 {
+		return fmt.Errorf("%w: dimension must be positive, got %d", ErrInvalidFeatureSample, s.Dim)
+	}
+	nl := nonlinearTerms(cfg.Kernel)
+	if len(s.W) != len(nl) || len(s.B) != len(nl) {
+		return fmt.Errorf("%w: kernel %s has %d nonlinear terms, sample has %d W and %d b", ErrInvalidFeatureSample, cfg.Kernel, len(nl), len(s.W), len(s.B))
+	}
+	for t, ti := range nl {
+		name := fmt.Sprintf("nonlinear term %d (%s)", t, Kernel{Terms: cfg.Kernel.Terms[ti : ti+1]})
+		d := len(s.B[t])
+		if d < 1 || d > MaxFeatureD {
+			return fmt.Errorf("%w: %s: D = %d: want 1..%d", ErrInvalidFeatureSample, name, d, MaxFeatureD)
+		}
+		if len(s.W[t]) != d*s.Dim {
+			return fmt.Errorf("%w: %s: W has %d values, want D×d = %d×%d", ErrInvalidFeatureSample, name, len(s.W[t]), d, s.Dim)
+		}
+		if i := nonFiniteAt(s.W[t]); i >= 0 {
+			return fmt.Errorf("%w: %s: W[%d][%d] is %v", ErrInvalidFeatureSample, name, i/s.Dim, i%s.Dim, s.W[t][i])
+		}
+		if i := nonFiniteAt(s.B[t]); i >= 0 {
+			return fmt.Errorf("%w: %s: b[%d] is %v", ErrInvalidFeatureSample, name, i, s.B[t][i])
+		}
+	}
+	return nil
+}
+
+// clone returns a deep copy of s.
+func (s FeatureSample) clone() FeatureSample {
+	out := FeatureSample{Dim: s.Dim, W: make([][]float32, len(s.W)), B: make([][]float32, len(s.B))}
+	for t := range s.W {
+		out.W[t] = slices.Clone(s.W[t])
+	}
+	for t := range s.B {
+		out.B[t] = slices.Clone(s.B[t])
+	}
+	return out
+}
+
+func nonFiniteAt(v []float32) int {
+	for i, x := range v {
+		if x != x || math.IsInf(float64(x), 0) {
+			return i
+		}
+	}
+	return -1
+}
+
+// featureConfig checks that cfg (after defaults) is valid and has a φ.
+func featureConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.Kernel.IsMaxSim() {
+		return fmt.Errorf("%w: maxsim has no random-feature map φ (it is not a kernel mean embedding); its first stage needs a per-point or fixed-dimensional (MUVERA-style) encoding", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// nonlinearTerms returns the indices in k.Terms of the terms that need a
+// random sample (all but linear).
+func nonlinearTerms(k Kernel) []int {
+	var out []int
+	for i, t := range k.Terms {
+		if t.Kind != Linear {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// drawFeatureSample draws the seeded sample of cfg's nonlinear terms. Each
+// term t has three independent streams (rows of W, phases b, imq's row
+// scales) derived from (seed, t), and gaussian and imq terms with the same
+// t share their row directions.
+func drawFeatureSample(k Kernel, dim int, opts FeatureOptions) FeatureSample {
+	s := FeatureSample{Dim: dim}
+	for t, ti := range nonlinearTerms(k) {
+		term := k.Terms[ti]
+		n := opts.D
+		w := make([]float32, n*dim)
+		b := make([]float32, n)
+		rows := normalSampler{rng: splitMix64{streamSeed(opts.Seed, t, 0)}}
+		phases := splitMix64{streamSeed(opts.Seed, t, 1)}
+		scales := normalSampler{rng: splitMix64{streamSeed(opts.Seed, t, 2)}}
+		for i := 0; i < n; i++ {
+			row := w[i*dim : (i+1)*dim]
+			switch term.Kind {
+			case Gaussian:
+				for k := range row {
+					row[k] = float32(rows.next() / term.Param)
+				}
+			case IMQ:
+				r := math.Abs(scales.next()) / term.Param
+				for k := range row {
+					row[k] = float32(r * rows.next())
+				}
+			}
+			b[i] = float32(float64(2*math.Pi) * phases.uniform())
+		}
+		s.W = append(s.W, w)
+		s.B = append(s.B, b)
+	}
+	return s
+}
+
+// FeatureMap is the random-feature map φ of PAPER.md ("Random features"):
+// one fixed-length vector per cloud whose inner products estimate g,
+//
+//	<φ(Q), φ(X)> ≈ g(Q, X).
+//
+// φ(X) concatenates one block per kernel term, in the kernel spec's order:
+//
+//	linear:    sqrt(α)·norm_j(w_j·x̂_j)                    d coordinates, exact
+//	gaussian,
+//	imq:       sqrt(α)·norm_j(w_j·z(x̂_j)),
+//	           z(x) = sqrt(2/D)·cos(W·x + b)                D coordinates, estimated
+//
+// where norm_j is the mean over the cloud's points for NormMean and the plain
+// sum for NormSum, so that the product of two blocks carries g's constant
+// c = 1/(N·M) (or 1), and x̂ is the L2-normalized point unless
+// Config.RawPoints. Each nonlinear term owns a sample: W (D×d) and b (D),
+// b ~ U[0, 2π). Because E[2·cos(w·a+b)·cos(w·a'+b)] = E[cos(w·(a−a'))], the
+// block estimates α·k(a, a') for a shift-invariant kernel whose Fourier
+// measure is the law of the rows w of W:
+//
+//   - gaussian(σ): rows w ~ N(0, σ⁻²·I_d), so E[cos(w·δ)] = exp(−|δ|²/(2σ²)).
+//   - imq(c): the imq kernel is a scale mixture of gaussians,
+//     c/sqrt(c² + |δ|²) = E_n[exp(−n²|δ|²/(2c²))] with n ~ N(0, 1), so a
+//     row is w = (|n|/c)·g with g ~ N(0, I_d) and one n per row. This samples
+//     imq's Fourier measure exactly, without the Bessel-function radial
+//     density of PAPER.md, which overflows float64 at d = 512.
+//
+// The error of an estimated block shrinks like 1/sqrt(D) and grows with the
+// weight mass Σ|w| of both clouds; the linear blocks are exact. MaxSim is not
+// a kernel mean embedding and has no φ.
+//
+// A FeatureMap computes φ for one similarity config and point dimension
+// with a fixed sample. It is immutable and safe for concurrent use; its
+// scratch buffers come from a pool.
+type FeatureMap struct {
+	cfg    Config
+	dim    int
+	n      int // len(φ)
+	maxD   int
+	blocks []FeatureBlock
+	sample FeatureSample
+	// sampleOf[i] is the index in sample of blocks[i] (-1 for linear).
+	sampleOf []int
+	scratch  sync.Pool // *featureScratch
+}
+
+// NewFeatureMap returns the feature map of cfg for clouds of dimension dim
+// with the seeded sample opts describes. A MaxSim kernel is refused.
+func NewFeatureMap(cfg Config, dim int, opts FeatureOptions) (*FeatureMap, error) {
+	cfg = cfg.WithDefaults()
+	if err := featureConfig(cfg); err != nil {
+		return nil, err
+	}
+	if dim <= 0 {
+		return nil, fmt.Errorf("%w: dimension must be positive, got %d", ErrInvalidConfig, dim)
+	}
+	opts = opts.WithDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return newFeatureMap(cfg, drawFeatureSample(cfg.Kernel, dim, opts)), nil
+}
+
+// NewFeatureMapFromSample returns the feature map of cfg using the given
+// sample (e.g. a trained model's W and b from LoadFeatureSample). The map
+// keeps its own copy of s.
+func NewFeatureMapFromSample(cfg Config, s FeatureSample) (*FeatureMap, error) {
+	cfg = cfg.WithDefaults()
+	if err := s.Validate(cfg); err != nil {
+		return nil, err
+	}
+	return newFeatureMap(cfg, s.clone()), nil
+}
+
+func newFeatureMap(cfg Config, s FeatureSample) *FeatureMap {
+	cfg.Kernel.Terms = slices.Clone(cfg.Kernel.Terms)
+	f := &FeatureMap{cfg: cfg, dim: s.Dim, sample: s}
+	t := 0
+	for i, term := range cfg.Kernel.Terms {
+		blk := FeatureBlock{Term: i, Kind: term.Kind, Alpha: term.Alpha, Offset: f.n, Len: s.Dim}
+		idx := -1
+		if term.Kind != Linear {
+			idx = t
+			blk.Len = len(s.B[t])
+			t++
+		}
+		f.blocks = append(f.blocks, blk)
+		f.sampleOf = append(f.sampleOf, idx)
+		f.n += blk.Len
+		f.maxD = max(f.maxD, blk.Len)
+	}
+	return f
+}
+
+// Config returns the similarity config, defaults filled in.
+func (f *FeatureMap) Config() Config {
+	c := f.cfg
+	c.Kernel.Terms = slices.Clone(c.Kernel.Terms)
+	return c
+}
+
+// PointDim is the dimension d of the clouds the map accepts.
+func (f *FeatureMap) PointDim() int { return f.dim }
+
+// Dim is the length of φ: d per linear term plus D per nonlinear term.
+func (f *FeatureMap) Dim() int { return f.n }
+
+// Blocks returns the layout of φ, one block per kernel term in spec order.
+func (f *FeatureMap) Blocks() []FeatureBlock { return slices.Clone(f.blocks) }
+
+// Sample returns a copy of the map's random sample (for export with
+// SaveFeatureSample).
+func (f *FeatureMap) Sample() FeatureSample { return f.sample.clone() }
+
+// featureChunk is how many points one call of project covers; it bounds the
+// scratch to featureChunk×D float32.
+const featureChunk = 64
+
+type featureScratch struct {
+	hat  []float32 // M×d points as used by the kernel
+	proj []float32 // featureChunk×D projections
+	acc  []float64 // D accumulators
+	q, x []float32 // φ of both sides, for Estimate
+}
+
+func (f *FeatureMap) getScratch() *featureScratch {
+	if s, ok := f.scratch.Get().(*featureScratch); ok {
+		return s
+	}
+	return &featureScratch{}
+}
+
+// Map appends φ(c) (Dim() values) to dst and returns it. c is validated
+// first: an invalid cloud returns a *CloudError and dst unchanged. It
+// allocates nothing when dst has room.
+func (f *FeatureMap) Map(c Cloud, dst []float32) ([]float32, error) {
+	if err := c.Validate(Limits{Dim: f.dim, RawPoints: f.cfg.RawPoints}); err != nil {
+		return dst, err
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, f.n)[:start+f.n]
+	s := f.getScratch()
+	err := f.mapInto(s, c, dst[start:])
+	f.scratch.Put(s)
+	if err != nil {
+		return dst[:start], err
+	}
+	return dst, nil
+}
+
+// MapUnit appends φ(c)/||φ(c)|| to dst: the first-stage proxy of
+// ScoreCosine, whose inner products estimate the cosine. A φ of length zero
+// (a cloud whose weights cancel exactly) stays zero, as the cosine of such a
+// cloud is 0.
+func (f *FeatureMap) MapUnit(c Cloud, dst []float32) ([]float32, error) {
+	start := len(dst)
+	dst, err := f.Map(c, dst)
+	if err != nil {
+		return dst, err
+	}
+	normalizeF32(dst[start:])
+	return dst, nil
+}
+
+func normalizeF32(v []float32) {
+	var n2 float64
+	for _, x := range v {
+		n2 += float64(x) * float64(x)
+	}
+	if n2 == 0 {
+		return
+	}
+	inv := 1 / math.Sqrt(n2)
+	for i, x := range v {
+		v[i] = float32(float64(x) * inv)
+	}
+}
+
+// Estimate returns <φ(q), φ(x)>, the random-feature estimate of g(q, x).
+func (f *FeatureMap) Estimate(q, x Cloud) (float64, error) {
+	pq, px, s, err := f.mapPair(q, x)
+	if err != nil {
+		return 0, err
+	}
+	g := dotF64(pq, px)
+	f.scratch.Put(s)
+	return g, nil
+}
+
+// EstimateScore returns the random-feature estimate of the configured score
+// mode: <φ(q), φ(x)> for inner, the cosine of φ(q) and φ(x) for cosine (0
+// when either is zero), ||φ(q) − φ(x)|| for mmd.
+func (f *FeatureMap) EstimateScore(q, x Cloud) (float64, error) {
+	pq, px, s, err := f.mapPair(q, x)
+	if err != nil {
+		return 0, err
+	}
+	defer f.scratch.Put(s)
+	switch f.cfg.Score {
+	case ScoreCosine:
+		nq, nx := dotF64(pq, pq), dotF64(px, px)
+		if nq == 0 || nx == 0 {
+			return 0, nil
+		}
+		return max(-1, min(1, dotF64(pq, px)/math.Sqrt(nq*nx))), nil
+	case ScoreMMD:
+		var d2 float64
+		for i, a := range pq {
+			t := float64(a) - float64(px[i])
+			d2 += t * t
+		}
+		return math.Sqrt(d2), nil
+	}
+	return dotF64(pq, px), nil
+}
+
+// mapPair computes φ(q) and φ(x) into a scratch the caller must put back.
+func (f *FeatureMap) mapPair(q, x Cloud) (pq, px []float32, s *featureScratch, err error) {
+	lim := Limits{Dim: f.dim, RawPoints: f.cfg.RawPoints}
+	if err := q.Validate(lim); err != nil {
+		return nil, nil, nil, fmt.Errorf("query: %w", err)
+	}
+	if err := x.Validate(lim); err != nil {
+		return nil, nil, nil, fmt.Errorf("item: %w", err)
+	}
+	s = f.getScratch()
+	s.q = growF32(s.q, f.n)
+	s.x = growF32(s.x, f.n)
+	if err := f.mapInto(s, q, s.q); err != nil {
+		f.scratch.Put(s)
+		return nil, nil, nil, fmt.Errorf("query: %w", err)
+	}
+	if err := f.mapInto(s, x, s.x); err != nil {
+		f.scratch.Put(s)
+		return nil, nil, nil, fmt.Errorf("item: %w", err)
+	}
+	return s.q, s.x, s, nil
+}
+
+func dotF64(a, b []float32) float64 {
+	b = b[:len(a)]
+	var s float64
+	for i, x := range a {
+		s += float64(x) * float64(b[i])
+	}
+	return s
+}
+
+func growF32(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+// mapInto writes φ(c) into out (len f.n) for a validated c.
+func (f *FeatureMap) mapInto(s *featureScratch, c Cloud, out []float32) error {
+	m, d := c.Len(), f.dim
+	s.hat = growF32(s.hat, m*d)
+	hat := s.hat
+	for j := 0; j < m; j++ {
+		src, dst := c.Points[j*d:(j+1)*d], hat[j*d:(j+1)*d]
+		if f.cfg.RawPoints {
+			copy(dst, src)
+			continue
+		}
+		// As the scorer: norm in float64, x/max(||x||, 1e-12) rounded once.
+		var n2 float64
+		for _, v := range src {
+			n2 += float64(v) * float64(v)
+		}
+		inv := 1 / max(math.Sqrt(n2), 1e-12)
+		for k, v := range src {
+			dst[k] = float32(float64(v) * inv)
+		}
+	}
+	norm := 1.0
+	if f.cfg.Norm == NormMean {
+		norm = 1 / float64(m)
+	}
+	if cap(s.acc) < f.maxD {
+		s.acc = make([]float64, f.maxD)
+	}
+	for bi, blk := range f.blocks {
+		acc := s.acc[:blk.Len]
+		clear(acc)
+		dst := out[blk.Offset : blk.Offset+blk.Len]
+		scale := math.Sqrt(blk.Alpha) * norm
+		if blk.Kind == Linear {
+			for j := 0; j < m; j++ {
+				wj := float64(c.Weights[j])
+				for k, v := range hat[j*d : (j+1)*d] {
+					acc[k] += wj * float64(v)
+				}
+			}
+		} else {
+			t := f.sampleOf[bi]
+			w, b := f.sample.W[t], f.sample.B[t]
+			n := blk.Len
+			s.proj = growF32(s.proj, featureChunk*f.maxD)
+			for j0 := 0; j0 < m; j0 += featureChunk {
+				j1 := min(j0+featureChunk, m)
+				proj := s.proj[:(j1-j0)*n]
+				project(proj, hat[j0*d:j1*d], j1-j0, w, n, d)
+				for j := j0; j < j1; j++ {
+					wj := float64(c.Weights[j])
+					row := proj[(j-j0)*n : (j-j0+1)*n]
+					for i, p := range row {
+						acc[i] += wj * math.Cos(float64(p)+float64(b[i]))
+					}
+				}
+			}
+			scale *= math.Sqrt(2 / float64(n))
+		}
+		for i, a := range acc {
+			dst[i] = float32(scale * a)
+		}
+		if i := nonFiniteAt(dst); i >= 0 {
+			return cloudErr("points", "random feature %d of term %d (%s) is not finite: points or weights too large for float32", i, blk.Term, blk.Kind)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,43 @@
+package wpcsim_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/wpcdb/wpcdb/internal/wpctest"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// BenchmarkFeatureMap is φ of one cloud at the paper's image shape (197
+// points × 512 dims) with the paper's kernel and D random features; one op
+// is one cloud. SetBytes counts the cloud's float32 points.
+func BenchmarkFeatureMap(b *testing.B) {
+	for _, sh := range []struct{ m, d, D int }{{197, 512, 1024}, {77, 512, 1024}, {197, 512, 256}} {
+		b.Run(fmt.Sprintf("M=%d/d=%d/D=%d", sh.m, sh.d, sh.D), func(b *testing.B) {
+			f, err := wpcsim.NewFeatureMap(wpcsim.Config{}, sh.d, wpcsim.FeatureOptions{D: sh.D})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := featCloud(wpctest.RandomCloud(wpctest.NewRand(1), sh.m, sh.d, wpctest.Shape{}))
+			dst := make([]float32, 0, f.Dim())
+			b.SetBytes(int64(4 * sh.m * sh.d))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := f.Map(c, dst[:0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkNewFeatureMap is drawing the seeded sample (done once per
+// collection open).
+func BenchmarkNewFeatureMap(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := wpcsim.NewFeatureMap(wpcsim.Config{}, 512, wpcsim.FeatureOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
