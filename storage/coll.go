@@ -320,12 +320,11 @@ func (c *Coll) GetByIID(iid uint32) (Item, error) {
 
 // Phi returns the stored φ of an item.
 func (c *Coll) Phi(iid uint32) ([]float32, error) {
-	v, closer, err := c.store.db.Get(iidKey(c.cid, subPhi, iid))
+	v, err := c.getFloats(iidKey(c.cid, subPhi, iid))
 	if err != nil {
 		return nil, fmt.Errorf("storage: φ of item %d: %w", iid, err)
 	}
-	defer closer.Close()
-	return decodeFloats(v)
+	return v, nil
 }
 
 // Count returns the number of live items.
@@ -396,23 +395,35 @@ func (c *Coll) Range(name string, lo, hi float64, loOpen, hiOpen bool) *roaring.
 // DiskUsage estimates the bytes the collection occupies on disk.
 func (c *Coll) DiskUsage() uint64 { return c.store.estimateDiskUsage(c.cid) }
 
-// FeatureSample returns the stored imported feature sample blobs.
-func (c *Coll) FeatureSample() (map[FeatureBlob][]byte, error) {
-	p := collKey(c.cid, subFeatures)
-	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+// FeatureSample returns the imported random-feature sample stored with the
+// collection (only when Config().Features.Imported).
+func (c *Coll) FeatureSample() (wpcsim.FeatureSample, error) {
+	out := wpcsim.FeatureSample{Dim: c.cfg.Dim}
+	for t := 0; t < 256; t++ {
+		w, errW := c.getFloats(append(collKey(c.cid, subFeatures), byte(t), 'W'))
+		b, errB := c.getFloats(append(collKey(c.cid, subFeatures), byte(t), 'b'))
+		if errors.Is(errW, pebble.ErrNotFound) && errors.Is(errB, pebble.ErrNotFound) {
+			break
+		}
+		if err := errors.Join(errW, errB); err != nil {
+			return out, fmt.Errorf("%w: feature sample term %d: %w", ErrCorrupt, t, err)
+		}
+		out.W = append(out.W, w)
+		out.B = append(out.B, b)
+	}
+	if err := out.Validate(c.cfg.Similarity); err != nil {
+		return out, fmt.Errorf("%w: stored feature sample: %w", ErrCorrupt, err)
+	}
+	return out, nil
+}
+
+func (c *Coll) getFloats(key []byte) ([]float32, error) {
+	v, closer, err := c.store.db.Get(key)
 	if err != nil {
 		return nil, err
 	}
-	defer it.Close()
-	out := map[FeatureBlob][]byte{}
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()[len(p):]
-		if len(k) != 2 {
-			return nil, fmt.Errorf("%w: feature sample key %x", ErrCorrupt, it.Key())
-		}
-		out[FeatureBlob{Term: k[0], Part: k[1]}] = append([]byte(nil), it.Value()...)
-	}
-	return out, it.Error()
+	defer closer.Close()
+	return decodeFloats(v)
 }
 
 func (c *Coll) resetIndex() {

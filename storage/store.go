@@ -11,6 +11,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
 // Options configure a Store. The zero value is valid.
@@ -117,15 +119,26 @@ func (s *Store) load() error {
 
 // CreateCollection validates cfg (after defaults), persists it and returns
 // the new collection. It fails with ErrCollectionExists if the name is used.
-// extra holds additional keys to write in the same batch (an imported
-// feature sample), keyed by term and part; it may be nil.
-func (s *Store) CreateCollection(name string, cfg CollectionConfig, sample map[FeatureBlob][]byte) (*Coll, error) {
+// sample, when not nil, is an imported random-feature sample stored with
+// the collection in the same batch (cfg.Features.Imported must be set).
+func (s *Store) CreateCollection(name string, cfg CollectionConfig, sample *wpcsim.FeatureSample) (*Coll, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if (sample != nil) != cfg.Features.Imported {
+		return nil, fmt.Errorf("%w: an imported feature sample must come with features.imported set, and only then", ErrInvalidConfig)
+	}
+	if sample != nil {
+		if len(sample.W) > 255 {
+			return nil, fmt.Errorf("%w: an imported feature sample has at most 255 nonlinear terms", ErrInvalidConfig)
+		}
+		if err := sample.Validate(cfg.Similarity); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
 	}
 	s.ddl.Lock()
 	defer s.ddl.Unlock()
@@ -146,8 +159,11 @@ func (s *Store) CreateCollection(name string, cfg CollectionConfig, sample map[F
 	defer b.Close()
 	b.Set(append([]byte{tagCatalog}, name...), append(binary.BigEndian.AppendUint32(nil, cid), js...), nil)
 	b.Set([]byte{tagNextCID}, binary.BigEndian.AppendUint32(nil, cid+1), nil)
-	for blob, data := range sample {
-		b.Set(append(collKey(cid, subFeatures), blob.Term, blob.Part), data, nil)
+	if sample != nil {
+		for t := range sample.W {
+			b.Set(append(collKey(cid, subFeatures), byte(t), 'W'), appendFloats(nil, sample.W[t]), nil)
+			b.Set(append(collKey(cid, subFeatures), byte(t), 'b'), appendFloats(nil, sample.B[t]), nil)
+		}
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("storage: create %q: %w", name, err)
@@ -158,13 +174,6 @@ func (s *Store) CreateCollection(name string, cfg CollectionConfig, sample map[F
 	s.colls[name] = c
 	s.mu.Unlock()
 	return c, nil
-}
-
-// FeatureBlob names one stored part of an imported feature sample: Term is
-// the nonlinear term's index, Part 'W' or 'b'.
-type FeatureBlob struct {
-	Term byte
-	Part byte
 }
 
 func (s *Store) nextCID() (uint32, error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
 // openDB opens the embedded database of --data. Client mode (--addr) comes
@@ -65,6 +66,7 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 		encoding  string
 		rffDim    int
 		rffSeed   uint64
+		rffImport string
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME --dim D [flags]",
@@ -79,6 +81,9 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if rffDim <= 0 {
+				return usageError{fmt.Errorf("collection create: --rff-dim must be positive, got %d", rffDim)}
+			}
 			if !cmd.Flags().Changed("dim") {
 				return usageError{errors.New("collection create: --dim is required")}
 			}
@@ -86,8 +91,25 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 				Dim: dim, MaxPoints: maxPoints, Similarity: sim.Config(), Encoding: enc,
 				Features: storage.FeatureConfig{Dim: rffDim, Seed: rffSeed},
 			}
+			var sample *wpcsim.FeatureSample
+			if rffImport != "" {
+				if cmd.Flags().Changed("rff-dim") || cmd.Flags().Changed("rff-seed") {
+					return usageError{errors.New("collection create: --rff-import takes D from the files; drop --rff-dim and --rff-seed")}
+				}
+				s, err := wpcsim.LoadFeatureSample(rffImport, sim.Config(), dim)
+				if err != nil {
+					return err
+				}
+				sample = &s
+			}
 			return a.withDB(func(db *wpcdb.DB) error {
-				c, err := db.CreateCollection(cmd.Context(), args[0], cfg)
+				var c *wpcdb.Collection
+				var err error
+				if sample != nil {
+					c, err = db.CreateCollectionWithSample(cmd.Context(), args[0], cfg, *sample)
+				} else {
+					c, err = db.CreateCollection(cmd.Context(), args[0], cfg)
+				}
 				if err != nil {
 					return err
 				}
@@ -102,6 +124,7 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 	fl.StringVar(&encoding, "encoding", "f32", "point encoding on disk: f32, f16 or bf16")
 	fl.IntVar(&rffDim, "rff-dim", storage.DefaultFeatureDim, "random features per nonlinear kernel term")
 	fl.Uint64Var(&rffSeed, "rff-seed", 0, "seed of the random-feature sample")
+	fl.StringVar(&rffImport, "rff-import", "", "directory of a trained model's W<t>.npy (D, d) and b<t>.npy (D) per nonlinear term, used instead of a seeded sample")
 	return cmd
 }
 

@@ -219,3 +219,31 @@ func TestIngestKilledAndRerun(t *testing.T) {
 		}
 	}
 }
+
+func TestCollectionCreateImportedSample(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	k, _ := wpcsim.ParseKernel("linear+gaussian(0.5)")
+	fm, err := wpcsim.NewFeatureMap(wpcsim.Config{Kernel: k}, 6, wpcsim.FeatureOptions{D: 48, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sampleDir := filepath.Join(dir, "sample")
+	os.MkdirAll(sampleDir, 0o755)
+	if err := wpcsim.SaveFeatureSample(sampleDir, fm.Sample()); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCLI(t, "", "--data", data, "--json", "collection", "create", "c", "--dim", "6", "--kernel", "linear+gaussian(0.5)", "--rff-import", sampleDir)
+	if code != 0 || !strings.Contains(stdout, `"rff_imported":true`) || !strings.Contains(stdout, `"rff_dim":48`) {
+		t.Fatalf("create: %d %s %s", code, stdout, stderr)
+	}
+	// A sample for another kernel, or another dimension, is refused naming the file.
+	_, stderr, code = runCLI(t, "", "--data", data, "collection", "create", "d", "--dim", "7", "--kernel", "linear+gaussian(0.5)", "--rff-import", sampleDir)
+	if code == 0 || !strings.Contains(stderr, "W0.npy") {
+		t.Errorf("wrong dimension: %d %s", code, stderr)
+	}
+	_, stderr, code = runCLI(t, "", "--data", data, "collection", "create", "d", "--dim", "6", "--kernel", "linear", "--rff-import", sampleDir)
+	if code == 0 || stderr == "" {
+		t.Errorf("sample for another kernel accepted")
+	}
+}

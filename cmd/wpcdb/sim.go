@@ -47,6 +47,8 @@ func (f *simFlags) similarity() (*wpcsim.Similarity, error) {
 
 func (a *app) simCommand() *cobra.Command {
 	var f simFlags
+	var rffDim int
+	var rffSeed uint64
 	cmd := &cobra.Command{
 		Use:   "sim [flags] QUERY.json ITEM.json",
 		Short: "Print the exact similarity of two JSON clouds",
@@ -54,7 +56,10 @@ func (a *app) simCommand() *cobra.Command {
 inner score mode, the cosine for cosine, the (non-negative) MMD distance for mmd.
 Each file holds one JSON cloud {"weights": [...], "points": [[...], ...]}; "-"
 reads it from standard input. With --json the number comes in an object with
-the configuration it was computed under.`,
+the configuration it was computed under. With --rff-dim D it prints instead the
+random-feature estimate (PAPER.md's φ with D features per nonlinear term, drawn
+from --rff-seed): <φ(Q), φ(X)> for inner, the cosine of the φs, ||φ(Q) − φ(X)||
+for mmd.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return usageError{fmt.Errorf("sim needs QUERY.json and ITEM.json, got %d arguments", len(args))}
@@ -77,6 +82,23 @@ the configuration it was computed under.`,
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("rff-dim") || cmd.Flags().Changed("rff-seed") {
+				if rffDim <= 0 {
+					return usageError{fmt.Errorf("sim: --rff-dim must be positive, got %d", rffDim)}
+				}
+				fm, err := wpcsim.NewFeatureMap(sim.Config(), q.Dim, wpcsim.FeatureOptions{D: rffDim, Seed: rffSeed})
+				if err != nil {
+					return err
+				}
+				if err := x.Validate(sim.Limits(q.Dim, 0)); err != nil {
+					return fmt.Errorf("item %s: %w", displayPath(args[1]), err)
+				}
+				est, err := fm.EstimateScore(q, x)
+				if err != nil {
+					return fmt.Errorf("query %s: %w", displayPath(args[0]), err)
+				}
+				return a.printScore(sim.Config(), est)
+			}
 			sc, err := sim.NewScorer(q)
 			if err != nil {
 				return fmt.Errorf("query %s: %w", displayPath(args[0]), err)
@@ -89,6 +111,8 @@ the configuration it was computed under.`,
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().IntVar(&rffDim, "rff-dim", wpcsim.DefaultFeatureD, "print the random-feature estimate with D features per nonlinear term")
+	cmd.Flags().Uint64Var(&rffSeed, "rff-seed", 0, "seed of the random-feature sample (with --rff-dim)")
 	return cmd
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -186,5 +187,48 @@ func TestSimErrors(t *testing.T) {
 	zero := write("zero2.json", `{"points":[[1,1,0],[0,0,0]]}`)
 	if _, stderr, code := runCLI(t, "", "sim", "--no-normalize", q, zero); code != 0 {
 		t.Errorf("--no-normalize with a zero point: %s", stderr)
+	}
+}
+
+func TestSimRandomFeatures(t *testing.T) {
+	dir := t.TempDir()
+	rng := wpctest.NewRand(12)
+	q := wpctest.RandomCloud(rng, 6, 16, wpctest.Shape{})
+	x := wpctest.RandomCloud(rng, 9, 16, wpctest.Shape{})
+	qp, xp := writeCloud(t, dir, "q.json", q), writeCloud(t, dir, "x.json", x)
+	num := func(args ...string) float64 {
+		t.Helper()
+		stdout, stderr, code := runCLI(t, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(stdout), 64)
+		if err != nil {
+			t.Fatalf("%v: %q", args, stdout)
+		}
+		return v
+	}
+	// Linear: the estimate is exact.
+	exact := num("sim", "--kernel", "linear", qp, xp)
+	_, linMass := wpctest.Oracle{Terms: []wpctest.Term{{Kind: "linear", Alpha: 1}}}.G(q, x)
+	if est := num("sim", "--kernel", "linear", "--rff-dim", "8", qp, xp); !wpctest.Within(est, exact, linMass) {
+		t.Errorf("linear estimate %v, exact %v", est, exact)
+	}
+	// Gaussian: a large D gets close, and the seed matters.
+	exact = num("sim", "--kernel", "gaussian(1)", qp, xp)
+	a := num("sim", "--kernel", "gaussian(1)", "--rff-dim", "16384", qp, xp)
+	b := num("sim", "--kernel", "gaussian(1)", "--rff-dim", "16384", "--rff-seed", "7", qp, xp)
+	if a == b {
+		t.Error("different seeds gave the same estimate")
+	}
+	o := wpctest.Oracle{Terms: []wpctest.Term{{Kind: "gaussian", Alpha: 1, Param: 1}}}
+	_, mass := o.G(q, x)
+	if math.Abs(a-exact) > 0.05*mass || math.Abs(b-exact) > 0.05*mass {
+		t.Errorf("gaussian estimates %v, %v far from exact %v (mass %v)", a, b, exact, mass)
+	}
+	for _, args := range [][]string{{"sim", "--rff-dim", "0", qp, xp}, {"sim", "--kernel", "maxsim", "--rff-dim", "8", qp, xp}} {
+		if stdout, stderr, code := runCLI(t, "", args...); code == 0 || stdout != "" || stderr == "" {
+			t.Errorf("%v: want an error", args)
+		}
 	}
 }
