@@ -58,4 +58,3 @@ func (db *DB) CreateCollectionWithSample(ctx context.Context, name string, cfg C
 	}
 	return db.wrap(c)
 }
-
