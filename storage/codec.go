@@ -345,6 +345,33 @@ func decodeRecord(b []byte, e Encoding, dim int) (id string, c wpcsim.Cloud, sel
 	return id, c, self, nil
 }
 
+// appendVector encodes an item's first-stage data: g(X,X) and m(X,X) as
+// float64 LE, then φ as float32 LE.
+func appendVector(dst []byte, self wpcsim.Self, phi []float32) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(self.G))
+	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(self.Mass))
+	return appendFloats(dst, phi)
+}
+
+func decodeVector(b []byte) ([]float32, wpcsim.Self, error) {
+	self, phi, err := decodeVectorInto(nil, b)
+	return phi, self, err
+}
+
+func decodeVectorInto(dst []float32, b []byte) (wpcsim.Self, []float32, error) {
+	if len(b) < 16 || (len(b)-16)%4 != 0 {
+		return wpcsim.Self{}, nil, fmt.Errorf("%w: φ value of %d bytes", ErrCorrupt, len(b))
+	}
+	self := wpcsim.Self{
+		G:    math.Float64frombits(binary.LittleEndian.Uint64(b)),
+		Mass: math.Float64frombits(binary.LittleEndian.Uint64(b[8:])),
+	}
+	for b = b[16:]; len(b) > 0; b = b[4:] {
+		dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(b)))
+	}
+	return self, dst, nil
+}
+
 func appendFloats(dst []byte, v []float32) []byte {
 	for _, x := range v {
 		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))

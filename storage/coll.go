@@ -175,7 +175,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 		ch.newAttrs = it.Attrs
 		buf = appendRecord(buf[:0], c.cfg.Encoding, it.ID, it.Cloud, it.Self)
 		b.Set(iidKey(c.cid, subRecord, ch.iid), buf, nil)
-		b.Set(iidKey(c.cid, subPhi, ch.iid), appendFloats(nil, it.Phi), nil)
+		b.Set(iidKey(c.cid, subPhi, ch.iid), appendVector(nil, it.Self, it.Phi), nil)
 		b.Set(iidKey(c.cid, subAttrs, ch.iid), encodeAttrs(it.Attrs), nil)
 		iids[i] = ch.iid
 		if j, ok := assigned[it.ID]; ok {
@@ -318,13 +318,42 @@ func (c *Coll) GetByIID(iid uint32) (Item, error) {
 	return Item{ID: id, IID: iid, Cloud: cloud, Self: self, Attrs: attrs}, nil
 }
 
-// Phi returns the stored φ of an item.
-func (c *Coll) Phi(iid uint32) ([]float32, error) {
-	v, err := c.getFloats(iidKey(c.cid, subPhi, iid))
+// Phi returns the stored φ and g(X,X) of an item.
+func (c *Coll) Phi(iid uint32) ([]float32, wpcsim.Self, error) {
+	v, closer, err := c.store.db.Get(iidKey(c.cid, subPhi, iid))
 	if err != nil {
-		return nil, fmt.Errorf("storage: φ of item %d: %w", iid, err)
+		return nil, wpcsim.Self{}, fmt.Errorf("storage: φ of item %d: %w", iid, err)
 	}
-	return v, nil
+	defer closer.Close()
+	return decodeVector(v)
+}
+
+// ScanVectors calls fn with every item's internal ID, g(X,X) and φ, in
+// internal-ID order, reading only the small φ keys (never the points): this
+// is how a first-stage index is rebuilt. phi is only valid during the call.
+func (c *Coll) ScanVectors(fn func(iid uint32, self wpcsim.Self, phi []float32) error) error {
+	p := collKey(c.cid, subPhi)
+	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var buf []float32
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) != len(p)+4 {
+			return fmt.Errorf("%w: φ key %x", ErrCorrupt, k)
+		}
+		self, phi, err := decodeVectorInto(buf[:0], it.Value())
+		if err != nil {
+			return err
+		}
+		buf = phi
+		if err := fn(binary.BigEndian.Uint32(k[len(p):]), self, phi); err != nil {
+			return err
+		}
+	}
+	return it.Error()
 }
 
 // Count returns the number of live items.

@@ -28,7 +28,7 @@
 //	0x10 cid 0x00                          → next iid of the collection (uint32)
 //	0x10 cid 0x01 id                       → iid(4)            string ID → internal ID
 //	0x10 cid 0x02 iid                      → item record (below)
-//	0x10 cid 0x03 iid                      → φ: float32 LE × len
+//	0x10 cid 0x03 iid                      → g(X,X), m(X,X) float64 LE, then φ float32 LE × len
 //	0x10 cid 0x04 iid                      → attributes (below)
 //	0x10 cid 0x05 uvarint(len) name v iid  → posting: item iid has attribute name = v
 //	0x10 cid 0x06 term(1) part(1)          → imported feature sample blob ('W' or 'b')

@@ -100,8 +100,30 @@ func (sc *Scorer) Score(x Cloud) (float64, error) {
 		return 0, err
 	}
 	var out [1]float64
-	sc.scoreValid([]Cloud{x}, out[:0])
+	sc.scoreValid([]Cloud{x}, nil, out[:0])
 	return out[0], nil
+}
+
+// Clone returns a Scorer bound to the same query, with its own scratch, for
+// use on another goroutine. The query's preparation is shared, not redone.
+func (sc *Scorer) Clone() *Scorer {
+	return &Scorer{sim: sc.sim, q: sc.q, qself: sc.qself}
+}
+
+// ScoreBatchWithSelf is ScoreBatch for items whose g(X,X) is known (as
+// storage keeps it): selfs[i] belongs to xs[i] and replaces the O(M²·d)
+// recomputation in the cosine and mmd modes; inner mode ignores it.
+func (sc *Scorer) ScoreBatchWithSelf(xs []Cloud, selfs []Self, dst []float64) ([]float64, error) {
+	if len(selfs) != len(xs) {
+		return dst, fmt.Errorf("%w: %d selfs for %d items", ErrInvalidConfig, len(selfs), len(xs))
+	}
+	lim := sc.sim.Limits(sc.q.d, 0)
+	for i := range xs {
+		if err := xs[i].Validate(lim); err != nil {
+			return dst, fmt.Errorf("item %d: %w", i, err)
+		}
+	}
+	return sc.scoreValid(xs, selfs, dst), nil
 }
 
 // maxPackedPoints bounds how many item points one Gram call covers.
@@ -117,11 +139,12 @@ func (sc *Scorer) ScoreBatch(xs []Cloud, dst []float64) ([]float64, error) {
 			return dst, fmt.Errorf("item %d: %w", i, err)
 		}
 	}
-	return sc.scoreValid(xs, dst), nil
+	return sc.scoreValid(xs, nil, dst), nil
 }
 
-// scoreValid is ScoreBatch for items already validated.
-func (sc *Scorer) scoreValid(xs []Cloud, dst []float64) []float64 {
+// scoreValid is ScoreBatch for items already validated; selfs, when not
+// nil, gives each item's g(X,X).
+func (sc *Scorer) scoreValid(xs []Cloud, selfs []Self, dst []float64) []float64 {
 	start := len(dst)
 	dst = slices.Grow(dst, len(xs))[:start+len(xs)]
 	for lo := 0; lo < len(xs); {
@@ -143,7 +166,11 @@ func (sc *Scorer) scoreValid(xs []Cloud, dst []float64) []float64 {
 			view := sc.x.view(off, m)
 			g, _ := sc.sim.reduce(&sc.q, &view, sc.gram, total, off)
 			var self Self
-			if sc.sim.cfg.Score != ScoreInner {
+			switch {
+			case sc.sim.cfg.Score == ScoreInner:
+			case selfs != nil:
+				self = selfs[lo+i]
+			default:
 				sc.sim.prepare(&sc.item, x)
 				self = sc.sim.self(&sc.item, &sc.sgram)
 			}

@@ -3,6 +3,7 @@ package wpcsim_test
 import (
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -329,4 +330,38 @@ func BenchmarkScorePaperShapeGo(b *testing.B) {
 		out, _ = sc.ScoreBatch(items, out[:0])
 	}
 	b.ReportMetric(float64(b.N*len(items))/b.Elapsed().Seconds(), "pairs/s")
+}
+
+func TestScoreWithSelfAndClone(t *testing.T) {
+	rng := wpctest.NewRand(5)
+	for _, mode := range []wpcsim.ScoreMode{wpcsim.ScoreInner, wpcsim.ScoreCosine, wpcsim.ScoreMMD} {
+		sim, _ := wpcsim.New(wpcsim.Config{Score: mode})
+		sc, _ := sim.NewScorer(toCloud(wpctest.RandomCloud(rng, 5, 8, wpctest.Shape{})))
+		var items []wpcsim.Cloud
+		var selfs []wpcsim.Self
+		for i := 0; i < 7; i++ {
+			x := toCloud(wpctest.RandomCloud(rng, 3+i, 8, wpctest.Shape{}))
+			s, err := sim.Self(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			items, selfs = append(items, x), append(selfs, s)
+		}
+		want, _ := sc.ScoreBatch(items, nil)
+		got, err := sc.Clone().ScoreBatchWithSelf(items, selfs, nil)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: with self %v, without %v (%v)", mode, got, want, err)
+		}
+		if mode != wpcsim.ScoreInner {
+			// A different self changes the score: it is really used.
+			selfs[0].G *= 4
+			moved, _ := sc.ScoreBatchWithSelf(items, selfs, nil)
+			if moved[0] == want[0] {
+				t.Errorf("%s: given self ignored", mode)
+			}
+		}
+		if _, err := sc.ScoreBatchWithSelf(items, selfs[:1], nil); err == nil {
+			t.Errorf("%s: mismatched selfs accepted", mode)
+		}
+	}
 }
