@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/wpcdb/wpcdb/query"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -23,7 +24,9 @@ type Collection struct {
 	db       *DB
 	coll     *storage.Coll
 	sim      *wpcsim.Similarity
-	features featurizer // nil when the kernel has no φ (maxsim)
+	features featurizer  // nil when the kernel has no φ (maxsim)
+	first    *firstStage // nil when there is no first stage (maxsim)
+	engine   *query.Engine
 }
 
 // featurizer computes a cloud's φ (wpcsim.FeatureMap).
@@ -106,8 +109,14 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 		return UpsertResult{}, err
 	}
 	if len(keep) > 0 {
-		if _, err := c.coll.Write(keep); err != nil {
+		iids, err := c.coll.Write(keep)
+		if err != nil {
 			return UpsertResult{}, err
+		}
+		if c.first != nil {
+			for i, w := range keep {
+				c.first.add(iids[i], w.Self, w.Phi)
+			}
 		}
 	}
 	res.Written = len(keep)
@@ -199,7 +208,16 @@ func (c *Collection) Delete(ctx context.Context, ids ...string) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	return c.coll.Delete(ids)
+	iids, err := c.coll.Delete(ids)
+	if err != nil {
+		return 0, err
+	}
+	if c.first != nil {
+		for _, iid := range iids {
+			c.first.index.Delete(iid)
+		}
+	}
+	return len(iids), nil
 }
 
 // Get returns the stored item: points as ingested (exactly for f32, rounded

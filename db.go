@@ -135,6 +135,9 @@ func (db *DB) wrap(c *storage.Coll) (*Collection, error) {
 	if w.features, err = newFeaturizer(c); err != nil {
 		return nil, fmt.Errorf("collection %q: %w", c.Name(), err)
 	}
+	if err := w.openFirstStage(); err != nil {
+		return nil, fmt.Errorf("collection %q: first stage: %w", c.Name(), err)
+	}
 	db.colls[c] = w
 	return w, nil
 }

@@ -226,12 +226,12 @@ func (c *Coll) readAttrs(iid uint32) (map[string]any, error) {
 }
 
 // Delete removes the items with these IDs in one synced batch and returns
-// how many existed. Unknown IDs are skipped.
-func (c *Coll) Delete(ids []string) (int, error) {
+// the internal IDs of those that existed. Unknown IDs are skipped.
+func (c *Coll) Delete(ids []string) ([]uint32, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	if err := c.checkLive(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	b := c.store.db.NewBatch()
 	defer b.Close()
@@ -248,14 +248,14 @@ func (c *Coll) Delete(ids []string) (int, error) {
 		seen[id] = true
 		iid, found, err := c.lookup(id)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		if !found {
 			continue
 		}
 		attrs, err := c.readAttrs(iid)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		for name, v := range attrs {
 			b.Delete(postingKey(c.cid, name, v, iid), nil)
@@ -267,18 +267,20 @@ func (c *Coll) Delete(ids []string) (int, error) {
 		removed = append(removed, gone{iid, attrs})
 	}
 	if len(removed) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
-		return 0, fmt.Errorf("storage: delete from %q: %w", c.name, err)
+		return nil, fmt.Errorf("storage: delete from %q: %w", c.name, err)
 	}
+	iids := make([]uint32, len(removed))
 	c.mu.Lock()
-	for _, g := range removed {
+	for i, g := range removed {
 		c.live.Remove(g.iid)
 		c.unindexAttrs(g.iid, g.attrs)
+		iids[i] = g.iid
 	}
 	c.mu.Unlock()
-	return len(removed), nil
+	return iids, nil
 }
 
 // Get returns the live item with this ID, or ErrNotFound.
@@ -298,16 +300,7 @@ func (c *Coll) Get(id string) (Item, error) {
 
 // GetByIID returns the item with this internal ID.
 func (c *Coll) GetByIID(iid uint32) (Item, error) {
-	db := c.store.db
-	v, closer, err := db.Get(iidKey(c.cid, subRecord, iid))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return Item{}, fmt.Errorf("%w: internal id %d in collection %q", ErrNotFound, iid, c.name)
-	}
-	if err != nil {
-		return Item{}, err
-	}
-	id, cloud, self, err := decodeRecord(v, c.cfg.Encoding, c.cfg.Dim)
-	closer.Close()
+	id, cloud, self, err := c.Cloud(iid)
 	if err != nil {
 		return Item{}, err
 	}
@@ -317,6 +310,23 @@ func (c *Coll) GetByIID(iid uint32) (Item, error) {
 	}
 	return Item{ID: id, IID: iid, Cloud: cloud, Self: self, Attrs: attrs}, nil
 }
+
+// Cloud reads only an item's record: its string ID, cloud and g(X,X). This
+// is the rerank path; GetByIID also reads attributes.
+func (c *Coll) Cloud(iid uint32) (string, wpcsim.Cloud, wpcsim.Self, error) {
+	v, closer, err := c.store.db.Get(iidKey(c.cid, subRecord, iid))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", wpcsim.Cloud{}, wpcsim.Self{}, fmt.Errorf("%w: internal id %d in collection %q", ErrNotFound, iid, c.name)
+	}
+	if err != nil {
+		return "", wpcsim.Cloud{}, wpcsim.Self{}, err
+	}
+	defer closer.Close()
+	return decodeRecord(v, c.cfg.Encoding, c.cfg.Dim)
+}
+
+// Lookup maps a string ID to its internal ID (ok false when absent).
+func (c *Coll) Lookup(id string) (uint32, bool, error) { return c.lookup(id) }
 
 // Phi returns the stored φ and g(X,X) of an item.
 func (c *Coll) Phi(iid uint32) ([]float32, wpcsim.Self, error) {

@@ -1,0 +1,315 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// MaxK is the largest k a search accepts.
+const MaxK = 10_000
+
+// ErrInvalidRequest wraps errors about a search request (k, candidates, an
+// invalid query cloud, unknown IDs for Rerank).
+var ErrInvalidRequest = errors.New("query: invalid request")
+
+// Engine runs searches on one collection: filter bitmap, plan, first stage,
+// exact rerank. It holds no per-search state and is safe for concurrent use
+// as long as its Index is.
+type Engine struct {
+	Coll *storage.Coll
+	Sim  *wpcsim.Similarity
+	// Index is the first stage; nil means every search scans exactly.
+	Index index.Index
+	// QueryVector maps a query cloud to the first stage's query vector.
+	QueryVector func(q wpcsim.Cloud) ([]float32, error)
+	// Parallelism bounds the rerank goroutines; 0 means GOMAXPROCS.
+	Parallelism int
+}
+
+// Request is one search.
+type Request struct {
+	Query wpcsim.Cloud
+	K     int
+	// Filter restricts the search to these internal IDs (nil: all items).
+	// Compile a filter expression with Parse and Compile.
+	Filter *roaring.Bitmap
+	// Exact scans every item passing the filter with the exact kernel: the
+	// oracle mode.
+	Exact bool
+	// Candidates is the first-stage depth R (0: DefaultCandidates(K)).
+	Candidates int
+	// Ef is the index's search beam (0: the index's default).
+	Ef int
+}
+
+// Hit is one result. For mmd, Distance is the MMD and Score is -Distance,
+// so that a higher score is always closer.
+type Hit struct {
+	ID       string
+	IID      uint32
+	Score    float64
+	Distance float64
+}
+
+// Stats say how a search ran.
+type Stats struct {
+	Plan         string  `json:"plan"`    // "exact-scan" or "index"
+	Passing      int     `json:"passing"` // live items passing the filter
+	Candidates   int     `json:"candidates"`
+	Reranked     int     `json:"reranked"`
+	FirstStageMs float64 `json:"first_stage_ms"`
+	RerankMs     float64 `json:"rerank_ms"`
+	TotalMs      float64 `json:"total_ms"`
+}
+
+// Response is the result of a search.
+type Response struct {
+	Hits  []Hit
+	Stats Stats
+}
+
+// DefaultCandidates is the first-stage depth used when a request gives
+// none: enough candidates for recall@10 ≥ 0.95 on learned-looking clouds.
+func DefaultCandidates(k int) int { return max(10*k, 100) }
+
+// exactThreshold: when no more items than this pass the filter (or than the
+// candidate depth), scanning them all exactly costs about as much as a
+// first stage plus rerank and is never wrong.
+const exactThreshold = 256
+
+// Search runs req.
+func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
+	start := time.Now()
+	if req.K <= 0 || req.K > MaxK {
+		return Response{}, fmt.Errorf("%w: k must be between 1 and %d, got %d", ErrInvalidRequest, MaxK, req.K)
+	}
+	if req.Candidates < 0 || req.Ef < 0 {
+		return Response{}, fmt.Errorf("%w: candidates and ef must not be negative", ErrInvalidRequest)
+	}
+	sc, err := e.scorer(req.Query)
+	if err != nil {
+		return Response{}, err
+	}
+	allowed := e.Coll.Live()
+	if req.Filter != nil {
+		allowed.And(req.Filter)
+	}
+	var st Stats
+	st.Passing = int(allowed.GetCardinality())
+	r := req.Candidates
+	if r == 0 {
+		r = DefaultCandidates(req.K)
+	}
+	r = max(r, req.K)
+	var cands []uint32
+	if req.Exact || e.Index == nil || e.QueryVector == nil || st.Passing <= max(r, exactThreshold) {
+		st.Plan = "exact-scan"
+		cands = allowed.ToArray()
+	} else {
+		st.Plan = "index"
+		t0 := time.Now()
+		qv, err := e.QueryVector(req.Query)
+		if err != nil {
+			return Response{}, fmt.Errorf("%w: query: %w", ErrInvalidRequest, err)
+		}
+		res, err := e.Index.Search(qv, r, allowed, index.Params{Ef: req.Ef})
+		if err != nil {
+			return Response{}, err
+		}
+		seen := roaring.New()
+		for _, h := range res {
+			cands = append(cands, h.ID)
+			seen.Add(h.ID)
+		}
+		// Items not (yet) in the index are scanned, so a search is never
+		// blind to recent writes.
+		for it := allowed.Iterator(); it.HasNext(); {
+			if id := it.Next(); !e.Index.Contains(id) && !seen.Contains(id) {
+				cands = append(cands, id)
+			}
+		}
+		st.FirstStageMs = ms(time.Since(t0))
+	}
+	st.Candidates = len(cands)
+	t0 := time.Now()
+	hits, err := e.rerank(ctx, sc, cands)
+	if err != nil {
+		return Response{}, err
+	}
+	st.Reranked = len(hits)
+	st.RerankMs = ms(time.Since(t0))
+	sortHits(hits)
+	if len(hits) > req.K {
+		hits = hits[:req.K]
+	}
+	st.TotalMs = ms(time.Since(start))
+	return Response{Hits: hits, Stats: st}, nil
+}
+
+// Rerank scores the items with these IDs exactly and returns them sorted.
+// Unknown IDs are an error listing every one of them.
+func (e *Engine) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (Response, error) {
+	start := time.Now()
+	if len(ids) > MaxK {
+		return Response{}, fmt.Errorf("%w: at most %d IDs, got %d", ErrInvalidRequest, MaxK, len(ids))
+	}
+	sc, err := e.scorer(q)
+	if err != nil {
+		return Response{}, err
+	}
+	var iids []uint32
+	var unknown []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		iid, ok, err := e.Coll.Lookup(id)
+		if err != nil {
+			return Response{}, err
+		}
+		if !ok {
+			unknown = append(unknown, fmt.Sprintf("%q", id))
+			continue
+		}
+		iids = append(iids, iid)
+	}
+	if len(unknown) > 0 {
+		return Response{}, fmt.Errorf("%w: unknown IDs: %s", storage.ErrNotFound, strings.Join(unknown, ", "))
+	}
+	hits, err := e.rerank(ctx, sc, iids)
+	if err != nil {
+		return Response{}, err
+	}
+	sortHits(hits)
+	return Response{Hits: hits, Stats: Stats{Plan: "rerank", Passing: len(iids), Candidates: len(iids), Reranked: len(hits), RerankMs: ms(time.Since(start)), TotalMs: ms(time.Since(start))}}, nil
+}
+
+func (e *Engine) scorer(q wpcsim.Cloud) (*wpcsim.Scorer, error) {
+	cfg := e.Coll.Config()
+	if err := q.Validate(e.Sim.Limits(cfg.Dim, 0)); err != nil {
+		return nil, fmt.Errorf("%w: query: %w", ErrInvalidRequest, err)
+	}
+	return e.Sim.NewScorer(q)
+}
+
+// rerankChunk is how many items one goroutine reads and scores at a time:
+// one Gram product per chunk.
+const rerankChunk = 16
+
+// rerank reads the candidates' clouds and scores them exactly on all cores.
+// Items deleted since the candidates were chosen are skipped.
+func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) ([]Hit, error) {
+	workers := e.Parallelism
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, (len(cands)+rerankChunk-1)/rerankChunk))
+	mmd := e.Sim.Config().Score == wpcsim.ScoreMMD
+	var (
+		mu      sync.Mutex
+		hits    = make([]Hit, 0, len(cands))
+		firstEr error
+		next    int
+	)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wsc := sc
+		if w > 0 {
+			wsc = sc.Clone()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var (
+				xs     []wpcsim.Cloud
+				selfs  []wpcsim.Self
+				ids    []string
+				iids   []uint32
+				scores []float64
+			)
+			for {
+				mu.Lock()
+				if firstEr != nil || next >= len(cands) {
+					mu.Unlock()
+					return
+				}
+				lo := next
+				hi := min(lo+rerankChunk, len(cands))
+				next = hi
+				mu.Unlock()
+				if err := ctx.Err(); err != nil {
+					setErr(&mu, &firstEr, err)
+					return
+				}
+				xs, selfs, ids, iids = xs[:0], selfs[:0], ids[:0], iids[:0]
+				for _, iid := range cands[lo:hi] {
+					id, c, self, err := e.Coll.Cloud(iid)
+					if errors.Is(err, storage.ErrNotFound) {
+						continue // deleted meanwhile
+					}
+					if err != nil {
+						setErr(&mu, &firstEr, err)
+						return
+					}
+					xs, selfs, ids, iids = append(xs, c), append(selfs, self), append(ids, id), append(iids, iid)
+				}
+				var err error
+				scores, err = wsc.ScoreBatchWithSelf(xs, selfs, scores[:0])
+				if err != nil {
+					setErr(&mu, &firstEr, fmt.Errorf("%w: stored item fails validation: %w", storage.ErrCorrupt, err))
+					return
+				}
+				mu.Lock()
+				for i, s := range scores {
+					h := Hit{ID: ids[i], IID: iids[i], Score: s}
+					if mmd {
+						h.Distance, h.Score = s, -s
+					}
+					hits = append(hits, h)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstEr != nil {
+		return nil, firstEr
+	}
+	return hits, nil
+}
+
+func setErr(mu *sync.Mutex, dst *error, err error) {
+	mu.Lock()
+	if *dst == nil {
+		*dst = err
+	}
+	mu.Unlock()
+}
+
+// sortHits orders by score (higher first), then ID ascending. NaN cannot
+// occur: stored clouds are validated.
+func sortHits(h []Hit) {
+	sort.Slice(h, func(i, j int) bool {
+		if h[i].Score != h[j].Score {
+			return h[i].Score > h[j].Score
+		}
+		return h[i].ID < h[j].ID
+	})
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }

@@ -1,0 +1,151 @@
+package wpcdb_test
+
+import (
+	"errors"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/bench"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// bruteForce scores every item exactly with an independent scorer and
+// returns IDs best first (ties by ID).
+func bruteForce(t *testing.T, cfg wpcsim.Config, q wpcsim.Cloud, items map[string]wpcdb.Item, k int) []wpcdb.Hit {
+	t.Helper()
+	sim, _ := wpcsim.New(cfg)
+	sc, err := sim.NewScorer(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits []wpcdb.Hit
+	for id, it := range items {
+		s, err := sc.Score(it.Cloud)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Score == wpcsim.ScoreMMD {
+			s = -s
+		}
+		hits = append(hits, wpcdb.Hit{ID: id, Score: s})
+	}
+	sort.Slice(hits, func(i, j int) bool {
+		if hits[i].Score != hits[j].Score {
+			return hits[i].Score > hits[j].Score
+		}
+		return hits[i].ID < hits[j].ID
+	})
+	return hits[:min(k, len(hits))]
+}
+
+func TestSearchExactAndRecall(t *testing.T) {
+	const seed = 606
+	t.Logf("seed %d", seed)
+	synth := bench.NewSynth(bench.Synth{Dim: 24, MinPoints: 3, MaxPoints: 10, Topics: 12}, seed)
+	const n = 1500
+	for _, mode := range []wpcsim.ScoreMode{wpcsim.ScoreInner, wpcsim.ScoreCosine, wpcsim.ScoreMMD} {
+		for _, spec := range []string{wpcsim.DefaultKernelSpec, "gaussian(1)"} {
+			db := openMem(t, vfs.NewMem())
+			k, _ := wpcsim.ParseKernel(spec)
+			cfg := wpcdb.CollectionConfig{Dim: 24, Similarity: wpcsim.Config{Kernel: k, Score: mode}}
+			cfg.Features.Dim = 256
+			c, err := db.CreateCollection(ctx, "c", cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			items := map[string]wpcdb.Item{}
+			var batch []wpcdb.Item
+			for i := 0; i < n; i++ {
+				it := synth.Item(i)
+				items[it.ID] = it
+				batch = append(batch, it)
+			}
+			if err := c.Upsert(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			var found, total int
+			for j := 0; j < 12; j++ {
+				q := synth.Query(j, 8)
+				want := bruteForce(t, c.Config().Similarity, q, items, 10)
+				exact, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10, Exact: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					if exact.Hits[i].ID != want[i].ID || exact.Hits[i].Score != want[i].Score {
+						t.Fatalf("%s %s query %d: exact hit %d = %+v, brute force %+v", mode, spec, j, i, exact.Hits[i], want[i])
+					}
+				}
+				res, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Stats.Plan != "index" {
+					t.Fatalf("plan %q, want index", res.Stats.Plan)
+				}
+				got := map[string]bool{}
+				for _, h := range res.Hits {
+					got[h.ID] = true
+				}
+				for _, w := range want {
+					if got[w.ID] {
+						found++
+					}
+				}
+				total += len(want)
+			}
+			recall := float64(found) / float64(total)
+			t.Logf("%s %s: recall@10 %.3f", mode, spec, recall)
+			if recall < 0.9 {
+				t.Errorf("seed %d %s %s: recall@10 %.3f below 0.9", seed, mode, spec, recall)
+			}
+			db.Close()
+		}
+	}
+}
+
+func TestSearchErrorsAndRerank(t *testing.T) {
+	db := openMem(t, vfs.NewMem())
+	defer db.Close()
+	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 4})
+	items := randomItems(1, 30, 4, 4, "r")
+	c.Upsert(ctx, items)
+	q := items[0].Cloud
+	for _, tc := range []struct {
+		opts wpcdb.SearchOptions
+		q    wpcsim.Cloud
+		want string
+	}{
+		{wpcdb.SearchOptions{K: 0}, q, "k must be between 1 and 10000"},
+		{wpcdb.SearchOptions{K: 10001}, q, "k must be between 1 and 10000"},
+		{wpcdb.SearchOptions{K: 1}, wpcsim.Cloud{Dim: 3, Weights: []float32{1}, Points: []float32{1, 0, 0}}, "query: points: dimension 3 does not match the required 4"},
+		{wpcdb.SearchOptions{K: 1, Candidates: -1}, q, "must not be negative"},
+	} {
+		_, err := c.Search(ctx, tc.q, tc.opts)
+		if !errors.Is(err, wpcdb.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v", tc.opts, err)
+		}
+	}
+	res, err := c.Rerank(ctx, q, []string{"r3", "r0", "r7"})
+	if err != nil || len(res.Hits) != 3 || res.Hits[0].ID != "r0" {
+		t.Errorf("rerank: %+v %v", res.Hits, err)
+	}
+	if _, err := c.Rerank(ctx, q, []string{"r1", "nope", "zip"}); !errors.Is(err, wpcdb.ErrNotFound) || !strings.Contains(err.Error(), `"nope", "zip"`) {
+		t.Errorf("rerank unknown: %v", err)
+	}
+	// Deleted items never come back.
+	c.Delete(ctx, "r0")
+	res, _ = c.Search(ctx, q, wpcdb.SearchOptions{K: 30})
+	for _, h := range res.Hits {
+		if h.ID == "r0" {
+			t.Error("deleted item returned")
+		}
+	}
+	if len(res.Hits) != 29 {
+		t.Errorf("%d hits, want 29", len(res.Hits))
+	}
+}
