@@ -21,11 +21,13 @@ func archImpls() []*impl {
 var avx512 = &impl{
 	name: PathAVX512,
 	gram: gram512,
+	exp:  exp512,
 	dot:  dot512,
 }
 
 var avx2Impl = &impl{
 	name: PathAVX2,
 	gram: gram256,
+	exp:  exp256,
 	dot:  dot256,
 }

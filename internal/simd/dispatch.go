@@ -14,12 +14,14 @@ const (
 type impl struct {
 	name string
 	gram func(dst, q []float32, n int, x []float32, m, d int)
+	exp  func(dst, src []float32)
 	dot  func(a, b []float32) float32
 }
 
 var generic = &impl{
 	name: PathGeneric,
 	gram: gramGeneric,
+	exp:  expGeneric,
 	dot:  dotGeneric,
 }
 
