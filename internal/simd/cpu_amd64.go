@@ -19,17 +19,19 @@ func archImpls() []*impl {
 }
 
 var avx512 = &impl{
-	name:  PathAVX512,
-	gram:  gram512,
-	exp:   exp512,
-	rsqrt: rsqrt512,
-	dot:   dot512,
+	name:     PathAVX512,
+	gram:     gram512,
+	exp:      exp512,
+	rsqrt:    rsqrt512,
+	dot:      dot512,
+	f16ToF32: f16ToF32512,
 }
 
 var avx2Impl = &impl{
-	name:  PathAVX2,
-	gram:  gram256,
-	exp:   exp256,
-	rsqrt: rsqrt256,
-	dot:   dot256,
+	name:     PathAVX2,
+	gram:     gram256,
+	exp:      exp256,
+	rsqrt:    rsqrt256,
+	dot:      dot256,
+	f16ToF32: f16ToF32256,
 }

@@ -12,19 +12,21 @@ const (
 // impl is one complete set of kernels: every exported function forwards to
 // the active impl, so a path is switched as a whole.
 type impl struct {
-	name  string
-	gram  func(dst, q []float32, n int, x []float32, m, d int)
-	exp   func(dst, src []float32)
-	rsqrt func(dst, src []float32)
-	dot   func(a, b []float32) float32
+	name     string
+	gram     func(dst, q []float32, n int, x []float32, m, d int)
+	exp      func(dst, src []float32)
+	rsqrt    func(dst, src []float32)
+	dot      func(a, b []float32) float32
+	f16ToF32 func(dst []float32, src []uint16)
 }
 
 var generic = &impl{
-	name:  PathGeneric,
-	gram:  gramGeneric,
-	exp:   expGeneric,
-	rsqrt: rsqrtGeneric,
-	dot:   dotGeneric,
+	name:     PathGeneric,
+	gram:     gramGeneric,
+	exp:      expGeneric,
+	rsqrt:    rsqrtGeneric,
+	dot:      dotGeneric,
+	f16ToF32: f16ToF32Generic,
 }
 
 // supported lists the paths this CPU and build can run, best first; the
