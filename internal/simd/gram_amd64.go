@@ -21,7 +21,7 @@ type gemmArch struct {
 }
 
 var (
-	arch512 = gemmArch{mr: 14, nr: 32, w: 16,
+	arch512 = gemmArch{mr: 9, nr: 48, w: 16,
 		kernel:    func(r, v int) gemmKernel { return gemmKernels512[r][v-1] },
 		transpose: transpose512}
 	arch256 = gemmArch{mr: 6, nr: 16, w: 8,
@@ -29,13 +29,14 @@ var (
 		transpose: transpose256}
 )
 
-// gemmKC is the depth of one packed panel: 32 floats × 256 × 4 B = 32 KiB
-// stays in L1 while every row block of Q streams past it.
+// gemmKC is the depth of one packed panel: 48 floats × 256 × 4 B = 48 KiB
+// (AVX-512), about L1 on Zen 5, where every row block of Q streams past it;
+// 128 and 512 measured no better at the paper's shape.
 const gemmKC = 256
 
 const (
-	maxNR = 32
-	maxMR = 14
+	maxNR = 48
+	maxMR = 9
 	// scratch holds one panel and one edge tile, plus slack to align to 64 B.
 	scratchLen = gemmKC*maxNR + maxMR*maxNR + 16
 )
@@ -74,8 +75,8 @@ func gramPacked(ar *gemmArch, dst, q []float32, n int, x []float32, m, d int) {
 	panel := buf[:gemmKC*ar.nr]
 	tile := buf[gemmKC*maxNR : gemmKC*maxNR+maxMR*maxNR]
 	// Split the rows into as few blocks as possible, of near-equal size, so
-	// no block is a tiny latency-bound remainder (77 rows = 5×13 + 12 at
-	// mr = 14, not 5×14 + 7).
+	// no block is a tiny latency-bound remainder (77 rows = 5×9 + 4×8 at
+	// mr = 9, not 8×9 + 5).
 	nb := (n + ar.mr - 1) / ar.mr
 	for j0 := 0; j0 < m; j0 += ar.nr {
 		cols := min(ar.nr, m-j0)

@@ -75,13 +75,14 @@ func TestGramSmall(t *testing.T) {
 }
 
 // TestGramPanels covers the tiling edges: full and partial panels of X (16
-// and 32 wide), row blocks of Q around the micro-kernel heights (6, 14), and
-// depths around the vector width and the 256-deep panel.
+// and 48 wide, ragged and whole vectors), row blocks of Q around the
+// micro-kernel heights (6, 9), and depths around the vector width and the
+// 256-deep panel.
 func TestGramPanels(t *testing.T) {
 	forEachPath(t, func(t *testing.T) {
 		seed := uint64(1000)
-		for _, n := range []int{1, 5, 6, 7, 13, 14, 15, 29} {
-			for _, m := range []int{15, 16, 17, 31, 32, 33, 48, 65} {
+		for _, n := range []int{1, 5, 6, 7, 8, 9, 10, 13, 19, 29} {
+			for _, m := range []int{15, 16, 17, 31, 32, 33, 47, 48, 49, 65, 97} {
 				for _, d := range []int{1, 7, 8, 16, 17, 64, 255, 256, 257, 520} {
 					seed++
 					checkGram(t, seed, n, m, d, int(seed%16), false)

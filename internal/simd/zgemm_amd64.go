@@ -11,10 +11,16 @@ func gemm512R1V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, a
 func gemm512R1V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
+func gemm512R1V3(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
+
+//go:noescape
 func gemm512R2V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
 func gemm512R2V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
+
+//go:noescape
+func gemm512R2V3(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
 func gemm512R3V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
@@ -23,10 +29,16 @@ func gemm512R3V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, a
 func gemm512R3V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
+func gemm512R3V3(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
+
+//go:noescape
 func gemm512R4V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
 func gemm512R4V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
+
+//go:noescape
+func gemm512R4V3(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
 func gemm512R5V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
@@ -35,10 +47,16 @@ func gemm512R5V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, a
 func gemm512R5V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
+func gemm512R5V3(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
+
+//go:noescape
 func gemm512R6V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
 func gemm512R6V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
+
+//go:noescape
+func gemm512R6V3(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
 func gemm512R7V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
@@ -47,10 +65,16 @@ func gemm512R7V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, a
 func gemm512R7V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
+func gemm512R7V3(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
+
+//go:noescape
 func gemm512R8V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
 func gemm512R8V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
+
+//go:noescape
+func gemm512R8V3(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
 func gemm512R9V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
@@ -59,92 +83,54 @@ func gemm512R9V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, a
 func gemm512R9V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 //go:noescape
-func gemm512R10V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
-
-//go:noescape
-func gemm512R10V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
-
-//go:noescape
-func gemm512R11V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
-
-//go:noescape
-func gemm512R11V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
-
-//go:noescape
-func gemm512R12V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
-
-//go:noescape
-func gemm512R12V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
-
-//go:noescape
-func gemm512R13V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
-
-//go:noescape
-func gemm512R13V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
-
-//go:noescape
-func gemm512R14V1(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
-
-//go:noescape
-func gemm512R14V2(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
+func gemm512R9V3(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)
 
 // gemmKernels512[r][v-1] computes an r-row tile, v vectors of 16 floats wide.
-var gemmKernels512 = [15][2]gemmKernel{
+var gemmKernels512 = [10][3]gemmKernel{
 	1: {
 		gemm512R1V1,
 		gemm512R1V2,
+		gemm512R1V3,
 	},
 	2: {
 		gemm512R2V1,
 		gemm512R2V2,
+		gemm512R2V3,
 	},
 	3: {
 		gemm512R3V1,
 		gemm512R3V2,
+		gemm512R3V3,
 	},
 	4: {
 		gemm512R4V1,
 		gemm512R4V2,
+		gemm512R4V3,
 	},
 	5: {
 		gemm512R5V1,
 		gemm512R5V2,
+		gemm512R5V3,
 	},
 	6: {
 		gemm512R6V1,
 		gemm512R6V2,
+		gemm512R6V3,
 	},
 	7: {
 		gemm512R7V1,
 		gemm512R7V2,
+		gemm512R7V3,
 	},
 	8: {
 		gemm512R8V1,
 		gemm512R8V2,
+		gemm512R8V3,
 	},
 	9: {
 		gemm512R9V1,
 		gemm512R9V2,
-	},
-	10: {
-		gemm512R10V1,
-		gemm512R10V2,
-	},
-	11: {
-		gemm512R11V1,
-		gemm512R11V2,
-	},
-	12: {
-		gemm512R12V1,
-		gemm512R12V2,
-	},
-	13: {
-		gemm512R13V1,
-		gemm512R13V2,
-	},
-	14: {
-		gemm512R14V1,
-		gemm512R14V2,
+		gemm512R9V3,
 	},
 }
 
