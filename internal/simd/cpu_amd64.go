@@ -1,0 +1,37 @@
+//go:build amd64 && !noasm
+
+package simd
+
+import "golang.org/x/sys/cpu"
+
+// archImpls returns the assembly paths this CPU runs, best first. x/sys/cpu
+// already folds in whether the OS saves the wider registers.
+func archImpls() []*impl {
+	var ps []*impl
+	avx2 := cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
+	if avx2 && cpu.X86.HasAVX512F {
+		ps = append(ps, avx512)
+	}
+	if avx2 {
+		ps = append(ps, avx2Impl)
+	}
+	return ps
+}
+
+var avx512 = &impl{
+	name:     PathAVX512,
+	gram:     gram512,
+	exp:      exp512,
+	rsqrt:    rsqrt512,
+	dot:      dot512,
+	f16ToF32: f16ToF32512,
+}
+
+var avx2Impl = &impl{
+	name:     PathAVX2,
+	gram:     gram256,
+	exp:      exp256,
+	rsqrt:    rsqrt256,
+	dot:      dot256,
+	f16ToF32: f16ToF32256,
+}

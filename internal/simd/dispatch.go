@@ -1,0 +1,63 @@
+package simd
+
+import "os"
+
+// Path names, as accepted by WPCDB_SIMD and returned by Path.
+const (
+	PathAVX512  = "avx512"
+	PathAVX2    = "avx2"
+	PathGeneric = "generic"
+)
+
+// impl is one complete set of kernels: every exported function forwards to
+// the active impl, so a path is switched as a whole.
+type impl struct {
+	name     string
+	gram     func(dst, q []float32, n int, x []float32, m, d int)
+	exp      func(dst, src []float32)
+	rsqrt    func(dst, src []float32)
+	dot      func(a, b []float32) float32
+	f16ToF32 func(dst []float32, src []uint16)
+}
+
+var generic = &impl{
+	name:     PathGeneric,
+	gram:     gramGeneric,
+	exp:      expGeneric,
+	rsqrt:    rsqrtGeneric,
+	dot:      dotGeneric,
+	f16ToF32: f16ToF32Generic,
+}
+
+// supported lists the paths this CPU and build can run, best first; the
+// generic path is always last.
+var supported = append(archImpls(), generic)
+
+// active is the path in use, chosen once at init.
+var active = choose(os.Getenv("WPCDB_SIMD"))
+
+// choose returns the supported path named want, or the best one.
+func choose(want string) *impl {
+	for _, p := range supported {
+		if p.name == want {
+			return p
+		}
+	}
+	return supported[0]
+}
+
+// Path reports which kernels are in use: "avx512", "avx2" or "generic".
+func Path() string { return active.name }
+
+// setPath switches to the named path for tests and benchmarks. It reports
+// false, and changes nothing, if the path is not supported here. Not safe
+// for concurrent use with the kernels.
+func setPath(name string) bool {
+	for _, p := range supported {
+		if p.name == name {
+			active = p
+			return true
+		}
+	}
+	return false
+}
