@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/wpcdb/wpcdb/internal/simd"
 )
 
 // Flat is an exact scan over every vector: the first stage of small
@@ -188,18 +190,5 @@ func LoadFlat(p Persister) (*Flat, error) {
 	return f, nil
 }
 
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	k := 0
-	for ; k+4 <= len(a); k += 4 {
-		s0 += a[k] * b[k]
-		s1 += a[k+1] * b[k+1]
-		s2 += a[k+2] * b[k+2]
-		s3 += a[k+3] * b[k+3]
-	}
-	for ; k < len(a); k++ {
-		s0 += a[k] * b[k]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
+// dot is the SIMD dot product; every vector comparison goes through it.
+func dot(a, b []float32) float32 { return simd.Dot(a, b) }

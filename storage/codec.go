@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/wpcdb/wpcdb/internal/simd"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -250,23 +251,21 @@ func Quantize(e Encoding, c wpcsim.Cloud) (wpcsim.Cloud, error) {
 		return c, nil
 	}
 	out := wpcsim.Cloud{Dim: c.Dim, Weights: c.Weights, Points: make([]float32, len(c.Points))}
+	half := make([]uint16, len(c.Points))
+	if e == EncodingF16 {
+		simd.F32ToF16(half, c.Points)
+		simd.F16ToF32(out.Points, half)
+	} else {
+		simd.F32ToBF16(half, c.Points)
+		simd.BF16ToF32(out.Points, half)
+	}
 	for i, x := range c.Points {
-		var h uint16
-		var y float32
-		if e == EncodingF16 {
-			h = f32ToF16(x)
-			y = f16ToF32(h)
-		} else {
-			h = f32ToBF16(x)
-			y = bf16ToF32(h)
-		}
-		if math.IsInf(float64(y), 0) && !math.IsInf(float64(x), 0) {
+		if y := out.Points[i]; math.IsInf(float64(y), 0) && !math.IsInf(float64(x), 0) {
 			return wpcsim.Cloud{}, &wpcsim.CloudError{
 				Field:  "points[" + strconv.Itoa(i/c.Dim) + "][" + strconv.Itoa(i%c.Dim) + "]",
 				Reason: fmt.Sprintf("value %g overflows the collection's %s encoding", x, e),
 			}
 		}
-		out.Points[i] = y
 	}
 	return out, nil
 }
@@ -285,13 +284,15 @@ func appendRecord(dst []byte, e Encoding, id string, c wpcsim.Cloud, self wpcsim
 		for _, x := range c.Points {
 			dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
 		}
-	case EncodingF16:
-		for _, x := range c.Points {
-			dst = binary.LittleEndian.AppendUint16(dst, f32ToF16(x))
+	case EncodingF16, EncodingBF16:
+		half := make([]uint16, len(c.Points))
+		if e == EncodingF16 {
+			simd.F32ToF16(half, c.Points)
+		} else {
+			simd.F32ToBF16(half, c.Points)
 		}
-	case EncodingBF16:
-		for _, x := range c.Points {
-			dst = binary.LittleEndian.AppendUint16(dst, f32ToBF16(x))
+		for _, h := range half {
+			dst = binary.LittleEndian.AppendUint16(dst, h)
 		}
 	}
 	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(self.G))
@@ -330,13 +331,15 @@ func decodeRecord(b []byte, e Encoding, dim int) (id string, c wpcsim.Cloud, sel
 		for i := range c.Points {
 			c.Points[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
-	case EncodingF16:
-		for i := range c.Points {
-			c.Points[i] = f16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+	case EncodingF16, EncodingBF16:
+		half := make([]uint16, len(c.Points))
+		for i := range half {
+			half[i] = binary.LittleEndian.Uint16(b[2*i:])
 		}
-	case EncodingBF16:
-		for i := range c.Points {
-			c.Points[i] = bf16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		if e == EncodingF16 {
+			simd.F16ToF32(c.Points, half)
+		} else {
+			simd.BF16ToF32(c.Points, half)
 		}
 	}
 	b = b[len(c.Points)*e.size():]

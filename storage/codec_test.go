@@ -7,6 +7,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/wpcdb/wpcdb/internal/simd"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -43,6 +44,32 @@ func f16Value(h uint16) float64 {
 	return (1 + man/1024) * math.Pow(2, float64(exp-15))
 }
 
+func f32ToF16(f float32) uint16 {
+	var h [1]uint16
+	simd.F32ToF16(h[:], []float32{f})
+	return h[0]
+}
+
+func f16ToF32(h uint16) float32 {
+	var f [1]float32
+	simd.F16ToF32(f[:], []uint16{h})
+	return f[0]
+}
+
+func f32ToBF16(f float32) uint16 {
+	var h [1]uint16
+	simd.F32ToBF16(h[:], []float32{f})
+	return h[0]
+}
+
+func bf16ToF32(h uint16) float32 {
+	var f [1]float32
+	simd.BF16ToF32(f[:], []uint16{h})
+	return f[0]
+}
+
+// TestF16 checks storage's half-precision rounding (internal/simd) against
+// an independent nearest-value search.
 func TestF16(t *testing.T) {
 	const seed = 16
 	rng := rand.New(rand.NewPCG(seed, 0))

@@ -3,6 +3,8 @@ package wpcsim
 import (
 	"math"
 	"strconv"
+
+	"github.com/wpcdb/wpcdb/internal/simd"
 )
 
 // Cloud is a weighted point cloud {(w_i, x_i)}: Len() points of dimension
@@ -42,6 +44,50 @@ const maxRawNorm2 = math.MaxFloat32 / 4
 // a zero point while normalization is on, or (for raw points) a point so
 // long that its squared norm overflows float32.
 func (c Cloud) Validate(lim Limits) error {
+	_, err := c.validate(lim, nil, false)
+	return err
+}
+
+// validate is Validate that, when keep is set, also appends each point's
+// squared norm to norms (as pointNorm2 computes it), so a scorer need not
+// read the points twice.
+func (c Cloud) validate(lim Limits, norms []float64, keep bool) ([]float64, error) {
+	if err := c.validateShape(lim); err != nil {
+		return norms, err
+	}
+	m := len(c.Weights)
+	for i := 0; i < m; i++ {
+		p := c.Points[i*c.Dim : (i+1)*c.Dim]
+		// Fast path: a finite, comfortably sized float32 squared norm
+		// (SIMD) proves every coordinate finite and the point non-zero.
+		if n2 := float64(simd.Dot(p, p)); n2 > 1e-30 && n2 < 1e30 {
+			if keep {
+				norms = append(norms, n2)
+			}
+			continue
+		}
+		var n2 float64
+		for k, x := range p {
+			if bad := nonFinite(x); bad != "" {
+				return norms, cloudErr(index2("points", i, k), "%s", bad)
+			}
+			n2 += float64(x) * float64(x)
+		}
+		if !lim.RawPoints && n2 == 0 {
+			return norms, cloudErr(index1("points", i), "zero vector cannot be normalized (point normalization is on)")
+		}
+		if lim.RawPoints && n2 > maxRawNorm2 {
+			return norms, cloudErr(index1("points", i), "norm %.3g is too large: squared norms and inner products would overflow float32", math.Sqrt(n2))
+		}
+		if keep {
+			norms = append(norms, n2)
+		}
+	}
+	return norms, nil
+}
+
+// validateShape checks everything but the coordinates.
+func (c Cloud) validateShape(lim Limits) error {
 	if c.Dim <= 0 {
 		return cloudErr("dim", "dimension must be positive, got %d", c.Dim)
 	}
@@ -64,22 +110,6 @@ func (c Cloud) Validate(lim Limits) error {
 	for i, w := range c.Weights {
 		if bad := nonFinite(w); bad != "" {
 			return cloudErr(index1("weights", i), "%s", bad)
-		}
-	}
-	for i := 0; i < m; i++ {
-		p := c.Points[i*c.Dim : (i+1)*c.Dim]
-		var n2 float64
-		for k, x := range p {
-			if bad := nonFinite(x); bad != "" {
-				return cloudErr(index2("points", i, k), "%s", bad)
-			}
-			n2 += float64(x) * float64(x)
-		}
-		if !lim.RawPoints && n2 == 0 {
-			return cloudErr(index1("points", i), "zero vector cannot be normalized (point normalization is on)")
-		}
-		if lim.RawPoints && n2 > maxRawNorm2 {
-			return cloudErr(index1("points", i), "norm %.3g is too large: squared norms and inner products would overflow float32", math.Sqrt(n2))
 		}
 	}
 	return nil

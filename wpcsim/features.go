@@ -456,15 +456,8 @@ func (f *FeatureMap) mapInto(s *featureScratch, c Cloud, out []float32) error {
 			copy(dst, src)
 			continue
 		}
-		// As the scorer: norm in float64, x/max(||x||, 1e-12) rounded once.
-		var n2 float64
-		for _, v := range src {
-			n2 += float64(v) * float64(v)
-		}
-		inv := 1 / max(math.Sqrt(n2), 1e-12)
-		for k, v := range src {
-			dst[k] = float32(float64(v) * inv)
-		}
+		// Exactly as the scorer normalizes.
+		normalizeInto(dst, src, pointNorm2(src))
 	}
 	norm := 1.0
 	if f.cfg.Norm == NormMean {

@@ -1,35 +1,42 @@
 package wpcsim
 
-// computeGram sets dst[i*m+j] = <q_i, x_j> for the n×d rows of q and the m×d
-// rows of x. It accumulates in float32 with eight independent partial sums,
-// the same association a SIMD kernel uses, which keeps the rounding error of
-// a length-d dot product near sqrt(d/8) ulps instead of d.
-func computeGram(dst, q []float32, n int, x []float32, m, d int) {
-	for i := 0; i < n; i++ {
-		qi := q[i*d : (i+1)*d]
-		out := dst[i*m : (i+1)*m]
-		for j := range out {
-			out[j] = dot(qi, x[j*d:(j+1)*d])
-		}
-	}
+import "github.com/wpcdb/wpcdb/internal/simd"
+
+// gramMatrix is a block of inner products between query and item points.
+// f32 is always filled. f64 is filled too when the similarity needs
+// ||a-b||² = ||a||² + ||b||² - 2<a,b> of raw (unnormalized) points for a
+// gaussian or imq term: there the cancellation between terms of size
+// ||a||² loses float32's precision, and PAPER.md's tolerance would be
+// missed for long, nearby points. Normalized points keep every term near 1,
+// where float32 is enough.
+type gramMatrix struct {
+	f32 []float32
+	f64 []float64
 }
 
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3, s4, s5, s6, s7 float32
-	k := 0
-	for ; k+8 <= len(a); k += 8 {
-		s0 += a[k] * b[k]
-		s1 += a[k+1] * b[k+1]
-		s2 += a[k+2] * b[k+2]
-		s3 += a[k+3] * b[k+3]
-		s4 += a[k+4] * b[k+4]
-		s5 += a[k+5] * b[k+5]
-		s6 += a[k+6] * b[k+6]
-		s7 += a[k+7] * b[k+7]
+// compute sets the n×m block of <q_i, x_j> for the n×d rows of q and the
+// m×d rows of x: with the SIMD GEMM of internal/simd, or in float64 when
+// wide.
+func (gm *gramMatrix) compute(wide bool, q []float32, n int, x []float32, m, d int) {
+	gm.f32 = grow(gm.f32, n*m)
+	if !wide {
+		simd.Gram(gm.f32, q, n, x, m, d)
+		return
 	}
-	for ; k < len(a); k++ {
-		s0 += a[k] * b[k]
+	if cap(gm.f64) < n*m {
+		gm.f64 = make([]float64, n*m)
 	}
-	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+	gm.f64 = gm.f64[:n*m]
+	for i := 0; i < n; i++ {
+		qi := q[i*d : (i+1)*d]
+		for j := 0; j < m; j++ {
+			xj := x[j*d : (j+1)*d]
+			var s float64
+			for k, v := range qi {
+				s += float64(v) * float64(xj[k])
+			}
+			gm.f64[i*m+j] = s
+			gm.f32[i*m+j] = float32(s)
+		}
+	}
 }

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/wpcdb/wpcdb/internal/simd"
 )
 
 // Similarity is a validated Config ready to score clouds. It is immutable and
 // safe for concurrent use; the Scorers it makes are not.
 type Similarity struct {
-	cfg Config
+	cfg  Config
+	wide bool // float64 Gram: raw points with a gaussian or imq term
 }
 
 // New validates cfg (after defaults) and returns its Similarity.
@@ -20,7 +23,11 @@ func New(cfg Config) (*Similarity, error) {
 	}
 	// Own the terms so later changes to the caller's slice cannot alter us.
 	cfg.Kernel.Terms = append([]Term(nil), cfg.Kernel.Terms...)
-	return &Similarity{cfg: cfg}, nil
+	s := &Similarity{cfg: cfg}
+	for _, t := range cfg.Kernel.Terms {
+		s.wide = s.wide || cfg.RawPoints && (t.Kind == Gaussian || t.Kind == IMQ)
+	}
+	return s, nil
 }
 
 // Config returns the configuration, defaults filled in.
@@ -50,14 +57,14 @@ func (s *Similarity) Self(x Cloud) (Self, error) {
 	}
 	var p prepared
 	s.prepare(&p, x)
-	var gram []float32
-	return s.self(&p, &gram), nil
+	var gram gramMatrix
+	var tmp []float32
+	return s.self(&p, &gram, &tmp), nil
 }
 
-func (s *Similarity) self(p *prepared, gram *[]float32) Self {
-	*gram = grow(*gram, p.n*p.n)
-	computeGram(*gram, p.hat, p.n, p.hat, p.n, p.d)
-	g, m := s.reduce(p, p, *gram, p.n, 0)
+func (s *Similarity) self(p *prepared, gram *gramMatrix, tmp *[]float32) Self {
+	gram.compute(s.wide, p.hat, p.n, p.hat, p.n, p.d)
+	g, m := s.reduce(p, p, gram, tmp)
 	return Self{G: g, Mass: m}
 }
 
@@ -70,10 +77,12 @@ type Scorer struct {
 	sim   *Similarity
 	q     prepared
 	qself Self
-	x     prepared  // scratch: packed item points
-	gram  []float32 // scratch: query × packed items
-	sgram []float32 // scratch: item × item, for self-similarity
-	item  prepared  // scratch for one item's self-similarity
+	x     prepared   // scratch: the item being scored (its points, not a copy)
+	gram  gramMatrix // scratch: query × item
+	sgram gramMatrix // scratch: item × item, for self-similarity
+	item  prepared   // scratch for one item's self-similarity
+	kmap  []float32  // scratch: one row of kernel values
+	norms []float64  // scratch: squared point norms of the items being scored
 }
 
 // NewScorer validates the query and binds a Scorer to it.
@@ -84,7 +93,7 @@ func (s *Similarity) NewScorer(query Cloud) (*Scorer, error) {
 	sc := &Scorer{sim: s}
 	s.prepare(&sc.q, query)
 	if s.cfg.Score != ScoreInner {
-		sc.qself = s.self(&sc.q, &sc.sgram)
+		sc.qself = s.self(&sc.q, &sc.sgram, &sc.kmap)
 	}
 	return sc, nil
 }
@@ -96,7 +105,8 @@ func (sc *Scorer) Dim() int { return sc.q.d }
 // inner, the cosine for cosine, the non-negative MMD distance for mmd. x is
 // validated first; an invalid x returns a *CloudError and no score.
 func (sc *Scorer) Score(x Cloud) (float64, error) {
-	if err := x.Validate(sc.sim.Limits(sc.q.d, 0)); err != nil {
+	var err error
+	if sc.norms, err = x.validate(sc.sim.Limits(sc.q.d, 0), sc.norms[:0], true); err != nil {
 		return 0, err
 	}
 	var out [1]float64
@@ -117,67 +127,61 @@ func (sc *Scorer) ScoreBatchWithSelf(xs []Cloud, selfs []Self, dst []float64) ([
 	if len(selfs) != len(xs) {
 		return dst, fmt.Errorf("%w: %d selfs for %d items", ErrInvalidConfig, len(selfs), len(xs))
 	}
-	lim := sc.sim.Limits(sc.q.d, 0)
-	for i := range xs {
-		if err := xs[i].Validate(lim); err != nil {
-			return dst, fmt.Errorf("item %d: %w", i, err)
-		}
+	if err := sc.validate(xs); err != nil {
+		return dst, err
 	}
 	return sc.scoreValid(xs, selfs, dst), nil
 }
 
-// maxPackedPoints bounds how many item points one Gram call covers.
-const maxPackedPoints = 8192
+// validate checks every item, keeping their points' squared norms in
+// sc.norms for scoreValid.
+func (sc *Scorer) validate(xs []Cloud) error {
+	lim := sc.sim.Limits(sc.q.d, 0)
+	sc.norms = sc.norms[:0]
+	for i := range xs {
+		var err error
+		if sc.norms, err = xs[i].validate(lim, sc.norms, true); err != nil {
+			return fmt.Errorf("item %d: %w", i, err)
+		}
+	}
+	return nil
+}
 
 // ScoreBatch appends the scores of xs to dst and returns it. Every item is
 // validated before any is scored; the first invalid one fails the whole call
 // with an error naming its index in xs.
 func (sc *Scorer) ScoreBatch(xs []Cloud, dst []float64) ([]float64, error) {
-	lim := sc.sim.Limits(sc.q.d, 0)
-	for i := range xs {
-		if err := xs[i].Validate(lim); err != nil {
-			return dst, fmt.Errorf("item %d: %w", i, err)
-		}
+	if err := sc.validate(xs); err != nil {
+		return dst, err
 	}
 	return sc.scoreValid(xs, nil, dst), nil
 }
 
-// scoreValid is ScoreBatch for items already validated; selfs, when not
-// nil, gives each item's g(X,X).
+// scoreValid is ScoreBatch for items already validated, whose squared
+// point norms are in sc.norms; selfs, when not nil, gives each item's
+// g(X,X).
 func (sc *Scorer) scoreValid(xs []Cloud, selfs []Self, dst []float64) []float64 {
 	start := len(dst)
 	dst = slices.Grow(dst, len(xs))[:start+len(xs)]
-	for lo := 0; lo < len(xs); {
-		// Pack as many whole items as fit (at least one) into one Gram.
-		hi, total := lo, 0
-		for hi < len(xs) && (hi == lo || total+xs[hi].Len() <= maxPackedPoints) {
-			total += xs[hi].Len()
-			hi++
+	off := 0
+	for i, x := range xs {
+		// One Gram per item, straight from the item's points: normalizing
+		// is folded into the kernel map as a per-column scale, so item
+		// points are never copied.
+		sc.sim.prepareColumns(&sc.x, x, sc.norms[off:off+x.Len()])
+		off += x.Len()
+		sc.gram.compute(sc.sim.wide, sc.q.hat, sc.q.n, sc.x.hat, sc.x.n, sc.q.d)
+		g, _ := sc.sim.reduce(&sc.q, &sc.x, &sc.gram, &sc.kmap)
+		var self Self
+		switch {
+		case sc.sim.cfg.Score == ScoreInner:
+		case selfs != nil:
+			self = selfs[i]
+		default:
+			sc.sim.prepare(&sc.item, x)
+			self = sc.sim.self(&sc.item, &sc.sgram, &sc.kmap)
 		}
-		sc.x.reset(sc.q.d)
-		for _, x := range xs[lo:hi] {
-			sc.sim.appendPrepared(&sc.x, x)
-		}
-		sc.gram = grow(sc.gram, sc.q.n*total)
-		computeGram(sc.gram, sc.q.hat, sc.q.n, sc.x.hat, total, sc.q.d)
-		off := 0
-		for i, x := range xs[lo:hi] {
-			m := x.Len()
-			view := sc.x.view(off, m)
-			g, _ := sc.sim.reduce(&sc.q, &view, sc.gram, total, off)
-			var self Self
-			switch {
-			case sc.sim.cfg.Score == ScoreInner:
-			case selfs != nil:
-				self = selfs[lo+i]
-			default:
-				sc.sim.prepare(&sc.item, x)
-				self = sc.sim.self(&sc.item, &sc.sgram)
-			}
-			dst[start+lo+i] = sc.sim.finish(g, sc.qself, self)
-			off += m
-		}
-		lo = hi
+		dst[start+i] = sc.sim.finish(g, sc.qself, self)
 	}
 	return dst
 }
@@ -218,23 +222,25 @@ func MMD(g float64, q, x Self) float64 {
 	return math.Sqrt(d2)
 }
 
-// prepared is a cloud ready for the Gram product: points normalized (unless
-// raw), plus the per-point quantities the kernel map and the mass need.
+// prepared is a cloud ready for the Gram product: its points (normalized
+// copies, raw points, or for an item scored against a query its own points
+// with inv set), plus the per-point quantities the kernel map and the mass
+// need.
 type prepared struct {
 	n, d  int
-	hat   []float32 // n×d points used in the Gram (normalized or raw)
+	hat   []float32 // n×d points used in the Gram
 	w     []float32 // weights
-	norm2 []float64 // squared norms of hat rows (1 when normalized)
+	norm2 []float64 // squared norms of the points as the kernel sees them (1 when normalized)
+	// inv, when not nil, holds 1/||x_j||: hat holds raw points and the
+	// Gram's column j must be scaled by inv[j] to be the normalized one.
+	inv []float32
+	// winv holds w_j·inv[j] (the linear term's weights) when inv is set.
+	winv []float32
 }
 
 func (p *prepared) reset(d int) {
 	p.n, p.d = 0, d
-	p.hat, p.w, p.norm2 = p.hat[:0], p.w[:0], p.norm2[:0]
-}
-
-// view returns the m points of p starting at point off, sharing storage.
-func (p *prepared) view(off, m int) prepared {
-	return prepared{n: m, d: p.d, hat: p.hat[off*p.d : (off+m)*p.d], w: p.w[off : off+m], norm2: p.norm2[off : off+m]}
+	p.hat, p.w, p.norm2, p.inv, p.winv = p.hat[:0], p.w[:0], p.norm2[:0], nil, p.winv[:0]
 }
 
 func (s *Similarity) prepare(p *prepared, c Cloud) {
@@ -242,42 +248,96 @@ func (s *Similarity) prepare(p *prepared, c Cloud) {
 	s.appendPrepared(p, c)
 }
 
-// appendPrepared appends c's points to p. Norms are taken in float64, and a
-// normalized point is x / max(||x||, 1e-12) rounded once to float32.
+// prepareColumns prepares an item to be scored against a query without
+// copying its points: under normalization the Gram is taken on the raw
+// points and column j scaled by 1/||x_j|| in the kernel map. norms are the
+// points' squared norms, from validation.
+func (s *Similarity) prepareColumns(p *prepared, c Cloud, norms []float64) {
+	m := c.Len()
+	p.n, p.d, p.hat, p.w = m, c.Dim, c.Points, c.Weights
+	p.norm2 = p.norm2[:0]
+	if s.cfg.RawPoints {
+		p.inv = nil
+		p.norm2 = append(p.norm2, norms...)
+		return
+	}
+	p.inv, p.winv = p.inv[:0], p.winv[:0]
+	for i := 0; i < m; i++ {
+		inv := float32(1 / max(math.Sqrt(norms[i]), 1e-12))
+		p.inv = append(p.inv, inv)
+		p.winv = append(p.winv, c.Weights[i]*inv)
+		p.norm2 = append(p.norm2, 1)
+	}
+}
+
+// pointNorm2 is ||x||²: a SIMD float32 dot (relative error ~1e-7), or
+// float64 when float32 would under- or overflow.
+func pointNorm2(x []float32) float64 {
+	n2 := float64(simd.Dot(x, x))
+	if n2 > 1e-30 && n2 < 1e30 {
+		return n2
+	}
+	n2 = 0
+	for _, v := range x {
+		n2 += float64(v) * float64(v)
+	}
+	return n2
+}
+
+// appendPrepared appends c's points to p, normalized unless raw. Validate
+// has refused zero points.
 func (s *Similarity) appendPrepared(p *prepared, c Cloud) {
 	d := c.Dim
+	base := len(p.hat)
+	p.hat = slices.Grow(p.hat, len(c.Points))[:base+len(c.Points)]
 	for i := 0; i < c.Len(); i++ {
 		x := c.Points[i*d : (i+1)*d]
-		var n2 float64
-		for _, v := range x {
-			n2 += float64(v) * float64(v)
-		}
+		dst := p.hat[base+i*d : base+(i+1)*d]
+		n2 := pointNorm2(x)
 		if s.cfg.RawPoints {
-			p.hat = append(p.hat, x...)
+			copy(dst, x)
 			p.norm2 = append(p.norm2, n2)
 		} else {
-			inv := 1 / max(math.Sqrt(n2), 1e-12)
-			for _, v := range x {
-				p.hat = append(p.hat, float32(float64(v)*inv))
-			}
+			normalizeInto(dst, x, n2)
 			p.norm2 = append(p.norm2, 1)
 		}
-		p.w = append(p.w, c.Weights[i])
 	}
+	p.w = append(p.w, c.Weights...)
 	p.n += c.Len()
+}
+
+// normalizeInto sets dst = x / max(sqrt(n2), 1e-12), n2 being ||x||²
+// (torch's F.normalize, as PAPER.md prescribes).
+func normalizeInto(dst, x []float32, n2 float64) {
+	inv := 1 / max(math.Sqrt(n2), 1e-12)
+	if inv32 := float32(inv); inv32 != 0 && !math.IsInf(float64(inv32), 0) {
+		for k, v := range x {
+			dst[k] = v * inv32
+		}
+		return
+	}
+	for k, v := range x {
+		dst[k] = float32(float64(v) * inv)
+	}
 }
 
 // reduce applies the kernel map to the Gram block of q against x (rows of
 // gram with stride ld, x's columns starting at off) and returns g(Q, X) and
-// the mass m(Q, X) of PAPER.md.
-func (s *Similarity) reduce(q, x *prepared, gram []float32, ld, off int) (g, mass float64) {
+// the mass m(Q, X) of PAPER.md. Each row's map and weighted sum run in
+// float32 SIMD (exp, 1/sqrt, dot); rows accumulate in float64.
+func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, mass float64) {
 	cfg := &s.cfg
 	terms := cfg.Kernel.Terms
+	gram := gm.f32
+	ld := x.n
 	if cfg.Kernel.IsMaxSim() {
-		return s.reduceMaxSim(q, x, gram, ld, off)
+		return s.reduceMaxSim(q, x, gram)
+	}
+	linW := x.w
+	if x.inv != nil {
+		linW = x.winv
 	}
 	c := cfg.scale(q.n, x.n)
-	// Per-term constants: gaussian exp(-δ²·inv2s2), imq c/sqrt(c²+δ²).
 	var sums [8]float64
 	acc := sums[:0]
 	if len(terms) > len(sums) {
@@ -285,44 +345,52 @@ func (s *Similarity) reduce(q, x *prepared, gram []float32, ld, off int) (g, mas
 	}
 	acc = acc[:len(terms)]
 	clear(acc)
+	*tmp = grow(*tmp, x.n)
+	k := *tmp
 	for i := 0; i < q.n; i++ {
-		row := gram[i*ld+off : i*ld+off+x.n]
+		row := gram[i*ld : (i+1)*ld]
+		var row64 []float64
+		if s.wide {
+			row64 = gm.f64[i*ld : (i+1)*ld]
+		}
 		vi := float64(q.w[i])
-		qn := q.norm2[i]
 		for t, term := range terms {
-			var r float64
+			var r float32
 			switch term.Kind {
 			case Linear:
-				for j, gij := range row {
-					r += float64(x.w[j]) * float64(gij)
-				}
+				r = simd.Dot(linW, row)
 			case Gaussian:
-				k := -1 / (2 * term.Param * term.Param)
-				for j, gij := range row {
-					r += float64(x.w[j]) * math.Exp(k*dist2(qn, x.norm2[j], gij))
-				}
+				// exp(-δ²/(2σ²)); on unit vectors δ² = 2 - 2<a,b>.
+				inv := float32(1 / (2 * term.Param * term.Param))
+				s.dist2Row(k, q.norm2[i], x, row, row64, -inv)
+				simd.Exp(k, k)
+				r = simd.Dot(x.w, k)
 			case IMQ:
-				c2 := term.Param * term.Param
-				for j, gij := range row {
-					r += float64(x.w[j]) * term.Param / math.Sqrt(c2+dist2(qn, x.norm2[j], gij))
+				// c / sqrt(c² + δ²) = rsqrt(1 + δ²/c²).
+				inv := float32(1 / (term.Param * term.Param))
+				s.dist2Row(k, q.norm2[i], x, row, row64, inv)
+				for j := range k {
+					k[j] += 1
 				}
+				simd.Rsqrt(k, k)
+				r = simd.Dot(x.w, k)
 			}
-			acc[t] += vi * r
+			acc[t] += vi * float64(r)
 		}
 	}
-	var absV, absW, linV, linW float64
+	var absV, absW, linV, linX float64
 	for i, v := range q.w {
 		absV += math.Abs(float64(v))
 		linV += math.Abs(float64(v)) * math.Sqrt(q.norm2[i])
 	}
 	for j, w := range x.w {
 		absW += math.Abs(float64(w))
-		linW += math.Abs(float64(w)) * math.Sqrt(x.norm2[j])
+		linX += math.Abs(float64(w)) * math.Sqrt(x.norm2[j])
 	}
 	for t, term := range terms {
 		g += term.Alpha * acc[t]
 		if term.Kind == Linear {
-			mass += term.Alpha * linV * linW
+			mass += term.Alpha * linV * linX
 		} else {
 			mass += term.Alpha * absV * absW
 		}
@@ -330,13 +398,30 @@ func (s *Similarity) reduce(q, x *prepared, gram []float32, ld, off int) (g, mas
 	return c * g, c * mass
 }
 
-// dist2 is ||a-b||² from the squared norms and the inner product, clamped at
-// 0 against rounding.
-func dist2(na2, nb2 float64, dot float32) float64 {
-	return max(0, na2+nb2-2*float64(dot))
+// dist2Row sets dst[j] = scale·||a - b_j||² for one query point a (squared
+// norm na2) against a row of inner products, clamped at 0 against rounding.
+// Normalized points have every squared norm 1, so δ² = 2 - 2<a,b> (with
+// the row scaled by x.inv when x holds raw points); raw points use the
+// float64 row (see gramMatrix).
+func (s *Similarity) dist2Row(dst []float32, na2 float64, x *prepared, row []float32, row64 []float64, scale float32) {
+	switch {
+	case !s.cfg.RawPoints && x.inv != nil:
+		inv := x.inv[:len(row)]
+		for j, gij := range row {
+			dst[j] = scale * max(0, 2-2*gij*inv[j])
+		}
+	case !s.cfg.RawPoints:
+		for j, gij := range row {
+			dst[j] = scale * max(0, 2-2*gij)
+		}
+	default:
+		for j, gij := range row64 {
+			dst[j] = scale * float32(max(0, na2+x.norm2[j]-2*gij))
+		}
+	}
 }
 
-func (s *Similarity) reduceMaxSim(q, x *prepared, gram []float32, ld, off int) (g, mass float64) {
+func (s *Similarity) reduceMaxSim(q, x *prepared, gram []float32) (g, mass float64) {
 	alpha := s.cfg.Kernel.Terms[0].Alpha
 	c := 1.0
 	if s.cfg.Norm == NormMean {
@@ -348,10 +433,18 @@ func (s *Similarity) reduceMaxSim(q, x *prepared, gram []float32, ld, off int) (
 	}
 	maxXNorm = math.Sqrt(maxXNorm)
 	for i := 0; i < q.n; i++ {
-		row := gram[i*ld+off : i*ld+off+x.n]
-		best := row[0]
-		for _, gij := range row[1:] {
-			best = max(best, gij)
+		row := gram[i*x.n : (i+1)*x.n]
+		var best float32
+		if x.inv != nil {
+			best = row[0] * x.inv[0]
+			for j, gij := range row[1:] {
+				best = max(best, gij*x.inv[j+1])
+			}
+		} else {
+			best = row[0]
+			for _, gij := range row[1:] {
+				best = max(best, gij)
+			}
 		}
 		vi := float64(q.w[i])
 		g += vi * float64(best)

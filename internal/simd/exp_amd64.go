@@ -10,20 +10,32 @@ func expAVX512(dst, src *float32, n int)
 //go:noescape
 func expAVX2(dst, src *float32, n int)
 
-func exp512(dst, src []float32) { expBlocks(dst, src, 16, expAVX512) }
-func exp256(dst, src []float32) { expBlocks(dst, src, 8, expAVX2) }
+// The wrappers call the assembly directly (not through a func value) so
+// that the tail buffer stays on the stack: a call through a func value makes
+// escape analysis move it to the heap, one allocation per call.
 
-// expBlocks runs kern over whole blocks of w and over a padded copy of the
-// tail, so every element goes through the same instructions.
-func expBlocks(dst, src []float32, w int, kern func(dst, src *float32, n int)) {
-	n := len(src) &^ (w - 1)
+func exp512(dst, src []float32) {
+	n := len(src) &^ 15
 	if n > 0 {
-		kern(&dst[0], &src[0], n)
+		expAVX512(&dst[0], &src[0], n)
 	}
 	if t := len(src) - n; t > 0 {
 		var buf [16]float32
 		copy(buf[:], src[n:])
-		kern(&buf[0], &buf[0], w)
+		expAVX512(&buf[0], &buf[0], 16)
+		copy(dst[n:len(src)], buf[:t])
+	}
+}
+
+func exp256(dst, src []float32) {
+	n := len(src) &^ 7
+	if n > 0 {
+		expAVX2(&dst[0], &src[0], n)
+	}
+	if t := len(src) - n; t > 0 {
+		var buf [8]float32
+		copy(buf[:], src[n:])
+		expAVX2(&buf[0], &buf[0], 8)
 		copy(dst[n:len(src)], buf[:t])
 	}
 }
