@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -245,5 +247,99 @@ func TestCollectionCreateImportedSample(t *testing.T) {
 	_, stderr, code = runCLI(t, "", "--data", data, "collection", "create", "d", "--dim", "6", "--kernel", "linear", "--rff-import", sampleDir)
 	if code == 0 || stderr == "" {
 		t.Errorf("sample for another kernel accepted")
+	}
+}
+
+// writeNPY writes a .npy file of the given dtype from raw little-endian data.
+func writeNPY(t *testing.T, path, descr string, shape []int, data []byte) {
+	t.Helper()
+	dims := ""
+	for i, d := range shape {
+		if i > 0 {
+			dims += ", "
+		}
+		dims += fmt.Sprint(d)
+	}
+	if len(shape) == 1 {
+		dims += ","
+	}
+	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, dims)
+	for (10+len(dict)+1)%64 != 0 {
+		dict += " "
+	}
+	dict += "\n"
+	b := append([]byte("\x93NUMPY\x01\x00"), byte(len(dict)), byte(len(dict)>>8))
+	b = append(append(b, dict...), data...)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIngestNPY(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	runCLI(t, "", "--data", data, "collection", "create", "c", "--dim", "3")
+	const n, m, d = 4, 3, 3
+	rng := wpctest.NewRand(4)
+	var pts, ws, ls []byte
+	var want [][]float32
+	lengths := []int64{3, 1, 2, 3}
+	for i := 0; i < n; i++ {
+		var row []float32
+		for k := 0; k < m*d; k++ {
+			v := float32(rng.NormFloat64())
+			pts = binary.LittleEndian.AppendUint32(pts, math.Float32bits(v))
+			row = append(row, v)
+		}
+		want = append(want, row[:lengths[i]*d])
+		for k := 0; k < m; k++ {
+			ws = binary.LittleEndian.AppendUint32(ws, math.Float32bits(float32(k+1)))
+		}
+		ls = binary.LittleEndian.AppendUint64(ls, uint64(lengths[i]))
+	}
+	p, w, l := filepath.Join(dir, "P.npy"), filepath.Join(dir, "W.npy"), filepath.Join(dir, "L.npy")
+	writeNPY(t, p, "<f4", []int{n, m, d}, pts)
+	writeNPY(t, w, "<f4", []int{n, m}, ws)
+	writeNPY(t, l, "<i8", []int{n}, ls)
+	ids := filepath.Join(dir, "ids.txt")
+	os.WriteFile(ids, []byte("a\nb\nc\nd\n"), 0o644)
+	attrs := filepath.Join(dir, "attrs.jsonl")
+	os.WriteFile(attrs, []byte(`{"k":1}`+"\n"+`{"k":2}`+"\n{}\n"+`{"s":"x"}`+"\n"), 0o644)
+	stdout, stderr, code := runCLI(t, "", "--data", data, "ingest", "c", "--points", p, "--weights", w, "--lengths", l, "--ids", ids, "--attrs", attrs)
+	if code != 0 || !strings.HasPrefix(stdout, "ingested 4 items") {
+		t.Fatalf("%d %q %q", code, stdout, stderr)
+	}
+	for i, id := range []string{"a", "b", "c", "d"} {
+		stdout, _, _ := runCLI(t, "", "--data", data, "get", "c", id)
+		got, err := cloudjson.Decode([]byte(stdout))
+		if err != nil || !sameFloats(got.Cloud.Points, want[i]) || got.Cloud.Weights[0] != 1 || len(got.Cloud.Weights) != int(lengths[i]) {
+			t.Errorf("%s: %v %s", id, err, stdout)
+		}
+	}
+	// Default IDs are row numbers; bad inputs are refused before writing.
+	if _, stderr, code := runCLI(t, "", "--data", data, "ingest", "c", "--points", p); code != 0 {
+		t.Fatal(stderr)
+	}
+	if stdout, _, _ := runCLI(t, "", "--data", data, "--json", "collection", "describe", "c"); !strings.Contains(stdout, `"count":8`) {
+		t.Errorf("after default-ID ingest: %s", stdout)
+	}
+	badL := filepath.Join(dir, "bad.npy")
+	writeNPY(t, badL, "<i8", []int{n}, binary.LittleEndian.AppendUint64(ls[:24:24], 0))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--points", w}, "want (N, M, d)"},
+		{[]string{"--points", p, "--weights", l}, "dtype \"<i8\", want '<f4'"},
+		{[]string{"--points", p, "--weights", p}, "want (4, 3) to match the points"},
+		{[]string{"--points", p, "--lengths", badL}, "row 3: length 0, want 1..3"},
+		{[]string{"--points", p, "--ids", attrs + "x"}, "no such file"},
+		{[]string{"--input", "x.jsonl", "--points", p}, "either --input"},
+		{[]string{"--input", "x.jsonl", "--ids", ids}, "go with --points"},
+	} {
+		_, stderr, code := runCLI(t, "", append([]string{"--data", data, "ingest", "c"}, tc.args...)...)
+		if code == 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: %d %q", tc.args, code, stderr)
+		}
 	}
 }

@@ -28,23 +28,32 @@ type ingestFlags struct {
 	input       string
 	batch       int
 	skipInvalid bool
+	// NumPy input.
+	points, weights, lengths, ids, attrs string
 }
 
 func (a *app) ingestCommand() *cobra.Command {
 	var f ingestFlags
 	cmd := &cobra.Command{
-		Use:   "ingest NAME --input items.jsonl",
-		Short: "Bulk-load JSON clouds (one per line) into a collection",
+		Use:   "ingest NAME (--input items.jsonl | --points P.npy [--weights W.npy] [--lengths L.npy] [--ids ids.txt] [--attrs attrs.jsonl])",
+		Short: "Bulk-load clouds (JSONL or NumPy .npy) into a collection",
 		Long: `ingest reads one JSON cloud per line ({"id": ..., "weights": [...], "points": [[...]],
-"attrs": {...}}) and upserts them in batches. Each acknowledged batch is durable.
+"attrs": {...}}), or NumPy arrays: points (N, M, d) float32 or float16, weights
+(N, M) (default: all 1), lengths (N,) integers giving each item's number of points
+(the rest of its M rows is padding), ids as text, one per line (default: the row
+number), attrs as JSONL, one object per line. Items are upserted in batches; each
+acknowledged batch is durable.
 A batch holding an invalid item is refused whole and the ingest stops, saying how
 many items were committed before it; --skip-invalid leaves such items out and
 counts them instead. The same ID twice means the last one wins, so re-running an
 ingest is idempotent.`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.input == "" {
-				return usageError{errors.New("ingest: --input is required (a JSONL file, or - for standard input)")}
+			if (f.input == "") == (f.points == "") {
+				return usageError{errors.New("ingest: give either --input (a JSONL file, or - for standard input) or --points (a .npy file)")}
+			}
+			if f.points == "" && (f.weights != "" || f.lengths != "" || f.ids != "" || f.attrs != "") {
+				return usageError{errors.New("ingest: --weights, --lengths, --ids and --attrs go with --points")}
 			}
 			if f.batch <= 0 {
 				return usageError{fmt.Errorf("ingest: --batch must be positive, got %d", f.batch)}
@@ -54,6 +63,9 @@ ingest is idempotent.`,
 				if err != nil {
 					return err
 				}
+				if f.points != "" {
+					return a.ingestNPY(cmd.Context(), c, f)
+				}
 				return a.ingestJSONL(cmd.Context(), c, f)
 			})
 		},
@@ -62,15 +74,21 @@ ingest is idempotent.`,
 	fl.StringVar(&f.input, "input", "", "JSONL file of clouds, or - for standard input")
 	fl.IntVar(&f.batch, "batch", defaultBatch, "items per durable batch (fewer when clouds are large)")
 	fl.BoolVar(&f.skipInvalid, "skip-invalid", false, "skip invalid items (and count them) instead of stopping")
+	fl.StringVar(&f.points, "points", "", ".npy of points, shape (N, M, d), float32 or float16")
+	fl.StringVar(&f.weights, "weights", "", ".npy of weights, shape (N, M) (default: all 1)")
+	fl.StringVar(&f.lengths, "lengths", "", ".npy of points per item, shape (N,), integers (default: M)")
+	fl.StringVar(&f.ids, "ids", "", "text file of IDs, one per line (default: the row number)")
+	fl.StringVar(&f.attrs, "attrs", "", "JSONL file of attribute objects, one per line")
 	return cmd
 }
 
-// jsonlBatch is a batch of decoded lines, or the line that failed to decode.
-type jsonlBatch struct {
+// ingestBatch is a batch of decoded items, or the input position that
+// failed to decode.
+type ingestBatch struct {
 	items   []wpcdb.Item
-	lines   []int // line number of each item
-	skipped int   // lines skipped by decode errors before this batch (--skip-invalid)
-	err     error // a line that does not decode (only without --skip-invalid)
+	pos     []int // input line (JSONL) or row (NumPy) of each item
+	skipped int   // inputs skipped by decode errors before this batch (--skip-invalid)
+	err     error // an input that does not decode (only without --skip-invalid)
 }
 
 // ingestStats counts what an ingest did.
@@ -98,13 +116,23 @@ func (a *app) ingestJSONL(ctx context.Context, c *wpcdb.Collection, f ingestFlag
 	if bar != nil {
 		r = io.TeeReader(r, bar)
 	}
-	st := ingestStats{start: time.Now()}
-	// Decode on one goroutine while the previous batch is validated and
-	// committed on the others.
-	batches := make(chan jsonlBatch, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	batches := make(chan ingestBatch, 1)
 	go a.readJSONL(ctx, bufio.NewReaderSize(r, 1<<20), f, batches)
+	err := a.commitBatches(ctx, c, f, "line", batches)
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(a.stderr)
+	}
+	return err
+}
+
+// commitBatches upserts batches as they are decoded (decoding runs on its
+// own goroutine while the previous batch is validated and committed on the
+// others) and prints the summary. unit names input positions in messages.
+func (a *app) commitBatches(ctx context.Context, c *wpcdb.Collection, f ingestFlags, unit string, batches <-chan ingestBatch) error {
+	st := ingestStats{start: time.Now()}
 	for b := range batches {
 		st.skipped += b.skipped
 		if b.err != nil {
@@ -113,32 +141,28 @@ func (a *app) ingestJSONL(ctx context.Context, c *wpcdb.Collection, f ingestFlag
 		res, err := c.UpsertWith(ctx, b.items, wpcdb.UpsertOptions{SkipInvalid: f.skipInvalid})
 		var bad *wpcdb.InvalidItem
 		if errors.As(err, &bad) {
-			return fmt.Errorf("line %d (id %q): %w; batch refused, ingest stopped: %d items committed before it",
-				b.lines[bad.Index], bad.ID, bad.Cause, st.committed)
+			return fmt.Errorf("%s %d (id %q): %w; batch refused, ingest stopped: %d items committed before it",
+				unit, b.pos[bad.Index], bad.ID, bad.Cause, st.committed)
 		}
 		if err != nil {
 			return fmt.Errorf("%w; ingest stopped: %d items committed before this batch", err, st.committed)
 		}
 		for _, s := range res.Skipped {
-			fmt.Fprintf(a.stderr, "wpcdb: skipped line %d (id %q): %v\n", b.lines[s.Index], s.ID, s.Cause)
+			fmt.Fprintf(a.stderr, "wpcdb: skipped %s %d (id %q): %v\n", unit, b.pos[s.Index], s.ID, s.Cause)
 		}
 		st.committed += res.Written
 		st.skipped += len(res.Skipped)
-	}
-	if bar != nil {
-		bar.Finish()
-		fmt.Fprintln(a.stderr)
 	}
 	return a.printIngestSummary(st)
 }
 
 // readJSONL decodes lines into batches. Decode errors end the stream unless
 // skipping, in which case they are reported and counted.
-func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out chan<- jsonlBatch) {
+func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out chan<- ingestBatch) {
 	defer close(out)
-	var cur jsonlBatch
+	var cur ingestBatch
 	floats := 0
-	send := func(b jsonlBatch) bool {
+	send := func(b ingestBatch) bool {
 		select {
 		case out <- b:
 			return true
@@ -155,26 +179,26 @@ func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out
 			}
 			if derr != nil {
 				if !f.skipInvalid {
-					send(jsonlBatch{err: fmt.Errorf("line %d: %w", line, derr)})
+					send(ingestBatch{err: fmt.Errorf("line %d: %w", line, derr)})
 					return
 				}
 				fmt.Fprintf(a.stderr, "wpcdb: skipped line %d: %v\n", line, derr)
 				cur.skipped++
 			} else {
 				cur.items = append(cur.items, wpcdb.Item{ID: rec.ID, Cloud: rec.Cloud, Attrs: rec.Attrs})
-				cur.lines = append(cur.lines, line)
+				cur.pos = append(cur.pos, line)
 				floats += len(rec.Cloud.Points)
 				if len(cur.items) >= f.batch || floats >= maxBatchFloats {
 					if !send(cur) {
 						return
 					}
-					cur, floats = jsonlBatch{}, 0
+					cur, floats = ingestBatch{}, 0
 				}
 			}
 		}
 		if err != nil {
 			if err != io.EOF {
-				send(jsonlBatch{err: fmt.Errorf("line %d: %w", line, err)})
+				send(ingestBatch{err: fmt.Errorf("line %d: %w", line, err)})
 				return
 			}
 			break
