@@ -343,3 +343,52 @@ func TestIngestNPY(t *testing.T) {
 		}
 	}
 }
+
+func TestSearchAndRerankCLI(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	in := filepath.Join(dir, "items.jsonl")
+	recs := writeJSONL(t, in, 21, 400, 5, 8)
+	runCLI(t, "", "--data", data, "collection", "create", "c", "--dim", "8", "--score", "mmd")
+	if _, stderr, code := runCLI(t, "", "--data", data, "ingest", "c", "--input", in); code != 0 {
+		t.Fatal(stderr)
+	}
+	q := string(cloudjson.AppendJSON(nil, cloudjson.Record{Cloud: recs[5].Cloud}))
+	var out struct {
+		Hits []struct {
+			ID       string   `json:"id"`
+			Score    float64  `json:"score"`
+			Distance *float64 `json:"distance"`
+		} `json:"hits"`
+		Stats map[string]any `json:"stats"`
+	}
+	for _, extra := range [][]string{nil, {"--exact"}} {
+		stdout, stderr, code := runCLI(t, q, append([]string{"--data", data, "--json", "search", "c", "--query", "-", "-k", "5"}, extra...)...)
+		if code != 0 || json.Unmarshal([]byte(stdout), &out) != nil {
+			t.Fatalf("search %v: %d %q %q", extra, code, stdout, stderr)
+		}
+		// mmd: the query itself is at distance ~0, first; score = -distance.
+		if len(out.Hits) != 5 || out.Hits[0].ID != "item-5" || out.Hits[0].Distance == nil || *out.Hits[0].Distance > 1e-3 || out.Hits[1].Score != -*out.Hits[1].Distance {
+			t.Errorf("search %v: %s", extra, stdout)
+		}
+		for i := 1; i < len(out.Hits); i++ {
+			if *out.Hits[i].Distance < *out.Hits[i-1].Distance {
+				t.Errorf("search %v: hits not sorted by distance: %s", extra, stdout)
+			}
+		}
+	}
+	stdout, _, code := runCLI(t, q, "--data", data, "rerank", "c", "--query", "-", "item-9", "item-5")
+	if code != 0 || !strings.Contains(stdout, "1     item-5") {
+		t.Errorf("rerank: %q", stdout)
+	}
+	for _, args := range [][]string{
+		{"search", "c"},
+		{"search", "c", "--query", "-", "-k", "0"},
+		{"search", "nope", "--query", "-"},
+		{"rerank", "c", "--query", "-", "item-1", "ghost"},
+	} {
+		if stdout, stderr, code := runCLI(t, q, append([]string{"--data", data}, args...)...); code == 0 || stdout != "" || stderr == "" {
+			t.Errorf("%v: %d %q %q", args, code, stdout, stderr)
+		}
+	}
+}

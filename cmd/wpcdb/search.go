@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wpcdb/wpcdb"
+)
+
+type searchFlags struct {
+	query      string
+	k          int
+	exact      bool
+	candidates int
+	ef         int
+	explain    bool
+}
+
+func (a *app) searchCommand() *cobra.Command {
+	var f searchFlags
+	cmd := &cobra.Command{
+		Use:   "search NAME --query q.json [-k 10] [--exact] [--candidates R] [--ef E] [--explain]",
+		Short: "Find the k items most similar to a query cloud",
+		Long: `search finds the k items of NAME most similar to the JSON cloud in --query
+("-" reads standard input) by the collection's exact similarity: a first stage
+proposes candidates and every reported score is computed exactly. --exact scans
+every item instead (slow; the reference answer). Text output is one hit per line;
+--json prints {"hits": [{"id": ..., "score": ...}], "stats": {...}}; mmd hits
+also carry "distance", and their score is the negated distance.`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.query == "" {
+				return usageError{errors.New("search: --query is required")}
+			}
+			q, err := a.readCloud("query", f.query)
+			if err != nil {
+				return err
+			}
+			return a.withDB(func(db *wpcdb.DB) error {
+				c, err := db.Collection(args[0])
+				if err != nil {
+					return err
+				}
+				res, err := c.Search(cmd.Context(), q, wpcdb.SearchOptions{K: f.k, Exact: f.exact, Candidates: f.candidates, Ef: f.ef})
+				if err != nil {
+					return err
+				}
+				return a.printHits(c, res, f.explain)
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.query, "query", "", "JSON cloud to search with, or - for standard input")
+	fl.IntVarP(&f.k, "k", "k", 10, "number of hits (at most 10000)")
+	fl.BoolVar(&f.exact, "exact", false, "scan every item with the exact kernel instead of using the first stage")
+	fl.IntVar(&f.candidates, "candidates", 0, "first-stage depth R (default max(10k, 100))")
+	fl.IntVar(&f.ef, "ef", 0, "first-stage index beam width (default: the index's)")
+	fl.BoolVar(&f.explain, "explain", false, "print how the search ran (plan, candidates, timings)")
+	return cmd
+}
+
+func (a *app) rerankCommand() *cobra.Command {
+	var query string
+	cmd := &cobra.Command{
+		Use:   "rerank NAME --query q.json ID...",
+		Short: "Score given items exactly against a query, best first",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageError{errors.New("rerank needs NAME and at least one ID")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if query == "" {
+				return usageError{errors.New("rerank: --query is required")}
+			}
+			q, err := a.readCloud("query", query)
+			if err != nil {
+				return err
+			}
+			return a.withDB(func(db *wpcdb.DB) error {
+				c, err := db.Collection(args[0])
+				if err != nil {
+					return err
+				}
+				res, err := c.Rerank(cmd.Context(), q, args[1:])
+				if err != nil {
+					return err
+				}
+				return a.printHits(c, res, false)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&query, "query", "", "JSON cloud to score against, or - for standard input")
+	return cmd
+}
+
+type hitJSON struct {
+	ID       string   `json:"id"`
+	Score    float64  `json:"score"`
+	Distance *float64 `json:"distance,omitempty"`
+}
+
+func (a *app) printHits(c *wpcdb.Collection, res wpcdb.SearchResult, explain bool) error {
+	mmd := c.Config().Similarity.Score.LowerIsCloser()
+	if a.g.json {
+		hits := make([]hitJSON, len(res.Hits))
+		for i, h := range res.Hits {
+			hits[i] = hitJSON{ID: h.ID, Score: h.Score}
+			if mmd {
+				d := h.Distance
+				hits[i].Distance = &d
+			}
+		}
+		return a.printJSON(map[string]any{"hits": hits, "stats": res.Stats})
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	if mmd {
+		fmt.Fprintln(tw, "RANK\tID\tSCORE\tDISTANCE")
+	} else {
+		fmt.Fprintln(tw, "RANK\tID\tSCORE")
+	}
+	for i, h := range res.Hits {
+		score := strconv.FormatFloat(h.Score, 'g', -1, 64)
+		if mmd {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", i+1, h.ID, score, strconv.FormatFloat(h.Distance, 'g', -1, 64))
+		} else {
+			fmt.Fprintf(tw, "%d\t%s\t%s\n", i+1, h.ID, score)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if explain {
+		s := res.Stats
+		_, err := fmt.Fprintf(a.stdout, "plan %s: %d items pass, %d candidates, %d reranked; first stage %.3f ms, rerank %.3f ms, total %.3f ms\n",
+			s.Plan, s.Passing, s.Candidates, s.Reranked, s.FirstStageMs, s.RerankMs, s.TotalMs)
+		return err
+	}
+	return nil
+}
