@@ -233,3 +233,7 @@ func (c *Collection) Get(ctx context.Context, id string) (Item, error) {
 	}
 	return Item{ID: it.ID, Cloud: it.Cloud, Attrs: it.Attrs}, nil
 }
+
+// Parallelism is the number of goroutines an upsert or a search's rerank
+// uses (Options.Parallelism).
+func (c *Collection) Parallelism() int { return c.db.opts.Parallelism }

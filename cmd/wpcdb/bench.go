@@ -25,6 +25,8 @@ func (a *app) benchCommand() *cobra.Command {
 		seed     uint64
 		threads  int
 		out      string
+		queries  int
+		topK     int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --workload paper|compact --out DIR",
@@ -32,8 +34,12 @@ func (a *app) benchCommand() *cobra.Command {
 		Long: `bench generates a synthetic workload of learned-looking clouds (signed weights,
 clustered, anisotropic points), ingests it into a fresh database under DIR and
 reports items/s, points/s, MB/s, bytes on disk per item and peak RSS in
-DIR/report.json. Workloads: paper (197 points × 512 dims, f16 by default, 10,000
-items), compact (4–16 points × 64 dims, 1,000,000 items).`,
+DIR/report.json. Then, unless --queries 0, it measures search: the exact scan
+(the ground truth) and the two-stage search at several first-stage depths, one
+query at a time with --threads scoring goroutines (default 1), reporting
+recall@k, queries/s and p50/p99 latency as "runs". Workloads: paper (197 points ×
+512 dims, f16 by default, 10,000 items; queries of 77 points), compact (4–16
+points × 64 dims, 1,000,000 items; queries of 8 points).`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -86,13 +92,48 @@ items), compact (4–16 points × 64 dims, 1,000,000 items).`,
 			if err != nil {
 				return err
 			}
+			fmt.Fprintln(a.stdout, rep.String())
+			searchThreads := threads
+			if searchThreads <= 0 {
+				searchThreads = 1
+			}
+			runs := []bench.Run{}
+			if queries > 0 {
+				db, err := wpcdb.Open(dataDir, &wpcdb.Options{Parallelism: searchThreads})
+				if err != nil {
+					return err
+				}
+				c, err := db.Collection("bench")
+				if err != nil {
+					db.Close()
+					return err
+				}
+				qpts := 8
+				if workload == "paper" {
+					qpts = 77
+				}
+				sc := bench.SearchConfig{Collection: c, Synth: cfg.Synth, Queries: queries, QueryPoints: qpts, K: topK}
+				if bar := a.progress(int64(queries*6), "search"); bar != nil {
+					sc.Progress = func(done, _ int) { bar.Set(done) }
+					defer fmt.Fprintln(a.stderr)
+				}
+				runs, err = bench.Search(cmd.Context(), sc)
+				db.Close()
+				if err != nil {
+					return err
+				}
+				for _, r := range runs {
+					fmt.Fprintf(a.stdout, "%-6s %-18v recall@%d %.3f  %8.1f q/s  p50 %7.2f ms  p99 %7.2f ms  reranked %.0f  (%d thread)\n",
+						r.Method, r.Params["candidates"], topK, r.Recall, r.QPS, r.P50Ms, r.P99Ms, r.Reranked, r.Threads)
+				}
+			}
 			host, _ := os.Hostname()
 			report := map[string]any{
 				"workload": workload,
 				"config":   map[string]any{"n": n, "kernel": k.String(), "encoding": enc.String(), "seed": seed, "dim": shape.Dim, "min_points": shape.MinPoints, "max_points": shape.MaxPoints},
 				"machine":  map[string]any{"host": host, "cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(), "date": time.Now().UTC().Format(time.RFC3339)},
 				"ingest":   rep,
-				"runs":     []any{},
+				"runs":     runs,
 			}
 			js, _ := json.MarshalIndent(report, "", "  ")
 			if err := os.WriteFile(filepath.Join(out, "report.json"), append(js, '\n'), 0o644); err != nil {
@@ -101,8 +142,7 @@ items), compact (4–16 points × 64 dims, 1,000,000 items).`,
 			if a.g.json {
 				return a.printJSON(report)
 			}
-			_, err = fmt.Fprintln(a.stdout, rep.String())
-			return err
+			return nil
 		},
 	}
 	fl := cmd.Flags()
@@ -113,5 +153,7 @@ items), compact (4–16 points × 64 dims, 1,000,000 items).`,
 	fl.Uint64Var(&seed, "seed", 1, "workload seed")
 	fl.IntVar(&threads, "threads", 0, "GOMAXPROCS for the run (0: all cores)")
 	fl.StringVar(&out, "out", "", "output directory (report.json, and the database under data/)")
+	fl.IntVar(&queries, "queries", 20, "queries for the search sweep (0: ingest only)")
+	fl.IntVar(&topK, "k", 10, "hits per query")
 	return cmd
 }

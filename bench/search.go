@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// SearchConfig is a recall/QPS sweep on a collection already ingested.
+type SearchConfig struct {
+	Collection  *wpcdb.Collection
+	Synth       *Synth
+	Queries     int   // number of queries
+	QueryPoints int   // points per query (paper: 77)
+	K           int   // default 10
+	Candidates  []int // first-stage depths R to sweep (default 20, 50, 100, 200, 400)
+	// Progress, if set, is called as queries complete.
+	Progress func(done, total int)
+}
+
+// Run is one measured configuration, in report.json's "runs".
+type Run struct {
+	Method   string         `json:"method"`
+	Params   map[string]any `json:"params"`
+	Threads  int            `json:"threads"`
+	Recall   float64        `json:"recall_at_k"`
+	QPS      float64        `json:"qps"`
+	P50Ms    float64        `json:"p50_ms"`
+	P99Ms    float64        `json:"p99_ms"`
+	Queries  int            `json:"queries"`
+	Reranked float64        `json:"mean_reranked"`
+}
+
+// Search measures the exact scan (which also gives the ground truth) and
+// the two-stage search at each candidate depth, one query at a time on one
+// thread of scoring (Parallelism of the collection), reporting recall@k
+// against the exact answer, queries/s and latency percentiles.
+func Search(ctx context.Context, cfg SearchConfig) ([]Run, error) {
+	if cfg.K == 0 {
+		cfg.K = 10
+	}
+	if len(cfg.Candidates) == 0 {
+		cfg.Candidates = []int{20, 50, 100, 200, 400}
+	}
+	queries := make([]wpcsim.Cloud, cfg.Queries)
+	for j := range queries {
+		queries[j] = cfg.Synth.Query(j, cfg.QueryPoints)
+	}
+	total := cfg.Queries * (1 + len(cfg.Candidates))
+	done := 0
+	tick := func() {
+		done++
+		if cfg.Progress != nil {
+			cfg.Progress(done, total)
+		}
+	}
+	truth := make([][]string, len(queries))
+	exact, err := measure(ctx, cfg.Collection, queries, wpcdb.SearchOptions{K: cfg.K, Exact: true}, func(j int, hits []wpcdb.Hit) {
+		for _, h := range hits {
+			truth[j] = append(truth[j], h.ID)
+		}
+		tick()
+	})
+	if err != nil {
+		return nil, err
+	}
+	exact.Method, exact.Recall = "exact", 1
+	exact.Params = map[string]any{"k": cfg.K}
+	runs := []Run{exact}
+	for _, r := range cfg.Candidates {
+		var found, want int
+		run, err := measure(ctx, cfg.Collection, queries, wpcdb.SearchOptions{K: cfg.K, Candidates: r}, func(j int, hits []wpcdb.Hit) {
+			got := map[string]bool{}
+			for _, h := range hits {
+				got[h.ID] = true
+			}
+			for _, id := range truth[j] {
+				if got[id] {
+					found++
+				}
+			}
+			want += len(truth[j])
+			tick()
+		})
+		if err != nil {
+			return nil, err
+		}
+		run.Method = "wpcdb"
+		run.Params = map[string]any{"k": cfg.K, "candidates": r}
+		run.Recall = float64(found) / float64(max(want, 1))
+		runs = append(runs, run)
+	}
+	return runs, nil
+}
+
+func measure(ctx context.Context, c *wpcdb.Collection, queries []wpcsim.Cloud, opts wpcdb.SearchOptions, check func(j int, hits []wpcdb.Hit)) (Run, error) {
+	lat := make([]float64, len(queries))
+	var reranked int
+	start := time.Now()
+	for j, q := range queries {
+		t0 := time.Now()
+		res, err := c.Search(ctx, q, opts)
+		if err != nil {
+			return Run{}, fmt.Errorf("query %d: %w", j, err)
+		}
+		lat[j] = float64(time.Since(t0).Microseconds()) / 1000
+		reranked += res.Stats.Reranked
+		check(j, res.Hits)
+	}
+	secs := time.Since(start).Seconds()
+	sort.Float64s(lat)
+	return Run{
+		Threads:  c.Parallelism(),
+		QPS:      float64(len(queries)) / secs,
+		P50Ms:    percentile(lat, 0.50),
+		P99Ms:    percentile(lat, 0.99),
+		Queries:  len(queries),
+		Reranked: float64(reranked) / float64(max(len(queries), 1)),
+	}, nil
+}
+
+// percentile of sorted values, nearest rank.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
