@@ -1,0 +1,166 @@
+package wpcdb_test
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/bench"
+	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+var metaSeed = flag.Uint64("meta.seed", 0, "run the metamorphic test with only this seed")
+
+// TestMetamorphic runs random operation logs — upserts (new and replacing
+// IDs), deletes, reopens, snapshots and searches — against randomized
+// collection options, and checks every search against a brute-force model
+// of what the database should hold: exact mode must equal brute force
+// exactly, deleted items never appear, and the default two-stage search
+// keeps a recall floor. Seeds are printed; rerun one with -meta.seed.
+func TestMetamorphic(t *testing.T) {
+	seeds := []uint64{1, 2, 3, 4, 5, 6}
+	if testing.Short() {
+		seeds = seeds[:2]
+	}
+	if *metaSeed != 0 {
+		seeds = []uint64{*metaSeed}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runMetamorphic(t, seed) })
+	}
+}
+
+func runMetamorphic(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 77))
+	kernels := []string{wpcsim.DefaultKernelSpec, "linear", "gaussian(1)", "imq(0.5)", "0.5*linear+imq(1)", "maxsim"}
+	spec := kernels[rng.IntN(len(kernels))]
+	k, _ := wpcsim.ParseKernel(spec)
+	mode := wpcsim.ScoreMode(rng.IntN(3))
+	if k.IsMaxSim() {
+		mode = wpcsim.ScoreInner
+	}
+	cfg := wpcdb.CollectionConfig{
+		Dim:        4 + rng.IntN(20),
+		MaxPoints:  12,
+		Encoding:   storage.Encoding(rng.IntN(3)),
+		Similarity: wpcsim.Config{Kernel: k, Norm: wpcsim.Norm(rng.IntN(2)), Score: mode},
+	}
+	cfg.Features.Dim = 64 << rng.IntN(3)
+	t.Logf("seed %d: kernel %s, score %s, norm %s, dim %d, encoding %s, rff %d", seed, spec, mode, cfg.Similarity.Norm, cfg.Dim, cfg.Encoding, cfg.Features.Dim)
+	synth := bench.NewSynth(bench.Synth{Dim: cfg.Dim, MinPoints: 1, MaxPoints: 12, Topics: 8}, seed)
+
+	fs := vfs.NewMem()
+	db := openMem(t, fs)
+	defer func() { db.Close() }()
+	c, err := db.CreateCollection(ctx, "c", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := map[string]wpcsim.Cloud{} // what the database should hold, as stored
+	next := 0
+	var found, total, indexed int
+	for step := 0; step < 60; step++ {
+		switch op := rng.IntN(10); {
+		case op < 4: // upsert a batch: new items and replacements
+			var batch []wpcdb.Item
+			n := 1 + rng.IntN(150)
+			for i := 0; i < n; i++ {
+				var it wpcdb.Item
+				if len(model) > 0 && rng.IntN(4) == 0 {
+					it = synth.Item(rng.IntN(next)) // an existing or deleted ID, new content
+					it.Cloud = synth.Item(next + 1000 + i).Cloud
+				} else {
+					it = synth.Item(next)
+					next++
+				}
+				batch = append(batch, it)
+			}
+			if err := c.Upsert(ctx, batch); err != nil {
+				t.Fatalf("step %d: upsert: %v", step, err)
+			}
+			for _, it := range batch {
+				q, _ := storage.Quantize(cfg.Encoding, it.Cloud)
+				model[it.ID] = q
+			}
+		case op < 5: // delete some, some unknown
+			var ids []string
+			for id := range model {
+				if rng.IntN(5) == 0 {
+					ids = append(ids, id)
+				}
+			}
+			ids = append(ids, "never-existed")
+			n, err := c.Delete(ctx, ids...)
+			if err != nil || n != len(ids)-1 {
+				t.Fatalf("step %d: delete: %d of %d, %v", step, n, len(ids)-1, err)
+			}
+			for _, id := range ids {
+				delete(model, id)
+			}
+		case op < 6: // reopen
+			db.Close()
+			db = openMem(t, fs)
+			if c, err = db.Collection("c"); err != nil {
+				t.Fatalf("step %d: reopen: %v", step, err)
+			}
+		default: // search
+			if len(model) == 0 {
+				continue
+			}
+			q := synth.Query(step, 1+rng.IntN(10))
+			kk := 1 + rng.IntN(15)
+			items := map[string]wpcdb.Item{}
+			for id, cl := range model {
+				items[id] = wpcdb.Item{ID: id, Cloud: cl}
+			}
+			want := bruteForce(t, c.Config().Similarity, q, items, kk)
+			exact, err := c.Search(ctx, q, wpcdb.SearchOptions{K: kk, Exact: true})
+			if err != nil {
+				t.Fatalf("step %d: exact search: %v", step, err)
+			}
+			if len(exact.Hits) != len(want) {
+				t.Fatalf("step %d: exact search returned %d hits, brute force %d", step, len(exact.Hits), len(want))
+			}
+			for i := range want {
+				if exact.Hits[i].ID != want[i].ID || exact.Hits[i].Score != want[i].Score {
+					t.Fatalf("step %d: exact hit %d: %+v, brute force %+v", step, i, exact.Hits[i], want[i])
+				}
+			}
+			res, err := c.Search(ctx, q, wpcdb.SearchOptions{K: kk})
+			if err != nil {
+				t.Fatalf("step %d: search: %v", step, err)
+			}
+			if res.Stats.Plan == "index" {
+				indexed++
+			}
+			got := map[string]bool{}
+			for _, h := range res.Hits {
+				if _, ok := model[h.ID]; !ok {
+					t.Fatalf("step %d: search returned %s, which is not live", step, h.ID)
+				}
+				got[h.ID] = true
+			}
+			for _, w := range want {
+				if got[w.ID] {
+					found++
+				}
+			}
+			total += len(want)
+		}
+		if c.Count() != len(model) {
+			t.Fatalf("step %d: count %d, model %d", step, c.Count(), len(model))
+		}
+	}
+	if total > 0 {
+		recall := float64(found) / float64(total)
+		t.Logf("seed %d: recall %.3f over %d expected hits, %d searches through the index, %d items at the end", seed, recall, total, indexed, len(model))
+		if recall < 0.9 {
+			t.Errorf("seed %d: recall %.3f below the floor 0.9", seed, recall)
+		}
+	}
+}
