@@ -27,6 +27,10 @@ type Collection struct {
 	features featurizer  // nil when the kernel has no φ (maxsim)
 	first    *firstStage // nil when there is no first stage (maxsim)
 	engine   *query.Engine
+	// indexMu is held shared by each write from its commit to its index
+	// update, and exclusively by saveIndex, so a saved index reflects
+	// exactly the writes up to the epoch saved with it.
+	indexMu sync.RWMutex
 }
 
 // featurizer computes a cloud's φ (wpcsim.FeatureMap).
@@ -109,6 +113,8 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 		return UpsertResult{}, err
 	}
 	if len(keep) > 0 {
+		c.indexMu.RLock()
+		defer c.indexMu.RUnlock()
 		iids, err := c.coll.Write(keep)
 		if err != nil {
 			return UpsertResult{}, err
@@ -208,6 +214,8 @@ func (c *Collection) Delete(ctx context.Context, ids ...string) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	c.indexMu.RLock()
+	defer c.indexMu.RUnlock()
 	iids, err := c.coll.Delete(ids)
 	if err != nil {
 		return 0, err

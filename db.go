@@ -74,6 +74,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if o.Parallelism <= 0 {
 		o.Parallelism = runtime.GOMAXPROCS(0)
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	st, err := storage.Open(dir, &storage.Options{FS: o.FS, Logger: o.Logger, CacheBytes: o.CacheBytes})
 	if err != nil {
 		return nil, err
@@ -81,8 +84,22 @@ func Open(dir string, opts *Options) (*DB, error) {
 	return &DB{store: st, opts: o, colls: map[*storage.Coll]*Collection{}}, nil
 }
 
-// Close closes the database. Collections obtained from it become unusable.
-func (db *DB) Close() error { return db.store.Close() }
+// Close saves each open collection's first-stage index (so the next Open
+// loads it instead of rebuilding it) and closes the database. Collections
+// obtained from it become unusable. Nothing acknowledged depends on Close:
+// after a crash the index is rebuilt from what Pebble holds.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	var errs []error
+	for _, c := range db.colls {
+		if err := c.saveIndex(); err != nil && !errors.Is(err, ErrCollectionNotFound) {
+			errs = append(errs, fmt.Errorf("collection %q: save index: %w", c.Name(), err))
+		}
+	}
+	db.mu.Unlock()
+	errs = append(errs, db.store.Close())
+	return errors.Join(errs...)
+}
 
 // Snapshot writes a consistent copy of the whole database to dir, which
 // must not exist; the copy opens with Open (or `wpcdb --data dir`).

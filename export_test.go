@@ -1,6 +1,10 @@
 package wpcdb
 
-import "github.com/wpcdb/wpcdb/storage"
+import (
+	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
 
 // StorageForTest exposes a collection's storage handle to tests.
 func StorageForTest(db *DB, name string) *storage.Coll {
@@ -9,4 +13,17 @@ func StorageForTest(db *DB, name string) *storage.Coll {
 		panic(err)
 	}
 	return c
+}
+
+// FirstStageForTest returns the collection's first-stage index and a
+// freshly built one (from every stored φ) for comparison.
+func FirstStageForTest(c *Collection) (loaded, fresh index.Index, dim int) {
+	fs := &firstStage{blocks: c.first.blocks, mode: c.first.mode, dim: c.first.dim, index: index.NewFlat(c.first.dim, index.InnerProduct)}
+	err := c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
+		return fs.add(iid, self, phi)
+	})
+	if err != nil {
+		panic(err)
+	}
+	return c.first.index, fs.index, c.first.dim
 }

@@ -119,11 +119,7 @@ func (c *Collection) openFirstStage() error {
 	if fs.mode == wpcsim.ScoreMMD {
 		fs.dim++
 	}
-	fs.index = index.NewFlat(fs.dim, index.InnerProduct)
-	err := c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
-		return fs.add(iid, self, phi)
-	})
-	if err != nil {
+	if err := c.loadOrBuildIndex(fs); err != nil {
 		return err
 	}
 	c.first = fs
@@ -170,4 +166,63 @@ func (f *firstStage) queryVector(phi []float32) []float32 {
 		return append(f.selected(phi, 2, v), -1)
 	}
 	return f.selected(phi, 1, v)
+}
+
+// blobPersister collects an index's blobs so they are saved in one batch
+// with the epoch they reflect, and serves saved ones to a loader.
+type blobPersister map[string][]byte
+
+func (p blobPersister) PutBlob(name string, data []byte) error {
+	p[name] = append([]byte(nil), data...)
+	return nil
+}
+
+func (p blobPersister) GetBlob(name string) ([]byte, error) { return p[name], nil }
+
+// loadOrBuildIndex loads the saved first-stage index and replays the writes
+// made after it (the change log), or, when none was saved or it does not fit,
+// builds it from every item's stored φ. The index is derived state: Pebble
+// is the truth it is brought up to date from.
+func (c *Collection) loadOrBuildIndex(fs *firstStage) error {
+	blobs, epoch, ok, err := c.coll.SavedIndex()
+	if err != nil {
+		return err
+	}
+	if ok {
+		if idx, err := index.LoadFlat(blobPersister(blobs)); err == nil && idx != nil && idx.Dim() == fs.dim {
+			fs.index = idx
+			return c.coll.ChangesSince(epoch, func(iid uint32) error {
+				if !c.coll.IsLive(iid) {
+					idx.Delete(iid)
+					return nil
+				}
+				phi, self, err := c.coll.Phi(iid)
+				if err != nil {
+					return err
+				}
+				return fs.add(iid, self, phi)
+			})
+		}
+		c.db.opts.Logger.Warn("saved first-stage index unusable; rebuilding", "collection", c.Name())
+	}
+	fs.index = index.NewFlat(fs.dim, index.InnerProduct)
+	return c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
+		return fs.add(iid, self, phi)
+	})
+}
+
+// saveIndex persists the first-stage index with the write epoch it
+// reflects, so the next open loads it and replays only later writes.
+func (c *Collection) saveIndex() error {
+	if c.first == nil {
+		return nil
+	}
+	c.indexMu.Lock() // no write is between its commit and its index update
+	defer c.indexMu.Unlock()
+	epoch := c.coll.Epoch()
+	p := blobPersister{}
+	if err := c.first.index.Save(p); err != nil {
+		return err
+	}
+	return c.coll.SaveIndex(p, epoch)
 }

@@ -25,6 +25,10 @@ const (
 	subAttrs    = 0x04
 	subPosting  = 0x05
 	subFeatures = 0x06
+	subEpoch    = 0x07
+	subChange   = 0x08
+	subIndex    = 0x09
+	subIndexAt  = 0x0a
 )
 
 const recordVersion = 1

@@ -28,6 +28,7 @@ type Coll struct {
 	mu      sync.RWMutex // guards the in-memory index below
 	dropped bool
 	nextIID uint32
+	epoch   uint64 // write epoch of the last committed Write or Delete
 	live    *roaring.Bitmap
 	attrs   map[string]*attrIndex
 }
@@ -186,11 +187,13 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 		}
 	}
 	b.Set(collKey(c.cid, subNextIID), binary.BigEndian.AppendUint32(nil, next), nil)
+	epoch := c.logChanges(b, iids)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("storage: write to %q: %w", c.name, err)
 	}
 	c.mu.Lock()
 	c.nextIID = next
+	c.epoch = epoch
 	for _, ch := range changes {
 		c.live.Add(ch.iid)
 		c.unindexAttrs(ch.iid, ch.oldAttrs)
@@ -269,15 +272,19 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 	if len(removed) == 0 {
 		return nil, nil
 	}
+	iids := make([]uint32, len(removed))
+	for i, g := range removed {
+		iids[i] = g.iid
+	}
+	epoch := c.logChanges(b, iids)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("storage: delete from %q: %w", c.name, err)
 	}
-	iids := make([]uint32, len(removed))
 	c.mu.Lock()
-	for i, g := range removed {
+	c.epoch = epoch
+	for _, g := range removed {
 		c.live.Remove(g.iid)
 		c.unindexAttrs(g.iid, g.attrs)
-		iids[i] = g.iid
 	}
 	c.mu.Unlock()
 	return iids, nil
@@ -531,6 +538,9 @@ func (c *Coll) loadIndex() error {
 		c.nextIID = binary.BigEndian.Uint32(v)
 		closer.Close()
 	}
+	if c.epoch, err = c.getUint64(collKey(c.cid, subEpoch)); err != nil {
+		return err
+	}
 	p := collKey(c.cid, subID)
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
 	if err != nil {
@@ -563,4 +573,126 @@ func (c *Coll) loadIndex() error {
 		c.indexAttrs(iid, map[string]any{name: v})
 	}
 	return it.Error()
+}
+
+// logChanges adds the next write epoch and a change-log entry per item to
+// b, and returns the epoch. The caller holds writeMu.
+func (c *Coll) logChanges(b *pebble.Batch, iids []uint32) uint64 {
+	c.mu.RLock()
+	epoch := c.epoch + 1
+	c.mu.RUnlock()
+	b.Set(collKey(c.cid, subEpoch), binary.BigEndian.AppendUint64(nil, epoch), nil)
+	for _, iid := range iids {
+		k := binary.BigEndian.AppendUint64(collKey(c.cid, subChange), epoch)
+		b.Set(binary.BigEndian.AppendUint32(k, iid), nil, nil)
+	}
+	return epoch
+}
+
+// getUint64 reads a big-endian uint64 key; 0 when absent.
+func (c *Coll) getUint64(key []byte) (uint64, error) {
+	v, closer, err := c.store.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: uint64 key %x", ErrCorrupt, key)
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Epoch returns the write epoch of the last committed Write or Delete. An
+// index that reflects every change up to it may be saved with it.
+func (c *Coll) Epoch() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.epoch
+}
+
+// SaveIndex stores a first-stage index's blobs as current to epoch, and
+// drops the change log below it, in one synced batch.
+func (c *Coll) SaveIndex(blobs map[string][]byte, epoch uint64) error {
+	if err := c.checkLive(); err != nil {
+		return err
+	}
+	b := c.store.db.NewBatch()
+	defer b.Close()
+	p := collKey(c.cid, subIndex)
+	b.DeleteRange(p, upperBound(p), nil)
+	for name, data := range blobs {
+		b.Set(append(collKey(c.cid, subIndex), name...), data, nil)
+	}
+	b.Set(collKey(c.cid, subIndexAt), binary.BigEndian.AppendUint64(nil, epoch), nil)
+	lo := collKey(c.cid, subChange)
+	b.DeleteRange(lo, binary.BigEndian.AppendUint64(collKey(c.cid, subChange), epoch+1), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("storage: save index of %q: %w", c.name, err)
+	}
+	return nil
+}
+
+// SavedIndex returns the saved index blobs and the epoch they reflect; ok
+// is false when no index was saved.
+func (c *Coll) SavedIndex() (blobs map[string][]byte, epoch uint64, ok bool, err error) {
+	v, closer, err := c.store.db.Get(collKey(c.cid, subIndexAt))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, 0, false, nil
+	}
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if len(v) != 8 {
+		closer.Close()
+		return nil, 0, false, fmt.Errorf("%w: saved index epoch", ErrCorrupt)
+	}
+	epoch = binary.BigEndian.Uint64(v)
+	closer.Close()
+	p := collKey(c.cid, subIndex)
+	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	if err != nil {
+		return nil, 0, false, err
+	}
+	defer it.Close()
+	blobs = map[string][]byte{}
+	for it.First(); it.Valid(); it.Next() {
+		blobs[string(it.Key()[len(p):])] = append([]byte(nil), it.Value()...)
+	}
+	return blobs, epoch, true, it.Error()
+}
+
+// ChangesSince calls fn once for every item written or deleted after epoch
+// (in internal-ID order), so a loaded index can be brought up to date: the
+// caller looks each one up (live or not) and re-adds or deletes it.
+func (c *Coll) ChangesSince(epoch uint64, fn func(iid uint32) error) error {
+	lo := binary.BigEndian.AppendUint64(collKey(c.cid, subChange), epoch+1)
+	hi := upperBound(collKey(c.cid, subChange))
+	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	changed := roaring.New()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		changed.Add(binary.BigEndian.Uint32(k[len(k)-4:]))
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return err
+	}
+	for iter := changed.Iterator(); iter.HasNext(); {
+		if err := fn(iter.Next()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IsLive reports whether the internal ID is a live item.
+func (c *Coll) IsLive(iid uint32) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.live.Contains(iid)
 }

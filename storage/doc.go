@@ -32,6 +32,15 @@
 //	0x10 cid 0x04 iid                      → attributes (below)
 //	0x10 cid 0x05 uvarint(len) name v iid  → posting: item iid has attribute name = v
 //	0x10 cid 0x06 term(1) part(1)          → imported feature sample blob ('W' or 'b')
+//	0x10 cid 0x07                          → write epoch (uint64): one per Write or Delete
+//	0x10 cid 0x08 epoch(8) iid             → change log: item iid was written or deleted at epoch
+//	0x10 cid 0x09 name                     → a saved first-stage index blob
+//	0x10 cid 0x0a                          → the epoch the saved index is current to (uint64)
+//
+// The first-stage index is derived state: SaveIndex stores its blobs with
+// the epoch they reflect and truncates the change log below it in one
+// batch; on open the index is loaded and brought up to date by replaying
+// the change log from that epoch (or rebuilt from the φ keys).
 //
 // A posting's v is 's' uvarint(len) bytes for a string, 'b' 0|1 for a
 // boolean, 'n' and 8 order-preserving bytes for a number (so numeric
