@@ -10,11 +10,12 @@ import (
 
 // newFeaturizer returns the collection's φ map: drawn from the configured
 // seed, or rebuilt from the imported sample stored with the collection. A
-// maxsim collection has none.
+// maxsim collection, which has no kernel mean embedding, gets a MUVERA-style
+// fixed-dimensional encoding in its place.
 func newFeaturizer(c *storage.Coll) (featurizer, error) {
 	cfg := c.Config()
 	if cfg.Similarity.Kernel.IsMaxSim() {
-		return nil, nil
+		return wpcsim.NewFDE(cfg.Dim, cfg.Similarity.RawPoints, wpcsim.FDEOptions{Seed: cfg.Features.Seed})
 	}
 	if !cfg.Features.Imported {
 		return wpcsim.NewFeatureMap(cfg.Similarity, cfg.Dim, wpcsim.FeatureOptions{D: cfg.Features.Dim, Seed: cfg.Features.Seed})

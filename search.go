@@ -76,7 +76,8 @@ func mapQueryErr(err error) error {
 //
 // Which blocks: the exact linear block alone when the kernel has a linear
 // term and the random-feature blocks have fewer than 4096 features; every
-// block otherwise. Measured on learned-looking clouds (signed weights, paper
+// block otherwise. A maxsim collection uses its whole fixed-dimensional
+// encoding (wpcsim.FDE) in place of φ. Measured on learned-looking clouds (signed weights, paper
 // shape, kernel 0.667*linear+0.333*gaussian(0.5)), the linear block alone
 // ranks items by g with Spearman ρ 0.97, while linear plus a gaussian block
 // of D = 1024 gives 0.95 and D = 256 gives 0.83: the random-feature noise
@@ -93,28 +94,39 @@ type firstStage struct {
 const linearOnlyBelowD = 4096
 
 func (c *Collection) openFirstStage() error {
-	fm, ok := c.features.(*wpcsim.FeatureMap)
 	cfg := c.coll.Config()
 	c.engine = &query.Engine{Coll: c.coll, Sim: c.sim, Parallelism: c.db.opts.Parallelism}
-	if !ok || fm == nil {
-		return nil // maxsim: exact scan until its first stage lands
-	}
 	fs := &firstStage{mode: cfg.Similarity.Score}
-	all := fm.Blocks()
-	hasLinear := false
-	minD := math.MaxInt
-	for _, b := range all {
-		if b.Exact() {
-			hasLinear = true
-		} else {
-			minD = min(minD, b.Len)
+	var queryMap func(wpcsim.Cloud, []float32) ([]float32, error)
+	switch f := c.features.(type) {
+	case *wpcsim.FDE:
+		// maxsim: the whole encoding, inner product.
+		fs.blocks = []wpcsim.FeatureBlock{{Offset: 0, Len: f.Dim()}}
+		fs.dim = f.Dim()
+		queryMap = f.MapQuery
+		// The encoding ranks less sharply than φ: the exact top 10 was in
+		// its top 400 but not always its top 100 (see wpcsim.FDEOptions).
+		c.engine.Candidates = func(k int) int { return max(40*k, 400) }
+	case *wpcsim.FeatureMap:
+		all := f.Blocks()
+		hasLinear := false
+		minD := math.MaxInt
+		for _, b := range all {
+			if b.Exact() {
+				hasLinear = true
+			} else {
+				minD = min(minD, b.Len)
+			}
 		}
-	}
-	for _, b := range all {
-		if !hasLinear || minD >= linearOnlyBelowD || b.Exact() {
-			fs.blocks = append(fs.blocks, b)
-			fs.dim += b.Len
+		for _, b := range all {
+			if !hasLinear || minD >= linearOnlyBelowD || b.Exact() {
+				fs.blocks = append(fs.blocks, b)
+				fs.dim += b.Len
+			}
 		}
+		queryMap = f.Map
+	default:
+		return nil // no first stage: every search scans exactly
 	}
 	if fs.mode == wpcsim.ScoreMMD {
 		fs.dim++
@@ -125,7 +137,7 @@ func (c *Collection) openFirstStage() error {
 	c.first = fs
 	c.engine.Index = fs.index
 	c.engine.QueryVector = func(q wpcsim.Cloud) ([]float32, error) {
-		phi, err := fm.Map(q, nil)
+		phi, err := queryMap(q, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -18,7 +18,7 @@ type SearchConfig struct {
 	Queries     int   // number of queries
 	QueryPoints int   // points per query (paper: 77)
 	K           int   // default 10
-	Candidates  []int // first-stage depths R to sweep (default 20, 50, 100, 200, 400)
+	Candidates  []int // first-stage depths R to sweep, 0 meaning the default (default 0, 20, 50, 100, 200, 400)
 	// Progress, if set, is called as queries complete.
 	Progress func(done, total int)
 }
@@ -45,7 +45,7 @@ func Search(ctx context.Context, cfg SearchConfig) ([]Run, error) {
 		cfg.K = 10
 	}
 	if len(cfg.Candidates) == 0 {
-		cfg.Candidates = []int{20, 50, 100, 200, 400}
+		cfg.Candidates = []int{0, 20, 50, 100, 200, 400}
 	}
 	queries := make([]wpcsim.Cloud, cfg.Queries)
 	for j := range queries {
@@ -92,6 +92,9 @@ func Search(ctx context.Context, cfg SearchConfig) ([]Run, error) {
 		}
 		run.Method = "wpcdb"
 		run.Params = map[string]any{"k": cfg.K, "candidates": r}
+		if r == 0 {
+			run.Params["candidates"] = "default"
+		}
 		run.Recall = float64(found) / float64(max(want, 1))
 		runs = append(runs, run)
 	}

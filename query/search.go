@@ -37,6 +37,9 @@ type Engine struct {
 	QueryVector func(q wpcsim.Cloud) ([]float32, error)
 	// Parallelism bounds the rerank goroutines; 0 means GOMAXPROCS.
 	Parallelism int
+	// Candidates gives the default first-stage depth for k (nil:
+	// DefaultCandidates).
+	Candidates func(k int) int
 }
 
 // Request is one search.
@@ -110,6 +113,9 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 	var st Stats
 	st.Passing = int(allowed.GetCardinality())
 	r := req.Candidates
+	if r == 0 && e.Candidates != nil {
+		r = e.Candidates(req.K)
+	}
 	if r == 0 {
 		r = DefaultCandidates(req.K)
 	}

@@ -113,7 +113,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 					qpts = 77
 				}
 				sc := bench.SearchConfig{Collection: c, Synth: cfg.Synth, Queries: queries, QueryPoints: qpts, K: topK}
-				if bar := a.progress(int64(queries*6), "search"); bar != nil {
+				if bar := a.progress(int64(queries*7), "search"); bar != nil {
 					sc.Progress = func(done, _ int) { bar.Set(done) }
 					defer fmt.Fprintln(a.stderr)
 				}
