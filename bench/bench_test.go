@@ -2,8 +2,11 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/wpcdb/wpcdb"
@@ -48,5 +51,37 @@ func TestIngestSmall(t *testing.T) {
 	}
 	if rep.Items != 250 || rep.Points < 250*4 || rep.BytesOnDisk <= 0 || rep.ItemsPerSec <= 0 || rep.Threads < 1 {
 		t.Errorf("report: %+v", rep)
+	}
+}
+
+func TestReportWritesThreeFiles(t *testing.T) {
+	dir := t.TempDir()
+	r := Report{Workload: "w", Config: map[string]any{"n": 1}, Machine: map[string]any{"cpus": 2},
+		Runs: []Run{{Method: "exact", Params: map[string]any{"k": 10}, Threads: 1, Recall: 1, QPS: 2, P99Ms: 500},
+			{Method: "wpcdb", Params: map[string]any{"candidates": 100}, Threads: 1, Recall: 0.97, QPS: 90, P99Ms: 12}},
+		Skipped: map[string]string{"hnswlib": "python3-hnswlib is not installed"}}
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := os.ReadFile(filepath.Join(dir, "report.json"))
+	var back map[string]any
+	if err := json.Unmarshal(js, &back); err != nil {
+		t.Fatal(err)
+	}
+	runs := back["runs"].([]any)
+	for _, run := range runs {
+		m := run.(map[string]any)
+		for _, k := range []string{"method", "params", "threads", "recall_at_k", "qps", "p99_ms"} {
+			if m[k] == nil {
+				t.Errorf("run lacks %s: %v", k, m)
+			}
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	if !strings.Contains(string(md), "| wpcdb | candidates=100 | 1 | 0.970 | 90.0 | 45.0 |") || !strings.Contains(string(md), "hnswlib: python3-hnswlib is not installed") {
+		t.Errorf("report.md:\n%s", md)
+	}
+	if png, err := os.ReadFile(filepath.Join(dir, "recall_qps.png")); err != nil || len(png) < 1000 || string(png[1:4]) != "PNG" {
+		t.Errorf("recall_qps.png: %v, %d bytes", err, len(png))
 	}
 }

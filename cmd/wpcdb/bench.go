@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -128,15 +127,14 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 				}
 			}
 			host, _ := os.Hostname()
-			report := map[string]any{
-				"workload": workload,
-				"config":   map[string]any{"n": n, "kernel": k.String(), "encoding": enc.String(), "seed": seed, "dim": shape.Dim, "min_points": shape.MinPoints, "max_points": shape.MaxPoints},
-				"machine":  map[string]any{"host": host, "cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(), "date": time.Now().UTC().Format(time.RFC3339)},
-				"ingest":   rep,
-				"runs":     runs,
+			report := bench.Report{
+				Workload: workload,
+				Config:   map[string]any{"n": n, "kernel": k.String(), "encoding": enc.String(), "seed": seed, "dim": shape.Dim, "min_points": shape.MinPoints, "max_points": shape.MaxPoints, "queries": queries, "k": topK},
+				Machine:  map[string]any{"host": host, "cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(), "date": time.Now().UTC().Format(time.RFC3339)},
+				Ingest:   &rep,
+				Runs:     runs,
 			}
-			js, _ := json.MarshalIndent(report, "", "  ")
-			if err := os.WriteFile(filepath.Join(out, "report.json"), append(js, '\n'), 0o644); err != nil {
+			if err := report.Write(out); err != nil {
 				return err
 			}
 			if a.g.json {
