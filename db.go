@@ -108,15 +108,9 @@ func (db *DB) Snapshot(dir string) error { return db.store.Checkpoint(dir) }
 // CreateCollection creates a collection. cfg.Dim is required; every other
 // field has a default (see CollectionConfig).
 func (db *DB) CreateCollection(ctx context.Context, name string, cfg CollectionConfig) (*Collection, error) {
-	if err := ctx.Err(); err != nil {
+	cfg, err := checkNewCollection(ctx, name, cfg)
+	if err != nil {
 		return nil, err
-	}
-	cfg = cfg.WithDefaults()
-	if err := storage.ValidateName(name); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: collection %q: %w", ErrInvalidArgument, name, err)
 	}
 	if cfg.Features.Imported {
 		return nil, fmt.Errorf("%w: collection %q: an imported feature sample needs CreateCollectionWithSample", ErrInvalidArgument, name)
@@ -126,6 +120,22 @@ func (db *DB) CreateCollection(ctx context.Context, name string, cfg CollectionC
 		return nil, err
 	}
 	return db.wrap(c)
+}
+
+// checkNewCollection fills cfg's defaults and validates the name and cfg,
+// wrapping problems in ErrInvalidArgument.
+func checkNewCollection(ctx context.Context, name string, cfg CollectionConfig) (CollectionConfig, error) {
+	if err := ctx.Err(); err != nil {
+		return cfg, err
+	}
+	cfg = cfg.WithDefaults()
+	if err := storage.ValidateName(name); err != nil {
+		return cfg, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: collection %q: %w", ErrInvalidArgument, name, err)
+	}
+	return cfg, nil
 }
 
 // Collection returns an existing collection.

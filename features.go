@@ -32,15 +32,9 @@ func newFeaturizer(c *storage.Coll) (featurizer, error) {
 // W<t>.npy and b<t>.npy) instead of a seeded one. The sample is stored in
 // the collection, so the directory it came from may go away.
 func (db *DB) CreateCollectionWithSample(ctx context.Context, name string, cfg CollectionConfig, s wpcsim.FeatureSample) (*Collection, error) {
-	if err := ctx.Err(); err != nil {
+	cfg, err := checkNewCollection(ctx, name, cfg)
+	if err != nil {
 		return nil, err
-	}
-	cfg = cfg.WithDefaults()
-	if err := storage.ValidateName(name); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: collection %q: %w", ErrInvalidArgument, name, err)
 	}
 	if s.Dim != cfg.Dim {
 		return nil, fmt.Errorf("%w: collection %q: feature sample has dimension %d, collection %d", ErrInvalidArgument, name, s.Dim, cfg.Dim)

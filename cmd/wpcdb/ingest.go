@@ -162,14 +162,7 @@ func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out
 	defer close(out)
 	var cur ingestBatch
 	floats := 0
-	send := func(b ingestBatch) bool {
-		select {
-		case out <- b:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+	send := func(b ingestBatch) bool { return sendBatch(ctx, out, b) }
 	for line := 1; ; line++ {
 		data, err := r.ReadBytes('\n')
 		if len(trimSpace(data)) > 0 {
@@ -206,6 +199,17 @@ func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out
 	}
 	if len(cur.items) > 0 || cur.skipped > 0 {
 		send(cur)
+	}
+}
+
+// sendBatch hands b to the committer, or gives up when ctx is done (the
+// committer stopped on an error).
+func sendBatch(ctx context.Context, out chan<- ingestBatch, b ingestBatch) bool {
+	select {
+	case out <- b:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

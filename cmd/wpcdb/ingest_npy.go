@@ -198,14 +198,7 @@ func (a *app) ingestNPY(ctx context.Context, c *wpcdb.Collection, f ingestFlags)
 		pts := make([]float32, in.m*in.d)
 		ws := make([]float32, in.m)
 		var cur ingestBatch
-		send := func(b ingestBatch) bool {
-			select {
-			case batches <- b:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
+		send := func(b ingestBatch) bool { return sendBatch(ctx, batches, b) }
 		for i := 0; i < in.n; i++ {
 			it, err := in.row(i, pts, ws)
 			if err != nil {
