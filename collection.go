@@ -222,7 +222,7 @@ func (c *Collection) Delete(ctx context.Context, ids ...string) (int, error) {
 	}
 	if c.first != nil {
 		for _, iid := range iids {
-			c.first.index.Delete(iid)
+			c.first.remove(iid)
 		}
 	}
 	return len(iids), nil

@@ -1,6 +1,8 @@
 package wpcdb
 
 import (
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -18,7 +20,7 @@ func StorageForTest(db *DB, name string) *storage.Coll {
 // FirstStageForTest returns the collection's first-stage index and a
 // freshly built one (from every stored φ) for comparison.
 func FirstStageForTest(c *Collection) (loaded, fresh index.Index, dim int) {
-	fs := &firstStage{blocks: c.first.blocks, mode: c.first.mode, dim: c.first.dim, index: index.NewFlat(c.first.dim, index.InnerProduct)}
+	fs := &firstStage{blocks: c.first.blocks, mode: c.first.mode, dim: c.first.dim, index: index.NewFlat(c.first.dim, index.InnerProduct), indexed: roaring.New()}
 	err := c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
 		return fs.add(iid, self, phi)
 	})

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
+
+	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/query"
@@ -87,6 +90,23 @@ type firstStage struct {
 	mode   wpcsim.ScoreMode
 	dim    int
 	index  index.Index
+
+	mu      sync.Mutex
+	indexed *roaring.Bitmap // IDs the index holds
+}
+
+// unindexed returns the members of allowed the index does not hold.
+func (f *firstStage) unindexed(allowed *roaring.Bitmap) *roaring.Bitmap {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return roaring.AndNot(allowed, f.indexed)
+}
+
+func (f *firstStage) remove(iid uint32) {
+	f.index.Delete(iid)
+	f.mu.Lock()
+	f.indexed.Remove(iid)
+	f.mu.Unlock()
 }
 
 // linearOnlyBelowD is the random-feature count below which the linear block
@@ -96,7 +116,7 @@ const linearOnlyBelowD = 4096
 func (c *Collection) openFirstStage() error {
 	cfg := c.coll.Config()
 	c.engine = &query.Engine{Coll: c.coll, Sim: c.sim, Parallelism: c.db.opts.Parallelism}
-	fs := &firstStage{mode: cfg.Similarity.Score}
+	fs := &firstStage{mode: cfg.Similarity.Score, indexed: roaring.New()}
 	var queryMap func(wpcsim.Cloud, []float32) ([]float32, error)
 	switch f := c.features.(type) {
 	case *wpcsim.FDE:
@@ -118,13 +138,17 @@ func (c *Collection) openFirstStage() error {
 				minD = min(minD, b.Len)
 			}
 		}
+		exactOnly := hasLinear && minD < linearOnlyBelowD
 		for _, b := range all {
-			if !hasLinear || minD >= linearOnlyBelowD || b.Exact() {
+			if !exactOnly || b.Exact() {
 				fs.blocks = append(fs.blocks, b)
 				fs.dim += b.Len
 			}
 		}
 		queryMap = f.Map
+		if exactOnly {
+			queryMap = f.MapExact // the random features would be dropped anyway
+		}
 	default:
 		return nil // no first stage: every search scans exactly
 	}
@@ -136,6 +160,7 @@ func (c *Collection) openFirstStage() error {
 	}
 	c.first = fs
 	c.engine.Index = fs.index
+	c.engine.Unindexed = fs.unindexed
 	c.engine.QueryVector = func(q wpcsim.Cloud) ([]float32, error) {
 		phi, err := queryMap(q, nil)
 		if err != nil {
@@ -169,7 +194,13 @@ func (f *firstStage) add(iid uint32, self wpcsim.Self, phi []float32) error {
 	default:
 		v = f.selected(phi, 1, v)
 	}
-	return f.index.Add(iid, v)
+	if err := f.index.Add(iid, v); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.indexed.Add(iid)
+	f.mu.Unlock()
+	return nil
 }
 
 func (f *firstStage) queryVector(phi []float32) []float32 {
@@ -203,9 +234,10 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) error {
 	if ok {
 		if idx, err := index.LoadFlat(blobPersister(blobs)); err == nil && idx != nil && idx.Dim() == fs.dim {
 			fs.index = idx
+			fs.indexed = idx.IDs()
 			return c.coll.ChangesSince(epoch, func(iid uint32) error {
 				if !c.coll.IsLive(iid) {
-					idx.Delete(iid)
+					fs.remove(iid)
 					return nil
 				}
 				phi, self, err := c.coll.Phi(iid)

@@ -34,13 +34,14 @@ type Run struct {
 	P99Ms    float64        `json:"p99_ms"`
 	Queries  int            `json:"queries"`
 	Reranked float64        `json:"mean_reranked"`
+	Peer     bool           `json:"peer,omitempty"`
 }
 
 // Search measures the exact scan (which also gives the ground truth) and
 // the two-stage search at each candidate depth, one query at a time on one
 // thread of scoring (Parallelism of the collection), reporting recall@k
 // against the exact answer, queries/s and latency percentiles.
-func Search(ctx context.Context, cfg SearchConfig) ([]Run, error) {
+func Search(ctx context.Context, cfg SearchConfig) ([]Run, [][]string, error) {
 	if cfg.K == 0 {
 		cfg.K = 10
 	}
@@ -67,7 +68,7 @@ func Search(ctx context.Context, cfg SearchConfig) ([]Run, error) {
 		tick()
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	exact.Method, exact.Recall = "exact", 1
 	exact.Params = map[string]any{"k": cfg.K}
@@ -88,7 +89,7 @@ func Search(ctx context.Context, cfg SearchConfig) ([]Run, error) {
 			tick()
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		run.Method = "wpcdb"
 		run.Params = map[string]any{"k": cfg.K, "candidates": r}
@@ -98,7 +99,7 @@ func Search(ctx context.Context, cfg SearchConfig) ([]Run, error) {
 		run.Recall = float64(found) / float64(max(want, 1))
 		runs = append(runs, run)
 	}
-	return runs, nil
+	return runs, truth, nil
 }
 
 func measure(ctx context.Context, c *wpcdb.Collection, queries []wpcsim.Cloud, opts wpcdb.SearchOptions, check func(j int, hits []wpcdb.Hit)) (Run, error) {

@@ -37,6 +37,13 @@ func (f *Flat) Len() int {
 	return len(f.ids)
 }
 
+// IDs returns a new bitmap of the indexed IDs.
+func (f *Flat) IDs() *roaring.Bitmap {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return roaring.BitmapOf(f.ids...)
+}
+
 func (f *Flat) Contains(id uint32) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()

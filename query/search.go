@@ -40,6 +40,10 @@ type Engine struct {
 	// Candidates gives the default first-stage depth for k (nil:
 	// DefaultCandidates).
 	Candidates func(k int) int
+	// Unindexed returns the members of allowed that the index does not hold
+	// yet (written but not yet added); they are scanned exactly. Nil means
+	// the index holds every live item.
+	Unindexed func(allowed *roaring.Bitmap) *roaring.Bitmap
 }
 
 // Request is one search.
@@ -135,17 +139,13 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 		if err != nil {
 			return Response{}, err
 		}
-		seen := roaring.New()
 		for _, h := range res {
 			cands = append(cands, h.ID)
-			seen.Add(h.ID)
 		}
 		// Items not (yet) in the index are scanned, so a search is never
 		// blind to recent writes.
-		for it := allowed.Iterator(); it.HasNext(); {
-			if id := it.Next(); !e.Index.Contains(id) && !seen.Contains(id) {
-				cands = append(cands, id)
-			}
+		if e.Unindexed != nil {
+			cands = append(cands, e.Unindexed(allowed).ToArray()...)
 		}
 		st.FirstStageMs = ms(time.Since(t0))
 	}

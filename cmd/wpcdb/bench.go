@@ -26,6 +26,7 @@ func (a *app) benchCommand() *cobra.Command {
 		out      string
 		queries  int
 		topK     int
+		peers    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --workload paper|compact --out DIR",
@@ -97,6 +98,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 				searchThreads = 1
 			}
 			runs := []bench.Run{}
+			var skipped map[string]string
 			if queries > 0 {
 				db, err := wpcdb.Open(dataDir, &wpcdb.Options{Parallelism: searchThreads})
 				if err != nil {
@@ -116,13 +118,26 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 					sc.Progress = func(done, _ int) { bar.Set(done) }
 					defer fmt.Fprintln(a.stderr)
 				}
-				runs, err = bench.Search(cmd.Context(), sc)
+				var truth [][]string
+				runs, truth, err = bench.Search(cmd.Context(), sc)
 				db.Close()
 				if err != nil {
 					return err
 				}
+				if peers {
+					peerRuns, why, err := a.runPeers(cmd, out, bench.PeerInput{
+						Synth: cfg.Synth, N: n, Queries: queries, QueryPoints: qpts, Truth: itemIndices(truth),
+						Kernel: k, Norm: cfg.Collection.Similarity.Norm, Candidates: []int{50, 100, 200, 400},
+					})
+					if err != nil {
+						return err
+					}
+					runs, skipped = append(runs, peerRuns...), why
+				} else {
+					skipped = map[string]string{"python-pipelines": "--peers=false"}
+				}
 				for _, r := range runs {
-					fmt.Fprintf(a.stdout, "%-6s %-18v recall@%d %.3f  %8.1f q/s  p50 %7.2f ms  p99 %7.2f ms  reranked %.0f  (%d thread)\n",
+					fmt.Fprintf(a.stdout, "%-16s %-8v recall@%d %.3f  %8.1f q/s  p50 %7.2f ms  p99 %7.2f ms  reranked %.0f  (%d thread)\n",
 						r.Method, r.Params["candidates"], topK, r.Recall, r.QPS, r.P50Ms, r.P99Ms, r.Reranked, r.Threads)
 				}
 			}
@@ -133,6 +148,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 				Machine:  map[string]any{"host": host, "cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(), "date": time.Now().UTC().Format(time.RFC3339)},
 				Ingest:   &rep,
 				Runs:     runs,
+				Skipped:  skipped,
 			}
 			if err := report.Write(out); err != nil {
 				return err
@@ -153,5 +169,35 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 	fl.StringVar(&out, "out", "", "output directory (report.json, and the database under data/)")
 	fl.IntVar(&queries, "queries", 20, "queries for the search sweep (0: ingest only)")
 	fl.IntVar(&topK, "k", 10, "hits per query")
+	fl.BoolVar(&peers, "peers", true, "also run the Python pipelines of bench/peers.py (hnswlib or FAISS + NumPy rerank) on the same data")
 	return cmd
+}
+
+// runPeers exports the workload and runs bench/peers.py on it.
+func (a *app) runPeers(cmd *cobra.Command, out string, in bench.PeerInput) ([]bench.Run, map[string]string, error) {
+	dir := filepath.Join(out, "peers")
+	if err := bench.ExportForPeers(dir, in); err != nil {
+		return nil, nil, err
+	}
+	runs, skipped, err := bench.RunPeers(cmd.Context(), filepath.Join("bench", "peers.py"), dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for name, why := range skipped {
+		fmt.Fprintf(a.stderr, "wpcdb: peer %s skipped: %s\n", name, why)
+	}
+	return runs, skipped, nil
+}
+
+// itemIndices turns "item-<i>" IDs into indices.
+func itemIndices(ids [][]string) [][]int {
+	out := make([][]int, len(ids))
+	for j, row := range ids {
+		for _, id := range row {
+			var i int
+			fmt.Sscanf(id, "item-%d", &i)
+			out[j] = append(out[j], i)
+		}
+	}
+	return out
 }

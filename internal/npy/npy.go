@@ -24,6 +24,7 @@ package npy
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -167,7 +168,23 @@ func WriteFloat32(w io.Writer, shape []int, data []float32) error {
 	if n, ok := h.Len(); !ok || n != len(data) {
 		return fmt.Errorf("npy: %d values do not fill shape %s", len(data), shapeString(shape))
 	}
-	dict := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': %s, }", shapeString(shape))
+	bw := bufio.NewWriter(w)
+	if err := WriteHeader(bw, "<f4", shape); err != nil {
+		return err
+	}
+	var b [4]byte
+	for _, v := range data {
+		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+		bw.Write(b[:])
+	}
+	return bw.Flush()
+}
+
+// WriteHeader writes the version 1.0 header of a C-order array of dtype
+// descr (such as '<f4', '<f2', '<i8') and the given shape; the caller writes
+// the little-endian data after it.
+func WriteHeader(w io.Writer, descr string, shape []int) error {
+	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shapeString(shape))
 	// Pad with spaces so that magic+version+length+header is a multiple of
 	// 64, the header ending in "\n".
 	total := len(Magic) + 2 + 2 + len(dict) + 1
@@ -175,21 +192,17 @@ func WriteFloat32(w io.Writer, shape []int, data []float32) error {
 	if len(dict)+pad+1 > math.MaxUint16 {
 		return fmt.Errorf("npy: header too long for version 1.0")
 	}
-	bw := bufio.NewWriter(w)
-	bw.WriteString(Magic)
-	bw.Write([]byte{1, 0})
+	var b bytes.Buffer
+	b.WriteString(Magic)
+	b.Write([]byte{1, 0})
 	var l [2]byte
 	binary.LittleEndian.PutUint16(l[:], uint16(len(dict)+pad+1))
-	bw.Write(l[:])
-	bw.WriteString(dict)
-	bw.WriteString(strings.Repeat(" ", pad))
-	bw.WriteByte('\n')
-	var b [4]byte
-	for _, v := range data {
-		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-		bw.Write(b[:])
-	}
-	return bw.Flush()
+	b.Write(l[:])
+	b.WriteString(dict)
+	b.WriteString(strings.Repeat(" ", pad))
+	b.WriteByte('\n')
+	_, err := w.Write(b.Bytes())
+	return err
 }
 
 // parseHeader parses the header dict strictly.
