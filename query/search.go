@@ -247,6 +247,7 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) 
 				ids    []string
 				iids   []uint32
 				scores []float64
+				bufs   = make([]storage.CloudBuf, rerankChunk)
 			)
 			for {
 				mu.Lock()
@@ -264,7 +265,7 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) 
 				}
 				xs, selfs, ids, iids = xs[:0], selfs[:0], ids[:0], iids[:0]
 				for _, iid := range cands[lo:hi] {
-					id, c, self, err := e.Coll.Cloud(iid)
+					id, c, self, err := e.Coll.ReadCloud(iid, &bufs[len(xs)])
 					if errors.Is(err, storage.ErrNotFound) {
 						continue // deleted meanwhile
 					}

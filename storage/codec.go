@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
+	"unsafe"
 
 	"github.com/wpcdb/wpcdb/internal/simd"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -303,8 +305,22 @@ func appendRecord(dst []byte, e Encoding, id string, c wpcsim.Cloud, self wpcsim
 	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(self.Mass))
 }
 
+// CloudBuf holds reusable buffers for decoding item records; a cloud read
+// with it aliases the buffers until the next read with the same CloudBuf.
+// The zero value is ready to use. Not safe for concurrent use.
+type CloudBuf struct {
+	weights, points []float32
+	half            []uint16
+}
+
 // decodeRecord decodes an item record into a fresh cloud.
 func decodeRecord(b []byte, e Encoding, dim int) (id string, c wpcsim.Cloud, self wpcsim.Self, err error) {
+	return decodeRecordInto(b, e, dim, nil)
+}
+
+// decodeRecordInto decodes an item record, into buf's storage when buf is
+// not nil (the rerank path reads many records and allocates none).
+func decodeRecordInto(b []byte, e Encoding, dim int, buf *CloudBuf) (id string, c wpcsim.Cloud, self wpcsim.Self, err error) {
 	bad := func(what string) error { return fmt.Errorf("%w: item record: %s", ErrCorrupt, what) }
 	if len(b) == 0 || b[0] != recordVersion {
 		return "", c, self, bad("unknown record version")
@@ -325,7 +341,13 @@ func decodeRecord(b []byte, e Encoding, dim int) (id string, c wpcsim.Cloud, sel
 	if uint64(len(b)) != need {
 		return "", c, self, bad(fmt.Sprintf("%d bytes for %d points of dimension %d, want %d", len(b), m, dim, need))
 	}
-	c = wpcsim.Cloud{Dim: dim, Weights: make([]float32, m), Points: make([]float32, int(m)*dim)}
+	if buf == nil {
+		buf = &CloudBuf{}
+	}
+	n := int(m) * dim
+	buf.weights = slices.Grow(buf.weights[:0], int(m))[:m]
+	buf.points = slices.Grow(buf.points[:0], n)[:n]
+	c = wpcsim.Cloud{Dim: dim, Weights: buf.weights, Points: buf.points}
 	for i := range c.Weights {
 		c.Weights[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
@@ -336,10 +358,7 @@ func decodeRecord(b []byte, e Encoding, dim int) (id string, c wpcsim.Cloud, sel
 			c.Points[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
 	case EncodingF16, EncodingBF16:
-		half := make([]uint16, len(c.Points))
-		for i := range half {
-			half[i] = binary.LittleEndian.Uint16(b[2*i:])
-		}
+		half := halfView(b[:2*n], buf)
 		if e == EncodingF16 {
 			simd.F16ToF32(c.Points, half)
 		} else {
@@ -351,6 +370,26 @@ func decodeRecord(b []byte, e Encoding, dim int) (id string, c wpcsim.Cloud, sel
 	self.Mass = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
 	return id, c, self, nil
 }
+
+// halfView returns src's little-endian uint16s: the bytes themselves when
+// the machine is little-endian and src is 2-byte aligned (the common case),
+// otherwise a copy in buf.
+func halfView(src []byte, buf *CloudBuf) []uint16 {
+	n := len(src) / 2
+	if n > 0 && littleEndian && uintptr(unsafe.Pointer(&src[0]))%2 == 0 {
+		return unsafe.Slice((*uint16)(unsafe.Pointer(&src[0])), n)
+	}
+	buf.half = slices.Grow(buf.half[:0], n)[:n]
+	for i := range buf.half {
+		buf.half[i] = binary.LittleEndian.Uint16(src[2*i:])
+	}
+	return buf.half
+}
+
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
 
 // appendVector encodes an item's first-stage data: g(X,X) and m(X,X) as
 // float64 LE, then φ as float32 LE.

@@ -205,3 +205,22 @@ func TestRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordHalfAlignment decodes f16/bf16 records whose points start at
+// odd and even byte offsets (the ID length shifts them), taking both the
+// zero-copy and the copying path.
+func TestRecordHalfAlignment(t *testing.T) {
+	c := wpcsim.Cloud{Dim: 3, Weights: []float32{1, -2}, Points: []float32{1, 2, 3, 0.5, -0.25, 8}}
+	for _, e := range []Encoding{EncodingF16, EncodingBF16} {
+		for _, id := range []string{"", "a", "ab", "abc"} {
+			for _, shift := range []int{0, 1} {
+				rec := appendRecord(make([]byte, shift, 64), e, id, c, wpcsim.Self{})[shift:]
+				var buf CloudBuf
+				gotID, got, _, err := decodeRecordInto(rec, e, 3, &buf)
+				if err != nil || gotID != id || !reflect.DeepEqual(got, c) {
+					t.Errorf("%s id %q shift %d: %+v %v", e, id, shift, got, err)
+				}
+			}
+		}
+	}
+}

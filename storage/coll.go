@@ -318,9 +318,16 @@ func (c *Coll) GetByIID(iid uint32) (Item, error) {
 	return Item{ID: id, IID: iid, Cloud: cloud, Self: self, Attrs: attrs}, nil
 }
 
-// Cloud reads only an item's record: its string ID, cloud and g(X,X). This
-// is the rerank path; GetByIID also reads attributes.
+// Cloud reads only an item's record: its string ID, cloud and g(X,X).
+// GetByIID also reads attributes.
 func (c *Coll) Cloud(iid uint32) (string, wpcsim.Cloud, wpcsim.Self, error) {
+	return c.ReadCloud(iid, nil)
+}
+
+// ReadCloud is Cloud decoding into buf (nil: fresh memory): the rerank
+// path, which reads many records and should allocate for none. The cloud
+// aliases buf until its next use.
+func (c *Coll) ReadCloud(iid uint32, buf *CloudBuf) (string, wpcsim.Cloud, wpcsim.Self, error) {
 	v, closer, err := c.store.db.Get(iidKey(c.cid, subRecord, iid))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return "", wpcsim.Cloud{}, wpcsim.Self{}, fmt.Errorf("%w: internal id %d in collection %q", ErrNotFound, iid, c.name)
@@ -329,7 +336,7 @@ func (c *Coll) Cloud(iid uint32) (string, wpcsim.Cloud, wpcsim.Self, error) {
 		return "", wpcsim.Cloud{}, wpcsim.Self{}, err
 	}
 	defer closer.Close()
-	return decodeRecord(v, c.cfg.Encoding, c.cfg.Dim)
+	return decodeRecordInto(v, c.cfg.Encoding, c.cfg.Dim, buf)
 }
 
 // Lookup maps a string ID to its internal ID (ok false when absent).
