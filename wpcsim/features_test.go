@@ -3,6 +3,7 @@ package wpcsim_test
 import (
 	"errors"
 	"fmt"
+	"github.com/wpcdb/wpcdb/internal/raceflag"
 	"math"
 	"slices"
 	"sync"
@@ -331,6 +332,9 @@ func TestFeatureMapConcurrent(t *testing.T) {
 }
 
 func TestFeatureMapAllocs(t *testing.T) {
+	if raceflag.Enabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
 	f := mustFeatureMap(t, wpcsim.Config{}, 32, wpcsim.FeatureOptions{D: 128})
 	c := featCloud(wpctest.RandomCloud(wpctest.NewRand(6), 70, 32, wpctest.Shape{}))
 	dst := make([]float32, 0, f.Dim())
