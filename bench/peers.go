@@ -28,6 +28,7 @@ type PeerInput struct {
 	Truth       [][]int // per query, the exact top-k item indices
 	Kernel      wpcsim.Kernel
 	Norm        wpcsim.Norm
+	Score       wpcsim.ScoreMode
 	Candidates  []int
 }
 
@@ -94,7 +95,7 @@ func ExportForPeers(dir string, in PeerInput) error {
 		Alpha float64 `json:"alpha"`
 		Param float64 `json:"param"`
 	}
-	cfg := map[string]any{"norm": in.Norm.String(), "maxsim": in.Kernel.IsMaxSim(), "candidates": in.Candidates}
+	cfg := map[string]any{"norm": in.Norm.String(), "score": in.Score.String(), "maxsim": in.Kernel.IsMaxSim(), "candidates": in.Candidates}
 	var terms []term
 	for _, t := range in.Kernel.Terms {
 		terms = append(terms, term{t.Kind.String(), t.Alpha, t.Param})

@@ -112,6 +112,9 @@ def main():
     if cfg.get("maxsim"):
         emit({"skipped": "python-pipelines", "reason": "maxsim: the NumPy pipeline implements the kernel sums only"})
         return
+    if cfg.get("score", "inner") != "inner":
+        emit({"skipped": "python-pipelines", "reason": "score mode %s: the NumPy pipeline ranks by g (inner) only" % cfg["score"]})
+        return
     vecs = first_stage_vectors(items)
     qvecs = np.stack([(v[:, None] * q).mean(axis=0) for v, q in queries]).astype(np.float32)
     cands_list = cfg["candidates"]

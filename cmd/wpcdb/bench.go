@@ -27,6 +27,7 @@ func (a *app) benchCommand() *cobra.Command {
 		queries  int
 		topK     int
 		peers    bool
+		score    string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --workload paper|compact --out DIR",
@@ -65,6 +66,10 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 			if err != nil {
 				return err
 			}
+			mode, err := wpcsim.ParseScoreMode(score)
+			if err != nil {
+				return err
+			}
 			enc, err := storage.ParseEncoding(encoding)
 			if err != nil {
 				return err
@@ -81,7 +86,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 			}
 			cfg := bench.IngestConfig{
 				Dir: dataDir, Synth: bench.NewSynth(shape, seed), N: n,
-				Collection: wpcdb.CollectionConfig{Dim: shape.Dim, MaxPoints: max(shape.MaxPoints, storage.DefaultMaxPoints), Encoding: enc, Similarity: wpcsim.Config{Kernel: k}},
+				Collection: wpcdb.CollectionConfig{Dim: shape.Dim, MaxPoints: max(shape.MaxPoints, storage.DefaultMaxPoints), Encoding: enc, Similarity: wpcsim.Config{Kernel: k, Score: mode}},
 			}
 			if bar := a.progress(int64(n), "ingest"); bar != nil {
 				bar.Describe("ingest (items)")
@@ -127,7 +132,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 				if peers {
 					peerRuns, why, err := a.runPeers(cmd, out, bench.PeerInput{
 						Synth: cfg.Synth, N: n, Queries: queries, QueryPoints: qpts, Truth: itemIndices(truth),
-						Kernel: k, Norm: cfg.Collection.Similarity.Norm, Candidates: []int{50, 100, 200, 400},
+						Kernel: k, Norm: cfg.Collection.Similarity.Norm, Score: mode, Candidates: []int{50, 100, 200, 400},
 					})
 					if err != nil {
 						return err
@@ -144,7 +149,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 			host, _ := os.Hostname()
 			report := bench.Report{
 				Workload: workload,
-				Config:   map[string]any{"n": n, "kernel": k.String(), "encoding": enc.String(), "seed": seed, "dim": shape.Dim, "min_points": shape.MinPoints, "max_points": shape.MaxPoints, "queries": queries, "k": topK},
+				Config:   map[string]any{"n": n, "kernel": k.String(), "score": mode.String(), "encoding": enc.String(), "seed": seed, "dim": shape.Dim, "min_points": shape.MinPoints, "max_points": shape.MaxPoints, "queries": queries, "k": topK},
 				Machine:  map[string]any{"host": host, "cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(), "date": time.Now().UTC().Format(time.RFC3339)},
 				Ingest:   &rep,
 				Runs:     runs,
@@ -163,6 +168,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 	fl.StringVar(&workload, "workload", "paper", "paper or compact")
 	fl.IntVar(&n, "n", 0, "items (default 10,000 for paper, 1,000,000 for compact)")
 	fl.StringVar(&kernel, "kernel", wpcsim.DefaultKernelSpec, "kernel spec of the collection")
+	fl.StringVar(&score, "score", "inner", "score mode: inner, cosine or mmd")
 	fl.StringVar(&encoding, "encoding", "", "point encoding (default f16 for paper, f32 for compact)")
 	fl.Uint64Var(&seed, "seed", 1, "workload seed")
 	fl.IntVar(&threads, "threads", 0, "GOMAXPROCS for the run (0: all cores)")
