@@ -86,9 +86,9 @@ ingest is idempotent.`,
 // failed to decode.
 type ingestBatch struct {
 	items   []wpcdb.Item
-	pos     []int // input line (JSONL) or row (NumPy) of each item
-	skipped int   // inputs skipped by decode errors before this batch (--skip-invalid)
-	err     error // an input that does not decode (only without --skip-invalid)
+	pos     []int    // input line (JSONL) or row (NumPy) of each item
+	skipped []string // inputs skipped by decode errors before this batch (--skip-invalid), as messages
+	err     error    // an input that does not decode (only without --skip-invalid)
 }
 
 // ingestStats counts what an ingest did.
@@ -134,7 +134,12 @@ func (a *app) ingestJSONL(ctx context.Context, c *wpcdb.Collection, f ingestFlag
 func (a *app) commitBatches(ctx context.Context, c *wpcdb.Collection, f ingestFlags, unit string, batches <-chan ingestBatch) error {
 	st := ingestStats{start: time.Now()}
 	for b := range batches {
-		st.skipped += b.skipped
+		// Only this goroutine writes to stderr: the reader hands its
+		// messages over with the batch.
+		for _, msg := range b.skipped {
+			fmt.Fprintln(a.stderr, msg)
+		}
+		st.skipped += len(b.skipped)
 		if b.err != nil {
 			return fmt.Errorf("%w; ingest stopped: %d items committed before this batch", b.err, st.committed)
 		}
@@ -175,8 +180,7 @@ func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out
 					send(ingestBatch{err: fmt.Errorf("line %d: %w", line, derr)})
 					return
 				}
-				fmt.Fprintf(a.stderr, "wpcdb: skipped line %d: %v\n", line, derr)
-				cur.skipped++
+				cur.skipped = append(cur.skipped, fmt.Sprintf("wpcdb: skipped line %d: %v", line, derr))
 			} else {
 				cur.items = append(cur.items, wpcdb.Item{ID: rec.ID, Cloud: rec.Cloud, Attrs: rec.Attrs})
 				cur.pos = append(cur.pos, line)
@@ -197,7 +201,7 @@ func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out
 			break
 		}
 	}
-	if len(cur.items) > 0 || cur.skipped > 0 {
+	if len(cur.items) > 0 || len(cur.skipped) > 0 {
 		send(cur)
 	}
 }

@@ -203,8 +203,7 @@ func (a *app) ingestNPY(ctx context.Context, c *wpcdb.Collection, f ingestFlags)
 			it, err := in.row(i, pts, ws)
 			if err != nil {
 				if _, ok := err.(*rowError); ok && f.skipInvalid {
-					fmt.Fprintf(a.stderr, "wpcdb: skipped row %d: %v\n", i, err)
-					cur.skipped++
+					cur.skipped = append(cur.skipped, fmt.Sprintf("wpcdb: skipped row %d: %v", i, err))
 					continue
 				}
 				send(ingestBatch{err: fmt.Errorf("row %d: %w", i, err)})
@@ -232,7 +231,7 @@ func (a *app) ingestNPY(ctx context.Context, c *wpcdb.Collection, f ingestFlags)
 				return
 			}
 		}
-		if len(cur.items) > 0 || cur.skipped > 0 {
+		if len(cur.items) > 0 || len(cur.skipped) > 0 {
 			send(cur)
 		}
 	}()
