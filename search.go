@@ -17,6 +17,11 @@ import (
 // SearchOptions tune a search. K is required.
 type SearchOptions struct {
 	K int
+	// Filter restricts the search to items matching a filter expression,
+	// e.g. `color = "red" AND year >= 2020` (see package query for the
+	// language). The filter is applied inside the first stage, so a strict
+	// one still finds K items when K pass it.
+	Filter string
 	// Exact scans every item passing the filter with the exact kernel
 	// instead of using the first stage: slow, and the reference answer.
 	Exact bool
@@ -44,7 +49,15 @@ type SearchResult struct {
 // exact similarity, among a first stage's candidates (see SearchOptions).
 // Every reported score comes from the exact kernel.
 func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOptions) (SearchResult, error) {
-	res, err := c.engine.Search(ctx, query.Request{Query: q, K: opts.K, Exact: opts.Exact, Candidates: opts.Candidates, Ef: opts.Ef})
+	req := query.Request{Query: q, K: opts.K, Exact: opts.Exact, Candidates: opts.Candidates, Ef: opts.Ef}
+	if opts.Filter != "" {
+		expr, err := query.Parse(opts.Filter)
+		if err != nil {
+			return SearchResult{}, fmt.Errorf("%w: filter: %w", ErrInvalidArgument, err)
+		}
+		req.Filter = query.Compile(expr, c.coll)
+	}
+	res, err := c.engine.Search(ctx, req)
 	if err != nil {
 		return SearchResult{}, mapQueryErr(err)
 	}

@@ -149,3 +149,100 @@ func TestSearchErrorsAndRerank(t *testing.T) {
 		t.Errorf("%d hits, want 29", len(res.Hits))
 	}
 }
+
+// matches evaluates the test filters directly on an item's attributes.
+var testFilters = []struct {
+	expr  string
+	match func(a map[string]any) bool
+}{
+	{`year >= 2007`, func(a map[string]any) bool { return a["year"].(float64) >= 2007 }},
+	{`topic IN ("t1", "t2", "t3")`, func(a map[string]any) bool { t := a["topic"]; return t == "t1" || t == "t2" || t == "t3" }},
+	{`flag = true`, func(a map[string]any) bool { return a["flag"] == true }},
+	{`topic != "t0" AND NOT (year < 2000 OR year > 2020)`, func(a map[string]any) bool {
+		y := a["year"].(float64)
+		return a["topic"] != "t0" && !(y < 2000 || y > 2020)
+	}},
+	{`missing = 1 OR year = 1995`, func(a map[string]any) bool { return a["year"].(float64) == 1995 }},
+}
+
+// TestFilteredSearch: every hit satisfies its filter, exact filtered search
+// equals brute force over the passing items, and the default search keeps
+// recall@10 ≥ 0.95 for filters passing about 50%, 5%, 3% and 1% of items.
+func TestFilteredSearch(t *testing.T) {
+	const seed = 4040
+	t.Logf("seed %d", seed)
+	synth := bench.NewSynth(bench.Synth{Dim: 24, MinPoints: 3, MaxPoints: 10, Topics: 64}, seed)
+	db := openMem(t, vfs.NewMem())
+	defer db.Close()
+	cfg := wpcdb.CollectionConfig{Dim: 24}
+	cfg.Features.Dim = 256
+	c, _ := db.CreateCollection(ctx, "c", cfg)
+	items := map[string]wpcdb.Item{}
+	var batch []wpcdb.Item
+	for i := 0; i < 4000; i++ {
+		it := synth.Item(i)
+		items[it.ID] = it
+		batch = append(batch, it)
+	}
+	if err := c.Upsert(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range testFilters {
+		passing := map[string]wpcdb.Item{}
+		for id, it := range items {
+			if f.match(it.Attrs) {
+				passing[id] = it
+			}
+		}
+		var found, total int
+		plans := map[string]int{}
+		for j := 0; j < 10; j++ {
+			q := synth.Query(j, 8)
+			want := bruteForce(t, c.Config().Similarity, q, passing, 10)
+			exact, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10, Filter: f.expr, Exact: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(exact.Hits) != len(want) {
+				t.Fatalf("%s: exact %d hits, brute force %d", f.expr, len(exact.Hits), len(want))
+			}
+			for i := range want {
+				if exact.Hits[i].ID != want[i].ID {
+					t.Fatalf("%s: exact hit %d = %s, brute force %s", f.expr, i, exact.Hits[i].ID, want[i].ID)
+				}
+			}
+			res, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10, Filter: f.expr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			plans[res.Stats.Plan]++
+			if res.Stats.Passing != len(passing) {
+				t.Errorf("%s: stats say %d pass, %d do", f.expr, res.Stats.Passing, len(passing))
+			}
+			got := map[string]bool{}
+			for _, h := range res.Hits {
+				if _, ok := passing[h.ID]; !ok {
+					t.Fatalf("%s: hit %s does not satisfy the filter", f.expr, h.ID)
+				}
+				got[h.ID] = true
+			}
+			for _, w := range want {
+				if got[w.ID] {
+					found++
+				}
+			}
+			total += len(want)
+		}
+		recall := float64(found) / float64(total)
+		t.Logf("%-50s %4d pass (%.1f%%), plans %v, recall@10 %.3f", f.expr, len(passing), 100*float64(len(passing))/4000, plans, recall)
+		if recall < 0.95 {
+			t.Errorf("seed %d: %s: recall@10 %.3f below 0.95", seed, f.expr, recall)
+		}
+	}
+	for _, bad := range []string{`year >=`, `color = red`, `(a = 1`, `a < "x"`} {
+		_, err := c.Search(ctx, synth.Query(0, 4), wpcdb.SearchOptions{K: 3, Filter: bad})
+		if !errors.Is(err, wpcdb.ErrInvalidArgument) || !strings.Contains(err.Error(), "column") {
+			t.Errorf("filter %q: %v", bad, err)
+		}
+	}
+}

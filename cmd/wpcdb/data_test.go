@@ -377,7 +377,22 @@ func TestSearchAndRerankCLI(t *testing.T) {
 			}
 		}
 	}
-	stdout, _, code := runCLI(t, q, "--data", data, "rerank", "c", "--query", "-", "item-9", "item-5")
+	// A filter: only red items (even indices) come back.
+	stdout, stderr, code := runCLI(t, q, "--data", data, "--json", "search", "c", "--query", "-", "-k", "7", "--filter", `color = "red" AND n >= 100`)
+	if code != 0 || json.Unmarshal([]byte(stdout), &out) != nil || len(out.Hits) != 7 {
+		t.Fatalf("filtered search: %d %q %q", code, stdout, stderr)
+	}
+	for _, h := range out.Hits {
+		var i int
+		fmt.Sscanf(h.ID, "item-%d", &i)
+		if i%2 != 0 || i < 100 {
+			t.Errorf("hit %s does not match the filter", h.ID)
+		}
+	}
+	if _, stderr, code := runCLI(t, q, "--data", data, "search", "c", "--query", "-", "--filter", `color = `); code == 0 || !strings.Contains(stderr, "invalid filter") {
+		t.Errorf("bad filter: %d %q", code, stderr)
+	}
+	stdout, _, code = runCLI(t, q, "--data", data, "rerank", "c", "--query", "-", "item-9", "item-5")
 	if code != 0 || !strings.Contains(stdout, "1     item-5") {
 		t.Errorf("rerank: %q", stdout)
 	}

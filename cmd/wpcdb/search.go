@@ -13,6 +13,7 @@ import (
 
 type searchFlags struct {
 	query      string
+	filter     string
 	k          int
 	exact      bool
 	candidates int
@@ -23,12 +24,15 @@ type searchFlags struct {
 func (a *app) searchCommand() *cobra.Command {
 	var f searchFlags
 	cmd := &cobra.Command{
-		Use:   "search NAME --query q.json [-k 10] [--exact] [--candidates R] [--ef E] [--explain]",
+		Use:   "search NAME --query q.json [-k 10] [--filter EXPR] [--exact] [--candidates R] [--ef E] [--explain]",
 		Short: "Find the k items most similar to a query cloud",
 		Long: `search finds the k items of NAME most similar to the JSON cloud in --query
 ("-" reads standard input) by the collection's exact similarity: a first stage
 proposes candidates and every reported score is computed exactly. --exact scans
-every item instead (slow; the reference answer). Text output is one hit per line;
+every item instead (slow; the reference answer). --filter restricts the search to
+items whose attributes match, e.g. 'color = "red" AND year >= 2020' (=, !=, <, <=,
+>, >=, IN (...), AND, OR, NOT, parentheses; a comparison on a missing attribute is
+false). Text output is one hit per line;
 --json prints {"hits": [{"id": ..., "score": ...}], "stats": {...}}; mmd hits
 also carry "distance", and their score is the negated distance.`,
 		Args: exactArgs(1, "NAME"),
@@ -45,7 +49,7 @@ also carry "distance", and their score is the negated distance.`,
 				if err != nil {
 					return err
 				}
-				res, err := c.Search(cmd.Context(), q, wpcdb.SearchOptions{K: f.k, Exact: f.exact, Candidates: f.candidates, Ef: f.ef})
+				res, err := c.Search(cmd.Context(), q, wpcdb.SearchOptions{K: f.k, Filter: f.filter, Exact: f.exact, Candidates: f.candidates, Ef: f.ef})
 				if err != nil {
 					return err
 				}
@@ -56,6 +60,7 @@ also carry "distance", and their score is the negated distance.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.query, "query", "", "JSON cloud to search with, or - for standard input")
 	fl.IntVarP(&f.k, "k", "k", 10, "number of hits (at most 10000)")
+	fl.StringVar(&f.filter, "filter", "", `only items whose attributes match, e.g. 'color = "red" AND year >= 2020'`)
 	fl.BoolVar(&f.exact, "exact", false, "scan every item with the exact kernel instead of using the first stage")
 	fl.IntVar(&f.candidates, "candidates", 0, "first-stage depth R (default max(10k, 100))")
 	fl.IntVar(&f.ef, "ef", 0, "first-stage index beam width (default: the index's)")
