@@ -326,25 +326,13 @@ func (f *FeatureMap) getScratch() *featureScratch {
 // first: an invalid cloud returns a *CloudError and dst unchanged. It
 // allocates nothing when dst has room.
 func (f *FeatureMap) Map(c Cloud, dst []float32) ([]float32, error) {
-	return f.mapBlocks(c, dst, false)
-}
-
-// MapExact is Map computing only the exact (linear) blocks; the random-
-// feature blocks are left zero. A first stage that uses only the exact
-// blocks saves the projection and the cosines.
-func (f *FeatureMap) MapExact(c Cloud, dst []float32) ([]float32, error) {
-	return f.mapBlocks(c, dst, true)
-}
-
-func (f *FeatureMap) mapBlocks(c Cloud, dst []float32, exactOnly bool) ([]float32, error) {
 	if err := c.Validate(Limits{Dim: f.dim, RawPoints: f.cfg.RawPoints}); err != nil {
 		return dst, err
 	}
 	start := len(dst)
 	dst = slices.Grow(dst, f.n)[:start+f.n]
-	clear(dst[start:])
 	s := f.getScratch()
-	err := f.mapInto(s, c, dst[start:], exactOnly)
+	err := f.mapInto(s, c, dst[start:])
 	f.scratch.Put(s)
 	if err != nil {
 		return dst[:start], err
@@ -430,11 +418,11 @@ func (f *FeatureMap) mapPair(q, x Cloud) (pq, px []float32, s *featureScratch, e
 	s = f.getScratch()
 	s.q = growF32(s.q, f.n)
 	s.x = growF32(s.x, f.n)
-	if err := f.mapInto(s, q, s.q, false); err != nil {
+	if err := f.mapInto(s, q, s.q); err != nil {
 		f.scratch.Put(s)
 		return nil, nil, nil, fmt.Errorf("query: %w", err)
 	}
-	if err := f.mapInto(s, x, s.x, false); err != nil {
+	if err := f.mapInto(s, x, s.x); err != nil {
 		f.scratch.Put(s)
 		return nil, nil, nil, fmt.Errorf("item: %w", err)
 	}
@@ -458,7 +446,7 @@ func growF32(b []float32, n int) []float32 {
 }
 
 // mapInto writes φ(c) into out (len f.n) for a validated c.
-func (f *FeatureMap) mapInto(s *featureScratch, c Cloud, out []float32, exactOnly bool) error {
+func (f *FeatureMap) mapInto(s *featureScratch, c Cloud, out []float32) error {
 	m, d := c.Len(), f.dim
 	s.hat = growF32(s.hat, m*d)
 	hat := s.hat
@@ -479,9 +467,6 @@ func (f *FeatureMap) mapInto(s *featureScratch, c Cloud, out []float32, exactOnl
 		s.acc = make([]float64, f.maxD)
 	}
 	for bi, blk := range f.blocks {
-		if exactOnly && !blk.Exact() {
-			continue
-		}
 		acc := s.acc[:blk.Len]
 		clear(acc)
 		dst := out[blk.Offset : blk.Offset+blk.Len]

@@ -347,22 +347,3 @@ func TestFeatureMapAllocs(t *testing.T) {
 		t.Errorf("Map allocates %.1f times per call with room in dst, want 0", allocs)
 	}
 }
-
-func TestMapExactMatchesMapOnExactBlocks(t *testing.T) {
-	k, _ := wpcsim.ParseKernel("0.5*linear+gaussian(1)+2*linear")
-	f := mustFeatureMap(t, wpcsim.Config{Kernel: k}, 16, wpcsim.FeatureOptions{D: 64})
-	c := featCloud(wpctest.RandomCloud(wpctest.NewRand(2), 9, 16, wpctest.Shape{}))
-	full, _ := f.Map(c, nil)
-	exact, err := f.MapExact(c, []float32{7})
-	if err != nil || len(exact) != len(full)+1 || exact[0] != 7 {
-		t.Fatalf("MapExact must append: %v len %d", err, len(exact))
-	}
-	exact = exact[1:]
-	for _, b := range f.Blocks() {
-		for i := b.Offset; i < b.Offset+b.Len; i++ {
-			if b.Exact() && exact[i] != full[i] || !b.Exact() && exact[i] != 0 {
-				t.Fatalf("block %+v coordinate %d: exact-only %v, full %v", b, i, exact[i], full[i])
-			}
-		}
-	}
-}
