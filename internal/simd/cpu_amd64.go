@@ -25,6 +25,7 @@ var avx512 = &impl{
 	rsqrt:    rsqrt512,
 	dot:      dot512,
 	f16ToF32: f16ToF32512,
+	f32ToF16: f32ToF16512,
 }
 
 var avx2Impl = &impl{
@@ -34,4 +35,5 @@ var avx2Impl = &impl{
 	rsqrt:    rsqrt256,
 	dot:      dot256,
 	f16ToF32: f16ToF32256,
+	f32ToF16: f32ToF16256,
 }

@@ -18,6 +18,7 @@ type impl struct {
 	rsqrt    func(dst, src []float32)
 	dot      func(a, b []float32) float32
 	f16ToF32 func(dst []float32, src []uint16)
+	f32ToF16 func(dst []uint16, src []float32)
 }
 
 var generic = &impl{
@@ -27,6 +28,7 @@ var generic = &impl{
 	rsqrt:    rsqrtGeneric,
 	dot:      dotGeneric,
 	f16ToF32: f16ToF32Generic,
+	f32ToF16: f32ToF16Generic,
 }
 
 // supported lists the paths this CPU and build can run, best first; the

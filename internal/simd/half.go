@@ -54,7 +54,7 @@ func f16ToF32Bits(h uint16) uint32 {
 // even: dst[i] = binary16 of src[i] for i < len(src). Values too large
 // become ±Inf, values too small become subnormals or ±0, NaN stays NaN
 // (quiet, with the top payload bits). dst must be at least as long as src.
-// Pure Go on every path. Safe for concurrent use.
+// F16C (VCVTPS2PH) on the assembly paths. Safe for concurrent use.
 //
 // The reference loop:
 //
@@ -65,6 +65,10 @@ func F32ToF16(dst []uint16, src []float32) {
 	if len(dst) < len(src) {
 		panic("simd: F32ToF16 dst shorter than src")
 	}
+	active.f32ToF16(dst[:len(src)], src)
+}
+
+func f32ToF16Generic(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
 	for i, f := range src {
 		dst[i] = f32ToF16Bits(math.Float32bits(f))

@@ -113,6 +113,10 @@ func checkNearest(t *testing.T, f float32, h uint16, val func(uint16) float64, m
 }
 
 func TestF32ToF16(t *testing.T) {
+	forEachPath(t, testF32ToF16)
+}
+
+func testF32ToF16(t *testing.T) {
 	// Every binary16 value round-trips (NaNs come back as NaN).
 	for i := 0; i < 1<<16; i++ {
 		h := uint16(i)
@@ -155,6 +159,50 @@ func TestF32ToF16(t *testing.T) {
 	if out[0]&0x7c00 != 0x7c00 || out[0]&0x3ff == 0 {
 		t.Errorf("NaN 0x7f800001 narrowed to %#04x", out[0])
 	}
+}
+
+// TestF32ToF16Paths compares each path with the Go twin bit for bit over
+// every length 0..64, odd lengths, misaligned slices and a guard band.
+func TestF32ToF16Paths(t *testing.T) {
+	const seed = 21
+	rng := rand.New(rand.NewPCG(seed, 0))
+	forEachPath(t, func(t *testing.T) {
+		for _, n := range sizes() {
+			for _, off := range []int{0, 1, 3} {
+				src := make([]float32, n+off)
+				for i := range src {
+					src[i] = float32(math.Ldexp(rng.Float64()*2-1, rng.IntN(40)-24))
+				}
+				if n > 2 {
+					src[off] = float32(math.NaN())
+					src[off+1] = float32(math.Inf(1))
+				}
+				buf := make([]uint16, n+off+8)
+				for i := range buf {
+					buf[i] = 0xdead
+				}
+				F32ToF16(buf[off:off+n], src[off:])
+				want := make([]uint16, n)
+				f32ToF16Generic(want, src[off:])
+				for i := range want {
+					got := buf[off+i]
+					if got != want[i] && !(got&0x7c00 == 0x7c00 && got&0x3ff != 0 && want[i]&0x7c00 == 0x7c00 && want[i]&0x3ff != 0) {
+						t.Fatalf("seed %d n %d off %d [%d]: %#04x, Go twin %#04x", seed, n, off, i, got, want[i])
+					}
+				}
+				for i := 0; i < off; i++ {
+					if buf[i] != 0xdead {
+						t.Fatalf("n %d: wrote before dst", n)
+					}
+				}
+				for _, g := range buf[off+n:] {
+					if g != 0xdead {
+						t.Fatalf("n %d: wrote past dst", n)
+					}
+				}
+			}
+		}
+	})
 }
 
 func bf16Value(h uint16) float64 { return float64(math.Float32frombits(uint32(h) << 16)) }
