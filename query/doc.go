@@ -1,0 +1,62 @@
+// Package query will plan and run searches: a filter compiled to a bitmap,
+// the first stage, the exact rerank, explain. For now it holds the first
+// of these, the filter language: Parse turns a filter into an Expr, and
+// Compile evaluates an Expr to the roaring bitmap of matching items over a
+// BitmapSource, which storage.Coll implements.
+//
+// # Filters
+//
+//	color = "red"
+//	color != "red" AND year >= 2020 AND year < 2024
+//	color IN ("red", "blue") OR NOT (size > 10 OR "shipping.free" = true)
+//
+// The grammar, in EBNF; tokens may be separated by any ASCII whitespace
+// (space, tab, CR, LF):
+//
+//	filter     = or .
+//	or         = and { "OR" and } .
+//	and        = unary { "AND" unary } .
+//	unary      = "NOT" unary | "(" or ")" | comparison .
+//	comparison = attr ( op value | [ "NOT" ] "IN" "(" value { "," value } ")" ) .
+//	op         = "=" | "!=" | "<" | "<=" | ">" | ">=" .
+//	attr       = name | string .
+//	value      = string | number | "true" | "false" .
+//	name       = letter { letter | digit | "." | "-" } .   (not a keyword)
+//	letter     = "A" … "Z" | "a" … "z" | "_" .
+//
+// So NOT binds tighter than AND, which binds tighter than OR. Keywords
+// (AND, OR, NOT, IN, TRUE, FALSE) are case-insensitive; an attribute named
+// like one, or with other characters, is written as a string: "and" = 1,
+// "size (cm)" > 3. A string is double-quoted with the escapes of JSON (\"
+// \\ \/ \b \f \n \r \t \uXXXX, surrogate pairs for characters beyond the
+// BMP; a lone surrogate is an error) and no raw control characters. A number
+// is what strconv.ParseFloat accepts, which includes JSON numbers and Go
+// float literals (-1, 2.5e-3, .5, 0x1p-4), provided it is finite: NaN,
+// Inf and 1e999 are errors. The ordering operators (<, <=, >, >=) take
+// numbers only. IN lists take any literals, of mixed types.
+//
+// A filter is at most MaxFilterLength bytes (its canonical form too) and
+// nests parentheses and NOTs at most MaxFilterDepth deep. A malformed filter
+// gets a *FilterError, which wraps ErrInvalidFilter and gives the byte
+// column of the problem. Expr.String is the canonical form, which parses
+// back to an equal Expr.
+//
+// # Semantics
+//
+// Attribute values are strings, numbers (float64) and booleans; a filter
+// value matches a stored value of the same type only, and numbers compare
+// as float64 (-0 = 0).
+//
+//   - a = v, a < v, …: true for an item whose attribute a has v's type and
+//     compares so; false for an item without a, or whose a has another type
+//     (year = "2020" does not match year 2020).
+//   - a != v: true for an item that has a, with any value but v (of any
+//     type). So a != v is not NOT a = v: the latter also matches items
+//     without a.
+//   - a IN (v1, v2, …): a = v1 OR a = v2 OR …; a NOT IN (…): the item has a
+//     and a is none of them (as !=).
+//   - NOT x: the live items x does not match.
+//   - AND, OR: intersection and union.
+//
+// The result of Compile is always a subset of the live items.
+package query

@@ -1,0 +1,153 @@
+package query
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// storageRangeBug: storage.Coll.Range keeps numbers in a roaring bit-sliced
+// index keyed by signed int64s, negative for negative numbers and for the
+// -Inf bound, and roaring v2.30.0's BSI compares negative keys wrongly:
+// x <= 0 misses items with x = 0, x = -2 matches items with other values.
+// So every < and <=, and any comparison with a negative number, can be
+// wrong. The tests that hit it skip until storage is fixed; delete this
+// and they run.
+const storageRangeBug = "storage.Coll.Range is wrong for negative bounds and values (roaring BSI with signed keys)"
+
+func openTestStore(t *testing.T) *storage.Store {
+	t.Helper()
+	st, err := storage.Open("db", &storage.Options{FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// writeItems stores items with IDs i0, i1, … and returns their internal IDs.
+func writeItems(t *testing.T, coll *storage.Coll, items []map[string]any) []uint32 {
+	t.Helper()
+	ws := make([]storage.ItemWrite, len(items))
+	for i, attrs := range items {
+		cloud := wpcsim.Cloud{Dim: 2, Weights: []float32{1}, Points: []float32{1, 0}}
+		ws[i] = storage.ItemWrite{ID: fmt.Sprint("i", i), Cloud: cloud, Attrs: attrs}
+	}
+	iids, err := coll.Write(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return iids
+}
+
+// TestCompileStorage runs filters end to end against a storage.Coll.
+func TestCompileStorage(t *testing.T) {
+	st := openTestStore(t)
+	coll, err := st.CreateCollection("c", storage.CollectionConfig{Dim: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"shirt", "hat", "shoe", "sock", "scarf", "gloves", "gone"}
+	iids := writeItems(t, coll, []map[string]any{
+		{"color": "red", "year": 2021.0, "sale": true},
+		{"color": "blue", "year": 2019.0},
+		{"color": "red", "year": -0.0, "sale": false},
+		{"color": 7.0, "year": "2020"},
+		{"year": 2023.5, "sale": true, "size (cm)": 40.0},
+		{"color": "green", "year": 0.0},
+		{"color": "red", "year": 2022.0},
+	})
+	if _, err := coll.Delete([]string{"i6"}); err != nil { // gone
+		t.Fatal(err)
+	}
+	iid := map[string]uint32{}
+	for i, name := range names {
+		iid[name] = iids[i]
+	}
+	type filterCase struct {
+		filter string
+		want   []string
+	}
+	check := func(t *testing.T, cases []filterCase) {
+		for _, tc := range cases {
+			e, err := Parse(tc.filter)
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tc.filter, err)
+			}
+			want := roaring.New()
+			for _, name := range tc.want {
+				want.Add(iid[name])
+			}
+			if got := Compile(e, coll); !got.Equals(want) {
+				t.Errorf("%s: got internal IDs %v, want %v %v", tc.filter, got.ToArray(), want.ToArray(), tc.want)
+			}
+		}
+	}
+	check(t, []filterCase{
+		{`color = "red"`, []string{"shirt", "shoe"}},
+		{`color != "red"`, []string{"hat", "sock", "gloves"}},
+		{`NOT color = "red"`, []string{"hat", "sock", "scarf", "gloves"}},
+		{`color IN ("red", 7)`, []string{"shirt", "shoe", "sock"}},
+		{`color NOT IN ("red", 7)`, []string{"hat", "gloves"}},
+		{`year >= 2020 AND NOT year >= 2024`, []string{"shirt", "scarf"}},
+		{`year = "2020"`, []string{"sock"}},
+		{`year = 0`, []string{"shoe", "gloves"}},
+		{`year = -0 AND year >= -0`, []string{"shoe", "gloves"}},
+		{`sale = true OR "size (cm)" > 30`, []string{"shirt", "scarf"}},
+		{`NOT (sale = true OR color = "blue")`, []string{"shoe", "sock", "gloves"}},
+		{`sale != true`, []string{"shoe"}},
+		{`nothing = 1 OR NOT nothing = 1`, []string{"shirt", "hat", "shoe", "sock", "scarf", "gloves"}},
+	})
+	t.Run("less", func(t *testing.T) {
+		t.Skip(storageRangeBug)
+		check(t, []filterCase{
+			{`year >= 2020 AND year < 2024`, []string{"shirt", "scarf"}},
+			{`year <= 0`, []string{"shoe", "gloves"}},
+			{`year < 0`, nil},
+			{`year > -1`, []string{"shirt", "hat", "shoe", "scarf", "gloves"}},
+		})
+	})
+}
+
+// TestCompileStorageRandom compares random filters over random items in a
+// storage.Coll with the oracle.
+func TestCompileStorageRandom(t *testing.T) {
+	run := func(t *testing.T, nonNegative bool) {
+		for _, seed := range seeds() {
+			t.Logf("seed %d (rerun with -seed %d)", seed, seed)
+			g := gen{r: rand.New(rand.NewPCG(seed, seed)), nonNegative: nonNegative}
+			coll, err := openTestStore(t).CreateCollection("c", storage.CollectionConfig{Dim: 2}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			items := make([]map[string]any, 200)
+			for i := range items {
+				items[i] = g.item()
+			}
+			iids := writeItems(t, coll, items)
+			dead := make([]bool, len(items))
+			var del []string
+			for i := range items {
+				if g.r.IntN(10) == 0 {
+					dead[i] = true
+					del = append(del, fmt.Sprint("i", i))
+				}
+			}
+			if _, err := coll.Delete(del); err != nil {
+				t.Fatal(err)
+			}
+			checkFilters(t, g, 300, coll, items, iids, dead)
+		}
+	}
+	t.Run("nonnegative", func(t *testing.T) { run(t, true) })
+	t.Run("all", func(t *testing.T) {
+		t.Skip(storageRangeBug)
+		run(t, false)
+	})
+}
