@@ -12,15 +12,6 @@ import (
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
-// storageRangeBug: storage.Coll.Range keeps numbers in a roaring bit-sliced
-// index keyed by signed int64s, negative for negative numbers and for the
-// -Inf bound, and roaring v2.30.0's BSI compares negative keys wrongly:
-// x <= 0 misses items with x = 0, x = -2 matches items with other values.
-// So every < and <=, and any comparison with a negative number, can be
-// wrong. The tests that hit it skip until storage is fixed; delete this
-// and they run.
-const storageRangeBug = "storage.Coll.Range is wrong for negative bounds and values (roaring BSI with signed keys)"
-
 func openTestStore(t *testing.T) *storage.Store {
 	t.Helper()
 	st, err := storage.Open("db", &storage.Options{FS: vfs.NewMem()})
@@ -105,7 +96,6 @@ func TestCompileStorage(t *testing.T) {
 		{`nothing = 1 OR NOT nothing = 1`, []string{"shirt", "hat", "shoe", "sock", "scarf", "gloves"}},
 	})
 	t.Run("less", func(t *testing.T) {
-		t.Skip(storageRangeBug)
 		check(t, []filterCase{
 			{`year >= 2020 AND year < 2024`, []string{"shirt", "scarf"}},
 			{`year <= 0`, []string{"shoe", "gloves"}},
@@ -147,7 +137,6 @@ func TestCompileStorageRandom(t *testing.T) {
 	}
 	t.Run("nonnegative", func(t *testing.T) { run(t, true) })
 	t.Run("all", func(t *testing.T) {
-		t.Skip(storageRangeBug)
 		run(t, false)
 	})
 }

@@ -34,20 +34,84 @@ type Coll struct {
 }
 
 // attrIndex holds the bitmaps of one attribute: one per string or boolean
-// value, and for numbers a bit-sliced index over order-preserving keys, so
+// value, and for numbers bit-sliced indexes over order-preserving keys, so
 // that a range compiles to a bitmap in a few dozen bitmap operations.
 type attrIndex struct {
 	values  map[any]*roaring.Bitmap // string or bool value → items
-	numbers *bsi.BSI                // iid → numKey(value)
+	numbers numIndex
 }
 
-// numKey maps a number to an int64 whose order is the numeric order, with
-// -0 and +0 equal; consecutive float64s map to consecutive keys.
-func numKey(f float64) int64 {
+// numIndex is a bit-sliced index of numbers. roaring's BSI compares
+// negative int64 keys wrongly (v2.30.0: a range of negative keys returns
+// items with positive ones), so keys stay non-negative: SortableFloat puts
+// negative numbers in [0, 2^63) and the others in [2^63, 2^64), and each
+// half has its own BSI keyed by the offset into its half.
+type numIndex struct {
+	neg, pos *bsi.BSI // nil until used
+}
+
+// numKey maps a number to its half (negative or not) and a non-negative
+// key whose order within the half is the numeric order; -0 counts as +0,
+// and consecutive float64s have consecutive keys.
+func numKey(f float64) (negative bool, key int64) {
 	if f == 0 {
 		f = 0 // -0 → +0
 	}
-	return int64(SortableFloat(f) ^ 1<<63)
+	u := SortableFloat(f)
+	if u < 1<<63 {
+		return true, int64(u)
+	}
+	return false, int64(u - 1<<63)
+}
+
+func (n *numIndex) set(iid uint32, f float64) {
+	negative, key := numKey(f)
+	if negative {
+		if n.neg == nil {
+			n.neg = bsi.NewDefaultBSI()
+		}
+		n.neg.SetValue(uint64(iid), key)
+		return
+	}
+	if n.pos == nil {
+		n.pos = bsi.NewDefaultBSI()
+	}
+	n.pos.SetValue(uint64(iid), key)
+}
+
+func (n *numIndex) clear(iid uint32) {
+	for _, b := range []*bsi.BSI{n.neg, n.pos} {
+		if b != nil {
+			b.ClearValues(roaring.BitmapOf(iid))
+		}
+	}
+}
+
+func (n *numIndex) existence() *roaring.Bitmap {
+	out := roaring.New()
+	for _, b := range []*bsi.BSI{n.neg, n.pos} {
+		if b != nil {
+			out.Or(b.GetExistenceBitmap())
+		}
+	}
+	return out
+}
+
+// rangeKeys returns the items whose sortable key lies in [lo, hi] (full
+// 64-bit sortable keys), splitting the range over the two halves.
+func (n *numIndex) rangeKeys(lo, hi uint64) *roaring.Bitmap {
+	out := roaring.New()
+	if lo > hi {
+		return out
+	}
+	const half = uint64(1) << 63
+	if n.neg != nil && lo < half {
+		out.Or(n.neg.CompareValue(0, bsi.RANGE, int64(lo), int64(min(hi, half-1)), nil))
+	}
+	if n.pos != nil && hi >= half {
+		out.Or(n.pos.CompareValue(0, bsi.RANGE, int64(max(lo, half)-half), int64(hi-half), nil))
+	}
+	return out
 }
 
 // Name returns the collection's name.
@@ -419,9 +483,7 @@ func (c *Coll) Has(name string) *roaring.Bitmap {
 	for _, bm := range a.values {
 		out.Or(bm)
 	}
-	if a.numbers != nil {
-		out.Or(a.numbers.GetExistenceBitmap())
-	}
+	out.Or(a.numbers.existence())
 	return out
 }
 
@@ -432,17 +494,29 @@ func (c *Coll) Range(name string, lo, hi float64, loOpen, hiOpen bool) *roaring.
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	a := c.attrs[name]
-	klo, khi := numKey(lo), numKey(hi)
+	if a == nil {
+		return roaring.New()
+	}
+	if lo == 0 {
+		lo = 0 // -0 → +0
+	}
+	if hi == 0 {
+		hi = 0
+	}
+	klo, khi := SortableFloat(lo), SortableFloat(hi)
 	if loOpen {
+		if klo == ^uint64(0) {
+			return roaring.New()
+		}
 		klo++
 	}
 	if hiOpen {
+		if khi == 0 {
+			return roaring.New()
+		}
 		khi--
 	}
-	if a == nil || a.numbers == nil || klo > khi {
-		return roaring.New()
-	}
-	return a.numbers.CompareValue(0, bsi.RANGE, klo, khi, nil)
+	return a.numbers.rangeKeys(klo, khi)
 }
 
 // DiskUsage estimates the bytes the collection occupies on disk.
@@ -492,10 +566,7 @@ func (c *Coll) indexAttrs(iid uint32, attrs map[string]any) {
 			c.attrs[name] = a
 		}
 		if f, ok := v.(float64); ok {
-			if a.numbers == nil {
-				a.numbers = bsi.NewDefaultBSI()
-			}
-			a.numbers.SetValue(uint64(iid), numKey(f))
+			a.numbers.set(iid, f)
 			continue
 		}
 		bm := a.values[v]
@@ -514,9 +585,7 @@ func (c *Coll) unindexAttrs(iid uint32, attrs map[string]any) {
 			continue
 		}
 		if _, ok := v.(float64); ok {
-			if a.numbers != nil {
-				a.numbers.ClearValues(roaring.BitmapOf(iid))
-			}
+			a.numbers.clear(iid)
 			continue
 		}
 		if bm := a.values[v]; bm != nil {
