@@ -14,12 +14,9 @@ import (
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
-// openDB opens the embedded database of --data. Client mode (--addr) comes
-// with the server; until then it is refused clearly.
+// openDB opens the embedded database of --data (data commands go through
+// withBackend, which uses --addr's server instead when it is set).
 func (a *app) openDB() (*wpcdb.DB, error) {
-	if a.g.addr != "" {
-		return nil, usageError{errors.New("--addr: client mode is not available yet in this build; run the command without --addr against --data")}
-	}
 	db, err := wpcdb.Open(a.g.data, nil)
 	if err != nil {
 		if strings.Contains(err.Error(), "lock") {
@@ -102,18 +99,12 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 				}
 				sample = &s
 			}
-			return a.withDB(func(db *wpcdb.DB) error {
-				var c *wpcdb.Collection
-				var err error
-				if sample != nil {
-					c, err = db.CreateCollectionWithSample(cmd.Context(), args[0], cfg, *sample)
-				} else {
-					c, err = db.CreateCollection(cmd.Context(), args[0], cfg)
-				}
+			return a.withBackend(func(b backend) error {
+				info, err := b.CreateCollection(cmd.Context(), args[0], cfg, sample)
 				if err != nil {
 					return err
 				}
-				return a.printDescribe(c.Describe())
+				return a.printDescribe(info)
 			})
 		},
 	}
@@ -134,8 +125,8 @@ func (a *app) collectionListCommand() *cobra.Command {
 		Short: "List collections",
 		Args:  exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withDB(func(db *wpcdb.DB) error {
-				infos, err := db.ListCollections()
+			return a.withBackend(func(b backend) error {
+				infos, err := b.ListCollections(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -164,12 +155,12 @@ func (a *app) collectionDescribeCommand() *cobra.Command {
 		Short: "Print every setting of a collection, its item count and size on disk",
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withDB(func(db *wpcdb.DB) error {
-				c, err := db.Collection(args[0])
+			return a.withBackend(func(b backend) error {
+				info, err := b.DescribeCollection(cmd.Context(), args[0])
 				if err != nil {
 					return err
 				}
-				return a.printDescribe(c.Describe())
+				return a.printDescribe(info)
 			})
 		},
 	}
@@ -181,8 +172,8 @@ func (a *app) collectionDropCommand() *cobra.Command {
 		Short: "Delete a collection and every item in it",
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withDB(func(db *wpcdb.DB) error {
-				if err := db.DropCollection(cmd.Context(), args[0]); err != nil {
+			return a.withBackend(func(b backend) error {
+				if err := b.DropCollection(cmd.Context(), args[0]); err != nil {
 					return err
 				}
 				if a.g.json {

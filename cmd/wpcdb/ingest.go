@@ -58,15 +58,20 @@ ingest is idempotent.`,
 			if f.batch <= 0 {
 				return usageError{fmt.Errorf("ingest: --batch must be positive, got %d", f.batch)}
 			}
-			return a.withDB(func(db *wpcdb.DB) error {
-				c, err := db.Collection(args[0])
+			return a.withBackend(func(b backend) error {
+				c, err := b.Ingest(cmd.Context(), args[0])
 				if err != nil {
 					return err
 				}
 				if f.points != "" {
-					return a.ingestNPY(cmd.Context(), c, f)
+					err = a.ingestNPY(cmd.Context(), c, f)
+				} else {
+					err = a.ingestJSONL(cmd.Context(), c, f)
 				}
-				return a.ingestJSONL(cmd.Context(), c, f)
+				if cerr := c.Close(); err == nil {
+					err = cerr
+				}
+				return err
 			})
 		},
 	}
@@ -98,7 +103,7 @@ type ingestStats struct {
 	start     time.Time
 }
 
-func (a *app) ingestJSONL(ctx context.Context, c *wpcdb.Collection, f ingestFlags) error {
+func (a *app) ingestJSONL(ctx context.Context, c ingestTarget, f ingestFlags) error {
 	var r io.Reader = a.stdin
 	var size int64 = -1
 	if f.input != "-" {
@@ -131,7 +136,7 @@ func (a *app) ingestJSONL(ctx context.Context, c *wpcdb.Collection, f ingestFlag
 // commitBatches upserts batches as they are decoded (decoding runs on its
 // own goroutine while the previous batch is validated and committed on the
 // others) and prints the summary. unit names input positions in messages.
-func (a *app) commitBatches(ctx context.Context, c *wpcdb.Collection, f ingestFlags, unit string, batches <-chan ingestBatch) error {
+func (a *app) commitBatches(ctx context.Context, c ingestTarget, f ingestFlags, unit string, batches <-chan ingestBatch) error {
 	st := ingestStats{start: time.Now()}
 	for b := range batches {
 		// Only this goroutine writes to stderr: the reader hands its

@@ -182,7 +182,7 @@ func (in *npyInput) row(i int, pts, ws []float32) (wpcdb.Item, error) {
 // of the files themselves, which ends the ingest).
 type rowError struct{ error }
 
-func (a *app) ingestNPY(ctx context.Context, c *wpcdb.Collection, f ingestFlags) error {
+func (a *app) ingestNPY(ctx context.Context, c ingestTarget, f ingestFlags) error {
 	in, err := openNPY(f, c.Config().Dim)
 	if err != nil {
 		return fmt.Errorf("%w; nothing ingested", err)

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/cloudjson"
 )
 
@@ -16,12 +15,8 @@ func (a *app) getCommand() *cobra.Command {
 		Short: "Print a stored cloud as one JSON object in the input format",
 		Args:  exactArgs(2, "NAME and ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withDB(func(db *wpcdb.DB) error {
-				c, err := db.Collection(args[0])
-				if err != nil {
-					return err
-				}
-				it, err := c.Get(cmd.Context(), args[1])
+			return a.withBackend(func(b backend) error {
+				it, err := b.Get(cmd.Context(), args[0], args[1])
 				if err != nil {
 					return err
 				}
@@ -44,12 +39,8 @@ func (a *app) deleteCommand() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withDB(func(db *wpcdb.DB) error {
-				c, err := db.Collection(args[0])
-				if err != nil {
-					return err
-				}
-				n, err := c.Delete(cmd.Context(), args[1:]...)
+			return a.withBackend(func(b backend) error {
+				n, err := b.Delete(cmd.Context(), args[0], args[1:])
 				if err != nil {
 					return err
 				}

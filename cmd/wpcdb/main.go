@@ -29,6 +29,7 @@ type globals struct {
 	data  string
 	addr  string
 	token string
+	tlsCA string
 	json  bool
 }
 
@@ -81,7 +82,8 @@ Weighted Point Cloud Embedding paper, pruned by a first-stage index.`,
 	pf.StringVar(&a.g.data, "data", "./wpcdb-data", "data directory of the embedded database")
 	pf.StringVar(&a.g.addr, "addr", "", "HOST:PORT of a wpcdb server; when set, commands run against it")
 	pf.StringVar(&a.g.token, "token", "", "bearer token for the server")
+	pf.StringVar(&a.g.tlsCA, "tls-ca", "", "PEM CA certificate: connect to --addr with TLS verified against it")
 	pf.BoolVar(&a.g.json, "json", false, "print JSON instead of text")
-	root.AddCommand(a.simCommand(), a.collectionCommand(), a.ingestCommand(), a.getCommand(), a.deleteCommand(), a.benchCommand(), a.searchCommand(), a.rerankCommand(), a.demoCommand())
+	root.AddCommand(a.simCommand(), a.collectionCommand(), a.ingestCommand(), a.getCommand(), a.deleteCommand(), a.benchCommand(), a.searchCommand(), a.rerankCommand(), a.demoCommand(), a.serveCommand())
 	return root
 }

@@ -44,16 +44,12 @@ also carry "distance", and their score is the negated distance.`,
 			if err != nil {
 				return err
 			}
-			return a.withDB(func(db *wpcdb.DB) error {
-				c, err := db.Collection(args[0])
+			return a.withBackend(func(b backend) error {
+				res, err := b.Search(cmd.Context(), args[0], q, wpcdb.SearchOptions{K: f.k, Filter: f.filter, Exact: f.exact, Candidates: f.candidates, Ef: f.ef})
 				if err != nil {
 					return err
 				}
-				res, err := c.Search(cmd.Context(), q, wpcdb.SearchOptions{K: f.k, Filter: f.filter, Exact: f.exact, Candidates: f.candidates, Ef: f.ef})
-				if err != nil {
-					return err
-				}
-				return a.printHits(c, res, f.explain)
+				return a.printHits(res, f.explain)
 			})
 		},
 	}
@@ -87,16 +83,12 @@ func (a *app) rerankCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withDB(func(db *wpcdb.DB) error {
-				c, err := db.Collection(args[0])
+			return a.withBackend(func(b backend) error {
+				res, err := b.Rerank(cmd.Context(), args[0], q, args[1:])
 				if err != nil {
 					return err
 				}
-				res, err := c.Rerank(cmd.Context(), q, args[1:])
-				if err != nil {
-					return err
-				}
-				return a.printHits(c, res, false)
+				return a.printHits(res, false)
 			})
 		},
 	}
@@ -110,8 +102,8 @@ type hitJSON struct {
 	Distance *float64 `json:"distance,omitempty"`
 }
 
-func (a *app) printHits(c *wpcdb.Collection, res wpcdb.SearchResult, explain bool) error {
-	mmd := c.Config().Similarity.Score.LowerIsCloser()
+func (a *app) printHits(res hits, explain bool) error {
+	mmd := res.score.LowerIsCloser()
 	if a.g.json {
 		hits := make([]hitJSON, len(res.Hits))
 		for i, h := range res.Hits {

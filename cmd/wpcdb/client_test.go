@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"encoding/pem"
+	"math"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/internal/cloudjson"
+	"github.com/wpcdb/wpcdb/server"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// startServer serves a fresh database on a free loopback port, in process.
+func startServer(t *testing.T, opts *server.Options) string {
+	t.Helper()
+	db, err := wpcdb.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Stop(ctx)
+		db.Close()
+	})
+	return lis.Addr().String()
+}
+
+// Timings and disk sizes differ from run to run; everything else must not.
+var volatile = []struct {
+	re   *regexp.Regexp
+	repl string
+}{
+	{regexp.MustCompile(`in [0-9.]+ s \([0-9]+ items/s\)`), "in T s (R items/s)"},
+	{regexp.MustCompile(`disk bytes(\s+)[0-9]+`), "disk bytes${1}B"},
+	{regexp.MustCompile(`"(disk_bytes|seconds|items_per_s|first_stage_ms|rerank_ms|total_ms)":[0-9.e+-]+`), `"$1":0`},
+	{regexp.MustCompile(`[0-9.]+ ms`), "T ms"},
+}
+
+func normalize(s string) string {
+	for _, v := range volatile {
+		s = v.re.ReplaceAllString(s, v.repl)
+	}
+	return s
+}
+
+// TestClientModeMatchesEmbedded runs every data command embedded (--data)
+// and against a server (--addr) holding its own database, and compares
+// the output.
+func TestClientModeMatchesEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	addr := startServer(t, &server.Options{Token: "tok"})
+	remote := []string{"--addr", addr, "--token", "tok"}
+	both := func(stdin string, args ...string) string {
+		t.Helper()
+		eo, ee, ec := runCLI(t, stdin, append([]string{"--data", data}, args...)...)
+		ro, re, rc := runCLI(t, stdin, append(append([]string{}, remote...), args...)...)
+		if ec != 0 {
+			t.Fatalf("%v embedded: exit %d: %s", args, ec, ee)
+		}
+		if rc != 0 || normalize(eo) != normalize(ro) || normalize(ee) != normalize(re) {
+			t.Fatalf("%v: client mode differs from embedded\nembedded: %d %q %q\nclient:   %d %q %q", args, ec, eo, ee, rc, ro, re)
+		}
+		return eo
+	}
+	in := filepath.Join(dir, "items.jsonl")
+	recs := writeJSONL(t, in, 21, 400, 5, 8)
+	q := string(cloudjson.AppendJSON(nil, cloudjson.Record{Cloud: recs[5].Cloud}))
+
+	both("", "collection", "create", "c", "--dim", "8", "--score", "mmd", "--max-points", "5")
+	both("", "--json", "collection", "create", "d", "--dim", "8", "--kernel", "maxsim", "--encoding", "f16", "--rff-dim", "64", "--rff-seed", "7")
+	if out := both("", "ingest", "c", "--input", in, "--batch", "64"); !strings.HasPrefix(out, "ingested 400 items") {
+		t.Fatalf("ingest: %q", out)
+	}
+	both("", "--json", "ingest", "d", "--input", in)
+	for _, args := range [][]string{
+		{"get", "c", "item-7"},
+		{"--json", "get", "d", "item-7"}, // f16: rounded the same way
+		{"search", "c", "--query", "-", "-k", "5"},
+		{"search", "c", "--query", "-", "-k", "7", "--exact", "--explain"},
+		{"--json", "search", "c", "--query", "-", "-k", "5", "--candidates", "50"},
+		{"--json", "search", "d", "--query", "-", "-k", "3"},
+		{"rerank", "c", "--query", "-", "item-9", "item-5", "item-300"},
+		{"--json", "rerank", "d", "--query", "-", "item-9", "item-5"},
+		{"delete", "c", "item-7", "item-8", "nope"},
+		{"--json", "delete", "d", "item-1"},
+		{"collection", "list"},
+		{"--json", "collection", "list"},
+		{"collection", "describe", "c"},
+		{"--json", "collection", "describe", "d"},
+		{"collection", "drop", "d"},
+		{"--json", "collection", "list"},
+	} {
+		both(q, args...)
+	}
+
+	// Ingest semantics over the stream: skipping prints the same lines;
+	// a refused batch stops with the same count, and writes nothing of it.
+	bad := filepath.Join(dir, "bad.jsonl")
+	good := func(id string) string { return `{"id":"` + id + `","points":[[1,2,3,4,5,6,7,8]]}` }
+	zero := `{"id":"z","points":[[0,0,0,0,0,0,0,0]]}`
+	os.WriteFile(bad, []byte(strings.Join([]string{good("g1"), zero, "not json", good("g2"), good("g3")}, "\n")+"\n"), 0o644)
+	both("", "ingest", "c", "--input", bad, "--batch", "2", "--skip-invalid")
+	os.WriteFile(bad, []byte(strings.Join([]string{good("h1"), good("h2"), good("h3"), zero, good("h4")}, "\n")+"\n"), 0o644)
+	_, ee, ec := runCLI(t, "", "--data", data, "ingest", "c", "--input", bad, "--batch", "2")
+	ro, re, rc := runCLI(t, "", append(remote, "ingest", "c", "--input", bad, "--batch", "2")...)
+	want := `wpcdb: line 4 (id "z"): InvalidArgument: points[0]: zero vector cannot be normalized (point normalization is on); batch refused, ingest stopped: 2 items committed before it` + "\n"
+	if ec != 1 || rc != 1 || ro != "" || re != want || strings.Replace(re, "InvalidArgument: ", "", 1) != ee {
+		t.Errorf("refused batch:\nembedded %d %q\nclient   %d %q", ec, ee, rc, re)
+	}
+	both("", "--json", "collection", "describe", "c") // same count: h1, h2 only
+
+	// NumPy input and an imported feature sample go over the wire too.
+	const n, m, d = 3, 2, 8
+	var pts []byte
+	for i := 0; i < n*m*d; i++ {
+		pts = binary.LittleEndian.AppendUint32(pts, math.Float32bits(float32(i%7)+0.5))
+	}
+	p := filepath.Join(dir, "P.npy")
+	writeNPY(t, p, "<f4", []int{n, m, d}, pts)
+	both("", "ingest", "c", "--points", p)
+	both("", "get", "c", "2")
+	k, _ := wpcsim.ParseKernel("linear+gaussian(0.5)")
+	fm, err := wpcsim.NewFeatureMap(wpcsim.Config{Kernel: k}, 8, wpcsim.FeatureOptions{D: 48, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sampleDir := filepath.Join(dir, "sample")
+	os.MkdirAll(sampleDir, 0o755)
+	if err := wpcsim.SaveFeatureSample(sampleDir, fm.Sample()); err != nil {
+		t.Fatal(err)
+	}
+	both("", "--json", "collection", "create", "s", "--dim", "8", "--kernel", "linear+gaussian(0.5)", "--rff-import", sampleDir)
+}
+
+// TestClientErrors: errors print the gRPC code and message and exit 1.
+func TestClientErrors(t *testing.T) {
+	addr := startServer(t, &server.Options{Token: "tok"})
+	runCLI(t, "", "--addr", addr, "--token", "tok", "collection", "create", "c", "--dim", "2")
+	q := `{"points":[[1,2]]}`
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"--token", "tok", "collection", "describe", "nope"}, 1, `wpcdb: NotFound: storage: collection not found: "nope"`},
+		{[]string{"--token", "tok", "collection", "create", "c", "--dim", "2"}, 1, "wpcdb: AlreadyExists: storage: collection already exists"},
+		{[]string{"--token", "tok", "collection", "create", "e", "--dim", "0"}, 1, "wpcdb: InvalidArgument: wpcdb: invalid argument: collection \"e\": storage: invalid collection config: dim must be positive, got 0"},
+		{[]string{"--token", "tok", "search", "c", "--query", "-", "-k", "0"}, 1, "wpcdb: InvalidArgument: wpcdb: invalid argument: query: invalid request: k must be between 1 and 10000, got 0"},
+		{[]string{"--token", "tok", "search", "c", "--query", "-", "-k", "10001"}, 1, "got 10001"},
+		{[]string{"--token", "tok", "get", "c", "ghost"}, 1, "wpcdb: NotFound: storage: item not found"},
+		{[]string{"--token", "tok", "rerank", "c", "--query", "-", "ghost"}, 1, `wpcdb: NotFound: storage: item not found: unknown IDs: "ghost"`},
+		{[]string{"collection", "list"}, 1, "wpcdb: Unauthenticated: server: missing or invalid bearer token"},
+		{[]string{"--token", "nope", "collection", "list"}, 1, "wpcdb: Unauthenticated: "},
+		{[]string{"--token", "tok", "--tls-ca", "/nonexistent", "collection", "list"}, 1, "/nonexistent"},
+	} {
+		stdout, stderr, code := runCLI(t, q, append([]string{"--addr", addr}, tc.args...)...)
+		if code != tc.code || stdout != "" || !strings.HasPrefix(stderr, tc.stderr) && !strings.Contains(stderr, tc.stderr) {
+			t.Errorf("%v: %d %q %q", tc.args, code, stdout, stderr)
+		}
+	}
+	// No server there.
+	_, stderr, code := runCLI(t, "", "--addr", freeAddr(t), "collection", "list")
+	if code != 1 || !strings.HasPrefix(stderr, "wpcdb: Unavailable: ") {
+		t.Errorf("no server: %d %q", code, stderr)
+	}
+	if _, stderr, code := runCLI(t, "", "--tls-ca", "ca.pem", "collection", "list"); code != 2 || !strings.Contains(stderr, "--tls-ca goes with --addr") {
+		t.Errorf("--tls-ca without --addr: %d %q", code, stderr)
+	}
+}
+
+// TestClientTLS serves TLS with a self-signed certificate and connects
+// with it as --tls-ca; a plaintext client is refused.
+func TestClientTLS(t *testing.T) {
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSigned(t)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, certPEM, 0o600)
+	addr := startServer(t, &server.Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	if stdout, stderr, code := runCLI(t, "", "--addr", addr, "--tls-ca", ca, "collection", "create", "c", "--dim", "2"); code != 0 || !strings.Contains(stdout, "name") {
+		t.Fatalf("TLS client: %d %q", code, stderr)
+	}
+	if _, stderr, code := runCLI(t, "", "--addr", addr, "collection", "list"); code != 1 || !strings.HasPrefix(stderr, "wpcdb: Unavailable: ") {
+		t.Errorf("plaintext client against TLS: %d %q", code, stderr)
+	}
+}
+
+func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "wpcdb test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/wpcdb/wpcdb/server"
+)
+
+type serveFlags struct {
+	listen          string
+	metricsListen   string
+	tokenFile       string
+	tlsCert, tlsKey string
+	maxRecvMB       int
+	snapshotDir     string
+	shutdownTimeout time.Duration
+	logLevel        string
+}
+
+func (a *app) serveCommand() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve [--data DIR] [--listen 127.0.0.1:7070] [--metrics-listen 127.0.0.1:9464] [--token T | --token-file F] [--tls-cert F --tls-key F] [--max-recv-mb N]",
+		Short: "Serve the database over gRPC (wpcdb.v1.WPCDB, health, reflection) with Prometheus metrics",
+		Long: `serve opens the database in --data and serves it over gRPC on --listen: the
+service wpcdb.v1.WPCDB (see proto/wpcdb/v1/wpcdb.proto), the standard health
+service and reflection (so grpcurl works). With --token or --token-file every
+call but health and reflection needs "authorization: Bearer <token>". With
+--tls-cert and --tls-key it serves TLS. Metrics are served on
+http://--metrics-listen/metrics (empty or port 0: off). SIGINT or SIGTERM stops
+the server gracefully: in-flight requests finish within --shutdown-timeout,
+then they are cancelled. Every other wpcdb command given --addr is its client.`,
+		Args: exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.serve(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:7070", "HOST:PORT of the gRPC listener")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:9464", "HOST:PORT of the Prometheus /metrics listener (empty or port 0: off)")
+	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token clients must send (instead of --token)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve TLS with")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fl.IntVar(&f.maxRecvMB, "max-recv-mb", server.DefaultMaxRecvBytes>>20, "largest message the server accepts, in MiB (an ingest batch is one message)")
+	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "directory Snapshot requests write under (empty: a request names an absolute path)")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for in-flight requests")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug (every request), info (failed requests), warn or error")
+	return cmd
+}
+
+func (a *app) serve(ctx context.Context, f serveFlags) error {
+	if a.g.addr != "" {
+		return usageError{errors.New("serve: --addr is for clients; the server listens on --listen")}
+	}
+	token := a.g.token
+	if f.tokenFile != "" {
+		if token != "" {
+			return usageError{errors.New("serve: give --token or --token-file, not both")}
+		}
+		b, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return err
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return fmt.Errorf("serve: --token-file %s is empty", f.tokenFile)
+		}
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usageError{errors.New("serve: --tls-cert and --tls-key go together")}
+	}
+	if f.maxRecvMB <= 0 || f.maxRecvMB > 2047 {
+		return usageError{fmt.Errorf("serve: --max-recv-mb must be between 1 and 2047, got %d", f.maxRecvMB)}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return usageError{fmt.Errorf("serve: --log-level: %v", err)}
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, SnapshotRoot: f.snapshotDir, Logger: log}
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return fmt.Errorf("serve: TLS: %w", err)
+		}
+		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if token == "" && !isLoopback(f.listen) {
+		log.Warn("serving without a token on a non-loopback address: anyone who can connect can read and write", "listen", f.listen)
+	}
+
+	db, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	opts.Registerer = reg
+	srv, err := server.New(db, opts)
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(lis) }()
+
+	var metricsSrv *http.Server
+	if metricsOn(f.metricsListen) {
+		mlis, err := net.Listen("tcp", f.metricsListen)
+		if err != nil {
+			srv.Stop(ctx)
+			return fmt.Errorf("serve: metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		log.Info("serving metrics", "url", "http://"+mlis.Addr().String()+"/metrics")
+		go func() {
+			if err := metricsSrv.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: finishing in-flight requests", "timeout", f.shutdownTimeout)
+	case serveErr = <-errc:
+		log.Error("server failed; stopping", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
+	defer cancel()
+	if err := srv.Stop(sctx); err != nil {
+		log.Warn("in-flight requests cancelled at the shutdown timeout")
+	}
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(sctx)
+	}
+	log.Info("stopped")
+	return serveErr
+}
+
+// metricsOn reports whether a metrics address is enabled: not empty and
+// not port 0.
+func metricsOn(addr string) bool {
+	if addr == "" {
+		return false
+	}
+	_, port, err := net.SplitHostPort(addr)
+	return err != nil || port != "0"
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

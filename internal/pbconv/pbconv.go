@@ -1,0 +1,289 @@
+// Package pbconv converts between the wire types of wpcdb.v1 (server/wpcdbv1)
+// and the embedded API's types, for the server and its clients (the CLI's
+// client mode, the load benchmark). Conversions from the wire never trust
+// the sender: they report what cannot be represented, naming the field, and
+// leave the rest of validation (values, limits) to the core, so that a
+// request is judged by the same rules over the network as embedded.
+package pbconv
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/wpcdb/wpcdb"
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// CloudToPB packs a cloud.
+func CloudToPB(c wpcsim.Cloud) *pb.Cloud {
+	return &pb.Cloud{Dim: uint32(c.Dim), Weights: c.Weights, Points: c.Points}
+}
+
+// CloudFromPB unpacks a cloud. Empty weights with points present mean every
+// weight 1, as in the JSON format; a nil cloud is the empty cloud, which
+// fails validation with a message naming its dimension.
+func CloudFromPB(c *pb.Cloud) wpcsim.Cloud {
+	if c == nil {
+		return wpcsim.Cloud{}
+	}
+	out := wpcsim.Cloud{Dim: int(c.Dim), Weights: c.Weights, Points: c.Points}
+	if len(c.Weights) == 0 && out.Dim > 0 && len(c.Points) > 0 && len(c.Points)%out.Dim == 0 {
+		out.Weights = make([]float32, len(c.Points)/out.Dim)
+		for i := range out.Weights {
+			out.Weights[i] = 1
+		}
+	}
+	return out
+}
+
+// AttrsToPB converts attribute values (string, float64, bool; other numeric
+// types are converted to float64).
+func AttrsToPB(attrs map[string]any) (map[string]*pb.AttrValue, error) {
+	if len(attrs) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]*pb.AttrValue, len(attrs))
+	for k, v := range attrs {
+		var av pb.AttrValue
+		switch x := v.(type) {
+		case string:
+			av.Kind = &pb.AttrValue_StringValue{StringValue: x}
+		case bool:
+			av.Kind = &pb.AttrValue_BoolValue{BoolValue: x}
+		case float64:
+			av.Kind = &pb.AttrValue_NumberValue{NumberValue: x}
+		case float32:
+			av.Kind = &pb.AttrValue_NumberValue{NumberValue: float64(x)}
+		case int:
+			av.Kind = &pb.AttrValue_NumberValue{NumberValue: float64(x)}
+		case int64:
+			av.Kind = &pb.AttrValue_NumberValue{NumberValue: float64(x)}
+		default:
+			return nil, fmt.Errorf("attrs.%s: value must be a string, number or boolean, got %T", k, v)
+		}
+		out[k] = &av
+	}
+	return out, nil
+}
+
+// AttrsFromPB converts attribute values; a value with no kind set is an
+// error naming the attribute.
+func AttrsFromPB(attrs map[string]*pb.AttrValue) (map[string]any, error) {
+	if len(attrs) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]any, len(attrs))
+	names := make([]string, 0, len(attrs))
+	for k := range attrs {
+		names = append(names, k)
+	}
+	sort.Strings(names) // the first bad attribute is reported deterministically
+	for _, k := range names {
+		switch x := attrs[k].GetKind().(type) {
+		case *pb.AttrValue_StringValue:
+			out[k] = x.StringValue
+		case *pb.AttrValue_NumberValue:
+			out[k] = x.NumberValue
+		case *pb.AttrValue_BoolValue:
+			out[k] = x.BoolValue
+		default:
+			return nil, fmt.Errorf("attrs.%s: no value (want a string, number or boolean)", k)
+		}
+	}
+	return out, nil
+}
+
+// ItemToPB converts an item.
+func ItemToPB(it wpcdb.Item) (*pb.Item, error) {
+	attrs, err := AttrsToPB(it.Attrs)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Item{Id: it.ID, Cloud: CloudToPB(it.Cloud), Attrs: attrs}, nil
+}
+
+// ItemFromPB converts an item; the error names the field (its attributes
+// are the only part that may fail here).
+func ItemFromPB(it *pb.Item) (wpcdb.Item, error) {
+	attrs, err := AttrsFromPB(it.GetAttrs())
+	out := wpcdb.Item{ID: it.GetId(), Cloud: CloudFromPB(it.GetCloud()), Attrs: attrs}
+	return out, err
+}
+
+// ConfigToPB converts a collection config.
+func ConfigToPB(c wpcdb.CollectionConfig) *pb.CollectionConfig {
+	s := c.Similarity
+	return &pb.CollectionConfig{
+		Dim:         uint32(c.Dim),
+		MaxPoints:   uint32(c.MaxPoints),
+		Kernel:      kernelString(s.Kernel),
+		Norm:        normToPB[s.Norm],
+		RawPoints:   s.RawPoints,
+		Score:       ScoreModeToPB(s.Score),
+		Encoding:    encodingToPB[c.Encoding],
+		RffDim:      uint32(c.Features.Dim),
+		RffSeed:     c.Features.Seed,
+		RffImported: c.Features.Imported,
+	}
+}
+
+func kernelString(k wpcsim.Kernel) string {
+	if k.IsZero() {
+		return ""
+	}
+	return k.String()
+}
+
+var (
+	normToPB     = map[wpcsim.Norm]pb.Norm{wpcsim.NormMean: pb.Norm_NORM_MEAN, wpcsim.NormSum: pb.Norm_NORM_SUM}
+	encodingToPB = map[storage.Encoding]pb.Encoding{storage.EncodingF32: pb.Encoding_ENCODING_F32, storage.EncodingF16: pb.Encoding_ENCODING_F16, storage.EncodingBF16: pb.Encoding_ENCODING_BF16}
+)
+
+// ScoreModeToPB converts a score mode.
+func ScoreModeToPB(m wpcsim.ScoreMode) pb.ScoreMode {
+	switch m {
+	case wpcsim.ScoreCosine:
+		return pb.ScoreMode_SCORE_MODE_COSINE
+	case wpcsim.ScoreMMD:
+		return pb.ScoreMode_SCORE_MODE_MMD
+	}
+	return pb.ScoreMode_SCORE_MODE_INNER
+}
+
+// ScoreModeFromPB converts a score mode; UNSPECIFIED is the default, inner.
+func ScoreModeFromPB(m pb.ScoreMode) (wpcsim.ScoreMode, error) {
+	switch m {
+	case pb.ScoreMode_SCORE_MODE_UNSPECIFIED, pb.ScoreMode_SCORE_MODE_INNER:
+		return wpcsim.ScoreInner, nil
+	case pb.ScoreMode_SCORE_MODE_COSINE:
+		return wpcsim.ScoreCosine, nil
+	case pb.ScoreMode_SCORE_MODE_MMD:
+		return wpcsim.ScoreMMD, nil
+	}
+	return 0, fmt.Errorf("score: unknown score mode %d", int32(m))
+}
+
+// ConfigFromPB converts a collection config. Every field that cannot be
+// converted is reported, each named; the core then validates the values.
+func ConfigFromPB(c *pb.CollectionConfig) (wpcdb.CollectionConfig, error) {
+	if c == nil {
+		return wpcdb.CollectionConfig{}, errors.New("config: missing (dim is required)")
+	}
+	var errs []error
+	out := wpcdb.CollectionConfig{
+		Dim:       clampInt(c.Dim),
+		MaxPoints: clampInt(c.MaxPoints),
+		Features:  storage.FeatureConfig{Dim: clampInt(c.RffDim), Seed: c.RffSeed},
+	}
+	out.Similarity.RawPoints = c.RawPoints
+	if c.Kernel != "" {
+		k, err := wpcsim.ParseKernel(c.Kernel)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("kernel: %w", err))
+		}
+		out.Similarity.Kernel = k
+	}
+	switch c.Norm {
+	case pb.Norm_NORM_UNSPECIFIED, pb.Norm_NORM_MEAN:
+		out.Similarity.Norm = wpcsim.NormMean
+	case pb.Norm_NORM_SUM:
+		out.Similarity.Norm = wpcsim.NormSum
+	default:
+		errs = append(errs, fmt.Errorf("norm: unknown norm %d", int32(c.Norm)))
+	}
+	var err error
+	if out.Similarity.Score, err = ScoreModeFromPB(c.Score); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.Encoding {
+	case pb.Encoding_ENCODING_UNSPECIFIED, pb.Encoding_ENCODING_F32:
+		out.Encoding = storage.EncodingF32
+	case pb.Encoding_ENCODING_F16:
+		out.Encoding = storage.EncodingF16
+	case pb.Encoding_ENCODING_BF16:
+		out.Encoding = storage.EncodingBF16
+	default:
+		errs = append(errs, fmt.Errorf("encoding: unknown encoding %d", int32(c.Encoding)))
+	}
+	return out, errors.Join(errs...)
+}
+
+// clampInt keeps a uint32 from the wire positive-or-huge as an int, so the
+// core's range checks see it as sent.
+func clampInt(v uint32) int { return int(min(uint64(v), math.MaxInt32)) }
+
+// InfoToPB converts a collection description.
+func InfoToPB(info wpcdb.CollectionInfo) *pb.CollectionInfo {
+	return &pb.CollectionInfo{Name: info.Name, Config: ConfigToPB(info.Config), Count: uint64(info.Count), DiskBytes: info.DiskBytes}
+}
+
+// InfoFromPB converts a collection description received from a server.
+func InfoFromPB(info *pb.CollectionInfo) (wpcdb.CollectionInfo, error) {
+	cfg, err := ConfigFromPB(info.GetConfig())
+	if err != nil {
+		return wpcdb.CollectionInfo{}, err
+	}
+	cfg.Features.Imported = info.GetConfig().GetRffImported()
+	if cfg.Similarity.Kernel.IsZero() {
+		cfg.Similarity = cfg.Similarity.WithDefaults()
+	}
+	return wpcdb.CollectionInfo{Name: info.GetName(), Config: cfg, Count: int(info.GetCount()), DiskBytes: info.GetDiskBytes()}, nil
+}
+
+// SampleToPB converts an imported random-feature sample.
+func SampleToPB(s wpcsim.FeatureSample) *pb.FeatureSample {
+	out := &pb.FeatureSample{}
+	for t := range s.W {
+		term := &pb.FeatureSample_Term{W: s.W[t]}
+		if t < len(s.B) {
+			term.B = s.B[t]
+		}
+		out.Terms = append(out.Terms, term)
+	}
+	return out
+}
+
+// SampleFromPB converts an imported random-feature sample for clouds of
+// dimension dim (the sample's own validation is the core's).
+func SampleFromPB(s *pb.FeatureSample, dim int) wpcsim.FeatureSample {
+	out := wpcsim.FeatureSample{Dim: dim}
+	for _, t := range s.GetTerms() {
+		out.W = append(out.W, t.GetW())
+		out.B = append(out.B, t.GetB())
+	}
+	return out
+}
+
+// HitsToPB converts search hits.
+func HitsToPB(hits []wpcdb.Hit) []*pb.Hit {
+	out := make([]*pb.Hit, len(hits))
+	for i, h := range hits {
+		out[i] = &pb.Hit{Id: h.ID, Score: h.Score, Distance: h.Distance}
+	}
+	return out
+}
+
+// HitsFromPB converts search hits (internal IDs are not sent).
+func HitsFromPB(hits []*pb.Hit) []wpcdb.Hit {
+	out := make([]wpcdb.Hit, len(hits))
+	for i, h := range hits {
+		out[i] = wpcdb.Hit{ID: h.GetId(), Score: h.GetScore(), Distance: h.GetDistance()}
+	}
+	return out
+}
+
+// StatsToPB converts search statistics.
+func StatsToPB(s wpcdb.SearchStats) *pb.SearchStats {
+	return &pb.SearchStats{Plan: s.Plan, Passing: uint64(s.Passing), Candidates: uint64(s.Candidates), Reranked: uint64(s.Reranked),
+		FirstStageMs: s.FirstStageMs, RerankMs: s.RerankMs, TotalMs: s.TotalMs}
+}
+
+// StatsFromPB converts search statistics.
+func StatsFromPB(s *pb.SearchStats) wpcdb.SearchStats {
+	return wpcdb.SearchStats{Plan: s.GetPlan(), Passing: int(s.GetPassing()), Candidates: int(s.GetCandidates()), Reranked: int(s.GetReranked()),
+		FirstStageMs: s.GetFirstStageMs(), RerankMs: s.GetRerankMs(), TotalMs: s.GetTotalMs()}
+}

@@ -1,0 +1,53 @@
+package pbconv
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/wpcdb/wpcdb"
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+func TestConfigRoundTrip(t *testing.T) {
+	k, _ := wpcsim.ParseKernel("0.5*linear+0.5*imq(0.7)")
+	for _, cfg := range []wpcdb.CollectionConfig{
+		wpcdb.CollectionConfig{Dim: 8}.WithDefaults(),
+		{Dim: 3, MaxPoints: 7, Encoding: storage.EncodingBF16, Similarity: wpcsim.Config{Kernel: k, Norm: wpcsim.NormSum, RawPoints: true, Score: wpcsim.ScoreMMD},
+			Features: storage.FeatureConfig{Dim: 64, Seed: 9, Imported: true}},
+	} {
+		got, err := InfoFromPB(InfoToPB(wpcdb.CollectionInfo{Name: "c", Config: cfg, Count: 3, DiskBytes: 10}))
+		if err != nil || fmt.Sprint(got.Config) != fmt.Sprint(cfg) || got.Count != 3 || got.DiskBytes != 10 {
+			t.Errorf("round trip of %+v: %+v %v", cfg, got, err)
+		}
+	}
+	_, err := ConfigFromPB(&pb.CollectionConfig{Dim: 2, Kernel: "nope", Norm: 5, Encoding: 9, Score: 4})
+	for _, field := range []string{"kernel:", "norm:", "encoding:", "score:"} {
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("error %v does not name %s", err, field)
+		}
+	}
+}
+
+func TestItemRoundTrip(t *testing.T) {
+	it := wpcdb.Item{ID: "a", Cloud: wpcsim.Cloud{Dim: 2, Weights: []float32{1, -2}, Points: []float32{1, 2, 3, 4}},
+		Attrs: map[string]any{"s": "x", "n": 2.5, "b": true}}
+	p, err := ItemToPB(it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ItemFromPB(p)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(it) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	// Empty weights mean all 1, as in the JSON format.
+	c := CloudFromPB(&pb.Cloud{Dim: 2, Points: []float32{1, 2, 3, 4}})
+	if fmt.Sprint(c.Weights) != "[1 1]" {
+		t.Errorf("default weights %v", c.Weights)
+	}
+	if _, err := ItemFromPB(&pb.Item{Id: "a", Attrs: map[string]*pb.AttrValue{"z": {}, "a": nil}}); err == nil || !strings.Contains(err.Error(), "attrs.a") {
+		t.Errorf("unset attribute: %v", err)
+	}
+}

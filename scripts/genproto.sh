@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Regenerates server/wpcdbv1 from proto/wpcdb/v1/wpcdb.proto with pinned
+# generators, so that the checked-in code is reproducible. .ci/run runs it
+# and fails when the result differs from what is committed.
+#
+# Needs protoc from Debian's protobuf-compiler (installed here when missing
+# and apt-get is available); installs the Go plugins at the pinned versions
+# into a private GOBIN so a different version on PATH is never used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PROTOC_GEN_GO_VERSION=v1.36.12      # google.golang.org/protobuf/cmd/protoc-gen-go
+PROTOC_GEN_GO_GRPC_VERSION=v1.6.2   # google.golang.org/grpc/cmd/protoc-gen-go-grpc
+PROTOC_VERSION="libprotoc 3.21.12"  # Debian bookworm's protobuf-compiler
+
+if ! command -v protoc >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null
+  else
+    echo "genproto: protoc not found; install Debian's protobuf-compiler" >&2; exit 1
+  fi
+fi
+if [ "$(protoc --version)" != "$PROTOC_VERSION" ]; then
+  # The version is written into the generated files' headers.
+  echo "genproto: warning: $(protoc --version), the checked-in code was made with $PROTOC_VERSION" >&2
+fi
+
+gobin="$(pwd)/.cache/genproto-bin"
+mkdir -p "$gobin"
+GOBIN="$gobin" go install "google.golang.org/protobuf/cmd/protoc-gen-go@${PROTOC_GEN_GO_VERSION}"
+GOBIN="$gobin" go install "google.golang.org/grpc/cmd/protoc-gen-go-grpc@${PROTOC_GEN_GO_GRPC_VERSION}"
+
+rm -f server/wpcdbv1/*.pb.go
+protoc -I proto \
+  --plugin=protoc-gen-go="$gobin/protoc-gen-go" \
+  --plugin=protoc-gen-go-grpc="$gobin/protoc-gen-go-grpc" \
+  --go_out=. --go_opt=module=github.com/wpcdb/wpcdb \
+  --go-grpc_out=. --go-grpc_opt=module=github.com/wpcdb/wpcdb \
+  proto/wpcdb/v1/wpcdb.proto
+gofmt -l server/wpcdbv1 | (! grep .) || { echo "genproto: generated code is not gofmt-clean" >&2; exit 1; }

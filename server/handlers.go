@@ -1,0 +1,273 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/internal/pbconv"
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+)
+
+// maxBatchQueries bounds a BatchSearch: each query is a full search.
+const maxBatchQueries = 1024
+
+// service implements wpcdb.v1.WPCDB over a DB. Handlers return the core's
+// errors as they are; the status interceptor maps them (statusOf).
+type service struct {
+	pb.UnimplementedWPCDBServer
+	db           *wpcdb.DB
+	snapshotRoot string
+	metrics      *metrics
+}
+
+func (s *service) collection(name string) (*wpcdb.Collection, error) {
+	if name == "" {
+		return nil, invalid("collection: name is required")
+	}
+	return s.db.Collection(name)
+}
+
+func (s *service) CreateCollection(ctx context.Context, req *pb.CreateCollectionRequest) (*pb.CreateCollectionResponse, error) {
+	cfg, err := pbconv.ConfigFromPB(req.GetConfig())
+	if err != nil {
+		return nil, invalid("collection %q: config: %v", req.GetName(), err)
+	}
+	var c *wpcdb.Collection
+	if fs := req.GetFeatureSample(); fs != nil {
+		if cfg.Features.Dim != 0 || cfg.Features.Seed != 0 {
+			return nil, invalid("collection %q: config: rff_dim and rff_seed must be 0 with an imported feature_sample", req.GetName())
+		}
+		c, err = s.db.CreateCollectionWithSample(ctx, req.GetName(), cfg, pbconv.SampleFromPB(fs, cfg.Dim))
+	} else {
+		c, err = s.db.CreateCollection(ctx, req.GetName(), cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &pb.CreateCollectionResponse{Collection: pbconv.InfoToPB(c.Describe())}, nil
+}
+
+func (s *service) DescribeCollection(ctx context.Context, req *pb.DescribeCollectionRequest) (*pb.DescribeCollectionResponse, error) {
+	c, err := s.collection(req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.DescribeCollectionResponse{Collection: pbconv.InfoToPB(c.Describe())}, nil
+}
+
+func (s *service) ListCollections(ctx context.Context, req *pb.ListCollectionsRequest) (*pb.ListCollectionsResponse, error) {
+	infos, err := s.db.ListCollections()
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListCollectionsResponse{Collections: make([]*pb.CollectionInfo, len(infos))}
+	for i, info := range infos {
+		out.Collections[i] = pbconv.InfoToPB(info)
+	}
+	return out, nil
+}
+
+func (s *service) DropCollection(ctx context.Context, req *pb.DropCollectionRequest) (*pb.DropCollectionResponse, error) {
+	if req.GetName() == "" {
+		return nil, invalid("collection: name is required")
+	}
+	if err := s.db.DropCollection(ctx, req.GetName()); err != nil {
+		return nil, err
+	}
+	return &pb.DropCollectionResponse{}, nil
+}
+
+// Upsert commits each received batch with one durable, atomic write and
+// acknowledges it. A refused batch ends the stream with its error (an
+// InvalidItem detail names the item); batches acknowledged before it stay.
+func (s *service) Upsert(stream pb.WPCDB_UpsertServer) error {
+	ctx := stream.Context()
+	var c *wpcdb.Collection
+	for batch := uint64(0); ; batch++ {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			if c, err = s.collection(req.GetCollection()); err != nil {
+				return err
+			}
+		} else if name := req.GetCollection(); name != "" && name != c.Name() {
+			return invalid("batch %d: collection %q: an Upsert stream writes to one collection (%q)", batch, name, c.Name())
+		}
+		res, err := upsertBatch(ctx, c, req)
+		if err != nil {
+			return err
+		}
+		s.metrics.ingested(c.Name(), res.GetWritten())
+		res.Batch = batch
+		if err := stream.Send(res); err != nil {
+			return err
+		}
+	}
+}
+
+// upsertBatch converts and writes one batch. Items whose attributes cannot
+// be converted are invalid items like those the core refuses: they refuse
+// the batch, or are skipped and reported with skip_invalid.
+func upsertBatch(ctx context.Context, c *wpcdb.Collection, req *pb.UpsertRequest) (*pb.UpsertResponse, error) {
+	skip := req.GetSkipInvalid()
+	items := make([]wpcdb.Item, 0, len(req.GetItems()))
+	index := make([]int, 0, len(req.GetItems())) // request index of items[j]
+	var skipped []*pb.InvalidItem
+	for i, p := range req.GetItems() {
+		it, err := pbconv.ItemFromPB(p)
+		if err != nil {
+			if !skip {
+				return nil, &wpcdb.InvalidItem{Index: i, ID: it.ID, Cause: err,
+					Err: fmt.Errorf("%w: item %d (id %q): %w", wpcdb.ErrInvalidArgument, i, it.ID, err)}
+			}
+			skipped = append(skipped, &pb.InvalidItem{Index: uint32(i), Id: it.ID, Reason: err.Error()})
+			continue
+		}
+		items = append(items, it)
+		index = append(index, i)
+	}
+	res, err := c.UpsertWith(ctx, items, wpcdb.UpsertOptions{SkipInvalid: skip})
+	var bad *wpcdb.InvalidItem
+	if errors.As(err, &bad) {
+		// Report the item by its index in the request.
+		i := index[bad.Index]
+		return nil, &wpcdb.InvalidItem{Index: i, ID: bad.ID, Cause: bad.Cause,
+			Err: fmt.Errorf("%w: item %d (id %q): %w", wpcdb.ErrInvalidArgument, i, bad.ID, bad.Cause)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, sk := range res.Skipped {
+		skipped = append(skipped, &pb.InvalidItem{Index: uint32(index[sk.Index]), Id: sk.ID, Reason: sk.Cause.Error()})
+	}
+	sort.Slice(skipped, func(a, b int) bool { return skipped[a].Index < skipped[b].Index })
+	return &pb.UpsertResponse{Written: uint32(res.Written), Skipped: skipped}, nil
+}
+
+func (s *service) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
+	c, err := s.collection(req.GetCollection())
+	if err != nil {
+		return nil, err
+	}
+	n, err := c.Delete(ctx, req.GetIds()...)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.DeleteResponse{Deleted: uint32(n)}, nil
+}
+
+func (s *service) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
+	c, err := s.collection(req.GetCollection())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetId() == "" {
+		return nil, invalid("id: must not be empty")
+	}
+	it, err := c.Get(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	item, err := pbconv.ItemToPB(it)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetResponse{Item: item}, nil
+}
+
+func searchOptions(k, candidates, ef int32, exact bool, filter string) (wpcdb.SearchOptions, error) {
+	opts := wpcdb.SearchOptions{K: int(k), Exact: exact, Candidates: int(candidates), Ef: int(ef)}
+	return opts, setFilter(&opts, filter)
+}
+
+func (s *service) Search(ctx context.Context, req *pb.SearchRequest) (*pb.SearchResponse, error) {
+	c, err := s.collection(req.GetCollection())
+	if err != nil {
+		return nil, err
+	}
+	opts, err := searchOptions(req.GetK(), req.GetCandidates(), req.GetEf(), req.GetExact(), req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.Search(ctx, pbconv.CloudFromPB(req.GetQuery()), opts)
+	if err != nil {
+		return nil, err
+	}
+	return searchResponse(c, res), nil
+}
+
+func searchResponse(c *wpcdb.Collection, res wpcdb.SearchResult) *pb.SearchResponse {
+	return &pb.SearchResponse{Hits: pbconv.HitsToPB(res.Hits), Stats: pbconv.StatsToPB(res.Stats),
+		ScoreMode: pbconv.ScoreModeToPB(c.Config().Similarity.Score)}
+}
+
+func (s *service) BatchSearch(ctx context.Context, req *pb.BatchSearchRequest) (*pb.BatchSearchResponse, error) {
+	c, err := s.collection(req.GetCollection())
+	if err != nil {
+		return nil, err
+	}
+	if n := len(req.GetQueries()); n > maxBatchQueries {
+		return nil, invalid("queries: at most %d per BatchSearch, got %d", maxBatchQueries, n)
+	}
+	opts, err := searchOptions(req.GetK(), req.GetCandidates(), req.GetEf(), req.GetExact(), req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.BatchSearchResponse{Results: make([]*pb.SearchResponse, len(req.GetQueries()))}
+	for i, q := range req.GetQueries() {
+		res, err := c.Search(ctx, pbconv.CloudFromPB(q), opts)
+		if err != nil {
+			return nil, fmt.Errorf("queries[%d]: %w", i, err)
+		}
+		out.Results[i] = searchResponse(c, res)
+	}
+	return out, nil
+}
+
+func (s *service) Rerank(ctx context.Context, req *pb.RerankRequest) (*pb.RerankResponse, error) {
+	c, err := s.collection(req.GetCollection())
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.Rerank(ctx, pbconv.CloudFromPB(req.GetQuery()), req.GetIds())
+	if err != nil {
+		return nil, err
+	}
+	r := searchResponse(c, res)
+	return &pb.RerankResponse{Hits: r.Hits, Stats: r.Stats, ScoreMode: r.ScoreMode}, nil
+}
+
+// Snapshot writes a checkpoint of the whole database. With a snapshot root
+// the requested directory must be a relative path inside it; without one it
+// must be absolute (whoever holds the token administers the server).
+func (s *service) Snapshot(ctx context.Context, req *pb.SnapshotRequest) (*pb.SnapshotResponse, error) {
+	dir := req.GetDir()
+	switch {
+	case dir == "":
+		return nil, invalid("dir: required")
+	case s.snapshotRoot != "":
+		if !filepath.IsLocal(dir) {
+			return nil, invalid("dir %q: must be a relative path inside the server's snapshot directory", dir)
+		}
+		dir = filepath.Join(s.snapshotRoot, dir)
+	case !filepath.IsAbs(dir):
+		return nil, invalid("dir %q: must be an absolute path on the server", dir)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.db.Snapshot(dir); err != nil {
+		return nil, err
+	}
+	return &pb.SnapshotResponse{Dir: dir}, nil
+}
