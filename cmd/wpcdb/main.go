@@ -82,6 +82,6 @@ Weighted Point Cloud Embedding paper, pruned by a first-stage index.`,
 	pf.StringVar(&a.g.addr, "addr", "", "HOST:PORT of a wpcdb server; when set, commands run against it")
 	pf.StringVar(&a.g.token, "token", "", "bearer token for the server")
 	pf.BoolVar(&a.g.json, "json", false, "print JSON instead of text")
-	root.AddCommand(a.simCommand(), a.collectionCommand(), a.ingestCommand(), a.getCommand(), a.deleteCommand(), a.benchCommand(), a.searchCommand(), a.rerankCommand())
+	root.AddCommand(a.simCommand(), a.collectionCommand(), a.ingestCommand(), a.getCommand(), a.deleteCommand(), a.benchCommand(), a.searchCommand(), a.rerankCommand(), a.encodeCommand())
 	return root
 }
