@@ -27,6 +27,7 @@ func (a *app) benchCommand() *cobra.Command {
 		out      string
 		queries  int
 		topK     int
+		fmnist   fmnistFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --workload paper|compact --out DIR",
@@ -45,6 +46,9 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 			if out == "" {
 				return usageError{fmt.Errorf("bench: --out DIR is required")}
 			}
+			if workload == "fmnist-knn" {
+				return a.runFMNIST(cmd, out, threads, fmnist)
+			}
 			var shape bench.Synth
 			defN, defEnc := 0, ""
 			switch workload {
@@ -53,7 +57,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 			case "compact":
 				shape, defN, defEnc = bench.CompactShape, 1_000_000, "f32"
 			default:
-				return usageError{fmt.Errorf("bench: unknown workload %q (want paper or compact)", workload)}
+				return usageError{fmt.Errorf("bench: unknown workload %q (want paper, compact or fmnist-knn)", workload)}
 			}
 			if !cmd.Flags().Changed("n") {
 				n = defN
@@ -146,7 +150,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&workload, "workload", "paper", "paper or compact")
+	fl.StringVar(&workload, "workload", "paper", "paper, compact or fmnist-knn (k-NN accuracy of patch clouds on Fashion-MNIST)")
 	fl.IntVar(&n, "n", 0, "items (default 10,000 for paper, 1,000,000 for compact)")
 	fl.StringVar(&kernel, "kernel", wpcsim.DefaultKernelSpec, "kernel spec of the collection")
 	fl.StringVar(&encoding, "encoding", "", "point encoding (default f16 for paper, f32 for compact)")
@@ -155,5 +159,6 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 	fl.StringVar(&out, "out", "", "output directory (report.json, and the database under data/)")
 	fl.IntVar(&queries, "queries", 20, "queries for the search sweep (0: ingest only)")
 	fl.IntVar(&topK, "k", 10, "hits per query")
+	fmnist.register(fl)
 	return cmd
 }
