@@ -28,6 +28,7 @@ func (a *app) benchCommand() *cobra.Command {
 		topK     int
 		peers    bool
 		score    string
+		fmnist   fmnistFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --workload paper|compact --out DIR",
@@ -46,6 +47,9 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 			if out == "" {
 				return usageError{fmt.Errorf("bench: --out DIR is required")}
 			}
+			if workload == "fmnist-knn" {
+				return a.runFMNIST(cmd, out, threads, fmnist)
+			}
 			var shape bench.Synth
 			defN, defEnc := 0, ""
 			switch workload {
@@ -54,7 +58,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 			case "compact":
 				shape, defN, defEnc = bench.CompactShape, 1_000_000, "f32"
 			default:
-				return usageError{fmt.Errorf("bench: unknown workload %q (want paper or compact)", workload)}
+				return usageError{fmt.Errorf("bench: unknown workload %q (want paper, compact or fmnist-knn)", workload)}
 			}
 			if !cmd.Flags().Changed("n") {
 				n = defN
@@ -165,7 +169,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&workload, "workload", "paper", "paper or compact")
+	fl.StringVar(&workload, "workload", "paper", "paper, compact or fmnist-knn (k-NN accuracy of patch clouds on Fashion-MNIST)")
 	fl.IntVar(&n, "n", 0, "items (default 10,000 for paper, 1,000,000 for compact)")
 	fl.StringVar(&kernel, "kernel", wpcsim.DefaultKernelSpec, "kernel spec of the collection")
 	fl.StringVar(&score, "score", "inner", "score mode: inner, cosine or mmd")
@@ -176,6 +180,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 	fl.IntVar(&queries, "queries", 20, "queries for the search sweep (0: ingest only)")
 	fl.IntVar(&topK, "k", 10, "hits per query")
 	fl.BoolVar(&peers, "peers", true, "also run the Python pipelines of bench/peers.py (hnswlib or FAISS + NumPy rerank) on the same data")
+	fmnist.register(fl)
 	return cmd
 }
 
