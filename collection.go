@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/query"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -95,7 +96,7 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 	}
 	writes := make([]storage.ItemWrite, len(items))
 	errs := make([]error, len(items))
-	c.parallel(len(items), func(i int) { errs[i] = c.prepare(&items[i], &writes[i]) })
+	parallel.For(len(items), c.db.opts.Parallelism, func(i int) { errs[i] = c.prepare(&items[i], &writes[i]) })
 	keep := writes[:0]
 	for i, err := range errs {
 		if err == nil {
@@ -179,33 +180,6 @@ func stripSentinel(err, sentinel error) error {
 		return errors.New(msg[len(prefix):])
 	}
 	return err
-}
-
-// parallel runs f(0..n-1) on up to Options.Parallelism goroutines.
-func (c *Collection) parallel(n int, f func(i int)) {
-	workers := min(c.db.opts.Parallelism, n)
-	if workers <= 1 {
-		for i := 0; i < n; i++ {
-			f(i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	next := make(chan int, n)
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // Delete removes the items with these IDs in one durable write and returns

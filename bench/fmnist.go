@@ -13,6 +13,7 @@ import (
 
 	"github.com/wpcdb/wpcdb/encoder"
 	"github.com/wpcdb/wpcdb/internal/idx"
+	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/internal/simd"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -147,7 +148,7 @@ func pack(clouds []wpcsim.Cloud, sigmas []float64) *packed {
 	for s := range sigmas {
 		pk.selfGau[s] = make([]float64, n)
 	}
-	parallelFor(n, func(i int) {
+	parallel.For(n, 0, func(i int) {
 		c := clouds[i]
 		pk.count[i] = c.Len()
 		copy(pk.pts[i*p*d:], c.Points)
@@ -183,30 +184,6 @@ func pack(clouds []wpcsim.Cloud, sigmas []float64) *packed {
 		}
 	})
 	return pk
-}
-
-func parallelFor(n int, f func(i int)) {
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	next := 0
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // neighbours holds, per score config and query, the indices of the K best
@@ -395,7 +372,7 @@ func knnPixels(ctx context.Context, test MNISTSet, qids []int, train MNISTSet, x
 	const bq = 64
 	var firstErr error
 	var mu sync.Mutex
-	parallelFor((len(qids)+bq-1)/bq, func(blk int) {
+	parallel.For((len(qids)+bq-1)/bq, 0, func(blk int) {
 		if ctx.Err() != nil {
 			mu.Lock()
 			firstErr = ctx.Err()

@@ -3,10 +3,10 @@ package encoder
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 
+	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -130,27 +130,7 @@ func init() {
 func encodeBatch(ins []Input, encode func(Input) (wpcsim.Cloud, error)) ([]wpcsim.Cloud, error) {
 	out := make([]wpcsim.Cloud, len(ins))
 	errs := make([]error, len(ins))
-	workers := min(runtime.GOMAXPROCS(0), len(ins))
-	var wg sync.WaitGroup
-	var next int
-	var mu sync.Mutex
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= len(ins) {
-					return
-				}
-				out[i], errs[i] = encode(ins[i])
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.For(len(ins), 0, func(i int) { out[i], errs[i] = encode(ins[i]) })
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
