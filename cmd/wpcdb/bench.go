@@ -27,9 +27,10 @@ func (a *app) benchCommand() *cobra.Command {
 		out      string
 		queries  int
 		topK     int
+		load     loadFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "bench --workload paper|compact --out DIR",
+		Use:   "bench --workload paper|compact --out DIR | bench --workload load --addr HOST:PORT [--clients N] [--duration D]",
 		Short: "Run a benchmark workload and write report.json",
 		Long: `bench generates a synthetic workload of learned-looking clouds (signed weights,
 clustered, anisotropic points), ingests it into a fresh database under DIR and
@@ -39,9 +40,16 @@ DIR/report.json. Then, unless --queries 0, it measures search: the exact scan
 query at a time with --threads scoring goroutines (default 1), reporting
 recall@k, queries/s and p50/p99 latency as "runs". Workloads: paper (197 points ×
 512 dims, f16 by default, 10,000 items; queries of 77 points), compact (4–16
-points × 64 dims, 1,000,000 items; queries of 8 points).`,
+points × 64 dims, 1,000,000 items; queries of 8 points).
+--workload load drives a running server (--addr): it recreates --collection
+with --n compact items (default 10,000), then --clients concurrent clients
+search (k from -k, queries of 8 points), or with --write-fraction also upsert,
+back to back for --duration, and reports requests/s and p50/p99 latency.`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if workload == "load" {
+				return a.benchLoad(cmd, load, n, kernel, seed, topK, out)
+			}
 			if out == "" {
 				return usageError{fmt.Errorf("bench: --out DIR is required")}
 			}
@@ -155,5 +163,6 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 	fl.StringVar(&out, "out", "", "output directory (report.json, and the database under data/)")
 	fl.IntVar(&queries, "queries", 20, "queries for the search sweep (0: ingest only)")
 	fl.IntVar(&topK, "k", 10, "hits per query")
+	load.register(fl)
 	return cmd
 }
