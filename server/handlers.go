@@ -94,7 +94,7 @@ func (s *service) Upsert(stream pb.WPCDB_UpsertServer) error {
 			return nil
 		}
 		if err != nil {
-			return err
+			return streamErr(ctx, err)
 		}
 		if c == nil {
 			if c, err = s.collection(req.GetCollection()); err != nil {
@@ -110,9 +110,19 @@ func (s *service) Upsert(stream pb.WPCDB_UpsertServer) error {
 		s.metrics.ingested(c.Name(), res.GetWritten())
 		res.Batch = batch
 		if err := stream.Send(res); err != nil {
-			return err
+			return streamErr(ctx, err)
 		}
 	}
+}
+
+// streamErr reports a failed Recv or Send: as the client's cancellation
+// or deadline when that is what ended the stream (a closing transport
+// otherwise reads as Unavailable, a server fault).
+func streamErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 // upsertBatch converts and writes one batch. Items whose attributes cannot

@@ -562,6 +562,24 @@ func TestParallelClients(t *testing.T) {
 		t.Fatalf("count %d, want %d", c.Count(), clients*batches*per)
 	}
 	// Metrics: requests per method, ingested items, collection sizes.
+	found := gather(t, reg)
+	for key, want := range map[string]float64{
+		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDB/Search":   clients * 20,
+		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDB/Upsert":   clients,
+		"wpcdb_grpc_request_duration_seconds,method=wpcdb.v1.WPCDB/Search": clients * 20,
+		"wpcdb_ingested_items_total,collection=c":                          clients * batches * per,
+		"wpcdb_collection_items,collection=c":                              clients * batches * per,
+	} {
+		if found[key] != want {
+			t.Errorf("%s = %v, want %v", key, found[key], want)
+		}
+	}
+}
+
+// gather returns every metric's value (a histogram's sample count) by
+// "name,label=value,...".
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -583,17 +601,7 @@ func TestParallelClients(t *testing.T) {
 			}
 		}
 	}
-	for key, want := range map[string]float64{
-		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDB/Search":   clients * 20,
-		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDB/Upsert":   clients,
-		"wpcdb_grpc_request_duration_seconds,method=wpcdb.v1.WPCDB/Search": clients * 20,
-		"wpcdb_ingested_items_total,collection=c":                          clients * batches * per,
-		"wpcdb_collection_items,collection=c":                              clients * batches * per,
-	} {
-		if found[key] != want {
-			t.Errorf("%s = %v, want %v", key, found[key], want)
-		}
-	}
+	return found
 }
 
 // TestPanicRecovery: a handler's panic is Internal for that request only.
@@ -612,6 +620,45 @@ func TestPanicRecovery(t *testing.T) {
 		_, err := cli.ListCollections(context.Background(), &pb.ListCollectionsRequest{})
 		if st := status.Convert(err); st.Code() != codes.Internal || strings.Contains(st.Message(), "nil pointer") {
 			t.Fatalf("panic: %v", err)
+		}
+	}
+}
+
+// TestClientDeadline: a search past its deadline stops with
+// DeadlineExceeded instead of running on.
+func TestClientDeadline(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	ts := startServer(t, &server.Options{Registerer: reg})
+	cfg := wpcdb.CollectionConfig{Dim: shape.Dim}
+	cfg.Features.Dim = 64
+	createPB(t, ts.cli, ctx, "c", cfg)
+	synth := bench.NewSynth(shape, 3)
+	var items []wpcdb.Item
+	for i := 0; i < 3000; i++ {
+		items = append(items, synth.Item(i))
+	}
+	if _, err := upsertPB(ctx, ts.cli, &pb.UpsertRequest{Collection: "c", Items: itemsPB(t, items)}); err != nil {
+		t.Fatal(err)
+	}
+	q := pbconv.CloudToPB(synth.Query(0, 64))
+	dctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+	defer cancel()
+	_, err := ts.cli.Search(dctx, &pb.SearchRequest{Collection: "c", Query: q, K: 10, Exact: true})
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("search past its deadline: %v", err)
+	}
+	// The server stopped too: its request ended with DeadlineExceeded, or
+	// Canceled when the client's cancellation arrived first, not OK after
+	// a full scan.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		m := gather(t, reg)
+		const key = "wpcdb_grpc_requests_total,code=%s,method=wpcdb.v1.WPCDB/Search"
+		if m[fmt.Sprintf(key, "DeadlineExceeded")]+m[fmt.Sprintf(key, "Canceled")] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not stop the search: %v", m)
 		}
 	}
 }

@@ -29,9 +29,10 @@ func (a *app) benchCommand() *cobra.Command {
 		peers    bool
 		score    string
 		fmnist   fmnistFlags
+		load     loadFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "bench --workload paper|compact --out DIR",
+		Use:   "bench --workload paper|compact --out DIR | bench --workload load --addr HOST:PORT [--clients N] [--duration D]",
 		Short: "Run a benchmark workload and write report.json",
 		Long: `bench generates a synthetic workload of learned-looking clouds (signed weights,
 clustered, anisotropic points), ingests it into a fresh database under DIR and
@@ -41,9 +42,16 @@ DIR/report.json. Then, unless --queries 0, it measures search: the exact scan
 query at a time with --threads scoring goroutines (default 1), reporting
 recall@k, queries/s and p50/p99 latency as "runs". Workloads: paper (197 points ×
 512 dims, f16 by default, 10,000 items; queries of 77 points), compact (4–16
-points × 64 dims, 1,000,000 items; queries of 8 points).`,
+points × 64 dims, 1,000,000 items; queries of 8 points).
+--workload load drives a running server (--addr): it recreates --collection
+with --n compact items (default 10,000), then --clients concurrent clients
+search (k from -k, queries of 8 points), or with --write-fraction also upsert,
+back to back for --duration, and reports requests/s and p50/p99 latency.`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if workload == "load" {
+				return a.benchLoad(cmd, load, n, kernel, seed, topK, out)
+			}
 			if out == "" {
 				return usageError{fmt.Errorf("bench: --out DIR is required")}
 			}
@@ -58,7 +66,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 			case "compact":
 				shape, defN, defEnc = bench.CompactShape, 1_000_000, "f32"
 			default:
-				return usageError{fmt.Errorf("bench: unknown workload %q (want paper, compact or fmnist-knn)", workload)}
+				return usageError{fmt.Errorf("bench: unknown workload %q (want paper, compact, fmnist-knn or load)", workload)}
 			}
 			if !cmd.Flags().Changed("n") {
 				n = defN
@@ -181,6 +189,7 @@ points × 64 dims, 1,000,000 items; queries of 8 points).`,
 	fl.IntVar(&topK, "k", 10, "hits per query")
 	fl.BoolVar(&peers, "peers", true, "also run the Python pipelines of bench/peers.py (hnswlib or FAISS + NumPy rerank) on the same data")
 	fmnist.register(fl)
+	load.register(fl)
 	return cmd
 }
 
