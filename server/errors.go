@@ -18,7 +18,6 @@ import (
 // Errors raised by the server itself; statusOf gives their codes.
 var (
 	errUnauthenticated = errors.New("server: missing or invalid bearer token")
-	errUnimplemented   = errors.New("server: not implemented")
 	errPanic           = errors.New("server: internal error")
 )
 
@@ -62,8 +61,6 @@ func codeOf(err error) codes.Code {
 		return codes.DeadlineExceeded
 	case errors.Is(err, errUnauthenticated):
 		return codes.Unauthenticated
-	case errors.Is(err, errUnimplemented):
-		return codes.Unimplemented
 	case errors.Is(err, wpcdb.ErrInvalidArgument),
 		errors.Is(err, wpcsim.ErrInvalidCloud),
 		errors.Is(err, wpcsim.ErrInvalidKernel),

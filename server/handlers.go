@@ -195,9 +195,10 @@ func (s *service) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse,
 	return &pb.GetResponse{Item: item}, nil
 }
 
+// searchOptions builds the embedded search options; a malformed filter is
+// the core's ErrInvalidArgument (InvalidArgument, with the column).
 func searchOptions(k, candidates, ef int32, exact bool, filter string) (wpcdb.SearchOptions, error) {
-	opts := wpcdb.SearchOptions{K: int(k), Exact: exact, Candidates: int(candidates), Ef: int(ef)}
-	return opts, setFilter(&opts, filter)
+	return wpcdb.SearchOptions{K: int(k), Filter: filter, Exact: exact, Candidates: int(candidates), Ef: int(ef)}, nil
 }
 
 func (s *service) Search(ctx context.Context, req *pb.SearchRequest) (*pb.SearchResponse, error) {

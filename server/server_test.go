@@ -198,6 +198,17 @@ func TestIngestThenSearchEqualsEmbedded(t *testing.T) {
 					t.Errorf("plan %q want %q, score mode %v", got.Stats.Plan, want.Stats.Plan, got.ScoreMode)
 				}
 			}
+			// The same filtered search over the wire and embedded.
+			const filter = `year >= 2005 AND topic != "t3"`
+			fwant, err := ec.Search(ctx, q, wpcdb.SearchOptions{K: 10, Filter: filter})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fgot, err := ts.cli.Search(ctx, &pb.SearchRequest{Collection: name, Query: pbconv.CloudToPB(q), K: 10, Filter: filter})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameHits(t, fmt.Sprintf("%s query %d filtered", name, j), pbconv.HitsFromPB(fgot.Hits), fwant.Hits)
 			ids := []string{"item-3", "item-700", "item-42"}
 			want, err := ec.Rerank(ctx, q, ids)
 			if err != nil {
@@ -422,9 +433,7 @@ func TestBadInputs(t *testing.T) {
 		{"NaN query", search(&pb.SearchRequest{K: 1, Query: cloud(4, nil, 1, nan, 0, 0)}), codes.InvalidArgument, "query: points[0][1]"},
 		{"query wrong dim", search(&pb.SearchRequest{K: 1, Query: cloud(2, nil, 1, 0)}), codes.InvalidArgument, "query"},
 		{"search unknown collection", search(&pb.SearchRequest{Collection: "nope", K: 1}), codes.NotFound, `"nope"`},
-		// Filters arrive with the query layer's filter language; until
-		// then a filter is refused, never ignored.
-		{"filter", search(&pb.SearchRequest{K: 1, Filter: `color = "red`}), codes.Unimplemented, "filter"},
+		{"bad filter", search(&pb.SearchRequest{K: 1, Filter: `color = "red`}), codes.InvalidArgument, "filter"},
 		{"get empty ID", func() error { _, err := ts.cli.Get(ctx, &pb.GetRequest{Collection: "c"}); return err }, codes.InvalidArgument, "id"},
 		{"get unknown ID", func() error { _, err := ts.cli.Get(ctx, &pb.GetRequest{Collection: "c", Id: "nope"}); return err }, codes.NotFound, "not found"},
 		{"rerank unknown ID", func() error {

@@ -148,10 +148,9 @@ func (r *remote) Delete(ctx context.Context, coll string, ids []string) (int, er
 	return int(resp.GetDeleted()), nil
 }
 
-// searchRequest builds a Search request from the embedded options. When
-// SearchOptions gains Filter (query branch), set req.Filter from it here.
+// searchRequest builds a Search request from the embedded options.
 func searchRequest(coll string, q wpcsim.Cloud, opts wpcdb.SearchOptions) *pb.SearchRequest {
-	return &pb.SearchRequest{Collection: coll, Query: pbconv.CloudToPB(q), K: clampInt32(opts.K), Exact: opts.Exact,
+	return &pb.SearchRequest{Collection: coll, Query: pbconv.CloudToPB(q), K: clampInt32(opts.K), Filter: opts.Filter, Exact: opts.Exact,
 		Candidates: clampInt32(opts.Candidates), Ef: clampInt32(opts.Ef)}
 }
 
