@@ -32,14 +32,6 @@ func (t *topK) push(r Result) {
 	}
 }
 
-// worst returns the worst kept result and whether the heap is full.
-func (t *topK) worst() (Result, bool) {
-	if len(t.h) < t.k {
-		return Result{}, false
-	}
-	return t.h[0], true
-}
-
 // sorted returns the kept results, best first.
 func (t *topK) sorted() []Result {
 	out := append([]Result(nil), t.h...)

@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -48,7 +49,7 @@ func TestCompileStorage(t *testing.T) {
 	iids := writeItems(t, coll, []map[string]any{
 		{"color": "red", "year": 2021.0, "sale": true},
 		{"color": "blue", "year": 2019.0},
-		{"color": "red", "year": -0.0, "sale": false},
+		{"color": "red", "year": math.Copysign(0, -1), "sale": false},
 		{"color": 7.0, "year": "2020"},
 		{"year": 2023.5, "sale": true, "size (cm)": 40.0},
 		{"color": "green", "year": 0.0},

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,7 +29,6 @@ type Options struct {
 // concurrent use.
 type Store struct {
 	db     *pebble.DB
-	cache  *pebble.Cache
 	logger *slog.Logger
 
 	mu     sync.RWMutex // guards colls and closed; held briefly
@@ -293,5 +291,3 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error(msg, "component", "pebble")
 	panic(msg)
 }
-
-func hasPrefix(k, p []byte) bool { return bytes.HasPrefix(k, p) }
