@@ -84,21 +84,34 @@ func Open(dir string, opts *Options) (*DB, error) {
 	return &DB{store: st, opts: o, colls: map[*storage.Coll]*Collection{}}, nil
 }
 
+// SaveIndexes saves each open collection's first-stage index with the write
+// epoch it reflects, so that the next Open replays only the writes made
+// after it. Close does this too; a long-running process calls it now and
+// then to keep the replay short after a crash. Safe for concurrent use with
+// reads and writes (each collection's writes pause while its index is
+// serialized).
+func (db *DB) SaveIndexes() error {
+	db.mu.Lock()
+	colls := make([]*Collection, 0, len(db.colls))
+	for _, c := range db.colls {
+		colls = append(colls, c)
+	}
+	db.mu.Unlock()
+	var errs []error
+	for _, c := range colls {
+		if err := c.saveIndex(); err != nil && !errors.Is(err, ErrCollectionNotFound) {
+			errs = append(errs, fmt.Errorf("collection %q: save index: %w", c.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Close saves each open collection's first-stage index (so the next Open
 // loads it instead of rebuilding it) and closes the database. Collections
 // obtained from it become unusable. Nothing acknowledged depends on Close:
 // after a crash the index is rebuilt from what Pebble holds.
 func (db *DB) Close() error {
-	db.mu.Lock()
-	var errs []error
-	for _, c := range db.colls {
-		if err := c.saveIndex(); err != nil && !errors.Is(err, ErrCollectionNotFound) {
-			errs = append(errs, fmt.Errorf("collection %q: save index: %w", c.Name(), err))
-		}
-	}
-	db.mu.Unlock()
-	errs = append(errs, db.store.Close())
-	return errors.Join(errs...)
+	return errors.Join(db.SaveIndexes(), db.store.Close())
 }
 
 // Snapshot writes a consistent copy of the whole database to dir, which

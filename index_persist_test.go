@@ -32,6 +32,9 @@ func TestIndexSavedAndCaughtUp(t *testing.T) {
 		// After the save: replacements, new items, deletes; then a crash.
 		repl := randomItems(seed+1, 50, 5, 8, "a")
 		c.Upsert(ctx, append(repl, randomItems(seed+2, 40, 5, 8, "b")...))
+		if err := db.SaveIndexes(); err != nil { // a periodic save, as serve does
+			t.Fatal(err)
+		}
 		c.Delete(ctx, "a3", "a77", "b5")
 		crashed := fs.CrashClone(vfs.CrashCloneCfg{})
 		db.Close()

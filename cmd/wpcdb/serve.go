@@ -139,12 +139,25 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		}()
 	}
 
+	// Save the first-stage indexes now and then, so that a crash replays
+	// at most this interval's writes on the next start.
+	saveTick := time.NewTicker(10 * time.Minute)
+	defer saveTick.Stop()
 	var serveErr error
-	select {
-	case <-ctx.Done():
-		log.Info("stopping: finishing in-flight requests", "timeout", f.shutdownTimeout)
-	case serveErr = <-errc:
-		log.Error("server failed; stopping", "err", serveErr)
+wait:
+	for {
+		select {
+		case <-saveTick.C:
+			if err := db.SaveIndexes(); err != nil {
+				log.Warn("saving first-stage indexes", "err", err)
+			}
+		case <-ctx.Done():
+			log.Info("stopping: finishing in-flight requests", "timeout", f.shutdownTimeout)
+			break wait
+		case serveErr = <-errc:
+			log.Error("server failed; stopping", "err", serveErr)
+			break wait
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
 	defer cancel()
