@@ -11,34 +11,39 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
-// clusteredData draws n vectors of dimension dim around the given number of
-// gaussian centres, each with its own anisotropic, rotated covariance (a
-// random mixing matrix with decaying column scales) and its own norm scale,
-// so that clusters differ in spread, shape and norm as learned embeddings
-// do. IDs are sparse.
+// clusteredData draws vectors of dimension dim around gaussian centres,
+// each with its own anisotropic, rotated covariance (a random mixing
+// matrix of rank min(dim, 32) with decaying column scales) and its own norm
+// scale, so that clusters differ in spread, shape and norm as learned
+// embeddings do. Above 32 dimensions the centres are scaled so that the
+// geometry matches dimension 32 and a little isotropic noise makes the
+// clusters full rank.
 type clusteredData struct {
-	dim     int
-	centres [][]float32
-	mix     [][]float32 // per centre, dim×dim row-major
+	dim, rank int
+	centres   [][]float32
+	spreads   []float64
+	mix       [][]float32 // per centre, dim×rank row-major
 }
 
 func newClusteredData(rng *rand.Rand, dim, centres int) *clusteredData {
-	d := &clusteredData{dim: dim}
+	d := &clusteredData{dim: dim, rank: min(dim, 32)}
+	cscale := math.Sqrt(float64(d.rank) / float64(dim))
 	for range centres {
 		c := make([]float32, dim)
 		scale := 0.5 + 1.5*rng.Float64()
 		for i := range c {
-			c[i] = float32(rng.NormFloat64() * scale)
+			c[i] = float32(rng.NormFloat64() * scale * cscale)
 		}
 		spread := 3 * (0.15 + 0.5*rng.Float64())
-		m := make([]float32, dim*dim)
-		for j := 0; j < dim; j++ {
-			colScale := spread * math.Exp(-3*float64(j)/float64(dim)) // anisotropic
+		m := make([]float32, dim*d.rank)
+		for j := 0; j < d.rank; j++ {
+			colScale := spread * math.Exp(-3*float64(j)/float64(d.rank)) // anisotropic
 			for i := 0; i < dim; i++ {
-				m[i*dim+j] = float32(rng.NormFloat64() * colScale / math.Sqrt(float64(dim)) * 2)
+				m[i*d.rank+j] = float32(rng.NormFloat64() * colScale / math.Sqrt(float64(dim)) * 2)
 			}
 		}
 		d.centres = append(d.centres, c)
+		d.spreads = append(d.spreads, spread)
 		d.mix = append(d.mix, m)
 	}
 	return d
@@ -46,16 +51,23 @@ func newClusteredData(rng *rand.Rand, dim, centres int) *clusteredData {
 
 func (d *clusteredData) draw(rng *rand.Rand) []float32 {
 	j := rng.IntN(len(d.centres))
-	z := make([]float64, d.dim)
+	z := make([]float64, d.rank)
 	for i := range z {
 		z[i] = rng.NormFloat64()
 	}
 	v := make([]float32, d.dim)
 	m := d.mix[j]
+	noise := 0.0
+	if d.rank < d.dim {
+		noise = 0.5 * d.spreads[j] / math.Sqrt(float64(d.dim))
+	}
 	for i := range v {
 		s := float64(d.centres[j][i])
-		for k := 0; k < d.dim; k++ {
-			s += float64(m[i*d.dim+k]) * z[k]
+		for k := 0; k < d.rank; k++ {
+			s += float64(m[i*d.rank+k]) * z[k]
+		}
+		if noise > 0 {
+			s += noise * rng.NormFloat64()
 		}
 		v[i] = float32(s)
 	}
@@ -171,6 +183,12 @@ func TestHNSWRecall(t *testing.T) {
 		t.Logf("%s: recall@10 %.4f (n %d, dim 32, ef 64)", m, r, n)
 		if r < 0.95 {
 			t.Errorf("%s: recall@10 %.4f < 0.95", m, r)
+		}
+		// k above ef: the beam widens to k.
+		r = meanRecall(t, h, f, ts.qs[:20], 200, nil, Params{})
+		t.Logf("%s: recall@200 %.4f (ef max(64, 200))", m, r)
+		if r < 0.95 {
+			t.Errorf("%s: recall@200 %.4f < 0.95", m, r)
 		}
 	}
 }
@@ -455,7 +473,7 @@ func TestHNSWSearchAllocs(t *testing.T) {
 	h, _ := buildBoth(t, ts, 16, L2, HNSWOptions{Seed: 1, EfConstruction: 64})
 	q := ts.qs[0]
 	filter := roaring.New()
-	for _, id := range ts.ids[:1000] {
+	for _, id := range ts.ids[:1800] { // enough to be walked, not scanned
 		filter.Add(id)
 	}
 	h.Search(q, 10, nil, Params{}) // warm the pool
