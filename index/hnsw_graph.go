@@ -1,0 +1,398 @@
+package index
+
+import (
+	"slices"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// The graph algorithms of HNSW: layer search (the paper's algorithm 2),
+// insertion (algorithm 1), neighbour selection (algorithm 4) and the repair
+// of links to tombstones. Callers hold the lock: read for searches, write
+// for everything that changes links.
+
+// query is a prepared vector bound with its squared norm; scores of nodes
+// against it go through score.
+type query struct {
+	v  []float32
+	n2 float32
+}
+
+// score is the "higher is closer" score of node s against q.
+func (h *HNSW) score(q query, s uint32) float32 {
+	d := dot(q.v, h.vecs[int(s)*h.dim:int(s+1)*h.dim])
+	if h.metric == L2 {
+		return -(q.n2 + h.norms2[s] - 2*d)
+	}
+	return d
+}
+
+// nodeQuery binds node s as a query.
+func (h *HNSW) nodeQuery(s uint32) query {
+	return query{v: h.vecs[int(s)*h.dim : int(s+1)*h.dim], n2: h.norms2[s]}
+}
+
+func (h *HNSW) maxDeg(level int) int {
+	if level == 0 {
+		return h.maxDeg0
+	}
+	return h.opts.M
+}
+
+// neighbours returns the links of s on level (aliasing the graph).
+func (h *HNSW) neighbours(s uint32, level int) []uint32 {
+	if level == 0 {
+		base := int(s) * (h.maxDeg0 + 1)
+		return h.links0[base+1 : base+1+int(h.links0[base])]
+	}
+	return h.upper[s][level-1]
+}
+
+// setNeighbours replaces the links of s on level by the keys of sel.
+func (h *HNSW) setNeighbours(s uint32, level int, sel []cand) {
+	if level == 0 {
+		base := int(s) * (h.maxDeg0 + 1)
+		h.links0[base] = uint32(len(sel))
+		for i, c := range sel {
+			h.links0[base+1+i] = c.key
+		}
+		return
+	}
+	l := h.upper[s][level-1][:0]
+	for _, c := range sel {
+		l = append(l, c.key)
+	}
+	h.upper[s][level-1] = l
+}
+
+// greedy walks from ep to a local best of q on level (the beam of width 1
+// used above the layers a search or an insertion works on).
+func (h *HNSW) greedy(q query, ep cand, level int) cand {
+	for changed := true; changed; {
+		changed = false
+		for _, n := range h.neighbours(ep.key, level) {
+			if s := h.score(q, n); s > ep.score {
+				ep = cand{score: s, key: n}
+				changed = true
+			}
+		}
+	}
+	return ep
+}
+
+// searchLayer runs a beam search of width ef on level from eps, leaving in
+// sc.found the best ef admitted nodes. With liveOnly, tombstones and nodes
+// whose IDs are not in filter (when not nil) are traversed but not
+// admitted; the walk goes on while fewer than ef are admitted.
+func (h *HNSW) searchLayer(sc *hnswScratch, q query, eps []cand, ef, level int, liveOnly bool, filter *roaring.Bitmap) {
+	sc.visited.reset(len(h.ids))
+	sc.frontier = sc.frontier[:0]
+	sc.found = sc.found[:0]
+	admit := func(s uint32) bool {
+		return !liveOnly || (h.states[s] == slotLive && (filter == nil || filter.Contains(h.ids[s])))
+	}
+	for _, ep := range eps {
+		if !sc.visited.visit(ep.key) {
+			continue
+		}
+		sc.frontier.push(ep)
+		if admit(ep.key) {
+			sc.found.keep(ep, ef)
+		}
+	}
+	for len(sc.frontier) > 0 {
+		c := sc.frontier.pop()
+		if len(sc.found) >= ef && c.score < sc.found[0].score {
+			break
+		}
+		for _, n := range h.neighbours(c.key, level) {
+			if !sc.visited.visit(n) {
+				continue
+			}
+			s := h.score(q, n)
+			if len(sc.found) < ef || s > sc.found[0].score {
+				nc := cand{score: s, key: n}
+				sc.frontier.push(nc)
+				if admit(n) {
+					sc.found.keep(nc, ef)
+				}
+			}
+		}
+	}
+}
+
+// insert links the new node s into the graph (algorithm 1).
+func (h *HNSW) insert(sc *hnswScratch, s uint32) {
+	level := int(h.levels[s])
+	if h.entry < 0 {
+		h.entry = int32(s)
+		h.maxLevel = level
+		return
+	}
+	q := h.nodeQuery(s)
+	ep := cand{key: uint32(h.entry), score: h.score(q, uint32(h.entry))}
+	for l := h.maxLevel; l > level; l-- {
+		ep = h.greedy(q, ep, l)
+	}
+	sc.eps = append(sc.eps[:0], ep)
+	for l := min(level, h.maxLevel); l >= 0; l-- {
+		h.searchLayer(sc, q, sc.eps, h.opts.EfConstruction, l, false, nil)
+		sc.cands = sc.found.drain(sc.cands)
+		sc.eps = append(sc.eps[:0], sc.cands...)
+		// Link to live nodes only (tombstones waste degree and go away at
+		// the next repair), unless only tombstones were found: then linking
+		// to them keeps the new node reachable until the repair.
+		live := sc.cands[:0]
+		for _, c := range sc.eps {
+			if h.states[c.key] == slotLive {
+				live = append(live, c)
+			}
+		}
+		if len(live) > 0 {
+			sc.cands = live
+		} else {
+			sc.cands = append(sc.cands[:0], sc.eps...)
+		}
+		sc.sel = h.selectNeighbours(sc.cands, h.opts.M, sc.sel[:0])
+		h.setNeighbours(s, l, sc.sel)
+		for _, n := range sc.sel {
+			h.link(sc, n.key, s, l)
+		}
+	}
+	if level > h.maxLevel {
+		h.entry = int32(s)
+		h.maxLevel = level
+	}
+}
+
+// selectNeighbours is the selection heuristic (algorithm 4, without
+// extending or keeping pruned candidates, as hnswlib does): walking the
+// candidates best first, keep one only if it is closer to the base node
+// than to every one kept, so that the links point in diverse directions.
+// cands are sorted best first, scored against the base node.
+func (h *HNSW) selectNeighbours(cands []cand, m int, dst []cand) []cand {
+	if len(cands) <= m {
+		return append(dst, cands...)
+	}
+	for _, c := range cands {
+		if len(dst) >= m {
+			break
+		}
+		cq := h.nodeQuery(c.key)
+		good := true
+		for _, r := range dst {
+			if h.score(cq, r.key) > c.score {
+				good = false
+				break
+			}
+		}
+		if good {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// link adds the link n → s on level, pruning n's links with the heuristic
+// when they exceed the level's degree bound. Tombstones are dropped first.
+func (h *HNSW) link(sc *hnswScratch, n, s uint32, level int) {
+	ns := h.neighbours(n, level)
+	if len(ns) < h.maxDeg(level) {
+		if level == 0 {
+			base := int(n) * (h.maxDeg0 + 1)
+			h.links0[base+1+len(ns)] = s
+			h.links0[base]++
+		} else {
+			h.upper[n][level-1] = append(ns, s)
+		}
+		return
+	}
+	q := h.nodeQuery(n)
+	cands := sc.pruneBuf[:0]
+	for _, x := range ns {
+		if h.states[x] == slotLive {
+			cands = append(cands, cand{score: h.score(q, x), key: x})
+		}
+	}
+	cands = append(cands, cand{score: h.score(q, s), key: s})
+	slices.SortFunc(cands, compareCands)
+	sel := h.selectNeighbours(cands, h.maxDeg(level), sc.pruned[:0])
+	h.setNeighbours(n, level, sel)
+	sc.pruneBuf, sc.pruned = cands, sel
+}
+
+func compareCands(a, b cand) int {
+	if betterCand(a, b) {
+		return -1
+	}
+	if betterCand(b, a) {
+		return 1
+	}
+	return 0
+}
+
+// repair removes the tombstones. On each layer, every tombstone gets a
+// replacement: the live node closest to it among those reachable from it
+// through tombstones (its links are intact until the end). Each live node's
+// links to tombstones are replaced by their replacements, so that every
+// path through a tombstone keeps going the same way, then live nodes that
+// only tombstones linked to are linked from their best neighbour. The
+// tombstones' slots are then freed.
+//
+// Reselecting a node's links with the heuristic over its tombstones'
+// neighbours (hnswlib's repair) was measured worse: on clustered data it
+// drops the few long links between clusters and leaves clusters
+// unreachable (recall@10 after deleting 30%: 0.952 for InnerProduct, 0.998
+// for L2, against 0.990 and 0.999 with replacements).
+func (h *HNSW) repair(sc *hnswScratch) {
+	if len(h.slot) == 0 {
+		h.reset()
+		return
+	}
+	if h.states[h.entry] != slotLive {
+		best := -1
+		for s, st := range h.states {
+			if st == slotLive && (best < 0 || h.levels[s] > h.levels[best]) {
+				best = s
+			}
+		}
+		h.entry = int32(best)
+		h.maxLevel = int(h.levels[best])
+	}
+	work := make([]int32, len(h.ids)) // replacements, then in-degrees
+	for l := 0; l <= h.maxLevel; l++ {
+		for s, st := range h.states {
+			if st == slotDeleted && int(h.levels[s]) >= l {
+				work[s] = h.nearestLive(sc, uint32(s), l)
+			}
+		}
+		for s, st := range h.states {
+			if st == slotLive && int(h.levels[s]) >= l {
+				h.replaceLinks(sc, uint32(s), l, work)
+			}
+		}
+		h.relinkOrphans(sc, l, work)
+	}
+	for s, st := range h.states {
+		if st == slotDeleted {
+			h.states[s] = slotFree
+			h.links0[s*(h.maxDeg0+1)] = 0
+			h.upper[s] = nil
+			h.free = append(h.free, uint32(s))
+		}
+	}
+	slices.Sort(h.free)
+	slices.Reverse(h.free)
+	h.deleted = 0
+}
+
+// nearestLive returns the live node closest to tombstone d among those
+// reachable from d through tombstones on level (a bounded search), or -1.
+func (h *HNSW) nearestLive(sc *hnswScratch, d uint32, level int) int32 {
+	q := h.nodeQuery(d)
+	sc.visited.reset(len(h.ids))
+	sc.visited.visit(d)
+	queue := append(sc.stack[:0], d)
+	best, found := cand{}, false
+	for head := 0; head < len(queue) && head < 64; head++ {
+		for _, n := range h.neighbours(queue[head], level) {
+			if !sc.visited.visit(n) {
+				continue
+			}
+			if h.states[n] == slotLive {
+				if c := (cand{score: h.score(q, n), key: n}); !found || betterCand(c, best) {
+					best, found = c, true
+				}
+			} else if !found {
+				queue = append(queue, n)
+			}
+		}
+	}
+	sc.stack = queue[:0]
+	if !found {
+		return -1
+	}
+	return int32(best.key)
+}
+
+// replaceLinks replaces each tombstone among the links of s on level by
+// its replacement (repl, from nearestLive), dropping duplicates. A node
+// left without links gets them as an insertion would.
+func (h *HNSW) replaceLinks(sc *hnswScratch, s uint32, level int, repl []int32) {
+	ns := h.neighbours(s, level)
+	if !slices.ContainsFunc(ns, func(n uint32) bool { return h.states[n] != slotLive }) {
+		return
+	}
+	sel := sc.pruned[:0]
+	for _, n := range ns {
+		if h.states[n] == slotLive {
+			sel = append(sel, cand{key: n})
+		}
+	}
+	for _, n := range ns {
+		if h.states[n] == slotLive {
+			continue
+		}
+		r := repl[n]
+		if r < 0 || uint32(r) == s || slices.ContainsFunc(sel, func(c cand) bool { return c.key == uint32(r) }) {
+			continue
+		}
+		sel = append(sel, cand{key: uint32(r)})
+	}
+	if len(sel) == 0 {
+		sel = h.searchNeighbours(sc, s, level, sel)
+	}
+	h.setNeighbours(s, level, sel)
+	sc.pruned = sel
+}
+
+// searchNeighbours selects links for s on level as an insertion would,
+// from the (live) entry, appending them to dst.
+func (h *HNSW) searchNeighbours(sc *hnswScratch, s uint32, level int, dst []cand) []cand {
+	q := h.nodeQuery(s)
+	ep := cand{key: uint32(h.entry), score: h.score(q, uint32(h.entry))}
+	for l := h.maxLevel; l > level; l-- {
+		ep = h.greedy(q, ep, l)
+	}
+	sc.eps = append(sc.eps[:0], ep)
+	h.searchLayer(sc, q, sc.eps, h.opts.EfConstruction, level, true, nil)
+	sc.cands = sc.found.drain(sc.cands)
+	sc.cands = slices.DeleteFunc(sc.cands, func(c cand) bool { return c.key == s })
+	return h.selectNeighbours(sc.cands, h.opts.M, dst)
+}
+
+// reset empties the graph, keeping the options and the level generator.
+func (h *HNSW) reset() {
+	h.vecs, h.norms2, h.ids, h.levels, h.states = h.vecs[:0], h.norms2[:0], h.ids[:0], h.levels[:0], h.states[:0]
+	h.links0, h.upper, h.free = h.links0[:0], nil, h.free[:0]
+	h.deleted, h.entry, h.maxLevel = 0, -1, 0
+}
+
+// relinkOrphans gives each live node on level that no live node links to
+// (its in-links all came from tombstones) a link from its best live
+// neighbour, so that it stays reachable. indeg is scratch of len(h.ids).
+func (h *HNSW) relinkOrphans(sc *hnswScratch, level int, indeg []int32) {
+	clear(indeg)
+	for s, st := range h.states {
+		if st == slotLive && int(h.levels[s]) >= level {
+			for _, n := range h.neighbours(uint32(s), level) {
+				indeg[n]++
+			}
+		}
+	}
+	for s, st := range h.states {
+		if st != slotLive || int(h.levels[s]) < level || indeg[s] > 0 || int32(s) == h.entry {
+			continue
+		}
+		q := h.nodeQuery(uint32(s))
+		best := cand{key: ^uint32(0)}
+		for _, n := range h.neighbours(uint32(s), level) {
+			if c := (cand{score: h.score(q, n), key: n}); h.states[n] == slotLive && (best.key == ^uint32(0) || betterCand(c, best)) {
+				best = c
+			}
+		}
+		if best.key != ^uint32(0) {
+			h.link(sc, best.key, uint32(s), level)
+		}
+	}
+}
