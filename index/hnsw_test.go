@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/wpcdb/wpcdb/internal/raceflag"
 )
 
 // clusteredData draws vectors of dimension dim around gaussian centres,
@@ -466,7 +468,7 @@ func TestHNSWConcurrent(t *testing.T) {
 }
 
 func TestHNSWSearchAllocs(t *testing.T) {
-	if raceEnabled {
+	if raceflag.Enabled {
 		t.Skip("sync.Pool drops items under the race detector")
 	}
 	ts := newTestSet(1, 2000, 16, 20, 1)
