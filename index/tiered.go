@@ -1,0 +1,349 @@
+package index
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// TieredOptions configure a Tiered index.
+type TieredOptions struct {
+	// GraphAt is the number of vectors at which the HNSW graph is built;
+	// below it every vector stays in the flat buffer, whose exact scan is
+	// cheaper than a graph walk. 1 builds the graph from the first vector;
+	// 0 or less never builds it (a flat index).
+	GraphAt int
+	// HNSW configures the graph.
+	HNSW HNSWOptions
+}
+
+// Tiered is a flat buffer in front of an HNSW graph: the first stage of a
+// collection. Add puts a vector in the buffer, where an exact scan finds it
+// at once, and returns; once the index holds GraphAt vectors a background
+// builder moves buffered vectors into the graph one at a time. A bulk load
+// therefore pays for the graph after (and beside) the load instead of in
+// each write, and a search stays complete meanwhile: it scans the buffer
+// exactly, walks the graph, and merges the two.
+//
+// Every vector is in the buffer, the graph, or (for an instant while it
+// moves) both; never in neither, because the builder adds a vector to the
+// graph before it removes it from the buffer, and Search reads the buffer
+// before the graph.
+type Tiered struct {
+	dim    int
+	metric Metric
+	opts   TieredOptions
+
+	mu      sync.Mutex // serializes Add, Delete, a vector's move, and Save
+	pending *Flat
+	graph   *HNSW // nil until GraphAt vectors are indexed
+	running bool  // a builder goroutine is active
+	stopped bool
+	wg      sync.WaitGroup
+	idle    *sync.Cond // broadcast when the builder stops
+}
+
+// NewTiered returns an empty Tiered index of dimension dim.
+func NewTiered(dim int, m Metric, opts TieredOptions) (*Tiered, error) {
+	if dim <= 0 {
+		return nil, fmt.Errorf("%w: dimension %d", ErrInvalidOptions, dim)
+	}
+	if m > L2 {
+		return nil, fmt.Errorf("%w: unknown metric %s", ErrInvalidOptions, m)
+	}
+	if err := opts.HNSW.Validate(); err != nil {
+		return nil, err
+	}
+	opts.HNSW.EnsureDefaults()
+	t := &Tiered{dim: dim, metric: m, opts: opts, pending: NewFlat(dim, m)}
+	t.idle = sync.NewCond(&t.mu)
+	return t, nil
+}
+
+func (t *Tiered) Dim() int { return t.dim }
+
+// Options returns the options the index was made with (defaults filled).
+func (t *Tiered) Options() TieredOptions { return t.opts }
+
+// Len is the number of indexed vectors (buffered or in the graph).
+func (t *Tiered) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lenLocked()
+}
+
+func (t *Tiered) lenLocked() int {
+	n := t.pending.Len()
+	if t.graph != nil {
+		n += t.graph.Len()
+	}
+	return n
+}
+
+// Status reports how many vectors are in the graph and how many still wait
+// in the flat buffer.
+func (t *Tiered) Status() (inGraph, buffered int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.graph != nil {
+		inGraph = t.graph.Len()
+	}
+	return inGraph, t.pending.Len()
+}
+
+func (t *Tiered) Contains(id uint32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pending.Contains(id) || t.graph != nil && t.graph.Contains(id)
+}
+
+// IDs returns a new bitmap of the indexed IDs.
+func (t *Tiered) IDs() *roaring.Bitmap {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ids := t.pending.IDs()
+	if t.graph != nil {
+		t.graph.mu.RLock()
+		for id := range t.graph.slot {
+			ids.Add(id)
+		}
+		t.graph.mu.RUnlock()
+	}
+	return ids
+}
+
+// Add buffers the vector of id (replacing any earlier one) and wakes the
+// builder when the graph is due.
+func (t *Tiered) Add(id uint32, v []float32) error {
+	if len(v) != t.dim {
+		return fmt.Errorf("%w: %d, index has %d", ErrDimension, len(v), t.dim)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.pending.Add(id, v); err != nil {
+		return err
+	}
+	if t.graph != nil {
+		t.graph.Delete(id) // the buffered vector supersedes it
+	}
+	t.kickLocked()
+	return nil
+}
+
+// Delete removes id; unknown IDs are ignored.
+func (t *Tiered) Delete(id uint32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending.Delete(id)
+	if t.graph != nil {
+		t.graph.Delete(id)
+	}
+}
+
+// kickLocked creates the graph when it is due and starts the builder when
+// there is work for it.
+func (t *Tiered) kickLocked() {
+	if t.stopped || t.running || t.opts.GraphAt <= 0 || t.pending.Len() == 0 {
+		return
+	}
+	if t.graph == nil {
+		if t.lenLocked() < t.opts.GraphAt {
+			return
+		}
+		g, err := NewHNSW(t.dim, t.metric, t.opts.HNSW)
+		if err != nil {
+			return // options were validated in NewTiered
+		}
+		t.graph = g
+	}
+	t.running = true
+	t.wg.Add(1)
+	go t.build()
+}
+
+// build moves buffered vectors into the graph until the buffer is empty or
+// the index is stopped. Each move holds t.mu for one graph insertion, so a
+// concurrent Add waits for at most one.
+func (t *Tiered) build() {
+	defer t.wg.Done()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v := make([]float32, t.dim)
+	for !t.stopped {
+		id, ok := t.pending.last(v)
+		if !ok {
+			break
+		}
+		if err := t.graph.Add(id, v); err != nil {
+			break // impossible: the dimensions agree
+		}
+		t.pending.Delete(id)
+		// Let waiting writers and savers in between moves.
+		t.mu.Unlock()
+		t.mu.Lock()
+	}
+	t.running = false
+	t.idle.Broadcast()
+}
+
+// Wait blocks until the builder is idle: every vector added so far is in
+// the graph (when the graph is due) or the index is stopped.
+func (t *Tiered) Wait() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.running {
+		t.idle.Wait()
+	}
+}
+
+// Stop stops the builder and waits for it; buffered vectors stay buffered
+// (and searchable). Add after Stop still buffers. Stop is for closing.
+func (t *Tiered) Stop() {
+	t.mu.Lock()
+	t.stopped = true
+	t.mu.Unlock()
+	t.wg.Wait()
+}
+
+// Search scans the buffer exactly, walks the graph, and merges the two.
+func (t *Tiered) Search(q []float32, k int, filter *roaring.Bitmap, p Params) ([]Result, error) {
+	if len(q) != t.dim {
+		return nil, fmt.Errorf("%w: query %d, index has %d", ErrDimension, len(q), t.dim)
+	}
+	if p.Ef < 0 {
+		return nil, fmt.Errorf("index: negative Ef %d", p.Ef)
+	}
+	if k <= 0 {
+		return nil, nil
+	}
+	// The buffer first: a vector moving to the graph meanwhile is then
+	// seen in one or the other (see Tiered).
+	res, err := t.pending.Search(q, k, filter, p)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	g := t.graph
+	t.mu.Unlock()
+	if g == nil {
+		return res, nil
+	}
+	gres, err := g.Search(q, k, filter, p)
+	if err != nil {
+		return nil, err
+	}
+	if len(res) == 0 {
+		return gres, nil
+	}
+	res = append(res, gres...)
+	slices.SortFunc(res, compareResults)
+	// Drop duplicates (a vector caught mid-move); equal IDs carry equal
+	// scores, so they are adjacent after the sort.
+	out := res[:0]
+	for i, r := range res {
+		if i > 0 && r.ID == res[i-1].ID {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out[:min(k, len(out))], nil
+}
+
+// Blob names of a saved Tiered index.
+const (
+	tieredBlobName  = "tiered"
+	pendingBlobName = "flat"
+)
+
+// Save writes the buffer, the graph (when built) and a header naming the
+// options, as consistent blobs: no vector moves while they are written.
+func (t *Tiered) Save(p Persister) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h := make([]byte, 0, 32)
+	h = append(h, 'T', 1, byte(t.metric))
+	h = binary.LittleEndian.AppendUint32(h, uint32(t.dim))
+	h = binary.LittleEndian.AppendUint64(h, uint64(max(t.opts.GraphAt, 0)))
+	hasGraph := byte(0)
+	if t.graph != nil {
+		hasGraph = 1
+	}
+	h = append(h, hasGraph)
+	if err := t.pending.Save(p); err != nil {
+		return err
+	}
+	if t.graph != nil {
+		if err := t.graph.Save(p); err != nil {
+			return err
+		}
+	}
+	return p.PutBlob(tieredBlobName, h)
+}
+
+// LoadTiered reads a Tiered index written by Save; (nil, nil) when none was
+// saved. The graph keeps the options it was built with; opts gives GraphAt
+// and the options of a graph not yet built. The builder starts when
+// buffered vectors are due for the graph.
+func LoadTiered(p Persister, opts TieredOptions) (*Tiered, error) {
+	h, err := p.GetBlob(tieredBlobName)
+	if err != nil || h == nil {
+		return nil, err
+	}
+	if len(h) != 16 || h[0] != 'T' || h[1] != 1 {
+		return nil, fmt.Errorf("%w: tiered header", ErrCorrupt)
+	}
+	m := Metric(h[2])
+	dim := int(binary.LittleEndian.Uint32(h[3:]))
+	t, err := NewTiered(dim, m, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	flat, err := LoadFlat(p)
+	if err != nil {
+		return nil, err
+	}
+	if flat == nil || flat.Dim() != dim || flat.metric != m {
+		return nil, fmt.Errorf("%w: tiered buffer missing or of another shape", ErrCorrupt)
+	}
+	t.pending = flat
+	if h[15] == 1 {
+		g, err := LoadHNSW(p)
+		if err != nil {
+			return nil, err
+		}
+		if g == nil || g.Dim() != dim || g.metric != m {
+			return nil, fmt.Errorf("%w: tiered graph missing or of another shape", ErrCorrupt)
+		}
+		t.graph = g
+	}
+	t.mu.Lock()
+	t.kickLocked()
+	t.mu.Unlock()
+	return t, nil
+}
+
+// last copies the vector of the buffer's last slot (the cheapest to
+// delete) into v and returns its ID.
+func (f *Flat) last(v []float32) (uint32, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	n := len(f.ids)
+	if n == 0 {
+		return 0, false
+	}
+	copy(v, f.vecs[(n-1)*f.dim:n*f.dim])
+	return f.ids[n-1], true
+}
+
+// Metric is the index's metric.
+func (t *Tiered) Metric() Metric { return t.metric }
+
+// HasGraph reports whether the graph has been built.
+func (t *Tiered) HasGraph() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.graph != nil
+}

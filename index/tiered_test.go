@@ -1,0 +1,311 @@
+package index
+
+import (
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// tieredRecall compares t against a Flat oracle over the same vectors,
+// failing on a result the oracle does not hold, a filtered-out ID, a short
+// answer or a wrong order.
+func tieredRecall(tb testing.TB, idx *Tiered, f *Flat, qs [][]float32, k int, filter *roaring.Bitmap) float64 {
+	tb.Helper()
+	var sum float64
+	for qi, q := range qs {
+		got, err := idx.Search(q, k, filter, Params{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		want, _ := f.Search(q, k, filter, Params{})
+		if len(got) != len(want) {
+			tb.Fatalf("query %d: %d results, want %d", qi, len(got), len(want))
+		}
+		seen := map[uint32]bool{}
+		for i, r := range got {
+			if !f.Contains(r.ID) || seen[r.ID] {
+				tb.Fatalf("query %d: returned %d, not indexed or twice", qi, r.ID)
+			}
+			seen[r.ID] = true
+			if filter != nil && !filter.Contains(r.ID) {
+				tb.Fatalf("query %d: returned %d, which the filter excludes", qi, r.ID)
+			}
+			if i > 0 && better(r, got[i-1]) {
+				tb.Fatalf("query %d: results out of order at %d", qi, i)
+			}
+		}
+		sum += recallAt(got, want)
+	}
+	return sum / float64(len(qs))
+}
+
+// TestTieredBuildsGraph: below GraphAt the index is flat and exact; past
+// it the builder moves every vector into the graph, and searches during
+// and after the move keep recall against the oracle for every metric.
+func TestTieredBuildsGraph(t *testing.T) {
+	const seed = 7
+	t.Logf("seed %d", seed)
+	ts := newTestSet(seed, 1500, 24, 12, 40)
+	for _, m := range []Metric{InnerProduct, Cosine, L2} {
+		idx, err := NewTiered(24, m, TieredOptions{GraphAt: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := NewFlat(24, m)
+		for i, id := range ts.ids {
+			if err := idx.Add(id, ts.vecs[id]); err != nil {
+				t.Fatal(err)
+			}
+			f.Add(id, ts.vecs[id])
+			if i == 400 {
+				if idx.HasGraph() {
+					t.Fatalf("%s: graph built at %d vectors, GraphAt 500", m, i+1)
+				}
+				if r := tieredRecall(t, idx, f, ts.qs, 10, nil); r != 1 {
+					t.Fatalf("%s: flat phase recall %.3f, want exactly 1", m, r)
+				}
+			}
+		}
+		// Mid-build (or after): complete and ordered.
+		if r := tieredRecall(t, idx, f, ts.qs, 10, nil); r < 0.9 {
+			t.Fatalf("%s: recall %.3f during the build", m, r)
+		}
+		idx.Wait()
+		g, b := idx.Status()
+		if !idx.HasGraph() || b != 0 || g != len(ts.ids) || idx.Len() != len(ts.ids) {
+			t.Fatalf("%s: after Wait: graph %v, %d in graph, %d buffered, len %d; want all %d in the graph", m, idx.HasGraph(), g, b, idx.Len(), len(ts.ids))
+		}
+		if r := tieredRecall(t, idx, f, ts.qs, 10, nil); r < 0.95 {
+			t.Fatalf("%s: recall@10 %.3f after the build, want ≥ 0.95", m, r)
+		}
+		idx.Stop()
+	}
+}
+
+// TestTieredReplaceDelete: a replaced vector is found by its new value
+// only; deleted IDs never return, from the buffer or the graph.
+func TestTieredReplaceDelete(t *testing.T) {
+	const seed = 8
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	ts := newTestSet(seed, 600, 16, 8, 30)
+	idx, _ := NewTiered(16, L2, TieredOptions{GraphAt: 1})
+	defer idx.Stop()
+	f := NewFlat(16, L2)
+	for _, id := range ts.ids {
+		idx.Add(id, ts.vecs[id])
+		f.Add(id, ts.vecs[id])
+	}
+	idx.Wait()
+	// Replace 100 vectors (some land in the buffer, then move), delete 100.
+	deleted := roaring.New()
+	for i, id := range ts.ids {
+		switch {
+		case i%6 == 0:
+			v := make([]float32, 16)
+			for j := range v {
+				v[j] = float32(rng.NormFloat64() * 3)
+			}
+			idx.Add(id, v)
+			f.Add(id, v)
+			ts.vecs[id] = v
+		case i%6 == 1:
+			idx.Delete(id)
+			f.Delete(id)
+			deleted.Add(id)
+		}
+	}
+	check := func(when string) {
+		if idx.Len() != f.Len() || !idx.IDs().Equals(f.IDs()) {
+			t.Fatalf("%s: index holds %d IDs, oracle %d (or other IDs)", when, idx.Len(), f.Len())
+		}
+		for i, id := range ts.ids {
+			if i%6 != 0 {
+				continue
+			}
+			res, _ := idx.Search(ts.vecs[id], 1, nil, Params{Ef: 64})
+			if len(res) != 1 || res[0].ID != id {
+				t.Fatalf("%s: replaced %d not found by its new vector: %v", when, id, res)
+			}
+		}
+		for _, q := range ts.qs {
+			res, _ := idx.Search(q, 50, nil, Params{})
+			for _, r := range res {
+				if deleted.Contains(r.ID) {
+					t.Fatalf("%s: deleted %d returned", when, r.ID)
+				}
+			}
+		}
+	}
+	check("before the builder catches up")
+	idx.Wait()
+	check("after")
+	if r := tieredRecall(t, idx, f, ts.qs, 10, nil); r < 0.95 {
+		t.Fatalf("recall@10 %.3f after replacements and deletes", r)
+	}
+}
+
+// TestTieredFilter: filters apply in both tiers, including one passing
+// fewer than k items.
+func TestTieredFilter(t *testing.T) {
+	const seed = 9
+	t.Logf("seed %d", seed)
+	ts := newTestSet(seed, 1000, 16, 8, 20)
+	idx, _ := NewTiered(16, InnerProduct, TieredOptions{GraphAt: 300})
+	defer idx.Stop()
+	f := NewFlat(16, InnerProduct)
+	for _, id := range ts.ids {
+		idx.Add(id, ts.vecs[id])
+		f.Add(id, ts.vecs[id])
+	}
+	for _, every := range []int{2, 10, 200} {
+		filter := roaring.New()
+		for i, id := range ts.ids {
+			if i%every == 0 {
+				filter.Add(id)
+			}
+		}
+		if r := tieredRecall(t, idx, f, ts.qs, 10, filter); r < 0.9 {
+			t.Fatalf("filter 1/%d: recall %.3f", every, r)
+		}
+	}
+}
+
+// TestTieredConcurrent: writers, deleters and searchers race the builder
+// (run with -race); the final contents equal the oracle's.
+func TestTieredConcurrent(t *testing.T) {
+	const seed = 10
+	t.Logf("seed %d", seed)
+	ts := newTestSet(seed, 800, 12, 6, 20)
+	idx, _ := NewTiered(12, Cosine, TieredOptions{GraphAt: 100})
+	defer idx.Stop()
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, id := range ts.ids {
+				if i%2 == w {
+					idx.Add(id, ts.vecs[id])
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 200; i++ {
+			res, err := idx.Search(ts.qs[i%len(ts.qs)], 10, nil, Params{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for j := 1; j < len(res); j++ {
+				if res[j].ID == res[j-1].ID {
+					t.Errorf("duplicate %d in results", res[j].ID)
+					return
+				}
+			}
+		}
+	}()
+	wg.Wait()
+	for i, id := range ts.ids {
+		if i%5 == 0 {
+			idx.Delete(id)
+		}
+	}
+	idx.Wait()
+	want := roaring.New()
+	for i, id := range ts.ids {
+		if i%5 != 0 {
+			want.Add(id)
+		}
+	}
+	if !idx.IDs().Equals(want) || idx.Len() != int(want.GetCardinality()) {
+		t.Fatalf("index holds %d IDs, want %d", idx.Len(), want.GetCardinality())
+	}
+}
+
+// TestTieredSaveLoad: a save taken while the builder runs loads back with
+// the same IDs and vectors, and the loaded index finishes the build.
+func TestTieredSaveLoad(t *testing.T) {
+	const seed = 11
+	t.Logf("seed %d", seed)
+	ts := newTestSet(seed, 1200, 16, 8, 20)
+	opts := TieredOptions{GraphAt: 200, HNSW: HNSWOptions{M: 8}}
+	idx, _ := NewTiered(16, L2, opts)
+	f := NewFlat(16, L2)
+	for _, id := range ts.ids {
+		idx.Add(id, ts.vecs[id])
+		f.Add(id, ts.vecs[id])
+	}
+	p := memPersister{}
+	if err := idx.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	_, buffered := idx.Status()
+	idx.Stop()
+	t.Logf("saved with %d buffered", buffered)
+	got, err := LoadTiered(p, opts)
+	if err != nil || got == nil {
+		t.Fatalf("LoadTiered: %v, %v", got, err)
+	}
+	defer got.Stop()
+	if !got.IDs().Equals(f.IDs()) {
+		t.Fatalf("loaded %d IDs, saved %d", got.Len(), f.Len())
+	}
+	got.Wait()
+	if _, b := got.Status(); b != 0 || !got.HasGraph() {
+		t.Fatalf("loaded index did not finish the build: %d buffered", b)
+	}
+	for _, id := range ts.ids[:100] {
+		res, _ := got.Search(ts.vecs[id], 1, nil, Params{Ef: 64})
+		if len(res) != 1 || res[0].ID != id || res[0].Score != 0 {
+			t.Fatalf("vector of %d not found at distance 0 after load: %v", id, res)
+		}
+	}
+	if r := tieredRecall(t, got, f, ts.qs, 10, nil); r < 0.95 {
+		t.Fatalf("recall %.3f after load", r)
+	}
+
+	// Corruption is reported, not loaded.
+	bad := memPersister{}
+	for k, v := range p {
+		bad[k] = append([]byte(nil), v...)
+	}
+	bad[tieredBlobName][0] = 'X'
+	if _, err := LoadTiered(bad, opts); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("corrupt header: %v, want ErrCorrupt", err)
+	}
+	delete(bad, tieredBlobName)
+	if idx, err := LoadTiered(bad, opts); idx != nil || err != nil {
+		t.Fatalf("no saved index: %v, %v; want nil, nil", idx, err)
+	}
+	bad = memPersister{tieredBlobName: p[tieredBlobName], pendingBlobName: p[pendingBlobName]}
+	if _, err := LoadTiered(bad, opts); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("graph blob missing: %v, want ErrCorrupt", err)
+	}
+}
+
+func TestTieredErrors(t *testing.T) {
+	if _, err := NewTiered(0, L2, TieredOptions{}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("dim 0: %v", err)
+	}
+	if _, err := NewTiered(4, L2, TieredOptions{HNSW: HNSWOptions{M: 1}}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("M 1: %v", err)
+	}
+	idx, _ := NewTiered(4, L2, TieredOptions{GraphAt: 1})
+	defer idx.Stop()
+	if err := idx.Add(1, []float32{1, 2, 3}); !errors.Is(err, ErrDimension) {
+		t.Fatalf("wrong dimension: %v", err)
+	}
+	if _, err := idx.Search([]float32{1}, 3, nil, Params{}); !errors.Is(err, ErrDimension) {
+		t.Fatalf("wrong query dimension: %v", err)
+	}
+	if idx.Len() != 0 {
+		t.Fatalf("a refused add changed the index: len %d", idx.Len())
+	}
+}
