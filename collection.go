@@ -48,9 +48,54 @@ func (c *Collection) Config() CollectionConfig { return c.coll.Config() }
 // Count returns the number of live items.
 func (c *Collection) Count() int { return c.coll.Count() }
 
-// Describe returns the collection's name, config, count and disk usage.
+// Describe returns the collection's name, config, count, disk usage and
+// first-stage index state.
 func (c *Collection) Describe() CollectionInfo {
-	return CollectionInfo{Name: c.Name(), Config: c.Config(), Count: c.Count(), DiskBytes: c.coll.DiskUsage()}
+	return CollectionInfo{Name: c.Name(), Config: c.Config(), Count: c.Count(), DiskBytes: c.coll.DiskUsage(), Index: c.IndexStatus()}
+}
+
+// IndexStatus says what the first stage holds. Kind is "none" for a
+// collection without one, "flat" while every vector is scanned exactly, and
+// "hnsw" once the graph exists; Buffered vectors are not in the graph yet
+// (they are scanned exactly meanwhile, so searches never miss them).
+type IndexStatus struct {
+	Kind     string `json:"kind"`
+	InGraph  int    `json:"in_graph"`
+	Buffered int    `json:"buffered"`
+}
+
+// IndexStatus returns the first stage's state.
+func (c *Collection) IndexStatus() IndexStatus {
+	if c.first == nil {
+		return IndexStatus{Kind: "none"}
+	}
+	g, b := c.first.index.Status()
+	st := IndexStatus{Kind: "flat", InGraph: g, Buffered: b}
+	if c.first.index.HasGraph() {
+		st.Kind = "hnsw"
+	}
+	return st
+}
+
+// WaitIndex blocks until the first stage's graph holds every item written
+// so far (when the collection has a graph), or ctx ends. Searches do not
+// need it: buffered items are scanned. Benchmarks and bulk loads use it to
+// measure the built index.
+func (c *Collection) WaitIndex(ctx context.Context) error {
+	if c.first == nil {
+		return ctx.Err()
+	}
+	done := make(chan struct{})
+	go func() {
+		c.first.index.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Upsert validates every item, then stores them all in one durable, atomic

@@ -111,6 +111,11 @@ func (db *DB) SaveIndexes() error {
 // obtained from it become unusable. Nothing acknowledged depends on Close:
 // after a crash the index is rebuilt from what Pebble holds.
 func (db *DB) Close() error {
+	db.mu.Lock()
+	for _, c := range db.colls {
+		c.stopIndex()
+	}
+	db.mu.Unlock()
 	return errors.Join(db.SaveIndexes(), db.store.Close())
 }
 
@@ -188,6 +193,7 @@ type CollectionInfo struct {
 	Config    CollectionConfig
 	Count     int    // live items
 	DiskBytes uint64 // estimated bytes on disk
+	Index     IndexStatus
 }
 
 // ListCollections describes every collection, sorted by name.
@@ -219,6 +225,9 @@ func (db *DB) DropCollection(ctx context.Context, name string) error {
 		return err
 	}
 	db.mu.Lock()
+	if w, ok := db.colls[c]; ok {
+		w.stopIndex()
+	}
 	delete(db.colls, c)
 	db.mu.Unlock()
 	return nil

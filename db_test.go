@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -23,12 +24,24 @@ var ctx = context.Background()
 
 func openMem(t *testing.T, fs vfs.FS) *wpcdb.DB {
 	t.Helper()
-	db, err := wpcdb.Open("db", &wpcdb.Options{FS: fs})
+	db, err := wpcdb.Open("db", &wpcdb.Options{FS: fs, Logger: slog.New(failOnWarn{t})})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return db
 }
+
+// failOnWarn fails the test on any warning the database logs (such as a
+// saved index found unusable and rebuilt), which the tests never expect.
+type failOnWarn struct{ t *testing.T }
+
+func (h failOnWarn) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h failOnWarn) Handle(_ context.Context, r slog.Record) error {
+	h.t.Errorf("database logged %s: %s", r.Level, r.Message)
+	return nil
+}
+func (h failOnWarn) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h failOnWarn) WithGroup(string) slog.Handler      { return h }
 
 func randomItems(seed uint64, n, m, d int, prefix string) []wpcdb.Item {
 	rng := wpctest.NewRand(seed)
@@ -53,6 +66,18 @@ func TestCollectionLifecycle(t *testing.T) {
 	}
 	if _, err := db.CreateCollection(ctx, "bad name", wpcdb.CollectionConfig{Dim: 2}); !errors.Is(err, wpcdb.ErrInvalidArgument) {
 		t.Errorf("bad name: %v", err)
+	}
+	for _, tc := range []struct {
+		ic   storage.IndexConfig
+		want string
+	}{
+		{storage.IndexConfig{Kind: "btree"}, `index kind "btree": want auto, flat or hnsw`},
+		{storage.IndexConfig{Kind: "auto", GraphAt: -1}, "index graph_at must not be negative, got -1"},
+		{storage.IndexConfig{Kind: "hnsw", M: 1}, "index m must be between 2 and 1024, got 1"},
+	} {
+		if _, err := db.CreateCollection(ctx, "i", wpcdb.CollectionConfig{Dim: 2, Index: tc.ic}); !errors.Is(err, wpcdb.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("index %+v: %v, want …%s…", tc.ic, err, tc.want)
+		}
 	}
 	maxsim, _ := wpcsim.ParseKernel("maxsim")
 	_, err := db.CreateCollection(ctx, "m", wpcdb.CollectionConfig{Dim: 2, Similarity: wpcsim.Config{Kernel: maxsim, Score: wpcsim.ScoreMMD}})

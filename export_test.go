@@ -19,9 +19,13 @@ func StorageForTest(db *DB, name string) *storage.Coll {
 
 // FirstStageForTest returns the collection's first-stage index and a
 // freshly built one (from every stored φ) for comparison.
-func FirstStageForTest(c *Collection) (loaded, fresh index.Index, dim int) {
-	fs := &firstStage{blocks: c.first.blocks, mode: c.first.mode, dim: c.first.dim, index: index.NewFlat(c.first.dim, index.InnerProduct), indexed: roaring.New()}
-	err := c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
+func FirstStageForTest(c *Collection) (loaded, fresh *index.Tiered, dim int) {
+	flat, err := index.NewTiered(c.first.dim, c.first.metric, index.TieredOptions{})
+	if err != nil {
+		panic(err)
+	}
+	fs := &firstStage{blocks: c.first.blocks, mode: c.first.mode, dim: c.first.dim, metric: c.first.metric, index: flat, indexed: roaring.New()}
+	err = c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
 		return fs.add(iid, self, phi)
 	})
 	if err != nil {

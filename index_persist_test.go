@@ -9,6 +9,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -19,10 +20,17 @@ import (
 func TestIndexSavedAndCaughtUp(t *testing.T) {
 	const seed = 31337
 	t.Logf("seed %d", seed)
-	for _, mode := range []wpcsim.ScoreMode{wpcsim.ScoreInner, wpcsim.ScoreCosine, wpcsim.ScoreMMD} {
+	for _, tc := range []struct {
+		mode wpcsim.ScoreMode
+		kind string
+	}{
+		{wpcsim.ScoreInner, storage.IndexFlat}, {wpcsim.ScoreCosine, storage.IndexAuto}, {wpcsim.ScoreMMD, storage.IndexAuto},
+		{wpcsim.ScoreInner, storage.IndexHNSW}, {wpcsim.ScoreCosine, storage.IndexHNSW}, {wpcsim.ScoreMMD, storage.IndexHNSW},
+	} {
+		mode := tc.mode
 		fs := vfs.NewCrashableMem()
 		db := openMem(t, fs)
-		c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Similarity: wpcsim.Config{Score: mode}})
+		c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Similarity: wpcsim.Config{Score: mode}, Index: storage.IndexConfig{Kind: tc.kind}})
 		c.Upsert(ctx, randomItems(seed, 300, 5, 8, "a"))
 		if err := db.Close(); err != nil { // saves the index
 			t.Fatal(err)
@@ -48,10 +56,42 @@ func TestIndexSavedAndCaughtUp(t *testing.T) {
 			t.Fatalf("%s: count %d", mode, c2.Count())
 		}
 		loaded, fresh, dim := wpcdb.FirstStageForTest(c2)
-		if loaded.Len() != fresh.Len() {
-			t.Fatalf("%s: loaded index has %d vectors, rebuilt %d", mode, loaded.Len(), fresh.Len())
+		if loaded.Len() != fresh.Len() || !loaded.IDs().Equals(fresh.IDs()) {
+			t.Fatalf("%s %s: loaded index has %d vectors, rebuilt %d (or other IDs)", mode, tc.kind, loaded.Len(), fresh.Len())
 		}
 		rng := rand.New(rand.NewPCG(seed, 9))
+		if tc.kind == storage.IndexHNSW {
+			// A graph is approximate: the loaded one must agree with the
+			// rebuilt exact scan on most of each top 10.
+			loaded.Wait()
+			if !loaded.HasGraph() {
+				t.Fatalf("%s: hnsw collection has no graph after reopening", mode)
+			}
+			var hit, total int
+			for trial := 0; trial < 20; trial++ {
+				q := make([]float32, dim)
+				for i := range q {
+					q[i] = float32(rng.NormFloat64())
+				}
+				a, _ := loaded.Search(q, 10, nil, index.Params{})
+				b, _ := fresh.Search(q, 10, nil, index.Params{})
+				in := map[uint32]bool{}
+				for _, r := range b {
+					in[r.ID] = true
+				}
+				for _, r := range a {
+					if in[r.ID] {
+						hit++
+					}
+				}
+				total += len(b)
+			}
+			if r := float64(hit) / float64(total); r < 0.9 {
+				t.Fatalf("%s: loaded graph's recall@10 against the rebuilt exact scan %.3f", mode, r)
+			}
+			db2.Close()
+			continue
+		}
 		for trial := 0; trial < 20; trial++ {
 			q := make([]float32, dim)
 			for i := range q {

@@ -51,7 +51,11 @@ func runMetamorphic(t *testing.T, seed uint64) {
 		Similarity: wpcsim.Config{Kernel: k, Norm: wpcsim.Norm(rng.IntN(2)), Score: mode},
 	}
 	cfg.Features.Dim = 64 << rng.IntN(3)
-	t.Logf("seed %d: kernel %s, score %s, norm %s, dim %d, encoding %s, rff %d", seed, spec, mode, cfg.Similarity.Norm, cfg.Dim, cfg.Encoding, cfg.Features.Dim)
+	cfg.Index.Kind = []string{storage.IndexAuto, storage.IndexFlat, storage.IndexHNSW}[rng.IntN(3)]
+	if cfg.Index.Kind == storage.IndexAuto {
+		cfg.Index.GraphAt = 50 + rng.IntN(300)
+	}
+	t.Logf("seed %d: kernel %s, score %s, norm %s, dim %d, encoding %s, rff %d, index %s (graph at %d)", seed, spec, mode, cfg.Similarity.Norm, cfg.Dim, cfg.Encoding, cfg.Features.Dim, cfg.Index.Kind, cfg.Index.GraphAt)
 	synth := bench.NewSynth(bench.Synth{Dim: cfg.Dim, MinPoints: 1, MaxPoints: 12, Topics: 8}, seed)
 
 	fs := vfs.NewMem()

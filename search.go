@@ -11,6 +11,7 @@ import (
 
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/query"
+	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -82,13 +83,17 @@ func mapQueryErr(err error) error {
 	return err
 }
 
-// firstStage maps clouds to the first-stage index's vectors. All score modes
-// use an inner-product index over vectors made from φ's selected blocks s(·)
-// and the exact g(X,X):
+// firstStage maps clouds to the first-stage index's vectors, made from φ's
+// selected blocks s(·) and the exact g(X,X), with a metric per score mode:
 //
-//	inner:  item s(φX),             query s(φQ)        → <s(φQ), s(φX)> ≈ g
-//	cosine: item s(φX)/sqrt(gXX),   query s(φQ)        → ∝ cosine
-//	mmd:    item [s(φX), gXX],      query [2s(φQ), -1] → 2g - gXX = gQQ - mmd²
+//	inner:  item s(φX),              query s(φQ), inner product  ≈ g
+//	cosine: item s(φX)/sqrt(gXX),    query s(φQ), inner product  ∝ cosine
+//	mmd:    item [s(φX), e],         query [s(φQ), 0], L2, with e² = max(0, gXX - |s(φX)|²):
+//	        |q - v|² = |φQ|² - 2<φQ,φX> + max(gXX, |φX|²) ≈ mmd² + const
+//
+// The mmd form keeps the exact self term where it matters and gives the
+// graph a true metric to link items by (an inner product over [φX, gXX]
+// would link items by gXX·gYY).
 //
 // Every block of φ is used. An earlier choice, the exact linear block alone
 // when the kernel has one, looked as good on synthetic clouds (it ranks
@@ -101,7 +106,8 @@ type firstStage struct {
 	blocks []wpcsim.FeatureBlock
 	mode   wpcsim.ScoreMode
 	dim    int
-	index  index.Index
+	metric index.Metric
+	index  *index.Tiered
 
 	mu      sync.Mutex
 	indexed *roaring.Bitmap // IDs the index holds
@@ -121,10 +127,24 @@ func (f *firstStage) remove(iid uint32) {
 	f.mu.Unlock()
 }
 
+// tieredOptions turns the collection's index config into the first stage's.
+func tieredOptions(ic storage.IndexConfig) index.TieredOptions {
+	o := index.TieredOptions{HNSW: index.HNSWOptions{M: ic.M, EfConstruction: ic.EfConstruction, EfSearch: ic.EfSearch}}
+	switch ic.Kind {
+	case storage.IndexHNSW:
+		o.GraphAt = 1
+	case storage.IndexFlat:
+		o.GraphAt = 0
+	default:
+		o.GraphAt = ic.GraphAt
+	}
+	return o
+}
+
 func (c *Collection) openFirstStage() error {
-	cfg := c.coll.Config()
+	cfg := c.coll.Config().WithDefaults()
 	c.engine = &query.Engine{Coll: c.coll, Sim: c.sim, Parallelism: c.db.opts.Parallelism}
-	fs := &firstStage{mode: cfg.Similarity.Score, indexed: roaring.New()}
+	fs := &firstStage{mode: cfg.Similarity.Score, indexed: roaring.New(), metric: index.InnerProduct}
 	var queryMap func(wpcsim.Cloud, []float32) ([]float32, error)
 	switch f := c.features.(type) {
 	case *wpcsim.FDE:
@@ -144,8 +164,9 @@ func (c *Collection) openFirstStage() error {
 	}
 	if fs.mode == wpcsim.ScoreMMD {
 		fs.dim++
+		fs.metric = index.L2
 	}
-	if err := c.loadOrBuildIndex(fs); err != nil {
+	if err := c.loadOrBuildIndex(fs, tieredOptions(cfg.Index)); err != nil {
 		return err
 	}
 	c.first = fs
@@ -180,7 +201,12 @@ func (f *firstStage) add(iid uint32, self wpcsim.Self, phi []float32) error {
 		}
 		v = f.selected(phi, scale, v)
 	case wpcsim.ScoreMMD:
-		v = append(f.selected(phi, 1, v), float32(self.G))
+		v = f.selected(phi, 1, v)
+		var n2 float64
+		for _, x := range v {
+			n2 += float64(x) * float64(x)
+		}
+		v = append(v, float32(math.Sqrt(max(0, self.G-n2))))
 	default:
 		v = f.selected(phi, 1, v)
 	}
@@ -194,11 +220,11 @@ func (f *firstStage) add(iid uint32, self wpcsim.Self, phi []float32) error {
 }
 
 func (f *firstStage) queryVector(phi []float32) []float32 {
-	v := make([]float32, 0, f.dim)
+	v := f.selected(phi, 1, make([]float32, 0, f.dim))
 	if f.mode == wpcsim.ScoreMMD {
-		return append(f.selected(phi, 2, v), -1)
+		v = append(v, 0)
 	}
-	return f.selected(phi, 1, v)
+	return v
 }
 
 // blobPersister collects an index's blobs so they are saved in one batch
@@ -216,13 +242,14 @@ func (p blobPersister) GetBlob(name string) ([]byte, error) { return p[name], ni
 // made after it (the change log), or, when none was saved or it does not fit,
 // builds it from every item's stored φ. The index is derived state: Pebble
 // is the truth it is brought up to date from.
-func (c *Collection) loadOrBuildIndex(fs *firstStage) error {
+func (c *Collection) loadOrBuildIndex(fs *firstStage, opts index.TieredOptions) error {
 	blobs, epoch, ok, err := c.coll.SavedIndex()
 	if err != nil {
 		return err
 	}
 	if ok {
-		if idx, err := index.LoadFlat(blobPersister(blobs)); err == nil && idx != nil && idx.Dim() == fs.dim {
+		idx, err := index.LoadTiered(blobPersister(blobs), opts)
+		if err == nil && idx != nil && idx.Dim() == fs.dim && idx.Metric() == fs.metric {
 			fs.index = idx
 			fs.indexed = idx.IDs()
 			return c.coll.ChangesSince(epoch, func(iid uint32) error {
@@ -237,12 +264,24 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) error {
 				return fs.add(iid, self, phi)
 			})
 		}
-		c.db.opts.Logger.Warn("saved first-stage index unusable; rebuilding", "collection", c.Name())
+		if idx != nil {
+			idx.Stop()
+		}
+		c.db.opts.Logger.Warn("saved first-stage index unusable; rebuilding", "collection", c.Name(), "err", err)
 	}
-	fs.index = index.NewFlat(fs.dim, index.InnerProduct)
+	if fs.index, err = index.NewTiered(fs.dim, fs.metric, opts); err != nil {
+		return err
+	}
 	return c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
 		return fs.add(iid, self, phi)
 	})
+}
+
+// stopIndex stops the first stage's background graph builder (closing).
+func (c *Collection) stopIndex() {
+	if c.first != nil {
+		c.first.index.Stop()
+	}
 }
 
 // saveIndex persists the first-stage index with the write epoch it

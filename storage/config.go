@@ -75,6 +75,28 @@ type FeatureConfig struct {
 	Imported bool   `json:"imported"` // W and b come from an import, not from Seed
 }
 
+// Index kinds of IndexConfig.Kind.
+const (
+	IndexAuto = "auto" // flat below IndexConfig.GraphAt items, a graph above
+	IndexFlat = "flat" // an exact scan of the first-stage vectors, always
+	IndexHNSW = "hnsw" // a graph from the first item
+)
+
+// DefaultGraphAt is the collection size at which an "auto" first stage
+// builds its HNSW graph. Below it the flat scan of φ is cheap next to the
+// exact rerank that follows it (see index.TieredOptions).
+const DefaultGraphAt = 20_000
+
+// IndexConfig chooses a collection's first-stage index. The zero value is
+// "auto" with the defaults of index.HNSWOptions.
+type IndexConfig struct {
+	Kind           string `json:"kind,omitempty"`            // auto (default), flat or hnsw
+	GraphAt        int    `json:"graph_at,omitempty"`        // auto: items at which the graph is built; default DefaultGraphAt
+	M              int    `json:"m,omitempty"`               // HNSW degree; default 16
+	EfConstruction int    `json:"ef_construction,omitempty"` // default 200
+	EfSearch       int    `json:"ef_search,omitempty"`       // default 64, raised to the first-stage depth
+}
+
 // CollectionConfig fixes what a collection holds and how it is searched.
 // The zero value (with Dim set) is valid: the paper's similarity, 1024
 // points at most, f32, 1024 random features per nonlinear term, seed 0.
@@ -84,6 +106,7 @@ type CollectionConfig struct {
 	Similarity wpcsim.Config
 	Encoding   Encoding
 	Features   FeatureConfig
+	Index      IndexConfig
 }
 
 // WithDefaults fills unset fields.
@@ -95,6 +118,12 @@ func (c CollectionConfig) WithDefaults() CollectionConfig {
 		c.Features.Dim = DefaultFeatureDim
 	}
 	c.Similarity = c.Similarity.WithDefaults()
+	if c.Index.Kind == "" {
+		c.Index.Kind = IndexAuto
+	}
+	if c.Index.Kind == IndexAuto && c.Index.GraphAt == 0 {
+		c.Index.GraphAt = DefaultGraphAt
+	}
 	return c
 }
 
@@ -115,6 +144,20 @@ func (c CollectionConfig) Validate() error {
 	}
 	if c.Features.Dim < 0 || c.Features.Dim > 1<<16 {
 		errs = append(errs, fmt.Sprintf("feature dim must be between 1 and %d, got %d", 1<<16, c.Features.Dim))
+	}
+	switch c.Index.Kind {
+	case IndexAuto, IndexFlat, IndexHNSW:
+	default:
+		errs = append(errs, fmt.Sprintf("index kind %q: want auto, flat or hnsw", c.Index.Kind))
+	}
+	if c.Index.GraphAt < 0 {
+		errs = append(errs, fmt.Sprintf("index graph_at must not be negative, got %d", c.Index.GraphAt))
+	}
+	if c.Index.M != 0 && (c.Index.M < 2 || c.Index.M > 1024) {
+		errs = append(errs, fmt.Sprintf("index m must be between 2 and 1024, got %d", c.Index.M))
+	}
+	if c.Index.EfConstruction < 0 || c.Index.EfConstruction > 1<<20 || c.Index.EfSearch < 0 || c.Index.EfSearch > 1<<20 {
+		errs = append(errs, fmt.Sprintf("index ef_construction and ef_search must be between 1 and %d, got %d and %d", 1<<20, c.Index.EfConstruction, c.Index.EfSearch))
 	}
 	if err := c.Similarity.Validate(); err != nil {
 		errs = append(errs, strings.TrimPrefix(err.Error(), wpcsim.ErrInvalidConfig.Error()+": "))
@@ -142,6 +185,7 @@ type persistedConfig struct {
 	Score     string        `json:"score"`
 	Encoding  string        `json:"encoding"`
 	Features  FeatureConfig `json:"features"`
+	Index     *IndexConfig  `json:"index,omitempty"` // absent in catalogs written before it existed: auto
 }
 
 func marshalConfig(c CollectionConfig) ([]byte, error) {
@@ -149,7 +193,7 @@ func marshalConfig(c CollectionConfig) ([]byte, error) {
 	return json.Marshal(persistedConfig{
 		Format: FormatVersion, Dim: c.Dim, MaxPoints: c.MaxPoints,
 		Kernel: s.Kernel.String(), Norm: s.Norm.String(), Normalize: !s.RawPoints, Score: s.Score.String(),
-		Encoding: c.Encoding.String(), Features: c.Features,
+		Encoding: c.Encoding.String(), Features: c.Features, Index: &c.Index,
 	})
 }
 
@@ -172,6 +216,9 @@ func unmarshalConfig(data []byte) (CollectionConfig, error) {
 		Dim: p.Dim, MaxPoints: p.MaxPoints,
 		Similarity: wpcsim.Config{Kernel: k, Norm: n, RawPoints: !p.Normalize, Score: m},
 		Encoding:   e, Features: p.Features,
+	}
+	if p.Index != nil {
+		c.Index = *p.Index
 	}
 	if err := c.Validate(); err != nil {
 		return CollectionConfig{}, fmt.Errorf("%w: catalog record: %v", ErrIncompatible, err)

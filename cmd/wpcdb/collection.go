@@ -64,6 +64,7 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 		rffDim    int
 		rffSeed   uint64
 		rffImport string
+		ic        storage.IndexConfig
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME --dim D [flags]",
@@ -87,6 +88,7 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 			cfg := wpcdb.CollectionConfig{
 				Dim: dim, MaxPoints: maxPoints, Similarity: sim.Config(), Encoding: enc,
 				Features: storage.FeatureConfig{Dim: rffDim, Seed: rffSeed},
+				Index:    ic,
 			}
 			var sample *wpcsim.FeatureSample
 			if rffImport != "" {
@@ -115,6 +117,11 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 	fl.StringVar(&encoding, "encoding", "f32", "point encoding on disk: f32, f16 or bf16")
 	fl.IntVar(&rffDim, "rff-dim", storage.DefaultFeatureDim, "random features per nonlinear kernel term")
 	fl.Uint64Var(&rffSeed, "rff-seed", 0, "seed of the random-feature sample")
+	fl.StringVar(&ic.Kind, "index", storage.IndexAuto, "first-stage index: auto (exact scan below --graph-at items, HNSW above), flat or hnsw")
+	fl.IntVar(&ic.GraphAt, "graph-at", storage.DefaultGraphAt, "auto index: collection size at which the HNSW graph is built")
+	fl.IntVar(&ic.M, "hnsw-m", 16, "HNSW links per node (layer 0 keeps twice as many)")
+	fl.IntVar(&ic.EfConstruction, "ef-construction", 200, "HNSW beam width when inserting")
+	fl.IntVar(&ic.EfSearch, "ef-search", 64, "HNSW default search beam width (raised to the first-stage depth)")
 	fl.StringVar(&rffImport, "rff-import", "", "directory of a trained model's W<t>.npy (D, d) and b<t>.npy (D) per nonlinear term, used instead of a seeded sample")
 	return cmd
 }
@@ -205,6 +212,8 @@ func describeJSON(info wpcdb.CollectionInfo) map[string]any {
 		"rff_dim":      c.Features.Dim,
 		"rff_seed":     c.Features.Seed,
 		"rff_imported": c.Features.Imported,
+		"index":        c.Index,
+		"index_status": info.Index,
 	}
 }
 
@@ -229,6 +238,8 @@ func (a *app) printDescribe(info wpcdb.CollectionInfo) error {
 		{"rff dim", fmt.Sprint(c.Features.Dim)},
 		{"rff seed", fmt.Sprint(c.Features.Seed)},
 		{"rff imported", fmt.Sprint(c.Features.Imported)},
+		{"index", indexString(c.Index)},
+		{"index status", fmt.Sprintf("%s, %d in graph, %d buffered", info.Index.Kind, info.Index.InGraph, info.Index.Buffered)},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
@@ -247,4 +258,15 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+func indexString(ic storage.IndexConfig) string {
+	s := ic.Kind
+	if ic.Kind == storage.IndexAuto {
+		s += fmt.Sprintf(" (graph at %d items)", ic.GraphAt)
+	}
+	if ic.Kind != storage.IndexFlat {
+		s += fmt.Sprintf(", m %d, ef construction %d, ef search %d", ic.M, ic.EfConstruction, ic.EfSearch)
+	}
+	return s
 }

@@ -128,8 +128,14 @@ func ConfigToPB(c wpcdb.CollectionConfig) *pb.CollectionConfig {
 		RffDim:      uint32(c.Features.Dim),
 		RffSeed:     c.Features.Seed,
 		RffImported: c.Features.Imported,
+		Index: &pb.IndexConfig{
+			Kind: c.Index.Kind, GraphAt: clampUint(c.Index.GraphAt), M: clampUint(c.Index.M),
+			EfConstruction: clampUint(c.Index.EfConstruction), EfSearch: clampUint(c.Index.EfSearch),
+		},
 	}
 }
+
+func clampUint(v int) uint32 { return uint32(max(0, min(v, math.MaxUint32))) }
 
 func kernelString(k wpcsim.Kernel) string {
 	if k.IsZero() {
@@ -180,6 +186,12 @@ func ConfigFromPB(c *pb.CollectionConfig) (wpcdb.CollectionConfig, error) {
 		Features:  storage.FeatureConfig{Dim: clampInt(c.RffDim), Seed: c.RffSeed},
 	}
 	out.Similarity.RawPoints = c.RawPoints
+	if ic := c.GetIndex(); ic != nil {
+		out.Index = storage.IndexConfig{
+			Kind: ic.Kind, GraphAt: clampInt(ic.GraphAt), M: clampInt(ic.M),
+			EfConstruction: clampInt(ic.EfConstruction), EfSearch: clampInt(ic.EfSearch),
+		}
+	}
 	if c.Kernel != "" {
 		k, err := wpcsim.ParseKernel(c.Kernel)
 		if err != nil {
@@ -218,7 +230,10 @@ func clampInt(v uint32) int { return int(min(uint64(v), math.MaxInt32)) }
 
 // InfoToPB converts a collection description.
 func InfoToPB(info wpcdb.CollectionInfo) *pb.CollectionInfo {
-	return &pb.CollectionInfo{Name: info.Name, Config: ConfigToPB(info.Config), Count: uint64(info.Count), DiskBytes: info.DiskBytes}
+	return &pb.CollectionInfo{
+		Name: info.Name, Config: ConfigToPB(info.Config), Count: uint64(info.Count), DiskBytes: info.DiskBytes,
+		Index: &pb.IndexStatus{Kind: info.Index.Kind, InGraph: uint64(info.Index.InGraph), Buffered: uint64(info.Index.Buffered)},
+	}
 }
 
 // InfoFromPB converts a collection description received from a server.
@@ -231,7 +246,11 @@ func InfoFromPB(info *pb.CollectionInfo) (wpcdb.CollectionInfo, error) {
 	if cfg.Similarity.Kernel.IsZero() {
 		cfg.Similarity = cfg.Similarity.WithDefaults()
 	}
-	return wpcdb.CollectionInfo{Name: info.GetName(), Config: cfg, Count: int(info.GetCount()), DiskBytes: info.GetDiskBytes()}, nil
+	st := info.GetIndex()
+	return wpcdb.CollectionInfo{
+		Name: info.GetName(), Config: cfg, Count: int(info.GetCount()), DiskBytes: info.GetDiskBytes(),
+		Index: wpcdb.IndexStatus{Kind: st.GetKind(), InGraph: int(st.GetInGraph()), Buffered: int(st.GetBuffered())},
+	}, nil
 }
 
 // SampleToPB converts an imported random-feature sample.

@@ -16,10 +16,12 @@ func TestConfigRoundTrip(t *testing.T) {
 	for _, cfg := range []wpcdb.CollectionConfig{
 		wpcdb.CollectionConfig{Dim: 8}.WithDefaults(),
 		{Dim: 3, MaxPoints: 7, Encoding: storage.EncodingBF16, Similarity: wpcsim.Config{Kernel: k, Norm: wpcsim.NormSum, RawPoints: true, Score: wpcsim.ScoreMMD},
-			Features: storage.FeatureConfig{Dim: 64, Seed: 9, Imported: true}},
+			Features: storage.FeatureConfig{Dim: 64, Seed: 9, Imported: true},
+			Index:    storage.IndexConfig{Kind: storage.IndexHNSW, GraphAt: 5, M: 8, EfConstruction: 100, EfSearch: 50}},
 	} {
-		got, err := InfoFromPB(InfoToPB(wpcdb.CollectionInfo{Name: "c", Config: cfg, Count: 3, DiskBytes: 10}))
-		if err != nil || fmt.Sprint(got.Config) != fmt.Sprint(cfg) || got.Count != 3 || got.DiskBytes != 10 {
+		st := wpcdb.IndexStatus{Kind: "hnsw", InGraph: 2, Buffered: 1}
+		got, err := InfoFromPB(InfoToPB(wpcdb.CollectionInfo{Name: "c", Config: cfg, Count: 3, DiskBytes: 10, Index: st}))
+		if err != nil || fmt.Sprint(got.Config) != fmt.Sprint(cfg) || got.Count != 3 || got.DiskBytes != 10 || got.Index != st {
 			t.Errorf("round trip of %+v: %+v %v", cfg, got, err)
 		}
 	}

@@ -447,7 +447,9 @@ type CollectionConfig struct {
 	// rff_seed seeds the random-feature sample (default 0).
 	RffSeed uint64 `protobuf:"varint,9,opt,name=rff_seed,json=rffSeed,proto3" json:"rff_seed,omitempty"`
 	// rff_imported is set (in responses) when the sample was imported.
-	RffImported   bool `protobuf:"varint,10,opt,name=rff_imported,json=rffImported,proto3" json:"rff_imported,omitempty"`
+	RffImported bool `protobuf:"varint,10,opt,name=rff_imported,json=rffImported,proto3" json:"rff_imported,omitempty"`
+	// index chooses the first-stage index (default: auto).
+	Index         *IndexConfig `protobuf:"bytes,11,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -552,6 +554,158 @@ func (x *CollectionConfig) GetRffImported() bool {
 	return false
 }
 
+func (x *CollectionConfig) GetIndex() *IndexConfig {
+	if x != nil {
+		return x.Index
+	}
+	return nil
+}
+
+// IndexConfig chooses a collection's first-stage index over its φ vectors.
+type IndexConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is "auto" (the default: an exact scan below graph_at items, an
+	// HNSW graph above), "flat" (always the exact scan) or "hnsw".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// graph_at is the collection size at which "auto" builds its graph
+	// (default 20000).
+	GraphAt uint32 `protobuf:"varint,2,opt,name=graph_at,json=graphAt,proto3" json:"graph_at,omitempty"`
+	// m, ef_construction and ef_search tune the graph (defaults 16, 200, 64).
+	M              uint32 `protobuf:"varint,3,opt,name=m,proto3" json:"m,omitempty"`
+	EfConstruction uint32 `protobuf:"varint,4,opt,name=ef_construction,json=efConstruction,proto3" json:"ef_construction,omitempty"`
+	EfSearch       uint32 `protobuf:"varint,5,opt,name=ef_search,json=efSearch,proto3" json:"ef_search,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *IndexConfig) Reset() {
+	*x = IndexConfig{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndexConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndexConfig) ProtoMessage() {}
+
+func (x *IndexConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndexConfig.ProtoReflect.Descriptor instead.
+func (*IndexConfig) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *IndexConfig) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *IndexConfig) GetGraphAt() uint32 {
+	if x != nil {
+		return x.GraphAt
+	}
+	return 0
+}
+
+func (x *IndexConfig) GetM() uint32 {
+	if x != nil {
+		return x.M
+	}
+	return 0
+}
+
+func (x *IndexConfig) GetEfConstruction() uint32 {
+	if x != nil {
+		return x.EfConstruction
+	}
+	return 0
+}
+
+func (x *IndexConfig) GetEfSearch() uint32 {
+	if x != nil {
+		return x.EfSearch
+	}
+	return 0
+}
+
+// IndexStatus is what a first stage holds.
+type IndexStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is "none" (no first stage), "flat" or "hnsw" (the graph is built).
+	Kind    string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	InGraph uint64 `protobuf:"varint,2,opt,name=in_graph,json=inGraph,proto3" json:"in_graph,omitempty"`
+	// buffered vectors wait for the graph; searches scan them exactly.
+	Buffered      uint64 `protobuf:"varint,3,opt,name=buffered,proto3" json:"buffered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IndexStatus) Reset() {
+	*x = IndexStatus{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndexStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndexStatus) ProtoMessage() {}
+
+func (x *IndexStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndexStatus.ProtoReflect.Descriptor instead.
+func (*IndexStatus) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *IndexStatus) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *IndexStatus) GetInGraph() uint64 {
+	if x != nil {
+		return x.InGraph
+	}
+	return 0
+}
+
+func (x *IndexStatus) GetBuffered() uint64 {
+	if x != nil {
+		return x.Buffered
+	}
+	return 0
+}
+
 // FeatureSample is an imported random-feature sample: for each nonlinear
 // kernel term, in spec order, its D*dim frequency matrix and D phases.
 type FeatureSample struct {
@@ -563,7 +717,7 @@ type FeatureSample struct {
 
 func (x *FeatureSample) Reset() {
 	*x = FeatureSample{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[4]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -575,7 +729,7 @@ func (x *FeatureSample) String() string {
 func (*FeatureSample) ProtoMessage() {}
 
 func (x *FeatureSample) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[4]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -588,7 +742,7 @@ func (x *FeatureSample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureSample.ProtoReflect.Descriptor instead.
 func (*FeatureSample) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{4}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FeatureSample) GetTerms() []*FeatureSample_Term {
@@ -606,14 +760,15 @@ type CollectionInfo struct {
 	// count is the number of live items.
 	Count uint64 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
 	// disk_bytes is the estimated size on disk.
-	DiskBytes     uint64 `protobuf:"varint,4,opt,name=disk_bytes,json=diskBytes,proto3" json:"disk_bytes,omitempty"`
+	DiskBytes     uint64       `protobuf:"varint,4,opt,name=disk_bytes,json=diskBytes,proto3" json:"disk_bytes,omitempty"`
+	Index         *IndexStatus `protobuf:"bytes,5,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CollectionInfo) Reset() {
 	*x = CollectionInfo{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[5]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +780,7 @@ func (x *CollectionInfo) String() string {
 func (*CollectionInfo) ProtoMessage() {}
 
 func (x *CollectionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[5]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +793,7 @@ func (x *CollectionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectionInfo.ProtoReflect.Descriptor instead.
 func (*CollectionInfo) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{5}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CollectionInfo) GetName() string {
@@ -669,6 +824,13 @@ func (x *CollectionInfo) GetDiskBytes() uint64 {
 	return 0
 }
 
+func (x *CollectionInfo) GetIndex() *IndexStatus {
+	if x != nil {
+		return x.Index
+	}
+	return nil
+}
+
 type CreateCollectionRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -682,7 +844,7 @@ type CreateCollectionRequest struct {
 
 func (x *CreateCollectionRequest) Reset() {
 	*x = CreateCollectionRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[6]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +856,7 @@ func (x *CreateCollectionRequest) String() string {
 func (*CreateCollectionRequest) ProtoMessage() {}
 
 func (x *CreateCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[6]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +869,7 @@ func (x *CreateCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectionRequest.ProtoReflect.Descriptor instead.
 func (*CreateCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{6}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateCollectionRequest) GetName() string {
@@ -740,7 +902,7 @@ type CreateCollectionResponse struct {
 
 func (x *CreateCollectionResponse) Reset() {
 	*x = CreateCollectionResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[7]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +914,7 @@ func (x *CreateCollectionResponse) String() string {
 func (*CreateCollectionResponse) ProtoMessage() {}
 
 func (x *CreateCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[7]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +927,7 @@ func (x *CreateCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectionResponse.ProtoReflect.Descriptor instead.
 func (*CreateCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{7}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateCollectionResponse) GetCollection() *CollectionInfo {
@@ -784,7 +946,7 @@ type DescribeCollectionRequest struct {
 
 func (x *DescribeCollectionRequest) Reset() {
 	*x = DescribeCollectionRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[8]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +958,7 @@ func (x *DescribeCollectionRequest) String() string {
 func (*DescribeCollectionRequest) ProtoMessage() {}
 
 func (x *DescribeCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[8]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +971,7 @@ func (x *DescribeCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeCollectionRequest.ProtoReflect.Descriptor instead.
 func (*DescribeCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{8}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DescribeCollectionRequest) GetName() string {
@@ -828,7 +990,7 @@ type DescribeCollectionResponse struct {
 
 func (x *DescribeCollectionResponse) Reset() {
 	*x = DescribeCollectionResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[9]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +1002,7 @@ func (x *DescribeCollectionResponse) String() string {
 func (*DescribeCollectionResponse) ProtoMessage() {}
 
 func (x *DescribeCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[9]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +1015,7 @@ func (x *DescribeCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeCollectionResponse.ProtoReflect.Descriptor instead.
 func (*DescribeCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{9}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DescribeCollectionResponse) GetCollection() *CollectionInfo {
@@ -871,7 +1033,7 @@ type ListCollectionsRequest struct {
 
 func (x *ListCollectionsRequest) Reset() {
 	*x = ListCollectionsRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[10]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +1045,7 @@ func (x *ListCollectionsRequest) String() string {
 func (*ListCollectionsRequest) ProtoMessage() {}
 
 func (x *ListCollectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[10]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1058,7 @@ func (x *ListCollectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListCollectionsRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{10}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{12}
 }
 
 type ListCollectionsResponse struct {
@@ -908,7 +1070,7 @@ type ListCollectionsResponse struct {
 
 func (x *ListCollectionsResponse) Reset() {
 	*x = ListCollectionsResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[11]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1082,7 @@ func (x *ListCollectionsResponse) String() string {
 func (*ListCollectionsResponse) ProtoMessage() {}
 
 func (x *ListCollectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[11]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1095,7 @@ func (x *ListCollectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListCollectionsResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{11}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListCollectionsResponse) GetCollections() []*CollectionInfo {
@@ -952,7 +1114,7 @@ type DropCollectionRequest struct {
 
 func (x *DropCollectionRequest) Reset() {
 	*x = DropCollectionRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[12]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -964,7 +1126,7 @@ func (x *DropCollectionRequest) String() string {
 func (*DropCollectionRequest) ProtoMessage() {}
 
 func (x *DropCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[12]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -977,7 +1139,7 @@ func (x *DropCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropCollectionRequest.ProtoReflect.Descriptor instead.
 func (*DropCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{12}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DropCollectionRequest) GetName() string {
@@ -995,7 +1157,7 @@ type DropCollectionResponse struct {
 
 func (x *DropCollectionResponse) Reset() {
 	*x = DropCollectionResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[13]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1169,7 @@ func (x *DropCollectionResponse) String() string {
 func (*DropCollectionResponse) ProtoMessage() {}
 
 func (x *DropCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[13]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1182,7 @@ func (x *DropCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropCollectionResponse.ProtoReflect.Descriptor instead.
 func (*DropCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{13}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{15}
 }
 
 // UpsertRequest is one batch of an Upsert stream.
@@ -1039,7 +1201,7 @@ type UpsertRequest struct {
 
 func (x *UpsertRequest) Reset() {
 	*x = UpsertRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[14]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1213,7 @@ func (x *UpsertRequest) String() string {
 func (*UpsertRequest) ProtoMessage() {}
 
 func (x *UpsertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[14]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1226,7 @@ func (x *UpsertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertRequest.ProtoReflect.Descriptor instead.
 func (*UpsertRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{14}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpsertRequest) GetCollection() string {
@@ -1101,7 +1263,7 @@ type InvalidItem struct {
 
 func (x *InvalidItem) Reset() {
 	*x = InvalidItem{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[15]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1275,7 @@ func (x *InvalidItem) String() string {
 func (*InvalidItem) ProtoMessage() {}
 
 func (x *InvalidItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[15]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1288,7 @@ func (x *InvalidItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidItem.ProtoReflect.Descriptor instead.
 func (*InvalidItem) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{15}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *InvalidItem) GetIndex() uint32 {
@@ -1165,7 +1327,7 @@ type UpsertResponse struct {
 
 func (x *UpsertResponse) Reset() {
 	*x = UpsertResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[16]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1339,7 @@ func (x *UpsertResponse) String() string {
 func (*UpsertResponse) ProtoMessage() {}
 
 func (x *UpsertResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[16]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1352,7 @@ func (x *UpsertResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertResponse.ProtoReflect.Descriptor instead.
 func (*UpsertResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{16}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpsertResponse) GetBatch() uint64 {
@@ -1224,7 +1386,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[17]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1398,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[17]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1411,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{17}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteRequest) GetCollection() string {
@@ -1276,7 +1438,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[18]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1450,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[18]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1463,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{18}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteResponse) GetDeleted() uint32 {
@@ -1321,7 +1483,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[19]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1495,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[19]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1508,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{19}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetRequest) GetCollection() string {
@@ -1372,7 +1534,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[20]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1384,7 +1546,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[20]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1397,7 +1559,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{20}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetResponse) GetItem() *Item {
@@ -1428,7 +1590,7 @@ type SearchRequest struct {
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[21]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1602,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[21]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1615,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{21}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SearchRequest) GetCollection() string {
@@ -1518,7 +1680,7 @@ type Hit struct {
 
 func (x *Hit) Reset() {
 	*x = Hit{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[22]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1530,7 +1692,7 @@ func (x *Hit) String() string {
 func (*Hit) ProtoMessage() {}
 
 func (x *Hit) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[22]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1543,7 +1705,7 @@ func (x *Hit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hit.ProtoReflect.Descriptor instead.
 func (*Hit) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{22}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Hit) GetId() string {
@@ -1583,7 +1745,7 @@ type SearchStats struct {
 
 func (x *SearchStats) Reset() {
 	*x = SearchStats{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[23]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1757,7 @@ func (x *SearchStats) String() string {
 func (*SearchStats) ProtoMessage() {}
 
 func (x *SearchStats) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[23]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1770,7 @@ func (x *SearchStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchStats.ProtoReflect.Descriptor instead.
 func (*SearchStats) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{23}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SearchStats) GetPlan() string {
@@ -1674,7 +1836,7 @@ type SearchResponse struct {
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[24]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1848,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[24]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1861,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{24}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SearchResponse) GetHits() []*Hit {
@@ -1739,7 +1901,7 @@ type BatchSearchRequest struct {
 
 func (x *BatchSearchRequest) Reset() {
 	*x = BatchSearchRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[25]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1913,7 @@ func (x *BatchSearchRequest) String() string {
 func (*BatchSearchRequest) ProtoMessage() {}
 
 func (x *BatchSearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[25]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1926,7 @@ func (x *BatchSearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSearchRequest.ProtoReflect.Descriptor instead.
 func (*BatchSearchRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{25}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *BatchSearchRequest) GetCollection() string {
@@ -1826,7 +1988,7 @@ type BatchSearchResponse struct {
 
 func (x *BatchSearchResponse) Reset() {
 	*x = BatchSearchResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[26]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1838,7 +2000,7 @@ func (x *BatchSearchResponse) String() string {
 func (*BatchSearchResponse) ProtoMessage() {}
 
 func (x *BatchSearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[26]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1851,7 +2013,7 @@ func (x *BatchSearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSearchResponse.ProtoReflect.Descriptor instead.
 func (*BatchSearchResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{26}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *BatchSearchResponse) GetResults() []*SearchResponse {
@@ -1873,7 +2035,7 @@ type RerankRequest struct {
 
 func (x *RerankRequest) Reset() {
 	*x = RerankRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[27]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +2047,7 @@ func (x *RerankRequest) String() string {
 func (*RerankRequest) ProtoMessage() {}
 
 func (x *RerankRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[27]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +2060,7 @@ func (x *RerankRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RerankRequest.ProtoReflect.Descriptor instead.
 func (*RerankRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{27}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RerankRequest) GetCollection() string {
@@ -1933,7 +2095,7 @@ type RerankResponse struct {
 
 func (x *RerankResponse) Reset() {
 	*x = RerankResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[28]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1945,7 +2107,7 @@ func (x *RerankResponse) String() string {
 func (*RerankResponse) ProtoMessage() {}
 
 func (x *RerankResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[28]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1958,7 +2120,7 @@ func (x *RerankResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RerankResponse.ProtoReflect.Descriptor instead.
 func (*RerankResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{28}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RerankResponse) GetHits() []*Hit {
@@ -1993,7 +2155,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[29]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2167,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[29]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2180,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{29}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SnapshotRequest) GetDir() string {
@@ -2038,7 +2200,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[30]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2212,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[30]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2225,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{30}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SnapshotResponse) GetDir() string {
@@ -2084,7 +2246,7 @@ type FeatureSample_Term struct {
 
 func (x *FeatureSample_Term) Reset() {
 	*x = FeatureSample_Term{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[32]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2258,7 @@ func (x *FeatureSample_Term) String() string {
 func (*FeatureSample_Term) ProtoMessage() {}
 
 func (x *FeatureSample_Term) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[32]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2271,7 @@ func (x *FeatureSample_Term) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureSample_Term.ProtoReflect.Descriptor instead.
 func (*FeatureSample_Term) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{4, 0}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{6, 0}
 }
 
 func (x *FeatureSample_Term) GetW() []float32 {
@@ -2148,7 +2310,7 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.wpcdb.v1.AttrValueR\x05value:\x028\x01\"\xd0\x02\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.wpcdb.v1.AttrValueR\x05value:\x028\x01\"\xfd\x02\n" +
 	"\x10CollectionConfig\x12\x10\n" +
 	"\x03dim\x18\x01 \x01(\rR\x03dim\x12\x1d\n" +
 	"\n" +
@@ -2162,18 +2324,30 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\arff_dim\x18\b \x01(\rR\x06rffDim\x12\x19\n" +
 	"\brff_seed\x18\t \x01(\x04R\arffSeed\x12!\n" +
 	"\frff_imported\x18\n" +
-	" \x01(\bR\vrffImported\"g\n" +
+	" \x01(\bR\vrffImported\x12+\n" +
+	"\x05index\x18\v \x01(\v2\x15.wpcdb.v1.IndexConfigR\x05index\"\x90\x01\n" +
+	"\vIndexConfig\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x19\n" +
+	"\bgraph_at\x18\x02 \x01(\rR\agraphAt\x12\f\n" +
+	"\x01m\x18\x03 \x01(\rR\x01m\x12'\n" +
+	"\x0fef_construction\x18\x04 \x01(\rR\x0eefConstruction\x12\x1b\n" +
+	"\tef_search\x18\x05 \x01(\rR\befSearch\"X\n" +
+	"\vIndexStatus\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x19\n" +
+	"\bin_graph\x18\x02 \x01(\x04R\ainGraph\x12\x1a\n" +
+	"\bbuffered\x18\x03 \x01(\x04R\bbuffered\"g\n" +
 	"\rFeatureSample\x122\n" +
 	"\x05terms\x18\x01 \x03(\v2\x1c.wpcdb.v1.FeatureSample.TermR\x05terms\x1a\"\n" +
 	"\x04Term\x12\f\n" +
 	"\x01w\x18\x01 \x03(\x02R\x01w\x12\f\n" +
-	"\x01b\x18\x02 \x03(\x02R\x01b\"\x8d\x01\n" +
+	"\x01b\x18\x02 \x03(\x02R\x01b\"\xba\x01\n" +
 	"\x0eCollectionInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
 	"\x06config\x18\x02 \x01(\v2\x1a.wpcdb.v1.CollectionConfigR\x06config\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x04R\x05count\x12\x1d\n" +
 	"\n" +
-	"disk_bytes\x18\x04 \x01(\x04R\tdiskBytes\"\xa1\x01\n" +
+	"disk_bytes\x18\x04 \x01(\x04R\tdiskBytes\x12+\n" +
+	"\x05index\x18\x05 \x01(\v2\x15.wpcdb.v1.IndexStatusR\x05index\"\xa1\x01\n" +
 	"\x17CreateCollectionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
 	"\x06config\x18\x02 \x01(\v2\x1a.wpcdb.v1.CollectionConfigR\x06config\x12>\n" +
@@ -2323,7 +2497,7 @@ func file_wpcdb_v1_wpcdb_proto_rawDescGZIP() []byte {
 }
 
 var file_wpcdb_v1_wpcdb_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
 	(ScoreMode)(0),                     // 0: wpcdb.v1.ScoreMode
 	(Norm)(0),                          // 1: wpcdb.v1.Norm
@@ -2332,90 +2506,94 @@ var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
 	(*AttrValue)(nil),                  // 4: wpcdb.v1.AttrValue
 	(*Item)(nil),                       // 5: wpcdb.v1.Item
 	(*CollectionConfig)(nil),           // 6: wpcdb.v1.CollectionConfig
-	(*FeatureSample)(nil),              // 7: wpcdb.v1.FeatureSample
-	(*CollectionInfo)(nil),             // 8: wpcdb.v1.CollectionInfo
-	(*CreateCollectionRequest)(nil),    // 9: wpcdb.v1.CreateCollectionRequest
-	(*CreateCollectionResponse)(nil),   // 10: wpcdb.v1.CreateCollectionResponse
-	(*DescribeCollectionRequest)(nil),  // 11: wpcdb.v1.DescribeCollectionRequest
-	(*DescribeCollectionResponse)(nil), // 12: wpcdb.v1.DescribeCollectionResponse
-	(*ListCollectionsRequest)(nil),     // 13: wpcdb.v1.ListCollectionsRequest
-	(*ListCollectionsResponse)(nil),    // 14: wpcdb.v1.ListCollectionsResponse
-	(*DropCollectionRequest)(nil),      // 15: wpcdb.v1.DropCollectionRequest
-	(*DropCollectionResponse)(nil),     // 16: wpcdb.v1.DropCollectionResponse
-	(*UpsertRequest)(nil),              // 17: wpcdb.v1.UpsertRequest
-	(*InvalidItem)(nil),                // 18: wpcdb.v1.InvalidItem
-	(*UpsertResponse)(nil),             // 19: wpcdb.v1.UpsertResponse
-	(*DeleteRequest)(nil),              // 20: wpcdb.v1.DeleteRequest
-	(*DeleteResponse)(nil),             // 21: wpcdb.v1.DeleteResponse
-	(*GetRequest)(nil),                 // 22: wpcdb.v1.GetRequest
-	(*GetResponse)(nil),                // 23: wpcdb.v1.GetResponse
-	(*SearchRequest)(nil),              // 24: wpcdb.v1.SearchRequest
-	(*Hit)(nil),                        // 25: wpcdb.v1.Hit
-	(*SearchStats)(nil),                // 26: wpcdb.v1.SearchStats
-	(*SearchResponse)(nil),             // 27: wpcdb.v1.SearchResponse
-	(*BatchSearchRequest)(nil),         // 28: wpcdb.v1.BatchSearchRequest
-	(*BatchSearchResponse)(nil),        // 29: wpcdb.v1.BatchSearchResponse
-	(*RerankRequest)(nil),              // 30: wpcdb.v1.RerankRequest
-	(*RerankResponse)(nil),             // 31: wpcdb.v1.RerankResponse
-	(*SnapshotRequest)(nil),            // 32: wpcdb.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),           // 33: wpcdb.v1.SnapshotResponse
-	nil,                                // 34: wpcdb.v1.Item.AttrsEntry
-	(*FeatureSample_Term)(nil),         // 35: wpcdb.v1.FeatureSample.Term
+	(*IndexConfig)(nil),                // 7: wpcdb.v1.IndexConfig
+	(*IndexStatus)(nil),                // 8: wpcdb.v1.IndexStatus
+	(*FeatureSample)(nil),              // 9: wpcdb.v1.FeatureSample
+	(*CollectionInfo)(nil),             // 10: wpcdb.v1.CollectionInfo
+	(*CreateCollectionRequest)(nil),    // 11: wpcdb.v1.CreateCollectionRequest
+	(*CreateCollectionResponse)(nil),   // 12: wpcdb.v1.CreateCollectionResponse
+	(*DescribeCollectionRequest)(nil),  // 13: wpcdb.v1.DescribeCollectionRequest
+	(*DescribeCollectionResponse)(nil), // 14: wpcdb.v1.DescribeCollectionResponse
+	(*ListCollectionsRequest)(nil),     // 15: wpcdb.v1.ListCollectionsRequest
+	(*ListCollectionsResponse)(nil),    // 16: wpcdb.v1.ListCollectionsResponse
+	(*DropCollectionRequest)(nil),      // 17: wpcdb.v1.DropCollectionRequest
+	(*DropCollectionResponse)(nil),     // 18: wpcdb.v1.DropCollectionResponse
+	(*UpsertRequest)(nil),              // 19: wpcdb.v1.UpsertRequest
+	(*InvalidItem)(nil),                // 20: wpcdb.v1.InvalidItem
+	(*UpsertResponse)(nil),             // 21: wpcdb.v1.UpsertResponse
+	(*DeleteRequest)(nil),              // 22: wpcdb.v1.DeleteRequest
+	(*DeleteResponse)(nil),             // 23: wpcdb.v1.DeleteResponse
+	(*GetRequest)(nil),                 // 24: wpcdb.v1.GetRequest
+	(*GetResponse)(nil),                // 25: wpcdb.v1.GetResponse
+	(*SearchRequest)(nil),              // 26: wpcdb.v1.SearchRequest
+	(*Hit)(nil),                        // 27: wpcdb.v1.Hit
+	(*SearchStats)(nil),                // 28: wpcdb.v1.SearchStats
+	(*SearchResponse)(nil),             // 29: wpcdb.v1.SearchResponse
+	(*BatchSearchRequest)(nil),         // 30: wpcdb.v1.BatchSearchRequest
+	(*BatchSearchResponse)(nil),        // 31: wpcdb.v1.BatchSearchResponse
+	(*RerankRequest)(nil),              // 32: wpcdb.v1.RerankRequest
+	(*RerankResponse)(nil),             // 33: wpcdb.v1.RerankResponse
+	(*SnapshotRequest)(nil),            // 34: wpcdb.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),           // 35: wpcdb.v1.SnapshotResponse
+	nil,                                // 36: wpcdb.v1.Item.AttrsEntry
+	(*FeatureSample_Term)(nil),         // 37: wpcdb.v1.FeatureSample.Term
 }
 var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
 	3,  // 0: wpcdb.v1.Item.cloud:type_name -> wpcdb.v1.Cloud
-	34, // 1: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
+	36, // 1: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
 	1,  // 2: wpcdb.v1.CollectionConfig.norm:type_name -> wpcdb.v1.Norm
 	0,  // 3: wpcdb.v1.CollectionConfig.score:type_name -> wpcdb.v1.ScoreMode
 	2,  // 4: wpcdb.v1.CollectionConfig.encoding:type_name -> wpcdb.v1.Encoding
-	35, // 5: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
-	6,  // 6: wpcdb.v1.CollectionInfo.config:type_name -> wpcdb.v1.CollectionConfig
-	6,  // 7: wpcdb.v1.CreateCollectionRequest.config:type_name -> wpcdb.v1.CollectionConfig
-	7,  // 8: wpcdb.v1.CreateCollectionRequest.feature_sample:type_name -> wpcdb.v1.FeatureSample
-	8,  // 9: wpcdb.v1.CreateCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
-	8,  // 10: wpcdb.v1.DescribeCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
-	8,  // 11: wpcdb.v1.ListCollectionsResponse.collections:type_name -> wpcdb.v1.CollectionInfo
-	5,  // 12: wpcdb.v1.UpsertRequest.items:type_name -> wpcdb.v1.Item
-	18, // 13: wpcdb.v1.UpsertResponse.skipped:type_name -> wpcdb.v1.InvalidItem
-	5,  // 14: wpcdb.v1.GetResponse.item:type_name -> wpcdb.v1.Item
-	3,  // 15: wpcdb.v1.SearchRequest.query:type_name -> wpcdb.v1.Cloud
-	25, // 16: wpcdb.v1.SearchResponse.hits:type_name -> wpcdb.v1.Hit
-	26, // 17: wpcdb.v1.SearchResponse.stats:type_name -> wpcdb.v1.SearchStats
-	0,  // 18: wpcdb.v1.SearchResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
-	3,  // 19: wpcdb.v1.BatchSearchRequest.queries:type_name -> wpcdb.v1.Cloud
-	27, // 20: wpcdb.v1.BatchSearchResponse.results:type_name -> wpcdb.v1.SearchResponse
-	3,  // 21: wpcdb.v1.RerankRequest.query:type_name -> wpcdb.v1.Cloud
-	25, // 22: wpcdb.v1.RerankResponse.hits:type_name -> wpcdb.v1.Hit
-	26, // 23: wpcdb.v1.RerankResponse.stats:type_name -> wpcdb.v1.SearchStats
-	0,  // 24: wpcdb.v1.RerankResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
-	4,  // 25: wpcdb.v1.Item.AttrsEntry.value:type_name -> wpcdb.v1.AttrValue
-	9,  // 26: wpcdb.v1.WPCDB.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
-	11, // 27: wpcdb.v1.WPCDB.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
-	13, // 28: wpcdb.v1.WPCDB.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
-	15, // 29: wpcdb.v1.WPCDB.DropCollection:input_type -> wpcdb.v1.DropCollectionRequest
-	17, // 30: wpcdb.v1.WPCDB.Upsert:input_type -> wpcdb.v1.UpsertRequest
-	20, // 31: wpcdb.v1.WPCDB.Delete:input_type -> wpcdb.v1.DeleteRequest
-	22, // 32: wpcdb.v1.WPCDB.Get:input_type -> wpcdb.v1.GetRequest
-	24, // 33: wpcdb.v1.WPCDB.Search:input_type -> wpcdb.v1.SearchRequest
-	28, // 34: wpcdb.v1.WPCDB.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
-	30, // 35: wpcdb.v1.WPCDB.Rerank:input_type -> wpcdb.v1.RerankRequest
-	32, // 36: wpcdb.v1.WPCDB.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
-	10, // 37: wpcdb.v1.WPCDB.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
-	12, // 38: wpcdb.v1.WPCDB.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
-	14, // 39: wpcdb.v1.WPCDB.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
-	16, // 40: wpcdb.v1.WPCDB.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
-	19, // 41: wpcdb.v1.WPCDB.Upsert:output_type -> wpcdb.v1.UpsertResponse
-	21, // 42: wpcdb.v1.WPCDB.Delete:output_type -> wpcdb.v1.DeleteResponse
-	23, // 43: wpcdb.v1.WPCDB.Get:output_type -> wpcdb.v1.GetResponse
-	27, // 44: wpcdb.v1.WPCDB.Search:output_type -> wpcdb.v1.SearchResponse
-	29, // 45: wpcdb.v1.WPCDB.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
-	31, // 46: wpcdb.v1.WPCDB.Rerank:output_type -> wpcdb.v1.RerankResponse
-	33, // 47: wpcdb.v1.WPCDB.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
-	37, // [37:48] is the sub-list for method output_type
-	26, // [26:37] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	7,  // 5: wpcdb.v1.CollectionConfig.index:type_name -> wpcdb.v1.IndexConfig
+	37, // 6: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
+	6,  // 7: wpcdb.v1.CollectionInfo.config:type_name -> wpcdb.v1.CollectionConfig
+	8,  // 8: wpcdb.v1.CollectionInfo.index:type_name -> wpcdb.v1.IndexStatus
+	6,  // 9: wpcdb.v1.CreateCollectionRequest.config:type_name -> wpcdb.v1.CollectionConfig
+	9,  // 10: wpcdb.v1.CreateCollectionRequest.feature_sample:type_name -> wpcdb.v1.FeatureSample
+	10, // 11: wpcdb.v1.CreateCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
+	10, // 12: wpcdb.v1.DescribeCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
+	10, // 13: wpcdb.v1.ListCollectionsResponse.collections:type_name -> wpcdb.v1.CollectionInfo
+	5,  // 14: wpcdb.v1.UpsertRequest.items:type_name -> wpcdb.v1.Item
+	20, // 15: wpcdb.v1.UpsertResponse.skipped:type_name -> wpcdb.v1.InvalidItem
+	5,  // 16: wpcdb.v1.GetResponse.item:type_name -> wpcdb.v1.Item
+	3,  // 17: wpcdb.v1.SearchRequest.query:type_name -> wpcdb.v1.Cloud
+	27, // 18: wpcdb.v1.SearchResponse.hits:type_name -> wpcdb.v1.Hit
+	28, // 19: wpcdb.v1.SearchResponse.stats:type_name -> wpcdb.v1.SearchStats
+	0,  // 20: wpcdb.v1.SearchResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
+	3,  // 21: wpcdb.v1.BatchSearchRequest.queries:type_name -> wpcdb.v1.Cloud
+	29, // 22: wpcdb.v1.BatchSearchResponse.results:type_name -> wpcdb.v1.SearchResponse
+	3,  // 23: wpcdb.v1.RerankRequest.query:type_name -> wpcdb.v1.Cloud
+	27, // 24: wpcdb.v1.RerankResponse.hits:type_name -> wpcdb.v1.Hit
+	28, // 25: wpcdb.v1.RerankResponse.stats:type_name -> wpcdb.v1.SearchStats
+	0,  // 26: wpcdb.v1.RerankResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
+	4,  // 27: wpcdb.v1.Item.AttrsEntry.value:type_name -> wpcdb.v1.AttrValue
+	11, // 28: wpcdb.v1.WPCDB.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
+	13, // 29: wpcdb.v1.WPCDB.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
+	15, // 30: wpcdb.v1.WPCDB.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
+	17, // 31: wpcdb.v1.WPCDB.DropCollection:input_type -> wpcdb.v1.DropCollectionRequest
+	19, // 32: wpcdb.v1.WPCDB.Upsert:input_type -> wpcdb.v1.UpsertRequest
+	22, // 33: wpcdb.v1.WPCDB.Delete:input_type -> wpcdb.v1.DeleteRequest
+	24, // 34: wpcdb.v1.WPCDB.Get:input_type -> wpcdb.v1.GetRequest
+	26, // 35: wpcdb.v1.WPCDB.Search:input_type -> wpcdb.v1.SearchRequest
+	30, // 36: wpcdb.v1.WPCDB.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
+	32, // 37: wpcdb.v1.WPCDB.Rerank:input_type -> wpcdb.v1.RerankRequest
+	34, // 38: wpcdb.v1.WPCDB.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
+	12, // 39: wpcdb.v1.WPCDB.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
+	14, // 40: wpcdb.v1.WPCDB.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
+	16, // 41: wpcdb.v1.WPCDB.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
+	18, // 42: wpcdb.v1.WPCDB.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
+	21, // 43: wpcdb.v1.WPCDB.Upsert:output_type -> wpcdb.v1.UpsertResponse
+	23, // 44: wpcdb.v1.WPCDB.Delete:output_type -> wpcdb.v1.DeleteResponse
+	25, // 45: wpcdb.v1.WPCDB.Get:output_type -> wpcdb.v1.GetResponse
+	29, // 46: wpcdb.v1.WPCDB.Search:output_type -> wpcdb.v1.SearchResponse
+	31, // 47: wpcdb.v1.WPCDB.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
+	33, // 48: wpcdb.v1.WPCDB.Rerank:output_type -> wpcdb.v1.RerankResponse
+	35, // 49: wpcdb.v1.WPCDB.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
+	39, // [39:50] is the sub-list for method output_type
+	28, // [28:39] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_wpcdb_v1_wpcdb_proto_init() }
@@ -2434,7 +2612,7 @@ func file_wpcdb_v1_wpcdb_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wpcdb_v1_wpcdb_proto_rawDesc), len(file_wpcdb_v1_wpcdb_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
