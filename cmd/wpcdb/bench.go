@@ -30,6 +30,7 @@ func (a *app) benchCommand() *cobra.Command {
 		score    string
 		fmnist   fmnistFlags
 		load     loadFlags
+		ic       storage.IndexConfig
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --workload paper|compact --out DIR | bench --workload load --addr HOST:PORT [--clients N] [--duration D]",
@@ -98,7 +99,7 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 			}
 			cfg := bench.IngestConfig{
 				Dir: dataDir, Synth: bench.NewSynth(shape, seed), N: n,
-				Collection: wpcdb.CollectionConfig{Dim: shape.Dim, MaxPoints: max(shape.MaxPoints, storage.DefaultMaxPoints), Encoding: enc, Similarity: wpcsim.Config{Kernel: k, Score: mode}},
+				Collection: wpcdb.CollectionConfig{Dim: shape.Dim, MaxPoints: max(shape.MaxPoints, storage.DefaultMaxPoints), Encoding: enc, Similarity: wpcsim.Config{Kernel: k, Score: mode}, Index: ic},
 			}
 			if bar := a.progress(int64(n), "ingest"); bar != nil {
 				bar.Describe("ingest (items)")
@@ -123,6 +124,10 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 				}
 				c, err := db.Collection("bench")
 				if err != nil {
+					db.Close()
+					return err
+				}
+				if err := c.WaitIndex(cmd.Context()); err != nil { // searches measure the built index
 					db.Close()
 					return err
 				}
@@ -161,7 +166,7 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 			host, _ := os.Hostname()
 			report := bench.Report{
 				Workload: workload,
-				Config:   map[string]any{"n": n, "kernel": k.String(), "score": mode.String(), "encoding": enc.String(), "seed": seed, "dim": shape.Dim, "min_points": shape.MinPoints, "max_points": shape.MaxPoints, "queries": queries, "k": topK},
+				Config:   map[string]any{"n": n, "kernel": k.String(), "score": mode.String(), "encoding": enc.String(), "seed": seed, "dim": shape.Dim, "min_points": shape.MinPoints, "max_points": shape.MaxPoints, "queries": queries, "k": topK, "index": ic},
 				Machine:  map[string]any{"host": host, "cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(), "date": time.Now().UTC().Format(time.RFC3339)},
 				Ingest:   &rep,
 				Runs:     runs,
@@ -188,6 +193,8 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 	fl.IntVar(&queries, "queries", 20, "queries for the search sweep (0: ingest only)")
 	fl.IntVar(&topK, "k", 10, "hits per query")
 	fl.BoolVar(&peers, "peers", true, "also run the Python pipelines of bench/peers.py (hnswlib or FAISS + NumPy rerank) on the same data")
+	fl.StringVar(&ic.Kind, "index", storage.IndexAuto, "first-stage index of the collection: auto, flat or hnsw")
+	fl.IntVar(&ic.GraphAt, "graph-at", storage.DefaultGraphAt, "auto index: collection size at which the HNSW graph is built")
 	fmnist.register(fl)
 	load.register(fl)
 	return cmd
