@@ -73,8 +73,9 @@ type Hit struct {
 
 // Stats say how a search ran.
 type Stats struct {
-	Plan         string  `json:"plan"`    // "exact-scan" or "index"
-	Passing      int     `json:"passing"` // live items passing the filter
+	Plan         string  `json:"plan"`                  // "exact-scan" or "index"
+	FirstStage   string  `json:"first_stage,omitempty"` // with plan "index": "flat" or "hnsw"
+	Passing      int     `json:"passing"`               // live items passing the filter
 	Candidates   int     `json:"candidates"`
 	Reranked     int     `json:"reranked"`
 	FirstStageMs float64 `json:"first_stage_ms"`
@@ -130,6 +131,10 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 		cands = allowed.ToArray()
 	} else {
 		st.Plan = "index"
+		st.FirstStage = "flat"
+		if g, ok := e.Index.(interface{ HasGraph() bool }); ok && g.HasGraph() {
+			st.FirstStage = "hnsw"
+		}
 		t0 := time.Now()
 		qv, err := e.QueryVector(req.Query)
 		if err != nil {

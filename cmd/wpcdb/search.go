@@ -134,8 +134,12 @@ func (a *app) printHits(res hits, explain bool) error {
 	}
 	if explain {
 		s := res.Stats
+		plan := s.Plan
+		if s.FirstStage != "" {
+			plan += " (" + s.FirstStage + ")"
+		}
 		_, err := fmt.Fprintf(a.stdout, "plan %s: %d items pass, %d candidates, %d reranked; first stage %.3f ms, rerank %.3f ms, total %.3f ms\n",
-			s.Plan, s.Passing, s.Candidates, s.Reranked, s.FirstStageMs, s.RerankMs, s.TotalMs)
+			plan, s.Passing, s.Candidates, s.Reranked, s.FirstStageMs, s.RerankMs, s.TotalMs)
 		return err
 	}
 	return nil

@@ -298,11 +298,11 @@ func HitsFromPB(hits []*pb.Hit) []wpcdb.Hit {
 // StatsToPB converts search statistics.
 func StatsToPB(s wpcdb.SearchStats) *pb.SearchStats {
 	return &pb.SearchStats{Plan: s.Plan, Passing: uint64(s.Passing), Candidates: uint64(s.Candidates), Reranked: uint64(s.Reranked),
-		FirstStageMs: s.FirstStageMs, RerankMs: s.RerankMs, TotalMs: s.TotalMs}
+		FirstStageMs: s.FirstStageMs, RerankMs: s.RerankMs, TotalMs: s.TotalMs, FirstStage: s.FirstStage}
 }
 
 // StatsFromPB converts search statistics.
 func StatsFromPB(s *pb.SearchStats) wpcdb.SearchStats {
 	return wpcdb.SearchStats{Plan: s.GetPlan(), Passing: int(s.GetPassing()), Candidates: int(s.GetCandidates()), Reranked: int(s.GetReranked()),
-		FirstStageMs: s.GetFirstStageMs(), RerankMs: s.GetRerankMs(), TotalMs: s.GetTotalMs()}
+		FirstStageMs: s.GetFirstStageMs(), RerankMs: s.GetRerankMs(), TotalMs: s.GetTotalMs(), FirstStage: s.GetFirstStage()}
 }

@@ -1731,14 +1731,17 @@ func (x *Hit) GetDistance() float64 {
 
 // SearchStats say how a search ran.
 type SearchStats struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Plan          string                 `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
-	Passing       uint64                 `protobuf:"varint,2,opt,name=passing,proto3" json:"passing,omitempty"`
-	Candidates    uint64                 `protobuf:"varint,3,opt,name=candidates,proto3" json:"candidates,omitempty"`
-	Reranked      uint64                 `protobuf:"varint,4,opt,name=reranked,proto3" json:"reranked,omitempty"`
-	FirstStageMs  float64                `protobuf:"fixed64,5,opt,name=first_stage_ms,json=firstStageMs,proto3" json:"first_stage_ms,omitempty"`
-	RerankMs      float64                `protobuf:"fixed64,6,opt,name=rerank_ms,json=rerankMs,proto3" json:"rerank_ms,omitempty"`
-	TotalMs       float64                `protobuf:"fixed64,7,opt,name=total_ms,json=totalMs,proto3" json:"total_ms,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Plan         string                 `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	Passing      uint64                 `protobuf:"varint,2,opt,name=passing,proto3" json:"passing,omitempty"`
+	Candidates   uint64                 `protobuf:"varint,3,opt,name=candidates,proto3" json:"candidates,omitempty"`
+	Reranked     uint64                 `protobuf:"varint,4,opt,name=reranked,proto3" json:"reranked,omitempty"`
+	FirstStageMs float64                `protobuf:"fixed64,5,opt,name=first_stage_ms,json=firstStageMs,proto3" json:"first_stage_ms,omitempty"`
+	RerankMs     float64                `protobuf:"fixed64,6,opt,name=rerank_ms,json=rerankMs,proto3" json:"rerank_ms,omitempty"`
+	TotalMs      float64                `protobuf:"fixed64,7,opt,name=total_ms,json=totalMs,proto3" json:"total_ms,omitempty"`
+	// first_stage is "flat" (exact scan of φ) or "hnsw" (graph walk plus a
+	// scan of the vectors not yet in the graph) when plan is "index".
+	FirstStage    string `protobuf:"bytes,8,opt,name=first_stage,json=firstStage,proto3" json:"first_stage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1820,6 +1823,13 @@ func (x *SearchStats) GetTotalMs() float64 {
 		return x.TotalMs
 	}
 	return 0
+}
+
+func (x *SearchStats) GetFirstStage() string {
+	if x != nil {
+		return x.FirstStage
+	}
+	return ""
 }
 
 type SearchResponse struct {
@@ -2412,7 +2422,7 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x03Hit\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x1a\n" +
-	"\bdistance\x18\x03 \x01(\x01R\bdistance\"\xd5\x01\n" +
+	"\bdistance\x18\x03 \x01(\x01R\bdistance\"\xf6\x01\n" +
 	"\vSearchStats\x12\x12\n" +
 	"\x04plan\x18\x01 \x01(\tR\x04plan\x12\x18\n" +
 	"\apassing\x18\x02 \x01(\x04R\apassing\x12\x1e\n" +
@@ -2422,7 +2432,9 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\breranked\x18\x04 \x01(\x04R\breranked\x12$\n" +
 	"\x0efirst_stage_ms\x18\x05 \x01(\x01R\ffirstStageMs\x12\x1b\n" +
 	"\trerank_ms\x18\x06 \x01(\x01R\brerankMs\x12\x19\n" +
-	"\btotal_ms\x18\a \x01(\x01R\atotalMs\"\x94\x01\n" +
+	"\btotal_ms\x18\a \x01(\x01R\atotalMs\x12\x1f\n" +
+	"\vfirst_stage\x18\b \x01(\tR\n" +
+	"firstStage\"\x94\x01\n" +
 	"\x0eSearchResponse\x12!\n" +
 	"\x04hits\x18\x01 \x03(\v2\r.wpcdb.v1.HitR\x04hits\x12+\n" +
 	"\x05stats\x18\x02 \x01(\v2\x15.wpcdb.v1.SearchStatsR\x05stats\x122\n" +
