@@ -10,6 +10,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/bench"
+	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -48,62 +49,66 @@ func TestSearchExactAndRecall(t *testing.T) {
 	synth := bench.NewSynth(bench.Synth{Dim: 24, MinPoints: 3, MaxPoints: 10, Topics: 12}, seed)
 	const n = 1500
 	for _, mode := range []wpcsim.ScoreMode{wpcsim.ScoreInner, wpcsim.ScoreCosine, wpcsim.ScoreMMD} {
-		for _, spec := range []string{wpcsim.DefaultKernelSpec, "gaussian(1)"} {
-			db := openMem(t, vfs.NewMem())
-			k, _ := wpcsim.ParseKernel(spec)
-			cfg := wpcdb.CollectionConfig{Dim: 24, Similarity: wpcsim.Config{Kernel: k, Score: mode}}
-			cfg.Features.Dim = 256
-			c, err := db.CreateCollection(ctx, "c", cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			items := map[string]wpcdb.Item{}
-			var batch []wpcdb.Item
-			for i := 0; i < n; i++ {
-				it := synth.Item(i)
-				items[it.ID] = it
-				batch = append(batch, it)
-			}
-			if err := c.Upsert(ctx, batch); err != nil {
-				t.Fatal(err)
-			}
-			var found, total int
-			for j := 0; j < 12; j++ {
-				q := synth.Query(j, 8)
-				want := bruteForce(t, c.Config().Similarity, q, items, 10)
-				exact, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10, Exact: true})
+		for _, kind := range []string{storage.IndexFlat, storage.IndexHNSW} {
+			for _, spec := range []string{wpcsim.DefaultKernelSpec, "gaussian(1)", "linear", "imq(0.5)"} {
+				db := openMem(t, vfs.NewMem())
+				k, _ := wpcsim.ParseKernel(spec)
+				cfg := wpcdb.CollectionConfig{Dim: 24, Similarity: wpcsim.Config{Kernel: k, Score: mode}, Index: storage.IndexConfig{Kind: kind}}
+				c, err := db.CreateCollection(ctx, "c", cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
-				for i := range want {
-					if exact.Hits[i].ID != want[i].ID || exact.Hits[i].Score != want[i].Score {
-						t.Fatalf("%s %s query %d: exact hit %d = %+v, brute force %+v", mode, spec, j, i, exact.Hits[i], want[i])
-					}
+				items := map[string]wpcdb.Item{}
+				var batch []wpcdb.Item
+				for i := 0; i < n; i++ {
+					it := synth.Item(i)
+					items[it.ID] = it
+					batch = append(batch, it)
 				}
-				res, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10})
-				if err != nil {
+				if err := c.Upsert(ctx, batch); err != nil {
 					t.Fatal(err)
 				}
-				if res.Stats.Plan != "index" {
-					t.Fatalf("plan %q, want index", res.Stats.Plan)
+				if err := c.WaitIndex(ctx); err != nil {
+					t.Fatal(err)
 				}
-				got := map[string]bool{}
-				for _, h := range res.Hits {
-					got[h.ID] = true
-				}
-				for _, w := range want {
-					if got[w.ID] {
-						found++
+				var found, total int
+				for j := 0; j < 12; j++ {
+					q := synth.Query(j, 8)
+					want := bruteForce(t, c.Config().Similarity, q, items, 10)
+					exact, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10, Exact: true})
+					if err != nil {
+						t.Fatal(err)
 					}
+					for i := range want {
+						if exact.Hits[i].ID != want[i].ID || exact.Hits[i].Score != want[i].Score {
+							t.Fatalf("%s %s query %d: exact hit %d = %+v, brute force %+v", mode, spec, j, i, exact.Hits[i], want[i])
+						}
+					}
+					res, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if res.Stats.Plan != "index" || res.Stats.FirstStage != kind {
+						t.Fatalf("plan %q (%s), want index (%s)", res.Stats.Plan, res.Stats.FirstStage, kind)
+					}
+					got := map[string]bool{}
+					for _, h := range res.Hits {
+						got[h.ID] = true
+					}
+					for _, w := range want {
+						if got[w.ID] {
+							found++
+						}
+					}
+					total += len(want)
 				}
-				total += len(want)
+				recall := float64(found) / float64(total)
+				t.Logf("%s %s %s: recall@10 %.3f", mode, kind, spec, recall)
+				if recall < 0.95 {
+					t.Errorf("seed %d %s %s %s: recall@10 %.3f below 0.95", seed, mode, kind, spec, recall)
+				}
+				db.Close()
 			}
-			recall := float64(found) / float64(total)
-			t.Logf("%s %s: recall@10 %.3f", mode, spec, recall)
-			if recall < 0.9 {
-				t.Errorf("seed %d %s %s: recall@10 %.3f below 0.9", seed, mode, spec, recall)
-			}
-			db.Close()
 		}
 	}
 }
@@ -174,71 +179,77 @@ func TestFilteredSearch(t *testing.T) {
 	synth := bench.NewSynth(bench.Synth{Dim: 24, MinPoints: 3, MaxPoints: 10, Topics: 64}, seed)
 	db := openMem(t, vfs.NewMem())
 	defer db.Close()
-	cfg := wpcdb.CollectionConfig{Dim: 24}
-	cfg.Features.Dim = 256
-	c, _ := db.CreateCollection(ctx, "c", cfg)
-	items := map[string]wpcdb.Item{}
-	var batch []wpcdb.Item
-	for i := 0; i < 4000; i++ {
-		it := synth.Item(i)
-		items[it.ID] = it
-		batch = append(batch, it)
-	}
-	if err := c.Upsert(ctx, batch); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range testFilters {
-		passing := map[string]wpcdb.Item{}
-		for id, it := range items {
-			if f.match(it.Attrs) {
-				passing[id] = it
-			}
+	for _, kind := range []string{storage.IndexFlat, storage.IndexHNSW} {
+		cfg := wpcdb.CollectionConfig{Dim: 24, Index: storage.IndexConfig{Kind: kind}}
+		cfg.Features.Dim = 256
+		c, _ := db.CreateCollection(ctx, "c-"+kind, cfg)
+		items := map[string]wpcdb.Item{}
+		var batch []wpcdb.Item
+		for i := 0; i < 4000; i++ {
+			it := synth.Item(i)
+			items[it.ID] = it
+			batch = append(batch, it)
 		}
-		var found, total int
-		plans := map[string]int{}
-		for j := 0; j < 10; j++ {
-			q := synth.Query(j, 8)
-			want := bruteForce(t, c.Config().Similarity, q, passing, 10)
-			exact, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10, Filter: f.expr, Exact: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(exact.Hits) != len(want) {
-				t.Fatalf("%s: exact %d hits, brute force %d", f.expr, len(exact.Hits), len(want))
-			}
-			for i := range want {
-				if exact.Hits[i].ID != want[i].ID {
-					t.Fatalf("%s: exact hit %d = %s, brute force %s", f.expr, i, exact.Hits[i].ID, want[i].ID)
+		if err := c.Upsert(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitIndex(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range testFilters {
+			passing := map[string]wpcdb.Item{}
+			for id, it := range items {
+				if f.match(it.Attrs) {
+					passing[id] = it
 				}
 			}
-			res, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10, Filter: f.expr})
-			if err != nil {
-				t.Fatal(err)
-			}
-			plans[res.Stats.Plan]++
-			if res.Stats.Passing != len(passing) {
-				t.Errorf("%s: stats say %d pass, %d do", f.expr, res.Stats.Passing, len(passing))
-			}
-			got := map[string]bool{}
-			for _, h := range res.Hits {
-				if _, ok := passing[h.ID]; !ok {
-					t.Fatalf("%s: hit %s does not satisfy the filter", f.expr, h.ID)
+			var found, total int
+			plans := map[string]int{}
+			for j := 0; j < 10; j++ {
+				q := synth.Query(j, 8)
+				want := bruteForce(t, c.Config().Similarity, q, passing, 10)
+				exact, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10, Filter: f.expr, Exact: true})
+				if err != nil {
+					t.Fatal(err)
 				}
-				got[h.ID] = true
-			}
-			for _, w := range want {
-				if got[w.ID] {
-					found++
+				if len(exact.Hits) != len(want) {
+					t.Fatalf("%s: exact %d hits, brute force %d", f.expr, len(exact.Hits), len(want))
 				}
+				for i := range want {
+					if exact.Hits[i].ID != want[i].ID {
+						t.Fatalf("%s: exact hit %d = %s, brute force %s", f.expr, i, exact.Hits[i].ID, want[i].ID)
+					}
+				}
+				res, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10, Filter: f.expr})
+				if err != nil {
+					t.Fatal(err)
+				}
+				plans[res.Stats.Plan+"/"+res.Stats.FirstStage]++
+				if res.Stats.Passing != len(passing) {
+					t.Errorf("%s: stats say %d pass, %d do", f.expr, res.Stats.Passing, len(passing))
+				}
+				got := map[string]bool{}
+				for _, h := range res.Hits {
+					if _, ok := passing[h.ID]; !ok {
+						t.Fatalf("%s: hit %s does not satisfy the filter", f.expr, h.ID)
+					}
+					got[h.ID] = true
+				}
+				for _, w := range want {
+					if got[w.ID] {
+						found++
+					}
+				}
+				total += len(want)
 			}
-			total += len(want)
-		}
-		recall := float64(found) / float64(total)
-		t.Logf("%-50s %4d pass (%.1f%%), plans %v, recall@10 %.3f", f.expr, len(passing), 100*float64(len(passing))/4000, plans, recall)
-		if recall < 0.95 {
-			t.Errorf("seed %d: %s: recall@10 %.3f below 0.95", seed, f.expr, recall)
+			recall := float64(found) / float64(total)
+			t.Logf("%s %-50s %4d pass (%.1f%%), plans %v, recall@10 %.3f", kind, f.expr, len(passing), 100*float64(len(passing))/4000, plans, recall)
+			if recall < 0.95 {
+				t.Errorf("seed %d: %s: %s: recall@10 %.3f below 0.95", seed, kind, f.expr, recall)
+			}
 		}
 	}
+	c, _ := db.Collection("c-flat")
 	for _, bad := range []string{`year >=`, `color = red`, `(a = 1`, `a < "x"`} {
 		_, err := c.Search(ctx, synth.Query(0, 4), wpcdb.SearchOptions{K: 3, Filter: bad})
 		if !errors.Is(err, wpcdb.ErrInvalidArgument) || !strings.Contains(err.Error(), "column") {
