@@ -43,6 +43,17 @@ const (
 	EncodingBF16 = storage.EncodingBF16
 )
 
+// IndexConfig chooses a collection's first-stage index; see
+// storage.IndexConfig.
+type IndexConfig = storage.IndexConfig
+
+// First-stage index kinds.
+const (
+	IndexAuto = storage.IndexAuto
+	IndexFlat = storage.IndexFlat
+	IndexHNSW = storage.IndexHNSW
+)
+
 // Options configure Open. The zero value is valid.
 type Options struct {
 	// FS is the filesystem; nil is the OS's (tests use a crashable one).

@@ -44,6 +44,11 @@ type Engine struct {
 	// yet (written but not yet added); they are scanned exactly. Nil means
 	// the index holds every live item.
 	Unindexed func(allowed *roaring.Bitmap) *roaring.Bitmap
+
+	// bufPool recycles the rerank workers' decode buffers across searches
+	// (*[]storage.CloudBuf of rerankChunk each).
+	bufPool  sync.Pool
+	initOnce sync.Once
 }
 
 // Request is one search.
@@ -225,6 +230,12 @@ const rerankChunk = 16
 // rerank reads the candidates' clouds and scores them exactly on all cores.
 // Items deleted since the candidates were chosen are skipped.
 func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) ([]Hit, error) {
+	e.initOnce.Do(func() {
+		e.bufPool.New = func() any {
+			b := make([]storage.CloudBuf, rerankChunk)
+			return &b
+		}
+	})
 	workers := e.Parallelism
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -252,8 +263,9 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) 
 				ids    []string
 				iids   []uint32
 				scores []float64
-				bufs   = make([]storage.CloudBuf, rerankChunk)
 			)
+			bufs := e.bufPool.Get().(*[]storage.CloudBuf)
+			defer e.bufPool.Put(bufs)
 			for {
 				mu.Lock()
 				if firstEr != nil || next >= len(cands) {
@@ -270,7 +282,7 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) 
 				}
 				xs, selfs, ids, iids = xs[:0], selfs[:0], ids[:0], iids[:0]
 				for _, iid := range cands[lo:hi] {
-					id, c, self, err := e.Coll.ReadCloud(iid, &bufs[len(xs)])
+					id, c, self, err := e.Coll.ReadCloud(iid, &(*bufs)[len(xs)])
 					if errors.Is(err, storage.ErrNotFound) {
 						continue // deleted meanwhile
 					}
