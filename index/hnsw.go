@@ -274,13 +274,23 @@ func (h *HNSW) walk(sc *hnswScratch, q query, k, ef int, filter *roaring.Bitmap)
 	h.searchLayer(sc, q, sc.eps, ef, 0, true, filter)
 	sc.cands = sc.found.drain(sc.cands)
 	n := min(k, len(sc.cands))
-	res := make([]Result, n)
+	if n == 0 {
+		return nil
+	}
+	// The candidates are ranked by score, then slot; candidates tied with
+	// the k-th must be chosen by ID, as the exact scan does, so the whole
+	// tie group is ranked before the cut.
+	end := n
+	for end < len(sc.cands) && sc.cands[end].score == sc.cands[n-1].score {
+		end++
+	}
+	res := make([]Result, end)
 	for i := range res {
 		c := sc.cands[i]
 		res[i] = Result{ID: h.ids[c.key], Score: c.score}
 	}
 	slices.SortFunc(res, compareResults)
-	return res
+	return res[:n:n]
 }
 
 func compareResults(a, b Result) int {
