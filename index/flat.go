@@ -152,7 +152,11 @@ func (f *Flat) Search(q []float32, k int, filter *roaring.Bitmap, _ Params) ([]R
 
 // Save writes the flat index as one blob: metric, dim, count, then per
 // vector its ID and values (little-endian).
-func (f *Flat) Save(p Persister) error {
+func (f *Flat) Save(p Persister) error { return f.saveAs(p, flatBlobName) }
+
+const flatBlobName = "flat"
+
+func (f *Flat) saveAs(p Persister, name string) error {
 	f.mu.RLock()
 	b := make([]byte, 0, 16+len(f.ids)*(4+4*f.dim))
 	b = append(b, 'F', 1, byte(f.metric))
@@ -165,12 +169,14 @@ func (f *Flat) Save(p Persister) error {
 		}
 	}
 	f.mu.RUnlock()
-	return p.PutBlob("flat", b)
+	return p.PutBlob(name, b)
 }
 
 // LoadFlat reads a Flat index saved by Save; (nil, nil) when none is saved.
-func LoadFlat(p Persister) (*Flat, error) {
-	b, err := p.GetBlob("flat")
+func LoadFlat(p Persister) (*Flat, error) { return loadFlatAs(p, flatBlobName) }
+
+func loadFlatAs(p Persister, name string) (*Flat, error) {
+	b, err := p.GetBlob(name)
 	if err != nil || b == nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 
@@ -32,18 +33,30 @@ type TieredOptions struct {
 // moves) both; never in neither, because the builder adds a vector to the
 // graph before it removes it from the buffer, and Search reads the buffer
 // before the graph.
+//
+// Inner product is not a metric, and a graph linked by it leaves most
+// small-norm nodes without in-links, unreachable by any walk (on one
+// cluster of 1,000 points, recall@10 0.26 even with ef = n). So for
+// InnerProduct the graph is an L2 graph over augmented vectors: with Φ²
+// fixed when the graph is created (twice the largest squared norm then
+// buffered), v becomes [v, sqrt(Φ² − |v|²)] and a query q becomes [q, 0],
+// so that |q' − v'|² = |q|² + Φ² − 2<q, v> ranks exactly by <q, v> (Bachrach
+// et al., 2014). Vectors added later with |v|² > Φ² cannot be augmented;
+// they stay outside the graph in a second exactly scanned buffer.
 type Tiered struct {
 	dim    int
 	metric Metric
 	opts   TieredOptions
 
-	mu      sync.Mutex // serializes Add, Delete, a vector's move, and Save
-	pending *Flat
-	graph   *HNSW // nil until GraphAt vectors are indexed
-	running bool  // a builder goroutine is active
-	stopped bool
-	wg      sync.WaitGroup
-	idle    *sync.Cond // broadcast when the builder stops
+	mu       sync.Mutex // serializes Add, Delete, a vector's move, and Save
+	pending  *Flat
+	graph    *HNSW   // nil until GraphAt vectors are indexed
+	phi2     float32 // InnerProduct: Φ², fixed when the graph is created
+	outliers *Flat   // InnerProduct: vectors with |v|² > Φ², scanned for good
+	running  bool    // a builder goroutine is active
+	stopped  bool
+	wg       sync.WaitGroup
+	idle     *sync.Cond // broadcast when the builder stops
 }
 
 // NewTiered returns an empty Tiered index of dimension dim.
@@ -58,7 +71,7 @@ func NewTiered(dim int, m Metric, opts TieredOptions) (*Tiered, error) {
 		return nil, err
 	}
 	opts.HNSW.EnsureDefaults()
-	t := &Tiered{dim: dim, metric: m, opts: opts, pending: NewFlat(dim, m)}
+	t := &Tiered{dim: dim, metric: m, opts: opts, pending: NewFlat(dim, m), outliers: NewFlat(dim, m)}
 	t.idle = sync.NewCond(&t.mu)
 	return t, nil
 }
@@ -76,28 +89,29 @@ func (t *Tiered) Len() int {
 }
 
 func (t *Tiered) lenLocked() int {
-	n := t.pending.Len()
+	n := t.pending.Len() + t.outliers.Len()
 	if t.graph != nil {
 		n += t.graph.Len()
 	}
 	return n
 }
 
-// Status reports how many vectors are in the graph and how many still wait
-// in the flat buffer.
+// Status reports how many vectors are indexed for good (in the graph, or
+// inner-product outliers kept beside it) and how many still wait in the
+// flat buffer.
 func (t *Tiered) Status() (inGraph, buffered int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.graph != nil {
 		inGraph = t.graph.Len()
 	}
-	return inGraph, t.pending.Len()
+	return inGraph + t.outliers.Len(), t.pending.Len()
 }
 
 func (t *Tiered) Contains(id uint32) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.pending.Contains(id) || t.graph != nil && t.graph.Contains(id)
+	return t.pending.Contains(id) || t.outliers.Contains(id) || t.graph != nil && t.graph.Contains(id)
 }
 
 // IDs returns a new bitmap of the indexed IDs.
@@ -105,6 +119,7 @@ func (t *Tiered) IDs() *roaring.Bitmap {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ids := t.pending.IDs()
+	ids.Or(t.outliers.IDs())
 	if t.graph != nil {
 		t.graph.mu.RLock()
 		for id := range t.graph.slot {
@@ -126,8 +141,9 @@ func (t *Tiered) Add(id uint32, v []float32) error {
 	if err := t.pending.Add(id, v); err != nil {
 		return err
 	}
+	t.outliers.Delete(id) // the buffered vector supersedes these
 	if t.graph != nil {
-		t.graph.Delete(id) // the buffered vector supersedes it
+		t.graph.Delete(id)
 	}
 	t.kickLocked()
 	return nil
@@ -138,6 +154,7 @@ func (t *Tiered) Delete(id uint32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pending.Delete(id)
+	t.outliers.Delete(id)
 	if t.graph != nil {
 		t.graph.Delete(id)
 	}
@@ -153,7 +170,12 @@ func (t *Tiered) kickLocked() {
 		if t.lenLocked() < t.opts.GraphAt {
 			return
 		}
-		g, err := NewHNSW(t.dim, t.metric, t.opts.HNSW)
+		gdim, gm := t.dim, t.metric
+		if t.metric == InnerProduct {
+			gdim, gm = t.dim+1, L2
+			t.phi2 = 2 * t.pending.maxNorm2()
+		}
+		g, err := NewHNSW(gdim, gm, t.opts.HNSW)
 		if err != nil {
 			return // options were validated in NewTiered
 		}
@@ -171,13 +193,21 @@ func (t *Tiered) build() {
 	defer t.wg.Done()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	v := make([]float32, t.dim)
+	v := make([]float32, t.graph.Dim())
 	for !t.stopped {
-		id, ok := t.pending.last(v)
+		id, ok := t.pending.last(v[:t.dim])
 		if !ok {
 			break
 		}
-		if err := t.graph.Add(id, v); err != nil {
+		dst := t.graph
+		if t.metric == InnerProduct {
+			if !t.augment(v) {
+				t.outliers.Add(id, v[:t.dim])
+				t.pending.Delete(id)
+				continue
+			}
+		}
+		if err := dst.Add(id, v); err != nil {
 			break // impossible: the dimensions agree
 		}
 		t.pending.Delete(id)
@@ -187,6 +217,16 @@ func (t *Tiered) build() {
 	}
 	t.running = false
 	t.idle.Broadcast()
+}
+
+// augment sets v[dim] to sqrt(Φ² − |v|²); false when |v|² > Φ².
+func (t *Tiered) augment(v []float32) bool {
+	n2 := dot(v[:t.dim], v[:t.dim])
+	if n2 > t.phi2 {
+		return false
+	}
+	v[t.dim] = float32(math.Sqrt(float64(t.phi2 - n2)))
+	return true
 }
 
 // Wait blocks until the builder is idle: every vector added so far is in
@@ -226,14 +266,30 @@ func (t *Tiered) Search(q []float32, k int, filter *roaring.Bitmap, p Params) ([
 		return nil, err
 	}
 	t.mu.Lock()
-	g := t.graph
+	g, phi2 := t.graph, t.phi2
 	t.mu.Unlock()
 	if g == nil {
 		return res, nil
 	}
-	gres, err := g.Search(q, k, filter, p)
+	gq := q
+	if t.metric == InnerProduct {
+		ores, err := t.outliers.Search(q, k, filter, p)
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, ores...)
+		gq = append(append(make([]float32, 0, t.dim+1), q...), 0)
+	}
+	gres, err := g.Search(gq, k, filter, p)
 	if err != nil {
 		return nil, err
+	}
+	if t.metric == InnerProduct {
+		// Back from -|q' - v'|² = 2<q,v> - |q|² - Φ² to <q,v>.
+		qn2 := dot(q, q)
+		for i := range gres {
+			gres[i].Score = (gres[i].Score + qn2 + phi2) / 2
+		}
 	}
 	if len(res) == 0 {
 		return gres, nil
@@ -254,8 +310,11 @@ func (t *Tiered) Search(q []float32, k int, filter *roaring.Bitmap, p Params) ([
 
 // Blob names of a saved Tiered index.
 const (
-	tieredBlobName  = "tiered"
-	pendingBlobName = "flat"
+	tieredBlobName   = "tiered"
+	pendingBlobName  = flatBlobName
+	outliersBlobName = "outliers"
+	tieredVersion    = 2
+	tieredHeaderLen  = 20
 )
 
 // Save writes the buffer, the graph (when built) and a header naming the
@@ -263,8 +322,8 @@ const (
 func (t *Tiered) Save(p Persister) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	h := make([]byte, 0, 32)
-	h = append(h, 'T', 1, byte(t.metric))
+	h := make([]byte, 0, tieredHeaderLen)
+	h = append(h, 'T', tieredVersion, byte(t.metric))
 	h = binary.LittleEndian.AppendUint32(h, uint32(t.dim))
 	h = binary.LittleEndian.AppendUint64(h, uint64(max(t.opts.GraphAt, 0)))
 	hasGraph := byte(0)
@@ -272,7 +331,11 @@ func (t *Tiered) Save(p Persister) error {
 		hasGraph = 1
 	}
 	h = append(h, hasGraph)
+	h = binary.LittleEndian.AppendUint32(h, math.Float32bits(t.phi2))
 	if err := t.pending.Save(p); err != nil {
+		return err
+	}
+	if err := t.outliers.saveAs(p, outliersBlobName); err != nil {
 		return err
 	}
 	if t.graph != nil {
@@ -292,7 +355,7 @@ func LoadTiered(p Persister, opts TieredOptions) (*Tiered, error) {
 	if err != nil || h == nil {
 		return nil, err
 	}
-	if len(h) != 16 || h[0] != 'T' || h[1] != 1 {
+	if len(h) != tieredHeaderLen || h[0] != 'T' || h[1] != tieredVersion {
 		return nil, fmt.Errorf("%w: tiered header", ErrCorrupt)
 	}
 	m := Metric(h[2])
@@ -309,12 +372,25 @@ func LoadTiered(p Persister, opts TieredOptions) (*Tiered, error) {
 		return nil, fmt.Errorf("%w: tiered buffer missing or of another shape", ErrCorrupt)
 	}
 	t.pending = flat
+	out, err := loadFlatAs(p, outliersBlobName)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil || out.Dim() != dim || out.metric != m {
+		return nil, fmt.Errorf("%w: tiered outliers missing or of another shape", ErrCorrupt)
+	}
+	t.outliers = out
+	t.phi2 = math.Float32frombits(binary.LittleEndian.Uint32(h[16:]))
 	if h[15] == 1 {
 		g, err := LoadHNSW(p)
 		if err != nil {
 			return nil, err
 		}
-		if g == nil || g.Dim() != dim || g.metric != m {
+		gdim, gm := dim, m
+		if m == InnerProduct {
+			gdim, gm = dim+1, L2
+		}
+		if g == nil || g.Dim() != gdim || g.metric != gm {
 			return nil, fmt.Errorf("%w: tiered graph missing or of another shape", ErrCorrupt)
 		}
 		t.graph = g
@@ -323,6 +399,17 @@ func LoadTiered(p Persister, opts TieredOptions) (*Tiered, error) {
 	t.kickLocked()
 	t.mu.Unlock()
 	return t, nil
+}
+
+// maxNorm2 is the largest squared norm held.
+func (f *Flat) maxNorm2() float32 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var m float32
+	for _, n2 := range f.norms2 {
+		m = max(m, n2)
+	}
+	return m
 }
 
 // last copies the vector of the buffer's last slot (the cheapest to
