@@ -294,9 +294,12 @@ func (p Peers) runNode(ctx context.Context, dir string, cfg exportConfig, skippe
 	}
 	cmd := exec.CommandContext(ctx, node, append([]string{"peers.js", abs}, args...)...)
 	cmd.Dir = p.NodeDir
-	// One thread for LanceDB's pools (its Rust runtime reads these when the
-	// module loads); usearch takes its thread count per call.
-	cmd.Env = append(os.Environ(), "LANCE_CPU_THREADS=1", "LANCE_IO_THREADS=1", "TOKIO_WORKER_THREADS=1", "RAYON_NUM_THREADS=1")
+	// One thread for LanceDB's compute pools (its Rust runtime reads these
+	// when the module loads); usearch takes its thread count per call.
+	// LANCE_IO_THREADS stays unset: at 1, LanceDB 0.31.0 deadlocks while
+	// building an index (measured here). The runs' cpu_per_wall shows what
+	// was really used.
+	cmd.Env = append(os.Environ(), "LANCE_CPU_THREADS=1", "TOKIO_WORKER_THREADS=1", "RAYON_NUM_THREADS=1")
 	return runPeerProgram(cmd, "peers.js", func(why string) {
 		for _, a := range args {
 			skipped[strings.TrimPrefix(a, "--")] = why

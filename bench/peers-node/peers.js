@@ -44,10 +44,11 @@
 //                     Runs: exhaustive ("lancedb-flat") and an IVF_FLAT
 //                     index over all points, sweeping nprobes.
 //
-// Threads: usearch gets threads=1 on every call. LanceDB's Rust pools are
-// set to one thread by the caller's environment (LANCE_CPU_THREADS=1,
-// LANCE_IO_THREADS=1, TOKIO_WORKER_THREADS=1, RAYON_NUM_THREADS=1) and
-// queries are issued one at a time; each run reports cpu_per_wall, the
+// Threads: usearch gets threads=1 on every call. LanceDB's compute pools
+// are set to one thread by the caller's environment (LANCE_CPU_THREADS=1,
+// TOKIO_WORKER_THREADS=1, RAYON_NUM_THREADS=1; not LANCE_IO_THREADS=1, with
+// which 0.31.0 deadlocks building an index) and queries are issued one at
+// a time; each run reports cpu_per_wall, the
 // process CPU time over the wall time of its query loop (about 1 for a
 // single thread), so the thread count actually used is visible.
 //
