@@ -216,7 +216,12 @@ func (r Report) Plot(path string) error {
 	palette := []color.Color{
 		color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
 		color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
+		color.RGBA{0xe3, 0x77, 0xc2, 0xff}, color.RGBA{0x7f, 0x7f, 0x7f, 0xff}, color.RGBA{0xbc, 0xbd, 0x22, 0xff},
+		color.RGBA{0x17, 0xbe, 0xcf, 0xff},
 	}
+	// With the peers there can be more methods than colours: the glyph
+	// changes too, so no two curves look alike.
+	glyphs := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}}
 	for i, m := range order {
 		pts := byMethod[m]
 		sort.Slice(pts, func(a, b int) bool { return pts[a].X < pts[b].X })
@@ -226,7 +231,7 @@ func (r Report) Plot(path string) error {
 		}
 		c := palette[i%len(palette)]
 		line.Color, scatter.Color = c, c
-		scatter.Shape = draw.CircleGlyph{}
+		scatter.Shape = glyphs[(i/len(palette)+i)%len(glyphs)]
 		p.Add(line, scatter)
 		p.Legend.Add(m, line, scatter)
 	}
