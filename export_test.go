@@ -20,16 +20,16 @@ func StorageForTest(db *DB, name string) *storage.Coll {
 // FirstStageForTest returns the collection's first-stage index and a
 // freshly built one (from every stored φ) for comparison.
 func FirstStageForTest(c *Collection) (loaded, fresh *index.Tiered, dim int) {
-	flat, err := index.NewTiered(c.first.dim, c.first.metric, index.TieredOptions{})
+	flat, err := index.NewTiered(c.first.m.dim, c.first.m.metric, index.TieredOptions{})
 	if err != nil {
 		panic(err)
 	}
-	fs := &firstStage{blocks: c.first.blocks, mode: c.first.mode, dim: c.first.dim, metric: c.first.metric, index: flat, indexed: roaring.New()}
+	fs := &firstStage{m: c.first.m, index: flat, indexed: roaring.New()}
 	err = c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
 		return fs.add(iid, self, phi)
 	})
 	if err != nil {
 		panic(err)
 	}
-	return c.first.index, fs.index, c.first.dim
+	return c.first.index, fs.index, c.first.m.dim
 }

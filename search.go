@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -83,31 +82,11 @@ func mapQueryErr(err error) error {
 	return err
 }
 
-// firstStage maps clouds to the first-stage index's vectors, made from φ's
-// selected blocks s(·) and the exact g(X,X), with a metric per score mode:
-//
-//	inner:  item s(φX),              query s(φQ), inner product  ≈ g
-//	cosine: item s(φX)/sqrt(gXX),    query s(φQ), inner product  ∝ cosine
-//	mmd:    item [s(φX), e],         query [s(φQ), 0], L2, with e² = max(0, gXX - |s(φX)|²):
-//	        |q - v|² = |φQ|² - 2<φQ,φX> + max(gXX, |φX|²) ≈ mmd² + const
-//
-// The mmd form keeps the exact self term where it matters and gives the
-// graph a true metric to link items by (an inner product over [φX, gXX]
-// would link items by gXX·gYY).
-//
-// Every block of φ is used. An earlier choice, the exact linear block alone
-// when the kernel has one, looked as good on synthetic clouds (it ranks
-// signed-weight clouds by g with Spearman ρ 0.97 against 0.95 for linear
-// plus D = 1024 gaussian features) but failed on real ones: on Fashion-MNIST
-// patch clouds (`wpcdb demo`) its recall@10 at depth 100 was 0.44 against
-// 1.00 with every block. A maxsim collection uses its fixed-dimensional
-// encoding (wpcsim.FDE) in place of φ.
+// firstStage is a collection's first stage: the map from clouds to index
+// vectors (see FirstStageMap) and the index holding them.
 type firstStage struct {
-	blocks []wpcsim.FeatureBlock
-	mode   wpcsim.ScoreMode
-	dim    int
-	metric index.Metric
-	index  *index.Tiered
+	m     *FirstStageMap
+	index *index.Tiered
 
 	mu      sync.Mutex
 	indexed *roaring.Bitmap // IDs the index holds
@@ -127,6 +106,16 @@ func (f *firstStage) remove(iid uint32) {
 	f.mu.Unlock()
 }
 
+func (f *firstStage) add(iid uint32, self wpcsim.Self, phi []float32) error {
+	if err := f.index.Add(iid, f.m.itemVector(self, phi)); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.indexed.Add(iid)
+	f.mu.Unlock()
+	return nil
+}
+
 // tieredOptions turns the collection's index config into the first stage's.
 func tieredOptions(ic storage.IndexConfig) index.TieredOptions {
 	o := index.TieredOptions{HNSW: index.HNSWOptions{M: ic.M, EfConstruction: ic.EfConstruction, EfSearch: ic.EfSearch}}
@@ -144,87 +133,24 @@ func tieredOptions(ic storage.IndexConfig) index.TieredOptions {
 func (c *Collection) openFirstStage() error {
 	cfg := c.coll.Config().WithDefaults()
 	c.engine = &query.Engine{Coll: c.coll, Sim: c.sim, Parallelism: c.db.opts.Parallelism}
-	fs := &firstStage{mode: cfg.Similarity.Score, indexed: roaring.New(), metric: index.InnerProduct}
-	var queryMap func(wpcsim.Cloud, []float32) ([]float32, error)
-	switch f := c.features.(type) {
-	case *wpcsim.FDE:
-		// maxsim: the whole encoding, inner product.
-		fs.blocks = []wpcsim.FeatureBlock{{Offset: 0, Len: f.Dim()}}
-		fs.dim = f.Dim()
-		queryMap = f.MapQuery
+	m := newFirstStageMap(cfg, c.sim, c.features)
+	if m == nil {
+		return nil // no first stage: every search scans exactly
+	}
+	if m.fde != nil {
 		// The encoding ranks less sharply than φ: the exact top 10 was in
 		// its top 400 but not always its top 100 (see wpcsim.FDEOptions).
 		c.engine.Candidates = func(k int) int { return max(40*k, 400) }
-	case *wpcsim.FeatureMap:
-		fs.blocks = f.Blocks()
-		fs.dim = f.Dim()
-		queryMap = f.Map
-	default:
-		return nil // no first stage: every search scans exactly
 	}
-	if fs.mode == wpcsim.ScoreMMD {
-		fs.dim++
-		fs.metric = index.L2
-	}
+	fs := &firstStage{m: m, indexed: roaring.New()}
 	if err := c.loadOrBuildIndex(fs, tieredOptions(cfg.Index)); err != nil {
 		return err
 	}
 	c.first = fs
 	c.engine.Index = fs.index
 	c.engine.Unindexed = fs.unindexed
-	c.engine.QueryVector = func(q wpcsim.Cloud) ([]float32, error) {
-		phi, err := queryMap(q, nil)
-		if err != nil {
-			return nil, err
-		}
-		return fs.queryVector(phi), nil
-	}
+	c.engine.QueryVector = m.Query
 	return nil
-}
-
-func (f *firstStage) selected(phi []float32, scale float32, dst []float32) []float32 {
-	for _, b := range f.blocks {
-		for _, x := range phi[b.Offset : b.Offset+b.Len] {
-			dst = append(dst, scale*x)
-		}
-	}
-	return dst
-}
-
-func (f *firstStage) add(iid uint32, self wpcsim.Self, phi []float32) error {
-	v := make([]float32, 0, f.dim)
-	switch f.mode {
-	case wpcsim.ScoreCosine:
-		scale := float32(0)
-		if self.G > 1e-6*self.Mass {
-			scale = float32(1 / math.Sqrt(self.G))
-		}
-		v = f.selected(phi, scale, v)
-	case wpcsim.ScoreMMD:
-		v = f.selected(phi, 1, v)
-		var n2 float64
-		for _, x := range v {
-			n2 += float64(x) * float64(x)
-		}
-		v = append(v, float32(math.Sqrt(max(0, self.G-n2))))
-	default:
-		v = f.selected(phi, 1, v)
-	}
-	if err := f.index.Add(iid, v); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	f.indexed.Add(iid)
-	f.mu.Unlock()
-	return nil
-}
-
-func (f *firstStage) queryVector(phi []float32) []float32 {
-	v := f.selected(phi, 1, make([]float32, 0, f.dim))
-	if f.mode == wpcsim.ScoreMMD {
-		v = append(v, 0)
-	}
-	return v
 }
 
 // blobPersister collects an index's blobs so they are saved in one batch
@@ -249,7 +175,7 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage, opts index.TieredOptions) 
 	}
 	if ok {
 		idx, err := index.LoadTiered(blobPersister(blobs), opts)
-		if err == nil && idx != nil && idx.Dim() == fs.dim && idx.Metric() == fs.metric {
+		if err == nil && idx != nil && idx.Dim() == fs.m.dim && idx.Metric() == fs.m.metric {
 			fs.index = idx
 			fs.indexed = idx.IDs()
 			return c.coll.ChangesSince(epoch, func(iid uint32) error {
@@ -269,7 +195,7 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage, opts index.TieredOptions) 
 		}
 		c.db.opts.Logger.Warn("saved first-stage index unusable; rebuilding", "collection", c.Name(), "err", err)
 	}
-	if fs.index, err = index.NewTiered(fs.dim, fs.metric, opts); err != nil {
+	if fs.index, err = index.NewTiered(fs.m.dim, fs.m.metric, opts); err != nil {
 		return err
 	}
 	return c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {

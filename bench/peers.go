@@ -13,8 +13,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/npy"
 	"github.com/wpcdb/wpcdb/internal/simd"
+	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -30,27 +32,54 @@ type PeerInput struct {
 	Norm        wpcsim.Norm
 	Score       wpcsim.ScoreMode
 	Candidates  []int
+	// Collection is the bench collection's configuration (as
+	// Collection.Config returns it). When set (Dim > 0), the export also
+	// holds wpcdb's first-stage vectors (ComputeFirstStage), which
+	// single-vector peers index.
+	Collection wpcdb.CollectionConfig
 }
 
 // ExportForPeers writes the workload as .npy files (points as float16, to
-// halve the size) and config.json into dir, for bench/peers.py.
+// halve the size, unless in.Collection stores them as f32) and config.json into dir, for bench/peers.py and
+// bench/peers-node/peers.js. With in.Collection set it also writes wpcdb's
+// first-stage vectors: first_stage_items.npy (N, D') and
+// first_stage_queries.npy (Q, D'), float32.
 func ExportForPeers(dir string, in PeerInput) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	m, d := in.Synth.MaxPoints, in.Synth.Dim
-	pts := make([]uint16, 0, in.N*m*d)
+	// Points stored as f32 are exported as f32: rounding them to f16 would
+	// hand the peers slightly different clouds from those wpcdb scores.
+	f32Points := in.Collection.Dim > 0 && in.Collection.Encoding == storage.EncodingF32
+	var pts []byte
+	if f32Points {
+		pts = make([]byte, 0, in.N*m*d*4)
+	} else {
+		pts = make([]byte, 0, in.N*m*d*2)
+	}
 	ws := make([]float32, 0, in.N*m)
 	lens := make([]int64, in.N)
 	half := make([]uint16, m*d)
+	full := make([]float32, m*d)
 	for i := 0; i < in.N; i++ {
 		c := in.Synth.Item(i).Cloud
 		lens[i] = int64(c.Len())
-		clear(half)
-		simd.F32ToF16(half[:len(c.Points)], c.Points)
-		pts = append(pts, half...)
+		if f32Points {
+			clear(full)
+			copy(full, c.Points)
+			pts = append(pts, f32Bytes(full)...)
+		} else {
+			clear(half)
+			simd.F32ToF16(half[:len(c.Points)], c.Points)
+			pts = append(pts, u16Bytes(half)...)
+		}
 		ws = append(ws, c.Weights...)
 		ws = append(ws, make([]float32, m-c.Len())...)
+	}
+	ptsDescr := "<f2"
+	if f32Points {
+		ptsDescr = "<f4"
 	}
 	qp := make([]float32, 0, in.Queries*in.QueryPoints*d)
 	qw := make([]float32, 0, in.Queries*in.QueryPoints)
@@ -72,18 +101,28 @@ func ExportForPeers(dir string, in PeerInput) error {
 			truth = append(truth, int64(i))
 		}
 	}
-	files := []struct {
-		name  string
-		descr string
-		shape []int
-		data  []byte
-	}{
-		{"items_points.npy", "<f2", []int{in.N, m, d}, u16Bytes(pts)},
+	files := []npyFile{
+		{"items_points.npy", ptsDescr, []int{in.N, m, d}, pts},
 		{"items_weights.npy", "<f4", []int{in.N, m}, f32Bytes(ws)},
 		{"items_lengths.npy", "<i8", []int{in.N}, i64Bytes(lens)},
 		{"queries_points.npy", "<f4", []int{in.Queries, in.QueryPoints, d}, f32Bytes(qp)},
 		{"queries_weights.npy", "<f4", []int{in.Queries, in.QueryPoints}, f32Bytes(qw)},
 		{"truth.npy", "<i8", []int{in.Queries, k}, i64Bytes(truth)},
+	}
+	firstDim, firstMetric := 0, ""
+	if in.Collection.Dim > 0 {
+		queries := make([]wpcsim.Cloud, in.Queries)
+		for j := range queries {
+			queries[j] = in.Synth.Query(j, in.QueryPoints)
+		}
+		fs, err := ComputeFirstStage(in.Collection, func(i int) wpcsim.Cloud { return in.Synth.Item(i).Cloud }, in.N, queries)
+		if err != nil {
+			return err
+		}
+		firstDim, firstMetric = fs.Dim, fs.Metric
+		files = append(files,
+			npyFile{"first_stage_items.npy", "<f4", []int{in.N, fs.Dim}, f32Bytes(fs.Items)},
+			npyFile{"first_stage_queries.npy", "<f4", []int{in.Queries, fs.Dim}, f32Bytes(fs.Queries)})
 	}
 	for _, f := range files {
 		if err := writeRawNPY(filepath.Join(dir, f.name), f.descr, f.shape, f.data); err != nil {
@@ -95,7 +134,7 @@ func ExportForPeers(dir string, in PeerInput) error {
 		Alpha float64 `json:"alpha"`
 		Param float64 `json:"param"`
 	}
-	cfg := map[string]any{"norm": in.Norm.String(), "score": in.Score.String(), "maxsim": in.Kernel.IsMaxSim(), "candidates": in.Candidates}
+	cfg := map[string]any{"norm": in.Norm.String(), "score": in.Score.String(), "maxsim": in.Kernel.IsMaxSim(), "candidates": in.Candidates, "first_stage_dim": firstDim, "first_stage_metric": firstMetric}
 	var terms []term
 	for _, t := range in.Kernel.Terms {
 		terms = append(terms, term{t.Kind.String(), t.Alpha, t.Param})
@@ -105,34 +144,194 @@ func ExportForPeers(dir string, in PeerInput) error {
 	return os.WriteFile(filepath.Join(dir, "config.json"), js, 0o644)
 }
 
-// RunPeers runs bench/peers.py (found next to this package's source or at
-// script) on dir and returns the peers' runs and those it skipped, with why.
-// A missing Python is itself a skip, not an error.
-func RunPeers(ctx context.Context, script, dir string) ([]Run, map[string]string, error) {
+// Peers locates the peer programs. The zero value of each field picks its
+// default. Peers are run one after the other, never beside wpcdb or each
+// other, each on one thread (see the scripts).
+type Peers struct {
+	// Python is the interpreter of bench/peers.py (default /usr/bin/python3,
+	// Debian's, which has python3-hnswlib and python3-faiss).
+	Python string
+	// PythonScript is bench/peers.py (default: bench/peers.py, relative to
+	// the working directory, i.e. the repository root).
+	PythonScript string
+	// Node is the node binary (default: "node" on PATH).
+	Node string
+	// NodeDir holds bench/peers-node: peers.js, package.json and the
+	// node_modules that bench/install-peers.sh installs (default
+	// bench/peers-node).
+	NodeDir string
+}
+
+// Names of the peers in report.json's "skipped".
+const (
+	peerPython  = "python-pipelines"
+	peerUSearch = "usearch"
+	peerLanceDB = "lancedb-maxsim"
+)
+
+func (p Peers) withDefaults() Peers {
+	if p.Python == "" {
+		p.Python = "/usr/bin/python3"
+	}
+	if p.PythonScript == "" {
+		p.PythonScript = filepath.Join("bench", "peers.py")
+	}
+	if p.Node == "" {
+		p.Node = "node"
+	}
+	if p.NodeDir == "" {
+		p.NodeDir = filepath.Join("bench", "peers-node")
+	}
+	return p
+}
+
+// RunPeers runs the node peers (usearch over wpcdb's first-stage vectors;
+// LanceDB multivector MaxSim for maxsim workloads) and then the Python ones
+// (bench/peers.py, which also reranks usearch's candidates exactly) on the
+// export in dir, and returns their runs and the peers it skipped, with why.
+// A missing interpreter, script or module is a skip, not an error.
+func RunPeers(ctx context.Context, p Peers, dir string) ([]Run, map[string]string, error) {
+	p = p.withDefaults()
 	skipped := map[string]string{}
-	python := "/usr/bin/python3"
-	if _, err := os.Stat(python); err != nil {
-		skipped["python-pipelines"] = "/usr/bin/python3 not found; install python3-numpy, python3-hnswlib, python3-faiss"
-		return nil, skipped, nil
+	var runs []Run
+	cfg, err := readExportConfig(dir)
+	if err != nil {
+		return nil, nil, err
 	}
+	// usearch first: bench/peers.py reranks the candidates it leaves in dir
+	// (and must not find a previous run's).
+	if err := os.Remove(filepath.Join(dir, "usearch_candidates.jsonl")); err != nil && !os.IsNotExist(err) {
+		return nil, nil, err
+	}
+	nodeRuns, err := p.runNode(ctx, dir, cfg, skipped)
+	if err != nil {
+		return nil, nil, err
+	}
+	runs = append(runs, nodeRuns...)
+	pyRuns, err := p.runPython(ctx, dir, skipped)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(runs, pyRuns...), skipped, nil
+}
+
+type exportConfig struct {
+	MaxSim        bool `json:"maxsim"`
+	FirstStageDim int  `json:"first_stage_dim"`
+}
+
+func readExportConfig(dir string) (exportConfig, error) {
+	var cfg exportConfig
+	js, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return cfg, fmt.Errorf("bench: peers export: %w", err)
+	}
+	if err := json.Unmarshal(js, &cfg); err != nil {
+		return cfg, fmt.Errorf("bench: peers export config.json: %w", err)
+	}
+	return cfg, nil
+}
+
+const installHint = "run bench/install-peers.sh"
+
+// runNode runs bench/peers-node/peers.js for the node peers that apply to
+// the workload and have their modules installed.
+func (p Peers) runNode(ctx context.Context, dir string, cfg exportConfig, skipped map[string]string) ([]Run, error) {
+	var want []string
+	if cfg.FirstStageDim > 0 {
+		want = append(want, peerUSearch)
+	} else {
+		skipped[peerUSearch] = "no first-stage vectors in the export"
+	}
+	if cfg.MaxSim {
+		want = append(want, peerLanceDB)
+	} else {
+		skipped[peerLanceDB] = "LanceDB's multivector search is MaxSim only: runs with --kernel maxsim"
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	skipAll := func(why string) {
+		for _, name := range want {
+			skipped[name] = why
+		}
+	}
+	node, err := exec.LookPath(p.Node)
+	if err != nil {
+		skipAll(fmt.Sprintf("node not found (%v); %s", err, installHint))
+		return nil, nil
+	}
+	script := filepath.Join(p.NodeDir, "peers.js")
 	if _, err := os.Stat(script); err != nil {
-		skipped["python-pipelines"] = "bench/peers.py not found: run from the repository"
-		return nil, skipped, nil
+		skipAll(fmt.Sprintf("%s not found: run from the repository root", script))
+		return nil, nil
 	}
-	cmd := exec.CommandContext(ctx, python, script, dir)
+	modules := map[string][]string{
+		peerUSearch: {"usearch"},
+		peerLanceDB: {"@lancedb/lancedb", "apache-arrow"},
+	}
+	var args []string
+	for _, name := range want {
+		missing := ""
+		for _, m := range modules[name] {
+			if _, err := os.Stat(filepath.Join(p.NodeDir, "node_modules", m, "package.json")); err != nil {
+				missing = m
+				break
+			}
+		}
+		if missing != "" {
+			skipped[name] = fmt.Sprintf("npm module %s is not installed in %s; %s", missing, p.NodeDir, installHint)
+			continue
+		}
+		args = append(args, "--"+name)
+	}
+	if len(args) == 0 {
+		return nil, nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, node, append([]string{"peers.js", abs}, args...)...)
+	cmd.Dir = p.NodeDir
+	// One thread for LanceDB's compute pools (its Rust runtime reads these
+	// when the module loads); usearch takes its thread count per call.
+	// LANCE_IO_THREADS stays unset: at 1, LanceDB 0.31.0 deadlocks while
+	// building an index (measured here). The runs' cpu_per_wall shows what
+	// was really used.
+	cmd.Env = append(os.Environ(), "LANCE_CPU_THREADS=1", "TOKIO_WORKER_THREADS=1", "RAYON_NUM_THREADS=1")
+	return runPeerProgram(cmd, "peers.js", func(why string) {
+		for _, a := range args {
+			skipped[strings.TrimPrefix(a, "--")] = why
+		}
+	}, skipped)
+}
+
+// runPython runs bench/peers.py.
+func (p Peers) runPython(ctx context.Context, dir string, skipped map[string]string) ([]Run, error) {
+	if _, err := os.Stat(p.Python); err != nil {
+		skipped[peerPython] = p.Python + " not found; install python3-numpy, python3-hnswlib, python3-faiss (" + installHint + ")"
+		return nil, nil
+	}
+	if _, err := os.Stat(p.PythonScript); err != nil {
+		skipped[peerPython] = p.PythonScript + " not found: run from the repository root"
+		return nil, nil
+	}
+	cmd := exec.CommandContext(ctx, p.Python, p.PythonScript, dir)
+	return runPeerProgram(cmd, "peers.py", func(why string) { skipped[peerPython] = why }, skipped)
+}
+
+// runPeerProgram runs a peer program that prints one JSON object per line:
+// a run, or {"skipped": name, "reason": why}. When the program fails, the
+// runs it completed before failing are kept and fail is told why (the last
+// line of its stderr), so the peers it did not finish are listed as skipped.
+func runPeerProgram(cmd *exec.Cmd, name string, fail func(why string), skipped map[string]string) ([]Run, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
-		}
-		skipped["python-pipelines"] = fmt.Sprintf("peers.py failed: %v: %s", err, msg)
-		return nil, skipped, nil
-	}
+	out, runErr := cmd.Output()
 	var runs []Run
 	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var line struct {
 			Run
@@ -140,7 +339,10 @@ func RunPeers(ctx context.Context, script, dir string) ([]Run, map[string]string
 			Reason  string `json:"reason"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			return nil, nil, fmt.Errorf("bench: peers.py printed %q: %w", sc.Text(), err)
+			if runErr != nil {
+				break // a line cut short by the failure
+			}
+			return nil, fmt.Errorf("bench: %s printed %q: %w", name, sc.Text(), err)
 		}
 		if line.Skipped != "" {
 			skipped[line.Skipped] = line.Reason
@@ -149,7 +351,24 @@ func RunPeers(ctx context.Context, script, dir string) ([]Run, map[string]string
 		line.Run.Peer = true
 		runs = append(runs, line.Run)
 	}
-	return runs, skipped, sc.Err()
+	if runErr != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		fail(fmt.Sprintf("%s failed after %d runs: %v: %s", name, len(runs), runErr, msg))
+		return runs, nil
+	}
+	return runs, sc.Err()
+}
+
+// npyFile is one array of the export: its file name, NumPy dtype descr,
+// shape and little-endian data.
+type npyFile struct {
+	name  string
+	descr string
+	shape []int
+	data  []byte
 }
 
 func writeRawNPY(path, descr string, shape []int, data []byte) error {

@@ -2,19 +2,33 @@
 """Peers for `wpcdb bench`: the pipeline a Python user would build instead of
 wpcdb, on the same clouds, the same queries and the same exact ground truth.
 
-Pipeline: a first stage over one vector per cloud — the weighted centroid of
-the L2-normalized points (the exact linear part of PAPER.md's kernel; wpcdb's
-default first stage for kernels with a linear term) — in hnswlib (HNSW, inner
-product) or FAISS (exact inner-product scan), then an exact rerank of the R
-candidates with NumPy/OpenBLAS (one sgemm of the query against the stacked
-candidate points, the kernel map, the weighted reduction). Single thread:
-OPENBLAS_NUM_THREADS=1, hnswlib set_num_threads(1), faiss omp_set_num_threads(1).
+Pipelines: a first stage over one vector per cloud, then an exact rerank of
+the R candidates with NumPy/OpenBLAS (one sgemm of the query against the
+stacked candidate points, the kernel map — or MaxSim's per-item max — and the
+weighted reduction). First stages:
+- "hnswlib+numpy", "faiss-flat+numpy": the weighted centroid of the
+  L2-normalized points (the exact linear part of PAPER.md's kernel), in
+  hnswlib (HNSW, inner product) or FAISS (exact inner-product scan). Kernel
+  sums only: a centroid is no proxy for MaxSim.
+- "hnswlib-phi+numpy": hnswlib over wpcdb's own first-stage vectors
+  (first_stage_*.npy: φ, or the FDE for maxsim, as wpcdb's index holds them).
+- "usearch-phi+numpy": usearch's candidates over the same vectors, found by
+  bench/peers-node/peers.js (which ran first and left their ids and per-query
+  search times in usearch_candidates.jsonl); here each query's candidates
+  are reranked exactly like the others and the query's latency is usearch's
+  search time plus this rerank's time.
+And "hnswlib-phi": hnswlib over wpcdb's first-stage vectors answering top k
+alone, no rerank (the first stage compared with usearch-phi on equal terms).
+Single thread: OPENBLAS_NUM_THREADS=1, hnswlib set_num_threads(1), faiss
+omp_set_num_threads(1).
 
 Input: the directory written by `wpcdb bench --peers` (items_points.npy
-(N, M, d) float16 with items_lengths.npy, items_weights.npy, queries_*.npy,
-truth.npy (Q, k) item indices, config.json). Output: one JSON object per line
-per run ({"method", "params", "threads", "recall_at_k", "qps", "p50_ms",
-"p99_ms", "peer": true}), or {"skipped": name, "reason": ...} lines.
+(N, M, d) float16 or float32 with items_lengths.npy, items_weights.npy,
+queries_*.npy, truth.npy (Q, k) item indices, config.json, and optionally
+first_stage_items.npy (N, D'), first_stage_queries.npy (Q, D') and
+usearch_candidates.jsonl). Output: one JSON object per line per run
+({"method", "params", "threads", "recall_at_k", "qps", "p50_ms", "p99_ms",
+"peer": true}), or {"skipped": name, "reason": ...} lines.
 
 Install: apt-get install -y python3-numpy libopenblas0-pthread python3-hnswlib python3-faiss
 """
@@ -43,6 +57,9 @@ def load(d):
     qp = np.load(os.path.join(d, "queries_points.npy")).astype(np.float32)
     qw = np.load(os.path.join(d, "queries_weights.npy")).astype(np.float32)
     truth = np.load(os.path.join(d, "truth.npy"))
+    first = None
+    if cfg.get("first_stage_dim"):
+        first = (np.load(os.path.join(d, "first_stage_items.npy")), np.load(os.path.join(d, "first_stage_queries.npy")))
     items = []
     for i in range(pts.shape[0]):
         x = pts[i, : lens[i]].astype(np.float32)
@@ -52,16 +69,21 @@ def load(d):
     for j in range(qp.shape[0]):
         q = qp[j] / np.maximum(np.linalg.norm(qp[j], axis=1, keepdims=True), 1e-12)
         queries.append((qw[j], q))
-    return cfg, items, queries, truth
+    return cfg, items, queries, truth, first
 
 
 def exact_scores(cfg, q, cands, items):
-    """PAPER.md's g for one query against candidate items, batched."""
+    """PAPER.md's g (or maxsim) for one query against candidate items, batched."""
     v, qx = q
     xs = np.concatenate([items[c][1] for c in cands])
-    ws = np.concatenate([items[c][0] for c in cands])
     sizes = [items[c][1].shape[0] for c in cands]
     gram = qx @ xs.T  # (N, sum M)
+    if cfg.get("maxsim"):
+        # maxsim(Q, X) = c * sum_i v_i max_j <q_i, x_j>; item weights unused.
+        best = np.maximum.reduceat(gram, np.cumsum([0] + sizes[:-1]), axis=1)
+        out = v.astype(np.float64) @ best
+        return out / qx.shape[0] if cfg["norm"] == "mean" else out
+    ws = np.concatenate([items[c][0] for c in cands])
     total = np.zeros(gram.shape[1], dtype=np.float64)
     for term in cfg["terms"]:
         kind, alpha, param = term["kind"], term["alpha"], term["param"]
@@ -106,26 +128,112 @@ def run_pipeline(name, search, cfg, items, queries, truth, r, params):
     })
 
 
+def rerank_usearch(d, cfg, items, queries, truth):
+    """usearch first stage (timed in node) + this exact rerank, per query."""
+    path = os.path.join(d, "usearch_candidates.jsonl")
+    if not os.path.exists(path):
+        return  # peers.js did not run: Go lists usearch as skipped
+    k = truth.shape[1]
+    for line in open(path):
+        rec = json.loads(line)
+        lat, found = [], 0
+        for j, q in enumerate(queries):
+            cands = rec["ids"][j]
+            t0 = time.perf_counter()
+            s = exact_scores(cfg, q, cands, items)
+            top = np.asarray(cands)[np.argsort(-s, kind="stable")[:k]]
+            lat.append(rec["search_ms"][j] + (time.perf_counter() - t0) * 1000)
+            found += len(set(top.tolist()) & set(truth[j].tolist()))
+        secs = sum(lat) / 1000
+        lat.sort()
+        emit({
+            "method": "usearch-phi+numpy",
+            "params": dict(rec["params"], candidates=rec["candidates"], k=k, usearch_cpu_per_wall=round(rec["cpu_per_wall"], 2)),
+            "threads": 1, "recall_at_k": found / truth.size, "qps": len(queries) / secs,
+            "p50_ms": lat[len(lat) // 2], "p99_ms": lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+            "queries": len(queries), "peer": True,
+        })
+
+
+def run_first_stage_alone(name, search, queries, truth, params):
+    k = truth.shape[1]
+    lat, found = [], 0
+    start = time.perf_counter()
+    for j in range(len(queries)):
+        t0 = time.perf_counter()
+        top = search(j, k)
+        lat.append((time.perf_counter() - t0) * 1000)
+        found += len(set(top) & set(truth[j].tolist()))
+    secs = time.perf_counter() - start
+    lat.sort()
+    emit({
+        "method": name, "params": dict(params, k=k), "threads": 1,
+        "recall_at_k": found / truth.size, "qps": len(queries) / secs,
+        "p50_ms": lat[len(lat) // 2], "p99_ms": lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+        "queries": len(queries), "peer": True,
+    })
+
+
+def hnsw_index(hnswlib, vecs, space="ip"):
+    t0 = time.perf_counter()
+    index = hnswlib.Index(space=space, dim=vecs.shape[1])
+    index.init_index(max_elements=len(vecs), ef_construction=200, M=16)
+    index.set_num_threads(1)
+    index.add_items(vecs, np.arange(len(vecs)))
+    return index, time.perf_counter() - t0
+
+
+def run_on_first_stage(cfg, items, queries, truth, first, rerank):
+    """hnswlib over wpcdb's first-stage vectors: alone, and + exact rerank."""
+    vecs, qvecs = first
+    try:
+        import hnswlib
+    except ImportError as e:
+        for name in ("hnswlib-phi", "hnswlib-phi+numpy"):
+            emit({"skipped": name, "reason": f"python3-hnswlib is not installed ({e})"})
+        return
+    # wpcdb's metric for these vectors: "ip", or "l2" for the mmd score.
+    index, build = hnsw_index(hnswlib, vecs, cfg.get("first_stage_metric") or "ip")
+    base = {"M": 16, "ef_construction": 200, "build_s": round(build, 2), "dim": vecs.shape[1]}
+    for ef in (16, 32, 64, 128, 256):
+        index.set_ef(ef)
+        def search(j, k):
+            labels, _ = index.knn_query(qvecs[j : j + 1], k=k)
+            return labels[0].tolist()
+        run_first_stage_alone("hnswlib-phi", search, queries, truth, dict(base, ef=ef))
+    if not rerank:
+        return
+    for r in cfg["candidates"]:
+        index.set_ef(max(r, 64))
+        def search(j, r):
+            labels, _ = index.knn_query(qvecs[j : j + 1], k=min(r, len(vecs)))
+            return labels[0].tolist()
+        run_pipeline("hnswlib-phi+numpy", search, cfg, items, queries, truth, r, dict(base, ef=max(r, 64)))
+
+
 def main():
     d = sys.argv[1]
-    cfg, items, queries, truth = load(d)
-    if cfg.get("maxsim"):
-        emit({"skipped": "python-pipelines", "reason": "maxsim: the NumPy pipeline implements the kernel sums only"})
+    cfg, items, queries, truth, first = load(d)
+    # The exact rerank here ranks by g (inner) or maxsim; the first stage
+    # alone works in every score mode (the vectors are built per mode).
+    rerank = cfg.get("score", "inner") == "inner" or cfg.get("maxsim")
+    if first is not None:
+        run_on_first_stage(cfg, items, queries, truth, first, rerank)
+    if not rerank:
+        for name in ("hnswlib+numpy", "faiss-flat+numpy", "hnswlib-phi+numpy", "usearch-phi+numpy"):
+            emit({"skipped": name, "reason": "score mode %s: the NumPy rerank ranks by g (inner) or maxsim only" % cfg["score"]})
         return
-    if cfg.get("score", "inner") != "inner":
-        emit({"skipped": "python-pipelines", "reason": "score mode %s: the NumPy pipeline ranks by g (inner) only" % cfg["score"]})
+    rerank_usearch(d, cfg, items, queries, truth)
+    if cfg.get("maxsim"):
+        for name in ("hnswlib+numpy", "faiss-flat+numpy"):
+            emit({"skipped": name, "reason": "maxsim: a weighted centroid is no proxy for MaxSim (see hnswlib-phi+numpy for the FDE first stage)"})
         return
     vecs = first_stage_vectors(items)
     qvecs = np.stack([(v[:, None] * q).mean(axis=0) for v, q in queries]).astype(np.float32)
     cands_list = cfg["candidates"]
     try:
         import hnswlib
-        t0 = time.perf_counter()
-        index = hnswlib.Index(space="ip", dim=vecs.shape[1])
-        index.init_index(max_elements=len(vecs), ef_construction=200, M=16)
-        index.set_num_threads(1)
-        index.add_items(vecs, np.arange(len(vecs)))
-        build = time.perf_counter() - t0
+        index, build = hnsw_index(hnswlib, vecs)
         for r in cands_list:
             index.set_ef(max(r, 64))
             def search(j, r):

@@ -23,6 +23,68 @@ type Report struct {
 	Ingest   *IngestReport     `json:"ingest,omitempty"`
 	Runs     []Run             `json:"runs"`
 	Skipped  map[string]string `json:"skipped,omitempty"` // peer → why it did not run
+	// Ratios compare each peer run with wpcdb at equal recall; Write fills
+	// them in from Runs (see EqualRecallRatios).
+	Ratios []Ratio `json:"ratios,omitempty"`
+}
+
+// Ratio is wpcdb's speed relative to one peer run at equal recall: the
+// fastest two-stage wpcdb run whose recall@k is at least the peer's.
+// When no wpcdb run reaches the peer's recall, Reached is false and the
+// wpcdb fields and QPSRatio are left out.
+type Ratio struct {
+	Peer         string         `json:"peer"` // the peer run's method
+	PeerParams   map[string]any `json:"peer_params"`
+	PeerRecall   float64        `json:"peer_recall_at_k"`
+	PeerQPS      float64        `json:"peer_qps"`
+	PeerThreads  int            `json:"peer_threads"`
+	Reached      bool           `json:"reached"`
+	WPCDB        string         `json:"wpcdb_method,omitempty"`
+	WPCDBParams  map[string]any `json:"wpcdb_params,omitempty"`
+	WPCDBRecall  float64        `json:"wpcdb_recall_at_k,omitempty"`
+	WPCDBQPS     float64        `json:"wpcdb_qps,omitempty"`
+	WPCDBThreads int            `json:"wpcdb_threads,omitempty"`
+	QPSRatio     float64        `json:"qps_ratio,omitempty"` // wpcdb q/s ÷ peer q/s
+}
+
+// recallSlack absorbs float rounding between recalls computed as
+// found/total by different programs over the same total.
+const recallSlack = 1e-9
+
+// isWPCDBSearch reports whether run is one of wpcdb's own approximate
+// searches: not a peer, not the exact scan (which always reaches recall 1
+// and is the reference, not a contender).
+func isWPCDBSearch(run Run) bool {
+	return !run.Peer && run.Method != "exact" && strings.HasPrefix(run.Method, "wpcdb")
+}
+
+// EqualRecallRatios returns, for each peer run in order, the fastest wpcdb
+// run whose recall@k is at least the peer's and the ratio of their
+// queries/s (wpcdb ÷ peer).
+func EqualRecallRatios(runs []Run) []Ratio {
+	var out []Ratio
+	for _, p := range runs {
+		if !p.Peer {
+			continue
+		}
+		r := Ratio{Peer: p.Method, PeerParams: p.Params, PeerRecall: p.Recall, PeerQPS: p.QPS, PeerThreads: p.Threads}
+		var best *Run
+		for i := range runs {
+			w := &runs[i]
+			if isWPCDBSearch(*w) && w.Recall >= p.Recall-recallSlack && (best == nil || w.QPS > best.QPS) {
+				best = w
+			}
+		}
+		if best != nil {
+			r.Reached = true
+			r.WPCDB, r.WPCDBParams, r.WPCDBRecall, r.WPCDBQPS, r.WPCDBThreads = best.Method, best.Params, best.Recall, best.QPS, best.Threads
+			if p.QPS > 0 {
+				r.QPSRatio = best.QPS / p.QPS
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // Write writes report.json, report.md and, when there are search runs,
@@ -31,6 +93,7 @@ func (r Report) Write(dir string) error {
 	if r.Runs == nil {
 		r.Runs = []Run{}
 	}
+	r.Ratios = EqualRecallRatios(r.Runs)
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -83,10 +146,32 @@ func (r Report) Markdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %.1f | %s | %.2f | %.2f |\n", run.Method, paramString(run.Params), run.Threads, run.Recall, run.QPS, speedup, run.P50Ms, run.P99Ms)
 		}
 	}
+	ratios := r.Ratios
+	if ratios == nil {
+		ratios = EqualRecallRatios(r.Runs)
+	}
+	if len(ratios) > 0 {
+		fmt.Fprintf(&b, "\n## wpcdb against each peer at equal recall\n\n"+
+			"For each peer run, the fastest wpcdb two-stage run whose recall@k is at least the peer's; "+
+			"ratio = wpcdb q/s ÷ peer q/s (above 1: wpcdb is faster).\n\n"+
+			"| peer | peer params | peer recall@k | peer q/s | wpcdb params | wpcdb recall@k | wpcdb q/s | ratio |\n|---|---|---|---|---|---|---|---|\n")
+		for _, x := range ratios {
+			if !x.Reached {
+				fmt.Fprintf(&b, "| %s | %s | %.3f | %.1f | no wpcdb run reaches this recall | — | — | — |\n", x.Peer, paramString(x.PeerParams), x.PeerRecall, x.PeerQPS)
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.3f | %.1f | %s | %.3f | %.1f | %.2f× |\n", x.Peer, paramString(x.PeerParams), x.PeerRecall, x.PeerQPS, paramString(x.WPCDBParams), x.WPCDBRecall, x.WPCDBQPS, x.QPSRatio)
+		}
+	}
 	if len(r.Skipped) > 0 {
 		fmt.Fprintf(&b, "\n## Skipped\n\n")
-		for k, why := range r.Skipped {
-			fmt.Fprintf(&b, "- %s: %s\n", k, why)
+		names := make([]string, 0, len(r.Skipped))
+		for k := range r.Skipped {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			fmt.Fprintf(&b, "- %s: %s\n", k, r.Skipped[k])
 		}
 	}
 	return b.String()
@@ -131,7 +216,12 @@ func (r Report) Plot(path string) error {
 	palette := []color.Color{
 		color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
 		color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
+		color.RGBA{0xe3, 0x77, 0xc2, 0xff}, color.RGBA{0x7f, 0x7f, 0x7f, 0xff}, color.RGBA{0xbc, 0xbd, 0x22, 0xff},
+		color.RGBA{0x17, 0xbe, 0xcf, 0xff},
 	}
+	// With the peers there can be more methods than colours: the glyph
+	// changes too, so no two curves look alike.
+	glyphs := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}}
 	for i, m := range order {
 		pts := byMethod[m]
 		sort.Slice(pts, func(a, b int) bool { return pts[a].X < pts[b].X })
@@ -141,7 +231,7 @@ func (r Report) Plot(path string) error {
 		}
 		c := palette[i%len(palette)]
 		line.Color, scatter.Color = c, c
-		scatter.Shape = draw.CircleGlyph{}
+		scatter.Shape = glyphs[(i/len(palette)+i)%len(glyphs)]
 		p.Add(line, scatter)
 		p.Legend.Add(m, line, scatter)
 	}

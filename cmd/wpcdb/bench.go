@@ -192,7 +192,7 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 	fl.StringVar(&out, "out", "", "output directory (report.json, and the database under data/)")
 	fl.IntVar(&queries, "queries", 20, "queries for the search sweep (0: ingest only)")
 	fl.IntVar(&topK, "k", 10, "hits per query")
-	fl.BoolVar(&peers, "peers", true, "also run the Python pipelines of bench/peers.py (hnswlib or FAISS + NumPy rerank) on the same data")
+	fl.BoolVar(&peers, "peers", true, "also run the peers on the same data (bench/install-peers.sh installs them): usearch and hnswlib over wpcdb's first-stage vectors, hnswlib/FAISS/usearch + NumPy exact rerank, LanceDB multivector for maxsim")
 	fl.StringVar(&ic.Kind, "index", storage.IndexAuto, "first-stage index of the collection: auto, flat or hnsw")
 	fl.IntVar(&ic.GraphAt, "graph-at", storage.DefaultGraphAt, "auto index: collection size at which the HNSW graph is built")
 	fmnist.register(fl)
@@ -200,13 +200,31 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 	return cmd
 }
 
-// runPeers exports the workload and runs bench/peers.py on it.
+// runPeers exports the workload, with wpcdb's first-stage vectors built
+// from the bench collection's stored config, and runs the peers on it
+// (bench/peers-node/peers.js, then bench/peers.py).
 func (a *app) runPeers(cmd *cobra.Command, out string, in bench.PeerInput) ([]bench.Run, map[string]string, error) {
 	dir := filepath.Join(out, "peers")
+	if in.Collection.Dim == 0 {
+		db, err := wpcdb.Open(filepath.Join(out, "data"), nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := db.Collection("bench")
+		if err == nil {
+			in.Collection = c.Config()
+		}
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := bench.ExportForPeers(dir, in); err != nil {
 		return nil, nil, err
 	}
-	runs, skipped, err := bench.RunPeers(cmd.Context(), filepath.Join("bench", "peers.py"), dir)
+	runs, skipped, err := bench.RunPeers(cmd.Context(), bench.Peers{}, dir)
 	if err != nil {
 		return nil, nil, err
 	}

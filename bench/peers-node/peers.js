@@ -1,0 +1,305 @@
+#!/usr/bin/env node
+// Node peers for `wpcdb bench`, run by bench/peers.go on the export that
+// `wpcdb bench` writes (see bench.ExportForPeers), one query at a time:
+//
+//   --usearch         usearch (HNSW, inner product) over wpcdb's own
+//                     first-stage vectors (first_stage_items.npy /
+//                     first_stage_queries.npy: φ, or the FDE for maxsim,
+//                     built per score mode as wpcdb's index holds them).
+//                     Two things are measured:
+//                     1. "usearch-phi": the first stage alone answers top-k,
+//                        sweeping expansion_search (ef); recall@k is against
+//                        wpcdb's exact ground truth, like every run.
+//                     2. candidates for the pipeline "usearch + exact
+//                        rerank": for each depth R of config.json, the top R
+//                        of each query with the time each search took, into
+//                        usearch_candidates.jsonl. bench/peers.py reranks
+//                        them with the same NumPy/OpenBLAS exact scorer as
+//                        its hnswlib pipeline, timing each rerank, and
+//                        reports "usearch-phi+numpy" with per-query latency =
+//                        usearch search time + rerank time. Why not rerank
+//                        here: a JavaScript kernel sum would be several times
+//                        slower than BLAS and make the pipeline look worse
+//                        than what a user would build (usearch is also a
+//                        Python package). Why not time a rerank separately
+//                        and add an average: the per-query sum keeps the
+//                        latency percentiles honest. Both halves run in the
+//                        same bench run on the same machine, one after the
+//                        other, on one thread each; what the split leaves
+//                        out is only the handing of R ids from one library
+//                        to the other inside one process, which is
+//                        negligible next to either half.
+//   --lancedb-maxsim  LanceDB (@lancedb/lancedb 0.31.0) multivector search
+//                     for maxsim workloads: items as lists of their points,
+//                     queried with the query's points. LanceDB computes
+//                     Σ_i max_j cos(q_i, x_j) and has no query-point weights:
+//                     it normalizes query vectors, so weights cannot be
+//                     folded into them, and signed weights could not be in
+//                     any case (a negative weight turns a max into a min).
+//                     wpcdb's maxsim weights query points (PAPER.md), so
+//                     recall@k against wpcdb's truth measures LanceDB's
+//                     ANN error plus that difference; each run also carries
+//                     recall_vs_unweighted_maxsim, against LanceDB's own
+//                     exhaustive search (its exact unweighted MaxSim).
+//                     Runs: exhaustive ("lancedb-flat") and an IVF_FLAT
+//                     index over all points, sweeping nprobes.
+//
+// Threads: usearch gets threads=1 on every call. LanceDB's compute pools
+// are set to one thread by the caller's environment (LANCE_CPU_THREADS=1,
+// TOKIO_WORKER_THREADS=1, RAYON_NUM_THREADS=1; not LANCE_IO_THREADS=1, with
+// which 0.31.0 deadlocks building an index) and queries are issued one at
+// a time; each run reports cpu_per_wall, the
+// process CPU time over the wall time of its query loop (about 1 for a
+// single thread), so the thread count actually used is visible.
+//
+// Output: one JSON object per line per run ({"method", "params",
+// "threads", "recall_at_k", "qps", "p50_ms", "p99_ms", "queries"}), or
+// {"skipped": name, "reason": ...}.
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+function emit(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+// readNpy reads a little-endian C-order .npy file of <f2, <f4 or <i8 into
+// {shape, data}: Float32Array for floats, a plain number array for <i8.
+function readNpy(file) {
+  const buf = fs.readFileSync(file);
+  if (buf.toString('latin1', 1, 6) !== 'NUMPY') throw new Error(`${file}: not a .npy file`);
+  const major = buf[6];
+  const hlen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+  const hstart = major === 1 ? 10 : 12;
+  const header = buf.toString('latin1', hstart, hstart + hlen);
+  const descr = /'descr':\s*'([^']+)'/.exec(header)[1];
+  if (/'fortran_order':\s*True/.test(header)) throw new Error(`${file}: Fortran order`);
+  const shape = /'shape':\s*\(([^)]*)\)/.exec(header)[1].split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
+  const count = shape.reduce((a, b) => a * b, 1);
+  const off = hstart + hlen;
+  const body = buf.subarray(off, off + count * { '<f2': 2, '<f4': 4, '<i8': 8 }[descr]);
+  // Copy into an aligned buffer: the body's offset need not be aligned.
+  const aligned = new Uint8Array(body.length);
+  aligned.set(body);
+  switch (descr) {
+    case '<f4':
+      return { shape, data: new Float32Array(aligned.buffer) };
+    case '<f2': {
+      const h = new Uint16Array(aligned.buffer);
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = halfToFloat(h[i]);
+      return { shape, data: out };
+    }
+    case '<i8':
+      return { shape, data: Array.from(new BigInt64Array(aligned.buffer), Number) };
+    default:
+      throw new Error(`${file}: unsupported dtype ${descr}`);
+  }
+}
+
+function halfToFloat(h) {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return 0;
+  const i = Math.ceil(p * sorted.length) - 1;
+  return sorted[Math.max(0, Math.min(i, sorted.length - 1))];
+}
+
+// recall of found (per query, item indices) against truth rows.
+function recall(found, truth) {
+  let hit = 0;
+  let total = 0;
+  for (let j = 0; j < truth.length; j++) {
+    const got = new Set(found[j]);
+    for (const t of truth[j]) if (got.has(t)) hit++;
+    total += truth[j].length;
+  }
+  return hit / Math.max(total, 1);
+}
+
+function summary(method, params, latMs, secs, cpuSecs, found, truth) {
+  const sorted = [...latMs].sort((a, b) => a - b);
+  return {
+    method,
+    params: { ...params, k: truth[0].length, cpu_per_wall: Math.round((cpuSecs / secs) * 100) / 100 },
+    threads: 1,
+    recall_at_k: recall(found, truth),
+    qps: latMs.length / secs,
+    p50_ms: percentile(sorted, 0.5),
+    p99_ms: percentile(sorted, 0.99),
+    queries: latMs.length,
+  };
+}
+
+// timeQueries runs search(j) for every query, one at a time, and returns
+// per-query latencies (ms), the loop's wall and CPU seconds, and results.
+async function timeQueries(nq, search) {
+  const lat = [];
+  const out = [];
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (let j = 0; j < nq; j++) {
+    const s = process.hrtime.bigint();
+    const v = search(j); // usearch answers synchronously: no await, no microtask in its latency
+    out.push(v instanceof Promise ? await v : v);
+    lat.push(Number(process.hrtime.bigint() - s) / 1e6);
+  }
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  return { lat, secs, cpuSecs: (cpu.user + cpu.system) / 1e6, out };
+}
+
+function truthRows(dir) {
+  const t = readNpy(path.join(dir, 'truth.npy'));
+  const [q, k] = t.shape;
+  const rows = [];
+  for (let j = 0; j < q; j++) rows.push(t.data.slice(j * k, (j + 1) * k));
+  return rows;
+}
+
+async function runUSearch(dir, cfg, truth) {
+  let usearch;
+  try {
+    usearch = require('usearch'); // the CommonJS build: its ES module build cannot find its native addon under node 20
+  } catch (e) {
+    emit({ skipped: 'usearch', reason: `npm module usearch does not load: ${e.message}` });
+    return;
+  }
+  const items = readNpy(path.join(dir, 'first_stage_items.npy'));
+  const queries = readNpy(path.join(dir, 'first_stage_queries.npy'));
+  const [n, dim] = items.shape;
+  const nq = queries.shape[0];
+  const k = truth[0].length;
+  const qvec = (j) => queries.data.subarray(j * dim, (j + 1) * dim);
+  // hnswlib's settings in bench/peers.py: M = 16, ef_construction = 200.
+  const M = 16;
+  const efAdd = 200;
+  // wpcdb's metric for these vectors: inner product, or L2 for the mmd score.
+  const metric = cfg.first_stage_metric === 'l2' ? 'l2sq' : 'ip';
+  const make = (ef) => new usearch.Index({ metric, dimensions: dim, connectivity: M, expansion_add: efAdd, expansion_search: ef, quantization: 'f32' });
+  const t0 = process.hrtime.bigint();
+  const built = make(64);
+  built.add(BigUint64Array.from({ length: n }, (_, i) => BigInt(i)), items.data, 1);
+  const buildS = Number(process.hrtime.bigint() - t0) / 1e9;
+  // expansion_search is fixed when an index is made: save the graph once and
+  // load it into an index made with each ef (load keeps the new ef).
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'wpcdb-usearch-')), 'index.usearch');
+  built.save(file);
+  const withEf = (ef) => {
+    const idx = make(ef);
+    idx.load(file);
+    return idx;
+  };
+  const base = { M, ef_construction: efAdd, build_s: Math.round(buildS * 100) / 100, dim };
+  // 1. The first stage alone answers top k.
+  for (const ef of [16, 32, 64, 128, 256]) {
+    const idx = withEf(ef);
+    const r = await timeQueries(nq, (j) => Array.from(idx.search(qvec(j), k, 1).keys, Number));
+    emit(summary('usearch-phi', { ...base, ef }, r.lat, r.secs, r.cpuSecs, r.out, truth));
+  }
+  // 2. Candidates of depth R for the exact rerank in bench/peers.py, with
+  // ef = max(R, 64) as its hnswlib pipeline uses.
+  const lines = [];
+  for (const depth of cfg.candidates) {
+    const ef = Math.max(depth, 64);
+    const idx = withEf(ef);
+    const r = await timeQueries(nq, (j) => Array.from(idx.search(qvec(j), Math.min(depth, n), 1).keys, Number));
+    lines.push(JSON.stringify({ candidates: depth, params: { ...base, ef }, search_ms: r.lat, cpu_per_wall: r.cpuSecs / r.secs, ids: r.out }));
+  }
+  fs.writeFileSync(path.join(dir, 'usearch_candidates.jsonl'), lines.join('\n') + '\n');
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
+}
+
+async function runLanceDB(dir, truth) {
+  let lancedb;
+  let arrow;
+  try {
+    lancedb = require('@lancedb/lancedb');
+    arrow = require('apache-arrow');
+  } catch (e) {
+    emit({ skipped: 'lancedb-maxsim', reason: `npm module does not load: ${e.message}` });
+    return;
+  }
+  const pts = readNpy(path.join(dir, 'items_points.npy'));
+  const lens = readNpy(path.join(dir, 'items_lengths.npy')).data;
+  const qp = readNpy(path.join(dir, 'queries_points.npy'));
+  const [n, m, d] = pts.shape;
+  const [nq, qn] = qp.shape;
+  const k = truth[0].length;
+  const rows = [];
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const vec = [];
+    for (let p = 0; p < lens[i]; p++) vec.push(pts.data.subarray((i * m + p) * d, (i * m + p + 1) * d));
+    total += lens[i];
+    rows.push({ id: i, vec });
+  }
+  const queries = [];
+  for (let j = 0; j < nq; j++) {
+    const q = [];
+    for (let p = 0; p < qn; p++) q.push(qp.data.subarray((j * qn + p) * d, (j * qn + p + 1) * d));
+    queries.push(q);
+  }
+  const dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wpcdb-lancedb-'));
+  try {
+    const db = await lancedb.connect(dbDir);
+    const schema = new arrow.Schema([
+      new arrow.Field('id', new arrow.Int32()),
+      new arrow.Field('vec', new arrow.List(new arrow.Field('item', new arrow.FixedSizeList(d, new arrow.Field('item', new arrow.Float32()))))),
+    ]);
+    let t0 = process.hrtime.bigint();
+    const tbl = await db.createTable('items', rows, { schema });
+    const loadS = Number(process.hrtime.bigint() - t0) / 1e9;
+    const search = (q, tune) => {
+      let query = tbl.query().nearestTo(q[0]);
+      for (let p = 1; p < q.length; p++) query = query.addQueryVector(q[p]);
+      query = tune(query.distanceType('cosine')).limit(k).select(['id']);
+      return query.toArray().then((res) => res.map((r) => r.id));
+    };
+    // Exhaustive: LanceDB's exact (unweighted) MaxSim, the reference for
+    // recall_vs_unweighted_maxsim.
+    const flat = await timeQueries(nq, (j) => search(queries[j], (q) => q));
+    const unweighted = flat.out;
+    const base = { items: n, points: total, load_s: Math.round(loadS * 100) / 100 };
+    const withUnweighted = (run, found) => {
+      run.params.recall_vs_unweighted_maxsim = recall(found, unweighted);
+      return run;
+    };
+    emit(withUnweighted(summary('lancedb-flat', { ...base }, flat.lat, flat.secs, flat.cpuSecs, flat.out, truth), flat.out));
+    const partitions = Math.max(2, Math.round(Math.sqrt(n)));
+    t0 = process.hrtime.bigint();
+    await tbl.createIndex('vec', { config: lancedb.Index.ivfFlat({ distanceType: 'cosine', numPartitions: partitions }) });
+    const buildS = Number(process.hrtime.bigint() - t0) / 1e9;
+    for (let nprobes = 1; ; nprobes *= 2) {
+      nprobes = Math.min(nprobes, partitions);
+      const r = await timeQueries(nq, (j) => search(queries[j], (q) => q.nprobes(nprobes)));
+      emit(withUnweighted(summary('lancedb-ivf-flat', { ...base, partitions, nprobes, build_s: Math.round(buildS * 100) / 100 }, r.lat, r.secs, r.cpuSecs, r.out, truth), r.out));
+      if (nprobes >= partitions) break;
+    }
+  } finally {
+    fs.rmSync(dbDir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const [dir, ...flags] = process.argv.slice(2);
+  if (!dir) throw new Error('usage: node peers.js EXPORT_DIR [--usearch] [--lancedb-maxsim]');
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  const truth = truthRows(dir);
+  if (flags.includes('--usearch')) await runUSearch(dir, cfg, truth);
+  if (flags.includes('--lancedb-maxsim')) await runLanceDB(dir, truth);
+}
+
+main().catch((e) => {
+  console.error(e && e.stack ? e.stack : String(e));
+  process.exit(1);
+});
