@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/wpcdb/wpcdb/bench"
+	"github.com/wpcdb/wpcdb/internal/raceflag"
 )
 
 // readReport parses DIR/report.json and checks the shape every consumer
@@ -167,6 +168,12 @@ func TestBenchFileWorkloadErrors(t *testing.T) {
 func TestBenchFMNISTWorkload(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(bench.FashionMNISTDir, "t10k-images-idx3-ubyte.gz")); err != nil {
 		t.Skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+	}
+	if raceflag.Enabled && testing.Short() {
+		// Decoding 70,000 images twice takes ~30 s under the race
+		// detector; the truth, search and report paths are covered by
+		// TestBenchFileWorkload, the images by bench.TestFMNISTWorkload.
+		t.Skip("slow under -race -short")
 	}
 	dir := t.TempDir()
 	for _, repr := range []string{"pixels", "patches"} {
