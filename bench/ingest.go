@@ -16,11 +16,13 @@ import (
 	"github.com/wpcdb/wpcdb"
 )
 
-// IngestConfig is one ingest measurement: N items of a synthetic shape into
-// a fresh collection under Dir.
+// IngestConfig is one ingest measurement: N items of a synthetic shape (or
+// of any Source) into a fresh collection under Dir.
 type IngestConfig struct {
-	Dir        string
-	Synth      *Synth
+	Dir   string
+	Synth *Synth
+	// Source, when set, gives the items instead of Synth.
+	Source     Source
 	N          int
 	Collection wpcdb.CollectionConfig
 	Batch      int // items per Upsert; 0 means 1000 (fewer when large)
@@ -72,11 +74,21 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestReport, error) {
 		db.Close()
 		return IngestReport{}, err
 	}
-	batches := make(chan []wpcdb.Item, 2)
+	if cfg.Source == nil {
+		cfg.Source = synthSource{cfg.Synth}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan genBatch, 2)
 	go generate(ctx, cfg, batches)
 	var rep IngestReport
 	start := time.Now()
-	for b := range batches {
+	for gb := range batches {
+		if gb.err != nil {
+			db.Close()
+			return IngestReport{}, gb.err
+		}
+		b := gb.items
 		if err := c.Upsert(ctx, b); err != nil {
 			db.Close()
 			return IngestReport{}, err
@@ -119,15 +131,24 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestReport, error) {
 	return rep, nil
 }
 
+// genBatch is a batch of generated items, or the error that stopped the
+// generation.
+type genBatch struct {
+	items []wpcdb.Item
+	err   error
+}
+
 // generate produces batches of items in order, generating each batch's
 // items in parallel.
-func generate(ctx context.Context, cfg IngestConfig, out chan<- []wpcdb.Item) {
+func generate(ctx context.Context, cfg IngestConfig, out chan<- genBatch) {
 	defer close(out)
+	dim, maxPoints := cfg.Source.Shape()
+	perItem := (maxPoints + 1) * (dim + 1)
 	for lo := 0; lo < cfg.N; {
 		n := min(cfg.Batch, cfg.N-lo)
-		perItem := (cfg.Synth.MaxPoints + 1) * (cfg.Synth.Dim + 1)
 		n = max(1, min(n, maxBatchFloats/perItem))
 		b := make([]wpcdb.Item, n)
+		errs := make([]error, n)
 		var wg sync.WaitGroup
 		workers := runtime.GOMAXPROCS(0)
 		for w := 0; w < workers; w++ {
@@ -135,14 +156,24 @@ func generate(ctx context.Context, cfg IngestConfig, out chan<- []wpcdb.Item) {
 			go func() {
 				defer wg.Done()
 				for i := w; i < n; i += workers {
-					b[i] = cfg.Synth.Item(lo + i)
+					b[i], errs[i] = cfg.Source.Item(lo + i)
 				}
 			}()
 		}
 		wg.Wait()
+		gb := genBatch{items: b}
+		for i, err := range errs {
+			if err != nil {
+				gb = genBatch{err: fmt.Errorf("bench: item %d: %w", lo+i, err)}
+				break
+			}
+		}
 		select {
-		case out <- b:
+		case out <- gb:
 		case <-ctx.Done():
+			return
+		}
+		if gb.err != nil {
 			return
 		}
 		lo += n

@@ -13,12 +13,23 @@ import (
 
 // SearchConfig is a recall/QPS sweep on a collection already ingested.
 type SearchConfig struct {
-	Collection  *wpcdb.Collection
+	Collection *wpcdb.Collection
+	// Clouds are the queries. When nil, Queries queries of QueryPoints
+	// points are drawn from Synth.
+	Clouds      []wpcsim.Cloud
 	Synth       *Synth
-	Queries     int   // number of queries
-	QueryPoints int   // points per query (paper: 77)
+	Queries     int   // number of queries (with Synth)
+	QueryPoints int   // points per query (with Synth; paper: 77)
 	K           int   // default 10
 	Candidates  []int // first-stage depths R to sweep, 0 meaning the default (default 0, 20, 50, 100, 200, 400)
+	// Truth is each query's exact top K, best first, from Truth (computed
+	// in parallel, or cached). Given, the exact run only times the exact
+	// scan on the first ExactTimed queries (and checks them against it);
+	// nil, Search computes it by timing the exact scan on every query.
+	Truth [][]string
+	// ExactTimed is how many queries time the exact scan when Truth is
+	// given (default 5, at most the number of queries).
+	ExactTimed int
 	// Progress, if set, is called as queries complete.
 	Progress func(done, total int)
 }
@@ -37,10 +48,11 @@ type Run struct {
 	Peer     bool           `json:"peer,omitempty"`
 }
 
-// Search measures the exact scan (which also gives the ground truth) and
-// the two-stage search at each candidate depth, one query at a time on one
-// thread of scoring (Parallelism of the collection), reporting recall@k
-// against the exact answer, queries/s and latency percentiles.
+// Search measures the exact scan and the two-stage search at each candidate
+// depth, one query at a time with the collection's Parallelism scoring
+// goroutines (every run states it), reporting recall@k against the exact
+// answer, queries/s and latency percentiles. The exact run's params say how
+// many queries it timed. It returns the runs and the ground truth.
 func Search(ctx context.Context, cfg SearchConfig) ([]Run, [][]string, error) {
 	if cfg.K == 0 {
 		cfg.K = 10
@@ -48,11 +60,27 @@ func Search(ctx context.Context, cfg SearchConfig) ([]Run, [][]string, error) {
 	if len(cfg.Candidates) == 0 {
 		cfg.Candidates = []int{0, 20, 50, 100, 200, 400}
 	}
-	queries := make([]wpcsim.Cloud, cfg.Queries)
-	for j := range queries {
-		queries[j] = cfg.Synth.Query(j, cfg.QueryPoints)
+	queries := cfg.Clouds
+	if queries == nil {
+		queries = make([]wpcsim.Cloud, cfg.Queries)
+		for j := range queries {
+			queries[j] = cfg.Synth.Query(j, cfg.QueryPoints)
+		}
 	}
-	total := cfg.Queries * (1 + len(cfg.Candidates))
+	truth := cfg.Truth
+	exactQueries := queries
+	if truth != nil {
+		if len(truth) != len(queries) {
+			return nil, nil, fmt.Errorf("bench: ground truth of %d queries for %d queries", len(truth), len(queries))
+		}
+		if cfg.ExactTimed <= 0 {
+			cfg.ExactTimed = 5
+		}
+		exactQueries = queries[:min(cfg.ExactTimed, len(queries))]
+	} else {
+		truth = make([][]string, len(queries))
+	}
+	total := len(exactQueries) + len(queries)*len(cfg.Candidates)
 	done := 0
 	tick := func() {
 		done++
@@ -60,32 +88,29 @@ func Search(ctx context.Context, cfg SearchConfig) ([]Run, [][]string, error) {
 			cfg.Progress(done, total)
 		}
 	}
-	truth := make([][]string, len(queries))
-	exact, err := measure(ctx, cfg.Collection, queries, wpcdb.SearchOptions{K: cfg.K, Exact: true}, func(j int, hits []wpcdb.Hit) {
-		for _, h := range hits {
-			truth[j] = append(truth[j], h.ID)
+	var found, want int
+	exact, err := measure(ctx, cfg.Collection, exactQueries, wpcdb.SearchOptions{K: cfg.K, Exact: true}, func(j int, hits []wpcdb.Hit) {
+		if cfg.Truth == nil {
+			for _, h := range hits {
+				truth[j] = append(truth[j], h.ID)
+			}
 		}
+		f, w := overlap(hits, truth[j])
+		found, want = found+f, want+w
 		tick()
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	exact.Method, exact.Recall = "exact", 1
-	exact.Params = map[string]any{"k": cfg.K}
+	exact.Method = "exact"
+	exact.Recall = float64(found) / float64(max(want, 1))
+	exact.Params = map[string]any{"k": cfg.K, "timed_queries": len(exactQueries)}
 	runs := []Run{exact}
 	for _, r := range cfg.Candidates {
-		var found, want int
+		found, want = 0, 0
 		run, err := measure(ctx, cfg.Collection, queries, wpcdb.SearchOptions{K: cfg.K, Candidates: r}, func(j int, hits []wpcdb.Hit) {
-			got := map[string]bool{}
-			for _, h := range hits {
-				got[h.ID] = true
-			}
-			for _, id := range truth[j] {
-				if got[id] {
-					found++
-				}
-			}
-			want += len(truth[j])
+			f, w := overlap(hits, truth[j])
+			found, want = found+f, want+w
 			tick()
 		})
 		if err != nil {
@@ -100,6 +125,20 @@ func Search(ctx context.Context, cfg SearchConfig) ([]Run, [][]string, error) {
 		runs = append(runs, run)
 	}
 	return runs, truth, nil
+}
+
+// overlap counts the IDs of truth among the hits, and the IDs of truth.
+func overlap(hits []wpcdb.Hit, truth []string) (found, want int) {
+	got := make(map[string]bool, len(hits))
+	for _, h := range hits {
+		got[h.ID] = true
+	}
+	for _, id := range truth {
+		if got[id] {
+			found++
+		}
+	}
+	return found, len(truth)
 }
 
 func measure(ctx context.Context, c *wpcdb.Collection, queries []wpcsim.Cloud, opts wpcdb.SearchOptions, check func(j int, hits []wpcdb.Hit)) (Run, error) {

@@ -29,21 +29,35 @@ func (a *app) benchCommand() *cobra.Command {
 		peers    bool
 		score    string
 		fmnist   fmnistFlags
+		wf       workloadFlags
 		load     loadFlags
 		ic       storage.IndexConfig
 	)
 	cmd := &cobra.Command{
-		Use:   "bench --workload paper|compact --out DIR | bench --workload load --addr HOST:PORT [--clients N] [--duration D]",
+		Use:   "bench --workload paper|compact|fmnist|file --out DIR | bench --workload load --addr HOST:PORT [--clients N] [--duration D]",
 		Short: "Run a benchmark workload and write report.json",
-		Long: `bench generates a synthetic workload of learned-looking clouds (signed weights,
-clustered, anisotropic points), ingests it into a fresh database under DIR and
-reports items/s, points/s, MB/s, bytes on disk per item and peak RSS in
-DIR/report.json. Then, unless --queries 0, it measures search: the exact scan
-(the ground truth) and the two-stage search at several first-stage depths, one
-query at a time with --threads scoring goroutines (default 1), reporting
-recall@k, queries/s and p50/p99 latency as "runs". Workloads: paper (197 points ×
-512 dims, f16 by default, 10,000 items; queries of 77 points), compact (4–16
-points × 64 dims, 1,000,000 items; queries of 8 points).
+		Long: `bench ingests a workload into a fresh database under DIR and reports items/s,
+points/s, MB/s, bytes on disk per item and peak RSS in DIR/report.json (with
+report.md and recall_qps.png). Then, unless --queries 0, it measures search: the
+exact scan and the two-stage search at several first-stage depths, one query at a
+time with --threads scoring goroutines (default 1), reporting recall@k, queries/s
+and p50/p99 latency as "runs". Workloads:
+  paper    generated learned-looking clouds (signed weights, clustered,
+           anisotropic points) of 197 points × 512 dims, f16 by default, 10,000
+           items; queries of 77 points
+  compact  generated, 4–16 points × 64 dims, 1,000,000 items; queries of 8 points
+  fmnist   Fashion-MNIST (Debian's dataset-fashion-mnist): the training images are
+           the items (--n caps, default all 60,000), the test images the queries;
+           --fmnist-repr patches (default: the demo's patch clouds, gaussian(4) on
+           raw points, cosine) or pixels (one 784-dim point, linear kernel)
+  file     your own clouds: --input items.jsonl --query-input queries.jsonl in
+           the format ingest reads; --kernel and --score set the collection, the
+           dimension comes from the data
+The ground truth (the exact top-k of every query) is computed on every core, a
+few queries at a time, and cached under --truth-cache keyed by the data, kernel,
+score mode and k; the "exact" run then times the exact scan on a few queries
+(its params say how many) at the timed runs' thread count.
+--workload fmnist-knn measures k-NN classification accuracy instead.
 --workload load drives a running server (--addr): it recreates --collection
 with --n compact items (default 10,000), then --clients concurrent clients
 search (k from -k, queries of 8 points), or with --write-fraction also upsert,
@@ -59,34 +73,21 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 			if workload == "fmnist-knn" {
 				return a.runFMNIST(cmd, out, threads, fmnist)
 			}
-			var shape bench.Synth
-			defN, defEnc := 0, ""
+			settings := settingsOf(cmd, workload, n, queries, kernel, score, encoding, seed, topK, fmnist.dir, wf)
+			var w *benchWorkload
+			var err error
 			switch workload {
-			case "paper":
-				shape, defN, defEnc = bench.PaperShape, 10_000, "f16"
-			case "compact":
-				shape, defN, defEnc = bench.CompactShape, 1_000_000, "f32"
+			case "fmnist":
+				w, err = fmnistWorkload(settings)
+			case "file":
+				w, err = fileWorkload(settings, wf)
 			default:
-				return usageError{fmt.Errorf("bench: unknown workload %q (want paper, compact, fmnist-knn or load)", workload)}
+				w, err = synthWorkload(settings)
 			}
-			if !cmd.Flags().Changed("n") {
-				n = defN
-			}
-			if !cmd.Flags().Changed("encoding") {
-				encoding = defEnc
-			}
-			k, err := wpcsim.ParseKernel(kernel)
 			if err != nil {
 				return err
 			}
-			mode, err := wpcsim.ParseScoreMode(score)
-			if err != nil {
-				return err
-			}
-			enc, err := storage.ParseEncoding(encoding)
-			if err != nil {
-				return err
-			}
+			n = w.n
 			if threads > 0 {
 				runtime.GOMAXPROCS(threads)
 			}
@@ -97,10 +98,8 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
-			cfg := bench.IngestConfig{
-				Dir: dataDir, Synth: bench.NewSynth(shape, seed), N: n,
-				Collection: wpcdb.CollectionConfig{Dim: shape.Dim, MaxPoints: max(shape.MaxPoints, storage.DefaultMaxPoints), Encoding: enc, Similarity: wpcsim.Config{Kernel: k, Score: mode}, Index: ic},
-			}
+			w.coll.Index = ic
+			cfg := bench.IngestConfig{Dir: dataDir, Synth: w.synth, Source: w.source, N: n, Collection: w.coll}
 			if bar := a.progress(int64(n), "ingest"); bar != nil {
 				bar.Describe("ingest (items)")
 				cfg.Progress = func(done int) { bar.Set(done) }
@@ -117,7 +116,8 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 			}
 			runs := []bench.Run{}
 			var skipped map[string]string
-			if queries > 0 {
+			var truthInfo *bench.TruthInfo
+			if len(w.queries) > 0 {
 				db, err := wpcdb.Open(dataDir, &wpcdb.Options{Parallelism: searchThreads})
 				if err != nil {
 					return err
@@ -131,42 +131,63 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 					db.Close()
 					return err
 				}
-				qpts := 8
-				if workload == "paper" {
-					qpts = 77
+				truth, info, err := a.groundTruth(cmd, c, w, workload, wf.truthCache, topK)
+				if err != nil {
+					db.Close()
+					return err
 				}
-				sc := bench.SearchConfig{Collection: c, Synth: cfg.Synth, Queries: queries, QueryPoints: qpts, K: topK}
-				if bar := a.progress(int64(queries*7), "search"); bar != nil {
+				truthInfo = &info
+				sc := bench.SearchConfig{Collection: c, Clouds: w.queries, Truth: truth, K: topK}
+				if bar := a.progress(int64(min(len(w.queries), 5)+len(w.queries)*6), "search"); bar != nil {
 					sc.Progress = func(done, _ int) { bar.Set(done) }
 					defer fmt.Fprintln(a.stderr)
 				}
-				var truth [][]string
-				runs, truth, err = bench.Search(cmd.Context(), sc)
+				runs, _, err = bench.Search(cmd.Context(), sc)
 				db.Close()
 				if err != nil {
 					return err
 				}
-				if peers {
+				if exact := runs[0]; exact.Recall < 1 {
+					fmt.Fprintf(a.stderr, "wpcdb: warning: the exact scan of %d queries agrees with the ground truth on only %.3f of its hits (a stale cache? delete %s)\n",
+						exact.Queries, exact.Recall, info.File)
+				}
+				switch {
+				case w.synth == nil:
+					skipped = map[string]string{"python-pipelines": "peers run only on the generated workloads (paper, compact) so far"}
+				case peers:
 					peerRuns, why, err := a.runPeers(cmd, out, bench.PeerInput{
-						Synth: cfg.Synth, N: n, Queries: queries, QueryPoints: qpts, Truth: itemIndices(truth),
-						Kernel: k, Norm: cfg.Collection.Similarity.Norm, Score: mode, Candidates: []int{50, 100, 200, 400},
+						Synth: w.synth, N: n, Queries: len(w.queries), QueryPoints: w.queryPoints, Truth: itemIndices(truth),
+						Kernel: w.coll.Similarity.Kernel, Norm: w.coll.Similarity.Norm, Score: w.coll.Similarity.Score, Candidates: []int{50, 100, 200, 400},
+						Collection: w.coll.WithDefaults(),
 					})
 					if err != nil {
 						return err
 					}
 					runs, skipped = append(runs, peerRuns...), why
-				} else {
+				default:
 					skipped = map[string]string{"python-pipelines": "--peers=false"}
 				}
 				for _, r := range runs {
+					depth := r.Params["candidates"]
+					if depth == nil {
+						depth = "-"
+					}
 					fmt.Fprintf(a.stdout, "%-16s %-8v recall@%d %.3f  %8.1f q/s  p50 %7.2f ms  p99 %7.2f ms  reranked %.0f  (%d thread)\n",
-						r.Method, r.Params["candidates"], topK, r.Recall, r.QPS, r.P50Ms, r.P99Ms, r.Reranked, r.Threads)
+						r.Method, depth, topK, r.Recall, r.QPS, r.P50Ms, r.P99Ms, r.Reranked, r.Threads)
 				}
 			}
 			host, _ := os.Hostname()
+			sim := w.coll.Similarity.WithDefaults()
+			config := map[string]any{"kernel": sim.Kernel.String(), "score": sim.Score.String(), "norm": sim.Norm.String(), "encoding": w.coll.Encoding.String(), "queries": len(w.queries), "k": topK, "index": w.coll.Index}
+			for key, v := range w.config {
+				config[key] = v
+			}
+			if truthInfo != nil {
+				config["truth"] = truthConfig(*truthInfo)
+			}
 			report := bench.Report{
 				Workload: workload,
-				Config:   map[string]any{"n": n, "kernel": k.String(), "score": mode.String(), "encoding": enc.String(), "seed": seed, "dim": shape.Dim, "min_points": shape.MinPoints, "max_points": shape.MaxPoints, "queries": queries, "k": topK, "index": ic},
+				Config:   config,
 				Machine:  map[string]any{"host": host, "cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(), "date": time.Now().UTC().Format(time.RFC3339)},
 				Ingest:   &rep,
 				Runs:     runs,
@@ -182,45 +203,30 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&workload, "workload", "paper", "paper, compact or fmnist-knn (k-NN accuracy of patch clouds on Fashion-MNIST)")
-	fl.IntVar(&n, "n", 0, "items (default 10,000 for paper, 1,000,000 for compact)")
-	fl.StringVar(&kernel, "kernel", wpcsim.DefaultKernelSpec, "kernel spec of the collection")
-	fl.StringVar(&score, "score", "inner", "score mode: inner, cosine or mmd")
-	fl.StringVar(&encoding, "encoding", "", "point encoding (default f16 for paper, f32 for compact)")
+	fl.StringVar(&workload, "workload", "paper", "paper, compact, fmnist, file, fmnist-knn (k-NN accuracy of patch clouds on Fashion-MNIST) or load")
+	fl.IntVar(&n, "n", 0, "items (default 10,000 for paper, 1,000,000 for compact, all for fmnist and file)")
+	fl.StringVar(&kernel, "kernel", wpcsim.DefaultKernelSpec, "kernel spec of the collection (fmnist: by --fmnist-repr unless given)")
+	fl.StringVar(&score, "score", "inner", "score mode: inner, cosine or mmd (fmnist: by --fmnist-repr unless given)")
+	fl.StringVar(&encoding, "encoding", "", "point encoding (default f16 for paper, f32 otherwise)")
 	fl.Uint64Var(&seed, "seed", 1, "workload seed")
 	fl.IntVar(&threads, "threads", 0, "GOMAXPROCS for the run (0: all cores)")
 	fl.StringVar(&out, "out", "", "output directory (report.json, and the database under data/)")
-	fl.IntVar(&queries, "queries", 20, "queries for the search sweep (0: ingest only)")
+	fl.IntVar(&queries, "queries", 20, "queries for the search sweep (0: ingest only; file: default all)")
 	fl.IntVar(&topK, "k", 10, "hits per query")
 	fl.BoolVar(&peers, "peers", true, "also run the peers on the same data (bench/install-peers.sh installs them): usearch and hnswlib over wpcdb's first-stage vectors, hnswlib/FAISS/usearch + NumPy exact rerank, LanceDB multivector for maxsim")
 	fl.StringVar(&ic.Kind, "index", storage.IndexAuto, "first-stage index of the collection: auto, flat or hnsw")
 	fl.IntVar(&ic.GraphAt, "graph-at", storage.DefaultGraphAt, "auto index: collection size at which the HNSW graph is built")
 	fmnist.register(fl)
+	wf.register(fl)
 	load.register(fl)
 	return cmd
 }
 
 // runPeers exports the workload, with wpcdb's first-stage vectors built
-// from the bench collection's stored config, and runs the peers on it
+// from the bench collection's config, and runs the peers on it
 // (bench/peers-node/peers.js, then bench/peers.py).
 func (a *app) runPeers(cmd *cobra.Command, out string, in bench.PeerInput) ([]bench.Run, map[string]string, error) {
 	dir := filepath.Join(out, "peers")
-	if in.Collection.Dim == 0 {
-		db, err := wpcdb.Open(filepath.Join(out, "data"), nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		c, err := db.Collection("bench")
-		if err == nil {
-			in.Collection = c.Config()
-		}
-		if cerr := db.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-	}
 	if err := bench.ExportForPeers(dir, in); err != nil {
 		return nil, nil, err
 	}

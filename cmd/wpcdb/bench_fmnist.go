@@ -23,7 +23,7 @@ type fmnistFlags struct {
 }
 
 func (f *fmnistFlags) register(fl *pflag.FlagSet) {
-	fl.StringVar(&f.dir, "fmnist-dir", bench.FashionMNISTDir, "fmnist-knn: directory of the Fashion-MNIST IDX files")
+	fl.StringVar(&f.dir, "fmnist-dir", bench.FashionMNISTDir, "fmnist, fmnist-knn: directory of the Fashion-MNIST IDX files")
 	fl.IntVar(&f.train, "train", 0, "fmnist-knn: training images used as references (default all 60,000)")
 	fl.IntVar(&f.test, "test", 0, "fmnist-knn: test images classified (default all 10,000)")
 	fl.BoolVar(&f.grid, "grid", false, "fmnist-knn: search settings on a validation split of the training images instead of scoring the test set")
