@@ -518,21 +518,7 @@ func (s *indexScript) checkRecall(t *testing.T, td *datadriven.TestData) string 
 		}
 		want, _ := oracle.Search(q, k, filter, p)
 		s.verify(t, td.Pos, q, k, filter, got)
-		in := map[uint32]bool{}
-		for _, r := range want {
-			in[r.ID] = true
-		}
-		hit := 0
-		for _, r := range got {
-			if in[r.ID] {
-				hit++
-			}
-		}
-		if len(want) == 0 {
-			sum++
-		} else {
-			sum += float64(hit) / float64(len(want))
-		}
+		sum += recallAt(got, want)
 	}
 	out := fmt.Sprintf("recall@%d = %.2f over %d queries", k, sum/float64(queries), queries)
 	if filter != nil {
