@@ -29,10 +29,14 @@ type TieredOptions struct {
 // each write, and a search stays complete meanwhile: it scans the buffer
 // exactly, walks the graph, and merges the two.
 //
-// Every vector is in the buffer, the graph, or (for an instant while it
-// moves) both; never in neither, because the builder adds a vector to the
-// graph before it removes it from the buffer, and Search reads the buffer
-// before the graph.
+// Every vector is in the buffer, the graph, or (while it moves) both;
+// never in neither, because the builder adds a vector to the graph before it
+// removes it from the buffer, and Search reads the buffer before the graph.
+// The graph insertion runs without the lock writers take, so writes never
+// wait for the graph; during a move the buffer is the truth about the
+// moving ID and readers ignore the graph's copy (an Add or Delete of that
+// ID meanwhile makes the copy stale, and the builder removes it). A search
+// concurrent with a re-add of an ID may miss that ID.
 //
 // Inner product is not a metric, and a graph linked by it leaves most
 // small-norm nodes without in-links, unreachable by any walk (on one
@@ -48,15 +52,19 @@ type Tiered struct {
 	metric Metric
 	opts   TieredOptions
 
-	mu       sync.Mutex // serializes Add, Delete, a vector's move, and Save
+	mu       sync.Mutex // serializes Add, Delete, the start and end of a move, and Save
 	pending  *Flat
 	graph    *HNSW   // nil until GraphAt vectors are indexed
 	phi2     float32 // InnerProduct: Φ², fixed when the graph is created
 	outliers *Flat   // InnerProduct: vectors with |v|² > Φ², scanned for good
 	running  bool    // a builder goroutine is active
-	stopped  bool
-	wg       sync.WaitGroup
-	idle     *sync.Cond // broadcast when the builder stops
+	// The vector the builder is inserting into the graph (noID: none), and
+	// whether an Add or Delete of it came meanwhile.
+	moving      uint32
+	movingStale bool
+	stopped     bool
+	wg          sync.WaitGroup
+	idle        *sync.Cond // broadcast when the builder stops
 }
 
 // NewTiered returns an empty Tiered index of dimension dim.
@@ -71,7 +79,7 @@ func NewTiered(dim int, m Metric, opts TieredOptions) (*Tiered, error) {
 		return nil, err
 	}
 	opts.HNSW.EnsureDefaults()
-	t := &Tiered{dim: dim, metric: m, opts: opts, pending: NewFlat(dim, m), outliers: NewFlat(dim, m)}
+	t := &Tiered{dim: dim, metric: m, opts: opts, pending: NewFlat(dim, m), outliers: NewFlat(dim, m), moving: noID}
 	t.idle = sync.NewCond(&t.mu)
 	return t, nil
 }
@@ -92,8 +100,19 @@ func (t *Tiered) lenLocked() int {
 	n := t.pending.Len() + t.outliers.Len()
 	if t.graph != nil {
 		n += t.graph.Len()
+		if t.movingInGraph() {
+			n--
+		}
 	}
 	return n
+}
+
+// movingInGraph reports whether the graph already holds the vector being
+// moved (t.mu held). Until the move ends, the buffer is the truth about
+// that ID (it still holds the vector, or a newer one, or nothing if the
+// vector was deleted meanwhile) and every reader ignores the graph's copy.
+func (t *Tiered) movingInGraph() bool {
+	return t.moving != noID && t.graph.Contains(t.moving)
 }
 
 // Status reports how many vectors are indexed for good (in the graph, or
@@ -104,6 +123,9 @@ func (t *Tiered) Status() (inGraph, buffered int) {
 	defer t.mu.Unlock()
 	if t.graph != nil {
 		inGraph = t.graph.Len()
+		if t.movingInGraph() {
+			inGraph--
+		}
 	}
 	return inGraph + t.outliers.Len(), t.pending.Len()
 }
@@ -111,7 +133,10 @@ func (t *Tiered) Status() (inGraph, buffered int) {
 func (t *Tiered) Contains(id uint32) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.pending.Contains(id) || t.outliers.Contains(id) || t.graph != nil && t.graph.Contains(id)
+	if t.pending.Contains(id) || t.outliers.Contains(id) {
+		return true
+	}
+	return t.graph != nil && id != t.moving && t.graph.Contains(id)
 }
 
 // IDs returns a new bitmap of the indexed IDs.
@@ -126,6 +151,9 @@ func (t *Tiered) IDs() *roaring.Bitmap {
 			ids.Add(id)
 		}
 		t.graph.mu.RUnlock()
+		if t.moving != noID && !t.pending.Contains(t.moving) {
+			ids.Remove(t.moving)
+		}
 	}
 	return ids
 }
@@ -138,6 +166,7 @@ func (t *Tiered) Add(id uint32, v []float32) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.touch(id)
 	if err := t.pending.Add(id, v); err != nil {
 		return err
 	}
@@ -153,12 +182,24 @@ func (t *Tiered) Add(id uint32, v []float32) error {
 func (t *Tiered) Delete(id uint32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.touch(id)
 	t.pending.Delete(id)
 	t.outliers.Delete(id)
 	if t.graph != nil {
 		t.graph.Delete(id)
 	}
 }
+
+// touch marks a move of id in progress as stale (t.mu held).
+func (t *Tiered) touch(id uint32) {
+	if t.moving == id {
+		t.movingStale = true
+	}
+}
+
+// noID marks no move in progress; internal IDs never reach it (storage
+// allocates them densely from 0).
+const noID = ^uint32(0)
 
 // kickLocked creates the graph when it is due and starts the builder when
 // there is work for it.
@@ -187,8 +228,7 @@ func (t *Tiered) kickLocked() {
 }
 
 // build moves buffered vectors into the graph until the buffer is empty or
-// the index is stopped. Each move holds t.mu for one graph insertion, so a
-// concurrent Add waits for at most one.
+// the index is stopped.
 func (t *Tiered) build() {
 	defer t.wg.Done()
 	t.mu.Lock()
@@ -199,21 +239,26 @@ func (t *Tiered) build() {
 		if !ok {
 			break
 		}
-		dst := t.graph
-		if t.metric == InnerProduct {
-			if !t.augment(v) {
-				t.outliers.Add(id, v[:t.dim])
-				t.pending.Delete(id)
-				continue
-			}
+		if t.metric == InnerProduct && !t.augment(v) {
+			t.outliers.Add(id, v[:t.dim])
+			t.pending.Delete(id)
+			continue
 		}
-		if err := dst.Add(id, v); err != nil {
+		// Insert without t.mu, so that writers do not wait for the graph;
+		// an Add or Delete of id meanwhile marks the move stale.
+		t.moving, t.movingStale = id, false
+		t.mu.Unlock()
+		err := t.graph.Add(id, v)
+		t.mu.Lock()
+		t.moving = noID
+		if err != nil {
 			break // impossible: the dimensions agree
 		}
-		t.pending.Delete(id)
-		// Let waiting writers and savers in between moves.
-		t.mu.Unlock()
-		t.mu.Lock()
+		if t.movingStale {
+			t.graph.Delete(id) // the buffer holds its newer state
+		} else {
+			t.pending.Delete(id)
+		}
 	}
 	t.running = false
 	t.idle.Broadcast()
@@ -267,6 +312,7 @@ func (t *Tiered) Search(q []float32, k int, filter *roaring.Bitmap, p Params) ([
 	}
 	t.mu.Lock()
 	g, phi2 := t.graph, t.phi2
+	moving := t.moving
 	t.mu.Unlock()
 	if g == nil {
 		return res, nil
@@ -280,9 +326,17 @@ func (t *Tiered) Search(q []float32, k int, filter *roaring.Bitmap, p Params) ([
 		res = append(res, ores...)
 		gq = append(append(make([]float32, 0, t.dim+1), q...), 0)
 	}
-	gres, err := g.Search(gq, k, filter, p)
+	gk := k
+	if moving != noID {
+		gk++ // room for the moving vector's copy, dropped below
+	}
+	gres, err := g.Search(gq, gk, filter, p)
 	if err != nil {
 		return nil, err
+	}
+	if moving != noID {
+		gres = slices.DeleteFunc(gres, func(r Result) bool { return r.ID == moving })
+		gres = gres[:min(k, len(gres))]
 	}
 	if t.metric == InnerProduct {
 		// Back from -|q' - v'|² = 2<q,v> - |q|² - Φ² to <q,v>.
