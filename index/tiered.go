@@ -448,6 +448,11 @@ func LoadTiered(p Persister, opts TieredOptions) (*Tiered, error) {
 			return nil, fmt.Errorf("%w: tiered graph missing or of another shape", ErrCorrupt)
 		}
 		t.graph = g
+		// A save taken during a move holds the moving vector in both; the
+		// buffer is the truth about it.
+		for _, id := range flat.IDs().ToArray() {
+			g.Delete(id)
+		}
 	}
 	t.mu.Lock()
 	t.kickLocked()

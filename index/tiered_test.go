@@ -373,3 +373,46 @@ func TestTieredInnerProduct(t *testing.T) {
 }
 
 func abs32(x float32) float32 { return max(x, -x) }
+
+// TestTieredLoadMidMove: a save taken while a vector moves holds it in
+// the buffer and the graph; the loaded index counts it once and keeps the
+// buffer's version.
+func TestTieredLoadMidMove(t *testing.T) {
+	ts := newTestSet(13, 300, 8, 4, 0)
+	idx, _ := NewTiered(8, L2, TieredOptions{GraphAt: 1})
+	for _, id := range ts.ids {
+		idx.Add(id, ts.vecs[id])
+	}
+	idx.Wait()
+	idx.Stop()
+	p := memPersister{}
+	if err := idx.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the buffer as if ts.ids[0] were moving, with a newer vector.
+	moving := ts.ids[0]
+	newer := []float32{9, 9, 9, 9, 9, 9, 9, 9}
+	buf := NewFlat(8, L2)
+	buf.Add(moving, newer)
+	if err := buf.saveAs(p, pendingBlobName); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadTiered(p, TieredOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Stop()
+	if got.Len() != len(ts.ids) {
+		t.Fatalf("len %d, want %d", got.Len(), len(ts.ids))
+	}
+	res, _ := got.Search(newer, 1, nil, Params{})
+	if len(res) != 1 || res[0].ID != moving || res[0].Score != 0 {
+		t.Fatalf("the buffer's version of %d is not the one searched: %v", moving, res)
+	}
+	res, _ = got.Search(ts.vecs[moving], 3, nil, Params{Ef: 100})
+	for _, r := range res {
+		if r.ID == moving {
+			t.Fatalf("the graph's stale copy of %d was kept: %v", moving, res)
+		}
+	}
+}
