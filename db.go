@@ -62,6 +62,10 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheBytes is the block cache size; 0 means 64 MiB.
 	CacheBytes int64
+	// CloudCacheBytes bounds the cache of decoded small clouds (up to
+	// 64 KiB each) that reranks read; 0 means 256 MiB, negative disables
+	// it. For small clouds a read and decode costs more than scoring.
+	CloudCacheBytes int64
 	// Parallelism bounds the goroutines that validate and featurize an
 	// upsert; 0 means GOMAXPROCS.
 	Parallelism int
@@ -88,7 +92,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := storage.Open(dir, &storage.Options{FS: o.FS, Logger: o.Logger, CacheBytes: o.CacheBytes})
+	st, err := storage.Open(dir, &storage.Options{FS: o.FS, Logger: o.Logger, CacheBytes: o.CacheBytes, CloudCacheBytes: o.CloudCacheBytes})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"unicode/utf8"
@@ -255,6 +256,9 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	if err := b.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("storage: write to %q: %w", c.name, err)
 	}
+	if c.store.clouds != nil {
+		c.store.clouds.invalidate(c.cid, iids)
+	}
 	c.mu.Lock()
 	c.nextIID = next
 	c.epoch = epoch
@@ -344,6 +348,9 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 	if err := b.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("storage: delete from %q: %w", c.name, err)
 	}
+	if c.store.clouds != nil {
+		c.store.clouds.invalidate(c.cid, iids)
+	}
 	c.mu.Lock()
 	c.epoch = epoch
 	for _, g := range removed {
@@ -392,6 +399,15 @@ func (c *Coll) Cloud(iid uint32) (string, wpcsim.Cloud, wpcsim.Self, error) {
 // path, which reads many records and should allocate for none. The cloud
 // aliases buf until its next use.
 func (c *Coll) ReadCloud(iid uint32, buf *CloudBuf) (string, wpcsim.Cloud, wpcsim.Self, error) {
+	cache := c.store.clouds
+	var gen uint64
+	if cache != nil {
+		e, g, ok := cache.get(cacheKey(c.cid, iid))
+		if ok {
+			return e.id, e.cloud, e.self, nil
+		}
+		gen = g
+	}
 	v, closer, err := c.store.db.Get(iidKey(c.cid, subRecord, iid))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return "", wpcsim.Cloud{}, wpcsim.Self{}, fmt.Errorf("%w: internal id %d in collection %q", ErrNotFound, iid, c.name)
@@ -400,7 +416,16 @@ func (c *Coll) ReadCloud(iid uint32, buf *CloudBuf) (string, wpcsim.Cloud, wpcsi
 		return "", wpcsim.Cloud{}, wpcsim.Self{}, err
 	}
 	defer closer.Close()
-	return decodeRecordInto(v, c.cfg.Encoding, c.cfg.Dim, buf)
+	id, cl, self, err := decodeRecordInto(v, c.cfg.Encoding, c.cfg.Dim, buf)
+	if err != nil || cache == nil {
+		return id, cl, self, err
+	}
+	if size := int64(4*(len(cl.Points)+len(cl.Weights)) + len(id) + 64); size <= maxCachedCloudBytes {
+		// The cache keeps its own copy: buf is reused by the caller.
+		own := wpcsim.Cloud{Dim: cl.Dim, Weights: slices.Clone(cl.Weights), Points: slices.Clone(cl.Points)}
+		cache.put(gen, &cachedCloud{key: cacheKey(c.cid, iid), id: id, cloud: own, self: self, size: size})
+	}
+	return id, cl, self, nil
 }
 
 // Lookup maps a string ID to its internal ID (ok false when absent).

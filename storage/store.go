@@ -23,7 +23,13 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheBytes is Pebble's block cache size; 0 means 64 MiB.
 	CacheBytes int64
+	// CloudCacheBytes bounds the cache of decoded small clouds that
+	// ReadCloud serves reranks from; 0 means 256 MiB, negative disables it.
+	CloudCacheBytes int64
 }
+
+// DefaultCloudCacheBytes is the decoded-cloud cache's default budget.
+const DefaultCloudCacheBytes = 256 << 20
 
 // Store is the Pebble database holding every collection. Safe for
 // concurrent use.
@@ -34,7 +40,8 @@ type Store struct {
 	mu     sync.RWMutex // guards colls and closed; held briefly
 	colls  map[string]*Coll
 	closed bool
-	ddl    sync.Mutex // serializes create and drop
+	ddl    sync.Mutex  // serializes create and drop
+	clouds *cloudCache // nil when disabled
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -61,7 +68,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, logger: o.Logger, colls: map[string]*Coll{}}
+	if o.CloudCacheBytes == 0 {
+		o.CloudCacheBytes = DefaultCloudCacheBytes
+	}
+	s := &Store{db: db, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes)}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -232,6 +242,9 @@ func (s *Store) DropCollection(name string) error {
 	b.DeleteRange(p, upperBound(p), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("storage: drop %q: %w", name, err)
+	}
+	if s.clouds != nil {
+		s.clouds.dropCollection(c.cid)
 	}
 	c.mu.Lock()
 	c.dropped = true
