@@ -158,7 +158,7 @@ func (c *Collection) openFirstStage() error {
 type blobPersister map[string][]byte
 
 func (p blobPersister) PutBlob(name string, data []byte) error {
-	p[name] = append([]byte(nil), data...)
+	p[name] = data // the index hands over its buffer (index.Persister)
 	return nil
 }
 

@@ -84,6 +84,9 @@ type Index interface {
 
 // Persister stores an index's blobs; storage implements it per collection.
 type Persister interface {
+	// PutBlob stores data under name. It may keep data: the index hands
+	// over a buffer it no longer uses (a saved index can be hundreds of
+	// megabytes; a copy would double that).
 	PutBlob(name string, data []byte) error
 	GetBlob(name string) ([]byte, error) // (nil, nil) when absent
 }
