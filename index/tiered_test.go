@@ -9,6 +9,14 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
+// addBoth adds the test set's vectors to the index and to the oracle.
+func addBoth(idx *Tiered, f *Flat, ts *testSet) {
+	for _, id := range ts.ids {
+		idx.Add(id, ts.vecs[id])
+		f.Add(id, ts.vecs[id])
+	}
+}
+
 // tieredRecall compares t against a Flat oracle over the same vectors,
 // failing on a result the oracle does not hold, a filtered-out ID, a short
 // answer or a wrong order.
@@ -95,10 +103,7 @@ func TestTieredReplaceDelete(t *testing.T) {
 	idx, _ := NewTiered(16, L2, TieredOptions{GraphAt: 1})
 	defer idx.Stop()
 	f := NewFlat(16, L2)
-	for _, id := range ts.ids {
-		idx.Add(id, ts.vecs[id])
-		f.Add(id, ts.vecs[id])
-	}
+	addBoth(idx, f, ts)
 	idx.Wait()
 	// Replace 100 vectors (some land in the buffer, then move), delete 100.
 	deleted := roaring.New()
@@ -154,10 +159,7 @@ func TestTieredFilter(t *testing.T) {
 	idx, _ := NewTiered(16, InnerProduct, TieredOptions{GraphAt: 300})
 	defer idx.Stop()
 	f := NewFlat(16, InnerProduct)
-	for _, id := range ts.ids {
-		idx.Add(id, ts.vecs[id])
-		f.Add(id, ts.vecs[id])
-	}
+	addBoth(idx, f, ts)
 	for _, every := range []int{2, 10, 200} {
 		filter := roaring.New()
 		for i, id := range ts.ids {
@@ -235,10 +237,7 @@ func TestTieredSaveLoad(t *testing.T) {
 	opts := TieredOptions{GraphAt: 200, HNSW: HNSWOptions{M: 8}}
 	idx, _ := NewTiered(16, L2, opts)
 	f := NewFlat(16, L2)
-	for _, id := range ts.ids {
-		idx.Add(id, ts.vecs[id])
-		f.Add(id, ts.vecs[id])
-	}
+	addBoth(idx, f, ts)
 	p := memPersister{}
 	if err := idx.Save(p); err != nil {
 		t.Fatal(err)
@@ -316,10 +315,7 @@ func TestTieredInnerProduct(t *testing.T) {
 	idx, _ := NewTiered(8, InnerProduct, TieredOptions{GraphAt: 1})
 	defer idx.Stop()
 	f := NewFlat(8, InnerProduct)
-	for _, id := range ts.ids {
-		idx.Add(id, ts.vecs[id])
-		f.Add(id, ts.vecs[id])
-	}
+	addBoth(idx, f, ts)
 	idx.Wait()
 	p := memPersister{}
 	if err := idx.Save(p); err != nil {
