@@ -23,15 +23,16 @@ import (
 // PeerInput is what the peer pipelines need: the same items, queries and
 // exact ground truth wpcdb was measured with.
 type PeerInput struct {
-	Synth       *Synth
-	N           int
-	Queries     int
-	QueryPoints int
-	Truth       [][]int // per query, the exact top-k item indices
-	Kernel      wpcsim.Kernel
-	Norm        wpcsim.Norm
-	Score       wpcsim.ScoreMode
-	Candidates  []int
+	Source  Source         // the items, by index
+	N       int            // items 0..N-1 of Source
+	Queries []wpcsim.Cloud // the queries
+	// Truth holds, per query, the IDs of the exact top k (report order).
+	Truth      [][]string
+	Kernel     wpcsim.Kernel
+	Norm       wpcsim.Norm
+	RawPoints  bool
+	Score      wpcsim.ScoreMode
+	Candidates []int
 	// Collection is the bench collection's configuration (as
 	// Collection.Config returns it). When set (Dim > 0), the export also
 	// holds wpcdb's first-stage vectors (ComputeFirstStage), which
@@ -40,15 +41,28 @@ type PeerInput struct {
 }
 
 // ExportForPeers writes the workload as .npy files (points as float16, to
-// halve the size, unless in.Collection stores them as f32) and config.json into dir, for bench/peers.py and
-// bench/peers-node/peers.js. With in.Collection set it also writes wpcdb's
+// halve the size, unless in.Collection stores them as f32) and config.json
+// into dir, for bench/peers.py and bench/peers-node/peers.js: items and
+// queries padded to their largest point count, with their lengths, and the
+// truth as item indices. With in.Collection set it also writes wpcdb's
 // first-stage vectors: first_stage_items.npy (N, D') and
 // first_stage_queries.npy (Q, D'), float32.
 func ExportForPeers(dir string, in PeerInput) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	m, d := in.Synth.MaxPoints, in.Synth.Dim
+	clouds := make([]wpcsim.Cloud, in.N)
+	index := make(map[string]int, in.N)
+	m, d := 0, 0
+	for i := range clouds {
+		it, err := in.Source.Item(i)
+		if err != nil {
+			return fmt.Errorf("bench: item %d: %w", i, err)
+		}
+		clouds[i] = it.Cloud
+		index[it.ID] = i
+		m, d = max(m, it.Cloud.Len()), max(d, it.Cloud.Dim)
+	}
 	// Points stored as f32 are exported as f32: rounding them to f16 would
 	// hand the peers slightly different clouds from those wpcdb scores.
 	f32Points := in.Collection.Dim > 0 && in.Collection.Encoding == storage.EncodingF32
@@ -62,8 +76,7 @@ func ExportForPeers(dir string, in PeerInput) error {
 	lens := make([]int64, in.N)
 	half := make([]uint16, m*d)
 	full := make([]float32, m*d)
-	for i := 0; i < in.N; i++ {
-		c := in.Synth.Item(i).Cloud
+	for i, c := range clouds {
 		lens[i] = int64(c.Len())
 		if f32Points {
 			clear(full)
@@ -81,23 +94,33 @@ func ExportForPeers(dir string, in PeerInput) error {
 	if f32Points {
 		ptsDescr = "<f4"
 	}
-	qp := make([]float32, 0, in.Queries*in.QueryPoints*d)
-	qw := make([]float32, 0, in.Queries*in.QueryPoints)
-	for j := 0; j < in.Queries; j++ {
-		q := in.Synth.Query(j, in.QueryPoints)
-		qp = append(qp, q.Points...)
-		qw = append(qw, q.Weights...)
+	qm := 0
+	for _, q := range in.Queries {
+		qm = max(qm, q.Len())
+	}
+	nq := len(in.Queries)
+	qp := make([]float32, 0, nq*qm*d)
+	qw := make([]float32, 0, nq*qm)
+	qlens := make([]int64, nq)
+	for j, q := range in.Queries {
+		qlens[j] = int64(q.Len())
+		qp = append(append(qp, q.Points...), make([]float32, (qm-q.Len())*d)...)
+		qw = append(append(qw, q.Weights...), make([]float32, qm-q.Len())...)
 	}
 	k := 0
 	if len(in.Truth) > 0 {
 		k = len(in.Truth[0])
 	}
-	truth := make([]int64, 0, in.Queries*k)
-	for _, t := range in.Truth {
+	truth := make([]int64, 0, nq*k)
+	for j, t := range in.Truth {
 		if len(t) != k {
 			return fmt.Errorf("bench: ground truth rows differ in length (%d, %d)", len(t), k)
 		}
-		for _, i := range t {
+		for _, id := range t {
+			i, ok := index[id]
+			if !ok {
+				return fmt.Errorf("bench: ground truth of query %d names %q, not among the %d items", j, id, in.N)
+			}
 			truth = append(truth, int64(i))
 		}
 	}
@@ -105,24 +128,21 @@ func ExportForPeers(dir string, in PeerInput) error {
 		{"items_points.npy", ptsDescr, []int{in.N, m, d}, pts},
 		{"items_weights.npy", "<f4", []int{in.N, m}, f32Bytes(ws)},
 		{"items_lengths.npy", "<i8", []int{in.N}, i64Bytes(lens)},
-		{"queries_points.npy", "<f4", []int{in.Queries, in.QueryPoints, d}, f32Bytes(qp)},
-		{"queries_weights.npy", "<f4", []int{in.Queries, in.QueryPoints}, f32Bytes(qw)},
-		{"truth.npy", "<i8", []int{in.Queries, k}, i64Bytes(truth)},
+		{"queries_points.npy", "<f4", []int{nq, qm, d}, f32Bytes(qp)},
+		{"queries_weights.npy", "<f4", []int{nq, qm}, f32Bytes(qw)},
+		{"queries_lengths.npy", "<i8", []int{nq}, i64Bytes(qlens)},
+		{"truth.npy", "<i8", []int{nq, k}, i64Bytes(truth)},
 	}
 	firstDim, firstMetric := 0, ""
 	if in.Collection.Dim > 0 {
-		queries := make([]wpcsim.Cloud, in.Queries)
-		for j := range queries {
-			queries[j] = in.Synth.Query(j, in.QueryPoints)
-		}
-		fs, err := ComputeFirstStage(in.Collection, func(i int) wpcsim.Cloud { return in.Synth.Item(i).Cloud }, in.N, queries)
+		fs, err := ComputeFirstStage(in.Collection, func(i int) wpcsim.Cloud { return clouds[i] }, in.N, in.Queries)
 		if err != nil {
 			return err
 		}
 		firstDim, firstMetric = fs.Dim, fs.Metric
 		files = append(files,
 			npyFile{"first_stage_items.npy", "<f4", []int{in.N, fs.Dim}, f32Bytes(fs.Items)},
-			npyFile{"first_stage_queries.npy", "<f4", []int{in.Queries, fs.Dim}, f32Bytes(fs.Queries)})
+			npyFile{"first_stage_queries.npy", "<f4", []int{nq, fs.Dim}, f32Bytes(fs.Queries)})
 	}
 	for _, f := range files {
 		if err := writeRawNPY(filepath.Join(dir, f.name), f.descr, f.shape, f.data); err != nil {
@@ -134,7 +154,7 @@ func ExportForPeers(dir string, in PeerInput) error {
 		Alpha float64 `json:"alpha"`
 		Param float64 `json:"param"`
 	}
-	cfg := map[string]any{"norm": in.Norm.String(), "score": in.Score.String(), "maxsim": in.Kernel.IsMaxSim(), "candidates": in.Candidates, "first_stage_dim": firstDim, "first_stage_metric": firstMetric}
+	cfg := map[string]any{"norm": in.Norm.String(), "score": in.Score.String(), "maxsim": in.Kernel.IsMaxSim(), "raw_points": in.RawPoints, "candidates": in.Candidates, "first_stage_dim": firstDim, "first_stage_metric": firstMetric}
 	var terms []term
 	for _, t := range in.Kernel.Terms {
 		terms = append(terms, term{t.Kind.String(), t.Alpha, t.Param})

@@ -56,6 +56,9 @@ def load(d):
     w = np.load(os.path.join(d, "items_weights.npy")).astype(np.float32)
     qp = np.load(os.path.join(d, "queries_points.npy")).astype(np.float32)
     qw = np.load(os.path.join(d, "queries_weights.npy")).astype(np.float32)
+    ql_path = os.path.join(d, "queries_lengths.npy")
+    qlens = np.load(ql_path) if os.path.exists(ql_path) else np.full(qp.shape[0], qp.shape[1])
+    raw = cfg.get("raw_points", False)
     truth = np.load(os.path.join(d, "truth.npy"))
     first = None
     if cfg.get("first_stage_dim"):
@@ -63,36 +66,70 @@ def load(d):
     items = []
     for i in range(pts.shape[0]):
         x = pts[i, : lens[i]].astype(np.float32)
-        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        if not raw:
+            x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         items.append((w[i, : lens[i]], x))
     queries = []
     for j in range(qp.shape[0]):
-        q = qp[j] / np.maximum(np.linalg.norm(qp[j], axis=1, keepdims=True), 1e-12)
-        queries.append((qw[j], q))
+        q = qp[j, : qlens[j]]
+        if not raw:
+            q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        queries.append((qw[j, : qlens[j]], q))
     return cfg, items, queries, truth, first
 
 
 def exact_scores(cfg, q, cands, items):
-    """PAPER.md's g (or maxsim) for one query against candidate items, batched."""
+    """The collection's exact score of one query against candidate items,
+    batched, higher is closer: g or maxsim (inner), g/sqrt(gQQ gXX)
+    (cosine), -sqrt(gQQ + gXX - 2g) (mmd). cfg["_selfs"][i] is
+    g(X_i, X_i), computed once when the peer loads the items (untimed, as an
+    index build); g(Q, Q) is computed per query, timed."""
+    g = raw_scores(cfg, q, cands, items)
+    score = cfg.get("score", "inner")
+    if score == "inner" or cfg.get("maxsim"):
+        return g
+    gqq = raw_scores(cfg, q, [None], [q])[0]
+    gxx = cfg["_selfs"][np.asarray(cands)]
+    if score == "cosine":
+        den = np.sqrt(np.maximum(gqq * gxx, 0.0))
+        return np.where(den > 0, g / np.where(den > 0, den, 1.0), 0.0)
+    return -np.sqrt(np.maximum(gqq + gxx - 2.0 * g, 0.0))
+
+
+def self_scores(cfg, items):
+    """g(X, X) of every item (cosine and mmd)."""
+    return np.array([raw_scores(cfg, it, [None], [it])[0] for it in items])
+
+
+def raw_scores(cfg, q, cands, items):
+    """PAPER.md's g (or maxsim) of one query against candidate items; a
+    candidate None means items[0] (used for self scores)."""
     v, qx = q
-    xs = np.concatenate([items[c][1] for c in cands])
-    sizes = [items[c][1].shape[0] for c in cands]
+    rows = [items[0] if c is None else items[c] for c in cands]
+    xs = np.concatenate([r[1] for r in rows])
+    sizes = [r[1].shape[0] for r in rows]
     gram = qx @ xs.T  # (N, sum M)
+    raw = cfg.get("raw_points", False)
+    if raw:
+        # squared distances from the norms, in float64 against cancellation
+        d2 = np.maximum((qx.astype(np.float64) ** 2).sum(1)[:, None] + (xs.astype(np.float64) ** 2).sum(1)[None, :] - 2.0 * gram, 0.0)
+    else:
+        d2 = np.maximum(2.0 - 2.0 * gram, 0.0)
     if cfg.get("maxsim"):
         # maxsim(Q, X) = c * sum_i v_i max_j <q_i, x_j>; item weights unused.
         best = np.maximum.reduceat(gram, np.cumsum([0] + sizes[:-1]), axis=1)
         out = v.astype(np.float64) @ best
         return out / qx.shape[0] if cfg["norm"] == "mean" else out
-    ws = np.concatenate([items[c][0] for c in cands])
+    ws = np.concatenate([r[0] for r in rows])
     total = np.zeros(gram.shape[1], dtype=np.float64)
     for term in cfg["terms"]:
         kind, alpha, param = term["kind"], term["alpha"], term["param"]
         if kind == "linear":
             k = gram
         elif kind == "gaussian":
-            k = np.exp((gram - 1.0) / (param * param))
+            k = np.exp(-d2 / (2.0 * param * param))
         elif kind == "imq":
-            k = param / np.sqrt(param * param + np.maximum(2.0 - 2.0 * gram, 0.0))
+            k = param / np.sqrt(param * param + d2)
         else:
             raise ValueError(kind)
         total += alpha * (v @ k)
@@ -174,6 +211,22 @@ def run_first_stage_alone(name, search, queries, truth, params):
     })
 
 
+def knn(index, q, k):
+    """hnswlib's top k; when its walk finds fewer than k (it raises, e.g. on
+    many equal vectors), the ones it found, from a wider beam."""
+    try:
+        labels, _ = index.knn_query(q, k=k)
+        return labels
+    except RuntimeError:
+        for kk in range(k - 1, 0, -1):
+            try:
+                labels, _ = index.knn_query(q, k=kk)
+                return labels
+            except RuntimeError:
+                continue
+        return np.zeros((1, 0), dtype=np.int64)
+
+
 def hnsw_index(hnswlib, vecs, space="ip"):
     t0 = time.perf_counter()
     index = hnswlib.Index(space=space, dim=vecs.shape[1])
@@ -198,7 +251,7 @@ def run_on_first_stage(cfg, items, queries, truth, first, rerank):
     for ef in (16, 32, 64, 128, 256):
         index.set_ef(ef)
         def search(j, k):
-            labels, _ = index.knn_query(qvecs[j : j + 1], k=k)
+            labels = knn(index, qvecs[j : j + 1], k)
             return labels[0].tolist()
         run_first_stage_alone("hnswlib-phi", search, queries, truth, dict(base, ef=ef))
     if not rerank:
@@ -206,7 +259,7 @@ def run_on_first_stage(cfg, items, queries, truth, first, rerank):
     for r in cfg["candidates"]:
         index.set_ef(max(r, 64))
         def search(j, r):
-            labels, _ = index.knn_query(qvecs[j : j + 1], k=min(r, len(vecs)))
+            labels = knn(index, qvecs[j : j + 1], min(r, len(vecs)))
             return labels[0].tolist()
         run_pipeline("hnswlib-phi+numpy", search, cfg, items, queries, truth, r, dict(base, ef=max(r, 64)))
 
@@ -214,15 +267,13 @@ def run_on_first_stage(cfg, items, queries, truth, first, rerank):
 def main():
     d = sys.argv[1]
     cfg, items, queries, truth, first = load(d)
-    # The exact rerank here ranks by g (inner) or maxsim; the first stage
-    # alone works in every score mode (the vectors are built per mode).
-    rerank = cfg.get("score", "inner") == "inner" or cfg.get("maxsim")
+    # The exact rerank ranks by every score mode; cosine and mmd need each
+    # item's g(X, X), computed here once, as a Python user would at ingest.
+    if cfg.get("score", "inner") != "inner" and not cfg.get("maxsim"):
+        cfg["_selfs"] = self_scores(cfg, items)
+    rerank = True
     if first is not None:
         run_on_first_stage(cfg, items, queries, truth, first, rerank)
-    if not rerank:
-        for name in ("hnswlib+numpy", "faiss-flat+numpy", "hnswlib-phi+numpy", "usearch-phi+numpy"):
-            emit({"skipped": name, "reason": "score mode %s: the NumPy rerank ranks by g (inner) or maxsim only" % cfg["score"]})
-        return
     rerank_usearch(d, cfg, items, queries, truth)
     if cfg.get("maxsim"):
         for name in ("hnswlib+numpy", "faiss-flat+numpy"):
@@ -230,14 +281,22 @@ def main():
         return
     vecs = first_stage_vectors(items)
     qvecs = np.stack([(v[:, None] * q).mean(axis=0) for v, q in queries]).astype(np.float32)
+    # Centroids compared as the score mode compares clouds: normalized for
+    # cosine, by L2 distance for mmd, by inner product for inner.
+    space = "ip"
+    if cfg.get("score") == "cosine":
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        qvecs /= np.maximum(np.linalg.norm(qvecs, axis=1, keepdims=True), 1e-12)
+    elif cfg.get("score") == "mmd":
+        space = "l2"
     cands_list = cfg["candidates"]
     try:
         import hnswlib
-        index, build = hnsw_index(hnswlib, vecs)
+        index, build = hnsw_index(hnswlib, vecs, space)
         for r in cands_list:
             index.set_ef(max(r, 64))
             def search(j, r):
-                labels, _ = index.knn_query(qvecs[j : j + 1], k=min(r, len(vecs)))
+                labels = knn(index, qvecs[j : j + 1], min(r, len(vecs)))
                 return labels[0].tolist()
             run_pipeline("hnswlib+numpy", search, cfg, items, queries, truth, r, {"M": 16, "ef": max(r, 64), "build_s": round(build, 2)})
     except ImportError as e:
@@ -245,7 +304,7 @@ def main():
     try:
         import faiss
         faiss.omp_set_num_threads(1)
-        index = faiss.IndexFlatIP(vecs.shape[1])
+        index = faiss.IndexFlatL2(vecs.shape[1]) if space == "l2" else faiss.IndexFlatIP(vecs.shape[1])
         index.add(vecs)
         for r in cands_list:
             def search(j, r):

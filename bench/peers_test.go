@@ -181,7 +181,7 @@ func TestExportWritesFirstStageFiles(t *testing.T) {
 	dir := t.TempDir()
 	s := NewSynth(CompactShape, 2)
 	cfg := wpcdb.CollectionConfig{Dim: 64, Features: storage.FeatureConfig{Dim: 32}}.WithDefaults()
-	in := PeerInput{Synth: s, N: 5, Queries: 2, QueryPoints: 8, Truth: [][]int{{0, 1}, {2, 3}},
+	in := PeerInput{Source: s.Source(), N: 5, Queries: []wpcsim.Cloud{s.Query(0, 8), s.Query(1, 8)}, Truth: [][]string{{"item-0", "item-1"}, {"item-2", "item-3"}},
 		Kernel: cfg.Similarity.Kernel, Score: wpcsim.ScoreInner, Candidates: []int{4}, Collection: cfg}
 	if err := ExportForPeers(dir, in); err != nil {
 		t.Fatal(err)
@@ -221,7 +221,7 @@ func TestRunPeersSkipsMissingPeers(t *testing.T) {
 		}
 		k, _ := wpcsim.ParseKernel(spec)
 		cfg := wpcdb.CollectionConfig{Dim: 64, Similarity: wpcsim.Config{Kernel: k}, Features: storage.FeatureConfig{Dim: 32}}.WithDefaults()
-		in := PeerInput{Synth: s, N: 5, Queries: 2, QueryPoints: 8, Truth: [][]int{{0, 1}, {2, 3}},
+		in := PeerInput{Source: s.Source(), N: 5, Queries: []wpcsim.Cloud{s.Query(0, 8), s.Query(1, 8)}, Truth: [][]string{{"item-0", "item-1"}, {"item-2", "item-3"}},
 			Kernel: k, Candidates: []int{4}, Collection: cfg}
 		if err := ExportForPeers(dir, in); err != nil {
 			t.Fatal(err)
@@ -253,5 +253,52 @@ func TestRunPeersSkipsMissingPeers(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Items of a user's file: arbitrary IDs, queries of different lengths. The
+// truth is exported as item indices, query lengths beside the padded
+// points, and an ID not among the items is an error.
+func TestExportArbitraryIDsAndQueryLengths(t *testing.T) {
+	dir := t.TempDir()
+	cl := func(n int) wpcsim.Cloud {
+		c := wpcsim.Cloud{Dim: 2}
+		for i := 0; i < n; i++ {
+			c.Weights = append(c.Weights, 1)
+			c.Points = append(c.Points, 1, float32(i))
+		}
+		return c
+	}
+	items := ItemSlice{{ID: "zebra", Cloud: cl(1)}, {ID: "apple", Cloud: cl(3)}, {ID: "mango", Cloud: cl(2)}}
+	in := PeerInput{Source: items, N: 3, Queries: []wpcsim.Cloud{cl(1), cl(4)}, Truth: [][]string{{"mango", "zebra"}, {"apple", "mango"}},
+		Kernel: wpcsim.Kernel{}, Candidates: []int{2}}
+	if err := ExportForPeers(dir, in); err != nil {
+		t.Fatal(err)
+	}
+	readI64 := func(name string, n int) []int64 {
+		raw, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := raw[len(raw)-8*n:]
+		out := make([]int64, n)
+		for i := range out {
+			out[i] = int64(binary.LittleEndian.Uint64(body[8*i:]))
+		}
+		return out
+	}
+	if got := readI64("truth.npy", 4); got[0] != 2 || got[1] != 0 || got[2] != 1 || got[3] != 2 {
+		t.Fatalf("truth indices %v, want [2 0 1 2]", got)
+	}
+	if got := readI64("queries_lengths.npy", 2); got[0] != 1 || got[1] != 4 {
+		t.Fatalf("query lengths %v, want [1 4]", got)
+	}
+	qp, _ := os.ReadFile(filepath.Join(dir, "queries_points.npy"))
+	if !strings.Contains(string(qp[:128]), "(2, 4, 2)") {
+		t.Fatalf("queries padded to 4 points: header %q", qp[:64])
+	}
+	in.Truth = [][]string{{"mango", "kiwi"}, {"apple", "mango"}}
+	if err := ExportForPeers(t.TempDir(), in); err == nil || !strings.Contains(err.Error(), `"kiwi"`) {
+		t.Fatalf("unknown truth ID: %v", err)
 	}
 }

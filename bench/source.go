@@ -15,6 +15,9 @@ type Source interface {
 	Shape() (dim, maxPoints int)
 }
 
+// Source returns the generated items as a Source.
+func (s *Synth) Source() Source { return synthSource{s} }
+
 // Item and Shape make a *Synth a Source.
 var _ Source = synthSource{}
 

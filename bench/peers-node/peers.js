@@ -243,10 +243,14 @@ async function runLanceDB(dir, truth) {
     total += lens[i];
     rows.push({ id: i, vec });
   }
+  // Queries are padded to qn points; queries_lengths.npy has their lengths.
+  const qlPath = path.join(dir, 'queries_lengths.npy');
+  const qlens = fs.existsSync(qlPath) ? readNpy(qlPath).data : null;
   const queries = [];
   for (let j = 0; j < nq; j++) {
     const q = [];
-    for (let p = 0; p < qn; p++) q.push(qp.data.subarray((j * qn + p) * d, (j * qn + p + 1) * d));
+    const len = qlens ? Number(qlens[j]) : qn;
+    for (let p = 0; p < len; p++) q.push(qp.data.subarray((j * qn + p) * d, (j * qn + p + 1) * d));
     queries.push(q);
   }
   const dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wpcdb-lancedb-'));

@@ -152,12 +152,15 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 						exact.Queries, exact.Recall, info.File)
 				}
 				switch {
-				case w.synth == nil:
-					skipped = map[string]string{"python-pipelines": "peers run only on the generated workloads (paper, compact) so far"}
 				case peers:
+					src := w.source
+					if src == nil {
+						src = w.synth.Source()
+					}
+					sim := w.coll.Similarity.WithDefaults()
 					peerRuns, why, err := a.runPeers(cmd, out, bench.PeerInput{
-						Synth: w.synth, N: n, Queries: len(w.queries), QueryPoints: w.queryPoints, Truth: itemIndices(truth),
-						Kernel: w.coll.Similarity.Kernel, Norm: w.coll.Similarity.Norm, Score: w.coll.Similarity.Score, Candidates: []int{50, 100, 200, 400},
+						Source: src, N: n, Queries: w.queries, Truth: truth,
+						Kernel: sim.Kernel, Norm: sim.Norm, RawPoints: sim.RawPoints, Score: sim.Score, Candidates: []int{50, 100, 200, 400},
 						Collection: w.coll.WithDefaults(),
 					})
 					if err != nil {
@@ -238,17 +241,4 @@ func (a *app) runPeers(cmd *cobra.Command, out string, in bench.PeerInput) ([]be
 		fmt.Fprintf(a.stderr, "wpcdb: peer %s skipped: %s\n", name, why)
 	}
 	return runs, skipped, nil
-}
-
-// itemIndices turns "item-<i>" IDs into indices.
-func itemIndices(ids [][]string) [][]int {
-	out := make([][]int, len(ids))
-	for j, row := range ids {
-		for _, id := range row {
-			var i int
-			fmt.Sscanf(id, "item-%d", &i)
-			out[j] = append(out[j], i)
-		}
-	}
-	return out
 }

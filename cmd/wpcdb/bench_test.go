@@ -82,7 +82,7 @@ func TestBenchFileWorkload(t *testing.T) {
 	writeJSONL(t, queries, 2, 4, 5, 8) // with ids, which a query ignores
 	cache := filepath.Join(dir, "cache")
 	out := filepath.Join(dir, "out")
-	args := []string{"bench", "--workload", "file", "--input", items, "--query-input", queries, "--score", "cosine", "--truth-cache", cache, "--out", out}
+	args := []string{"bench", "--workload", "file", "--input", items, "--query-input", queries, "--score", "cosine", "--truth-cache", cache, "--peers=false", "--out", out}
 
 	stdout, stderr, code := runCLI(t, "", args...)
 	if code != 0 {
@@ -157,7 +157,7 @@ func TestBenchFileWorkloadErrors(t *testing.T) {
 		{[]string{"--input", items, "--query-input", write("q.jsonl", `{"points": [[1, 2, 3]]}`)}, 1, "q.jsonl line 1: points: dimension 3 does not match the required 4"},
 		{[]string{"--input", items, "--query-input", queries, "--kernel", "cubic"}, 1, "cubic"},
 	} {
-		args := append([]string{"bench", "--workload", "file", "--truth-cache", "none", "--out", filepath.Join(dir, "out")}, tc.args...)
+		args := append([]string{"bench", "--workload", "file", "--truth-cache", "none", "--peers=false", "--out", filepath.Join(dir, "out")}, tc.args...)
 		stdout, stderr, code := runCLI(t, "", args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) || stdout != "" {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit %d and %q", tc.args, code, stderr, stdout, tc.code, tc.want)
@@ -178,7 +178,7 @@ func TestBenchFMNISTWorkload(t *testing.T) {
 	dir := t.TempDir()
 	for _, repr := range []string{"pixels", "patches"} {
 		out := filepath.Join(dir, repr)
-		_, stderr, code := runCLI(t, "", "bench", "--workload", "fmnist", "--fmnist-repr", repr, "--n", "150", "--queries", "3", "--truth-cache", filepath.Join(dir, "cache"), "--out", out)
+		_, stderr, code := runCLI(t, "", "bench", "--workload", "fmnist", "--fmnist-repr", repr, "--n", "150", "--queries", "3", "--truth-cache", filepath.Join(dir, "cache"), "--peers=false", "--out", out)
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", repr, code, stderr)
 		}
