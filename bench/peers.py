@@ -5,11 +5,13 @@ wpcdb, on the same clouds, the same queries and the same exact ground truth.
 Pipelines: a first stage over one vector per cloud, then an exact rerank of
 the R candidates with NumPy/OpenBLAS (one sgemm of the query against the
 stacked candidate points, the kernel map — or MaxSim's per-item max — and the
-weighted reduction). First stages:
-- "hnswlib+numpy", "faiss-flat+numpy": the weighted centroid of the
-  L2-normalized points (the exact linear part of PAPER.md's kernel), in
-  hnswlib (HNSW, inner product) or FAISS (exact inner-product scan). Kernel
-  sums only: a centroid is no proxy for MaxSim.
+weighted reduction; for cosine and mmd, with each item's g(X, X) computed
+once at load, as a user would at ingest). First stages:
+- "hnswlib+numpy", "faiss-flat+numpy": the weighted centroid of the points
+  (L2-normalized unless the collection keeps raw points; the exact linear
+  part of PAPER.md's kernel), in hnswlib (HNSW) or FAISS (exact scan), by
+  inner product (normalized for cosine, L2 for mmd). Kernel sums only: a
+  centroid is no proxy for MaxSim.
 - "hnswlib-phi+numpy": hnswlib over wpcdb's own first-stage vectors
   (first_stage_*.npy: φ, or the FDE for maxsim, as wpcdb's index holds them).
 - "usearch-phi+numpy": usearch's candidates over the same vectors, found by
@@ -24,7 +26,8 @@ omp_set_num_threads(1).
 
 Input: the directory written by `wpcdb bench --peers` (items_points.npy
 (N, M, d) float16 or float32 with items_lengths.npy, items_weights.npy,
-queries_*.npy, truth.npy (Q, k) item indices, config.json, and optionally
+queries_points.npy (Q, P, d) padded with queries_lengths.npy and
+queries_weights.npy, truth.npy (Q, k) item indices, config.json, and optionally
 first_stage_items.npy (N, D'), first_stage_queries.npy (Q, D') and
 usearch_candidates.jsonl). Output: one JSON object per line per run
 ({"method", "params", "threads", "recall_at_k", "qps", "p50_ms", "p99_ms",
