@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"sync"
 
@@ -150,16 +151,21 @@ func (f *Flat) Search(q []float32, k int, filter *roaring.Bitmap, _ Params) ([]R
 	return top.sorted(), nil
 }
 
-// Save writes the flat index as one blob: metric, dim, count, then per
-// vector its ID and values (little-endian).
+// Save writes the flat index as one blob: 'F', version 2, metric, dim,
+// count, then per vector its ID and values (little-endian), then a CRC-32C
+// of all that, so that a damaged blob is refused (and the index rebuilt)
+// rather than searched.
 func (f *Flat) Save(p Persister) error { return f.saveAs(p, flatBlobName) }
 
-const flatBlobName = "flat"
+const (
+	flatBlobName = "flat"
+	flatVersion  = 2
+)
 
 func (f *Flat) saveAs(p Persister, name string) error {
 	f.mu.RLock()
 	b := make([]byte, 0, 16+len(f.ids)*(4+4*f.dim))
-	b = append(b, 'F', 1, byte(f.metric))
+	b = append(b, 'F', flatVersion, byte(f.metric))
 	b = binary.LittleEndian.AppendUint32(b, uint32(f.dim))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(f.ids)))
 	for s, id := range f.ids {
@@ -169,6 +175,7 @@ func (f *Flat) saveAs(p Persister, name string) error {
 		}
 	}
 	f.mu.RUnlock()
+	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	return p.PutBlob(name, b)
 }
 
@@ -180,10 +187,18 @@ func loadFlatAs(p Persister, name string) (*Flat, error) {
 	if err != nil || b == nil {
 		return nil, err
 	}
-	if len(b) < 11 || b[0] != 'F' || b[1] != 1 {
+	if len(b) < 15 || b[0] != 'F' || b[1] != flatVersion {
 		return nil, fmt.Errorf("%w: flat header", ErrCorrupt)
 	}
+	body := b[:len(b)-4]
+	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
+		return nil, fmt.Errorf("%w: flat checksum %08x, want %08x", ErrCorrupt, got, want)
+	}
+	b = body
 	m := Metric(b[2])
+	if m > L2 {
+		return nil, fmt.Errorf("%w: flat metric %d", ErrCorrupt, b[2])
+	}
 	dim := int(binary.LittleEndian.Uint32(b[3:]))
 	n := int(binary.LittleEndian.Uint32(b[7:]))
 	b = b[11:]
