@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -52,7 +53,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "wpcdb: %v\n", err)
+		// Errors from the library already start with "wpcdb: ".
+		fmt.Fprintf(stderr, "wpcdb: %s\n", strings.TrimPrefix(err.Error(), "wpcdb: "))
 		var ue usageError
 		if errors.As(err, &ue) {
 			return 2
