@@ -1,8 +1,6 @@
 package wpcdb
 
 import (
-	"github.com/RoaringBitmap/roaring/v2"
-
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -24,7 +22,7 @@ func FirstStageForTest(c *Collection) (loaded, fresh *index.Tiered, dim int) {
 	if err != nil {
 		panic(err)
 	}
-	fs := &firstStage{m: c.first.m, index: flat, indexed: roaring.New()}
+	fs := &firstStage{m: c.first.m, index: flat}
 	err = c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
 		return fs.add(iid, self, phi)
 	})

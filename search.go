@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-
-	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/query"
@@ -87,33 +84,12 @@ func mapQueryErr(err error) error {
 type firstStage struct {
 	m     *FirstStageMap
 	index *index.Tiered
-
-	mu      sync.Mutex
-	indexed *roaring.Bitmap // IDs the index holds
 }
 
-// unindexed returns the members of allowed the index does not hold.
-func (f *firstStage) unindexed(allowed *roaring.Bitmap) *roaring.Bitmap {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return roaring.AndNot(allowed, f.indexed)
-}
-
-func (f *firstStage) remove(iid uint32) {
-	f.index.Delete(iid)
-	f.mu.Lock()
-	f.indexed.Remove(iid)
-	f.mu.Unlock()
-}
+func (f *firstStage) remove(iid uint32) { f.index.Delete(iid) }
 
 func (f *firstStage) add(iid uint32, self wpcsim.Self, phi []float32) error {
-	if err := f.index.Add(iid, f.m.itemVector(self, phi)); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	f.indexed.Add(iid)
-	f.mu.Unlock()
-	return nil
+	return f.index.Add(iid, f.m.itemVector(self, phi))
 }
 
 // tieredOptions turns the collection's index config into the first stage's.
@@ -142,13 +118,13 @@ func (c *Collection) openFirstStage() error {
 		// its top 400 but not always its top 100 (see wpcsim.FDEOptions).
 		c.engine.Candidates = func(k int) int { return max(40*k, 400) }
 	}
-	fs := &firstStage{m: m, indexed: roaring.New()}
+	fs := &firstStage{m: m}
 	if err := c.loadOrBuildIndex(fs, tieredOptions(cfg.Index)); err != nil {
 		return err
 	}
 	c.first = fs
 	c.engine.Index = fs.index
-	c.engine.Unindexed = fs.unindexed
+	c.engine.Unindexed = fs.index.Missing
 	c.engine.QueryVector = m.Query
 	return nil
 }
@@ -177,7 +153,6 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage, opts index.TieredOptions) 
 		idx, err := index.LoadTiered(blobPersister(blobs), opts)
 		if err == nil && idx != nil && idx.Dim() == fs.m.dim && idx.Metric() == fs.m.metric {
 			fs.index = idx
-			fs.indexed = idx.IDs()
 			return c.coll.ChangesSince(epoch, func(iid uint32) error {
 				if !c.coll.IsLive(iid) {
 					fs.remove(iid)

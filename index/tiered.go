@@ -50,7 +50,8 @@ type Tiered struct {
 	metric Metric
 	opts   TieredOptions
 
-	mu      sync.Mutex // serializes Add, Delete, the start and end of a move, and Save
+	mu      sync.Mutex      // serializes Add, Delete, the start and end of a move, and Save
+	ids     *roaring.Bitmap // every indexed ID, wherever its vector is
 	pending *Flat
 	graph   *HNSW // nil until GraphAt vectors are indexed
 	running bool  // a builder goroutine is active
@@ -75,7 +76,7 @@ func NewTiered(dim int, m Metric, opts TieredOptions) (*Tiered, error) {
 		return nil, err
 	}
 	opts.HNSW.EnsureDefaults()
-	t := &Tiered{dim: dim, metric: m, opts: opts, pending: NewFlat(dim, m), moving: noID}
+	t := &Tiered{dim: dim, metric: m, opts: opts, pending: NewFlat(dim, m), moving: noID, ids: roaring.New()}
 	t.idle = sync.NewCond(&t.mu)
 	return t, nil
 }
@@ -89,67 +90,36 @@ func (t *Tiered) Options() TieredOptions { return t.opts }
 func (t *Tiered) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.lenLocked()
-}
-
-func (t *Tiered) lenLocked() int {
-	n := t.pending.Len()
-	if t.graph != nil {
-		n += t.graph.Len()
-		if t.movingInGraph() {
-			n--
-		}
-	}
-	return n
-}
-
-// movingInGraph reports whether the graph already holds the vector being
-// moved (t.mu held). Until the move ends, the buffer is the truth about
-// that ID (it still holds the vector, or a newer one, or nothing if the
-// vector was deleted meanwhile) and every reader ignores the graph's copy.
-func (t *Tiered) movingInGraph() bool {
-	return t.moving != noID && t.graph.Contains(t.moving)
+	return int(t.ids.GetCardinality())
 }
 
 // Status reports how many vectors are in the graph and how many still wait
-// in the flat buffer.
+// in the flat buffer (a vector being moved counts as buffered).
 func (t *Tiered) Status() (inGraph, buffered int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.graph != nil {
-		inGraph = t.graph.Len()
-		if t.movingInGraph() {
-			inGraph--
-		}
-	}
-	return inGraph, t.pending.Len()
+	buffered = t.pending.Len()
+	return int(t.ids.GetCardinality()) - buffered, buffered
 }
 
 func (t *Tiered) Contains(id uint32) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.pending.Contains(id) {
-		return true
-	}
-	return t.graph != nil && id != t.moving && t.graph.Contains(id)
+	return t.ids.Contains(id)
 }
 
 // IDs returns a new bitmap of the indexed IDs.
 func (t *Tiered) IDs() *roaring.Bitmap {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ids := t.pending.IDs()
-	if t.graph != nil {
-		t.graph.mu.RLock()
-		for id := range t.graph.slot {
-			ids.Add(id)
-		}
-		t.graph.mu.RUnlock()
-		if t.moving != noID && !t.pending.Contains(t.moving) {
-			ids.Remove(t.moving)
-		}
-	}
-	return ids
+	return t.ids.Clone()
+}
+
+// Missing returns the members of allowed the index does not hold.
+func (t *Tiered) Missing(allowed *roaring.Bitmap) *roaring.Bitmap {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return roaring.AndNot(allowed, t.ids)
 }
 
 // Add buffers the vector of id (replacing any earlier one) and wakes the
@@ -164,6 +134,7 @@ func (t *Tiered) Add(id uint32, v []float32) error {
 	if err := t.pending.Add(id, v); err != nil {
 		return err
 	}
+	t.ids.Add(id)
 	if t.graph != nil { // the buffered vector supersedes it
 		t.graph.Delete(id)
 	}
@@ -177,6 +148,7 @@ func (t *Tiered) Delete(id uint32) {
 	defer t.mu.Unlock()
 	t.touch(id)
 	t.pending.Delete(id)
+	t.ids.Remove(id)
 	if t.graph != nil {
 		t.graph.Delete(id)
 	}
@@ -200,7 +172,7 @@ func (t *Tiered) kickLocked() {
 		return
 	}
 	if t.graph == nil {
-		if t.lenLocked() < t.opts.GraphAt {
+		if t.ids.GetCardinality() < uint64(t.opts.GraphAt) {
 			return
 		}
 		g, err := NewHNSW(t.dim, t.metric, t.opts.HNSW)
@@ -391,7 +363,13 @@ func LoadTiered(p Persister, opts TieredOptions) (*Tiered, error) {
 		for _, id := range flat.IDs().ToArray() {
 			g.Delete(id)
 		}
+		g.mu.RLock()
+		for id := range g.slot {
+			t.ids.Add(id)
+		}
+		g.mu.RUnlock()
 	}
+	t.ids.Or(flat.IDs())
 	t.mu.Lock()
 	t.kickLocked()
 	t.mu.Unlock()
