@@ -184,36 +184,44 @@ func (c *Collection) prepare(it *Item, w *storage.ItemWrite) error {
 	if err := storage.CheckAttrs(it.Attrs); err != nil {
 		return stripSentinel(err, storage.ErrInvalidItem)
 	}
-	if err := it.Cloud.Validate(cfg.Limits()); err != nil {
-		return err
-	}
-	// Score what will read back: quantize first, and check that no point
-	// became zero on the way.
-	q, err := storage.Quantize(cfg.Encoding, it.Cloud)
+	q, self, phi, err := storedCloud(cfg, c.sim, c.features, it.Cloud)
 	if err != nil {
 		return err
 	}
+	*w = storage.ItemWrite{ID: it.ID, Cloud: q, Phi: phi, Self: self, Attrs: it.Attrs}
+	return nil
+}
+
+// storedCloud validates a cloud and returns it as the collection stores
+// it, with what is stored beside it: g(X,X) (cosine and mmd) and φ (when
+// feat is not nil), both computed from the stored form.
+func storedCloud(cfg CollectionConfig, sim *wpcsim.Similarity, feat featurizer, x wpcsim.Cloud) (q wpcsim.Cloud, self wpcsim.Self, phi []float32, err error) {
+	if err := x.Validate(cfg.Limits()); err != nil {
+		return q, self, nil, err
+	}
+	// Score what will read back: quantize first, and check that no point
+	// became zero on the way.
+	if q, err = storage.Quantize(cfg.Encoding, x); err != nil {
+		return q, self, nil, err
+	}
 	if cfg.Encoding != storage.EncodingF32 {
 		if err := q.Validate(cfg.Limits()); err != nil {
-			return fmt.Errorf("after %s encoding: %w", cfg.Encoding, err)
+			return q, self, nil, fmt.Errorf("after %s encoding: %w", cfg.Encoding, err)
 		}
 	}
 	// g(X,X) costs O(M²·d), more than scoring one pair; only the cosine and
 	// mmd modes use it, so inner collections store zero.
-	var self wpcsim.Self
 	if cfg.Similarity.Score != wpcsim.ScoreInner {
-		if self, err = c.sim.Self(q); err != nil {
-			return err
+		if self, err = sim.Self(q); err != nil {
+			return q, self, nil, err
 		}
 	}
-	var phi []float32
-	if c.features != nil {
-		if phi, err = c.features.Map(q, nil); err != nil {
-			return err
+	if feat != nil {
+		if phi, err = feat.Map(q, nil); err != nil {
+			return q, self, nil, err
 		}
 	}
-	*w = storage.ItemWrite{ID: it.ID, Cloud: q, Phi: phi, Self: self, Attrs: it.Attrs}
-	return nil
+	return q, self, phi, nil
 }
 
 // stripSentinel removes a "storage: invalid item: " prefix, which the

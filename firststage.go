@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/wpcdb/wpcdb/index"
-	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -112,21 +111,7 @@ func (m *FirstStageMap) Metric() string { return m.metric.String() }
 // Item returns an item's vector, computed as Upsert computes it: from the
 // cloud as stored (after the collection's point encoding).
 func (m *FirstStageMap) Item(x wpcsim.Cloud) ([]float32, error) {
-	lim := m.cfg.Limits()
-	if err := x.Validate(lim); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	q, err := storage.Quantize(m.cfg.Encoding, x)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	var self wpcsim.Self
-	if m.mode != wpcsim.ScoreInner {
-		if self, err = m.sim.Self(q); err != nil {
-			return nil, err
-		}
-	}
-	phi, err := m.feat.Map(q, nil)
+	_, self, phi, err := storedCloud(m.cfg, m.sim, m.feat, x)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
