@@ -24,14 +24,18 @@ type FirstStageVectors struct {
 // queries for a collection of configuration cfg, with the collection's own
 // map (wpcdb.FirstStageMap): items as stored (after cfg.Encoding's
 // rounding), queries as given.
-func ComputeFirstStage(cfg wpcdb.CollectionConfig, items func(i int) wpcsim.Cloud, n int, queries []wpcsim.Cloud) (*FirstStageVectors, error) {
+func ComputeFirstStage(cfg wpcdb.CollectionConfig, items func(i int) (wpcsim.Cloud, error), n int, queries []wpcsim.Cloud) (*FirstStageVectors, error) {
 	m, err := wpcdb.NewFirstStageMap(cfg)
 	if err != nil {
 		return nil, err
 	}
 	out := &FirstStageVectors{Dim: m.Dim(), Metric: m.Metric(), Items: make([]float32, 0, n*m.Dim()), Queries: make([]float32, 0, len(queries)*m.Dim())}
 	for i := 0; i < n; i++ {
-		v, err := m.Item(items(i))
+		c, err := items(i)
+		if err != nil {
+			return nil, err
+		}
+		v, err := m.Item(c)
 		if err != nil {
 			return nil, fmt.Errorf("bench: item %d: %w", i, err)
 		}

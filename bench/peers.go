@@ -51,15 +51,22 @@ func ExportForPeers(dir string, in PeerInput) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	clouds := make([]wpcsim.Cloud, in.N)
+	// Items are read twice (shape and IDs, then the export) rather than
+	// held: at paper shape they are 400 KB each in float32.
+	item := func(i int) (wpcsim.Cloud, error) {
+		it, err := in.Source.Item(i)
+		if err != nil {
+			return wpcsim.Cloud{}, fmt.Errorf("bench: item %d: %w", i, err)
+		}
+		return it.Cloud, nil
+	}
 	index := make(map[string]int, in.N)
 	m, d := 0, 0
-	for i := range clouds {
+	for i := 0; i < in.N; i++ {
 		it, err := in.Source.Item(i)
 		if err != nil {
 			return fmt.Errorf("bench: item %d: %w", i, err)
 		}
-		clouds[i] = it.Cloud
 		index[it.ID] = i
 		m, d = max(m, it.Cloud.Len()), max(d, it.Cloud.Dim)
 	}
@@ -76,7 +83,11 @@ func ExportForPeers(dir string, in PeerInput) error {
 	lens := make([]int64, in.N)
 	half := make([]uint16, m*d)
 	full := make([]float32, m*d)
-	for i, c := range clouds {
+	for i := 0; i < in.N; i++ {
+		c, err := item(i)
+		if err != nil {
+			return err
+		}
 		lens[i] = int64(c.Len())
 		if f32Points {
 			clear(full)
@@ -135,7 +146,7 @@ func ExportForPeers(dir string, in PeerInput) error {
 	}
 	firstDim, firstMetric := 0, ""
 	if in.Collection.Dim > 0 {
-		fs, err := ComputeFirstStage(in.Collection, func(i int) wpcsim.Cloud { return clouds[i] }, in.N, in.Queries)
+		fs, err := ComputeFirstStage(in.Collection, item, in.N, in.Queries)
 		if err != nil {
 			return err
 		}

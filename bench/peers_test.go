@@ -24,7 +24,7 @@ func firstStageFixture(t *testing.T, kernel string, mode wpcsim.ScoreMode, enc s
 		Features: storage.FeatureConfig{Dim: 128, Seed: 7}}.WithDefaults()
 	s := NewSynth(CompactShape, 5)
 	queries := []wpcsim.Cloud{s.Query(0, 8), s.Query(1, 8)}
-	fs, err := ComputeFirstStage(cfg, func(i int) wpcsim.Cloud { return s.Item(i).Cloud }, 6, queries)
+	fs, err := ComputeFirstStage(cfg, func(i int) (wpcsim.Cloud, error) { return s.Item(i).Cloud, nil }, 6, queries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestExportWritesFirstStageFiles(t *testing.T) {
 	if err := ExportForPeers(dir, in); err != nil {
 		t.Fatal(err)
 	}
-	fs, err := ComputeFirstStage(cfg, func(i int) wpcsim.Cloud { return s.Item(i).Cloud }, 5, []wpcsim.Cloud{s.Query(0, 8), s.Query(1, 8)})
+	fs, err := ComputeFirstStage(cfg, func(i int) (wpcsim.Cloud, error) { return s.Item(i).Cloud, nil }, 5, []wpcsim.Cloud{s.Query(0, 8), s.Query(1, 8)})
 	if err != nil {
 		t.Fatal(err)
 	}
