@@ -44,12 +44,14 @@ type Engine struct {
 	// yet (written but not yet added); they are scanned exactly. Nil means
 	// the index holds every live item.
 	Unindexed func(allowed *roaring.Bitmap) *roaring.Bitmap
-
-	// bufPool recycles the rerank workers' decode buffers across searches
-	// (*[]storage.CloudBuf of rerankChunk each).
-	bufPool  sync.Pool
-	initOnce sync.Once
 }
+
+// bufPool recycles the rerank workers' decode buffers across searches
+// (*[]storage.CloudBuf of rerankChunk each).
+var bufPool = sync.Pool{New: func() any {
+	b := make([]storage.CloudBuf, rerankChunk)
+	return &b
+}}
 
 // Request is one search.
 type Request struct {
@@ -230,12 +232,6 @@ const rerankChunk = 16
 // rerank reads the candidates' clouds and scores them exactly on all cores.
 // Items deleted since the candidates were chosen are skipped.
 func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) ([]Hit, error) {
-	e.initOnce.Do(func() {
-		e.bufPool.New = func() any {
-			b := make([]storage.CloudBuf, rerankChunk)
-			return &b
-		}
-	})
 	workers := e.Parallelism
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -264,8 +260,8 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) 
 				iids   []uint32
 				scores []float64
 			)
-			bufs := e.bufPool.Get().(*[]storage.CloudBuf)
-			defer e.bufPool.Put(bufs)
+			bufs := bufPool.Get().(*[]storage.CloudBuf)
+			defer bufPool.Put(bufs)
 			for {
 				mu.Lock()
 				if firstEr != nil || next >= len(cands) {
