@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/color"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -114,12 +116,7 @@ func (r Report) Write(dir string) error {
 func (r Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# wpcdb bench: %s\n\n", r.Workload)
-	keys := make([]string, 0, len(r.Config))
-	for k := range r.Config {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(r.Config)) {
 		fmt.Fprintf(&b, "- %s: %v\n", k, r.Config[k])
 	}
 	if cpus, ok := r.Machine["cpus"]; ok {
@@ -165,12 +162,7 @@ func (r Report) Markdown() string {
 	}
 	if len(r.Skipped) > 0 {
 		fmt.Fprintf(&b, "\n## Skipped\n\n")
-		names := make([]string, 0, len(r.Skipped))
-		for k := range r.Skipped {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
+		for _, k := range slices.Sorted(maps.Keys(r.Skipped)) {
 			fmt.Fprintf(&b, "- %s: %s\n", k, r.Skipped[k])
 		}
 	}
