@@ -142,18 +142,12 @@ func runMetamorphic(t *testing.T, seed uint64) {
 			if res.Stats.Plan == "index" {
 				indexed++
 			}
-			got := map[string]bool{}
 			for _, h := range res.Hits {
 				if _, ok := model[h.ID]; !ok {
 					t.Fatalf("step %d: search returned %s, which is not live", step, h.ID)
 				}
-				got[h.ID] = true
 			}
-			for _, w := range want {
-				if got[w.ID] {
-					found++
-				}
-			}
+			found += hitsIn(res.Hits, want)
 			total += len(want)
 		}
 		if c.Count() != len(model) {

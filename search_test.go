@@ -16,6 +16,21 @@ import (
 
 // bruteForce scores every item exactly with an independent scorer and
 // returns IDs best first (ties by ID).
+// hitsIn counts the hits of want that are among got.
+func hitsIn(got, want []wpcdb.Hit) int {
+	in := map[string]bool{}
+	for _, h := range got {
+		in[h.ID] = true
+	}
+	n := 0
+	for _, w := range want {
+		if in[w.ID] {
+			n++
+		}
+	}
+	return n
+}
+
 func bruteForce(t *testing.T, cfg wpcsim.Config, q wpcsim.Cloud, items map[string]wpcdb.Item, k int) []wpcdb.Hit {
 	t.Helper()
 	sim, _ := wpcsim.New(cfg)
@@ -91,15 +106,7 @@ func TestSearchExactAndRecall(t *testing.T) {
 					if res.Stats.Plan != "index" || res.Stats.FirstStage != kind {
 						t.Fatalf("plan %q (%s), want index (%s)", res.Stats.Plan, res.Stats.FirstStage, kind)
 					}
-					got := map[string]bool{}
-					for _, h := range res.Hits {
-						got[h.ID] = true
-					}
-					for _, w := range want {
-						if got[w.ID] {
-							found++
-						}
-					}
+					found += hitsIn(res.Hits, want)
 					total += len(want)
 				}
 				recall := float64(found) / float64(total)
@@ -228,18 +235,12 @@ func TestFilteredSearch(t *testing.T) {
 				if res.Stats.Passing != len(passing) {
 					t.Errorf("%s: stats say %d pass, %d do", f.expr, res.Stats.Passing, len(passing))
 				}
-				got := map[string]bool{}
 				for _, h := range res.Hits {
 					if _, ok := passing[h.ID]; !ok {
 						t.Fatalf("%s: hit %s does not satisfy the filter", f.expr, h.ID)
 					}
-					got[h.ID] = true
 				}
-				for _, w := range want {
-					if got[w.ID] {
-						found++
-					}
-				}
+				found += hitsIn(res.Hits, want)
 				total += len(want)
 			}
 			recall := float64(found) / float64(total)
