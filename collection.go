@@ -69,9 +69,10 @@ func (c *Collection) IndexStatus() IndexStatus {
 	if c.first == nil {
 		return IndexStatus{Kind: "none"}
 	}
-	g, b := c.first.index.Status()
+	idx := c.first.stage().Index
+	g, b := idx.Status()
 	st := IndexStatus{Kind: "flat", InGraph: g, Buffered: b}
-	if c.first.index.HasGraph() {
+	if idx.HasGraph() {
 		st.Kind = "hnsw"
 	}
 	return st
@@ -87,7 +88,7 @@ func (c *Collection) WaitIndex(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() {
-		c.first.index.Wait()
+		c.first.stage().Index.Wait()
 		close(done)
 	}()
 	select {

@@ -3,7 +3,6 @@ package wpcdb
 import (
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/storage"
-	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
 // StorageForTest exposes a collection's storage handle to tests.
@@ -16,18 +15,13 @@ func StorageForTest(db *DB, name string) *storage.Coll {
 }
 
 // FirstStageForTest returns the collection's first-stage index and a
-// freshly built one (from every stored φ) for comparison.
+// freshly built one (from every stored φ, with the same map) for
+// comparison.
 func FirstStageForTest(c *Collection) (loaded, fresh *index.Tiered, dim int) {
-	flat, err := index.NewTiered(c.first.m.dim, c.first.m.metric, index.TieredOptions{})
+	st := c.first.stage()
+	built, err := c.buildStage(st.Map, index.TieredOptions{})
 	if err != nil {
 		panic(err)
 	}
-	fs := &firstStage{m: c.first.m, index: flat}
-	err = c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
-		return fs.add(iid, self, phi)
-	})
-	if err != nil {
-		panic(err)
-	}
-	return c.first.index, fs.index, c.first.m.dim
+	return st.Index, built.Index, st.Map.Dim()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/query"
 	"github.com/wpcdb/wpcdb/storage"
@@ -79,19 +80,6 @@ func mapQueryErr(err error) error {
 	return err
 }
 
-// firstStage is a collection's first stage: the map from clouds to index
-// vectors (see FirstStageMap) and the index holding them.
-type firstStage struct {
-	m     *FirstStageMap
-	index *index.Tiered
-}
-
-func (f *firstStage) remove(iid uint32) { f.index.Delete(iid) }
-
-func (f *firstStage) add(iid uint32, self wpcsim.Self, phi []float32) error {
-	return f.index.Add(iid, f.m.itemVector(self, phi))
-}
-
 // tieredOptions turns the collection's index config into the first stage's.
 func tieredOptions(ic storage.IndexConfig) index.TieredOptions {
 	o := index.TieredOptions{HNSW: index.HNSWOptions{M: ic.M, EfConstruction: ic.EfConstruction, EfSearch: ic.EfSearch}}
@@ -109,23 +97,20 @@ func tieredOptions(ic storage.IndexConfig) index.TieredOptions {
 func (c *Collection) openFirstStage() error {
 	cfg := c.coll.Config().WithDefaults()
 	c.engine = &query.Engine{Coll: c.coll, Sim: c.sim, Parallelism: c.db.opts.Parallelism}
-	m := newFirstStageMap(cfg, c.sim, c.features)
-	if m == nil {
+	if c.features == nil {
 		return nil // no first stage: every search scans exactly
 	}
-	if m.fde != nil {
+	if cfg.Similarity.Kernel.IsMaxSim() {
 		// The encoding ranks less sharply than φ: the exact top 10 was in
 		// its top 400 but not always its top 100 (see wpcsim.FDEOptions).
 		c.engine.Candidates = func(k int) int { return max(40*k, 400) }
 	}
-	fs := &firstStage{m: m}
+	fs := &firstStage{}
 	if err := c.loadOrBuildIndex(fs, tieredOptions(cfg.Index)); err != nil {
 		return err
 	}
 	c.first = fs
-	c.engine.Index = fs.index
-	c.engine.Unindexed = fs.index.Missing
-	c.engine.QueryVector = m.Query
+	c.engine.First = fs
 	return nil
 }
 
@@ -150,9 +135,13 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage, opts index.TieredOptions) 
 		return err
 	}
 	if ok {
-		idx, err := index.LoadTiered(blobPersister(blobs), opts)
-		if err == nil && idx != nil && idx.Dim() == fs.m.dim && idx.Metric() == fs.m.metric {
-			fs.index = idx
+		m, err := c.savedMap(blobs)
+		var idx *index.Tiered
+		if err == nil {
+			idx, err = index.LoadTiered(blobPersister(blobs), opts)
+		}
+		if err == nil && idx != nil && idx.Dim() == m.Dim() && idx.Metric() == m.Metric() {
+			fs.cur.Store(&firststage.Stage{Map: m, Index: idx})
 			return c.coll.ChangesSince(epoch, func(iid uint32) error {
 				if !c.coll.IsLive(iid) {
 					fs.remove(iid)
@@ -170,18 +159,64 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage, opts index.TieredOptions) 
 		}
 		c.db.opts.Logger.Warn("saved first-stage index unusable; rebuilding", "collection", c.Name(), "err", err)
 	}
-	if fs.index, err = index.NewTiered(fs.m.dim, fs.m.metric, opts); err != nil {
+	m, err := firststage.NewMap(c.sim, c.coll.Config().Dim, c.features, firststage.Representation{})
+	if err != nil {
 		return err
 	}
-	return c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
-		return fs.add(iid, self, phi)
+	st, err := c.buildStage(m, opts)
+	if err != nil {
+		return err
+	}
+	fs.cur.Store(st)
+	return nil
+}
+
+// buildStage builds a first stage for map m from every item's stored φ.
+func (c *Collection) buildStage(m *firststage.Map, opts index.TieredOptions) (*firststage.Stage, error) {
+	idx, err := index.NewTiered(m.Dim(), m.Metric(), opts)
+	if err != nil {
+		return nil, err
+	}
+	var v []float32
+	err = c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
+		v = m.AppendItem(v[:0], self, phi)
+		return idx.Add(iid, v)
 	})
+	if err != nil {
+		idx.Stop()
+		return nil, err
+	}
+	return &firststage.Stage{Map: m, Index: idx}, nil
+}
+
+// repBlobName is the saved index's blob holding the first stage's
+// representation (firststage.MarshalRepresentation): saved and loaded with
+// the index it built, so the two always agree.
+const repBlobName = "representation"
+
+// savedMap returns the map of a saved index: its saved representation, or
+// φ for an index saved before representations were.
+func (c *Collection) savedMap(blobs map[string][]byte) (*firststage.Map, error) {
+	var rep firststage.Representation
+	if b := blobs[repBlobName]; b != nil {
+		r, phiDim, err := firststage.UnmarshalRepresentation(b)
+		if err != nil {
+			return nil, err
+		}
+		rep = r
+		m, err := firststage.NewMap(c.sim, c.coll.Config().Dim, c.features, rep)
+		if err == nil && m.PhiDim() != phiDim {
+			err = fmt.Errorf("firststage: saved representation is over φ of %d, the collection's has %d", phiDim, m.PhiDim())
+		}
+		return m, err
+	}
+	return firststage.NewMap(c.sim, c.coll.Config().Dim, c.features, rep)
 }
 
 // stopIndex stops the first stage's background graph builder (closing).
 func (c *Collection) stopIndex() {
 	if c.first != nil {
-		c.first.index.Stop()
+		c.first.stage().Index.Stop()
 	}
 }
 
@@ -194,9 +229,11 @@ func (c *Collection) saveIndex() error {
 	c.indexMu.Lock() // no write is between its commit and its index update
 	defer c.indexMu.Unlock()
 	epoch := c.coll.Epoch()
+	st := c.first.stage()
 	p := blobPersister{}
-	if err := c.first.index.Save(p); err != nil {
+	if err := st.Index.Save(p); err != nil {
 		return err
 	}
+	p[repBlobName] = firststage.MarshalRepresentation(st.Map.Representation(), st.Map.PhiDim())
 	return c.coll.SaveIndex(p, epoch)
 }

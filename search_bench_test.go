@@ -74,3 +74,61 @@ func BenchmarkSearchCompact(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSearchSmall: the per-query constant cost. One query (8×64)
+// against 10,000 compact items (4–16 points, d = 64), default kernel and
+// features, k = 10, first-stage depth R = 20, one thread, cache warm.
+// Sub-benchmarks per kernel: the default, and linear (whose first stage is
+// exact, so the rerank is skipped).
+func BenchmarkSearchSmall(b *testing.B) {
+	for _, kernel := range []string{"", "linear"} {
+		name := kernel
+		if name == "" {
+			name = "default"
+		}
+		b.Run(name, func(b *testing.B) {
+			db, err := wpcdb.Open("db", &wpcdb.Options{FS: vfs.NewMem(), Parallelism: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			cfg := wpcdb.CollectionConfig{Dim: 64}
+			if kernel != "" {
+				if cfg.Similarity.Kernel, err = wpcsim.ParseKernel(kernel); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c, err := db.CreateCollection(ctx, "c", cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			syn := bench.NewSynth(bench.CompactShape, 1)
+			for lo := 0; lo < 10_000; lo += 1000 {
+				var items []wpcdb.Item
+				for i := lo; i < lo+1000; i++ {
+					items = append(items, syn.Item(i))
+				}
+				if err := c.Upsert(ctx, items); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c.WaitIndex(ctx)
+			qs := make([]wpcsim.Cloud, 64)
+			for i := range qs {
+				qs[i] = syn.Query(i, 8)
+			}
+			opts := wpcdb.SearchOptions{K: 10, Candidates: 20}
+			for _, q := range qs { // warm the caches
+				c.Search(ctx, q, opts)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := c.Search(ctx, qs[i%len(qs)], opts); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -31,19 +32,21 @@ var ErrInvalidRequest = errors.New("query: invalid request")
 type Engine struct {
 	Coll *storage.Coll
 	Sim  *wpcsim.Similarity
-	// Index is the first stage; nil means every search scans exactly.
-	Index index.Index
-	// QueryVector maps a query cloud to the first stage's query vector.
-	QueryVector func(q wpcsim.Cloud) ([]float32, error)
+	// First is the first stage; nil means every search scans exactly.
+	First FirstStage
 	// Parallelism bounds the rerank goroutines; 0 means GOMAXPROCS.
 	Parallelism int
 	// Candidates gives the default first-stage depth for k (nil:
 	// DefaultCandidates).
 	Candidates func(k int) int
-	// Unindexed returns the members of allowed that the index does not hold
-	// yet (written but not yet added); they are scanned exactly. Nil means
-	// the index holds every live item.
-	Unindexed func(allowed *roaring.Bitmap) *roaring.Bitmap
+}
+
+// FirstStage generates a search's candidates (firststage.Stage).
+type FirstStage interface {
+	// Candidates returns up to r candidates for q among allowed, best
+	// first, or with Exact set the top k with their exact scores; qself is
+	// the query's g(Q,Q).
+	Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed *roaring.Bitmap, p index.Params) (firststage.Candidates, error)
 }
 
 // bufPool recycles the rerank workers' decode buffers across searches
@@ -132,42 +135,44 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 		r = DefaultCandidates(req.K)
 	}
 	r = max(r, req.K)
-	var cands []uint32
-	if req.Exact || e.Index == nil || e.QueryVector == nil || st.Passing <= max(r, exactThreshold) {
+	var (
+		cands []uint32
+		hits  []Hit
+	)
+	if req.Exact || e.First == nil || st.Passing <= max(r, exactThreshold) {
 		st.Plan = "exact-scan"
 		cands = allowed.ToArray()
 	} else {
 		st.Plan = "index"
-		st.FirstStage = "flat"
-		if g, ok := e.Index.(interface{ HasGraph() bool }); ok && g.HasGraph() {
-			st.FirstStage = "hnsw"
-		}
 		t0 := time.Now()
-		qv, err := e.QueryVector(req.Query)
+		fc, err := e.First.Candidates(req.Query, sc.QuerySelf(), req.K, r, allowed, index.Params{Ef: req.Ef})
 		if err != nil {
 			return Response{}, fmt.Errorf("%w: query: %w", ErrInvalidRequest, err)
 		}
-		res, err := e.Index.Search(qv, r, allowed, index.Params{Ef: req.Ef})
-		if err != nil {
-			return Response{}, err
-		}
-		for _, h := range res {
-			cands = append(cands, h.ID)
-		}
+		st.FirstStage = fc.Index
+		st.FirstStageMs = ms(time.Since(t0))
 		// Items not (yet) in the index are scanned, so a search is never
 		// blind to recent writes.
-		if e.Unindexed != nil {
-			cands = append(cands, e.Unindexed(allowed).ToArray()...)
+		cands = fc.Unindexed
+		if fc.Exact {
+			// The first stage's scores are the exact ones (the linear
+			// kernel's centroids): no rerank but of the unindexed.
+			if hits, err = e.exactHits(fc, allowed); err != nil {
+				return Response{}, err
+			}
+			st.Candidates = len(fc.IIDs)
+		} else {
+			cands = append(cands, fc.IIDs...)
 		}
-		st.FirstStageMs = ms(time.Since(t0))
 	}
-	st.Candidates = len(cands)
+	st.Candidates += len(cands)
 	t0 := time.Now()
-	hits, err := e.rerank(ctx, sc, cands)
+	reranked, err := e.rerank(ctx, sc, cands)
 	if err != nil {
 		return Response{}, err
 	}
-	st.Reranked = len(hits)
+	hits = append(hits, reranked...)
+	st.Reranked = len(reranked)
 	st.RerankMs = ms(time.Since(t0))
 	sortHits(hits)
 	if len(hits) > req.K {
@@ -175,6 +180,31 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 	}
 	st.TotalMs = ms(time.Since(start))
 	return Response{Hits: hits, Stats: st}, nil
+}
+
+// exactHits turns a first stage's exactly scored candidates into hits,
+// skipping items deleted since the index was searched.
+func (e *Engine) exactHits(fc firststage.Candidates, allowed *roaring.Bitmap) ([]Hit, error) {
+	mmd := e.Sim.Config().Score == wpcsim.ScoreMMD
+	hits := make([]Hit, 0, len(fc.IIDs))
+	for i, iid := range fc.IIDs {
+		if !allowed.Contains(iid) {
+			continue
+		}
+		id, err := e.Coll.ID(iid)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		h := Hit{ID: id, IID: iid, Score: fc.Scores[i]}
+		if mmd {
+			h.Distance, h.Score = h.Score, -h.Score
+		}
+		hits = append(hits, h)
+	}
+	return hits, nil
 }
 
 // Rerank scores the items with these IDs exactly and returns them sorted.
@@ -235,6 +265,9 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) 
 	workers := e.Parallelism
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
+	}
+	if len(cands) == 0 {
+		return nil, nil
 	}
 	workers = max(1, min(workers, (len(cands)+rerankChunk-1)/rerankChunk))
 	mmd := e.Sim.Config().Score == wpcsim.ScoreMMD

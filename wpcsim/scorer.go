@@ -98,6 +98,10 @@ func (s *Similarity) NewScorer(query Cloud) (*Scorer, error) {
 	return sc, nil
 }
 
+// QuerySelf is the query's exact g(Q,Q) and mass (zero in inner mode,
+// which does not need them).
+func (sc *Scorer) QuerySelf() Self { return sc.qself }
+
 // Dim is the query's dimension; items must have the same.
 func (sc *Scorer) Dim() int { return sc.q.d }
 

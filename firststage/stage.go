@@ -1,0 +1,76 @@
+package firststage
+
+import (
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// Stage is a collection's first stage: its Map and the index holding every
+// item's vector. It is safe for concurrent use; a collection swaps a whole
+// Stage when it recalibrates, so a search sees one consistent pair.
+type Stage struct {
+	Map   *Map
+	Index *index.Tiered
+}
+
+// Candidates is what a first stage hands the rerank.
+type Candidates struct {
+	// IIDs are the candidates, best first by the first-stage score.
+	IIDs []uint32
+	// Scores are the exact scores of IIDs in the score mode's units (the
+	// MMD distance for mmd), set only when Exact.
+	Scores []float64
+	// Exact says the first-stage scores are the exact ones: the caller
+	// needs no rerank of IIDs (see Map.Exact).
+	Exact bool
+	// Index names the index searched: "flat" or "hnsw".
+	Index string
+	// Unindexed are items of the allowed set the index does not hold yet
+	// (written, not yet added): the caller scores them exactly.
+	Unindexed []uint32
+}
+
+// Candidates returns up to r candidates for q among allowed (every indexed
+// item when allowed is nil), best first. When the map is exact it returns
+// only the top k (k ≤ r) with their exact scores, the graph searched as
+// deep as r asks (its beam at least r). qself is the query's exact g(Q,Q),
+// which the cosine needs.
+func (s *Stage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed *roaring.Bitmap, p index.Params) (Candidates, error) {
+	var c Candidates
+	c.Index = "flat"
+	if s.Index.HasGraph() {
+		c.Index = "hnsw"
+	}
+	qv, err := s.Map.AppendQuery(nil, q)
+	if err != nil {
+		return c, err
+	}
+	c.Exact = s.Map.Exact()
+	depth := r
+	if c.Exact {
+		depth = k
+		p.Ef = max(p.Ef, r)
+	}
+	res, err := s.Index.Search(qv, depth, allowed, p)
+	if err != nil {
+		return c, err
+	}
+	c.IIDs = make([]uint32, len(res))
+	for i, h := range res {
+		c.IIDs[i] = h.ID
+	}
+	if c.Exact {
+		c.Scores = make([]float64, len(res))
+		for i, h := range res {
+			c.Scores[i] = s.Map.ExactScore(h.Score, qself)
+		}
+	}
+	if allowed != nil {
+		if miss := s.Index.Missing(allowed); !miss.IsEmpty() {
+			c.Unindexed = miss.ToArray()
+		}
+	}
+	return c, nil
+}

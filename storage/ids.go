@@ -1,0 +1,36 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// ID returns the string ID of an internal ID: from the cloud cache when it
+// holds the item, else from the head of the item's record (the cloud is not
+// decoded). A deleted or unknown iid is ErrNotFound.
+func (c *Coll) ID(iid uint32) (string, error) {
+	if cache := c.store.clouds; cache != nil {
+		if e, _, ok := cache.get(cacheKey(c.cid, iid)); ok {
+			return e.id, nil
+		}
+	}
+	v, closer, err := c.store.db.Get(iidKey(c.cid, subRecord, iid))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", fmt.Errorf("%w: internal id %d in collection %q", ErrNotFound, iid, c.name)
+	}
+	if err != nil {
+		return "", err
+	}
+	defer closer.Close()
+	if len(v) == 0 || v[0] != recordVersion {
+		return "", fmt.Errorf("%w: item record of internal id %d: unknown record version", ErrCorrupt, iid)
+	}
+	l, w := binary.Uvarint(v[1:])
+	if w <= 0 || uint64(len(v)-1-w) < l {
+		return "", fmt.Errorf("%w: item record of internal id %d: id", ErrCorrupt, iid)
+	}
+	return string(v[1+w : 1+w+int(l)]), nil
+}
