@@ -93,6 +93,6 @@ func (f *firstStage) add(iid uint32, self wpcsim.Self, phi []float32) error {
 }
 
 // Candidates is the current stage's (query.FirstStage).
-func (f *firstStage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed *roaring.Bitmap, p index.Params) (firststage.Candidates, error) {
-	return f.stage().Candidates(q, qself, k, r, allowed, p)
+func (f *firstStage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed *roaring.Bitmap, filtered bool, p index.Params) (firststage.Candidates, error) {
+	return f.stage().Candidates(q, qself, k, r, allowed, filtered, p)
 }

@@ -215,6 +215,7 @@ func (c *Collection) savedMap(blobs map[string][]byte) (*firststage.Map, error) 
 
 // stopIndex stops the first stage's background graph builder (closing).
 func (c *Collection) stopIndex() {
+	c.stopCalibration()
 	if c.first != nil {
 		c.first.stage().Index.Stop()
 	}

@@ -112,7 +112,11 @@ func BenchmarkSearchSmall(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			if _, err := c.Calibrate(ctx, nil); err != nil { // as a bulk load ends
+				b.Fatal(err)
+			}
 			c.WaitIndex(ctx)
+			b.Logf("first stage: %+v", c.IndexStatus())
 			qs := make([]wpcsim.Cloud, 64)
 			for i := range qs {
 				qs[i] = syn.Query(i, 8)
@@ -122,6 +126,7 @@ func BenchmarkSearchSmall(b *testing.B) {
 				c.Search(ctx, q, opts)
 			}
 			b.ReportAllocs()
+			cpu0 := processCPU()
 			i := 0
 			for b.Loop() {
 				if _, err := c.Search(ctx, qs[i%len(qs)], opts); err != nil {
@@ -129,6 +134,7 @@ func BenchmarkSearchSmall(b *testing.B) {
 				}
 				i++
 			}
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(i), "cpu-ns/op")
 		})
 	}
 }

@@ -45,6 +45,8 @@ type Representation struct {
 	Depth   int     `json:"depth,omitempty"`
 	Queries int     `json:"queries,omitempty"`
 	Sample  int     `json:"sample,omitempty"`
+	// Items is how many items the collection held when it was chosen.
+	Items int `json:"items,omitempty"`
 	// Proj holds PCA's r rows of length len(φ), row-major.
 	Proj []float32 `json:"-"`
 }
@@ -301,10 +303,13 @@ func (m *Map) ExactScore(s float32, qself wpcsim.Self) float64 {
 // The saved representation: 'R', version, then the JSON-free fields
 // little-endian, then the projection, then a CRC-32C of all before it.
 //
-//	+-----+-----+---------+---------+-------------+-------------+----------+----------+----------+---------+-------+
-//	| 'R' | ver | kind(1) | dim u32 | recall f64  | depth u32   | queries  | sample   | phiDim   | proj    | crc32 |
-//	|     |  1  |         |         |             |             | u32      | u32      | u32      | f32×n   |       |
-//	+-----+-----+---------+---------+-------------+-------------+----------+----------+----------+---------+-------+
+//	+-----+-----+---------+---------+------------+-----------+---------+--------+-------+--------+---------+-------+
+//	| 'R' | ver | kind(1) | dim u32 | recall f64 | depth u32 | queries | sample | items | phiDim | proj    | crc32 |
+//	|     |  1  |         |         |            |           | u32     | u32    | u32   | u32    | f32×n   |       |
+//	+-----+-----+---------+---------+------------+-----------+---------+--------+-------+--------+---------+-------+
+//
+// kind: 0 phi, 1 centroid, 2 pca, 3 fde; proj holds dim×phiDim values for
+// pca and nothing otherwise.
 const repVersion = 1
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -320,7 +325,7 @@ func MarshalRepresentation(rep Representation, phiDim int) []byte {
 	b := []byte{'R', repVersion, byte(code)}
 	b = binary.LittleEndian.AppendUint32(b, uint32(rep.Dim))
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(rep.Recall))
-	for _, v := range []int{rep.Depth, rep.Queries, rep.Sample, phiDim} {
+	for _, v := range []int{rep.Depth, rep.Queries, rep.Sample, rep.Items, phiDim} {
 		b = binary.LittleEndian.AppendUint32(b, uint32(v))
 	}
 	for _, v := range rep.Proj {
@@ -332,7 +337,7 @@ func MarshalRepresentation(rep Representation, phiDim int) []byte {
 // UnmarshalRepresentation decodes a saved representation; phiDim is the
 // length of φ it was saved with.
 func UnmarshalRepresentation(b []byte) (rep Representation, phiDim int, err error) {
-	const head = 3 + 4 + 8 + 4*4
+	const head = 3 + 4 + 8 + 5*4
 	if len(b) < head+4 || b[0] != 'R' || b[1] != repVersion || int(b[2]) >= len(kindCodes) {
 		return rep, 0, fmt.Errorf("firststage: saved representation: bad header")
 	}
@@ -346,7 +351,8 @@ func UnmarshalRepresentation(b []byte) (rep Representation, phiDim int, err erro
 	rep.Depth = int(binary.LittleEndian.Uint32(b[15:]))
 	rep.Queries = int(binary.LittleEndian.Uint32(b[19:]))
 	rep.Sample = int(binary.LittleEndian.Uint32(b[23:]))
-	phiDim = int(binary.LittleEndian.Uint32(b[27:]))
+	rep.Items = int(binary.LittleEndian.Uint32(b[27:]))
+	phiDim = int(binary.LittleEndian.Uint32(b[31:]))
 	proj := body[head:]
 	if len(proj)%4 != 0 || (rep.Kind == PCA && len(proj)/4 != rep.Dim*phiDim) || (rep.Kind != PCA && len(proj) != 0) {
 		return Representation{}, 0, fmt.Errorf("firststage: saved representation: %d projection bytes for %s over φ of %d", len(proj), rep, phiDim)

@@ -32,12 +32,14 @@ type Candidates struct {
 	Unindexed []uint32
 }
 
-// Candidates returns up to r candidates for q among allowed (every indexed
-// item when allowed is nil), best first. When the map is exact it returns
+// Candidates returns up to r candidates for q among allowed, best first;
+// filtered says allowed is narrower than the live items (else the index
+// searches every item it holds, cheaper than testing each against
+// allowed: an item deleted meanwhile is dropped by the caller). When the map is exact it returns
 // only the top k (k ≤ r) with their exact scores, the graph searched as
 // deep as r asks (its beam at least r). qself is the query's exact g(Q,Q),
 // which the cosine needs.
-func (s *Stage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed *roaring.Bitmap, p index.Params) (Candidates, error) {
+func (s *Stage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed *roaring.Bitmap, filtered bool, p index.Params) (Candidates, error) {
 	var c Candidates
 	c.Index = "flat"
 	if s.Index.HasGraph() {
@@ -53,7 +55,11 @@ func (s *Stage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed 
 		depth = k
 		p.Ef = max(p.Ef, r)
 	}
-	res, err := s.Index.Search(qv, depth, allowed, p)
+	filter := allowed
+	if !filtered {
+		filter = nil
+	}
+	res, err := s.Index.Search(qv, depth, filter, p)
 	if err != nil {
 		return c, err
 	}

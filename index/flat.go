@@ -141,11 +141,22 @@ func (f *Flat) Search(q []float32, k int, filter *roaring.Bitmap, _ Params) ([]R
 				top.push(Result{ID: id, Score: f.score(pq, qn2, s)})
 			}
 		}
-	} else {
-		for s, id := range f.ids {
-			if filter == nil || filter.Contains(id) {
-				top.push(Result{ID: id, Score: f.score(pq, qn2, s)})
-			}
+		return top.sorted(), nil
+	}
+	// The scan proper: a score only enters the heap when it beats the
+	// worst kept one (ties go to push, which orders them by ID).
+	worst := float32(math.Inf(-1))
+	for s, id := range f.ids {
+		sc := dot(pq, f.vecs[s*f.dim:(s+1)*f.dim])
+		if f.metric == L2 {
+			sc = -(qn2 + f.norms2[s] - 2*sc)
+		}
+		if sc < worst || (filter != nil && !filter.Contains(id)) {
+			continue
+		}
+		top.push(Result{ID: id, Score: sc})
+		if len(top.h) == k {
+			worst = top.h[0].Score
 		}
 	}
 	return top.sorted(), nil

@@ -46,7 +46,7 @@ type FirstStage interface {
 	// Candidates returns up to r candidates for q among allowed, best
 	// first, or with Exact set the top k with their exact scores; qself is
 	// the query's g(Q,Q).
-	Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed *roaring.Bitmap, p index.Params) (firststage.Candidates, error)
+	Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed *roaring.Bitmap, filtered bool, p index.Params) (firststage.Candidates, error)
 }
 
 // bufPool recycles the rerank workers' decode buffers across searches
@@ -103,6 +103,14 @@ type Response struct {
 // none: enough candidates for recall@10 ≥ 0.95 on learned-looking clouds.
 func DefaultCandidates(k int) int { return max(10*k, 100) }
 
+// DefaultDepth is the first-stage depth a search for k uses by default.
+func (e *Engine) DefaultDepth(k int) int {
+	if e.Candidates != nil {
+		return e.Candidates(k)
+	}
+	return DefaultCandidates(k)
+}
+
 // exactThreshold: when no more items than this pass the filter (or than the
 // candidate depth), scanning them all exactly costs about as much as a
 // first stage plus rerank and is never wrong.
@@ -145,7 +153,7 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 	} else {
 		st.Plan = "index"
 		t0 := time.Now()
-		fc, err := e.First.Candidates(req.Query, sc.QuerySelf(), req.K, r, allowed, index.Params{Ef: req.Ef})
+		fc, err := e.First.Candidates(req.Query, sc.QuerySelf(), req.K, r, allowed, req.Filter != nil, index.Params{Ef: req.Ef})
 		if err != nil {
 			return Response{}, fmt.Errorf("%w: query: %w", ErrInvalidRequest, err)
 		}
@@ -277,69 +285,76 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) 
 		firstEr error
 		next    int
 	)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wsc := sc
-		if w > 0 {
-			wsc = sc.Clone()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var (
-				xs     []wpcsim.Cloud
-				selfs  []wpcsim.Self
-				ids    []string
-				iids   []uint32
-				scores []float64
-			)
-			bufs := bufPool.Get().(*[]storage.CloudBuf)
-			defer bufPool.Put(bufs)
-			for {
-				mu.Lock()
-				if firstEr != nil || next >= len(cands) {
-					mu.Unlock()
-					return
-				}
-				lo := next
-				hi := min(lo+rerankChunk, len(cands))
-				next = hi
+	work := func(wsc *wpcsim.Scorer) {
+		var (
+			xs     []wpcsim.Cloud
+			selfs  []wpcsim.Self
+			ids    []string
+			iids   []uint32
+			scores []float64
+		)
+		bufs := bufPool.Get().(*[]storage.CloudBuf)
+		defer bufPool.Put(bufs)
+		for {
+			mu.Lock()
+			if firstEr != nil || next >= len(cands) {
 				mu.Unlock()
-				if err := ctx.Err(); err != nil {
+				return
+			}
+			lo := next
+			hi := min(lo+rerankChunk, len(cands))
+			next = hi
+			mu.Unlock()
+			if err := ctx.Err(); err != nil {
+				setErr(&mu, &firstEr, err)
+				return
+			}
+			xs, selfs, ids, iids = xs[:0], selfs[:0], ids[:0], iids[:0]
+			for _, iid := range cands[lo:hi] {
+				id, c, self, err := e.Coll.ReadCloud(iid, &(*bufs)[len(xs)])
+				if errors.Is(err, storage.ErrNotFound) {
+					continue // deleted meanwhile
+				}
+				if err != nil {
 					setErr(&mu, &firstEr, err)
 					return
 				}
-				xs, selfs, ids, iids = xs[:0], selfs[:0], ids[:0], iids[:0]
-				for _, iid := range cands[lo:hi] {
-					id, c, self, err := e.Coll.ReadCloud(iid, &(*bufs)[len(xs)])
-					if errors.Is(err, storage.ErrNotFound) {
-						continue // deleted meanwhile
-					}
-					if err != nil {
-						setErr(&mu, &firstEr, err)
-						return
-					}
-					xs, selfs, ids, iids = append(xs, c), append(selfs, self), append(ids, id), append(iids, iid)
-				}
-				var err error
-				scores, err = wsc.ScoreBatchWithSelf(xs, selfs, scores[:0])
-				if err != nil {
-					setErr(&mu, &firstEr, fmt.Errorf("%w: stored item fails validation: %w", storage.ErrCorrupt, err))
-					return
-				}
-				mu.Lock()
-				for i, s := range scores {
-					h := Hit{ID: ids[i], IID: iids[i], Score: s}
-					if mmd {
-						h.Distance, h.Score = s, -s
-					}
-					hits = append(hits, h)
-				}
-				mu.Unlock()
+				xs, selfs, ids, iids = append(xs, c), append(selfs, self), append(ids, id), append(iids, iid)
 			}
-		}()
+			var err error
+			scores, err = wsc.ScoreBatchWithSelf(xs, selfs, scores[:0])
+			if err != nil {
+				setErr(&mu, &firstEr, fmt.Errorf("%w: stored item fails validation: %w", storage.ErrCorrupt, err))
+				return
+			}
+			mu.Lock()
+			for i, s := range scores {
+				h := Hit{ID: ids[i], IID: iids[i], Score: s}
+				if mmd {
+					h.Distance, h.Score = s, -s
+				}
+				hits = append(hits, h)
+			}
+			mu.Unlock()
+		}
 	}
-	wg.Wait()
+	if workers == 1 {
+		work(sc) // a small rerank: no goroutine
+	} else {
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wsc := sc
+			if w > 0 {
+				wsc = sc.Clone()
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				work(wsc)
+			}()
+		}
+		wg.Wait()
+	}
 	if firstEr != nil {
 		return nil, firstEr
 	}

@@ -1,0 +1,140 @@
+package wpcdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/wpcdb/wpcdb/firststage"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// Calibration says which first-stage representation a calibration chose
+// and the recall it measured for each candidate.
+type Calibration = firststage.Calibration
+
+// Automatic calibration: a collection calibrates in the background when it
+// first holds autoCalibrateAt items, then each time it has grown fourfold,
+// up to autoCalibrateMax items (beyond, Calibrate is explicit: rebuilding a
+// large graph is not something to do behind a user's back).
+const (
+	autoCalibrateAt  = 1_000
+	autoCalibrateMax = 250_000
+)
+
+// calibration is a collection's calibration state.
+type calibration struct {
+	mu      sync.Mutex
+	running bool
+	closed  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Calibrate chooses the collection's first-stage representation by
+// measurement on its own items (see firststage.Calibrate): queries of the
+// real workload when given, else held-out items. When the choice differs
+// from the current one, the first stage is rebuilt from the stored φ with
+// it (writes wait meanwhile; a graph is then rebuilt in the background, its
+// vectors scanned exactly until it is) and saved. Searches are exact-scored
+// throughout. Collections calibrate by themselves as they grow (at 1,000
+// items, then each fourfold growth up to 250,000); bulk loads call it at
+// their end.
+func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Calibration, error) {
+	if c.first == nil {
+		return Calibration{Chosen: firststage.Representation{Kind: firststage.FDE}, Skipped: "no first stage"}, nil
+	}
+	cfg := c.Config()
+	for i, q := range queries {
+		if err := q.Validate(c.sim.Limits(cfg.Dim, 0)); err != nil {
+			return Calibration{}, fmt.Errorf("%w: query %d: %w", ErrInvalidArgument, i, err)
+		}
+	}
+	count := c.coll.Count()
+	cal, err := firststage.Calibrate(ctx, c.sim, cfg.Dim, c.features, c.coll, firststage.CalibrateOptions{
+		Queries: queries, Depth: c.engine.DefaultDepth(10), Parallelism: c.db.opts.Parallelism,
+	})
+	if err != nil {
+		return cal, err
+	}
+	cal.Chosen.Items = count
+	return cal, c.useRepresentation(cal.Chosen)
+}
+
+// useRepresentation switches the first stage to rep, rebuilding the index
+// when the representation changes, and saves it.
+func (c *Collection) useRepresentation(rep firststage.Representation) error {
+	c.indexMu.Lock()
+	old := c.first.stage()
+	cur := old.Map.Representation()
+	if rep.String() == cur.String() {
+		// Same vectors: keep the index (and its graph), record the new
+		// measurement.
+		rep.Proj = cur.Proj
+	}
+	m, err := firststage.NewMap(c.sim, c.Config().Dim, c.features, rep)
+	if err != nil {
+		c.indexMu.Unlock()
+		return err
+	}
+	if rep.String() == cur.String() {
+		c.first.cur.Store(&firststage.Stage{Map: m, Index: old.Index})
+	} else {
+		st, err := c.buildStage(m, old.Index.Options())
+		if err != nil {
+			c.indexMu.Unlock()
+			return err
+		}
+		c.first.cur.Store(st)
+		old.Index.Stop()
+	}
+	c.indexMu.Unlock()
+	return c.saveIndex()
+}
+
+// maybeCalibrate starts a background calibration when the collection has
+// grown enough since the last one (see autoCalibrateAt).
+func (c *Collection) maybeCalibrate() {
+	if c.first == nil {
+		return
+	}
+	n := c.coll.Count()
+	last := c.first.stage().Map.Representation().Items
+	if n < autoCalibrateAt || n > autoCalibrateMax || (last > 0 && n < 4*last) {
+		return
+	}
+	cs := &c.calib
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.running || cs.closed {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cs.running, cs.cancel = true, cancel
+	cs.wg.Add(1)
+	go func() {
+		defer cs.wg.Done()
+		defer cancel()
+		_, err := c.Calibrate(ctx, nil)
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, firststage.ErrTooFew) {
+			c.db.opts.Logger.Warn("first-stage calibration failed", "collection", c.Name(), "err", err)
+		}
+		cs.mu.Lock()
+		cs.running = false
+		cs.mu.Unlock()
+	}()
+}
+
+// stopCalibration cancels a running calibration, waits for it, and refuses
+// new ones (closing or dropping).
+func (c *Collection) stopCalibration() {
+	cs := &c.calib
+	cs.mu.Lock()
+	cs.closed = true
+	if cs.cancel != nil {
+		cs.cancel()
+	}
+	cs.mu.Unlock()
+	cs.wg.Wait()
+}

@@ -1,0 +1,430 @@
+package firststage
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/internal/parallel"
+	"github.com/wpcdb/wpcdb/internal/simd"
+	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// Items is what a calibration reads of a collection (storage.Coll).
+type Items interface {
+	// Count is the number of live items.
+	Count() int
+	// ScanVectors calls fn with every item's stored g(X,X) and φ.
+	ScanVectors(fn func(iid uint32, self wpcsim.Self, phi []float32) error) error
+	// ReadCloud reads an item's stored cloud.
+	ReadCloud(iid uint32, buf *storage.CloudBuf) (string, wpcsim.Cloud, wpcsim.Self, error)
+}
+
+// CalibrateOptions tune a calibration; zero values take the defaults.
+type CalibrateOptions struct {
+	// Queries of the real workload; nil: held-out items are the queries.
+	Queries []wpcsim.Cloud
+	// K and Depth: recall@K at first-stage depth Depth (default 10 and
+	// 100, a search's defaults).
+	K, Depth int
+	// Target is the recall the smallest representation must hold (0.98).
+	Target float64
+	// Sample bounds the items read (10,000); HeldOut the held-out queries
+	// (50); PCAFit the items the projections are fitted on (2,000).
+	Sample, HeldOut, PCAFit int
+	// Budget bounds the exact scoring of the pooled truth, in multiply-adds
+	// of the Gram products (2e10, a few seconds on one core).
+	Budget float64
+	// Seed draws the sample.
+	Seed uint64
+	// Parallelism bounds the goroutines (0: GOMAXPROCS).
+	Parallelism int
+}
+
+func (o CalibrateOptions) withDefaults() CalibrateOptions {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.K, 10)
+	def(&o.Depth, 100)
+	def(&o.Sample, 10_000)
+	def(&o.HeldOut, 50)
+	def(&o.PCAFit, 2_000)
+	if o.Target <= 0 {
+		o.Target = 0.98
+	}
+	if o.Budget <= 0 {
+		o.Budget = 2e10
+	}
+	return o
+}
+
+// Measured is one representation's recall in a calibration.
+type Measured struct {
+	Representation string  `json:"representation"`
+	Dim            int     `json:"dim"`
+	Recall         float64 `json:"recall"`
+}
+
+// Calibration is what Calibrate chose and why.
+type Calibration struct {
+	Chosen   Representation `json:"chosen"`
+	Measured []Measured     `json:"measured"`
+	// Skipped says why no measurement was made (the map is exact, maxsim,
+	// too few items, clouds too large for the budget); Chosen is then φ.
+	Skipped string `json:"skipped,omitempty"`
+}
+
+// ErrTooFew is returned by Calibrate when the collection holds too few
+// items to measure recall on.
+var ErrTooFew = errors.New("firststage: too few items to calibrate")
+
+// minCalibrationItems is the fewest items a calibration measures on.
+const minCalibrationItems = 200
+
+// pcaDims are the projections tried, smallest first.
+var pcaDims = []int{16, 32, 64, 128}
+
+// Calibrate chooses a collection's representation by measurement on its
+// own items: for each candidate (the centroid when the kernel has a linear
+// term, φ projected on its 16, 32, 64 and 128 principal directions, and φ
+// itself) it measures recall@K at the first-stage depth against the exact
+// top K of sample queries, and picks the smallest that holds Target (else
+// the one with the best recall). The exact top K is pooled: the exact
+// scores of the union of every candidate's top 2·Depth, which is the exact
+// top K whenever any candidate ranks it within 2·Depth.
+//
+// Depth is scaled to the sample when the collection holds more items than
+// it reads (depth · sample / count, at least K), so that the measured
+// recall is that of the same fraction of the collection.
+func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat Featurizer, items Items, o CalibrateOptions) (Calibration, error) {
+	o = o.withDefaults()
+	phiMap, err := NewMap(sim, pointDim, feat, Representation{})
+	if err != nil {
+		return Calibration{}, err
+	}
+	if phiMap.fde != nil {
+		return Calibration{Chosen: Representation{Kind: FDE}, Skipped: "maxsim uses its fixed-dimensional encoding"}, nil
+	}
+	if phiMap.Exact() {
+		return Calibration{Chosen: Representation{Kind: Phi}, Skipped: "the linear kernel's first stage is exact"}, nil
+	}
+	count := items.Count()
+	if count < minCalibrationItems {
+		return Calibration{}, fmt.Errorf("%w: %d, need %d", ErrTooFew, count, minCalibrationItems)
+	}
+
+	// The sample: a reservoir of φ over every item.
+	rng := rand.New(rand.NewPCG(o.Seed, 0xca1))
+	var sample []sampled
+	seen := 0
+	err = items.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
+		seen++
+		if len(sample) < o.Sample {
+			sample = append(sample, sampled{iid: iid, self: self, phi: slices.Clone(phi)})
+		} else if j := rng.IntN(seen); j < o.Sample {
+			sample[j] = sampled{iid: iid, self: self, phi: slices.Clone(phi)}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return Calibration{}, err
+	}
+	if len(sample) < minCalibrationItems {
+		return Calibration{}, fmt.Errorf("%w: %d, need %d", ErrTooFew, len(sample), minCalibrationItems)
+	}
+	slices.SortFunc(sample, func(a, b sampled) int { return cmp.Compare(a.iid, b.iid) })
+
+	// The queries, and for held-out ones the item each must not find.
+	queries := o.Queries
+	own := make([]int64, 0, o.HeldOut)
+	var qbufs []storage.CloudBuf
+	if len(queries) == 0 {
+		n := min(o.HeldOut, len(sample)/10)
+		qbufs = make([]storage.CloudBuf, n)
+		for i, j := range rng.Perm(len(sample))[:n] {
+			_, c, _, err := items.ReadCloud(sample[j].iid, &qbufs[i])
+			if err != nil {
+				return Calibration{}, err
+			}
+			queries = append(queries, c)
+			own = append(own, int64(sample[j].iid))
+		}
+	} else {
+		for range queries {
+			own = append(own, -1)
+		}
+	}
+
+	// What exact scoring costs: stop when the budget does not allow at
+	// least 10 queries against a pool of 2·Depth.
+	var qPoints, xPoints float64
+	for _, q := range queries {
+		qPoints += float64(q.Len())
+	}
+	qPoints /= float64(len(queries))
+	for _, s := range sample[:min(len(sample), 200)] {
+		_, c, _, err := items.ReadCloud(s.iid, nil)
+		if err != nil {
+			return Calibration{}, err
+		}
+		xPoints += float64(c.Len())
+	}
+	xPoints /= float64(min(len(sample), 200))
+	pairCost := qPoints * xPoints * float64(pointDim)
+	pool := 3 * 2 * o.Depth // a pool is about three candidates' lists
+	nq := min(len(queries), int(o.Budget/(pairCost*float64(pool))))
+	if nq < 10 {
+		return Calibration{Chosen: Representation{Kind: Phi}, Skipped: fmt.Sprintf("clouds too large to calibrate within the budget (%.3g multiply-adds per pair)", pairCost)}, nil
+	}
+	queries, own = queries[:nq], own[:nq]
+
+	depth := o.Depth
+	if count > len(sample) {
+		depth = max(o.K, int(math.Round(float64(o.Depth)*float64(len(sample))/float64(count))))
+	}
+	depth = min(depth, len(sample)-1)
+
+	// The candidates, smallest first; φ last.
+	var cands []*Map
+	if phiMap.linear != nil {
+		m, err := NewMap(sim, pointDim, feat, Representation{Kind: Centroid})
+		if err != nil {
+			return Calibration{}, err
+		}
+		cands = append(cands, m)
+	}
+	basis := fitPCA(phiMap, sample, o.PCAFit, rng)
+	for _, r := range pcaDims {
+		if r >= phiMap.baseDim || r > len(basis) {
+			continue
+		}
+		proj := make([]float32, 0, r*phiMap.phiDim)
+		for _, row := range basis[:r] {
+			proj = append(proj, row...)
+		}
+		m, err := NewMap(sim, pointDim, feat, Representation{Kind: PCA, Dim: r, Proj: proj})
+		if err != nil {
+			return Calibration{}, err
+		}
+		cands = append(cands, m)
+	}
+	cands = append(cands, phiMap)
+
+	// Each candidate's ranking of the sample for each query.
+	phiQ := make([][]float32, len(queries))
+	for i, q := range queries {
+		if phiQ[i], err = feat.Map(q, nil); err != nil {
+			return Calibration{}, fmt.Errorf("firststage: calibration query %d: %w", i, err)
+		}
+	}
+	tops := make([][][]uint32, len(cands)) // [cand][query] best first, 2·Depth long
+	for ci, m := range cands {
+		if err := ctx.Err(); err != nil {
+			return Calibration{}, err
+		}
+		vecs := make([]float32, 0, len(sample)*m.dim)
+		for _, s := range sample {
+			vecs = m.AppendItem(vecs, s.self, s.phi)
+		}
+		tops[ci] = make([][]uint32, len(queries))
+		parallel.For(len(queries), o.Parallelism, func(qi int) {
+			qv := m.queryFromPhi(phiQ[qi])
+			tops[ci][qi] = rank(m.metric, qv, vecs, m.dim, sample, own[qi], 2*o.Depth)
+		})
+	}
+
+	// The pooled exact top K of each query.
+	truth := make([][]uint32, len(queries))
+	errs := make([]error, len(queries))
+	parallel.For(len(queries), o.Parallelism, func(qi int) {
+		truth[qi], errs[qi] = exactTop(sim, queries[qi], items, tops, qi, o.K)
+	})
+	if err := errors.Join(errs...); err != nil {
+		return Calibration{}, err
+	}
+
+	var cal Calibration
+	best := -1
+	for ci, m := range cands {
+		var hit, all int
+		for qi := range queries {
+			in := tops[ci][qi][:min(depth, len(tops[ci][qi]))]
+			for _, t := range truth[qi] {
+				all++
+				if slices.Contains(in, t) {
+					hit++
+				}
+			}
+		}
+		recall := float64(hit) / float64(max(all, 1))
+		cal.Measured = append(cal.Measured, Measured{Representation: m.rep.String(), Dim: m.dim, Recall: recall})
+		if best < 0 || recall > cal.Measured[best].Recall {
+			best = ci
+		}
+	}
+	for ci := range cands {
+		if cal.Measured[ci].Recall >= o.Target {
+			best = ci
+			break
+		}
+	}
+	rep := cands[best].rep
+	rep.Recall = cal.Measured[best].Recall
+	rep.Depth, rep.Queries, rep.Sample = depth, len(queries), len(sample)
+	cal.Chosen = rep
+	return cal, nil
+}
+
+type sampled struct {
+	iid  uint32
+	self wpcsim.Self
+	phi  []float32
+}
+
+// queryFromPhi is AppendQuery from an already computed φ(Q).
+func (m *Map) queryFromPhi(phi []float32) []float32 {
+	q := m.appendBase(nil, phi)
+	if m.mode == wpcsim.ScoreMMD {
+		q = append(q, 0)
+	}
+	return q
+}
+
+// rank returns the IDs of the n best sample vectors for qv, skipping the
+// item skip (a held-out query's own item; -1 for none).
+func rank(metric index.Metric, qv, vecs []float32, dim int, sample []sampled, skip int64, n int) []uint32 {
+	type scored struct {
+		iid uint32
+		s   float32
+	}
+	all := make([]scored, 0, len(sample))
+	qn2 := simd.Dot(qv, qv)
+	for i, s := range sample {
+		if int64(s.iid) == skip {
+			continue
+		}
+		v := vecs[i*dim : (i+1)*dim]
+		d := simd.Dot(qv, v)
+		if metric == index.L2 {
+			d = -(qn2 + simd.Dot(v, v) - 2*d)
+		}
+		all = append(all, scored{s.iid, d})
+	}
+	slices.SortFunc(all, func(a, b scored) int {
+		if c := cmp.Compare(b.s, a.s); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.iid, b.iid)
+	})
+	out := make([]uint32, 0, min(n, len(all)))
+	for _, s := range all[:min(n, len(all))] {
+		out = append(out, s.iid)
+	}
+	return out
+}
+
+// exactTop scores the pool of query qi (every candidate's list) exactly
+// and returns its top k.
+func exactTop(sim *wpcsim.Similarity, q wpcsim.Cloud, items Items, tops [][][]uint32, qi, k int) ([]uint32, error) {
+	var pool []uint32
+	for _, t := range tops {
+		pool = append(pool, t[qi]...)
+	}
+	slices.Sort(pool)
+	pool = slices.Compact(pool)
+	sc, err := sim.NewScorer(q)
+	if err != nil {
+		return nil, err
+	}
+	lower := sim.Config().Score.LowerIsCloser()
+	type scored struct {
+		iid uint32
+		s   float64
+	}
+	res := make([]scored, 0, len(pool))
+	var buf storage.CloudBuf
+	var one [1]float64
+	for _, iid := range pool {
+		_, c, self, err := items.ReadCloud(iid, &buf)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		s, err := sc.ScoreBatchWithSelf([]wpcsim.Cloud{c}, []wpcsim.Self{self}, one[:0])
+		if err != nil {
+			return nil, err
+		}
+		v := s[0]
+		if lower {
+			v = -v
+		}
+		res = append(res, scored{iid, v})
+	}
+	slices.SortFunc(res, func(a, b scored) int {
+		if c := cmp.Compare(b.s, a.s); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.iid, b.iid)
+	})
+	out := make([]uint32, 0, k)
+	for _, r := range res[:min(k, len(res))] {
+		out = append(out, r.iid)
+	}
+	return out, nil
+}
+
+// fitPCA returns the principal directions of the base vectors φ (scaled as
+// the score mode scales them, so cosine fits unit-g vectors) of up to n
+// sample items, largest variance first: the eigenvectors of their
+// uncentered second moment, which is what inner products and distances of
+// projected vectors keep.
+func fitPCA(phiMap *Map, sample []sampled, n int, rng *rand.Rand) [][]float32 {
+	D := phiMap.phiDim
+	idx := rng.Perm(len(sample))[:min(n, len(sample))]
+	x := mat.NewDense(len(idx), D, nil)
+	for r, i := range idx {
+		s := sample[i]
+		scale := 1.0
+		if phiMap.mode == wpcsim.ScoreCosine {
+			scale = 0
+			if s.self.G > 1e-6*s.self.Mass {
+				scale = 1 / math.Sqrt(s.self.G)
+			}
+		}
+		row := x.RawRowView(r)
+		for k, v := range s.phi {
+			row[k] = scale * float64(v)
+		}
+	}
+	var m2 mat.SymDense
+	m2.SymOuterK(1/float64(len(idx)), x.T())
+	var eig mat.EigenSym
+	if !eig.Factorize(&m2, true) {
+		return nil
+	}
+	var vecs mat.Dense
+	eig.VectorsTo(&vecs)
+	vals := eig.Values(nil) // ascending
+	out := make([][]float32, 0, D)
+	for j := len(vals) - 1; j >= 0 && len(out) < pcaDims[len(pcaDims)-1]; j-- {
+		row := make([]float32, D)
+		for k := range row {
+			row[k] = float32(vecs.At(k, j))
+		}
+		out = append(out, row)
+	}
+	return out
+}
