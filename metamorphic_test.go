@@ -1,8 +1,10 @@
 package wpcdb_test
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/bench"
+	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -112,6 +115,15 @@ func runMetamorphic(t *testing.T, seed uint64) {
 			if c, err = db.Collection("c"); err != nil {
 				t.Fatalf("step %d: reopen: %v", step, err)
 			}
+		case op < 7 && rng.IntN(2) == 0: // calibrate the first stage
+			cal, err := c.Calibrate(ctx, nil)
+			if errors.Is(err, firststage.ErrTooFew) {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("step %d: calibrate: %v", step, err)
+			}
+			t.Logf("step %d: calibrated on %d items: %s (%v)", step, len(model), cal.Chosen, cal.Measured)
 		default: // search
 			if len(model) == 0 {
 				continue
@@ -142,9 +154,25 @@ func runMetamorphic(t *testing.T, seed uint64) {
 			if res.Stats.Plan == "index" {
 				indexed++
 			}
-			for _, h := range res.Hits {
+			ids := make([]string, len(res.Hits))
+			for i, h := range res.Hits {
 				if _, ok := model[h.ID]; !ok {
 					t.Fatalf("step %d: search returned %s, which is not live", step, h.ID)
+				}
+				ids[i] = h.ID
+			}
+			// Every reported score is exact, whichever stage computed it.
+			rr, err := c.Rerank(ctx, q, ids)
+			if err != nil {
+				t.Fatalf("step %d: rerank: %v", step, err)
+			}
+			exactOf := map[string]float64{}
+			for _, h := range rr.Hits {
+				exactOf[h.ID] = h.Score
+			}
+			for _, h := range res.Hits {
+				if e := exactOf[h.ID]; math.Abs(h.Score-e) > 1e-4*math.Abs(e)+1e-5 {
+					t.Fatalf("step %d: hit %s scored %v, exact %v (plan %s)", step, h.ID, h.Score, e, res.Stats.Plan)
 				}
 			}
 			found += hitsIn(res.Hits, want)
