@@ -2,6 +2,7 @@ package wpcdb_test
 
 import (
 	"errors"
+	"math"
 	"sort"
 	"strings"
 	"testing"
@@ -106,11 +107,24 @@ func TestSearchExactAndRecall(t *testing.T) {
 					if res.Stats.Plan != "index" || res.Stats.FirstStage != kind {
 						t.Fatalf("plan %q (%s), want index (%s)", res.Stats.Plan, res.Stats.FirstStage, kind)
 					}
+					wantScore := map[string]float64{}
+					for _, h := range want {
+						wantScore[h.ID] = h.Score
+					}
+					for _, h := range res.Hits {
+						if w, ok := wantScore[h.ID]; ok && math.Abs(h.Score-w) > 1e-4*math.Abs(w)+1e-6 {
+							t.Fatalf("%s %s query %d: hit %s scored %v, brute force %v", mode, spec, j, h.ID, h.Score, w)
+						}
+					}
+					// The linear kernel's first stage is exact: no rerank.
+					if spec == "linear" && res.Stats.Reranked != 0 {
+						t.Fatalf("%s linear query %d: %d items reranked, want 0 (exact first stage)", mode, j, res.Stats.Reranked)
+					}
 					found += hitsIn(res.Hits, want)
 					total += len(want)
 				}
 				recall := float64(found) / float64(total)
-				t.Logf("%s %s %s: recall@10 %.3f", mode, kind, spec, recall)
+				t.Logf("%s %s %s (%s): recall@10 %.3f", mode, kind, spec, c.IndexStatus().Representation, recall)
 				if recall < 0.95 {
 					t.Errorf("seed %d %s %s %s: recall@10 %.3f below 0.95", seed, mode, kind, spec, recall)
 				}

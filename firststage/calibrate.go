@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/wpcdb/wpcdb/index"
@@ -386,45 +387,104 @@ func exactTop(sim *wpcsim.Similarity, q wpcsim.Cloud, items Items, tops [][][]ui
 	return out, nil
 }
 
-// fitPCA returns the principal directions of the base vectors φ (scaled as
-// the score mode scales them, so cosine fits unit-g vectors) of up to n
-// sample items, largest variance first: the eigenvectors of their
+// fitPCA returns the leading principal directions of the base vectors φ
+// (scaled as the score mode scales them, so cosine fits unit-g vectors) of
+// up to n sample items, largest variance first: eigenvectors of their
 // uncentered second moment, which is what inner products and distances of
 // projected vectors keep.
+//
+// They come from a randomized range finder with two power iterations
+// (Halko, Martinsson and Tropp) rather than a full eigendecomposition, its
+// products on the SIMD Gram kernel in float32, and only the small projected
+// eigenproblem in gonum. Measured on 2,000 × 1,088 φ (BenchmarkFitPCA, a
+// loaded 2-core machine): gonum's full EigenSym of the 1,088² moment 11.6 s,
+// the range finder in gonum float64 2.6 s, on the SIMD Gram 0.25 s. A
+// projection that prunes needs the leading subspace, not digits.
 func fitPCA(phiMap *Map, sample []sampled, n int, rng *rand.Rand) [][]float32 {
 	D := phiMap.phiDim
+	want := min(pcaDims[len(pcaDims)-1], D)
+	l := min(want+8, D)
 	idx := rng.Perm(len(sample))[:min(n, len(sample))]
-	x := mat.NewDense(len(idx), D, nil)
+	n = len(idx)
+	x := make([]float32, n*D)  // n×D
+	xt := make([]float32, D*n) // D×n
 	for r, i := range idx {
 		s := sample[i]
-		scale := 1.0
+		scale := float32(1)
 		if phiMap.mode == wpcsim.ScoreCosine {
 			scale = 0
 			if s.self.G > 1e-6*s.self.Mass {
-				scale = 1 / math.Sqrt(s.self.G)
+				scale = float32(1 / math.Sqrt(s.self.G))
 			}
 		}
-		row := x.RawRowView(r)
 		for k, v := range s.phi {
-			row[k] = scale * float64(v)
+			x[r*D+k] = scale * v
+			xt[k*n+r] = scale * v
 		}
 	}
-	var m2 mat.SymDense
-	m2.SymOuterK(1/float64(len(idx)), x.T())
+	qt := make([]float32, l*D) // the basis, one vector per row
+	for i := range qt {
+		qt[i] = float32(rng.NormFloat64())
+	}
+	yt := make([]float32, l*n)
+	for it := 0; it < 3; it++ {
+		orthonormalRows(qt, l, D)
+		simd.Gram(yt, qt, l, x, n, D)  // yt[j][i] = <q_j, x_i>
+		simd.Gram(qt, yt, l, xt, D, n) // q_j ← Xᵀ X q_j
+	}
+	orthonormalRows(qt, l, D)
+	simd.Gram(yt, qt, l, x, n, D)
+	small := make([]float32, l*l)
+	simd.Gram(small, yt, l, yt, l, n) // Qᵀ XᵀX Q
+	sym := mat.NewSymDense(l, nil)
+	for i := 0; i < l; i++ {
+		for j := i; j < l; j++ {
+			sym.SetSym(i, j, float64(small[i*l+j]+small[j*l+i])/2)
+		}
+	}
 	var eig mat.EigenSym
-	if !eig.Factorize(&m2, true) {
+	if !eig.Factorize(sym, true) {
 		return nil
 	}
-	var vecs mat.Dense
-	eig.VectorsTo(&vecs)
-	vals := eig.Values(nil) // ascending
-	out := make([][]float32, 0, D)
-	for j := len(vals) - 1; j >= 0 && len(out) < pcaDims[len(pcaDims)-1]; j-- {
+	var u mat.Dense
+	eig.VectorsTo(&u) // columns in ascending eigenvalue order
+	out := make([][]float32, 0, want)
+	for j := l - 1; j >= 0 && len(out) < want; j-- {
 		row := make([]float32, D)
-		for k := range row {
-			row[k] = float32(vecs.At(k, j))
+		for i := 0; i < l; i++ {
+			c := float32(u.At(i, j))
+			for k, v := range qt[i*D : (i+1)*D] {
+				row[k] += c * v
+			}
 		}
 		out = append(out, row)
 	}
 	return out
+}
+
+// orthonormalRows makes the r rows (of length d) of a orthonormal by
+// modified Gram-Schmidt in float64, twice for stability.
+func orthonormalRows(a []float32, r, d int) {
+	rows := make([][]float64, r)
+	for i := range rows {
+		rows[i] = make([]float64, d)
+		for k, v := range a[i*d : (i+1)*d] {
+			rows[i][k] = float64(v)
+		}
+	}
+	for pass := 0; pass < 2; pass++ {
+		for j := range rows {
+			for i := 0; i < j; i++ {
+				floats.AddScaled(rows[j], -floats.Dot(rows[i], rows[j]), rows[i])
+			}
+			if nr := floats.Norm(rows[j], 2); nr > 0 {
+				floats.Scale(1/nr, rows[j])
+			}
+		}
+	}
+	for i, row := range rows {
+		for k, v := range row {
+			a[i*d+k] = float32(v)
+		}
+	}
 }

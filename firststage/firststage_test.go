@@ -1,0 +1,159 @@
+package firststage
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+func testMap(t *testing.T, spec string, mode wpcsim.ScoreMode) *Map {
+	t.Helper()
+	k, err := wpcsim.ParseKernel(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := wpcsim.New(wpcsim.Config{Kernel: k, Score: mode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feat, err := wpcsim.NewFeatureMap(sim.Config(), 16, wpcsim.FeatureOptions{D: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMap(sim, 16, feat, Representation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestFitPCAFindsTheSubspace: vectors drawn from a known 16-dimensional
+// subspace (plus small noise) must give 16 orthonormal directions spanning
+// it, largest variance first.
+func TestFitPCAFindsTheSubspace(t *testing.T) {
+	const seed = 11
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	m := testMap(t, wpcsim.DefaultKernelSpec, wpcsim.ScoreInner)
+	D, r := m.PhiDim(), 16
+	basis := make([]float32, r*D)
+	for i := range basis {
+		basis[i] = float32(rng.NormFloat64())
+	}
+	orthonormalRows(basis, r, D)
+	sample := make([]sampled, 600)
+	for i := range sample {
+		phi := make([]float32, D)
+		for j := 0; j < r; j++ {
+			c := float32(rng.NormFloat64() * math.Pow(1.5, float64(r-j))) // decreasing variance
+			for k := range phi {
+				phi[k] += c * basis[j*D+k]
+			}
+		}
+		for k := range phi {
+			phi[k] += float32(1e-3 * rng.NormFloat64())
+		}
+		sample[i] = sampled{iid: uint32(i), phi: phi}
+	}
+	dirs := fitPCA(m, sample, 600, rng)
+	if len(dirs) < r {
+		t.Fatalf("%d directions, want at least %d", len(dirs), r)
+	}
+	for a := 0; a < r; a++ {
+		for b := 0; b <= a; b++ {
+			d := dot64(dirs[a], dirs[b])
+			if want := map[bool]float64{true: 1, false: 0}[a == b]; math.Abs(d-want) > 1e-3 {
+				t.Fatalf("<dir %d, dir %d> = %v, want %v", a, b, d, want)
+			}
+		}
+		// Each direction lies in the subspace: its projection keeps its norm.
+		var in float64
+		for j := 0; j < r; j++ {
+			p := dot64(dirs[a], basis[j*D:(j+1)*D])
+			in += p * p
+		}
+		if in < 0.999 {
+			t.Fatalf("direction %d keeps %.4f of its norm in the subspace, want ≥ 0.999", a, in)
+		}
+	}
+	// The first direction is the largest-variance one, basis row 0.
+	if p := math.Abs(dot64(dirs[0], basis[:D])); p < 0.99 {
+		t.Fatalf("first direction has |<dir, basis 0>| = %.4f, want ≥ 0.99", p)
+	}
+}
+
+func dot64(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
+
+// TestRepresentationRoundTrip: a saved representation reads back equal, and
+// every flipped byte is an error, never a different representation.
+func TestRepresentationRoundTrip(t *testing.T) {
+	rep := Representation{Kind: PCA, Dim: 3, Recall: 0.985, Depth: 40, Queries: 50, Sample: 900, Items: 1200, Proj: []float32{1, 2, 3, 4, 5, 6}}
+	b := MarshalRepresentation(rep, 2)
+	got, phiDim, err := UnmarshalRepresentation(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if phiDim != 2 || got.String() != "pca-3" || got.Recall != rep.Recall || got.Items != 1200 || got.Sample != 900 || len(got.Proj) != 6 || got.Proj[5] != 6 {
+		t.Fatalf("round trip gave %+v (φ %d), want %+v (φ 2)", got, phiDim, rep)
+	}
+	for i := range b {
+		bad := append([]byte(nil), b...)
+		bad[i] ^= 0x10
+		if _, _, err := UnmarshalRepresentation(bad); err == nil {
+			t.Fatalf("byte %d flipped: no error", i)
+		}
+	}
+	if _, _, err := UnmarshalRepresentation(b[:len(b)-5]); err == nil {
+		t.Fatal("truncated: no error")
+	}
+}
+
+// TestMapRepresentations: each representation's vectors have the
+// dimension it claims, centroid needs a linear term, and the centroid's
+// query vector is φ's linear block.
+func TestMapRepresentations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 0))
+	cloud := wpcsim.Cloud{Dim: 16, Weights: []float32{2, -1.5, 0.5}, Points: make([]float32, 48)}
+	for i := range cloud.Points {
+		cloud.Points[i] = float32(rng.NormFloat64())
+	}
+	for _, mode := range []wpcsim.ScoreMode{wpcsim.ScoreInner, wpcsim.ScoreCosine, wpcsim.ScoreMMD} {
+		phiMap := testMap(t, wpcsim.DefaultKernelSpec, mode)
+		cm, err := NewMap(phiMap.sim, 16, phiMap.feat, Representation{Kind: Centroid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := cm.AppendQuery(nil, cloud)
+		if err != nil {
+			t.Fatal(err)
+		}
+		phi, _ := phiMap.feat.Map(cloud, nil)
+		extra := map[bool]int{true: 1, false: 0}[mode == wpcsim.ScoreMMD]
+		if len(q) != 16+extra || cm.Dim() != 16+extra {
+			t.Fatalf("%s: centroid query of %d values, dim %d", mode, len(q), cm.Dim())
+		}
+		for k := 0; k < 16; k++ {
+			if math.Abs(float64(q[k]-phi[cm.linear.Offset+k])) > 1e-6 {
+				t.Fatalf("%s: centroid[%d] = %v, φ's linear block %v", mode, k, q[k], phi[cm.linear.Offset+k])
+			}
+		}
+		if item := cm.AppendItem(nil, wpcsim.Self{G: 2, Mass: 3}, phi); len(item) != cm.Dim() {
+			t.Fatalf("%s: item vector of %d values, dim %d", mode, len(item), cm.Dim())
+		}
+	}
+	g := testMap(t, "gaussian(0.5)", wpcsim.ScoreInner)
+	if _, err := NewMap(g.sim, 16, g.feat, Representation{Kind: Centroid}); err == nil {
+		t.Fatal("centroid without a linear term: no error")
+	}
+	if _, err := NewMap(g.sim, 16, g.feat, Representation{Kind: PCA, Dim: 4, Proj: make([]float32, 3)}); err == nil {
+		t.Fatal("pca with a short projection: no error")
+	}
+}
