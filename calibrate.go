@@ -138,3 +138,24 @@ func (c *Collection) stopCalibration() {
 	cs.mu.Unlock()
 	cs.wg.Wait()
 }
+
+// LoadDone tells the collection that a bulk load has ended: it calibrates
+// its first stage (see Calibrate) when it has never been calibrated or has
+// grown by a quarter since, so that a collection loaded in one go searches
+// with the representation its data calls for. Errors other than a
+// cancelled ctx are returned; too few items to calibrate is not one.
+func (c *Collection) LoadDone(ctx context.Context) error {
+	if c.first == nil {
+		return nil
+	}
+	n := c.coll.Count()
+	last := c.first.stage().Map.Representation().Items
+	if n < 200 || (last > 0 && 4*n < 5*last) {
+		return nil
+	}
+	_, err := c.Calibrate(ctx, nil)
+	if errors.Is(err, firststage.ErrTooFew) {
+		return nil
+	}
+	return err
+}

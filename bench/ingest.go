@@ -107,6 +107,12 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestReport, error) {
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	t0 := time.Now()
+	// The load is done: the first stage calibrates, then its graph catches
+	// up; both count as the index's catch-up time.
+	if err := c.LoadDone(ctx); err != nil {
+		db.Close()
+		return IngestReport{}, err
+	}
 	if err := c.WaitIndex(ctx); err != nil {
 		db.Close()
 		return IngestReport{}, err

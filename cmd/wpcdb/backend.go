@@ -20,6 +20,9 @@ type backend interface {
 	Delete(ctx context.Context, coll string, ids []string) (int, error)
 	Search(ctx context.Context, coll string, q wpcsim.Cloud, opts wpcdb.SearchOptions) (hits, error)
 	Rerank(ctx context.Context, coll string, q wpcsim.Cloud, ids []string) (hits, error)
+	// Calibrate chooses the collection's first-stage representation by
+	// measurement (queries nil: held-out items).
+	Calibrate(ctx context.Context, coll string, queries []wpcsim.Cloud) (wpcdb.Calibration, error)
 	// Ingest opens a collection for batched upserts; close the target when
 	// done.
 	Ingest(ctx context.Context, coll string) (ingestTarget, error)
@@ -135,6 +138,14 @@ func (e embedded) Rerank(ctx context.Context, coll string, q wpcsim.Cloud, ids [
 	return hits{res, c.Config().Similarity.Score}, err
 }
 
+func (e embedded) Calibrate(ctx context.Context, coll string, queries []wpcsim.Cloud) (wpcdb.Calibration, error) {
+	c, err := e.db.Collection(coll)
+	if err != nil {
+		return wpcdb.Calibration{}, err
+	}
+	return c.Calibrate(ctx, queries)
+}
+
 func (e embedded) Ingest(ctx context.Context, coll string) (ingestTarget, error) {
 	c, err := e.db.Collection(coll)
 	if err != nil {
@@ -147,4 +158,6 @@ func (e embedded) Close() error { return e.db.Close() }
 
 type embeddedTarget struct{ *wpcdb.Collection }
 
-func (embeddedTarget) Close() error { return nil }
+// Close ends the load: the collection calibrates its first stage if it has
+// grown enough (wpcdb.Collection.LoadDone).
+func (t embeddedTarget) Close() error { return t.LoadDone(context.Background()) }

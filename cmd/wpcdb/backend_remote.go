@@ -280,3 +280,7 @@ func (t *remoteTarget) Close() error {
 	}
 	return nil
 }
+
+func (r *remote) Calibrate(ctx context.Context, coll string, queries []wpcsim.Cloud) (wpcdb.Calibration, error) {
+	return wpcdb.Calibration{}, errors.New("collection calibrate: not served over --addr yet; run it on the server's --data")
+}

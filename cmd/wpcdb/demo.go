@@ -102,6 +102,9 @@ func (a *app) runDemo(ctx context.Context, dir string, queries int) error {
 		bar.Finish()
 		fmt.Fprintln(a.stderr)
 	}
+	if err := c.LoadDone(ctx); err != nil { // the first stage calibrates
+		return err
+	}
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(out, "ingested %d items in %.2f s (%.0f items/s), durable on disk\n", c.Count(), secs, float64(c.Count())/secs)
 

@@ -349,6 +349,11 @@ func (a *app) encodeIngest(ctx context.Context, db *wpcdb.DB, enc encoder.Encode
 	if err != nil {
 		return err
 	}
+	if c != nil {
+		if err := c.LoadDone(ctx); err != nil { // the first stage calibrates
+			return err
+		}
+	}
 	return a.printIngestSummary(st)
 }
 
