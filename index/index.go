@@ -1,7 +1,10 @@
-// Package index is wpcdb's first stage: approximate nearest-neighbour search
-// over one vector per cloud (a form of φ, see wpcsim.FeatureMap), returning
-// candidates that the exact scorer reranks. Implementations: Flat (an exact
-// scan, for small collections and as the oracle) and HNSW (a graph).
+// Package index holds the first stage's vector indexes: nearest-neighbour
+// search over one vector per cloud (the representation package firststage
+// chooses), returning candidates that the exact scorer reranks.
+// Implementations: Flat (an exact scan, for small collections and as the
+// oracle), HNSW (a graph), and Tiered, which every collection uses: a Flat
+// buffer that new vectors enter at once, moved into an HNSW graph by a
+// background builder once the index is large enough.
 //
 // Scores are "higher is closer" for every metric: the inner product, the
 // cosine, or the negated squared L2 distance.

@@ -1,7 +1,13 @@
-// Package query will plan and run searches: a filter compiled to a bitmap,
-// the first stage, the exact rerank, explain. For now it holds the first
-// of these, the filter language: Parse turns a filter into an Expr, and
-// Compile evaluates an Expr to the roaring bitmap of matching items over a
+// Package query plans and runs searches: a filter compiled to a bitmap,
+// the plan (an exact scan when few items pass, else the first stage), the
+// exact rerank of the candidates, and the stats an explain prints. Engine
+// runs them; it asks its FirstStage (firststage.Stage) for candidates under
+// the allowed bitmap and reranks them with a wpcsim.Scorer bound to the
+// query once, unless the first stage's scores are already exact (the linear
+// kernel's centroids).
+//
+// The filter language: Parse turns a filter into an Expr, and Compile
+// evaluates an Expr to the roaring bitmap of matching items over a
 // BitmapSource, which storage.Coll implements.
 //
 // # Filters
