@@ -81,7 +81,7 @@ func (c *Collection) useRepresentation(rep firststage.Representation) error {
 	if rep.String() == cur.String() {
 		c.first.cur.Store(&firststage.Stage{Map: m, Index: old.Index})
 	} else {
-		st, err := c.buildStage(m, old.Index.Options())
+		st, err := c.buildStage(m)
 		if err != nil {
 			c.indexMu.Unlock()
 			return err

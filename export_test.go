@@ -19,7 +19,7 @@ func StorageForTest(db *DB, name string) *storage.Coll {
 // comparison.
 func FirstStageForTest(c *Collection) (loaded, fresh *index.Tiered, dim int) {
 	st := c.first.stage()
-	built, err := c.buildStage(st.Map, index.TieredOptions{})
+	built, err := c.buildStage(st.Map)
 	if err != nil {
 		panic(err)
 	}

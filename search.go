@@ -80,16 +80,19 @@ func mapQueryErr(err error) error {
 	return err
 }
 
-// tieredOptions turns the collection's index config into the first stage's.
-func tieredOptions(ic storage.IndexConfig) index.TieredOptions {
+// tieredOptions turns the collection's index config into the options of a
+// first stage whose vectors have dim floats.
+func tieredOptions(ic storage.IndexConfig, dim int) index.TieredOptions {
 	o := index.TieredOptions{HNSW: index.HNSWOptions{M: ic.M, EfConstruction: ic.EfConstruction, EfSearch: ic.EfSearch}}
-	switch ic.Kind {
-	case storage.IndexHNSW:
+	switch {
+	case ic.Kind == storage.IndexHNSW:
 		o.GraphAt = 1
-	case storage.IndexFlat:
+	case ic.Kind == storage.IndexFlat:
 		o.GraphAt = 0
-	default:
+	case ic.GraphAt > 0:
 		o.GraphAt = ic.GraphAt
+	default:
+		o.GraphAt = max(storage.GraphAtLeast, storage.GraphScanFloats/max(dim, 1))
 	}
 	return o
 }
@@ -106,7 +109,7 @@ func (c *Collection) openFirstStage() error {
 		c.engine.Candidates = func(k int) int { return max(40*k, 400) }
 	}
 	fs := &firstStage{}
-	if err := c.loadOrBuildIndex(fs, tieredOptions(cfg.Index)); err != nil {
+	if err := c.loadOrBuildIndex(fs); err != nil {
 		return err
 	}
 	c.first = fs
@@ -129,7 +132,7 @@ func (p blobPersister) GetBlob(name string) ([]byte, error) { return p[name], ni
 // made after it (the change log), or, when none was saved or it does not fit,
 // builds it from every item's stored φ. The index is derived state: Pebble
 // is the truth it is brought up to date from.
-func (c *Collection) loadOrBuildIndex(fs *firstStage, opts index.TieredOptions) error {
+func (c *Collection) loadOrBuildIndex(fs *firstStage) error {
 	blobs, epoch, ok, err := c.coll.SavedIndex()
 	if err != nil {
 		return err
@@ -138,7 +141,7 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage, opts index.TieredOptions) 
 		m, err := c.savedMap(blobs)
 		var idx *index.Tiered
 		if err == nil {
-			idx, err = index.LoadTiered(blobPersister(blobs), opts)
+			idx, err = index.LoadTiered(blobPersister(blobs), tieredOptions(c.Config().Index, m.Dim()))
 		}
 		if err == nil && idx != nil && idx.Dim() == m.Dim() && idx.Metric() == m.Metric() {
 			fs.cur.Store(&firststage.Stage{Map: m, Index: idx})
@@ -163,7 +166,7 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage, opts index.TieredOptions) 
 	if err != nil {
 		return err
 	}
-	st, err := c.buildStage(m, opts)
+	st, err := c.buildStage(m)
 	if err != nil {
 		return err
 	}
@@ -172,8 +175,8 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage, opts index.TieredOptions) 
 }
 
 // buildStage builds a first stage for map m from every item's stored φ.
-func (c *Collection) buildStage(m *firststage.Map, opts index.TieredOptions) (*firststage.Stage, error) {
-	idx, err := index.NewTiered(m.Dim(), m.Metric(), opts)
+func (c *Collection) buildStage(m *firststage.Map) (*firststage.Stage, error) {
+	idx, err := index.NewTiered(m.Dim(), m.Metric(), tieredOptions(c.Config().Index, m.Dim()))
 	if err != nil {
 		return nil, err
 	}

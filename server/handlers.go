@@ -11,6 +11,7 @@ import (
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
 // maxBatchQueries bounds a BatchSearch: each query is a full search.
@@ -85,12 +86,17 @@ func (s *service) DropCollection(ctx context.Context, req *pb.DropCollectionRequ
 // Upsert commits each received batch with one durable, atomic write and
 // acknowledges it. A refused batch ends the stream with its error (an
 // InvalidItem detail names the item); batches acknowledged before it stay.
+// A stream that ends well is a bulk load done: the collection calibrates
+// its first stage if it has grown enough (wpcdb.Collection.LoadDone).
 func (s *service) Upsert(stream pb.WPCDB_UpsertServer) error {
 	ctx := stream.Context()
 	var c *wpcdb.Collection
 	for batch := uint64(0); ; batch++ {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
+			if c != nil {
+				return c.LoadDone(ctx)
+			}
 			return nil
 		}
 		if err != nil {
@@ -256,6 +262,26 @@ func (s *service) Rerank(ctx context.Context, req *pb.RerankRequest) (*pb.Rerank
 	}
 	r := searchResponse(c, res)
 	return &pb.RerankResponse{Hits: r.Hits, Stats: r.Stats, ScoreMode: r.ScoreMode}, nil
+}
+
+// Calibrate chooses a collection's first-stage vector by measurement.
+func (s *service) Calibrate(ctx context.Context, req *pb.CalibrateRequest) (*pb.CalibrateResponse, error) {
+	c, err := s.collection(req.GetCollection())
+	if err != nil {
+		return nil, err
+	}
+	if len(req.GetQueries()) > 1000 {
+		return nil, invalid("queries: at most 1000, got %d", len(req.GetQueries()))
+	}
+	qs := make([]wpcsim.Cloud, len(req.GetQueries()))
+	for i, q := range req.GetQueries() {
+		qs[i] = pbconv.CloudFromPB(q)
+	}
+	cal, err := c.Calibrate(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	return pbconv.CalibrationToPB(cal), nil
 }
 
 // Snapshot writes a checkpoint of the whole database. With a snapshot root

@@ -282,5 +282,13 @@ func (t *remoteTarget) Close() error {
 }
 
 func (r *remote) Calibrate(ctx context.Context, coll string, queries []wpcsim.Cloud) (wpcdb.Calibration, error) {
-	return wpcdb.Calibration{}, errors.New("collection calibrate: not served over --addr yet; run it on the server's --data")
+	req := &pb.CalibrateRequest{Collection: coll}
+	for _, q := range queries {
+		req.Queries = append(req.Queries, pbconv.CloudToPB(q))
+	}
+	resp, err := r.cli.Calibrate(ctx, req)
+	if err != nil {
+		return wpcdb.Calibration{}, fromRPC(ctx, err)
+	}
+	return pbconv.CalibrationFromPB(resp), nil
 }

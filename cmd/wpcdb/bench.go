@@ -218,7 +218,7 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 	fl.IntVar(&topK, "k", 10, "hits per query")
 	fl.BoolVar(&peers, "peers", true, "also run the peers on the same data (bench/install-peers.sh installs them): usearch and hnswlib over wpcdb's first-stage vectors, hnswlib/FAISS/usearch + NumPy exact rerank, LanceDB multivector for maxsim")
 	fl.StringVar(&ic.Kind, "index", storage.IndexAuto, "first-stage index of the collection: auto, flat or hnsw")
-	fl.IntVar(&ic.GraphAt, "graph-at", storage.DefaultGraphAt, "auto index: collection size at which the HNSW graph is built")
+	fl.IntVar(&ic.GraphAt, "graph-at", 0, "auto index: collection size at which the HNSW graph is built (0: once a scan would read 4M floats)")
 	fmnist.register(fl)
 	wf.register(fl)
 	load.register(fl)

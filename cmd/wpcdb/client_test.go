@@ -114,6 +114,8 @@ func TestClientModeMatchesEmbedded(t *testing.T) {
 		{"--json", "collection", "list"},
 		{"collection", "describe", "c"},
 		{"--json", "collection", "describe", "d"},
+		{"collection", "calibrate", "c"},
+		{"--json", "collection", "calibrate", "d"},
 		{"collection", "drop", "d"},
 		{"--json", "collection", "list"},
 	} {

@@ -122,7 +122,7 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 	fl.IntVar(&rffDim, "rff-dim", storage.DefaultFeatureDim, "random features per nonlinear kernel term")
 	fl.Uint64Var(&rffSeed, "rff-seed", 0, "seed of the random-feature sample")
 	fl.StringVar(&ic.Kind, "index", storage.IndexAuto, "first-stage index: auto (exact scan below --graph-at items, HNSW above), flat or hnsw")
-	fl.IntVar(&ic.GraphAt, "graph-at", storage.DefaultGraphAt, "auto index: collection size at which the HNSW graph is built")
+	fl.IntVar(&ic.GraphAt, "graph-at", 0, "auto index: collection size at which the HNSW graph is built (0: once a scan would read 4M floats)")
 	fl.IntVar(&ic.M, "hnsw-m", 16, "HNSW links per node (layer 0 keeps twice as many)")
 	fl.IntVar(&ic.EfConstruction, "ef-construction", 200, "HNSW beam width when inserting")
 	fl.IntVar(&ic.EfSearch, "ef-search", 64, "HNSW default search beam width (raised to the first-stage depth)")
@@ -206,7 +206,8 @@ measurement.`,
 					return err
 				}
 				if a.g.json {
-					return a.printJSON(cal)
+					return a.printJSON(map[string]any{"chosen": cal.Chosen.String(), "skipped": cal.Skipped, "measured": cal.Measured,
+						"depth": cal.Chosen.Depth, "sample": cal.Chosen.Sample, "queries": cal.Chosen.Queries})
 				}
 				if cal.Skipped != "" {
 					_, err := fmt.Fprintf(a.stdout, "first stage: %s (%s)\n", cal.Chosen, cal.Skipped)
@@ -366,8 +367,10 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 
 func indexString(ic storage.IndexConfig) string {
 	s := ic.Kind
-	if ic.Kind == storage.IndexAuto {
+	if ic.Kind == storage.IndexAuto && ic.GraphAt > 0 {
 		s += fmt.Sprintf(" (graph at %d items)", ic.GraphAt)
+	} else if ic.Kind == storage.IndexAuto {
+		s += " (graph once a scan would read 4M floats)"
 	}
 	if ic.Kind != storage.IndexFlat {
 		s += fmt.Sprintf(", m %d, ef construction %d, ef search %d", ic.M, ic.EfConstruction, ic.EfSearch)

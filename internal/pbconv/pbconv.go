@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/firststage"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -232,7 +235,9 @@ func clampInt(v uint32) int { return int(min(uint64(v), math.MaxInt32)) }
 func InfoToPB(info wpcdb.CollectionInfo) *pb.CollectionInfo {
 	return &pb.CollectionInfo{
 		Name: info.Name, Config: ConfigToPB(info.Config), Count: uint64(info.Count), DiskBytes: info.DiskBytes,
-		Index: &pb.IndexStatus{Kind: info.Index.Kind, InGraph: uint64(info.Index.InGraph), Buffered: uint64(info.Index.Buffered)},
+		Index: &pb.IndexStatus{Kind: info.Index.Kind, InGraph: uint64(info.Index.InGraph), Buffered: uint64(info.Index.Buffered),
+			Representation: info.Index.Representation, Dim: uint32(info.Index.Dim), Recall: info.Index.Recall,
+			FirstStageBytes: uint64(max(info.Index.FirstStageBytes, 0))},
 	}
 }
 
@@ -249,8 +254,40 @@ func InfoFromPB(info *pb.CollectionInfo) (wpcdb.CollectionInfo, error) {
 	st := info.GetIndex()
 	return wpcdb.CollectionInfo{
 		Name: info.GetName(), Config: cfg, Count: int(info.GetCount()), DiskBytes: info.GetDiskBytes(),
-		Index: wpcdb.IndexStatus{Kind: st.GetKind(), InGraph: int(st.GetInGraph()), Buffered: int(st.GetBuffered())},
+		Index: wpcdb.IndexStatus{Kind: st.GetKind(), InGraph: int(st.GetInGraph()), Buffered: int(st.GetBuffered()),
+			Representation: st.GetRepresentation(), Dim: clampInt(st.GetDim()), Recall: st.GetRecall(),
+			FirstStageBytes: int64(min(st.GetFirstStageBytes(), math.MaxInt64))},
 	}, nil
+}
+
+// CalibrationToPB converts a calibration's outcome.
+func CalibrationToPB(cal wpcdb.Calibration) *pb.CalibrateResponse {
+	out := &pb.CalibrateResponse{Chosen: cal.Chosen.String(), Skipped: cal.Skipped,
+		Depth: uint32(cal.Chosen.Depth), Sample: uint32(cal.Chosen.Sample), Queries: uint32(cal.Chosen.Queries)}
+	for _, m := range cal.Measured {
+		out.Measured = append(out.Measured, &pb.CalibrateResponse_Measured{Representation: m.Representation, Dim: uint32(m.Dim), Recall: m.Recall})
+	}
+	return out
+}
+
+// CalibrationFromPB converts a calibration's outcome received from a
+// server.
+func CalibrationFromPB(r *pb.CalibrateResponse) wpcdb.Calibration {
+	chosen := firststage.Representation{Kind: firststage.Kind(r.GetChosen()), Depth: clampInt(r.GetDepth()),
+		Sample: clampInt(r.GetSample()), Queries: clampInt(r.GetQueries())}
+	if dim, ok := strings.CutPrefix(r.GetChosen(), "pca-"); ok {
+		chosen.Kind = firststage.PCA
+		chosen.Dim, _ = strconv.Atoi(dim)
+	}
+	cal := wpcdb.Calibration{Chosen: chosen, Skipped: r.GetSkipped()}
+	for _, m := range r.GetMeasured() {
+		cal.Measured = append(cal.Measured, firststage.Measured{Representation: m.GetRepresentation(), Dim: clampInt(m.GetDim()), Recall: m.GetRecall()})
+		if m.GetRepresentation() == r.GetChosen() {
+			chosen.Recall = m.GetRecall()
+		}
+	}
+	cal.Chosen = chosen
+	return cal
 }
 
 // SampleToPB converts an imported random-feature sample.

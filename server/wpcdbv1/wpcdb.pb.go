@@ -650,9 +650,17 @@ type IndexStatus struct {
 	Kind    string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	InGraph uint64 `protobuf:"varint,2,opt,name=in_graph,json=inGraph,proto3" json:"in_graph,omitempty"`
 	// buffered vectors wait for the graph; searches scan them exactly.
-	Buffered      uint64 `protobuf:"varint,3,opt,name=buffered,proto3" json:"buffered,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Buffered uint64 `protobuf:"varint,3,opt,name=buffered,proto3" json:"buffered,omitempty"`
+	// representation is the first-stage vector: "phi", "centroid", "pca-R",
+	// "fde"; dim its floats per item.
+	Representation string `protobuf:"bytes,4,opt,name=representation,proto3" json:"representation,omitempty"`
+	Dim            uint32 `protobuf:"varint,5,opt,name=dim,proto3" json:"dim,omitempty"`
+	// recall is the recall@10 its calibration measured (0: not calibrated).
+	Recall float64 `protobuf:"fixed64,6,opt,name=recall,proto3" json:"recall,omitempty"`
+	// first_stage_bytes is the resident memory of the first-stage vectors.
+	FirstStageBytes uint64 `protobuf:"varint,7,opt,name=first_stage_bytes,json=firstStageBytes,proto3" json:"first_stage_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *IndexStatus) Reset() {
@@ -702,6 +710,34 @@ func (x *IndexStatus) GetInGraph() uint64 {
 func (x *IndexStatus) GetBuffered() uint64 {
 	if x != nil {
 		return x.Buffered
+	}
+	return 0
+}
+
+func (x *IndexStatus) GetRepresentation() string {
+	if x != nil {
+		return x.Representation
+	}
+	return ""
+}
+
+func (x *IndexStatus) GetDim() uint32 {
+	if x != nil {
+		return x.Dim
+	}
+	return 0
+}
+
+func (x *IndexStatus) GetRecall() float64 {
+	if x != nil {
+		return x.Recall
+	}
+	return 0
+}
+
+func (x *IndexStatus) GetFirstStageBytes() uint64 {
+	if x != nil {
+		return x.FirstStageBytes
 	}
 	return 0
 }
@@ -2245,6 +2281,147 @@ func (x *SnapshotResponse) GetDir() string {
 	return ""
 }
 
+type CalibrateRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
+	// queries of the real workload (at most 1000); empty: held-out items.
+	Queries       []*Cloud `protobuf:"bytes,2,rep,name=queries,proto3" json:"queries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CalibrateRequest) Reset() {
+	*x = CalibrateRequest{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CalibrateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CalibrateRequest) ProtoMessage() {}
+
+func (x *CalibrateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CalibrateRequest.ProtoReflect.Descriptor instead.
+func (*CalibrateRequest) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *CalibrateRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *CalibrateRequest) GetQueries() []*Cloud {
+	if x != nil {
+		return x.Queries
+	}
+	return nil
+}
+
+type CalibrateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// chosen is the representation now in use ("phi", "centroid", "pca-R").
+	Chosen string `protobuf:"bytes,1,opt,name=chosen,proto3" json:"chosen,omitempty"`
+	// skipped says why nothing was measured (then chosen is φ or fde).
+	Skipped  string                        `protobuf:"bytes,2,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	Measured []*CalibrateResponse_Measured `protobuf:"bytes,3,rep,name=measured,proto3" json:"measured,omitempty"`
+	// The measurement: recall@10 at this first-stage depth, over sample items
+	// and queries.
+	Depth         uint32 `protobuf:"varint,4,opt,name=depth,proto3" json:"depth,omitempty"`
+	Sample        uint32 `protobuf:"varint,5,opt,name=sample,proto3" json:"sample,omitempty"`
+	Queries       uint32 `protobuf:"varint,6,opt,name=queries,proto3" json:"queries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CalibrateResponse) Reset() {
+	*x = CalibrateResponse{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CalibrateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CalibrateResponse) ProtoMessage() {}
+
+func (x *CalibrateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CalibrateResponse.ProtoReflect.Descriptor instead.
+func (*CalibrateResponse) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CalibrateResponse) GetChosen() string {
+	if x != nil {
+		return x.Chosen
+	}
+	return ""
+}
+
+func (x *CalibrateResponse) GetSkipped() string {
+	if x != nil {
+		return x.Skipped
+	}
+	return ""
+}
+
+func (x *CalibrateResponse) GetMeasured() []*CalibrateResponse_Measured {
+	if x != nil {
+		return x.Measured
+	}
+	return nil
+}
+
+func (x *CalibrateResponse) GetDepth() uint32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+func (x *CalibrateResponse) GetSample() uint32 {
+	if x != nil {
+		return x.Sample
+	}
+	return 0
+}
+
+func (x *CalibrateResponse) GetQueries() uint32 {
+	if x != nil {
+		return x.Queries
+	}
+	return 0
+}
+
 type FeatureSample_Term struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// w holds D rows of dim values, row-major.
@@ -2256,7 +2433,7 @@ type FeatureSample_Term struct {
 
 func (x *FeatureSample_Term) Reset() {
 	*x = FeatureSample_Term{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2268,7 +2445,7 @@ func (x *FeatureSample_Term) String() string {
 func (*FeatureSample_Term) ProtoMessage() {}
 
 func (x *FeatureSample_Term) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,6 +2473,66 @@ func (x *FeatureSample_Term) GetB() []float32 {
 		return x.B
 	}
 	return nil
+}
+
+type CalibrateResponse_Measured struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Representation string                 `protobuf:"bytes,1,opt,name=representation,proto3" json:"representation,omitempty"`
+	Dim            uint32                 `protobuf:"varint,2,opt,name=dim,proto3" json:"dim,omitempty"`
+	Recall         float64                `protobuf:"fixed64,3,opt,name=recall,proto3" json:"recall,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CalibrateResponse_Measured) Reset() {
+	*x = CalibrateResponse_Measured{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CalibrateResponse_Measured) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CalibrateResponse_Measured) ProtoMessage() {}
+
+func (x *CalibrateResponse_Measured) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CalibrateResponse_Measured.ProtoReflect.Descriptor instead.
+func (*CalibrateResponse_Measured) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{34, 0}
+}
+
+func (x *CalibrateResponse_Measured) GetRepresentation() string {
+	if x != nil {
+		return x.Representation
+	}
+	return ""
+}
+
+func (x *CalibrateResponse_Measured) GetDim() uint32 {
+	if x != nil {
+		return x.Dim
+	}
+	return 0
+}
+
+func (x *CalibrateResponse_Measured) GetRecall() float64 {
+	if x != nil {
+		return x.Recall
+	}
+	return 0
 }
 
 var File_wpcdb_v1_wpcdb_proto protoreflect.FileDescriptor
@@ -2341,11 +2578,15 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\bgraph_at\x18\x02 \x01(\rR\agraphAt\x12\f\n" +
 	"\x01m\x18\x03 \x01(\rR\x01m\x12'\n" +
 	"\x0fef_construction\x18\x04 \x01(\rR\x0eefConstruction\x12\x1b\n" +
-	"\tef_search\x18\x05 \x01(\rR\befSearch\"X\n" +
+	"\tef_search\x18\x05 \x01(\rR\befSearch\"\xd6\x01\n" +
 	"\vIndexStatus\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x19\n" +
 	"\bin_graph\x18\x02 \x01(\x04R\ainGraph\x12\x1a\n" +
-	"\bbuffered\x18\x03 \x01(\x04R\bbuffered\"g\n" +
+	"\bbuffered\x18\x03 \x01(\x04R\bbuffered\x12&\n" +
+	"\x0erepresentation\x18\x04 \x01(\tR\x0erepresentation\x12\x10\n" +
+	"\x03dim\x18\x05 \x01(\rR\x03dim\x12\x16\n" +
+	"\x06recall\x18\x06 \x01(\x01R\x06recall\x12*\n" +
+	"\x11first_stage_bytes\x18\a \x01(\x04R\x0ffirstStageBytes\"g\n" +
 	"\rFeatureSample\x122\n" +
 	"\x05terms\x18\x01 \x03(\v2\x1c.wpcdb.v1.FeatureSample.TermR\x05terms\x1a\"\n" +
 	"\x04Term\x12\f\n" +
@@ -2468,7 +2709,23 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x0fSnapshotRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\tR\x03dir\"$\n" +
 	"\x10SnapshotResponse\x12\x10\n" +
-	"\x03dir\x18\x01 \x01(\tR\x03dir*h\n" +
+	"\x03dir\x18\x01 \x01(\tR\x03dir\"]\n" +
+	"\x10CalibrateRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12)\n" +
+	"\aqueries\x18\x02 \x03(\v2\x0f.wpcdb.v1.CloudR\aqueries\"\xad\x02\n" +
+	"\x11CalibrateResponse\x12\x16\n" +
+	"\x06chosen\x18\x01 \x01(\tR\x06chosen\x12\x18\n" +
+	"\askipped\x18\x02 \x01(\tR\askipped\x12@\n" +
+	"\bmeasured\x18\x03 \x03(\v2$.wpcdb.v1.CalibrateResponse.MeasuredR\bmeasured\x12\x14\n" +
+	"\x05depth\x18\x04 \x01(\rR\x05depth\x12\x16\n" +
+	"\x06sample\x18\x05 \x01(\rR\x06sample\x12\x18\n" +
+	"\aqueries\x18\x06 \x01(\rR\aqueries\x1a\\\n" +
+	"\bMeasured\x12&\n" +
+	"\x0erepresentation\x18\x01 \x01(\tR\x0erepresentation\x12\x10\n" +
+	"\x03dim\x18\x02 \x01(\rR\x03dim\x12\x16\n" +
+	"\x06recall\x18\x03 \x01(\x01R\x06recall*h\n" +
 	"\tScoreMode\x12\x1a\n" +
 	"\x16SCORE_MODE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10SCORE_MODE_INNER\x10\x01\x12\x15\n" +
@@ -2482,7 +2739,7 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x14ENCODING_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fENCODING_F32\x10\x01\x12\x10\n" +
 	"\fENCODING_F16\x10\x02\x12\x11\n" +
-	"\rENCODING_BF16\x10\x032\xab\x06\n" +
+	"\rENCODING_BF16\x10\x032\xf1\x06\n" +
 	"\x05WPCDB\x12Y\n" +
 	"\x10CreateCollection\x12!.wpcdb.v1.CreateCollectionRequest\x1a\".wpcdb.v1.CreateCollectionResponse\x12_\n" +
 	"\x12DescribeCollection\x12#.wpcdb.v1.DescribeCollectionRequest\x1a$.wpcdb.v1.DescribeCollectionResponse\x12V\n" +
@@ -2494,7 +2751,8 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x06Search\x12\x17.wpcdb.v1.SearchRequest\x1a\x18.wpcdb.v1.SearchResponse\x12J\n" +
 	"\vBatchSearch\x12\x1c.wpcdb.v1.BatchSearchRequest\x1a\x1d.wpcdb.v1.BatchSearchResponse\x12;\n" +
 	"\x06Rerank\x12\x17.wpcdb.v1.RerankRequest\x1a\x18.wpcdb.v1.RerankResponse\x12A\n" +
-	"\bSnapshot\x12\x19.wpcdb.v1.SnapshotRequest\x1a\x1a.wpcdb.v1.SnapshotResponseB/Z-github.com/wpcdb/wpcdb/server/wpcdbv1;wpcdbv1b\x06proto3"
+	"\bSnapshot\x12\x19.wpcdb.v1.SnapshotRequest\x1a\x1a.wpcdb.v1.SnapshotResponse\x12D\n" +
+	"\tCalibrate\x12\x1a.wpcdb.v1.CalibrateRequest\x1a\x1b.wpcdb.v1.CalibrateResponseB/Z-github.com/wpcdb/wpcdb/server/wpcdbv1;wpcdbv1b\x06proto3"
 
 var (
 	file_wpcdb_v1_wpcdb_proto_rawDescOnce sync.Once
@@ -2509,7 +2767,7 @@ func file_wpcdb_v1_wpcdb_proto_rawDescGZIP() []byte {
 }
 
 var file_wpcdb_v1_wpcdb_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
 	(ScoreMode)(0),                     // 0: wpcdb.v1.ScoreMode
 	(Norm)(0),                          // 1: wpcdb.v1.Norm
@@ -2547,17 +2805,20 @@ var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
 	(*RerankResponse)(nil),             // 33: wpcdb.v1.RerankResponse
 	(*SnapshotRequest)(nil),            // 34: wpcdb.v1.SnapshotRequest
 	(*SnapshotResponse)(nil),           // 35: wpcdb.v1.SnapshotResponse
-	nil,                                // 36: wpcdb.v1.Item.AttrsEntry
-	(*FeatureSample_Term)(nil),         // 37: wpcdb.v1.FeatureSample.Term
+	(*CalibrateRequest)(nil),           // 36: wpcdb.v1.CalibrateRequest
+	(*CalibrateResponse)(nil),          // 37: wpcdb.v1.CalibrateResponse
+	nil,                                // 38: wpcdb.v1.Item.AttrsEntry
+	(*FeatureSample_Term)(nil),         // 39: wpcdb.v1.FeatureSample.Term
+	(*CalibrateResponse_Measured)(nil), // 40: wpcdb.v1.CalibrateResponse.Measured
 }
 var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
 	3,  // 0: wpcdb.v1.Item.cloud:type_name -> wpcdb.v1.Cloud
-	36, // 1: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
+	38, // 1: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
 	1,  // 2: wpcdb.v1.CollectionConfig.norm:type_name -> wpcdb.v1.Norm
 	0,  // 3: wpcdb.v1.CollectionConfig.score:type_name -> wpcdb.v1.ScoreMode
 	2,  // 4: wpcdb.v1.CollectionConfig.encoding:type_name -> wpcdb.v1.Encoding
 	7,  // 5: wpcdb.v1.CollectionConfig.index:type_name -> wpcdb.v1.IndexConfig
-	37, // 6: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
+	39, // 6: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
 	6,  // 7: wpcdb.v1.CollectionInfo.config:type_name -> wpcdb.v1.CollectionConfig
 	8,  // 8: wpcdb.v1.CollectionInfo.index:type_name -> wpcdb.v1.IndexStatus
 	6,  // 9: wpcdb.v1.CreateCollectionRequest.config:type_name -> wpcdb.v1.CollectionConfig
@@ -2578,34 +2839,38 @@ var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
 	27, // 24: wpcdb.v1.RerankResponse.hits:type_name -> wpcdb.v1.Hit
 	28, // 25: wpcdb.v1.RerankResponse.stats:type_name -> wpcdb.v1.SearchStats
 	0,  // 26: wpcdb.v1.RerankResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
-	4,  // 27: wpcdb.v1.Item.AttrsEntry.value:type_name -> wpcdb.v1.AttrValue
-	11, // 28: wpcdb.v1.WPCDB.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
-	13, // 29: wpcdb.v1.WPCDB.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
-	15, // 30: wpcdb.v1.WPCDB.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
-	17, // 31: wpcdb.v1.WPCDB.DropCollection:input_type -> wpcdb.v1.DropCollectionRequest
-	19, // 32: wpcdb.v1.WPCDB.Upsert:input_type -> wpcdb.v1.UpsertRequest
-	22, // 33: wpcdb.v1.WPCDB.Delete:input_type -> wpcdb.v1.DeleteRequest
-	24, // 34: wpcdb.v1.WPCDB.Get:input_type -> wpcdb.v1.GetRequest
-	26, // 35: wpcdb.v1.WPCDB.Search:input_type -> wpcdb.v1.SearchRequest
-	30, // 36: wpcdb.v1.WPCDB.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
-	32, // 37: wpcdb.v1.WPCDB.Rerank:input_type -> wpcdb.v1.RerankRequest
-	34, // 38: wpcdb.v1.WPCDB.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
-	12, // 39: wpcdb.v1.WPCDB.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
-	14, // 40: wpcdb.v1.WPCDB.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
-	16, // 41: wpcdb.v1.WPCDB.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
-	18, // 42: wpcdb.v1.WPCDB.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
-	21, // 43: wpcdb.v1.WPCDB.Upsert:output_type -> wpcdb.v1.UpsertResponse
-	23, // 44: wpcdb.v1.WPCDB.Delete:output_type -> wpcdb.v1.DeleteResponse
-	25, // 45: wpcdb.v1.WPCDB.Get:output_type -> wpcdb.v1.GetResponse
-	29, // 46: wpcdb.v1.WPCDB.Search:output_type -> wpcdb.v1.SearchResponse
-	31, // 47: wpcdb.v1.WPCDB.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
-	33, // 48: wpcdb.v1.WPCDB.Rerank:output_type -> wpcdb.v1.RerankResponse
-	35, // 49: wpcdb.v1.WPCDB.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
-	39, // [39:50] is the sub-list for method output_type
-	28, // [28:39] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	3,  // 27: wpcdb.v1.CalibrateRequest.queries:type_name -> wpcdb.v1.Cloud
+	40, // 28: wpcdb.v1.CalibrateResponse.measured:type_name -> wpcdb.v1.CalibrateResponse.Measured
+	4,  // 29: wpcdb.v1.Item.AttrsEntry.value:type_name -> wpcdb.v1.AttrValue
+	11, // 30: wpcdb.v1.WPCDB.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
+	13, // 31: wpcdb.v1.WPCDB.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
+	15, // 32: wpcdb.v1.WPCDB.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
+	17, // 33: wpcdb.v1.WPCDB.DropCollection:input_type -> wpcdb.v1.DropCollectionRequest
+	19, // 34: wpcdb.v1.WPCDB.Upsert:input_type -> wpcdb.v1.UpsertRequest
+	22, // 35: wpcdb.v1.WPCDB.Delete:input_type -> wpcdb.v1.DeleteRequest
+	24, // 36: wpcdb.v1.WPCDB.Get:input_type -> wpcdb.v1.GetRequest
+	26, // 37: wpcdb.v1.WPCDB.Search:input_type -> wpcdb.v1.SearchRequest
+	30, // 38: wpcdb.v1.WPCDB.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
+	32, // 39: wpcdb.v1.WPCDB.Rerank:input_type -> wpcdb.v1.RerankRequest
+	34, // 40: wpcdb.v1.WPCDB.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
+	36, // 41: wpcdb.v1.WPCDB.Calibrate:input_type -> wpcdb.v1.CalibrateRequest
+	12, // 42: wpcdb.v1.WPCDB.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
+	14, // 43: wpcdb.v1.WPCDB.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
+	16, // 44: wpcdb.v1.WPCDB.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
+	18, // 45: wpcdb.v1.WPCDB.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
+	21, // 46: wpcdb.v1.WPCDB.Upsert:output_type -> wpcdb.v1.UpsertResponse
+	23, // 47: wpcdb.v1.WPCDB.Delete:output_type -> wpcdb.v1.DeleteResponse
+	25, // 48: wpcdb.v1.WPCDB.Get:output_type -> wpcdb.v1.GetResponse
+	29, // 49: wpcdb.v1.WPCDB.Search:output_type -> wpcdb.v1.SearchResponse
+	31, // 50: wpcdb.v1.WPCDB.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
+	33, // 51: wpcdb.v1.WPCDB.Rerank:output_type -> wpcdb.v1.RerankResponse
+	35, // 52: wpcdb.v1.WPCDB.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
+	37, // 53: wpcdb.v1.WPCDB.Calibrate:output_type -> wpcdb.v1.CalibrateResponse
+	42, // [42:54] is the sub-list for method output_type
+	30, // [30:42] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_wpcdb_v1_wpcdb_proto_init() }
@@ -2624,7 +2889,7 @@ func file_wpcdb_v1_wpcdb_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wpcdb_v1_wpcdb_proto_rawDesc), len(file_wpcdb_v1_wpcdb_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   35,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,7 @@ const (
 	WPCDB_BatchSearch_FullMethodName        = "/wpcdb.v1.WPCDB/BatchSearch"
 	WPCDB_Rerank_FullMethodName             = "/wpcdb.v1.WPCDB/Rerank"
 	WPCDB_Snapshot_FullMethodName           = "/wpcdb.v1.WPCDB/Snapshot"
+	WPCDB_Calibrate_FullMethodName          = "/wpcdb.v1.WPCDB/Calibrate"
 )
 
 // WPCDBClient is the client API for WPCDB service.
@@ -82,6 +83,10 @@ type WPCDBClient interface {
 	// Snapshot writes a consistent copy of the database to a directory on the
 	// server.
 	Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotResponse, error)
+	// Calibrate chooses a collection's first-stage vector by measured recall
+	// on its own items (queries of the real workload when given, else
+	// held-out items) and switches to it.
+	Calibrate(ctx context.Context, in *CalibrateRequest, opts ...grpc.CallOption) (*CalibrateResponse, error)
 }
 
 type wPCDBClient struct {
@@ -205,6 +210,16 @@ func (c *wPCDBClient) Snapshot(ctx context.Context, in *SnapshotRequest, opts ..
 	return out, nil
 }
 
+func (c *wPCDBClient) Calibrate(ctx context.Context, in *CalibrateRequest, opts ...grpc.CallOption) (*CalibrateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CalibrateResponse)
+	err := c.cc.Invoke(ctx, WPCDB_Calibrate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WPCDBServer is the server API for WPCDB service.
 // All implementations must embed UnimplementedWPCDBServer
 // for forward compatibility.
@@ -239,6 +254,10 @@ type WPCDBServer interface {
 	// Snapshot writes a consistent copy of the database to a directory on the
 	// server.
 	Snapshot(context.Context, *SnapshotRequest) (*SnapshotResponse, error)
+	// Calibrate chooses a collection's first-stage vector by measured recall
+	// on its own items (queries of the real workload when given, else
+	// held-out items) and switches to it.
+	Calibrate(context.Context, *CalibrateRequest) (*CalibrateResponse, error)
 	mustEmbedUnimplementedWPCDBServer()
 }
 
@@ -281,6 +300,9 @@ func (UnimplementedWPCDBServer) Rerank(context.Context, *RerankRequest) (*Rerank
 }
 func (UnimplementedWPCDBServer) Snapshot(context.Context, *SnapshotRequest) (*SnapshotResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Snapshot not implemented")
+}
+func (UnimplementedWPCDBServer) Calibrate(context.Context, *CalibrateRequest) (*CalibrateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Calibrate not implemented")
 }
 func (UnimplementedWPCDBServer) mustEmbedUnimplementedWPCDBServer() {}
 func (UnimplementedWPCDBServer) testEmbeddedByValue()               {}
@@ -490,6 +512,24 @@ func _WPCDB_Snapshot_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WPCDB_Calibrate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CalibrateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WPCDBServer).Calibrate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WPCDB_Calibrate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WPCDBServer).Calibrate(ctx, req.(*CalibrateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WPCDB_ServiceDesc is the grpc.ServiceDesc for WPCDB service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -536,6 +576,10 @@ var WPCDB_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Snapshot",
 			Handler:    _WPCDB_Snapshot_Handler,
+		},
+		{
+			MethodName: "Calibrate",
+			Handler:    _WPCDB_Calibrate_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
