@@ -385,7 +385,7 @@ func (f *Flat) last(v []float32) (uint32, bool) {
 	if n == 0 {
 		return 0, false
 	}
-	copy(v, f.vecs[(n-1)*f.dim:n*f.dim])
+	f.vec(n-1, v)
 	return f.ids[n-1], true
 }
 
