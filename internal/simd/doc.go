@@ -1,7 +1,7 @@
 // Package simd holds the vector kernels of wpcdb's exact scorer: the Gram
 // matrix of two point sets, the elementwise exp and 1/sqrt that turn a Gram
-// matrix into kernel values, a dot product, and half-precision conversions
-// for stored points.
+// matrix into kernel values, a dot product, half-precision conversions for
+// stored points, and the cosine of random features (CosAdd, CosAddAcc).
 //
 // # Paths
 //
