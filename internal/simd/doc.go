@@ -26,5 +26,6 @@
 //
 // Paths differ in summation order and rounding, not in meaning: Gram and Dot
 // agree with an exact sum to about 1e-6 of the sum of |products|, Exp and
-// Rsqrt to a few ulp (see each function). The conversions are bit-exact.
+// Rsqrt to a few ulp, CosAdd to 2e-7 absolute (see each function). The
+// conversions are bit-exact.
 package simd
