@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"sync"
+
+	"github.com/wpcdb/wpcdb/internal/simd"
 )
 
 // DefaultFeatureD is the number of random features per nonlinear term when
@@ -228,12 +230,16 @@ type FeatureMap struct {
 	cfg    Config
 	dim    int
 	n      int // len(φ)
-	maxD   int
 	blocks []FeatureBlock
 	sample FeatureSample
-	// sampleOf[i] is the index in sample of blocks[i] (-1 for linear).
-	sampleOf []int
-	scratch  sync.Pool // *featureScratch
+	// The nonlinear terms' samples stacked: wAll is nAll×dim (sample.W[t]
+	// are windows of it), bAll the nAll phases, and stackOf[i] the first
+	// row of blocks[i] in the stack (-1 for linear). φ projects onto all
+	// of them at once.
+	wAll, bAll []float32
+	nAll       int
+	stackOf    []int
+	scratch    sync.Pool // *featureScratch
 }
 
 // NewFeatureMap returns the feature map of cfg for clouds of dimension dim
@@ -267,19 +273,32 @@ func NewFeatureMapFromSample(cfg Config, s FeatureSample) (*FeatureMap, error) {
 func newFeatureMap(cfg Config, s FeatureSample) *FeatureMap {
 	cfg.Kernel.Terms = slices.Clone(cfg.Kernel.Terms)
 	f := &FeatureMap{cfg: cfg, dim: s.Dim, sample: s}
-	t := 0
+	for t := range s.B {
+		f.nAll += len(s.B[t])
+	}
+	// Stack the samples, and make the map's own sample windows of the
+	// stack so W is held once.
+	f.wAll = make([]float32, 0, f.nAll*s.Dim)
+	f.bAll = make([]float32, 0, f.nAll)
+	for t := range s.W {
+		f.wAll = append(f.wAll, s.W[t]...)
+		f.bAll = append(f.bAll, s.B[t]...)
+	}
+	t, row := 0, 0
 	for i, term := range cfg.Kernel.Terms {
 		blk := FeatureBlock{Term: i, Kind: term.Kind, Alpha: term.Alpha, Offset: f.n, Len: s.Dim}
-		idx := -1
+		stack := -1
 		if term.Kind != Linear {
-			idx = t
+			stack = row
 			blk.Len = len(s.B[t])
+			f.sample.W[t] = f.wAll[row*s.Dim : (row+blk.Len)*s.Dim : (row+blk.Len)*s.Dim]
+			f.sample.B[t] = f.bAll[row : row+blk.Len : row+blk.Len]
+			row += blk.Len
 			t++
 		}
 		f.blocks = append(f.blocks, blk)
-		f.sampleOf = append(f.sampleOf, idx)
+		f.stackOf = append(f.stackOf, stack)
 		f.n += blk.Len
-		f.maxD = max(f.maxD, blk.Len)
 	}
 	return f
 }
@@ -304,14 +323,19 @@ func (f *FeatureMap) Blocks() []FeatureBlock { return slices.Clone(f.blocks) }
 // SaveFeatureSample).
 func (f *FeatureMap) Sample() FeatureSample { return f.sample.clone() }
 
-// featureChunk is how many points one call of project covers; it bounds the
-// scratch to featureChunk×D float32.
-const featureChunk = 64
+// featureChunk is how many points one projection covers at most, and
+// featureProj the most projections (points × features) one holds: the
+// scratch of a φ is bounded by featureProj float32 whatever the cloud.
+const (
+	featureChunk = 64
+	featureProj  = 1 << 14
+)
 
 type featureScratch struct {
 	hat  []float32 // M×d points as used by the kernel
-	proj []float32 // featureChunk×D projections
-	acc  []float64 // D accumulators
+	proj []float32 // featureProj projections, then their cosines
+	acc  []float64 // d accumulators of a linear block
+	sum  []float32 // nAll accumulators of the random features
 	q, x []float32 // φ of both sides, for Estimate
 }
 
@@ -446,6 +470,16 @@ func growF32(b []float32, n int) []float32 {
 }
 
 // mapInto writes φ(c) into out (len f.n) for a validated c.
+//
+// The random features of all nonlinear terms are one product of the points
+// with the stacked sample, X·W_allᵀ, computed in tiles of at most
+// featureChunk points × featureProj/rows features (W is read from memory
+// once per cloud, and the tile stays in cache), each tile's cosines summed
+// into float32 accumulators with their weights by simd.CosAddAcc without
+// being stored. Against float64 arithmetic throughout, a random feature of
+// φ differs by at most about (2e-7 + 6e-8·(|p|+2π) + M·6e-8)·Σ_j|w_j| times
+// the block's scale (measured ≤ 3.1e-7·scale·Σ|w| by TestMapFloat32Error),
+// far below the sampling error of φ (≈ 1/sqrt(D)).
 func (f *FeatureMap) mapInto(s *featureScratch, c Cloud, out []float32) error {
 	m, d := c.Len(), f.dim
 	s.hat = growF32(s.hat, m*d)
@@ -463,46 +497,65 @@ func (f *FeatureMap) mapInto(s *featureScratch, c Cloud, out []float32) error {
 	if f.cfg.Norm == NormMean {
 		norm = 1 / float64(m)
 	}
-	if cap(s.acc) < f.maxD {
-		s.acc = make([]float64, f.maxD)
+	if f.nAll > 0 {
+		f.randomFeatures(s, c.Weights, hat)
 	}
 	for bi, blk := range f.blocks {
-		acc := s.acc[:blk.Len]
-		clear(acc)
 		dst := out[blk.Offset : blk.Offset+blk.Len]
 		scale := math.Sqrt(blk.Alpha) * norm
 		if blk.Kind == Linear {
+			if cap(s.acc) < d {
+				s.acc = make([]float64, d)
+			}
+			acc := s.acc[:d]
+			clear(acc)
 			for j := 0; j < m; j++ {
 				wj := float64(c.Weights[j])
 				for k, v := range hat[j*d : (j+1)*d] {
 					acc[k] += wj * float64(v)
 				}
 			}
-		} else {
-			t := f.sampleOf[bi]
-			w, b := f.sample.W[t], f.sample.B[t]
-			n := blk.Len
-			s.proj = growF32(s.proj, featureChunk*f.maxD)
-			for j0 := 0; j0 < m; j0 += featureChunk {
-				j1 := min(j0+featureChunk, m)
-				proj := s.proj[:(j1-j0)*n]
-				project(proj, hat[j0*d:j1*d], j1-j0, w, n, d)
-				for j := j0; j < j1; j++ {
-					wj := float64(c.Weights[j])
-					row := proj[(j-j0)*n : (j-j0+1)*n]
-					for i, p := range row {
-						acc[i] += wj * math.Cos(float64(p)+float64(b[i]))
-					}
-				}
+			for i, a := range acc {
+				dst[i] = float32(scale * a)
 			}
-			scale *= math.Sqrt(2 / float64(n))
-		}
-		for i, a := range acc {
-			dst[i] = float32(scale * a)
+		} else {
+			scale *= math.Sqrt(2 / float64(blk.Len))
+			row := f.stackOf[bi]
+			for i, a := range s.sum[row : row+blk.Len] {
+				dst[i] = float32(scale * float64(a))
+			}
 		}
 		if i := nonFiniteAt(dst); i >= 0 {
 			return cloudErr("points", "random feature %d of term %d (%s) is not finite: points or weights too large for float32", i, blk.Term, blk.Kind)
 		}
 	}
 	return nil
+}
+
+// randomFeatures sets s.sum[i] = Σ_j w_j·cos(<x̂_j, W_all[i]> + b_all[i])
+// for the m×d rows of hat.
+func (f *FeatureMap) randomFeatures(s *featureScratch, weights, hat []float32) {
+	m, d := len(weights), f.dim
+	s.sum = growF32(s.sum, f.nAll)
+	clear(s.sum)
+	if m == 0 {
+		return
+	}
+	s.proj = growF32(s.proj, featureProj)
+	chunk := min(m, featureChunk)
+	// As many features per tile as fit, a multiple of 48 (the widest GEMM
+	// panel) unless the stack is smaller.
+	per := min(f.nAll, max(48, featureProj/chunk/48*48))
+	for i0 := 0; i0 < f.nAll; i0 += per {
+		n := min(per, f.nAll-i0)
+		w, b, sum := f.wAll[i0*d:(i0+n)*d], f.bAll[i0:i0+n], s.sum[i0:i0+n]
+		for j0 := 0; j0 < m; j0 += chunk {
+			rows := min(chunk, m-j0)
+			proj := s.proj[:rows*n]
+			project(proj, hat[j0*d:(j0+rows)*d], rows, w, n, d)
+			for j := range rows {
+				simd.CosAddAcc(sum, weights[j0+j], proj[j*n:(j+1)*n], b)
+			}
+		}
+	}
 }

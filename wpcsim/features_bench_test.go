@@ -8,11 +8,13 @@ import (
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
-// BenchmarkFeatureMap is φ of one cloud at the paper's image shape (197
-// points × 512 dims) with the paper's kernel and D random features; one op
-// is one cloud. SetBytes counts the cloud's float32 points.
+// BenchmarkFeatureMap is φ of one cloud with the default kernel and D
+// random features, at the compact bench shape (17 points × 64 dims), the
+// Fashion-MNIST patch shape (49 × 51) and the paper's image shape
+// (197 × 512); one op is one cloud. SetBytes counts the cloud's float32
+// points.
 func BenchmarkFeatureMap(b *testing.B) {
-	for _, sh := range []struct{ m, d, D int }{{197, 512, 1024}, {77, 512, 1024}, {197, 512, 256}} {
+	for _, sh := range []struct{ m, d, D int }{{17, 64, 1024}, {49, 51, 1024}, {197, 512, 1024}} {
 		b.Run(fmt.Sprintf("M=%d/d=%d/D=%d", sh.m, sh.d, sh.D), func(b *testing.B) {
 			f, err := wpcsim.NewFeatureMap(wpcsim.Config{}, sh.d, wpcsim.FeatureOptions{D: sh.D})
 			if err != nil {
