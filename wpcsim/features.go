@@ -270,19 +270,24 @@ func NewFeatureMapFromSample(cfg Config, s FeatureSample) (*FeatureMap, error) {
 	return newFeatureMap(cfg, s.clone()), nil
 }
 
+// newFeatureMap takes ownership of s.
 func newFeatureMap(cfg Config, s FeatureSample) *FeatureMap {
 	cfg.Kernel.Terms = slices.Clone(cfg.Kernel.Terms)
 	f := &FeatureMap{cfg: cfg, dim: s.Dim, sample: s}
 	for t := range s.B {
 		f.nAll += len(s.B[t])
 	}
-	// Stack the samples, and make the map's own sample windows of the
-	// stack so W is held once.
-	f.wAll = make([]float32, 0, f.nAll*s.Dim)
-	f.bAll = make([]float32, 0, f.nAll)
-	for t := range s.W {
-		f.wAll = append(f.wAll, s.W[t]...)
-		f.bAll = append(f.bAll, s.B[t]...)
+	// Stack the samples (s is the map's own), and make the map's sample
+	// windows of the stack so W is held once. One term is its own stack.
+	if len(s.W) == 1 {
+		f.wAll, f.bAll = s.W[0], s.B[0]
+	} else {
+		f.wAll = make([]float32, 0, f.nAll*s.Dim)
+		f.bAll = make([]float32, 0, f.nAll)
+		for t := range s.W {
+			f.wAll = append(f.wAll, s.W[t]...)
+			f.bAll = append(f.bAll, s.B[t]...)
+		}
 	}
 	t, row := 0, 0
 	for i, term := range cfg.Kernel.Terms {
