@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/internal/simd"
 )
 
@@ -337,11 +338,15 @@ const (
 )
 
 type featureScratch struct {
-	hat  []float32 // M×d points as used by the kernel
-	proj []float32 // featureProj projections, then their cosines
-	acc  []float64 // d accumulators of a linear block
-	sum  []float32 // nAll accumulators of the random features
-	q, x []float32 // φ of both sides, for Estimate
+	hat    []float32 // the points of a group of clouds as used by the kernel
+	wts    []float32 // their weights
+	owner  []int32   // and the cloud (index in the group) of each
+	proj   []float32 // featureProj projections
+	acc    []float64 // d accumulators of a linear block
+	sum    []float32 // nAll accumulators of the random features per cloud
+	q, x   []float32 // φ of both sides, for Estimate
+	one    [1]Cloud  // Map's group of one
+	oneErr [1]error
 }
 
 func (f *FeatureMap) getScratch() *featureScratch {
@@ -474,36 +479,118 @@ func growF32(b []float32, n int) []float32 {
 	return b[:n]
 }
 
-// mapInto writes φ(c) into out (len f.n) for a validated c.
+// MapBatch writes φ(cs[i]) into dst[i*Dim() : (i+1)*Dim()] for every i, on
+// up to parallelism goroutines (≤ 0: GOMAXPROCS). The points of several
+// small clouds go through the random-feature product together, so a batch
+// costs less than a Map per cloud. errs must be as long as cs: errs[i] is
+// set, and nil otherwise, for a cloud whose φ fails as Map would fail it.
 //
-// The random features of all nonlinear terms are one product of the points
-// with the stacked sample, X·W_allᵀ, computed in tiles of at most
-// featureChunk points × featureProj/rows features (W is read from memory
-// once per cloud, and the tile stays in cache), each tile's cosines summed
-// into float32 accumulators with their weights by simd.CosAddAcc without
-// being stored. Against float64 arithmetic throughout, a random feature of
-// φ differs by at most about (2e-7 + 6e-8·(|p|+2π) + M·6e-8)·Σ_j|w_j| times
-// the block's scale (measured ≤ 3.1e-7·scale·Σ|w| by TestMapFloat32Error),
-// far below the sampling error of φ (≈ 1/sqrt(D)).
+// The clouds must already be valid for the map (Cloud.Validate with the
+// map's point dimension and RawPoints): MapBatch checks only each cloud's
+// shape and weights, so that a caller validates a batch once. A point that
+// is not finite, or zero under normalization, gives a non-finite φ, which
+// is reported; no other check is skipped. Safe for concurrent use.
+func (f *FeatureMap) MapBatch(cs []Cloud, dst []float32, errs []error, parallelism int) {
+	if len(dst) < len(cs)*f.n || len(errs) < len(cs) {
+		panic("wpcsim: MapBatch dst or errs shorter than the batch")
+	}
+	// Groups of consecutive clouds with about featureChunk points between
+	// them (fewer than featureGroup clouds, so the sums stay small).
+	var starts []int
+	for i, pts := 0, 0; i < len(cs); i++ {
+		if i == 0 || pts >= featureChunk || i-starts[len(starts)-1] >= featureGroup {
+			starts = append(starts, i)
+			pts = 0
+		}
+		pts += cs[i].Len()
+	}
+	starts = append(starts, len(cs))
+	parallel.For(len(starts)-1, parallelism, func(g int) {
+		i0, i1 := starts[g], starts[g+1]
+		s := f.getScratch()
+		f.mapGroup(s, cs[i0:i1], dst[i0*f.n:i1*f.n], errs[i0:i1])
+		f.scratch.Put(s)
+	})
+}
+
+// featureGroup is the most clouds MapBatch maps together.
+const featureGroup = 16
+
+// mapInto writes φ(c) into out (len f.n) for a validated c.
 func (f *FeatureMap) mapInto(s *featureScratch, c Cloud, out []float32) error {
-	m, d := c.Len(), f.dim
-	s.hat = growF32(s.hat, m*d)
-	hat := s.hat
-	for j := 0; j < m; j++ {
-		src, dst := c.Points[j*d:(j+1)*d], hat[j*d:(j+1)*d]
-		if f.cfg.RawPoints {
-			copy(dst, src)
+	s.one[0], s.oneErr[0] = c, nil
+	f.mapGroup(s, s.one[:], out, s.oneErr[:])
+	s.one[0] = Cloud{}
+	return s.oneErr[0]
+}
+
+// mapGroup writes φ(cs[k]) into out[k*f.n:(k+1)*f.n], or an error into
+// errs[k], for clouds that passed Validate (or, when not, whose bad points
+// give a non-finite φ).
+//
+// The random features of all nonlinear terms and all the clouds are one
+// product of the stacked points with the stacked sample, X·W_allᵀ,
+// computed in tiles of at most featureChunk points × featureProj/rows
+// features (W is read from memory once per group, and the tile stays in
+// cache), each tile's cosines summed into float32 accumulators with their
+// weights by simd.CosAddAcc without being stored. Against float64
+// arithmetic throughout, a random feature of φ differs by at most about
+// (2e-7 + 6e-8·(|p|+2π) + M·6e-8)·Σ_j|w_j| times the block's scale
+// (measured ≤ 3.1e-7·scale·Σ|w| by TestMapFloat32Error), far below the
+// sampling error of φ (≈ 1/sqrt(D)).
+func (f *FeatureMap) mapGroup(s *featureScratch, cs []Cloud, out []float32, errs []error) {
+	d := f.dim
+	rows := 0
+	for k, c := range cs {
+		errs[k] = nil
+		if err := c.validateShape(Limits{Dim: d}); err != nil {
+			errs[k] = err
 			continue
 		}
-		// Exactly as the scorer normalizes.
-		normalizeInto(dst, src, pointNorm2(src))
+		rows += c.Len()
 	}
+	s.hat = growF32(s.hat, rows*d)
+	s.wts = growF32(s.wts, rows)
+	s.owner = slices.Grow(s.owner[:0], rows)
+	hat, r := s.hat, 0
+	for k, c := range cs {
+		if errs[k] != nil {
+			continue
+		}
+		for j := 0; j < c.Len(); j++ {
+			src, dst := c.Points[j*d:(j+1)*d], hat[r*d:(r+1)*d]
+			if f.cfg.RawPoints {
+				copy(dst, src)
+			} else {
+				// Exactly as the scorer normalizes.
+				normalizeInto(dst, src, pointNorm2(src))
+			}
+			s.wts[r] = c.Weights[j]
+			s.owner = append(s.owner, int32(k))
+			r++
+		}
+	}
+	if f.nAll > 0 {
+		f.randomFeatures(s, len(cs), rows)
+	}
+	r = 0
+	for k, c := range cs {
+		if errs[k] != nil {
+			continue
+		}
+		m := c.Len()
+		errs[k] = f.finish(s, c, hat[r*d:(r+m)*d], s.sum[k*f.nAll:(k+1)*f.nAll], out[k*f.n:(k+1)*f.n])
+		r += m
+	}
+}
+
+// finish writes φ of one cloud from its points as used (hat) and its random
+// features' sums.
+func (f *FeatureMap) finish(s *featureScratch, c Cloud, hat, sum, out []float32) error {
+	m, d := c.Len(), f.dim
 	norm := 1.0
 	if f.cfg.Norm == NormMean {
 		norm = 1 / float64(m)
-	}
-	if f.nAll > 0 {
-		f.randomFeatures(s, c.Weights, hat)
 	}
 	for bi, blk := range f.blocks {
 		dst := out[blk.Offset : blk.Offset+blk.Len]
@@ -526,7 +613,7 @@ func (f *FeatureMap) mapInto(s *featureScratch, c Cloud, out []float32) error {
 		} else {
 			scale *= math.Sqrt(2 / float64(blk.Len))
 			row := f.stackOf[bi]
-			for i, a := range s.sum[row : row+blk.Len] {
+			for i, a := range sum[row : row+blk.Len] {
 				dst[i] = float32(scale * float64(a))
 			}
 		}
@@ -537,29 +624,32 @@ func (f *FeatureMap) mapInto(s *featureScratch, c Cloud, out []float32) error {
 	return nil
 }
 
-// randomFeatures sets s.sum[i] = Σ_j w_j·cos(<x̂_j, W_all[i]> + b_all[i])
-// for the m×d rows of hat.
-func (f *FeatureMap) randomFeatures(s *featureScratch, weights, hat []float32) {
-	m, d := len(weights), f.dim
-	s.sum = growF32(s.sum, f.nAll)
+// randomFeatures sets s.sum[k*nAll+i] = Σ_j w_j·cos(<x̂_j, W_all[i]> +
+// b_all[i]) over the points j of cloud k, for the rows of s.hat, whose
+// weights are s.wts and clouds s.owner.
+func (f *FeatureMap) randomFeatures(s *featureScratch, clouds, rows int) {
+	d := f.dim
+	s.sum = growF32(s.sum, clouds*f.nAll)
 	clear(s.sum)
-	if m == 0 {
+	if rows == 0 {
 		return
 	}
 	s.proj = growF32(s.proj, featureProj)
-	chunk := min(m, featureChunk)
+	chunk := min(rows, featureChunk)
 	// As many features per tile as fit, a multiple of 48 (the widest GEMM
 	// panel) unless the stack is smaller.
 	per := min(f.nAll, max(48, featureProj/chunk/48*48))
 	for i0 := 0; i0 < f.nAll; i0 += per {
 		n := min(per, f.nAll-i0)
-		w, b, sum := f.wAll[i0*d:(i0+n)*d], f.bAll[i0:i0+n], s.sum[i0:i0+n]
-		for j0 := 0; j0 < m; j0 += chunk {
-			rows := min(chunk, m-j0)
-			proj := s.proj[:rows*n]
-			project(proj, hat[j0*d:(j0+rows)*d], rows, w, n, d)
-			for j := range rows {
-				simd.CosAddAcc(sum, weights[j0+j], proj[j*n:(j+1)*n], b)
+		w, b := f.wAll[i0*d:(i0+n)*d], f.bAll[i0:i0+n]
+		for j0 := 0; j0 < rows; j0 += chunk {
+			nr := min(chunk, rows-j0)
+			proj := s.proj[:nr*n]
+			project(proj, s.hat[j0*d:(j0+nr)*d], nr, w, n, d)
+			for j := range nr {
+				k := int(s.owner[j0+j])
+				sum := s.sum[k*f.nAll+i0 : k*f.nAll+i0+n]
+				simd.CosAddAcc(sum, s.wts[j0+j], proj[j*n:(j+1)*n], b)
 			}
 		}
 	}

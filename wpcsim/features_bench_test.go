@@ -33,6 +33,40 @@ func BenchmarkFeatureMap(b *testing.B) {
 	}
 }
 
+// BenchmarkFeatureMapBatch is φ of 64 compact clouds (4–16 points × 64
+// dims, D=1024) per op: one Map per cloud, or one MapBatch on one
+// goroutine.
+func BenchmarkFeatureMapBatch(b *testing.B) {
+	const n, d = 64, 64
+	f, err := wpcsim.NewFeatureMap(wpcsim.Config{}, d, wpcsim.FeatureOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := wpctest.NewRand(1)
+	cs := make([]wpcsim.Cloud, n)
+	for i := range cs {
+		cs[i] = featCloud(wpctest.RandomCloud(rng, 4+i%13, d, wpctest.Shape{}))
+	}
+	dst := make([]float32, n*f.Dim())
+	errs := make([]error, n)
+	b.Run("Map", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for i, c := range cs {
+				if _, err := f.Map(c, dst[i*f.Dim():i*f.Dim()]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("MapBatch", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			f.MapBatch(cs, dst, errs, 1)
+		}
+	})
+}
+
 // BenchmarkNewFeatureMap is drawing the seeded sample (done once per
 // collection open).
 func BenchmarkNewFeatureMap(b *testing.B) {
