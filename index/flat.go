@@ -82,7 +82,7 @@ func (f *Flat) Add(id uint32, v []float32) error {
 	if !ok {
 		s = len(f.ids)
 		f.ids = append(f.ids, id)
-		f.vecs = append(f.vecs, make([]float32, f.dim)...)
+		f.vecs = growVecs(f.vecs, f.dim)
 		f.norms2 = append(f.norms2, 0)
 		f.slot[id] = s
 	}
@@ -231,3 +231,19 @@ func loadFlatAs(p Persister, name string) (*Flat, error) {
 
 // dot is the SIMD dot product; every vector comparison goes through it.
 func dot(a, b []float32) float32 { return simd.Dot(a, b) }
+
+// growVecs extends vecs by one zeroed vector of dim floats, doubling its
+// capacity when full: append's growth of a large slice (about 1.25×)
+// copied the whole store four to five times over during a bulk load, the
+// largest cost of an upsert of 1088-float φ.
+func growVecs(vecs []float32, dim int) []float32 {
+	n := len(vecs) + dim
+	if n > cap(vecs) {
+		grown := make([]float32, len(vecs), max(2*cap(vecs), 64*dim))
+		copy(grown, vecs)
+		vecs = grown
+	}
+	vecs = vecs[:n]
+	clear(vecs[n-dim:])
+	return vecs
+}
