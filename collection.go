@@ -147,6 +147,12 @@ func (e *InvalidItem) Error() string { return e.Err.Error() }
 func (e *InvalidItem) Unwrap() error { return e.Err }
 
 // UpsertWith is Upsert with options; see UpsertOptions.
+//
+// Each item goes through one pass: its ID, attributes and cloud are
+// validated once, the cloud quantized once (the encoded points are what the
+// record stores), g(X,X) computed once, and φ of the whole batch in one
+// FeatureMap.MapBatch, all on the collection's Parallelism; storage then
+// writes the prepared items without validating them again.
 func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOptions) (UpsertResult, error) {
 	var res UpsertResult
 	if len(items) == 0 {
@@ -155,6 +161,7 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 	writes := make([]storage.ItemWrite, len(items))
 	errs := make([]error, len(items))
 	parallel.For(len(items), c.db.opts.Parallelism, func(i int) { errs[i] = c.prepare(&items[i], &writes[i]) })
+	c.mapFeatures(writes, errs)
 	keep := writes[:0]
 	for i, err := range errs {
 		if err == nil {
@@ -189,7 +196,8 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 	return res, nil
 }
 
-// prepare validates an item and computes what is stored with it.
+// prepare validates an item and computes what is stored with it, but φ
+// (see mapFeatures).
 func (c *Collection) prepare(it *Item, w *storage.ItemWrite) error {
 	cfg := c.coll.Config()
 	if err := storage.CheckID(it.ID); err != nil {
@@ -198,37 +206,78 @@ func (c *Collection) prepare(it *Item, w *storage.ItemWrite) error {
 	if err := storage.CheckAttrs(it.Attrs); err != nil {
 		return stripSentinel(err, storage.ErrInvalidItem)
 	}
-	q, self, phi, err := storedCloud(cfg, c.sim, c.features, it.Cloud)
+	q, half, self, err := encodeCloud(cfg, c.sim, it.Cloud)
 	if err != nil {
 		return err
 	}
-	*w = storage.ItemWrite{ID: it.ID, Cloud: q, Phi: phi, Self: self, Attrs: it.Attrs}
+	*w = storage.ItemWrite{ID: it.ID, Cloud: q, Half: half, Self: self, Attrs: it.Attrs}
 	return nil
+}
+
+// mapFeatures sets φ of the prepared items (those whose errs are nil): one
+// MapBatch for a random-feature map, one Map per item otherwise (the
+// MaxSim FDE). An item whose φ fails gets its error in errs.
+func (c *Collection) mapFeatures(writes []storage.ItemWrite, errs []error) {
+	if c.features == nil {
+		return
+	}
+	fm, ok := c.features.(*wpcsim.FeatureMap)
+	if !ok {
+		parallel.For(len(writes), c.db.opts.Parallelism, func(i int) {
+			if errs[i] == nil {
+				writes[i].Phi, errs[i] = c.features.Map(writes[i].Cloud, nil)
+			}
+		})
+		return
+	}
+	var clouds []wpcsim.Cloud
+	var at []int
+	for i := range writes {
+		if errs[i] == nil {
+			clouds = append(clouds, writes[i].Cloud)
+			at = append(at, i)
+		}
+	}
+	n := fm.Dim()
+	phi := make([]float32, len(clouds)*n)
+	perr := make([]error, len(clouds))
+	fm.MapBatch(clouds, phi, perr, c.db.opts.Parallelism)
+	for k, i := range at {
+		writes[i].Phi, errs[i] = phi[k*n:(k+1)*n:(k+1)*n], perr[k]
+	}
+}
+
+// encodeCloud validates a cloud, once, and returns it as the collection
+// stores it (with its f16/bf16 bits, nil for f32) and g(X,X) (cosine and
+// mmd; zero for inner), computed from the stored form.
+func encodeCloud(cfg CollectionConfig, sim *wpcsim.Similarity, x wpcsim.Cloud) (q wpcsim.Cloud, half []uint16, self wpcsim.Self, err error) {
+	if err := x.Validate(cfg.Limits()); err != nil {
+		return q, nil, self, err
+	}
+	// Score what will read back: quantize first, and check that no point
+	// became zero on the way.
+	if q, half, err = storage.QuantizeBits(cfg.Encoding, x); err != nil {
+		return q, nil, self, err
+	}
+	if cfg.Encoding != storage.EncodingF32 {
+		if err := q.Validate(cfg.Limits()); err != nil {
+			return q, nil, self, fmt.Errorf("after %s encoding: %w", cfg.Encoding, err)
+		}
+	}
+	// g(X,X) costs O(M²·d), more than scoring one pair; only the cosine and
+	// mmd modes use it, so inner collections store zero.
+	if cfg.Similarity.Score != wpcsim.ScoreInner {
+		self = sim.SelfOfValid(q)
+	}
+	return q, half, self, nil
 }
 
 // storedCloud validates a cloud and returns it as the collection stores
 // it, with what is stored beside it: g(X,X) (cosine and mmd) and φ (when
 // feat is not nil), both computed from the stored form.
 func storedCloud(cfg CollectionConfig, sim *wpcsim.Similarity, feat featurizer, x wpcsim.Cloud) (q wpcsim.Cloud, self wpcsim.Self, phi []float32, err error) {
-	if err := x.Validate(cfg.Limits()); err != nil {
+	if q, _, self, err = encodeCloud(cfg, sim, x); err != nil {
 		return q, self, nil, err
-	}
-	// Score what will read back: quantize first, and check that no point
-	// became zero on the way.
-	if q, err = storage.Quantize(cfg.Encoding, x); err != nil {
-		return q, self, nil, err
-	}
-	if cfg.Encoding != storage.EncodingF32 {
-		if err := q.Validate(cfg.Limits()); err != nil {
-			return q, self, nil, fmt.Errorf("after %s encoding: %w", cfg.Encoding, err)
-		}
-	}
-	// g(X,X) costs O(M²·d), more than scoring one pair; only the cosine and
-	// mmd modes use it, so inner collections store zero.
-	if cfg.Similarity.Score != wpcsim.ScoreInner {
-		if self, err = sim.Self(q); err != nil {
-			return q, self, nil, err
-		}
 	}
 	if feat != nil {
 		if phi, err = feat.Map(q, nil); err != nil {

@@ -43,8 +43,12 @@ func collKey(cid uint32, sub byte) []byte { return append(collPrefix(cid), sub) 
 
 func idKey(cid uint32, id string) []byte { return append(collKey(cid, subID), id...) }
 
-func iidKey(cid uint32, sub byte, iid uint32) []byte {
-	return binary.BigEndian.AppendUint32(collKey(cid, sub), iid)
+func iidKey(cid uint32, sub byte, iid uint32) []byte { return iidKeyTo(nil, cid, sub, iid) }
+
+// iidKeyTo appends iidKey's key to dst.
+func iidKeyTo(dst []byte, cid uint32, sub byte, iid uint32) []byte {
+	dst = binary.BigEndian.AppendUint32(append(dst, tagCollection), cid)
+	return binary.BigEndian.AppendUint32(append(dst, sub), iid)
 }
 
 // upperBound returns the smallest key greater than every key with prefix p.
@@ -253,8 +257,16 @@ func decodeAttrs(b []byte) (map[string]any, error) {
 // that overflows the encoding is refused, naming the field. Compute φ and
 // g(X,X) from the quantized cloud so that they match what is stored.
 func Quantize(e Encoding, c wpcsim.Cloud) (wpcsim.Cloud, error) {
+	q, _, err := QuantizeBits(e, c)
+	return q, err
+}
+
+// QuantizeBits is Quantize that also returns the points' f16 or bf16 bits
+// (nil for f32). An ItemWrite carries them as Half, so that a write stores
+// them without encoding the points a second time.
+func QuantizeBits(e Encoding, c wpcsim.Cloud) (wpcsim.Cloud, []uint16, error) {
 	if e == EncodingF32 {
-		return c, nil
+		return c, nil, nil
 	}
 	out := wpcsim.Cloud{Dim: c.Dim, Weights: c.Weights, Points: make([]float32, len(c.Points))}
 	half := make([]uint16, len(c.Points))
@@ -267,38 +279,56 @@ func Quantize(e Encoding, c wpcsim.Cloud) (wpcsim.Cloud, error) {
 	}
 	for i, x := range c.Points {
 		if y := out.Points[i]; math.IsInf(float64(y), 0) && !math.IsInf(float64(x), 0) {
-			return wpcsim.Cloud{}, &wpcsim.CloudError{
+			return wpcsim.Cloud{}, nil, &wpcsim.CloudError{
 				Field:  "points[" + strconv.Itoa(i/c.Dim) + "][" + strconv.Itoa(i%c.Dim) + "]",
 				Reason: fmt.Sprintf("value %g overflows the collection's %s encoding", x, e),
 			}
 		}
 	}
-	return out, nil
+	return out, half, nil
 }
 
-// appendRecord encodes an item record (see the package doc).
-func appendRecord(dst []byte, e Encoding, id string, c wpcsim.Cloud, self wpcsim.Self) []byte {
+// recordLen is the length of appendRecord's encoding.
+func recordLen(e Encoding, id string, c wpcsim.Cloud) int {
+	m := c.Len()
+	return 1 + uvarintLen(uint64(len(id))) + len(id) + uvarintLen(uint64(m)) + 4*m + len(c.Points)*e.size() + 16
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
+}
+
+// appendRecord encodes an item record (see the package doc). half, when it
+// holds c's points in encoding e (f16 or bf16, from QuantizeBits), is
+// stored as is; otherwise the points are encoded here.
+func appendRecord(dst []byte, e Encoding, id string, c wpcsim.Cloud, half []uint16, self wpcsim.Self) []byte {
 	dst = append(dst, recordVersion)
 	dst = binary.AppendUvarint(dst, uint64(len(id)))
 	dst = append(dst, id...)
 	dst = binary.AppendUvarint(dst, uint64(c.Len()))
-	for _, w := range c.Weights {
-		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(w))
-	}
+	dst = appendFloats(dst, c.Weights)
 	switch e {
 	case EncodingF32:
-		for _, x := range c.Points {
-			dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
-		}
+		dst = appendFloats(dst, c.Points)
 	case EncodingF16, EncodingBF16:
-		half := make([]uint16, len(c.Points))
-		if e == EncodingF16 {
-			simd.F32ToF16(half, c.Points)
-		} else {
-			simd.F32ToBF16(half, c.Points)
+		if len(half) != len(c.Points) {
+			half = make([]uint16, len(c.Points))
+			if e == EncodingF16 {
+				simd.F32ToF16(half, c.Points)
+			} else {
+				simd.F32ToBF16(half, c.Points)
+			}
 		}
-		for _, h := range half {
-			dst = binary.LittleEndian.AppendUint16(dst, h)
+		if littleEndian && len(half) > 0 {
+			dst = append(dst, unsafe.Slice((*byte)(unsafe.Pointer(&half[0])), 2*len(half))...)
+		} else {
+			for _, h := range half {
+				dst = binary.LittleEndian.AppendUint16(dst, h)
+			}
 		}
 	}
 	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(self.G))
@@ -418,7 +448,15 @@ func decodeVectorInto(dst []float32, b []byte) (wpcsim.Self, []float32, error) {
 	return self, dst, nil
 }
 
+// vectorLen is the length of appendVector's encoding.
+func vectorLen(phi []float32) int { return 16 + 4*len(phi) }
+
+// appendFloats appends v as float32 LE: its memory itself on a
+// little-endian machine.
 func appendFloats(dst []byte, v []float32) []byte {
+	if littleEndian && len(v) > 0 {
+		return append(dst, unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))...)
+	}
 	for _, x := range v {
 		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -204,11 +205,21 @@ func TestRecordRoundTrip(t *testing.T) {
 		if e != EncodingF32 {
 			q.Points = []float32{1, 2, 3, 4, 5, 6}
 		}
-		q, err := Quantize(e, q)
+		q, half, err := QuantizeBits(e, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := appendRecord(nil, e, "item-1", q, self)
+		if (half == nil) != (e == EncodingF32) {
+			t.Errorf("%s: QuantizeBits gave %d encoded points", e, len(half))
+		}
+		rec := appendRecord(nil, e, "item-1", q, nil, self)
+		if len(rec) != recordLen(e, "item-1", q) {
+			t.Errorf("%s: record of %d bytes, recordLen says %d", e, len(rec), recordLen(e, "item-1", q))
+		}
+		// The bits QuantizeBits made are stored as they are.
+		if reused := appendRecord(nil, e, "item-1", q, half, self); !bytes.Equal(reused, rec) {
+			t.Errorf("%s: record from the quantized bits differs from one encoded on write", e)
+		}
 		id, got, gs, err := decodeRecord(rec, e, 3)
 		if err != nil || id != "item-1" || gs != self || !reflect.DeepEqual(got, q) {
 			t.Errorf("%s: got %q %+v %+v %v", e, id, got, gs, err)
@@ -227,7 +238,7 @@ func TestRecordHalfAlignment(t *testing.T) {
 	for _, e := range []Encoding{EncodingF16, EncodingBF16} {
 		for _, id := range []string{"", "a", "ab", "abc"} {
 			for _, shift := range []int{0, 1} {
-				rec := appendRecord(make([]byte, shift, 64), e, id, c, wpcsim.Self{})[shift:]
+				rec := appendRecord(make([]byte, shift, 64), e, id, c, nil, wpcsim.Self{})[shift:]
 				var buf CloudBuf
 				gotID, got, _, err := decodeRecordInto(rec, e, 3, &buf)
 				if err != nil || gotID != id || !reflect.DeepEqual(got, c) {

@@ -131,10 +131,15 @@ type Item struct {
 }
 
 // ItemWrite is one item to store: its cloud as it will read back (see
-// Quantize), φ, g(X,X) and attributes. The caller validates the cloud.
+// Quantize), φ, g(X,X) and attributes. The caller validates the cloud;
+// Write trusts it and checks only the ID, attributes and dimension.
 type ItemWrite struct {
 	ID    string
 	Cloud wpcsim.Cloud
+	// Half, if not nil, holds Cloud's points in the collection's f16 or
+	// bf16 encoding, as QuantizeBits returned them: stored as they are
+	// instead of encoded again.
+	Half  []uint16
 	Phi   []float32
 	Self  wpcsim.Self
 	Attrs map[string]any
@@ -184,7 +189,14 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 		return nil, err
 	}
 	db := c.store.db
-	b := db.NewBatch()
+	// Size the batch for its records and φ up front: growing it copies
+	// everything written so far (megabytes for a batch of a thousand).
+	size := 64
+	for i := range items {
+		it := &items[i]
+		size += 128 + 3*len(it.ID) + recordLen(c.cfg.Encoding, it.ID, it.Cloud) + vectorLen(it.Phi) + 64*len(it.Attrs)
+	}
+	b := db.NewBatchWithSize(size)
 	defer b.Close()
 
 	type change struct {
@@ -198,7 +210,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	c.mu.RLock()
 	next := c.nextIID
 	c.mu.RUnlock()
-	var buf []byte
+	var key []byte
 	for i := range items {
 		it := &items[i]
 		var ch change
@@ -239,9 +251,25 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			}
 		}
 		ch.newAttrs = it.Attrs
-		buf = appendRecord(buf[:0], c.cfg.Encoding, it.ID, it.Cloud, it.Self)
-		b.Set(iidKey(c.cid, subRecord, ch.iid), buf, nil)
-		b.Set(iidKey(c.cid, subPhi, ch.iid), appendVector(nil, it.Self, it.Phi), nil)
+		// The record and φ are encoded straight into the batch.
+		key = iidKeyTo(key[:0], c.cid, subRecord, ch.iid)
+		op := b.SetDeferred(len(key), recordLen(c.cfg.Encoding, it.ID, it.Cloud))
+		copy(op.Key, key)
+		if v := appendRecord(op.Value[:0], c.cfg.Encoding, it.ID, it.Cloud, it.Half, it.Self); len(v) != len(op.Value) {
+			panic("storage: record length mismatch")
+		}
+		if err := op.Finish(); err != nil {
+			return nil, err
+		}
+		key = iidKeyTo(key[:0], c.cid, subPhi, ch.iid)
+		op = b.SetDeferred(len(key), vectorLen(it.Phi))
+		copy(op.Key, key)
+		if v := appendVector(op.Value[:0], it.Self, it.Phi); len(v) != len(op.Value) {
+			panic("storage: φ length mismatch")
+		}
+		if err := op.Finish(); err != nil {
+			return nil, err
+		}
 		b.Set(iidKey(c.cid, subAttrs, ch.iid), encodeAttrs(it.Attrs), nil)
 		iids[i] = ch.iid
 		if j, ok := assigned[it.ID]; ok {

@@ -19,6 +19,9 @@
 // Scores follow PAPER.md's tolerance: |g - g_exact| ≤ 1e-4·|g_exact| +
 // 1e-6·m(Q,X), where the mass m bounds the sum of the absolute terms. The
 // Gram matrix is computed in float32; kernel maps and reductions in float64.
+// The random-feature map φ, an estimate used to prune, is float32
+// throughout (a GEMM, a polynomial cosine, float32 sums): within about
+// 3e-7·Σ|w| of φ in float64 (see FeatureMap).
 //
 // # Use
 //

@@ -347,3 +347,50 @@ func TestFeatureMapAllocs(t *testing.T) {
 		t.Errorf("Map allocates %.1f times per call with room in dst, want 0", allocs)
 	}
 }
+
+// TestMapBatch checks that MapBatch gives Map's φ for a batch of clouds of
+// many sizes (grouped together in the product) on one and three
+// goroutines, and Map's error for a cloud with a bad shape or a NaN point.
+func TestMapBatch(t *testing.T) {
+	const seed = 21
+	rng := wpctest.NewRand(seed)
+	for _, kernel := range []string{"linear+gaussian(0.5)+imq(0.5)", "gaussian(1)"} {
+		k, err := wpcsim.ParseKernel(kernel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := wpcsim.NewFeatureMap(wpcsim.Config{Kernel: k}, 9, wpcsim.FeatureOptions{D: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cs []wpcsim.Cloud
+		for i := 0; i < 40; i++ {
+			cs = append(cs, featCloud(wpctest.RandomCloud(rng, 1+(i*7)%70, 9, wpctest.Shape{})))
+		}
+		cs[5].Weights = cs[5].Weights[:len(cs[5].Weights)-1] // 1 weight short
+		cs[17].Points[3] = float32(math.NaN())
+		n := f.Dim()
+		for _, par := range []int{1, 3} {
+			dst := make([]float32, len(cs)*n)
+			errs := make([]error, len(cs))
+			f.MapBatch(cs, dst, errs, par)
+			for i, c := range cs {
+				want, werr := f.Map(c, nil)
+				if (werr == nil) != (errs[i] == nil) {
+					t.Fatalf("%s par=%d seed %d cloud %d: MapBatch error %v, Map error %v", kernel, par, seed, i, errs[i], werr)
+				}
+				if werr != nil {
+					continue
+				}
+				for j, w := range want {
+					if g := dst[i*n+j]; math.Abs(float64(g-w)) > 1e-5*(1+math.Abs(float64(w))) {
+						t.Fatalf("%s par=%d seed %d cloud %d: φ[%d] = %v, Map gives %v", kernel, par, seed, i, j, g, w)
+					}
+				}
+			}
+			if errs[5] == nil || errs[17] == nil {
+				t.Fatalf("%s par=%d: bad clouds mapped without error: %v, %v", kernel, par, errs[5], errs[17])
+			}
+		}
+	}
+}

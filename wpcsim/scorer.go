@@ -62,6 +62,17 @@ func (s *Similarity) Self(x Cloud) (Self, error) {
 	return s.self(&p, &gram, &tmp), nil
 }
 
+// SelfOfValid is Self for a cloud that already passed Validate with the
+// config's limits: it skips the validation, so that an upsert validates
+// each cloud once. Safe for concurrent use.
+func (s *Similarity) SelfOfValid(x Cloud) Self {
+	var p prepared
+	s.prepare(&p, x)
+	var gram gramMatrix
+	var tmp []float32
+	return s.self(&p, &gram, &tmp)
+}
+
 func (s *Similarity) self(p *prepared, gram *gramMatrix, tmp *[]float32) Self {
 	gram.compute(s.wide, p.hat, p.n, p.hat, p.n, p.d)
 	g, m := s.reduce(p, p, gram, tmp)

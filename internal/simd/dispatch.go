@@ -15,6 +15,7 @@ type impl struct {
 	name     string
 	gram     func(dst, q []float32, n int, x []float32, m, d int)
 	exp      func(dst, src []float32)
+	cosAdd   func(dst, p, b []float32, w float32, acc bool)
 	rsqrt    func(dst, src []float32)
 	dot      func(a, b []float32) float32
 	f16ToF32 func(dst []float32, src []uint16)
@@ -25,6 +26,7 @@ var generic = &impl{
 	name:     PathGeneric,
 	gram:     gramGeneric,
 	exp:      expGeneric,
+	cosAdd:   cosAddGeneric,
 	rsqrt:    rsqrtGeneric,
 	dot:      dotGeneric,
 	f16ToF32: f16ToF32Generic,

@@ -1,7 +1,7 @@
 // Package simd holds the vector kernels of wpcdb's exact scorer: the Gram
 // matrix of two point sets, the elementwise exp and 1/sqrt that turn a Gram
-// matrix into kernel values, a dot product, and half-precision conversions
-// for stored points.
+// matrix into kernel values, a dot product, half-precision conversions for
+// stored points, and the cosine of random features (CosAdd, CosAddAcc).
 //
 // # Paths
 //
@@ -26,5 +26,6 @@
 //
 // Paths differ in summation order and rounding, not in meaning: Gram and Dot
 // agree with an exact sum to about 1e-6 of the sum of |products|, Exp and
-// Rsqrt to a few ulp (see each function). The conversions are bit-exact.
+// Rsqrt to a few ulp, CosAdd to 2e-7 absolute (see each function). The
+// conversions are bit-exact.
 package simd
