@@ -374,34 +374,6 @@ func (f *FeatureMap) Map(c Cloud, dst []float32) ([]float32, error) {
 	return dst, nil
 }
 
-// MapUnit appends φ(c)/||φ(c)|| to dst: the first-stage proxy of
-// ScoreCosine, whose inner products estimate the cosine. A φ of length zero
-// (a cloud whose weights cancel exactly) stays zero, as the cosine of such a
-// cloud is 0.
-func (f *FeatureMap) MapUnit(c Cloud, dst []float32) ([]float32, error) {
-	start := len(dst)
-	dst, err := f.Map(c, dst)
-	if err != nil {
-		return dst, err
-	}
-	normalizeF32(dst[start:])
-	return dst, nil
-}
-
-func normalizeF32(v []float32) {
-	var n2 float64
-	for _, x := range v {
-		n2 += float64(x) * float64(x)
-	}
-	if n2 == 0 {
-		return
-	}
-	inv := 1 / math.Sqrt(n2)
-	for i, x := range v {
-		v[i] = float32(float64(x) * inv)
-	}
-}
-
 // Estimate returns <φ(q), φ(x)>, the random-feature estimate of g(q, x).
 func (f *FeatureMap) Estimate(q, x Cloud) (float64, error) {
 	pq, px, s, err := f.mapPair(q, x)
