@@ -8,14 +8,19 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// ID returns the string ID of an internal ID: from the cloud cache when it
-// holds the item, else from the head of the item's record (the cloud is not
-// decoded). A deleted or unknown iid is ErrNotFound.
+// ID returns the string ID of an internal ID: from the cloud cache, read
+// through it when there is one, else from the head of the item's record
+// (the cloud is not decoded). A deleted or unknown iid is ErrNotFound.
 func (c *Coll) ID(iid uint32) (string, error) {
 	if cache := c.store.clouds; cache != nil {
 		if e, _, ok := cache.get(cacheKey(c.cid, iid)); ok {
 			return e.id, nil
 		}
+		// Read it through the cache: the next search finding this item
+		// (a hit is likely found again) skips Pebble.
+		var buf CloudBuf
+		id, _, _, err := c.ReadCloud(iid, &buf)
+		return id, err
 	}
 	v, closer, err := c.store.db.Get(iidKey(c.cid, subRecord, iid))
 	if errors.Is(err, pebble.ErrNotFound) {
