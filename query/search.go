@@ -129,6 +129,7 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
+	defer sc.Release()
 	allowed := e.Coll.Live()
 	if req.Filter != nil {
 		allowed.And(req.Filter)
@@ -226,6 +227,7 @@ func (e *Engine) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (Resp
 	if err != nil {
 		return Response{}, err
 	}
+	defer sc.Release()
 	var iids []uint32
 	var unknown []string
 	seen := map[string]bool{}
@@ -351,6 +353,9 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) 
 			go func() {
 				defer wg.Done()
 				work(wsc)
+				if wsc != sc {
+					wsc.Release()
+				}
 			}()
 		}
 		wg.Wait()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/wpcdb/wpcdb/internal/simd"
 )
@@ -94,6 +95,25 @@ type Scorer struct {
 	item  prepared   // scratch for one item's self-similarity
 	kmap  []float32  // scratch: one row of kernel values
 	norms []float64  // scratch: squared point norms of the items being scored
+	// shared marks a Clone, whose q belongs to the Scorer it was cloned
+	// from.
+	shared bool
+}
+
+// scorerPool recycles Scorers and their scratch across queries (Release):
+// a search binds one per query, and growing its buffers again each time
+// cost about 40 allocations per search.
+var scorerPool = sync.Pool{New: func() any { return &Scorer{} }}
+
+// Release returns the Scorer to a pool for a later NewScorer or Clone; it
+// must not be used afterwards. Release the clones of a Scorer before it.
+// Releasing is optional: an unreleased Scorer is garbage collected.
+func (sc *Scorer) Release() {
+	if sc.shared {
+		sc.q = prepared{} // not ours to reuse
+	}
+	sc.sim = nil
+	scorerPool.Put(sc)
 }
 
 // NewScorer validates the query and binds a Scorer to it.
@@ -101,7 +121,8 @@ func (s *Similarity) NewScorer(query Cloud) (*Scorer, error) {
 	if err := query.Validate(s.Limits(0, 0)); err != nil {
 		return nil, err
 	}
-	sc := &Scorer{sim: s}
+	sc := scorerPool.Get().(*Scorer)
+	sc.sim, sc.qself, sc.shared = s, Self{}, false
 	s.prepare(&sc.q, query)
 	if s.cfg.Score != ScoreInner {
 		sc.qself = s.self(&sc.q, &sc.sgram, &sc.kmap)
@@ -132,7 +153,9 @@ func (sc *Scorer) Score(x Cloud) (float64, error) {
 // Clone returns a Scorer bound to the same query, with its own scratch, for
 // use on another goroutine. The query's preparation is shared, not redone.
 func (sc *Scorer) Clone() *Scorer {
-	return &Scorer{sim: sc.sim, q: sc.q, qself: sc.qself}
+	c := scorerPool.Get().(*Scorer)
+	c.sim, c.q, c.qself, c.shared = sc.sim, sc.q, sc.qself, true
+	return c
 }
 
 // ScoreBatchWithSelf is ScoreBatch for items whose g(X,X) is known (as
