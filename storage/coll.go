@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -145,7 +146,10 @@ type ItemWrite struct {
 	Attrs map[string]any
 }
 
-// CheckID validates an item ID: 1–512 bytes of UTF-8.
+// CheckID validates an item ID: 1–512 bytes of valid UTF-8 without
+// control characters (a newline or NUL in an ID would forge rows in
+// tabular output and lines in ID files). IDs are never rewritten: two
+// different byte strings are two different items.
 func CheckID(id string) error {
 	if id == "" {
 		return fmt.Errorf("%w: id: must not be empty", ErrInvalidItem)
@@ -153,8 +157,15 @@ func CheckID(id string) error {
 	if len(id) > MaxIDLength {
 		return fmt.Errorf("%w: id: %d bytes exceeds %d", ErrInvalidItem, len(id), MaxIDLength)
 	}
-	if !utf8.ValidString(id) {
-		return fmt.Errorf("%w: id: not valid UTF-8", ErrInvalidItem)
+	for i, r := range id {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(id[i:]); size == 1 {
+				return fmt.Errorf("%w: id: not valid UTF-8 (byte %d)", ErrInvalidItem, i)
+			}
+		}
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: id: control character %U at byte %d", ErrInvalidItem, r, i)
+		}
 	}
 	return nil
 }
@@ -306,7 +317,7 @@ func (c *Coll) lookup(id string) (uint32, bool, error) {
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, false, readError(err, fmt.Sprintf("id map entry of %q in collection %q", id, c.name))
 	}
 	defer closer.Close()
 	if len(v) != 4 {
@@ -318,10 +329,14 @@ func (c *Coll) lookup(id string) (uint32, bool, error) {
 func (c *Coll) readAttrs(iid uint32) (map[string]any, error) {
 	v, closer, err := c.store.db.Get(iidKey(c.cid, subAttrs, iid))
 	if err != nil {
-		return nil, fmt.Errorf("storage: attributes of item %d: %w", iid, err)
+		return nil, readError(err, fmt.Sprintf("attributes of item %d in collection %q", iid, c.name))
 	}
 	defer closer.Close()
-	return decodeAttrs(v)
+	attrs, err := decodeAttrs(v)
+	if err != nil {
+		return nil, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
+	}
+	return attrs, nil
 }
 
 // Delete removes the items with these IDs in one synced batch and returns
@@ -441,12 +456,15 @@ func (c *Coll) ReadCloud(iid uint32, buf *CloudBuf) (string, wpcsim.Cloud, wpcsi
 		return "", wpcsim.Cloud{}, wpcsim.Self{}, fmt.Errorf("%w: internal id %d in collection %q", ErrNotFound, iid, c.name)
 	}
 	if err != nil {
-		return "", wpcsim.Cloud{}, wpcsim.Self{}, err
+		return "", wpcsim.Cloud{}, wpcsim.Self{}, readError(err, fmt.Sprintf("item %d in collection %q", iid, c.name))
 	}
 	defer closer.Close()
 	id, cl, self, err := decodeRecordInto(v, c.cfg.Encoding, c.cfg.Dim, buf)
-	if err != nil || cache == nil {
-		return id, cl, self, err
+	if err != nil {
+		return "", wpcsim.Cloud{}, wpcsim.Self{}, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
+	}
+	if cache == nil {
+		return id, cl, self, nil
 	}
 	if size := int64(4*(len(cl.Points)+len(cl.Weights)) + len(id) + 64); size <= maxCachedCloudBytes {
 		// The cache keeps its own copy: buf is reused by the caller.
@@ -463,10 +481,14 @@ func (c *Coll) Lookup(id string) (uint32, bool, error) { return c.lookup(id) }
 func (c *Coll) Phi(iid uint32) ([]float32, wpcsim.Self, error) {
 	v, closer, err := c.store.db.Get(iidKey(c.cid, subPhi, iid))
 	if err != nil {
-		return nil, wpcsim.Self{}, fmt.Errorf("storage: φ of item %d: %w", iid, err)
+		return nil, wpcsim.Self{}, readError(err, fmt.Sprintf("φ of item %d in collection %q", iid, c.name))
 	}
 	defer closer.Close()
-	return decodeVector(v)
+	phi, self, err := decodeVector(v)
+	if err != nil {
+		return nil, self, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
+	}
+	return phi, self, nil
 }
 
 // ScanVectors calls fn with every item's internal ID, g(X,X) and φ, in
@@ -494,7 +516,7 @@ func (c *Coll) ScanVectors(fn func(iid uint32, self wpcsim.Self, phi []float32) 
 			return err
 		}
 	}
-	return it.Error()
+	return iterError(it.Error(), fmt.Sprintf("φ vectors of collection %q", c.name))
 }
 
 // Count returns the number of live items.
@@ -683,7 +705,7 @@ func (c *Coll) loadIndex() error {
 		}
 		ids = append(ids, binary.BigEndian.Uint32(it.Value()))
 	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
+	if err := errors.Join(iterError(it.Error(), fmt.Sprintf("id map of collection %q", c.name)), it.Close()); err != nil {
 		return err
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
@@ -701,7 +723,7 @@ func (c *Coll) loadIndex() error {
 		}
 		c.indexAttrs(iid, map[string]any{name: v})
 	}
-	return it.Error()
+	return iterError(it.Error(), fmt.Sprintf("postings of collection %q", c.name))
 }
 
 // logChanges adds the next write epoch and a change-log entry per item to
@@ -790,7 +812,7 @@ func (c *Coll) SavedIndex() (blobs map[string][]byte, epoch uint64, ok bool, err
 	for it.First(); it.Valid(); it.Next() {
 		blobs[string(it.Key()[len(p):])] = append([]byte(nil), it.Value()...)
 	}
-	return blobs, epoch, true, it.Error()
+	return blobs, epoch, true, iterError(it.Error(), fmt.Sprintf("saved index of collection %q", c.name))
 }
 
 // ChangesSince calls fn once for every item written or deleted after epoch
@@ -806,9 +828,13 @@ func (c *Coll) ChangesSince(epoch uint64, fn func(iid uint32) error) error {
 	changed := roaring.New()
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()
+		if len(k) < len(lo)+4 {
+			it.Close()
+			return fmt.Errorf("%w: change log key %x of collection %q", ErrCorrupt, k, c.name)
+		}
 		changed.Add(binary.BigEndian.Uint32(k[len(k)-4:]))
 	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
+	if err := errors.Join(iterError(it.Error(), fmt.Sprintf("change log of collection %q", c.name)), it.Close()); err != nil {
 		return err
 	}
 	for iter := changed.Iterator(); iter.HasNext(); {

@@ -1,6 +1,11 @@
 package storage
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
 
 var (
 	// ErrCollectionNotFound: no collection by that name (or it was dropped).
@@ -21,3 +26,21 @@ var (
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("storage: closed")
 )
+
+// readError wraps an error from reading what (e.g. `item 12 of collection
+// "docs"`): Pebble's corruption errors become ErrCorrupt, so callers tell a
+// damaged disk from a bug or a closed store.
+func readError(err error, what string) error {
+	if pebble.IsCorruptionError(err) {
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
+	}
+	return fmt.Errorf("storage: read %s: %w", what, err)
+}
+
+// iterError is readError for an iterator's Error, which may be nil.
+func iterError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	return readError(err, what)
+}
