@@ -57,6 +57,11 @@ func TestDecodeErrors(t *testing.T) {
 		{`{"points":[[1]],"attrs":{"a":null}}`, `attrs.a: value must be a string, number or boolean, got null`, false},
 		{`{"points":[[1]],"attrs":[1]}`, `attrs: must be an object`, false},
 		{`{"points":[[1]]} {}`, `data after the cloud object`, false},
+		{`{"points":[[1]]}}`, `data after the cloud object`, false},
+		{`{"points":[[1]]}]x`, `data after the cloud object`, false},
+		{`{"points":[[1]]} garbage`, `data after the cloud object`, false},
+		{"{\"points\":[[1]],\"id\":\"a\xffb\"}", `id: not valid UTF-8`, false},
+		{`{"points":[[1]],"id":"a\ud800b"}`, `id: not valid UTF-8`, false},
 		{`{"points":[[1]]`, `malformed cloud`, false},
 		{`[1]`, `must be an object`, false},
 		{``, `malformed cloud`, false},
@@ -71,6 +76,21 @@ func TestDecodeErrors(t *testing.T) {
 		}
 		if tc.cloud != errors.Is(err, wpcsim.ErrInvalidCloud) || tc.cloud == errors.Is(err, ErrSyntax) {
 			t.Errorf("Decode(%s): wrong error class: %v", tc.in, err)
+		}
+	}
+}
+
+// TestDecodeReplacementCharID: an ID that really holds U+FFFD (as the
+// character or as an escape) is kept, not taken for a rewritten one.
+func TestDecodeReplacementCharID(t *testing.T) {
+	for _, in := range []string{`{"points":[[1]],"id":"a\ufffd"}`, "{\"points\":[[1]],\"id\":\"a\uFFFD\"}", `{"points":[[1]],"id":"a\\ufffd"}`} {
+		r, err := Decode([]byte(in))
+		if err != nil {
+			t.Errorf("Decode(%s): %v", in, err)
+			continue
+		}
+		if r.ID == "" {
+			t.Errorf("Decode(%s): empty id", in)
 		}
 	}
 }
