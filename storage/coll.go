@@ -188,10 +188,10 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
 		if err := CheckAttrs(items[i].Attrs); err != nil {
-			return nil, fmt.Errorf("item %d (%q): %w", i, items[i].ID, err)
+			return nil, fmt.Errorf("item %d (%s): %w", i, QuoteID(items[i].ID), err)
 		}
 		if items[i].Cloud.Dim != c.cfg.Dim {
-			return nil, fmt.Errorf("%w: item %d (%q): dimension %d, collection has %d", ErrInvalidItem, i, items[i].ID, items[i].Cloud.Dim, c.cfg.Dim)
+			return nil, fmt.Errorf("%w: item %d (%s): dimension %d, collection has %d", ErrInvalidItem, i, QuoteID(items[i].ID), items[i].Cloud.Dim, c.cfg.Dim)
 		}
 	}
 	c.writeMu.Lock()
@@ -317,11 +317,11 @@ func (c *Coll) lookup(id string) (uint32, bool, error) {
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, readError(err, fmt.Sprintf("id map entry of %q in collection %q", id, c.name))
+		return 0, false, readError(err, fmt.Sprintf("id map entry of %s in collection %q", QuoteID(id), c.name))
 	}
 	defer closer.Close()
 	if len(v) != 4 {
-		return 0, false, fmt.Errorf("%w: id map entry of %q", ErrCorrupt, id)
+		return 0, false, fmt.Errorf("%w: id map entry of %s", ErrCorrupt, QuoteID(id))
 	}
 	return binary.BigEndian.Uint32(v), true, nil
 }
@@ -414,7 +414,7 @@ func (c *Coll) Get(id string) (Item, error) {
 		return Item{}, err
 	}
 	if !found {
-		return Item{}, fmt.Errorf("%w: %q in collection %q", ErrNotFound, id, c.name)
+		return Item{}, fmt.Errorf("%w: %s in collection %q", ErrNotFound, QuoteID(id), c.name)
 	}
 	return c.GetByIID(iid)
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -43,4 +44,19 @@ func iterError(err error, what string) error {
 		return nil
 	}
 	return readError(err, what)
+}
+
+// QuoteID quotes an ID for an error message, cut to its first 64 bytes
+// (on a rune boundary) with its length when longer: errors never echo an
+// oversized input whole.
+func QuoteID(id string) string {
+	const keep = 64
+	if len(id) <= keep {
+		return fmt.Sprintf("%q", id)
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(id[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q… (%d bytes)", id[:cut], len(id))
 }

@@ -172,3 +172,14 @@ func TestCheckID(t *testing.T) {
 		}
 	}
 }
+
+func TestQuoteID(t *testing.T) {
+	if got := QuoteID("a\nb"); got != `"a\nb"` {
+		t.Errorf("short: %s", got)
+	}
+	long := strings.Repeat("é", 1000) // 2000 bytes
+	got := QuoteID(long)
+	if len(got) > 100 || !strings.Contains(got, "(2000 bytes)") || !strings.HasPrefix(got, `"éé`) {
+		t.Errorf("long: %s", got)
+	}
+}
