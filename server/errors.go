@@ -19,6 +19,9 @@ import (
 var (
 	errUnauthenticated = errors.New("server: missing or invalid bearer token")
 	errPanic           = errors.New("server: internal error")
+	// errSnapshotsDisabled: the server was started without a snapshot
+	// directory.
+	errSnapshotsDisabled = errors.New("server: snapshots are disabled: the server has no snapshot directory")
 )
 
 // invalid wraps a request problem found by the server (before the core
@@ -77,7 +80,7 @@ func codeOf(err error) codes.Code {
 		return codes.Unavailable
 	case errors.Is(err, storage.ErrCorrupt):
 		return codes.DataLoss
-	case errors.Is(err, storage.ErrIncompatible):
+	case errors.Is(err, storage.ErrIncompatible), errors.Is(err, errSnapshotsDisabled):
 		return codes.FailedPrecondition
 	}
 	return codes.Internal

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -284,27 +288,37 @@ func (s *service) Calibrate(ctx context.Context, req *pb.CalibrateRequest) (*pb.
 	return pbconv.CalibrationToPB(cal), nil
 }
 
-// Snapshot writes a checkpoint of the whole database. With a snapshot root
-// the requested directory must be a relative path inside it; without one it
-// must be absolute (whoever holds the token administers the server).
+// Snapshot writes a checkpoint of the whole database into a new directory
+// under the snapshot root. The request gives a name, not a path: one path
+// element, so nothing is written outside the root, through a symlink or
+// otherwise. Without a root, snapshots are disabled.
 func (s *service) Snapshot(ctx context.Context, req *pb.SnapshotRequest) (*pb.SnapshotResponse, error) {
-	dir := req.GetDir()
+	name := req.GetDir()
 	switch {
-	case dir == "":
-		return nil, invalid("dir: required")
-	case s.snapshotRoot != "":
-		if !filepath.IsLocal(dir) {
-			return nil, invalid("dir %q: must be a relative path inside the server's snapshot directory", dir)
-		}
-		dir = filepath.Join(s.snapshotRoot, dir)
-	case !filepath.IsAbs(dir):
-		return nil, invalid("dir %q: must be an absolute path on the server", dir)
+	case s.snapshotRoot == "":
+		return nil, errSnapshotsDisabled
+	case name == "":
+		return nil, invalid("dir: required (a snapshot name)")
+	case len(name) > 255 || name == "." || name == ".." || strings.ContainsAny(name, `/\`) || !filepath.IsLocal(name):
+		return nil, invalid("dir %s: must be a name (one path element), not a path: snapshots are written under the server's snapshot directory", quoteShort(name))
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if err := os.MkdirAll(s.snapshotRoot, 0o755); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.snapshotRoot, name)
+	// Lstat, not Stat: an existing entry, even a dangling symlink, is
+	// never followed.
+	if _, err := os.Lstat(dir); err == nil {
+		return nil, fmt.Errorf("snapshot %s: %w", quoteShort(name), fs.ErrExist)
 	}
 	if err := s.db.Snapshot(dir); err != nil {
 		return nil, err
 	}
 	return &pb.SnapshotResponse{Dir: dir}, nil
 }
+
+// quoteShort quotes a request string for an error, cut when long.
+func quoteShort(s string) string { return storage.QuoteID(s) }

@@ -39,9 +39,9 @@ type Options struct {
 	// MaxRecvBytes bounds one received message (a larger one is
 	// ResourceExhausted); 0 means DefaultMaxRecvBytes.
 	MaxRecvBytes int
-	// SnapshotRoot, when set, is the directory Snapshot writes under (a
-	// request names a relative path inside it); empty: a request names an
-	// absolute path.
+	// SnapshotRoot is the directory Snapshot writes under (created when
+	// needed): a request names a new snapshot inside it. Empty: Snapshot is
+	// disabled (FailedPrecondition).
 	SnapshotRoot string
 	// Logger receives one record per request (debug for successes, info for
 	// client errors, error for server errors) and panics; nil discards.

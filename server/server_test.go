@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -128,7 +129,8 @@ func itemsPB(t *testing.T, items []wpcdb.Item) []*pb.Item {
 // embedded, and checks that every read gives the same answer.
 func TestIngestThenSearchEqualsEmbedded(t *testing.T) {
 	ctx := context.Background()
-	ts := startServer(t, nil)
+	snapRoot := t.TempDir()
+	ts := startServer(t, &server.Options{SnapshotRoot: snapRoot})
 	emb, err := wpcdb.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -246,11 +248,11 @@ func TestIngestThenSearchEqualsEmbedded(t *testing.T) {
 	if err != nil || len(list.Collections) != 2 || list.Collections[0].Name != "c-inner" || list.Collections[1].Count != 1198 {
 		t.Fatalf("list: %v %v", list, err)
 	}
-	snap := filepath.Join(t.TempDir(), "snap")
-	if _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: snap}); err != nil {
-		t.Fatal(err)
+	snap := filepath.Join(snapRoot, "snap")
+	if res, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "snap"}); err != nil || res.Dir != snap {
+		t.Fatal(res, err)
 	}
-	if _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: snap}); status.Code(err) != codes.AlreadyExists {
+	if _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "snap"}); status.Code(err) != codes.AlreadyExists {
 		t.Errorf("snapshot to an existing dir: %v", err)
 	}
 	sdb, err := wpcdb.Open(snap, nil)
@@ -344,7 +346,11 @@ func TestAuth(t *testing.T) {
 // of the request was written.
 func TestBadInputs(t *testing.T) {
 	ctx := context.Background()
-	ts := startServer(t, &server.Options{MaxRecvBytes: 1 << 20})
+	snapRoot := t.TempDir()
+	outside := t.TempDir()
+	os.Symlink(outside, filepath.Join(snapRoot, "link"))
+	os.Symlink(filepath.Join(outside, "new"), filepath.Join(snapRoot, "dangling"))
+	ts := startServer(t, &server.Options{MaxRecvBytes: 1 << 20, SnapshotRoot: snapRoot})
 	createPB(t, ts.cli, ctx, "c", wpcdb.CollectionConfig{Dim: 4, MaxPoints: 8})
 	createPB(t, ts.cli, ctx, "other", wpcdb.CollectionConfig{Dim: 4})
 	seed := []*pb.Item{{Id: "seed", Cloud: &pb.Cloud{Dim: 4, Weights: []float32{1}, Points: []float32{1, 2, 3, 4}}}}
@@ -445,7 +451,11 @@ func TestBadInputs(t *testing.T) {
 			_, err := ts.cli.DropCollection(ctx, &pb.DropCollectionRequest{Name: "nope"})
 			return err
 		}, codes.NotFound, "collection not found"},
-		{"snapshot relative dir", func() error { _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "rel"}); return err }, codes.InvalidArgument, "absolute"},
+		{"snapshot absolute path", func() error { _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: outside + "/x"}); return err }, codes.InvalidArgument, "must be a name"},
+		{"snapshot nested path", func() error { _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "link/x"}); return err }, codes.InvalidArgument, "must be a name"},
+		{"snapshot parent", func() error { _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: ".."}); return err }, codes.InvalidArgument, "must be a name"},
+		{"snapshot onto a symlink", func() error { _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "link"}); return err }, codes.AlreadyExists, "file already exists"},
+		{"snapshot onto a dangling symlink", func() error { _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "dangling"}); return err }, codes.AlreadyExists, "file already exists"},
 	} {
 		err := tc.call()
 		st := status.Convert(err)
@@ -707,5 +717,19 @@ func TestGracefulStop(t *testing.T) {
 	}
 	if c, _ := ts.db.Collection("c"); c.Count() != 2 {
 		t.Fatalf("count %d", c.Count())
+	}
+}
+
+// TestSnapshotDisabled: without a snapshot directory, Snapshot writes
+// nothing anywhere.
+func TestSnapshotDisabled(t *testing.T) {
+	ts := startServer(t, nil)
+	dir := filepath.Join(t.TempDir(), "snap")
+	_, err := ts.cli.Snapshot(context.Background(), &pb.SnapshotRequest{Dir: dir})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "snapshots are disabled") {
+		t.Fatalf("Snapshot without a root: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s was created: %v", dir, err)
 	}
 }

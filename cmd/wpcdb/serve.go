@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ then they are cancelled. Every other wpcdb command given --addr is its client.`,
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve TLS with")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.IntVar(&f.maxRecvMB, "max-recv-mb", server.DefaultMaxRecvBytes>>20, "largest message the server accepts, in MiB (an ingest batch is one message)")
-	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "directory Snapshot requests write under (empty: a request names an absolute path)")
+	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "directory Snapshot requests write under; a request names a snapshot in it (default <data>/snapshots)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for in-flight requests")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug (every request), info (failed requests), warn or error")
 	return cmd
@@ -90,6 +91,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		return usageError{fmt.Errorf("serve: --log-level: %v", err)}
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	if f.snapshotDir == "" {
+		f.snapshotDir = filepath.Join(a.g.data, "snapshots")
+	}
 	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, SnapshotRoot: f.snapshotDir, Logger: log}
 	if f.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
@@ -100,6 +104,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	}
 	if token == "" && !isLoopback(f.listen) {
 		log.Warn("serving without a token on a non-loopback address: anyone who can connect can read and write", "listen", f.listen)
+	}
+	if token != "" && opts.TLS == nil && !isLoopback(f.listen) {
+		log.Warn("serving a bearer token without TLS on a non-loopback address: the token crosses the network in clear text; add --tls-cert and --tls-key", "listen", f.listen)
 	}
 
 	db, err := a.openDB()
