@@ -47,6 +47,9 @@ type SearchResult struct {
 // exact similarity, among a first stage's candidates (see SearchOptions).
 // Every reported score comes from the exact kernel.
 func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOptions) (SearchResult, error) {
+	if err := c.checkQuerySize(q); err != nil {
+		return SearchResult{}, err
+	}
 	req := query.Request{Query: q, K: opts.K, Exact: opts.Exact, Candidates: opts.Candidates, Ef: opts.Ef}
 	if opts.Filter != "" {
 		expr, err := query.Parse(opts.Filter)
@@ -66,6 +69,9 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 // best first: wpcdb as the exact reranker of another system's candidates.
 // Unknown IDs are an ErrNotFound error naming every one of them.
 func (c *Collection) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (SearchResult, error) {
+	if err := c.checkQuerySize(q); err != nil {
+		return SearchResult{}, err
+	}
 	res, err := c.engine.Rerank(ctx, q, ids)
 	if err != nil {
 		return SearchResult{}, mapQueryErr(err)

@@ -21,6 +21,7 @@ var (
 	errPanic           = errors.New("server: internal error")
 	// errSnapshotsDisabled: the server was started without a snapshot
 	// directory.
+	errResourceExhausted = errors.New("server: resource exhausted")
 	errSnapshotsDisabled = errors.New("server: snapshots are disabled: the server has no snapshot directory")
 )
 
@@ -64,6 +65,8 @@ func codeOf(err error) codes.Code {
 		return codes.DeadlineExceeded
 	case errors.Is(err, errUnauthenticated):
 		return codes.Unauthenticated
+	case errors.Is(err, errResourceExhausted):
+		return codes.ResourceExhausted
 	case errors.Is(err, wpcdb.ErrInvalidArgument),
 		errors.Is(err, wpcsim.ErrInvalidCloud),
 		errors.Is(err, wpcsim.ErrInvalidKernel),

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
@@ -28,7 +30,25 @@ type service struct {
 	db           *wpcdb.DB
 	snapshotRoot string
 	metrics      *metrics
+	inflight     *semaphore.Weighted // floats of the requests being served
+	inflightMax  int64
 }
+
+// admit reserves n floats of the in-flight budget, waiting for room until
+// ctx ends; release returns them. A request larger than the whole budget
+// is ResourceExhausted at once.
+func (s *service) admit(ctx context.Context, n int64) (release func(), err error) {
+	if n > s.inflightMax {
+		return nil, fmt.Errorf("%w: the request holds %d floats, the server admits at most %d at once", errResourceExhausted, n, s.inflightMax)
+	}
+	if err := s.inflight.Acquire(ctx, n); err != nil {
+		return nil, err
+	}
+	return func() { s.inflight.Release(n) }, nil
+}
+
+// cloudFloats counts the floats of a request's cloud.
+func cloudFloats(c *pb.Cloud) int64 { return int64(len(c.GetPoints()) + len(c.GetWeights())) }
 
 func (s *service) collection(name string) (*wpcdb.Collection, error) {
 	if name == "" {
@@ -113,7 +133,16 @@ func (s *service) Upsert(stream pb.WPCDB_UpsertServer) error {
 		} else if name := req.GetCollection(); name != "" && name != c.Name() {
 			return invalid("batch %d: collection %q: an Upsert stream writes to one collection (%q)", batch, name, c.Name())
 		}
+		var n int64
+		for _, it := range req.GetItems() {
+			n += cloudFloats(it.GetCloud())
+		}
+		release, err := s.admit(ctx, n)
+		if err != nil {
+			return err
+		}
 		res, err := upsertBatch(ctx, c, req)
+		release()
 		if err != nil {
 			return err
 		}
@@ -220,6 +249,11 @@ func (s *service) Search(ctx context.Context, req *pb.SearchRequest) (*pb.Search
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.admit(ctx, cloudFloats(req.GetQuery()))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	res, err := c.Search(ctx, pbconv.CloudFromPB(req.GetQuery()), opts)
 	if err != nil {
 		return nil, err
@@ -244,6 +278,15 @@ func (s *service) BatchSearch(ctx context.Context, req *pb.BatchSearchRequest) (
 	if err != nil {
 		return nil, err
 	}
+	var n int64
+	for _, q := range req.GetQueries() {
+		n += cloudFloats(q)
+	}
+	release, err := s.admit(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	out := &pb.BatchSearchResponse{Results: make([]*pb.SearchResponse, len(req.GetQueries()))}
 	for i, q := range req.GetQueries() {
 		res, err := c.Search(ctx, pbconv.CloudFromPB(q), opts)
@@ -260,6 +303,11 @@ func (s *service) Rerank(ctx context.Context, req *pb.RerankRequest) (*pb.Rerank
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.admit(ctx, cloudFloats(req.GetQuery()))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	res, err := c.Rerank(ctx, pbconv.CloudFromPB(req.GetQuery()), req.GetIds())
 	if err != nil {
 		return nil, err

@@ -407,6 +407,15 @@ func TestBadInputs(t *testing.T) {
 		{"empty cloud", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil)}), codes.InvalidArgument, "no points"},
 		{"missing cloud", upsertBad(&pb.Item{Id: "x"}), codes.InvalidArgument, "dim"},
 		{"too many points", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, make36()...)}), codes.InvalidArgument, "9 points"},
+		{"query with too many points", func() error {
+			_, err := ts.cli.Search(ctx, &pb.SearchRequest{Collection: "c", K: 1, Query: cloud(4, nil, make36()...)})
+			return err
+		}, codes.InvalidArgument, "query: 9 points exceeds the collection's maximum of 8"},
+		{"rerank query with too many points", func() error {
+			_, err := ts.cli.Rerank(ctx, &pb.RerankRequest{Collection: "c", Ids: []string{"seed"}, Query: cloud(4, nil, make36()...)})
+			return err
+		}, codes.InvalidArgument, "query: 9 points exceeds"},
+		{"id with a newline", upsertBad(&pb.Item{Id: "a\nb", Cloud: cloud(4, nil, 1, 2, 3, 4)}), codes.InvalidArgument, "control character U+000A"},
 		{"length mismatch", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, []float32{1, 1, 1}, 1, 0, 0, 0, 0, 1, 0, 0)}), codes.InvalidArgument, "weights"},
 		{"ragged points", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, 1, 0, 0, 0, 1)}), codes.InvalidArgument, "points"},
 		{"zero point", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, 0, 0, 0, 0)}), codes.InvalidArgument, "zero vector"},
@@ -731,5 +740,40 @@ func TestSnapshotDisabled(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("%s was created: %v", dir, err)
+	}
+}
+
+// TestInflightBudget: a request larger than the in-flight budget is
+// ResourceExhausted and writes nothing; smaller ones pass.
+func TestInflightBudget(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, &server.Options{MaxInflightFloats: 30})
+	cloud := func(dim uint32, w []float32, p ...float32) *pb.Cloud {
+		return &pb.Cloud{Dim: dim, Weights: w, Points: p}
+	}
+	createPB(t, ts.cli, ctx, "c", wpcdb.CollectionConfig{Dim: 4})
+	small := &pb.Item{Id: "s", Cloud: cloud(4, nil, 1, 2, 3, 4)}
+	big := &pb.Item{Id: "b", Cloud: cloud(4, nil, make36()...)} // 36 floats
+	for _, tc := range []struct {
+		items []*pb.Item
+		code  codes.Code
+	}{{[]*pb.Item{small}, codes.OK}, {[]*pb.Item{big}, codes.ResourceExhausted}} {
+		st, err := ts.cli.Upsert(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Send(&pb.UpsertRequest{Collection: "c", Items: tc.items})
+		_, err = st.Recv()
+		if status.Code(err) != tc.code {
+			t.Errorf("upsert of %d floats: %v, want %v", len(tc.items[0].Cloud.Points), err, tc.code)
+		}
+		st.CloseSend()
+	}
+	_, err := ts.cli.Search(ctx, &pb.SearchRequest{Collection: "c", K: 1, Query: big.Cloud})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "at most 30") {
+		t.Errorf("search over budget: %v", err)
+	}
+	if c, _ := ts.db.Collection("c"); c.Count() != 1 {
+		t.Errorf("%d items, want 1", c.Count())
 	}
 }
