@@ -59,6 +59,9 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 		req.Filter = query.Compile(expr, c.coll)
 	}
 	res, err := c.engine.Search(ctx, req)
+	if lerr := c.coll.CheckLive(); lerr != nil {
+		return SearchResult{}, lerr // dropped while searching: what was read may be partial
+	}
 	if err != nil {
 		return SearchResult{}, mapQueryErr(err)
 	}
@@ -73,6 +76,9 @@ func (c *Collection) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (
 		return SearchResult{}, err
 	}
 	res, err := c.engine.Rerank(ctx, q, ids)
+	if lerr := c.coll.CheckLive(); lerr != nil {
+		return SearchResult{}, lerr
+	}
 	if err != nil {
 		return SearchResult{}, mapQueryErr(err)
 	}

@@ -29,10 +29,13 @@ type Coll struct {
 
 	mu      sync.RWMutex // guards the in-memory index below
 	dropped bool
-	nextIID uint32
-	epoch   uint64 // write epoch of the last committed Write or Delete
-	live    *roaring.Bitmap
-	attrs   map[string]*attrIndex
+	// dropping is set from the start of DropCollection (cleared if it
+	// fails): CheckLive reports the collection gone from then on.
+	dropping bool
+	nextIID  uint32
+	epoch    uint64 // write epoch of the last committed Write or Delete
+	live     *roaring.Bitmap
+	attrs    map[string]*attrIndex
 }
 
 // attrIndex holds the bitmaps of one attribute: one per string or boolean
@@ -170,10 +173,15 @@ func CheckID(id string) error {
 	return nil
 }
 
+// CheckLive returns ErrCollectionNotFound once the collection is dropped
+// or being dropped. A reader that read items while a drop ran calls it
+// after reading: what it read may be partial. Safe for concurrent use.
+func (c *Coll) CheckLive() error { return c.checkLive() }
+
 func (c *Coll) checkLive() error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if c.dropped {
+	if c.dropped || c.dropping {
 		return fmt.Errorf("%w: %q", ErrCollectionNotFound, c.name)
 	}
 	return nil

@@ -281,12 +281,21 @@ func (s *Store) DropCollection(name string) error {
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	// Readers that overlap the drop see the collection as gone from here
+	// on (CheckLive), so a search racing it fails instead of returning
+	// what it read before the range deletion.
+	c.mu.Lock()
+	c.dropping = true
+	c.mu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
 	b.Delete(append([]byte{tagCatalog}, name...), nil)
 	p := collPrefix(c.cid)
 	b.DeleteRange(p, upperBound(p), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
+		c.mu.Lock()
+		c.dropping = false
+		c.mu.Unlock()
 		return fmt.Errorf("storage: drop %q: %w", name, err)
 	}
 	if s.clouds != nil {
@@ -324,7 +333,8 @@ func (s *Store) estimateDiskUsage(cid uint32) uint64 {
 	return n
 }
 
-// Close flushes nothing extra (every write was synced) and closes Pebble.
+// Close flushes the memtable to a table (every write was already synced
+// to the WAL) and closes Pebble.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -333,7 +343,11 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	return s.db.Close()
+	// Flush the memtable so a cleanly closed database keeps nothing in its
+	// WAL: Pebble reads a damaged WAL record as the log's torn end and
+	// would silently drop what follows it.
+	ferr := s.db.Flush()
+	return errors.Join(ferr, s.db.Close())
 }
 
 // pebbleLogger forwards Pebble's messages to slog.
