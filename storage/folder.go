@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -157,7 +158,11 @@ func isLegacyDatabase(fs vfs.FS, dir string) (bool, error) {
 func lockedError(dir string, err error) error {
 	switch {
 	case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EWOULDBLOCK):
-		return fmt.Errorf("%w: %s is in use by another wpcdb process (it holds the LOCK file); stop it, or use --addr to talk to its server", ErrLocked, dir)
+		who := "another wpcdb process"
+		if pid := lockHolder(filepath.Join(dir, "LOCK")); pid > 0 {
+			who = fmt.Sprintf("another wpcdb process, pid %d", pid)
+		}
+		return fmt.Errorf("%w: %s is in use by %s (it holds the LOCK file); stop it, or use --addr to talk to its server", ErrLocked, dir, who)
 	case strings.Contains(err.Error(), "lock held by current process"):
 		return fmt.Errorf("%w: %s is in use by another wpcdb process (this one: it is already open)", ErrLocked, dir)
 	}

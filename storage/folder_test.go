@@ -1,8 +1,12 @@
 package storage
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -181,5 +185,39 @@ func TestQuoteID(t *testing.T) {
 	got := QuoteID(long)
 	if len(got) > 100 || !strings.Contains(got, "(2000 bytes)") || !strings.HasPrefix(got, `"éé`) {
 		t.Errorf("long: %s", got)
+	}
+}
+
+// TestLockedByAnotherProcess: a database open in another process is
+// refused with ErrLocked naming that process's pid.
+func TestLockedByAnotherProcess(t *testing.T) {
+	if dir := os.Getenv("WPCDB_TEST_HOLD_LOCK"); dir != "" {
+		s, err := Open(dir, nil)
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		fmt.Println("ready")
+		io.ReadAll(os.Stdin) // hold the lock until the parent closes stdin
+		s.Close()
+		os.Exit(0)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockedByAnotherProcess$")
+	cmd.Env = append(os.Environ(), "WPCDB_TEST_HOLD_LOCK="+dir)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("child: %q %v", line, err)
+	}
+	_, err = Open(dir, nil)
+	want := fmt.Sprintf("in use by another wpcdb process, pid %d", cmd.Process.Pid)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Open of a folder locked by pid %d: %v", cmd.Process.Pid, err)
 	}
 }
