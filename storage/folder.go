@@ -50,7 +50,8 @@ func inspectFolder(fs vfs.FS, dir string) (folderState, error) {
 		return 0, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
 	hasIdentity, hasMarker := false, false
-	var others []string // regular files other than the identity file and LOCK
+	var others []string // files other than the identity file and LOCK
+	var dirs []string
 	for _, n := range names {
 		switch {
 		case n == IdentityFile:
@@ -61,10 +62,14 @@ func inspectFolder(fs vfs.FS, dir string) (folderState, error) {
 		case n == "LOCK":
 		default:
 			if st, err := fs.Stat(fs.PathJoin(dir, n)); err == nil && st.IsDir() {
-				continue // e.g. the snapshots folder
+				dirs = append(dirs, n) // in a database: e.g. the snapshots folder
+				continue
 			}
 			others = append(others, n)
 		}
+	}
+	if !hasIdentity {
+		others = append(others, dirs...) // a folder of folders is not empty
 	}
 	switch {
 	case hasIdentity:

@@ -18,6 +18,12 @@ import (
 func TestOpenRefusesForeignFolder(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{"000123.log": "my log", "000007.sst": "my table", "notes.txt": "hello"}
+	// A folder holding only folders is not empty either.
+	onlyDirs := t.TempDir()
+	os.Mkdir(filepath.Join(onlyDirs, "photos"), 0o755)
+	if _, err := Open(onlyDirs, nil); !errors.Is(err, ErrNotDatabase) {
+		t.Errorf("Open of a folder of folders: %v, want ErrNotDatabase", err)
+	}
 	for n, v := range files {
 		if err := os.WriteFile(filepath.Join(dir, n), []byte(v), 0o644); err != nil {
 			t.Fatal(err)
