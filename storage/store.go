@@ -359,6 +359,12 @@ func (p pebbleLogger) Infof(format string, args ...any) {
 func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
 }
+
+// Fatalf is Pebble's report of a broken invariant (or a failed WAL or
+// MANIFEST write) after which it cannot go on: its callers do not expect
+// it to return, so it panics. Corruption found while reading is not
+// reported here: Open's DataCorruption listener logs it and the read
+// returns an error (ErrCorrupt).
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	p.l.Error(msg, "component", "pebble")
