@@ -47,6 +47,19 @@ func (s *service) admit(ctx context.Context, n int64) (release func(), err error
 	return func() { s.inflight.Release(n) }, nil
 }
 
+// itemOverheadFloats is what an upserted item costs beyond its points and
+// weights, in floats: its φ (d for the linear block plus the random
+// features of each nonlinear term) and a fixed allowance for its record.
+func itemOverheadFloats(cfg wpcdb.CollectionConfig) int64 {
+	n := int64(cfg.Dim) + 64
+	for _, t := range cfg.Similarity.Kernel.Terms {
+		if t.Kind == wpcsim.Gaussian || t.Kind == wpcsim.IMQ {
+			n += int64(cfg.Features.Dim)
+		}
+	}
+	return n
+}
+
 // cloudFloats counts the floats of a request's cloud.
 func cloudFloats(c *pb.Cloud) int64 { return int64(len(c.GetPoints()) + len(c.GetWeights())) }
 
@@ -133,7 +146,9 @@ func (s *service) Upsert(stream pb.WPCDB_UpsertServer) error {
 		} else if name := req.GetCollection(); name != "" && name != c.Name() {
 			return invalid("batch %d: collection %q: an Upsert stream writes to one collection (%q)", batch, name, c.Name())
 		}
-		var n int64
+		// Each item also costs its φ (the first-stage vector), whatever its
+		// size: a batch of millions of one-point items is large too.
+		n := int64(len(req.GetItems())) * itemOverheadFloats(c.Config())
 		for _, it := range req.GetItems() {
 			n += cloudFloats(it.GetCloud())
 		}

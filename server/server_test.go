@@ -27,6 +27,7 @@ import (
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	"github.com/wpcdb/wpcdb/server"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+	"github.com/wpcdb/wpcdb/storage"
 )
 
 // testServer is a server on a free loopback port over a fresh database,
@@ -747,13 +748,15 @@ func TestSnapshotDisabled(t *testing.T) {
 // ResourceExhausted and writes nothing; smaller ones pass.
 func TestInflightBudget(t *testing.T) {
 	ctx := context.Background()
-	ts := startServer(t, &server.Options{MaxInflightFloats: 30})
+	ts := startServer(t, &server.Options{MaxInflightFloats: 100})
 	cloud := func(dim uint32, w []float32, p ...float32) *pb.Cloud {
 		return &pb.Cloud{Dim: dim, Weights: w, Points: p}
 	}
-	createPB(t, ts.cli, ctx, "c", wpcdb.CollectionConfig{Dim: 4})
-	small := &pb.Item{Id: "s", Cloud: cloud(4, nil, 1, 2, 3, 4)}
-	big := &pb.Item{Id: "b", Cloud: cloud(4, nil, make36()...)} // 36 floats
+	// An item costs its floats plus 4 + 64 + 16 (φ and record allowance).
+	createPB(t, ts.cli, ctx, "c", wpcdb.CollectionConfig{Dim: 4, Features: storage.FeatureConfig{Dim: 16}})
+	small := &pb.Item{Id: "s", Cloud: cloud(4, nil, 1, 2, 3, 4)} // 88 floats
+	big := &pb.Item{Id: "b", Cloud: cloud(4, nil, make36()...)}  // 120 floats
+	bigQuery := cloud(4, nil, append(make36(), make36()...)...)  // 72 floats
 	for _, tc := range []struct {
 		items []*pb.Item
 		code  codes.Code
@@ -769,8 +772,12 @@ func TestInflightBudget(t *testing.T) {
 		}
 		st.CloseSend()
 	}
-	_, err := ts.cli.Search(ctx, &pb.SearchRequest{Collection: "c", K: 1, Query: big.Cloud})
-	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "at most 30") {
+	if _, err := ts.cli.Search(ctx, &pb.SearchRequest{Collection: "c", K: 1, Query: big.Cloud}); err != nil {
+		t.Errorf("search within budget: %v", err)
+	}
+	bigQuery = cloud(4, nil, append(bigQuery.Points, bigQuery.Points...)...) // 144 floats
+	_, err := ts.cli.Search(ctx, &pb.SearchRequest{Collection: "c", K: 1, Query: bigQuery})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "at most 100") {
 		t.Errorf("search over budget: %v", err)
 	}
 	if c, _ := ts.db.Collection("c"); c.Count() != 1 {
