@@ -254,7 +254,7 @@ func (s *Store) Collection(name string) (*Coll, error) {
 	}
 	c, ok := s.colls[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrCollectionNotFound, name)
+		return nil, fmt.Errorf("%w: %s", ErrCollectionNotFound, QuoteID(name))
 	}
 	return c, nil
 }

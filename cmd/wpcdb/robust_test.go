@@ -35,6 +35,7 @@ func TestHostileInputsCLI(t *testing.T) {
 		{"tiny gaussian", []string{"collection", "create", "k", "--dim", "2", "--kernel", "gaussian(1e-30)"}, "σ must be in [0.001, 1e+06]"},
 		{"tiny imq", []string{"collection", "create", "k", "--dim", "2", "--kernel", "imq(1e-30)", "--score", "cosine"}, "c must be in [0.001, 1e+06]"},
 		{"100 KB spec not echoed", []string{"collection", "create", "k", "--dim", "2", "--kernel", strings.Repeat("x", 100<<10)}, "(102400 bytes)"},
+		{"unknown collection of 1 MB is not echoed", []string{"get", strings.Repeat("n", 1<<20), "x"}, "(1048576 bytes)"},
 		{"hnsw-m 0", []string{"collection", "create", "k", "--dim", "2", "--hnsw-m", "0"}, "--hnsw-m must be at least 2, got 0"},
 		{"ef-construction 0", []string{"collection", "create", "k", "--dim", "2", "--ef-construction", "0"}, "--ef-construction must be at least 1, got 0"},
 	}
