@@ -88,3 +88,23 @@ func TestDataFolderSafety(t *testing.T) {
 		}
 	}
 }
+
+func TestSecurityWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		token, tls bool
+		listen     string
+		want       string // "" = no warning
+	}{
+		{false, false, "127.0.0.1:7070", ""},
+		{true, false, "localhost:7070", ""},
+		{false, false, "0.0.0.0:7070", "without a token"},
+		{true, false, "0.0.0.0:7070", "token without TLS"},
+		{true, false, "[::]:7070", "token without TLS"},
+		{true, true, "0.0.0.0:7070", ""},
+	} {
+		got := strings.Join(securityWarnings(tc.token, tc.tls, tc.listen), "; ")
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("token %v tls %v %s: %q, want %q", tc.token, tc.tls, tc.listen, got, tc.want)
+		}
+	}
+}

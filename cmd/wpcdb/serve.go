@@ -102,11 +102,8 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		}
 		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if token == "" && !isLoopback(f.listen) {
-		log.Warn("serving without a token on a non-loopback address: anyone who can connect can read and write", "listen", f.listen)
-	}
-	if token != "" && opts.TLS == nil && !isLoopback(f.listen) {
-		log.Warn("serving a bearer token without TLS on a non-loopback address: the token crosses the network in clear text; add --tls-cert and --tls-key", "listen", f.listen)
+	for _, w := range securityWarnings(token != "", opts.TLS != nil, f.listen) {
+		log.Warn(w, "listen", f.listen)
 	}
 
 	db, err := a.openDB()
@@ -186,6 +183,21 @@ func metricsOn(addr string) bool {
 	}
 	_, port, err := net.SplitHostPort(addr)
 	return err != nil || port != "0"
+}
+
+// securityWarnings are the warnings serve logs for how it listens: no
+// token, or a token crossing the network in clear text.
+func securityWarnings(token, tls bool, listen string) []string {
+	if isLoopback(listen) {
+		return nil
+	}
+	switch {
+	case !token:
+		return []string{"serving without a token on a non-loopback address: anyone who can connect can read and write"}
+	case !tls:
+		return []string{"serving a bearer token without TLS on a non-loopback address: the token crosses the network in clear text; add --tls-cert and --tls-key"}
+	}
+	return nil
 }
 
 func isLoopback(addr string) bool {
