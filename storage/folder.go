@@ -79,7 +79,7 @@ func inspectFolder(fs vfs.FS, dir string) (folderState, error) {
 		if hasMarker {
 			return folderOpen, nil
 		}
-		if len(others) > 0 {
+		if !onlyCreationLeftovers(fs, dir, others) {
 			// Pebble would take a folder without a manifest marker for a
 			// new database and delete every file it does not reference.
 			return 0, fmt.Errorf("%w: %s: the manifest marker (marker.manifest.*) is missing, so the database cannot be read; refusing to open it (nothing was changed); restore the file or a snapshot",
@@ -93,6 +93,26 @@ func inspectFolder(fs vfs.FS, dir string) (folderState, error) {
 	}
 	return 0, fmt.Errorf("%w: %s holds files (%s) but no %s file; refusing to open it (nothing was changed): give --data an empty or new folder, or an existing wpcdb database",
 		ErrNotDatabase, dir, listSome(others), IdentityFile)
+}
+
+// onlyCreationLeftovers reports whether names (the files of a folder with
+// an identity file and no manifest marker) are what a crash while Pebble
+// was creating the database leaves: manifests, options, the format marker
+// and empty WALs, and no table. Nothing can have been written before the
+// marker existed, so such a folder is created afresh.
+func onlyCreationLeftovers(fs vfs.FS, dir string, names []string) bool {
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, "MANIFEST-"), strings.HasPrefix(n, "OPTIONS-"), strings.HasPrefix(n, "marker.format-version."):
+		case strings.HasSuffix(n, ".log"):
+			if st, err := fs.Stat(fs.PathJoin(dir, n)); err != nil || st.Size() != 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // listSome names the first few of names.

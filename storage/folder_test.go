@@ -129,6 +129,24 @@ func TestOpenIdentity(t *testing.T) {
 			t.Errorf("identity file not written on adoption: %v", err)
 		}
 	})
+	t.Run("crash while Pebble created the database", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, IdentityFile), []byte(identityContent), 0o644)
+		os.WriteFile(filepath.Join(dir, "MANIFEST-000001"), []byte("partial"), 0o644)
+		os.WriteFile(filepath.Join(dir, "000002.log"), nil, 0o644)
+		s, err := Open(dir, nil)
+		if err != nil {
+			t.Fatalf("reopen after an interrupted creation: %v", err)
+		}
+		s.Close()
+		// A WAL with data is not a leftover: it may hold writes.
+		dir = t.TempDir()
+		os.WriteFile(filepath.Join(dir, IdentityFile), []byte(identityContent), 0o644)
+		os.WriteFile(filepath.Join(dir, "000002.log"), []byte("data"), 0o644)
+		if _, err := Open(dir, nil); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("no marker and a non-empty WAL: %v, want ErrCorrupt", err)
+		}
+	})
 	t.Run("locked", func(t *testing.T) {
 		dir := t.TempDir()
 		s, err := Open(dir, nil)
