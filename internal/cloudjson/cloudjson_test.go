@@ -1,11 +1,13 @@
 package cloudjson
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -136,6 +138,9 @@ func FuzzDecode(f *testing.F) {
 		`{"points":[[3.4028235e38, -0]], "weights":[1e-7]}`,
 		`{"points":[[1]],"attrs":{"a":{"b":1}}}`,
 		`{"points":[[ 1 , 2 ]] , "id" : "x" }`,
+		`{"points":[[1]]}}`,
+		"{\"points\":[[1]],\"id\":\"a\xffb\"}",
+		`{"points":[[1]],"id":"a\ud800\ufffd"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -146,6 +151,9 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("unclassified error: %v", err)
 			}
 			return
+		}
+		if !utf8.ValidString(r.ID) || strings.Count(r.ID, "\uFFFD") > strings.Count(strings.ToLower(string(data)), `\ufffd`)+bytes.Count(data, []byte("\uFFFD")) {
+			t.Fatalf("decoded ID %q was rewritten", r.ID)
 		}
 		if r.Cloud.Dim <= 0 || len(r.Cloud.Points) != r.Cloud.Dim*r.Cloud.Len() {
 			t.Fatalf("decoded a malformed cloud: %+v", r.Cloud)
