@@ -340,10 +340,17 @@ func (s *service) Calibrate(ctx context.Context, req *pb.CalibrateRequest) (*pb.
 	if len(req.GetQueries()) > 1000 {
 		return nil, invalid("queries: at most 1000, got %d", len(req.GetQueries()))
 	}
+	var n int64
 	qs := make([]wpcsim.Cloud, len(req.GetQueries()))
 	for i, q := range req.GetQueries() {
 		qs[i] = pbconv.CloudFromPB(q)
+		n += cloudFloats(q)
 	}
+	release, err := s.admit(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	cal, err := c.Calibrate(ctx, qs)
 	if err != nil {
 		return nil, err
