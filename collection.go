@@ -169,7 +169,7 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 			continue
 		}
 		bad := InvalidItem{Index: i, ID: items[i].ID, Cause: err,
-			Err: fmt.Errorf("%w: item %d (id %q): %w", ErrInvalidArgument, i, items[i].ID, err)}
+			Err: fmt.Errorf("%w: item %d (id %s): %w", ErrInvalidArgument, i, storage.QuoteID(items[i].ID), err)}
 		if !opts.SkipInvalid {
 			return res, &bad
 		}

@@ -47,6 +47,9 @@ type SearchResult struct {
 // exact similarity, among a first stage's candidates (see SearchOptions).
 // Every reported score comes from the exact kernel.
 func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOptions) (SearchResult, error) {
+	if err := c.checkQuerySize(q); err != nil {
+		return SearchResult{}, err
+	}
 	req := query.Request{Query: q, K: opts.K, Exact: opts.Exact, Candidates: opts.Candidates, Ef: opts.Ef}
 	if opts.Filter != "" {
 		expr, err := query.Parse(opts.Filter)
@@ -56,6 +59,9 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 		req.Filter = query.Compile(expr, c.coll)
 	}
 	res, err := c.engine.Search(ctx, req)
+	if lerr := c.coll.CheckLive(); lerr != nil {
+		return SearchResult{}, lerr // dropped while searching: what was read may be partial
+	}
 	if err != nil {
 		return SearchResult{}, mapQueryErr(err)
 	}
@@ -66,7 +72,13 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 // best first: wpcdb as the exact reranker of another system's candidates.
 // Unknown IDs are an ErrNotFound error naming every one of them.
 func (c *Collection) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (SearchResult, error) {
+	if err := c.checkQuerySize(q); err != nil {
+		return SearchResult{}, err
+	}
 	res, err := c.engine.Rerank(ctx, q, ids)
+	if lerr := c.coll.CheckLive(); lerr != nil {
+		return SearchResult{}, lerr
+	}
 	if err != nil {
 		return SearchResult{}, mapQueryErr(err)
 	}

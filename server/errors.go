@@ -19,6 +19,10 @@ import (
 var (
 	errUnauthenticated = errors.New("server: missing or invalid bearer token")
 	errPanic           = errors.New("server: internal error")
+	// errSnapshotsDisabled: the server was started without a snapshot
+	// directory.
+	errResourceExhausted = errors.New("server: resource exhausted")
+	errSnapshotsDisabled = errors.New("server: snapshots are disabled: the server has no snapshot directory")
 )
 
 // invalid wraps a request problem found by the server (before the core
@@ -61,6 +65,8 @@ func codeOf(err error) codes.Code {
 		return codes.DeadlineExceeded
 	case errors.Is(err, errUnauthenticated):
 		return codes.Unauthenticated
+	case errors.Is(err, errResourceExhausted):
+		return codes.ResourceExhausted
 	case errors.Is(err, wpcdb.ErrInvalidArgument),
 		errors.Is(err, wpcsim.ErrInvalidCloud),
 		errors.Is(err, wpcsim.ErrInvalidKernel),
@@ -77,7 +83,7 @@ func codeOf(err error) codes.Code {
 		return codes.Unavailable
 	case errors.Is(err, storage.ErrCorrupt):
 		return codes.DataLoss
-	case errors.Is(err, storage.ErrIncompatible):
+	case errors.Is(err, storage.ErrIncompatible), errors.Is(err, errSnapshotsDisabled):
 		return codes.FailedPrecondition
 	}
 	return codes.Internal

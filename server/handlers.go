@@ -5,12 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -24,7 +30,38 @@ type service struct {
 	db           *wpcdb.DB
 	snapshotRoot string
 	metrics      *metrics
+	inflight     *semaphore.Weighted // floats of the requests being served
+	inflightMax  int64
 }
+
+// admit reserves n floats of the in-flight budget, waiting for room until
+// ctx ends; release returns them. A request larger than the whole budget
+// is ResourceExhausted at once.
+func (s *service) admit(ctx context.Context, n int64) (release func(), err error) {
+	if n > s.inflightMax {
+		return nil, fmt.Errorf("%w: the request holds %d floats, the server admits at most %d at once", errResourceExhausted, n, s.inflightMax)
+	}
+	if err := s.inflight.Acquire(ctx, n); err != nil {
+		return nil, err
+	}
+	return func() { s.inflight.Release(n) }, nil
+}
+
+// itemOverheadFloats is what an upserted item costs beyond its points and
+// weights, in floats: its φ (d for the linear block plus the random
+// features of each nonlinear term) and a fixed allowance for its record.
+func itemOverheadFloats(cfg wpcdb.CollectionConfig) int64 {
+	n := int64(cfg.Dim) + 64
+	for _, t := range cfg.Similarity.Kernel.Terms {
+		if t.Kind == wpcsim.Gaussian || t.Kind == wpcsim.IMQ {
+			n += int64(cfg.Features.Dim)
+		}
+	}
+	return n
+}
+
+// cloudFloats counts the floats of a request's cloud.
+func cloudFloats(c *pb.Cloud) int64 { return int64(len(c.GetPoints()) + len(c.GetWeights())) }
 
 func (s *service) collection(name string) (*wpcdb.Collection, error) {
 	if name == "" {
@@ -109,7 +146,18 @@ func (s *service) Upsert(stream pb.WPCDB_UpsertServer) error {
 		} else if name := req.GetCollection(); name != "" && name != c.Name() {
 			return invalid("batch %d: collection %q: an Upsert stream writes to one collection (%q)", batch, name, c.Name())
 		}
+		// Each item also costs its φ (the first-stage vector), whatever its
+		// size: a batch of millions of one-point items is large too.
+		n := int64(len(req.GetItems())) * itemOverheadFloats(c.Config())
+		for _, it := range req.GetItems() {
+			n += cloudFloats(it.GetCloud())
+		}
+		release, err := s.admit(ctx, n)
+		if err != nil {
+			return err
+		}
 		res, err := upsertBatch(ctx, c, req)
+		release()
 		if err != nil {
 			return err
 		}
@@ -216,6 +264,11 @@ func (s *service) Search(ctx context.Context, req *pb.SearchRequest) (*pb.Search
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.admit(ctx, cloudFloats(req.GetQuery()))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	res, err := c.Search(ctx, pbconv.CloudFromPB(req.GetQuery()), opts)
 	if err != nil {
 		return nil, err
@@ -240,6 +293,15 @@ func (s *service) BatchSearch(ctx context.Context, req *pb.BatchSearchRequest) (
 	if err != nil {
 		return nil, err
 	}
+	var n int64
+	for _, q := range req.GetQueries() {
+		n += cloudFloats(q)
+	}
+	release, err := s.admit(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	out := &pb.BatchSearchResponse{Results: make([]*pb.SearchResponse, len(req.GetQueries()))}
 	for i, q := range req.GetQueries() {
 		res, err := c.Search(ctx, pbconv.CloudFromPB(q), opts)
@@ -256,6 +318,11 @@ func (s *service) Rerank(ctx context.Context, req *pb.RerankRequest) (*pb.Rerank
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.admit(ctx, cloudFloats(req.GetQuery()))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	res, err := c.Rerank(ctx, pbconv.CloudFromPB(req.GetQuery()), req.GetIds())
 	if err != nil {
 		return nil, err
@@ -273,10 +340,17 @@ func (s *service) Calibrate(ctx context.Context, req *pb.CalibrateRequest) (*pb.
 	if len(req.GetQueries()) > 1000 {
 		return nil, invalid("queries: at most 1000, got %d", len(req.GetQueries()))
 	}
+	var n int64
 	qs := make([]wpcsim.Cloud, len(req.GetQueries()))
 	for i, q := range req.GetQueries() {
 		qs[i] = pbconv.CloudFromPB(q)
+		n += cloudFloats(q)
 	}
+	release, err := s.admit(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	cal, err := c.Calibrate(ctx, qs)
 	if err != nil {
 		return nil, err
@@ -284,27 +358,37 @@ func (s *service) Calibrate(ctx context.Context, req *pb.CalibrateRequest) (*pb.
 	return pbconv.CalibrationToPB(cal), nil
 }
 
-// Snapshot writes a checkpoint of the whole database. With a snapshot root
-// the requested directory must be a relative path inside it; without one it
-// must be absolute (whoever holds the token administers the server).
+// Snapshot writes a checkpoint of the whole database into a new directory
+// under the snapshot root. The request gives a name, not a path: one path
+// element, so nothing is written outside the root, through a symlink or
+// otherwise. Without a root, snapshots are disabled.
 func (s *service) Snapshot(ctx context.Context, req *pb.SnapshotRequest) (*pb.SnapshotResponse, error) {
-	dir := req.GetDir()
+	name := req.GetDir()
 	switch {
-	case dir == "":
-		return nil, invalid("dir: required")
-	case s.snapshotRoot != "":
-		if !filepath.IsLocal(dir) {
-			return nil, invalid("dir %q: must be a relative path inside the server's snapshot directory", dir)
-		}
-		dir = filepath.Join(s.snapshotRoot, dir)
-	case !filepath.IsAbs(dir):
-		return nil, invalid("dir %q: must be an absolute path on the server", dir)
+	case s.snapshotRoot == "":
+		return nil, errSnapshotsDisabled
+	case name == "":
+		return nil, invalid("dir: required (a snapshot name)")
+	case len(name) > 255 || name == "." || name == ".." || strings.ContainsAny(name, `/\`) || !filepath.IsLocal(name):
+		return nil, invalid("dir %s: must be a name (one path element), not a path: snapshots are written under the server's snapshot directory", quoteShort(name))
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if err := os.MkdirAll(s.snapshotRoot, 0o755); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.snapshotRoot, name)
+	// Lstat, not Stat: an existing entry, even a dangling symlink, is
+	// never followed.
+	if _, err := os.Lstat(dir); err == nil {
+		return nil, fmt.Errorf("snapshot %s: %w", quoteShort(name), fs.ErrExist)
 	}
 	if err := s.db.Snapshot(dir); err != nil {
 		return nil, err
 	}
 	return &pb.SnapshotResponse{Dir: dir}, nil
 }
+
+// quoteShort quotes a request string for an error, cut when long.
+func quoteShort(s string) string { return storage.QuoteID(s) }

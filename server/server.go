@@ -9,6 +9,7 @@ import (
 	"net"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -23,6 +24,10 @@ import (
 // for the CLI's largest ingest batch (8 Mi floats, 32 MiB) with its IDs and
 // attributes.
 const DefaultMaxRecvBytes = 64 << 20
+
+// DefaultMaxInflightFloats is the default in-flight budget: 32 Mi floats
+// (128 MiB of coordinates), two of the largest default messages.
+const DefaultMaxInflightFloats = 32 << 20
 
 // ServiceName is the full name of the wpcdb service, as the health service
 // reports it.
@@ -39,9 +44,15 @@ type Options struct {
 	// MaxRecvBytes bounds one received message (a larger one is
 	// ResourceExhausted); 0 means DefaultMaxRecvBytes.
 	MaxRecvBytes int
-	// SnapshotRoot, when set, is the directory Snapshot writes under (a
-	// request names a relative path inside it); empty: a request names an
-	// absolute path.
+	// MaxInflightFloats bounds the point coordinates and weights of the
+	// requests being served at once (upsert batches, queries): a request
+	// waits for room (until its deadline) and one larger than the whole
+	// budget is ResourceExhausted, so concurrent large requests queue
+	// instead of exhausting memory. 0 means DefaultMaxInflightFloats.
+	MaxInflightFloats int64
+	// SnapshotRoot is the directory Snapshot writes under (created when
+	// needed): a request names a new snapshot inside it. Empty: Snapshot is
+	// disabled (FailedPrecondition).
 	SnapshotRoot string
 	// Logger receives one record per request (debug for successes, info for
 	// client errors, error for server errors) and panics; nil discards.
@@ -69,6 +80,9 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.MaxInflightFloats <= 0 {
+		o.MaxInflightFloats = DefaultMaxInflightFloats
+	}
 	m, err := newMetrics(o.Registerer, db)
 	if err != nil {
 		return nil, err
@@ -87,7 +101,8 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
 	s := &Server{grpc: grpc.NewServer(gopts...), health: health.NewServer(), log: o.Logger}
-	pb.RegisterWPCDBServer(s.grpc, &service{db: db, snapshotRoot: o.SnapshotRoot, metrics: m})
+	pb.RegisterWPCDBServer(s.grpc, &service{db: db, snapshotRoot: o.SnapshotRoot, metrics: m,
+		inflight: semaphore.NewWeighted(o.MaxInflightFloats), inflightMax: o.MaxInflightFloats})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	"github.com/wpcdb/wpcdb/server"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+	"github.com/wpcdb/wpcdb/storage"
 )
 
 // testServer is a server on a free loopback port over a fresh database,
@@ -128,7 +130,8 @@ func itemsPB(t *testing.T, items []wpcdb.Item) []*pb.Item {
 // embedded, and checks that every read gives the same answer.
 func TestIngestThenSearchEqualsEmbedded(t *testing.T) {
 	ctx := context.Background()
-	ts := startServer(t, nil)
+	snapRoot := t.TempDir()
+	ts := startServer(t, &server.Options{SnapshotRoot: snapRoot})
 	emb, err := wpcdb.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -246,11 +249,11 @@ func TestIngestThenSearchEqualsEmbedded(t *testing.T) {
 	if err != nil || len(list.Collections) != 2 || list.Collections[0].Name != "c-inner" || list.Collections[1].Count != 1198 {
 		t.Fatalf("list: %v %v", list, err)
 	}
-	snap := filepath.Join(t.TempDir(), "snap")
-	if _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: snap}); err != nil {
-		t.Fatal(err)
+	snap := filepath.Join(snapRoot, "snap")
+	if res, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "snap"}); err != nil || res.Dir != snap {
+		t.Fatal(res, err)
 	}
-	if _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: snap}); status.Code(err) != codes.AlreadyExists {
+	if _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "snap"}); status.Code(err) != codes.AlreadyExists {
 		t.Errorf("snapshot to an existing dir: %v", err)
 	}
 	sdb, err := wpcdb.Open(snap, nil)
@@ -344,7 +347,11 @@ func TestAuth(t *testing.T) {
 // of the request was written.
 func TestBadInputs(t *testing.T) {
 	ctx := context.Background()
-	ts := startServer(t, &server.Options{MaxRecvBytes: 1 << 20})
+	snapRoot := t.TempDir()
+	outside := t.TempDir()
+	os.Symlink(outside, filepath.Join(snapRoot, "link"))
+	os.Symlink(filepath.Join(outside, "new"), filepath.Join(snapRoot, "dangling"))
+	ts := startServer(t, &server.Options{MaxRecvBytes: 1 << 20, SnapshotRoot: snapRoot})
 	createPB(t, ts.cli, ctx, "c", wpcdb.CollectionConfig{Dim: 4, MaxPoints: 8})
 	createPB(t, ts.cli, ctx, "other", wpcdb.CollectionConfig{Dim: 4})
 	seed := []*pb.Item{{Id: "seed", Cloud: &pb.Cloud{Dim: 4, Weights: []float32{1}, Points: []float32{1, 2, 3, 4}}}}
@@ -401,6 +408,15 @@ func TestBadInputs(t *testing.T) {
 		{"empty cloud", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil)}), codes.InvalidArgument, "no points"},
 		{"missing cloud", upsertBad(&pb.Item{Id: "x"}), codes.InvalidArgument, "dim"},
 		{"too many points", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, make36()...)}), codes.InvalidArgument, "9 points"},
+		{"query with too many points", func() error {
+			_, err := ts.cli.Search(ctx, &pb.SearchRequest{Collection: "c", K: 1, Query: cloud(4, nil, make36()...)})
+			return err
+		}, codes.InvalidArgument, "query: 9 points exceeds the collection's maximum of 8"},
+		{"rerank query with too many points", func() error {
+			_, err := ts.cli.Rerank(ctx, &pb.RerankRequest{Collection: "c", Ids: []string{"seed"}, Query: cloud(4, nil, make36()...)})
+			return err
+		}, codes.InvalidArgument, "query: 9 points exceeds"},
+		{"id with a newline", upsertBad(&pb.Item{Id: "a\nb", Cloud: cloud(4, nil, 1, 2, 3, 4)}), codes.InvalidArgument, "control character U+000A"},
 		{"length mismatch", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, []float32{1, 1, 1}, 1, 0, 0, 0, 0, 1, 0, 0)}), codes.InvalidArgument, "weights"},
 		{"ragged points", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, 1, 0, 0, 0, 1)}), codes.InvalidArgument, "points"},
 		{"zero point", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, 0, 0, 0, 0)}), codes.InvalidArgument, "zero vector"},
@@ -445,7 +461,11 @@ func TestBadInputs(t *testing.T) {
 			_, err := ts.cli.DropCollection(ctx, &pb.DropCollectionRequest{Name: "nope"})
 			return err
 		}, codes.NotFound, "collection not found"},
-		{"snapshot relative dir", func() error { _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "rel"}); return err }, codes.InvalidArgument, "absolute"},
+		{"snapshot absolute path", func() error { _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: outside + "/x"}); return err }, codes.InvalidArgument, "must be a name"},
+		{"snapshot nested path", func() error { _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "link/x"}); return err }, codes.InvalidArgument, "must be a name"},
+		{"snapshot parent", func() error { _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: ".."}); return err }, codes.InvalidArgument, "must be a name"},
+		{"snapshot onto a symlink", func() error { _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "link"}); return err }, codes.AlreadyExists, "file already exists"},
+		{"snapshot onto a dangling symlink", func() error { _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "dangling"}); return err }, codes.AlreadyExists, "file already exists"},
 	} {
 		err := tc.call()
 		st := status.Convert(err)
@@ -707,5 +727,60 @@ func TestGracefulStop(t *testing.T) {
 	}
 	if c, _ := ts.db.Collection("c"); c.Count() != 2 {
 		t.Fatalf("count %d", c.Count())
+	}
+}
+
+// TestSnapshotDisabled: without a snapshot directory, Snapshot writes
+// nothing anywhere.
+func TestSnapshotDisabled(t *testing.T) {
+	ts := startServer(t, nil)
+	dir := filepath.Join(t.TempDir(), "snap")
+	_, err := ts.cli.Snapshot(context.Background(), &pb.SnapshotRequest{Dir: dir})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "snapshots are disabled") {
+		t.Fatalf("Snapshot without a root: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s was created: %v", dir, err)
+	}
+}
+
+// TestInflightBudget: a request larger than the in-flight budget is
+// ResourceExhausted and writes nothing; smaller ones pass.
+func TestInflightBudget(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, &server.Options{MaxInflightFloats: 100})
+	cloud := func(dim uint32, w []float32, p ...float32) *pb.Cloud {
+		return &pb.Cloud{Dim: dim, Weights: w, Points: p}
+	}
+	// An item costs its floats plus 4 + 64 + 16 (φ and record allowance).
+	createPB(t, ts.cli, ctx, "c", wpcdb.CollectionConfig{Dim: 4, Features: storage.FeatureConfig{Dim: 16}})
+	small := &pb.Item{Id: "s", Cloud: cloud(4, nil, 1, 2, 3, 4)} // 88 floats
+	big := &pb.Item{Id: "b", Cloud: cloud(4, nil, make36()...)}  // 120 floats
+	bigQuery := cloud(4, nil, append(make36(), make36()...)...)  // 72 floats
+	for _, tc := range []struct {
+		items []*pb.Item
+		code  codes.Code
+	}{{[]*pb.Item{small}, codes.OK}, {[]*pb.Item{big}, codes.ResourceExhausted}} {
+		st, err := ts.cli.Upsert(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Send(&pb.UpsertRequest{Collection: "c", Items: tc.items})
+		_, err = st.Recv()
+		if status.Code(err) != tc.code {
+			t.Errorf("upsert of %d floats: %v, want %v", len(tc.items[0].Cloud.Points), err, tc.code)
+		}
+		st.CloseSend()
+	}
+	if _, err := ts.cli.Search(ctx, &pb.SearchRequest{Collection: "c", K: 1, Query: big.Cloud}); err != nil {
+		t.Errorf("search within budget: %v", err)
+	}
+	bigQuery = cloud(4, nil, append(bigQuery.Points, bigQuery.Points...)...) // 144 floats
+	_, err := ts.cli.Search(ctx, &pb.SearchRequest{Collection: "c", K: 1, Query: bigQuery})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "at most 100") {
+		t.Errorf("search over budget: %v", err)
+	}
+	if c, _ := ts.db.Collection("c"); c.Count() != 1 {
+		t.Errorf("%d items, want 1", c.Count())
 	}
 }

@@ -215,10 +215,13 @@ func decodeAttrs(b []byte) (map[string]any, error) {
 	if n == 0 {
 		return nil, nil
 	}
+	if n > uint64(len(b))/2 { // each attribute takes at least 2 bytes
+		return nil, bad
+	}
 	out := make(map[string]any, n)
 	for i := uint64(0); i < n; i++ {
 		l, w := binary.Uvarint(b)
-		if w <= 0 || uint64(len(b)-w) < l+1 {
+		if w <= 0 || l >= uint64(len(b)-w) { // the name, then a type byte
 			return nil, bad
 		}
 		name := string(b[w : w+int(l)])
@@ -367,6 +370,11 @@ func decodeRecordInto(b []byte, e Encoding, dim int, buf *CloudBuf) (id string, 
 		return "", c, self, bad("point count")
 	}
 	b = b[w:]
+	// Check m against the bytes there are before multiplying: a damaged
+	// count must not overflow into a small "need" or a huge allocation.
+	if per := uint64(4 + dim*e.size()); len(b) < 16 || m > uint64(len(b)-16)/per {
+		return "", c, self, bad(fmt.Sprintf("%d bytes cannot hold %d points of dimension %d", len(b), m, dim))
+	}
 	need := m*4 + m*uint64(dim)*uint64(e.size()) + 16
 	if uint64(len(b)) != need {
 		return "", c, self, bad(fmt.Sprintf("%d bytes for %d points of dimension %d, want %d", len(b), m, dim, need))

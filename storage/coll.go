@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -28,10 +29,13 @@ type Coll struct {
 
 	mu      sync.RWMutex // guards the in-memory index below
 	dropped bool
-	nextIID uint32
-	epoch   uint64 // write epoch of the last committed Write or Delete
-	live    *roaring.Bitmap
-	attrs   map[string]*attrIndex
+	// dropping is set from the start of DropCollection (cleared if it
+	// fails): CheckLive reports the collection gone from then on.
+	dropping bool
+	nextIID  uint32
+	epoch    uint64 // write epoch of the last committed Write or Delete
+	live     *roaring.Bitmap
+	attrs    map[string]*attrIndex
 }
 
 // attrIndex holds the bitmaps of one attribute: one per string or boolean
@@ -145,7 +149,10 @@ type ItemWrite struct {
 	Attrs map[string]any
 }
 
-// CheckID validates an item ID: 1–512 bytes of UTF-8.
+// CheckID validates an item ID: 1–512 bytes of valid UTF-8 without
+// control characters (a newline or NUL in an ID would forge rows in
+// tabular output and lines in ID files). IDs are never rewritten: two
+// different byte strings are two different items.
 func CheckID(id string) error {
 	if id == "" {
 		return fmt.Errorf("%w: id: must not be empty", ErrInvalidItem)
@@ -153,16 +160,28 @@ func CheckID(id string) error {
 	if len(id) > MaxIDLength {
 		return fmt.Errorf("%w: id: %d bytes exceeds %d", ErrInvalidItem, len(id), MaxIDLength)
 	}
-	if !utf8.ValidString(id) {
-		return fmt.Errorf("%w: id: not valid UTF-8", ErrInvalidItem)
+	for i, r := range id {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(id[i:]); size == 1 {
+				return fmt.Errorf("%w: id: not valid UTF-8 (byte %d)", ErrInvalidItem, i)
+			}
+		}
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: id: control character %U at byte %d", ErrInvalidItem, r, i)
+		}
 	}
 	return nil
 }
 
+// CheckLive returns ErrCollectionNotFound once the collection is dropped
+// or being dropped. A reader that read items while a drop ran calls it
+// after reading: what it read may be partial. Safe for concurrent use.
+func (c *Coll) CheckLive() error { return c.checkLive() }
+
 func (c *Coll) checkLive() error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if c.dropped {
+	if c.dropped || c.dropping {
 		return fmt.Errorf("%w: %q", ErrCollectionNotFound, c.name)
 	}
 	return nil
@@ -177,10 +196,10 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
 		if err := CheckAttrs(items[i].Attrs); err != nil {
-			return nil, fmt.Errorf("item %d (%q): %w", i, items[i].ID, err)
+			return nil, fmt.Errorf("item %d (%s): %w", i, QuoteID(items[i].ID), err)
 		}
 		if items[i].Cloud.Dim != c.cfg.Dim {
-			return nil, fmt.Errorf("%w: item %d (%q): dimension %d, collection has %d", ErrInvalidItem, i, items[i].ID, items[i].Cloud.Dim, c.cfg.Dim)
+			return nil, fmt.Errorf("%w: item %d (%s): dimension %d, collection has %d", ErrInvalidItem, i, QuoteID(items[i].ID), items[i].Cloud.Dim, c.cfg.Dim)
 		}
 	}
 	c.writeMu.Lock()
@@ -306,11 +325,11 @@ func (c *Coll) lookup(id string) (uint32, bool, error) {
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, false, readError(err, fmt.Sprintf("id map entry of %s in collection %q", QuoteID(id), c.name))
 	}
 	defer closer.Close()
 	if len(v) != 4 {
-		return 0, false, fmt.Errorf("%w: id map entry of %q", ErrCorrupt, id)
+		return 0, false, fmt.Errorf("%w: id map entry of %s", ErrCorrupt, QuoteID(id))
 	}
 	return binary.BigEndian.Uint32(v), true, nil
 }
@@ -318,10 +337,14 @@ func (c *Coll) lookup(id string) (uint32, bool, error) {
 func (c *Coll) readAttrs(iid uint32) (map[string]any, error) {
 	v, closer, err := c.store.db.Get(iidKey(c.cid, subAttrs, iid))
 	if err != nil {
-		return nil, fmt.Errorf("storage: attributes of item %d: %w", iid, err)
+		return nil, readError(err, fmt.Sprintf("attributes of item %d in collection %q", iid, c.name))
 	}
 	defer closer.Close()
-	return decodeAttrs(v)
+	attrs, err := decodeAttrs(v)
+	if err != nil {
+		return nil, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
+	}
+	return attrs, nil
 }
 
 // Delete removes the items with these IDs in one synced batch and returns
@@ -399,7 +422,7 @@ func (c *Coll) Get(id string) (Item, error) {
 		return Item{}, err
 	}
 	if !found {
-		return Item{}, fmt.Errorf("%w: %q in collection %q", ErrNotFound, id, c.name)
+		return Item{}, fmt.Errorf("%w: %s in collection %q", ErrNotFound, QuoteID(id), c.name)
 	}
 	return c.GetByIID(iid)
 }
@@ -441,12 +464,15 @@ func (c *Coll) ReadCloud(iid uint32, buf *CloudBuf) (string, wpcsim.Cloud, wpcsi
 		return "", wpcsim.Cloud{}, wpcsim.Self{}, fmt.Errorf("%w: internal id %d in collection %q", ErrNotFound, iid, c.name)
 	}
 	if err != nil {
-		return "", wpcsim.Cloud{}, wpcsim.Self{}, err
+		return "", wpcsim.Cloud{}, wpcsim.Self{}, readError(err, fmt.Sprintf("item %d in collection %q", iid, c.name))
 	}
 	defer closer.Close()
 	id, cl, self, err := decodeRecordInto(v, c.cfg.Encoding, c.cfg.Dim, buf)
-	if err != nil || cache == nil {
-		return id, cl, self, err
+	if err != nil {
+		return "", wpcsim.Cloud{}, wpcsim.Self{}, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
+	}
+	if cache == nil {
+		return id, cl, self, nil
 	}
 	if size := int64(4*(len(cl.Points)+len(cl.Weights)) + len(id) + 64); size <= maxCachedCloudBytes {
 		// The cache keeps its own copy: buf is reused by the caller.
@@ -463,10 +489,14 @@ func (c *Coll) Lookup(id string) (uint32, bool, error) { return c.lookup(id) }
 func (c *Coll) Phi(iid uint32) ([]float32, wpcsim.Self, error) {
 	v, closer, err := c.store.db.Get(iidKey(c.cid, subPhi, iid))
 	if err != nil {
-		return nil, wpcsim.Self{}, fmt.Errorf("storage: φ of item %d: %w", iid, err)
+		return nil, wpcsim.Self{}, readError(err, fmt.Sprintf("φ of item %d in collection %q", iid, c.name))
 	}
 	defer closer.Close()
-	return decodeVector(v)
+	phi, self, err := decodeVector(v)
+	if err != nil {
+		return nil, self, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
+	}
+	return phi, self, nil
 }
 
 // ScanVectors calls fn with every item's internal ID, g(X,X) and φ, in
@@ -494,7 +524,7 @@ func (c *Coll) ScanVectors(fn func(iid uint32, self wpcsim.Self, phi []float32) 
 			return err
 		}
 	}
-	return it.Error()
+	return iterError(it.Error(), fmt.Sprintf("φ vectors of collection %q", c.name))
 }
 
 // Count returns the number of live items.
@@ -683,7 +713,7 @@ func (c *Coll) loadIndex() error {
 		}
 		ids = append(ids, binary.BigEndian.Uint32(it.Value()))
 	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
+	if err := errors.Join(iterError(it.Error(), fmt.Sprintf("id map of collection %q", c.name)), it.Close()); err != nil {
 		return err
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
@@ -701,7 +731,7 @@ func (c *Coll) loadIndex() error {
 		}
 		c.indexAttrs(iid, map[string]any{name: v})
 	}
-	return it.Error()
+	return iterError(it.Error(), fmt.Sprintf("postings of collection %q", c.name))
 }
 
 // logChanges adds the next write epoch and a change-log entry per item to
@@ -790,7 +820,7 @@ func (c *Coll) SavedIndex() (blobs map[string][]byte, epoch uint64, ok bool, err
 	for it.First(); it.Valid(); it.Next() {
 		blobs[string(it.Key()[len(p):])] = append([]byte(nil), it.Value()...)
 	}
-	return blobs, epoch, true, it.Error()
+	return blobs, epoch, true, iterError(it.Error(), fmt.Sprintf("saved index of collection %q", c.name))
 }
 
 // ChangesSince calls fn once for every item written or deleted after epoch
@@ -806,9 +836,13 @@ func (c *Coll) ChangesSince(epoch uint64, fn func(iid uint32) error) error {
 	changed := roaring.New()
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()
+		if len(k) < len(lo)+4 {
+			it.Close()
+			return fmt.Errorf("%w: change log key %x of collection %q", ErrCorrupt, k, c.name)
+		}
 		changed.Add(binary.BigEndian.Uint32(k[len(k)-4:]))
 	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
+	if err := errors.Join(iterError(it.Error(), fmt.Sprintf("change log of collection %q", c.name)), it.Close()); err != nil {
 		return err
 	}
 	for iter := changed.Iterator(); iter.HasNext(); {

@@ -16,6 +16,16 @@
 // state, changed only after the commit succeeds and rebuilt from Pebble on
 // open.
 //
+// # Folder
+//
+// A database folder holds Pebble's files and IdentityFile ("WPCDB", the
+// line "wpcdb database"), written and synced before Pebble creates
+// anything. Open creates a database only in an absent or empty folder,
+// refuses any other folder without IdentityFile (ErrNotDatabase) and a
+// database whose manifest marker is missing (ErrCorrupt), changing
+// nothing in either case: Pebble would take both for a new database and
+// delete the files it does not reference.
+//
 // # Format
 //
 // Keys start with a one-byte tag. Integers in keys are big-endian so that

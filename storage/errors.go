@@ -1,6 +1,12 @@
 package storage
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/cockroachdb/pebble/v2"
+)
 
 var (
 	// ErrCollectionNotFound: no collection by that name (or it was dropped).
@@ -21,3 +27,36 @@ var (
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("storage: closed")
 )
+
+// readError wraps an error from reading what (e.g. `item 12 of collection
+// "docs"`): Pebble's corruption errors become ErrCorrupt, so callers tell a
+// damaged disk from a bug or a closed store.
+func readError(err error, what string) error {
+	if pebble.IsCorruptionError(err) {
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
+	}
+	return fmt.Errorf("storage: read %s: %w", what, err)
+}
+
+// iterError is readError for an iterator's Error, which may be nil.
+func iterError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	return readError(err, what)
+}
+
+// QuoteID quotes an ID for an error message, cut to its first 64 bytes
+// (on a rune boundary) with its length when longer: errors never echo an
+// oversized input whole.
+func QuoteID(id string) string {
+	const keep = 64
+	if len(id) <= keep {
+		return fmt.Sprintf("%q", id)
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(id[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q… (%d bytes)", id[:cut], len(id))
+}

@@ -27,7 +27,7 @@ func (c *Coll) ID(iid uint32) (string, error) {
 		return "", fmt.Errorf("%w: internal id %d in collection %q", ErrNotFound, iid, c.name)
 	}
 	if err != nil {
-		return "", err
+		return "", readError(err, fmt.Sprintf("item %d in collection %q", iid, c.name))
 	}
 	defer closer.Close()
 	if len(v) == 0 || v[0] != recordVersion {

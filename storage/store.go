@@ -35,6 +35,7 @@ const DefaultCloudCacheBytes = 256 << 20
 // concurrent use.
 type Store struct {
 	db     *pebble.DB
+	fs     vfs.FS
 	logger *slog.Logger
 
 	mu     sync.RWMutex // guards colls and closed; held briefly
@@ -44,7 +45,11 @@ type Store struct {
 	clouds *cloudCache // nil when disabled
 }
 
-// Open opens (creating if needed) the store in dir.
+// Open opens the store in dir, creating it if dir is absent or empty. A
+// folder that holds files but no IdentityFile is refused with
+// ErrNotDatabase, and a database whose manifest marker is missing with
+// ErrCorrupt: in both cases nothing in dir is changed. A folder another
+// process has open is refused with ErrLocked.
 func Open(dir string, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
@@ -52,6 +57,30 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	state, err := inspectFolder(o.FS, dir)
+	if err != nil {
+		return nil, err
+	}
+	switch state {
+	case folderNew:
+		if err := writeIdentity(o.FS, dir); err != nil {
+			return nil, err
+		}
+	case folderLegacy:
+		ok, err := isLegacyDatabase(o.FS, dir)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: %s holds a Pebble database that is not wpcdb's; refusing to open it (nothing was changed)", ErrNotDatabase, dir)
+		}
+		if err := writeIdentity(o.FS, dir); err != nil {
+			return nil, err
+		}
 	}
 	if o.CacheBytes == 0 {
 		o.CacheBytes = 64 << 20
@@ -62,16 +91,33 @@ func Open(dir string, opts *Options) (*Store, error) {
 		Cache:              cache,
 		Logger:             pebbleLogger{o.Logger},
 		FormatMajorVersion: pebble.FormatNewest,
+		// Creating is decided above, from the folder's contents: Pebble
+		// must never take a damaged database for a new one.
+		ErrorIfExists:    state == folderNew,
+		ErrorIfNotExists: state != folderNew,
+		EventListener: &pebble.EventListener{
+			// Pebble's default is Fatalf. A corrupt block is reported to the
+			// reader as an error (ErrCorrupt), which must not kill a server.
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				o.Logger.Error("data corruption", "component", "pebble", "path", info.Path, "error", info.Details)
+			},
+		},
 	}
 	db, err := pebble.Open(dir, popts)
 	cache.Unref() // the DB holds its own reference
 	if err != nil {
-		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+		if errors.Is(err, pebble.ErrDBDoesNotExist) {
+			return nil, fmt.Errorf("%w: %s: no manifest marker; refusing to open it (nothing was changed)", ErrCorrupt, dir)
+		}
+		if pebble.IsCorruptionError(err) {
+			return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, dir, err)
+		}
+		return nil, lockedError(dir, err)
 	}
 	if o.CloudCacheBytes == 0 {
 		o.CloudCacheBytes = DefaultCloudCacheBytes
 	}
-	s := &Store{db: db, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes)}
+	s := &Store{db: db, fs: o.FS, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes)}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -122,7 +168,7 @@ func (s *Store) load() error {
 		}
 		s.colls[name] = c
 	}
-	return it.Error()
+	return iterError(it.Error(), "catalog")
 }
 
 // CreateCollection validates cfg (after defaults), persists it and returns
@@ -208,7 +254,7 @@ func (s *Store) Collection(name string) (*Coll, error) {
 	}
 	c, ok := s.colls[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrCollectionNotFound, name)
+		return nil, fmt.Errorf("%w: %s", ErrCollectionNotFound, QuoteID(name))
 	}
 	return c, nil
 }
@@ -235,12 +281,21 @@ func (s *Store) DropCollection(name string) error {
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	// Readers that overlap the drop see the collection as gone from here
+	// on (CheckLive), so a search racing it fails instead of returning
+	// what it read before the range deletion.
+	c.mu.Lock()
+	c.dropping = true
+	c.mu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
 	b.Delete(append([]byte{tagCatalog}, name...), nil)
 	p := collPrefix(c.cid)
 	b.DeleteRange(p, upperBound(p), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
+		c.mu.Lock()
+		c.dropping = false
+		c.mu.Unlock()
 		return fmt.Errorf("storage: drop %q: %w", name, err)
 	}
 	if s.clouds != nil {
@@ -261,7 +316,7 @@ func (s *Store) Checkpoint(dir string) error {
 	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
 		return fmt.Errorf("storage: checkpoint to %s: %w", dir, err)
 	}
-	return nil
+	return writeIdentity(s.fs, dir)
 }
 
 // DiskUsage returns the bytes of the store's files.
@@ -278,7 +333,8 @@ func (s *Store) estimateDiskUsage(cid uint32) uint64 {
 	return n
 }
 
-// Close flushes nothing extra (every write was synced) and closes Pebble.
+// Close flushes the memtable to a table (every write was already synced
+// to the WAL) and closes Pebble.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -287,7 +343,11 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	return s.db.Close()
+	// Flush the memtable so a cleanly closed database keeps nothing in its
+	// WAL: Pebble reads a damaged WAL record as the log's torn end and
+	// would silently drop what follows it.
+	ferr := s.db.Flush()
+	return errors.Join(ferr, s.db.Close())
 }
 
 // pebbleLogger forwards Pebble's messages to slog.
@@ -299,6 +359,12 @@ func (p pebbleLogger) Infof(format string, args ...any) {
 func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
 }
+
+// Fatalf is Pebble's report of a broken invariant (or a failed WAL or
+// MANIFEST write) after which it cannot go on: its callers do not expect
+// it to return, so it panics. Corruption found while reading is not
+// reported here: Open's DataCorruption listener logs it and the read
+// returns an error (ErrCorrupt).
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	p.l.Error(msg, "component", "pebble")

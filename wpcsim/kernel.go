@@ -56,6 +56,19 @@ type Kernel struct {
 	Terms []Term
 }
 
+// Limits of a kernel spec, checked by ParseKernel and Kernel.Validate. Each
+// term multiplies the cost of φ and of scoring, so their number is small;
+// σ and c below MinKernelParam overflow 1/σ² or underflow c² in float32
+// and turn an identical pair's score into NaN (0·∞), and values past
+// MaxKernelParam or MaxKernelAlpha overflow sums of squares.
+const (
+	MaxKernelTerms     = 16
+	MinKernelParam     = 1e-3
+	MaxKernelParam     = 1e6
+	MaxKernelAlpha     = 1e6
+	MaxKernelSpecBytes = 1024
+)
+
 // DefaultKernelSpec is the kernel of the paper's released model.
 const DefaultKernelSpec = "0.667*linear+0.333*gaussian(0.5)"
 
@@ -103,6 +116,9 @@ func (k Kernel) Validate() error {
 	if len(k.Terms) == 0 {
 		return fmt.Errorf("%w: kernel has no terms", ErrInvalidKernel)
 	}
+	if len(k.Terms) > MaxKernelTerms {
+		return fmt.Errorf("%w: %d terms exceeds the maximum of %d", ErrInvalidKernel, len(k.Terms), MaxKernelTerms)
+	}
 	for i, t := range k.Terms {
 		switch t.Kind {
 		case Linear, Gaussian, IMQ:
@@ -113,11 +129,11 @@ func (k Kernel) Validate() error {
 		default:
 			return fmt.Errorf("%w: term %d: unknown kind %d", ErrInvalidKernel, i, t.Kind)
 		}
-		if !(t.Alpha > 0) || math.IsInf(t.Alpha, 0) {
-			return fmt.Errorf("%w: term %d (%s): α must be positive and finite, got %v", ErrInvalidKernel, i, t.Kind, t.Alpha)
+		if !(t.Alpha > 0) || !(t.Alpha <= MaxKernelAlpha) {
+			return fmt.Errorf("%w: term %d (%s): α must be positive and at most %g, got %v", ErrInvalidKernel, i, t.Kind, float64(MaxKernelAlpha), t.Alpha)
 		}
-		if t.Kind.hasParam() && (!(t.Param > 0) || math.IsInf(t.Param, 0)) {
-			return fmt.Errorf("%w: term %d (%s): %s must be positive and finite, got %v", ErrInvalidKernel, i, t.Kind, paramName(t.Kind), t.Param)
+		if t.Kind.hasParam() && !(t.Param >= MinKernelParam && t.Param <= MaxKernelParam) {
+			return fmt.Errorf("%w: term %d (%s): %s must be in [%g, %g], got %v", ErrInvalidKernel, i, t.Kind, paramName(t.Kind), MinKernelParam, float64(MaxKernelParam), t.Param)
 		}
 		if !t.Kind.hasParam() && t.Param != 0 {
 			return fmt.Errorf("%w: term %d (%s): takes no parameter, got %v", ErrInvalidKernel, i, t.Kind, t.Param)
@@ -142,7 +158,11 @@ type SpecError struct {
 }
 
 func (e *SpecError) Error() string {
-	return fmt.Sprintf("wpcsim: kernel spec %q: column %d: %s", e.Spec, e.Column, e.Msg)
+	spec := e.Spec
+	if len(spec) > 80 { // never echo a huge input whole
+		return fmt.Sprintf("wpcsim: kernel spec %q… (%d bytes): column %d: %s", strings.ToValidUTF8(spec[:64], ""), len(spec), e.Column, e.Msg)
+	}
+	return fmt.Sprintf("wpcsim: kernel spec %q: column %d: %s", spec, e.Column, e.Msg)
 }
 
 // Unwrap makes errors.Is(err, ErrInvalidKernel) true.
@@ -155,12 +175,20 @@ func (e *SpecError) Unwrap() error { return ErrInvalidKernel }
 //	base   = "linear" | "gaussian" "(" number ")" | "imq" "(" number ")"
 //
 // Names are case-insensitive, whitespace is allowed between tokens, numbers
-// use Go's float syntax. Every α, σ and c must be positive and finite.
+// use Go's float syntax. α must be in (0, MaxKernelAlpha], σ and c in
+// [MinKernelParam, MaxKernelParam]; at most MaxKernelTerms terms and
+// MaxKernelSpecBytes bytes.
 // Errors are *SpecError and name the column of the offending token.
 func ParseKernel(spec string) (Kernel, error) {
 	p := specParser{src: spec}
+	if len(spec) > MaxKernelSpecBytes {
+		return Kernel{}, p.errAt(MaxKernelSpecBytes, fmt.Sprintf("spec of %d bytes exceeds the maximum of %d", len(spec), MaxKernelSpecBytes))
+	}
 	var k Kernel
 	for {
+		if len(k.Terms) == MaxKernelTerms {
+			return Kernel{}, p.errAt(p.pos, fmt.Sprintf("more than %d terms", MaxKernelTerms))
+		}
 		t, err := p.term()
 		if err != nil {
 			return Kernel{}, err
@@ -257,6 +285,13 @@ func (p *specParser) number(what string) (float64, error) {
 	}
 	if v <= 0 {
 		return 0, p.errAt(start, fmt.Sprintf("%s must be > 0, got %s", what, tok))
+	}
+	lo, hi := MinKernelParam, float64(MaxKernelParam)
+	if what == "α" {
+		lo, hi = 0, MaxKernelAlpha
+	}
+	if v < lo || v > hi {
+		return 0, p.errAt(start, fmt.Sprintf("%s must be in [%g, %g], got %s", what, lo, hi, tok))
 	}
 	p.pos = i
 	return v, nil

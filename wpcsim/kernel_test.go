@@ -77,6 +77,12 @@ func TestParseKernelErrors(t *testing.T) {
 		{"linear+maxsim", 8, "maxsim cannot be summed"},
 		{"maxsim(1)", 7, "maxsim takes no parameter"},
 		{"linear;", 7, `expected "+" or end of spec, found ";"`},
+		{"gaussian(1e-30)", 10, "σ must be in [0.001, 1e+06]"},
+		{"imq(0.0009)", 5, "c must be in [0.001, 1e+06]"},
+		{"imq(1e7)", 5, "c must be in [0.001, 1e+06]"},
+		{"2e6*linear", 1, "α must be in [0, 1e+06]"},
+		{strings.Repeat("linear+", 16) + "linear", 16*7 + 1, "more than 16 terms"},
+		{strings.Repeat(" ", 2000) + "linear", 1025, "spec of 2006 bytes exceeds the maximum of 1024"},
 	} {
 		_, err := wpcsim.ParseKernel(tc.in)
 		var se *wpcsim.SpecError

@@ -75,7 +75,6 @@ func (s *Similarity) SelfOfValid(x Cloud) Self {
 }
 
 func (s *Similarity) self(p *prepared, gram *gramMatrix, tmp *[]float32) Self {
-	gram.compute(s.wide, p.hat, p.n, p.hat, p.n, p.d)
 	g, m := s.reduce(p, p, gram, tmp)
 	return Self{G: g, Mass: m}
 }
@@ -208,7 +207,6 @@ func (sc *Scorer) scoreValid(xs []Cloud, selfs []Self, dst []float64) []float64 
 		// points are never copied.
 		sc.sim.prepareColumns(&sc.x, x, sc.norms[off:off+x.Len()])
 		off += x.Len()
-		sc.gram.compute(sc.sim.wide, sc.q.hat, sc.q.n, sc.x.hat, sc.x.n, sc.q.d)
 		g, _ := sc.sim.reduce(&sc.q, &sc.x, &sc.gram, &sc.kmap)
 		var self Self
 		switch {
@@ -359,61 +357,96 @@ func normalizeInto(dst, x []float32, n2 float64) {
 	}
 }
 
-// reduce applies the kernel map to the Gram block of q against x (rows of
-// gram with stride ld, x's columns starting at off) and returns g(Q, X) and
-// the mass m(Q, X) of PAPER.md. Each row's map and weighted sum run in
-// float32 SIMD (exp, 1/sqrt, dot); rows accumulate in float64.
+// gramTileFloats bounds the Gram block reduce holds at once: the query's
+// points are taken in tiles of rows so that a tile has at most this many
+// entries (4 MiB of float32, 8 MiB more of float64 when wide), however
+// large the clouds. Clouds up to 1024×1024 points fit in one tile.
+var gramTileFloats = 1 << 20 // a variable so tests can force small tiles
+
+// tileRows is the number of query rows per Gram tile against m item points.
+func tileRows(n, m int) int {
+	return max(1, min(n, gramTileFloats/max(m, 1)))
+}
+
+// reduce computes the Gram block of q against x tile by tile (gm is the
+// scratch), applies the kernel map and returns g(Q, X) and the mass
+// m(Q, X) of PAPER.md. Each row's map and weighted sum run in float32 SIMD
+// (exp, 1/sqrt, dot); rows accumulate in float64, in row order, so the
+// result does not depend on the tile size.
 func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, mass float64) {
 	cfg := &s.cfg
 	terms := cfg.Kernel.Terms
-	gram := gm.f32
-	ld := x.n
+	d := q.d
+	rows := tileRows(q.n, x.n)
 	if cfg.Kernel.IsMaxSim() {
-		return s.reduceMaxSim(q, x, gram)
+		var maxXNorm float64
+		for _, n2 := range x.norm2 {
+			maxXNorm = max(maxXNorm, n2)
+		}
+		maxXNorm = math.Sqrt(maxXNorm)
+		for i0 := 0; i0 < q.n; i0 += rows {
+			i1 := min(q.n, i0+rows)
+			gm.compute(s.wide, q.hat[i0*d:i1*d], i1-i0, x.hat, x.n, d)
+			tg, tm := s.reduceMaxSim(q, x, gm.f32, i0, i1, maxXNorm)
+			g += tg
+			mass += tm
+		}
+		c := 1.0
+		if s.cfg.Norm == NormMean {
+			c = 1 / float64(q.n)
+		}
+		alpha := terms[0].Alpha
+		return c * alpha * g, c * alpha * mass
 	}
+	ld := x.n
 	linW := x.w
 	if x.inv != nil {
 		linW = x.winv
 	}
 	c := cfg.scale(q.n, x.n)
-	var sums [8]float64
+	var sums [MaxKernelTerms]float64
 	acc := sums[:0]
 	if len(terms) > len(sums) {
 		acc = make([]float64, 0, len(terms))
 	}
 	acc = acc[:len(terms)]
-	clear(acc)
 	*tmp = grow(*tmp, x.n)
 	k := *tmp
-	for i := 0; i < q.n; i++ {
-		row := gram[i*ld : (i+1)*ld]
-		var row64 []float64
-		if s.wide {
-			row64 = gm.f64[i*ld : (i+1)*ld]
-		}
-		vi := float64(q.w[i])
-		for t, term := range terms {
-			var r float32
-			switch term.Kind {
-			case Linear:
-				r = simd.Dot(linW, row)
-			case Gaussian:
-				// exp(-δ²/(2σ²)); on unit vectors δ² = 2 - 2<a,b>.
-				inv := float32(1 / (2 * term.Param * term.Param))
-				s.dist2Row(k, q.norm2[i], x, row, row64, -inv)
-				simd.Exp(k, k)
-				r = simd.Dot(x.w, k)
-			case IMQ:
-				// c / sqrt(c² + δ²) = rsqrt(1 + δ²/c²).
-				inv := float32(1 / (term.Param * term.Param))
-				s.dist2Row(k, q.norm2[i], x, row, row64, inv)
-				for j := range k {
-					k[j] += 1
-				}
-				simd.Rsqrt(k, k)
-				r = simd.Dot(x.w, k)
+	for i0 := 0; i0 < q.n; i0 += rows {
+		i1 := min(q.n, i0+rows)
+		gm.compute(s.wide, q.hat[i0*d:i1*d], i1-i0, x.hat, x.n, d)
+		gram := gm.f32
+		for i := i0; i < i1; i++ {
+			r0 := (i - i0) * ld
+			row := gram[r0 : r0+ld]
+			var row64 []float64
+			if s.wide {
+				row64 = gm.f64[r0 : r0+ld]
 			}
-			acc[t] += vi * float64(r)
+			vi := float64(q.w[i])
+			for t, term := range terms {
+				var r float32
+				switch term.Kind {
+				case Linear:
+					r = simd.Dot(linW, row)
+				case Gaussian:
+					// exp(-δ²/(2σ²)); on unit vectors δ² = 2 - 2<a,b>.
+					inv := float32(1 / (2 * term.Param * term.Param))
+					s.dist2Row(k, q.norm2[i], x, row, row64, -inv)
+					simd.Exp(k, k)
+					r = simd.Dot(x.w, k)
+				case IMQ:
+					// c / sqrt(c² + δ²) = rsqrt(1 + δ²/c²).
+					inv := float32(1 / (term.Param * term.Param))
+					s.dist2Row(k, q.norm2[i], x, row, row64, inv)
+					for j := range k {
+						k[j] += 1
+					}
+					simd.Rsqrt(k, k)
+					r = simd.Dot(x.w, k)
+				}
+				acc[t] += vi * float64(r)
+			}
 		}
 	}
 	var absV, absW, linV, linX float64
@@ -459,19 +492,12 @@ func (s *Similarity) dist2Row(dst []float32, na2 float64, x *prepared, row []flo
 	}
 }
 
-func (s *Similarity) reduceMaxSim(q, x *prepared, gram []float32) (g, mass float64) {
-	alpha := s.cfg.Kernel.Terms[0].Alpha
-	c := 1.0
-	if s.cfg.Norm == NormMean {
-		c = 1 / float64(q.n)
-	}
-	var maxXNorm float64
-	for _, n2 := range x.norm2 {
-		maxXNorm = max(maxXNorm, n2)
-	}
-	maxXNorm = math.Sqrt(maxXNorm)
-	for i := 0; i < q.n; i++ {
-		row := gram[i*x.n : (i+1)*x.n]
+// reduceMaxSim sums, over query rows i0..i1 (the tile in gram), v_i times
+// the best normalized inner product of row i, and the rows' mass; the
+// caller scales both.
+func (s *Similarity) reduceMaxSim(q, x *prepared, gram []float32, i0, i1 int, maxXNorm float64) (g, mass float64) {
+	for i := i0; i < i1; i++ {
+		row := gram[(i-i0)*x.n : (i-i0+1)*x.n]
 		var best float32
 		if x.inv != nil {
 			best = row[0] * x.inv[0]
@@ -488,7 +514,7 @@ func (s *Similarity) reduceMaxSim(q, x *prepared, gram []float32) (g, mass float
 		g += vi * float64(best)
 		mass += math.Abs(vi) * math.Sqrt(q.norm2[i]) * maxXNorm
 	}
-	return c * alpha * g, c * alpha * mass
+	return g, mass
 }
 
 func grow(b []float32, n int) []float32 {

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -72,7 +74,30 @@ func (bearer) RequireTransportSecurity() bool { return false }
 // rpcError is an error from the server: printed as "<Code>: <message>".
 type rpcError struct{ st *status.Status }
 
-func (e *rpcError) Error() string              { return e.st.Code().String() + ": " + e.st.Message() }
+func (e *rpcError) Error() string {
+	msg := e.st.Code().String() + ": " + e.st.Message()
+	if hint := transportHint(e.st); hint != "" {
+		msg += " (" + hint + ")"
+	}
+	return msg
+}
+
+// transportHint explains the transport failures that otherwise read as
+// riddles: a plaintext client hanging up on a TLS server's handshake reads
+// "error reading server preface: EOF", a TLS client talking to a plaintext
+// server "first record does not look like a TLS handshake".
+func transportHint(st *status.Status) string {
+	if st.Code() != codes.Unavailable {
+		return ""
+	}
+	switch m := st.Message(); {
+	case strings.Contains(m, "server preface"):
+		return "is the server serving TLS? then pass --tls-ca with its CA certificate"
+	case strings.Contains(m, "does not look like a TLS handshake"), strings.Contains(m, "tls: first record"):
+		return "the server is plaintext: drop --tls-ca"
+	}
+	return ""
+}
 func (e *rpcError) GRPCStatus() *status.Status { return e.st }
 
 // fromRPC turns a call's error into an rpcError (or the context's error

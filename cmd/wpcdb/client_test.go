@@ -214,8 +214,12 @@ func TestClientTLS(t *testing.T) {
 	if stdout, stderr, code := runCLI(t, "", "--addr", addr, "--tls-ca", ca, "collection", "create", "c", "--dim", "2"); code != 0 || !strings.Contains(stdout, "name") {
 		t.Fatalf("TLS client: %d %q", code, stderr)
 	}
-	if _, stderr, code := runCLI(t, "", "--addr", addr, "collection", "list"); code != 1 || !strings.HasPrefix(stderr, "wpcdb: Unavailable: ") {
+	if _, stderr, code := runCLI(t, "", "--addr", addr, "collection", "list"); code != 1 || !strings.HasPrefix(stderr, "wpcdb: Unavailable: ") || !strings.Contains(stderr, "pass --tls-ca") {
 		t.Errorf("plaintext client against TLS: %d %q", code, stderr)
+	}
+	plain := startServer(t, nil)
+	if _, stderr, code := runCLI(t, "", "--addr", plain, "--tls-ca", ca, "collection", "list"); code != 1 || !strings.Contains(stderr, "drop --tls-ca") {
+		t.Errorf("TLS client against plaintext: %d %q", code, stderr)
 	}
 }
 

@@ -89,6 +89,16 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 			if !cmd.Flags().Changed("dim") {
 				return usageError{errors.New("collection create: --dim is required")}
 			}
+			// 0 means "the default" in the library's config; on the command
+			// line it would be shown as 0 while the default is used.
+			for _, f := range []struct {
+				name   string
+				v, min int
+			}{{"hnsw-m", ic.M, 2}, {"ef-construction", ic.EfConstruction, 1}, {"ef-search", ic.EfSearch, 1}, {"max-points", maxPoints, 1}, {"graph-at", ic.GraphAt, 0}} {
+				if f.v < f.min {
+					return usageError{fmt.Errorf("collection create: --%s must be at least %d, got %d", f.name, f.min, f.v)}
+				}
+			}
 			cfg := wpcdb.CollectionConfig{
 				Dim: dim, MaxPoints: maxPoints, Similarity: sim.Config(), Encoding: enc,
 				Features: storage.FeatureConfig{Dim: rffDim, Seed: rffSeed},

@@ -325,6 +325,12 @@ func TestIngestNPY(t *testing.T) {
 	}
 	badL := filepath.Join(dir, "bad.npy")
 	writeNPY(t, badL, "<i8", []int{n}, binary.LittleEndian.AppendUint64(ls[:24:24], 0))
+	// Headers whose shapes overflow, and more points per item than the
+	// collection allows, are refused before anything is allocated.
+	huge1, huge2, wide := filepath.Join(dir, "huge1.npy"), filepath.Join(dir, "huge2.npy"), filepath.Join(dir, "wide.npy")
+	writeNPY(t, huge1, "<f4", []int{math.MaxInt64, math.MaxInt64, d}, pts)
+	writeNPY(t, huge2, "<f4", []int{1, 1 << 62, d}, pts)
+	writeNPY(t, wide, "<f4", []int{1, 2000, d}, make([]byte, 4*2000*d))
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -333,6 +339,10 @@ func TestIngestNPY(t *testing.T) {
 		{[]string{"--points", p, "--weights", l}, "dtype \"<i8\", want '<f4'"},
 		{[]string{"--points", p, "--weights", p}, "want (4, 3) to match the points"},
 		{[]string{"--points", p, "--lengths", badL}, "row 3: length 0, want 1..3"},
+		{[]string{"--points", huge1}, "overflows"},
+		{[]string{"--points", huge2}, "overflows"},
+		{[]string{"--points", wide}, "M = 2000 points per item exceeds the collection's maximum of 1024"},
+		{[]string{"--points", p, "--weights", huge2}, "overflows"},
 		{[]string{"--points", p, "--ids", attrs + "x"}, "no such file"},
 		{[]string{"--input", "x.jsonl", "--points", p}, "either --input"},
 		{[]string{"--input", "x.jsonl", "--ids", ids}, "go with --points"},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/cloudjson"
+	"github.com/wpcdb/wpcdb/storage"
 )
 
 // Batch sizing: DefaultBatch items, fewer when their floats exceed
@@ -22,6 +23,11 @@ import (
 const (
 	defaultBatch   = 1000
 	maxBatchFloats = 8 << 20
+	// maxLineBytes bounds one JSONL line (a cloud of 1024 points of
+	// dimension 2048 written in full float32 precision takes ~30 MB), so
+	// that --input /dev/zero is an error and not a process growing until it
+	// is killed.
+	maxLineBytes = 64 << 20
 )
 
 type ingestFlags struct {
@@ -151,17 +157,20 @@ func (a *app) commitBatches(ctx context.Context, c ingestTarget, f ingestFlags, 
 		res, err := c.UpsertWith(ctx, b.items, wpcdb.UpsertOptions{SkipInvalid: f.skipInvalid})
 		var bad *wpcdb.InvalidItem
 		if errors.As(err, &bad) {
-			return fmt.Errorf("%s %d (id %q): %w; batch refused, ingest stopped: %d items committed before it",
-				unit, b.pos[bad.Index], bad.ID, bad.Cause, st.committed)
+			return fmt.Errorf("%s %d (id %s): %w; batch refused, ingest stopped: %d items committed before it",
+				unit, b.pos[bad.Index], storage.QuoteID(bad.ID), bad.Cause, st.committed)
 		}
 		if err != nil {
 			return fmt.Errorf("%w; ingest stopped: %d items committed before this batch", err, st.committed)
 		}
 		for _, s := range res.Skipped {
-			fmt.Fprintf(a.stderr, "wpcdb: skipped %s %d (id %q): %v\n", unit, b.pos[s.Index], s.ID, s.Cause)
+			fmt.Fprintf(a.stderr, "wpcdb: skipped %s %d (id %s): %v\n", unit, b.pos[s.Index], storage.QuoteID(s.ID), s.Cause)
 		}
 		st.committed += res.Written
 		st.skipped += len(res.Skipped)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w; ingest stopped: %d items committed", err, st.committed)
 	}
 	return a.printIngestSummary(st)
 }
@@ -173,8 +182,22 @@ func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out
 	var cur ingestBatch
 	floats := 0
 	send := func(b ingestBatch) bool { return sendBatch(ctx, out, b) }
+	var buf []byte
 	for line := 1; ; line++ {
-		data, err := r.ReadBytes('\n')
+		data, err := readLine(ctx, r, buf[:0], maxLineBytes)
+		buf = data
+		if errors.Is(err, errLineTooLong) {
+			err = fmt.Errorf("line %d: %w", line, err)
+			if !f.skipInvalid {
+				send(ingestBatch{err: err})
+				return
+			}
+			cur.skipped = append(cur.skipped, fmt.Sprintf("wpcdb: skipped %v", err))
+			if err = skipLine(ctx, r); err == nil {
+				continue
+			}
+			data = nil
+		}
 		if len(trimSpace(data)) > 0 {
 			rec, derr := cloudjson.Decode(data)
 			if derr == nil && rec.ID == "" {
@@ -208,6 +231,41 @@ func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out
 	}
 	if len(cur.items) > 0 || len(cur.skipped) > 0 {
 		send(cur)
+	}
+}
+
+var errLineTooLong = fmt.Errorf("longer than %d MiB (the JSONL line limit)", maxLineBytes>>20)
+
+// readLine appends the next line of r (with its newline, if any) to dst.
+// It reads in buffer-sized pieces, stopping with errLineTooLong past max
+// bytes and with ctx's error when ctx ends (SIGTERM while reading an
+// endless line).
+func readLine(ctx context.Context, r *bufio.Reader, dst []byte, max int) ([]byte, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return dst, err
+		}
+		chunk, err := r.ReadSlice('\n')
+		if len(dst)+len(chunk) > max {
+			return dst, errLineTooLong
+		}
+		dst = append(dst, chunk...)
+		if err != bufio.ErrBufferFull {
+			return dst, err
+		}
+	}
+}
+
+// skipLine discards the rest of the current line.
+func skipLine(ctx context.Context, r *bufio.Reader) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		_, err := r.ReadSlice('\n')
+		if err != bufio.ErrBufferFull {
+			return err
+		}
 	}
 }
 

@@ -43,11 +43,24 @@ func (in *npyInput) open(path string) (*npy.Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	// The shape is checked against the file's size before anything sized
+	// by it is allocated or multiplied.
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Mode().IsRegular() {
+		if err := r.CheckFileSize(st.Size()); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	} else if _, ok := r.Header.Len(); !ok {
+		return nil, fmt.Errorf("%s: shape %s overflows", path, r.Header.ShapeString())
+	}
 	return r, nil
 }
 
 // openNPY opens and checks every input file before anything is written.
-func openNPY(f ingestFlags, dim int) (*npyInput, error) {
+func openNPY(f ingestFlags, dim, maxPoints int) (*npyInput, error) {
 	in := &npyInput{}
 	fail := func(err error) (*npyInput, error) { in.close(); return nil, err }
 	var err error
@@ -64,6 +77,9 @@ func openNPY(f ingestFlags, dim int) (*npyInput, error) {
 	in.n, in.m, in.d = sh[0], sh[1], sh[2]
 	if in.d != dim {
 		return fail(fmt.Errorf("%s: points have dimension %d, the collection %d", f.points, in.d, dim))
+	}
+	if maxPoints > 0 && in.m > maxPoints {
+		return fail(fmt.Errorf("%s: shape %s: M = %d points per item exceeds the collection's maximum of %d", f.points, in.points.Header.ShapeString(), in.m, maxPoints))
 	}
 	if f.weights != "" {
 		if in.weights, err = in.open(f.weights); err != nil {
@@ -183,7 +199,7 @@ func (in *npyInput) row(i int, pts, ws []float32) (wpcdb.Item, error) {
 type rowError struct{ error }
 
 func (a *app) ingestNPY(ctx context.Context, c ingestTarget, f ingestFlags) error {
-	in, err := openNPY(f, c.Config().Dim)
+	in, err := openNPY(f, c.Config().Dim, c.Config().MaxPoints)
 	if err != nil {
 		return fmt.Errorf("%w; nothing ingested", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ then they are cancelled. Every other wpcdb command given --addr is its client.`,
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve TLS with")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.IntVar(&f.maxRecvMB, "max-recv-mb", server.DefaultMaxRecvBytes>>20, "largest message the server accepts, in MiB (an ingest batch is one message)")
-	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "directory Snapshot requests write under (empty: a request names an absolute path)")
+	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "directory Snapshot requests write under; a request names a snapshot in it (default <data>/snapshots)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for in-flight requests")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug (every request), info (failed requests), warn or error")
 	return cmd
@@ -90,6 +91,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		return usageError{fmt.Errorf("serve: --log-level: %v", err)}
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	if f.snapshotDir == "" {
+		f.snapshotDir = filepath.Join(a.g.data, "snapshots")
+	}
 	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, SnapshotRoot: f.snapshotDir, Logger: log}
 	if f.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
@@ -98,8 +102,8 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		}
 		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if token == "" && !isLoopback(f.listen) {
-		log.Warn("serving without a token on a non-loopback address: anyone who can connect can read and write", "listen", f.listen)
+	for _, w := range securityWarnings(token != "", opts.TLS != nil, f.listen) {
+		log.Warn(w, "listen", f.listen)
 	}
 
 	db, err := a.openDB()
@@ -179,6 +183,21 @@ func metricsOn(addr string) bool {
 	}
 	_, port, err := net.SplitHostPort(addr)
 	return err != nil || port != "0"
+}
+
+// securityWarnings are the warnings serve logs for how it listens: no
+// token, or a token crossing the network in clear text.
+func securityWarnings(token, tls bool, listen string) []string {
+	if isLoopback(listen) {
+		return nil
+	}
+	switch {
+	case !token:
+		return []string{"serving without a token on a non-loopback address: anyone who can connect can read and write"}
+	case !tls:
+		return []string{"serving a bearer token without TLS on a non-loopback address: the token crosses the network in clear text; add --tls-cert and --tls-key"}
+	}
+	return nil
 }
 
 func isLoopback(addr string) bool {

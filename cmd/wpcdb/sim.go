@@ -116,23 +116,31 @@ for mmd.`,
 	return cmd
 }
 
-// readCloud reads one JSON cloud from a file, or stdin for "-".
+// readCloud reads one JSON cloud from a file, or stdin for "-", of at most
+// maxLineBytes (a cloud read from /dev/zero is an error, not a process
+// growing until it is killed).
 func (a *app) readCloud(role, path string) (wpcsim.Cloud, error) {
-	var data []byte
-	var err error
-	if path == "-" {
-		data, err = io.ReadAll(a.stdin)
-	} else {
-		data, err = os.ReadFile(path)
+	var r io.Reader = a.stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return wpcsim.Cloud{}, fmt.Errorf("%s: %w", role, err)
+		}
+		defer f.Close()
+		r = f
 	}
+	data, err := io.ReadAll(io.LimitReader(r, maxLineBytes+1))
 	if err != nil {
 		return wpcsim.Cloud{}, fmt.Errorf("%s: %w", role, err)
 	}
-	r, err := cloudjson.Decode(data)
+	if len(data) > maxLineBytes {
+		return wpcsim.Cloud{}, fmt.Errorf("%s %s: %w", role, displayPath(path), errLineTooLong)
+	}
+	rec, err := cloudjson.Decode(data)
 	if err != nil {
 		return wpcsim.Cloud{}, fmt.Errorf("%s %s: %w", role, displayPath(path), err)
 	}
-	return r.Cloud, nil
+	return rec.Cloud, nil
 }
 
 func (a *app) printScore(cfg wpcsim.Config, score float64) error {

@@ -19,6 +19,8 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -54,13 +56,19 @@ func Decode(data []byte) (Record, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return Record{}, syntaxErr(err)
 	}
-	if _, err := dec.Token(); err == nil {
-		return Record{}, fmt.Errorf("%w: data after the cloud object at offset %d", ErrSyntax, dec.InputOffset())
+	if off := dec.InputOffset(); len(bytes.TrimSpace(data[off:])) > 0 {
+		return Record{}, fmt.Errorf("%w: data after the cloud object at offset %d", ErrSyntax, off)
 	}
 	var r Record
 	if isPresent(raw.ID) {
 		if err := json.Unmarshal(raw.ID, &r.ID); err != nil {
 			return Record{}, fmt.Errorf("%w: id: must be a string", ErrSyntax)
+		}
+		// encoding/json replaces invalid UTF-8 and lone surrogate escapes by
+		// U+FFFD: two different IDs would become one and overwrite each
+		// other. Refuse instead of rewriting.
+		if !utf8.Valid(raw.ID) || strings.Count(r.ID, "\uFFFD") != countReplacementChars(raw.ID) {
+			return Record{}, fmt.Errorf("%w: id: not valid UTF-8 (or a lone \\u surrogate escape)", ErrSyntax)
 		}
 	}
 	var weights []float64
@@ -91,6 +99,21 @@ func Decode(data []byte) (Record, error) {
 		}
 	}
 	return r, nil
+}
+
+// countReplacementChars counts U+FFFD in a JSON string literal, written
+// either as the character or as the escape \ufffd.
+func countReplacementChars(lit []byte) int {
+	n := bytes.Count(lit, []byte("\uFFFD"))
+	for i := 0; i+6 <= len(lit); i++ {
+		if lit[i] == '\\' {
+			if i+1 < len(lit) && lit[i+1] == 'u' && strings.EqualFold(string(lit[i+2:i+6]), "fffd") {
+				n++
+			}
+			i++ // skip the escaped character
+		}
+	}
+	return n
 }
 
 func isPresent(m json.RawMessage) bool { return len(m) > 0 && string(m) != "null" }

@@ -1,11 +1,13 @@
 package cloudjson
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -57,6 +59,11 @@ func TestDecodeErrors(t *testing.T) {
 		{`{"points":[[1]],"attrs":{"a":null}}`, `attrs.a: value must be a string, number or boolean, got null`, false},
 		{`{"points":[[1]],"attrs":[1]}`, `attrs: must be an object`, false},
 		{`{"points":[[1]]} {}`, `data after the cloud object`, false},
+		{`{"points":[[1]]}}`, `data after the cloud object`, false},
+		{`{"points":[[1]]}]x`, `data after the cloud object`, false},
+		{`{"points":[[1]]} garbage`, `data after the cloud object`, false},
+		{"{\"points\":[[1]],\"id\":\"a\xffb\"}", `id: not valid UTF-8`, false},
+		{`{"points":[[1]],"id":"a\ud800b"}`, `id: not valid UTF-8`, false},
 		{`{"points":[[1]]`, `malformed cloud`, false},
 		{`[1]`, `must be an object`, false},
 		{``, `malformed cloud`, false},
@@ -71,6 +78,21 @@ func TestDecodeErrors(t *testing.T) {
 		}
 		if tc.cloud != errors.Is(err, wpcsim.ErrInvalidCloud) || tc.cloud == errors.Is(err, ErrSyntax) {
 			t.Errorf("Decode(%s): wrong error class: %v", tc.in, err)
+		}
+	}
+}
+
+// TestDecodeReplacementCharID: an ID that really holds U+FFFD (as the
+// character or as an escape) is kept, not taken for a rewritten one.
+func TestDecodeReplacementCharID(t *testing.T) {
+	for _, in := range []string{`{"points":[[1]],"id":"a\ufffd"}`, "{\"points\":[[1]],\"id\":\"a\uFFFD\"}", `{"points":[[1]],"id":"a\\ufffd"}`} {
+		r, err := Decode([]byte(in))
+		if err != nil {
+			t.Errorf("Decode(%s): %v", in, err)
+			continue
+		}
+		if r.ID == "" {
+			t.Errorf("Decode(%s): empty id", in)
 		}
 	}
 }
@@ -116,6 +138,9 @@ func FuzzDecode(f *testing.F) {
 		`{"points":[[3.4028235e38, -0]], "weights":[1e-7]}`,
 		`{"points":[[1]],"attrs":{"a":{"b":1}}}`,
 		`{"points":[[ 1 , 2 ]] , "id" : "x" }`,
+		`{"points":[[1]]}}`,
+		"{\"points\":[[1]],\"id\":\"a\xffb\"}",
+		`{"points":[[1]],"id":"a\ud800\ufffd"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -126,6 +151,9 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("unclassified error: %v", err)
 			}
 			return
+		}
+		if !utf8.ValidString(r.ID) || strings.Count(r.ID, "\uFFFD") > strings.Count(strings.ToLower(string(data)), `\ufffd`)+bytes.Count(data, []byte("\uFFFD")) {
+			t.Fatalf("decoded ID %q was rewritten", r.ID)
 		}
 		if r.Cloud.Dim <= 0 || len(r.Cloud.Points) != r.Cloud.Dim*r.Cloud.Len() {
 			t.Fatalf("decoded a malformed cloud: %+v", r.Cloud)

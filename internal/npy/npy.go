@@ -87,6 +87,39 @@ func shapeString(shape []int) string {
 type Reader struct {
 	r      *bufio.Reader
 	Header Header
+	// DataOffset is the byte offset of the data in the file.
+	DataOffset int64
+}
+
+// ElemSize returns the bytes per element of the header's dtype, or 0 for
+// a dtype this package does not read.
+func (h Header) ElemSize() int {
+	if n, ok := floatSize(h.Descr); ok {
+		return n
+	}
+	if t, ok := intSizes[h.Descr]; ok {
+		return t.size
+	}
+	return 0
+}
+
+// CheckFileSize checks, before anything sized by the shape is allocated,
+// that a file of fileSize bytes holds exactly the data the header
+// describes: a header claiming a shape of (2^63-1, 2^63-1, 3) in a small
+// file is refused here instead of overflowing a multiplication later.
+func (r *Reader) CheckFileSize(fileSize int64) error {
+	n, ok := r.Header.Len()
+	size := r.Header.ElemSize()
+	if size == 0 {
+		return fmt.Errorf("%w: unsupported dtype %q", ErrFormat, r.Header.Descr)
+	}
+	if !ok || int64(n) > (math.MaxInt64-r.DataOffset)/int64(size) {
+		return fmt.Errorf("%w: shape %s overflows", ErrFormat, r.Header.ShapeString())
+	}
+	if want := r.DataOffset + int64(n)*int64(size); want != fileSize {
+		return fmt.Errorf("%w: shape %s of %q needs %d bytes of data, the file has %d", ErrFormat, r.Header.ShapeString(), r.Header.Descr, want-r.DataOffset, fileSize-r.DataOffset)
+	}
+	return nil
 }
 
 // NewReader reads and parses the header of the .npy file r.
@@ -128,7 +161,11 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{r: br, Header: h}, nil
+	off := int64(10 + hlen)
+	if major != 1 {
+		off += 2
+	}
+	return &Reader{r: br, Header: h, DataOffset: off}, nil
 }
 
 // ReadFloat32 reads the data as little-endian float32 ('<f4') in file

@@ -167,3 +167,71 @@ func TestReadErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckFileSize(t *testing.T) {
+	six := f32bytes(1, 2, 3, 4, 5, 6)
+	for _, tc := range []struct {
+		name, dict string
+		data       []byte
+		want       string // "" = fits
+	}{
+		{"exact", numpyDict, six, ""},
+		{"v2", numpyDict, six, ""},
+		{"short", numpyDict, six[:20], "needs 24 bytes of data, the file has 20"},
+		{"long", numpyDict, append(six, 0), "needs 24 bytes of data, the file has 25"},
+		{"overflow", "{'descr': '<f4', 'fortran_order': False, 'shape': (9223372036854775807, 9223372036854775807, 3)}", six, "overflows"},
+		{"overflow bytes", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 4611686018427387904, 4)}", six, "overflows"},
+		{"int64 lengths", "{'descr': '<i8', 'fortran_order': False, 'shape': (3,)}", six, ""},
+		{"f8", "{'descr': '<f8', 'fortran_order': False, 'shape': (3,)}", six, "unsupported dtype"},
+	} {
+		major := byte(1)
+		if tc.name == "v2" {
+			major = 2
+		}
+		f := file(major, tc.dict, tc.data)
+		r, err := NewReader(bytes.NewReader(f))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		err = r.CheckFileSize(int64(len(f)))
+		if tc.want == "" && err != nil || tc.want != "" && (!errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: CheckFileSize: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// FuzzNewReader: any bytes give a header or ErrFormat, never a panic, and
+// a header that passes CheckFileSize can be read whole.
+func FuzzNewReader(f *testing.F) {
+	six := f32bytes(1, 2, 3, 4, 5, 6)
+	f.Add(file(1, numpyDict, six))
+	f.Add(file(2, numpyDict, six))
+	f.Add(file(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (9223372036854775807, 9223372036854775807, 3)}", six))
+	f.Add(file(1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,)}", six))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := NewReader(bytes.NewReader(b))
+		if err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("error %v does not wrap ErrFormat", err)
+			}
+			return
+		}
+		if r.DataOffset > int64(len(b)) {
+			t.Fatalf("data offset %d past the %d-byte file", r.DataOffset, len(b))
+		}
+		if err := r.CheckFileSize(int64(len(b))); err != nil {
+			return
+		}
+		n, _ := r.Header.Len()
+		if r.Header.Descr == "<f4" || r.Header.Descr == "<f2" {
+			if err := r.ReadFloats(make([]float32, n)); err != nil {
+				t.Fatalf("shape %s passed CheckFileSize but: %v", r.Header.ShapeString(), err)
+			}
+		} else if _, err := r.ReadInts(n); err != nil {
+			t.Fatalf("shape %s passed CheckFileSize but: %v", r.Header.ShapeString(), err)
+		}
+		if err := r.Done(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

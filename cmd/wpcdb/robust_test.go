@@ -1,0 +1,110 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestHostileInputsCLI runs what a careless or hostile user types, embedded
+// and against a server: each gets a clear error naming the problem, and
+// nothing is written (the collection keeps its one item).
+func TestHostileInputsCLI(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	query := write("q.json", `{"points":[[1,2]]}`)
+	big := write("big.json", `{"points":[`+strings.Repeat("[1,2],", 8)+`[1,2]]}`)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"id not UTF-8", []string{"ingest", "c", "--input", write("a.jsonl", "{\"id\":\"a\xffb\",\"points\":[[1,2]]}\n")}, "id: not valid UTF-8"},
+		{"id with newline", []string{"ingest", "c", "--input", write("b.jsonl", `{"id":"a\nb","points":[[1,2]]}`+"\n")}, "control character U+000A"},
+		{"id of 1 MB is not echoed", []string{"ingest", "c", "--input", write("c.jsonl", `{"id":"`+strings.Repeat("x", 1<<20)+`","points":[[1,2]]}`+"\n")}, "(1048576 bytes)"},
+		{"trailing garbage", []string{"ingest", "c", "--input", write("d.jsonl", `{"id":"x","points":[[1,2]]}}`+"\n")}, "data after the cloud object"},
+		{"query over max points", []string{"search", "c", "--query", big, "--k", "1"}, "query: 9 points exceeds the collection's maximum of 8"},
+		{"kernel with 17 terms", []string{"collection", "create", "k", "--dim", "2", "--kernel", strings.Repeat("linear+", 16) + "linear"}, "more than 16 terms"},
+		{"tiny gaussian", []string{"collection", "create", "k", "--dim", "2", "--kernel", "gaussian(1e-30)"}, "σ must be in [0.001, 1e+06]"},
+		{"tiny imq", []string{"collection", "create", "k", "--dim", "2", "--kernel", "imq(1e-30)", "--score", "cosine"}, "c must be in [0.001, 1e+06]"},
+		{"100 KB spec not echoed", []string{"collection", "create", "k", "--dim", "2", "--kernel", strings.Repeat("x", 100<<10)}, "(102400 bytes)"},
+		{"unknown collection of 1 MB is not echoed", []string{"get", strings.Repeat("n", 1<<20), "x"}, "(1048576 bytes)"},
+		{"hnsw-m 0", []string{"collection", "create", "k", "--dim", "2", "--hnsw-m", "0"}, "--hnsw-m must be at least 2, got 0"},
+		{"ef-construction 0", []string{"collection", "create", "k", "--dim", "2", "--ef-construction", "0"}, "--ef-construction must be at least 1, got 0"},
+	}
+	seed := write("seed.jsonl", `{"id":"seed","points":[[1,2]]}`+"\n")
+	run1 := func(mode string, prefix []string) {
+		if _, stderr, code := runCLI(t, "", append(prefix, "collection", "create", "c", "--dim", "2", "--max-points", "8")...); code != 0 {
+			t.Fatal(stderr)
+		}
+		if _, stderr, code := runCLI(t, "", append(prefix, "ingest", "c", "--input", seed)...); code != 0 {
+			t.Fatal(stderr)
+		}
+		for _, tc := range cases {
+			_, stderr, code := runCLI(t, "", append(prefix, tc.args...)...)
+			if code == 0 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("%s: %s: exit %d, stderr %.300q; want it to say %q", mode, tc.name, code, stderr, tc.want)
+			}
+			if len(stderr) > 4096 {
+				t.Errorf("%s: %s: %d-byte error message", mode, tc.name, len(stderr))
+			}
+		}
+		stdout, _, _ := runCLI(t, "", append(prefix, "--json", "collection", "list")...)
+		if !strings.Contains(stdout, `"count":1`) || strings.Contains(stdout, `"k"`) {
+			t.Errorf("%s: something was written: %s", mode, stdout)
+		}
+		if _, stderr, code := runCLI(t, "", append(prefix, "search", "c", "--query", query, "--k", "1")...); code != 0 {
+			t.Errorf("%s: a good search after the bad inputs: %s", mode, stderr)
+		}
+	}
+	run1("embedded", []string{"--data", filepath.Join(dir, "data")})
+	run1("remote", []string{"--addr", startServer(t, nil)})
+}
+
+// TestDataFolderSafety: --data at a folder that is not a database is
+// refused and left as it was; a folder in use says so.
+func TestDataFolderSafety(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"000123.log", "000007.sst", "thesis.tex"} {
+		os.WriteFile(filepath.Join(dir, n), []byte("mine"), 0o644)
+	}
+	_, stderr, code := runCLI(t, "", "--data", dir, "collection", "list")
+	if code == 0 || !strings.Contains(stderr, "not a wpcdb database") || !strings.Contains(stderr, "nothing was changed") {
+		t.Errorf("foreign folder: %d %q", code, stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 3 {
+		t.Errorf("the folder now has %d entries", len(entries))
+	}
+	for _, n := range []string{"000123.log", "000007.sst", "thesis.tex"} {
+		if b, err := os.ReadFile(filepath.Join(dir, n)); err != nil || string(b) != "mine" {
+			t.Errorf("%s: %q %v", n, b, err)
+		}
+	}
+}
+
+func TestSecurityWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		token, tls bool
+		listen     string
+		want       string // "" = no warning
+	}{
+		{false, false, "127.0.0.1:7070", ""},
+		{true, false, "localhost:7070", ""},
+		{false, false, "0.0.0.0:7070", "without a token"},
+		{true, false, "0.0.0.0:7070", "token without TLS"},
+		{true, false, "[::]:7070", "token without TLS"},
+		{true, true, "0.0.0.0:7070", ""},
+	} {
+		got := strings.Join(securityWarnings(tc.token, tc.tls, tc.listen), "; ")
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("token %v tls %v %s: %q, want %q", tc.token, tc.tls, tc.listen, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package storage
+
+func lockHolder(string) int { return 0 }
