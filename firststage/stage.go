@@ -52,8 +52,13 @@ func (s *Stage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed 
 	c.Exact = s.Map.Exact()
 	depth := r
 	if c.Exact {
+		// Only the top k are needed, found as deep as a search for r
+		// would look: the graph's beam is what r would have given it
+		// (its default, max(r, 64), unless the caller set one).
 		depth = k
-		p.Ef = max(p.Ef, r)
+		if p.Ef == 0 {
+			p.Ef = max(r, 64)
+		}
 	}
 	filter := allowed
 	if !filtered {
