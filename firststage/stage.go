@@ -54,10 +54,12 @@ func (s *Stage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed 
 	if c.Exact {
 		// Only the top k are needed, found as deep as a search for r
 		// would look: the graph's beam is what r would have given it
-		// (its default, max(r, 64), unless the caller set one).
+		// (max(r, the default beam), unless the caller set one).
 		depth = k
 		if p.Ef == 0 {
-			p.Ef = max(r, 64)
+			ho := s.Index.Options().HNSW
+			ho.EnsureDefaults()
+			p.Ef = max(r, ho.EfSearch)
 		}
 	}
 	filter := allowed
