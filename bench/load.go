@@ -94,7 +94,7 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 	if cfg.K == 0 {
 		cfg.K = 10
 	}
-	cli := pb.NewWPCDBClient(cfg.Conn)
+	cli := pb.NewWPCDBServiceClient(cfg.Conn)
 	_, err := cli.DropCollection(ctx, &pb.DropCollectionRequest{Name: cfg.Collection})
 	if err != nil && status.Code(err) != codes.NotFound {
 		return LoadReport{}, fmt.Errorf("drop %s: %w", cfg.Collection, err)
@@ -204,7 +204,7 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 }
 
 // upsertRange writes items [lo, hi) on one Upsert stream in batches.
-func upsertRange(ctx context.Context, cli pb.WPCDBClient, cfg LoadConfig, lo, hi, batch int) error {
+func upsertRange(ctx context.Context, cli pb.WPCDBServiceClient, cfg LoadConfig, lo, hi, batch int) error {
 	stream, err := cli.Upsert(ctx)
 	if err != nil {
 		return err

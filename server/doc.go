@@ -1,4 +1,4 @@
-// Package server serves a wpcdb.DB over gRPC as the service wpcdb.v1.WPCDB
+// Package server serves a wpcdb.DB over gRPC as the service wpcdb.v1.WPCDBService
 // (proto/wpcdb/v1/wpcdb.proto; generated code in server/wpcdbv1), beside the
 // standard health and reflection services.
 //

@@ -23,10 +23,10 @@ import (
 // maxBatchQueries bounds a BatchSearch: each query is a full search.
 const maxBatchQueries = 1024
 
-// service implements wpcdb.v1.WPCDB over a DB. Handlers return the core's
+// service implements wpcdb.v1.WPCDBService over a DB. Handlers return the core's
 // errors as they are; the status interceptor maps them (statusOf).
 type service struct {
-	pb.UnimplementedWPCDBServer
+	pb.UnimplementedWPCDBServiceServer
 	db           *wpcdb.DB
 	snapshotRoot string
 	metrics      *metrics
@@ -125,7 +125,7 @@ func (s *service) DropCollection(ctx context.Context, req *pb.DropCollectionRequ
 // InvalidItem detail names the item); batches acknowledged before it stay.
 // A stream that ends well is a bulk load done: the collection calibrates
 // its first stage if it has grown enough (wpcdb.Collection.LoadDone).
-func (s *service) Upsert(stream pb.WPCDB_UpsertServer) error {
+func (s *service) Upsert(stream pb.WPCDBService_UpsertServer) error {
 	ctx := stream.Context()
 	var c *wpcdb.Collection
 	for batch := uint64(0); ; batch++ {

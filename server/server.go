@@ -31,7 +31,7 @@ const DefaultMaxInflightFloats = 32 << 20
 
 // ServiceName is the full name of the wpcdb service, as the health service
 // reports it.
-const ServiceName = "wpcdb.v1.WPCDB"
+const ServiceName = "wpcdb.v1.WPCDBService"
 
 // Options configure a Server. The zero value is valid: plaintext, no auth,
 // 64 MiB messages, no logs, no metrics.
@@ -101,7 +101,7 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
 	s := &Server{grpc: grpc.NewServer(gopts...), health: health.NewServer(), log: o.Logger}
-	pb.RegisterWPCDBServer(s.grpc, &service{db: db, snapshotRoot: o.SnapshotRoot, metrics: m,
+	pb.RegisterWPCDBServiceServer(s.grpc, &service{db: db, snapshotRoot: o.SnapshotRoot, metrics: m,
 		inflight: semaphore.NewWeighted(o.MaxInflightFloats), inflightMax: o.MaxInflightFloats})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

@@ -36,7 +36,7 @@ type testServer struct {
 	addr string
 	db   *wpcdb.DB
 	srv  *server.Server
-	cli  pb.WPCDBClient
+	cli  pb.WPCDBServiceClient
 	conn *grpc.ClientConn
 }
 
@@ -61,7 +61,7 @@ func startServer(t *testing.T, opts *server.Options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{addr: lis.Addr().String(), db: db, srv: srv, cli: pb.NewWPCDBClient(conn), conn: conn}
+	ts := &testServer{addr: lis.Addr().String(), db: db, srv: srv, cli: pb.NewWPCDBServiceClient(conn), conn: conn}
 	t.Cleanup(func() {
 		conn.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -79,7 +79,7 @@ func startServer(t *testing.T, opts *server.Options) *testServer {
 
 var shape = bench.Synth{Dim: 16, MinPoints: 2, MaxPoints: 12, Topics: 8}
 
-func createPB(t *testing.T, cli pb.WPCDBClient, ctx context.Context, name string, cfg wpcdb.CollectionConfig) {
+func createPB(t *testing.T, cli pb.WPCDBServiceClient, ctx context.Context, name string, cfg wpcdb.CollectionConfig) {
 	t.Helper()
 	if _, err := cli.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: name, Config: pbconv.ConfigToPB(cfg)}); err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func createPB(t *testing.T, cli pb.WPCDBClient, ctx context.Context, name string
 
 // upsertPB sends batches on one stream and returns the acks, or the
 // stream's error.
-func upsertPB(ctx context.Context, cli pb.WPCDBClient, reqs ...*pb.UpsertRequest) ([]*pb.UpsertResponse, error) {
+func upsertPB(ctx context.Context, cli pb.WPCDBServiceClient, reqs ...*pb.UpsertRequest) ([]*pb.UpsertResponse, error) {
 	stream, err := cli.Upsert(ctx)
 	if err != nil {
 		return nil, err
@@ -593,9 +593,9 @@ func TestParallelClients(t *testing.T) {
 	// Metrics: requests per method, ingested items, collection sizes.
 	found := gather(t, reg)
 	for key, want := range map[string]float64{
-		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDB/Search":   clients * 20,
-		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDB/Upsert":   clients,
-		"wpcdb_grpc_request_duration_seconds,method=wpcdb.v1.WPCDB/Search": clients * 20,
+		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDBService/Search":   clients * 20,
+		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDBService/Upsert":   clients,
+		"wpcdb_grpc_request_duration_seconds,method=wpcdb.v1.WPCDBService/Search": clients * 20,
 		"wpcdb_ingested_items_total,collection=c":                          clients * batches * per,
 		"wpcdb_collection_items,collection=c":                              clients * batches * per,
 	} {
@@ -644,7 +644,7 @@ func TestPanicRecovery(t *testing.T) {
 	defer srv.Stop(context.Background())
 	conn, _ := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	defer conn.Close()
-	cli := pb.NewWPCDBClient(conn)
+	cli := pb.NewWPCDBServiceClient(conn)
 	for i := 0; i < 2; i++ {
 		_, err := cli.ListCollections(context.Background(), &pb.ListCollectionsRequest{})
 		if st := status.Convert(err); st.Code() != codes.Internal || strings.Contains(st.Message(), "nil pointer") {
@@ -682,7 +682,7 @@ func TestClientDeadline(t *testing.T) {
 	// a full scan.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		m := gather(t, reg)
-		const key = "wpcdb_grpc_requests_total,code=%s,method=wpcdb.v1.WPCDB/Search"
+		const key = "wpcdb_grpc_requests_total,code=%s,method=wpcdb.v1.WPCDBService/Search"
 		if m[fmt.Sprintf(key, "DeadlineExceeded")]+m[fmt.Sprintf(key, "Canceled")] == 1 {
 			break
 		}

@@ -25,7 +25,7 @@ import (
 // remote is the backend of --addr: a gRPC client of `wpcdb serve`.
 type remote struct {
 	conn *grpc.ClientConn
-	cli  pb.WPCDBClient
+	cli  pb.WPCDBServiceClient
 }
 
 // maxClientRecvBytes bounds a response (a Get of a large cloud, a big
@@ -58,7 +58,7 @@ func (a *app) dial() (*remote, error) {
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--addr %s: %w", a.g.addr, err)}
 	}
-	return &remote{conn: conn, cli: pb.NewWPCDBClient(conn)}, nil
+	return &remote{conn: conn, cli: pb.NewWPCDBServiceClient(conn)}, nil
 }
 
 // bearer sends "authorization: Bearer <token>" with every call. It allows
@@ -220,10 +220,10 @@ func (r *remote) Ingest(ctx context.Context, coll string) (ingestTarget, error) 
 // embedded.
 type remoteTarget struct {
 	ctx    context.Context // the stream's: the whole ingest
-	cli    pb.WPCDBClient
+	cli    pb.WPCDBServiceClient
 	name   string
 	cfg    wpcdb.CollectionConfig
-	stream pb.WPCDB_UpsertClient
+	stream pb.WPCDBService_UpsertClient
 	cancel context.CancelFunc
 	failed bool // the stream ended with an error, already returned
 }

@@ -36,9 +36,9 @@ func (a *app) serveCommand() *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--listen 127.0.0.1:7070] [--metrics-listen 127.0.0.1:9464] [--token T | --token-file F] [--tls-cert F --tls-key F] [--max-recv-mb N]",
-		Short: "Serve the database over gRPC (wpcdb.v1.WPCDB, health, reflection) with Prometheus metrics",
+		Short: "Serve the database over gRPC (wpcdb.v1.WPCDBService, health, reflection) with Prometheus metrics",
 		Long: `serve opens the database in --data and serves it over gRPC on --listen: the
-service wpcdb.v1.WPCDB (see proto/wpcdb/v1/wpcdb.proto), the standard health
+service wpcdb.v1.WPCDBService (see proto/wpcdb/v1/wpcdb.proto), the standard health
 service and reflection (so grpcurl works). With --token or --token-file every
 call but health and reflection needs "authorization: Bearer <token>". With
 --tls-cert and --tls-key it serves TLS. Metrics are served on

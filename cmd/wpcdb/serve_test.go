@@ -89,7 +89,7 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	cli := pb.NewWPCDBClient(conn)
+	cli := pb.NewWPCDBServiceClient(conn)
 	if _, err := cli.ListCollections(context.Background(), &pb.ListCollectionsRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("no token: %v", err)
 	}
@@ -104,8 +104,8 @@ func TestServe(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`wpcdb_grpc_requests_total{code="Unauthenticated",method="wpcdb.v1.WPCDB/ListCollections"} 1`,
-		`wpcdb_grpc_requests_total{code="OK",method="wpcdb.v1.WPCDB/CreateCollection"} 1`,
+		`wpcdb_grpc_requests_total{code="Unauthenticated",method="wpcdb.v1.WPCDBService/ListCollections"} 1`,
+		`wpcdb_grpc_requests_total{code="OK",method="wpcdb.v1.WPCDBService/CreateCollection"} 1`,
 		`wpcdb_collection_items{collection="c"} 0`,
 		`go_goroutines`,
 	} {

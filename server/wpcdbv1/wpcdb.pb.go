@@ -37,6 +37,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// DType is the element type of a packed array.
+type DType int32
+
+const (
+	// DTYPE_UNSPECIFIED means float32.
+	DType_DTYPE_UNSPECIFIED DType = 0
+	// DTYPE_FLOAT32 is IEEE 754 binary32, little-endian.
+	DType_DTYPE_FLOAT32 DType = 1
+	// DTYPE_FLOAT16 is IEEE 754 binary16, little-endian.
+	DType_DTYPE_FLOAT16 DType = 2
+)
+
+// Enum value maps for DType.
+var (
+	DType_name = map[int32]string{
+		0: "DTYPE_UNSPECIFIED",
+		1: "DTYPE_FLOAT32",
+		2: "DTYPE_FLOAT16",
+	}
+	DType_value = map[string]int32{
+		"DTYPE_UNSPECIFIED": 0,
+		"DTYPE_FLOAT32":     1,
+		"DTYPE_FLOAT16":     2,
+	}
+)
+
+func (x DType) Enum() *DType {
+	p := new(DType)
+	*p = x
+	return p
+}
+
+func (x DType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DType) Descriptor() protoreflect.EnumDescriptor {
+	return file_wpcdb_v1_wpcdb_proto_enumTypes[0].Descriptor()
+}
+
+func (DType) Type() protoreflect.EnumType {
+	return &file_wpcdb_v1_wpcdb_proto_enumTypes[0]
+}
+
+func (x DType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DType.Descriptor instead.
+func (DType) EnumDescriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{0}
+}
+
 // ScoreMode says how a collection ranks items by the kernel similarity g.
 type ScoreMode int32
 
@@ -78,11 +131,11 @@ func (x ScoreMode) String() string {
 }
 
 func (ScoreMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_wpcdb_v1_wpcdb_proto_enumTypes[0].Descriptor()
+	return file_wpcdb_v1_wpcdb_proto_enumTypes[1].Descriptor()
 }
 
 func (ScoreMode) Type() protoreflect.EnumType {
-	return &file_wpcdb_v1_wpcdb_proto_enumTypes[0]
+	return &file_wpcdb_v1_wpcdb_proto_enumTypes[1]
 }
 
 func (x ScoreMode) Number() protoreflect.EnumNumber {
@@ -91,7 +144,7 @@ func (x ScoreMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ScoreMode.Descriptor instead.
 func (ScoreMode) EnumDescriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{0}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{1}
 }
 
 // Norm is the normalization constant c.
@@ -131,11 +184,11 @@ func (x Norm) String() string {
 }
 
 func (Norm) Descriptor() protoreflect.EnumDescriptor {
-	return file_wpcdb_v1_wpcdb_proto_enumTypes[1].Descriptor()
+	return file_wpcdb_v1_wpcdb_proto_enumTypes[2].Descriptor()
 }
 
 func (Norm) Type() protoreflect.EnumType {
-	return &file_wpcdb_v1_wpcdb_proto_enumTypes[1]
+	return &file_wpcdb_v1_wpcdb_proto_enumTypes[2]
 }
 
 func (x Norm) Number() protoreflect.EnumNumber {
@@ -144,7 +197,7 @@ func (x Norm) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Norm.Descriptor instead.
 func (Norm) EnumDescriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{1}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{2}
 }
 
 // Encoding is how points are stored on disk.
@@ -185,11 +238,11 @@ func (x Encoding) String() string {
 }
 
 func (Encoding) Descriptor() protoreflect.EnumDescriptor {
-	return file_wpcdb_v1_wpcdb_proto_enumTypes[2].Descriptor()
+	return file_wpcdb_v1_wpcdb_proto_enumTypes[3].Descriptor()
 }
 
 func (Encoding) Type() protoreflect.EnumType {
-	return &file_wpcdb_v1_wpcdb_proto_enumTypes[2]
+	return &file_wpcdb_v1_wpcdb_proto_enumTypes[3]
 }
 
 func (x Encoding) Number() protoreflect.EnumNumber {
@@ -198,7 +251,7 @@ func (x Encoding) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Encoding.Descriptor instead.
 func (Encoding) EnumDescriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{2}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{3}
 }
 
 // Cloud is a weighted point cloud.
@@ -208,8 +261,16 @@ type Cloud struct {
 	Dim uint32 `protobuf:"varint,1,opt,name=dim,proto3" json:"dim,omitempty"`
 	// weights holds one signed weight per point; empty means every weight 1.
 	Weights []float32 `protobuf:"fixed32,2,rep,packed,name=weights,proto3" json:"weights,omitempty"`
-	// points holds M*dim coordinates, row-major.
-	Points        []float32 `protobuf:"fixed32,3,rep,packed,name=points,proto3" json:"points,omitempty"`
+	// points holds M*dim coordinates, row-major. Leave it empty to send the
+	// points as points_data instead.
+	Points []float32 `protobuf:"fixed32,3,rep,packed,name=points,proto3" json:"points,omitempty"`
+	// points_data holds the M*dim coordinates as one little-endian array of
+	// points_dtype (NumPy's array.astype("<f4").tobytes()), row-major: shape
+	// (M, dim) with M = len(points_data) / (dim * element size). Set either
+	// points or points_data, not both.
+	PointsData []byte `protobuf:"bytes,4,opt,name=points_data,json=pointsData,proto3" json:"points_data,omitempty"`
+	// points_dtype is the element type of points_data.
+	PointsDtype   DType `protobuf:"varint,5,opt,name=points_dtype,json=pointsDtype,proto3,enum=wpcdb.v1.DType" json:"points_dtype,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -263,6 +324,20 @@ func (x *Cloud) GetPoints() []float32 {
 		return x.Points
 	}
 	return nil
+}
+
+func (x *Cloud) GetPointsData() []byte {
+	if x != nil {
+		return x.PointsData
+	}
+	return nil
+}
+
+func (x *Cloud) GetPointsDtype() DType {
+	if x != nil {
+		return x.PointsDtype
+	}
+	return DType_DTYPE_UNSPECIFIED
 }
 
 // AttrValue is an attribute value: a string, a number or a boolean.
@@ -1412,6 +1487,123 @@ func (x *UpsertResponse) GetSkipped() []*InvalidItem {
 	return nil
 }
 
+// UpsertBatchRequest is one batch, written atomically.
+type UpsertBatchRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
+	Items      []*Item                `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	// skip_invalid writes the valid items and reports the invalid ones instead
+	// of refusing the batch.
+	SkipInvalid   bool `protobuf:"varint,3,opt,name=skip_invalid,json=skipInvalid,proto3" json:"skip_invalid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertBatchRequest) Reset() {
+	*x = UpsertBatchRequest{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertBatchRequest) ProtoMessage() {}
+
+func (x *UpsertBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertBatchRequest.ProtoReflect.Descriptor instead.
+func (*UpsertBatchRequest) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UpsertBatchRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *UpsertBatchRequest) GetItems() []*Item {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *UpsertBatchRequest) GetSkipInvalid() bool {
+	if x != nil {
+		return x.SkipInvalid
+	}
+	return false
+}
+
+type UpsertBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// written is the number of items written.
+	Written uint32 `protobuf:"varint,1,opt,name=written,proto3" json:"written,omitempty"`
+	// skipped lists the items left out (skip_invalid only).
+	Skipped       []*InvalidItem `protobuf:"bytes,2,rep,name=skipped,proto3" json:"skipped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertBatchResponse) Reset() {
+	*x = UpsertBatchResponse{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertBatchResponse) ProtoMessage() {}
+
+func (x *UpsertBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertBatchResponse.ProtoReflect.Descriptor instead.
+func (*UpsertBatchResponse) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UpsertBatchResponse) GetWritten() uint32 {
+	if x != nil {
+		return x.Written
+	}
+	return 0
+}
+
+func (x *UpsertBatchResponse) GetSkipped() []*InvalidItem {
+	if x != nil {
+		return x.Skipped
+	}
+	return nil
+}
+
 type DeleteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Collection    string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
@@ -1422,7 +1614,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[19]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1626,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[19]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1639,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{19}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteRequest) GetCollection() string {
@@ -1474,7 +1666,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[20]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1486,7 +1678,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[20]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1499,7 +1691,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{20}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteResponse) GetDeleted() uint32 {
@@ -1519,7 +1711,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[21]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1723,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[21]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1736,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{21}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetRequest) GetCollection() string {
@@ -1570,7 +1762,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[22]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +1774,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[22]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +1787,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{22}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetResponse) GetItem() *Item {
@@ -1605,11 +1797,468 @@ func (x *GetResponse) GetItem() *Item {
 	return nil
 }
 
+type GetManyRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
+	// ids are the items to return (at most 10000).
+	Ids           []string `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetManyRequest) Reset() {
+	*x = GetManyRequest{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetManyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetManyRequest) ProtoMessage() {}
+
+func (x *GetManyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetManyRequest.ProtoReflect.Descriptor instead.
+func (*GetManyRequest) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetManyRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *GetManyRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+type GetManyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// items are the found items, in request order (a repeated ID once).
+	Items []*Item `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// missing are the requested IDs that do not exist, in request order.
+	Missing       []string `protobuf:"bytes,2,rep,name=missing,proto3" json:"missing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetManyResponse) Reset() {
+	*x = GetManyResponse{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetManyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetManyResponse) ProtoMessage() {}
+
+func (x *GetManyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetManyResponse.ProtoReflect.Descriptor instead.
+func (*GetManyResponse) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetManyResponse) GetItems() []*Item {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *GetManyResponse) GetMissing() []string {
+	if x != nil {
+		return x.Missing
+	}
+	return nil
+}
+
+type ScrollRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
+	// filter is an expression over attributes (empty: every item).
+	Filter string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// cursor is the previous page's next_cursor (empty: from the start).
+	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// limit is the page size, 1 to 10000 (0: 256).
+	Limit int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	// with_clouds returns each item's cloud; otherwise items carry their ID
+	// and attributes only.
+	WithClouds    bool `protobuf:"varint,5,opt,name=with_clouds,json=withClouds,proto3" json:"with_clouds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScrollRequest) Reset() {
+	*x = ScrollRequest{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScrollRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScrollRequest) ProtoMessage() {}
+
+func (x *ScrollRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScrollRequest.ProtoReflect.Descriptor instead.
+func (*ScrollRequest) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ScrollRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *ScrollRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ScrollRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *ScrollRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ScrollRequest) GetWithClouds() bool {
+	if x != nil {
+		return x.WithClouds
+	}
+	return false
+}
+
+type ScrollResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// items are in ID order.
+	Items []*Item `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// next_cursor continues after the last item; empty when no item is left.
+	// Items written after the scroll began are returned when their ID sorts
+	// after the cursor; each item is returned at most once.
+	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScrollResponse) Reset() {
+	*x = ScrollResponse{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScrollResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScrollResponse) ProtoMessage() {}
+
+func (x *ScrollResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScrollResponse.ProtoReflect.Descriptor instead.
+func (*ScrollResponse) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ScrollResponse) GetItems() []*Item {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ScrollResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+type CountRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
+	// filter is an expression over attributes (empty: every item).
+	Filter        string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountRequest) Reset() {
+	*x = CountRequest{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountRequest) ProtoMessage() {}
+
+func (x *CountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountRequest.ProtoReflect.Descriptor instead.
+func (*CountRequest) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CountRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *CountRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+type CountResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         uint64                 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountResponse) Reset() {
+	*x = CountResponse{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountResponse) ProtoMessage() {}
+
+func (x *CountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountResponse.ProtoReflect.Descriptor instead.
+func (*CountResponse) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CountResponse) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type UpdateAttrsRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
+	Id         string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// set adds or replaces these attributes.
+	Set map[string]*AttrValue `protobuf:"bytes,3,rep,name=set,proto3" json:"set,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// unset removes these attributes (a name not present is ignored); a name
+	// may not be both set and unset.
+	Unset         []string `protobuf:"bytes,4,rep,name=unset,proto3" json:"unset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateAttrsRequest) Reset() {
+	*x = UpdateAttrsRequest{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAttrsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAttrsRequest) ProtoMessage() {}
+
+func (x *UpdateAttrsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAttrsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateAttrsRequest) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UpdateAttrsRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *UpdateAttrsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateAttrsRequest) GetSet() map[string]*AttrValue {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *UpdateAttrsRequest) GetUnset() []string {
+	if x != nil {
+		return x.Unset
+	}
+	return nil
+}
+
+type UpdateAttrsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// attrs are the item's attributes after the update.
+	Attrs         map[string]*AttrValue `protobuf:"bytes,1,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateAttrsResponse) Reset() {
+	*x = UpdateAttrsResponse{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAttrsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAttrsResponse) ProtoMessage() {}
+
+func (x *UpdateAttrsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAttrsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateAttrsResponse) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *UpdateAttrsResponse) GetAttrs() map[string]*AttrValue {
+	if x != nil {
+		return x.Attrs
+	}
+	return nil
+}
+
 type SearchRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
 	Query      *Cloud                 `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
-	// k is the number of hits, 1 to 10000.
+	// k is the number of hits, 1 to 10000 (0: 10).
 	K int32 `protobuf:"varint,3,opt,name=k,proto3" json:"k,omitempty"`
 	// exact scans every item with the exact kernel instead of using the
 	// first stage.
@@ -1619,14 +2268,18 @@ type SearchRequest struct {
 	// ef is the first-stage index's beam width (0: its default).
 	Ef int32 `protobuf:"varint,6,opt,name=ef,proto3" json:"ef,omitempty"`
 	// filter is an expression over attributes, e.g. `color = "red" AND year >= 2020`.
-	Filter        string `protobuf:"bytes,7,opt,name=filter,proto3" json:"filter,omitempty"`
+	Filter string `protobuf:"bytes,7,opt,name=filter,proto3" json:"filter,omitempty"`
+	// with_attrs returns each hit's attributes.
+	WithAttrs bool `protobuf:"varint,8,opt,name=with_attrs,json=withAttrs,proto3" json:"with_attrs,omitempty"`
+	// offset skips the best offset hits (paging: offset + k is at most 10000).
+	Offset        int32 `protobuf:"varint,9,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[23]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +2291,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[23]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +2304,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{23}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SearchRequest) GetCollection() string {
@@ -1703,20 +2356,36 @@ func (x *SearchRequest) GetFilter() string {
 	return ""
 }
 
+func (x *SearchRequest) GetWithAttrs() bool {
+	if x != nil {
+		return x.WithAttrs
+	}
+	return false
+}
+
+func (x *SearchRequest) GetOffset() int32 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
 // Hit is one result. For mmd collections distance is the MMD and score is
 // -distance, so a higher score is always closer.
 type Hit struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Score         float64                `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
-	Distance      float64                `protobuf:"fixed64,3,opt,name=distance,proto3" json:"distance,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Score    float64                `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	Distance float64                `protobuf:"fixed64,3,opt,name=distance,proto3" json:"distance,omitempty"`
+	// attrs are the item's attributes (with_attrs only).
+	Attrs         map[string]*AttrValue `protobuf:"bytes,4,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Hit) Reset() {
 	*x = Hit{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[24]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +2397,7 @@ func (x *Hit) String() string {
 func (*Hit) ProtoMessage() {}
 
 func (x *Hit) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[24]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +2410,7 @@ func (x *Hit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hit.ProtoReflect.Descriptor instead.
 func (*Hit) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{24}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Hit) GetId() string {
@@ -1765,6 +2434,13 @@ func (x *Hit) GetDistance() float64 {
 	return 0
 }
 
+func (x *Hit) GetAttrs() map[string]*AttrValue {
+	if x != nil {
+		return x.Attrs
+	}
+	return nil
+}
+
 // SearchStats say how a search ran.
 type SearchStats struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -1784,7 +2460,7 @@ type SearchStats struct {
 
 func (x *SearchStats) Reset() {
 	*x = SearchStats{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[25]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +2472,7 @@ func (x *SearchStats) String() string {
 func (*SearchStats) ProtoMessage() {}
 
 func (x *SearchStats) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[25]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +2485,7 @@ func (x *SearchStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchStats.ProtoReflect.Descriptor instead.
 func (*SearchStats) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{25}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SearchStats) GetPlan() string {
@@ -1882,7 +2558,7 @@ type SearchResponse struct {
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[26]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +2570,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[26]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2583,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{26}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SearchResponse) GetHits() []*Hit {
@@ -1941,13 +2617,15 @@ type BatchSearchRequest struct {
 	Candidates    int32                  `protobuf:"varint,5,opt,name=candidates,proto3" json:"candidates,omitempty"`
 	Ef            int32                  `protobuf:"varint,6,opt,name=ef,proto3" json:"ef,omitempty"`
 	Filter        string                 `protobuf:"bytes,7,opt,name=filter,proto3" json:"filter,omitempty"`
+	WithAttrs     bool                   `protobuf:"varint,8,opt,name=with_attrs,json=withAttrs,proto3" json:"with_attrs,omitempty"`
+	Offset        int32                  `protobuf:"varint,9,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BatchSearchRequest) Reset() {
 	*x = BatchSearchRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[27]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1959,7 +2637,7 @@ func (x *BatchSearchRequest) String() string {
 func (*BatchSearchRequest) ProtoMessage() {}
 
 func (x *BatchSearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[27]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1972,7 +2650,7 @@ func (x *BatchSearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSearchRequest.ProtoReflect.Descriptor instead.
 func (*BatchSearchRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{27}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BatchSearchRequest) GetCollection() string {
@@ -2024,6 +2702,20 @@ func (x *BatchSearchRequest) GetFilter() string {
 	return ""
 }
 
+func (x *BatchSearchRequest) GetWithAttrs() bool {
+	if x != nil {
+		return x.WithAttrs
+	}
+	return false
+}
+
+func (x *BatchSearchRequest) GetOffset() int32 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
 type BatchSearchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// results holds one response per query, in order.
@@ -2034,7 +2726,7 @@ type BatchSearchResponse struct {
 
 func (x *BatchSearchResponse) Reset() {
 	*x = BatchSearchResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[28]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2738,7 @@ func (x *BatchSearchResponse) String() string {
 func (*BatchSearchResponse) ProtoMessage() {}
 
 func (x *BatchSearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[28]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2751,7 @@ func (x *BatchSearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSearchResponse.ProtoReflect.Descriptor instead.
 func (*BatchSearchResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{28}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BatchSearchResponse) GetResults() []*SearchResponse {
@@ -2073,15 +2765,18 @@ type RerankRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
 	Query      *Cloud                 `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
-	// ids are the items to score (at most 10000); unknown IDs are NOT_FOUND.
-	Ids           []string `protobuf:"bytes,3,rep,name=ids,proto3" json:"ids,omitempty"`
+	// ids are the items to score (at most 10000); unknown IDs are listed in
+	// the response's missing.
+	Ids []string `protobuf:"bytes,3,rep,name=ids,proto3" json:"ids,omitempty"`
+	// with_attrs returns each hit's attributes.
+	WithAttrs     bool `protobuf:"varint,4,opt,name=with_attrs,json=withAttrs,proto3" json:"with_attrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RerankRequest) Reset() {
 	*x = RerankRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[29]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2093,7 +2788,7 @@ func (x *RerankRequest) String() string {
 func (*RerankRequest) ProtoMessage() {}
 
 func (x *RerankRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[29]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2106,7 +2801,7 @@ func (x *RerankRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RerankRequest.ProtoReflect.Descriptor instead.
 func (*RerankRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{29}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RerankRequest) GetCollection() string {
@@ -2130,18 +2825,27 @@ func (x *RerankRequest) GetIds() []string {
 	return nil
 }
 
+func (x *RerankRequest) GetWithAttrs() bool {
+	if x != nil {
+		return x.WithAttrs
+	}
+	return false
+}
+
 type RerankResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hits          []*Hit                 `protobuf:"bytes,1,rep,name=hits,proto3" json:"hits,omitempty"`
-	Stats         *SearchStats           `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
-	ScoreMode     ScoreMode              `protobuf:"varint,3,opt,name=score_mode,json=scoreMode,proto3,enum=wpcdb.v1.ScoreMode" json:"score_mode,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Hits      []*Hit                 `protobuf:"bytes,1,rep,name=hits,proto3" json:"hits,omitempty"`
+	Stats     *SearchStats           `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	ScoreMode ScoreMode              `protobuf:"varint,3,opt,name=score_mode,json=scoreMode,proto3,enum=wpcdb.v1.ScoreMode" json:"score_mode,omitempty"`
+	// missing are the requested IDs that do not exist, in request order.
+	Missing       []string `protobuf:"bytes,4,rep,name=missing,proto3" json:"missing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RerankResponse) Reset() {
 	*x = RerankResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[30]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2857,7 @@ func (x *RerankResponse) String() string {
 func (*RerankResponse) ProtoMessage() {}
 
 func (x *RerankResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[30]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2870,7 @@ func (x *RerankResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RerankResponse.ProtoReflect.Descriptor instead.
 func (*RerankResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{30}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RerankResponse) GetHits() []*Hit {
@@ -2190,6 +2894,13 @@ func (x *RerankResponse) GetScoreMode() ScoreMode {
 	return ScoreMode_SCORE_MODE_UNSPECIFIED
 }
 
+func (x *RerankResponse) GetMissing() []string {
+	if x != nil {
+		return x.Missing
+	}
+	return nil
+}
+
 type SnapshotRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// dir is the directory to create on the server. When the server has a
@@ -2201,7 +2912,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[31]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +2924,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[31]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +2937,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{31}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SnapshotRequest) GetDir() string {
@@ -2246,7 +2957,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[32]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2258,7 +2969,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[32]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2271,7 +2982,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{32}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SnapshotResponse) GetDir() string {
@@ -2292,7 +3003,7 @@ type CalibrateRequest struct {
 
 func (x *CalibrateRequest) Reset() {
 	*x = CalibrateRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[33]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2304,7 +3015,7 @@ func (x *CalibrateRequest) String() string {
 func (*CalibrateRequest) ProtoMessage() {}
 
 func (x *CalibrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[33]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2317,7 +3028,7 @@ func (x *CalibrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CalibrateRequest.ProtoReflect.Descriptor instead.
 func (*CalibrateRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{33}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CalibrateRequest) GetCollection() string {
@@ -2352,7 +3063,7 @@ type CalibrateResponse struct {
 
 func (x *CalibrateResponse) Reset() {
 	*x = CalibrateResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2364,7 +3075,7 @@ func (x *CalibrateResponse) String() string {
 func (*CalibrateResponse) ProtoMessage() {}
 
 func (x *CalibrateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2377,7 +3088,7 @@ func (x *CalibrateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CalibrateResponse.ProtoReflect.Descriptor instead.
 func (*CalibrateResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{34}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CalibrateResponse) GetChosen() string {
@@ -2433,7 +3144,7 @@ type FeatureSample_Term struct {
 
 func (x *FeatureSample_Term) Reset() {
 	*x = FeatureSample_Term{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[36]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2445,7 +3156,7 @@ func (x *FeatureSample_Term) String() string {
 func (*FeatureSample_Term) ProtoMessage() {}
 
 func (x *FeatureSample_Term) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[36]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2486,7 +3197,7 @@ type CalibrateResponse_Measured struct {
 
 func (x *CalibrateResponse_Measured) Reset() {
 	*x = CalibrateResponse_Measured{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[37]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2498,7 +3209,7 @@ func (x *CalibrateResponse_Measured) String() string {
 func (*CalibrateResponse_Measured) ProtoMessage() {}
 
 func (x *CalibrateResponse_Measured) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[37]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2511,7 +3222,7 @@ func (x *CalibrateResponse_Measured) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CalibrateResponse_Measured.ProtoReflect.Descriptor instead.
 func (*CalibrateResponse_Measured) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{34, 0}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{44, 0}
 }
 
 func (x *CalibrateResponse_Measured) GetRepresentation() string {
@@ -2539,11 +3250,14 @@ var File_wpcdb_v1_wpcdb_proto protoreflect.FileDescriptor
 
 const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\n" +
-	"\x14wpcdb/v1/wpcdb.proto\x12\bwpcdb.v1\"K\n" +
+	"\x14wpcdb/v1/wpcdb.proto\x12\bwpcdb.v1\"\xa0\x01\n" +
 	"\x05Cloud\x12\x10\n" +
 	"\x03dim\x18\x01 \x01(\rR\x03dim\x12\x18\n" +
 	"\aweights\x18\x02 \x03(\x02R\aweights\x12\x16\n" +
-	"\x06points\x18\x03 \x03(\x02R\x06points\"~\n" +
+	"\x06points\x18\x03 \x03(\x02R\x06points\x12\x1f\n" +
+	"\vpoints_data\x18\x04 \x01(\fR\n" +
+	"pointsData\x122\n" +
+	"\fpoints_dtype\x18\x05 \x01(\x0e2\x0f.wpcdb.v1.DTypeR\vpointsDtype\"~\n" +
 	"\tAttrValue\x12#\n" +
 	"\fstring_value\x18\x01 \x01(\tH\x00R\vstringValue\x12#\n" +
 	"\fnumber_value\x18\x02 \x01(\x01H\x00R\vnumberValue\x12\x1f\n" +
@@ -2632,7 +3346,16 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x0eUpsertResponse\x12\x14\n" +
 	"\x05batch\x18\x01 \x01(\x04R\x05batch\x12\x18\n" +
 	"\awritten\x18\x02 \x01(\rR\awritten\x12/\n" +
-	"\askipped\x18\x03 \x03(\v2\x15.wpcdb.v1.InvalidItemR\askipped\"A\n" +
+	"\askipped\x18\x03 \x03(\v2\x15.wpcdb.v1.InvalidItemR\askipped\"}\n" +
+	"\x12UpsertBatchRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12$\n" +
+	"\x05items\x18\x02 \x03(\v2\x0e.wpcdb.v1.ItemR\x05items\x12!\n" +
+	"\fskip_invalid\x18\x03 \x01(\bR\vskipInvalid\"`\n" +
+	"\x13UpsertBatchResponse\x12\x18\n" +
+	"\awritten\x18\x01 \x01(\rR\awritten\x12/\n" +
+	"\askipped\x18\x02 \x03(\v2\x15.wpcdb.v1.InvalidItemR\askipped\"A\n" +
 	"\rDeleteRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -2647,7 +3370,51 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"collection\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"1\n" +
 	"\vGetResponse\x12\"\n" +
-	"\x04item\x18\x01 \x01(\v2\x0e.wpcdb.v1.ItemR\x04item\"\xc2\x01\n" +
+	"\x04item\x18\x01 \x01(\v2\x0e.wpcdb.v1.ItemR\x04item\"B\n" +
+	"\x0eGetManyRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12\x10\n" +
+	"\x03ids\x18\x02 \x03(\tR\x03ids\"Q\n" +
+	"\x0fGetManyResponse\x12$\n" +
+	"\x05items\x18\x01 \x03(\v2\x0e.wpcdb.v1.ItemR\x05items\x12\x18\n" +
+	"\amissing\x18\x02 \x03(\tR\amissing\"\x96\x01\n" +
+	"\rScrollRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12\x16\n" +
+	"\x06filter\x18\x02 \x01(\tR\x06filter\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\x12\x1f\n" +
+	"\vwith_clouds\x18\x05 \x01(\bR\n" +
+	"withClouds\"W\n" +
+	"\x0eScrollResponse\x12$\n" +
+	"\x05items\x18\x01 \x03(\v2\x0e.wpcdb.v1.ItemR\x05items\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"F\n" +
+	"\fCountRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12\x16\n" +
+	"\x06filter\x18\x02 \x01(\tR\x06filter\"%\n" +
+	"\rCountResponse\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x04R\x05count\"\xe0\x01\n" +
+	"\x12UpdateAttrsRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x127\n" +
+	"\x03set\x18\x03 \x03(\v2%.wpcdb.v1.UpdateAttrsRequest.SetEntryR\x03set\x12\x14\n" +
+	"\x05unset\x18\x04 \x03(\tR\x05unset\x1aK\n" +
+	"\bSetEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.wpcdb.v1.AttrValueR\x05value:\x028\x01\"\xa4\x01\n" +
+	"\x13UpdateAttrsResponse\x12>\n" +
+	"\x05attrs\x18\x01 \x03(\v2(.wpcdb.v1.UpdateAttrsResponse.AttrsEntryR\x05attrs\x1aM\n" +
+	"\n" +
+	"AttrsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.wpcdb.v1.AttrValueR\x05value:\x028\x01\"\xf9\x01\n" +
 	"\rSearchRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -2659,11 +3426,19 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"candidates\x18\x05 \x01(\x05R\n" +
 	"candidates\x12\x0e\n" +
 	"\x02ef\x18\x06 \x01(\x05R\x02ef\x12\x16\n" +
-	"\x06filter\x18\a \x01(\tR\x06filter\"G\n" +
+	"\x06filter\x18\a \x01(\tR\x06filter\x12\x1d\n" +
+	"\n" +
+	"with_attrs\x18\b \x01(\bR\twithAttrs\x12\x16\n" +
+	"\x06offset\x18\t \x01(\x05R\x06offset\"\xc6\x01\n" +
 	"\x03Hit\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x1a\n" +
-	"\bdistance\x18\x03 \x01(\x01R\bdistance\"\xf6\x01\n" +
+	"\bdistance\x18\x03 \x01(\x01R\bdistance\x12.\n" +
+	"\x05attrs\x18\x04 \x03(\v2\x18.wpcdb.v1.Hit.AttrsEntryR\x05attrs\x1aM\n" +
+	"\n" +
+	"AttrsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.wpcdb.v1.AttrValueR\x05value:\x028\x01\"\xf6\x01\n" +
 	"\vSearchStats\x12\x12\n" +
 	"\x04plan\x18\x01 \x01(\tR\x04plan\x12\x18\n" +
 	"\apassing\x18\x02 \x01(\x04R\apassing\x12\x1e\n" +
@@ -2680,7 +3455,7 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x04hits\x18\x01 \x03(\v2\r.wpcdb.v1.HitR\x04hits\x12+\n" +
 	"\x05stats\x18\x02 \x01(\v2\x15.wpcdb.v1.SearchStatsR\x05stats\x122\n" +
 	"\n" +
-	"score_mode\x18\x03 \x01(\x0e2\x13.wpcdb.v1.ScoreModeR\tscoreMode\"\xcb\x01\n" +
+	"score_mode\x18\x03 \x01(\x0e2\x13.wpcdb.v1.ScoreModeR\tscoreMode\"\x82\x02\n" +
 	"\x12BatchSearchRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -2692,20 +3467,26 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"candidates\x18\x05 \x01(\x05R\n" +
 	"candidates\x12\x0e\n" +
 	"\x02ef\x18\x06 \x01(\x05R\x02ef\x12\x16\n" +
-	"\x06filter\x18\a \x01(\tR\x06filter\"I\n" +
+	"\x06filter\x18\a \x01(\tR\x06filter\x12\x1d\n" +
+	"\n" +
+	"with_attrs\x18\b \x01(\bR\twithAttrs\x12\x16\n" +
+	"\x06offset\x18\t \x01(\x05R\x06offset\"I\n" +
 	"\x13BatchSearchResponse\x122\n" +
-	"\aresults\x18\x01 \x03(\v2\x18.wpcdb.v1.SearchResponseR\aresults\"h\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.wpcdb.v1.SearchResponseR\aresults\"\x87\x01\n" +
 	"\rRerankRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
 	"collection\x12%\n" +
 	"\x05query\x18\x02 \x01(\v2\x0f.wpcdb.v1.CloudR\x05query\x12\x10\n" +
-	"\x03ids\x18\x03 \x03(\tR\x03ids\"\x94\x01\n" +
+	"\x03ids\x18\x03 \x03(\tR\x03ids\x12\x1d\n" +
+	"\n" +
+	"with_attrs\x18\x04 \x01(\bR\twithAttrs\"\xae\x01\n" +
 	"\x0eRerankResponse\x12!\n" +
 	"\x04hits\x18\x01 \x03(\v2\r.wpcdb.v1.HitR\x04hits\x12+\n" +
 	"\x05stats\x18\x02 \x01(\v2\x15.wpcdb.v1.SearchStatsR\x05stats\x122\n" +
 	"\n" +
-	"score_mode\x18\x03 \x01(\x0e2\x13.wpcdb.v1.ScoreModeR\tscoreMode\"#\n" +
+	"score_mode\x18\x03 \x01(\x0e2\x13.wpcdb.v1.ScoreModeR\tscoreMode\x12\x18\n" +
+	"\amissing\x18\x04 \x03(\tR\amissing\"#\n" +
 	"\x0fSnapshotRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\tR\x03dir\"$\n" +
 	"\x10SnapshotResponse\x12\x10\n" +
@@ -2725,7 +3506,11 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\bMeasured\x12&\n" +
 	"\x0erepresentation\x18\x01 \x01(\tR\x0erepresentation\x12\x10\n" +
 	"\x03dim\x18\x02 \x01(\rR\x03dim\x12\x16\n" +
-	"\x06recall\x18\x03 \x01(\x01R\x06recall*h\n" +
+	"\x06recall\x18\x03 \x01(\x01R\x06recall*D\n" +
+	"\x05DType\x12\x15\n" +
+	"\x11DTYPE_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rDTYPE_FLOAT32\x10\x01\x12\x11\n" +
+	"\rDTYPE_FLOAT16\x10\x02*h\n" +
 	"\tScoreMode\x12\x1a\n" +
 	"\x16SCORE_MODE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10SCORE_MODE_INNER\x10\x01\x12\x15\n" +
@@ -2739,15 +3524,20 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x14ENCODING_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fENCODING_F32\x10\x01\x12\x10\n" +
 	"\fENCODING_F16\x10\x02\x12\x11\n" +
-	"\rENCODING_BF16\x10\x032\xf1\x06\n" +
-	"\x05WPCDB\x12Y\n" +
+	"\rENCODING_BF16\x10\x032\xc7\t\n" +
+	"\fWPCDBService\x12Y\n" +
 	"\x10CreateCollection\x12!.wpcdb.v1.CreateCollectionRequest\x1a\".wpcdb.v1.CreateCollectionResponse\x12_\n" +
 	"\x12DescribeCollection\x12#.wpcdb.v1.DescribeCollectionRequest\x1a$.wpcdb.v1.DescribeCollectionResponse\x12V\n" +
 	"\x0fListCollections\x12 .wpcdb.v1.ListCollectionsRequest\x1a!.wpcdb.v1.ListCollectionsResponse\x12S\n" +
 	"\x0eDropCollection\x12\x1f.wpcdb.v1.DropCollectionRequest\x1a .wpcdb.v1.DropCollectionResponse\x12?\n" +
-	"\x06Upsert\x12\x17.wpcdb.v1.UpsertRequest\x1a\x18.wpcdb.v1.UpsertResponse(\x010\x01\x12;\n" +
+	"\x06Upsert\x12\x17.wpcdb.v1.UpsertRequest\x1a\x18.wpcdb.v1.UpsertResponse(\x010\x01\x12J\n" +
+	"\vUpsertBatch\x12\x1c.wpcdb.v1.UpsertBatchRequest\x1a\x1d.wpcdb.v1.UpsertBatchResponse\x12J\n" +
+	"\vUpdateAttrs\x12\x1c.wpcdb.v1.UpdateAttrsRequest\x1a\x1d.wpcdb.v1.UpdateAttrsResponse\x12;\n" +
 	"\x06Delete\x12\x17.wpcdb.v1.DeleteRequest\x1a\x18.wpcdb.v1.DeleteResponse\x122\n" +
-	"\x03Get\x12\x14.wpcdb.v1.GetRequest\x1a\x15.wpcdb.v1.GetResponse\x12;\n" +
+	"\x03Get\x12\x14.wpcdb.v1.GetRequest\x1a\x15.wpcdb.v1.GetResponse\x12>\n" +
+	"\aGetMany\x12\x18.wpcdb.v1.GetManyRequest\x1a\x19.wpcdb.v1.GetManyResponse\x12;\n" +
+	"\x06Scroll\x12\x17.wpcdb.v1.ScrollRequest\x1a\x18.wpcdb.v1.ScrollResponse\x128\n" +
+	"\x05Count\x12\x16.wpcdb.v1.CountRequest\x1a\x17.wpcdb.v1.CountResponse\x12;\n" +
 	"\x06Search\x12\x17.wpcdb.v1.SearchRequest\x1a\x18.wpcdb.v1.SearchResponse\x12J\n" +
 	"\vBatchSearch\x12\x1c.wpcdb.v1.BatchSearchRequest\x1a\x1d.wpcdb.v1.BatchSearchResponse\x12;\n" +
 	"\x06Rerank\x12\x17.wpcdb.v1.RerankRequest\x1a\x18.wpcdb.v1.RerankResponse\x12A\n" +
@@ -2766,111 +3556,146 @@ func file_wpcdb_v1_wpcdb_proto_rawDescGZIP() []byte {
 	return file_wpcdb_v1_wpcdb_proto_rawDescData
 }
 
-var file_wpcdb_v1_wpcdb_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_wpcdb_v1_wpcdb_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
-	(ScoreMode)(0),                     // 0: wpcdb.v1.ScoreMode
-	(Norm)(0),                          // 1: wpcdb.v1.Norm
-	(Encoding)(0),                      // 2: wpcdb.v1.Encoding
-	(*Cloud)(nil),                      // 3: wpcdb.v1.Cloud
-	(*AttrValue)(nil),                  // 4: wpcdb.v1.AttrValue
-	(*Item)(nil),                       // 5: wpcdb.v1.Item
-	(*CollectionConfig)(nil),           // 6: wpcdb.v1.CollectionConfig
-	(*IndexConfig)(nil),                // 7: wpcdb.v1.IndexConfig
-	(*IndexStatus)(nil),                // 8: wpcdb.v1.IndexStatus
-	(*FeatureSample)(nil),              // 9: wpcdb.v1.FeatureSample
-	(*CollectionInfo)(nil),             // 10: wpcdb.v1.CollectionInfo
-	(*CreateCollectionRequest)(nil),    // 11: wpcdb.v1.CreateCollectionRequest
-	(*CreateCollectionResponse)(nil),   // 12: wpcdb.v1.CreateCollectionResponse
-	(*DescribeCollectionRequest)(nil),  // 13: wpcdb.v1.DescribeCollectionRequest
-	(*DescribeCollectionResponse)(nil), // 14: wpcdb.v1.DescribeCollectionResponse
-	(*ListCollectionsRequest)(nil),     // 15: wpcdb.v1.ListCollectionsRequest
-	(*ListCollectionsResponse)(nil),    // 16: wpcdb.v1.ListCollectionsResponse
-	(*DropCollectionRequest)(nil),      // 17: wpcdb.v1.DropCollectionRequest
-	(*DropCollectionResponse)(nil),     // 18: wpcdb.v1.DropCollectionResponse
-	(*UpsertRequest)(nil),              // 19: wpcdb.v1.UpsertRequest
-	(*InvalidItem)(nil),                // 20: wpcdb.v1.InvalidItem
-	(*UpsertResponse)(nil),             // 21: wpcdb.v1.UpsertResponse
-	(*DeleteRequest)(nil),              // 22: wpcdb.v1.DeleteRequest
-	(*DeleteResponse)(nil),             // 23: wpcdb.v1.DeleteResponse
-	(*GetRequest)(nil),                 // 24: wpcdb.v1.GetRequest
-	(*GetResponse)(nil),                // 25: wpcdb.v1.GetResponse
-	(*SearchRequest)(nil),              // 26: wpcdb.v1.SearchRequest
-	(*Hit)(nil),                        // 27: wpcdb.v1.Hit
-	(*SearchStats)(nil),                // 28: wpcdb.v1.SearchStats
-	(*SearchResponse)(nil),             // 29: wpcdb.v1.SearchResponse
-	(*BatchSearchRequest)(nil),         // 30: wpcdb.v1.BatchSearchRequest
-	(*BatchSearchResponse)(nil),        // 31: wpcdb.v1.BatchSearchResponse
-	(*RerankRequest)(nil),              // 32: wpcdb.v1.RerankRequest
-	(*RerankResponse)(nil),             // 33: wpcdb.v1.RerankResponse
-	(*SnapshotRequest)(nil),            // 34: wpcdb.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),           // 35: wpcdb.v1.SnapshotResponse
-	(*CalibrateRequest)(nil),           // 36: wpcdb.v1.CalibrateRequest
-	(*CalibrateResponse)(nil),          // 37: wpcdb.v1.CalibrateResponse
-	nil,                                // 38: wpcdb.v1.Item.AttrsEntry
-	(*FeatureSample_Term)(nil),         // 39: wpcdb.v1.FeatureSample.Term
-	(*CalibrateResponse_Measured)(nil), // 40: wpcdb.v1.CalibrateResponse.Measured
+	(DType)(0),                         // 0: wpcdb.v1.DType
+	(ScoreMode)(0),                     // 1: wpcdb.v1.ScoreMode
+	(Norm)(0),                          // 2: wpcdb.v1.Norm
+	(Encoding)(0),                      // 3: wpcdb.v1.Encoding
+	(*Cloud)(nil),                      // 4: wpcdb.v1.Cloud
+	(*AttrValue)(nil),                  // 5: wpcdb.v1.AttrValue
+	(*Item)(nil),                       // 6: wpcdb.v1.Item
+	(*CollectionConfig)(nil),           // 7: wpcdb.v1.CollectionConfig
+	(*IndexConfig)(nil),                // 8: wpcdb.v1.IndexConfig
+	(*IndexStatus)(nil),                // 9: wpcdb.v1.IndexStatus
+	(*FeatureSample)(nil),              // 10: wpcdb.v1.FeatureSample
+	(*CollectionInfo)(nil),             // 11: wpcdb.v1.CollectionInfo
+	(*CreateCollectionRequest)(nil),    // 12: wpcdb.v1.CreateCollectionRequest
+	(*CreateCollectionResponse)(nil),   // 13: wpcdb.v1.CreateCollectionResponse
+	(*DescribeCollectionRequest)(nil),  // 14: wpcdb.v1.DescribeCollectionRequest
+	(*DescribeCollectionResponse)(nil), // 15: wpcdb.v1.DescribeCollectionResponse
+	(*ListCollectionsRequest)(nil),     // 16: wpcdb.v1.ListCollectionsRequest
+	(*ListCollectionsResponse)(nil),    // 17: wpcdb.v1.ListCollectionsResponse
+	(*DropCollectionRequest)(nil),      // 18: wpcdb.v1.DropCollectionRequest
+	(*DropCollectionResponse)(nil),     // 19: wpcdb.v1.DropCollectionResponse
+	(*UpsertRequest)(nil),              // 20: wpcdb.v1.UpsertRequest
+	(*InvalidItem)(nil),                // 21: wpcdb.v1.InvalidItem
+	(*UpsertResponse)(nil),             // 22: wpcdb.v1.UpsertResponse
+	(*UpsertBatchRequest)(nil),         // 23: wpcdb.v1.UpsertBatchRequest
+	(*UpsertBatchResponse)(nil),        // 24: wpcdb.v1.UpsertBatchResponse
+	(*DeleteRequest)(nil),              // 25: wpcdb.v1.DeleteRequest
+	(*DeleteResponse)(nil),             // 26: wpcdb.v1.DeleteResponse
+	(*GetRequest)(nil),                 // 27: wpcdb.v1.GetRequest
+	(*GetResponse)(nil),                // 28: wpcdb.v1.GetResponse
+	(*GetManyRequest)(nil),             // 29: wpcdb.v1.GetManyRequest
+	(*GetManyResponse)(nil),            // 30: wpcdb.v1.GetManyResponse
+	(*ScrollRequest)(nil),              // 31: wpcdb.v1.ScrollRequest
+	(*ScrollResponse)(nil),             // 32: wpcdb.v1.ScrollResponse
+	(*CountRequest)(nil),               // 33: wpcdb.v1.CountRequest
+	(*CountResponse)(nil),              // 34: wpcdb.v1.CountResponse
+	(*UpdateAttrsRequest)(nil),         // 35: wpcdb.v1.UpdateAttrsRequest
+	(*UpdateAttrsResponse)(nil),        // 36: wpcdb.v1.UpdateAttrsResponse
+	(*SearchRequest)(nil),              // 37: wpcdb.v1.SearchRequest
+	(*Hit)(nil),                        // 38: wpcdb.v1.Hit
+	(*SearchStats)(nil),                // 39: wpcdb.v1.SearchStats
+	(*SearchResponse)(nil),             // 40: wpcdb.v1.SearchResponse
+	(*BatchSearchRequest)(nil),         // 41: wpcdb.v1.BatchSearchRequest
+	(*BatchSearchResponse)(nil),        // 42: wpcdb.v1.BatchSearchResponse
+	(*RerankRequest)(nil),              // 43: wpcdb.v1.RerankRequest
+	(*RerankResponse)(nil),             // 44: wpcdb.v1.RerankResponse
+	(*SnapshotRequest)(nil),            // 45: wpcdb.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),           // 46: wpcdb.v1.SnapshotResponse
+	(*CalibrateRequest)(nil),           // 47: wpcdb.v1.CalibrateRequest
+	(*CalibrateResponse)(nil),          // 48: wpcdb.v1.CalibrateResponse
+	nil,                                // 49: wpcdb.v1.Item.AttrsEntry
+	(*FeatureSample_Term)(nil),         // 50: wpcdb.v1.FeatureSample.Term
+	nil,                                // 51: wpcdb.v1.UpdateAttrsRequest.SetEntry
+	nil,                                // 52: wpcdb.v1.UpdateAttrsResponse.AttrsEntry
+	nil,                                // 53: wpcdb.v1.Hit.AttrsEntry
+	(*CalibrateResponse_Measured)(nil), // 54: wpcdb.v1.CalibrateResponse.Measured
 }
 var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
-	3,  // 0: wpcdb.v1.Item.cloud:type_name -> wpcdb.v1.Cloud
-	38, // 1: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
-	1,  // 2: wpcdb.v1.CollectionConfig.norm:type_name -> wpcdb.v1.Norm
-	0,  // 3: wpcdb.v1.CollectionConfig.score:type_name -> wpcdb.v1.ScoreMode
-	2,  // 4: wpcdb.v1.CollectionConfig.encoding:type_name -> wpcdb.v1.Encoding
-	7,  // 5: wpcdb.v1.CollectionConfig.index:type_name -> wpcdb.v1.IndexConfig
-	39, // 6: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
-	6,  // 7: wpcdb.v1.CollectionInfo.config:type_name -> wpcdb.v1.CollectionConfig
-	8,  // 8: wpcdb.v1.CollectionInfo.index:type_name -> wpcdb.v1.IndexStatus
-	6,  // 9: wpcdb.v1.CreateCollectionRequest.config:type_name -> wpcdb.v1.CollectionConfig
-	9,  // 10: wpcdb.v1.CreateCollectionRequest.feature_sample:type_name -> wpcdb.v1.FeatureSample
-	10, // 11: wpcdb.v1.CreateCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
-	10, // 12: wpcdb.v1.DescribeCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
-	10, // 13: wpcdb.v1.ListCollectionsResponse.collections:type_name -> wpcdb.v1.CollectionInfo
-	5,  // 14: wpcdb.v1.UpsertRequest.items:type_name -> wpcdb.v1.Item
-	20, // 15: wpcdb.v1.UpsertResponse.skipped:type_name -> wpcdb.v1.InvalidItem
-	5,  // 16: wpcdb.v1.GetResponse.item:type_name -> wpcdb.v1.Item
-	3,  // 17: wpcdb.v1.SearchRequest.query:type_name -> wpcdb.v1.Cloud
-	27, // 18: wpcdb.v1.SearchResponse.hits:type_name -> wpcdb.v1.Hit
-	28, // 19: wpcdb.v1.SearchResponse.stats:type_name -> wpcdb.v1.SearchStats
-	0,  // 20: wpcdb.v1.SearchResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
-	3,  // 21: wpcdb.v1.BatchSearchRequest.queries:type_name -> wpcdb.v1.Cloud
-	29, // 22: wpcdb.v1.BatchSearchResponse.results:type_name -> wpcdb.v1.SearchResponse
-	3,  // 23: wpcdb.v1.RerankRequest.query:type_name -> wpcdb.v1.Cloud
-	27, // 24: wpcdb.v1.RerankResponse.hits:type_name -> wpcdb.v1.Hit
-	28, // 25: wpcdb.v1.RerankResponse.stats:type_name -> wpcdb.v1.SearchStats
-	0,  // 26: wpcdb.v1.RerankResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
-	3,  // 27: wpcdb.v1.CalibrateRequest.queries:type_name -> wpcdb.v1.Cloud
-	40, // 28: wpcdb.v1.CalibrateResponse.measured:type_name -> wpcdb.v1.CalibrateResponse.Measured
-	4,  // 29: wpcdb.v1.Item.AttrsEntry.value:type_name -> wpcdb.v1.AttrValue
-	11, // 30: wpcdb.v1.WPCDB.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
-	13, // 31: wpcdb.v1.WPCDB.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
-	15, // 32: wpcdb.v1.WPCDB.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
-	17, // 33: wpcdb.v1.WPCDB.DropCollection:input_type -> wpcdb.v1.DropCollectionRequest
-	19, // 34: wpcdb.v1.WPCDB.Upsert:input_type -> wpcdb.v1.UpsertRequest
-	22, // 35: wpcdb.v1.WPCDB.Delete:input_type -> wpcdb.v1.DeleteRequest
-	24, // 36: wpcdb.v1.WPCDB.Get:input_type -> wpcdb.v1.GetRequest
-	26, // 37: wpcdb.v1.WPCDB.Search:input_type -> wpcdb.v1.SearchRequest
-	30, // 38: wpcdb.v1.WPCDB.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
-	32, // 39: wpcdb.v1.WPCDB.Rerank:input_type -> wpcdb.v1.RerankRequest
-	34, // 40: wpcdb.v1.WPCDB.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
-	36, // 41: wpcdb.v1.WPCDB.Calibrate:input_type -> wpcdb.v1.CalibrateRequest
-	12, // 42: wpcdb.v1.WPCDB.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
-	14, // 43: wpcdb.v1.WPCDB.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
-	16, // 44: wpcdb.v1.WPCDB.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
-	18, // 45: wpcdb.v1.WPCDB.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
-	21, // 46: wpcdb.v1.WPCDB.Upsert:output_type -> wpcdb.v1.UpsertResponse
-	23, // 47: wpcdb.v1.WPCDB.Delete:output_type -> wpcdb.v1.DeleteResponse
-	25, // 48: wpcdb.v1.WPCDB.Get:output_type -> wpcdb.v1.GetResponse
-	29, // 49: wpcdb.v1.WPCDB.Search:output_type -> wpcdb.v1.SearchResponse
-	31, // 50: wpcdb.v1.WPCDB.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
-	33, // 51: wpcdb.v1.WPCDB.Rerank:output_type -> wpcdb.v1.RerankResponse
-	35, // 52: wpcdb.v1.WPCDB.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
-	37, // 53: wpcdb.v1.WPCDB.Calibrate:output_type -> wpcdb.v1.CalibrateResponse
-	42, // [42:54] is the sub-list for method output_type
-	30, // [30:42] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	0,  // 0: wpcdb.v1.Cloud.points_dtype:type_name -> wpcdb.v1.DType
+	4,  // 1: wpcdb.v1.Item.cloud:type_name -> wpcdb.v1.Cloud
+	49, // 2: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
+	2,  // 3: wpcdb.v1.CollectionConfig.norm:type_name -> wpcdb.v1.Norm
+	1,  // 4: wpcdb.v1.CollectionConfig.score:type_name -> wpcdb.v1.ScoreMode
+	3,  // 5: wpcdb.v1.CollectionConfig.encoding:type_name -> wpcdb.v1.Encoding
+	8,  // 6: wpcdb.v1.CollectionConfig.index:type_name -> wpcdb.v1.IndexConfig
+	50, // 7: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
+	7,  // 8: wpcdb.v1.CollectionInfo.config:type_name -> wpcdb.v1.CollectionConfig
+	9,  // 9: wpcdb.v1.CollectionInfo.index:type_name -> wpcdb.v1.IndexStatus
+	7,  // 10: wpcdb.v1.CreateCollectionRequest.config:type_name -> wpcdb.v1.CollectionConfig
+	10, // 11: wpcdb.v1.CreateCollectionRequest.feature_sample:type_name -> wpcdb.v1.FeatureSample
+	11, // 12: wpcdb.v1.CreateCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
+	11, // 13: wpcdb.v1.DescribeCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
+	11, // 14: wpcdb.v1.ListCollectionsResponse.collections:type_name -> wpcdb.v1.CollectionInfo
+	6,  // 15: wpcdb.v1.UpsertRequest.items:type_name -> wpcdb.v1.Item
+	21, // 16: wpcdb.v1.UpsertResponse.skipped:type_name -> wpcdb.v1.InvalidItem
+	6,  // 17: wpcdb.v1.UpsertBatchRequest.items:type_name -> wpcdb.v1.Item
+	21, // 18: wpcdb.v1.UpsertBatchResponse.skipped:type_name -> wpcdb.v1.InvalidItem
+	6,  // 19: wpcdb.v1.GetResponse.item:type_name -> wpcdb.v1.Item
+	6,  // 20: wpcdb.v1.GetManyResponse.items:type_name -> wpcdb.v1.Item
+	6,  // 21: wpcdb.v1.ScrollResponse.items:type_name -> wpcdb.v1.Item
+	51, // 22: wpcdb.v1.UpdateAttrsRequest.set:type_name -> wpcdb.v1.UpdateAttrsRequest.SetEntry
+	52, // 23: wpcdb.v1.UpdateAttrsResponse.attrs:type_name -> wpcdb.v1.UpdateAttrsResponse.AttrsEntry
+	4,  // 24: wpcdb.v1.SearchRequest.query:type_name -> wpcdb.v1.Cloud
+	53, // 25: wpcdb.v1.Hit.attrs:type_name -> wpcdb.v1.Hit.AttrsEntry
+	38, // 26: wpcdb.v1.SearchResponse.hits:type_name -> wpcdb.v1.Hit
+	39, // 27: wpcdb.v1.SearchResponse.stats:type_name -> wpcdb.v1.SearchStats
+	1,  // 28: wpcdb.v1.SearchResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
+	4,  // 29: wpcdb.v1.BatchSearchRequest.queries:type_name -> wpcdb.v1.Cloud
+	40, // 30: wpcdb.v1.BatchSearchResponse.results:type_name -> wpcdb.v1.SearchResponse
+	4,  // 31: wpcdb.v1.RerankRequest.query:type_name -> wpcdb.v1.Cloud
+	38, // 32: wpcdb.v1.RerankResponse.hits:type_name -> wpcdb.v1.Hit
+	39, // 33: wpcdb.v1.RerankResponse.stats:type_name -> wpcdb.v1.SearchStats
+	1,  // 34: wpcdb.v1.RerankResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
+	4,  // 35: wpcdb.v1.CalibrateRequest.queries:type_name -> wpcdb.v1.Cloud
+	54, // 36: wpcdb.v1.CalibrateResponse.measured:type_name -> wpcdb.v1.CalibrateResponse.Measured
+	5,  // 37: wpcdb.v1.Item.AttrsEntry.value:type_name -> wpcdb.v1.AttrValue
+	5,  // 38: wpcdb.v1.UpdateAttrsRequest.SetEntry.value:type_name -> wpcdb.v1.AttrValue
+	5,  // 39: wpcdb.v1.UpdateAttrsResponse.AttrsEntry.value:type_name -> wpcdb.v1.AttrValue
+	5,  // 40: wpcdb.v1.Hit.AttrsEntry.value:type_name -> wpcdb.v1.AttrValue
+	12, // 41: wpcdb.v1.WPCDBService.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
+	14, // 42: wpcdb.v1.WPCDBService.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
+	16, // 43: wpcdb.v1.WPCDBService.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
+	18, // 44: wpcdb.v1.WPCDBService.DropCollection:input_type -> wpcdb.v1.DropCollectionRequest
+	20, // 45: wpcdb.v1.WPCDBService.Upsert:input_type -> wpcdb.v1.UpsertRequest
+	23, // 46: wpcdb.v1.WPCDBService.UpsertBatch:input_type -> wpcdb.v1.UpsertBatchRequest
+	35, // 47: wpcdb.v1.WPCDBService.UpdateAttrs:input_type -> wpcdb.v1.UpdateAttrsRequest
+	25, // 48: wpcdb.v1.WPCDBService.Delete:input_type -> wpcdb.v1.DeleteRequest
+	27, // 49: wpcdb.v1.WPCDBService.Get:input_type -> wpcdb.v1.GetRequest
+	29, // 50: wpcdb.v1.WPCDBService.GetMany:input_type -> wpcdb.v1.GetManyRequest
+	31, // 51: wpcdb.v1.WPCDBService.Scroll:input_type -> wpcdb.v1.ScrollRequest
+	33, // 52: wpcdb.v1.WPCDBService.Count:input_type -> wpcdb.v1.CountRequest
+	37, // 53: wpcdb.v1.WPCDBService.Search:input_type -> wpcdb.v1.SearchRequest
+	41, // 54: wpcdb.v1.WPCDBService.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
+	43, // 55: wpcdb.v1.WPCDBService.Rerank:input_type -> wpcdb.v1.RerankRequest
+	45, // 56: wpcdb.v1.WPCDBService.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
+	47, // 57: wpcdb.v1.WPCDBService.Calibrate:input_type -> wpcdb.v1.CalibrateRequest
+	13, // 58: wpcdb.v1.WPCDBService.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
+	15, // 59: wpcdb.v1.WPCDBService.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
+	17, // 60: wpcdb.v1.WPCDBService.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
+	19, // 61: wpcdb.v1.WPCDBService.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
+	22, // 62: wpcdb.v1.WPCDBService.Upsert:output_type -> wpcdb.v1.UpsertResponse
+	24, // 63: wpcdb.v1.WPCDBService.UpsertBatch:output_type -> wpcdb.v1.UpsertBatchResponse
+	36, // 64: wpcdb.v1.WPCDBService.UpdateAttrs:output_type -> wpcdb.v1.UpdateAttrsResponse
+	26, // 65: wpcdb.v1.WPCDBService.Delete:output_type -> wpcdb.v1.DeleteResponse
+	28, // 66: wpcdb.v1.WPCDBService.Get:output_type -> wpcdb.v1.GetResponse
+	30, // 67: wpcdb.v1.WPCDBService.GetMany:output_type -> wpcdb.v1.GetManyResponse
+	32, // 68: wpcdb.v1.WPCDBService.Scroll:output_type -> wpcdb.v1.ScrollResponse
+	34, // 69: wpcdb.v1.WPCDBService.Count:output_type -> wpcdb.v1.CountResponse
+	40, // 70: wpcdb.v1.WPCDBService.Search:output_type -> wpcdb.v1.SearchResponse
+	42, // 71: wpcdb.v1.WPCDBService.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
+	44, // 72: wpcdb.v1.WPCDBService.Rerank:output_type -> wpcdb.v1.RerankResponse
+	46, // 73: wpcdb.v1.WPCDBService.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
+	48, // 74: wpcdb.v1.WPCDBService.Calibrate:output_type -> wpcdb.v1.CalibrateResponse
+	58, // [58:75] is the sub-list for method output_type
+	41, // [41:58] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_wpcdb_v1_wpcdb_proto_init() }
@@ -2888,8 +3713,8 @@ func file_wpcdb_v1_wpcdb_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wpcdb_v1_wpcdb_proto_rawDesc), len(file_wpcdb_v1_wpcdb_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   38,
+			NumEnums:      4,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

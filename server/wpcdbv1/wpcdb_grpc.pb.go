@@ -35,26 +35,31 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	WPCDB_CreateCollection_FullMethodName   = "/wpcdb.v1.WPCDB/CreateCollection"
-	WPCDB_DescribeCollection_FullMethodName = "/wpcdb.v1.WPCDB/DescribeCollection"
-	WPCDB_ListCollections_FullMethodName    = "/wpcdb.v1.WPCDB/ListCollections"
-	WPCDB_DropCollection_FullMethodName     = "/wpcdb.v1.WPCDB/DropCollection"
-	WPCDB_Upsert_FullMethodName             = "/wpcdb.v1.WPCDB/Upsert"
-	WPCDB_Delete_FullMethodName             = "/wpcdb.v1.WPCDB/Delete"
-	WPCDB_Get_FullMethodName                = "/wpcdb.v1.WPCDB/Get"
-	WPCDB_Search_FullMethodName             = "/wpcdb.v1.WPCDB/Search"
-	WPCDB_BatchSearch_FullMethodName        = "/wpcdb.v1.WPCDB/BatchSearch"
-	WPCDB_Rerank_FullMethodName             = "/wpcdb.v1.WPCDB/Rerank"
-	WPCDB_Snapshot_FullMethodName           = "/wpcdb.v1.WPCDB/Snapshot"
-	WPCDB_Calibrate_FullMethodName          = "/wpcdb.v1.WPCDB/Calibrate"
+	WPCDBService_CreateCollection_FullMethodName   = "/wpcdb.v1.WPCDBService/CreateCollection"
+	WPCDBService_DescribeCollection_FullMethodName = "/wpcdb.v1.WPCDBService/DescribeCollection"
+	WPCDBService_ListCollections_FullMethodName    = "/wpcdb.v1.WPCDBService/ListCollections"
+	WPCDBService_DropCollection_FullMethodName     = "/wpcdb.v1.WPCDBService/DropCollection"
+	WPCDBService_Upsert_FullMethodName             = "/wpcdb.v1.WPCDBService/Upsert"
+	WPCDBService_UpsertBatch_FullMethodName        = "/wpcdb.v1.WPCDBService/UpsertBatch"
+	WPCDBService_UpdateAttrs_FullMethodName        = "/wpcdb.v1.WPCDBService/UpdateAttrs"
+	WPCDBService_Delete_FullMethodName             = "/wpcdb.v1.WPCDBService/Delete"
+	WPCDBService_Get_FullMethodName                = "/wpcdb.v1.WPCDBService/Get"
+	WPCDBService_GetMany_FullMethodName            = "/wpcdb.v1.WPCDBService/GetMany"
+	WPCDBService_Scroll_FullMethodName             = "/wpcdb.v1.WPCDBService/Scroll"
+	WPCDBService_Count_FullMethodName              = "/wpcdb.v1.WPCDBService/Count"
+	WPCDBService_Search_FullMethodName             = "/wpcdb.v1.WPCDBService/Search"
+	WPCDBService_BatchSearch_FullMethodName        = "/wpcdb.v1.WPCDBService/BatchSearch"
+	WPCDBService_Rerank_FullMethodName             = "/wpcdb.v1.WPCDBService/Rerank"
+	WPCDBService_Snapshot_FullMethodName           = "/wpcdb.v1.WPCDBService/Snapshot"
+	WPCDBService_Calibrate_FullMethodName          = "/wpcdb.v1.WPCDBService/Calibrate"
 )
 
-// WPCDBClient is the client API for WPCDB service.
+// WPCDBServiceClient is the client API for WPCDBService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// WPCDB stores and searches weighted point clouds.
-type WPCDBClient interface {
+// WPCDBService stores and searches weighted point clouds.
+type WPCDBServiceClient interface {
 	// CreateCollection creates a collection; ALREADY_EXISTS if the name is taken.
 	CreateCollection(ctx context.Context, in *CreateCollectionRequest, opts ...grpc.CallOption) (*CreateCollectionResponse, error)
 	// DescribeCollection returns a collection's settings, item count and size.
@@ -69,16 +74,31 @@ type WPCDBClient interface {
 	// the stream then ends with INVALID_ARGUMENT and an InvalidItem detail,
 	// and every batch acknowledged before it stays committed.
 	Upsert(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[UpsertRequest, UpsertResponse], error)
+	// UpsertBatch stores one batch of items in one durable, atomic write: the
+	// unary form of Upsert, for clients without streams (and HTTP/JSON).
+	UpsertBatch(ctx context.Context, in *UpsertBatchRequest, opts ...grpc.CallOption) (*UpsertBatchResponse, error)
+	// UpdateAttrs sets and removes attributes of one item without rewriting
+	// its cloud, in one durable write; NOT_FOUND for an unknown item.
+	UpdateAttrs(ctx context.Context, in *UpdateAttrsRequest, opts ...grpc.CallOption) (*UpdateAttrsResponse, error)
 	// Delete removes items by ID in one durable write; unknown IDs are counted,
 	// not an error.
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
 	// Get returns a stored item.
 	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error)
+	// GetMany returns the stored items with these IDs, in request order;
+	// unknown IDs are listed in missing, not an error.
+	GetMany(ctx context.Context, in *GetManyRequest, opts ...grpc.CallOption) (*GetManyResponse, error)
+	// Scroll lists the items passing a filter in ID order (byte-wise), a page
+	// at a time: pass the response's next_cursor to get the next page.
+	Scroll(ctx context.Context, in *ScrollRequest, opts ...grpc.CallOption) (*ScrollResponse, error)
+	// Count returns the number of items passing a filter.
+	Count(ctx context.Context, in *CountRequest, opts ...grpc.CallOption) (*CountResponse, error)
 	// Search returns the k items most similar to a query cloud.
 	Search(ctx context.Context, in *SearchRequest, opts ...grpc.CallOption) (*SearchResponse, error)
 	// BatchSearch runs several queries with the same parameters.
 	BatchSearch(ctx context.Context, in *BatchSearchRequest, opts ...grpc.CallOption) (*BatchSearchResponse, error)
-	// Rerank scores the given items exactly against a query, best first.
+	// Rerank scores the given items exactly against a query, best first;
+	// unknown IDs are listed in missing, not an error.
 	Rerank(ctx context.Context, in *RerankRequest, opts ...grpc.CallOption) (*RerankResponse, error)
 	// Snapshot writes a consistent copy of the database to a directory on the
 	// server.
@@ -89,57 +109,57 @@ type WPCDBClient interface {
 	Calibrate(ctx context.Context, in *CalibrateRequest, opts ...grpc.CallOption) (*CalibrateResponse, error)
 }
 
-type wPCDBClient struct {
+type wPCDBServiceClient struct {
 	cc grpc.ClientConnInterface
 }
 
-func NewWPCDBClient(cc grpc.ClientConnInterface) WPCDBClient {
-	return &wPCDBClient{cc}
+func NewWPCDBServiceClient(cc grpc.ClientConnInterface) WPCDBServiceClient {
+	return &wPCDBServiceClient{cc}
 }
 
-func (c *wPCDBClient) CreateCollection(ctx context.Context, in *CreateCollectionRequest, opts ...grpc.CallOption) (*CreateCollectionResponse, error) {
+func (c *wPCDBServiceClient) CreateCollection(ctx context.Context, in *CreateCollectionRequest, opts ...grpc.CallOption) (*CreateCollectionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateCollectionResponse)
-	err := c.cc.Invoke(ctx, WPCDB_CreateCollection_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, WPCDBService_CreateCollection_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *wPCDBClient) DescribeCollection(ctx context.Context, in *DescribeCollectionRequest, opts ...grpc.CallOption) (*DescribeCollectionResponse, error) {
+func (c *wPCDBServiceClient) DescribeCollection(ctx context.Context, in *DescribeCollectionRequest, opts ...grpc.CallOption) (*DescribeCollectionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeCollectionResponse)
-	err := c.cc.Invoke(ctx, WPCDB_DescribeCollection_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, WPCDBService_DescribeCollection_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *wPCDBClient) ListCollections(ctx context.Context, in *ListCollectionsRequest, opts ...grpc.CallOption) (*ListCollectionsResponse, error) {
+func (c *wPCDBServiceClient) ListCollections(ctx context.Context, in *ListCollectionsRequest, opts ...grpc.CallOption) (*ListCollectionsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListCollectionsResponse)
-	err := c.cc.Invoke(ctx, WPCDB_ListCollections_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, WPCDBService_ListCollections_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *wPCDBClient) DropCollection(ctx context.Context, in *DropCollectionRequest, opts ...grpc.CallOption) (*DropCollectionResponse, error) {
+func (c *wPCDBServiceClient) DropCollection(ctx context.Context, in *DropCollectionRequest, opts ...grpc.CallOption) (*DropCollectionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DropCollectionResponse)
-	err := c.cc.Invoke(ctx, WPCDB_DropCollection_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, WPCDBService_DropCollection_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *wPCDBClient) Upsert(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[UpsertRequest, UpsertResponse], error) {
+func (c *wPCDBServiceClient) Upsert(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[UpsertRequest, UpsertResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &WPCDB_ServiceDesc.Streams[0], WPCDB_Upsert_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &WPCDBService_ServiceDesc.Streams[0], WPCDBService_Upsert_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -148,84 +168,134 @@ func (c *wPCDBClient) Upsert(ctx context.Context, opts ...grpc.CallOption) (grpc
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type WPCDB_UpsertClient = grpc.BidiStreamingClient[UpsertRequest, UpsertResponse]
+type WPCDBService_UpsertClient = grpc.BidiStreamingClient[UpsertRequest, UpsertResponse]
 
-func (c *wPCDBClient) Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error) {
+func (c *wPCDBServiceClient) UpsertBatch(ctx context.Context, in *UpsertBatchRequest, opts ...grpc.CallOption) (*UpsertBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpsertBatchResponse)
+	err := c.cc.Invoke(ctx, WPCDBService_UpsertBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *wPCDBServiceClient) UpdateAttrs(ctx context.Context, in *UpdateAttrsRequest, opts ...grpc.CallOption) (*UpdateAttrsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateAttrsResponse)
+	err := c.cc.Invoke(ctx, WPCDBService_UpdateAttrs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *wPCDBServiceClient) Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DeleteResponse)
-	err := c.cc.Invoke(ctx, WPCDB_Delete_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, WPCDBService_Delete_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *wPCDBClient) Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error) {
+func (c *wPCDBServiceClient) Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetResponse)
-	err := c.cc.Invoke(ctx, WPCDB_Get_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, WPCDBService_Get_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *wPCDBClient) Search(ctx context.Context, in *SearchRequest, opts ...grpc.CallOption) (*SearchResponse, error) {
+func (c *wPCDBServiceClient) GetMany(ctx context.Context, in *GetManyRequest, opts ...grpc.CallOption) (*GetManyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetManyResponse)
+	err := c.cc.Invoke(ctx, WPCDBService_GetMany_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *wPCDBServiceClient) Scroll(ctx context.Context, in *ScrollRequest, opts ...grpc.CallOption) (*ScrollResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ScrollResponse)
+	err := c.cc.Invoke(ctx, WPCDBService_Scroll_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *wPCDBServiceClient) Count(ctx context.Context, in *CountRequest, opts ...grpc.CallOption) (*CountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CountResponse)
+	err := c.cc.Invoke(ctx, WPCDBService_Count_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *wPCDBServiceClient) Search(ctx context.Context, in *SearchRequest, opts ...grpc.CallOption) (*SearchResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SearchResponse)
-	err := c.cc.Invoke(ctx, WPCDB_Search_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, WPCDBService_Search_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *wPCDBClient) BatchSearch(ctx context.Context, in *BatchSearchRequest, opts ...grpc.CallOption) (*BatchSearchResponse, error) {
+func (c *wPCDBServiceClient) BatchSearch(ctx context.Context, in *BatchSearchRequest, opts ...grpc.CallOption) (*BatchSearchResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(BatchSearchResponse)
-	err := c.cc.Invoke(ctx, WPCDB_BatchSearch_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, WPCDBService_BatchSearch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *wPCDBClient) Rerank(ctx context.Context, in *RerankRequest, opts ...grpc.CallOption) (*RerankResponse, error) {
+func (c *wPCDBServiceClient) Rerank(ctx context.Context, in *RerankRequest, opts ...grpc.CallOption) (*RerankResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RerankResponse)
-	err := c.cc.Invoke(ctx, WPCDB_Rerank_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, WPCDBService_Rerank_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *wPCDBClient) Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotResponse, error) {
+func (c *wPCDBServiceClient) Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SnapshotResponse)
-	err := c.cc.Invoke(ctx, WPCDB_Snapshot_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, WPCDBService_Snapshot_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *wPCDBClient) Calibrate(ctx context.Context, in *CalibrateRequest, opts ...grpc.CallOption) (*CalibrateResponse, error) {
+func (c *wPCDBServiceClient) Calibrate(ctx context.Context, in *CalibrateRequest, opts ...grpc.CallOption) (*CalibrateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CalibrateResponse)
-	err := c.cc.Invoke(ctx, WPCDB_Calibrate_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, WPCDBService_Calibrate_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// WPCDBServer is the server API for WPCDB service.
-// All implementations must embed UnimplementedWPCDBServer
+// WPCDBServiceServer is the server API for WPCDBService service.
+// All implementations must embed UnimplementedWPCDBServiceServer
 // for forward compatibility.
 //
-// WPCDB stores and searches weighted point clouds.
-type WPCDBServer interface {
+// WPCDBService stores and searches weighted point clouds.
+type WPCDBServiceServer interface {
 	// CreateCollection creates a collection; ALREADY_EXISTS if the name is taken.
 	CreateCollection(context.Context, *CreateCollectionRequest) (*CreateCollectionResponse, error)
 	// DescribeCollection returns a collection's settings, item count and size.
@@ -240,16 +310,31 @@ type WPCDBServer interface {
 	// the stream then ends with INVALID_ARGUMENT and an InvalidItem detail,
 	// and every batch acknowledged before it stays committed.
 	Upsert(grpc.BidiStreamingServer[UpsertRequest, UpsertResponse]) error
+	// UpsertBatch stores one batch of items in one durable, atomic write: the
+	// unary form of Upsert, for clients without streams (and HTTP/JSON).
+	UpsertBatch(context.Context, *UpsertBatchRequest) (*UpsertBatchResponse, error)
+	// UpdateAttrs sets and removes attributes of one item without rewriting
+	// its cloud, in one durable write; NOT_FOUND for an unknown item.
+	UpdateAttrs(context.Context, *UpdateAttrsRequest) (*UpdateAttrsResponse, error)
 	// Delete removes items by ID in one durable write; unknown IDs are counted,
 	// not an error.
 	Delete(context.Context, *DeleteRequest) (*DeleteResponse, error)
 	// Get returns a stored item.
 	Get(context.Context, *GetRequest) (*GetResponse, error)
+	// GetMany returns the stored items with these IDs, in request order;
+	// unknown IDs are listed in missing, not an error.
+	GetMany(context.Context, *GetManyRequest) (*GetManyResponse, error)
+	// Scroll lists the items passing a filter in ID order (byte-wise), a page
+	// at a time: pass the response's next_cursor to get the next page.
+	Scroll(context.Context, *ScrollRequest) (*ScrollResponse, error)
+	// Count returns the number of items passing a filter.
+	Count(context.Context, *CountRequest) (*CountResponse, error)
 	// Search returns the k items most similar to a query cloud.
 	Search(context.Context, *SearchRequest) (*SearchResponse, error)
 	// BatchSearch runs several queries with the same parameters.
 	BatchSearch(context.Context, *BatchSearchRequest) (*BatchSearchResponse, error)
-	// Rerank scores the given items exactly against a query, best first.
+	// Rerank scores the given items exactly against a query, best first;
+	// unknown IDs are listed in missing, not an error.
 	Rerank(context.Context, *RerankRequest) (*RerankResponse, error)
 	// Snapshot writes a consistent copy of the database to a directory on the
 	// server.
@@ -258,334 +343,459 @@ type WPCDBServer interface {
 	// on its own items (queries of the real workload when given, else
 	// held-out items) and switches to it.
 	Calibrate(context.Context, *CalibrateRequest) (*CalibrateResponse, error)
-	mustEmbedUnimplementedWPCDBServer()
+	mustEmbedUnimplementedWPCDBServiceServer()
 }
 
-// UnimplementedWPCDBServer must be embedded to have
+// UnimplementedWPCDBServiceServer must be embedded to have
 // forward compatible implementations.
 //
 // NOTE: this should be embedded by value instead of pointer to avoid a nil
 // pointer dereference when methods are called.
-type UnimplementedWPCDBServer struct{}
+type UnimplementedWPCDBServiceServer struct{}
 
-func (UnimplementedWPCDBServer) CreateCollection(context.Context, *CreateCollectionRequest) (*CreateCollectionResponse, error) {
+func (UnimplementedWPCDBServiceServer) CreateCollection(context.Context, *CreateCollectionRequest) (*CreateCollectionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateCollection not implemented")
 }
-func (UnimplementedWPCDBServer) DescribeCollection(context.Context, *DescribeCollectionRequest) (*DescribeCollectionResponse, error) {
+func (UnimplementedWPCDBServiceServer) DescribeCollection(context.Context, *DescribeCollectionRequest) (*DescribeCollectionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeCollection not implemented")
 }
-func (UnimplementedWPCDBServer) ListCollections(context.Context, *ListCollectionsRequest) (*ListCollectionsResponse, error) {
+func (UnimplementedWPCDBServiceServer) ListCollections(context.Context, *ListCollectionsRequest) (*ListCollectionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCollections not implemented")
 }
-func (UnimplementedWPCDBServer) DropCollection(context.Context, *DropCollectionRequest) (*DropCollectionResponse, error) {
+func (UnimplementedWPCDBServiceServer) DropCollection(context.Context, *DropCollectionRequest) (*DropCollectionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DropCollection not implemented")
 }
-func (UnimplementedWPCDBServer) Upsert(grpc.BidiStreamingServer[UpsertRequest, UpsertResponse]) error {
+func (UnimplementedWPCDBServiceServer) Upsert(grpc.BidiStreamingServer[UpsertRequest, UpsertResponse]) error {
 	return status.Error(codes.Unimplemented, "method Upsert not implemented")
 }
-func (UnimplementedWPCDBServer) Delete(context.Context, *DeleteRequest) (*DeleteResponse, error) {
+func (UnimplementedWPCDBServiceServer) UpsertBatch(context.Context, *UpsertBatchRequest) (*UpsertBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpsertBatch not implemented")
+}
+func (UnimplementedWPCDBServiceServer) UpdateAttrs(context.Context, *UpdateAttrsRequest) (*UpdateAttrsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateAttrs not implemented")
+}
+func (UnimplementedWPCDBServiceServer) Delete(context.Context, *DeleteRequest) (*DeleteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Delete not implemented")
 }
-func (UnimplementedWPCDBServer) Get(context.Context, *GetRequest) (*GetResponse, error) {
+func (UnimplementedWPCDBServiceServer) Get(context.Context, *GetRequest) (*GetResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Get not implemented")
 }
-func (UnimplementedWPCDBServer) Search(context.Context, *SearchRequest) (*SearchResponse, error) {
+func (UnimplementedWPCDBServiceServer) GetMany(context.Context, *GetManyRequest) (*GetManyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMany not implemented")
+}
+func (UnimplementedWPCDBServiceServer) Scroll(context.Context, *ScrollRequest) (*ScrollResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Scroll not implemented")
+}
+func (UnimplementedWPCDBServiceServer) Count(context.Context, *CountRequest) (*CountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Count not implemented")
+}
+func (UnimplementedWPCDBServiceServer) Search(context.Context, *SearchRequest) (*SearchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Search not implemented")
 }
-func (UnimplementedWPCDBServer) BatchSearch(context.Context, *BatchSearchRequest) (*BatchSearchResponse, error) {
+func (UnimplementedWPCDBServiceServer) BatchSearch(context.Context, *BatchSearchRequest) (*BatchSearchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BatchSearch not implemented")
 }
-func (UnimplementedWPCDBServer) Rerank(context.Context, *RerankRequest) (*RerankResponse, error) {
+func (UnimplementedWPCDBServiceServer) Rerank(context.Context, *RerankRequest) (*RerankResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Rerank not implemented")
 }
-func (UnimplementedWPCDBServer) Snapshot(context.Context, *SnapshotRequest) (*SnapshotResponse, error) {
+func (UnimplementedWPCDBServiceServer) Snapshot(context.Context, *SnapshotRequest) (*SnapshotResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Snapshot not implemented")
 }
-func (UnimplementedWPCDBServer) Calibrate(context.Context, *CalibrateRequest) (*CalibrateResponse, error) {
+func (UnimplementedWPCDBServiceServer) Calibrate(context.Context, *CalibrateRequest) (*CalibrateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Calibrate not implemented")
 }
-func (UnimplementedWPCDBServer) mustEmbedUnimplementedWPCDBServer() {}
-func (UnimplementedWPCDBServer) testEmbeddedByValue()               {}
+func (UnimplementedWPCDBServiceServer) mustEmbedUnimplementedWPCDBServiceServer() {}
+func (UnimplementedWPCDBServiceServer) testEmbeddedByValue()                      {}
 
-// UnsafeWPCDBServer may be embedded to opt out of forward compatibility for this service.
-// Use of this interface is not recommended, as added methods to WPCDBServer will
+// UnsafeWPCDBServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to WPCDBServiceServer will
 // result in compilation errors.
-type UnsafeWPCDBServer interface {
-	mustEmbedUnimplementedWPCDBServer()
+type UnsafeWPCDBServiceServer interface {
+	mustEmbedUnimplementedWPCDBServiceServer()
 }
 
-func RegisterWPCDBServer(s grpc.ServiceRegistrar, srv WPCDBServer) {
-	// If the following call panics, it indicates UnimplementedWPCDBServer was
+func RegisterWPCDBServiceServer(s grpc.ServiceRegistrar, srv WPCDBServiceServer) {
+	// If the following call panics, it indicates UnimplementedWPCDBServiceServer was
 	// embedded by pointer and is nil.  This will cause panics if an
 	// unimplemented method is ever invoked, so we test this at initialization
 	// time to prevent it from happening at runtime later due to I/O.
 	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
 		t.testEmbeddedByValue()
 	}
-	s.RegisterService(&WPCDB_ServiceDesc, srv)
+	s.RegisterService(&WPCDBService_ServiceDesc, srv)
 }
 
-func _WPCDB_CreateCollection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _WPCDBService_CreateCollection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateCollectionRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WPCDBServer).CreateCollection(ctx, in)
+		return srv.(WPCDBServiceServer).CreateCollection(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WPCDB_CreateCollection_FullMethodName,
+		FullMethod: WPCDBService_CreateCollection_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WPCDBServer).CreateCollection(ctx, req.(*CreateCollectionRequest))
+		return srv.(WPCDBServiceServer).CreateCollection(ctx, req.(*CreateCollectionRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WPCDB_DescribeCollection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _WPCDBService_DescribeCollection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeCollectionRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WPCDBServer).DescribeCollection(ctx, in)
+		return srv.(WPCDBServiceServer).DescribeCollection(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WPCDB_DescribeCollection_FullMethodName,
+		FullMethod: WPCDBService_DescribeCollection_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WPCDBServer).DescribeCollection(ctx, req.(*DescribeCollectionRequest))
+		return srv.(WPCDBServiceServer).DescribeCollection(ctx, req.(*DescribeCollectionRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WPCDB_ListCollections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _WPCDBService_ListCollections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListCollectionsRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WPCDBServer).ListCollections(ctx, in)
+		return srv.(WPCDBServiceServer).ListCollections(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WPCDB_ListCollections_FullMethodName,
+		FullMethod: WPCDBService_ListCollections_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WPCDBServer).ListCollections(ctx, req.(*ListCollectionsRequest))
+		return srv.(WPCDBServiceServer).ListCollections(ctx, req.(*ListCollectionsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WPCDB_DropCollection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _WPCDBService_DropCollection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DropCollectionRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WPCDBServer).DropCollection(ctx, in)
+		return srv.(WPCDBServiceServer).DropCollection(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WPCDB_DropCollection_FullMethodName,
+		FullMethod: WPCDBService_DropCollection_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WPCDBServer).DropCollection(ctx, req.(*DropCollectionRequest))
+		return srv.(WPCDBServiceServer).DropCollection(ctx, req.(*DropCollectionRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WPCDB_Upsert_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(WPCDBServer).Upsert(&grpc.GenericServerStream[UpsertRequest, UpsertResponse]{ServerStream: stream})
+func _WPCDBService_Upsert_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(WPCDBServiceServer).Upsert(&grpc.GenericServerStream[UpsertRequest, UpsertResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type WPCDB_UpsertServer = grpc.BidiStreamingServer[UpsertRequest, UpsertResponse]
+type WPCDBService_UpsertServer = grpc.BidiStreamingServer[UpsertRequest, UpsertResponse]
 
-func _WPCDB_Delete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _WPCDBService_UpsertBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpsertBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WPCDBServiceServer).UpsertBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WPCDBService_UpsertBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WPCDBServiceServer).UpsertBatch(ctx, req.(*UpsertBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WPCDBService_UpdateAttrs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateAttrsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WPCDBServiceServer).UpdateAttrs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WPCDBService_UpdateAttrs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WPCDBServiceServer).UpdateAttrs(ctx, req.(*UpdateAttrsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WPCDBService_Delete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DeleteRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WPCDBServer).Delete(ctx, in)
+		return srv.(WPCDBServiceServer).Delete(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WPCDB_Delete_FullMethodName,
+		FullMethod: WPCDBService_Delete_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WPCDBServer).Delete(ctx, req.(*DeleteRequest))
+		return srv.(WPCDBServiceServer).Delete(ctx, req.(*DeleteRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WPCDB_Get_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _WPCDBService_Get_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WPCDBServer).Get(ctx, in)
+		return srv.(WPCDBServiceServer).Get(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WPCDB_Get_FullMethodName,
+		FullMethod: WPCDBService_Get_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WPCDBServer).Get(ctx, req.(*GetRequest))
+		return srv.(WPCDBServiceServer).Get(ctx, req.(*GetRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WPCDB_Search_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _WPCDBService_GetMany_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetManyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WPCDBServiceServer).GetMany(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WPCDBService_GetMany_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WPCDBServiceServer).GetMany(ctx, req.(*GetManyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WPCDBService_Scroll_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScrollRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WPCDBServiceServer).Scroll(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WPCDBService_Scroll_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WPCDBServiceServer).Scroll(ctx, req.(*ScrollRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WPCDBService_Count_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WPCDBServiceServer).Count(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WPCDBService_Count_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WPCDBServiceServer).Count(ctx, req.(*CountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WPCDBService_Search_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SearchRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WPCDBServer).Search(ctx, in)
+		return srv.(WPCDBServiceServer).Search(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WPCDB_Search_FullMethodName,
+		FullMethod: WPCDBService_Search_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WPCDBServer).Search(ctx, req.(*SearchRequest))
+		return srv.(WPCDBServiceServer).Search(ctx, req.(*SearchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WPCDB_BatchSearch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _WPCDBService_BatchSearch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(BatchSearchRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WPCDBServer).BatchSearch(ctx, in)
+		return srv.(WPCDBServiceServer).BatchSearch(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WPCDB_BatchSearch_FullMethodName,
+		FullMethod: WPCDBService_BatchSearch_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WPCDBServer).BatchSearch(ctx, req.(*BatchSearchRequest))
+		return srv.(WPCDBServiceServer).BatchSearch(ctx, req.(*BatchSearchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WPCDB_Rerank_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _WPCDBService_Rerank_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RerankRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WPCDBServer).Rerank(ctx, in)
+		return srv.(WPCDBServiceServer).Rerank(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WPCDB_Rerank_FullMethodName,
+		FullMethod: WPCDBService_Rerank_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WPCDBServer).Rerank(ctx, req.(*RerankRequest))
+		return srv.(WPCDBServiceServer).Rerank(ctx, req.(*RerankRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WPCDB_Snapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _WPCDBService_Snapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SnapshotRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WPCDBServer).Snapshot(ctx, in)
+		return srv.(WPCDBServiceServer).Snapshot(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WPCDB_Snapshot_FullMethodName,
+		FullMethod: WPCDBService_Snapshot_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WPCDBServer).Snapshot(ctx, req.(*SnapshotRequest))
+		return srv.(WPCDBServiceServer).Snapshot(ctx, req.(*SnapshotRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _WPCDB_Calibrate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _WPCDBService_Calibrate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CalibrateRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WPCDBServer).Calibrate(ctx, in)
+		return srv.(WPCDBServiceServer).Calibrate(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: WPCDB_Calibrate_FullMethodName,
+		FullMethod: WPCDBService_Calibrate_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WPCDBServer).Calibrate(ctx, req.(*CalibrateRequest))
+		return srv.(WPCDBServiceServer).Calibrate(ctx, req.(*CalibrateRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-// WPCDB_ServiceDesc is the grpc.ServiceDesc for WPCDB service.
+// WPCDBService_ServiceDesc is the grpc.ServiceDesc for WPCDBService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
-var WPCDB_ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "wpcdb.v1.WPCDB",
-	HandlerType: (*WPCDBServer)(nil),
+var WPCDBService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "wpcdb.v1.WPCDBService",
+	HandlerType: (*WPCDBServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{
 			MethodName: "CreateCollection",
-			Handler:    _WPCDB_CreateCollection_Handler,
+			Handler:    _WPCDBService_CreateCollection_Handler,
 		},
 		{
 			MethodName: "DescribeCollection",
-			Handler:    _WPCDB_DescribeCollection_Handler,
+			Handler:    _WPCDBService_DescribeCollection_Handler,
 		},
 		{
 			MethodName: "ListCollections",
-			Handler:    _WPCDB_ListCollections_Handler,
+			Handler:    _WPCDBService_ListCollections_Handler,
 		},
 		{
 			MethodName: "DropCollection",
-			Handler:    _WPCDB_DropCollection_Handler,
+			Handler:    _WPCDBService_DropCollection_Handler,
+		},
+		{
+			MethodName: "UpsertBatch",
+			Handler:    _WPCDBService_UpsertBatch_Handler,
+		},
+		{
+			MethodName: "UpdateAttrs",
+			Handler:    _WPCDBService_UpdateAttrs_Handler,
 		},
 		{
 			MethodName: "Delete",
-			Handler:    _WPCDB_Delete_Handler,
+			Handler:    _WPCDBService_Delete_Handler,
 		},
 		{
 			MethodName: "Get",
-			Handler:    _WPCDB_Get_Handler,
+			Handler:    _WPCDBService_Get_Handler,
+		},
+		{
+			MethodName: "GetMany",
+			Handler:    _WPCDBService_GetMany_Handler,
+		},
+		{
+			MethodName: "Scroll",
+			Handler:    _WPCDBService_Scroll_Handler,
+		},
+		{
+			MethodName: "Count",
+			Handler:    _WPCDBService_Count_Handler,
 		},
 		{
 			MethodName: "Search",
-			Handler:    _WPCDB_Search_Handler,
+			Handler:    _WPCDBService_Search_Handler,
 		},
 		{
 			MethodName: "BatchSearch",
-			Handler:    _WPCDB_BatchSearch_Handler,
+			Handler:    _WPCDBService_BatchSearch_Handler,
 		},
 		{
 			MethodName: "Rerank",
-			Handler:    _WPCDB_Rerank_Handler,
+			Handler:    _WPCDBService_Rerank_Handler,
 		},
 		{
 			MethodName: "Snapshot",
-			Handler:    _WPCDB_Snapshot_Handler,
+			Handler:    _WPCDBService_Snapshot_Handler,
 		},
 		{
 			MethodName: "Calibrate",
-			Handler:    _WPCDB_Calibrate_Handler,
+			Handler:    _WPCDBService_Calibrate_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Upsert",
-			Handler:       _WPCDB_Upsert_Handler,
+			Handler:       _WPCDBService_Upsert_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},
