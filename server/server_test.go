@@ -596,8 +596,8 @@ func TestParallelClients(t *testing.T) {
 		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDBService/Search":   clients * 20,
 		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDBService/Upsert":   clients,
 		"wpcdb_grpc_request_duration_seconds,method=wpcdb.v1.WPCDBService/Search": clients * 20,
-		"wpcdb_ingested_items_total,collection=c":                          clients * batches * per,
-		"wpcdb_collection_items,collection=c":                              clients * batches * per,
+		"wpcdb_ingested_items_total,collection=c":                                 clients * batches * per,
+		"wpcdb_collection_items,collection=c":                                     clients * batches * per,
 	} {
 		if found[key] != want {
 			t.Errorf("%s = %v, want %v", key, found[key], want)
