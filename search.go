@@ -12,9 +12,15 @@ import (
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
-// SearchOptions tune a search. K is required.
+// SearchOptions tune a search.
 type SearchOptions struct {
+	// K is the number of hits, 1 to query.MaxK (0: 10).
 	K int
+	// Offset skips the best Offset hits, for paging (Offset + K is at most
+	// query.MaxK).
+	Offset int
+	// WithAttrs fills each hit's Attrs.
+	WithAttrs bool
 	// Filter restricts the search to items matching a filter expression,
 	// e.g. `color = "red" AND year >= 2020` (see package query for the
 	// language). The filter is applied inside the first stage, so a strict
@@ -41,6 +47,8 @@ type SearchStats = query.Stats
 type SearchResult struct {
 	Hits  []Hit
 	Stats SearchStats
+	// Missing lists the requested IDs that do not exist (Rerank only).
+	Missing []string
 }
 
 // Search returns the K items most similar to the query by the collection's
@@ -49,6 +57,9 @@ type SearchResult struct {
 func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOptions) (SearchResult, error) {
 	if err := c.checkQuerySize(q); err != nil {
 		return SearchResult{}, err
+	}
+	if opts.K == 0 || opts.Offset != 0 || opts.WithAttrs {
+		return c.searchPage(ctx, q, opts) // search_page.go
 	}
 	req := query.Request{Query: q, K: opts.K, Exact: opts.Exact, Candidates: opts.Candidates, Ef: opts.Ef}
 	if opts.Filter != "" {
@@ -70,19 +81,9 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 
 // Rerank scores the given items exactly against the query and returns them
 // best first: wpcdb as the exact reranker of another system's candidates.
-// Unknown IDs are an ErrNotFound error naming every one of them.
+// Unknown IDs are listed in the result's Missing, not an error.
 func (c *Collection) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (SearchResult, error) {
-	if err := c.checkQuerySize(q); err != nil {
-		return SearchResult{}, err
-	}
-	res, err := c.engine.Rerank(ctx, q, ids)
-	if lerr := c.coll.CheckLive(); lerr != nil {
-		return SearchResult{}, lerr
-	}
-	if err != nil {
-		return SearchResult{}, mapQueryErr(err)
-	}
-	return SearchResult{Hits: res.Hits, Stats: res.Stats}, nil
+	return c.RerankWith(ctx, q, ids, RerankOptions{}) // search_page.go
 }
 
 func mapQueryErr(err error) error {

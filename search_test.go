@@ -146,7 +146,9 @@ func TestSearchErrorsAndRerank(t *testing.T) {
 		q    wpcsim.Cloud
 		want string
 	}{
-		{wpcdb.SearchOptions{K: 0}, q, "k must be between 1 and 10000"},
+		{wpcdb.SearchOptions{K: -1}, q, "k must be between 1 and 10000"},
+		{wpcdb.SearchOptions{K: 1, Offset: -1}, q, "offset: must not be negative"},
+		{wpcdb.SearchOptions{K: 10, Offset: 9991}, q, "offset + k: at most 10000"},
 		{wpcdb.SearchOptions{K: 10001}, q, "k must be between 1 and 10000"},
 		{wpcdb.SearchOptions{K: 1}, wpcsim.Cloud{Dim: 3, Weights: []float32{1}, Points: []float32{1, 0, 0}}, "query: points: dimension 3 does not match the required 4"},
 		{wpcdb.SearchOptions{K: 1, Candidates: -1}, q, "must not be negative"},
@@ -160,8 +162,10 @@ func TestSearchErrorsAndRerank(t *testing.T) {
 	if err != nil || len(res.Hits) != 3 || res.Hits[0].ID != "r0" {
 		t.Errorf("rerank: %+v %v", res.Hits, err)
 	}
-	if _, err := c.Rerank(ctx, q, []string{"r1", "nope", "zip"}); !errors.Is(err, wpcdb.ErrNotFound) || !strings.Contains(err.Error(), `"nope", "zip"`) {
-		t.Errorf("rerank unknown: %v", err)
+	// Unknown IDs are listed, not an error; the known ones are scored.
+	res, err = c.Rerank(ctx, q, []string{"zip", "r1", "nope", "zip"})
+	if err != nil || len(res.Hits) != 1 || res.Hits[0].ID != "r1" || strings.Join(res.Missing, ",") != "zip,nope" {
+		t.Errorf("rerank unknown: %+v missing %v, %v", res.Hits, res.Missing, err)
 	}
 	// Deleted items never come back.
 	c.Delete(ctx, "r0")

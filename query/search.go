@@ -79,6 +79,9 @@ type Hit struct {
 	IID      uint32
 	Score    float64
 	Distance float64
+	// Attrs are the item's attributes when the caller asked for them (the
+	// root package fills them in; the engine leaves them nil).
+	Attrs map[string]any
 }
 
 // Stats say how a search ran.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 
@@ -40,8 +41,19 @@ func (c *Coll) ScanIDs(after string, fn func(id string, iid uint32) (bool, error
 	return it.Error()
 }
 
-// Attrs returns the attributes of the item with this internal ID.
-func (c *Coll) Attrs(iid uint32) (map[string]any, error) { return c.readAttrs(iid) }
+// Attrs returns the attributes of the item with this internal ID;
+// ErrNotFound when there is no such item (deleted meanwhile).
+func (c *Coll) Attrs(iid uint32) (map[string]any, error) {
+	v, closer, err := c.store.db.Get(iidKey(c.cid, subAttrs, iid))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("%w: internal id %d in collection %q", ErrNotFound, iid, c.name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: attributes of item %d: %w", iid, err)
+	}
+	defer closer.Close()
+	return decodeAttrs(v)
+}
 
 // UpdateAttrs sets and removes attributes of the item with this ID in one
 // synced batch, without rewriting its cloud, and keeps the filter bitmaps
