@@ -61,7 +61,13 @@ func itemOverheadFloats(cfg wpcdb.CollectionConfig) int64 {
 }
 
 // cloudFloats counts the floats of a request's cloud.
-func cloudFloats(c *pb.Cloud) int64 { return int64(len(c.GetPoints()) + len(c.GetWeights())) }
+func cloudFloats(c *pb.Cloud) int64 {
+	n := int64(len(c.GetPoints()) + len(c.GetWeights()))
+	if d := c.GetPointsData(); len(d) > 0 {
+		n += int64(len(d) / 2) // a bound: float16 data decodes to len/2 floats, float32 to len/4
+	}
+	return n
+}
 
 func (s *service) collection(name string) (*wpcdb.Collection, error) {
 	if name == "" {
@@ -251,8 +257,17 @@ func (s *service) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse,
 
 // searchOptions builds the embedded search options; a malformed filter is
 // the core's ErrInvalidArgument (InvalidArgument, with the column).
-func searchOptions(k, candidates, ef int32, exact bool, filter string) (wpcdb.SearchOptions, error) {
-	return wpcdb.SearchOptions{K: int(k), Filter: filter, Exact: exact, Candidates: int(candidates), Ef: int(ef)}, nil
+func searchOptions(k, candidates, ef, offset int32, exact, withAttrs bool, filter string) wpcdb.SearchOptions {
+	return wpcdb.SearchOptions{K: int(k), Offset: int(offset), WithAttrs: withAttrs, Filter: filter, Exact: exact, Candidates: int(candidates), Ef: int(ef)}
+}
+
+// queryCloud unpacks a request's query cloud; field names it.
+func queryCloud(field string, c *pb.Cloud) (wpcsim.Cloud, error) {
+	q, err := pbconv.CloudFromPB(c)
+	if err != nil {
+		return q, invalid("%s: %v", field, err)
+	}
+	return q, nil
 }
 
 func (s *service) Search(ctx context.Context, req *pb.SearchRequest) (*pb.SearchResponse, error) {
@@ -260,25 +275,30 @@ func (s *service) Search(ctx context.Context, req *pb.SearchRequest) (*pb.Search
 	if err != nil {
 		return nil, err
 	}
-	opts, err := searchOptions(req.GetK(), req.GetCandidates(), req.GetEf(), req.GetExact(), req.GetFilter())
+	q, err := queryCloud("query", req.GetQuery())
 	if err != nil {
 		return nil, err
 	}
+	opts := searchOptions(req.GetK(), req.GetCandidates(), req.GetEf(), req.GetOffset(), req.GetExact(), req.GetWithAttrs(), req.GetFilter())
 	release, err := s.admit(ctx, cloudFloats(req.GetQuery()))
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	res, err := c.Search(ctx, pbconv.CloudFromPB(req.GetQuery()), opts)
+	res, err := c.Search(ctx, q, opts)
 	if err != nil {
 		return nil, err
 	}
-	return searchResponse(c, res), nil
+	return searchResponse(c, res)
 }
 
-func searchResponse(c *wpcdb.Collection, res wpcdb.SearchResult) *pb.SearchResponse {
-	return &pb.SearchResponse{Hits: pbconv.HitsToPB(res.Hits), Stats: pbconv.StatsToPB(res.Stats),
-		ScoreMode: pbconv.ScoreModeToPB(c.Config().Similarity.Score)}
+func searchResponse(c *wpcdb.Collection, res wpcdb.SearchResult) (*pb.SearchResponse, error) {
+	hits, err := pbconv.HitsToPB(res.Hits)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SearchResponse{Hits: hits, Stats: pbconv.StatsToPB(res.Stats),
+		ScoreMode: pbconv.ScoreModeToPB(c.Config().Similarity.Score)}, nil
 }
 
 func (s *service) BatchSearch(ctx context.Context, req *pb.BatchSearchRequest) (*pb.BatchSearchResponse, error) {
@@ -289,10 +309,7 @@ func (s *service) BatchSearch(ctx context.Context, req *pb.BatchSearchRequest) (
 	if n := len(req.GetQueries()); n > maxBatchQueries {
 		return nil, invalid("queries: at most %d per BatchSearch, got %d", maxBatchQueries, n)
 	}
-	opts, err := searchOptions(req.GetK(), req.GetCandidates(), req.GetEf(), req.GetExact(), req.GetFilter())
-	if err != nil {
-		return nil, err
-	}
+	opts := searchOptions(req.GetK(), req.GetCandidates(), req.GetEf(), req.GetOffset(), req.GetExact(), req.GetWithAttrs(), req.GetFilter())
 	var n int64
 	for _, q := range req.GetQueries() {
 		n += cloudFloats(q)
@@ -303,12 +320,18 @@ func (s *service) BatchSearch(ctx context.Context, req *pb.BatchSearchRequest) (
 	}
 	defer release()
 	out := &pb.BatchSearchResponse{Results: make([]*pb.SearchResponse, len(req.GetQueries()))}
-	for i, q := range req.GetQueries() {
-		res, err := c.Search(ctx, pbconv.CloudFromPB(q), opts)
+	for i, pq := range req.GetQueries() {
+		q, err := queryCloud(fmt.Sprintf("queries[%d]", i), pq)
+		if err != nil {
+			return nil, err
+		}
+		res, err := c.Search(ctx, q, opts)
 		if err != nil {
 			return nil, fmt.Errorf("queries[%d]: %w", i, err)
 		}
-		out.Results[i] = searchResponse(c, res)
+		if out.Results[i], err = searchResponse(c, res); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -323,12 +346,19 @@ func (s *service) Rerank(ctx context.Context, req *pb.RerankRequest) (*pb.Rerank
 		return nil, err
 	}
 	defer release()
-	res, err := c.Rerank(ctx, pbconv.CloudFromPB(req.GetQuery()), req.GetIds())
+	q, err := queryCloud("query", req.GetQuery())
 	if err != nil {
 		return nil, err
 	}
-	r := searchResponse(c, res)
-	return &pb.RerankResponse{Hits: r.Hits, Stats: r.Stats, ScoreMode: r.ScoreMode}, nil
+	res, err := c.RerankWith(ctx, q, req.GetIds(), wpcdb.RerankOptions{WithAttrs: req.GetWithAttrs()})
+	if err != nil {
+		return nil, err
+	}
+	r, err := searchResponse(c, res)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.RerankResponse{Hits: r.Hits, Stats: r.Stats, ScoreMode: r.ScoreMode, Missing: res.Missing}, nil
 }
 
 // Calibrate chooses a collection's first-stage vector by measurement.
@@ -343,7 +373,9 @@ func (s *service) Calibrate(ctx context.Context, req *pb.CalibrateRequest) (*pb.
 	var n int64
 	qs := make([]wpcsim.Cloud, len(req.GetQueries()))
 	for i, q := range req.GetQueries() {
-		qs[i] = pbconv.CloudFromPB(q)
+		if qs[i], err = queryCloud(fmt.Sprintf("queries[%d]", i), q); err != nil {
+			return nil, err
+		}
 		n += cloudFloats(q)
 	}
 	release, err := s.admit(ctx, n)

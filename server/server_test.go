@@ -28,6 +28,7 @@ import (
 	"github.com/wpcdb/wpcdb/server"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
 // testServer is a server on a free loopback port over a fresh database,
@@ -196,7 +197,7 @@ func TestIngestThenSearchEqualsEmbedded(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				sameHits(t, fmt.Sprintf("%s query %d exact %v", name, j, exact), pbconv.HitsFromPB(got.Hits), want.Hits)
+				sameHits(t, fmt.Sprintf("%s query %d exact %v", name, j, exact), hitsFromPB(t, got.Hits), want.Hits)
 				if got.Stats.Plan != want.Stats.Plan || got.ScoreMode != pbconv.ScoreModeToPB(ec.Config().Similarity.Score) {
 					t.Errorf("plan %q want %q, score mode %v", got.Stats.Plan, want.Stats.Plan, got.ScoreMode)
 				}
@@ -211,7 +212,7 @@ func TestIngestThenSearchEqualsEmbedded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sameHits(t, fmt.Sprintf("%s query %d filtered", name, j), pbconv.HitsFromPB(fgot.Hits), fwant.Hits)
+			sameHits(t, fmt.Sprintf("%s query %d filtered", name, j), hitsFromPB(t, fgot.Hits), fwant.Hits)
 			ids := []string{"item-3", "item-700", "item-42"}
 			want, err := ec.Rerank(ctx, q, ids)
 			if err != nil {
@@ -221,15 +222,15 @@ func TestIngestThenSearchEqualsEmbedded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sameHits(t, "rerank", pbconv.HitsFromPB(got.Hits), want.Hits)
+			sameHits(t, "rerank", hitsFromPB(t, got.Hits), want.Hits)
 		}
 		bres, err := ts.cli.BatchSearch(ctx, &pb.BatchSearchRequest{Collection: name, Queries: queries, K: 5})
 		if err != nil || len(bres.Results) != len(queries) {
 			t.Fatalf("batch search: %v", err)
 		}
 		for j, r := range bres.Results {
-			want, _ := ec.Search(ctx, pbconv.CloudFromPB(queries[j]), wpcdb.SearchOptions{K: 5})
-			sameHits(t, "batch", pbconv.HitsFromPB(r.Hits), want.Hits)
+			want, _ := ec.Search(ctx, cloudFromPB(t, queries[j]), wpcdb.SearchOptions{K: 5})
+			sameHits(t, "batch", hitsFromPB(t, r.Hits), want.Hits)
 		}
 		got, err := ts.cli.Get(ctx, &pb.GetRequest{Collection: name, Id: "item-77"})
 		if err != nil {
@@ -442,7 +443,8 @@ func TestBadInputs(t *testing.T) {
 		{"maxsim cosine", create("n8", &pb.CollectionConfig{Dim: 4, Kernel: "maxsim", Score: pb.ScoreMode_SCORE_MODE_COSINE}), codes.InvalidArgument, "maxsim"},
 		{"bad name", create("a b", &pb.CollectionConfig{Dim: 4}), codes.InvalidArgument, "collection name"},
 		{"duplicate collection", create("c", &pb.CollectionConfig{Dim: 4}), codes.AlreadyExists, "already exists"},
-		{"k zero", search(&pb.SearchRequest{K: 0}), codes.InvalidArgument, "k must be between 1 and 10000, got 0"},
+		{"negative offset", search(&pb.SearchRequest{K: 1, Offset: -1}), codes.InvalidArgument, "offset"},
+		{"packed points both ways", search(&pb.SearchRequest{K: 1, Query: &pb.Cloud{Dim: 4, Points: []float32{1, 0, 0, 0}, PointsData: make([]byte, 16)}}), codes.InvalidArgument, "query: points, points_data: set one, not both"},
 		{"k negative", search(&pb.SearchRequest{K: -3}), codes.InvalidArgument, "got -3"},
 		{"huge k", search(&pb.SearchRequest{K: 10_001}), codes.InvalidArgument, "got 10001"},
 		{"negative candidates", search(&pb.SearchRequest{K: 1, Candidates: -1}), codes.InvalidArgument, "candidates"},
@@ -452,10 +454,26 @@ func TestBadInputs(t *testing.T) {
 		{"bad filter", search(&pb.SearchRequest{K: 1, Filter: `color = "red`}), codes.InvalidArgument, "filter"},
 		{"get empty ID", func() error { _, err := ts.cli.Get(ctx, &pb.GetRequest{Collection: "c"}); return err }, codes.InvalidArgument, "id"},
 		{"get unknown ID", func() error { _, err := ts.cli.Get(ctx, &pb.GetRequest{Collection: "c", Id: "nope"}); return err }, codes.NotFound, "not found"},
-		{"rerank unknown ID", func() error {
-			_, err := ts.cli.Rerank(ctx, &pb.RerankRequest{Collection: "c", Query: q, Ids: []string{"seed", "nope"}})
+		{"rerank too many IDs", func() error {
+			_, err := ts.cli.Rerank(ctx, &pb.RerankRequest{Collection: "c", Query: q, Ids: make([]string, 10_001)})
+			return err
+		}, codes.InvalidArgument, "ids: at most 10000"},
+		{"scroll limit", func() error {
+			_, err := ts.cli.Scroll(ctx, &pb.ScrollRequest{Collection: "c", Limit: 10_001})
+			return err
+		}, codes.InvalidArgument, "limit"},
+		{"count bad filter", func() error {
+			_, err := ts.cli.Count(ctx, &pb.CountRequest{Collection: "c", Filter: "x ="})
+			return err
+		}, codes.InvalidArgument, "filter"},
+		{"update attrs of an unknown ID", func() error {
+			_, err := ts.cli.UpdateAttrs(ctx, &pb.UpdateAttrsRequest{Collection: "c", Id: "nope", Unset: []string{"a"}})
 			return err
 		}, codes.NotFound, `"nope"`},
+		{"get many, too many", func() error {
+			_, err := ts.cli.GetMany(ctx, &pb.GetManyRequest{Collection: "c", Ids: make([]string, 10_001)})
+			return err
+		}, codes.InvalidArgument, "ids: at most 10000"},
 		{"describe no name", func() error { _, err := ts.cli.DescribeCollection(ctx, &pb.DescribeCollectionRequest{}); return err }, codes.InvalidArgument, "name is required"},
 		{"drop unknown", func() error {
 			_, err := ts.cli.DropCollection(ctx, &pb.DropCollectionRequest{Name: "nope"})
@@ -783,4 +801,22 @@ func TestInflightBudget(t *testing.T) {
 	if c, _ := ts.db.Collection("c"); c.Count() != 1 {
 		t.Errorf("%d items, want 1", c.Count())
 	}
+}
+
+func hitsFromPB(t *testing.T, h []*pb.Hit) []wpcdb.Hit {
+	t.Helper()
+	hits, err := pbconv.HitsFromPB(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hits
+}
+
+func cloudFromPB(t *testing.T, c *pb.Cloud) wpcsim.Cloud {
+	t.Helper()
+	q, err := pbconv.CloudFromPB(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }

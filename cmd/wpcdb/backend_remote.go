@@ -203,7 +203,11 @@ func (r *remote) Rerank(ctx context.Context, coll string, q wpcsim.Cloud, ids []
 
 func hitsFromPB(h []*pb.Hit, st *pb.SearchStats, mode pb.ScoreMode) (hits, error) {
 	score, err := pbconv.ScoreModeFromPB(mode)
-	return hits{wpcdb.SearchResult{Hits: pbconv.HitsFromPB(h), Stats: pbconv.StatsFromPB(st)}, score}, err
+	if err != nil {
+		return hits{}, err
+	}
+	hs, err := pbconv.HitsFromPB(h)
+	return hits{wpcdb.SearchResult{Hits: hs, Stats: pbconv.StatsFromPB(st)}, score}, err
 }
 
 func (r *remote) Ingest(ctx context.Context, coll string) (ingestTarget, error) {

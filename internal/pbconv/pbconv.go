@@ -7,6 +7,7 @@
 package pbconv
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/firststage"
+	"github.com/wpcdb/wpcdb/internal/simd"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -26,19 +28,72 @@ func CloudToPB(c wpcsim.Cloud) *pb.Cloud {
 	return &pb.Cloud{Dim: uint32(c.Dim), Weights: c.Weights, Points: c.Points}
 }
 
-// CloudFromPB unpacks a cloud. Empty weights with points present mean every
-// weight 1, as in the JSON format; a nil cloud is the empty cloud, which
-// fails validation with a message naming its dimension.
-func CloudFromPB(c *pb.Cloud) wpcsim.Cloud {
+// CloudFromPB unpacks a cloud, its points from points or from the packed
+// points_data. Empty weights with points present mean every weight 1, as in
+// the JSON format; a nil cloud is the empty cloud, which fails validation
+// with a message naming its dimension. The error names the field that
+// cannot be unpacked.
+func CloudFromPB(c *pb.Cloud) (wpcsim.Cloud, error) {
 	if c == nil {
-		return wpcsim.Cloud{}
+		return wpcsim.Cloud{}, nil
 	}
 	out := wpcsim.Cloud{Dim: int(c.Dim), Weights: c.Weights, Points: c.Points}
-	if len(c.Weights) == 0 && out.Dim > 0 && len(c.Points) > 0 && len(c.Points)%out.Dim == 0 {
-		out.Weights = make([]float32, len(c.Points)/out.Dim)
+	if len(c.PointsData) > 0 {
+		if len(c.Points) > 0 {
+			return out, errors.New("points, points_data: set one, not both")
+		}
+		pts, err := unpackPoints(c.PointsData, c.PointsDtype, out.Dim)
+		if err != nil {
+			return out, err
+		}
+		out.Points = pts
+	}
+	if len(c.Weights) == 0 && out.Dim > 0 && len(out.Points) > 0 && len(out.Points)%out.Dim == 0 {
+		out.Weights = make([]float32, len(out.Points)/out.Dim)
 		for i := range out.Weights {
 			out.Weights[i] = 1
 		}
+	}
+	return out, nil
+}
+
+// unpackPoints decodes little-endian float32 or float16 coordinates: shape
+// (M, dim), M from the length.
+func unpackPoints(data []byte, dt pb.DType, dim int) ([]float32, error) {
+	size := 4
+	switch dt {
+	case pb.DType_DTYPE_UNSPECIFIED, pb.DType_DTYPE_FLOAT32:
+	case pb.DType_DTYPE_FLOAT16:
+		size = 2
+	default:
+		return nil, fmt.Errorf("points_dtype: unknown dtype %d", int32(dt))
+	}
+	if dim <= 0 {
+		return nil, fmt.Errorf("points_data: dim must be positive to give its shape, got %d", dim)
+	}
+	if len(data)%(size*dim) != 0 {
+		return nil, fmt.Errorf("points_data: %d bytes is not a whole number of points of %d × %d bytes", len(data), dim, size)
+	}
+	out := make([]float32, len(data)/size)
+	if size == 4 {
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+		}
+		return out, nil
+	}
+	half := make([]uint16, len(out))
+	for i := range half {
+		half[i] = binary.LittleEndian.Uint16(data[2*i:])
+	}
+	simd.F16ToF32(out, half)
+	return out, nil
+}
+
+// PackPoints encodes coordinates as little-endian float32 points_data.
+func PackPoints(points []float32) []byte {
+	out := make([]byte, 4*len(points))
+	for i, x := range points {
+		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(x))
 	}
 	return out
 }
@@ -112,8 +167,12 @@ func ItemToPB(it wpcdb.Item) (*pb.Item, error) {
 // ItemFromPB converts an item; the error names the field (its attributes
 // are the only part that may fail here).
 func ItemFromPB(it *pb.Item) (wpcdb.Item, error) {
+	cloud, cerr := CloudFromPB(it.GetCloud())
 	attrs, err := AttrsFromPB(it.GetAttrs())
-	out := wpcdb.Item{ID: it.GetId(), Cloud: CloudFromPB(it.GetCloud()), Attrs: attrs}
+	out := wpcdb.Item{ID: it.GetId(), Cloud: cloud, Attrs: attrs}
+	if cerr != nil {
+		return out, cerr
+	}
 	return out, err
 }
 
@@ -315,21 +374,29 @@ func SampleFromPB(s *pb.FeatureSample, dim int) wpcsim.FeatureSample {
 }
 
 // HitsToPB converts search hits.
-func HitsToPB(hits []wpcdb.Hit) []*pb.Hit {
+func HitsToPB(hits []wpcdb.Hit) ([]*pb.Hit, error) {
 	out := make([]*pb.Hit, len(hits))
 	for i, h := range hits {
-		out[i] = &pb.Hit{Id: h.ID, Score: h.Score, Distance: h.Distance}
+		attrs, err := AttrsToPB(h.Attrs)
+		if err != nil {
+			return nil, fmt.Errorf("hit %q: %w", h.ID, err)
+		}
+		out[i] = &pb.Hit{Id: h.ID, Score: h.Score, Distance: h.Distance, Attrs: attrs}
 	}
-	return out
+	return out, nil
 }
 
 // HitsFromPB converts search hits (internal IDs are not sent).
-func HitsFromPB(hits []*pb.Hit) []wpcdb.Hit {
+func HitsFromPB(hits []*pb.Hit) ([]wpcdb.Hit, error) {
 	out := make([]wpcdb.Hit, len(hits))
 	for i, h := range hits {
-		out[i] = wpcdb.Hit{ID: h.GetId(), Score: h.GetScore(), Distance: h.GetDistance()}
+		attrs, err := AttrsFromPB(h.GetAttrs())
+		if err != nil {
+			return nil, fmt.Errorf("hit %q: %w", h.GetId(), err)
+		}
+		out[i] = wpcdb.Hit{ID: h.GetId(), Score: h.GetScore(), Distance: h.GetDistance(), Attrs: attrs}
 	}
-	return out
+	return out, nil
 }
 
 // StatsToPB converts search statistics.

@@ -45,9 +45,32 @@ func TestItemRoundTrip(t *testing.T) {
 		t.Fatalf("%+v %v", got, err)
 	}
 	// Empty weights mean all 1, as in the JSON format.
-	c := CloudFromPB(&pb.Cloud{Dim: 2, Points: []float32{1, 2, 3, 4}})
-	if fmt.Sprint(c.Weights) != "[1 1]" {
-		t.Errorf("default weights %v", c.Weights)
+	c, err := CloudFromPB(&pb.Cloud{Dim: 2, Points: []float32{1, 2, 3, 4}})
+	if err != nil || fmt.Sprint(c.Weights) != "[1 1]" {
+		t.Errorf("default weights %v, %v", c.Weights, err)
+	}
+	// Packed points: float32 and float16 (1, -2, 0.5, 3 in binary16).
+	c, err = CloudFromPB(&pb.Cloud{Dim: 2, PointsData: PackPoints([]float32{1, -2, 0.5, 3})})
+	if err != nil || fmt.Sprint(c.Points, c.Weights) != "[1 -2 0.5 3] [1 1]" {
+		t.Errorf("float32 points_data: %v %v, %v", c.Points, c.Weights, err)
+	}
+	half := []byte{0x00, 0x3c, 0x00, 0xc0, 0x00, 0x38, 0x00, 0x42}
+	c, err = CloudFromPB(&pb.Cloud{Dim: 2, PointsData: half, PointsDtype: pb.DType_DTYPE_FLOAT16})
+	if err != nil || fmt.Sprint(c.Points) != "[1 -2 0.5 3]" {
+		t.Errorf("float16 points_data: %v, %v", c.Points, err)
+	}
+	for _, tc := range []struct {
+		c    *pb.Cloud
+		want string
+	}{
+		{&pb.Cloud{Dim: 2, Points: []float32{1, 2}, PointsData: half}, "set one, not both"},
+		{&pb.Cloud{Dim: 3, PointsData: half}, "points_data: 8 bytes is not a whole number of points of 3 × 4 bytes"},
+		{&pb.Cloud{Dim: 0, PointsData: half}, "dim must be positive"},
+		{&pb.Cloud{Dim: 2, PointsData: half, PointsDtype: 9}, "points_dtype: unknown dtype 9"},
+	} {
+		if _, err := CloudFromPB(tc.c); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.c, err, tc.want)
+		}
 	}
 	if _, err := ItemFromPB(&pb.Item{Id: "a", Attrs: map[string]*pb.AttrValue{"z": {}, "a": nil}}); err == nil || !strings.Contains(err.Error(), "attrs.a") {
 		t.Errorf("unset attribute: %v", err)
