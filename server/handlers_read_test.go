@@ -10,7 +10,9 @@ import (
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
-func str(s string) *pb.AttrValue { return &pb.AttrValue{Kind: &pb.AttrValue_StringValue{StringValue: s}} }
+func str(s string) *pb.AttrValue {
+	return &pb.AttrValue{Kind: &pb.AttrValue_StringValue{StringValue: s}}
+}
 
 // TestIssue18Calls runs the unary upsert (points packed as bytes), search
 // with attributes, offset and k = 0, GetMany, Scroll, Count, UpdateAttrs
