@@ -23,6 +23,10 @@ type backend interface {
 	// Calibrate chooses the collection's first-stage representation by
 	// measurement (queries nil: held-out items).
 	Calibrate(ctx context.Context, coll string, queries []wpcsim.Cloud) (wpcdb.Calibration, error)
+	GetMany(ctx context.Context, coll string, ids []string) ([]wpcdb.Item, []string, error)
+	Scroll(ctx context.Context, coll string, opts wpcdb.ScrollOptions) (wpcdb.ScrollPage, error)
+	Count(ctx context.Context, coll, filter string) (int, error)
+	UpdateAttrs(ctx context.Context, coll, id string, set map[string]any, unset []string) (map[string]any, error)
 	// Ingest opens a collection for batched upserts; close the target when
 	// done.
 	Ingest(ctx context.Context, coll string) (ingestTarget, error)
@@ -144,6 +148,38 @@ func (e embedded) Calibrate(ctx context.Context, coll string, queries []wpcsim.C
 		return wpcdb.Calibration{}, err
 	}
 	return c.Calibrate(ctx, queries)
+}
+
+func (e embedded) GetMany(ctx context.Context, coll string, ids []string) ([]wpcdb.Item, []string, error) {
+	c, err := e.db.Collection(coll)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.GetMany(ctx, ids)
+}
+
+func (e embedded) Scroll(ctx context.Context, coll string, opts wpcdb.ScrollOptions) (wpcdb.ScrollPage, error) {
+	c, err := e.db.Collection(coll)
+	if err != nil {
+		return wpcdb.ScrollPage{}, err
+	}
+	return c.Scroll(ctx, opts)
+}
+
+func (e embedded) Count(ctx context.Context, coll, filter string) (int, error) {
+	c, err := e.db.Collection(coll)
+	if err != nil {
+		return 0, err
+	}
+	return c.CountFilter(ctx, filter)
+}
+
+func (e embedded) UpdateAttrs(ctx context.Context, coll, id string, set map[string]any, unset []string) (map[string]any, error) {
+	c, err := e.db.Collection(coll)
+	if err != nil {
+		return nil, err
+	}
+	return c.UpdateAttrs(ctx, id, set, unset)
 }
 
 func (e embedded) Ingest(ctx context.Context, coll string) (ingestTarget, error) {

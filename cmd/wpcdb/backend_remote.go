@@ -176,7 +176,7 @@ func (r *remote) Delete(ctx context.Context, coll string, ids []string) (int, er
 // searchRequest builds a Search request from the embedded options.
 func searchRequest(coll string, q wpcsim.Cloud, opts wpcdb.SearchOptions) *pb.SearchRequest {
 	return &pb.SearchRequest{Collection: coll, Query: pbconv.CloudToPB(q), K: clampInt32(opts.K), Filter: opts.Filter, Exact: opts.Exact,
-		Candidates: clampInt32(opts.Candidates), Ef: clampInt32(opts.Ef)}
+		Candidates: clampInt32(opts.Candidates), Ef: clampInt32(opts.Ef), Offset: clampInt32(opts.Offset), WithAttrs: opts.WithAttrs}
 }
 
 // clampInt32 keeps an out-of-range flag value out of range on the wire, so
@@ -198,7 +198,57 @@ func (r *remote) Rerank(ctx context.Context, coll string, q wpcsim.Cloud, ids []
 	if err != nil {
 		return hits{}, fromRPC(ctx, err)
 	}
-	return hitsFromPB(resp.GetHits(), resp.GetStats(), resp.GetScoreMode())
+	h, err := hitsFromPB(resp.GetHits(), resp.GetStats(), resp.GetScoreMode())
+	h.Missing = resp.GetMissing()
+	return h, err
+}
+
+func (r *remote) GetMany(ctx context.Context, coll string, ids []string) ([]wpcdb.Item, []string, error) {
+	resp, err := r.cli.GetMany(ctx, &pb.GetManyRequest{Collection: coll, Ids: ids})
+	if err != nil {
+		return nil, nil, fromRPC(ctx, err)
+	}
+	items := make([]wpcdb.Item, len(resp.GetItems()))
+	for i, p := range resp.GetItems() {
+		if items[i], err = pbconv.ItemFromPB(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	return items, resp.GetMissing(), nil
+}
+
+func (r *remote) Scroll(ctx context.Context, coll string, opts wpcdb.ScrollOptions) (wpcdb.ScrollPage, error) {
+	resp, err := r.cli.Scroll(ctx, &pb.ScrollRequest{Collection: coll, Filter: opts.Filter, Cursor: opts.Cursor, Limit: clampInt32(opts.Limit), WithClouds: opts.WithClouds})
+	if err != nil {
+		return wpcdb.ScrollPage{}, fromRPC(ctx, err)
+	}
+	page := wpcdb.ScrollPage{Items: make([]wpcdb.Item, len(resp.GetItems())), NextCursor: resp.GetNextCursor()}
+	for i, p := range resp.GetItems() {
+		if page.Items[i], err = pbconv.ItemFromPB(p); err != nil {
+			return wpcdb.ScrollPage{}, err
+		}
+	}
+	return page, nil
+}
+
+func (r *remote) Count(ctx context.Context, coll, filter string) (int, error) {
+	resp, err := r.cli.Count(ctx, &pb.CountRequest{Collection: coll, Filter: filter})
+	if err != nil {
+		return 0, fromRPC(ctx, err)
+	}
+	return int(resp.GetCount()), nil
+}
+
+func (r *remote) UpdateAttrs(ctx context.Context, coll, id string, set map[string]any, unset []string) (map[string]any, error) {
+	pset, err := pbconv.AttrsToPB(set)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := r.cli.UpdateAttrs(ctx, &pb.UpdateAttrsRequest{Collection: coll, Id: id, Set: pset, Unset: unset})
+	if err != nil {
+		return nil, fromRPC(ctx, err)
+	}
+	return pbconv.AttrsFromPB(resp.GetAttrs())
 }
 
 func hitsFromPB(h []*pb.Hit, st *pb.SearchStats, mode pb.ScoreMode) (hits, error) {

@@ -402,15 +402,15 @@ func TestSearchAndRerankCLI(t *testing.T) {
 	if _, stderr, code := runCLI(t, q, "--data", data, "search", "c", "--query", "-", "--filter", `color = `); code == 0 || !strings.Contains(stderr, "invalid filter") {
 		t.Errorf("bad filter: %d %q", code, stderr)
 	}
-	stdout, _, code = runCLI(t, q, "--data", data, "rerank", "c", "--query", "-", "item-9", "item-5")
-	if code != 0 || !strings.Contains(stdout, "1     item-5") {
+	stdout, _, code = runCLI(t, q, "--data", data, "rerank", "c", "--query", "-", "item-9", "ghost", "item-5")
+	if code != 0 || !strings.Contains(stdout, "1     item-5") || !strings.Contains(stdout, `not found: "ghost"`) {
 		t.Errorf("rerank: %q", stdout)
 	}
 	for _, args := range [][]string{
 		{"search", "c"},
-		{"search", "c", "--query", "-", "-k", "0"},
+		{"search", "c", "--query", "-", "-k", "-1"},
 		{"search", "nope", "--query", "-"},
-		{"rerank", "c", "--query", "-", "item-1", "ghost"},
+		{"get", "c", "item-1", "ghost"},
 	} {
 		if stdout, stderr, code := runCLI(t, q, append([]string{"--data", data}, args...)...); code == 0 || stdout != "" || stderr == "" {
 			t.Errorf("%v: %d %q %q", args, code, stdout, stderr)

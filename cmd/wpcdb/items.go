@@ -11,11 +11,19 @@ import (
 
 func (a *app) getCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "get NAME ID",
-		Short: "Print a stored cloud as one JSON object in the input format",
-		Args:  exactArgs(2, "NAME and ID"),
+		Use:   "get NAME ID...",
+		Short: "Print stored clouds as JSON objects in the input format, one a line",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageError{errors.New("get needs NAME and at least one ID")}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withBackend(func(b backend) error {
+				if len(args) > 2 {
+					return a.getMany(b, cmd, args[0], args[1:])
+				}
 				it, err := b.Get(cmd.Context(), args[0], args[1])
 				if err != nil {
 					return err

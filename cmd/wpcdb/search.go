@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,6 +16,8 @@ type searchFlags struct {
 	query      string
 	filter     string
 	k          int
+	offset     int
+	withAttrs  bool
 	exact      bool
 	candidates int
 	ef         int
@@ -45,17 +48,19 @@ also carry "distance", and their score is the negated distance.`,
 				return err
 			}
 			return a.withBackend(func(b backend) error {
-				res, err := b.Search(cmd.Context(), args[0], q, wpcdb.SearchOptions{K: f.k, Filter: f.filter, Exact: f.exact, Candidates: f.candidates, Ef: f.ef})
+				res, err := b.Search(cmd.Context(), args[0], q, wpcdb.SearchOptions{K: f.k, Offset: f.offset, WithAttrs: f.withAttrs, Filter: f.filter, Exact: f.exact, Candidates: f.candidates, Ef: f.ef})
 				if err != nil {
 					return err
 				}
-				return a.printHits(res, f.explain)
+				return a.printHits(res, f.explain, f.withAttrs, f.offset)
 			})
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.query, "query", "", "JSON cloud to search with, or - for standard input")
-	fl.IntVarP(&f.k, "k", "k", 10, "number of hits (at most 10000)")
+	fl.IntVarP(&f.k, "k", "k", 10, "number of hits (at most 10000; 0 means 10)")
+	fl.IntVar(&f.offset, "offset", 0, "skip the best N hits (paging; offset + k is at most 10000)")
+	fl.BoolVar(&f.withAttrs, "with-attrs", false, "print each hit's attributes")
 	fl.StringVar(&f.filter, "filter", "", `only items whose attributes match, e.g. 'color = "red" AND year >= 2020'`)
 	fl.BoolVar(&f.exact, "exact", false, "scan every item with the exact kernel instead of using the first stage")
 	fl.IntVar(&f.candidates, "candidates", 0, "first-stage depth R (default max(10k, 100))")
@@ -88,7 +93,7 @@ func (a *app) rerankCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return a.printHits(res, false)
+				return a.printHits(res, false, false, 0)
 			})
 		},
 	}
@@ -97,40 +102,61 @@ func (a *app) rerankCommand() *cobra.Command {
 }
 
 type hitJSON struct {
-	ID       string   `json:"id"`
-	Score    float64  `json:"score"`
-	Distance *float64 `json:"distance,omitempty"`
+	ID       string         `json:"id"`
+	Score    float64        `json:"score"`
+	Distance *float64       `json:"distance,omitempty"`
+	Attrs    map[string]any `json:"attrs,omitempty"`
 }
 
-func (a *app) printHits(res hits, explain bool) error {
+// printHits prints a search's or rerank's hits; ranks start after rank0
+// (a search's offset).
+func (a *app) printHits(res hits, explain, withAttrs bool, rank0 int) error {
 	mmd := res.score.LowerIsCloser()
 	if a.g.json {
 		hits := make([]hitJSON, len(res.Hits))
 		for i, h := range res.Hits {
-			hits[i] = hitJSON{ID: h.ID, Score: h.Score}
+			hits[i] = hitJSON{ID: h.ID, Score: h.Score, Attrs: h.Attrs}
 			if mmd {
 				d := h.Distance
 				hits[i].Distance = &d
 			}
 		}
-		return a.printJSON(map[string]any{"hits": hits, "stats": res.Stats})
+		out := map[string]any{"hits": hits, "stats": res.Stats}
+		if len(res.Missing) > 0 {
+			out["missing"] = res.Missing
+		}
+		return a.printJSON(out)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	header := "RANK\tID\tSCORE"
 	if mmd {
-		fmt.Fprintln(tw, "RANK\tID\tSCORE\tDISTANCE")
-	} else {
-		fmt.Fprintln(tw, "RANK\tID\tSCORE")
+		header += "\tDISTANCE"
 	}
+	if withAttrs {
+		header += "\tATTRS"
+	}
+	fmt.Fprintln(tw, header)
 	for i, h := range res.Hits {
-		score := strconv.FormatFloat(h.Score, 'g', -1, 64)
+		line := fmt.Sprintf("%d\t%s\t%s", rank0+i+1, h.ID, strconv.FormatFloat(h.Score, 'g', -1, 64))
 		if mmd {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", i+1, h.ID, score, strconv.FormatFloat(h.Distance, 'g', -1, 64))
-		} else {
-			fmt.Fprintf(tw, "%d\t%s\t%s\n", i+1, h.ID, score)
+			line += "\t" + strconv.FormatFloat(h.Distance, 'g', -1, 64)
 		}
+		if withAttrs {
+			b, err := json.Marshal(h.Attrs)
+			if err != nil {
+				return err
+			}
+			line += "\t" + string(b)
+		}
+		fmt.Fprintln(tw, line)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(res.Missing) > 0 {
+		if _, err := fmt.Fprintf(a.stdout, "not found: %s\n", quoteAll(res.Missing)); err != nil {
+			return err
+		}
 	}
 	if explain {
 		s := res.Stats
