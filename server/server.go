@@ -5,8 +5,12 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
@@ -59,6 +63,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the server's metrics; nil: no metrics.
 	Registerer prometheus.Registerer
+	// HTTP also serves the service as HTTP/JSON (REST routes with protojson
+	// bodies, see http.go), Connect and gRPC-Web on the same listener.
+	HTTP bool
 }
 
 // Server is a gRPC server over a DB. Safe for concurrent use.
@@ -66,6 +73,10 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	log    *slog.Logger
+
+	httpSrv  *http.Server // with Options.HTTP
+	mu       sync.Mutex
+	mixedLis []net.Listener // plaintext listeners split by serveMixed
 }
 
 // New builds a server over db; Serve starts it. db stays the caller's.
@@ -97,7 +108,8 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 		grpc.ChainUnaryInterceptor(ic.unary()...),
 		grpc.ChainStreamInterceptor(ic.stream()...),
 	}
-	if o.TLS != nil {
+	if o.TLS != nil && !o.HTTP {
+		// With HTTP the HTTP server terminates TLS (serveMixed).
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
 	s := &Server{grpc: grpc.NewServer(gopts...), health: health.NewServer(), log: o.Logger}
@@ -106,11 +118,25 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if o.HTTP {
+		h, err := s.newHTTPHandler(o.MaxRecvBytes)
+		if err != nil {
+			return nil, fmt.Errorf("server: HTTP routes: %w", err)
+		}
+		s.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+		if o.TLS != nil {
+			s.httpSrv.TLSConfig = o.TLS.Clone()
+		}
+	}
 	return s, nil
 }
 
 // Serve accepts connections on lis until Stop; it returns nil after Stop.
 func (s *Server) Serve(lis net.Listener) error {
+	if s.httpSrv != nil {
+		s.log.Info("serving gRPC and HTTP/JSON", "addr", lis.Addr().String())
+		return s.serveMixed(lis)
+	}
 	s.log.Info("serving gRPC", "addr", lis.Addr().String())
 	err := s.grpc.Serve(lis)
 	if errors.Is(err, grpc.ErrServerStopped) {
@@ -126,17 +152,20 @@ func (s *Server) Serve(lis net.Listener) error {
 func (s *Server) Stop(ctx context.Context) error {
 	s.health.Shutdown()
 	done := make(chan struct{})
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- s.stopHTTP(ctx) }()
 	go func() {
 		s.grpc.GracefulStop()
 		close(done)
 	}()
 	select {
 	case <-done:
-		return nil
+		return <-httpErr
 	case <-ctx.Done():
 		s.log.Warn("graceful stop deadline passed; cancelling in-flight requests")
 		s.grpc.Stop()
 		<-done
+		<-httpErr
 		return ctx.Err()
 	}
 }

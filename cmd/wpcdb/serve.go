@@ -30,6 +30,7 @@ type serveFlags struct {
 	snapshotDir     string
 	shutdownTimeout time.Duration
 	logLevel        string
+	http            bool
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -39,7 +40,9 @@ func (a *app) serveCommand() *cobra.Command {
 		Short: "Serve the database over gRPC (wpcdb.v1.WPCDBService, health, reflection) with Prometheus metrics",
 		Long: `serve opens the database in --data and serves it over gRPC on --listen: the
 service wpcdb.v1.WPCDBService (see proto/wpcdb/v1/wpcdb.proto), the standard health
-service and reflection (so grpcurl works). With --token or --token-file every
+service and reflection (so grpcurl works), and on the same port (unless
+--http=false) the same calls as HTTP/JSON: e.g. POST /v1/collections/NAME/search
+with the request message in protojson as the body. With --token or --token-file every
 call but health and reflection needs "authorization: Bearer <token>". With
 --tls-cert and --tls-key it serves TLS. Metrics are served on
 http://--metrics-listen/metrics (empty or port 0: off). SIGINT or SIGTERM stops
@@ -59,6 +62,7 @@ then they are cancelled. Every other wpcdb command given --addr is its client.`,
 	fl.IntVar(&f.maxRecvMB, "max-recv-mb", server.DefaultMaxRecvBytes>>20, "largest message the server accepts, in MiB (an ingest batch is one message)")
 	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "directory Snapshot requests write under; a request names a snapshot in it (default <data>/snapshots)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for in-flight requests")
+	fl.BoolVar(&f.http, "http", true, "also serve HTTP/JSON (REST routes under /v1/, protojson bodies) on --listen")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug (every request), info (failed requests), warn or error")
 	return cmd
 }
@@ -94,7 +98,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if f.snapshotDir == "" {
 		f.snapshotDir = filepath.Join(a.g.data, "snapshots")
 	}
-	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, SnapshotRoot: f.snapshotDir, Logger: log}
+	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, SnapshotRoot: f.snapshotDir, Logger: log, HTTP: f.http}
 	if f.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
 		if err != nil {

@@ -1,0 +1,214 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"connectrpc.com/vanguard"
+	"connectrpc.com/vanguard/vanguardgrpc"
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/grpc"
+)
+
+// HTTP/JSON: the same service over HTTP/1.1 and HTTP/2 with protojson
+// bodies, on the gRPC port. Vanguard transcodes each HTTP request into a
+// gRPC call to the same grpc.Server, so one implementation answers both,
+// through the same interceptors (auth, limits, logs, metrics); the HTTP
+// status comes from the gRPC code and the body carries the message.
+
+// httpRoutes maps the REST routes onto the service's methods. A request
+// body is the request message in protojson, path variables fill the named
+// fields. (Vanguard v0.4.0 matches a rule's selector as a prefix, so Get
+// has no route: its rule would also apply to GetMany; /get is GetMany.)
+var httpRoutes = []struct {
+	method, verb, path, body string
+}{
+	{"CreateCollection", "POST", "/v1/collections", "*"},
+	{"ListCollections", "GET", "/v1/collections", ""},
+	{"DescribeCollection", "GET", "/v1/collections/{name}", ""},
+	{"DropCollection", "DELETE", "/v1/collections/{name}", ""},
+	{"UpsertBatch", "POST", "/v1/collections/{collection}/upsert", "*"},
+	{"UpdateAttrs", "POST", "/v1/collections/{collection}/attrs", "*"},
+	{"Delete", "POST", "/v1/collections/{collection}/delete", "*"},
+	{"GetMany", "POST", "/v1/collections/{collection}/get", "*"},
+	{"Scroll", "POST", "/v1/collections/{collection}/scroll", "*"},
+	{"Count", "POST", "/v1/collections/{collection}/count", "*"},
+	{"Search", "POST", "/v1/collections/{collection}/search", "*"},
+	{"BatchSearch", "POST", "/v1/collections/{collection}/batch-search", "*"},
+	{"Rerank", "POST", "/v1/collections/{collection}/rerank", "*"},
+}
+
+func httpRules() []*annotations.HttpRule {
+	rules := make([]*annotations.HttpRule, len(httpRoutes))
+	for i, r := range httpRoutes {
+		rule := &annotations.HttpRule{Selector: ServiceName + "." + r.method, Body: r.body}
+		switch r.verb {
+		case "GET":
+			rule.Pattern = &annotations.HttpRule_Get{Get: r.path}
+		case "POST":
+			rule.Pattern = &annotations.HttpRule_Post{Post: r.path}
+		case "DELETE":
+			rule.Pattern = &annotations.HttpRule_Delete{Delete: r.path}
+		}
+		rules[i] = rule
+	}
+	return rules
+}
+
+// newHTTPHandler returns the handler that serves every protocol on the
+// port: gRPC (passed through to s.grpc), and REST, Connect and gRPC-Web
+// (transcoded to gRPC calls).
+func (s *Server) newHTTPHandler(maxBytes int) (http.Handler, error) {
+	return vanguardgrpc.NewTranscoder(s.grpc,
+		vanguard.WithRules(httpRules()...),
+		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(uint32(maxBytes))),
+	)
+}
+
+// http2Preface is what an HTTP/2 client sends first (gRPC always speaks
+// HTTP/2; curl and most HTTP/JSON clients speak HTTP/1.1 in plaintext).
+var http2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+
+// serveMixed serves gRPC and HTTP/JSON on one listener. In plaintext it
+// looks at each connection's first bytes: HTTP/2 goes to the gRPC server
+// directly (its fast path), anything else to the HTTP server. With TLS an
+// HTTP server takes every connection (it negotiates h2 or http/1.1) and
+// passes gRPC requests to the gRPC server's ServeHTTP.
+func (s *Server) serveMixed(lis net.Listener) error {
+	if s.httpSrv.TLSConfig != nil {
+		err := s.httpSrv.ServeTLS(lis, "", "")
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+	grpcLis := newChanListener(lis.Addr())
+	httpLis := newChanListener(lis.Addr())
+	s.mu.Lock()
+	s.mixedLis = append(s.mixedLis, lis)
+	s.mu.Unlock()
+	errc := make(chan error, 3)
+	go func() { errc <- s.grpc.Serve(grpcLis) }()
+	go func() { errc <- s.httpSrv.Serve(httpLis) }()
+	go func() {
+		for {
+			conn, err := lis.Accept()
+			if err != nil {
+				grpcLis.Close()
+				httpLis.Close()
+				errc <- err
+				return
+			}
+			go route(conn, grpcLis, httpLis)
+		}
+	}()
+	var first error
+	for range 3 {
+		err := <-errc
+		if errors.Is(err, net.ErrClosed) || errors.Is(err, http.ErrServerClosed) || errors.Is(err, errListenerClosed) || errors.Is(err, grpc.ErrServerStopped) {
+			err = nil
+		}
+		if err != nil && first == nil {
+			first = err
+			lis.Close() // stop the others
+		}
+	}
+	return first
+}
+
+// route hands a connection to the gRPC or the HTTP listener by its first
+// bytes.
+func route(conn net.Conn, grpcLis, httpLis *chanListener) {
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReaderSize(conn, len(http2Preface))
+	isH2 := true
+	for i := 1; i <= len(http2Preface); i++ {
+		b, err := br.Peek(i)
+		if err != nil {
+			conn.Close()
+			return
+		}
+		if !bytes.Equal(b, http2Preface[:i]) {
+			isH2 = false
+			break
+		}
+	}
+	conn.SetReadDeadline(time.Time{})
+	c := &peekedConn{Conn: conn, r: br}
+	if isH2 {
+		grpcLis.deliver(c)
+	} else {
+		httpLis.deliver(c)
+	}
+}
+
+// peekedConn replays the bytes read to route it.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+var errListenerClosed = errors.New("server: listener closed")
+
+// chanListener is a net.Listener fed by route.
+type chanListener struct {
+	addr   net.Addr
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *chanListener) deliver(c net.Conn) {
+	select {
+	case l.conns <- c:
+	case <-l.closed:
+		c.Close()
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, errListenerClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// stopHTTP shuts the HTTP side down: no new connections, in-flight
+// requests finish until ctx ends.
+func (s *Server) stopHTTP(ctx context.Context) error {
+	if s.httpSrv == nil {
+		return nil
+	}
+	s.mu.Lock()
+	for _, lis := range s.mixedLis {
+		lis.Close()
+	}
+	s.mu.Unlock()
+	if err := s.httpSrv.Shutdown(ctx); err != nil {
+		s.httpSrv.Close()
+		return fmt.Errorf("server: HTTP shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/metadata"
+
+	"github.com/wpcdb/wpcdb/server"
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+)
+
+// TestHTTPJSON does what a curl user does against `wpcdb serve`: create a
+// collection, upsert two clouds, search with attributes and a filter, all
+// in protojson over plain HTTP/1.1 on the gRPC port, with the same auth
+// and errors mapped from the gRPC codes. gRPC keeps working on the port.
+func TestHTTPJSON(t *testing.T) {
+	ts := startServer(t, &server.Options{Token: "tok", HTTP: true})
+	base := "http://" + ts.addr
+	call := func(method, path, token, body string) (int, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		var out map[string]any
+		if err := json.Unmarshal(data, &out); err != nil {
+			t.Fatalf("%s %s: %d, body %q is not JSON: %v", method, path, resp.StatusCode, data, err)
+		}
+		return resp.StatusCode, out
+	}
+	if code, body := call("GET", "/v1/collections", "", ""); code != http.StatusUnauthorized || !strings.Contains(body["message"].(string), "bearer token") {
+		t.Fatalf("no token: %d %v", code, body)
+	}
+	if code, body := call("POST", "/v1/collections", "tok", `{"name": "c", "config": {"dim": 2, "kernel": "linear"}}`); code != 200 || body["collection"].(map[string]any)["name"] != "c" {
+		t.Fatalf("create: %d %v", code, body)
+	}
+	code, body := call("POST", "/v1/collections/c/upsert", "tok", `{"items": [
+		{"id": "a", "cloud": {"dim": 2, "points": [1, 0]}, "attrs": {"color": {"stringValue": "red"}}},
+		{"id": "b", "cloud": {"dim": 2, "points": [0.9, 0.1, 0, 1], "weights": [1, 1]}, "attrs": {"color": {"stringValue": "blue"}}}]}`)
+	if code != 200 || body["written"] != 2.0 {
+		t.Fatalf("upsert: %d %v", code, body)
+	}
+	code, body = call("POST", "/v1/collections/c/search", "tok", `{"query": {"dim": 2, "points": [1, 0]}, "k": 3, "withAttrs": true, "filter": "color = \"blue\""}`)
+	hits, _ := body["hits"].([]any)
+	if code != 200 || len(hits) != 1 {
+		t.Fatalf("search: %d %v", code, body)
+	}
+	hit := hits[0].(map[string]any)
+	if hit["id"] != "b" || hit["attrs"].(map[string]any)["color"].(map[string]any)["stringValue"] != "blue" {
+		t.Errorf("hit %v", hit)
+	}
+	if code, body := call("POST", "/v1/collections/c/count", "tok", `{}`); code != 200 || body["count"] != "2" {
+		t.Errorf("count: %d %v (uint64 is a JSON string)", code, body)
+	}
+	if code, body := call("GET", "/v1/collections/nope", "tok", ""); code != http.StatusNotFound || !strings.Contains(body["message"].(string), `"nope"`) {
+		t.Errorf("unknown collection: %d %v", code, body)
+	}
+	if code, body := call("POST", "/v1/collections/c/search", "tok", `{"query": {"dim": 2, "points": [1, 0]}, "filter": "color ="}`); code != http.StatusBadRequest || body["code"] != 3.0 {
+		t.Errorf("bad filter: %d %v", code, body)
+	}
+	// gRPC on the same port.
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer tok")
+	if res, err := ts.cli.Count(ctx, &pb.CountRequest{Collection: "c"}); err != nil || res.Count != 2 {
+		t.Errorf("gRPC on the HTTP port: %v, %v", res, err)
+	}
+}
