@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -59,8 +58,8 @@ func (a *app) withBackend(f func(b backend) error) error {
 		}
 		b = r
 	} else {
-		if a.g.tlsCA != "" {
-			return usageError{errors.New("--tls-ca goes with --addr")}
+		if a.g.tlsCA != "" || a.g.tls {
+			return usageError{errNoAddr}
 		}
 		db, err := a.openDB()
 		if err != nil {

@@ -33,9 +33,17 @@ type remote struct {
 const maxClientRecvBytes = 1 << 30
 
 // dial connects to --addr: plaintext, or TLS verified against --tls-ca,
-// sending --token as a bearer token.
+// sending the token (--token, --token-file or $WPCDB_TOKEN) as a bearer
+// token.
 func (a *app) dial() (*remote, error) {
+	token, err := a.clientToken()
+	if err != nil {
+		return nil, err
+	}
 	creds := insecure.NewCredentials()
+	if a.g.tls && a.g.tlsCA == "" {
+		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12}) // the system's roots
+	}
 	if a.g.tlsCA != "" {
 		pem, err := os.ReadFile(a.g.tlsCA)
 		if err != nil {
@@ -51,8 +59,8 @@ func (a *app) dial() (*remote, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxClientRecvBytes)),
 	}
-	if a.g.token != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer(a.g.token)))
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
 	}
 	conn, err := grpc.NewClient(a.g.addr, opts...)
 	if err != nil {

@@ -206,7 +206,7 @@ func TestClientErrors(t *testing.T) {
 	if code != 1 || !strings.HasPrefix(stderr, "wpcdb: Unavailable: ") {
 		t.Errorf("no server: %d %q", code, stderr)
 	}
-	if _, stderr, code := runCLI(t, "", "--tls-ca", "ca.pem", "collection", "list"); code != 2 || !strings.Contains(stderr, "--tls-ca goes with --addr") {
+	if _, stderr, code := runCLI(t, "", "--tls-ca", "ca.pem", "collection", "list"); code != 2 || !strings.Contains(stderr, "--tls-ca go with --addr") {
 		t.Errorf("--tls-ca without --addr: %d %q", code, stderr)
 	}
 }

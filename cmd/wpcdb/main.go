@@ -27,11 +27,14 @@ func main() {
 
 // globals are the root's persistent flags.
 type globals struct {
-	data  string
-	addr  string
-	token string
-	tlsCA string
-	json  bool
+	data      string
+	addr      string
+	token     string
+	tokenFile string
+	tls       bool
+	tlsCA     string
+	insecure  bool
+	json      bool
 }
 
 // app is one invocation: its flags and streams.
@@ -83,9 +86,12 @@ Weighted Point Cloud Embedding paper, pruned by a first-stage index.`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.g.data, "data", "./wpcdb-data", "data directory of the embedded database")
 	pf.StringVar(&a.g.addr, "addr", "", "HOST:PORT of a wpcdb server; when set, commands run against it")
-	pf.StringVar(&a.g.token, "token", "", "bearer token for the server")
+	pf.StringVar(&a.g.token, "token", "", "bearer token for the server (visible in ps: prefer --token-file or $WPCDB_TOKEN)")
+	pf.StringVar(&a.g.tokenFile, "token-file", "", "file holding the bearer token (instead of --token)")
+	pf.BoolVar(&a.g.tls, "tls", false, "connect to --addr with TLS verified against the system's CA roots")
 	pf.StringVar(&a.g.tlsCA, "tls-ca", "", "PEM CA certificate: connect to --addr with TLS verified against it")
+	pf.BoolVar(&a.g.insecure, "insecure", false, "allow sending a token in plaintext to a non-loopback --addr")
 	pf.BoolVar(&a.g.json, "json", false, "print JSON instead of text")
-	root.AddCommand(a.simCommand(), a.collectionCommand(), a.ingestCommand(), a.getCommand(), a.countCommand(), a.scrollCommand(), a.updateAttrsCommand(), a.deleteCommand(), a.benchCommand(), a.searchCommand(), a.rerankCommand(), a.demoCommand(), a.serveCommand(), a.encodeCommand())
+	root.AddCommand(a.simCommand(), a.collectionCommand(), a.ingestCommand(), a.getCommand(), a.countCommand(), a.scrollCommand(), a.updateAttrsCommand(), a.deleteCommand(), a.benchCommand(), a.searchCommand(), a.rerankCommand(), a.demoCommand(), a.serveCommand(), a.encodeCommand(), a.versionCommand())
 	return root
 }

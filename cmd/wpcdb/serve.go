@@ -8,9 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +23,6 @@ import (
 type serveFlags struct {
 	listen          string
 	metricsListen   string
-	tokenFile       string
 	tlsCert, tlsKey string
 	maxRecvMB       int
 	snapshotDir     string
@@ -56,7 +54,6 @@ then they are cancelled. Every other wpcdb command given --addr is its client.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:7070", "HOST:PORT of the gRPC listener")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:9464", "HOST:PORT of the Prometheus /metrics listener (empty or port 0: off)")
-	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token clients must send (instead of --token)")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve TLS with")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.IntVar(&f.maxRecvMB, "max-recv-mb", server.DefaultMaxRecvBytes>>20, "largest message the server accepts, in MiB (an ingest batch is one message)")
@@ -71,18 +68,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if a.g.addr != "" {
 		return usageError{errors.New("serve: --addr is for clients; the server listens on --listen")}
 	}
-	token := a.g.token
-	if f.tokenFile != "" {
-		if token != "" {
-			return usageError{errors.New("serve: give --token or --token-file, not both")}
-		}
-		b, err := os.ReadFile(f.tokenFile)
-		if err != nil {
-			return err
-		}
-		if token = strings.TrimSpace(string(b)); token == "" {
-			return fmt.Errorf("serve: --token-file %s is empty", f.tokenFile)
-		}
+	token, err := a.flagToken("serve")
+	if err != nil {
+		return err
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageError{errors.New("serve: --tls-cert and --tls-key go together")}
@@ -117,6 +105,12 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	defer db.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	v, rev := buildVersion()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "wpcdb_build_info", Help: "Always 1; the labels say which wpcdb this is.",
+		ConstLabels: prometheus.Labels{"version": v, "revision": rev, "goversion": runtime.Version()}})
+	buildInfo.Set(1)
+	reg.MustRegister(buildInfo)
+	log.Info("wpcdb", "version", v, "revision", rev)
 	opts.Registerer = reg
 	srv, err := server.New(db, opts)
 	if err != nil {

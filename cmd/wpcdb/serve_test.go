@@ -108,6 +108,7 @@ func TestServe(t *testing.T) {
 		`wpcdb_grpc_requests_total{code="OK",method="wpcdb.v1.WPCDBService/CreateCollection"} 1`,
 		`wpcdb_collection_items{collection="c"} 0`,
 		`go_goroutines`,
+		`wpcdb_build_info{goversion="go1.`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
