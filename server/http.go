@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,10 +67,22 @@ func httpRules() []*annotations.HttpRule {
 // port: gRPC (passed through to s.grpc), and REST, Connect and gRPC-Web
 // (transcoded to gRPC calls).
 func (s *Server) newHTTPHandler(maxBytes int) (http.Handler, error) {
-	return vanguardgrpc.NewTranscoder(s.grpc,
+	t, err := vanguardgrpc.NewTranscoder(s.grpc,
 		vanguard.WithRules(httpRules()...),
 		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(uint32(maxBytes))),
 	)
+	if err != nil {
+		return nil, err
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A REST body is always JSON: `curl -d` labels it a form.
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			if ct := r.Header.Get("Content-Type"); ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+				r.Header.Set("Content-Type", "application/json")
+			}
+		}
+		t.ServeHTTP(w, r)
+	}), nil
 }
 
 // http2Preface is what an HTTP/2 client sends first (gRPC always speaks

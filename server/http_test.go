@@ -27,7 +27,9 @@ func TestHTTPJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Content-Type", "application/json")
+		if method == "POST" && !strings.HasSuffix(path, "/count") {
+			req.Header.Set("Content-Type", "application/json")
+		} // else: no content type, as from curl -d (which says form): JSON all the same
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
