@@ -74,7 +74,17 @@ func (s *Server) newHTTPHandler(maxBytes int) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	doc, err := openAPIDoc()
+	if err != nil {
+		return nil, err
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/openapi.json" && r.Method == http.MethodGet {
+			// The schema, not data: served without a token.
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(doc)
+			return
+		}
 		// A REST body is always JSON: `curl -d` labels it a form.
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			if ct := r.Header.Get("Content-Type"); ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded") {

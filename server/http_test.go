@@ -75,6 +75,15 @@ func TestHTTPJSON(t *testing.T) {
 	if code, body := call("POST", "/v1/collections/c/search", "tok", `{"query": {"dim": 2, "points": [1, 0]}, "filter": "color ="}`); code != http.StatusBadRequest || body["code"] != 3.0 {
 		t.Errorf("bad filter: %d %v", code, body)
 	}
+	// The OpenAPI document describes the routes, protojson names included.
+	code, doc := call("GET", "/v1/openapi.json", "", "")
+	paths, _ := doc["paths"].(map[string]any)
+	search, _ := paths["/v1/collections/{collection}/search"].(map[string]any)
+	schemas, _ := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	props, _ := schemas["SearchRequest"].(map[string]any)["properties"].(map[string]any)
+	if code != 200 || search["post"] == nil || props["withAttrs"] == nil {
+		t.Errorf("openapi.json: %d, search route %v, SearchRequest properties %v", code, search, props)
+	}
 	// gRPC on the same port.
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer tok")
 	if res, err := ts.cli.Count(ctx, &pb.CountRequest{Collection: "c"}); err != nil || res.Count != 2 {
