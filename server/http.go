@@ -115,6 +115,11 @@ func (s *Server) serveMixed(lis net.Listener) error {
 	grpcLis := newChanListener(lis.Addr())
 	httpLis := newChanListener(lis.Addr())
 	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		lis.Close()
+		return nil
+	}
 	s.mixedLis = append(s.mixedLis, lis)
 	s.mu.Unlock()
 	errc := make(chan error, 3)
@@ -225,6 +230,7 @@ func (s *Server) stopHTTP(ctx context.Context) error {
 		return nil
 	}
 	s.mu.Lock()
+	s.stopped = true
 	for _, lis := range s.mixedLis {
 		lis.Close()
 	}

@@ -77,6 +77,7 @@ type Server struct {
 	httpSrv  *http.Server // with Options.HTTP
 	mu       sync.Mutex
 	mixedLis []net.Listener // plaintext listeners split by serveMixed
+	stopped  bool           // Stop was called: serveMixed serves no more
 }
 
 // New builds a server over db; Serve starts it. db stays the caller's.
