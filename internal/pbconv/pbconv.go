@@ -59,11 +59,11 @@ func CloudFromPB(c *pb.Cloud) (wpcsim.Cloud, error) {
 
 // unpackPoints decodes little-endian float32 or float16 coordinates: shape
 // (M, dim), M from the length.
-func unpackPoints(data []byte, dt pb.DType, dim int) ([]float32, error) {
+func unpackPoints(data []byte, dt pb.Dtype, dim int) ([]float32, error) {
 	size := 4
 	switch dt {
-	case pb.DType_DTYPE_UNSPECIFIED, pb.DType_DTYPE_FLOAT32:
-	case pb.DType_DTYPE_FLOAT16:
+	case pb.Dtype_DTYPE_UNSPECIFIED, pb.Dtype_DTYPE_FLOAT32:
+	case pb.Dtype_DTYPE_FLOAT16:
 		size = 2
 	default:
 		return nil, fmt.Errorf("points_dtype: unknown dtype %d", int32(dt))

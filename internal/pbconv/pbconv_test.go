@@ -55,7 +55,7 @@ func TestItemRoundTrip(t *testing.T) {
 		t.Errorf("float32 points_data: %v %v, %v", c.Points, c.Weights, err)
 	}
 	half := []byte{0x00, 0x3c, 0x00, 0xc0, 0x00, 0x38, 0x00, 0x42}
-	c, err = CloudFromPB(&pb.Cloud{Dim: 2, PointsData: half, PointsDtype: pb.DType_DTYPE_FLOAT16})
+	c, err = CloudFromPB(&pb.Cloud{Dim: 2, PointsData: half, PointsDtype: pb.Dtype_DTYPE_FLOAT16})
 	if err != nil || fmt.Sprint(c.Points) != "[1 -2 0.5 3]" {
 		t.Errorf("float16 points_data: %v, %v", c.Points, err)
 	}

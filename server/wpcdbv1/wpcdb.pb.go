@@ -37,56 +37,56 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// DType is the element type of a packed array.
-type DType int32
+// Dtype is the element type of a packed array.
+type Dtype int32
 
 const (
 	// DTYPE_UNSPECIFIED means float32.
-	DType_DTYPE_UNSPECIFIED DType = 0
+	Dtype_DTYPE_UNSPECIFIED Dtype = 0
 	// DTYPE_FLOAT32 is IEEE 754 binary32, little-endian.
-	DType_DTYPE_FLOAT32 DType = 1
+	Dtype_DTYPE_FLOAT32 Dtype = 1
 	// DTYPE_FLOAT16 is IEEE 754 binary16, little-endian.
-	DType_DTYPE_FLOAT16 DType = 2
+	Dtype_DTYPE_FLOAT16 Dtype = 2
 )
 
-// Enum value maps for DType.
+// Enum value maps for Dtype.
 var (
-	DType_name = map[int32]string{
+	Dtype_name = map[int32]string{
 		0: "DTYPE_UNSPECIFIED",
 		1: "DTYPE_FLOAT32",
 		2: "DTYPE_FLOAT16",
 	}
-	DType_value = map[string]int32{
+	Dtype_value = map[string]int32{
 		"DTYPE_UNSPECIFIED": 0,
 		"DTYPE_FLOAT32":     1,
 		"DTYPE_FLOAT16":     2,
 	}
 )
 
-func (x DType) Enum() *DType {
-	p := new(DType)
+func (x Dtype) Enum() *Dtype {
+	p := new(Dtype)
 	*p = x
 	return p
 }
 
-func (x DType) String() string {
+func (x Dtype) String() string {
 	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
 }
 
-func (DType) Descriptor() protoreflect.EnumDescriptor {
+func (Dtype) Descriptor() protoreflect.EnumDescriptor {
 	return file_wpcdb_v1_wpcdb_proto_enumTypes[0].Descriptor()
 }
 
-func (DType) Type() protoreflect.EnumType {
+func (Dtype) Type() protoreflect.EnumType {
 	return &file_wpcdb_v1_wpcdb_proto_enumTypes[0]
 }
 
-func (x DType) Number() protoreflect.EnumNumber {
+func (x Dtype) Number() protoreflect.EnumNumber {
 	return protoreflect.EnumNumber(x)
 }
 
-// Deprecated: Use DType.Descriptor instead.
-func (DType) EnumDescriptor() ([]byte, []int) {
+// Deprecated: Use Dtype.Descriptor instead.
+func (Dtype) EnumDescriptor() ([]byte, []int) {
 	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{0}
 }
 
@@ -270,7 +270,7 @@ type Cloud struct {
 	// points or points_data, not both.
 	PointsData []byte `protobuf:"bytes,4,opt,name=points_data,json=pointsData,proto3" json:"points_data,omitempty"`
 	// points_dtype is the element type of points_data.
-	PointsDtype   DType `protobuf:"varint,5,opt,name=points_dtype,json=pointsDtype,proto3,enum=wpcdb.v1.DType" json:"points_dtype,omitempty"`
+	PointsDtype   Dtype `protobuf:"varint,5,opt,name=points_dtype,json=pointsDtype,proto3,enum=wpcdb.v1.Dtype" json:"points_dtype,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -333,11 +333,11 @@ func (x *Cloud) GetPointsData() []byte {
 	return nil
 }
 
-func (x *Cloud) GetPointsDtype() DType {
+func (x *Cloud) GetPointsDtype() Dtype {
 	if x != nil {
 		return x.PointsDtype
 	}
-	return DType_DTYPE_UNSPECIFIED
+	return Dtype_DTYPE_UNSPECIFIED
 }
 
 // AttrValue is an attribute value: a string, a number or a boolean.
@@ -3257,7 +3257,7 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x06points\x18\x03 \x03(\x02R\x06points\x12\x1f\n" +
 	"\vpoints_data\x18\x04 \x01(\fR\n" +
 	"pointsData\x122\n" +
-	"\fpoints_dtype\x18\x05 \x01(\x0e2\x0f.wpcdb.v1.DTypeR\vpointsDtype\"~\n" +
+	"\fpoints_dtype\x18\x05 \x01(\x0e2\x0f.wpcdb.v1.DtypeR\vpointsDtype\"~\n" +
 	"\tAttrValue\x12#\n" +
 	"\fstring_value\x18\x01 \x01(\tH\x00R\vstringValue\x12#\n" +
 	"\fnumber_value\x18\x02 \x01(\x01H\x00R\vnumberValue\x12\x1f\n" +
@@ -3507,7 +3507,7 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x0erepresentation\x18\x01 \x01(\tR\x0erepresentation\x12\x10\n" +
 	"\x03dim\x18\x02 \x01(\rR\x03dim\x12\x16\n" +
 	"\x06recall\x18\x03 \x01(\x01R\x06recall*D\n" +
-	"\x05DType\x12\x15\n" +
+	"\x05Dtype\x12\x15\n" +
 	"\x11DTYPE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rDTYPE_FLOAT32\x10\x01\x12\x11\n" +
 	"\rDTYPE_FLOAT16\x10\x02*h\n" +
@@ -3559,7 +3559,7 @@ func file_wpcdb_v1_wpcdb_proto_rawDescGZIP() []byte {
 var file_wpcdb_v1_wpcdb_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
-	(DType)(0),                         // 0: wpcdb.v1.DType
+	(Dtype)(0),                         // 0: wpcdb.v1.Dtype
 	(ScoreMode)(0),                     // 1: wpcdb.v1.ScoreMode
 	(Norm)(0),                          // 2: wpcdb.v1.Norm
 	(Encoding)(0),                      // 3: wpcdb.v1.Encoding
@@ -3616,7 +3616,7 @@ var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
 	(*CalibrateResponse_Measured)(nil), // 54: wpcdb.v1.CalibrateResponse.Measured
 }
 var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
-	0,  // 0: wpcdb.v1.Cloud.points_dtype:type_name -> wpcdb.v1.DType
+	0,  // 0: wpcdb.v1.Cloud.points_dtype:type_name -> wpcdb.v1.Dtype
 	4,  // 1: wpcdb.v1.Item.cloud:type_name -> wpcdb.v1.Cloud
 	49, // 2: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
 	2,  // 3: wpcdb.v1.CollectionConfig.norm:type_name -> wpcdb.v1.Norm

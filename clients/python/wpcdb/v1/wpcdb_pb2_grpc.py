@@ -95,6 +95,11 @@ class WPCDBServiceStub(object):
                 request_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotRequest.SerializeToString,
                 response_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotResponse.FromString,
                 )
+        self.Calibrate = channel.unary_unary(
+                '/wpcdb.v1.WPCDBService/Calibrate',
+                request_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateRequest.SerializeToString,
+                response_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateResponse.FromString,
+                )
 
 
 class WPCDBServiceServicer(object):
@@ -224,6 +229,15 @@ class WPCDBServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Calibrate(self, request, context):
+        """Calibrate chooses a collection's first-stage vector by measured recall
+        on its own items (queries of the real workload when given, else
+        held-out items) and switches to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WPCDBServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -306,6 +320,11 @@ def add_WPCDBServiceServicer_to_server(servicer, server):
                     servicer.Snapshot,
                     request_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotRequest.FromString,
                     response_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotResponse.SerializeToString,
+            ),
+            'Calibrate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Calibrate,
+                    request_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateRequest.FromString,
+                    response_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -587,5 +606,22 @@ class WPCDBService(object):
         return grpc.experimental.unary_unary(request, target, '/wpcdb.v1.WPCDBService/Snapshot',
             wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotRequest.SerializeToString,
             wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Calibrate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/wpcdb.v1.WPCDBService/Calibrate',
+            wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateRequest.SerializeToString,
+            wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
