@@ -7,12 +7,12 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
+	"google.golang.org/protobuf/types/known/structpb"
+
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
-func str(s string) *pb.AttrValue {
-	return &pb.AttrValue{Kind: &pb.AttrValue_StringValue{StringValue: s}}
-}
+func str(s string) *structpb.Value { return structpb.NewStringValue(s) }
 
 // TestIssue18Calls runs the unary upsert (points packed as bytes), search
 // with attributes, offset and k = 0, GetMany, Scroll, Count, UpdateAttrs
@@ -25,7 +25,7 @@ func TestIssue18Calls(t *testing.T) {
 	for i, id := range []string{"d", "a", "c", "b", "e"} {
 		x := float32(i + 1)
 		items = append(items, &pb.Item{Id: id, Cloud: &pb.Cloud{Dim: 2, PointsData: pbconv.PackPoints([]float32{x, 1, 1, x})},
-			Attrs: map[string]*pb.AttrValue{"color": str([]string{"red", "blue"}[i%2])}})
+			Attrs: map[string]*structpb.Value{"color": str([]string{"red", "blue"}[i%2])}})
 	}
 	up, err := ts.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "c", Items: items})
 	if err != nil || up.GetWritten() != 5 {
@@ -75,7 +75,7 @@ func TestIssue18Calls(t *testing.T) {
 	if n, err := ts.cli.Count(ctx, &pb.CountRequest{Collection: "c", Filter: `color = "blue"`}); err != nil || n.Count != 2 {
 		t.Fatalf("count blue: %v, %v", n, err)
 	}
-	ua, err := ts.cli.UpdateAttrs(ctx, &pb.UpdateAttrsRequest{Collection: "c", Id: "d", Set: map[string]*pb.AttrValue{"color": str("blue")}})
+	ua, err := ts.cli.UpdateAttrs(ctx, &pb.UpdateAttrsRequest{Collection: "c", Id: "d", Set: map[string]*structpb.Value{"color": str("blue")}})
 	if err != nil || ua.Attrs["color"].GetStringValue() != "blue" {
 		t.Fatalf("UpdateAttrs: %v, %v", ua, err)
 	}

@@ -52,8 +52,8 @@ func TestHTTPJSON(t *testing.T) {
 		t.Fatalf("create: %d %v", code, body)
 	}
 	code, body := call("POST", "/v1/collections/c/upsert", "tok", `{"items": [
-		{"id": "a", "cloud": {"dim": 2, "points": [1, 0]}, "attrs": {"color": {"stringValue": "red"}}},
-		{"id": "b", "cloud": {"dim": 2, "points": [0.9, 0.1, 0, 1], "weights": [1, 1]}, "attrs": {"color": {"stringValue": "blue"}}}]}`)
+		{"id": "a", "cloud": {"dim": 2, "points": [1, 0]}, "attrs": {"color": "red"}},
+		{"id": "b", "cloud": {"dim": 2, "points": [0.9, 0.1, 0, 1], "weights": [1, 1]}, "attrs": {"color": "blue", "year": 2021}}]}`)
 	if code != 200 || body["written"] != 2.0 {
 		t.Fatalf("upsert: %d %v", code, body)
 	}
@@ -63,7 +63,7 @@ func TestHTTPJSON(t *testing.T) {
 		t.Fatalf("search: %d %v", code, body)
 	}
 	hit := hits[0].(map[string]any)
-	if hit["id"] != "b" || hit["attrs"].(map[string]any)["color"].(map[string]any)["stringValue"] != "blue" {
+	if attrs := hit["attrs"].(map[string]any); hit["id"] != "b" || attrs["color"] != "blue" || attrs["year"] != 2021.0 {
 		t.Errorf("hit %v", hit)
 	}
 	if code, body := call("POST", "/v1/collections/c/count", "tok", `{}`); code != 200 || body["count"] != "2" {

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/bench"
@@ -422,8 +423,9 @@ func TestBadInputs(t *testing.T) {
 		{"ragged points", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, 1, 0, 0, 0, 1)}), codes.InvalidArgument, "points"},
 		{"zero point", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, 0, 0, 0, 0)}), codes.InvalidArgument, "zero vector"},
 		{"empty ID", upsertBad(&pb.Item{Id: "", Cloud: q}), codes.InvalidArgument, "id: must not be empty"},
-		{"attr without value", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*pb.AttrValue{"color": {}}}), codes.InvalidArgument, "attrs.color"},
-		{"NaN attr", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*pb.AttrValue{"n": {Kind: &pb.AttrValue_NumberValue{NumberValue: math.NaN()}}}}), codes.InvalidArgument, "attrs.n"},
+		{"attr without value", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"color": {}}}), codes.InvalidArgument, "attrs.color"},
+		{"list attr", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"tags": structpb.NewListValue(&structpb.ListValue{})}}), codes.InvalidArgument, "attrs.tags: value must be a string, number or boolean, got a list"},
+		{"NaN attr", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"n": structpb.NewNumberValue(math.NaN())}}), codes.InvalidArgument, "attrs.n"},
 		{"oversized message", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, big...)}), codes.ResourceExhausted, "larger than max"},
 		{"upsert unknown collection", func() error {
 			_, err := upsertPB(ctx, ts.cli, &pb.UpsertRequest{Collection: "nope", Items: []*pb.Item{good("y")}})
@@ -538,7 +540,7 @@ func TestRefusedBatchDetail(t *testing.T) {
 		t.Fatalf("count %d, want the first batch's 2", c.Count())
 	}
 	acks, err = upsertPB(ctx, ts.cli, &pb.UpsertRequest{Collection: "c", SkipInvalid: true,
-		Items: []*pb.Item{item("c", 1, 1), item("d", 0, 0), {Id: "g", Cloud: &pb.Cloud{Dim: 2, Points: []float32{1, 1}}, Attrs: map[string]*pb.AttrValue{"x": {}}}, item("e", 1, 2)}})
+		Items: []*pb.Item{item("c", 1, 1), item("d", 0, 0), {Id: "g", Cloud: &pb.Cloud{Dim: 2, Points: []float32{1, 1}}, Attrs: map[string]*structpb.Value{"x": {}}}, item("e", 1, 2)}})
 	if err != nil || len(acks) != 1 || acks[0].Written != 2 || len(acks[0].Skipped) != 2 ||
 		acks[0].Skipped[0].Index != 1 || acks[0].Skipped[1].Index != 2 || acks[0].Skipped[1].Id != "g" {
 		t.Fatalf("skip invalid: %v %v", acks, err)

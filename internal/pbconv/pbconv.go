@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/internal/simd"
@@ -100,37 +102,36 @@ func PackPoints(points []float32) []byte {
 
 // AttrsToPB converts attribute values (string, float64, bool; other numeric
 // types are converted to float64).
-func AttrsToPB(attrs map[string]any) (map[string]*pb.AttrValue, error) {
+func AttrsToPB(attrs map[string]any) (map[string]*structpb.Value, error) {
 	if len(attrs) == 0 {
 		return nil, nil
 	}
-	out := make(map[string]*pb.AttrValue, len(attrs))
+	out := make(map[string]*structpb.Value, len(attrs))
 	for k, v := range attrs {
-		var av pb.AttrValue
 		switch x := v.(type) {
 		case string:
-			av.Kind = &pb.AttrValue_StringValue{StringValue: x}
+			out[k] = structpb.NewStringValue(x)
 		case bool:
-			av.Kind = &pb.AttrValue_BoolValue{BoolValue: x}
+			out[k] = structpb.NewBoolValue(x)
 		case float64:
-			av.Kind = &pb.AttrValue_NumberValue{NumberValue: x}
+			out[k] = structpb.NewNumberValue(x)
 		case float32:
-			av.Kind = &pb.AttrValue_NumberValue{NumberValue: float64(x)}
+			out[k] = structpb.NewNumberValue(float64(x))
 		case int:
-			av.Kind = &pb.AttrValue_NumberValue{NumberValue: float64(x)}
+			out[k] = structpb.NewNumberValue(float64(x))
 		case int64:
-			av.Kind = &pb.AttrValue_NumberValue{NumberValue: float64(x)}
+			out[k] = structpb.NewNumberValue(float64(x))
 		default:
 			return nil, fmt.Errorf("attrs.%s: value must be a string, number or boolean, got %T", k, v)
 		}
-		out[k] = &av
 	}
 	return out, nil
 }
 
-// AttrsFromPB converts attribute values; a value with no kind set is an
-// error naming the attribute.
-func AttrsFromPB(attrs map[string]*pb.AttrValue) (map[string]any, error) {
+// AttrsFromPB converts attribute values; a value that is not a string,
+// number or boolean (unset, null, a list or an object) is an error naming
+// the attribute.
+func AttrsFromPB(attrs map[string]*structpb.Value) (map[string]any, error) {
 	if len(attrs) == 0 {
 		return nil, nil
 	}
@@ -142,17 +143,31 @@ func AttrsFromPB(attrs map[string]*pb.AttrValue) (map[string]any, error) {
 	sort.Strings(names) // the first bad attribute is reported deterministically
 	for _, k := range names {
 		switch x := attrs[k].GetKind().(type) {
-		case *pb.AttrValue_StringValue:
+		case *structpb.Value_StringValue:
 			out[k] = x.StringValue
-		case *pb.AttrValue_NumberValue:
+		case *structpb.Value_NumberValue:
 			out[k] = x.NumberValue
-		case *pb.AttrValue_BoolValue:
+		case *structpb.Value_BoolValue:
 			out[k] = x.BoolValue
-		default:
+		case nil:
 			return nil, fmt.Errorf("attrs.%s: no value (want a string, number or boolean)", k)
+		default:
+			return nil, fmt.Errorf("attrs.%s: value must be a string, number or boolean, got %s", k, valueKind(attrs[k]))
 		}
 	}
 	return out, nil
+}
+
+func valueKind(v *structpb.Value) string {
+	switch v.GetKind().(type) {
+	case *structpb.Value_NullValue:
+		return "null"
+	case *structpb.Value_ListValue:
+		return "a list"
+	case *structpb.Value_StructValue:
+		return "an object"
+	}
+	return "an unknown kind"
 }
 
 // ItemToPB converts an item.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/wpcdb/wpcdb"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 	"github.com/wpcdb/wpcdb/storage"
@@ -72,7 +74,7 @@ func TestItemRoundTrip(t *testing.T) {
 			t.Errorf("%v: %v, want %q", tc.c, err, tc.want)
 		}
 	}
-	if _, err := ItemFromPB(&pb.Item{Id: "a", Attrs: map[string]*pb.AttrValue{"z": {}, "a": nil}}); err == nil || !strings.Contains(err.Error(), "attrs.a") {
+	if _, err := ItemFromPB(&pb.Item{Id: "a", Attrs: map[string]*structpb.Value{"z": {}, "a": nil}}); err == nil || !strings.Contains(err.Error(), "attrs.a") {
 		t.Errorf("unset attribute: %v", err)
 	}
 }

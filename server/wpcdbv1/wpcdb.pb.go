@@ -25,6 +25,7 @@ package wpcdbv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -340,118 +341,22 @@ func (x *Cloud) GetPointsDtype() Dtype {
 	return Dtype_DTYPE_UNSPECIFIED
 }
 
-// AttrValue is an attribute value: a string, a number or a boolean.
-type AttrValue struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Types that are valid to be assigned to Kind:
-	//
-	//	*AttrValue_StringValue
-	//	*AttrValue_NumberValue
-	//	*AttrValue_BoolValue
-	Kind          isAttrValue_Kind `protobuf_oneof:"kind"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *AttrValue) Reset() {
-	*x = AttrValue{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *AttrValue) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*AttrValue) ProtoMessage() {}
-
-func (x *AttrValue) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use AttrValue.ProtoReflect.Descriptor instead.
-func (*AttrValue) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *AttrValue) GetKind() isAttrValue_Kind {
-	if x != nil {
-		return x.Kind
-	}
-	return nil
-}
-
-func (x *AttrValue) GetStringValue() string {
-	if x != nil {
-		if x, ok := x.Kind.(*AttrValue_StringValue); ok {
-			return x.StringValue
-		}
-	}
-	return ""
-}
-
-func (x *AttrValue) GetNumberValue() float64 {
-	if x != nil {
-		if x, ok := x.Kind.(*AttrValue_NumberValue); ok {
-			return x.NumberValue
-		}
-	}
-	return 0
-}
-
-func (x *AttrValue) GetBoolValue() bool {
-	if x != nil {
-		if x, ok := x.Kind.(*AttrValue_BoolValue); ok {
-			return x.BoolValue
-		}
-	}
-	return false
-}
-
-type isAttrValue_Kind interface {
-	isAttrValue_Kind()
-}
-
-type AttrValue_StringValue struct {
-	StringValue string `protobuf:"bytes,1,opt,name=string_value,json=stringValue,proto3,oneof"`
-}
-
-type AttrValue_NumberValue struct {
-	NumberValue float64 `protobuf:"fixed64,2,opt,name=number_value,json=numberValue,proto3,oneof"`
-}
-
-type AttrValue_BoolValue struct {
-	BoolValue bool `protobuf:"varint,3,opt,name=bool_value,json=boolValue,proto3,oneof"`
-}
-
-func (*AttrValue_StringValue) isAttrValue_Kind() {}
-
-func (*AttrValue_NumberValue) isAttrValue_Kind() {}
-
-func (*AttrValue_BoolValue) isAttrValue_Kind() {}
-
-// Item is a cloud with its ID and attributes.
+// Item is a cloud with its ID and attributes. An attribute value is a
+// string, a number or a boolean (a google.protobuf.Value, so that it is a
+// plain JSON value over HTTP/JSON); other kinds are refused, naming the
+// attribute.
 type Item struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Cloud         *Cloud                 `protobuf:"bytes,2,opt,name=cloud,proto3" json:"cloud,omitempty"`
-	Attrs         map[string]*AttrValue  `protobuf:"bytes,3,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state         protoimpl.MessageState     `protogen:"open.v1"`
+	Id            string                     `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Cloud         *Cloud                     `protobuf:"bytes,2,opt,name=cloud,proto3" json:"cloud,omitempty"`
+	Attrs         map[string]*structpb.Value `protobuf:"bytes,3,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Item) Reset() {
 	*x = Item{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[2]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +368,7 @@ func (x *Item) String() string {
 func (*Item) ProtoMessage() {}
 
 func (x *Item) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[2]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +381,7 @@ func (x *Item) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Item.ProtoReflect.Descriptor instead.
 func (*Item) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{2}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Item) GetId() string {
@@ -493,7 +398,7 @@ func (x *Item) GetCloud() *Cloud {
 	return nil
 }
 
-func (x *Item) GetAttrs() map[string]*AttrValue {
+func (x *Item) GetAttrs() map[string]*structpb.Value {
 	if x != nil {
 		return x.Attrs
 	}
@@ -531,7 +436,7 @@ type CollectionConfig struct {
 
 func (x *CollectionConfig) Reset() {
 	*x = CollectionConfig{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[3]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +448,7 @@ func (x *CollectionConfig) String() string {
 func (*CollectionConfig) ProtoMessage() {}
 
 func (x *CollectionConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[3]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,7 +461,7 @@ func (x *CollectionConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectionConfig.ProtoReflect.Descriptor instead.
 func (*CollectionConfig) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{3}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CollectionConfig) GetDim() uint32 {
@@ -655,7 +560,7 @@ type IndexConfig struct {
 
 func (x *IndexConfig) Reset() {
 	*x = IndexConfig{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[4]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +572,7 @@ func (x *IndexConfig) String() string {
 func (*IndexConfig) ProtoMessage() {}
 
 func (x *IndexConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[4]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +585,7 @@ func (x *IndexConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IndexConfig.ProtoReflect.Descriptor instead.
 func (*IndexConfig) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{4}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *IndexConfig) GetKind() string {
@@ -740,7 +645,7 @@ type IndexStatus struct {
 
 func (x *IndexStatus) Reset() {
 	*x = IndexStatus{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[5]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +657,7 @@ func (x *IndexStatus) String() string {
 func (*IndexStatus) ProtoMessage() {}
 
 func (x *IndexStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[5]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +670,7 @@ func (x *IndexStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IndexStatus.ProtoReflect.Descriptor instead.
 func (*IndexStatus) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{5}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *IndexStatus) GetKind() string {
@@ -828,7 +733,7 @@ type FeatureSample struct {
 
 func (x *FeatureSample) Reset() {
 	*x = FeatureSample{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[6]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +745,7 @@ func (x *FeatureSample) String() string {
 func (*FeatureSample) ProtoMessage() {}
 
 func (x *FeatureSample) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[6]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +758,7 @@ func (x *FeatureSample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureSample.ProtoReflect.Descriptor instead.
 func (*FeatureSample) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{6}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FeatureSample) GetTerms() []*FeatureSample_Term {
@@ -879,7 +784,7 @@ type CollectionInfo struct {
 
 func (x *CollectionInfo) Reset() {
 	*x = CollectionInfo{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[7]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +796,7 @@ func (x *CollectionInfo) String() string {
 func (*CollectionInfo) ProtoMessage() {}
 
 func (x *CollectionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[7]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +809,7 @@ func (x *CollectionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectionInfo.ProtoReflect.Descriptor instead.
 func (*CollectionInfo) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{7}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CollectionInfo) GetName() string {
@@ -955,7 +860,7 @@ type CreateCollectionRequest struct {
 
 func (x *CreateCollectionRequest) Reset() {
 	*x = CreateCollectionRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[8]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +872,7 @@ func (x *CreateCollectionRequest) String() string {
 func (*CreateCollectionRequest) ProtoMessage() {}
 
 func (x *CreateCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[8]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +885,7 @@ func (x *CreateCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectionRequest.ProtoReflect.Descriptor instead.
 func (*CreateCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{8}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateCollectionRequest) GetName() string {
@@ -1013,7 +918,7 @@ type CreateCollectionResponse struct {
 
 func (x *CreateCollectionResponse) Reset() {
 	*x = CreateCollectionResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[9]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +930,7 @@ func (x *CreateCollectionResponse) String() string {
 func (*CreateCollectionResponse) ProtoMessage() {}
 
 func (x *CreateCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[9]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +943,7 @@ func (x *CreateCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectionResponse.ProtoReflect.Descriptor instead.
 func (*CreateCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{9}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateCollectionResponse) GetCollection() *CollectionInfo {
@@ -1057,7 +962,7 @@ type DescribeCollectionRequest struct {
 
 func (x *DescribeCollectionRequest) Reset() {
 	*x = DescribeCollectionRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[10]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +974,7 @@ func (x *DescribeCollectionRequest) String() string {
 func (*DescribeCollectionRequest) ProtoMessage() {}
 
 func (x *DescribeCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[10]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +987,7 @@ func (x *DescribeCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeCollectionRequest.ProtoReflect.Descriptor instead.
 func (*DescribeCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{10}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DescribeCollectionRequest) GetName() string {
@@ -1101,7 +1006,7 @@ type DescribeCollectionResponse struct {
 
 func (x *DescribeCollectionResponse) Reset() {
 	*x = DescribeCollectionResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[11]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1018,7 @@ func (x *DescribeCollectionResponse) String() string {
 func (*DescribeCollectionResponse) ProtoMessage() {}
 
 func (x *DescribeCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[11]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1031,7 @@ func (x *DescribeCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeCollectionResponse.ProtoReflect.Descriptor instead.
 func (*DescribeCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{11}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DescribeCollectionResponse) GetCollection() *CollectionInfo {
@@ -1144,7 +1049,7 @@ type ListCollectionsRequest struct {
 
 func (x *ListCollectionsRequest) Reset() {
 	*x = ListCollectionsRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[12]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1061,7 @@ func (x *ListCollectionsRequest) String() string {
 func (*ListCollectionsRequest) ProtoMessage() {}
 
 func (x *ListCollectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[12]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1074,7 @@ func (x *ListCollectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListCollectionsRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{12}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{11}
 }
 
 type ListCollectionsResponse struct {
@@ -1181,7 +1086,7 @@ type ListCollectionsResponse struct {
 
 func (x *ListCollectionsResponse) Reset() {
 	*x = ListCollectionsResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[13]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1098,7 @@ func (x *ListCollectionsResponse) String() string {
 func (*ListCollectionsResponse) ProtoMessage() {}
 
 func (x *ListCollectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[13]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1111,7 @@ func (x *ListCollectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListCollectionsResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{13}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListCollectionsResponse) GetCollections() []*CollectionInfo {
@@ -1225,7 +1130,7 @@ type DropCollectionRequest struct {
 
 func (x *DropCollectionRequest) Reset() {
 	*x = DropCollectionRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[14]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1142,7 @@ func (x *DropCollectionRequest) String() string {
 func (*DropCollectionRequest) ProtoMessage() {}
 
 func (x *DropCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[14]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1155,7 @@ func (x *DropCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropCollectionRequest.ProtoReflect.Descriptor instead.
 func (*DropCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{14}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DropCollectionRequest) GetName() string {
@@ -1268,7 +1173,7 @@ type DropCollectionResponse struct {
 
 func (x *DropCollectionResponse) Reset() {
 	*x = DropCollectionResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[15]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1185,7 @@ func (x *DropCollectionResponse) String() string {
 func (*DropCollectionResponse) ProtoMessage() {}
 
 func (x *DropCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[15]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1198,7 @@ func (x *DropCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropCollectionResponse.ProtoReflect.Descriptor instead.
 func (*DropCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{15}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{14}
 }
 
 // UpsertRequest is one batch of an Upsert stream.
@@ -1312,7 +1217,7 @@ type UpsertRequest struct {
 
 func (x *UpsertRequest) Reset() {
 	*x = UpsertRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[16]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1229,7 @@ func (x *UpsertRequest) String() string {
 func (*UpsertRequest) ProtoMessage() {}
 
 func (x *UpsertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[16]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1242,7 @@ func (x *UpsertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertRequest.ProtoReflect.Descriptor instead.
 func (*UpsertRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{16}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpsertRequest) GetCollection() string {
@@ -1374,7 +1279,7 @@ type InvalidItem struct {
 
 func (x *InvalidItem) Reset() {
 	*x = InvalidItem{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[17]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1291,7 @@ func (x *InvalidItem) String() string {
 func (*InvalidItem) ProtoMessage() {}
 
 func (x *InvalidItem) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[17]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1304,7 @@ func (x *InvalidItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidItem.ProtoReflect.Descriptor instead.
 func (*InvalidItem) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{17}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *InvalidItem) GetIndex() uint32 {
@@ -1438,7 +1343,7 @@ type UpsertResponse struct {
 
 func (x *UpsertResponse) Reset() {
 	*x = UpsertResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[18]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1355,7 @@ func (x *UpsertResponse) String() string {
 func (*UpsertResponse) ProtoMessage() {}
 
 func (x *UpsertResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[18]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1368,7 @@ func (x *UpsertResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertResponse.ProtoReflect.Descriptor instead.
 func (*UpsertResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{18}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpsertResponse) GetBatch() uint64 {
@@ -1501,7 +1406,7 @@ type UpsertBatchRequest struct {
 
 func (x *UpsertBatchRequest) Reset() {
 	*x = UpsertBatchRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[19]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1418,7 @@ func (x *UpsertBatchRequest) String() string {
 func (*UpsertBatchRequest) ProtoMessage() {}
 
 func (x *UpsertBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[19]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1431,7 @@ func (x *UpsertBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertBatchRequest.ProtoReflect.Descriptor instead.
 func (*UpsertBatchRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{19}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpsertBatchRequest) GetCollection() string {
@@ -1562,7 +1467,7 @@ type UpsertBatchResponse struct {
 
 func (x *UpsertBatchResponse) Reset() {
 	*x = UpsertBatchResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[20]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +1479,7 @@ func (x *UpsertBatchResponse) String() string {
 func (*UpsertBatchResponse) ProtoMessage() {}
 
 func (x *UpsertBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[20]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +1492,7 @@ func (x *UpsertBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertBatchResponse.ProtoReflect.Descriptor instead.
 func (*UpsertBatchResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{20}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpsertBatchResponse) GetWritten() uint32 {
@@ -1614,7 +1519,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[21]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1626,7 +1531,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[21]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1639,7 +1544,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{21}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteRequest) GetCollection() string {
@@ -1666,7 +1571,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[22]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1583,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[22]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1596,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{22}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteResponse) GetDeleted() uint32 {
@@ -1711,7 +1616,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[23]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +1628,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[23]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +1641,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{23}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetRequest) GetCollection() string {
@@ -1762,7 +1667,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[24]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +1679,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[24]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +1692,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{24}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetResponse) GetItem() *Item {
@@ -1808,7 +1713,7 @@ type GetManyRequest struct {
 
 func (x *GetManyRequest) Reset() {
 	*x = GetManyRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[25]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1820,7 +1725,7 @@ func (x *GetManyRequest) String() string {
 func (*GetManyRequest) ProtoMessage() {}
 
 func (x *GetManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[25]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1833,7 +1738,7 @@ func (x *GetManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManyRequest.ProtoReflect.Descriptor instead.
 func (*GetManyRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{25}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetManyRequest) GetCollection() string {
@@ -1862,7 +1767,7 @@ type GetManyResponse struct {
 
 func (x *GetManyResponse) Reset() {
 	*x = GetManyResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[26]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +1779,7 @@ func (x *GetManyResponse) String() string {
 func (*GetManyResponse) ProtoMessage() {}
 
 func (x *GetManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[26]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +1792,7 @@ func (x *GetManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManyResponse.ProtoReflect.Descriptor instead.
 func (*GetManyResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{26}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetManyResponse) GetItems() []*Item {
@@ -1922,7 +1827,7 @@ type ScrollRequest struct {
 
 func (x *ScrollRequest) Reset() {
 	*x = ScrollRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[27]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +1839,7 @@ func (x *ScrollRequest) String() string {
 func (*ScrollRequest) ProtoMessage() {}
 
 func (x *ScrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[27]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +1852,7 @@ func (x *ScrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScrollRequest.ProtoReflect.Descriptor instead.
 func (*ScrollRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{27}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ScrollRequest) GetCollection() string {
@@ -1999,7 +1904,7 @@ type ScrollResponse struct {
 
 func (x *ScrollResponse) Reset() {
 	*x = ScrollResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[28]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2011,7 +1916,7 @@ func (x *ScrollResponse) String() string {
 func (*ScrollResponse) ProtoMessage() {}
 
 func (x *ScrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[28]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2024,7 +1929,7 @@ func (x *ScrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScrollResponse.ProtoReflect.Descriptor instead.
 func (*ScrollResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{28}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ScrollResponse) GetItems() []*Item {
@@ -2052,7 +1957,7 @@ type CountRequest struct {
 
 func (x *CountRequest) Reset() {
 	*x = CountRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[29]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2064,7 +1969,7 @@ func (x *CountRequest) String() string {
 func (*CountRequest) ProtoMessage() {}
 
 func (x *CountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[29]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2077,7 +1982,7 @@ func (x *CountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountRequest.ProtoReflect.Descriptor instead.
 func (*CountRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{29}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CountRequest) GetCollection() string {
@@ -2103,7 +2008,7 @@ type CountResponse struct {
 
 func (x *CountResponse) Reset() {
 	*x = CountResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[30]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2020,7 @@ func (x *CountResponse) String() string {
 func (*CountResponse) ProtoMessage() {}
 
 func (x *CountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[30]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2033,7 @@ func (x *CountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountResponse.ProtoReflect.Descriptor instead.
 func (*CountResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{30}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CountResponse) GetCount() uint64 {
@@ -2143,7 +2048,7 @@ type UpdateAttrsRequest struct {
 	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
 	Id         string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
 	// set adds or replaces these attributes.
-	Set map[string]*AttrValue `protobuf:"bytes,3,rep,name=set,proto3" json:"set,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Set map[string]*structpb.Value `protobuf:"bytes,3,rep,name=set,proto3" json:"set,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// unset removes these attributes (a name not present is ignored); a name
 	// may not be both set and unset.
 	Unset         []string `protobuf:"bytes,4,rep,name=unset,proto3" json:"unset,omitempty"`
@@ -2153,7 +2058,7 @@ type UpdateAttrsRequest struct {
 
 func (x *UpdateAttrsRequest) Reset() {
 	*x = UpdateAttrsRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[31]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2070,7 @@ func (x *UpdateAttrsRequest) String() string {
 func (*UpdateAttrsRequest) ProtoMessage() {}
 
 func (x *UpdateAttrsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[31]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2083,7 @@ func (x *UpdateAttrsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAttrsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAttrsRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{31}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateAttrsRequest) GetCollection() string {
@@ -2195,7 +2100,7 @@ func (x *UpdateAttrsRequest) GetId() string {
 	return ""
 }
 
-func (x *UpdateAttrsRequest) GetSet() map[string]*AttrValue {
+func (x *UpdateAttrsRequest) GetSet() map[string]*structpb.Value {
 	if x != nil {
 		return x.Set
 	}
@@ -2212,14 +2117,14 @@ func (x *UpdateAttrsRequest) GetUnset() []string {
 type UpdateAttrsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// attrs are the item's attributes after the update.
-	Attrs         map[string]*AttrValue `protobuf:"bytes,1,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Attrs         map[string]*structpb.Value `protobuf:"bytes,1,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateAttrsResponse) Reset() {
 	*x = UpdateAttrsResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[32]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2231,7 +2136,7 @@ func (x *UpdateAttrsResponse) String() string {
 func (*UpdateAttrsResponse) ProtoMessage() {}
 
 func (x *UpdateAttrsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[32]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2244,10 +2149,10 @@ func (x *UpdateAttrsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAttrsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAttrsResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{32}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{31}
 }
 
-func (x *UpdateAttrsResponse) GetAttrs() map[string]*AttrValue {
+func (x *UpdateAttrsResponse) GetAttrs() map[string]*structpb.Value {
 	if x != nil {
 		return x.Attrs
 	}
@@ -2279,7 +2184,7 @@ type SearchRequest struct {
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[33]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2196,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[33]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2209,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{33}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SearchRequest) GetCollection() string {
@@ -2378,14 +2283,14 @@ type Hit struct {
 	Score    float64                `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
 	Distance float64                `protobuf:"fixed64,3,opt,name=distance,proto3" json:"distance,omitempty"`
 	// attrs are the item's attributes (with_attrs only).
-	Attrs         map[string]*AttrValue `protobuf:"bytes,4,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Attrs         map[string]*structpb.Value `protobuf:"bytes,4,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Hit) Reset() {
 	*x = Hit{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2397,7 +2302,7 @@ func (x *Hit) String() string {
 func (*Hit) ProtoMessage() {}
 
 func (x *Hit) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2410,7 +2315,7 @@ func (x *Hit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hit.ProtoReflect.Descriptor instead.
 func (*Hit) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{34}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Hit) GetId() string {
@@ -2434,7 +2339,7 @@ func (x *Hit) GetDistance() float64 {
 	return 0
 }
 
-func (x *Hit) GetAttrs() map[string]*AttrValue {
+func (x *Hit) GetAttrs() map[string]*structpb.Value {
 	if x != nil {
 		return x.Attrs
 	}
@@ -2460,7 +2365,7 @@ type SearchStats struct {
 
 func (x *SearchStats) Reset() {
 	*x = SearchStats{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[35]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2472,7 +2377,7 @@ func (x *SearchStats) String() string {
 func (*SearchStats) ProtoMessage() {}
 
 func (x *SearchStats) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[35]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2485,7 +2390,7 @@ func (x *SearchStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchStats.ProtoReflect.Descriptor instead.
 func (*SearchStats) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{35}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SearchStats) GetPlan() string {
@@ -2558,7 +2463,7 @@ type SearchResponse struct {
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[36]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2475,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[36]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2488,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{36}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SearchResponse) GetHits() []*Hit {
@@ -2625,7 +2530,7 @@ type BatchSearchRequest struct {
 
 func (x *BatchSearchRequest) Reset() {
 	*x = BatchSearchRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[37]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2637,7 +2542,7 @@ func (x *BatchSearchRequest) String() string {
 func (*BatchSearchRequest) ProtoMessage() {}
 
 func (x *BatchSearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[37]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2650,7 +2555,7 @@ func (x *BatchSearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSearchRequest.ProtoReflect.Descriptor instead.
 func (*BatchSearchRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{37}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *BatchSearchRequest) GetCollection() string {
@@ -2726,7 +2631,7 @@ type BatchSearchResponse struct {
 
 func (x *BatchSearchResponse) Reset() {
 	*x = BatchSearchResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[38]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2738,7 +2643,7 @@ func (x *BatchSearchResponse) String() string {
 func (*BatchSearchResponse) ProtoMessage() {}
 
 func (x *BatchSearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[38]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2751,7 +2656,7 @@ func (x *BatchSearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSearchResponse.ProtoReflect.Descriptor instead.
 func (*BatchSearchResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{38}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BatchSearchResponse) GetResults() []*SearchResponse {
@@ -2776,7 +2681,7 @@ type RerankRequest struct {
 
 func (x *RerankRequest) Reset() {
 	*x = RerankRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[39]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2788,7 +2693,7 @@ func (x *RerankRequest) String() string {
 func (*RerankRequest) ProtoMessage() {}
 
 func (x *RerankRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[39]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2801,7 +2706,7 @@ func (x *RerankRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RerankRequest.ProtoReflect.Descriptor instead.
 func (*RerankRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{39}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RerankRequest) GetCollection() string {
@@ -2845,7 +2750,7 @@ type RerankResponse struct {
 
 func (x *RerankResponse) Reset() {
 	*x = RerankResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[40]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2857,7 +2762,7 @@ func (x *RerankResponse) String() string {
 func (*RerankResponse) ProtoMessage() {}
 
 func (x *RerankResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[40]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2870,7 +2775,7 @@ func (x *RerankResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RerankResponse.ProtoReflect.Descriptor instead.
 func (*RerankResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{40}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RerankResponse) GetHits() []*Hit {
@@ -2912,7 +2817,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[41]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2924,7 +2829,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[41]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2937,7 +2842,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{41}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SnapshotRequest) GetDir() string {
@@ -2957,7 +2862,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[42]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2969,7 +2874,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[42]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2982,7 +2887,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{42}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SnapshotResponse) GetDir() string {
@@ -3003,7 +2908,7 @@ type CalibrateRequest struct {
 
 func (x *CalibrateRequest) Reset() {
 	*x = CalibrateRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[43]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3015,7 +2920,7 @@ func (x *CalibrateRequest) String() string {
 func (*CalibrateRequest) ProtoMessage() {}
 
 func (x *CalibrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[43]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3028,7 +2933,7 @@ func (x *CalibrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CalibrateRequest.ProtoReflect.Descriptor instead.
 func (*CalibrateRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{43}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CalibrateRequest) GetCollection() string {
@@ -3063,7 +2968,7 @@ type CalibrateResponse struct {
 
 func (x *CalibrateResponse) Reset() {
 	*x = CalibrateResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[44]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3075,7 +2980,7 @@ func (x *CalibrateResponse) String() string {
 func (*CalibrateResponse) ProtoMessage() {}
 
 func (x *CalibrateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[44]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3088,7 +2993,7 @@ func (x *CalibrateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CalibrateResponse.ProtoReflect.Descriptor instead.
 func (*CalibrateResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{44}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CalibrateResponse) GetChosen() string {
@@ -3144,7 +3049,7 @@ type FeatureSample_Term struct {
 
 func (x *FeatureSample_Term) Reset() {
 	*x = FeatureSample_Term{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[46]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3156,7 +3061,7 @@ func (x *FeatureSample_Term) String() string {
 func (*FeatureSample_Term) ProtoMessage() {}
 
 func (x *FeatureSample_Term) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[46]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3169,7 +3074,7 @@ func (x *FeatureSample_Term) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureSample_Term.ProtoReflect.Descriptor instead.
 func (*FeatureSample_Term) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{6, 0}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{5, 0}
 }
 
 func (x *FeatureSample_Term) GetW() []float32 {
@@ -3197,7 +3102,7 @@ type CalibrateResponse_Measured struct {
 
 func (x *CalibrateResponse_Measured) Reset() {
 	*x = CalibrateResponse_Measured{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[50]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3209,7 +3114,7 @@ func (x *CalibrateResponse_Measured) String() string {
 func (*CalibrateResponse_Measured) ProtoMessage() {}
 
 func (x *CalibrateResponse_Measured) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[50]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3222,7 +3127,7 @@ func (x *CalibrateResponse_Measured) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CalibrateResponse_Measured.ProtoReflect.Descriptor instead.
 func (*CalibrateResponse_Measured) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{44, 0}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{43, 0}
 }
 
 func (x *CalibrateResponse_Measured) GetRepresentation() string {
@@ -3250,28 +3155,22 @@ var File_wpcdb_v1_wpcdb_proto protoreflect.FileDescriptor
 
 const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\n" +
-	"\x14wpcdb/v1/wpcdb.proto\x12\bwpcdb.v1\"\xa0\x01\n" +
+	"\x14wpcdb/v1/wpcdb.proto\x12\bwpcdb.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xa0\x01\n" +
 	"\x05Cloud\x12\x10\n" +
 	"\x03dim\x18\x01 \x01(\rR\x03dim\x12\x18\n" +
 	"\aweights\x18\x02 \x03(\x02R\aweights\x12\x16\n" +
 	"\x06points\x18\x03 \x03(\x02R\x06points\x12\x1f\n" +
 	"\vpoints_data\x18\x04 \x01(\fR\n" +
 	"pointsData\x122\n" +
-	"\fpoints_dtype\x18\x05 \x01(\x0e2\x0f.wpcdb.v1.DtypeR\vpointsDtype\"~\n" +
-	"\tAttrValue\x12#\n" +
-	"\fstring_value\x18\x01 \x01(\tH\x00R\vstringValue\x12#\n" +
-	"\fnumber_value\x18\x02 \x01(\x01H\x00R\vnumberValue\x12\x1f\n" +
-	"\n" +
-	"bool_value\x18\x03 \x01(\bH\x00R\tboolValueB\x06\n" +
-	"\x04kind\"\xbd\x01\n" +
+	"\fpoints_dtype\x18\x05 \x01(\x0e2\x0f.wpcdb.v1.DtypeR\vpointsDtype\"\xc0\x01\n" +
 	"\x04Item\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
 	"\x05cloud\x18\x02 \x01(\v2\x0f.wpcdb.v1.CloudR\x05cloud\x12/\n" +
-	"\x05attrs\x18\x03 \x03(\v2\x19.wpcdb.v1.Item.AttrsEntryR\x05attrs\x1aM\n" +
+	"\x05attrs\x18\x03 \x03(\v2\x19.wpcdb.v1.Item.AttrsEntryR\x05attrs\x1aP\n" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.wpcdb.v1.AttrValueR\x05value:\x028\x01\"\xfd\x02\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xfd\x02\n" +
 	"\x10CollectionConfig\x12\x10\n" +
 	"\x03dim\x18\x01 \x01(\rR\x03dim\x12\x1d\n" +
 	"\n" +
@@ -3398,23 +3297,23 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"collection\x12\x16\n" +
 	"\x06filter\x18\x02 \x01(\tR\x06filter\"%\n" +
 	"\rCountResponse\x12\x14\n" +
-	"\x05count\x18\x01 \x01(\x04R\x05count\"\xe0\x01\n" +
+	"\x05count\x18\x01 \x01(\x04R\x05count\"\xe3\x01\n" +
 	"\x12UpdateAttrsRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
 	"collection\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x127\n" +
 	"\x03set\x18\x03 \x03(\v2%.wpcdb.v1.UpdateAttrsRequest.SetEntryR\x03set\x12\x14\n" +
-	"\x05unset\x18\x04 \x03(\tR\x05unset\x1aK\n" +
+	"\x05unset\x18\x04 \x03(\tR\x05unset\x1aN\n" +
 	"\bSetEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.wpcdb.v1.AttrValueR\x05value:\x028\x01\"\xa4\x01\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xa7\x01\n" +
 	"\x13UpdateAttrsResponse\x12>\n" +
-	"\x05attrs\x18\x01 \x03(\v2(.wpcdb.v1.UpdateAttrsResponse.AttrsEntryR\x05attrs\x1aM\n" +
+	"\x05attrs\x18\x01 \x03(\v2(.wpcdb.v1.UpdateAttrsResponse.AttrsEntryR\x05attrs\x1aP\n" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.wpcdb.v1.AttrValueR\x05value:\x028\x01\"\xf9\x01\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xf9\x01\n" +
 	"\rSearchRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -3429,16 +3328,16 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x06filter\x18\a \x01(\tR\x06filter\x12\x1d\n" +
 	"\n" +
 	"with_attrs\x18\b \x01(\bR\twithAttrs\x12\x16\n" +
-	"\x06offset\x18\t \x01(\x05R\x06offset\"\xc6\x01\n" +
+	"\x06offset\x18\t \x01(\x05R\x06offset\"\xc9\x01\n" +
 	"\x03Hit\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x1a\n" +
 	"\bdistance\x18\x03 \x01(\x01R\bdistance\x12.\n" +
-	"\x05attrs\x18\x04 \x03(\v2\x18.wpcdb.v1.Hit.AttrsEntryR\x05attrs\x1aM\n" +
+	"\x05attrs\x18\x04 \x03(\v2\x18.wpcdb.v1.Hit.AttrsEntryR\x05attrs\x1aP\n" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.wpcdb.v1.AttrValueR\x05value:\x028\x01\"\xf6\x01\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xf6\x01\n" +
 	"\vSearchStats\x12\x12\n" +
 	"\x04plan\x18\x01 \x01(\tR\x04plan\x12\x18\n" +
 	"\apassing\x18\x02 \x01(\x04R\apassing\x12\x1e\n" +
@@ -3557,140 +3456,140 @@ func file_wpcdb_v1_wpcdb_proto_rawDescGZIP() []byte {
 }
 
 var file_wpcdb_v1_wpcdb_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
 	(Dtype)(0),                         // 0: wpcdb.v1.Dtype
 	(ScoreMode)(0),                     // 1: wpcdb.v1.ScoreMode
 	(Norm)(0),                          // 2: wpcdb.v1.Norm
 	(Encoding)(0),                      // 3: wpcdb.v1.Encoding
 	(*Cloud)(nil),                      // 4: wpcdb.v1.Cloud
-	(*AttrValue)(nil),                  // 5: wpcdb.v1.AttrValue
-	(*Item)(nil),                       // 6: wpcdb.v1.Item
-	(*CollectionConfig)(nil),           // 7: wpcdb.v1.CollectionConfig
-	(*IndexConfig)(nil),                // 8: wpcdb.v1.IndexConfig
-	(*IndexStatus)(nil),                // 9: wpcdb.v1.IndexStatus
-	(*FeatureSample)(nil),              // 10: wpcdb.v1.FeatureSample
-	(*CollectionInfo)(nil),             // 11: wpcdb.v1.CollectionInfo
-	(*CreateCollectionRequest)(nil),    // 12: wpcdb.v1.CreateCollectionRequest
-	(*CreateCollectionResponse)(nil),   // 13: wpcdb.v1.CreateCollectionResponse
-	(*DescribeCollectionRequest)(nil),  // 14: wpcdb.v1.DescribeCollectionRequest
-	(*DescribeCollectionResponse)(nil), // 15: wpcdb.v1.DescribeCollectionResponse
-	(*ListCollectionsRequest)(nil),     // 16: wpcdb.v1.ListCollectionsRequest
-	(*ListCollectionsResponse)(nil),    // 17: wpcdb.v1.ListCollectionsResponse
-	(*DropCollectionRequest)(nil),      // 18: wpcdb.v1.DropCollectionRequest
-	(*DropCollectionResponse)(nil),     // 19: wpcdb.v1.DropCollectionResponse
-	(*UpsertRequest)(nil),              // 20: wpcdb.v1.UpsertRequest
-	(*InvalidItem)(nil),                // 21: wpcdb.v1.InvalidItem
-	(*UpsertResponse)(nil),             // 22: wpcdb.v1.UpsertResponse
-	(*UpsertBatchRequest)(nil),         // 23: wpcdb.v1.UpsertBatchRequest
-	(*UpsertBatchResponse)(nil),        // 24: wpcdb.v1.UpsertBatchResponse
-	(*DeleteRequest)(nil),              // 25: wpcdb.v1.DeleteRequest
-	(*DeleteResponse)(nil),             // 26: wpcdb.v1.DeleteResponse
-	(*GetRequest)(nil),                 // 27: wpcdb.v1.GetRequest
-	(*GetResponse)(nil),                // 28: wpcdb.v1.GetResponse
-	(*GetManyRequest)(nil),             // 29: wpcdb.v1.GetManyRequest
-	(*GetManyResponse)(nil),            // 30: wpcdb.v1.GetManyResponse
-	(*ScrollRequest)(nil),              // 31: wpcdb.v1.ScrollRequest
-	(*ScrollResponse)(nil),             // 32: wpcdb.v1.ScrollResponse
-	(*CountRequest)(nil),               // 33: wpcdb.v1.CountRequest
-	(*CountResponse)(nil),              // 34: wpcdb.v1.CountResponse
-	(*UpdateAttrsRequest)(nil),         // 35: wpcdb.v1.UpdateAttrsRequest
-	(*UpdateAttrsResponse)(nil),        // 36: wpcdb.v1.UpdateAttrsResponse
-	(*SearchRequest)(nil),              // 37: wpcdb.v1.SearchRequest
-	(*Hit)(nil),                        // 38: wpcdb.v1.Hit
-	(*SearchStats)(nil),                // 39: wpcdb.v1.SearchStats
-	(*SearchResponse)(nil),             // 40: wpcdb.v1.SearchResponse
-	(*BatchSearchRequest)(nil),         // 41: wpcdb.v1.BatchSearchRequest
-	(*BatchSearchResponse)(nil),        // 42: wpcdb.v1.BatchSearchResponse
-	(*RerankRequest)(nil),              // 43: wpcdb.v1.RerankRequest
-	(*RerankResponse)(nil),             // 44: wpcdb.v1.RerankResponse
-	(*SnapshotRequest)(nil),            // 45: wpcdb.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),           // 46: wpcdb.v1.SnapshotResponse
-	(*CalibrateRequest)(nil),           // 47: wpcdb.v1.CalibrateRequest
-	(*CalibrateResponse)(nil),          // 48: wpcdb.v1.CalibrateResponse
-	nil,                                // 49: wpcdb.v1.Item.AttrsEntry
-	(*FeatureSample_Term)(nil),         // 50: wpcdb.v1.FeatureSample.Term
-	nil,                                // 51: wpcdb.v1.UpdateAttrsRequest.SetEntry
-	nil,                                // 52: wpcdb.v1.UpdateAttrsResponse.AttrsEntry
-	nil,                                // 53: wpcdb.v1.Hit.AttrsEntry
-	(*CalibrateResponse_Measured)(nil), // 54: wpcdb.v1.CalibrateResponse.Measured
+	(*Item)(nil),                       // 5: wpcdb.v1.Item
+	(*CollectionConfig)(nil),           // 6: wpcdb.v1.CollectionConfig
+	(*IndexConfig)(nil),                // 7: wpcdb.v1.IndexConfig
+	(*IndexStatus)(nil),                // 8: wpcdb.v1.IndexStatus
+	(*FeatureSample)(nil),              // 9: wpcdb.v1.FeatureSample
+	(*CollectionInfo)(nil),             // 10: wpcdb.v1.CollectionInfo
+	(*CreateCollectionRequest)(nil),    // 11: wpcdb.v1.CreateCollectionRequest
+	(*CreateCollectionResponse)(nil),   // 12: wpcdb.v1.CreateCollectionResponse
+	(*DescribeCollectionRequest)(nil),  // 13: wpcdb.v1.DescribeCollectionRequest
+	(*DescribeCollectionResponse)(nil), // 14: wpcdb.v1.DescribeCollectionResponse
+	(*ListCollectionsRequest)(nil),     // 15: wpcdb.v1.ListCollectionsRequest
+	(*ListCollectionsResponse)(nil),    // 16: wpcdb.v1.ListCollectionsResponse
+	(*DropCollectionRequest)(nil),      // 17: wpcdb.v1.DropCollectionRequest
+	(*DropCollectionResponse)(nil),     // 18: wpcdb.v1.DropCollectionResponse
+	(*UpsertRequest)(nil),              // 19: wpcdb.v1.UpsertRequest
+	(*InvalidItem)(nil),                // 20: wpcdb.v1.InvalidItem
+	(*UpsertResponse)(nil),             // 21: wpcdb.v1.UpsertResponse
+	(*UpsertBatchRequest)(nil),         // 22: wpcdb.v1.UpsertBatchRequest
+	(*UpsertBatchResponse)(nil),        // 23: wpcdb.v1.UpsertBatchResponse
+	(*DeleteRequest)(nil),              // 24: wpcdb.v1.DeleteRequest
+	(*DeleteResponse)(nil),             // 25: wpcdb.v1.DeleteResponse
+	(*GetRequest)(nil),                 // 26: wpcdb.v1.GetRequest
+	(*GetResponse)(nil),                // 27: wpcdb.v1.GetResponse
+	(*GetManyRequest)(nil),             // 28: wpcdb.v1.GetManyRequest
+	(*GetManyResponse)(nil),            // 29: wpcdb.v1.GetManyResponse
+	(*ScrollRequest)(nil),              // 30: wpcdb.v1.ScrollRequest
+	(*ScrollResponse)(nil),             // 31: wpcdb.v1.ScrollResponse
+	(*CountRequest)(nil),               // 32: wpcdb.v1.CountRequest
+	(*CountResponse)(nil),              // 33: wpcdb.v1.CountResponse
+	(*UpdateAttrsRequest)(nil),         // 34: wpcdb.v1.UpdateAttrsRequest
+	(*UpdateAttrsResponse)(nil),        // 35: wpcdb.v1.UpdateAttrsResponse
+	(*SearchRequest)(nil),              // 36: wpcdb.v1.SearchRequest
+	(*Hit)(nil),                        // 37: wpcdb.v1.Hit
+	(*SearchStats)(nil),                // 38: wpcdb.v1.SearchStats
+	(*SearchResponse)(nil),             // 39: wpcdb.v1.SearchResponse
+	(*BatchSearchRequest)(nil),         // 40: wpcdb.v1.BatchSearchRequest
+	(*BatchSearchResponse)(nil),        // 41: wpcdb.v1.BatchSearchResponse
+	(*RerankRequest)(nil),              // 42: wpcdb.v1.RerankRequest
+	(*RerankResponse)(nil),             // 43: wpcdb.v1.RerankResponse
+	(*SnapshotRequest)(nil),            // 44: wpcdb.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),           // 45: wpcdb.v1.SnapshotResponse
+	(*CalibrateRequest)(nil),           // 46: wpcdb.v1.CalibrateRequest
+	(*CalibrateResponse)(nil),          // 47: wpcdb.v1.CalibrateResponse
+	nil,                                // 48: wpcdb.v1.Item.AttrsEntry
+	(*FeatureSample_Term)(nil),         // 49: wpcdb.v1.FeatureSample.Term
+	nil,                                // 50: wpcdb.v1.UpdateAttrsRequest.SetEntry
+	nil,                                // 51: wpcdb.v1.UpdateAttrsResponse.AttrsEntry
+	nil,                                // 52: wpcdb.v1.Hit.AttrsEntry
+	(*CalibrateResponse_Measured)(nil), // 53: wpcdb.v1.CalibrateResponse.Measured
+	(*structpb.Value)(nil),             // 54: google.protobuf.Value
 }
 var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
 	0,  // 0: wpcdb.v1.Cloud.points_dtype:type_name -> wpcdb.v1.Dtype
 	4,  // 1: wpcdb.v1.Item.cloud:type_name -> wpcdb.v1.Cloud
-	49, // 2: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
+	48, // 2: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
 	2,  // 3: wpcdb.v1.CollectionConfig.norm:type_name -> wpcdb.v1.Norm
 	1,  // 4: wpcdb.v1.CollectionConfig.score:type_name -> wpcdb.v1.ScoreMode
 	3,  // 5: wpcdb.v1.CollectionConfig.encoding:type_name -> wpcdb.v1.Encoding
-	8,  // 6: wpcdb.v1.CollectionConfig.index:type_name -> wpcdb.v1.IndexConfig
-	50, // 7: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
-	7,  // 8: wpcdb.v1.CollectionInfo.config:type_name -> wpcdb.v1.CollectionConfig
-	9,  // 9: wpcdb.v1.CollectionInfo.index:type_name -> wpcdb.v1.IndexStatus
-	7,  // 10: wpcdb.v1.CreateCollectionRequest.config:type_name -> wpcdb.v1.CollectionConfig
-	10, // 11: wpcdb.v1.CreateCollectionRequest.feature_sample:type_name -> wpcdb.v1.FeatureSample
-	11, // 12: wpcdb.v1.CreateCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
-	11, // 13: wpcdb.v1.DescribeCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
-	11, // 14: wpcdb.v1.ListCollectionsResponse.collections:type_name -> wpcdb.v1.CollectionInfo
-	6,  // 15: wpcdb.v1.UpsertRequest.items:type_name -> wpcdb.v1.Item
-	21, // 16: wpcdb.v1.UpsertResponse.skipped:type_name -> wpcdb.v1.InvalidItem
-	6,  // 17: wpcdb.v1.UpsertBatchRequest.items:type_name -> wpcdb.v1.Item
-	21, // 18: wpcdb.v1.UpsertBatchResponse.skipped:type_name -> wpcdb.v1.InvalidItem
-	6,  // 19: wpcdb.v1.GetResponse.item:type_name -> wpcdb.v1.Item
-	6,  // 20: wpcdb.v1.GetManyResponse.items:type_name -> wpcdb.v1.Item
-	6,  // 21: wpcdb.v1.ScrollResponse.items:type_name -> wpcdb.v1.Item
-	51, // 22: wpcdb.v1.UpdateAttrsRequest.set:type_name -> wpcdb.v1.UpdateAttrsRequest.SetEntry
-	52, // 23: wpcdb.v1.UpdateAttrsResponse.attrs:type_name -> wpcdb.v1.UpdateAttrsResponse.AttrsEntry
+	7,  // 6: wpcdb.v1.CollectionConfig.index:type_name -> wpcdb.v1.IndexConfig
+	49, // 7: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
+	6,  // 8: wpcdb.v1.CollectionInfo.config:type_name -> wpcdb.v1.CollectionConfig
+	8,  // 9: wpcdb.v1.CollectionInfo.index:type_name -> wpcdb.v1.IndexStatus
+	6,  // 10: wpcdb.v1.CreateCollectionRequest.config:type_name -> wpcdb.v1.CollectionConfig
+	9,  // 11: wpcdb.v1.CreateCollectionRequest.feature_sample:type_name -> wpcdb.v1.FeatureSample
+	10, // 12: wpcdb.v1.CreateCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
+	10, // 13: wpcdb.v1.DescribeCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
+	10, // 14: wpcdb.v1.ListCollectionsResponse.collections:type_name -> wpcdb.v1.CollectionInfo
+	5,  // 15: wpcdb.v1.UpsertRequest.items:type_name -> wpcdb.v1.Item
+	20, // 16: wpcdb.v1.UpsertResponse.skipped:type_name -> wpcdb.v1.InvalidItem
+	5,  // 17: wpcdb.v1.UpsertBatchRequest.items:type_name -> wpcdb.v1.Item
+	20, // 18: wpcdb.v1.UpsertBatchResponse.skipped:type_name -> wpcdb.v1.InvalidItem
+	5,  // 19: wpcdb.v1.GetResponse.item:type_name -> wpcdb.v1.Item
+	5,  // 20: wpcdb.v1.GetManyResponse.items:type_name -> wpcdb.v1.Item
+	5,  // 21: wpcdb.v1.ScrollResponse.items:type_name -> wpcdb.v1.Item
+	50, // 22: wpcdb.v1.UpdateAttrsRequest.set:type_name -> wpcdb.v1.UpdateAttrsRequest.SetEntry
+	51, // 23: wpcdb.v1.UpdateAttrsResponse.attrs:type_name -> wpcdb.v1.UpdateAttrsResponse.AttrsEntry
 	4,  // 24: wpcdb.v1.SearchRequest.query:type_name -> wpcdb.v1.Cloud
-	53, // 25: wpcdb.v1.Hit.attrs:type_name -> wpcdb.v1.Hit.AttrsEntry
-	38, // 26: wpcdb.v1.SearchResponse.hits:type_name -> wpcdb.v1.Hit
-	39, // 27: wpcdb.v1.SearchResponse.stats:type_name -> wpcdb.v1.SearchStats
+	52, // 25: wpcdb.v1.Hit.attrs:type_name -> wpcdb.v1.Hit.AttrsEntry
+	37, // 26: wpcdb.v1.SearchResponse.hits:type_name -> wpcdb.v1.Hit
+	38, // 27: wpcdb.v1.SearchResponse.stats:type_name -> wpcdb.v1.SearchStats
 	1,  // 28: wpcdb.v1.SearchResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
 	4,  // 29: wpcdb.v1.BatchSearchRequest.queries:type_name -> wpcdb.v1.Cloud
-	40, // 30: wpcdb.v1.BatchSearchResponse.results:type_name -> wpcdb.v1.SearchResponse
+	39, // 30: wpcdb.v1.BatchSearchResponse.results:type_name -> wpcdb.v1.SearchResponse
 	4,  // 31: wpcdb.v1.RerankRequest.query:type_name -> wpcdb.v1.Cloud
-	38, // 32: wpcdb.v1.RerankResponse.hits:type_name -> wpcdb.v1.Hit
-	39, // 33: wpcdb.v1.RerankResponse.stats:type_name -> wpcdb.v1.SearchStats
+	37, // 32: wpcdb.v1.RerankResponse.hits:type_name -> wpcdb.v1.Hit
+	38, // 33: wpcdb.v1.RerankResponse.stats:type_name -> wpcdb.v1.SearchStats
 	1,  // 34: wpcdb.v1.RerankResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
 	4,  // 35: wpcdb.v1.CalibrateRequest.queries:type_name -> wpcdb.v1.Cloud
-	54, // 36: wpcdb.v1.CalibrateResponse.measured:type_name -> wpcdb.v1.CalibrateResponse.Measured
-	5,  // 37: wpcdb.v1.Item.AttrsEntry.value:type_name -> wpcdb.v1.AttrValue
-	5,  // 38: wpcdb.v1.UpdateAttrsRequest.SetEntry.value:type_name -> wpcdb.v1.AttrValue
-	5,  // 39: wpcdb.v1.UpdateAttrsResponse.AttrsEntry.value:type_name -> wpcdb.v1.AttrValue
-	5,  // 40: wpcdb.v1.Hit.AttrsEntry.value:type_name -> wpcdb.v1.AttrValue
-	12, // 41: wpcdb.v1.WPCDBService.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
-	14, // 42: wpcdb.v1.WPCDBService.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
-	16, // 43: wpcdb.v1.WPCDBService.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
-	18, // 44: wpcdb.v1.WPCDBService.DropCollection:input_type -> wpcdb.v1.DropCollectionRequest
-	20, // 45: wpcdb.v1.WPCDBService.Upsert:input_type -> wpcdb.v1.UpsertRequest
-	23, // 46: wpcdb.v1.WPCDBService.UpsertBatch:input_type -> wpcdb.v1.UpsertBatchRequest
-	35, // 47: wpcdb.v1.WPCDBService.UpdateAttrs:input_type -> wpcdb.v1.UpdateAttrsRequest
-	25, // 48: wpcdb.v1.WPCDBService.Delete:input_type -> wpcdb.v1.DeleteRequest
-	27, // 49: wpcdb.v1.WPCDBService.Get:input_type -> wpcdb.v1.GetRequest
-	29, // 50: wpcdb.v1.WPCDBService.GetMany:input_type -> wpcdb.v1.GetManyRequest
-	31, // 51: wpcdb.v1.WPCDBService.Scroll:input_type -> wpcdb.v1.ScrollRequest
-	33, // 52: wpcdb.v1.WPCDBService.Count:input_type -> wpcdb.v1.CountRequest
-	37, // 53: wpcdb.v1.WPCDBService.Search:input_type -> wpcdb.v1.SearchRequest
-	41, // 54: wpcdb.v1.WPCDBService.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
-	43, // 55: wpcdb.v1.WPCDBService.Rerank:input_type -> wpcdb.v1.RerankRequest
-	45, // 56: wpcdb.v1.WPCDBService.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
-	47, // 57: wpcdb.v1.WPCDBService.Calibrate:input_type -> wpcdb.v1.CalibrateRequest
-	13, // 58: wpcdb.v1.WPCDBService.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
-	15, // 59: wpcdb.v1.WPCDBService.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
-	17, // 60: wpcdb.v1.WPCDBService.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
-	19, // 61: wpcdb.v1.WPCDBService.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
-	22, // 62: wpcdb.v1.WPCDBService.Upsert:output_type -> wpcdb.v1.UpsertResponse
-	24, // 63: wpcdb.v1.WPCDBService.UpsertBatch:output_type -> wpcdb.v1.UpsertBatchResponse
-	36, // 64: wpcdb.v1.WPCDBService.UpdateAttrs:output_type -> wpcdb.v1.UpdateAttrsResponse
-	26, // 65: wpcdb.v1.WPCDBService.Delete:output_type -> wpcdb.v1.DeleteResponse
-	28, // 66: wpcdb.v1.WPCDBService.Get:output_type -> wpcdb.v1.GetResponse
-	30, // 67: wpcdb.v1.WPCDBService.GetMany:output_type -> wpcdb.v1.GetManyResponse
-	32, // 68: wpcdb.v1.WPCDBService.Scroll:output_type -> wpcdb.v1.ScrollResponse
-	34, // 69: wpcdb.v1.WPCDBService.Count:output_type -> wpcdb.v1.CountResponse
-	40, // 70: wpcdb.v1.WPCDBService.Search:output_type -> wpcdb.v1.SearchResponse
-	42, // 71: wpcdb.v1.WPCDBService.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
-	44, // 72: wpcdb.v1.WPCDBService.Rerank:output_type -> wpcdb.v1.RerankResponse
-	46, // 73: wpcdb.v1.WPCDBService.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
-	48, // 74: wpcdb.v1.WPCDBService.Calibrate:output_type -> wpcdb.v1.CalibrateResponse
+	53, // 36: wpcdb.v1.CalibrateResponse.measured:type_name -> wpcdb.v1.CalibrateResponse.Measured
+	54, // 37: wpcdb.v1.Item.AttrsEntry.value:type_name -> google.protobuf.Value
+	54, // 38: wpcdb.v1.UpdateAttrsRequest.SetEntry.value:type_name -> google.protobuf.Value
+	54, // 39: wpcdb.v1.UpdateAttrsResponse.AttrsEntry.value:type_name -> google.protobuf.Value
+	54, // 40: wpcdb.v1.Hit.AttrsEntry.value:type_name -> google.protobuf.Value
+	11, // 41: wpcdb.v1.WPCDBService.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
+	13, // 42: wpcdb.v1.WPCDBService.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
+	15, // 43: wpcdb.v1.WPCDBService.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
+	17, // 44: wpcdb.v1.WPCDBService.DropCollection:input_type -> wpcdb.v1.DropCollectionRequest
+	19, // 45: wpcdb.v1.WPCDBService.Upsert:input_type -> wpcdb.v1.UpsertRequest
+	22, // 46: wpcdb.v1.WPCDBService.UpsertBatch:input_type -> wpcdb.v1.UpsertBatchRequest
+	34, // 47: wpcdb.v1.WPCDBService.UpdateAttrs:input_type -> wpcdb.v1.UpdateAttrsRequest
+	24, // 48: wpcdb.v1.WPCDBService.Delete:input_type -> wpcdb.v1.DeleteRequest
+	26, // 49: wpcdb.v1.WPCDBService.Get:input_type -> wpcdb.v1.GetRequest
+	28, // 50: wpcdb.v1.WPCDBService.GetMany:input_type -> wpcdb.v1.GetManyRequest
+	30, // 51: wpcdb.v1.WPCDBService.Scroll:input_type -> wpcdb.v1.ScrollRequest
+	32, // 52: wpcdb.v1.WPCDBService.Count:input_type -> wpcdb.v1.CountRequest
+	36, // 53: wpcdb.v1.WPCDBService.Search:input_type -> wpcdb.v1.SearchRequest
+	40, // 54: wpcdb.v1.WPCDBService.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
+	42, // 55: wpcdb.v1.WPCDBService.Rerank:input_type -> wpcdb.v1.RerankRequest
+	44, // 56: wpcdb.v1.WPCDBService.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
+	46, // 57: wpcdb.v1.WPCDBService.Calibrate:input_type -> wpcdb.v1.CalibrateRequest
+	12, // 58: wpcdb.v1.WPCDBService.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
+	14, // 59: wpcdb.v1.WPCDBService.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
+	16, // 60: wpcdb.v1.WPCDBService.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
+	18, // 61: wpcdb.v1.WPCDBService.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
+	21, // 62: wpcdb.v1.WPCDBService.Upsert:output_type -> wpcdb.v1.UpsertResponse
+	23, // 63: wpcdb.v1.WPCDBService.UpsertBatch:output_type -> wpcdb.v1.UpsertBatchResponse
+	35, // 64: wpcdb.v1.WPCDBService.UpdateAttrs:output_type -> wpcdb.v1.UpdateAttrsResponse
+	25, // 65: wpcdb.v1.WPCDBService.Delete:output_type -> wpcdb.v1.DeleteResponse
+	27, // 66: wpcdb.v1.WPCDBService.Get:output_type -> wpcdb.v1.GetResponse
+	29, // 67: wpcdb.v1.WPCDBService.GetMany:output_type -> wpcdb.v1.GetManyResponse
+	31, // 68: wpcdb.v1.WPCDBService.Scroll:output_type -> wpcdb.v1.ScrollResponse
+	33, // 69: wpcdb.v1.WPCDBService.Count:output_type -> wpcdb.v1.CountResponse
+	39, // 70: wpcdb.v1.WPCDBService.Search:output_type -> wpcdb.v1.SearchResponse
+	41, // 71: wpcdb.v1.WPCDBService.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
+	43, // 72: wpcdb.v1.WPCDBService.Rerank:output_type -> wpcdb.v1.RerankResponse
+	45, // 73: wpcdb.v1.WPCDBService.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
+	47, // 74: wpcdb.v1.WPCDBService.Calibrate:output_type -> wpcdb.v1.CalibrateResponse
 	58, // [58:75] is the sub-list for method output_type
 	41, // [41:58] is the sub-list for method input_type
 	41, // [41:41] is the sub-list for extension type_name
@@ -3703,18 +3602,13 @@ func file_wpcdb_v1_wpcdb_proto_init() {
 	if File_wpcdb_v1_wpcdb_proto != nil {
 		return
 	}
-	file_wpcdb_v1_wpcdb_proto_msgTypes[1].OneofWrappers = []any{
-		(*AttrValue_StringValue)(nil),
-		(*AttrValue_NumberValue)(nil),
-		(*AttrValue_BoolValue)(nil),
-	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wpcdb_v1_wpcdb_proto_rawDesc), len(file_wpcdb_v1_wpcdb_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   51,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

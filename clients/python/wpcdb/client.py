@@ -8,6 +8,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import grpc
 import numpy as np
+from google.protobuf import struct_pb2
 
 from wpcdb.v1 import wpcdb_pb2 as pb
 from wpcdb.v1 import wpcdb_pb2_grpc as pb_grpc
@@ -118,17 +119,17 @@ def _error(err: grpc.RpcError) -> WPCDBError:
     return WPCDBError(code, message)
 
 
-def _attr_to_pb(name: str, v: Any) -> pb.AttrValue:
-    if isinstance(v, bool):
-        return pb.AttrValue(bool_value=v)
+def _attr_to_pb(name: str, v: Any) -> struct_pb2.Value:
+    if isinstance(v, (bool, np.bool_)):
+        return struct_pb2.Value(bool_value=bool(v))
     if isinstance(v, (int, float, np.integer, np.floating)):
-        return pb.AttrValue(number_value=float(v))
+        return struct_pb2.Value(number_value=float(v))
     if isinstance(v, str):
-        return pb.AttrValue(string_value=v)
+        return struct_pb2.Value(string_value=v)
     raise TypeError(f"attrs.{name}: value must be a string, number or boolean, got {type(v).__name__}")
 
 
-def _attrs_to_pb(attrs: Optional[Dict[str, Any]]) -> Dict[str, pb.AttrValue]:
+def _attrs_to_pb(attrs: Optional[Dict[str, Any]]) -> Dict[str, struct_pb2.Value]:
     return {k: _attr_to_pb(k, v) for k, v in (attrs or {}).items()}
 
 
@@ -136,7 +137,7 @@ def _attrs_from_pb(attrs) -> Dict[str, Any]:
     out = {}
     for k, v in attrs.items():
         kind = v.WhichOneof("kind")
-        out[k] = getattr(v, kind) if kind else None
+        out[k] = getattr(v, kind) if kind in ("string_value", "number_value", "bool_value") else None
     return out
 
 
