@@ -9,10 +9,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -222,12 +225,34 @@ func TestClientTLS(t *testing.T) {
 	}
 	ca := filepath.Join(dir, "ca.pem")
 	os.WriteFile(ca, certPEM, 0o600)
-	addr := startServer(t, &server.Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
-	if stdout, stderr, code := runCLI(t, "", "--addr", addr, "--tls-ca", ca, "collection", "create", "c", "--dim", "2"); code != 0 || !strings.Contains(stdout, "name") {
-		t.Fatalf("TLS client: %d %q", code, stderr)
-	}
-	if _, stderr, code := runCLI(t, "", "--addr", addr, "collection", "list"); code != 1 || !strings.HasPrefix(stderr, "wpcdb: Unavailable: ") || !strings.Contains(stderr, "pass --tls-ca") {
-		t.Errorf("plaintext client against TLS: %d %q", code, stderr)
+	// With HTTP the HTTP server terminates TLS and hands gRPC requests,
+	// streams included, to the gRPC server.
+	for _, withHTTP := range []bool{false, true} {
+		addr := startServer(t, &server.Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, HTTP: withHTTP})
+		if stdout, stderr, code := runCLI(t, "", "--addr", addr, "--tls-ca", ca, "collection", "create", "c", "--dim", "2"); code != 0 || !strings.Contains(stdout, "name") {
+			t.Fatalf("http %v: TLS client: %d %q", withHTTP, code, stderr)
+		}
+		if stdout, stderr, code := runCLI(t, `{"id": "a", "points": [[1, 2]]}`+"\n", "--addr", addr, "--tls-ca", ca, "ingest", "c", "--input", "-"); code != 0 || !strings.HasPrefix(stdout, "ingested 1 items") {
+			t.Fatalf("http %v: TLS ingest (a stream): %d %q %q", withHTTP, code, stdout, stderr)
+		}
+		if _, stderr, code := runCLI(t, "", "--addr", addr, "collection", "list"); code != 1 || !strings.HasPrefix(stderr, "wpcdb: Unavailable: ") || !strings.Contains(stderr, "pass --tls-ca") {
+			t.Errorf("http %v: plaintext client against TLS: %d %q", withHTTP, code, stderr)
+		}
+		if withHTTP {
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(certPEM)
+			hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+			resp, err := hc.Post("https://"+addr+"/v1/collections/c/count", "application/json", strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var got struct{ Count string }
+			if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != 200 || got.Count != "1" {
+				t.Errorf("HTTPS count: %d %s", resp.StatusCode, body)
+			}
+		}
 	}
 	plain := startServer(t, nil)
 	if _, stderr, code := runCLI(t, "", "--addr", plain, "--tls-ca", ca, "collection", "list"); code != 1 || !strings.Contains(stderr, "drop --tls-ca") {
