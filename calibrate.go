@@ -14,6 +14,10 @@ import (
 // and the recall it measured for each candidate.
 type Calibration = firststage.Calibration
 
+// ErrTooFewToCalibrate is Calibrate's error on a collection holding too few
+// items to measure recall on.
+var ErrTooFewToCalibrate = firststage.ErrTooFew
+
 // Automatic calibration: a collection calibrates in the background when it
 // first holds autoCalibrateAt items, then each time it has grown fourfold,
 // up to autoCalibrateMax items (beyond, Calibrate is explicit: rebuilding a

@@ -44,6 +44,7 @@ var httpRoutes = []struct {
 	{"Search", "POST", "/v1/collections/{collection}/search", "*"},
 	{"BatchSearch", "POST", "/v1/collections/{collection}/batch-search", "*"},
 	{"Rerank", "POST", "/v1/collections/{collection}/rerank", "*"},
+	{"Calibrate", "POST", "/v1/collections/{collection}/calibrate", "*"},
 }
 
 func httpRules() []*annotations.HttpRule {

@@ -54,6 +54,9 @@ def test_end_to_end(client):
     assert client.count("e2e", filter='color = "green"') == 1
     assert client.delete("e2e", ["item-000", "nope"]) == 1
     assert client.describe("e2e")["count"] == 49
+    with pytest.raises(WPCDBError) as e:  # 49 items: too few to measure recall on
+        client.calibrate("e2e")
+    assert e.value.code == grpc.StatusCode.FAILED_PRECONDITION and "too few" in e.value.message
     assert "e2e" in [c["name"] for c in client.list_collections()]
     client.drop_collection("e2e")
 

@@ -229,6 +229,19 @@ class Client:
     def drop_collection(self, name: str) -> None:
         self._call("DropCollection", pb.DropCollectionRequest(name=name))
 
+    def calibrate(self, name: str, queries: Optional[Sequence] = None) -> dict:
+        """Chooses the collection's first-stage vector now by measured
+        recall on sample (M, d) query clouds (None: held-out items);
+        returns the chosen representation, what was measured, and why
+        nothing was (skipped)."""
+        req = pb.CalibrateRequest(collection=name, queries=[_cloud(q) for q in (queries or [])])
+        res = self._call("Calibrate", req)
+        return {
+            "chosen": res.chosen, "skipped": res.skipped,
+            "measured": [{"representation": m.representation, "dim": m.dim, "recall": m.recall} for m in res.measured],
+            "depth": res.depth, "sample": res.sample, "queries": res.queries,
+        }
+
     # Writes.
 
     def upsert(self, collection: str, ids: Sequence[str], points, weights=None,
