@@ -3,7 +3,6 @@ package index
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"sync"
 
@@ -101,6 +100,12 @@ func (f *Flat) Add(id uint32, v []float32) error {
 	pv := prepare(f.metric, v, buf[:0])
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.addPrepared(id, pv)
+	return nil
+}
+
+// addPrepared stores a prepared vector (f.mu held, or f not yet shared).
+func (f *Flat) addPrepared(id uint32, pv []float32) {
 	s, ok := f.slot[id]
 	if !ok {
 		s = len(f.ids)
@@ -113,7 +118,6 @@ func (f *Flat) Add(id uint32, v []float32) error {
 	}
 	f.put(s, pv)
 	f.norms2[s] = dot(pv, pv)
-	return nil
 }
 
 func (f *Flat) Delete(id uint32) {
@@ -222,58 +226,63 @@ const (
 
 func (f *Flat) saveAs(p Persister, name string) error {
 	f.mu.RLock()
-	b := make([]byte, 0, 16+len(f.ids)*(4+4*f.dim))
-	b = append(b, 'F', flatVersion, byte(f.metric))
-	b = binary.LittleEndian.AppendUint32(b, uint32(f.dim))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(f.ids)))
+	defer f.mu.RUnlock()
 	v := make([]float32, f.dim)
-	for s, id := range f.ids {
-		b = binary.LittleEndian.AppendUint32(b, id)
-		f.vec(s, v)
-		for _, x := range v {
-			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	return writeBlob(p, name, func(w *blobWriter) {
+		w.write([]byte{'F', flatVersion, byte(f.metric)})
+		w.u32(uint32(f.dim))
+		w.u32(uint32(len(f.ids)))
+		for s, id := range f.ids {
+			w.u32(id)
+			f.vec(s, v)
+			w.f32s(v)
 		}
-	}
-	f.mu.RUnlock()
-	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-	return p.PutBlob(name, b)
+	})
 }
 
 // LoadFlat reads a Flat index saved by Save; (nil, nil) when none is saved.
 func LoadFlat(p Persister) (*Flat, error) { return loadFlatAs(p, flatBlobName) }
 
 func loadFlatAs(p Persister, name string) (*Flat, error) {
-	b, err := p.GetBlob(name)
-	if err != nil || b == nil {
-		return nil, err
-	}
-	if len(b) < 15 || b[0] != 'F' || b[1] != flatVersion {
-		return nil, fmt.Errorf("%w: flat header", ErrCorrupt)
-	}
-	body := b[:len(b)-4]
-	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
-		return nil, fmt.Errorf("%w: flat checksum %08x, want %08x", ErrCorrupt, got, want)
-	}
-	b = body
-	m := Metric(b[2])
-	if m > L2 {
-		return nil, fmt.Errorf("%w: flat metric %d", ErrCorrupt, b[2])
-	}
-	dim := int(binary.LittleEndian.Uint32(b[3:]))
-	n := int(binary.LittleEndian.Uint32(b[7:]))
-	b = b[11:]
-	if dim <= 0 || len(b) != n*(4+4*dim) {
-		return nil, fmt.Errorf("%w: flat body of %d bytes for %d vectors of dimension %d", ErrCorrupt, len(b), n, dim)
-	}
-	f := NewFlat(dim, m)
-	v := make([]float32, dim)
-	for i := 0; i < n; i++ {
-		id := binary.LittleEndian.Uint32(b)
-		for k := range v {
-			v[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4+4*k:]))
+	var f *Flat
+	ok, err := readBlob(p, name, func(r *reader) error {
+		magic, version, m := r.u8(), r.u8(), Metric(r.u8())
+		dim, n := int64(r.u32()), int64(r.u32())
+		if r.err != nil {
+			return r.err
 		}
-		b = b[4+4*dim:]
-		f.Add(id, v)
+		if magic != 'F' || version != flatVersion || m > L2 {
+			return fmt.Errorf("%w: flat header", ErrCorrupt)
+		}
+		if dim <= 0 || r.left != n*(4+4*dim) {
+			return fmt.Errorf("%w: flat body of %d bytes for %d vectors of dimension %d", ErrCorrupt, r.left, n, dim)
+		}
+		f = NewFlat(int(dim), m)
+		f.ids = make([]uint32, 0, n)
+		f.norms2 = make([]float32, 0, n)
+		f.slot = make(map[uint32]int, n)
+		f.panels = make([]float32, 0, (n+int64(f.pw)-1)/int64(f.pw)*int64(f.pw)*dim)
+		v := make([]float32, dim)
+		for i := int64(0); i < n; i++ {
+			id := r.u32()
+			b := r.take(4 * int(dim))
+			if r.err != nil {
+				return r.err
+			}
+			if _, dup := f.slot[id]; dup {
+				return fmt.Errorf("%w: flat: id %d stored twice", ErrCorrupt, id)
+			}
+			for k := range v {
+				v[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*k:]))
+			}
+			// Stored as prepared (normalized for Cosine): put back as is, so
+			// a loaded index scores bit for bit as the saved one did.
+			f.addPrepared(id, v)
+		}
+		return nil
+	})
+	if !ok || err != nil {
+		return nil, err
 	}
 	return f, nil
 }

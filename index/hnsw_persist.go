@@ -1,9 +1,9 @@
 package index
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"math"
 )
 
@@ -39,132 +39,85 @@ const (
 	hnswMaxDim   = 1 << 20
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// Save writes the index as one blob through p (see # Format).
+// Save writes the index as one blob through p (see # Format), streamed
+// when p is a BlobStreamer.
 func (h *HNSW) Save(p Persister) error {
 	h.mu.RLock()
-	b, err := h.appendBinary(nil)
-	h.mu.RUnlock()
-	if err != nil {
-		return err
-	}
-	return p.PutBlob(hnswBlobName, b)
-}
-
-func (h *HNSW) appendBinary(b []byte) ([]byte, error) {
-	le := binary.LittleEndian
-	b = append(b, hnswMagic, hnswFormatV1, byte(h.metric))
-	b = le.AppendUint32(b, uint32(h.dim))
-	b = le.AppendUint32(b, uint32(h.opts.M))
-	b = le.AppendUint32(b, uint32(h.opts.EfConstruction))
-	b = le.AppendUint32(b, uint32(h.opts.EfSearch))
-	b = le.AppendUint64(b, h.opts.Seed)
+	defer h.mu.RUnlock()
 	state, err := h.pcg.MarshalBinary()
 	if err != nil {
-		return nil, fmt.Errorf("index: saving the level generator: %w", err)
+		return fmt.Errorf("index: saving the level generator: %w", err)
 	}
-	b = append(b, byte(len(state)))
-	b = append(b, state...)
+	return writeBlob(p, hnswBlobName, func(w *blobWriter) { h.encode(w, state) })
+}
+
+// encode writes the blob body (h.mu held).
+func (h *HNSW) encode(w *blobWriter, state []byte) {
+	w.write([]byte{hnswMagic, hnswFormatV1, byte(h.metric)})
+	w.u32(uint32(h.dim))
+	w.u32(uint32(h.opts.M))
+	w.u32(uint32(h.opts.EfConstruction))
+	w.u32(uint32(h.opts.EfSearch))
+	w.u64(h.opts.Seed)
+	w.u8(byte(len(state)))
+	w.write(state)
 	entry := uint32(hnswNoEntry)
 	if h.entry >= 0 {
 		entry = uint32(h.entry)
 	}
-	b = le.AppendUint32(b, entry)
-	b = append(b, byte(h.maxLevel))
-	b = le.AppendUint32(b, uint32(len(h.ids)))
+	w.u32(entry)
+	w.u8(byte(h.maxLevel))
+	w.u32(uint32(len(h.ids)))
 	for s, st := range h.states {
-		b = append(b, byte(st))
+		w.u8(byte(st))
 		if st == slotFree {
 			continue
 		}
-		b = le.AppendUint32(b, h.ids[s])
-		b = append(b, h.levels[s])
-		for _, x := range h.vecs[s*h.dim : (s+1)*h.dim] {
-			b = le.AppendUint32(b, math.Float32bits(x))
-		}
+		w.u32(h.ids[s])
+		w.u8(h.levels[s])
+		w.f32s(h.vecs[s*h.dim : (s+1)*h.dim])
 		for l := 0; l <= int(h.levels[s]); l++ {
 			ns := h.neighbours(uint32(s), l)
-			b = le.AppendUint16(b, uint16(len(ns)))
-			for _, n := range ns {
-				b = le.AppendUint32(b, n)
-			}
+			w.u16(uint16(len(ns)))
+			w.u32s(ns)
 		}
 	}
-	return le.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
 
 // LoadHNSW reads an HNSW index saved by Save; (nil, nil) when none is saved.
 func LoadHNSW(p Persister) (*HNSW, error) {
-	b, err := p.GetBlob(hnswBlobName)
-	if err != nil || b == nil {
+	var h *HNSW
+	ok, err := readBlob(p, hnswBlobName, func(r *reader) error {
+		var err error
+		h, err = decodeHNSWFrom(r)
+		return err
+	})
+	if !ok || err != nil {
 		return nil, err
 	}
-	if len(b) < 4 {
-		return nil, fmt.Errorf("%w: hnsw blob of %d bytes", ErrCorrupt, len(b))
-	}
-	body := b[:len(b)-4]
-	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
-		return nil, fmt.Errorf("%w: hnsw checksum %08x, want %08x", ErrCorrupt, got, want)
-	}
-	return decodeHNSW(body)
-}
-
-// reader decodes little-endian fields, remembering the first short read.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || len(r.b)-r.off < n {
-		r.err = fmt.Errorf("%w: hnsw blob truncated at byte %d (want %d more)", ErrCorrupt, r.off, n)
-		return nil
-	}
-	p := r.b[r.off : r.off+n]
-	r.off += n
-	return p
-}
-
-func (r *reader) u8() uint8 {
-	if p := r.take(1); p != nil {
-		return p[0]
-	}
-	return 0
-}
-
-func (r *reader) u16() uint16 {
-	if p := r.take(2); p != nil {
-		return binary.LittleEndian.Uint16(p)
-	}
-	return 0
-}
-
-func (r *reader) u32() uint32 {
-	if p := r.take(4); p != nil {
-		return binary.LittleEndian.Uint32(p)
-	}
-	return 0
-}
-
-func (r *reader) u64() uint64 {
-	if p := r.take(8); p != nil {
-		return binary.LittleEndian.Uint64(p)
-	}
-	return 0
+	return h, nil
 }
 
 func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: hnsw: "+format, append([]any{ErrCorrupt}, args...)...)
 }
 
-// decodeHNSW decodes a blob body (checksum removed).
+// decodeHNSW decodes a whole blob body (checksum removed).
 func decodeHNSW(b []byte) (*HNSW, error) {
-	r := &reader{b: b}
+	r := newReader(bytes.NewReader(b), hnswBlobName, int64(len(b)))
+	h, err := decodeHNSWFrom(r)
+	if err != nil {
+		return nil, err
+	}
+	if r.left != 0 {
+		return nil, corrupt("%d bytes after the last slot", r.left)
+	}
+	return h, nil
+}
+
+// decodeHNSWFrom decodes a blob body from r, which bounds every count by
+// the bytes left so that a damaged count cannot allocate beyond the blob.
+func decodeHNSWFrom(r *reader) (*HNSW, error) {
 	if magic, version := r.u8(), r.u8(); r.err == nil && (magic != hnswMagic || version != hnswFormatV1) {
 		return nil, corrupt("magic %q version %d", magic, version)
 	}
@@ -197,8 +150,8 @@ func decodeHNSW(b []byte) (*HNSW, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if n > len(b)-r.off { // every slot takes at least a byte
-		return nil, corrupt("%d slots in %d bytes", n, len(b)-r.off)
+	if int64(n) > r.left { // every slot takes at least a byte
+		return nil, corrupt("%d slots in %d bytes", n, r.left)
 	}
 	if maxLevel > hnswMaxLevel {
 		return nil, corrupt("max level %d", maxLevel)
@@ -208,8 +161,8 @@ func decodeHNSW(b []byte) (*HNSW, error) {
 	h.levels = make([]uint8, n)
 	h.norms2 = make([]float32, n)
 	h.upper = make([][][]uint32, n)
-	h.vecs = make([]float32, 0, min(n*int(dim), (len(b)-r.off)/4))
-	h.links0 = make([]uint32, 0, min(n*(h.maxDeg0+1), (len(b)-r.off)/4))
+	h.vecs = make([]float32, 0, min(int64(n)*int64(dim), r.left/4))
+	h.links0 = make([]uint32, 0, min(int64(n)*int64(h.maxDeg0+1), r.left/4))
 	zero := make([]float32, dim)
 	for s := 0; s < n && r.err == nil; s++ {
 		st := slotState(r.u8())
@@ -275,9 +228,6 @@ func decodeHNSW(b []byte) (*HNSW, error) {
 	}
 	if r.err != nil {
 		return nil, r.err
-	}
-	if r.off != len(b) {
-		return nil, corrupt("%d bytes after the last slot", len(b)-r.off)
 	}
 	// The links a walk follows: to existing nodes that have the layer.
 	for s, st := range h.states {

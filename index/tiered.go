@@ -294,12 +294,20 @@ func (t *Tiered) Search(q []float32, k int, filter *roaring.Bitmap, p Params) ([
 const (
 	tieredBlobName  = "tiered"
 	pendingBlobName = flatBlobName
-	tieredVersion   = 3
-	tieredHeaderLen = 16
+	tieredVersion   = 4
+	tieredHeaderLen = 32
 )
 
 // Save writes the buffer, the graph (when built) and a header naming the
 // options, as consistent blobs: no vector moves while they are written.
+//
+// The header blob, "tiered", little-endian:
+//
+//	'T' | version u8 (4) | metric u8 | dim u32 | GraphAt u64 | has graph u8
+//	in graph u64 | buffered u64
+//
+// The counts let SavedTieredStatus describe a saved index without loading
+// it.
 func (t *Tiered) Save(p Persister) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -312,6 +320,9 @@ func (t *Tiered) Save(p Persister) error {
 		hasGraph = 1
 	}
 	h = append(h, hasGraph)
+	buffered := uint64(t.pending.Len())
+	h = binary.LittleEndian.AppendUint64(h, t.ids.GetCardinality()-buffered)
+	h = binary.LittleEndian.AppendUint64(h, buffered)
 	if err := t.pending.Save(p); err != nil {
 		return err
 	}
@@ -323,6 +334,28 @@ func (t *Tiered) Save(p Persister) error {
 	return p.PutBlob(tieredBlobName, h)
 }
 
+// SavedTieredStatus reads what a saved Tiered index holds from its header
+// blob alone: whether the graph was built, how many vectors it holds and
+// how many were buffered. ok is false when none was saved.
+func SavedTieredStatus(p Persister) (hasGraph bool, inGraph, buffered int, ok bool, err error) {
+	h, err := p.GetBlob(tieredBlobName)
+	if err != nil || h == nil {
+		return false, 0, 0, false, err
+	}
+	if err := checkTieredHeader(h); err != nil {
+		return false, 0, 0, false, err
+	}
+	return h[15] == 1, int(binary.LittleEndian.Uint64(h[16:])), int(binary.LittleEndian.Uint64(h[24:])), true, nil
+}
+
+func checkTieredHeader(h []byte) error {
+	if len(h) != tieredHeaderLen || h[0] != 'T' || h[1] != tieredVersion || h[15] > 1 ||
+		binary.LittleEndian.Uint64(h[16:]) > 1<<32 || binary.LittleEndian.Uint64(h[24:]) > 1<<32 {
+		return fmt.Errorf("%w: tiered header", ErrCorrupt)
+	}
+	return nil
+}
+
 // LoadTiered reads a Tiered index written by Save; (nil, nil) when none was
 // saved. The graph keeps the options it was built with; opts gives GraphAt
 // and the options of a graph not yet built. The builder starts when
@@ -332,8 +365,8 @@ func LoadTiered(p Persister, opts TieredOptions) (*Tiered, error) {
 	if err != nil || h == nil {
 		return nil, err
 	}
-	if len(h) != tieredHeaderLen || h[0] != 'T' || h[1] != tieredVersion {
-		return nil, fmt.Errorf("%w: tiered header", ErrCorrupt)
+	if err := checkTieredHeader(h); err != nil {
+		return nil, err
 	}
 	m := Metric(h[2])
 	dim := int(binary.LittleEndian.Uint32(h[3:]))
