@@ -29,8 +29,12 @@ const (
 	subFeatures = 0x06
 	subEpoch    = 0x07
 	subChange   = 0x08
-	subIndex    = 0x09
-	subIndexAt  = 0x0a
+	// 0x09 and 0x0a held format 1's saved index (one value per blob);
+	// opening a format 1 store deletes them (see migrateFormat1).
+	subLegacyIndex   = 0x09
+	subLegacyIndexAt = 0x0a
+	subIndexHead     = 0x0b
+	subIndexPage     = 0x0c
 )
 
 const recordVersion = 1

@@ -26,6 +26,7 @@ type Coll struct {
 	cfg   CollectionConfig
 
 	writeMu sync.Mutex // serializes Write, Delete and Drop
+	saveMu  sync.Mutex // held by an IndexSave from begin to commit or abort
 
 	mu      sync.RWMutex // guards the in-memory index below
 	dropped bool
@@ -770,57 +771,6 @@ func (c *Coll) Epoch() uint64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.epoch
-}
-
-// SaveIndex stores a first-stage index's blobs as current to epoch, and
-// drops the change log below it, in one synced batch.
-func (c *Coll) SaveIndex(blobs map[string][]byte, epoch uint64) error {
-	if err := c.checkLive(); err != nil {
-		return err
-	}
-	b := c.store.db.NewBatch()
-	defer b.Close()
-	p := collKey(c.cid, subIndex)
-	b.DeleteRange(p, upperBound(p), nil)
-	for name, data := range blobs {
-		b.Set(append(collKey(c.cid, subIndex), name...), data, nil)
-	}
-	b.Set(collKey(c.cid, subIndexAt), binary.BigEndian.AppendUint64(nil, epoch), nil)
-	lo := collKey(c.cid, subChange)
-	b.DeleteRange(lo, binary.BigEndian.AppendUint64(collKey(c.cid, subChange), epoch+1), nil)
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("storage: save index of %q: %w", c.name, err)
-	}
-	return nil
-}
-
-// SavedIndex returns the saved index blobs and the epoch they reflect; ok
-// is false when no index was saved.
-func (c *Coll) SavedIndex() (blobs map[string][]byte, epoch uint64, ok bool, err error) {
-	v, closer, err := c.store.db.Get(collKey(c.cid, subIndexAt))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, 0, false, nil
-	}
-	if err != nil {
-		return nil, 0, false, err
-	}
-	if len(v) != 8 {
-		closer.Close()
-		return nil, 0, false, fmt.Errorf("%w: saved index epoch", ErrCorrupt)
-	}
-	epoch = binary.BigEndian.Uint64(v)
-	closer.Close()
-	p := collKey(c.cid, subIndex)
-	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
-	if err != nil {
-		return nil, 0, false, err
-	}
-	defer it.Close()
-	blobs = map[string][]byte{}
-	for it.First(); it.Valid(); it.Next() {
-		blobs[string(it.Key()[len(p):])] = append([]byte(nil), it.Value()...)
-	}
-	return blobs, epoch, true, iterError(it.Error(), fmt.Sprintf("saved index of collection %q", c.name))
 }
 
 // ChangesSince calls fn once for every item written or deleted after epoch

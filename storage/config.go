@@ -9,8 +9,10 @@ import (
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
-// FormatVersion is the on-disk format this build writes and reads.
-const FormatVersion uint32 = 1
+// FormatVersion is the on-disk format this build writes. It also reads
+// format 1, whose saved first-stage indexes (one Pebble value per blob) it
+// discards on open: they are rebuilt from the items (see migrateFormat1).
+const FormatVersion uint32 = 2
 
 // Defaults of a collection, printed by `collection describe`.
 const (
@@ -208,7 +210,7 @@ func unmarshalConfig(data []byte) (CollectionConfig, error) {
 	if err := json.Unmarshal(data, &p); err != nil {
 		return CollectionConfig{}, fmt.Errorf("%w: catalog record: %v", ErrCorrupt, err)
 	}
-	if p.Format != FormatVersion {
+	if p.Format != 1 && p.Format != FormatVersion { // the record is the same in formats 1 and 2
 		return CollectionConfig{}, fmt.Errorf("%w: collection format %d, this build reads format %d", ErrIncompatible, p.Format, FormatVersion)
 	}
 	k, err1 := wpcsim.ParseKernel(p.Kernel)

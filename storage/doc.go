@@ -32,7 +32,7 @@
 // they sort numerically; cid is a collection's 4-byte ID, iid an item's
 // dense 4-byte internal ID.
 //
-//	0x00 "version"                         → uint32 format version (FormatVersion)
+//	0x00 "version"                         → uint32 format version (FormatVersion, 2)
 //	0x01 name                              → collection record: cid(4) + config JSON
 //	0x02                                   → next cid (uint32)
 //	0x10 cid 0x00                          → next iid of the collection (uint32)
@@ -44,13 +44,53 @@
 //	0x10 cid 0x06 term(1) part(1)          → imported feature sample blob ('W' or 'b')
 //	0x10 cid 0x07                          → write epoch (uint64): one per Write or Delete
 //	0x10 cid 0x08 epoch(8) iid             → change log: item iid was written or deleted at epoch
-//	0x10 cid 0x09 name                     → a saved first-stage index blob
-//	0x10 cid 0x0a                          → the epoch the saved index is current to (uint64)
+//	0x10 cid 0x09 name                     → format 1 only: a saved index blob, one value
+//	0x10 cid 0x0a                          → format 1 only: the epoch of that saved index
+//	0x10 cid 0x0b                          → saved-index header (below)
+//	0x10 cid 0x0c gen(8) blob(1) page(4)   → saved-index page (below)
 //
-// The first-stage index is derived state: SaveIndex stores its blobs with
-// the epoch they reflect and truncates the change log below it in one
-// batch; on open the index is loaded and brought up to date by replaying
-// the change log from that epoch (or rebuilt from the φ keys).
+// The first-stage index is derived state: a save stores its blobs with the
+// epoch they reflect and truncates the change log up to it; the index is
+// loaded when first needed and brought up to date by replaying the change
+// log after that epoch (or rebuilt from the φ keys).
+//
+// # Saved index
+//
+// A saved index is a few named blobs (the index package's), each cut into
+// pages of at most IndexPageBytes (default 256 KiB), so that no Pebble
+// value exceeds 1 MiB and no check reads a large value whole. A save
+// (IndexSave) writes its pages under a new generation gen in unsynced
+// batches of about 4 MiB, then commits with one synced batch that writes
+// the header, deletes the pages of older generations and truncates the
+// change log. The header is the commit point: pages of a generation other
+// than the header's belong to a save that did not commit, and the next
+// save deletes them. Reads go through a Pebble snapshot.
+//
+// Header (little-endian):
+//
+//	+---------+---------+-----------+----------------+-----------+-------------+------------+
+//	| ver (1) | gen (8) | epoch (8) | page bytes (4) | blobs (1) | blob × n    | CRC-32C (4)|
+//	+---------+---------+-----------+----------------+-----------+-------------+------------+
+//	ver:   2 (format 1 had no header)
+//	blob:  name len (1) | name | size in bytes (8) | pages (4), pages = ⌈size / page bytes⌉;
+//	       blob i's pages are keyed with blob(1) = i
+//	CRC:   CRC-32C (Castagnoli) of every byte before it
+//
+// Page, keyed by big-endian gen, blob number and page number:
+//
+//	+----------------------------------------+---------------------------------------+
+//	| payload (page bytes; the last: rest)   | CRC-32C (4) of blob(1) page(4) payload |
+//	+----------------------------------------+---------------------------------------+
+//
+// A page's checksum covers its position, so a page read in place of
+// another is caught; it is checked before any of the payload is returned.
+// A damaged header or page makes the load fail with ErrCorrupt, and the
+// caller rebuilds the index from the items.
+//
+// Format 1 stored each blob as one value (0x09) with its epoch (0x0a).
+// Opening a format 1 store deletes those keys and writes version 2; the
+// indexes are rebuilt from the items when first needed. Nothing else
+// changed between the formats (catalog records of either are read).
 //
 // A posting's v is 's' uvarint(len) bytes for a string, 'b' 0|1 for a
 // boolean, 'n' and 8 order-preserving bytes for a number (so numeric

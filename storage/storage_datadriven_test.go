@@ -193,21 +193,36 @@ func (s *collScript) run(t *testing.T, td *datadriven.TestData) string {
 			n, v, _ := strings.Cut(line, ": ")
 			blobs[n] = []byte(v)
 		}
-		if err := c.SaveIndex(blobs, epoch); err != nil {
+		save, err := c.BeginIndexSave()
+		if err != nil {
+			return errLine(err)
+		}
+		for _, n := range slices.Sorted(maps.Keys(blobs)) {
+			if err := save.PutBlob(n, blobs[n]); err != nil {
+				save.Abort()
+				return errLine(err)
+			}
+		}
+		if err := save.Commit(epoch); err != nil {
 			return errLine(err)
 		}
 		return fmt.Sprintf("saved at epoch %d\n", epoch)
 	case "saved-index":
-		blobs, epoch, ok, err := c.SavedIndex()
+		saved, err := c.OpenSavedIndex()
 		if err != nil {
 			return errLine(err)
 		}
-		if !ok {
+		if saved == nil {
 			return "no saved index\n"
 		}
-		out := fmt.Sprintf("epoch %d\n", epoch)
-		for _, n := range slices.Sorted(maps.Keys(blobs)) {
-			out += fmt.Sprintf("%s: %s\n", n, blobs[n])
+		defer saved.Close()
+		out := fmt.Sprintf("epoch %d\n", saved.Epoch)
+		for _, n := range slices.Sorted(slices.Values(saved.Blobs())) {
+			b, err := saved.GetBlob(n)
+			if err != nil {
+				return errLine(err)
+			}
+			out += fmt.Sprintf("%s: %s\n", n, b)
 		}
 		return out
 	case "equal", "has", "range":

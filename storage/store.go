@@ -26,6 +26,10 @@ type Options struct {
 	// CloudCacheBytes bounds the cache of decoded small clouds that
 	// ReadCloud serves reranks from; 0 means 256 MiB, negative disables it.
 	CloudCacheBytes int64
+	// IndexPageBytes is the payload of a saved first-stage index page; 0
+	// means DefaultIndexPageBytes, and it is at most MaxIndexPageBytes.
+	// Tests make it small.
+	IndexPageBytes int
 }
 
 // DefaultCloudCacheBytes is the decoded-cloud cache's default budget.
@@ -43,6 +47,8 @@ type Store struct {
 	closed bool
 	ddl    sync.Mutex  // serializes create and drop
 	clouds *cloudCache // nil when disabled
+
+	indexPageBytes int
 }
 
 // Open opens the store in dir, creating it if dir is absent or empty. A
@@ -57,6 +63,12 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.IndexPageBytes < 0 || o.IndexPageBytes > MaxIndexPageBytes {
+		return nil, fmt.Errorf("storage: index page size %d: must be between 1 and %d bytes", o.IndexPageBytes, MaxIndexPageBytes)
+	}
+	if o.IndexPageBytes == 0 {
+		o.IndexPageBytes = DefaultIndexPageBytes
 	}
 	if o.FS == nil {
 		o.FS = vfs.Default
@@ -117,7 +129,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if o.CloudCacheBytes == 0 {
 		o.CloudCacheBytes = DefaultCloudCacheBytes
 	}
-	s := &Store{db: db, fs: o.FS, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes)}
+	s := &Store{db: db, fs: o.FS, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes), indexPageBytes: o.IndexPageBytes}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -143,8 +155,14 @@ func (s *Store) load() error {
 			got = binary.BigEndian.Uint32(v)
 		}
 		closer.Close()
-		if got != FormatVersion {
-			return fmt.Errorf("%w: store format %d, this build reads format %d", ErrIncompatible, got, FormatVersion)
+		switch got {
+		case FormatVersion:
+		case 1:
+			if err := s.migrateFormat1(); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w: store format %d, this build reads formats 1 and %d", ErrIncompatible, got, FormatVersion)
 		}
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagCatalog}, UpperBound: []byte{tagCatalog + 1}})
