@@ -60,7 +60,7 @@
 // pages of at most IndexPageBytes (default 256 KiB), so that no Pebble
 // value exceeds 1 MiB and no check reads a large value whole. A save
 // (IndexSave) writes its pages under a new generation gen in unsynced
-// batches of about 4 MiB, then commits with one synced batch that writes
+// batches of about 1 MiB, then commits with one synced batch that writes
 // the header, deletes the pages of older generations and truncates the
 // change log. The header is the commit point: pages of a generation other
 // than the header's belong to a save that did not commit, and the next

@@ -24,8 +24,9 @@ const (
 	// was one Pebble value per blob under sub-tags 0x09 and 0x0a.
 	indexFormat = 2
 	// saveBatchBytes: pages are committed (unsynced) in batches of about
-	// this size; the header's synced batch commits the save.
-	saveBatchBytes = 4 << 20
+	// this size (below half of Pebble's 4 MiB memtable, so they go through
+	// it like writes); the header's synced batch commits the save.
+	saveBatchBytes = 1 << 20
 	maxSavedBlobs  = 255
 )
 
