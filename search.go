@@ -67,6 +67,9 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 		if err != nil {
 			return SearchResult{}, fmt.Errorf("%w: filter: %w", ErrInvalidArgument, err)
 		}
+		if err := c.coll.LoadAttrs(); err != nil { // read on the first filter
+			return SearchResult{}, err
+		}
 		req.Filter = query.Compile(expr, c.coll)
 	}
 	res, err := c.engine.Search(ctx, req)

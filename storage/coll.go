@@ -37,6 +37,10 @@ type Coll struct {
 	epoch    uint64 // write epoch of the last committed Write or Delete
 	live     *roaring.Bitmap
 	attrs    map[string]*attrIndex
+	// attrsLoaded: attrs reflects the postings. Opening a collection does
+	// not read them (LoadAttrs does, on the first filter), so that reading
+	// items or counting starts fast; until then writes leave attrs alone.
+	attrsLoaded bool
 }
 
 // attrIndex holds the bitmaps of one attribute: one per string or boolean
@@ -545,6 +549,9 @@ func (c *Coll) Live() *roaring.Bitmap {
 // Equal returns a copy of the bitmap of items whose attribute name equals v
 // (a string or bool), empty when none.
 func (c *Coll) Equal(name string, v any) *roaring.Bitmap {
+	if c.LoadAttrs() != nil {
+		return roaring.New()
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if a := c.attrs[name]; a != nil {
@@ -557,6 +564,9 @@ func (c *Coll) Equal(name string, v any) *roaring.Bitmap {
 
 // Has returns the bitmap of items that have attribute name, of any type.
 func (c *Coll) Has(name string) *roaring.Bitmap {
+	if c.LoadAttrs() != nil {
+		return roaring.New()
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	out := roaring.New()
@@ -575,6 +585,9 @@ func (c *Coll) Has(name string) *roaring.Bitmap {
 // between lo and hi, each end included unless loOpen / hiOpen. Infinite
 // bounds are allowed.
 func (c *Coll) Range(name string, lo, hi float64, loOpen, hiOpen bool) *roaring.Bitmap {
+	if c.LoadAttrs() != nil {
+		return roaring.New()
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	a := c.attrs[name]
@@ -637,32 +650,47 @@ func (c *Coll) getFloats(key []byte) ([]float32, error) {
 	return decodeFloats(v)
 }
 
+// resetIndex empties the in-memory index (a new collection: no postings).
 func (c *Coll) resetIndex() {
 	c.live = roaring.New()
 	c.attrs = map[string]*attrIndex{}
+	c.attrsLoaded = true
 }
 
+// indexAttrs and unindexAttrs keep the attribute bitmaps up to date with a
+// committed write (c.mu held). Both are idempotent, so a write whose
+// postings LoadAttrs already read is applied again harmlessly.
 func (c *Coll) indexAttrs(iid uint32, attrs map[string]any) {
+	if !c.attrsLoaded {
+		return
+	}
 	for name, v := range attrs {
-		a := c.attrs[name]
-		if a == nil {
-			a = &attrIndex{values: map[any]*roaring.Bitmap{}}
-			c.attrs[name] = a
-		}
-		if f, ok := v.(float64); ok {
-			a.numbers.set(iid, f)
-			continue
-		}
-		bm := a.values[v]
-		if bm == nil {
-			bm = roaring.New()
-			a.values[v] = bm
-		}
-		bm.Add(iid)
+		addAttr(c.attrs, iid, name, v)
 	}
 }
 
+func addAttr(attrs map[string]*attrIndex, iid uint32, name string, v any) {
+	a := attrs[name]
+	if a == nil {
+		a = &attrIndex{values: map[any]*roaring.Bitmap{}}
+		attrs[name] = a
+	}
+	if f, ok := v.(float64); ok {
+		a.numbers.set(iid, f)
+		return
+	}
+	bm := a.values[v]
+	if bm == nil {
+		bm = roaring.New()
+		a.values[v] = bm
+	}
+	bm.Add(iid)
+}
+
 func (c *Coll) unindexAttrs(iid uint32, attrs map[string]any) {
+	if !c.attrsLoaded {
+		return
+	}
 	for name, v := range attrs {
 		a := c.attrs[name]
 		if a == nil {
@@ -681,9 +709,11 @@ func (c *Coll) unindexAttrs(iid uint32, attrs map[string]any) {
 	}
 }
 
-// loadIndex rebuilds the in-memory bitmaps from the ID map and postings.
+// loadIndex rebuilds the bitmap of live items from the ID map; the
+// attribute bitmaps wait for LoadAttrs.
 func (c *Coll) loadIndex() error {
 	c.resetIndex()
+	c.attrsLoaded = false
 	db := c.store.db
 	v, closer, err := db.Get(collKey(c.cid, subNextIID))
 	switch {
@@ -719,20 +749,46 @@ func (c *Coll) loadIndex() error {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	c.live.AddMany(ids)
-	p = collKey(c.cid, subPosting)
-	it, err = db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	return nil
+}
+
+// LoadAttrs reads the attribute bitmaps from the postings, once. A filter
+// needs them; opening a collection does not read them, so that commands
+// that get items or count start fast. Equal, Has and Range call it and
+// match nothing when it fails: call it first to see the error.
+func (c *Coll) LoadAttrs() error {
+	c.mu.RLock()
+	loaded := c.attrsLoaded
+	c.mu.RUnlock()
+	if loaded {
+		return nil
+	}
+	// Under the write lock: a write committed meanwhile either has its
+	// postings read here or updates the loaded bitmaps after.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.attrsLoaded {
+		return nil
+	}
+	p := collKey(c.cid, subPosting)
+	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
 	if err != nil {
 		return err
 	}
 	defer it.Close()
+	attrs := map[string]*attrIndex{}
 	for it.First(); it.Valid(); it.Next() {
 		name, v, iid, err := parsePosting(it.Key()[len(p):])
 		if err != nil {
-			return err
+			return fmt.Errorf("collection %q: %w", c.name, err)
 		}
-		c.indexAttrs(iid, map[string]any{name: v})
+		addAttr(attrs, iid, name, v)
 	}
-	return iterError(it.Error(), fmt.Sprintf("postings of collection %q", c.name))
+	if err := iterError(it.Error(), fmt.Sprintf("postings of collection %q", c.name)); err != nil {
+		return err
+	}
+	c.attrs, c.attrsLoaded = attrs, true
+	return nil
 }
 
 // logChanges adds the next write epoch and a change-log entry per item to
