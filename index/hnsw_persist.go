@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // HNSW persistence.
@@ -186,10 +187,12 @@ func decodeHNSWFrom(r *reader) (*HNSW, error) {
 		if r.err != nil {
 			break
 		}
-		for i := 0; i < int(dim); i++ {
-			h.vecs = append(h.vecs, math.Float32frombits(binary.LittleEndian.Uint32(vec[4*i:])))
+		h.vecs = slices.Grow(h.vecs, int(dim))
+		v := h.vecs[len(h.vecs) : len(h.vecs)+int(dim)]
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(vec[4*i:]))
 		}
-		v := h.vecs[s*int(dim):]
+		h.vecs = h.vecs[:len(h.vecs)+int(dim)]
 		h.norms2[s] = dot(v, v)
 		if st == slotLive {
 			if _, dup := h.slot[id]; dup {
