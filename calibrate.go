@@ -55,6 +55,9 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 			return Calibration{}, fmt.Errorf("%w: query %d: %w", ErrInvalidArgument, i, err)
 		}
 	}
+	if _, err := c.first.ensure(); err != nil {
+		return Calibration{}, err
+	}
 	count := c.coll.Count()
 	cal, err := firststage.Calibrate(ctx, c.sim, cfg.Dim, c.features, c.coll, firststage.CalibrateOptions{
 		Queries: queries, Depth: c.engine.DefaultDepth(10), Parallelism: c.db.opts.Parallelism,
@@ -69,9 +72,13 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 // useRepresentation switches the first stage to rep, rebuilding the index
 // when the representation changes, and saves it.
 func (c *Collection) useRepresentation(rep firststage.Representation) error {
+	if _, err := c.first.ensure(); err != nil {
+		return err
+	}
 	c.indexMu.Lock()
 	old := c.first.stage()
 	cur := old.Map.Representation()
+	c.first.saved = nil // the representation (or its measurement) changes
 	if rep.String() == cur.String() {
 		// Same vectors: keep the index (and its graph), record the new
 		// measurement.
@@ -103,8 +110,12 @@ func (c *Collection) maybeCalibrate() {
 	if c.first == nil {
 		return
 	}
+	st := c.first.stage()
+	if st == nil {
+		return // not loaded: writes go to the change log; the load's owner calibrates
+	}
 	n := c.coll.Count()
-	last := c.first.stage().Map.Representation().Items
+	last := st.Map.Representation().Items
 	if n < autoCalibrateAt || n > autoCalibrateMax || (last > 0 && n < 4*last) {
 		return
 	}
@@ -152,12 +163,16 @@ func (c *Collection) LoadDone(ctx context.Context) error {
 	if c.first == nil {
 		return nil
 	}
+	st, err := c.first.ensure()
+	if err != nil {
+		return err
+	}
 	n := c.coll.Count()
-	last := c.first.stage().Map.Representation().Items
+	last := st.Map.Representation().Items
 	if n < 200 || (last > 0 && 4*n < 5*last) {
 		return nil
 	}
-	_, err := c.Calibrate(ctx, nil)
+	_, err = c.Calibrate(ctx, nil)
 	if errors.Is(err, firststage.ErrTooFew) {
 		return nil
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/wpcdb/wpcdb/firststage"
+	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/query"
 	"github.com/wpcdb/wpcdb/storage"
@@ -72,35 +74,79 @@ type IndexStatus struct {
 	// FirstStageBytes is the resident memory of the first-stage vectors
 	// (the graph's links not counted).
 	FirstStageBytes int64 `json:"first_stage_bytes"`
+	// Loaded is false until the first search (or calibration) loads the
+	// index; until then the representation, Kind and InGraph are the saved
+	// index's, read from its header, and every other item counts as
+	// buffered (writes since the save are replayed into the buffer).
+	Loaded bool `json:"loaded"`
 }
 
-// IndexStatus returns the first stage's state.
+// IndexStatus returns the first stage's state, without loading it.
 func (c *Collection) IndexStatus() IndexStatus {
 	if c.first == nil {
 		return IndexStatus{Kind: "none"}
 	}
 	cur := c.first.stage()
+	if cur == nil {
+		return c.savedIndexStatus()
+	}
 	idx, rep := cur.Index, cur.Map.Representation()
 	g, b := idx.Status()
 	st := IndexStatus{Kind: "flat", InGraph: g, Buffered: b, Representation: rep.String(), Dim: cur.Map.Dim(), Recall: rep.Recall,
-		FirstStageBytes: int64(g+b) * int64(4*cur.Map.Dim())}
+		FirstStageBytes: int64(g+b) * int64(4*cur.Map.Dim()), Loaded: true}
 	if idx.HasGraph() {
 		st.Kind = "hnsw"
 	}
 	return st
 }
 
-// WaitIndex blocks until the first stage's graph holds every item written
-// so far (when the collection has a graph), or ctx ends. Searches do not
-// need it: buffered items are scanned. Benchmarks and bulk loads use it to
-// measure the built index.
+// savedIndexStatus describes the first stage from the saved index's
+// header and representation, or, when none is saved (or it is damaged and
+// will be rebuilt), as the φ stage a load would build.
+func (c *Collection) savedIndexStatus() IndexStatus {
+	n := c.Count()
+	st := IndexStatus{Kind: "flat", Buffered: n}
+	var m *firststage.Map
+	saved, err := c.coll.OpenSavedIndex()
+	if err == nil && saved != nil {
+		defer saved.Close()
+		if sm, err := c.savedMap(saved); err == nil {
+			if s, ok, err := index.SavedTieredStatus(saved); err == nil && ok && s.Dim == sm.Dim() {
+				m = sm
+				st.InGraph = min(s.InGraph, n)
+				st.Buffered = n - st.InGraph
+				if s.HasGraph {
+					st.Kind = "hnsw"
+				}
+			}
+		}
+	}
+	if m == nil {
+		if m, err = firststage.NewMap(c.sim, c.Config().Dim, c.features, firststage.Representation{}); err != nil {
+			return st
+		}
+	}
+	rep := m.Representation()
+	st.Representation, st.Dim, st.Recall = rep.String(), m.Dim(), rep.Recall
+	st.FirstStageBytes = int64(n) * int64(4*m.Dim())
+	return st
+}
+
+// WaitIndex loads the first stage if needed and blocks until its graph
+// holds every item written so far (when the collection has a graph), or
+// ctx ends. Searches do not need it: buffered items are scanned.
+// Benchmarks and bulk loads use it to measure the built index.
 func (c *Collection) WaitIndex(ctx context.Context) error {
 	if c.first == nil {
 		return ctx.Err()
 	}
+	cur, err := c.first.ensure()
+	if err != nil {
+		return err
+	}
 	done := make(chan struct{})
 	go func() {
-		c.first.stage().Index.Wait()
+		cur.Index.Wait()
 		close(done)
 	}()
 	select {

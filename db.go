@@ -128,7 +128,7 @@ func (db *DB) SaveIndexes() error {
 func (db *DB) Close() error {
 	db.mu.Lock()
 	for _, c := range db.colls {
-		c.stopIndex()
+		c.stopIndex(ErrClosed)
 	}
 	db.mu.Unlock()
 	return errors.Join(db.SaveIndexes(), db.store.Close())
@@ -152,7 +152,21 @@ func (db *DB) CreateCollection(ctx context.Context, name string, cfg CollectionC
 	if err != nil {
 		return nil, err
 	}
-	return db.wrap(c)
+	return db.wrapNew(c)
+}
+
+// wrapNew wraps a collection just created and loads its (empty) first
+// stage at once, so that the index grows with the first writes instead of
+// being built from them at the first search.
+func (db *DB) wrapNew(c *storage.Coll) (*Collection, error) {
+	w, err := db.wrap(c)
+	if err != nil || w.first == nil {
+		return w, err
+	}
+	if _, err := w.first.ensure(); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // checkNewCollection fills cfg's defaults and validates the name and cfg,
@@ -241,7 +255,7 @@ func (db *DB) DropCollection(ctx context.Context, name string) error {
 	}
 	db.mu.Lock()
 	if w, ok := db.colls[c]; ok {
-		w.stopIndex()
+		w.stopIndex(fmt.Errorf("%w: %q", ErrCollectionNotFound, name))
 	}
 	delete(db.colls, c)
 	db.mu.Unlock()

@@ -18,10 +18,22 @@ func StorageForTest(db *DB, name string) *storage.Coll {
 // freshly built one (from every stored φ, with the same map) for
 // comparison.
 func FirstStageForTest(c *Collection) (loaded, fresh *index.Tiered, dim int) {
-	st := c.first.stage()
+	st, err := c.first.ensure()
+	if err != nil {
+		panic(err)
+	}
 	built, err := c.buildStage(st.Map)
 	if err != nil {
 		panic(err)
 	}
 	return st.Index, built.Index, st.Map.Dim()
+}
+
+// IndexLoadsForTest returns how many times the collection's first stage
+// was loaded or built, and whether it is loaded now.
+func IndexLoadsForTest(c *Collection) (loads int64, loaded bool) {
+	if c.first == nil {
+		return 0, false
+	}
+	return c.first.loads.Load(), c.first.stage() != nil
 }

@@ -2,6 +2,7 @@ package wpcdb
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -79,20 +80,89 @@ func (m *FirstStageMap) Query(q wpcsim.Cloud) ([]float32, error) {
 // recalibration swaps it whole while holding the collection's indexMu
 // exclusively, so no write is between its commit and an index that misses
 // it.
+//
+// The stage is loaded (or built) when first needed, by a search or a
+// calibration, so that commands that only read items or describe the
+// collection never pay for it; until then writes reach it through the
+// change log, which the load replays.
 type firstStage struct {
-	cur atomic.Pointer[firststage.Stage]
+	cur   atomic.Pointer[firststage.Stage] // nil until loaded
+	load  func() (*firststage.Stage, error)
+	loads atomic.Int64 // times the stage was loaded or built (tests)
+
+	// saved describes the saved index while the loaded stage still equals
+	// it (nothing written, the builder idle, the same representation):
+	// Close then skips a save that would rewrite the same hundreds of
+	// megabytes. Guarded by the collection's indexMu.
+	saved *savedState
+
+	mu      sync.Mutex  // serializes loading and stopping
+	stopErr error       // set by stop: no load or search after it
+	stopped atomic.Bool // stopErr is set
 }
 
+// savedState is what a saved index reflected: the write epoch and the
+// index's counts.
+type savedState struct {
+	epoch             uint64
+	inGraph, buffered int
+}
+
+func stateOf(st *firststage.Stage, epoch uint64) *savedState {
+	g, b := st.Index.Status()
+	return &savedState{epoch: epoch, inGraph: g, buffered: b}
+}
+
+// stage returns the loaded stage, nil when it is not loaded.
 func (f *firstStage) stage() *firststage.Stage { return f.cur.Load() }
 
-func (f *firstStage) remove(iid uint32) { f.stage().Index.Delete(iid) }
-
-func (f *firstStage) add(iid uint32, self wpcsim.Self, phi []float32) error {
-	s := f.stage()
-	return s.Index.Add(iid, s.Map.AppendItem(nil, self, phi))
+// ensure returns the stage, loading it on first use. Concurrent callers
+// wait for one load; a failed load is retried by the next caller. After
+// Close or DropCollection it returns their error.
+func (f *firstStage) ensure() (*firststage.Stage, error) {
+	if st := f.stage(); st != nil && !f.stopped.Load() {
+		return st, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopErr != nil {
+		return nil, f.stopErr
+	}
+	if st := f.stage(); st != nil {
+		return st, nil
+	}
+	st, err := f.load()
+	if err != nil {
+		return nil, err
+	}
+	f.cur.Store(st)
+	f.loads.Add(1)
+	return st, nil
 }
 
-// Candidates is the current stage's (query.FirstStage).
+// remove deletes iid from the index when it is loaded (else the change log
+// carries the delete).
+func (f *firstStage) remove(iid uint32) {
+	if s := f.stage(); s != nil {
+		s.Index.Delete(iid)
+	}
+}
+
+// add puts an item's vector in the index when it is loaded (else the
+// change log carries the write).
+func (f *firstStage) add(iid uint32, self wpcsim.Self, phi []float32) error {
+	if s := f.stage(); s != nil {
+		return s.Index.Add(iid, s.Map.AppendItem(nil, self, phi))
+	}
+	return nil
+}
+
+// Candidates is the current stage's (query.FirstStage), loading it on
+// the first search.
 func (f *firstStage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed *roaring.Bitmap, filtered bool, p index.Params) (firststage.Candidates, error) {
-	return f.stage().Candidates(q, qself, k, r, allowed, filtered, p)
+	st, err := f.ensure()
+	if err != nil {
+		return firststage.Candidates{}, err
+	}
+	return st.Candidates(q, qself, k, r, allowed, filtered, p)
 }

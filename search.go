@@ -125,69 +125,93 @@ func (c *Collection) openFirstStage() error {
 		c.engine.Candidates = func(k int) int { return max(40*k, 400) }
 	}
 	fs := &firstStage{}
-	if err := c.loadOrBuildIndex(fs); err != nil {
-		return err
+	fs.load = func() (*firststage.Stage, error) {
+		// No write is between its commit and its index update while the
+		// index is read and the change log replayed: each write is either
+		// in the change log read here or sees the loaded stage.
+		c.indexMu.Lock()
+		defer c.indexMu.Unlock()
+		st, err := c.loadOrBuildIndex(fs)
+		if err != nil {
+			return nil, fmt.Errorf("collection %q: first stage: %w", c.Name(), err)
+		}
+		return st, nil
 	}
 	c.first = fs
 	c.engine.First = fs
 	return nil
 }
 
-// blobPersister collects an index's blobs so they are saved in one batch
-// with the epoch they reflect, and serves saved ones to a loader.
-type blobPersister map[string][]byte
-
-func (p blobPersister) PutBlob(name string, data []byte) error {
-	p[name] = data // the index hands over its buffer (index.Persister)
-	return nil
-}
-
-func (p blobPersister) GetBlob(name string) ([]byte, error) { return p[name], nil }
-
 // loadOrBuildIndex loads the saved first-stage index and replays the writes
-// made after it (the change log), or, when none was saved or it does not fit,
-// builds it from every item's stored φ. The index is derived state: Pebble
-// is the truth it is brought up to date from.
-func (c *Collection) loadOrBuildIndex(fs *firstStage) error {
-	blobs, epoch, ok, err := c.coll.SavedIndex()
-	if err != nil {
-		return err
-	}
-	if ok {
-		m, err := c.savedMap(blobs)
-		var idx *index.Tiered
-		if err == nil {
-			idx, err = index.LoadTiered(blobPersister(blobs), tieredOptions(c.Config().Index, m.Dim()))
-		}
-		if err == nil && idx != nil && idx.Dim() == m.Dim() && idx.Metric() == m.Metric() {
-			fs.cur.Store(&firststage.Stage{Map: m, Index: idx})
-			return c.coll.ChangesSince(epoch, func(iid uint32) error {
-				if !c.coll.IsLive(iid) {
-					fs.remove(iid)
-					return nil
-				}
-				phi, self, err := c.coll.Phi(iid)
-				if err != nil {
-					return err
-				}
-				return fs.add(iid, self, phi)
-			})
-		}
-		if idx != nil {
-			idx.Stop()
-		}
-		c.db.opts.Logger.Warn("saved first-stage index unusable; rebuilding", "collection", c.Name(), "err", err)
+// made after it (the change log), or, when none was saved or it is damaged
+// or does not fit, builds it from every item's stored φ. The index is
+// derived state: Pebble is the truth it is brought up to date from, so a
+// damaged saved index costs a rebuild, never the collection.
+func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error) {
+	st, err := c.loadSavedIndex(fs)
+	switch {
+	case err == nil && st != nil:
+		return st, nil
+	case errors.Is(err, ErrClosed) || errors.Is(err, ErrCollectionNotFound):
+		return nil, err
+	case err != nil:
+		c.db.opts.Logger.Warn("saved first-stage index unusable; rebuilding it from the items", "collection", c.Name(), "err", err)
 	}
 	m, err := firststage.NewMap(c.sim, c.coll.Config().Dim, c.features, firststage.Representation{})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	st, err := c.buildStage(m)
+	return c.buildStage(m)
+}
+
+// loadSavedIndex reads the saved index, page by page, and replays the
+// change log after it; (nil, nil) when none was saved.
+func (c *Collection) loadSavedIndex(fs *firstStage) (*firststage.Stage, error) {
+	fs.saved = nil
+	saved, err := c.coll.OpenSavedIndex()
+	if err != nil || saved == nil {
+		return nil, err
+	}
+	defer saved.Close()
+	m, err := c.savedMap(saved)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fs.cur.Store(st)
-	return nil
+	idx, err := index.LoadTiered(saved, tieredOptions(c.Config().Index, m.Dim()))
+	if err != nil {
+		return nil, err
+	}
+	if idx == nil {
+		return nil, fmt.Errorf("%w: saved index without its tiered header", index.ErrCorrupt)
+	}
+	if idx.Dim() != m.Dim() || idx.Metric() != m.Metric() {
+		idx.Stop()
+		return nil, fmt.Errorf("saved index has dimension %d and metric %s, its map %d and %s", idx.Dim(), idx.Metric(), m.Dim(), m.Metric())
+	}
+	st := &firststage.Stage{Map: m, Index: idx}
+	replayed := 0
+	var v []float32
+	err = c.coll.ChangesSince(saved.Epoch, func(iid uint32) error {
+		replayed++
+		if !c.coll.IsLive(iid) {
+			idx.Delete(iid)
+			return nil
+		}
+		phi, self, err := c.coll.Phi(iid)
+		if err != nil {
+			return err
+		}
+		v = m.AppendItem(v[:0], self, phi)
+		return idx.Add(iid, v)
+	})
+	if err != nil {
+		idx.Stop()
+		return nil, err
+	}
+	if replayed == 0 && c.coll.Epoch() == saved.Epoch {
+		fs.saved = stateOf(st, saved.Epoch)
+	}
+	return st, nil
 }
 
 // buildStage builds a first stage for map m from every item's stored φ.
@@ -215,9 +239,13 @@ const repBlobName = "representation"
 
 // savedMap returns the map of a saved index: its saved representation, or
 // φ for an index saved before representations were.
-func (c *Collection) savedMap(blobs map[string][]byte) (*firststage.Map, error) {
+func (c *Collection) savedMap(saved *storage.SavedIndex) (*firststage.Map, error) {
 	var rep firststage.Representation
-	if b := blobs[repBlobName]; b != nil {
+	b, err := saved.GetBlob(repBlobName)
+	if err != nil {
+		return nil, err
+	}
+	if b != nil {
 		r, phiDim, err := firststage.UnmarshalRepresentation(b)
 		if err != nil {
 			return nil, err
@@ -232,28 +260,58 @@ func (c *Collection) savedMap(blobs map[string][]byte) (*firststage.Map, error) 
 	return firststage.NewMap(c.sim, c.coll.Config().Dim, c.features, rep)
 }
 
-// stopIndex stops the first stage's background graph builder (closing).
-func (c *Collection) stopIndex() {
+// stopIndex stops calibration and the first stage's background graph
+// builder, and refuses later loads and searches with err (closing or
+// dropping).
+func (c *Collection) stopIndex(err error) {
 	c.stopCalibration()
-	if c.first != nil {
-		c.first.stage().Index.Stop()
+	if c.first == nil {
+		return
+	}
+	c.first.mu.Lock()
+	defer c.first.mu.Unlock()
+	c.first.stopErr = err
+	c.first.stopped.Store(true)
+	if st := c.first.stage(); st != nil {
+		st.Index.Stop()
 	}
 }
 
 // saveIndex persists the first-stage index with the write epoch it
-// reflects, so the next open loads it and replays only later writes.
+// reflects, so the next load replays only later writes. A stage never
+// loaded is not saved (the saved one and the change log are still
+// current), nor one equal to the saved one.
 func (c *Collection) saveIndex() error {
 	if c.first == nil {
 		return nil
 	}
 	c.indexMu.Lock() // no write is between its commit and its index update
 	defer c.indexMu.Unlock()
-	epoch := c.coll.Epoch()
 	st := c.first.stage()
-	p := blobPersister{}
-	if err := st.Index.Save(p); err != nil {
+	if st == nil {
+		return nil
+	}
+	epoch := c.coll.Epoch()
+	now := stateOf(st, epoch)
+	if s := c.first.saved; s != nil && *s == *now {
+		return nil
+	}
+	save, err := c.coll.BeginIndexSave()
+	if err != nil {
 		return err
 	}
-	p[repBlobName] = firststage.MarshalRepresentation(st.Map.Representation(), st.Map.PhiDim())
-	return c.coll.SaveIndex(p, epoch)
+	err = st.Index.Save(save)
+	if err == nil {
+		err = save.PutBlob(repBlobName, firststage.MarshalRepresentation(st.Map.Representation(), st.Map.PhiDim()))
+	}
+	if err != nil {
+		save.Abort()
+		return err
+	}
+	if err := save.Commit(epoch); err != nil {
+		c.first.saved = nil
+		return err
+	}
+	c.first.saved = now
+	return nil
 }

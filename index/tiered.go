@@ -334,23 +334,39 @@ func (t *Tiered) Save(p Persister) error {
 	return p.PutBlob(tieredBlobName, h)
 }
 
-// SavedTieredStatus reads what a saved Tiered index holds from its header
-// blob alone: whether the graph was built, how many vectors it holds and
-// how many were buffered. ok is false when none was saved.
-func SavedTieredStatus(p Persister) (hasGraph bool, inGraph, buffered int, ok bool, err error) {
-	h, err := p.GetBlob(tieredBlobName)
-	if err != nil || h == nil {
-		return false, 0, 0, false, err
-	}
-	if err := checkTieredHeader(h); err != nil {
-		return false, 0, 0, false, err
-	}
-	return h[15] == 1, int(binary.LittleEndian.Uint64(h[16:])), int(binary.LittleEndian.Uint64(h[24:])), true, nil
+// SavedStatus is what a saved Tiered index holds, read from its header.
+type SavedStatus struct {
+	Dim               int
+	HasGraph          bool
+	InGraph, Buffered int
 }
 
+// SavedTieredStatus reads what a saved Tiered index holds from its header
+// blob alone; ok is false when none was saved.
+func SavedTieredStatus(p Persister) (s SavedStatus, ok bool, err error) {
+	h, err := p.GetBlob(tieredBlobName)
+	if err != nil || h == nil {
+		return s, false, err
+	}
+	if err := checkTieredHeader(h); err != nil {
+		return s, false, err
+	}
+	le := binary.LittleEndian
+	s = SavedStatus{Dim: int(le.Uint32(h[3:])), HasGraph: h[15] == 1}
+	if len(h) == tieredHeaderLen { // version 3 did not count
+		s.InGraph, s.Buffered = int(le.Uint64(h[16:])), int(le.Uint64(h[24:]))
+	}
+	return s, true, nil
+}
+
+// checkTieredHeader accepts version 4 and version 3, which had no counts
+// (its first 16 bytes are version 4's; a saved index of format 1 storage,
+// upgraded, has one).
 func checkTieredHeader(h []byte) error {
-	if len(h) != tieredHeaderLen || h[0] != 'T' || h[1] != tieredVersion || h[15] > 1 ||
-		binary.LittleEndian.Uint64(h[16:]) > 1<<32 || binary.LittleEndian.Uint64(h[24:]) > 1<<32 {
+	ok := len(h) >= 16 && h[0] == 'T' && h[15] <= 1 &&
+		(h[1] == 3 && len(h) == 16 || h[1] == tieredVersion && len(h) == tieredHeaderLen &&
+			binary.LittleEndian.Uint64(h[16:]) <= 1<<32 && binary.LittleEndian.Uint64(h[24:]) <= 1<<32)
+	if !ok {
 		return fmt.Errorf("%w: tiered header", ErrCorrupt)
 	}
 	return nil

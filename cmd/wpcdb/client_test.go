@@ -63,6 +63,8 @@ var volatile = []struct {
 	{regexp.MustCompile(`disk bytes(\s+)[0-9]+`), "disk bytes${1}B"},
 	{regexp.MustCompile(`"(disk_bytes|seconds|items_per_s|first_stage_ms|rerank_ms|total_ms)":[0-9.e+-]+`), `"$1":0`},
 	{regexp.MustCompile(`[0-9.]+ ms`), "T ms"},
+	// A server keeps the index it loaded; each embedded command loads it anew.
+	{regexp.MustCompile(`"loaded":(true|false)`), `"loaded":_`},
 }
 
 func normalize(s string) string {

@@ -311,7 +311,7 @@ func InfoToPB(info wpcdb.CollectionInfo) *pb.CollectionInfo {
 		Name: info.Name, Config: ConfigToPB(info.Config), Count: uint64(info.Count), DiskBytes: info.DiskBytes,
 		Index: &pb.IndexStatus{Kind: info.Index.Kind, InGraph: uint64(info.Index.InGraph), Buffered: uint64(info.Index.Buffered),
 			Representation: info.Index.Representation, Dim: uint32(info.Index.Dim), Recall: info.Index.Recall,
-			FirstStageBytes: uint64(max(info.Index.FirstStageBytes, 0))},
+			FirstStageBytes: uint64(max(info.Index.FirstStageBytes, 0)), Loaded: info.Index.Loaded},
 	}
 }
 
@@ -330,7 +330,7 @@ func InfoFromPB(info *pb.CollectionInfo) (wpcdb.CollectionInfo, error) {
 		Name: info.GetName(), Config: cfg, Count: int(info.GetCount()), DiskBytes: info.GetDiskBytes(),
 		Index: wpcdb.IndexStatus{Kind: st.GetKind(), InGraph: int(st.GetInGraph()), Buffered: int(st.GetBuffered()),
 			Representation: st.GetRepresentation(), Dim: clampInt(st.GetDim()), Recall: st.GetRecall(),
-			FirstStageBytes: int64(min(st.GetFirstStageBytes(), math.MaxInt64))},
+			FirstStageBytes: int64(min(st.GetFirstStageBytes(), math.MaxInt64)), Loaded: st.GetLoaded()},
 	}, nil
 }
 

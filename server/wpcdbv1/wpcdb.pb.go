@@ -639,8 +639,11 @@ type IndexStatus struct {
 	Recall float64 `protobuf:"fixed64,6,opt,name=recall,proto3" json:"recall,omitempty"`
 	// first_stage_bytes is the resident memory of the first-stage vectors.
 	FirstStageBytes uint64 `protobuf:"varint,7,opt,name=first_stage_bytes,json=firstStageBytes,proto3" json:"first_stage_bytes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// loaded is false until the first search loads the index; until then
+	// the other fields come from the saved index's header.
+	Loaded        bool `protobuf:"varint,8,opt,name=loaded,proto3" json:"loaded,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *IndexStatus) Reset() {
@@ -720,6 +723,13 @@ func (x *IndexStatus) GetFirstStageBytes() uint64 {
 		return x.FirstStageBytes
 	}
 	return 0
+}
+
+func (x *IndexStatus) GetLoaded() bool {
+	if x != nil {
+		return x.Loaded
+	}
+	return false
 }
 
 // FeatureSample is an imported random-feature sample: for each nonlinear
@@ -3191,7 +3201,7 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\bgraph_at\x18\x02 \x01(\rR\agraphAt\x12\f\n" +
 	"\x01m\x18\x03 \x01(\rR\x01m\x12'\n" +
 	"\x0fef_construction\x18\x04 \x01(\rR\x0eefConstruction\x12\x1b\n" +
-	"\tef_search\x18\x05 \x01(\rR\befSearch\"\xd6\x01\n" +
+	"\tef_search\x18\x05 \x01(\rR\befSearch\"\xee\x01\n" +
 	"\vIndexStatus\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x19\n" +
 	"\bin_graph\x18\x02 \x01(\x04R\ainGraph\x12\x1a\n" +
@@ -3199,7 +3209,8 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x0erepresentation\x18\x04 \x01(\tR\x0erepresentation\x12\x10\n" +
 	"\x03dim\x18\x05 \x01(\rR\x03dim\x12\x16\n" +
 	"\x06recall\x18\x06 \x01(\x01R\x06recall\x12*\n" +
-	"\x11first_stage_bytes\x18\a \x01(\x04R\x0ffirstStageBytes\"g\n" +
+	"\x11first_stage_bytes\x18\a \x01(\x04R\x0ffirstStageBytes\x12\x16\n" +
+	"\x06loaded\x18\b \x01(\bR\x06loaded\"g\n" +
 	"\rFeatureSample\x122\n" +
 	"\x05terms\x18\x01 \x03(\v2\x1c.wpcdb.v1.FeatureSample.TermR\x05terms\x1a\"\n" +
 	"\x04Term\x12\f\n" +
