@@ -3,6 +3,7 @@ package wpcdb_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -246,10 +247,11 @@ func TestSavedIndexPagedAndRebuiltWhenDamaged(t *testing.T) {
 	}
 }
 
-// TestFormat1SavedIndexDiscarded: a database of format 1, whose saved index
-// is one Pebble value per blob, opens; its saved index is discarded with a
-// warning and rebuilt, with the same answers.
-func TestFormat1SavedIndexDiscarded(t *testing.T) {
+// TestFormat1SavedIndexMigrated: a database of format 1, whose saved
+// index is one Pebble value per blob (with a version 3 tiered header),
+// opens; its saved index is rewritten in pages and loads without a
+// rebuild, keeping its representation, with the same answers.
+func TestFormat1SavedIndexMigrated(t *testing.T) {
 	const seed = 505
 	t.Logf("seed %d", seed)
 	fs := vfs.NewMem()
@@ -260,10 +262,30 @@ func TestFormat1SavedIndexDiscarded(t *testing.T) {
 	}
 	queries := randomItems(seed+1, 5, 5, 8, "q")
 	want := searchAll(t, db, queries)
+	rep := c.IndexStatus().Representation
 	db.Close()
 
-	// Turn it into format 1: version 1, the catalog record of format 1,
-	// and a saved index as format 1 stored it instead of the pages.
+	// Read the saved blobs, then turn the store into format 1: version 1,
+	// the catalog record of format 1, and the blobs as format 1 stored
+	// them instead of the pages.
+	st, err := storage.Open("db", &storage.Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := st.Collection("c")
+	saved, err := sc.OpenSavedIndex()
+	if err != nil || saved == nil {
+		t.Fatalf("saved index: %v", err)
+	}
+	blobs := map[string][]byte{}
+	for _, n := range saved.Blobs() {
+		blobs[n], _ = saved.GetBlob(n)
+	}
+	epoch := saved.Epoch
+	saved.Close()
+	st.Close()
+	blobs["tiered"] = append([]byte{'T', 3}, blobs["tiered"][2:16]...)
+
 	p := rawPebble(t, fs)
 	p.Set([]byte("\x00version"), []byte{0, 0, 0, 1}, nil)
 	it, _ := p.NewIter(&pebble.IterOptions{LowerBound: []byte{1}, UpperBound: []byte{2}})
@@ -273,21 +295,30 @@ func TestFormat1SavedIndexDiscarded(t *testing.T) {
 	it.Close()
 	cid := []byte{0x10, 0, 0, 0, 1}
 	p.DeleteRange(append(bytes.Clone(cid), 0x0b), append(bytes.Clone(cid), 0x0d), nil)
-	p.Set(append(append(bytes.Clone(cid), 0x09), "tiered"...), bytes.Repeat([]byte{7}, 100), nil)
-	p.Set(append(bytes.Clone(cid), 0x0a), make([]byte, 8), pebble.Sync)
+	for n, b := range blobs {
+		p.Set(append(append(bytes.Clone(cid), 0x09), n...), b, nil)
+	}
+	p.Set(append(bytes.Clone(cid), 0x0a), binary.BigEndian.AppendUint64(nil, epoch), pebble.Sync)
 	p.Close()
 
 	var logs logBuffer
-	db, err := wpcdb.Open("db", &wpcdb.Options{FS: fs, Logger: slog.New(&logs)})
+	db, err = wpcdb.Open("db", &wpcdb.Options{FS: fs, Logger: slog.New(&logs)})
 	if err != nil {
 		t.Fatalf("open of a format 1 database: %v", err)
 	}
 	defer db.Close()
-	if !strings.Contains(logs.String(), "format 1") {
+	if !strings.Contains(logs.String(), "format 1 to 2") {
 		t.Fatalf("no warning about the upgrade (%q)", logs.String())
 	}
 	if got := searchAll(t, db, queries); !reflect.DeepEqual(got, want) {
 		t.Fatal("answers differ after the upgrade")
+	}
+	if strings.Contains(logs.String(), "rebuilding") {
+		t.Fatalf("the upgraded index was rebuilt, not loaded: %q", logs.String())
+	}
+	c, _ = db.Collection("c")
+	if got := c.IndexStatus().Representation; got != rep {
+		t.Fatalf("representation %q after the upgrade, was %q", got, rep)
 	}
 }
 

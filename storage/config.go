@@ -9,9 +9,9 @@ import (
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
-// FormatVersion is the on-disk format this build writes. It also reads
+// FormatVersion is the on-disk format this build writes. It also opens
 // format 1, whose saved first-stage indexes (one Pebble value per blob) it
-// discards on open: they are rebuilt from the items (see migrateFormat1).
+// rewrites in pages (see migrateFormat1).
 const FormatVersion uint32 = 2
 
 // Defaults of a collection, printed by `collection describe`.

@@ -45,7 +45,7 @@
 //	0x10 cid 0x07                          → write epoch (uint64): one per Write or Delete
 //	0x10 cid 0x08 epoch(8) iid             → change log: item iid was written or deleted at epoch
 //	0x10 cid 0x09 name                     → format 1 only: a saved index blob, one value
-//	0x10 cid 0x0a                          → format 1 only: the epoch of that saved index
+//	0x10 cid 0x0a                          → format 1 only: the epoch of that saved index (uint64)
 //	0x10 cid 0x0b                          → saved-index header (below)
 //	0x10 cid 0x0c gen(8) blob(1) page(4)   → saved-index page (below)
 //
@@ -88,9 +88,12 @@
 // caller rebuilds the index from the items.
 //
 // Format 1 stored each blob as one value (0x09) with its epoch (0x0a).
-// Opening a format 1 store deletes those keys and writes version 2; the
-// indexes are rebuilt from the items when first needed. Nothing else
-// changed between the formats (catalog records of either are read).
+// Opening a format 1 store rewrites each collection's blobs in pages with
+// that epoch and deletes those keys, in one batch per collection, then
+// writes version 2 (an upgrade cut short resumes on the next open); a
+// saved index that cannot be read is dropped, to be rebuilt from the items
+// when first needed. Nothing else changed between the formats (catalog
+// records of either are read).
 //
 // A posting's v is 's' uvarint(len) bytes for a string, 'b' 0|1 for a
 // boolean, 'n' and 8 order-preserving bytes for a number (so numeric

@@ -219,27 +219,39 @@ func TestSavedIndexDropsChangeLog(t *testing.T) {
 	}
 }
 
-// TestFormat1Upgrade: opening a format 1 store deletes its saved indexes
-// (one value per blob) and leaves everything else.
+// TestFormat1Upgrade: opening a format 1 store rewrites its saved index
+// (one value per blob) in pages with its epoch, drops an unreadable one,
+// and leaves everything else.
 func TestFormat1Upgrade(t *testing.T) {
 	fs := vfs.NewMem()
-	s, c := openSmallPages(t, fs, 0)
+	s, c := openSmallPages(t, fs, 100)
+	d, _ := s.CreateCollection("d", CollectionConfig{Dim: 2}, nil)
 	if _, err := c.Write([]ItemWrite{{ID: "a", Cloud: cloud2(1), Phi: []float32{1}}}); err != nil {
 		t.Fatal(err)
 	}
-	s.db.Set(append(collKey(c.cid, subLegacyIndex), "hnsw"...), bytes.Repeat([]byte{9}, 1000), nil)
+	blob := bytes.Repeat([]byte{9, 8, 7}, 1000)
+	s.db.Set(append(collKey(c.cid, subLegacyIndex), "hnsw"...), blob, nil)
 	s.db.Set(collKey(c.cid, subLegacyIndexAt), binary.BigEndian.AppendUint64(nil, 1), nil)
+	s.db.Set(append(collKey(d.cid, subLegacyIndex), "hnsw"...), blob, nil)
+	s.db.Set(collKey(d.cid, subLegacyIndexAt), []byte{1, 2, 3}, nil) // damaged
 	s.db.Set(versionKey, binary.BigEndian.AppendUint32(nil, 1), pebble.Sync)
 	s.Close()
 
-	s, c = openSmallPages(t, fs, 0)
+	s, c = openSmallPages(t, fs, 100)
 	defer s.Close()
-	if saved, err := c.OpenSavedIndex(); saved != nil || err != nil {
-		t.Fatalf("saved index after the upgrade: %v, %v", saved, err)
+	got, epoch, err := readBlobs(c)
+	if err != nil || epoch != 1 || len(got) != 1 || !bytes.Equal(got["hnsw"], blob) {
+		t.Fatalf("after the upgrade: epoch %d, %d blobs, %v; want the format 1 blob at epoch 1", epoch, len(got), err)
 	}
-	for _, k := range [][]byte{append(collKey(c.cid, subLegacyIndex), "hnsw"...), collKey(c.cid, subLegacyIndexAt)} {
-		if _, _, err := s.db.Get(k); !errors.Is(err, pebble.ErrNotFound) {
-			t.Fatalf("format 1 key %x left: %v", k, err)
+	d, _ = s.Collection("d")
+	if saved, err := d.OpenSavedIndex(); saved != nil || err != nil {
+		t.Fatalf("damaged format 1 index after the upgrade: %v, %v; want none", saved, err)
+	}
+	for _, cid := range []uint32{c.cid, d.cid} {
+		for _, k := range [][]byte{append(collKey(cid, subLegacyIndex), "hnsw"...), collKey(cid, subLegacyIndexAt)} {
+			if _, _, err := s.db.Get(k); !errors.Is(err, pebble.ErrNotFound) {
+				t.Fatalf("format 1 key %x left: %v", k, err)
+			}
 		}
 	}
 	v, closer, _ := s.db.Get(versionKey)

@@ -141,6 +141,7 @@ var versionKey = []byte("\x00version")
 
 // load checks the format version and opens every collection of the catalog.
 func (s *Store) load() error {
+	upgrade := false
 	v, closer, err := s.db.Get(versionKey)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -158,9 +159,7 @@ func (s *Store) load() error {
 		switch got {
 		case FormatVersion:
 		case 1:
-			if err := s.migrateFormat1(); err != nil {
-				return err
-			}
+			upgrade = true
 		default:
 			return fmt.Errorf("%w: store format %d, this build reads formats 1 and %d", ErrIncompatible, got, FormatVersion)
 		}
@@ -186,7 +185,13 @@ func (s *Store) load() error {
 		}
 		s.colls[name] = c
 	}
-	return iterError(it.Error(), "catalog")
+	if err := iterError(it.Error(), "catalog"); err != nil {
+		return err
+	}
+	if upgrade {
+		return s.migrateFormat1()
+	}
+	return nil
 }
 
 // CreateCollection validates cfg (after defaults), persists it and returns
