@@ -163,18 +163,38 @@ func (c *Collection) LoadDone(ctx context.Context) error {
 	if c.first == nil {
 		return nil
 	}
-	st, err := c.first.ensure()
-	if err != nil {
-		return err
-	}
 	n := c.coll.Count()
-	last := st.Map.Representation().Items
+	last := c.calibratedAt()
 	if n < 200 || (last > 0 && 4*n < 5*last) {
 		return nil
 	}
-	_, err = c.Calibrate(ctx, nil)
+	_, err := c.Calibrate(ctx, nil)
 	if errors.Is(err, firststage.ErrTooFew) {
 		return nil
 	}
 	return err
+}
+
+// calibratedAt is the item count of the first stage's last calibration (0:
+// never), read from the saved index when the stage is not loaded, so that
+// a small ingest into a large collection does not load its index to learn
+// that no calibration is due.
+func (c *Collection) calibratedAt() int {
+	if st := c.first.stage(); st != nil {
+		return st.Map.Representation().Items
+	}
+	saved, err := c.coll.OpenSavedIndex()
+	if err != nil || saved == nil {
+		return 0
+	}
+	defer saved.Close()
+	b, err := saved.GetBlob(repBlobName)
+	if err != nil || b == nil {
+		return 0
+	}
+	rep, _, err := firststage.UnmarshalRepresentation(b)
+	if err != nil {
+		return 0
+	}
+	return rep.Items
 }
