@@ -196,7 +196,7 @@ func (a *app) collectionCalibrateCommand() *cobra.Command {
 first-stage depth of each candidate first-stage vector (the weighted centroid
 when the kernel has a linear term, φ projected on 16 to 128 principal
 directions, and φ itself) against the exact top 10, and switches the collection
-to the smallest one that holds 0.98 (else the best). The queries are those of
+to the smallest one that holds 0.98 (else the smallest within 0.01 of the best). The queries are those of
 --queries (JSONL clouds, the real workload, at most 1000) or held-out items.
 Collections calibrate by themselves as they grow and at the end of an ingest;
 this runs it now. Text output is one line per candidate; --json prints the
