@@ -107,3 +107,17 @@ func (cc *cloudCache) dropCollection(cid uint32) {
 		}
 	}
 }
+
+// room reports whether size more bytes fit without evicting anything.
+func (cc *cloudCache) room(size int64) bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.used+size <= cc.budget
+}
+
+// generation is the current invalidation generation (see put).
+func (cc *cloudCache) generation() uint64 {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.gen
+}

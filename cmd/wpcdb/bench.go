@@ -117,6 +117,7 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 			runs := []bench.Run{}
 			var skipped map[string]string
 			var truthInfo *bench.TruthInfo
+			var firstStage map[string]any
 			if len(w.queries) > 0 {
 				db, err := wpcdb.Open(dataDir, &wpcdb.Options{Parallelism: searchThreads})
 				if err != nil {
@@ -131,6 +132,18 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 					db.Close()
 					return err
 				}
+				// The peers hold their data in memory; so does wpcdb's cloud
+				// cache, warmed as a server about to take traffic would.
+				warmed, err := c.Warm(cmd.Context())
+				if err != nil {
+					db.Close()
+					return err
+				}
+				st := c.IndexStatus()
+				firstStage = map[string]any{"representation": st.Representation, "dim": st.Dim, "recall": st.Recall, "kind": st.Kind,
+					"first_stage_bytes": st.FirstStageBytes, "warmed_clouds": warmed}
+				fmt.Fprintf(a.stderr, "wpcdb: first stage %s (%d floats per item, calibrated recall@10 %.3f), %s index; %d clouds warmed into the cache\n",
+					st.Representation, st.Dim, st.Recall, st.Kind, warmed)
 				truth, info, err := a.groundTruth(cmd, c, w, workload, wf.truthCache, topK)
 				if err != nil {
 					db.Close()
@@ -187,6 +200,9 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 			}
 			if truthInfo != nil {
 				config["truth"] = truthConfig(*truthInfo)
+			}
+			if firstStage != nil {
+				config["first_stage"] = firstStage
 			}
 			report := bench.Report{
 				Workload: workload,
