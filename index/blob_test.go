@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"reflect"
 	"testing"
 	"testing/iotest"
@@ -66,11 +67,21 @@ func TestTieredStreamed(t *testing.T) {
 	if !got.IDs().Equals(idx.IDs()) || !got.HasGraph() {
 		t.Fatalf("loaded %d IDs (graph %t), saved %d", got.Len(), got.HasGraph(), idx.Len())
 	}
+	// The same answers, up to rounding: the loaded index's builder may
+	// move a buffered vector into the graph before Stop, and the flat scan
+	// (a panel kernel) and the graph (a dot product) sum in different
+	// orders, so a score may differ in its last bit and near-ties swap.
 	for _, q := range ts.qs {
 		a, _ := idx.Search(q, 10, nil, Params{})
 		b, _ := got.Search(q, 10, nil, Params{})
-		if !reflect.DeepEqual(a, b) {
+		if len(a) != len(b) {
 			t.Fatalf("loaded index answers %v, saved one %v", b, a)
+		}
+		for i := range a {
+			near := math.Abs(float64(a[i].Score-b[i].Score)) <= 1e-6*max(1, math.Abs(float64(a[i].Score)))
+			if !near || (a[i].ID != b[i].ID && !nearTie(a, b, i)) {
+				t.Fatalf("loaded index answers %v, saved one %v", b, a)
+			}
 		}
 	}
 	for _, name := range []string{hnswBlobName, flatBlobName} {
@@ -93,4 +104,15 @@ func TestTieredStreamed(t *testing.T) {
 	if s, err := LoadTiered(streamPersister{memPersister{}}, opts); s != nil || err != nil {
 		t.Fatalf("nothing saved: %v, %v", s, err)
 	}
+}
+
+// nearTie reports whether the results at i differ only by the order of
+// scores within rounding of each other.
+func nearTie(a, b []Result, i int) bool {
+	for j := range a {
+		if a[j].ID == b[i].ID {
+			return math.Abs(float64(a[j].Score-b[i].Score)) <= 1e-6*max(1, math.Abs(float64(b[i].Score)))
+		}
+	}
+	return false
 }
