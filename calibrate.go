@@ -84,7 +84,7 @@ func (c *Collection) useRepresentation(rep firststage.Representation) error {
 		// measurement.
 		rep.Proj = cur.Proj
 	}
-	m, err := firststage.NewMap(c.sim, c.Config().Dim, c.features, rep)
+	m, err := firststage.NewMap(c.sim, c.features, rep)
 	if err != nil {
 		c.indexMu.Unlock()
 		return err

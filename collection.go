@@ -122,7 +122,7 @@ func (c *Collection) savedIndexStatus() IndexStatus {
 		}
 	}
 	if m == nil {
-		if m, err = firststage.NewMap(c.sim, c.Config().Dim, c.features, firststage.Representation{}); err != nil {
+		if m, err = firststage.NewMap(c.sim, c.features, firststage.Representation{}); err != nil {
 			return st
 		}
 	}

@@ -47,7 +47,7 @@ func NewFirstStageMap(cfg CollectionConfig) (*FirstStageMap, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := firststage.NewMap(sim, cfg.Dim, feat, firststage.Representation{})
+	m, err := firststage.NewMap(sim, feat, firststage.Representation{})
 	if err != nil {
 		return nil, err
 	}

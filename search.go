@@ -157,7 +157,7 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error)
 	case err != nil:
 		c.db.opts.Logger.Warn("saved first-stage index unusable; rebuilding it from the items", "collection", c.Name(), "err", err)
 	}
-	m, err := firststage.NewMap(c.sim, c.coll.Config().Dim, c.features, firststage.Representation{})
+	m, err := firststage.NewMap(c.sim, c.features, firststage.Representation{})
 	if err != nil {
 		return nil, err
 	}
@@ -251,13 +251,13 @@ func (c *Collection) savedMap(saved *storage.SavedIndex) (*firststage.Map, error
 			return nil, err
 		}
 		rep = r
-		m, err := firststage.NewMap(c.sim, c.coll.Config().Dim, c.features, rep)
+		m, err := firststage.NewMap(c.sim, c.features, rep)
 		if err == nil && m.PhiDim() != phiDim {
 			err = fmt.Errorf("firststage: saved representation is over φ of %d, the collection's has %d", phiDim, m.PhiDim())
 		}
 		return m, err
 	}
-	return firststage.NewMap(c.sim, c.coll.Config().Dim, c.features, rep)
+	return firststage.NewMap(c.sim, c.features, rep)
 }
 
 // stopIndex stops calibration and the first stage's background graph

@@ -110,7 +110,7 @@ var pcaDims = []int{16, 32, 64, 128}
 // recall is that of the same fraction of the collection.
 func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat Featurizer, items Items, o CalibrateOptions) (Calibration, error) {
 	o = o.withDefaults()
-	phiMap, err := NewMap(sim, pointDim, feat, Representation{})
+	phiMap, err := NewMap(sim, feat, Representation{})
 	if err != nil {
 		return Calibration{}, err
 	}
@@ -198,8 +198,8 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 
 	// The candidates, smallest first; φ last.
 	var cands []*Map
-	if phiMap.linear != nil {
-		m, err := NewMap(sim, pointDim, feat, Representation{Kind: Centroid})
+	if len(phiMap.linear) > 0 {
+		m, err := NewMap(sim, feat, Representation{Kind: Centroid})
 		if err != nil {
 			return Calibration{}, err
 		}
@@ -214,7 +214,7 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 		for _, row := range basis[:r] {
 			proj = append(proj, row...)
 		}
-		m, err := NewMap(sim, pointDim, feat, Representation{Kind: PCA, Dim: r, Proj: proj})
+		m, err := NewMap(sim, feat, Representation{Kind: PCA, Dim: r, Proj: proj})
 		if err != nil {
 			return Calibration{}, err
 		}

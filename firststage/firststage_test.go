@@ -22,7 +22,7 @@ func testMap(t *testing.T, spec string, mode wpcsim.ScoreMode) *Map {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewMap(sim, 16, feat, Representation{})
+	m, err := NewMap(sim, feat, Representation{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestMapRepresentations(t *testing.T) {
 	}
 	for _, mode := range []wpcsim.ScoreMode{wpcsim.ScoreInner, wpcsim.ScoreCosine, wpcsim.ScoreMMD} {
 		phiMap := testMap(t, wpcsim.DefaultKernelSpec, mode)
-		cm, err := NewMap(phiMap.sim, 16, phiMap.feat, Representation{Kind: Centroid})
+		cm, err := NewMap(phiMap.sim, phiMap.feat, Representation{Kind: Centroid})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,8 +141,8 @@ func TestMapRepresentations(t *testing.T) {
 			t.Fatalf("%s: centroid query of %d values, dim %d", mode, len(q), cm.Dim())
 		}
 		for k := 0; k < 16; k++ {
-			if math.Abs(float64(q[k]-phi[cm.linear.Offset+k])) > 1e-6 {
-				t.Fatalf("%s: centroid[%d] = %v, φ's linear block %v", mode, k, q[k], phi[cm.linear.Offset+k])
+			if math.Abs(float64(q[k]-phi[cm.linear[0].Offset+k])) > 1e-6 {
+				t.Fatalf("%s: centroid[%d] = %v, φ's linear block %v", mode, k, q[k], phi[cm.linear[0].Offset+k])
 			}
 		}
 		if item := cm.AppendItem(nil, wpcsim.Self{G: 2, Mass: 3}, phi); len(item) != cm.Dim() {
@@ -150,10 +150,10 @@ func TestMapRepresentations(t *testing.T) {
 		}
 	}
 	g := testMap(t, "gaussian(0.5)", wpcsim.ScoreInner)
-	if _, err := NewMap(g.sim, 16, g.feat, Representation{Kind: Centroid}); err == nil {
+	if _, err := NewMap(g.sim, g.feat, Representation{Kind: Centroid}); err == nil {
 		t.Fatal("centroid without a linear term: no error")
 	}
-	if _, err := NewMap(g.sim, 16, g.feat, Representation{Kind: PCA, Dim: 4, Proj: make([]float32, 3)}); err == nil {
+	if _, err := NewMap(g.sim, g.feat, Representation{Kind: PCA, Dim: 4, Proj: make([]float32, 3)}); err == nil {
 		t.Fatal("pca with a short projection: no error")
 	}
 }

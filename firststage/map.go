@@ -93,8 +93,7 @@ type Map struct {
 	rep     Representation
 	phiDim  int
 	blocks  []wpcsim.FeatureBlock // the φ blocks kept (Phi, Centroid)
-	linear  *wpcsim.FeatureBlock  // φ's linear block, when the kernel has one
-	pointD  int
+	linear  []wpcsim.FeatureBlock // φ's exact blocks (the linear terms'), in order
 	mode    wpcsim.ScoreMode
 	baseDim int // dimension of b(·)
 	dim     int
@@ -104,12 +103,12 @@ type Map struct {
 // NewMap returns the map of a collection whose similarity is sim and whose
 // φ is feat, for representation rep. It returns nil, nil when feat is nil
 // (no first stage), and an error when rep does not fit feat.
-func NewMap(sim *wpcsim.Similarity, pointDim int, feat Featurizer, rep Representation) (*Map, error) {
+func NewMap(sim *wpcsim.Similarity, feat Featurizer, rep Representation) (*Map, error) {
 	if feat == nil {
 		return nil, nil
 	}
 	cfg := sim.Config()
-	m := &Map{sim: sim, feat: feat, pointD: pointDim, mode: cfg.Score, metric: index.InnerProduct}
+	m := &Map{sim: sim, feat: feat, mode: cfg.Score, metric: index.InnerProduct}
 	switch f := feat.(type) {
 	case *wpcsim.FDE:
 		m.fde = f
@@ -122,9 +121,9 @@ func NewMap(sim *wpcsim.Similarity, pointDim int, feat Featurizer, rep Represent
 	case *wpcsim.FeatureMap:
 		m.phiDim = f.Dim()
 		all := f.Blocks()
-		for i := range all {
-			if all[i].Kind == wpcsim.Linear {
-				m.linear = &all[i]
+		for _, b := range all {
+			if b.Kind == wpcsim.Linear {
+				m.linear = append(m.linear, b)
 			}
 		}
 		switch rep.Kind {
@@ -132,10 +131,10 @@ func NewMap(sim *wpcsim.Similarity, pointDim int, feat Featurizer, rep Represent
 			rep.Kind = Phi
 			m.blocks = all
 		case Centroid:
-			if m.linear == nil {
+			if len(m.linear) == 0 {
 				return nil, fmt.Errorf("firststage: representation centroid needs a linear term in the kernel")
 			}
-			m.blocks = []wpcsim.FeatureBlock{*m.linear}
+			m.blocks = m.linear // what FeatureMap.MapLinear computes
 		case PCA:
 			if rep.Dim <= 0 || rep.Dim >= m.phiDim || len(rep.Proj) != rep.Dim*m.phiDim {
 				return nil, fmt.Errorf("firststage: pca of %d rows needs a %d×%d projection, got %d values", rep.Dim, rep.Dim, m.phiDim, len(rep.Proj))
@@ -234,7 +233,7 @@ func (m *Map) AppendQuery(dst []float32, q wpcsim.Cloud) ([]float32, error) {
 		dst, err = m.fde.MapQuery(q, dst)
 	case m.rep.Kind == Centroid:
 		// The linear block alone: skip the random features.
-		dst = m.appendCentroid(dst, q)
+		dst, err = m.feat.(*wpcsim.FeatureMap).MapLinear(q, dst)
 	default:
 		start := len(dst)
 		if dst, err = m.feat.Map(q, dst); err != nil {
@@ -252,36 +251,6 @@ func (m *Map) AppendQuery(dst []float32, q wpcsim.Cloud) ([]float32, error) {
 		dst = append(dst, 0)
 	}
 	return dst, nil
-}
-
-// appendCentroid appends φ's linear block of q, computed as
-// wpcsim.FeatureMap computes it: sqrt(α)·c·Σ_j w_j x̂_j.
-func (m *Map) appendCentroid(dst []float32, q wpcsim.Cloud) []float32 {
-	cfg := m.sim.Config()
-	d, n := m.pointD, q.Len()
-	acc := make([]float64, d)
-	for j := 0; j < n; j++ {
-		x := q.Points[j*d : (j+1)*d]
-		scale := float64(q.Weights[j])
-		if !cfg.RawPoints {
-			var n2 float64
-			for _, v := range x {
-				n2 += float64(v) * float64(v)
-			}
-			scale /= max(math.Sqrt(n2), 1e-12)
-		}
-		for k, v := range x {
-			acc[k] += scale * float64(v)
-		}
-	}
-	c := math.Sqrt(m.linear.Alpha)
-	if cfg.Norm == wpcsim.NormMean {
-		c /= float64(n)
-	}
-	for _, a := range acc {
-		dst = append(dst, float32(c*a))
-	}
-	return dst
 }
 
 // ExactScore turns the index's score of an item into the exact score of the

@@ -10,7 +10,7 @@ import (
 func BenchmarkFitPCA(b *testing.B) {
 	sim, _ := wpcsim.New(wpcsim.Config{Kernel: wpcsim.DefaultKernel()})
 	feat, _ := wpcsim.NewFeatureMap(sim.Config(), 64, wpcsim.FeatureOptions{D: 1024})
-	m, _ := NewMap(sim, 64, feat, Representation{})
+	m, _ := NewMap(sim, feat, Representation{})
 	rng := rand.New(rand.NewPCG(1, 2))
 	sample := make([]sampled, 2000)
 	for i := range sample {

@@ -530,13 +530,7 @@ func (f *FeatureMap) mapGroup(s *featureScratch, cs []Cloud, out []float32, errs
 			continue
 		}
 		for j := 0; j < c.Len(); j++ {
-			src, dst := c.Points[j*d:(j+1)*d], hat[r*d:(r+1)*d]
-			if f.cfg.RawPoints {
-				copy(dst, src)
-			} else {
-				// Exactly as the scorer normalizes.
-				normalizeInto(dst, src, pointNorm2(src))
-			}
+			f.pointAsUsed(hat[r*d:(r+1)*d], c.Points[j*d:(j+1)*d])
 			s.wts[r] = c.Weights[j]
 			s.owner = append(s.owner, int32(k))
 			r++
@@ -568,20 +562,7 @@ func (f *FeatureMap) finish(s *featureScratch, c Cloud, hat, sum, out []float32)
 		dst := out[blk.Offset : blk.Offset+blk.Len]
 		scale := math.Sqrt(blk.Alpha) * norm
 		if blk.Kind == Linear {
-			if cap(s.acc) < d {
-				s.acc = make([]float64, d)
-			}
-			acc := s.acc[:d]
-			clear(acc)
-			for j := 0; j < m; j++ {
-				wj := float64(c.Weights[j])
-				for k, v := range hat[j*d : (j+1)*d] {
-					acc[k] += wj * float64(v)
-				}
-			}
-			for i, a := range acc {
-				dst[i] = float32(scale * a)
-			}
+			s.linearBlock(dst, hat, c.Weights, d, scale)
 		} else {
 			scale *= math.Sqrt(2 / float64(blk.Len))
 			row := f.stackOf[bi]
@@ -594,6 +575,68 @@ func (f *FeatureMap) finish(s *featureScratch, c Cloud, hat, sum, out []float32)
 		}
 	}
 	return nil
+}
+
+// pointAsUsed writes point x as the kernel sees it into dst: normalized
+// exactly as the scorer normalizes, or raw.
+func (f *FeatureMap) pointAsUsed(dst, x []float32) {
+	if f.cfg.RawPoints {
+		copy(dst, x)
+		return
+	}
+	normalizeInto(dst, x, pointNorm2(x))
+}
+
+// linearBlock writes a linear block, scale·Σ_j w_j·hat_j, into dst (d
+// values), accumulating in float64.
+func (s *featureScratch) linearBlock(dst, hat, w []float32, d int, scale float64) {
+	if cap(s.acc) < d {
+		s.acc = make([]float64, d)
+	}
+	acc := s.acc[:d]
+	clear(acc)
+	for j, wj := range w {
+		for k, v := range hat[j*d : (j+1)*d] {
+			acc[k] += float64(wj) * float64(v)
+		}
+	}
+	for i, a := range acc {
+		dst[i] = float32(scale * a)
+	}
+}
+
+// MapLinear appends φ(c)'s exact blocks alone (the linear terms', in spec
+// order, Blocks' Linear entries) to dst, computed as Map computes them but
+// without the random features: a first stage whose vector is the weighted
+// centroid probes with it. c is validated first, as by Map.
+func (f *FeatureMap) MapLinear(c Cloud, dst []float32) ([]float32, error) {
+	if err := c.Validate(Limits{Dim: f.dim, RawPoints: f.cfg.RawPoints}); err != nil {
+		return dst, err
+	}
+	m, d := c.Len(), f.dim
+	s := f.getScratch()
+	defer f.scratch.Put(s)
+	s.hat = growF32(s.hat, m*d)
+	for j := 0; j < m; j++ {
+		f.pointAsUsed(s.hat[j*d:(j+1)*d], c.Points[j*d:(j+1)*d])
+	}
+	norm := 1.0
+	if f.cfg.Norm == NormMean {
+		norm = 1 / float64(m)
+	}
+	start := len(dst)
+	for _, blk := range f.blocks {
+		if blk.Kind != Linear {
+			continue
+		}
+		n := len(dst)
+		dst = slices.Grow(dst, d)[:n+d]
+		s.linearBlock(dst[n:], s.hat[:m*d], c.Weights, d, math.Sqrt(blk.Alpha)*norm)
+		if i := nonFiniteAt(dst[n:]); i >= 0 {
+			return dst[:start], cloudErr("points", "feature %d of term %d (linear) is not finite: points or weights too large for float32", i, blk.Term)
+		}
+	}
+	return dst, nil
 }
 
 // randomFeatures sets s.sum[k*nAll+i] = Σ_j w_j·cos(<x̂_j, W_all[i]> +
