@@ -234,15 +234,24 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 		if err := ctx.Err(); err != nil {
 			return Calibration{}, err
 		}
-		vecs := make([]float32, 0, len(sample)*m.dim)
+		// The sample in a flat index: its exact scan is the ranking the
+		// representation gives, ties by ID as every search breaks them.
+		flat := index.NewFlat(m.dim, m.metric)
+		var v []float32
 		for _, s := range sample {
-			vecs = m.AppendItem(vecs, s.self, s.phi)
+			v = m.AppendItem(v[:0], s.self, s.phi)
+			if err := flat.Add(s.iid, v); err != nil {
+				return Calibration{}, err
+			}
 		}
 		tops[ci] = make([][]uint32, len(queries))
+		errs := make([]error, len(queries))
 		parallel.For(len(queries), o.Parallelism, func(qi int) {
-			qv := m.queryFromPhi(phiQ[qi])
-			tops[ci][qi] = rank(m.metric, qv, vecs, m.dim, sample, own[qi], 2*o.Depth)
+			tops[ci][qi], errs[qi] = rank(flat, m.queryFromPhi(phiQ[qi]), own[qi], 2*o.Depth)
 		})
+		if err := errors.Join(errs...); err != nil {
+			return Calibration{}, err
+		}
 	}
 
 	// The pooled exact top K of each query.
@@ -307,37 +316,20 @@ func (m *Map) queryFromPhi(phi []float32) []float32 {
 	return q
 }
 
-// rank returns the IDs of the n best sample vectors for qv, skipping the
+// rank returns the IDs of the n best vectors of flat for qv, skipping the
 // item skip (a held-out query's own item; -1 for none).
-func rank(metric index.Metric, qv, vecs []float32, dim int, sample []sampled, skip int64, n int) []uint32 {
-	type scored struct {
-		iid uint32
-		s   float32
+func rank(flat *index.Flat, qv []float32, skip int64, n int) ([]uint32, error) {
+	res, err := flat.Search(qv, n+1, nil, index.Params{})
+	if err != nil {
+		return nil, err
 	}
-	all := make([]scored, 0, len(sample))
-	qn2 := simd.Dot(qv, qv)
-	for i, s := range sample {
-		if int64(s.iid) == skip {
-			continue
+	out := make([]uint32, 0, n)
+	for _, r := range res {
+		if int64(r.ID) != skip && len(out) < n {
+			out = append(out, r.ID)
 		}
-		v := vecs[i*dim : (i+1)*dim]
-		d := simd.Dot(qv, v)
-		if metric == index.L2 {
-			d = -(qn2 + simd.Dot(v, v) - 2*d)
-		}
-		all = append(all, scored{s.iid, d})
 	}
-	slices.SortFunc(all, func(a, b scored) int {
-		if c := cmp.Compare(b.s, a.s); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.iid, b.iid)
-	})
-	out := make([]uint32, 0, min(n, len(all)))
-	for _, s := range all[:min(n, len(all))] {
-		out = append(out, s.iid)
-	}
-	return out
+	return out, nil
 }
 
 // exactTop scores the pool of query qi (every candidate's list) exactly
