@@ -165,7 +165,7 @@ func (c *Collection) LoadDone(ctx context.Context) error {
 	}
 	n := c.coll.Count()
 	last := c.calibratedAt()
-	if n < 200 || (last > 0 && 4*n < 5*last) {
+	if n < firststage.MinItems || (last > 0 && 4*n < 5*last) {
 		return nil
 	}
 	_, err := c.Calibrate(ctx, nil)

@@ -90,8 +90,8 @@ type Calibration struct {
 // items to measure recall on.
 var ErrTooFew = errors.New("firststage: too few items to calibrate")
 
-// minCalibrationItems is the fewest items a calibration measures on.
-const minCalibrationItems = 200
+// MinItems is the fewest items a calibration measures on.
+const MinItems = 200
 
 // pcaDims are the projections tried, smallest first.
 var pcaDims = []int{16, 32, 64, 128}
@@ -121,8 +121,8 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 		return Calibration{Chosen: Representation{Kind: Phi}, Skipped: "the linear kernel's first stage is exact"}, nil
 	}
 	count := items.Count()
-	if count < minCalibrationItems {
-		return Calibration{}, fmt.Errorf("%w: %d, need %d", ErrTooFew, count, minCalibrationItems)
+	if count < MinItems {
+		return Calibration{}, fmt.Errorf("%w: %d, need %d", ErrTooFew, count, MinItems)
 	}
 
 	// The sample: a reservoir of φ over every item.
@@ -141,8 +141,8 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 	if err != nil {
 		return Calibration{}, err
 	}
-	if len(sample) < minCalibrationItems {
-		return Calibration{}, fmt.Errorf("%w: %d, need %d", ErrTooFew, len(sample), minCalibrationItems)
+	if len(sample) < MinItems {
+		return Calibration{}, fmt.Errorf("%w: %d, need %d", ErrTooFew, len(sample), MinItems)
 	}
 	slices.SortFunc(sample, func(a, b sampled) int { return cmp.Compare(a.iid, b.iid) })
 
@@ -409,10 +409,7 @@ func fitPCA(phiMap *Map, sample []sampled, n int, rng *rand.Rand) [][]float32 {
 		s := sample[i]
 		scale := float32(1)
 		if phiMap.mode == wpcsim.ScoreCosine {
-			scale = 0
-			if s.self.G > 1e-6*s.self.Mass {
-				scale = float32(1 / math.Sqrt(s.self.G))
-			}
+			scale = cosineScale(s.self)
 		}
 		for k, v := range s.phi {
 			x[r*D+k] = scale * v

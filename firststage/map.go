@@ -193,10 +193,7 @@ func (m *Map) AppendItem(dst []float32, self wpcsim.Self, phi []float32) []float
 	base := dst[start:]
 	switch m.mode {
 	case wpcsim.ScoreCosine:
-		scale := float32(0)
-		if self.G > 1e-6*self.Mass {
-			scale = float32(1 / math.Sqrt(self.G))
-		}
+		scale := cosineScale(self)
 		for i := range base {
 			base[i] *= scale
 		}
@@ -208,6 +205,16 @@ func (m *Map) AppendItem(dst []float32, self wpcsim.Self, phi []float32) []float
 		dst = append(dst, float32(math.Sqrt(max(0, self.G-n2))))
 	}
 	return dst
+}
+
+// cosineScale is what the cosine mode scales an item's vector by:
+// 1/sqrt(g(X,X)), or 0 for a cloud without a direction (Self.Zero), whose
+// cosine is 0.
+func cosineScale(self wpcsim.Self) float32 {
+	if self.Zero() {
+		return 0
+	}
+	return float32(1 / math.Sqrt(self.G))
 }
 
 // appendBase appends b(·) of a φ.
@@ -259,7 +266,7 @@ func (m *Map) AppendQuery(dst []float32, q wpcsim.Cloud) ([]float32, error) {
 func (m *Map) ExactScore(s float32, qself wpcsim.Self) float64 {
 	switch m.mode {
 	case wpcsim.ScoreCosine:
-		if qself.G <= 1e-6*qself.Mass {
+		if qself.Zero() {
 			return 0
 		}
 		return max(-1, min(1, float64(s)/math.Sqrt(qself.G)))

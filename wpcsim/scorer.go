@@ -237,11 +237,16 @@ func (s *Similarity) finish(g float64, q, x Self) float64 {
 // mass (PAPER.md's tolerance): below it, g(X,X) is treated as zero.
 const selfNoise = 1e-6
 
+// Zero reports whether g(X,X) is within float32 noise of zero (G ≤
+// 1e-6·Mass, which also covers a negative G from rounding): such a cloud
+// has no direction, and its cosine with anything is 0.
+func (s Self) Zero() bool { return s.G <= selfNoise*s.Mass }
+
 // Cosine is g / sqrt(g(Q,Q) g(X,X)), clamped to [-1, 1]. A cloud whose
 // self-similarity is within float32 noise of zero (G ≤ 1e-6·Mass, which also
 // covers a negative G from rounding) has no direction: the cosine is 0.
 func Cosine(g float64, q, x Self) float64 {
-	if q.G <= selfNoise*q.Mass || x.G <= selfNoise*x.Mass {
+	if q.Zero() || x.Zero() {
 		return 0
 	}
 	c := g / math.Sqrt(q.G*x.G)
