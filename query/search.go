@@ -210,11 +210,7 @@ func (e *Engine) exactHits(fc firststage.Candidates, allowed *roaring.Bitmap) ([
 		if err != nil {
 			return nil, err
 		}
-		h := Hit{ID: id, IID: iid, Score: fc.Scores[i]}
-		if mmd {
-			h.Distance, h.Score = h.Score, -h.Score
-		}
-		hits = append(hits, h)
+		hits = append(hits, newHit(id, iid, fc.Scores[i], mmd))
 	}
 	return hits, nil
 }
@@ -266,6 +262,15 @@ func (e *Engine) scorer(q wpcsim.Cloud) (*wpcsim.Scorer, error) {
 		return nil, fmt.Errorf("%w: query: %w", ErrInvalidRequest, err)
 	}
 	return e.Sim.NewScorer(q)
+}
+
+// newHit is the hit of an item with exact score s in the score mode's
+// units: for mmd s is the distance, and the score its negation.
+func newHit(id string, iid uint32, s float64, mmd bool) Hit {
+	if mmd {
+		return Hit{ID: id, IID: iid, Score: -s, Distance: s}
+	}
+	return Hit{ID: id, IID: iid, Score: s}
 }
 
 // rerankChunk is how many items one goroutine reads and scores at a time:
@@ -334,11 +339,7 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) 
 			}
 			mu.Lock()
 			for i, s := range scores {
-				h := Hit{ID: ids[i], IID: iids[i], Score: s}
-				if mmd {
-					h.Distance, h.Score = s, -s
-				}
-				hits = append(hits, h)
+				hits = append(hits, newHit(ids[i], iids[i], s, mmd))
 			}
 			mu.Unlock()
 		}
