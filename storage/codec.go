@@ -357,18 +357,26 @@ func decodeRecord(b []byte, e Encoding, dim int) (id string, c wpcsim.Cloud, sel
 
 // decodeRecordInto decodes an item record, into buf's storage when buf is
 // not nil (the rerank path reads many records and allocates none).
-func decodeRecordInto(b []byte, e Encoding, dim int, buf *CloudBuf) (id string, c wpcsim.Cloud, self wpcsim.Self, err error) {
-	bad := func(what string) error { return fmt.Errorf("%w: item record: %s", ErrCorrupt, what) }
+// decodeRecordID reads an item record's version and ID and returns the
+// ID and the rest of the record.
+func decodeRecordID(b []byte) (id string, rest []byte, err error) {
 	if len(b) == 0 || b[0] != recordVersion {
-		return "", c, self, bad("unknown record version")
+		return "", nil, fmt.Errorf("%w: item record: unknown record version", ErrCorrupt)
 	}
 	b = b[1:]
 	l, w := binary.Uvarint(b)
 	if w <= 0 || uint64(len(b)-w) < l {
-		return "", c, self, bad("id")
+		return "", nil, fmt.Errorf("%w: item record: id", ErrCorrupt)
 	}
-	id = string(b[w : w+int(l)])
-	b = b[w+int(l):]
+	return string(b[w : w+int(l)]), b[w+int(l):], nil
+}
+
+func decodeRecordInto(b []byte, e Encoding, dim int, buf *CloudBuf) (id string, c wpcsim.Cloud, self wpcsim.Self, err error) {
+	bad := func(what string) error { return fmt.Errorf("%w: item record: %s", ErrCorrupt, what) }
+	id, b, err = decodeRecordID(b)
+	if err != nil {
+		return "", c, self, err
+	}
 	m, w := binary.Uvarint(b)
 	if w <= 0 {
 		return "", c, self, bad("point count")

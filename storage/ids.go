@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -30,12 +29,9 @@ func (c *Coll) ID(iid uint32) (string, error) {
 		return "", readError(err, fmt.Sprintf("item %d in collection %q", iid, c.name))
 	}
 	defer closer.Close()
-	if len(v) == 0 || v[0] != recordVersion {
-		return "", fmt.Errorf("%w: item record of internal id %d: unknown record version", ErrCorrupt, iid)
+	id, _, err := decodeRecordID(v)
+	if err != nil {
+		return "", fmt.Errorf("internal id %d: %w", iid, err)
 	}
-	l, w := binary.Uvarint(v[1:])
-	if w <= 0 || uint64(len(v)-1-w) < l {
-		return "", fmt.Errorf("%w: item record of internal id %d: id", ErrCorrupt, iid)
-	}
-	return string(v[1+w : 1+w+int(l)]), nil
+	return id, nil
 }
