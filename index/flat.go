@@ -36,9 +36,13 @@ func NewFlat(dim int, m Metric) *Flat {
 	return &Flat{dim: dim, metric: m, pw: simd.PanelWidth(), slot: map[uint32]int{}}
 }
 
+// lane locates slot s: the offset of its panel in panels and its lane c,
+// coordinate k being at base + k*pw + c.
+func (f *Flat) lane(s int) (base, c int) { return (s / f.pw) * f.pw * f.dim, s % f.pw }
+
 // put writes v into slot s's lane.
 func (f *Flat) put(s int, v []float32) {
-	base, c := (s/f.pw)*f.pw*f.dim, s%f.pw
+	base, c := f.lane(s)
 	for k, x := range v {
 		f.panels[base+k*f.pw+c] = x
 	}
@@ -46,7 +50,7 @@ func (f *Flat) put(s int, v []float32) {
 
 // vec copies slot s's vector into dst (len dim).
 func (f *Flat) vec(s int, dst []float32) {
-	base, c := (s/f.pw)*f.pw*f.dim, s%f.pw
+	base, c := f.lane(s)
 	for k := range dst {
 		dst[k] = f.panels[base+k*f.pw+c]
 	}
@@ -147,7 +151,7 @@ func (f *Flat) Delete(id uint32) {
 // score is the metric's "higher is closer" score of a prepared query q
 // (with squared norm qn2) against slot s.
 func (f *Flat) score(q []float32, qn2 float32, s int) float32 {
-	base, c := (s/f.pw)*f.pw*f.dim, s%f.pw
+	base, c := f.lane(s)
 	var d float32
 	for k, x := range q {
 		d += x * f.panels[base+k*f.pw+c]
