@@ -690,7 +690,9 @@ func TestClientDeadline(t *testing.T) {
 	if _, err := upsertPB(ctx, ts.cli, &pb.UpsertRequest{Collection: "c", Items: itemsPB(t, items)}); err != nil {
 		t.Fatal(err)
 	}
-	q := pbconv.CloudToPB(synth.Query(0, 64))
+	// A query of 1,000 points makes the exact scan take far longer than
+	// the deadlines below, however fast the machine.
+	q := pbconv.CloudToPB(synth.Query(0, 1000))
 	// A deadline so short that the request may expire before it reaches
 	// the server: then the server records nothing, and a longer deadline is
 	// tried. Whenever the server did see one, it must have stopped with
