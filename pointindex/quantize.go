@@ -93,30 +93,38 @@ func (qz *quantizer) encode(dst []byte, r []float32) ([]byte, float32) {
 }
 
 // table fills dst (nbytes × 256) with the decoded residual's inner product
-// with q for every byte value: <q, r̂> = Σ_p dst[p·256 + code[p]]. Building
-// it costs nbytes·256·perByte multiply-adds, once per query point; each
-// posting then costs nbytes lookups instead of d multiply-adds.
+// with q for every byte value: <q, r̂> = Σ_p dst[p·256 + code[p]]. Each
+// byte's row is the sum of its low and high nibble's partial products (for
+// 2 bits, a nibble holds two dimensions): 256 additions per byte, once per
+// query point; each posting then costs nbytes lookups instead of d
+// multiply-adds.
 func (qz *quantizer) table(dst, q []float32) []float32 {
 	dst = slices.Grow(dst[:0], qz.nbytes*256)[:qz.nbytes*256]
-	mask := byte(qz.levels - 1)
-	var part [8][16]float32 // per dimension of the byte: q_k · val[k][c]
-	for p := 0; p < qz.nbytes; p++ {
-		for t := 0; t < qz.perByte; t++ {
-			k := p*qz.perByte + t
-			for c := 0; c < qz.levels; c++ {
-				part[t][c] = 0
+	L := qz.levels
+	var lo, hi [16]float32
+	// nibble sets half[n] to the partial product of nibble value n of
+	// dimensions k0, k0+1, … (8/bits/2 of them).
+	nibble := func(half *[16]float32, k0 int) {
+		for n := 0; n < 16; n++ {
+			var s float32
+			for t := 0; t < qz.perByte/2; t++ {
+				k := k0 + t
+				c := (n >> (t * qz.bits)) & (L - 1)
 				if k < qz.d {
-					part[t][c] = q[k] * qz.val[k*qz.levels+c]
+					s += q[k] * qz.val[k*L+c]
 				}
 			}
+			half[n] = s
 		}
+	}
+	for p := 0; p < qz.nbytes; p++ {
+		nibble(&lo, p*qz.perByte)
+		nibble(&hi, p*qz.perByte+qz.perByte/2)
 		row := dst[p*256 : (p+1)*256]
-		for v := 0; v < 256; v++ {
-			var s float32
-			for t := 0; t < qz.perByte; t++ {
-				s += part[t][(byte(v)>>(t*qz.bits))&mask]
+		for h := 0; h < 16; h++ {
+			for l := 0; l < 16; l++ {
+				row[h<<4|l] = lo[l] + hi[h]
 			}
-			row[v] = s
 		}
 	}
 	return dst
