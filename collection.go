@@ -93,7 +93,7 @@ func (c *Collection) IndexStatus() IndexStatus {
 	idx, rep := cur.Index, cur.Map.Representation()
 	g, b := idx.Status()
 	st := IndexStatus{Kind: "flat", InGraph: g, Buffered: b, Representation: rep.String(), Dim: cur.Map.Dim(), Recall: rep.Recall,
-		FirstStageBytes: int64(g+b) * int64(4*cur.Map.Dim()), Loaded: true}
+		FirstStageBytes: int64(g+b)*int64(4*cur.Map.Dim()) + pointBytes(cur), Loaded: true}
 	if idx.HasGraph() {
 		st.Kind = "hnsw"
 	}
@@ -233,7 +233,7 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 		}
 		if c.first != nil {
 			for i, w := range keep {
-				c.first.add(iids[i], w.Self, w.Phi)
+				c.first.add(iids[i], w.Cloud, w.Self, w.Phi)
 			}
 		}
 		defer c.maybeCalibrate() // starts a goroutine, which waits for indexMu

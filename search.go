@@ -120,9 +120,7 @@ func (c *Collection) openFirstStage() error {
 		return nil // no first stage: every search scans exactly
 	}
 	if cfg.Similarity.Kernel.IsMaxSim() {
-		// The encoding ranks less sharply than φ: the exact top 10 was in
-		// its top 400 but not always its top 100 (see wpcsim.FDEOptions).
-		c.engine.Candidates = func(k int) int { return max(40*k, 400) }
+		c.engine.Candidates = c.maxSimDepth // pointstage.go
 	}
 	fs := &firstStage{}
 	fs.load = func() (*firststage.Stage, error) {
@@ -151,7 +149,7 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error)
 	st, err := c.loadSavedIndex(fs)
 	switch {
 	case err == nil && st != nil:
-		return st, nil
+		return st, c.attachPoints(st) // pointstage.go
 	case errors.Is(err, ErrClosed) || errors.Is(err, ErrCollectionNotFound):
 		return nil, err
 	case err != nil:
@@ -229,7 +227,8 @@ func (c *Collection) buildStage(m *firststage.Map) (*firststage.Stage, error) {
 		idx.Stop()
 		return nil, err
 	}
-	return &firststage.Stage{Map: m, Index: idx}, nil
+	st := &firststage.Stage{Map: m, Index: idx}
+	return st, c.attachPoints(st) // pointstage.go
 }
 
 // repBlobName is the saved index's blob holding the first stage's
