@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -32,6 +33,8 @@ type SearchConfig struct {
 	ExactTimed int
 	// Progress, if set, is called as queries complete.
 	Progress func(done, total int)
+	// Method names the two-stage runs (default "wpcdb").
+	Method string
 }
 
 // Run is one measured configuration, in report.json's "runs".
@@ -116,7 +119,7 @@ func Search(ctx context.Context, cfg SearchConfig) ([]Run, [][]string, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		run.Method = "wpcdb"
+		run.Method = cmp.Or(cfg.Method, "wpcdb")
 		run.Params = map[string]any{"k": cfg.K, "candidates": r}
 		if r == 0 {
 			run.Params["candidates"] = "default"
