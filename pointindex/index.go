@@ -32,7 +32,10 @@ type Options struct {
 	// Bits is the residual code's bits per dimension: 2 or 4 (0: 2, that is
 	// d/4 bytes per point: 32 at d = 128).
 	Bits int
-	// NProbe is the centroids probed per query point (0: 16).
+	// NProbe is the centroids probed per query point (0: 8). Measured on
+	// bench's colbert shape (2,000 documents, 1,024 centroids, 30 queries):
+	// the exact top 10 in the top 50 for 98.7% of hits with 4, 100% with
+	// 8 and 16; 16 cost 1.2× the time of 8 and 2× that of 4.
 	NProbe int
 	// Sample bounds the points k-means is trained on (0: 64 per centroid,
 	// at most 131,072).
@@ -51,7 +54,7 @@ func (o *Options) EnsureDefaults() {
 		o.Bits = 2
 	}
 	if o.NProbe == 0 {
-		o.NProbe = 16
+		o.NProbe = 8
 	}
 	if o.Iterations == 0 {
 		o.Iterations = 8
