@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/wpcdb/wpcdb/firststage"
-	"github.com/wpcdb/wpcdb/query"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -15,12 +14,17 @@ import (
 // 400 but not always its top 100, see wpcsim.FDEOptions).
 func fdeDepth(k int) int { return max(40*k, 400) }
 
-// maxSimDepth is a maxsim collection's first-stage depth: the default
-// one with the point index, whose estimate ranks close to the exact
-// score, else the FDE's.
+// pointDepth is the first-stage depth of a maxsim search through the
+// point index, whose estimate ranks close to the exact score: on bench's
+// colbert shape (2,000 documents) its top 20 held 99% of the exact top 10
+// and its top 50 all of it.
+func pointDepth(k int) int { return max(5*k, 50) }
+
+// maxSimDepth is a maxsim collection's first-stage depth: pointDepth with
+// the point index, else the FDE's.
 func (c *Collection) maxSimDepth(k int) int {
 	if st := c.first.stage(); st != nil && st.Points != nil {
-		return query.DefaultCandidates(k)
+		return pointDepth(k)
 	}
 	return fdeDepth(k)
 }

@@ -45,7 +45,7 @@ type CalibrateOptions struct {
 	// of the Gram products (2e10, a few seconds on one core).
 	Budget float64
 	// PointDepth is the first-stage depth of a search with the point index
-	// (default 100), at which maxsim collections measure it.
+	// (default 50), at which maxsim collections measure it.
 	PointDepth int
 	// Seed draws the sample.
 	Seed uint64
@@ -61,7 +61,7 @@ func (o CalibrateOptions) withDefaults() CalibrateOptions {
 	}
 	def(&o.K, 10)
 	def(&o.Depth, 100)
-	def(&o.PointDepth, 100)
+	def(&o.PointDepth, 50)
 	def(&o.Sample, 10_000)
 	def(&o.HeldOut, 50)
 	def(&o.PCAFit, 2_000)
