@@ -38,11 +38,15 @@ type colbertTopic struct {
 	shift  []float64 // the context's offset of every token in the topic
 }
 
-// NewColbert returns the default ColBERT shape with this seed.
-func NewColbert(seed uint64) *Colbert {
-	c := &Colbert{Seed: seed, Dim: 128, MinPoints: 60, MaxPoints: 300, QueryPoints: 32, Vocab: 8192, Groups: 512, Topics: 256, TopicTokens: 48}
+// ColbertShape is the default ColBERT shape.
+var ColbertShape = Colbert{Dim: 128, MinPoints: 60, MaxPoints: 300, QueryPoints: 32, Vocab: 8192, Groups: 512, Topics: 256, TopicTokens: 48}
+
+// NewColbert returns a generator of the given shape and seed.
+func NewColbert(shape Colbert, seed uint64) *Colbert {
+	c := shape
+	c.Seed = seed
 	c.init()
-	return c
+	return &c
 }
 
 func (c *Colbert) init() {

@@ -210,8 +210,8 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 					if depth == nil {
 						depth = "-"
 					}
-					fmt.Fprintf(a.stdout, "%-16s %-8v recall@%d %.3f  %8.1f q/s  p50 %7.2f ms  p99 %7.2f ms  reranked %.0f  (%d thread)\n",
-						r.Method, depth, topK, r.Recall, r.QPS, r.P50Ms, r.P99Ms, r.Reranked, r.Threads)
+					fmt.Fprintf(a.stdout, "%-16s %-8v recall@%d %.3f  %8.1f q/s  p50 %7.2f ms  p99 %7.2f ms  cpu %7.2f ms/q  reranked %.0f  (%d thread)\n",
+						r.Method, depth, topK, r.Recall, r.QPS, r.P50Ms, r.P99Ms, r.CPUMsPerQuery, r.Reranked, r.Threads)
 				}
 			}
 			host, _ := os.Hostname()

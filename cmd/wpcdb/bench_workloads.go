@@ -161,7 +161,7 @@ func colbertWorkload(s benchSettings) (*benchWorkload, error) {
 	if err != nil {
 		return nil, err
 	}
-	cb := bench.NewColbert(s.seed)
+	cb := bench.NewColbert(bench.ColbertShape, s.seed)
 	w := &benchWorkload{source: cb, n: n, queryPoints: cb.QueryPoints,
 		coll: wpcdb.CollectionConfig{Dim: cb.Dim, MaxPoints: max(cb.MaxPoints, storage.DefaultMaxPoints), Encoding: enc, Similarity: sim},
 		data: fmt.Sprintf("colbert n=%d seed=%d dim=%d points=%d..%d query_points=%d vocab=%d topics=%d encoding=%s",
