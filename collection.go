@@ -2,7 +2,6 @@ package wpcdb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -247,10 +246,10 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 func (c *Collection) prepare(it *Item, w *storage.ItemWrite) error {
 	cfg := c.coll.Config()
 	if err := storage.CheckID(it.ID); err != nil {
-		return stripSentinel(err, storage.ErrInvalidItem)
+		return err
 	}
 	if err := storage.CheckAttrs(it.Attrs); err != nil {
-		return stripSentinel(err, storage.ErrInvalidItem)
+		return err
 	}
 	q, half, self, err := encodeCloud(cfg, c.sim, it.Cloud)
 	if err != nil {
@@ -331,17 +330,6 @@ func storedCloud(cfg CollectionConfig, sim *wpcsim.Similarity, feat featurizer, 
 		}
 	}
 	return q, self, phi, nil
-}
-
-// stripSentinel removes a "storage: invalid item: " prefix, which the
-// caller replaces by its own context.
-func stripSentinel(err, sentinel error) error {
-	msg := err.Error()
-	prefix := sentinel.Error() + ": "
-	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		return errors.New(msg[len(prefix):])
-	}
-	return err
 }
 
 // Delete removes the items with these IDs in one durable write and returns

@@ -65,7 +65,7 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 	if opts.Filter != "" {
 		expr, err := query.Parse(opts.Filter)
 		if err != nil {
-			return SearchResult{}, fmt.Errorf("%w: filter: %w", ErrInvalidArgument, err)
+			return SearchResult{}, fmt.Errorf("filter: %w", err)
 		}
 		if err := c.coll.LoadAttrs(); err != nil { // read on the first filter
 			return SearchResult{}, err
@@ -77,7 +77,7 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 		return SearchResult{}, lerr // dropped while searching: what was read may be partial
 	}
 	if err != nil {
-		return SearchResult{}, mapQueryErr(err)
+		return SearchResult{}, err
 	}
 	return SearchResult{Hits: res.Hits, Stats: res.Stats}, nil
 }
@@ -87,13 +87,6 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 // Unknown IDs are listed in the result's Missing, not an error.
 func (c *Collection) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (SearchResult, error) {
 	return c.RerankWith(ctx, q, ids, RerankOptions{}) // search_page.go
-}
-
-func mapQueryErr(err error) error {
-	if errors.Is(err, query.ErrInvalidRequest) {
-		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	return err
 }
 
 // tieredOptions turns the collection's index config into the options of a

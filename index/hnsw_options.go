@@ -3,10 +3,12 @@ package index
 import (
 	"errors"
 	"fmt"
+
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // ErrInvalidOptions is wrapped by HNSWOptions.Validate's errors.
-var ErrInvalidOptions = errors.New("index: invalid options")
+var ErrInvalidOptions = wpcerr.New(wpcerr.InvalidArgument, "index: invalid options")
 
 // Limits of HNSWOptions; they also bound what a persisted graph may claim.
 const (

@@ -158,20 +158,20 @@ func parsePosting(k []byte) (name string, v any, iid uint32, err error) {
 func CheckAttrs(attrs map[string]any) error {
 	for name, v := range attrs {
 		if name == "" || len(name) > MaxAttrNameLength {
-			return fmt.Errorf("%w: attrs: name %q must be 1 to %d bytes", ErrInvalidItem, name, MaxAttrNameLength)
+			return invalidItem("attrs", "name %q must be 1 to %d bytes", name, MaxAttrNameLength)
 		}
 		switch x := v.(type) {
 		case string:
 			if len(x) > MaxAttrValueLength {
-				return fmt.Errorf("%w: attrs.%s: string of %d bytes exceeds %d", ErrInvalidItem, name, len(x), MaxAttrValueLength)
+				return invalidItem("attrs."+name, "string of %d bytes exceeds %d", len(x), MaxAttrValueLength)
 			}
 		case bool:
 		case float64:
 			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return fmt.Errorf("%w: attrs.%s: number must be finite, got %v", ErrInvalidItem, name, x)
+				return invalidItem("attrs."+name, "number must be finite, got %v", x)
 			}
 		default:
-			return fmt.Errorf("%w: attrs.%s: value must be a string, number or boolean, got %T", ErrInvalidItem, name, v)
+			return invalidItem("attrs."+name, "value must be a string, number or boolean, got %T", v)
 		}
 	}
 	return nil
@@ -286,10 +286,8 @@ func QuantizeBits(e Encoding, c wpcsim.Cloud) (wpcsim.Cloud, []uint16, error) {
 	}
 	for i, x := range c.Points {
 		if y := out.Points[i]; math.IsInf(float64(y), 0) && !math.IsInf(float64(x), 0) {
-			return wpcsim.Cloud{}, nil, &wpcsim.CloudError{
-				Field:  "points[" + strconv.Itoa(i/c.Dim) + "][" + strconv.Itoa(i%c.Dim) + "]",
-				Reason: fmt.Sprintf("value %g overflows the collection's %s encoding", x, e),
-			}
+			return wpcsim.Cloud{}, nil, wpcsim.CloudError("points["+strconv.Itoa(i/c.Dim)+"]["+strconv.Itoa(i%c.Dim)+"]",
+				"value %g overflows the collection's %s encoding", x, e)
 		}
 	}
 	return out, half, nil

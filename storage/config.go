@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -167,13 +168,8 @@ func (c CollectionConfig) Validate() error {
 	if c.Index.EfConstruction < 0 || c.Index.EfConstruction > 1<<20 || c.Index.EfSearch < 0 || c.Index.EfSearch > 1<<20 {
 		errs = append(errs, fmt.Sprintf("index ef_construction and ef_search must be between 1 and %d, got %d and %d", 1<<20, c.Index.EfConstruction, c.Index.EfSearch))
 	}
-	if err := c.Similarity.Validate(); err != nil {
-		errs = append(errs, strings.TrimPrefix(err.Error(), wpcsim.ErrInvalidConfig.Error()+": "))
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(errs, "; "))
-	}
-	return nil
+	errs = append(errs, c.Similarity.Problems()...)
+	return wpcerr.Check(ErrInvalidConfig, errs)
 }
 
 // Limits are the validation limits of the collection's clouds.

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // TestOpenRefusesForeignFolder: a non-empty folder that is not a wpcdb
@@ -154,7 +156,7 @@ func TestOpenIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if _, err := Open(dir, nil); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "in use by another wpcdb process") {
+		if _, err := Open(dir, nil); !errors.Is(err, ErrLocked) || !errors.Is(err, wpcerr.Locked) || !strings.Contains(err.Error(), "already open in this process") {
 			t.Fatalf("second Open: %v, want ErrLocked", err)
 		}
 	})

@@ -38,9 +38,10 @@ const DefaultCloudCacheBytes = 256 << 20
 // Store is the Pebble database holding every collection. Safe for
 // concurrent use.
 type Store struct {
-	db     *pebble.DB
-	fs     vfs.FS
-	logger *slog.Logger
+	db      *pebble.DB
+	fs      vfs.FS
+	release func() // gives the folder back to claimFolder
+	logger  *slog.Logger
 
 	mu     sync.RWMutex // guards colls and closed; held briefly
 	colls  map[string]*Coll
@@ -56,7 +57,7 @@ type Store struct {
 // ErrNotDatabase, and a database whose manifest marker is missing with
 // ErrCorrupt: in both cases nothing in dir is changed. A folder another
 // process has open is refused with ErrLocked.
-func Open(dir string, opts *Options) (*Store, error) {
+func Open(dir string, opts *Options) (_ *Store, err error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -73,6 +74,15 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
+	release, err := claimFolder(o.FS, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	state, err := inspectFolder(o.FS, dir)
 	if err != nil {
 		return nil, err
@@ -129,7 +139,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if o.CloudCacheBytes == 0 {
 		o.CloudCacheBytes = DefaultCloudCacheBytes
 	}
-	s := &Store{db: db, fs: o.FS, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes), indexPageBytes: o.IndexPageBytes}
+	s := &Store{db: db, fs: o.FS, release: release, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes), indexPageBytes: o.IndexPageBytes}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -370,7 +380,9 @@ func (s *Store) Close() error {
 	// WAL: Pebble reads a damaged WAL record as the log's torn end and
 	// would silently drop what follows it.
 	ferr := s.db.Flush()
-	return errors.Join(ferr, s.db.Close())
+	err := errors.Join(ferr, s.db.Close())
+	s.release()
+	return err
 }
 
 // pebbleLogger forwards Pebble's messages to slog.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -21,14 +20,7 @@ import (
 // openDB opens the embedded database of --data (data commands go through
 // withBackend, which uses --addr's server instead when it is set).
 func (a *app) openDB() (*wpcdb.DB, error) {
-	db, err := wpcdb.Open(a.g.data, nil)
-	if err != nil {
-		if strings.Contains(err.Error(), "lock") {
-			return nil, fmt.Errorf("%w (is another wpcdb process using %s?)", err, a.g.data)
-		}
-		return nil, err
-	}
-	return db, nil
+	return wpcdb.Open(a.g.data, nil)
 }
 
 // withDB runs f on the opened database and closes it, keeping f's error.
