@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/parallel"
@@ -304,7 +305,7 @@ func encodeCloud(cfg CollectionConfig, sim *wpcsim.Similarity, x wpcsim.Cloud) (
 	if q, half, err = storage.QuantizeBits(cfg.Encoding, x); err != nil {
 		return q, nil, self, err
 	}
-	if cfg.Encoding != storage.EncodingF32 {
+	if cfg.Encoding != collconfig.EncodingF32 {
 		if err := q.Validate(cfg.Limits()); err != nil {
 			return q, nil, self, fmt.Errorf("after %s encoding: %w", cfg.Encoding, err)
 		}

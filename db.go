@@ -16,6 +16,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/internal/wpcerr"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -61,25 +62,25 @@ var (
 type FieldError = wpcerr.FieldError
 
 // CollectionConfig fixes a collection's dimension, similarity, limits,
-// encoding and random-feature sample; see storage.CollectionConfig.
-type CollectionConfig = storage.CollectionConfig
+// encoding and random-feature sample; see collconfig.Config.
+type CollectionConfig = collconfig.Config
 
 // Encodings of stored points.
 const (
-	EncodingF32  = storage.EncodingF32
-	EncodingF16  = storage.EncodingF16
-	EncodingBF16 = storage.EncodingBF16
+	EncodingF32  = collconfig.EncodingF32
+	EncodingF16  = collconfig.EncodingF16
+	EncodingBF16 = collconfig.EncodingBF16
 )
 
 // IndexConfig chooses a collection's first-stage index; see
-// storage.IndexConfig.
-type IndexConfig = storage.IndexConfig
+// collconfig.Index.
+type IndexConfig = collconfig.Index
 
 // First-stage index kinds.
 const (
-	IndexAuto = storage.IndexAuto
-	IndexFlat = storage.IndexFlat
-	IndexHNSW = storage.IndexHNSW
+	IndexAuto = collconfig.IndexAuto
+	IndexFlat = collconfig.IndexFlat
+	IndexHNSW = collconfig.IndexHNSW
 )
 
 // Options configure Open. The zero value is valid.

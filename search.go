@@ -89,23 +89,6 @@ func (c *Collection) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (
 	return c.RerankWith(ctx, q, ids, RerankOptions{}) // search_page.go
 }
 
-// tieredOptions turns the collection's index config into the options of a
-// first stage whose vectors have dim floats.
-func tieredOptions(ic storage.IndexConfig, dim int) index.TieredOptions {
-	o := index.TieredOptions{HNSW: index.HNSWOptions{M: ic.M, EfConstruction: ic.EfConstruction, EfSearch: ic.EfSearch}}
-	switch {
-	case ic.Kind == storage.IndexHNSW:
-		o.GraphAt = 1
-	case ic.Kind == storage.IndexFlat:
-		o.GraphAt = 0
-	case ic.GraphAt > 0:
-		o.GraphAt = ic.GraphAt
-	default:
-		o.GraphAt = max(storage.GraphAtLeast, storage.GraphScanFloats/max(dim, 1))
-	}
-	return o
-}
-
 func (c *Collection) openFirstStage() error {
 	cfg := c.coll.Config().WithDefaults()
 	c.engine = &query.Engine{Coll: c.coll, Sim: c.sim, Parallelism: c.db.opts.Parallelism}
@@ -170,7 +153,7 @@ func (c *Collection) loadSavedIndex(fs *firstStage) (*firststage.Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx, err := index.LoadTiered(saved, tieredOptions(c.Config().Index, m.Dim()))
+	idx, err := index.LoadTiered(saved, c.Config().Index.Tiered(m.Dim()))
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +192,7 @@ func (c *Collection) loadSavedIndex(fs *firstStage) (*firststage.Stage, error) {
 
 // buildStage builds a first stage for map m from every item's stored φ.
 func (c *Collection) buildStage(m *firststage.Map) (*firststage.Stage, error) {
-	idx, err := index.NewTiered(m.Dim(), m.Metric(), tieredOptions(c.Config().Index, m.Dim()))
+	idx, err := index.NewTiered(m.Dim(), m.Metric(), c.Config().Index.Tiered(m.Dim()))
 	if err != nil {
 		return nil, err
 	}

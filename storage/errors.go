@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
@@ -17,7 +18,9 @@ var (
 	// ErrNotFound: no live item with that ID.
 	ErrNotFound = wpcerr.New(wpcerr.NotFound, "storage: item not found")
 	// ErrInvalidConfig: a collection config or name that cannot be used.
-	ErrInvalidConfig = wpcerr.New(wpcerr.InvalidArgument, "storage: invalid collection config")
+	// It is collconfig.ErrInvalid, whose errors the configuration's own
+	// validation returns.
+	ErrInvalidConfig = collconfig.ErrInvalid
 	// ErrInvalidItem: an item that cannot be stored (bad ID, attribute, or a
 	// value the encoding cannot hold): a *wpcerr.FieldError naming the
 	// field, which the caller wraps with the item's position and ID.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
@@ -54,7 +55,7 @@ func TestOpenMissingManifestMarker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateCollection("c", CollectionConfig{Dim: 2}, nil); err != nil {
+	if _, err := s.CreateCollection("c", collconfig.Config{Dim: 2}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -116,7 +117,7 @@ func TestOpenIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.CreateCollection("c", CollectionConfig{Dim: 2}, nil)
+		s.CreateCollection("c", collconfig.Config{Dim: 2}, nil)
 		s.Close()
 		os.Remove(filepath.Join(dir, IdentityFile))
 		s, err = Open(dir, nil)

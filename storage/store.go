@@ -11,6 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -208,7 +209,7 @@ func (s *Store) load() error {
 // the new collection. It fails with ErrCollectionExists if the name is used.
 // sample, when not nil, is an imported random-feature sample stored with
 // the collection in the same batch (cfg.Features.Imported must be set).
-func (s *Store) CreateCollection(name string, cfg CollectionConfig, sample *wpcsim.FeatureSample) (*Coll, error) {
+func (s *Store) CreateCollection(name string, cfg collconfig.Config, sample *wpcsim.FeatureSample) (*Coll, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
