@@ -13,6 +13,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/internal/order"
 	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/internal/simd"
 	"github.com/wpcdb/wpcdb/internal/wpcerr"
@@ -372,12 +373,7 @@ func exactTop(sim *wpcsim.Similarity, q wpcsim.Cloud, items Items, tops [][][]ui
 		}
 		res = append(res, scored{iid, v})
 	}
-	slices.SortFunc(res, func(a, b scored) int {
-		if c := cmp.Compare(b.s, a.s); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.iid, b.iid)
-	})
+	slices.SortFunc(res, func(a, b scored) int { return order.Compare(a.s, a.iid, b.s, b.iid) })
 	out := make([]uint32, 0, k)
 	for _, r := range res[:min(k, len(res))] {
 		out = append(out, r.iid)
