@@ -13,8 +13,10 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/internal/order"
 	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/internal/simd"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -92,7 +94,7 @@ type Calibration struct {
 
 // ErrTooFew is returned by Calibrate when the collection holds too few
 // items to measure recall on.
-var ErrTooFew = errors.New("firststage: too few items to calibrate")
+var ErrTooFew = wpcerr.New(wpcerr.FailedPrecondition, "firststage: too few items to calibrate")
 
 // MinItems is the fewest items a calibration measures on.
 const MinItems = 200
@@ -407,12 +409,7 @@ func exactTop(sim *wpcsim.Similarity, q wpcsim.Cloud, items Items, tops [][][]ui
 		}
 		res = append(res, scored{iid, v})
 	}
-	slices.SortFunc(res, func(a, b scored) int {
-		if c := cmp.Compare(b.s, a.s); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.iid, b.iid)
-	})
+	slices.SortFunc(res, func(a, b scored) int { return order.Compare(a.s, a.iid, b.s, b.iid) })
 	out := make([]uint32, 0, k)
 	for _, r := range res[:min(k, len(res))] {
 		out = append(out, r.iid)
