@@ -329,6 +329,9 @@ func (x *Index) compactLocked() {
 
 func (x *Index) isLive(slot uint32) bool { return x.live[slot/64]&(1<<(slot%64)) != 0 }
 
+// Dim is the dimension of the indexed points.
+func (x *Index) Dim() int { return x.d }
+
 // Stats describe an index.
 type Stats struct {
 	Centroids int `json:"centroids"`

@@ -1,7 +1,6 @@
 package pointindex
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/wpcdb/wpcdb/internal/order"
 	"github.com/wpcdb/wpcdb/internal/simd"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -159,12 +159,7 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 		}
 		hits[j] = Hit{IID: x.iidOf[s], Estimate: est}
 	}
-	slices.SortFunc(hits, func(a, b Hit) int {
-		if c := cmp.Compare(b.Estimate, a.Estimate); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.IID, b.IID)
-	})
+	slices.SortFunc(hits, func(a, b Hit) int { return order.Compare(a.Estimate, a.IID, b.Estimate, b.IID) })
 	if len(hits) > r {
 		hits = hits[:r]
 	}

@@ -163,7 +163,7 @@ func colbertWorkload(s benchSettings) (*benchWorkload, error) {
 	}
 	cb := bench.NewColbert(bench.ColbertShape, s.seed)
 	w := &benchWorkload{source: cb, n: n, queryPoints: cb.QueryPoints,
-		coll: wpcdb.CollectionConfig{Dim: cb.Dim, MaxPoints: max(cb.MaxPoints, storage.DefaultMaxPoints), Encoding: enc, Similarity: sim},
+		coll: wpcdb.CollectionConfig{Dim: cb.Dim, MaxPoints: max(cb.MaxPoints, collconfig.DefaultMaxPoints), Encoding: enc, Similarity: sim},
 		data: fmt.Sprintf("colbert n=%d seed=%d dim=%d points=%d..%d query_points=%d vocab=%d topics=%d encoding=%s",
 			n, s.seed, cb.Dim, cb.MinPoints, cb.MaxPoints, cb.QueryPoints, cb.Vocab, cb.Topics, enc),
 		config: map[string]any{"n": n, "seed": s.seed, "dim": cb.Dim, "min_points": cb.MinPoints, "max_points": cb.MaxPoints, "query_points": cb.QueryPoints},
