@@ -106,11 +106,32 @@ func TestMaxSimPointIndex(t *testing.T) {
 		}
 	}
 
-	// Reopened, the saved representation rebuilds the point index.
+	// Reopened, the point index is read from the saved index (its dead
+	// postings show it was not rebuilt) and the writes made after the save
+	// are replayed into it.
+	before, ok := wpcdb.PointStatsForTest(c)
+	if !ok || before.Dead == 0 {
+		t.Fatalf("before the save: %+v, %v", before, ok)
+	}
 	db.Close()
 	db = openMem(t, fs)
 	if c, err = db.Collection("m"); err != nil {
 		t.Fatal(err)
+	}
+	late := queries[1]
+	if err := c.Upsert(ctx, []wpcdb.Item{{ID: "late", Cloud: late}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.Search(ctx, late, wpcdb.SearchOptions{K: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Hits[0].ID != "late" || res.Stats.FirstStage != "points" {
+		t.Fatalf("written after the save: best hit %s through %q", res.Hits[0].ID, res.Stats.FirstStage)
+	}
+	after, _ := wpcdb.PointStatsForTest(c)
+	if after.Dead != before.Dead || after.Items != before.Items+1 {
+		t.Fatalf("reopened: %+v, saved %+v plus one item", after, before)
 	}
 	check("reopened", "")
 	if st := c.IndexStatus(); st.Representation != "points" {

@@ -163,10 +163,17 @@ func (c *Collection) loadSavedIndex(fs *firstStage) (*firststage.Stage, error) {
 		return nil, fmt.Errorf("saved index has dimension %d and metric %s, its map %d and %s", idx.Dim(), idx.Metric(), m.Dim(), m.Metric())
 	}
 	st := &firststage.Stage{Map: m, Index: idx}
+	if err := c.loadSavedPoints(saved, st); err != nil { // pointstage.go
+		idx.Stop()
+		return nil, err
+	}
 	replayed := 0
 	var v []float32
 	err = c.coll.ChangesSince(saved.Epoch, func(iid uint32) error {
 		replayed++
+		if err := c.replayPoint(st, iid); err != nil { // pointstage.go
+			return err
+		}
 		if !c.coll.IsLive(iid) {
 			idx.Delete(iid)
 			return nil
@@ -278,6 +285,9 @@ func (c *Collection) saveIndex() error {
 	err = st.Index.Save(save)
 	if err == nil {
 		err = save.PutBlob(repBlobName, firststage.MarshalRepresentation(st.Map.Representation(), st.Map.PhiDim()))
+	}
+	if err == nil {
+		err = savePoints(save, st) // pointstage.go
 	}
 	if err != nil {
 		save.Abort()
