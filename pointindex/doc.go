@@ -57,8 +57,24 @@
 //
 // # Persistence
 //
-// None yet: the index is derived state, rebuilt from the stored clouds
-// when a collection first needs its first stage (the root package's
-// search.go). Postings in Pebble under their own key range, read on
-// demand, are the planned next step (issue 16).
+// The index is derived state. The root package saves it with the rest of
+// the first stage, as the blob "points" of storage's saved index (pages
+// under the collection's saved-index key range, committed by one synced
+// header, so a crash leaves the previous save or the new one), and on
+// load reads it back and replays the change log since the save into it;
+// a missing or damaged blob costs a rebuild from the stored clouds. The
+// blob is WriteTo's form, little-endian:
+//
+//	'W' 'P' 'I' version(1) bits(u8)
+//	d u32 | k u32 | nprobe u32 | maxErr f32
+//	centroids [k·d]f32 | cut [d·(2^bits−1)]f32 | val [d·2^bits]f32
+//	slots n u32 | n × (iid u32, npts u32) | live [(n+63)/64]u64
+//	k × list: count m u32 | slots [m]u32 | m × (point u16, weight f16) | codes [m·B]byte
+//	crc32c u32 of everything before it
+//
+// Read checks the checksum and every count against the bytes left before
+// allocating, and gives ErrCorrupt for anything out of range. The whole
+// index is read into memory: postings in Pebble under their own key range,
+// read on demand for collections larger than memory, are not built yet
+// (issue 16).
 package pointindex
