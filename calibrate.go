@@ -60,7 +60,7 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 	}
 	count := c.coll.Count()
 	cal, err := firststage.Calibrate(ctx, c.sim, cfg.Dim, c.features, c.coll, firststage.CalibrateOptions{
-		Queries: queries, Depth: c.calibrationDepth(), PointDepth: pointDepth(10), Parallelism: c.db.opts.Parallelism,
+		Queries: queries, Depth: c.calibrationDepth(), PointDepth: pointDepth(10), MaxPoints: cfg.MaxPoints, Parallelism: c.db.opts.Parallelism,
 	})
 	if err != nil {
 		return cal, err

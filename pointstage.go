@@ -156,8 +156,8 @@ func (c *Collection) UseFirstStage(kind string) error {
 		return fmt.Errorf("%w: first stage %q: only a maxsim collection chooses its first stage by name", ErrInvalidArgument, kind)
 	}
 	k := firststage.Kind(kind)
-	if k != firststage.FDE && (k != firststage.Points || !firststage.PointsApply(c.sim)) {
-		return fmt.Errorf("%w: first stage %q: want fde or points (points needs normalized points)", ErrInvalidArgument, kind)
+	if k != firststage.FDE && (k != firststage.Points || !firststage.PointsApply(c.sim, c.Config().MaxPoints)) {
+		return fmt.Errorf("%w: first stage %q: want fde or points (points needs normalized points and at most 65,536 points per cloud)", ErrInvalidArgument, kind)
 	}
 	return c.useRepresentation(firststage.Representation{Kind: k, Items: c.coll.Count()})
 }

@@ -49,6 +49,9 @@ type CalibrateOptions struct {
 	// PointDepth is the first-stage depth of a search with the point index
 	// (default 50), at which maxsim collections measure it.
 	PointDepth int
+	// MaxPoints is the collection's points per cloud limit, which decides
+	// whether maxsim may use the point index (0: within its limit).
+	MaxPoints int
 	// Seed draws the sample.
 	Seed uint64
 	// Parallelism bounds the goroutines (0: GOMAXPROCS).
@@ -120,8 +123,8 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 	if err != nil {
 		return Calibration{}, err
 	}
-	if phiMap.fde != nil && !PointsApply(sim) {
-		return Calibration{Chosen: Representation{Kind: FDE}, Skipped: "maxsim over raw points uses its fixed-dimensional encoding"}, nil
+	if phiMap.fde != nil && !PointsApply(sim, o.MaxPoints) {
+		return Calibration{Chosen: Representation{Kind: FDE}, Skipped: "maxsim over raw points or clouds above 65,536 points uses its fixed-dimensional encoding"}, nil
 	}
 	if phiMap.Exact() {
 		return Calibration{Chosen: Representation{Kind: Phi}, Skipped: "the linear kernel's first stage is exact"}, nil

@@ -46,10 +46,12 @@ func (s *Stage) pointCandidates(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, 
 }
 
 // PointsApply reports whether a collection may use the point index: a
-// maxsim kernel over normalized points (the index files unit points).
-func PointsApply(sim *wpcsim.Similarity) bool {
+// maxsim kernel over normalized points (the index files unit points),
+// clouds of at most pointindex.MaxPoints points (maxPoints, the
+// collection's limit; 0: unknown, taken as within it).
+func PointsApply(sim *wpcsim.Similarity, maxPoints int) bool {
 	cfg := sim.Config()
-	return cfg.Kernel.IsMaxSim() && !cfg.RawPoints
+	return cfg.Kernel.IsMaxSim() && !cfg.RawPoints && maxPoints <= pointindex.MaxPoints
 }
 
 // BuildPoints builds the point index of the clouds of src (every live
