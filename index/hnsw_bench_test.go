@@ -63,15 +63,19 @@ func workload(b *testing.B, dim int) *benchWorkload {
 }
 
 func benchSearch(b *testing.B, idx Index, w *benchWorkload, filter *roaring.Bitmap) {
+	benchSearchEf(b, idx, w, filter, 64)
+}
+
+func benchSearchEf(b *testing.B, idx Index, w *benchWorkload, filter *roaring.Bitmap, ef int) {
 	var recall float64
 	for i, q := range w.ts.qs {
-		got, _ := idx.Search(q, 10, filter, Params{Ef: 64})
+		got, _ := idx.Search(q, 10, filter, Params{Ef: ef})
 		recall += recallAt(got, w.truth[i])
 	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		idx.Search(w.ts.qs[i%len(w.ts.qs)], 10, filter, Params{Ef: 64})
+		idx.Search(w.ts.qs[i%len(w.ts.qs)], 10, filter, Params{Ef: ef})
 		i++
 	}
 	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "q/s")
@@ -83,6 +87,17 @@ func BenchmarkHNSWSearch(b *testing.B) {
 		b.Run(fmt.Sprintf("n=%d/dim=%d", benchN, dim), func(b *testing.B) {
 			w := workload(b, dim)
 			benchSearch(b, w.hnsw, w, nil)
+		})
+	}
+}
+
+// BenchmarkHNSWSearchEf: the beam's cost at dimension 64 (an exact first
+// stage walks the graph with a beam of R, as small as 20).
+func BenchmarkHNSWSearchEf(b *testing.B) {
+	for _, ef := range []int{20, 32, 64} {
+		b.Run(fmt.Sprintf("n=%d/dim=64/ef=%d", benchN, ef), func(b *testing.B) {
+			w := workload(b, 64)
+			benchSearchEf(b, w.hnsw, w, nil, ef)
 		})
 	}
 }

@@ -174,4 +174,6 @@ type hnswScratch struct {
 	pruneBuf []cand    // candidates when pruning or repairing links
 	pruned   []cand    // their selection
 	stack    []uint32  // tombstones to expand in a repair
+	batch    []uint32  // a node's unvisited neighbours (searchLayer)
+	touch    float32   // sink of searchLayer's prefetching loads
 }
