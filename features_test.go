@@ -67,7 +67,7 @@ func TestStoredPhi(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, _, err := sc.Phi(stored.IID)
+			_, got, err := sc.Phi(stored.IID)
 			if err != nil || !reflect.DeepEqual(got, want) {
 				t.Fatalf("%s %s: stored φ differs (%v)", name, it.ID, err)
 			}

@@ -210,7 +210,7 @@ func (c *Collection) loadSavedIndex(fs *firstStage) (*firststage.Stage, error) {
 			idx.Delete(iid)
 			return nil
 		}
-		phi, self, err := c.coll.Phi(iid)
+		self, phi, err := c.coll.Phi(iid)
 		if err != nil {
 			return err
 		}

@@ -26,7 +26,7 @@ type Items interface {
 	// ScanVectors calls fn with every item's stored g(X,X) and φ.
 	ScanVectors(fn func(iid uint32, self wpcsim.Self, phi []float32) error) error
 	// ReadCloud reads an item's stored cloud.
-	ReadCloud(iid uint32, buf *storage.CloudBuf) (string, wpcsim.Cloud, wpcsim.Self, error)
+	ReadCloud(iid uint32, buf *storage.CloudBuf) (storage.Record, error)
 }
 
 // CalibrateOptions tune a calibration; zero values take the defaults.
@@ -154,11 +154,11 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 		n := min(o.HeldOut, len(sample)/10)
 		qbufs = make([]storage.CloudBuf, n)
 		for i, j := range rng.Perm(len(sample))[:n] {
-			_, c, _, err := items.ReadCloud(sample[j].iid, &qbufs[i])
+			rec, err := items.ReadCloud(sample[j].iid, &qbufs[i])
 			if err != nil {
 				return Calibration{}, err
 			}
-			queries = append(queries, c)
+			queries = append(queries, rec.Cloud)
 			own = append(own, int64(sample[j].iid))
 		}
 	} else {
@@ -175,11 +175,11 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 	}
 	qPoints /= float64(len(queries))
 	for _, s := range sample[:min(len(sample), 200)] {
-		_, c, _, err := items.ReadCloud(s.iid, nil)
+		rec, err := items.ReadCloud(s.iid, nil)
 		if err != nil {
 			return Calibration{}, err
 		}
-		xPoints += float64(c.Len())
+		xPoints += float64(rec.Cloud.Len())
 	}
 	xPoints /= float64(min(len(sample), 200))
 	pairCost := qPoints * xPoints * float64(pointDim)
@@ -354,14 +354,14 @@ func exactTop(sim *wpcsim.Similarity, q wpcsim.Cloud, items Items, tops [][][]ui
 	var buf storage.CloudBuf
 	var one [1]float64
 	for _, iid := range pool {
-		_, c, self, err := items.ReadCloud(iid, &buf)
+		rec, err := items.ReadCloud(iid, &buf)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // deleted meanwhile
 		}
 		if err != nil {
 			return nil, err
 		}
-		s, err := sc.ScoreBatchWithSelf([]wpcsim.Cloud{c}, []wpcsim.Self{self}, one[:0])
+		s, err := sc.ScoreBatchWithSelf([]wpcsim.Cloud{rec.Cloud}, []wpcsim.Self{rec.Self}, one[:0])
 		if err != nil {
 			return nil, err
 		}

@@ -321,7 +321,7 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) 
 			}
 			xs, selfs, ids, iids = xs[:0], selfs[:0], ids[:0], iids[:0]
 			for _, iid := range cands[lo:hi] {
-				id, c, self, err := e.Coll.ReadCloud(iid, &(*bufs)[len(xs)])
+				rec, err := e.Coll.ReadCloud(iid, &(*bufs)[len(xs)])
 				if errors.Is(err, storage.ErrNotFound) {
 					continue // deleted meanwhile
 				}
@@ -329,7 +329,7 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) 
 					setErr(&mu, &firstEr, err)
 					return
 				}
-				xs, selfs, ids, iids = append(xs, c), append(selfs, self), append(ids, id), append(iids, iid)
+				xs, selfs, ids, iids = append(xs, rec.Cloud), append(selfs, rec.Self), append(ids, rec.ID), append(iids, iid)
 			}
 			var err error
 			scores, err = wsc.ScoreBatchWithSelf(xs, selfs, scores[:0])

@@ -3,8 +3,6 @@ package storage
 import (
 	"container/list"
 	"sync"
-
-	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
 // maxCachedCloudBytes bounds the clouds the cloud cache keeps: small clouds,
@@ -31,11 +29,15 @@ type cloudCache struct {
 }
 
 type cachedCloud struct {
-	key   uint64
-	id    string
-	cloud wpcsim.Cloud
-	self  wpcsim.Self
-	size  int64
+	key  uint64
+	rec  Record
+	size int64
+}
+
+// cachedSize is what a record costs in the cache: its floats, its ID and
+// the entry's overhead.
+func cachedSize(r Record) int64 {
+	return int64(4*(len(r.Cloud.Points)+len(r.Cloud.Weights)) + len(r.ID) + 64)
 }
 
 func newCloudCache(budget int64) *cloudCache {

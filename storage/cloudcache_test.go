@@ -10,7 +10,7 @@ import (
 )
 
 func cached(cid, iid uint32, size int64) *cachedCloud {
-	return &cachedCloud{key: cacheKey(cid, iid), id: "x", size: size}
+	return &cachedCloud{key: cacheKey(cid, iid), rec: Record{ID: "x"}, size: size}
 }
 
 func TestCloudCacheLRUAndGenerations(t *testing.T) {
@@ -84,21 +84,21 @@ func TestReadCloudCacheFollowsWrites(t *testing.T) {
 	iid := write(1)
 	var buf CloudBuf
 	for round, w := range []float32{2, 3, 4} {
-		if _, cl, _, err := c.ReadCloud(iid, &buf); err != nil || cl.Weights[0] != w-1 {
-			t.Fatalf("round %d: read %v, %v; want weight %v", round, cl.Weights, err, w-1)
+		if r, err := c.ReadCloud(iid, &buf); err != nil || r.Cloud.Weights[0] != w-1 {
+			t.Fatalf("round %d: read %v, %v; want weight %v", round, r.Cloud.Weights, err, w-1)
 		}
-		if _, cl, _, _ := c.ReadCloud(iid, &buf); cl.Weights[0] != w-1 {
-			t.Fatalf("round %d: cached read %v", round, cl.Weights)
+		if r, _ := c.ReadCloud(iid, &buf); r.Cloud.Weights[0] != w-1 {
+			t.Fatalf("round %d: cached read %v", round, r.Cloud.Weights)
 		}
 		write(w)
 	}
-	if _, cl, _, _ := c.ReadCloud(iid, &buf); cl.Weights[0] != 4 {
-		t.Fatalf("after the last write: %v", cl.Weights)
+	if r, _ := c.ReadCloud(iid, &buf); r.Cloud.Weights[0] != 4 {
+		t.Fatalf("after the last write: %v", r.Cloud.Weights)
 	}
 	if _, err := c.Delete([]string{"a"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := c.ReadCloud(iid, &buf); !errors.Is(err, ErrNotFound) {
+	if _, err := c.ReadCloud(iid, &buf); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleted item read: %v", err)
 	}
 }

@@ -351,12 +351,10 @@ type CloudBuf struct {
 }
 
 // decodeRecord decodes an item record into a fresh cloud.
-func decodeRecord(b []byte, e Encoding, dim int) (id string, c wpcsim.Cloud, self wpcsim.Self, err error) {
+func decodeRecord(b []byte, e Encoding, dim int) (Record, error) {
 	return decodeRecordInto(b, e, dim, nil)
 }
 
-// decodeRecordInto decodes an item record, into buf's storage when buf is
-// not nil (the rerank path reads many records and allocates none).
 // decodeRecordID reads an item record's version and ID and returns the
 // ID and the rest of the record.
 func decodeRecordID(b []byte) (id string, rest []byte, err error) {
@@ -371,25 +369,27 @@ func decodeRecordID(b []byte) (id string, rest []byte, err error) {
 	return string(b[w : w+int(l)]), b[w+int(l):], nil
 }
 
-func decodeRecordInto(b []byte, e Encoding, dim int, buf *CloudBuf) (id string, c wpcsim.Cloud, self wpcsim.Self, err error) {
+// decodeRecordInto decodes an item record, into buf's storage when buf is
+// not nil (the rerank path reads many records and allocates none).
+func decodeRecordInto(b []byte, e Encoding, dim int, buf *CloudBuf) (Record, error) {
 	bad := func(what string) error { return fmt.Errorf("%w: item record: %s", ErrCorrupt, what) }
-	id, b, err = decodeRecordID(b)
+	id, b, err := decodeRecordID(b)
 	if err != nil {
-		return "", c, self, err
+		return Record{}, err
 	}
 	m, w := binary.Uvarint(b)
 	if w <= 0 {
-		return "", c, self, bad("point count")
+		return Record{}, bad("point count")
 	}
 	b = b[w:]
 	// Check m against the bytes there are before multiplying: a damaged
 	// count must not overflow into a small "need" or a huge allocation.
 	if per := uint64(4 + dim*e.size()); len(b) < 16 || m > uint64(len(b)-16)/per {
-		return "", c, self, bad(fmt.Sprintf("%d bytes cannot hold %d points of dimension %d", len(b), m, dim))
+		return Record{}, bad(fmt.Sprintf("%d bytes cannot hold %d points of dimension %d", len(b), m, dim))
 	}
 	need := m*4 + m*uint64(dim)*uint64(e.size()) + 16
 	if uint64(len(b)) != need {
-		return "", c, self, bad(fmt.Sprintf("%d bytes for %d points of dimension %d, want %d", len(b), m, dim, need))
+		return Record{}, bad(fmt.Sprintf("%d bytes for %d points of dimension %d, want %d", len(b), m, dim, need))
 	}
 	if buf == nil {
 		buf = &CloudBuf{}
@@ -397,7 +397,7 @@ func decodeRecordInto(b []byte, e Encoding, dim int, buf *CloudBuf) (id string, 
 	n := int(m) * dim
 	buf.weights = slices.Grow(buf.weights[:0], int(m))[:m]
 	buf.points = slices.Grow(buf.points[:0], n)[:n]
-	c = wpcsim.Cloud{Dim: dim, Weights: buf.weights, Points: buf.points}
+	c := wpcsim.Cloud{Dim: dim, Weights: buf.weights, Points: buf.points}
 	for i := range c.Weights {
 		c.Weights[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
@@ -416,9 +416,11 @@ func decodeRecordInto(b []byte, e Encoding, dim int, buf *CloudBuf) (id string, 
 		}
 	}
 	b = b[len(c.Points)*e.size():]
-	self.G = math.Float64frombits(binary.LittleEndian.Uint64(b))
-	self.Mass = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
-	return id, c, self, nil
+	self := wpcsim.Self{
+		G:    math.Float64frombits(binary.LittleEndian.Uint64(b)),
+		Mass: math.Float64frombits(binary.LittleEndian.Uint64(b[8:])),
+	}
+	return Record{ID: id, Cloud: c, Self: self}, nil
 }
 
 // halfView returns src's little-endian uint16s: the bytes themselves when
@@ -447,11 +449,6 @@ func appendVector(dst []byte, self wpcsim.Self, phi []float32) []byte {
 	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(self.G))
 	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(self.Mass))
 	return appendFloats(dst, phi)
-}
-
-func decodeVector(b []byte) ([]float32, wpcsim.Self, error) {
-	self, phi, err := decodeVectorInto(nil, b)
-	return phi, self, err
 }
 
 func decodeVectorInto(dst []float32, b []byte) (wpcsim.Self, []float32, error) {

@@ -19,7 +19,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, enc, dim uint8) {
 		e := Encoding(enc % 3)
 		d := int(dim%64) + 1
-		id, cl, _, err := decodeRecord(b, e, d)
+		r, err := decodeRecord(b, e, d)
+		id, cl := r.ID, r.Cloud
 		if err == nil {
 			if len(cl.Points) != len(cl.Weights)*d || len(id) > len(b) {
 				t.Fatalf("decoded %d points, %d weights of dim %d from %d bytes", len(cl.Points), len(cl.Weights), d, len(b))

@@ -220,11 +220,12 @@ func TestRecordRoundTrip(t *testing.T) {
 		if reused := appendRecord(nil, e, "item-1", q, half, self); !bytes.Equal(reused, rec) {
 			t.Errorf("%s: record from the quantized bits differs from one encoded on write", e)
 		}
-		id, got, gs, err := decodeRecord(rec, e, 3)
+		r, err := decodeRecord(rec, e, 3)
+		id, got, gs := r.ID, r.Cloud, r.Self
 		if err != nil || id != "item-1" || gs != self || !reflect.DeepEqual(got, q) {
 			t.Errorf("%s: got %q %+v %+v %v", e, id, got, gs, err)
 		}
-		if _, _, _, err := decodeRecord(rec[:len(rec)-1], e, 3); err == nil {
+		if _, err := decodeRecord(rec[:len(rec)-1], e, 3); err == nil {
 			t.Errorf("%s: truncated record decoded", e)
 		}
 	}
@@ -240,7 +241,8 @@ func TestRecordHalfAlignment(t *testing.T) {
 			for _, shift := range []int{0, 1} {
 				rec := appendRecord(make([]byte, shift, 64), e, id, c, nil, wpcsim.Self{})[shift:]
 				var buf CloudBuf
-				gotID, got, _, err := decodeRecordInto(rec, e, 3, &buf)
+				r, err := decodeRecordInto(rec, e, 3, &buf)
+				gotID, got := r.ID, r.Cloud
 				if err != nil || gotID != id || !reflect.DeepEqual(got, c) {
 					t.Errorf("%s id %q shift %d: %+v %v", e, id, shift, got, err)
 				}

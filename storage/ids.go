@@ -13,13 +13,13 @@ import (
 func (c *Coll) ID(iid uint32) (string, error) {
 	if cache := c.store.clouds; cache != nil {
 		if e, _, ok := cache.get(cacheKey(c.cid, iid)); ok {
-			return e.id, nil
+			return e.rec.ID, nil
 		}
 		// Read it through the cache: the next search finding this item
 		// (a hit is likely found again) skips Pebble.
 		var buf CloudBuf
-		id, _, _, err := c.ReadCloud(iid, &buf)
-		return id, err
+		rec, err := c.ReadCloud(iid, &buf)
+		return rec.ID, err
 	}
 	v, closer, err := c.store.db.Get(iidKey(c.cid, subRecord, iid))
 	if errors.Is(err, pebble.ErrNotFound) {

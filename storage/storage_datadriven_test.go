@@ -344,7 +344,8 @@ func (s *collScript) names(t *testing.T, c *Coll, bm *roaring.Bitmap) string {
 	var parts []string
 	for it := bm.Iterator(); it.HasNext(); {
 		iid := it.Next()
-		id, _, _, err := c.Cloud(iid)
+		rec, err := c.ReadCloud(iid, nil)
+		id := rec.ID
 		if err != nil {
 			t.Fatalf("item %d: %v", iid, err)
 		}

@@ -180,7 +180,7 @@ func (s *Store) load() error {
 			return fmt.Errorf("collection %q: %w", name, err)
 		}
 		c := &Coll{store: s, name: name, cid: binary.BigEndian.Uint32(val), cfg: cfg}
-		if err := c.loadIndex(); err != nil {
+		if err := c.loadLive(); err != nil {
 			return fmt.Errorf("collection %q: %w", name, err)
 		}
 		s.colls[name] = c
@@ -246,7 +246,7 @@ func (s *Store) CreateCollection(name string, cfg CollectionConfig, sample *wpcs
 		return nil, fmt.Errorf("storage: create %q: %w", name, err)
 	}
 	c := &Coll{store: s, name: name, cid: cid, cfg: cfg}
-	c.resetIndex()
+	c.resetBitmaps()
 	s.mu.Lock()
 	s.colls[name] = c
 	s.mu.Unlock()

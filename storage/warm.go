@@ -39,18 +39,18 @@ func (c *Coll) WarmCache(ctx context.Context) (int, error) {
 		if _, _, ok := cache.get(key); ok {
 			continue
 		}
-		id, cl, self, err := decodeRecord(it.Value(), c.cfg.Encoding, c.cfg.Dim)
+		rec, err := decodeRecord(it.Value(), c.cfg.Encoding, c.cfg.Dim)
 		if err != nil {
 			return n, err
 		}
-		size := int64(4*(len(cl.Points)+len(cl.Weights)) + len(id) + 64)
+		size := cachedSize(rec)
 		if size > maxCachedCloudBytes {
 			continue
 		}
 		if !cache.room(size) || cache.generation() != gen {
 			break
 		}
-		cache.put(gen, &cachedCloud{key: key, id: id, cloud: cl, self: self, size: size})
+		cache.put(gen, &cachedCloud{key: key, rec: rec, size: size})
 		n++
 	}
 	return n, it.Error()

@@ -39,8 +39,8 @@ func TestWarmCache(t *testing.T) {
 		for i, iid := range iids {
 			if e, _, ok := s.clouds.get(cacheKey(c.cid, iid)); ok {
 				cached++
-				if e.id != ws[i].ID || e.cloud.Weights[0] != float32(i+1) {
-					t.Fatalf("budget %d: cached %s %v, stored %s %v", budget, e.id, e.cloud.Weights, ws[i].ID, ws[i].Cloud.Weights)
+				if e.rec.ID != ws[i].ID || e.rec.Cloud.Weights[0] != float32(i+1) {
+					t.Fatalf("budget %d: cached %s %v, stored %s %v", budget, e.rec.ID, e.rec.Cloud.Weights, ws[i].ID, ws[i].Cloud.Weights)
 				}
 			}
 		}

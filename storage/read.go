@@ -1,0 +1,168 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// Reads: items by ID or internal ID, records through the cloud cache,
+// and the stored first-stage vectors.
+
+// Record is what an item's record holds: its ID, cloud and g(X,X).
+type Record struct {
+	ID    string
+	Cloud wpcsim.Cloud
+	Self  wpcsim.Self
+}
+
+// Item is a stored item: its record, internal ID and attributes.
+type Item struct {
+	Record
+	IID   uint32 // dense internal ID
+	Attrs map[string]any
+}
+
+// lookup maps a string ID to its internal ID.
+func (c *Coll) lookup(id string) (uint32, bool, error) {
+	v, closer, err := c.store.db.Get(idKey(c.cid, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, readError(err, fmt.Sprintf("id map entry of %s in collection %q", QuoteID(id), c.name))
+	}
+	defer closer.Close()
+	if len(v) != 4 {
+		return 0, false, fmt.Errorf("%w: id map entry of %s", ErrCorrupt, QuoteID(id))
+	}
+	return binary.BigEndian.Uint32(v), true, nil
+}
+
+func (c *Coll) readAttrs(iid uint32) (map[string]any, error) {
+	v, closer, err := c.store.db.Get(iidKey(c.cid, subAttrs, iid))
+	if err != nil {
+		return nil, readError(err, fmt.Sprintf("attributes of item %d in collection %q", iid, c.name))
+	}
+	defer closer.Close()
+	attrs, err := decodeAttrs(v)
+	if err != nil {
+		return nil, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
+	}
+	return attrs, nil
+}
+
+// Get returns the live item with this ID, or ErrNotFound.
+func (c *Coll) Get(id string) (Item, error) {
+	if err := c.checkLive(); err != nil {
+		return Item{}, err
+	}
+	iid, found, err := c.lookup(id)
+	if err != nil {
+		return Item{}, err
+	}
+	if !found {
+		return Item{}, fmt.Errorf("%w: %s in collection %q", ErrNotFound, QuoteID(id), c.name)
+	}
+	return c.GetByIID(iid)
+}
+
+// GetByIID returns the item with this internal ID.
+func (c *Coll) GetByIID(iid uint32) (Item, error) {
+	rec, err := c.ReadCloud(iid, nil)
+	if err != nil {
+		return Item{}, err
+	}
+	attrs, err := c.readAttrs(iid)
+	if err != nil {
+		return Item{}, err
+	}
+	return Item{Record: rec, IID: iid, Attrs: attrs}, nil
+}
+
+// ReadCloud reads only an item's record (GetByIID also reads attributes),
+// through the cloud cache, decoding into buf (nil: fresh memory): the
+// rerank path reads many records and should allocate for none. The cloud
+// aliases buf until its next use.
+func (c *Coll) ReadCloud(iid uint32, buf *CloudBuf) (Record, error) {
+	cache := c.store.clouds
+	var gen uint64
+	if cache != nil {
+		e, g, ok := cache.get(cacheKey(c.cid, iid))
+		if ok {
+			return e.rec, nil
+		}
+		gen = g
+	}
+	v, closer, err := c.store.db.Get(iidKey(c.cid, subRecord, iid))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Record{}, fmt.Errorf("%w: internal id %d in collection %q", ErrNotFound, iid, c.name)
+	}
+	if err != nil {
+		return Record{}, readError(err, fmt.Sprintf("item %d in collection %q", iid, c.name))
+	}
+	defer closer.Close()
+	rec, err := decodeRecordInto(v, c.cfg.Encoding, c.cfg.Dim, buf)
+	if err != nil {
+		return Record{}, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
+	}
+	if cache == nil {
+		return rec, nil
+	}
+	if size := cachedSize(rec); size <= maxCachedCloudBytes {
+		// The cache keeps its own copy: buf is reused by the caller.
+		own := rec
+		own.Cloud = wpcsim.Cloud{Dim: rec.Cloud.Dim, Weights: slices.Clone(rec.Cloud.Weights), Points: slices.Clone(rec.Cloud.Points)}
+		cache.put(gen, &cachedCloud{key: cacheKey(c.cid, iid), rec: own, size: size})
+	}
+	return rec, nil
+}
+
+// Lookup maps a string ID to its internal ID (ok false when absent).
+func (c *Coll) Lookup(id string) (uint32, bool, error) { return c.lookup(id) }
+
+// Phi returns the stored g(X,X) and φ of an item.
+func (c *Coll) Phi(iid uint32) (wpcsim.Self, []float32, error) {
+	v, closer, err := c.store.db.Get(iidKey(c.cid, subPhi, iid))
+	if err != nil {
+		return wpcsim.Self{}, nil, readError(err, fmt.Sprintf("φ of item %d in collection %q", iid, c.name))
+	}
+	defer closer.Close()
+	self, phi, err := decodeVectorInto(nil, v)
+	if err != nil {
+		return self, nil, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
+	}
+	return self, phi, nil
+}
+
+// ScanVectors calls fn with every item's internal ID, g(X,X) and φ, in
+// internal-ID order, reading only the small φ keys (never the points): this
+// is how a first-stage index is rebuilt. phi is only valid during the call.
+func (c *Coll) ScanVectors(fn func(iid uint32, self wpcsim.Self, phi []float32) error) error {
+	p := collKey(c.cid, subPhi)
+	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var buf []float32
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) != len(p)+4 {
+			return fmt.Errorf("%w: φ key %x", ErrCorrupt, k)
+		}
+		self, phi, err := decodeVectorInto(buf[:0], it.Value())
+		if err != nil {
+			return err
+		}
+		buf = phi
+		if err := fn(binary.BigEndian.Uint32(k[len(p):]), self, phi); err != nil {
+			return err
+		}
+	}
+	return iterError(it.Error(), fmt.Sprintf("φ vectors of collection %q", c.name))
+}

@@ -1,0 +1,248 @@
+package storage
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// Writes: Write and Delete, each one synced Pebble batch.
+
+// ItemWrite is one item to store: its cloud as it will read back (see
+// Quantize), φ, g(X,X) and attributes. The caller validates the cloud;
+// Write trusts it and checks only the ID, attributes and dimension.
+type ItemWrite struct {
+	ID    string
+	Cloud wpcsim.Cloud
+	// Half, if not nil, holds Cloud's points in the collection's f16 or
+	// bf16 encoding, as QuantizeBits returned them: stored as they are
+	// instead of encoded again.
+	Half  []uint16
+	Phi   []float32
+	Self  wpcsim.Self
+	Attrs map[string]any
+}
+
+// CheckID validates an item ID: 1–512 bytes of valid UTF-8 without
+// control characters (a newline or NUL in an ID would forge rows in
+// tabular output and lines in ID files). IDs are never rewritten: two
+// different byte strings are two different items.
+func CheckID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: id: must not be empty", ErrInvalidItem)
+	}
+	if len(id) > MaxIDLength {
+		return fmt.Errorf("%w: id: %d bytes exceeds %d", ErrInvalidItem, len(id), MaxIDLength)
+	}
+	for i, r := range id {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(id[i:]); size == 1 {
+				return fmt.Errorf("%w: id: not valid UTF-8 (byte %d)", ErrInvalidItem, i)
+			}
+		}
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: id: control character %U at byte %d", ErrInvalidItem, r, i)
+		}
+	}
+	return nil
+}
+
+// Write stores items in one synced batch: all or nothing. Within items the
+// same ID twice means the last one wins. An existing ID is replaced in
+// place (it keeps its internal ID). It returns the internal IDs, in order.
+func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
+	for i := range items {
+		if err := CheckID(items[i].ID); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		if err := CheckAttrs(items[i].Attrs); err != nil {
+			return nil, fmt.Errorf("item %d (%s): %w", i, QuoteID(items[i].ID), err)
+		}
+		if items[i].Cloud.Dim != c.cfg.Dim {
+			return nil, fmt.Errorf("%w: item %d (%s): dimension %d, collection has %d", ErrInvalidItem, i, QuoteID(items[i].ID), items[i].Cloud.Dim, c.cfg.Dim)
+		}
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.checkLive(); err != nil {
+		return nil, err
+	}
+	db := c.store.db
+	// Size the batch for its records and φ up front: growing it copies
+	// everything written so far (megabytes for a batch of a thousand).
+	size := 64
+	for i := range items {
+		it := &items[i]
+		size += 128 + 3*len(it.ID) + recordLen(c.cfg.Encoding, it.ID, it.Cloud) + vectorLen(it.Phi) + 64*len(it.Attrs)
+	}
+	b := db.NewBatchWithSize(size)
+	defer b.Close()
+
+	type change struct {
+		iid      uint32
+		oldAttrs map[string]any
+		newAttrs map[string]any
+	}
+	changes := make([]change, 0, len(items))
+	assigned := map[string]int{} // ID → index in changes, for repeats in the batch
+	iids := make([]uint32, len(items))
+	c.mu.RLock()
+	next := c.nextIID
+	c.mu.RUnlock()
+	var key []byte
+	for i := range items {
+		it := &items[i]
+		var ch change
+		if j, ok := assigned[it.ID]; ok {
+			// Repeated in this batch: the earlier write's attributes are
+			// what this one replaces.
+			ch = changes[j]
+			ch.oldAttrs = ch.newAttrs
+		} else {
+			iid, found, err := c.lookup(it.ID)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				old, err := c.readAttrs(iid)
+				if err != nil {
+					return nil, err
+				}
+				ch = change{iid: iid, oldAttrs: old}
+			} else {
+				if next == ^uint32(0) {
+					return nil, fmt.Errorf("storage: collection %q has used all 2^32-1 internal IDs", c.name)
+				}
+				ch = change{iid: next}
+				next++
+				b.Set(idKey(c.cid, it.ID), binary.BigEndian.AppendUint32(nil, ch.iid), nil)
+			}
+		}
+		// Postings: remove the old values, add the new ones.
+		for name, v := range ch.oldAttrs {
+			if nv, ok := it.Attrs[name]; !ok || nv != v {
+				b.Delete(postingKey(c.cid, name, v, ch.iid), nil)
+			}
+		}
+		for name, v := range it.Attrs {
+			if ov, ok := ch.oldAttrs[name]; !ok || ov != v {
+				b.Set(postingKey(c.cid, name, v, ch.iid), nil, nil)
+			}
+		}
+		ch.newAttrs = it.Attrs
+		// The record and φ are encoded straight into the batch.
+		key = iidKeyTo(key[:0], c.cid, subRecord, ch.iid)
+		op := b.SetDeferred(len(key), recordLen(c.cfg.Encoding, it.ID, it.Cloud))
+		copy(op.Key, key)
+		if v := appendRecord(op.Value[:0], c.cfg.Encoding, it.ID, it.Cloud, it.Half, it.Self); len(v) != len(op.Value) {
+			panic("storage: record length mismatch")
+		}
+		if err := op.Finish(); err != nil {
+			return nil, err
+		}
+		key = iidKeyTo(key[:0], c.cid, subPhi, ch.iid)
+		op = b.SetDeferred(len(key), vectorLen(it.Phi))
+		copy(op.Key, key)
+		if v := appendVector(op.Value[:0], it.Self, it.Phi); len(v) != len(op.Value) {
+			panic("storage: φ length mismatch")
+		}
+		if err := op.Finish(); err != nil {
+			return nil, err
+		}
+		b.Set(iidKey(c.cid, subAttrs, ch.iid), encodeAttrs(it.Attrs), nil)
+		iids[i] = ch.iid
+		if j, ok := assigned[it.ID]; ok {
+			changes[j] = ch
+		} else {
+			assigned[it.ID] = len(changes)
+			changes = append(changes, ch)
+		}
+	}
+	b.Set(collKey(c.cid, subNextIID), binary.BigEndian.AppendUint32(nil, next), nil)
+	epoch := c.logChanges(b, iids)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("storage: write to %q: %w", c.name, err)
+	}
+	if c.store.clouds != nil {
+		c.store.clouds.invalidate(c.cid, iids)
+	}
+	c.mu.Lock()
+	c.nextIID = next
+	c.epoch = epoch
+	for _, ch := range changes {
+		c.live.Add(ch.iid)
+		c.unindexAttrs(ch.iid, ch.oldAttrs)
+		c.indexAttrs(ch.iid, ch.newAttrs)
+	}
+	c.mu.Unlock()
+	return iids, nil
+}
+
+// Delete removes the items with these IDs in one synced batch and returns
+// the internal IDs of those that existed. Unknown IDs are skipped.
+func (c *Coll) Delete(ids []string) ([]uint32, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.checkLive(); err != nil {
+		return nil, err
+	}
+	b := c.store.db.NewBatch()
+	defer b.Close()
+	type gone struct {
+		iid   uint32
+		attrs map[string]any
+	}
+	var removed []gone
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		iid, found, err := c.lookup(id)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue
+		}
+		attrs, err := c.readAttrs(iid)
+		if err != nil {
+			return nil, err
+		}
+		for name, v := range attrs {
+			b.Delete(postingKey(c.cid, name, v, iid), nil)
+		}
+		b.Delete(idKey(c.cid, id), nil)
+		b.Delete(iidKey(c.cid, subRecord, iid), nil)
+		b.Delete(iidKey(c.cid, subPhi, iid), nil)
+		b.Delete(iidKey(c.cid, subAttrs, iid), nil)
+		removed = append(removed, gone{iid, attrs})
+	}
+	if len(removed) == 0 {
+		return nil, nil
+	}
+	iids := make([]uint32, len(removed))
+	for i, g := range removed {
+		iids[i] = g.iid
+	}
+	epoch := c.logChanges(b, iids)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("storage: delete from %q: %w", c.name, err)
+	}
+	if c.store.clouds != nil {
+		c.store.clouds.invalidate(c.cid, iids)
+	}
+	c.mu.Lock()
+	c.epoch = epoch
+	for _, g := range removed {
+		c.live.Remove(g.iid)
+		c.unindexAttrs(g.iid, g.attrs)
+	}
+	c.mu.Unlock()
+	return iids, nil
+}
