@@ -168,6 +168,7 @@ type hnswScratch struct {
 	frontier bestHeap
 	found    worstHeap
 	q        []float32 // the prepared query
+	qcode    []int8    // its code (quant.go)
 	eps      []cand    // entry points of the next layer
 	cands    []cand    // drained results / neighbour candidates
 	sel      []cand    // selected neighbours
