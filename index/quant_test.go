@@ -51,7 +51,7 @@ func TestQuantizedDotBound(t *testing.T) {
 // the float32 scores of the nodes it finds (the flat scan's for each ID),
 // best first, and most of the flat scan's top 10.
 func TestQuantizedWalkExactScores(t *testing.T) {
-	ts := newTestSet(7, 2000, 64, 20, 30)
+	ts := newTestSet(7, 1000, 64, 20, 20)
 	for _, m := range []Metric{InnerProduct, Cosine, L2} {
 		h, _ := NewHNSW(64, m, HNSWOptions{Seed: 7})
 		f := NewFlat(64, m)
