@@ -111,7 +111,7 @@ func (c *Collection) savedIndexStatus() IndexStatus {
 	saved, err := c.coll.OpenSavedIndex()
 	if err == nil && saved != nil {
 		defer saved.Close()
-		if sm, err := c.savedMap(saved); err == nil {
+		if sm, err := firststage.SavedMap(saved, c.sim, c.features); err == nil {
 			if s, ok, err := index.SavedTieredStatus(saved); err == nil && ok && s.Dim == sm.Dim() {
 				m = sm
 				st.InGraph = min(s.InGraph, n)
