@@ -94,7 +94,7 @@ func (c *Collection) IndexStatus() IndexStatus {
 	idx, rep := cur.Index, cur.Map.Representation()
 	g, b := idx.Status()
 	st := IndexStatus{Kind: "flat", InGraph: g, Buffered: b, Representation: rep.String(), Dim: cur.Map.Dim(), Recall: rep.Recall,
-		FirstStageBytes: index.ResidentBytes(cur.Map.Dim(), g, b), Loaded: true}
+		FirstStageBytes: index.ResidentBytes(cur.Map.Dim(), g, b) + pointBytes(cur), Loaded: true}
 	if idx.HasGraph() {
 		st.Kind = "hnsw"
 	}
@@ -234,7 +234,7 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 		}
 		if c.first != nil {
 			for i, w := range keep {
-				c.first.add(iids[i], w.Self, w.Phi)
+				c.first.add(iids[i], w.Cloud, w.Self, w.Phi)
 			}
 		}
 		defer c.maybeCalibrate() // starts a goroutine, which waits for indexMu

@@ -94,9 +94,7 @@ func (c *Collection) openFirstStage() error {
 		return nil // no first stage: every search scans exactly
 	}
 	if cfg.Similarity.Kernel.IsMaxSim() {
-		// The encoding ranks less sharply than φ: the exact top 10 was in
-		// its top 400 but not always its top 100 (see wpcsim.FDEOptions).
-		c.engine.Candidates = func(k int) int { return max(40*k, 400) }
+		c.engine.Candidates = c.maxSimDepth // pointstage.go
 	}
 	fs := &firstStage{}
 	fs.load = func() (*firststage.Stage, error) {
@@ -129,7 +127,7 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error)
 	}
 	switch {
 	case err == nil && st != nil:
-		return st, nil
+		return st, c.attachPoints(st) // pointstage.go
 	case errors.Is(err, ErrClosed) || errors.Is(err, ErrCollectionNotFound):
 		return nil, err
 	case err != nil:
@@ -139,7 +137,17 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error)
 	if err != nil {
 		return nil, err
 	}
-	return firststage.Build(c.coll, m)
+	return c.buildStage(m)
+}
+
+// buildStage builds a first stage for map m from the stored items, with
+// its point index when m's representation is points.
+func (c *Collection) buildStage(m *firststage.Map) (*firststage.Stage, error) {
+	st, err := firststage.Build(c.coll, m)
+	if err != nil {
+		return nil, err
+	}
+	return st, c.attachPoints(st) // pointstage.go
 }
 
 // stopIndex stops calibration and the first stage's background graph
