@@ -152,21 +152,10 @@ func (db *DB) CreateCollection(ctx context.Context, name string, cfg CollectionC
 	if err != nil {
 		return nil, err
 	}
-	return db.wrapNew(c)
-}
-
-// wrapNew wraps a collection just created and loads its (empty) first
-// stage at once, so that the index grows with the first writes instead of
-// being built from them at the first search.
-func (db *DB) wrapNew(c *storage.Coll) (*Collection, error) {
-	w, err := db.wrap(c)
-	if err != nil || w.first == nil {
-		return w, err
-	}
-	if _, err := w.first.ensure(); err != nil {
-		return nil, err
-	}
-	return w, nil
+	// The first stage is not loaded: a new collection's first writes go to
+	// the change log alone, and the stage is built once from them when a
+	// search, LoadDone or Calibrate needs it (the bulk-load path).
+	return db.wrap(c)
 }
 
 // checkNewCollection fills cfg's defaults and validates the name and cfg,

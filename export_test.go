@@ -3,6 +3,7 @@ package wpcdb
 import (
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
 // StorageForTest exposes a collection's storage handle to tests.
@@ -15,7 +16,7 @@ func StorageForTest(db *DB, name string) *storage.Coll {
 }
 
 // FirstStageForTest returns the collection's first-stage index and a
-// freshly built one (from every stored φ, with the same map) for
+// freshly built one (from every record, with the same map) for
 // comparison.
 func FirstStageForTest(c *Collection) (loaded, fresh *index.Tiered, dim int) {
 	st, err := c.first.ensure()
@@ -36,4 +37,15 @@ func IndexLoadsForTest(c *Collection) (loads int64, loaded bool) {
 		return 0, false
 	}
 	return c.first.loads.Load(), c.first.stage() != nil
+}
+
+// PhiForTest returns φ of an item as a first stage is built from it:
+// computed from its stored cloud.
+func PhiForTest(c *Collection, iid uint32) ([]float32, error) {
+	var out []float32
+	err := c.vectorsOf([]uint32{iid}, phiAll, func(_ uint32, _ wpcsim.Self, phi []float32) error {
+		out = append(out, phi...)
+		return nil
+	})
+	return out, err
 }

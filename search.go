@@ -190,20 +190,23 @@ func (c *Collection) loadSavedIndex(fs *firstStage) (*firststage.Stage, error) {
 	}
 	st := &firststage.Stage{Map: m, Index: idx}
 	replayed := 0
-	var v []float32
+	var written []uint32
 	err = c.coll.ChangesSince(saved.Epoch, func(iid uint32) error {
 		replayed++
 		if !c.coll.IsLive(iid) {
 			idx.Delete(iid)
 			return nil
 		}
-		self, phi, err := c.coll.Phi(iid)
-		if err != nil {
-			return err
-		}
-		v = m.AppendItem(v[:0], self, phi)
-		return idx.Add(iid, v)
+		written = append(written, iid)
+		return nil
 	})
+	if err == nil {
+		var v []float32
+		err = c.vectorsOf(written, needOf(m), func(iid uint32, self wpcsim.Self, phi []float32) error {
+			v = m.AppendItem(v[:0], self, phi)
+			return idx.Add(iid, v)
+		})
+	}
 	if err != nil {
 		idx.Stop()
 		return nil, err
@@ -214,14 +217,15 @@ func (c *Collection) loadSavedIndex(fs *firstStage) (*firststage.Stage, error) {
 	return st, nil
 }
 
-// buildStage builds a first stage for map m from every item's stored φ.
+// buildStage builds a first stage for map m from every item's record (φ
+// computed from the cloud, see vectors.go).
 func (c *Collection) buildStage(m *firststage.Map) (*firststage.Stage, error) {
 	idx, err := index.NewTiered(m.Dim(), m.Metric(), tieredOptions(c.Config().Index, m.Dim()))
 	if err != nil {
 		return nil, err
 	}
 	var v []float32
-	err = c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
+	err = c.scanVectors(needOf(m), func(iid uint32, self wpcsim.Self, phi []float32) error {
 		v = m.AppendItem(v[:0], self, phi)
 		return idx.Add(iid, v)
 	})

@@ -151,8 +151,8 @@ func (s *collScript) run(t *testing.T, td *datadriven.TestData) string {
 		return fmt.Sprintf("%d\n", c.Epoch())
 	case "scan":
 		var out strings.Builder
-		err := c.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
-			fmt.Fprintf(&out, "%d: phi=%s g=%s\n", iid, floats(phi), strconv.FormatFloat(self.G, 'g', -1, 64))
+		err := c.ScanRecords(func(iid uint32, rec Record) error {
+			fmt.Fprintf(&out, "%d: %s g=%s\n", iid, rec.ID, strconv.FormatFloat(rec.Self.G, 'g', -1, 64))
 			return nil
 		})
 		if err != nil {
@@ -260,7 +260,6 @@ func (s *collScript) put(t *testing.T, td *datadriven.TestData, c *Coll) string 
 			Weights []float32      `json:"weights"`
 			Points  [][]float32    `json:"points"`
 			Attrs   map[string]any `json:"attrs"`
-			Phi     []float32      `json:"phi"`
 		}
 		if err := json.Unmarshal([]byte(line), &in); err != nil {
 			td.Fatalf(t, "%q: %v", line, err)
@@ -273,20 +272,18 @@ func (s *collScript) put(t *testing.T, td *datadriven.TestData, c *Coll) string 
 		if err != nil {
 			return errLine(fmt.Errorf("item %q: %w", in.ID, err))
 		}
-		phi := in.Phi
-		if phi == nil {
-			phi = make([]float32, q.Dim)
-			for i, w := range q.Weights {
-				for j, x := range q.Point(i) {
-					phi[j] += w * x
-				}
+		// g(X,X) of the linear kernel: the squared norm of the weighted sum.
+		phi := make([]float32, q.Dim)
+		for i, w := range q.Weights {
+			for j, x := range q.Point(i) {
+				phi[j] += w * x
 			}
 		}
 		var g float64
 		for _, x := range phi {
 			g += float64(x) * float64(x)
 		}
-		ws = append(ws, ItemWrite{ID: in.ID, Cloud: q, Phi: phi, Self: wpcsim.Self{G: g}, Attrs: in.Attrs})
+		ws = append(ws, ItemWrite{ID: in.ID, Cloud: q, Self: wpcsim.Self{G: g}, Attrs: in.Attrs})
 	}
 	iids, err := c.Write(ws)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -103,6 +104,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 		Cache:              cache,
 		Logger:             pebbleLogger{o.Logger},
 		FormatMajorVersion: pebble.FormatNewest,
+		// A batch of a thousand small clouds is megabytes: with Pebble's
+		// default 4 MiB memtable, each one over half of it is flushed to
+		// L0 on its own (a flushable batch), and a bulk load waits on
+		// flushes and L0 compactions instead of writing.
+		MemTableSize: memTableBytes,
 		// Creating is decided above, from the folder's contents: Pebble
 		// must never take a damaged database for a new one.
 		ErrorIfExists:    state == folderNew,
@@ -114,6 +120,12 @@ func Open(dir string, opts *Options) (*Store, error) {
 				o.Logger.Error("data corruption", "component", "pebble", "path", info.Path, "error", info.Details)
 			},
 		},
+	}
+	// Bloom filters on every level: an upsert looks up each ID, and in a
+	// load almost every one is new, so without them each lookup reads a
+	// block of every level that might hold it.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	db, err := pebble.Open(dir, popts)
 	cache.Unref() // the DB holds its own reference
@@ -139,9 +151,12 @@ func Open(dir string, opts *Options) (*Store, error) {
 
 var versionKey = []byte("\x00version")
 
+// memTableBytes is the size of each Pebble memtable.
+const memTableBytes = 64 << 20
+
 // load checks the format version and opens every collection of the catalog.
 func (s *Store) load() error {
-	upgrade := false
+	from := FormatVersion
 	v, closer, err := s.db.Get(versionKey)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -157,11 +172,10 @@ func (s *Store) load() error {
 		}
 		closer.Close()
 		switch got {
-		case FormatVersion:
-		case 1:
-			upgrade = true
+		case 1, 2, FormatVersion:
+			from = got
 		default:
-			return fmt.Errorf("%w: store format %d, this build reads formats 1 and %d", ErrIncompatible, got, FormatVersion)
+			return fmt.Errorf("%w: store format %d, this build reads formats 1 to %d", ErrIncompatible, got, FormatVersion)
 		}
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagCatalog}, UpperBound: []byte{tagCatalog + 1}})
@@ -188,9 +202,37 @@ func (s *Store) load() error {
 	if err := iterError(it.Error(), "catalog"); err != nil {
 		return err
 	}
-	if upgrade {
-		return s.migrateFormat1()
+	if from == 1 {
+		if err := s.migrateFormat1(); err != nil {
+			return err
+		}
 	}
+	if from < FormatVersion {
+		return s.migrateFormat2()
+	}
+	return nil
+}
+
+// migrateFormat2 turns a format 2 store (or a format 1 one just migrated)
+// into format 3: the stored φ vectors are deleted, in one synced batch
+// with the new version, since format 3 recomputes φ from the records. An
+// upgrade cut short leaves format 2 and is done again on the next open.
+func (s *Store) migrateFormat2() error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, c := range s.colls {
+		p := collKey(c.cid, subPhi)
+		if err := b.DeleteRange(p, upperBound(p), nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Set(versionKey, binary.BigEndian.AppendUint32(nil, FormatVersion), nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("storage: upgrading format 2: %w", err)
+	}
+	s.logger.Info("storage: upgraded the store to format 3: stored φ vectors deleted (recomputed from the records)")
 	return nil
 }
 
