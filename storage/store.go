@@ -109,6 +109,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 		// L0 on its own (a flushable batch), and a bulk load waits on
 		// flushes and L0 compactions instead of writing.
 		MemTableSize: memTableBytes,
+		// Fewer, larger levels: a bulk load's data is rewritten by fewer
+		// compactions on its way down.
+		LBaseMaxBytes: 1 << 30,
 		// Creating is decided above, from the folder's contents: Pebble
 		// must never take a damaged database for a new one.
 		ErrorIfExists:    state == folderNew,

@@ -90,6 +90,14 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	changes := make([]change, 0, len(items))
 	assigned := map[string]int{} // ID → index in changes, for repeats in the batch
 	iids := make([]uint32, len(items))
+	ids := make([]string, len(items))
+	for i := range items {
+		ids[i] = items[i].ID
+	}
+	existing, err := c.lookupMany(ids)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.RLock()
 	next := c.nextIID
 	c.mu.RUnlock()
@@ -103,11 +111,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			ch = changes[j]
 			ch.oldAttrs = ch.newAttrs
 		} else {
-			iid, found, err := c.lookup(it.ID)
-			if err != nil {
-				return nil, err
-			}
-			if found {
+			if iid, found := existing[it.ID]; found {
 				old, err := c.readAttrs(iid)
 				if err != nil {
 					return nil, err
