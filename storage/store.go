@@ -31,6 +31,10 @@ type Options struct {
 	// means DefaultIndexPageBytes, and it is at most MaxIndexPageBytes.
 	// Tests make it small.
 	IndexPageBytes int
+	// BulkWriteBytes is the batch size from which a write is ingested as
+	// SSTables instead of going through the WAL and memtable (bulk.go); 0
+	// means DefaultBulkWriteBytes, negative never. Tests make it 1.
+	BulkWriteBytes int
 }
 
 // DefaultCloudCacheBytes is the decoded-cloud cache's default budget.
@@ -50,6 +54,9 @@ type Store struct {
 	clouds *cloudCache // nil when disabled
 
 	indexPageBytes int
+	bulkWriteBytes int
+	dir            string
+	popts          *pebble.Options
 }
 
 // Open opens the store in dir, creating it if dir is absent or empty. A
@@ -130,6 +137,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	popts.EnsureDefaults() // the bulk path writes tables with these options
 	db, err := pebble.Open(dir, popts)
 	cache.Unref() // the DB holds its own reference
 	if err != nil {
@@ -144,7 +152,15 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if o.CloudCacheBytes == 0 {
 		o.CloudCacheBytes = DefaultCloudCacheBytes
 	}
-	s := &Store{db: db, fs: o.FS, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes), indexPageBytes: o.IndexPageBytes}
+	if o.BulkWriteBytes == 0 {
+		o.BulkWriteBytes = DefaultBulkWriteBytes
+	}
+	s := &Store{db: db, fs: o.FS, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes), indexPageBytes: o.IndexPageBytes,
+		bulkWriteBytes: o.BulkWriteBytes, dir: dir, popts: popts}
+	if err := removeIngestLeftovers(s); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err

@@ -159,7 +159,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	}
 	b.Set(collKey(c.cid, subNextIID), binary.BigEndian.AppendUint32(nil, next), nil)
 	epoch := c.logChanges(b, iids)
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := c.commit(b); err != nil {
 		return nil, fmt.Errorf("storage: write to %q: %w", c.name, err)
 	}
 	if c.store.clouds != nil {
