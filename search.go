@@ -144,7 +144,7 @@ func (c *Collection) openFirstStage() error {
 
 // loadOrBuildIndex loads the saved first-stage index and replays the writes
 // made after it (the change log), or, when none was saved or it is damaged
-// or does not fit, builds it from every item's stored φ. The index is
+// or does not fit, builds it from every item's record. The index is
 // derived state: Pebble is the truth it is brought up to date from, so a
 // damaged saved index costs a rebuild, never the collection.
 func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error) {

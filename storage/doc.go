@@ -11,7 +11,10 @@
 // Every write is one Pebble batch committed with Sync: when Write or Delete
 // returns nil, the change is in the synced WAL and survives a crash of the
 // process or the machine. A batch is atomic, so a crash never leaves part of
-// an item (or part of a write) visible. The in-memory bitmaps are derived
+// an item (or part of a write) visible. A Write of Options.BulkWriteBytes or
+// more (1 MiB) commits the same batch as sorted SSTables, synced, then
+// ingested in one synced manifest edit (bulk.go): the same contract,
+// without the WAL, the memtable and most compactions. The in-memory bitmaps are derived
 // state, changed only after the commit succeeds and rebuilt from Pebble on
 // open.
 //
