@@ -83,7 +83,8 @@ func codeOf(err error) codes.Code {
 		return codes.Unavailable
 	case errors.Is(err, storage.ErrCorrupt):
 		return codes.DataLoss
-	case errors.Is(err, storage.ErrIncompatible), errors.Is(err, errSnapshotsDisabled), errors.Is(err, wpcdb.ErrTooFewToCalibrate):
+	case errors.Is(err, storage.ErrIncompatible), errors.Is(err, errSnapshotsDisabled), errors.Is(err, errImportsDisabled),
+		errors.Is(err, wpcdb.ErrTooFewToCalibrate):
 		return codes.FailedPrecondition
 	}
 	return codes.Internal
