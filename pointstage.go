@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/wpcdb/wpcdb/firststage"
-	"github.com/wpcdb/wpcdb/pointindex"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -75,67 +74,6 @@ func (c *Collection) attachPoints(st *firststage.Stage) error {
 	}
 	st.Points = x
 	return nil
-}
-
-// pointsBlobName is the saved index's blob holding the point index
-// (pointindex.Index.WriteTo), saved with the FDE index and the
-// representation in one crash-safe save, so the three always agree.
-const pointsBlobName = "points"
-
-// savePoints adds the stage's point index to a save (nothing without one).
-func savePoints(save *storage.IndexSave, st *firststage.Stage) error {
-	if st.Points == nil {
-		return nil
-	}
-	w, err := save.CreateBlob(pointsBlobName)
-	if err != nil {
-		return err
-	}
-	if _, err := st.Points.WriteTo(w); err != nil {
-		return err
-	}
-	return w.Close()
-}
-
-// loadSavedPoints reads the saved point index of a stage whose
-// representation is points; without one (saved before it existed),
-// attachPoints builds it after the load. A damaged one is an error: the
-// caller rebuilds the whole stage from the items.
-func (c *Collection) loadSavedPoints(saved *storage.SavedIndex, st *firststage.Stage) error {
-	if st.Map.Representation().Kind != firststage.Points {
-		return nil
-	}
-	r, size, err := saved.OpenBlob(pointsBlobName)
-	if err != nil || r == nil {
-		return err
-	}
-	defer r.Close()
-	x, err := pointindex.Read(r, size)
-	if err != nil {
-		return err
-	}
-	if x.Dim() != c.Config().Dim {
-		return fmt.Errorf("%w: saved point index of dimension %d, collection %d", pointindex.ErrCorrupt, x.Dim(), c.Config().Dim)
-	}
-	st.Points = x
-	return nil
-}
-
-// replayPoint brings a loaded point index up to date with a write of the
-// change log: the item's current cloud, or its deletion.
-func (c *Collection) replayPoint(st *firststage.Stage, iid uint32) error {
-	if st.Points == nil {
-		return nil
-	}
-	if !c.coll.IsLive(iid) {
-		st.Points.Delete(iid)
-		return nil
-	}
-	rec, err := c.coll.ReadCloud(iid, nil)
-	if err != nil {
-		return err
-	}
-	return st.Points.Add(iid, rec.Cloud)
 }
 
 // pointBytes is the resident memory of a stage's point index (0 without).
