@@ -57,11 +57,10 @@ func TestCrashPointIndex(t *testing.T) {
 			}
 		}
 		write(30)
-		var gone []string
-		for id := range live {
-			if rng.IntN(20) == 0 {
-				gone = append(gone, id)
-			}
+		// Delete one new item in three and a random older one.
+		gone := []string{fmt.Sprintf("doc-%d", rng.IntN(next-30))}
+		for i := next - 30; i < next; i += 3 {
+			gone = append(gone, fmt.Sprintf("doc-%d", i))
 		}
 		if _, err := c.Delete(ctx, gone...); err != nil {
 			t.Fatal(err)
@@ -77,15 +76,8 @@ func TestCrashPointIndex(t *testing.T) {
 
 func verifyPointsCrashed(t *testing.T, fs vfs.FS, round int, live map[string]wpcsim.Cloud, deleted map[string]bool, next int) {
 	t.Helper()
-	db, err := wpcdb.Open("db", &wpcdb.Options{FS: fs})
-	if err != nil {
-		t.Fatalf("round %d: reopen after crash: %v", round, err)
-	}
+	db, c := openCrashed(t, fs, round)
 	defer db.Close()
-	c, err := db.Collection("c")
-	if err != nil {
-		t.Fatal(err)
-	}
 	if c.Count() != len(live) {
 		t.Fatalf("round %d: %d items after the crash, want %d", round, c.Count(), len(live))
 	}
