@@ -52,7 +52,7 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 	cfg := c.Config()
 	for i, q := range queries {
 		if err := q.Validate(c.sim.Limits(cfg.Dim, 0)); err != nil {
-			return Calibration{}, fmt.Errorf("%w: query %d: %w", ErrInvalidArgument, i, err)
+			return Calibration{}, fmt.Errorf("query %d: %w", i, err)
 		}
 	}
 	if _, err := c.first.ensure(); err != nil {
@@ -60,7 +60,7 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 	}
 	count := c.coll.Count()
 	cal, err := firststage.Calibrate(ctx, c.sim, cfg.Dim, c.features, c.coll, firststage.CalibrateOptions{
-		Queries: queries, Depth: c.engine.DefaultDepth(10), Parallelism: c.db.opts.Parallelism,
+		Queries: queries, Depth: c.calibrationDepth(), PointDepth: pointDepth(10), MaxPoints: cfg.MaxPoints, Parallelism: c.db.opts.Parallelism,
 	})
 	if err != nil {
 		return cal, err
@@ -90,9 +90,9 @@ func (c *Collection) useRepresentation(rep firststage.Representation) error {
 		return err
 	}
 	if rep.String() == cur.String() {
-		c.first.cur.Store(&firststage.Stage{Map: m, Index: old.Index})
+		c.first.cur.Store(&firststage.Stage{Map: m, Index: old.Index, Points: old.Points})
 	} else {
-		st, err := firststage.Build(c.coll, m)
+		st, err := c.buildStage(m)
 		if err != nil {
 			c.indexMu.Unlock()
 			return err

@@ -63,7 +63,7 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 	if opts.Filter != "" {
 		expr, err := query.Parse(opts.Filter)
 		if err != nil {
-			return SearchResult{}, fmt.Errorf("%w: filter: %w", ErrInvalidArgument, err)
+			return SearchResult{}, fmt.Errorf("filter: %w", err)
 		}
 		if err := c.coll.LoadAttrs(); err != nil { // read on the first filter
 			return SearchResult{}, err
@@ -75,7 +75,7 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 		return SearchResult{}, lerr // dropped while searching: what was read may be partial
 	}
 	if err != nil {
-		return SearchResult{}, mapQueryErr(err)
+		return SearchResult{}, err
 	}
 	return SearchResult{Hits: res.Hits, Stats: res.Stats}, nil
 }
@@ -87,13 +87,6 @@ func (c *Collection) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (
 	return c.RerankWith(ctx, q, ids, RerankOptions{}) // search_page.go
 }
 
-func mapQueryErr(err error) error {
-	if errors.Is(err, query.ErrInvalidRequest) {
-		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	return err
-}
-
 func (c *Collection) openFirstStage() error {
 	cfg := c.coll.Config().WithDefaults()
 	c.engine = &query.Engine{Coll: c.coll, Sim: c.sim, Parallelism: c.db.opts.Parallelism}
@@ -101,9 +94,7 @@ func (c *Collection) openFirstStage() error {
 		return nil // no first stage: every search scans exactly
 	}
 	if cfg.Similarity.Kernel.IsMaxSim() {
-		// The encoding ranks less sharply than φ: the exact top 10 was in
-		// its top 400 but not always its top 100 (see wpcsim.FDEOptions).
-		c.engine.Candidates = func(k int) int { return max(40*k, 400) }
+		c.engine.Candidates = c.maxSimDepth // pointstage.go
 	}
 	fs := &firstStage{}
 	fs.load = func() (*firststage.Stage, error) {
@@ -136,7 +127,7 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error)
 	}
 	switch {
 	case err == nil && st != nil:
-		return st, nil
+		return st, c.attachPoints(st) // pointstage.go
 	case errors.Is(err, ErrClosed) || errors.Is(err, ErrCollectionNotFound):
 		return nil, err
 	case err != nil:
@@ -146,7 +137,17 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error)
 	if err != nil {
 		return nil, err
 	}
-	return firststage.Build(c.coll, m)
+	return c.buildStage(m)
+}
+
+// buildStage builds a first stage for map m from the stored items, with
+// its point index when m's representation is points.
+func (c *Collection) buildStage(m *firststage.Map) (*firststage.Stage, error) {
+	st, err := firststage.Build(c.coll, m)
+	if err != nil {
+		return nil, err
+	}
+	return st, c.attachPoints(st) // pointstage.go
 }
 
 // stopIndex stops calibration and the first stage's background graph

@@ -3,7 +3,9 @@ package firststage
 import (
 	"fmt"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/pointindex"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -13,34 +15,10 @@ import (
 // replay, and save. The root package decides when (on first use, on
 // recalibration, on close) and holds the collection's locks.
 
-// exactGraphDivisor lowers the auto threshold of an exact first stage
-// (Map.Exact, the linear kernel), whose scan is the whole search rather
-// than the cheap half of one: its graph starts once a scan would read
-// GraphScanFloats/8 floats (8,192 items of a 64-float centroid). Measured
-// (index benchmarks, n = 20,000, d = 64, one thread): the flat scan took
-// 90 µs a query, the graph's walk 20–25 µs at a beam of 20 and 50–66 µs at
-// 64, both recall@10 ≥ 0.95 against that scan; at 2,000 items the scan
-// takes 9 µs and wins.
-const exactGraphDivisor = 8
-
 // TieredOptions turns a collection's index config into the options of the
 // index holding m's vectors.
-func TieredOptions(ic storage.IndexConfig, m *Map) index.TieredOptions {
-	o := index.TieredOptions{HNSW: index.HNSWOptions{M: ic.M, EfConstruction: ic.EfConstruction, EfSearch: ic.EfSearch}}
-	dim := max(m.Dim(), 1)
-	switch {
-	case ic.Kind == storage.IndexHNSW:
-		o.GraphAt = 1
-	case ic.Kind == storage.IndexFlat:
-		o.GraphAt = 0
-	case ic.GraphAt > 0:
-		o.GraphAt = ic.GraphAt
-	case m.Exact():
-		o.GraphAt = max(storage.GraphAtLeast, storage.GraphScanFloats/exactGraphDivisor/dim)
-	default:
-		o.GraphAt = max(storage.GraphAtLeast, storage.GraphScanFloats/dim)
-	}
-	return o
+func TieredOptions(ic collconfig.Index, m *Map) index.TieredOptions {
+	return ic.Tiered(m.Dim(), m.Exact())
 }
 
 // Build builds a stage for map m from every item's stored φ and g(X,X).
@@ -119,10 +97,18 @@ func LoadSaved(coll *storage.Coll, sim *wpcsim.Similarity, feat Featurizer) (st 
 		idx.Stop()
 		return nil, false, fmt.Errorf("saved index has dimension %d and metric %s, its map %d and %s", idx.Dim(), idx.Metric(), m.Dim(), m.Metric())
 	}
+	st = &Stage{Map: m, Index: idx}
+	if err := loadSavedPoints(saved, st, coll.Config().Dim); err != nil {
+		idx.Stop()
+		return nil, false, err
+	}
 	replayed := 0
 	var v []float32
 	err = coll.ChangesSince(saved.Epoch, func(iid uint32) error {
 		replayed++
+		if err := replayPoint(coll, st, iid); err != nil {
+			return err
+		}
 		if !coll.IsLive(iid) {
 			idx.Delete(iid)
 			return nil
@@ -138,7 +124,7 @@ func LoadSaved(coll *storage.Coll, sim *wpcsim.Similarity, feat Featurizer) (st 
 		idx.Stop()
 		return nil, false, err
 	}
-	return &Stage{Map: m, Index: idx}, replayed == 0 && coll.Epoch() == saved.Epoch, nil
+	return st, replayed == 0 && coll.Epoch() == saved.Epoch, nil
 }
 
 // Save persists st as coll's saved index, with the write epoch it
@@ -153,9 +139,73 @@ func Save(coll *storage.Coll, st *Stage, epoch uint64) error {
 	if err == nil {
 		err = save.PutBlob(repBlobName, MarshalRepresentation(st.Map.Representation(), st.Map.PhiDim()))
 	}
+	if err == nil {
+		err = savePoints(save, st)
+	}
 	if err != nil {
 		save.Abort()
 		return err
 	}
 	return save.Commit(epoch)
+}
+
+// pointsBlobName is the saved index's blob holding the point index
+// (pointindex.Index.WriteTo), saved with the vector index and the
+// representation in one crash-safe save, so the three always agree.
+const pointsBlobName = "points"
+
+// savePoints adds the stage's point index to a save (nothing without one).
+func savePoints(save *storage.IndexSave, st *Stage) error {
+	if st.Points == nil {
+		return nil
+	}
+	w, err := save.CreateBlob(pointsBlobName)
+	if err != nil {
+		return err
+	}
+	if _, err := st.Points.WriteTo(w); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// loadSavedPoints reads the saved point index of a stage whose
+// representation is points; without one (saved before it existed), the
+// caller builds it after the load. A damaged one is an error: the caller
+// rebuilds the whole stage from the items.
+func loadSavedPoints(saved *storage.SavedIndex, st *Stage, dim int) error {
+	if st.Map.Representation().Kind != Points {
+		return nil
+	}
+	r, size, err := saved.OpenBlob(pointsBlobName)
+	if err != nil || r == nil {
+		return err
+	}
+	defer r.Close()
+	x, err := pointindex.Read(r, size)
+	if err != nil {
+		return err
+	}
+	if x.Dim() != dim {
+		return fmt.Errorf("%w: saved point index of dimension %d, collection %d", pointindex.ErrCorrupt, x.Dim(), dim)
+	}
+	st.Points = x
+	return nil
+}
+
+// replayPoint brings a loaded point index up to date with a write of the
+// change log: the item's current cloud, or its deletion.
+func replayPoint(coll *storage.Coll, st *Stage, iid uint32) error {
+	if st.Points == nil {
+		return nil
+	}
+	if !coll.IsLive(iid) {
+		st.Points.Delete(iid)
+		return nil
+	}
+	rec, err := coll.ReadCloud(iid, nil)
+	if err != nil {
+		return err
+	}
+	return st.Points.Add(iid, rec.Cloud)
 }

@@ -335,16 +335,6 @@ func (h *HNSW) walk(sc *hnswScratch, q query, k, ef int, filter *roaring.Bitmap)
 	return res[:n:n]
 }
 
-func compareResults(a, b Result) int {
-	if better(a, b) {
-		return -1
-	}
-	if better(b, a) {
-		return 1
-	}
-	return 0
-}
-
 // exact scans the live nodes passing filter (of cardinality card, 0 when
 // unknown).
 func (h *HNSW) exact(sc *hnswScratch, q query, k int, filter *roaring.Bitmap, card uint64) []Result {

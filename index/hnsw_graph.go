@@ -252,16 +252,6 @@ func (h *HNSW) link(sc *hnswScratch, n, s uint32, level int) {
 	sc.pruneBuf, sc.pruned = cands, sel
 }
 
-func compareCands(a, b cand) int {
-	if betterCand(a, b) {
-		return -1
-	}
-	if betterCand(b, a) {
-		return 1
-	}
-	return 0
-}
-
 // repair removes the tombstones. On each layer, every tombstone gets a
 // replacement: the live node closest to it among those reachable from it
 // through tombstones (its links are intact until the end). Each live node's
