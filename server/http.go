@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"connectrpc.com/vanguard/vanguardgrpc"
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // HTTP/JSON: the same service over HTTP/1.1 and HTTP/2 with protojson
@@ -86,6 +88,11 @@ func (s *Server) newHTTPHandler(maxBytes int) (http.Handler, error) {
 			w.Write(doc)
 			return
 		}
+		if r.URL.Path == "/v1/health" && r.Method == http.MethodGet {
+			// Like the gRPC health service: no token.
+			s.serveHealth(w, r)
+			return
+		}
 		// A REST body is always JSON: `curl -d` labels it a form.
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			if ct := r.Header.Get("Content-Type"); ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
@@ -94,6 +101,21 @@ func (s *Server) newHTTPHandler(maxBytes int) (http.Handler, error) {
 		}
 		t.ServeHTTP(w, r)
 	}), nil
+}
+
+// serveHealth answers GET /v1/health with the service's serving status
+// (as the gRPC health service reports it) and the server's version:
+// {"status": "SERVING", "version": "v1.2.3"}; 503 when not serving.
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	st := "NOT_SERVING"
+	if h, err := s.health.Check(r.Context(), &healthpb.HealthCheckRequest{Service: ServiceName}); err == nil {
+		st = h.GetStatus().String()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if st != healthpb.HealthCheckResponse_SERVING.String() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(map[string]string{"status": st, "version": s.version})
 }
 
 // http2Preface is what an HTTP/2 client sends first (gRPC always speaks

@@ -613,11 +613,11 @@ func TestParallelClients(t *testing.T) {
 	// Metrics: requests per method, ingested items, collection sizes.
 	found := gather(t, reg)
 	for key, want := range map[string]float64{
-		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDBService/Search":   clients * 20,
-		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDBService/Upsert":   clients,
-		"wpcdb_grpc_request_duration_seconds,method=wpcdb.v1.WPCDBService/Search": clients * 20,
-		"wpcdb_ingested_items_total,collection=c":                                 clients * batches * per,
-		"wpcdb_collection_items,collection=c":                                     clients * batches * per,
+		"grpc_server_handled_total,grpc_code=OK,grpc_method=Search,grpc_service=wpcdb.v1.WPCDBService,grpc_type=unary":       clients * 20,
+		"grpc_server_handled_total,grpc_code=OK,grpc_method=Upsert,grpc_service=wpcdb.v1.WPCDBService,grpc_type=bidi_stream": clients,
+		"grpc_server_handling_seconds,grpc_method=Search,grpc_service=wpcdb.v1.WPCDBService,grpc_type=unary":                 clients * 20,
+		"wpcdb_ingested_items_total,collection=c": clients * batches * per,
+		"wpcdb_collection_items,collection=c":     clients * batches * per,
 	} {
 		if found[key] != want {
 			t.Errorf("%s = %v, want %v", key, found[key], want)
@@ -698,7 +698,7 @@ func TestClientDeadline(t *testing.T) {
 	// tried. Whenever the server did see one, it must have stopped with
 	// DeadlineExceeded (or Canceled, when the client's cancellation came
 	// first), never OK after a full scan.
-	const key = "wpcdb_grpc_requests_total,code=%s,method=wpcdb.v1.WPCDBService/Search"
+	const key = "grpc_server_handled_total,grpc_code=%s,grpc_method=Search,grpc_service=wpcdb.v1.WPCDBService,grpc_type=unary"
 	for _, d := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond} {
 		dctx, cancel := context.WithTimeout(ctx, d)
 		_, err := ts.cli.Search(dctx, &pb.SearchRequest{Collection: "c", Query: q, K: 10, Exact: true})

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,10 +105,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	v, rev := buildVersion()
-	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "wpcdb_build_info", Help: "Always 1; the labels say which wpcdb this is.",
-		ConstLabels: prometheus.Labels{"version": v, "revision": rev, "goversion": runtime.Version()}})
-	buildInfo.Set(1)
-	reg.MustRegister(buildInfo)
+	opts.Version, opts.Revision = v, rev
 	log.Info("wpcdb", "version", v, "revision", rev)
 	opts.Registerer = reg
 	srv, err := server.New(db, opts)
