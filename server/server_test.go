@@ -258,6 +258,10 @@ func TestIngestThenSearchEqualsEmbedded(t *testing.T) {
 	if _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "snap"}); status.Code(err) != codes.AlreadyExists {
 		t.Errorf("snapshot to an existing dir: %v", err)
 	}
+	if ls, err := ts.cli.ListSnapshots(ctx, &pb.ListSnapshotsRequest{}); err != nil || len(ls.Snapshots) != 1 || ls.Snapshots[0].Name != "snap" ||
+		ls.Snapshots[0].Dir != snap || ls.Snapshots[0].Bytes == 0 || time.Since(time.UnixMilli(ls.Snapshots[0].CreatedUnixMs)) > time.Hour {
+		t.Errorf("list snapshots: %v %v", ls, err)
+	}
 	sdb, err := wpcdb.Open(snap, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/server"
 )
 
@@ -83,7 +84,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 	if f.snapshotDir == "" {
-		f.snapshotDir = filepath.Join(a.g.data, "snapshots")
+		f.snapshotDir = filepath.Join(a.g.data, wpcdb.SnapshotsDir)
 	}
 	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, SnapshotRoot: f.snapshotDir, Logger: log, HTTP: f.http}
 	if f.tlsCert != "" {

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -424,4 +425,14 @@ func StatsToPB(s wpcdb.SearchStats) *pb.SearchStats {
 func StatsFromPB(s *pb.SearchStats) wpcdb.SearchStats {
 	return wpcdb.SearchStats{Plan: s.GetPlan(), Passing: int(s.GetPassing()), Candidates: int(s.GetCandidates()), Reranked: int(s.GetReranked()),
 		FirstStageMs: s.GetFirstStageMs(), RerankMs: s.GetRerankMs(), TotalMs: s.GetTotalMs(), FirstStage: s.GetFirstStage()}
+}
+
+// SnapshotToPB converts a snapshot's description.
+func SnapshotToPB(s wpcdb.SnapshotInfo) *pb.SnapshotInfo {
+	return &pb.SnapshotInfo{Name: s.Name, Dir: s.Dir, CreatedUnixMs: s.Created.UnixMilli(), Bytes: uint64(s.Bytes)}
+}
+
+// SnapshotFromPB is SnapshotToPB's inverse.
+func SnapshotFromPB(s *pb.SnapshotInfo) wpcdb.SnapshotInfo {
+	return wpcdb.SnapshotInfo{Name: s.GetName(), Dir: s.GetDir(), Created: time.UnixMilli(s.GetCreatedUnixMs()).UTC(), Bytes: int64(s.GetBytes())}
 }
