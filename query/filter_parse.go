@@ -204,7 +204,7 @@ func (p *parser) parseUnary() (node, error) {
 	return nil, err
 }
 
-// parseComparison parses: attr ( op value | [NOT] IN "(" value { "," value } ")" ).
+// parseComparison parses: attr ( op value | CONTAINS value | [NOT] IN "(" value { "," value } ")" ).
 func (p *parser) parseComparison() (node, error) {
 	attr := p.tok
 	name := attr.text
@@ -232,6 +232,19 @@ func (p *parser) parseComparison() (node, error) {
 			return nil, p.errorf(at.pos, "%q compares numbers only, found %s", opText[op], describe(at))
 		}
 		return &cmpNode{attr: name, op: op, val: v}, nil
+	case tokContains:
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+		at := p.tok
+		v, err := p.parseValue()
+		if err != nil {
+			return nil, err
+		}
+		if v == nil {
+			return nil, p.errorf(at.pos, "CONTAINS takes a string, number or boolean (a list never holds null), found %s", describe(at))
+		}
+		return &cmpNode{attr: name, op: opContains, val: v}, nil
 	case tokIn:
 		return p.parseIn(name, false)
 	case tokNot:
@@ -245,7 +258,7 @@ func (p *parser) parseComparison() (node, error) {
 	case tokIdent:
 		return nil, p.errorf(p.tok.pos, "unknown operator %q", p.tok.text)
 	}
-	return nil, p.expected("a comparison (= != < <= > >=) or IN")
+	return nil, p.expected("a comparison (= != < <= > >=), CONTAINS or IN")
 }
 
 // parseIn parses the list after IN, the current token.
@@ -276,7 +289,7 @@ func (p *parser) parseIn(name string, negated bool) (node, error) {
 	}
 }
 
-// parseValue parses a literal: string, number, true or false.
+// parseValue parses a literal: string, number, true, false or null (nil).
 func (p *parser) parseValue() (any, error) {
 	var v any
 	switch t := p.tok; t.kind {
@@ -288,6 +301,8 @@ func (p *parser) parseValue() (any, error) {
 		v = true
 	case tokFalse:
 		v = false
+	case tokNull:
+		v = nil
 	case tokIdent:
 		switch strings.ToLower(t.text) {
 		case "nan", "inf", "infinity":
@@ -338,15 +353,18 @@ const (
 	tokIn
 	tokTrue
 	tokFalse
+	tokNull
+	tokContains
 )
 
 var keywords = map[string]tokKind{
 	"and": tokAnd, "or": tokOr, "not": tokNot, "in": tokIn, "true": tokTrue, "false": tokFalse,
+	"null": tokNull, "contains": tokContains,
 }
 
 // keyword returns the keyword kind of an identifier, or tokIdent.
 func keyword(s string) tokKind {
-	if len(s) <= len("false") {
+	if len(s) <= len("contains") {
 		if k, ok := keywords[strings.ToLower(s)]; ok {
 			return k
 		}

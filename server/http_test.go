@@ -52,7 +52,7 @@ func TestHTTPJSON(t *testing.T) {
 		t.Fatalf("create: %d %v", code, body)
 	}
 	code, body := call("POST", "/v1/collections/c/upsert", "tok", `{"items": [
-		{"id": "a", "cloud": {"dim": 2, "points": [1, 0]}, "attrs": {"color": "red"}},
+		{"id": "a", "cloud": {"dim": 2, "points": [1, 0]}, "attrs": {"color": "red", "tags": ["new", "sale", 3], "note": null}},
 		{"id": "b", "cloud": {"dim": 2, "points": [0.9, 0.1, 0, 1], "weights": [1, 1]}, "attrs": {"color": "blue", "year": 2021}}]}`)
 	if code != 200 || body["written"] != 2.0 {
 		t.Fatalf("upsert: %d %v", code, body)
@@ -65,6 +65,26 @@ func TestHTTPJSON(t *testing.T) {
 	hit := hits[0].(map[string]any)
 	if attrs := hit["attrs"].(map[string]any); hit["id"] != "b" || attrs["color"] != "blue" || attrs["year"] != 2021.0 {
 		t.Errorf("hit %v", hit)
+	}
+	// Lists and null: stored, filtered (CONTAINS, IN against a list) and
+	// returned as plain JSON.
+	for _, filter := range []string{`tags CONTAINS \"sale\"`, `tags IN (\"old\", \"new\") AND note = null`, `tags > 2`} {
+		code, body = call("POST", "/v1/collections/c/search", "tok", `{"query": {"dim": 2, "points": [0, 1]}, "k": 3, "withAttrs": true, "filter": "`+filter+`"}`)
+		hits, _ = body["hits"].([]any)
+		if code != 200 || len(hits) != 1 {
+			t.Fatalf("search %s: %d %v", filter, code, body)
+		}
+		hit := hits[0].(map[string]any)
+		attrs := hit["attrs"].(map[string]any)
+		if tags, _ := attrs["tags"].([]any); hit["id"] != "a" || len(tags) != 3 || tags[1] != "sale" || tags[2] != 3.0 || attrs["note"] != nil {
+			t.Errorf("search %s: hit %v", filter, hit)
+		}
+		if _, ok := attrs["note"]; !ok {
+			t.Errorf("search %s: null attribute missing: %v", filter, attrs)
+		}
+	}
+	if code, body := call("POST", "/v1/collections/c/count", "tok", `{"filter": "tags != \"sale\""}`); code != 200 || body["count"] != "0" {
+		t.Errorf("count tags != sale: %d %v (b has no tags, a has sale)", code, body)
 	}
 	if code, body := call("POST", "/v1/collections/c/count", "tok", `{}`); code != 200 || body["count"] != "2" {
 		t.Errorf("count: %d %v (uint64 is a JSON string)", code, body)

@@ -428,7 +428,8 @@ func TestBadInputs(t *testing.T) {
 		{"zero point", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, 0, 0, 0, 0)}), codes.InvalidArgument, "zero vector"},
 		{"empty ID", upsertBad(&pb.Item{Id: "", Cloud: q}), codes.InvalidArgument, "id: must not be empty"},
 		{"attr without value", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"color": {}}}), codes.InvalidArgument, "attrs.color"},
-		{"list attr", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"tags": structpb.NewListValue(&structpb.ListValue{})}}), codes.InvalidArgument, "attrs.tags: value must be a string, number or boolean, got a list"},
+		{"nested list attr", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"tags": structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{structpb.NewListValue(&structpb.ListValue{})}})}}), codes.InvalidArgument, "attrs.tags[0]: a list holds strings, numbers and booleans, not lists"},
+		{"object attr", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"o": structpb.NewStructValue(&structpb.Struct{})}}), codes.InvalidArgument, "attrs.o: value must be a string, number, boolean, null or a list of those, got an object"},
 		{"NaN attr", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"n": structpb.NewNumberValue(math.NaN())}}), codes.InvalidArgument, "attrs.n"},
 		{"oversized message", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, big...)}), codes.ResourceExhausted, "larger than max"},
 		{"upsert unknown collection", func() error {
