@@ -101,6 +101,9 @@ func TestHTTPJSON(t *testing.T) {
 	search, _ := paths["/v1/collections/{collection}/search"].(map[string]any)
 	schemas, _ := doc["components"].(map[string]any)["schemas"].(map[string]any)
 	props, _ := schemas["SearchRequest"].(map[string]any)["properties"].(map[string]any)
+	if get, _ := paths["/v1/collections/{collection}/items/{id}"].(map[string]any); get["get"] == nil {
+		t.Errorf("openapi.json: no GET item route in %v", paths)
+	}
 	if code != 200 || search["post"] == nil || props["withAttrs"] == nil {
 		t.Errorf("openapi.json: %d, search route %v, SearchRequest properties %v", code, search, props)
 	}
@@ -108,5 +111,32 @@ func TestHTTPJSON(t *testing.T) {
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer tok")
 	if res, err := ts.cli.Count(ctx, &pb.CountRequest{Collection: "c"}); err != nil || res.Count != 2 {
 		t.Errorf("gRPC on the HTTP port: %v, %v", res, err)
+	}
+
+	// One item by GET, its ID escaped in the path (a slash included).
+	if code, body := call("POST", "/v1/collections/c/upsert", "tok", `{"items": [{"id": "x/y z", "cloud": {"dim": 2, "points": [0, 1]}, "attrs": {"k": 1}}]}`); code != 200 {
+		t.Fatalf("upsert: %d %v", code, body)
+	}
+	code, body = call("GET", "/v1/collections/c/items/x%2Fy%20z", "tok", "")
+	item, _ := body["item"].(map[string]any)
+	if code != 200 || item["id"] != "x/y z" || item["attrs"].(map[string]any)["k"] != 1.0 || item["cloud"] == nil {
+		t.Errorf("GET item: %d %v", code, body)
+	}
+	if code, body := call("GET", "/v1/collections/c/items/a", "tok", ""); code != 200 || body["item"].(map[string]any)["id"] != "a" {
+		t.Errorf("GET item a: %d %v", code, body)
+	}
+	if code, body := call("GET", "/v1/collections/c/items/ghost", "tok", ""); code != http.StatusNotFound || !strings.Contains(body["message"].(string), "ghost") {
+		t.Errorf("GET unknown item: %d %v", code, body)
+	}
+	if code, _ := call("GET", "/v1/collections/c/items/a", "", ""); code != http.StatusUnauthorized {
+		t.Errorf("GET item without a token: %d", code)
+	}
+	if resp, err := http.Get(base + "/v1/nothing-here"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown route: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if code, body := call("GET", "/v1/snapshots", "tok", ""); code != http.StatusBadRequest || !strings.Contains(body["message"].(string), "snapshots are disabled") {
+		t.Errorf("snapshots without a directory: %d %v", code, body)
 	}
 }
