@@ -218,8 +218,11 @@ func (p *parser) parseComparison() (node, error) {
 		return nil, err
 	}
 	switch p.tok.kind {
-	case tokOp:
+	case tokOp, tokContains:
 		op := p.tok.op
+		if p.tok.kind == tokContains {
+			op = opContains
+		}
 		if err := p.advance(); err != nil {
 			return nil, err
 		}
@@ -228,23 +231,13 @@ func (p *parser) parseComparison() (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := v.(float64); !ok && op != opEq && op != opNe {
+		switch _, num := v.(float64); {
+		case op == opContains && v == nil:
+			return nil, p.errorf(at.pos, "CONTAINS takes a string, number or boolean (a list never holds null), found %s", describe(at))
+		case !num && op != opEq && op != opNe && op != opContains:
 			return nil, p.errorf(at.pos, "%q compares numbers only, found %s", opText[op], describe(at))
 		}
 		return &cmpNode{attr: name, op: op, val: v}, nil
-	case tokContains:
-		if err := p.advance(); err != nil {
-			return nil, err
-		}
-		at := p.tok
-		v, err := p.parseValue()
-		if err != nil {
-			return nil, err
-		}
-		if v == nil {
-			return nil, p.errorf(at.pos, "CONTAINS takes a string, number or boolean (a list never holds null), found %s", describe(at))
-		}
-		return &cmpNode{attr: name, op: opContains, val: v}, nil
 	case tokIn:
 		return p.parseIn(name, false)
 	case tokNot:

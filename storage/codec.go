@@ -120,29 +120,19 @@ func postingsOf(attrs map[string]any) map[posting]struct{} {
 	return out
 }
 
-// appendAttrValue appends a posting value's bytes; numbers sort by value.
+// appendAttrValue appends a posting value's bytes: numbers in 8
+// order-preserving bytes (so numeric postings sort by value), the other
+// values as an attribute record holds them.
 func appendAttrValue(dst []byte, v any) []byte {
 	switch x := v.(type) {
-	case string:
-		dst = append(dst, attrString)
-		dst = binary.AppendUvarint(dst, uint64(len(x)))
-		return append(dst, x...)
-	case bool:
-		b := byte(0)
-		if x {
-			b = 1
-		}
-		return append(dst, attrBool, b)
 	case float64:
 		return binary.BigEndian.AppendUint64(append(dst, attrNumber), SortableFloat(x))
 	case listNumber:
 		return binary.BigEndian.AppendUint64(append(dst, attrListNumber), SortableFloat(float64(x)))
 	case listMarker:
 		return append(dst, attrList)
-	case nil:
-		return append(dst, attrNull)
 	}
-	panic(fmt.Sprintf("storage: attribute value of type %T", v))
+	return appendRecordValue(dst, v)
 }
 
 // SortableFloat maps a float64 to a uint64 whose unsigned order is the
@@ -184,15 +174,10 @@ func parsePosting(k []byte) (name string, v any, iid uint32, err error) {
 	val := rest[1 : len(rest)-4]
 	ok := false
 	switch rest[0] {
-	case attrString:
-		l, w2 := binary.Uvarint(val)
-		if ok = w2 > 0 && uint64(len(val)-w2) == l; ok {
-			v = string(val[w2:])
-		}
-	case attrBool:
-		if ok = len(val) == 1; ok {
-			v = val[0] == 1
-		}
+	case attrString, attrBool, attrNull:
+		var left []byte
+		v, left, ok = decodeRecordValue(rest[:len(rest)-4], true)
+		ok = ok && len(left) == 0
 	case attrNumber, attrListNumber:
 		if ok = len(val) == 8; ok {
 			f := UnsortableFloat(binary.BigEndian.Uint64(val))
@@ -202,8 +187,6 @@ func parsePosting(k []byte) (name string, v any, iid uint32, err error) {
 		}
 	case attrList:
 		v, ok = listMarker{}, len(val) == 0
-	case attrNull:
-		v, ok = nil, len(val) == 0
 	}
 	if !ok {
 		return "", nil, 0, fmt.Errorf("%w: posting key %x", ErrCorrupt, k)
