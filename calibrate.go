@@ -52,7 +52,7 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 	cfg := c.Config()
 	for i, q := range queries {
 		if err := q.Validate(c.sim.Limits(cfg.Dim, 0)); err != nil {
-			return Calibration{}, fmt.Errorf("%w: query %d: %w", ErrInvalidArgument, i, err)
+			return Calibration{}, fmt.Errorf("query %d: %w", i, err)
 		}
 	}
 	if _, err := c.first.ensure(); err != nil {

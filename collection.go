@@ -2,10 +2,10 @@ package wpcdb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/parallel"
@@ -247,10 +247,10 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 func (c *Collection) prepare(it *Item, w *storage.ItemWrite) error {
 	cfg := c.coll.Config()
 	if err := storage.CheckID(it.ID); err != nil {
-		return stripSentinel(err, storage.ErrInvalidItem)
+		return err
 	}
 	if err := storage.CheckAttrs(it.Attrs); err != nil {
-		return stripSentinel(err, storage.ErrInvalidItem)
+		return err
 	}
 	q, half, self, err := encodeCloud(cfg, c.sim, it.Cloud)
 	if err != nil {
@@ -305,7 +305,7 @@ func encodeCloud(cfg CollectionConfig, sim *wpcsim.Similarity, x wpcsim.Cloud) (
 	if q, half, err = storage.QuantizeBits(cfg.Encoding, x); err != nil {
 		return q, nil, self, err
 	}
-	if cfg.Encoding != storage.EncodingF32 {
+	if cfg.Encoding != collconfig.EncodingF32 {
 		if err := q.Validate(cfg.Limits()); err != nil {
 			return q, nil, self, fmt.Errorf("after %s encoding: %w", cfg.Encoding, err)
 		}
@@ -331,17 +331,6 @@ func storedCloud(cfg CollectionConfig, sim *wpcsim.Similarity, feat featurizer, 
 		}
 	}
 	return q, self, phi, nil
-}
-
-// stripSentinel removes a "storage: invalid item: " prefix, which the
-// caller replaces by its own context.
-func stripSentinel(err, sentinel error) error {
-	msg := err.Error()
-	prefix := sentinel.Error() + ": "
-	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		return errors.New(msg[len(prefix):])
-	}
-	return err
 }
 
 // Delete removes the items with these IDs in one durable write and returns

@@ -65,7 +65,7 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 	if opts.Filter != "" {
 		expr, err := query.Parse(opts.Filter)
 		if err != nil {
-			return SearchResult{}, fmt.Errorf("%w: filter: %w", ErrInvalidArgument, err)
+			return SearchResult{}, fmt.Errorf("filter: %w", err)
 		}
 		if err := c.coll.LoadAttrs(); err != nil { // read on the first filter
 			return SearchResult{}, err
@@ -77,7 +77,7 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 		return SearchResult{}, lerr // dropped while searching: what was read may be partial
 	}
 	if err != nil {
-		return SearchResult{}, mapQueryErr(err)
+		return SearchResult{}, err
 	}
 	return SearchResult{Hits: res.Hits, Stats: res.Stats}, nil
 }
@@ -87,30 +87,6 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 // Unknown IDs are listed in the result's Missing, not an error.
 func (c *Collection) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (SearchResult, error) {
 	return c.RerankWith(ctx, q, ids, RerankOptions{}) // search_page.go
-}
-
-func mapQueryErr(err error) error {
-	if errors.Is(err, query.ErrInvalidRequest) {
-		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	return err
-}
-
-// tieredOptions turns the collection's index config into the options of a
-// first stage whose vectors have dim floats.
-func tieredOptions(ic storage.IndexConfig, dim int) index.TieredOptions {
-	o := index.TieredOptions{HNSW: index.HNSWOptions{M: ic.M, EfConstruction: ic.EfConstruction, EfSearch: ic.EfSearch}}
-	switch {
-	case ic.Kind == storage.IndexHNSW:
-		o.GraphAt = 1
-	case ic.Kind == storage.IndexFlat:
-		o.GraphAt = 0
-	case ic.GraphAt > 0:
-		o.GraphAt = ic.GraphAt
-	default:
-		o.GraphAt = max(storage.GraphAtLeast, storage.GraphScanFloats/max(dim, 1))
-	}
-	return o
 }
 
 func (c *Collection) openFirstStage() error {
@@ -177,7 +153,7 @@ func (c *Collection) loadSavedIndex(fs *firstStage) (*firststage.Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx, err := index.LoadTiered(saved, tieredOptions(c.Config().Index, m.Dim()))
+	idx, err := index.LoadTiered(saved, c.Config().Index.Tiered(m.Dim()))
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +192,7 @@ func (c *Collection) loadSavedIndex(fs *firstStage) (*firststage.Stage, error) {
 
 // buildStage builds a first stage for map m from every item's stored φ.
 func (c *Collection) buildStage(m *firststage.Map) (*firststage.Stage, error) {
-	idx, err := index.NewTiered(m.Dim(), m.Metric(), tieredOptions(c.Config().Index, m.Dim()))
+	idx, err := index.NewTiered(m.Dim(), m.Metric(), c.Config().Index.Tiered(m.Dim()))
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/storage"
 )
 
@@ -29,7 +30,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	c, err := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Index: storage.IndexConfig{Kind: storage.IndexHNSW}})
+	c, err := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Index: collconfig.Index{Kind: collconfig.IndexHNSW}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/internal/simd"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -88,7 +89,7 @@ type Calibration struct {
 
 // ErrTooFew is returned by Calibrate when the collection holds too few
 // items to measure recall on.
-var ErrTooFew = errors.New("firststage: too few items to calibrate")
+var ErrTooFew = wpcerr.New(wpcerr.FailedPrecondition, "firststage: too few items to calibrate")
 
 // MinItems is the fewest items a calibration measures on.
 const MinItems = 200

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -24,7 +25,7 @@ const MaxK = 10_000
 
 // ErrInvalidRequest wraps errors about a search request (k, candidates, an
 // invalid query cloud, unknown IDs for Rerank).
-var ErrInvalidRequest = errors.New("query: invalid request")
+var ErrInvalidRequest = wpcerr.New(wpcerr.InvalidArgument, "query: invalid request")
 
 // Engine runs searches on one collection: filter bitmap, plan, first stage,
 // exact rerank. It holds no per-search state and is safe for concurrent use

@@ -9,6 +9,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/wpcdb/wpcdb/collconfig"
 )
 
 // A collection's identity and live set: Coll, its state read on open
@@ -20,7 +21,7 @@ type Coll struct {
 	store *Store
 	name  string
 	cid   uint32
-	cfg   CollectionConfig
+	cfg   collconfig.Config
 
 	writeMu sync.Mutex // serializes Write, Delete and Drop
 	saveMu  sync.Mutex // held by an IndexSave from begin to commit or abort
@@ -44,7 +45,7 @@ type Coll struct {
 func (c *Coll) Name() string { return c.name }
 
 // Config returns the collection's configuration.
-func (c *Coll) Config() CollectionConfig { return c.cfg }
+func (c *Coll) Config() collconfig.Config { return c.cfg }
 
 // CheckLive returns ErrCollectionNotFound once the collection is dropped
 // or being dropped. A reader that read items while a drop ran calls it

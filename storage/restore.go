@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // ErrRestoreTarget: Restore was given a destination that is not a new or
 // empty folder. Nothing was changed.
-var ErrRestoreTarget = errors.New("storage: restore target is not empty")
+var ErrRestoreTarget = wpcerr.New(wpcerr.FailedPrecondition, "storage: restore target is not empty")
 
 // Restore copies the database in src (a snapshot written by Checkpoint, or
 // a closed database) into dst, which must be absent or an empty folder: a

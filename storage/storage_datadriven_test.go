@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -85,12 +86,12 @@ func (s *collScript) run(t *testing.T, td *datadriven.TestData) string {
 		return strings.Join(s.st.Collections(), " ") + "\n"
 	case "create":
 		var name string
-		var cfg CollectionConfig
+		var cfg collconfig.Config
 		td.ScanArgs(t, "name", &name)
 		td.MaybeScanArgs(t, "dim", &cfg.Dim)
 		td.MaybeScanArgs(t, "max-points", &cfg.MaxPoints)
 		if arg, ok := td.Arg("encoding"); ok {
-			e, err := ParseEncoding(arg.SingleVal(t))
+			e, err := collconfig.ParseEncoding(arg.SingleVal(t))
 			if err != nil {
 				return errLine(err)
 			}

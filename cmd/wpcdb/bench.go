@@ -11,7 +11,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/bench"
-	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -31,7 +31,7 @@ func (a *app) benchCommand() *cobra.Command {
 		fmnist   fmnistFlags
 		wf       workloadFlags
 		load     loadFlags
-		ic       storage.IndexConfig
+		ic       collconfig.Index
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --workload paper|compact|fmnist|file --out DIR | bench --workload load --addr HOST:PORT [--clients N] [--duration D]",
@@ -233,7 +233,7 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 	fl.IntVar(&queries, "queries", 20, "queries for the search sweep (0: ingest only; file: default all)")
 	fl.IntVar(&topK, "k", 10, "hits per query")
 	fl.BoolVar(&peers, "peers", true, "also run the peers on the same data (bench/install-peers.sh installs them): usearch and hnswlib over wpcdb's first-stage vectors, hnswlib/FAISS/usearch + NumPy exact rerank, LanceDB multivector for maxsim")
-	fl.StringVar(&ic.Kind, "index", storage.IndexAuto, "first-stage index of the collection: auto, flat or hnsw")
+	fl.StringVar(&ic.Kind, "index", collconfig.IndexAuto, "first-stage index of the collection: auto, flat or hnsw")
 	fl.IntVar(&ic.GraphAt, "graph-at", 0, "auto index: collection size at which the HNSW graph is built (0: once a scan would read 4M floats)")
 	fmnist.register(fl)
 	wf.register(fl)

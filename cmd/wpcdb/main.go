@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -56,8 +55,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		// Errors from the library already start with "wpcdb: ".
-		fmt.Fprintf(stderr, "wpcdb: %s\n", strings.TrimPrefix(err.Error(), "wpcdb: "))
+		fmt.Fprintf(stderr, "wpcdb: %v\n", err)
 		var ue usageError
 		if errors.As(err, &ue) {
 			return 2
