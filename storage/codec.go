@@ -253,10 +253,17 @@ func checkScalar(v any, nullOK bool) (int, error) {
 		}
 		return 0, errors.New("a list holds strings, numbers and booleans, not null")
 	}
-	if nullOK {
-		return 0, fmt.Errorf("value must be a string, number, boolean, null or a list of those, got %T", v)
+	kind := fmt.Sprintf("%T", v)
+	switch v.(type) {
+	case []any:
+		kind = "a list"
+	case map[string]any:
+		kind = "an object"
 	}
-	return 0, fmt.Errorf("a list holds strings, numbers and booleans, got %T", v)
+	if nullOK {
+		return 0, fmt.Errorf("value must be a string, number, boolean, null or a list of those, got %s", kind)
+	}
+	return 0, fmt.Errorf("a list holds strings, numbers and booleans, got %s", kind)
 }
 
 func sortedNames(attrs map[string]any) []string {

@@ -281,7 +281,7 @@ func TestCheckAttrsLimits(t *testing.T) {
 		{map[string]any{"s": big + "x"}, "attrs.s: string of 65537 bytes exceeds 65536"},
 		{map[string]any{"l": append(long, 1.0)}, "attrs.l: list of 1025 values exceeds 1024"},
 		{map[string]any{"l": []any{"a", nil}}, "attrs.l[1]: a list holds strings, numbers and booleans, not null"},
-		{map[string]any{"l": []any{[]any{"a"}}}, "attrs.l[0]: a list holds strings, numbers and booleans, got []interface {}"},
+		{map[string]any{"l": []any{[]any{"a"}}}, "attrs.l[0]: a list holds strings, numbers and booleans, got a list"},
 		{map[string]any{"l": []any{"a", big + "x"}}, "attrs.l[1]: string of 65537 bytes"},
 		{map[string]any{"l": []any{math.NaN()}}, "attrs.l[0]: number must be finite"},
 		{many, "more than 1048576 bytes of attributes"},
