@@ -65,6 +65,10 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("list: %+v %v, want %+v", list, err, info)
 	}
 
+	// Never from a database in use (it changes under the copy).
+	if err := wpcdb.Restore(data, filepath.Join(dir, "from-live"), nil); !errors.Is(err, wpcdb.ErrLocked) {
+		t.Errorf("restore from the open database: %v", err)
+	}
 	// Never over a database, live or not, nor into a non-empty folder.
 	if err := wpcdb.Restore(info.Dir, data, nil); !errors.Is(err, wpcdb.ErrRestoreTarget) {
 		t.Errorf("restore over the live database: %v", err)

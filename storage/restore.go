@@ -32,6 +32,16 @@ func Restore(src, dst string) error {
 	if state != folderOpen {
 		return fmt.Errorf("%w: %s is not a wpcdb snapshot (no %s file and manifest marker)", ErrNotDatabase, src, IdentityFile)
 	}
+	// A database in use (here or in another process) changes under the
+	// copy: refuse it, as Open would. A snapshot has no LOCK file.
+	release, err := claimFolder(vfs.Default, src)
+	if err != nil {
+		return fmt.Errorf("%w; restore from a snapshot of it (wpcdb snapshot create)", err)
+	}
+	defer release()
+	if pid := lockHolder(filepath.Join(src, "LOCK")); pid > 0 {
+		return fmt.Errorf("%w: %s is in use by another wpcdb process, pid %d; restore from a snapshot of it (wpcdb snapshot create)", ErrLocked, src, pid)
+	}
 	entries, err := os.ReadDir(dst)
 	exists := err == nil
 	switch {
