@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/wpcdb/wpcdb/collconfig"
@@ -259,6 +260,10 @@ func checkScalar(v any, nullOK bool) (int, error) {
 		kind = "a list"
 	case map[string]any:
 		kind = "an object"
+	default:
+		if strings.HasPrefix(kind, "[]") {
+			kind += " (a list is a []any)"
+		}
 	}
 	if nullOK {
 		return 0, fmt.Errorf("value must be a string, number, boolean, null or a list of those, got %s", kind)
