@@ -60,7 +60,7 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 	}
 	count := c.coll.Count()
 	cal, err := firststage.Calibrate(ctx, c.sim, cfg.Dim, c.features, c.coll, firststage.CalibrateOptions{
-		Queries: queries, Depth: c.engine.DefaultDepth(10), Parallelism: c.db.opts.Parallelism,
+		Queries: queries, Depth: c.calibrationDepth(), PointDepth: pointDepth(10), MaxPoints: cfg.MaxPoints, Parallelism: c.db.opts.Parallelism,
 	})
 	if err != nil {
 		return cal, err
@@ -90,7 +90,7 @@ func (c *Collection) useRepresentation(rep firststage.Representation) error {
 		return err
 	}
 	if rep.String() == cur.String() {
-		c.first.cur.Store(&firststage.Stage{Map: m, Index: old.Index})
+		c.first.cur.Store(&firststage.Stage{Map: m, Index: old.Index, Points: old.Points})
 	} else {
 		st, err := c.buildStage(m)
 		if err != nil {
@@ -188,12 +188,8 @@ func (c *Collection) calibratedAt() int {
 		return 0
 	}
 	defer saved.Close()
-	b, err := saved.GetBlob(repBlobName)
-	if err != nil || b == nil {
-		return 0
-	}
-	rep, _, err := firststage.UnmarshalRepresentation(b)
-	if err != nil {
+	rep, _, ok, err := firststage.SavedRepresentation(saved)
+	if err != nil || !ok {
 		return 0
 	}
 	return rep.Items

@@ -145,13 +145,21 @@ func (f *firstStage) ensure() (*firststage.Stage, error) {
 func (f *firstStage) remove(iid uint32) {
 	if s := f.stage(); s != nil {
 		s.Index.Delete(iid)
+		if s.Points != nil {
+			s.Points.Delete(iid)
+		}
 	}
 }
 
 // add puts an item's vector in the index when it is loaded (else the
 // change log carries the write).
-func (f *firstStage) add(iid uint32, self wpcsim.Self, phi []float32) error {
+func (f *firstStage) add(iid uint32, x wpcsim.Cloud, self wpcsim.Self, phi []float32) error {
 	if s := f.stage(); s != nil {
+		if s.Points != nil {
+			if err := s.Points.Add(iid, x); err != nil {
+				return err
+			}
+		}
 		return s.Index.Add(iid, s.Map.AppendItem(nil, self, phi))
 	}
 	return nil

@@ -1,6 +1,8 @@
-// Command wpcdb is the one binary of wpcdb: the database server, its client,
-// and the tools around it (sim, and as they land: collection, ingest, get,
-// delete, search, encode, bench, demo).
+// Command wpcdb is the one binary of wpcdb: the database server (serve), its
+// client and embedded front end (collection, ingest, get, count, scroll,
+// update-attrs, delete, search, rerank), and the tools around it (sim,
+// encode, bench, demo, version). Every data command runs against the --data folder or,
+// with --addr, a server.
 //
 // Global flags are persistent: they may come before or after the command.
 package main
