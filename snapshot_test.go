@@ -1,12 +1,16 @@
 package wpcdb_test
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/wpcdb/wpcdb"
@@ -109,5 +113,43 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		if err := rdb.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestRestoreRefusesDatabaseInUse: a database another process has open
+// changes under a copy, so Restore refuses it, naming the process.
+func TestRestoreRefusesDatabaseInUse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a process")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	db, err := wpcdb.Open(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 16, Encoding: wpcdb.EncodingF16}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$") // killChild: upserts until killed
+	cmd.Env = append(os.Environ(), "WPCDB_KILL_CHILD_DIR="+data)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || !strings.HasPrefix(line, "acked ") {
+		t.Fatalf("child: %q %v", line, err)
+	}
+	err = wpcdb.Restore(data, filepath.Join(dir, "copy"), nil)
+	if !errors.Is(err, wpcdb.ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+		t.Fatalf("restore from a database another process has open: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "copy")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused restore left %s: %v", filepath.Join(dir, "copy"), err)
 	}
 }
