@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/server"
 )
 
@@ -26,6 +26,7 @@ type serveFlags struct {
 	tlsCert, tlsKey string
 	maxRecvMB       int
 	snapshotDir     string
+	importDir       string
 	shutdownTimeout time.Duration
 	logLevel        string
 	http            bool
@@ -58,6 +59,7 @@ then they are cancelled. Every other wpcdb command given --addr is its client.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.IntVar(&f.maxRecvMB, "max-recv-mb", server.DefaultMaxRecvBytes>>20, "largest message the server accepts, in MiB (an ingest batch is one message)")
 	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "directory Snapshot requests write under; a request names a snapshot in it (default <data>/snapshots)")
+	fl.StringVar(&f.importDir, "import-dir", "", "directory Import requests read NumPy files from (paths relative to it, never outside it); empty: imports are disabled")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for in-flight requests")
 	fl.BoolVar(&f.http, "http", true, "also serve HTTP/JSON (REST routes under /v1/, protojson bodies) on --listen")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug (every request), info (failed requests), warn or error")
@@ -84,9 +86,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 	if f.snapshotDir == "" {
-		f.snapshotDir = filepath.Join(a.g.data, "snapshots")
+		f.snapshotDir = filepath.Join(a.g.data, wpcdb.SnapshotsDir)
 	}
-	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, SnapshotRoot: f.snapshotDir, Logger: log, HTTP: f.http}
+	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, SnapshotRoot: f.snapshotDir, ImportRoot: f.importDir, Logger: log, HTTP: f.http}
 	if f.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
 		if err != nil {
@@ -106,10 +108,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	v, rev := buildVersion()
-	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "wpcdb_build_info", Help: "Always 1; the labels say which wpcdb this is.",
-		ConstLabels: prometheus.Labels{"version": v, "revision": rev, "goversion": runtime.Version()}})
-	buildInfo.Set(1)
-	reg.MustRegister(buildInfo)
+	opts.Version, opts.Revision = v, rev
 	log.Info("wpcdb", "version", v, "revision", rev)
 	opts.Registerer = reg
 	srv, err := server.New(db, opts)

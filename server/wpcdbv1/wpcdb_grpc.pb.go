@@ -51,7 +51,9 @@ const (
 	WPCDBService_BatchSearch_FullMethodName        = "/wpcdb.v1.WPCDBService/BatchSearch"
 	WPCDBService_Rerank_FullMethodName             = "/wpcdb.v1.WPCDBService/Rerank"
 	WPCDBService_Snapshot_FullMethodName           = "/wpcdb.v1.WPCDBService/Snapshot"
+	WPCDBService_ListSnapshots_FullMethodName      = "/wpcdb.v1.WPCDBService/ListSnapshots"
 	WPCDBService_Calibrate_FullMethodName          = "/wpcdb.v1.WPCDBService/Calibrate"
+	WPCDBService_Import_FullMethodName             = "/wpcdb.v1.WPCDBService/Import"
 )
 
 // WPCDBServiceClient is the client API for WPCDBService service.
@@ -100,13 +102,22 @@ type WPCDBServiceClient interface {
 	// Rerank scores the given items exactly against a query, best first;
 	// unknown IDs are listed in missing, not an error.
 	Rerank(ctx context.Context, in *RerankRequest, opts ...grpc.CallOption) (*RerankResponse, error)
-	// Snapshot writes a consistent copy of the database to a directory on the
-	// server.
+	// Snapshot writes a consistent copy of the database, first-stage indexes
+	// included, to a new directory under the server's snapshot directory.
 	Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotResponse, error)
+	// ListSnapshots lists the snapshots in the server's snapshot directory,
+	// sorted by name. `wpcdb restore` turns one into a data folder.
+	ListSnapshots(ctx context.Context, in *ListSnapshotsRequest, opts ...grpc.CallOption) (*ListSnapshotsResponse, error)
 	// Calibrate chooses a collection's first-stage vector by measured recall
 	// on its own items (queries of the real workload when given, else
 	// held-out items) and switches to it.
 	Calibrate(ctx context.Context, in *CalibrateRequest, opts ...grpc.CallOption) (*CalibrateResponse, error)
+	// Import ingests NumPy files already on the server machine, under the
+	// server's import directory (paths outside it are refused), in batches
+	// with the semantics of Upsert, and streams its progress: one message
+	// per committed batch, the last one with done set. Files too big to
+	// stream through a client go this way.
+	Import(ctx context.Context, in *ImportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ImportResponse], error)
 }
 
 type wPCDBServiceClient struct {
@@ -280,6 +291,16 @@ func (c *wPCDBServiceClient) Snapshot(ctx context.Context, in *SnapshotRequest, 
 	return out, nil
 }
 
+func (c *wPCDBServiceClient) ListSnapshots(ctx context.Context, in *ListSnapshotsRequest, opts ...grpc.CallOption) (*ListSnapshotsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSnapshotsResponse)
+	err := c.cc.Invoke(ctx, WPCDBService_ListSnapshots_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *wPCDBServiceClient) Calibrate(ctx context.Context, in *CalibrateRequest, opts ...grpc.CallOption) (*CalibrateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CalibrateResponse)
@@ -289,6 +310,25 @@ func (c *wPCDBServiceClient) Calibrate(ctx context.Context, in *CalibrateRequest
 	}
 	return out, nil
 }
+
+func (c *wPCDBServiceClient) Import(ctx context.Context, in *ImportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ImportResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &WPCDBService_ServiceDesc.Streams[1], WPCDBService_Import_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImportRequest, ImportResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WPCDBService_ImportClient = grpc.ServerStreamingClient[ImportResponse]
 
 // WPCDBServiceServer is the server API for WPCDBService service.
 // All implementations must embed UnimplementedWPCDBServiceServer
@@ -336,13 +376,22 @@ type WPCDBServiceServer interface {
 	// Rerank scores the given items exactly against a query, best first;
 	// unknown IDs are listed in missing, not an error.
 	Rerank(context.Context, *RerankRequest) (*RerankResponse, error)
-	// Snapshot writes a consistent copy of the database to a directory on the
-	// server.
+	// Snapshot writes a consistent copy of the database, first-stage indexes
+	// included, to a new directory under the server's snapshot directory.
 	Snapshot(context.Context, *SnapshotRequest) (*SnapshotResponse, error)
+	// ListSnapshots lists the snapshots in the server's snapshot directory,
+	// sorted by name. `wpcdb restore` turns one into a data folder.
+	ListSnapshots(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error)
 	// Calibrate chooses a collection's first-stage vector by measured recall
 	// on its own items (queries of the real workload when given, else
 	// held-out items) and switches to it.
 	Calibrate(context.Context, *CalibrateRequest) (*CalibrateResponse, error)
+	// Import ingests NumPy files already on the server machine, under the
+	// server's import directory (paths outside it are refused), in batches
+	// with the semantics of Upsert, and streams its progress: one message
+	// per committed batch, the last one with done set. Files too big to
+	// stream through a client go this way.
+	Import(*ImportRequest, grpc.ServerStreamingServer[ImportResponse]) error
 	mustEmbedUnimplementedWPCDBServiceServer()
 }
 
@@ -401,8 +450,14 @@ func (UnimplementedWPCDBServiceServer) Rerank(context.Context, *RerankRequest) (
 func (UnimplementedWPCDBServiceServer) Snapshot(context.Context, *SnapshotRequest) (*SnapshotResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Snapshot not implemented")
 }
+func (UnimplementedWPCDBServiceServer) ListSnapshots(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSnapshots not implemented")
+}
 func (UnimplementedWPCDBServiceServer) Calibrate(context.Context, *CalibrateRequest) (*CalibrateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Calibrate not implemented")
+}
+func (UnimplementedWPCDBServiceServer) Import(*ImportRequest, grpc.ServerStreamingServer[ImportResponse]) error {
+	return status.Error(codes.Unimplemented, "method Import not implemented")
 }
 func (UnimplementedWPCDBServiceServer) mustEmbedUnimplementedWPCDBServiceServer() {}
 func (UnimplementedWPCDBServiceServer) testEmbeddedByValue()                      {}
@@ -702,6 +757,24 @@ func _WPCDBService_Snapshot_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WPCDBService_ListSnapshots_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSnapshotsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WPCDBServiceServer).ListSnapshots(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WPCDBService_ListSnapshots_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WPCDBServiceServer).ListSnapshots(ctx, req.(*ListSnapshotsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _WPCDBService_Calibrate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CalibrateRequest)
 	if err := dec(in); err != nil {
@@ -719,6 +792,17 @@ func _WPCDBService_Calibrate_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _WPCDBService_Import_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ImportRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(WPCDBServiceServer).Import(m, &grpc.GenericServerStream[ImportRequest, ImportResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WPCDBService_ImportServer = grpc.ServerStreamingServer[ImportResponse]
 
 // WPCDBService_ServiceDesc is the grpc.ServiceDesc for WPCDBService service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -788,6 +872,10 @@ var WPCDBService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _WPCDBService_Snapshot_Handler,
 		},
 		{
+			MethodName: "ListSnapshots",
+			Handler:    _WPCDBService_ListSnapshots_Handler,
+		},
+		{
 			MethodName: "Calibrate",
 			Handler:    _WPCDBService_Calibrate_Handler,
 		},
@@ -798,6 +886,11 @@ var WPCDBService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _WPCDBService_Upsert_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Import",
+			Handler:       _WPCDBService_Import_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "wpcdb/v1/wpcdb.proto",

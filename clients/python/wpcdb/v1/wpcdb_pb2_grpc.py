@@ -95,10 +95,20 @@ class WPCDBServiceStub(object):
                 request_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotRequest.SerializeToString,
                 response_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotResponse.FromString,
                 )
+        self.ListSnapshots = channel.unary_unary(
+                '/wpcdb.v1.WPCDBService/ListSnapshots',
+                request_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.ListSnapshotsRequest.SerializeToString,
+                response_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.ListSnapshotsResponse.FromString,
+                )
         self.Calibrate = channel.unary_unary(
                 '/wpcdb.v1.WPCDBService/Calibrate',
                 request_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateRequest.SerializeToString,
                 response_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateResponse.FromString,
+                )
+        self.Import = channel.unary_stream(
+                '/wpcdb.v1.WPCDBService/Import',
+                request_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.ImportRequest.SerializeToString,
+                response_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.ImportResponse.FromString,
                 )
 
 
@@ -222,8 +232,16 @@ class WPCDBServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def Snapshot(self, request, context):
-        """Snapshot writes a consistent copy of the database to a directory on the
-        server.
+        """Snapshot writes a consistent copy of the database, first-stage indexes
+        included, to a new directory under the server's snapshot directory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSnapshots(self, request, context):
+        """ListSnapshots lists the snapshots in the server's snapshot directory,
+        sorted by name. `wpcdb restore` turns one into a data folder.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -233,6 +251,17 @@ class WPCDBServiceServicer(object):
         """Calibrate chooses a collection's first-stage vector by measured recall
         on its own items (queries of the real workload when given, else
         held-out items) and switches to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Import(self, request, context):
+        """Import ingests NumPy files already on the server machine, under the
+        server's import directory (paths outside it are refused), in batches
+        with the semantics of Upsert, and streams its progress: one message
+        per committed batch, the last one with done set. Files too big to
+        stream through a client go this way.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -321,10 +350,20 @@ def add_WPCDBServiceServicer_to_server(servicer, server):
                     request_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotRequest.FromString,
                     response_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotResponse.SerializeToString,
             ),
+            'ListSnapshots': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSnapshots,
+                    request_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.ListSnapshotsRequest.FromString,
+                    response_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.ListSnapshotsResponse.SerializeToString,
+            ),
             'Calibrate': grpc.unary_unary_rpc_method_handler(
                     servicer.Calibrate,
                     request_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateRequest.FromString,
                     response_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateResponse.SerializeToString,
+            ),
+            'Import': grpc.unary_stream_rpc_method_handler(
+                    servicer.Import,
+                    request_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.ImportRequest.FromString,
+                    response_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.ImportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -610,6 +649,23 @@ class WPCDBService(object):
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
     @staticmethod
+    def ListSnapshots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/wpcdb.v1.WPCDBService/ListSnapshots',
+            wpcdb_dot_v1_dot_wpcdb__pb2.ListSnapshotsRequest.SerializeToString,
+            wpcdb_dot_v1_dot_wpcdb__pb2.ListSnapshotsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
     def Calibrate(request,
             target,
             options=(),
@@ -623,5 +679,22 @@ class WPCDBService(object):
         return grpc.experimental.unary_unary(request, target, '/wpcdb.v1.WPCDBService/Calibrate',
             wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateRequest.SerializeToString,
             wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Import(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/wpcdb.v1.WPCDBService/Import',
+            wpcdb_dot_v1_dot_wpcdb__pb2.ImportRequest.SerializeToString,
+            wpcdb_dot_v1_dot_wpcdb__pb2.ImportResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
