@@ -101,6 +101,9 @@ func TestHTTPJSON(t *testing.T) {
 	search, _ := paths["/v1/collections/{collection}/search"].(map[string]any)
 	schemas, _ := doc["components"].(map[string]any)["schemas"].(map[string]any)
 	props, _ := schemas["SearchRequest"].(map[string]any)["properties"].(map[string]any)
+	if attrs, _ := schemas["Item"].(map[string]any)["properties"].(map[string]any)["attrs"].(map[string]any); attrs["additionalProperties"].(map[string]any)["$ref"] != nil || schemas["google.protobuf.Value"] != nil {
+		t.Errorf("openapi.json: attribute values are plain JSON values, not a Value message: %v", attrs)
+	}
 	if get, _ := paths["/v1/collections/{collection}/items/{id}"].(map[string]any); get["get"] == nil {
 		t.Errorf("openapi.json: no GET item route in %v", paths)
 	}
