@@ -116,12 +116,12 @@ func (c *Collection) openFirstStage() error {
 
 // loadOrBuildIndex loads the saved first-stage index and replays the writes
 // made after it (the change log), or, when none was saved or it is damaged
-// or does not fit, builds it from every item's stored φ. The index is
+// or does not fit, builds it from every item's record. The index is
 // derived state: Pebble is the truth it is brought up to date from, so a
 // damaged saved index costs a rebuild, never the collection.
 func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error) {
 	fs.saved = nil
-	st, current, err := firststage.LoadSaved(c.coll, c.sim, c.features)
+	st, current, err := firststage.LoadSaved(c.coll, c.vectors(), c.sim, c.features)
 	if err == nil && current {
 		fs.saved = stateOf(st, c.coll.Epoch())
 	}
@@ -143,7 +143,7 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error)
 // buildStage builds a first stage for map m from the stored items, with
 // its point index when m's representation is points.
 func (c *Collection) buildStage(m *firststage.Map) (*firststage.Stage, error) {
-	st, err := firststage.Build(c.coll, m)
+	st, err := firststage.Build(c.coll, c.vectors(), m)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ import (
 type Items interface {
 	// Count is the number of live items.
 	Count() int
-	// ScanVectors calls fn with every item's stored g(X,X) and φ.
+	// ScanVectors calls fn with every item's g(X,X) and φ (computed from its stored cloud).
 	ScanVectors(fn func(iid uint32, self wpcsim.Self, phi []float32) error) error
 	// ReadCloud reads an item's stored cloud.
 	ReadCloud(iid uint32, buf *storage.CloudBuf) (storage.Record, error)

@@ -11,7 +11,7 @@ import (
 )
 
 // The lifecycle of a collection's first stage over its storage: options,
-// build from the stored φ, load of the saved index with the change-log
+// build from the items' vectors, load of the saved index with the change-log
 // replay, and save. The root package decides when (on first use, on
 // recalibration, on close) and holds the collection's locks.
 
@@ -21,14 +21,24 @@ func TieredOptions(ic collconfig.Index, m *Map) index.TieredOptions {
 	return ic.Tiered(m.Dim(), m.Exact())
 }
 
-// Build builds a stage for map m from every item's stored φ and g(X,X).
-func Build(coll *storage.Coll, m *Map) (*Stage, error) {
+// Vectors computes items' g(X,X) and φ for a map. φ is not stored (see
+// storage's package doc): the collection computes it from the stored
+// clouds, in batches, as much of it as the map reads.
+type Vectors interface {
+	// All calls fn with every live item's vectors, in internal-ID order.
+	All(m *Map, fn func(iid uint32, self wpcsim.Self, phi []float32) error) error
+	// Of calls fn with the vectors of the items iids, in order.
+	Of(iids []uint32, m *Map, fn func(iid uint32, self wpcsim.Self, phi []float32) error) error
+}
+
+// Build builds a stage for map m from every item's vectors.
+func Build(coll *storage.Coll, vecs Vectors, m *Map) (*Stage, error) {
 	idx, err := index.NewTiered(m.Dim(), m.Metric(), TieredOptions(coll.Config().Index, m))
 	if err != nil {
 		return nil, err
 	}
 	var v []float32
-	err = coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
+	err = vecs.All(m, func(iid uint32, self wpcsim.Self, phi []float32) error {
 		v = m.AppendItem(v[:0], self, phi)
 		return idx.Add(iid, v)
 	})
@@ -76,7 +86,7 @@ func SavedMap(saved *storage.SavedIndex, sim *wpcsim.Similarity, feat Featurizer
 // the stage equals the saved index (nothing replayed, the collection's
 // epoch the saved one). The caller holds off writes meanwhile, so that
 // each is either in the change log read here or sees the loaded stage.
-func LoadSaved(coll *storage.Coll, sim *wpcsim.Similarity, feat Featurizer) (st *Stage, current bool, err error) {
+func LoadSaved(coll *storage.Coll, vecs Vectors, sim *wpcsim.Similarity, feat Featurizer) (st *Stage, current bool, err error) {
 	saved, err := coll.OpenSavedIndex()
 	if err != nil || saved == nil {
 		return nil, false, err
@@ -103,7 +113,7 @@ func LoadSaved(coll *storage.Coll, sim *wpcsim.Similarity, feat Featurizer) (st 
 		return nil, false, err
 	}
 	replayed := 0
-	var v []float32
+	var written []uint32
 	err = coll.ChangesSince(saved.Epoch, func(iid uint32) error {
 		replayed++
 		if err := replayPoint(coll, st, iid); err != nil {
@@ -113,13 +123,16 @@ func LoadSaved(coll *storage.Coll, sim *wpcsim.Similarity, feat Featurizer) (st 
 			idx.Delete(iid)
 			return nil
 		}
-		self, phi, err := coll.Phi(iid)
-		if err != nil {
-			return err
-		}
-		v = m.AppendItem(v[:0], self, phi)
-		return idx.Add(iid, v)
+		written = append(written, iid)
+		return nil
 	})
+	if err == nil {
+		var v []float32
+		err = vecs.Of(written, m, func(iid uint32, self wpcsim.Self, phi []float32) error {
+			v = m.AppendItem(v[:0], self, phi)
+			return idx.Add(iid, v)
+		})
+	}
 	if err != nil {
 		idx.Stop()
 		return nil, false, err

@@ -191,7 +191,7 @@ func (m *Map) Exact() bool {
 	return m.rep.Kind == Phi || m.rep.Kind == Centroid
 }
 
-// AppendItem appends an item's vector, made from its stored φ and g(X,X),
+// AppendItem appends an item's vector, made from its φ and g(X,X),
 // to dst.
 func (m *Map) AppendItem(dst []float32, self wpcsim.Self, phi []float32) []float32 {
 	start := len(dst)
