@@ -290,29 +290,6 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
 
-// TestClientTokenPlaintext: a client never sends a token in plaintext to an
-// address off this machine, whichever flag gave it (TestClientToken: from
-// $WPCDB_TOKEN), unless --insecure; nothing is dialled when it refuses.
-func TestClientTokenPlaintext(t *testing.T) {
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(tokenFile, []byte("tok\n"), 0o600)
-	for _, args := range [][]string{
-		{"--addr", "192.0.2.1:7070", "--token", "tok"},
-		{"--addr", "192.0.2.1:7070", "--token-file", tokenFile},
-		{"--addr", "db.example:7070", "--token", "tok"},
-	} {
-		_, stderr, code := runCLI(t, "", append(args, "collection", "list")...)
-		if code != 2 || !strings.Contains(stderr, "refusing to send the bearer token in plaintext") {
-			t.Errorf("%v: %d %q", args, code, stderr)
-		}
-	}
-	// With --insecure the token goes (here to a server that wants it).
-	addr := startServer(t, &server.Options{Token: "tok"})
-	if _, stderr, code := runCLI(t, "", "--addr", addr, "--token", "tok", "--insecure", "collection", "list"); code != 0 {
-		t.Errorf("--insecure: %d %q", code, stderr)
-	}
-}
-
 // TestImportCLI: `wpcdb import` reads the files itself when embedded and
 // has the server read them from its import directory with --addr; both
 // store the same items (compared with `get`), and a path leaving the
@@ -347,5 +324,28 @@ func TestImportCLI(t *testing.T) {
 	}
 	if _, stderr, code := runCLI(t, "", "--addr", addr, "import", "c", "--points", filepath.Join(dir, "P.npy")); code != 1 || !strings.Contains(stderr, "InvalidArgument") {
 		t.Errorf("absolute path: %d %q", code, stderr)
+	}
+}
+
+// TestClientTokenPlaintext: a client never sends a token in plaintext to an
+// address off this machine, whichever flag gave it (TestClientToken: from
+// $WPCDB_TOKEN), unless --insecure; nothing is dialled when it refuses.
+func TestClientTokenPlaintext(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("tok\n"), 0o600)
+	for _, args := range [][]string{
+		{"--addr", "192.0.2.1:7070", "--token", "tok"},
+		{"--addr", "192.0.2.1:7070", "--token-file", tokenFile},
+		{"--addr", "db.example:7070", "--token", "tok"},
+	} {
+		_, stderr, code := runCLI(t, "", append(args, "collection", "list")...)
+		if code != 2 || !strings.Contains(stderr, "refusing to send the bearer token in plaintext") {
+			t.Errorf("%v: %d %q", args, code, stderr)
+		}
+	}
+	// With --insecure the token goes (here to a server that wants it).
+	addr := startServer(t, &server.Options{Token: "tok"})
+	if _, stderr, code := runCLI(t, "", "--addr", addr, "--token", "tok", "--insecure", "collection", "list"); code != 0 {
+		t.Errorf("--insecure: %d %q", code, stderr)
 	}
 }
