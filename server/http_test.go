@@ -19,7 +19,7 @@ import (
 // in protojson over plain HTTP/1.1 on the gRPC port, with the same auth
 // and errors mapped from the gRPC codes. gRPC keeps working on the port.
 func TestHTTPJSON(t *testing.T) {
-	ts := startServer(t, &server.Options{Token: "tok", HTTP: true})
+	ts := startServer(t, &server.Options{Token: "tok", HTTP: true, Version: "v0.0.0-test"})
 	base := "http://" + ts.addr
 	call := func(method, path, token, body string) (int, map[string]any) {
 		t.Helper()
@@ -101,6 +101,9 @@ func TestHTTPJSON(t *testing.T) {
 	search, _ := paths["/v1/collections/{collection}/search"].(map[string]any)
 	schemas, _ := doc["components"].(map[string]any)["schemas"].(map[string]any)
 	props, _ := schemas["SearchRequest"].(map[string]any)["properties"].(map[string]any)
+	if attrs, _ := schemas["Item"].(map[string]any)["properties"].(map[string]any)["attrs"].(map[string]any); attrs["additionalProperties"].(map[string]any)["$ref"] != nil || schemas["google.protobuf.Value"] != nil {
+		t.Errorf("openapi.json: attribute values are plain JSON values, not a Value message: %v", attrs)
+	}
 	if get, _ := paths["/v1/collections/{collection}/items/{id}"].(map[string]any); get["get"] == nil {
 		t.Errorf("openapi.json: no GET item route in %v", paths)
 	}
@@ -130,6 +133,24 @@ func TestHTTPJSON(t *testing.T) {
 	}
 	if code, _ := call("GET", "/v1/collections/c/items/a", "", ""); code != http.StatusUnauthorized {
 		t.Errorf("GET item without a token: %d", code)
+	}
+	// The version travels in a header and in the health answer.
+	if resp, err := http.Get(base + "/v1/health"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("health: %v %v", resp, err)
+	} else {
+		var h map[string]string
+		json.NewDecoder(resp.Body).Decode(&h)
+		resp.Body.Close()
+		if h["status"] != "SERVING" || h["version"] != "v0.0.0-test" {
+			t.Errorf("health: %v", h)
+		}
+	}
+	req, _ := http.NewRequest("GET", base+"/v1/collections", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.Header.Get("Wpcdb-Version") != "v0.0.0-test" {
+		t.Errorf("REST response header wpcdb-version: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	if resp, err := http.Get(base + "/v1/nothing-here"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown route: %v %v", resp, err)

@@ -46,6 +46,11 @@ func openAPIDoc() ([]byte, error) {
 			}
 			s = map[string]any{"type": "string", "enum": names}
 		case protoreflect.MessageKind:
+			if fd.Message().FullName() == "google.protobuf.Value" {
+				// protojson writes a Value as the plain JSON value.
+				s = map[string]any{"nullable": true, "description": "an attribute value: a string, number, boolean, null, or a list of strings, numbers and booleans"}
+				break
+			}
 			s = map[string]any{"$ref": "#/components/schemas/" + addMessage(fd.Message())}
 		}
 		return s
