@@ -113,8 +113,18 @@ func (c *Collection) useRepresentation(rep firststage.Representation) error {
 		c.indexMu.Unlock()
 		return err
 	}
-	if rep.String() == cur.String() {
-		c.first.cur.Store(&firststage.Stage{Map: m, Index: old.Index, Points: old.Points})
+	if rep.String() == cur.String() || sameFDE(rep, cur) {
+		// maxsim's FDE and points stages hold the same FDE vectors:
+		// only the point index is built or dropped (pointstage.go).
+		st := &firststage.Stage{Map: m, Index: old.Index, Points: old.Points}
+		if rep.Kind != firststage.Points {
+			st.Points = nil
+		}
+		if err := c.attachPoints(st); err != nil {
+			c.indexMu.Unlock()
+			return err
+		}
+		c.first.cur.Store(st)
 	} else {
 		st, err := c.buildStage(m)
 		if err != nil {

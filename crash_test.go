@@ -84,17 +84,25 @@ func testCrashKeepsAcknowledgedWrites(t *testing.T, bulkBytes int) {
 	}
 }
 
-func verifyCrashed(t *testing.T, fs vfs.FS, round int, want map[string]wpcdb.Item) {
+// openCrashed opens a crash clone's database and its collection "c".
+func openCrashed(t *testing.T, fs vfs.FS, round int) (*wpcdb.DB, *wpcdb.Collection) {
 	t.Helper()
 	db, err := wpcdb.Open("db", &wpcdb.Options{FS: fs})
 	if err != nil {
 		t.Fatalf("round %d: reopen after crash: %v", round, err)
 	}
-	defer db.Close()
 	c, err := db.Collection("c")
 	if err != nil {
+		db.Close()
 		t.Fatalf("round %d: collection lost in crash: %v", round, err)
 	}
+	return db, c
+}
+
+func verifyCrashed(t *testing.T, fs vfs.FS, round int, want map[string]wpcdb.Item) {
+	t.Helper()
+	db, c := openCrashed(t, fs, round)
+	defer db.Close()
 	if c.Count() != len(want) {
 		t.Errorf("round %d: %d items after crash, want %d", round, c.Count(), len(want))
 	}

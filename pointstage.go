@@ -99,3 +99,10 @@ func (c *Collection) UseFirstStage(kind string) error {
 	}
 	return c.useRepresentation(firststage.Representation{Kind: k, Items: c.coll.Count()})
 }
+
+// sameFDE reports whether two representations are maxsim's FDE and points,
+// whose stages index the same FDE vectors.
+func sameFDE(a, b firststage.Representation) bool {
+	fde := func(r firststage.Representation) bool { return r.Kind == firststage.FDE || r.Kind == firststage.Points }
+	return fde(a) && fde(b)
+}

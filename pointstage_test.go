@@ -118,6 +118,9 @@ func TestMaxSimPointIndex(t *testing.T) {
 	if c, err = db.Collection("m"); err != nil {
 		t.Fatal(err)
 	}
+	if st := c.IndexStatus(); st.Representation != "points" || st.Loaded {
+		t.Fatalf("reopened, before a search: %+v, want the saved representation points, not loaded", st)
+	}
 	late := queries[1]
 	if err := c.Upsert(ctx, []wpcdb.Item{{ID: "late", Cloud: late}}); err != nil {
 		t.Fatal(err)

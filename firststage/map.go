@@ -33,7 +33,7 @@ const (
 	FDE Kind = "fde"
 	// Points is maxsim's point-level index (package pointindex), chosen
 	// over FDE by calibration; the index beside it still holds the FDE
-	// vectors, which serve queries without a positive weight.
+	// vectors, which serve queries with a negative weight (pointsServe).
 	Points Kind = "points"
 )
 

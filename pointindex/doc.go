@@ -57,8 +57,8 @@
 //
 // # Persistence
 //
-// The index is derived state. The root package saves it with the rest of
-// the first stage, as the blob "points" of storage's saved index (pages
+// The index is derived state. firststage (lifecycle.go) saves it with the
+// rest of the first stage, as the blob "points" of storage's saved index (pages
 // under the collection's saved-index key range, committed by one synced
 // header, so a crash leaves the previous save or the new one), and on
 // load reads it back and replays the change log since the save into it;

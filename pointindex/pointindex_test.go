@@ -312,3 +312,36 @@ func TestBadInput(t *testing.T) {
 		t.Fatal("query of the wrong dimension accepted")
 	}
 }
+
+// TestConcurrent: searches run while items are added and deleted (run
+// with -race); afterwards the index holds exactly the live items.
+func TestConcurrent(t *testing.T) {
+	const seed = 9
+	t.Logf("seed %d", seed)
+	c := newCorpus(seed, 200, 8, 2, 10)
+	x, err := Build(c.d, c.source(), Options{Seed: seed, Centroids: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 150; i++ {
+			if i%3 == 0 {
+				x.Delete(uint32(i))
+			} else if err := x.Add(uint32(200+i), c.items[i]); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	rng := wpctest.NewRand(seed)
+	for i := 0; i < 50; i++ {
+		if _, err := x.Search(c.cloud(rng, 3, false), 10, nil, Params{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	if st := x.Stats(); st.Items != 200-50+100 {
+		t.Fatalf("%+v, want %d items", st, 200-50+100)
+	}
+}

@@ -130,16 +130,21 @@ func (qz *quantizer) table(dst, q []float32) []float32 {
 	return dst
 }
 
-// dot is <q, r̂> from q's table and a code.
+// dot is <q, r̂> from q's table and a code: four independent sums, so
+// that the lookups overlap.
 func dot(table []float32, code []byte) float32 {
-	var s0, s1 float32
+	var s0, s1, s2, s3 float32
 	i := 0
-	for ; i+1 < len(code); i += 2 {
-		s0 += table[i<<8|int(code[i])]
-		s1 += table[(i+1)<<8|int(code[i+1])]
+	for ; i+3 < len(code); i += 4 {
+		c := code[i : i+4 : i+4]
+		t := table[i<<8 : (i+4)<<8 : (i+4)<<8]
+		s0 += t[c[0]]
+		s1 += t[256|int(c[1])]
+		s2 += t[512|int(c[2])]
+		s3 += t[768|int(c[3])]
 	}
-	if i < len(code) {
+	for ; i < len(code); i++ {
 		s0 += table[i<<8|int(code[i])]
 	}
-	return s0 + s1
+	return (s0 + s1) + (s2 + s3)
 }

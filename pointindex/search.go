@@ -27,14 +27,16 @@ type Hit struct {
 
 // scratch is one search's reusable memory.
 type scratch struct {
-	pos   []int32   // slot → candidate number, −1 for none
-	cand  []uint32  // candidate number → slot
-	best  []float32 // candidate × query point: best estimate, −Inf when none
-	table []float32
-	probe []int
-	units []float32
-	cs    []float32
-	allow []uint64
+	cur     []float32 // slot → best estimate for the current query point, −Inf when none
+	touched []uint32  // slots the current query point found
+	est     []float32 // slot → Σ_i v_i (best_i − impute_i) over the points that found it
+	inCand  []bool    // slot → est is in use
+	cand    []uint32  // the slots found by any query point
+	table   []float32
+	probe   []int
+	units   []float32
+	cs      []float32
+	allow   []uint64
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -91,32 +93,42 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 		return nil, nil
 	}
 	filtered := allowed != nil
-	impute := make([]float32, nq)
 
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	if n := len(x.iidOf); len(sc.pos) < n {
-		old := len(sc.pos)
-		sc.pos = slices.Grow(sc.pos, n-old)[:n]
-		for i := old; i < n; i++ {
-			sc.pos[i] = -1
-		}
-	}
-	sc.cand, sc.best = sc.cand[:0], sc.best[:0]
-	nb := x.qz.nbytes
 	inf := float32(math.Inf(-1))
+	if n := len(x.iidOf); len(sc.cur) < n {
+		old := len(sc.cur)
+		sc.cur = slices.Grow(sc.cur, n-old)[:n]
+		for i := old; i < n; i++ {
+			sc.cur[i] = inf
+		}
+		sc.est = slices.Grow(sc.est, n-old)[:n]
+		sc.inCand = slices.Grow(sc.inCand, n-old)[:n]
+	}
+	// An item's estimate is Σ_i v_i·impute_i, the same for every item,
+	// plus, for each point i that found it, v_i·(best_i − impute_i): a
+	// point's pass touches only the slots it found, in arrays over slots
+	// that stay in cache.
+	sc.cand = sc.cand[:0]
+	var base float32
+	nb := x.qz.nbytes
 	for i := 0; i < nq; i++ {
-		if q.Weights[i] == 0 {
+		v := q.Weights[i]
+		if v == 0 {
 			continue
 		}
 		row := sc.cs[i*k : (i+1)*k]
 		sc.probe = topN(sc.probe[:0], row, nprobe)
-		impute[i] = row[sc.probe[len(sc.probe)-1]]
+		impute := row[sc.probe[len(sc.probe)-1]]
+		base += v * impute
 		sc.table = x.qz.table(sc.table, sc.units[i*d:(i+1)*d])
 		table := sc.table
+		cur := sc.cur
+		touched := sc.touched[:0]
 		for _, c := range sc.probe {
 			l := &x.lists[c]
-			base := row[c]
+			cs := row[c]
 			for t, s := range l.slots {
 				if x.live[s/64]&(1<<(s%64)) == 0 {
 					continue
@@ -127,37 +139,30 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 						continue
 					}
 				}
-				e := base + dot(table, l.codes[t*nb:(t+1)*nb])
-				ps := sc.pos[s]
-				if ps < 0 {
-					ps = int32(len(sc.cand))
-					sc.pos[s] = ps
-					sc.cand = append(sc.cand, s)
-					for range nq {
-						sc.best = append(sc.best, inf)
-					}
-				}
-				if b := &sc.best[int(ps)*nq+i]; e > *b {
-					*b = e
+				e := cs + dot(table, l.codes[t*nb:(t+1)*nb])
+				if b := cur[s]; b == inf {
+					touched = append(touched, s)
+					cur[s] = e
+				} else if e > b {
+					cur[s] = e
 				}
 			}
 		}
+		for _, s := range touched {
+			if !sc.inCand[s] {
+				sc.inCand[s] = true
+				sc.est[s] = 0
+				sc.cand = append(sc.cand, s)
+			}
+			sc.est[s] += v * (cur[s] - impute)
+			cur[s] = inf
+		}
+		sc.touched = touched
 	}
 	hits := make([]Hit, len(sc.cand))
 	for j, s := range sc.cand {
-		sc.pos[s] = -1
-		var est float32
-		for i, b := range sc.best[j*nq : (j+1)*nq] {
-			v := q.Weights[i]
-			if v == 0 {
-				continue
-			}
-			if b == inf {
-				b = impute[i]
-			}
-			est += v * b
-		}
-		hits[j] = Hit{IID: x.iidOf[s], Estimate: est}
+		sc.inCand[s] = false
+		hits[j] = Hit{IID: x.iidOf[s], Estimate: base + sc.est[s]}
 	}
 	slices.SortFunc(hits, func(a, b Hit) int { return order.Compare(a.Estimate, a.IID, b.Estimate, b.IID) })
 	if len(hits) > r {

@@ -175,6 +175,8 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 						var more []bench.Run
 						if more, _, err = bench.Search(cmd.Context(), sc); err == nil {
 							runs = append(runs, more[1:]...) // more[0] is the exact scan again
+							// Leave the database with the stage calibration chose.
+							err = c.UseFirstStage(st.Representation)
 						}
 					}
 				}

@@ -347,6 +347,10 @@ func firstStageString(st wpcdb.IndexStatus) string {
 		return "none (every search scans exactly)"
 	}
 	s := fmt.Sprintf("%s, %d floats per item, %d bytes", st.Representation, st.Dim, st.FirstStageBytes)
+	if st.Representation == "points" {
+		// maxsim's point index, beside the FDE vectors signed queries use.
+		s = fmt.Sprintf("points (maxsim's point index, with the %d-float FDE for queries with a negative weight), %d bytes", st.Dim, st.FirstStageBytes)
+	}
 	if st.Recall > 0 {
 		s += fmt.Sprintf(", calibrated: recall@10 %.3f at the default depth", st.Recall)
 	} else {
