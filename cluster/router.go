@@ -38,7 +38,14 @@ func NewRouter(c *Client, local pb.WPCDBServiceServer) *Router {
 // live node. The CLI's --shards calls Client.CreateCollection directly.
 const DefaultShards = 0
 
+// CreateCollection creates a sharded collection, one shard per live node;
+// a name of a shard's form ("<name>.s<k>", which a sharded collection may
+// not have) is a local collection: that is how a router creates a shard on
+// its owner.
 func (r *Router) CreateCollection(ctx context.Context, req *pb.CreateCollectionRequest) (*pb.CreateCollectionResponse, error) {
+	if isShardName(req.GetName()) {
+		return r.WPCDBServiceServer.CreateCollection(ctx, req)
+	}
 	info, err := r.c.CreateCollection(ctx, req, DefaultShards)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,411 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/cluster"
+	"github.com/wpcdb/wpcdb/internal/pbconv"
+	"github.com/wpcdb/wpcdb/internal/wpctest"
+	"github.com/wpcdb/wpcdb/server"
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+)
+
+// startEtcd starts a one-member etcd in-process on loopback ports, with
+// short ticks so that a 1 s lease is allowed, and returns its client URL.
+func startEtcd(t *testing.T) string {
+	t.Helper()
+	cfg := embed.NewConfig()
+	cfg.Dir = t.TempDir()
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cfg.TickMs, cfg.ElectionMs = 10, 100
+	cfg.UnsafeNoFsync = true
+	u := func(port string) url.URL { return url.URL{Scheme: "http", Host: "127.0.0.1:" + port} }
+	cu, pu := u(freePort(t)), u(freePort(t))
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(30 * time.Second):
+		t.Fatal("etcd did not start within 30 s")
+	}
+	return cu.String()
+}
+
+func freePort(t *testing.T) string {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	_, port, _ := net.SplitHostPort(lis.Addr().String())
+	return port
+}
+
+// node is a wpcdb server on a loopback port; in a cluster when endpoint
+// is set.
+type node struct {
+	cli  pb.WPCDBServiceClient
+	m    *cluster.Node
+	srv  *server.Server
+	done chan error
+}
+
+func startNode(t *testing.T, endpoint, id string, ttl int64) *node {
+	t.Helper()
+	db, err := wpcdb.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{done: make(chan error, 1)}
+	opts := &server.Options{}
+	if endpoint != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		n.m, err = cluster.Join(ctx, cluster.Options{Endpoints: []string{endpoint}, ShardTimeout: 20 * time.Second}, id, lis.Addr().String(), ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer { return cluster.NewRouter(n.m.Client, local) }
+	}
+	if n.srv, err = server.New(db, opts); err != nil {
+		t.Fatal(err)
+	}
+	go func() { n.done <- n.srv.Serve(lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.cli = pb.NewWPCDBServiceClient(conn)
+	t.Cleanup(func() {
+		conn.Close()
+		n.stop(t)
+		if n.m != nil {
+			n.m.Close()
+		}
+		db.Close()
+	})
+	return n
+}
+
+func (n *node) stop(t *testing.T) {
+	if n.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n.srv.Stop(ctx)
+	if err := <-n.done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+	n.srv = nil
+}
+
+// waitView waits (at most 20 s) until cond holds on c's view.
+func waitView(t *testing.T, c *cluster.Client, what string, cond func(v *cluster.View) bool) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		ch := c.View().Changed()
+		if cond(c.View()) {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			var b bytes.Buffer
+			cluster.WriteStatus(&b, c.View())
+			t.Fatalf("waiting for %s: not within 20 s; the view:\n%s", what, b.String())
+		}
+	}
+}
+
+func pbCloud(c wpctest.Cloud) *pb.Cloud {
+	return &pb.Cloud{Dim: uint32(c.Dim), Weights: c.Weights, Points: c.Points}
+}
+
+const seed = 19
+
+// TestClusterEqualsOneNode shards a collection over three nodes and checks
+// every read against one plain node holding the same items: ids and exact
+// scores of searches (with and without a filter, with an offset), gets,
+// counts, a scroll, deletes and an invalid filter's error.
+func TestClusterEqualsOneNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and four servers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ep := startEtcd(t)
+	nodes := []*node{startNode(t, ep, "n1", 0), startNode(t, ep, "n2", 0), startNode(t, ep, "n3", 0)}
+	one := startNode(t, "", "", 0)
+	for _, n := range nodes {
+		waitView(t, n.m.Client, "three nodes", func(v *cluster.View) bool { return len(v.Nodes()) == 3 })
+	}
+
+	const dim = 8
+	cfg := pbconv.ConfigToPB(wpcdb.CollectionConfig{Dim: dim}.WithDefaults())
+	// Through the service: one shard per live node.
+	if _, err := nodes[0].cli.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: "c", Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := one.cli.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: "c", Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		waitView(t, n.m.Client, "collection c", func(v *cluster.View) bool { _, ok := v.Collection("c"); return ok })
+	}
+	m, _ := nodes[2].m.View().Collection("c")
+	owners := map[string]bool{}
+	for _, s := range m.Shards {
+		owners[s.Leader] = true
+	}
+	if len(m.Shards) != 3 || len(owners) != 3 {
+		t.Fatalf("shard map %+v: want 3 shards on 3 nodes", m)
+	}
+	if _, err := nodes[1].cli.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: "c", Config: cfg}); status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("creating c again: %v, want AlreadyExists", err)
+	}
+
+	t.Logf("seed %d", seed)
+	rng := wpctest.NewRand(seed)
+	items := make([]*pb.Item, 90)
+	for i := range items {
+		items[i] = &pb.Item{Id: fmt.Sprintf("item-%03d", i), Cloud: pbCloud(wpctest.RandomCloud(rng, 2+rng.IntN(7), dim, wpctest.Shape{})),
+			Attrs: map[string]*structpb.Value{"g": structpb.NewNumberValue(float64(i % 3))}}
+	}
+	// Through node 2: a stream of two batches; through the plain node: one.
+	ack := upsert(t, ctx, nodes[1].cli, &pb.UpsertRequest{Collection: "c", Items: items[:50]}, &pb.UpsertRequest{Items: items[50:]})
+	if ack != len(items) {
+		t.Fatalf("cluster acknowledged %d items, want %d", ack, len(items))
+	}
+	upsert(t, ctx, one.cli, &pb.UpsertRequest{Collection: "c", Items: items})
+
+	queries := make([]*pb.Cloud, 4)
+	for i := range queries {
+		queries[i] = pbCloud(wpctest.RandomCloud(rng, 3+rng.IntN(4), dim, wpctest.Shape{}))
+	}
+	check := func(stage string) {
+		t.Helper()
+		for qi, q := range queries {
+			for _, req := range []*pb.SearchRequest{
+				{K: 10},
+				{K: 7, Exact: true, WithAttrs: true},
+				{K: 5, Offset: 4, Filter: "g = 1"},
+				{K: 200, Filter: "g != 2"},
+			} {
+				req.Collection, req.Query = "c", q
+				want, err := one.cli.Search(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := nodes[qi%3].cli.Search(ctx, req)
+				if err != nil {
+					t.Fatalf("%s: query %d %v: %v", stage, qi, req, err)
+				}
+				if len(want.Hits) == 0 || !equalHits(got.Hits, want.Hits) {
+					t.Fatalf("%s: query %d (k %d offset %d filter %q): cluster hits\n%v\nwant (one node)\n%v", stage, qi, req.K, req.Offset, req.Filter, got.Hits, want.Hits)
+				}
+			}
+		}
+		for _, f := range []string{"", "g = 0"} {
+			want, err := one.cli.Count(ctx, &pb.CountRequest{Collection: "c", Filter: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := nodes[2].cli.Count(ctx, &pb.CountRequest{Collection: "c", Filter: f})
+			if err != nil || got.Count != want.Count {
+				t.Fatalf("%s: count %q: %v %v, want %d", stage, f, got, err, want.Count)
+			}
+		}
+		ids := []string{"item-000", "nope", "item-042", "item-089", "item-013"}
+		want, err := one.cli.GetMany(ctx, &pb.GetManyRequest{Collection: "c", Ids: ids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := nodes[0].cli.GetMany(ctx, &pb.GetManyRequest{Collection: "c", Ids: ids})
+		if err != nil || !proto.Equal(got, want) {
+			t.Fatalf("%s: GetMany: %v %v, want %v", stage, got, err, want)
+		}
+		for _, id := range ids {
+			want, werr := one.cli.Get(ctx, &pb.GetRequest{Collection: "c", Id: id})
+			got, err := nodes[1].cli.Get(ctx, &pb.GetRequest{Collection: "c", Id: id})
+			if status.Code(err) != status.Code(werr) || !proto.Equal(got, want) {
+				t.Fatalf("%s: Get %s: %v %v, want %v %v", stage, id, got, err, want, werr)
+			}
+		}
+		var scrolled, all []string
+		for cur := ""; ; {
+			page, err := nodes[2].cli.Scroll(ctx, &pb.ScrollRequest{Collection: "c", Cursor: cur, Limit: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range page.Items {
+				scrolled = append(scrolled, it.Id)
+			}
+			if cur = page.NextCursor; cur == "" {
+				break
+			}
+		}
+		page, err := one.cli.Scroll(ctx, &pb.ScrollRequest{Collection: "c", Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			all = append(all, it.Id)
+		}
+		slices.Sort(scrolled)
+		slices.Sort(all)
+		if !slices.Equal(scrolled, all) {
+			t.Fatalf("%s: scroll gave %d ids %v, want %d", stage, len(scrolled), scrolled, len(all))
+		}
+	}
+	check("after ingest")
+
+	del := []string{"item-001", "item-002", "item-050", "item-077", "absent"}
+	want, err := one.cli.Delete(ctx, &pb.DeleteRequest{Collection: "c", Ids: del})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := nodes[2].cli.Delete(ctx, &pb.DeleteRequest{Collection: "c", Ids: del})
+	if err != nil || got.Deleted != want.Deleted || want.Deleted != 4 {
+		t.Fatalf("delete: %v %v, want %d (4)", got, err, want.Deleted)
+	}
+	check("after delete")
+
+	d, err := nodes[0].cli.DescribeCollection(ctx, &pb.DescribeCollectionRequest{Name: "c"})
+	if err != nil || d.Collection.Count != uint64(len(items)-4) || d.Collection.Name != "c" {
+		t.Fatalf("describe: %v %v", d, err)
+	}
+	_, err = nodes[0].cli.Search(ctx, &pb.SearchRequest{Collection: "c", Query: queries[0], Filter: "g = = 1"})
+	_, werr := one.cli.Search(ctx, &pb.SearchRequest{Collection: "c", Query: queries[0], Filter: "g = = 1"})
+	if status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() != status.Convert(werr).Message() {
+		t.Fatalf("bad filter: %v, want %v", err, werr)
+	}
+	// An invalid item is reported by its index in the request.
+	bad := &pb.Item{Id: "bad", Cloud: &pb.Cloud{Dim: dim, Weights: []float32{1}, Points: make([]float32, dim+1)}}
+	_, err = nodes[0].cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "c", Items: []*pb.Item{items[3], items[4], items[5], bad}})
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), `item 3 (id "bad")`) {
+		t.Fatalf("invalid item: %v", err)
+	}
+
+	// A node that stops serving (its lease still alive): a search refuses
+	// the partial result and names the shard.
+	nodes[2].stop(t)
+	_, err = nodes[0].cli.Search(ctx, &pb.SearchRequest{Collection: "c", Query: queries[0]})
+	if st := status.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), `partial result refused: 1 of 3 shards failed: shard`) || !strings.Contains(st.Message(), `(node "n3")`) {
+		t.Fatalf("search with a node down: %v", err)
+	}
+
+	// Drop removes the catalog record and the shards.
+	if _, err := nodes[0].cli.DropCollection(ctx, &pb.DropCollectionRequest{Name: "c"}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("drop with a node down: %v, want Unavailable", err)
+	}
+	if _, ok := nodes[0].m.View().Collection("c"); ok {
+		t.Fatal("c still in the catalog after drop")
+	}
+}
+
+// equalHits compares ids and scores exactly (the same float64 bits).
+func equalHits(a, b []*pb.Hit) bool {
+	return slices.EqualFunc(a, b, func(x, y *pb.Hit) bool { return proto.Equal(x, y) })
+}
+
+func upsert(t *testing.T, ctx context.Context, cli pb.WPCDBServiceClient, reqs ...*pb.UpsertRequest) int {
+	t.Helper()
+	stream, err := cli.Upsert(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range reqs {
+		if err := stream.Send(r); err != nil {
+			t.Fatal(err)
+		}
+		ack, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += int(ack.Written)
+	}
+	stream.CloseSend()
+	if _, err := stream.Recv(); err != io.EOF {
+		t.Fatalf("end of upsert: %v", err)
+	}
+	return n
+}
+
+// TestLeaseExpiry: a node that stops renewing its lease (a crash: no
+// revoke) leaves every other node's view and the status once the lease
+// expires; a node that closes leaves at once.
+func TestLeaseExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ep := startEtcd(t)
+	opts := cluster.Options{Endpoints: []string{ep}}
+	a, err := cluster.Join(ctx, opts, "a", "127.0.0.1:7001", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := cluster.Join(ctx, opts, "b", "127.0.0.1:7002", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.Join(ctx, opts, "c", "127.0.0.1:7003", 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Join(ctx, opts, "a", "127.0.0.1:7009", 1); err == nil || !strings.Contains(err.Error(), "registered by a live node at 127.0.0.1:7001") {
+		t.Fatalf("a second node a: %v", err)
+	}
+	waitView(t, a.Client, "three nodes", func(v *cluster.View) bool { return len(v.Nodes()) == 3 })
+	var buf bytes.Buffer
+	cluster.WriteStatus(&buf, a.View())
+	if !strings.Contains(buf.String(), "b     127.0.0.1:7002") {
+		t.Fatalf("status before: %s", buf.String())
+	}
+	b.Client.Close() // stops the keep-alive; the lease is not revoked
+	waitView(t, a.Client, "b's lease to expire", func(v *cluster.View) bool { _, ok := v.Node("b"); return !ok })
+	c.Close() // revokes its 60 s lease
+	waitView(t, a.Client, "c to leave", func(v *cluster.View) bool { _, ok := v.Node("c"); return !ok })
+	buf.Reset()
+	cluster.WriteStatus(&buf, a.View())
+	if s := buf.String(); strings.Contains(s, "7002") || strings.Contains(s, "7003") || !strings.Contains(s, "127.0.0.1:7001") {
+		t.Fatalf("status after: %s", s)
+	}
+}
+
+func init() { log.SetOutput(io.Discard) }
