@@ -92,7 +92,7 @@ func (c *Collection) useRepresentation(rep firststage.Representation) error {
 	if rep.String() == cur.String() {
 		c.first.cur.Store(&firststage.Stage{Map: m, Index: old.Index})
 	} else {
-		st, err := c.buildStage(m)
+		st, err := firststage.Build(c.coll, m)
 		if err != nil {
 			c.indexMu.Unlock()
 			return err
@@ -188,12 +188,8 @@ func (c *Collection) calibratedAt() int {
 		return 0
 	}
 	defer saved.Close()
-	b, err := saved.GetBlob(repBlobName)
-	if err != nil || b == nil {
-		return 0
-	}
-	rep, _, err := firststage.UnmarshalRepresentation(b)
-	if err != nil {
+	rep, _, ok, err := firststage.SavedRepresentation(saved)
+	if err != nil || !ok {
 		return 0
 	}
 	return rep.Items

@@ -72,7 +72,8 @@ type IndexStatus struct {
 	Dim            int     `json:"dim"`
 	Recall         float64 `json:"recall"`
 	// FirstStageBytes is the resident memory of the first-stage vectors
-	// (the graph's links not counted).
+	// and, for those in the graph, their int8 codes (the graph's links not
+	// counted).
 	FirstStageBytes int64 `json:"first_stage_bytes"`
 	// Loaded is false until the first search (or calibration) loads the
 	// index; until then the representation, Kind and InGraph are the saved
@@ -93,7 +94,7 @@ func (c *Collection) IndexStatus() IndexStatus {
 	idx, rep := cur.Index, cur.Map.Representation()
 	g, b := idx.Status()
 	st := IndexStatus{Kind: "flat", InGraph: g, Buffered: b, Representation: rep.String(), Dim: cur.Map.Dim(), Recall: rep.Recall,
-		FirstStageBytes: int64(g+b) * int64(4*cur.Map.Dim()), Loaded: true}
+		FirstStageBytes: index.ResidentBytes(cur.Map.Dim(), g, b), Loaded: true}
 	if idx.HasGraph() {
 		st.Kind = "hnsw"
 	}
@@ -110,7 +111,7 @@ func (c *Collection) savedIndexStatus() IndexStatus {
 	saved, err := c.coll.OpenSavedIndex()
 	if err == nil && saved != nil {
 		defer saved.Close()
-		if sm, err := c.savedMap(saved); err == nil {
+		if sm, err := firststage.SavedMap(saved, c.sim, c.features); err == nil {
 			if s, ok, err := index.SavedTieredStatus(saved); err == nil && ok && s.Dim == sm.Dim() {
 				m = sm
 				st.InGraph = min(s.InGraph, n)
@@ -128,7 +129,7 @@ func (c *Collection) savedIndexStatus() IndexStatus {
 	}
 	rep := m.Representation()
 	st.Representation, st.Dim, st.Recall = rep.String(), m.Dim(), rep.Recall
-	st.FirstStageBytes = int64(n) * int64(4*m.Dim())
+	st.FirstStageBytes = index.ResidentBytes(m.Dim(), st.InGraph, st.Buffered)
 	return st
 }
 

@@ -1,6 +1,7 @@
 package wpcdb
 
 import (
+	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/storage"
 )
@@ -22,7 +23,7 @@ func FirstStageForTest(c *Collection) (loaded, fresh *index.Tiered, dim int) {
 	if err != nil {
 		panic(err)
 	}
-	built, err := c.buildStage(st.Map)
+	built, err := firststage.Build(c.coll, st.Map)
 	if err != nil {
 		panic(err)
 	}

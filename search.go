@@ -6,9 +6,7 @@ import (
 	"fmt"
 
 	"github.com/wpcdb/wpcdb/firststage"
-	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/query"
-	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -124,7 +122,11 @@ func (c *Collection) openFirstStage() error {
 // derived state: Pebble is the truth it is brought up to date from, so a
 // damaged saved index costs a rebuild, never the collection.
 func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error) {
-	st, err := c.loadSavedIndex(fs)
+	fs.saved = nil
+	st, current, err := firststage.LoadSaved(c.coll, c.sim, c.features)
+	if err == nil && current {
+		fs.saved = stateOf(st, c.coll.Epoch())
+	}
 	switch {
 	case err == nil && st != nil:
 		return st, nil
@@ -137,103 +139,7 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error)
 	if err != nil {
 		return nil, err
 	}
-	return c.buildStage(m)
-}
-
-// loadSavedIndex reads the saved index, page by page, and replays the
-// change log after it; (nil, nil) when none was saved.
-func (c *Collection) loadSavedIndex(fs *firstStage) (*firststage.Stage, error) {
-	fs.saved = nil
-	saved, err := c.coll.OpenSavedIndex()
-	if err != nil || saved == nil {
-		return nil, err
-	}
-	defer saved.Close()
-	m, err := c.savedMap(saved)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := index.LoadTiered(saved, c.Config().Index.Tiered(m.Dim()))
-	if err != nil {
-		return nil, err
-	}
-	if idx == nil {
-		return nil, fmt.Errorf("%w: saved index without its tiered header", index.ErrCorrupt)
-	}
-	if idx.Dim() != m.Dim() || idx.Metric() != m.Metric() {
-		idx.Stop()
-		return nil, fmt.Errorf("saved index has dimension %d and metric %s, its map %d and %s", idx.Dim(), idx.Metric(), m.Dim(), m.Metric())
-	}
-	st := &firststage.Stage{Map: m, Index: idx}
-	replayed := 0
-	var v []float32
-	err = c.coll.ChangesSince(saved.Epoch, func(iid uint32) error {
-		replayed++
-		if !c.coll.IsLive(iid) {
-			idx.Delete(iid)
-			return nil
-		}
-		self, phi, err := c.coll.Phi(iid)
-		if err != nil {
-			return err
-		}
-		v = m.AppendItem(v[:0], self, phi)
-		return idx.Add(iid, v)
-	})
-	if err != nil {
-		idx.Stop()
-		return nil, err
-	}
-	if replayed == 0 && c.coll.Epoch() == saved.Epoch {
-		fs.saved = stateOf(st, saved.Epoch)
-	}
-	return st, nil
-}
-
-// buildStage builds a first stage for map m from every item's stored φ.
-func (c *Collection) buildStage(m *firststage.Map) (*firststage.Stage, error) {
-	idx, err := index.NewTiered(m.Dim(), m.Metric(), c.Config().Index.Tiered(m.Dim()))
-	if err != nil {
-		return nil, err
-	}
-	var v []float32
-	err = c.coll.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
-		v = m.AppendItem(v[:0], self, phi)
-		return idx.Add(iid, v)
-	})
-	if err != nil {
-		idx.Stop()
-		return nil, err
-	}
-	return &firststage.Stage{Map: m, Index: idx}, nil
-}
-
-// repBlobName is the saved index's blob holding the first stage's
-// representation (firststage.MarshalRepresentation): saved and loaded with
-// the index it built, so the two always agree.
-const repBlobName = "representation"
-
-// savedMap returns the map of a saved index: its saved representation, or
-// φ for an index saved before representations were.
-func (c *Collection) savedMap(saved *storage.SavedIndex) (*firststage.Map, error) {
-	var rep firststage.Representation
-	b, err := saved.GetBlob(repBlobName)
-	if err != nil {
-		return nil, err
-	}
-	if b != nil {
-		r, phiDim, err := firststage.UnmarshalRepresentation(b)
-		if err != nil {
-			return nil, err
-		}
-		rep = r
-		m, err := firststage.NewMap(c.sim, c.features, rep)
-		if err == nil && m.PhiDim() != phiDim {
-			err = fmt.Errorf("firststage: saved representation is over φ of %d, the collection's has %d", phiDim, m.PhiDim())
-		}
-		return m, err
-	}
-	return firststage.NewMap(c.sim, c.features, rep)
+	return firststage.Build(c.coll, m)
 }
 
 // stopIndex stops calibration and the first stage's background graph
@@ -272,19 +178,7 @@ func (c *Collection) saveIndex() error {
 	if s := c.first.saved; s != nil && *s == *now {
 		return nil
 	}
-	save, err := c.coll.BeginIndexSave()
-	if err != nil {
-		return err
-	}
-	err = st.Index.Save(save)
-	if err == nil {
-		err = save.PutBlob(repBlobName, firststage.MarshalRepresentation(st.Map.Representation(), st.Map.PhiDim()))
-	}
-	if err != nil {
-		save.Abort()
-		return err
-	}
-	if err := save.Commit(epoch); err != nil {
+	if err := firststage.Save(c.coll, st, epoch); err != nil {
 		c.first.saved = nil
 		return err
 	}

@@ -170,10 +170,13 @@ type hnswScratch struct {
 	frontier bestHeap
 	found    worstHeap
 	q        []float32 // the prepared query
+	qcode    []int8    // its code (quant.go)
 	eps      []cand    // entry points of the next layer
 	cands    []cand    // drained results / neighbour candidates
 	sel      []cand    // selected neighbours
 	pruneBuf []cand    // candidates when pruning or repairing links
 	pruned   []cand    // their selection
 	stack    []uint32  // tombstones to expand in a repair
+	batch    []uint32  // a node's unvisited neighbours (searchLayer)
+	touch    float32   // sink of searchLayer's prefetching loads
 }

@@ -135,9 +135,9 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 		return Response{}, err
 	}
 	defer sc.Release()
-	allowed := e.Coll.Live()
+	allowed := e.Coll.LiveShared() // read only
 	if req.Filter != nil {
-		allowed.And(req.Filter)
+		allowed = roaring.And(allowed, req.Filter)
 	}
 	var st Stats
 	st.Passing = int(allowed.GetCardinality())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cockroachdb/pebble/v2"
@@ -34,6 +35,10 @@ type Coll struct {
 	nextIID  uint32
 	epoch    uint64 // write epoch of the last committed Write or Delete
 	live     *roaring.Bitmap
+	// liveSnap is a copy of live shared by searches (LiveShared), valid
+	// while epoch is the one it was copied at: every change of live
+	// commits a new epoch under mu.
+	liveSnap atomic.Pointer[liveSnapshot]
 	attrs    map[string]*attrIndex
 	// attrsLoaded: attrs reflects the postings. Opening a collection does
 	// not read them (LoadAttrs does, on the first filter), so that reading
@@ -73,6 +78,30 @@ func (c *Coll) Live() *roaring.Bitmap {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.live.Clone()
+}
+
+// liveSnapshot is a copy of the live bitmap and the epoch it reflects.
+type liveSnapshot struct {
+	epoch uint64
+	bm    *roaring.Bitmap
+}
+
+// LiveShared returns the bitmap of live internal IDs like Live, but
+// shared: the caller must not modify it. Searches take it instead of a
+// copy of their own, which cost 2–3 µs and 8 KiB of garbage per search of
+// 10,000 items (a third of BenchmarkSearchSmall/linear's allocated bytes);
+// it is copied again only after a write or delete.
+func (c *Coll) LiveShared() *roaring.Bitmap {
+	c.mu.RLock()
+	s := c.liveSnap.Load()
+	if s != nil && s.epoch == c.epoch {
+		c.mu.RUnlock()
+		return s.bm
+	}
+	s = &liveSnapshot{epoch: c.epoch, bm: c.live.Clone()}
+	c.mu.RUnlock()
+	c.liveSnap.Store(s) // a racing older copy stored later fails the epoch test
+	return s.bm
 }
 
 // DiskUsage estimates the bytes the collection occupies on disk.

@@ -334,6 +334,11 @@ func (s *collScript) checkModel(t *testing.T, td *datadriven.TestData) {
 		if got := c.Live(); !got.Equals(live) {
 			t.Errorf("%s: %s live %v, want %v", td.Pos, name, got.ToArray(), live.ToArray())
 		}
+		// The shared copy follows every write and delete, and is shared
+		// (not copied again) while nothing changes.
+		if got := c.LiveShared(); !got.Equals(live) || c.LiveShared() != got {
+			t.Errorf("%s: %s shared live %v (same copy twice: %v), want %v", td.Pos, name, got.ToArray(), c.LiveShared() == got, live.ToArray())
+		}
 	}
 }
 
