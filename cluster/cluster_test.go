@@ -7,14 +7,11 @@ import (
 	"io"
 	"log"
 	"net"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -24,48 +21,12 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/cluster"
+	"github.com/wpcdb/wpcdb/internal/etcdtest"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	"github.com/wpcdb/wpcdb/internal/wpctest"
 	"github.com/wpcdb/wpcdb/server"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
-
-// startEtcd starts a one-member etcd in-process on loopback ports, with
-// short ticks so that a 1 s lease is allowed, and returns its client URL.
-func startEtcd(t *testing.T) string {
-	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cfg.TickMs, cfg.ElectionMs = 10, 100
-	cfg.UnsafeNoFsync = true
-	u := func(port string) url.URL { return url.URL{Scheme: "http", Host: "127.0.0.1:" + port} }
-	cu, pu := u(freePort(t)), u(freePort(t))
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("etcd did not start within 30 s")
-	}
-	return cu.String()
-}
-
-func freePort(t *testing.T) string {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	_, port, _ := net.SplitHostPort(lis.Addr().String())
-	return port
-}
 
 // node is a wpcdb server on a loopback port; in a cluster when endpoint
 // is set.
@@ -165,7 +126,7 @@ func TestClusterEqualsOneNode(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ep := startEtcd(t)
+	ep := etcdtest.Start(t)
 	nodes := []*node{startNode(t, ep, "n1", 0), startNode(t, ep, "n2", 0), startNode(t, ep, "n3", 0)}
 	one := startNode(t, "", "", 0)
 	for _, n := range nodes {
@@ -373,7 +334,7 @@ func TestLeaseExpiry(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ep := startEtcd(t)
+	ep := etcdtest.Start(t)
 	opts := cluster.Options{Endpoints: []string{ep}}
 	a, err := cluster.Join(ctx, opts, "a", "127.0.0.1:7001", 1)
 	if err != nil {
