@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,7 +45,7 @@ func TestClusterCLI(t *testing.T) {
 			}
 		}
 	}()
-	if out, errOut, code := runCLI(t, "", "collection", "create", "c", "--dim", "4", "--cluster", ep, "--shards", "3"); code != 0 || !strings.Contains(out, "c") {
+	if out, errOut, code := runCLI(t, "", "collection", "create", "c", "--dim", "4", "--kernel", "linear", "--cluster", ep, "--shards", "3"); code != 0 || !strings.Contains(out, "c") {
 		t.Fatalf("create: %d %s %s", code, out, errOut)
 	}
 	// Node n2 learns of the collection through its watch.
@@ -63,6 +65,27 @@ func TestClusterCLI(t *testing.T) {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("cluster status lacks %q: %d %s %s", want, code, out, errOut)
 		}
+	}
+	// Ingest through n2, count and search through n1.
+	var lines []string
+	for i := range 20 {
+		lines = append(lines, fmt.Sprintf(`{"id":"i%02d","points":[[%d,1,0,2]]}`, i, i))
+	}
+	items := filepath.Join(dir, "items.jsonl")
+	if err := os.WriteFile(items, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runCLI(t, "", "--addr", addrs[1], "ingest", "c", "--input", items, "--batch", "7"); code != 0 || !strings.Contains(out, "ingested 20 items") {
+		t.Fatalf("ingest: %d %s %s", code, out, errOut)
+	}
+	if out, errOut, code := runCLI(t, "", "--addr", addrs[0], "count", "c"); code != 0 || strings.TrimSpace(out) != "20" {
+		t.Fatalf("count: %d %q %s", code, out, errOut)
+	}
+	q := filepath.Join(dir, "q.json")
+	os.WriteFile(q, []byte(`{"points":[[1,0,0,0]]}`), 0o644)
+	// Linear kernel: the score is the dot product, so i19 then i18.
+	if out, errOut, code := runCLI(t, "", "--addr", addrs[0], "search", "c", "--query", q, "-k", "2"); code != 0 || !strings.Contains(out, "i19") || !strings.Contains(out, "i18") || strings.Contains(out, "i17") {
+		t.Fatalf("search: %d %s %s", code, out, errOut)
 	}
 	if _, errOut, code := runCLI(t, "", "collection", "create", "d", "--dim", "4", "--shards", "2"); code != 2 || !strings.Contains(errOut, "--shards needs --cluster") {
 		t.Errorf("--shards without --cluster: %d %s", code, errOut)
