@@ -77,8 +77,9 @@
 // hashicorp/raft brings its own transport (another port, or a custom
 // one), wants a LogStore (no Pebble one; raft-boltdb is another
 // database) and adds hclog, go-metrics and msgpack. The price is the
-// Ready loop the application writes (about 70 lines in the spike, cluster/testdata/raftspike). Note
-// that raft v3.7.0's messages are protobuf-go types (pointers, getters).
+// Ready loop the application writes (about 70 lines in the spike,
+// cluster/testdata/raftspike, a module of its own). Note that raft
+// v3.7.0's messages are protobuf-go types (pointers, getters).
 // The log entry is an upsert, delete or attribute update batch as its
 // proto; applying it is the same Collection call a single node makes, so
 // validation runs before proposal (on the leader) and an entry never
