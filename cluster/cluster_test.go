@@ -267,10 +267,14 @@ func TestClusterEqualsOneNode(t *testing.T) {
 	if err != nil || d.Collection.Count != uint64(len(items)-4) || d.Collection.Name != "c" {
 		t.Fatalf("describe: %v %v", d, err)
 	}
-	_, err = nodes[0].cli.Search(ctx, &pb.SearchRequest{Collection: "c", Query: queries[0], Filter: "g = = 1"})
-	_, werr := one.cli.Search(ctx, &pb.SearchRequest{Collection: "c", Query: queries[0], Filter: "g = = 1"})
-	if status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() != status.Convert(werr).Message() {
-		t.Fatalf("bad filter: %v, want %v", err, werr)
+	// Bad requests fail as on one node: same code, same message.
+	for _, req := range []*pb.SearchRequest{{Filter: "g = = 1"}, {K: -1}, {K: 9000, Offset: 2000}, {Offset: -3}} {
+		req.Collection, req.Query = "c", queries[0]
+		_, err = nodes[0].cli.Search(ctx, req)
+		_, werr := one.cli.Search(ctx, req)
+		if status.Code(werr) != codes.InvalidArgument || status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() != status.Convert(werr).Message() {
+			t.Fatalf("bad search %v: %v, want %v", req, err, werr)
+		}
 	}
 	// An invalid item is reported by its index in the request.
 	bad := &pb.Item{Id: "bad", Cloud: &pb.Cloud{Dim: dim, Weights: []float32{1}, Points: make([]float32, dim+1)}}

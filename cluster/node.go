@@ -122,9 +122,11 @@ func (n *Node) keepAlive() {
 	}
 }
 
-// Close leaves the cluster: the node's record is removed at once (its
-// lease revoked), then the client closes.
+// Close leaves the cluster: the keep-alive stops, the node's record is
+// removed at once (its lease revoked), then the client closes.
 func (n *Node) Close() error {
+	n.cancel()
+	n.wg.Wait() // the keep-alive no longer changes n.lease
 	ctx, cancel := context.WithTimeout(context.Background(), n.opts.DialTimeout)
 	_, rerr := n.etcd.Revoke(ctx, n.lease)
 	cancel()

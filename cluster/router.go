@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wpcdb/wpcdb/internal/order"
+	"github.com/wpcdb/wpcdb/query"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
@@ -499,15 +500,13 @@ func (r *Router) search(ctx context.Context, m ShardMap, req *pb.SearchRequest) 
 		k = defaultK
 	}
 	off := int(req.GetOffset())
-	if k < 0 || off < 0 {
-		// The shards refuse it with the core's message.
-		k, off = int(req.GetK()), int(req.GetOffset())
-	}
+	// A request the core refuses (k or offset out of range) goes to the
+	// shards as it is, so the error is the core's.
 	resps := make([]*pb.SearchResponse, len(m.Shards))
 	err := r.c.each(ctx, m, allShards(len(m.Shards)), func(ctx context.Context, cl pb.WPCDBServiceClient, s int) (err error) {
 		sub := proto.CloneOf(req)
 		sub.Collection = ShardName(m.Name, s)
-		if k > 0 && off >= 0 {
+		if k > 0 && off >= 0 && k+off <= query.MaxK {
 			sub.K, sub.Offset = int32(k+off), 0
 		}
 		resps[s], err = cl.Search(ctx, sub)
