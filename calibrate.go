@@ -39,7 +39,7 @@ type calibration struct {
 // Calibrate chooses the collection's first-stage representation by
 // measurement on its own items (see firststage.Calibrate): queries of the
 // real workload when given, else held-out items. When the choice differs
-// from the current one, the first stage is rebuilt from the stored φ with
+// from the current one, the first stage is rebuilt from the records with
 // it (writes wait meanwhile; a graph is then rebuilt in the background, its
 // vectors scanned exactly until it is) and saved. Searches are exact-scored
 // throughout. Collections calibrate by themselves as they grow (at 1,000
@@ -55,12 +55,13 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 			return Calibration{}, fmt.Errorf("query %d: %w", i, err)
 		}
 	}
-	if _, err := c.first.ensure(); err != nil {
+	if err := c.first.err(); err != nil {
 		return Calibration{}, err
 	}
 	count := c.coll.Count()
-	cal, err := firststage.Calibrate(ctx, c.sim, cfg.Dim, c.features, c.coll, firststage.CalibrateOptions{
-		Queries: queries, Depth: c.engine.DefaultDepth(10), Parallelism: c.db.opts.Parallelism,
+	items := c.calibrationItems(calibrationSample, 1)
+	cal, err := firststage.Calibrate(ctx, c.sim, cfg.Dim, c.features, items, firststage.CalibrateOptions{
+		Queries: queries, Depth: c.calibrationDepth(), PointDepth: pointDepth(10), MaxPoints: cfg.MaxPoints, Parallelism: c.db.opts.Parallelism, Sample: calibrationSample,
 	})
 	if err != nil {
 		return cal, err
@@ -69,9 +70,32 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 	return cal, c.useRepresentation(cal.Chosen)
 }
 
+// calibrationSample is the most items a calibration computes φ of.
+const calibrationSample = 10_000
+
 // useRepresentation switches the first stage to rep, rebuilding the index
-// when the representation changes, and saves it.
+// when the representation changes, and saves it. A stage not loaded yet is
+// built with rep directly (after a bulk load, the one build of its index),
+// unless the saved one already has rep.
 func (c *Collection) useRepresentation(rep firststage.Representation) error {
+	if saved, ok := c.savedRepresentation(); c.first.stage() == nil && (!ok || saved.String() != rep.String()) {
+		m, err := firststage.NewMap(c.sim, c.features, rep)
+		if err != nil {
+			return err
+		}
+		built, err := c.first.loadWith(func() (*firststage.Stage, error) {
+			c.indexMu.Lock()
+			defer c.indexMu.Unlock()
+			c.first.saved = nil
+			return c.buildStage(m)
+		})
+		if err != nil {
+			return err
+		}
+		if built {
+			return c.saveIndex()
+		}
+	}
 	if _, err := c.first.ensure(); err != nil {
 		return err
 	}
@@ -90,9 +114,9 @@ func (c *Collection) useRepresentation(rep firststage.Representation) error {
 		return err
 	}
 	if rep.String() == cur.String() {
-		c.first.cur.Store(&firststage.Stage{Map: m, Index: old.Index})
+		c.first.cur.Store(&firststage.Stage{Map: m, Index: old.Index, Points: old.Points})
 	} else {
-		st, err := firststage.Build(c.coll, m)
+		st, err := c.buildStage(m)
 		if err != nil {
 			c.indexMu.Unlock()
 			return err
@@ -183,14 +207,21 @@ func (c *Collection) calibratedAt() int {
 	if st := c.first.stage(); st != nil {
 		return st.Map.Representation().Items
 	}
+	rep, _ := c.savedRepresentation()
+	return rep.Items
+}
+
+// savedRepresentation is the representation of the saved index, if one is
+// saved and readable.
+func (c *Collection) savedRepresentation() (firststage.Representation, bool) {
 	saved, err := c.coll.OpenSavedIndex()
 	if err != nil || saved == nil {
-		return 0
+		return firststage.Representation{}, false
 	}
 	defer saved.Close()
 	rep, _, ok, err := firststage.SavedRepresentation(saved)
 	if err != nil || !ok {
-		return 0
+		return firststage.Representation{}, false
 	}
-	return rep.Items
+	return rep, true
 }

@@ -3,12 +3,14 @@ package wpcdb
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/parallel"
+	"github.com/wpcdb/wpcdb/internal/simd"
 	"github.com/wpcdb/wpcdb/query"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -94,7 +96,7 @@ func (c *Collection) IndexStatus() IndexStatus {
 	idx, rep := cur.Index, cur.Map.Representation()
 	g, b := idx.Status()
 	st := IndexStatus{Kind: "flat", InGraph: g, Buffered: b, Representation: rep.String(), Dim: cur.Map.Dim(), Recall: rep.Recall,
-		FirstStageBytes: index.ResidentBytes(cur.Map.Dim(), g, b), Loaded: true}
+		FirstStageBytes: index.ResidentBytes(cur.Map.Dim(), g, b) + pointBytes(cur), Loaded: true}
 	if idx.HasGraph() {
 		st.Kind = "hnsw"
 	}
@@ -197,9 +199,14 @@ func (e *InvalidItem) Unwrap() error { return e.Err }
 //
 // Each item goes through one pass: its ID, attributes and cloud are
 // validated once, the cloud quantized once (the encoded points are what the
-// record stores), g(X,X) computed once, and φ of the whole batch in one
-// FeatureMap.MapBatch, all on the collection's Parallelism; storage then
-// writes the prepared items without validating them again.
+// record stores) and g(X,X) computed once, on the collection's Parallelism;
+// storage then writes the prepared items without validating them again. φ
+// is not stored (vectors.go): it is computed here, for the whole batch in
+// one FeatureMap.MapBatch (or only its linear blocks for a centroid first
+// stage), only when the first stage is loaded. A collection whose stage is
+// not loaded (a new one, or one not searched since it was opened) leaves
+// its writes to the change log, and the stage is built once, from the
+// records, when a search, LoadDone or Calibrate first needs it.
 func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOptions) (UpsertResult, error) {
 	var res UpsertResult
 	if len(items) == 0 {
@@ -207,12 +214,25 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 	}
 	writes := make([]storage.ItemWrite, len(items))
 	errs := make([]error, len(items))
-	parallel.For(len(items), c.db.opts.Parallelism, func(i int) { errs[i] = c.prepare(&items[i], &writes[i]) })
-	c.mapFeatures(writes, errs)
+	phis := make([][]float32, len(items))
+	parallel.For(len(items), c.db.opts.Parallelism, func(i int) { phis[i], errs[i] = c.prepare(&items[i], &writes[i]) })
+	// indexMu is held shared from here, so the stage whose vectors are
+	// computed is the one they are added to.
+	c.indexMu.RLock()
+	defer c.indexMu.RUnlock()
+	var st *firststage.Stage
+	if c.first != nil {
+		st = c.first.stage()
+	}
+	if st != nil {
+		c.mapFeatures(writes, phis, errs, needOf(st.Map))
+	}
 	keep := writes[:0]
+	var keepPhi [][]float32
 	for i, err := range errs {
 		if err == nil {
 			keep = append(keep, writes[i])
+			keepPhi = append(keepPhi, phis[i])
 			continue
 		}
 		bad := InvalidItem{Index: i, ID: items[i].ID, Cause: err,
@@ -226,15 +246,20 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 		return UpsertResult{}, err
 	}
 	if len(keep) > 0 {
-		c.indexMu.RLock()
-		defer c.indexMu.RUnlock()
 		iids, err := c.coll.Write(keep)
 		if err != nil {
 			return UpsertResult{}, err
 		}
-		if c.first != nil {
+		if st != nil {
+			var v []float32
 			for i, w := range keep {
-				c.first.add(iids[i], w.Self, w.Phi)
+				if st.Points != nil {
+					if err := st.Points.Add(iids[i], w.Cloud); err != nil {
+						c.db.opts.Logger.Error("point index refused a validated item", "collection", c.Name(), "err", err)
+					}
+				}
+				v = st.Map.AppendItem(v[:0], w.Self, keepPhi[i])
+				st.Index.Add(iids[i], v)
 			}
 		}
 		defer c.maybeCalibrate() // starts a goroutine, which waits for indexMu
@@ -243,54 +268,83 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 	return res, nil
 }
 
-// prepare validates an item and computes what is stored with it, but φ
-// (see mapFeatures).
-func (c *Collection) prepare(it *Item, w *storage.ItemWrite) error {
+// prepare validates an item and computes what is stored with it. φ is
+// returned only for MaxSim's encoding, which is computed here; a
+// random-feature φ is computed by mapFeatures when needed, and checked
+// here only when the weights are large enough that it might overflow.
+func (c *Collection) prepare(it *Item, w *storage.ItemWrite) ([]float32, error) {
 	cfg := c.coll.Config()
 	if err := storage.CheckID(it.ID); err != nil {
-		return err
+		return nil, err
 	}
 	if err := storage.CheckAttrs(it.Attrs); err != nil {
-		return err
+		return nil, err
 	}
 	q, half, self, err := encodeCloud(cfg, c.sim, it.Cloud)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	*w = storage.ItemWrite{ID: it.ID, Cloud: q, Half: half, Self: self, Attrs: it.Attrs}
-	return nil
+	var phi []float32
+	switch f := c.features.(type) {
+	case nil:
+	case *wpcsim.FeatureMap:
+		if !phiFinite(f, q) {
+			_, err = f.Map(q, nil)
+		}
+	default:
+		phi, err = f.Map(q, nil)
+	}
+	return phi, err
 }
 
-// mapFeatures sets φ of the prepared items (those whose errs are nil): one
-// MapBatch for a random-feature map, one Map per item otherwise (the
-// MaxSim FDE). An item whose φ fails gets its error in errs.
-func (c *Collection) mapFeatures(writes []storage.ItemWrite, errs []error) {
-	if c.features == nil {
-		return
+// phiFinite reports whether φ(x) is certainly finite, from a bound: every
+// coordinate of a block is at most sqrt(α)·Σ|w_j|·max_j|x̂_j| (cos ≤ 1, the
+// random features' scale sqrt(2/D) ≤ 1, the mean norm ≤ 1), far below
+// float32's range for any cloud but one with enormous weights or raw
+// points. When it is not certain, the caller computes φ to find out.
+func phiFinite(f *wpcsim.FeatureMap, x wpcsim.Cloud) bool {
+	var sumW float64
+	for _, w := range x.Weights {
+		sumW += math.Abs(float64(w))
 	}
-	fm, ok := c.features.(*wpcsim.FeatureMap)
-	if !ok {
-		parallel.For(len(writes), c.db.opts.Parallelism, func(i int) {
-			if errs[i] == nil {
-				writes[i].Phi, errs[i] = c.features.Map(writes[i].Cloud, nil)
-			}
-		})
-		return
+	norm := 1.0 // normalized points
+	if f.Config().RawPoints {
+		norm = 0
+		for j := range x.Len() {
+			p := x.Point(j)
+			norm = max(norm, float64(simd.Dot(p, p)))
+		}
+		norm = math.Sqrt(norm)
 	}
+	alpha := 1.0
+	for _, b := range f.Blocks() {
+		alpha = max(alpha, b.Alpha)
+	}
+	return sumW*norm*math.Sqrt(alpha) < 1e36
+}
+
+// mapFeatures sets phis of the prepared items (those whose errs are nil)
+// that have none yet: one MapBatch, or their linear blocks alone when need
+// says so. An item whose φ fails gets its error in errs.
+func (c *Collection) mapFeatures(writes []storage.ItemWrite, phis [][]float32, errs []error, need phiNeed) {
 	var clouds []wpcsim.Cloud
 	var at []int
 	for i := range writes {
-		if errs[i] == nil {
+		if errs[i] == nil && phis[i] == nil {
 			clouds = append(clouds, writes[i].Cloud)
 			at = append(at, i)
 		}
 	}
-	n := fm.Dim()
+	if len(clouds) == 0 {
+		return
+	}
+	n := c.phiDim()
 	phi := make([]float32, len(clouds)*n)
 	perr := make([]error, len(clouds))
-	fm.MapBatch(clouds, phi, perr, c.db.opts.Parallelism)
+	c.mapPhi(clouds, need, phi, perr)
 	for k, i := range at {
-		writes[i].Phi, errs[i] = phi[k*n:(k+1)*n:(k+1)*n], perr[k]
+		phis[i], errs[i] = phi[k*n:(k+1)*n:(k+1)*n], perr[k]
 	}
 }
 

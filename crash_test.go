@@ -3,6 +3,7 @@ package wpcdb_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -18,12 +19,37 @@ import (
 // random share of unsynced data). After every acknowledged upsert or delete,
 // a crash clone must reopen with every acknowledged change in place. A
 // missing sync anywhere on the write path fails this test.
+//
+// Both write paths are tested: through Pebble's log, and as ingested
+// SSTables (bulk.go; BulkWriteBytes 1 sends every upsert there).
 func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
+	for _, bulk := range writePaths {
+		t.Run(bulk.name, func(t *testing.T) { testCrashKeepsAcknowledgedWrites(t, bulk.bytes) })
+	}
+}
+
+// writePaths are the two ways a write is committed, by Options.BulkWriteBytes.
+var writePaths = []struct {
+	name  string
+	bytes int
+}{{"log", -1}, {"ingest", 1}}
+
+// openCrashable opens the database on fs with the given BulkWriteBytes.
+func openCrashable(t *testing.T, fs vfs.FS, bulkBytes int) *wpcdb.DB {
+	t.Helper()
+	db, err := wpcdb.Open("db", &wpcdb.Options{FS: fs, Logger: slog.New(failOnWarn{t}), BulkWriteBytes: bulkBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func testCrashKeepsAcknowledgedWrites(t *testing.T, bulkBytes int) {
 	const seed = 2026
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	fs := vfs.NewCrashableMem()
-	db := openMem(t, fs)
+	db := openCrashable(t, fs, bulkBytes)
 	defer db.Close()
 	c, err := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Encoding: wpcdb.EncodingBF16})
 	if err != nil {
@@ -85,11 +111,17 @@ func verifyCrashed(t *testing.T, fs vfs.FS, round int, want map[string]wpcdb.Ite
 // batches: every batch acknowledged before the clone is there in full, and
 // no batch is ever half there.
 func TestCrashDuringWrites(t *testing.T) {
+	for _, bulk := range writePaths {
+		t.Run(bulk.name, func(t *testing.T) { testCrashDuringWrites(t, bulk.bytes) })
+	}
+}
+
+func testCrashDuringWrites(t *testing.T, bulkBytes int) {
 	const seed = 4711
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	fs := vfs.NewCrashableMem()
-	db := openMem(t, fs)
+	db := openCrashable(t, fs, bulkBytes)
 	defer db.Close()
 	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 4})
 	const batches, perBatch = 40, 10

@@ -3,7 +3,9 @@ package wpcdb
 import (
 	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/pointindex"
 	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
 // StorageForTest exposes a collection's storage handle to tests.
@@ -16,14 +18,14 @@ func StorageForTest(db *DB, name string) *storage.Coll {
 }
 
 // FirstStageForTest returns the collection's first-stage index and a
-// freshly built one (from every stored φ, with the same map) for
+// freshly built one (from every record, with the same map) for
 // comparison.
 func FirstStageForTest(c *Collection) (loaded, fresh *index.Tiered, dim int) {
 	st, err := c.first.ensure()
 	if err != nil {
 		panic(err)
 	}
-	built, err := firststage.Build(c.coll, st.Map)
+	built, err := firststage.Build(c.coll, c.vectors(), st.Map)
 	if err != nil {
 		panic(err)
 	}
@@ -37,4 +39,28 @@ func IndexLoadsForTest(c *Collection) (loads int64, loaded bool) {
 		return 0, false
 	}
 	return c.first.loads.Load(), c.first.stage() != nil
+}
+
+// PointStatsForTest returns the stats of the collection's point index
+// (loading the first stage), ok false when it has none.
+func PointStatsForTest(c *Collection) (st pointindex.Stats, ok bool) {
+	s, err := c.first.ensure()
+	if err != nil {
+		panic(err)
+	}
+	if s.Points == nil {
+		return st, false
+	}
+	return s.Points.Stats(), true
+}
+
+// PhiForTest returns φ of an item as a first stage is built from it:
+// computed from its stored cloud.
+func PhiForTest(c *Collection, iid uint32) ([]float32, error) {
+	var out []float32
+	err := c.vectorsOf([]uint32{iid}, phiAll, func(_ uint32, _ wpcsim.Self, phi []float32) error {
+		out = append(out, phi...)
+		return nil
+	})
+	return out, err
 }

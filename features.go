@@ -51,5 +51,5 @@ func (db *DB) CreateCollectionWithSample(ctx context.Context, name string, cfg C
 	if err != nil {
 		return nil, err
 	}
-	return db.wrapNew(c)
+	return db.wrap(c)
 }

@@ -11,9 +11,9 @@ import (
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
-// TestStoredPhi: the φ stored with an item is the collection's feature map
-// applied to the item as stored (after encoding), for a seeded and for an
-// imported sample, also after reopening.
+// TestStoredPhi: the φ a first stage is built from is the collection's
+// feature map applied to the item as stored (after encoding), for a seeded
+// and for an imported sample, also after reopening.
 func TestStoredPhi(t *testing.T) {
 	fs := vfs.NewMem()
 	db := openMem(t, fs)
@@ -67,10 +67,41 @@ func TestStoredPhi(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, got, err := sc.Phi(stored.IID)
+			got, err := wpcdb.PhiForTest(c, stored.IID)
 			if err != nil || !reflect.DeepEqual(got, want) {
-				t.Fatalf("%s %s: stored φ differs (%v)", name, it.ID, err)
+				t.Fatalf("%s %s: φ of the stored cloud differs (%v)", name, it.ID, err)
 			}
 		}
+	}
+}
+
+// TestUpsertRefusesOverflowingPhi: φ is not stored, and a new collection's
+// first stage is not loaded during its load, yet an item whose φ would
+// overflow float32 is refused at write, as the feature map itself refuses
+// it (the oracle), and an item just below is accepted.
+func TestUpsertRefusesOverflowingPhi(t *testing.T) {
+	db := openMem(t, vfs.NewMem())
+	defer db.Close()
+	c, err := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fm, err := wpcsim.NewFeatureMap(wpcsim.Config{}, 2, wpcsim.FeatureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []float32{3e38, 1e30} {
+		cloud := wpcsim.Cloud{Dim: 2, Weights: []float32{w, w, w}, Points: []float32{1, 0, 1, 0, 1, 0}}
+		_, want := fm.Map(cloud, nil)
+		if (want != nil) != (w > 1e38) {
+			t.Fatalf("weights %g: the feature map says %v", w, want)
+		}
+		err := c.Upsert(ctx, []wpcdb.Item{{ID: "x", Cloud: cloud}})
+		if (want != nil) != errors.Is(err, wpcdb.ErrInvalidArgument) {
+			t.Errorf("weights %g: upsert %v, the feature map %v", w, err, want)
+		}
+	}
+	if _, loaded := wpcdb.IndexLoadsForTest(c); loaded {
+		t.Error("a new collection's first stage was loaded by its writes")
 	}
 }

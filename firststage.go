@@ -123,21 +123,40 @@ func (f *firstStage) ensure() (*firststage.Stage, error) {
 	if st := f.stage(); st != nil && !f.stopped.Load() {
 		return st, nil
 	}
+	if _, err := f.loadWith(f.load); err != nil {
+		return nil, err
+	}
+	return f.stage(), nil
+}
+
+// loadWith loads the stage with load when it is not loaded (nor stopped),
+// and reports whether it did.
+func (f *firstStage) loadWith(load func() (*firststage.Stage, error)) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.stopErr != nil {
-		return nil, f.stopErr
+		return false, f.stopErr
 	}
-	if st := f.stage(); st != nil {
-		return st, nil
+	if f.stage() != nil {
+		return false, nil
 	}
-	st, err := f.load()
+	st, err := load()
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	f.cur.Store(st)
 	f.loads.Add(1)
-	return st, nil
+	return true, nil
+}
+
+// err is the error of a stopped stage (closed or dropped), nil otherwise.
+func (f *firstStage) err() error {
+	if !f.stopped.Load() {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stopErr
 }
 
 // remove deletes iid from the index when it is loaded (else the change log
@@ -145,16 +164,10 @@ func (f *firstStage) ensure() (*firststage.Stage, error) {
 func (f *firstStage) remove(iid uint32) {
 	if s := f.stage(); s != nil {
 		s.Index.Delete(iid)
+		if s.Points != nil {
+			s.Points.Delete(iid)
+		}
 	}
-}
-
-// add puts an item's vector in the index when it is loaded (else the
-// change log carries the write).
-func (f *firstStage) add(iid uint32, self wpcsim.Self, phi []float32) error {
-	if s := f.stage(); s != nil {
-		return s.Index.Add(iid, s.Map.AppendItem(nil, self, phi))
-	}
-	return nil
 }
 
 // Candidates is the current stage's (query.FirstStage), loading it on

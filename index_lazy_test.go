@@ -197,6 +197,10 @@ func TestSavedIndexPagedAndRebuiltWhenDamaged(t *testing.T) {
 	if err := c.Upsert(ctx, randomItems(seed, 1000, 5, 8, "a")); err != nil {
 		t.Fatal(err)
 	}
+	// A new collection's first stage is built when first needed, here.
+	if err := c.WaitIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -125,6 +125,14 @@ func runMetamorphic(t *testing.T, seed uint64) {
 				t.Fatalf("step %d: calibrate: %v", step, err)
 			}
 			t.Logf("step %d: calibrated on %d items: %s (%v)", step, len(model), cal.Chosen, cal.Measured)
+			if k.IsMaxSim() && rng.IntN(2) == 0 {
+				// The point index, whatever the calibration measured: its
+				// searches face the same oracle.
+				if err := c.UseFirstStage("points"); err != nil {
+					t.Fatalf("step %d: use the point index: %v", step, err)
+				}
+				t.Logf("step %d: first stage pinned to points", step)
+			}
 		default: // search
 			if len(model) == 0 {
 				continue

@@ -94,9 +94,7 @@ func (c *Collection) openFirstStage() error {
 		return nil // no first stage: every search scans exactly
 	}
 	if cfg.Similarity.Kernel.IsMaxSim() {
-		// The encoding ranks less sharply than φ: the exact top 10 was in
-		// its top 400 but not always its top 100 (see wpcsim.FDEOptions).
-		c.engine.Candidates = func(k int) int { return max(40*k, 400) }
+		c.engine.Candidates = c.maxSimDepth // pointstage.go
 	}
 	fs := &firstStage{}
 	fs.load = func() (*firststage.Stage, error) {
@@ -118,18 +116,18 @@ func (c *Collection) openFirstStage() error {
 
 // loadOrBuildIndex loads the saved first-stage index and replays the writes
 // made after it (the change log), or, when none was saved or it is damaged
-// or does not fit, builds it from every item's stored φ. The index is
+// or does not fit, builds it from every item's record. The index is
 // derived state: Pebble is the truth it is brought up to date from, so a
 // damaged saved index costs a rebuild, never the collection.
 func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error) {
 	fs.saved = nil
-	st, current, err := firststage.LoadSaved(c.coll, c.sim, c.features)
+	st, current, err := firststage.LoadSaved(c.coll, c.vectors(), c.sim, c.features)
 	if err == nil && current {
 		fs.saved = stateOf(st, c.coll.Epoch())
 	}
 	switch {
 	case err == nil && st != nil:
-		return st, nil
+		return st, c.attachPoints(st) // pointstage.go
 	case errors.Is(err, ErrClosed) || errors.Is(err, ErrCollectionNotFound):
 		return nil, err
 	case err != nil:
@@ -139,7 +137,17 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error)
 	if err != nil {
 		return nil, err
 	}
-	return firststage.Build(c.coll, m)
+	return c.buildStage(m)
+}
+
+// buildStage builds a first stage for map m from the stored items, with
+// its point index when m's representation is points.
+func (c *Collection) buildStage(m *firststage.Map) (*firststage.Stage, error) {
+	st, err := firststage.Build(c.coll, c.vectors(), m)
+	if err != nil {
+		return nil, err
+	}
+	return st, c.attachPoints(st) // pointstage.go
 }
 
 // stopIndex stops calibration and the first stage's background graph

@@ -124,8 +124,9 @@ func (r Report) Markdown() string {
 	}
 	if r.Ingest != nil {
 		in := r.Ingest
-		fmt.Fprintf(&b, "\n## Ingest\n\n| items | seconds | items/s | points/s | MB/s | bytes/item | peak RSS MiB | threads |\n|---|---|---|---|---|---|---|---|\n")
-		fmt.Fprintf(&b, "| %d | %.2f | %.0f | %.3g | %.1f | %.0f | %d | %d |\n", in.Items, in.Seconds, in.ItemsPerSec, in.PointsPerSec, in.MBPerSec, in.BytesPerItem, in.PeakRSSBytes>>20, in.Threads)
+		fmt.Fprintf(&b, "\n## Ingest\n\n| items | seconds | items/s | points/s | MB/s | data bytes/item | × payload | bytes/item with index | first stage built (s) | peak RSS MiB | threads |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| %d | %.2f | %.0f | %.3g | %.1f | %.0f | %.2f | %.0f | %.2f | %d | %d |\n", in.Items, in.Seconds, in.ItemsPerSec, in.PointsPerSec, in.MBPerSec,
+			in.DataBytesPerItem, in.DiskPerPayload, in.BytesPerItem, in.IndexSeconds, in.PeakRSSBytes>>20, in.Threads)
 	}
 	if len(r.Runs) > 0 {
 		var exactQPS float64
@@ -134,13 +135,14 @@ func (r Report) Markdown() string {
 				exactQPS = run.QPS
 			}
 		}
-		fmt.Fprintf(&b, "\n## Search\n\n| method | params | threads | recall@k | q/s | × exact | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "\n## Search\n\n| method | params | threads | recall@k | q/s | × exact | p50 ms | p99 ms | cpu ms/q | 1st stage ms | rerank ms |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, run := range r.Runs {
 			speedup := "—"
 			if exactQPS > 0 {
 				speedup = fmt.Sprintf("%.1f", run.QPS/exactQPS)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %.1f | %s | %.2f | %.2f |\n", run.Method, paramString(run.Params), run.Threads, run.Recall, run.QPS, speedup, run.P50Ms, run.P99Ms)
+			fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %.1f | %s | %.2f | %.2f | %s | %s | %s |\n", run.Method, paramString(run.Params), run.Threads, run.Recall, run.QPS, speedup, run.P50Ms, run.P99Ms,
+				msCell(run.CPUMsPerQuery), msCell(run.FirstStageMs), msCell(run.RerankMs))
 		}
 	}
 	ratios := r.Ratios
@@ -230,4 +232,12 @@ func (r Report) Plot(path string) error {
 	p.X.Min = max(0, minRecall-0.05)
 	p.X.Max = 1.005
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
+}
+
+// msCell is a table cell of milliseconds, "—" when not measured.
+func msCell(v float64) string {
+	if v == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", v)
 }

@@ -8,7 +8,7 @@
 //
 // It sits between wpcsim/index/storage, which it uses, and query, which
 // uses it. It also holds a Stage's lifecycle over storage (lifecycle.go:
-// the index options, Build from the stored φ, LoadSaved with the
+// the index options, Build from the items' vectors, LoadSaved with the
 // change-log replay, Save); the root package decides when each runs,
 // holds the collection's locks meanwhile, and swaps a whole Stage when a
 // calibration changes the representation.

@@ -29,6 +29,7 @@ type service struct {
 	pb.UnimplementedWPCDBServiceServer
 	db           *wpcdb.DB
 	snapshotRoot string
+	importRoot   string
 	metrics      *metrics
 	inflight     *semaphore.Weighted // floats of the requests being served
 	inflightMax  int64

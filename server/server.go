@@ -58,6 +58,10 @@ type Options struct {
 	// needed): a request names a new snapshot inside it. Empty: Snapshot is
 	// disabled (FailedPrecondition).
 	SnapshotRoot string
+	// ImportRoot is the directory Import reads files from: a request's
+	// paths are relative to it and cannot leave it. Empty: Import is
+	// disabled (FailedPrecondition).
+	ImportRoot string
 	// Logger receives one record per request (debug for successes, info for
 	// client errors, error for server errors) and panics; nil discards.
 	Logger *slog.Logger
@@ -118,7 +122,7 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
 	s := &Server{grpc: grpc.NewServer(gopts...), health: health.NewServer(), log: o.Logger}
-	var svc pb.WPCDBServiceServer = &service{db: db, snapshotRoot: o.SnapshotRoot, metrics: m,
+	var svc pb.WPCDBServiceServer = &service{db: db, snapshotRoot: o.SnapshotRoot, importRoot: o.ImportRoot, metrics: m,
 		inflight: semaphore.NewWeighted(o.MaxInflightFloats), inflightMax: o.MaxInflightFloats}
 	if o.Wrap != nil {
 		svc = o.Wrap(svc)

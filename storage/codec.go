@@ -442,31 +442,6 @@ var littleEndian = func() bool {
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }()
 
-// appendVector encodes an item's first-stage data: g(X,X) and m(X,X) as
-// float64 LE, then φ as float32 LE.
-func appendVector(dst []byte, self wpcsim.Self, phi []float32) []byte {
-	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(self.G))
-	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(self.Mass))
-	return appendFloats(dst, phi)
-}
-
-func decodeVectorInto(dst []float32, b []byte) (wpcsim.Self, []float32, error) {
-	if len(b) < 16 || (len(b)-16)%4 != 0 {
-		return wpcsim.Self{}, nil, fmt.Errorf("%w: φ value of %d bytes", ErrCorrupt, len(b))
-	}
-	self := wpcsim.Self{
-		G:    math.Float64frombits(binary.LittleEndian.Uint64(b)),
-		Mass: math.Float64frombits(binary.LittleEndian.Uint64(b[8:])),
-	}
-	for b = b[16:]; len(b) > 0; b = b[4:] {
-		dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(b)))
-	}
-	return self, dst, nil
-}
-
-// vectorLen is the length of appendVector's encoding.
-func vectorLen(phi []float32) int { return 16 + 4*len(phi) }
-
 // appendFloats appends v as float32 LE: its memory itself on a
 // little-endian machine.
 func appendFloats(dst []byte, v []float32) []byte {

@@ -39,7 +39,7 @@ func TestScanIDsAndUpdateAttrs(t *testing.T) {
 	var ws []ItemWrite
 	for _, id := range []string{"b", "a", "c", "ab"} {
 		ws = append(ws, ItemWrite{ID: id, Cloud: wpcsim.Cloud{Dim: 2, Weights: []float32{1}, Points: []float32{1, 0}},
-			Phi: []float32{1, 0}, Attrs: map[string]any{"color": "red", "year": 2020.0}})
+			Attrs: map[string]any{"color": "red", "year": 2020.0}})
 	}
 	if _, err := c.Write(ws); err != nil {
 		t.Fatal(err)

@@ -12,8 +12,10 @@ import (
 
 // FormatVersion is the on-disk format this build writes. It also opens
 // format 1, whose saved first-stage indexes (one Pebble value per blob) it
-// rewrites in pages (see migrateFormat1).
-const FormatVersion uint32 = 2
+// rewrites in pages (see migrateFormat1), and format 2, whose stored φ
+// vectors it deletes (see migrateFormat2): format 3 recomputes φ from the
+// records.
+const FormatVersion uint32 = 3
 
 // Limits of what a collection stores, besides its configuration's.
 const (
@@ -68,8 +70,8 @@ func unmarshalConfig(data []byte) (collconfig.Config, error) {
 	if err := json.Unmarshal(data, &p); err != nil {
 		return collconfig.Config{}, fmt.Errorf("%w: catalog record: %v", ErrCorrupt, err)
 	}
-	if p.Format != 1 && p.Format != FormatVersion { // the record is the same in formats 1 and 2
-		return collconfig.Config{}, fmt.Errorf("%w: collection format %d, this build reads format %d", ErrIncompatible, p.Format, FormatVersion)
+	if p.Format < 1 || p.Format > FormatVersion { // the record is the same in formats 1 to 3
+		return collconfig.Config{}, fmt.Errorf("%w: collection format %d, this build reads formats 1 to %d", ErrIncompatible, p.Format, FormatVersion)
 	}
 	k, err1 := wpcsim.ParseKernel(p.Kernel)
 	n, err2 := wpcsim.ParseNorm(p.Norm)

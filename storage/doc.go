@@ -1,6 +1,5 @@
 // Package storage keeps wpcdb's collections in Pebble: the catalog, the
-// items (points as ingested, weights, g(X,X), attributes), their φ vectors,
-// the string-ID to internal-ID map, and the attribute postings from which the
+// items (points as ingested, weights, g(X,X), attributes), the string-ID to internal-ID map, and the attribute postings from which the
 // in-memory roaring bitmaps are rebuilt on open.
 //
 // A Store is safe for concurrent use; so is a Coll. Writers to one
@@ -12,7 +11,10 @@
 // Every write is one Pebble batch committed with Sync: when Write or Delete
 // returns nil, the change is in the synced WAL and survives a crash of the
 // process or the machine. A batch is atomic, so a crash never leaves part of
-// an item (or part of a write) visible. The in-memory bitmaps are derived
+// an item (or part of a write) visible. A Write of Options.BulkWriteBytes or
+// more (1 MiB) commits the same batch as sorted SSTables, synced, then
+// ingested in one synced manifest edit (bulk.go): the same contract,
+// without the WAL, the memtable and most compactions. The in-memory bitmaps are derived
 // state, changed only after the commit succeeds and rebuilt from Pebble on
 // open.
 //
@@ -32,13 +34,13 @@
 // they sort numerically; cid is a collection's 4-byte ID, iid an item's
 // dense 4-byte internal ID.
 //
-//	0x00 "version"                         → uint32 format version (FormatVersion, 2)
+//	0x00 "version"                         → uint32 format version (FormatVersion, 3)
 //	0x01 name                              → collection record: cid(4) + config JSON
 //	0x02                                   → next cid (uint32)
 //	0x10 cid 0x00                          → next iid of the collection (uint32)
 //	0x10 cid 0x01 id                       → iid(4)            string ID → internal ID
 //	0x10 cid 0x02 iid                      → item record (below)
-//	0x10 cid 0x03 iid                      → g(X,X), m(X,X) float64 LE, then φ float32 LE × len
+//	0x10 cid 0x03 iid                      → format 2 only: g(X,X), m(X,X), φ (deleted by the upgrade to 3)
 //	0x10 cid 0x04 iid                      → attributes (below)
 //	0x10 cid 0x05 uvarint(len) name v iid  → posting: item iid has attribute name = v
 //	0x10 cid 0x06 term(1) part(1)          → imported feature sample blob ('W' or 'b')
@@ -52,7 +54,9 @@
 // The first-stage index is derived state: a save stores its blobs with the
 // epoch they reflect and truncates the change log up to it; the index is
 // loaded when first needed and brought up to date by replaying the change
-// log after that epoch (or rebuilt from the φ keys).
+// log after that epoch (or rebuilt from the records). φ is not stored: it
+// costs more bytes than the points of a small cloud and is recomputed from
+// the record, in batches on every core, when an index is built.
 //
 // # Saved index
 //

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,7 +12,7 @@ import (
 )
 
 // Reads: items by ID or internal ID, records through the cloud cache,
-// and the stored first-stage vectors.
+// and every record in order.
 
 // Record is what an item's record holds: its ID, cloud and g(X,X).
 type Record struct {
@@ -41,6 +42,39 @@ func (c *Coll) lookup(id string) (uint32, bool, error) {
 		return 0, false, fmt.Errorf("%w: id map entry of %s", ErrCorrupt, QuoteID(id))
 	}
 	return binary.BigEndian.Uint32(v), true, nil
+}
+
+// lookupMany maps the IDs that exist among ids to their internal IDs, with
+// one iterator seeking through them in order: cheaper than a Get per ID,
+// which opens an iterator and reads index blocks each time (in a load
+// almost every lookup is a miss).
+func (c *Coll) lookupMany(ids []string) (map[string]uint32, error) {
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	p := collKey(c.cid, subID)
+	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	found := map[string]uint32{}
+	var key []byte
+	for _, id := range sorted {
+		key = append(append(key[:0], p...), id...)
+		if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
+			continue
+		}
+		v := it.Value()
+		if len(v) != 4 {
+			return nil, fmt.Errorf("%w: id map entry of %s", ErrCorrupt, QuoteID(id))
+		}
+		found[id] = binary.BigEndian.Uint32(v)
+	}
+	if err := it.Error(); err != nil {
+		return nil, readError(err, fmt.Sprintf("id map of collection %q", c.name))
+	}
+	return found, nil
 }
 
 func (c *Coll) readAttrs(iid uint32) (map[string]any, error) {
@@ -125,44 +159,31 @@ func (c *Coll) ReadCloud(iid uint32, buf *CloudBuf) (Record, error) {
 // Lookup maps a string ID to its internal ID (ok false when absent).
 func (c *Coll) Lookup(id string) (uint32, bool, error) { return c.lookup(id) }
 
-// Phi returns the stored g(X,X) and φ of an item.
-func (c *Coll) Phi(iid uint32) (wpcsim.Self, []float32, error) {
-	v, closer, err := c.store.db.Get(iidKey(c.cid, subPhi, iid))
-	if err != nil {
-		return wpcsim.Self{}, nil, readError(err, fmt.Sprintf("φ of item %d in collection %q", iid, c.name))
-	}
-	defer closer.Close()
-	self, phi, err := decodeVectorInto(nil, v)
-	if err != nil {
-		return self, nil, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
-	}
-	return self, phi, nil
-}
-
-// ScanVectors calls fn with every item's internal ID, g(X,X) and φ, in
-// internal-ID order, reading only the small φ keys (never the points): this
-// is how a first-stage index is rebuilt. phi is only valid during the call.
-func (c *Coll) ScanVectors(fn func(iid uint32, self wpcsim.Self, phi []float32) error) error {
-	p := collKey(c.cid, subPhi)
+// ScanRecords calls fn with every item's internal ID and record, in
+// internal-ID order: this is how a first-stage index is rebuilt (φ is not
+// stored; the caller computes it from the cloud). The record aliases
+// memory reused by the next call. The cloud cache is bypassed.
+func (c *Coll) ScanRecords(fn func(iid uint32, rec Record) error) error {
+	p := collKey(c.cid, subRecord)
 	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
 	if err != nil {
 		return err
 	}
 	defer it.Close()
-	var buf []float32
+	var buf CloudBuf
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()
 		if len(k) != len(p)+4 {
-			return fmt.Errorf("%w: φ key %x", ErrCorrupt, k)
+			return fmt.Errorf("%w: record key %x", ErrCorrupt, k)
 		}
-		self, phi, err := decodeVectorInto(buf[:0], it.Value())
+		iid := binary.BigEndian.Uint32(k[len(p):])
+		rec, err := decodeRecordInto(it.Value(), c.cfg.Encoding, c.cfg.Dim, &buf)
 		if err != nil {
-			return err
+			return fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
 		}
-		buf = phi
-		if err := fn(binary.BigEndian.Uint32(k[len(p):]), self, phi); err != nil {
+		if err := fn(iid, rec); err != nil {
 			return err
 		}
 	}
-	return iterError(it.Error(), fmt.Sprintf("φ vectors of collection %q", c.name))
+	return iterError(it.Error(), fmt.Sprintf("records of collection %q", c.name))
 }

@@ -509,7 +509,7 @@ func (s *Store) migrateFormat1() error {
 			migrated = append(migrated, name)
 		}
 	}
-	if err := s.db.Set(versionKey, binary.BigEndian.AppendUint32(nil, FormatVersion), pebble.Sync); err != nil {
+	if err := s.db.Set(versionKey, binary.BigEndian.AppendUint32(nil, 2), pebble.Sync); err != nil {
 		return fmt.Errorf("storage: upgrading format 1: %w", err)
 	}
 	s.logger.Warn("storage: upgraded the store from format 1 to 2: saved first-stage indexes rewritten in pages",

@@ -208,7 +208,7 @@ func TestSavedIndexDropsChangeLog(t *testing.T) {
 	s, c := openSmallPages(t, vfs.NewMem(), 0)
 	defer s.Close()
 	for i := range 3 {
-		if _, err := c.Write([]ItemWrite{{ID: fmt.Sprint(i), Cloud: cloud2(float32(i)), Phi: []float32{1}}}); err != nil {
+		if _, err := c.Write([]ItemWrite{{ID: fmt.Sprint(i), Cloud: cloud2(float32(i))}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -227,7 +227,7 @@ func TestFormat1Upgrade(t *testing.T) {
 	fs := vfs.NewMem()
 	s, c := openSmallPages(t, fs, 100)
 	d, _ := s.CreateCollection("d", collconfig.Config{Dim: 2}, nil)
-	if _, err := c.Write([]ItemWrite{{ID: "a", Cloud: cloud2(1), Phi: []float32{1}}}); err != nil {
+	if _, err := c.Write([]ItemWrite{{ID: "a", Cloud: cloud2(1)}}); err != nil {
 		t.Fatal(err)
 	}
 	blob := bytes.Repeat([]byte{9, 8, 7}, 1000)
@@ -267,4 +267,33 @@ func TestFormat1Upgrade(t *testing.T) {
 
 func cloud2(w float32) wpcsim.Cloud {
 	return wpcsim.Cloud{Dim: 2, Weights: []float32{w}, Points: []float32{1, 0}}
+}
+
+// TestFormat2Upgrade: opening a format 2 store deletes its stored φ
+// vectors (format 3 recomputes φ from the records) and keeps the items.
+func TestFormat2Upgrade(t *testing.T) {
+	fs := vfs.NewMem()
+	s, c := openSmallPages(t, fs, 100)
+	iids, err := c.Write([]ItemWrite{{ID: "a", Cloud: cloud2(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	phiKey := iidKey(c.cid, subPhi, iids[0])
+	s.db.Set(phiKey, make([]byte, 24), nil)
+	s.db.Set(versionKey, binary.BigEndian.AppendUint32(nil, 2), pebble.Sync)
+	s.Close()
+
+	s, c = openSmallPages(t, fs, 100)
+	defer s.Close()
+	if _, _, err := s.db.Get(phiKey); !errors.Is(err, pebble.ErrNotFound) {
+		t.Fatalf("format 2 φ key left: %v", err)
+	}
+	v, closer, _ := s.db.Get(versionKey)
+	if binary.BigEndian.Uint32(v) != 3 {
+		t.Fatalf("version %d after the upgrade", binary.BigEndian.Uint32(v))
+	}
+	closer.Close()
+	if it, err := c.Get("a"); err != nil || it.ID != "a" {
+		t.Fatalf("item after the upgrade: %v", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/wpcdb/wpcdb/collconfig"
@@ -31,6 +32,10 @@ type Options struct {
 	// means DefaultIndexPageBytes, and it is at most MaxIndexPageBytes.
 	// Tests make it small.
 	IndexPageBytes int
+	// BulkWriteBytes is the batch size from which a write is ingested as
+	// SSTables instead of going through the WAL and memtable (bulk.go); 0
+	// means DefaultBulkWriteBytes, negative never. Tests make it 1.
+	BulkWriteBytes int
 }
 
 // DefaultCloudCacheBytes is the decoded-cloud cache's default budget.
@@ -51,6 +56,9 @@ type Store struct {
 	clouds *cloudCache // nil when disabled
 
 	indexPageBytes int
+	bulkWriteBytes int
+	dir            string
+	popts          *pebble.Options
 }
 
 // Open opens the store in dir, creating it if dir is absent or empty. A
@@ -114,6 +122,14 @@ func Open(dir string, opts *Options) (_ *Store, err error) {
 		Cache:              cache,
 		Logger:             pebbleLogger{o.Logger},
 		FormatMajorVersion: pebble.FormatNewest,
+		// A batch of a thousand small clouds is megabytes: with Pebble's
+		// default 4 MiB memtable, each one over half of it is flushed to
+		// L0 on its own (a flushable batch), and a bulk load waits on
+		// flushes and L0 compactions instead of writing.
+		MemTableSize: memTableBytes,
+		// Fewer, larger levels: a bulk load's data is rewritten by fewer
+		// compactions on its way down.
+		LBaseMaxBytes: 1 << 30,
 		// Creating is decided above, from the folder's contents: Pebble
 		// must never take a damaged database for a new one.
 		ErrorIfExists:    state == folderNew,
@@ -126,6 +142,13 @@ func Open(dir string, opts *Options) (_ *Store, err error) {
 			},
 		},
 	}
+	// Bloom filters on every level: an upsert looks up each ID, and in a
+	// load almost every one is new, so without them each lookup reads a
+	// block of every level that might hold it.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	popts.EnsureDefaults() // the bulk path writes tables with these options
 	db, err := pebble.Open(dir, popts)
 	cache.Unref() // the DB holds its own reference
 	if err != nil {
@@ -140,7 +163,15 @@ func Open(dir string, opts *Options) (_ *Store, err error) {
 	if o.CloudCacheBytes == 0 {
 		o.CloudCacheBytes = DefaultCloudCacheBytes
 	}
-	s := &Store{db: db, fs: o.FS, release: release, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes), indexPageBytes: o.IndexPageBytes}
+	if o.BulkWriteBytes == 0 {
+		o.BulkWriteBytes = DefaultBulkWriteBytes
+	}
+	s := &Store{db: db, fs: o.FS, release: release, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes), indexPageBytes: o.IndexPageBytes,
+		bulkWriteBytes: o.BulkWriteBytes, dir: dir, popts: popts}
+	if err := removeIngestLeftovers(s); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -150,9 +181,12 @@ func Open(dir string, opts *Options) (_ *Store, err error) {
 
 var versionKey = []byte("\x00version")
 
+// memTableBytes is the size of each Pebble memtable.
+const memTableBytes = 64 << 20
+
 // load checks the format version and opens every collection of the catalog.
 func (s *Store) load() error {
-	upgrade := false
+	from := FormatVersion
 	v, closer, err := s.db.Get(versionKey)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -168,11 +202,10 @@ func (s *Store) load() error {
 		}
 		closer.Close()
 		switch got {
-		case FormatVersion:
-		case 1:
-			upgrade = true
+		case 1, 2, FormatVersion:
+			from = got
 		default:
-			return fmt.Errorf("%w: store format %d, this build reads formats 1 and %d", ErrIncompatible, got, FormatVersion)
+			return fmt.Errorf("%w: store format %d, this build reads formats 1 to %d", ErrIncompatible, got, FormatVersion)
 		}
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagCatalog}, UpperBound: []byte{tagCatalog + 1}})
@@ -199,9 +232,37 @@ func (s *Store) load() error {
 	if err := iterError(it.Error(), "catalog"); err != nil {
 		return err
 	}
-	if upgrade {
-		return s.migrateFormat1()
+	if from == 1 {
+		if err := s.migrateFormat1(); err != nil {
+			return err
+		}
 	}
+	if from < FormatVersion {
+		return s.migrateFormat2()
+	}
+	return nil
+}
+
+// migrateFormat2 turns a format 2 store (or a format 1 one just migrated)
+// into format 3: the stored φ vectors are deleted, in one synced batch
+// with the new version, since format 3 recomputes φ from the records. An
+// upgrade cut short leaves format 2 and is done again on the next open.
+func (s *Store) migrateFormat2() error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, c := range s.colls {
+		p := collKey(c.cid, subPhi)
+		if err := b.DeleteRange(p, upperBound(p), nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Set(versionKey, binary.BigEndian.AppendUint32(nil, FormatVersion), nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("storage: upgrading format 2: %w", err)
+	}
+	s.logger.Info("storage: upgraded the store to format 3: stored φ vectors deleted (recomputed from the records)")
 	return nil
 }
 

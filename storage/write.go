@@ -13,8 +13,9 @@ import (
 // Writes: Write and Delete, each one synced Pebble batch.
 
 // ItemWrite is one item to store: its cloud as it will read back (see
-// Quantize), φ, g(X,X) and attributes. The caller validates the cloud;
-// Write trusts it and checks only the ID, attributes and dimension.
+// Quantize), g(X,X) and attributes. The caller validates the cloud; Write
+// trusts it and checks only the ID, attributes and dimension. φ is not
+// stored: it is recomputed from the record when an index is built.
 type ItemWrite struct {
 	ID    string
 	Cloud wpcsim.Cloud
@@ -22,7 +23,6 @@ type ItemWrite struct {
 	// bf16 encoding, as QuantizeBits returned them: stored as they are
 	// instead of encoded again.
 	Half  []uint16
-	Phi   []float32
 	Self  wpcsim.Self
 	Attrs map[string]any
 }
@@ -72,12 +72,12 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 		return nil, err
 	}
 	db := c.store.db
-	// Size the batch for its records and φ up front: growing it copies
+	// Size the batch for its records up front: growing it copies
 	// everything written so far (megabytes for a batch of a thousand).
 	size := 64
 	for i := range items {
 		it := &items[i]
-		size += 128 + 3*len(it.ID) + recordLen(c.cfg.Encoding, it.ID, it.Cloud) + vectorLen(it.Phi) + 64*len(it.Attrs)
+		size += 128 + 3*len(it.ID) + recordLen(c.cfg.Encoding, it.ID, it.Cloud) + 64*len(it.Attrs)
 	}
 	b := db.NewBatchWithSize(size)
 	defer b.Close()
@@ -90,6 +90,14 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	changes := make([]change, 0, len(items))
 	assigned := map[string]int{} // ID → index in changes, for repeats in the batch
 	iids := make([]uint32, len(items))
+	ids := make([]string, len(items))
+	for i := range items {
+		ids[i] = items[i].ID
+	}
+	existing, err := c.lookupMany(ids)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.RLock()
 	next := c.nextIID
 	c.mu.RUnlock()
@@ -103,11 +111,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			ch = changes[j]
 			ch.oldAttrs = ch.newAttrs
 		} else {
-			iid, found, err := c.lookup(it.ID)
-			if err != nil {
-				return nil, err
-			}
-			if found {
+			if iid, found := existing[it.ID]; found {
 				old, err := c.readAttrs(iid)
 				if err != nil {
 					return nil, err
@@ -134,21 +138,12 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			}
 		}
 		ch.newAttrs = it.Attrs
-		// The record and φ are encoded straight into the batch.
+		// The record is encoded straight into the batch.
 		key = iidKeyTo(key[:0], c.cid, subRecord, ch.iid)
 		op := b.SetDeferred(len(key), recordLen(c.cfg.Encoding, it.ID, it.Cloud))
 		copy(op.Key, key)
 		if v := appendRecord(op.Value[:0], c.cfg.Encoding, it.ID, it.Cloud, it.Half, it.Self); len(v) != len(op.Value) {
 			panic("storage: record length mismatch")
-		}
-		if err := op.Finish(); err != nil {
-			return nil, err
-		}
-		key = iidKeyTo(key[:0], c.cid, subPhi, ch.iid)
-		op = b.SetDeferred(len(key), vectorLen(it.Phi))
-		copy(op.Key, key)
-		if v := appendVector(op.Value[:0], it.Self, it.Phi); len(v) != len(op.Value) {
-			panic("storage: φ length mismatch")
 		}
 		if err := op.Finish(); err != nil {
 			return nil, err
@@ -164,7 +159,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	}
 	b.Set(collKey(c.cid, subNextIID), binary.BigEndian.AppendUint32(nil, next), nil)
 	epoch := c.logChanges(b, iids)
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := c.commit(b); err != nil {
 		return nil, fmt.Errorf("storage: write to %q: %w", c.name, err)
 	}
 	if c.store.clouds != nil {
@@ -219,7 +214,6 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 		}
 		b.Delete(idKey(c.cid, id), nil)
 		b.Delete(iidKey(c.cid, subRecord, iid), nil)
-		b.Delete(iidKey(c.cid, subPhi, iid), nil)
 		b.Delete(iidKey(c.cid, subAttrs, iid), nil)
 		removed = append(removed, gone{iid, attrs})
 	}

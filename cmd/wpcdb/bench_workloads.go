@@ -112,8 +112,10 @@ func synthWorkload(s benchSettings) (*benchWorkload, error) {
 		shape, defN, defEnc, qpts = bench.PaperShape, 10_000, "f16", 77
 	case "compact":
 		shape, defN, defEnc = bench.CompactShape, 1_000_000, "f32"
+	case "colbert":
+		return colbertWorkload(s)
 	default:
-		return nil, usageError{fmt.Errorf("bench: unknown workload %q (want paper, compact, fmnist, file, fmnist-knn or load)", s.workload)}
+		return nil, usageError{fmt.Errorf("bench: unknown workload %q (want paper, compact, colbert, fmnist, file, fmnist-knn or load)", s.workload)}
 	}
 	n := s.n
 	if !s.nSet {
@@ -136,6 +138,39 @@ func synthWorkload(s benchSettings) (*benchWorkload, error) {
 	w.queries = make([]wpcsim.Cloud, s.queries)
 	for j := range w.queries {
 		w.queries[j] = synth.Query(j, qpts)
+	}
+	return w, nil
+}
+
+// colbertWorkload is ColBERT-shaped documents and queries (bench.Colbert)
+// under MaxSim: 5,000 documents by default, points stored as f16.
+func colbertWorkload(s benchSettings) (*benchWorkload, error) {
+	n := 5_000
+	if s.nSet {
+		n = s.n
+	}
+	maxsim, err := wpcsim.ParseKernel("maxsim")
+	if err != nil {
+		return nil, err
+	}
+	sim, err := s.similarity(wpcsim.Config{Kernel: maxsim})
+	if err != nil {
+		return nil, err
+	}
+	enc, err := s.pointEncoding("f16")
+	if err != nil {
+		return nil, err
+	}
+	cb := bench.NewColbert(bench.ColbertShape, s.seed)
+	w := &benchWorkload{source: cb, n: n, queryPoints: cb.QueryPoints,
+		coll: wpcdb.CollectionConfig{Dim: cb.Dim, MaxPoints: max(cb.MaxPoints, collconfig.DefaultMaxPoints), Encoding: enc, Similarity: sim},
+		data: fmt.Sprintf("colbert n=%d seed=%d dim=%d points=%d..%d query_points=%d vocab=%d topics=%d encoding=%s",
+			n, s.seed, cb.Dim, cb.MinPoints, cb.MaxPoints, cb.QueryPoints, cb.Vocab, cb.Topics, enc),
+		config: map[string]any{"n": n, "seed": s.seed, "dim": cb.Dim, "min_points": cb.MinPoints, "max_points": cb.MaxPoints, "query_points": cb.QueryPoints},
+	}
+	w.queries = make([]wpcsim.Cloud, s.queries)
+	for j := range w.queries {
+		w.queries[j] = cb.Query(j)
 	}
 	return w, nil
 }

@@ -284,3 +284,40 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
+
+// TestImportCLI: `wpcdb import` reads the files itself when embedded and
+// has the server read them from its import directory with --addr; both
+// store the same items (compared with `get`), and a path leaving the
+// server's directory is refused.
+func TestImportCLI(t *testing.T) {
+	dir := t.TempDir()
+	const n, m, d = 30, 2, 4
+	pts := make([]float32, n*m*d)
+	for i := range pts {
+		pts[i] = float32(i%5) + 0.25
+	}
+	writeNPYFloats(t, filepath.Join(dir, "P.npy"), []int{n, m, d}, pts)
+	addr := startServer(t, &server.Options{ImportRoot: dir})
+	data := filepath.Join(t.TempDir(), "db")
+	for _, args := range [][]string{{"--data", data}, {"--addr", addr}} {
+		if _, stderr, code := runCLI(t, "", append(args, "collection", "create", "c", "--dim", "4")...); code != 0 {
+			t.Fatalf("%v create: %s", args, stderr)
+		}
+	}
+	if stdout, stderr, code := runCLI(t, "", "--data", data, "import", "c", "--points", filepath.Join(dir, "P.npy"), "--batch", "7"); code != 0 || !strings.HasPrefix(stdout, "ingested 30 items") {
+		t.Fatalf("embedded import: %d %q %q", code, stdout, stderr)
+	}
+	if stdout, stderr, code := runCLI(t, "", "--addr", addr, "import", "c", "--points", "P.npy", "--batch", "7"); code != 0 || !strings.HasPrefix(stdout, "ingested 30 items") {
+		t.Fatalf("remote import: %d %q %q", code, stdout, stderr)
+	}
+	for _, id := range []string{"0", "17", "29"} {
+		e, _, ec := runCLI(t, "", "--data", data, "get", "c", id)
+		r, _, rc := runCLI(t, "", "--addr", addr, "get", "c", id)
+		if ec != 0 || rc != 0 || e != r {
+			t.Errorf("get %s: embedded %d %q, remote %d %q", id, ec, e, rc, r)
+		}
+	}
+	if _, stderr, code := runCLI(t, "", "--addr", addr, "import", "c", "--points", filepath.Join(dir, "P.npy")); code != 1 || !strings.Contains(stderr, "InvalidArgument") {
+		t.Errorf("absolute path: %d %q", code, stderr)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/encoder"
+	"github.com/wpcdb/wpcdb/ingest"
 	"github.com/wpcdb/wpcdb/internal/cloudjson"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -323,7 +324,8 @@ func (a *app) encodeIngest(ctx context.Context, db *wpcdb.DB, enc encoder.Encode
 	if err != nil && !errors.Is(err, wpcdb.ErrCollectionNotFound) {
 		return err
 	}
-	st := ingestStats{start: time.Now()}
+	var st ingest.Stats
+	start := time.Now()
 	err = runEncode(ctx, enc, paths, f.batch, func(recs []encodedCloud) error {
 		if c == nil {
 			dim := enc.Dim()
@@ -341,9 +343,9 @@ func (a *app) encodeIngest(ctx context.Context, db *wpcdb.DB, enc encoder.Encode
 			items[i] = wpcdb.Item{ID: r.id, Cloud: r.cloud}
 		}
 		if err := c.Upsert(ctx, items); err != nil {
-			return fmt.Errorf("%w; ingest stopped: %d items committed before this batch", err, st.committed)
+			return fmt.Errorf("%w; ingest stopped: %d items committed before this batch", err, st.Committed)
 		}
-		st.committed += len(items)
+		st.Committed += len(items)
 		return nil
 	})
 	if err != nil {
@@ -354,7 +356,7 @@ func (a *app) encodeIngest(ctx context.Context, db *wpcdb.DB, enc encoder.Encode
 			return err
 		}
 	}
-	return a.printIngestSummary(st)
+	return a.printIngestSummary(st, start)
 }
 
 // reportCompression encodes up to 300 inputs with and without compression

@@ -14,21 +14,14 @@ import (
 	"golang.org/x/term"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/ingest"
 	"github.com/wpcdb/wpcdb/internal/cloudjson"
-	"github.com/wpcdb/wpcdb/storage"
 )
 
-// Batch sizing: DefaultBatch items, fewer when their floats exceed
-// maxBatchFloats (a paper-shape cloud has ~100k floats).
-const (
-	defaultBatch   = 1000
-	maxBatchFloats = 8 << 20
-	// maxLineBytes bounds one JSONL line (a cloud of 1024 points of
-	// dimension 2048 written in full float32 precision takes ~30 MB), so
-	// that --input /dev/zero is an error and not a process growing until it
-	// is killed.
-	maxLineBytes = 64 << 20
-)
+// maxLineBytes bounds one JSONL line (a cloud of 1024 points of dimension
+// 2048 written in full float32 precision takes ~30 MB), so that --input
+// /dev/zero is an error and not a process growing until it is killed.
+const maxLineBytes = 64 << 20
 
 type ingestFlags struct {
 	input       string
@@ -83,7 +76,7 @@ ingest is idempotent.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.input, "input", "", "JSONL file of clouds, or - for standard input")
-	fl.IntVar(&f.batch, "batch", defaultBatch, "items per durable batch (fewer when clouds are large)")
+	fl.IntVar(&f.batch, "batch", ingest.DefaultBatch, "items per durable batch (fewer when clouds are large)")
 	fl.BoolVar(&f.skipInvalid, "skip-invalid", false, "skip invalid items (and count them) instead of stopping")
 	fl.StringVar(&f.points, "points", "", ".npy of points, shape (N, M, d), float32 or float16")
 	fl.StringVar(&f.weights, "weights", "", ".npy of weights, shape (N, M) (default: all 1)")
@@ -95,20 +88,6 @@ ingest is idempotent.`,
 
 // ingestBatch is a batch of decoded items, or the input position that
 // failed to decode.
-type ingestBatch struct {
-	items   []wpcdb.Item
-	pos     []int    // input line (JSONL) or row (NumPy) of each item
-	skipped []string // inputs skipped by decode errors before this batch (--skip-invalid), as messages
-	err     error    // an input that does not decode (only without --skip-invalid)
-}
-
-// ingestStats counts what an ingest did.
-type ingestStats struct {
-	committed int
-	skipped   int
-	start     time.Time
-}
-
 func (a *app) ingestJSONL(ctx context.Context, c ingestTarget, f ingestFlags) error {
 	var r io.Reader = a.stdin
 	var size int64 = -1
@@ -129,7 +108,7 @@ func (a *app) ingestJSONL(ctx context.Context, c ingestTarget, f ingestFlags) er
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	batches := make(chan ingestBatch, 1)
+	batches := make(chan ingest.Batch, 1)
 	go a.readJSONL(ctx, bufio.NewReaderSize(r, 1<<20), f, batches)
 	err := a.commitBatches(ctx, c, f, "line", batches)
 	if bar != nil {
@@ -141,47 +120,27 @@ func (a *app) ingestJSONL(ctx context.Context, c ingestTarget, f ingestFlags) er
 
 // commitBatches upserts batches as they are decoded (decoding runs on its
 // own goroutine while the previous batch is validated and committed on the
-// others) and prints the summary. unit names input positions in messages.
-func (a *app) commitBatches(ctx context.Context, c ingestTarget, f ingestFlags, unit string, batches <-chan ingestBatch) error {
-	st := ingestStats{start: time.Now()}
-	for b := range batches {
-		// Only this goroutine writes to stderr: the reader hands its
-		// messages over with the batch.
-		for _, msg := range b.skipped {
-			fmt.Fprintln(a.stderr, msg)
-		}
-		st.skipped += len(b.skipped)
-		if b.err != nil {
-			return fmt.Errorf("%w; ingest stopped: %d items committed before this batch", b.err, st.committed)
-		}
-		res, err := c.UpsertWith(ctx, b.items, wpcdb.UpsertOptions{SkipInvalid: f.skipInvalid})
-		var bad *wpcdb.InvalidItem
-		if errors.As(err, &bad) {
-			return fmt.Errorf("%s %d (id %s): %w; batch refused, ingest stopped: %d items committed before it",
-				unit, b.pos[bad.Index], storage.QuoteID(bad.ID), bad.Cause, st.committed)
-		}
-		if err != nil {
-			return fmt.Errorf("%w; ingest stopped: %d items committed before this batch", err, st.committed)
-		}
-		for _, s := range res.Skipped {
-			fmt.Fprintf(a.stderr, "wpcdb: skipped %s %d (id %s): %v\n", unit, b.pos[s.Index], storage.QuoteID(s.ID), s.Cause)
-		}
-		st.committed += res.Written
-		st.skipped += len(res.Skipped)
+// others; ingest.Commit) and prints the summary. unit names input
+// positions in messages.
+func (a *app) commitBatches(ctx context.Context, c ingestTarget, f ingestFlags, unit string, batches <-chan ingest.Batch) error {
+	start := time.Now()
+	// Only this goroutine writes to stderr: the reader hands its messages
+	// over with the batch.
+	st, err := ingest.Commit(ctx, c, batches, ingest.Options{SkipInvalid: f.skipInvalid, Unit: unit,
+		Log: func(msg string) { fmt.Fprintln(a.stderr, msg) }})
+	if err != nil {
+		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w; ingest stopped: %d items committed", err, st.committed)
-	}
-	return a.printIngestSummary(st)
+	return a.printIngestSummary(st, start)
 }
 
 // readJSONL decodes lines into batches. Decode errors end the stream unless
 // skipping, in which case they are reported and counted.
-func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out chan<- ingestBatch) {
+func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out chan<- ingest.Batch) {
 	defer close(out)
-	var cur ingestBatch
+	var cur ingest.Batch
 	floats := 0
-	send := func(b ingestBatch) bool { return sendBatch(ctx, out, b) }
+	send := func(b ingest.Batch) bool { return ingest.Send(ctx, out, b) }
 	var buf []byte
 	for line := 1; ; line++ {
 		data, err := readLine(ctx, r, buf[:0], maxLineBytes)
@@ -189,10 +148,10 @@ func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out
 		if errors.Is(err, errLineTooLong) {
 			err = fmt.Errorf("line %d: %w", line, err)
 			if !f.skipInvalid {
-				send(ingestBatch{err: err})
+				send(ingest.Batch{Err: err})
 				return
 			}
-			cur.skipped = append(cur.skipped, fmt.Sprintf("wpcdb: skipped %v", err))
+			cur.Skipped = append(cur.Skipped, fmt.Sprintf("wpcdb: skipped %v", err))
 			if err = skipLine(ctx, r); err == nil {
 				continue
 			}
@@ -205,31 +164,31 @@ func (a *app) readJSONL(ctx context.Context, r *bufio.Reader, f ingestFlags, out
 			}
 			if derr != nil {
 				if !f.skipInvalid {
-					send(ingestBatch{err: fmt.Errorf("line %d: %w", line, derr)})
+					send(ingest.Batch{Err: fmt.Errorf("line %d: %w", line, derr)})
 					return
 				}
-				cur.skipped = append(cur.skipped, fmt.Sprintf("wpcdb: skipped line %d: %v", line, derr))
+				cur.Skipped = append(cur.Skipped, fmt.Sprintf("wpcdb: skipped line %d: %v", line, derr))
 			} else {
-				cur.items = append(cur.items, wpcdb.Item{ID: rec.ID, Cloud: rec.Cloud, Attrs: rec.Attrs})
-				cur.pos = append(cur.pos, line)
+				cur.Items = append(cur.Items, wpcdb.Item{ID: rec.ID, Cloud: rec.Cloud, Attrs: rec.Attrs})
+				cur.Pos = append(cur.Pos, line)
 				floats += len(rec.Cloud.Points)
-				if len(cur.items) >= f.batch || floats >= maxBatchFloats {
+				if len(cur.Items) >= f.batch || floats >= ingest.MaxBatchFloats {
 					if !send(cur) {
 						return
 					}
-					cur, floats = ingestBatch{}, 0
+					cur, floats = ingest.Batch{}, 0
 				}
 			}
 		}
 		if err != nil {
 			if err != io.EOF {
-				send(ingestBatch{err: fmt.Errorf("line %d: %w", line, err)})
+				send(ingest.Batch{Err: fmt.Errorf("line %d: %w", line, err)})
 				return
 			}
 			break
 		}
 	}
-	if len(cur.items) > 0 || len(cur.skipped) > 0 {
+	if len(cur.Items) > 0 || len(cur.Skipped) > 0 {
 		send(cur)
 	}
 }
@@ -269,17 +228,6 @@ func skipLine(ctx context.Context, r *bufio.Reader) error {
 	}
 }
 
-// sendBatch hands b to the committer, or gives up when ctx is done (the
-// committer stopped on an error).
-func sendBatch(ctx context.Context, out chan<- ingestBatch, b ingestBatch) bool {
-	select {
-	case out <- b:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 func trimSpace(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
 		b = b[1:]
@@ -290,15 +238,15 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-func (a *app) printIngestSummary(st ingestStats) error {
-	secs := time.Since(st.start).Seconds()
-	rate := float64(st.committed) / max(secs, 1e-9)
+func (a *app) printIngestSummary(st ingest.Stats, start time.Time) error {
+	secs := time.Since(start).Seconds()
+	rate := float64(st.Committed) / max(secs, 1e-9)
 	if a.g.json {
-		return a.printJSON(map[string]any{"ingested": st.committed, "skipped": st.skipped, "seconds": secs, "items_per_s": rate})
+		return a.printJSON(map[string]any{"ingested": st.Committed, "skipped": st.Skipped, "seconds": secs, "items_per_s": rate})
 	}
-	msg := fmt.Sprintf("ingested %d items in %.2f s (%.0f items/s)", st.committed, secs, rate)
-	if st.skipped > 0 {
-		msg += fmt.Sprintf(", skipped %d invalid", st.skipped)
+	msg := fmt.Sprintf("ingested %d items in %.2f s (%.0f items/s)", st.Committed, secs, rate)
+	if st.Skipped > 0 {
+		msg += fmt.Sprintf(", skipped %d invalid", st.Skipped)
 	}
 	_, err := fmt.Fprintln(a.stdout, msg)
 	return err

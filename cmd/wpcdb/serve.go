@@ -28,6 +28,7 @@ type serveFlags struct {
 	tlsCert, tlsKey string
 	maxRecvMB       int
 	snapshotDir     string
+	importDir       string
 	shutdownTimeout time.Duration
 	logLevel        string
 	http            bool
@@ -63,6 +64,7 @@ then they are cancelled. Every other wpcdb command given --addr is its client.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.IntVar(&f.maxRecvMB, "max-recv-mb", server.DefaultMaxRecvBytes>>20, "largest message the server accepts, in MiB (an ingest batch is one message)")
 	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "directory Snapshot requests write under; a request names a snapshot in it (default <data>/snapshots)")
+	fl.StringVar(&f.importDir, "import-dir", "", "directory Import requests read NumPy files from (paths relative to it, never outside it); empty: imports are disabled")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for in-flight requests")
 	fl.BoolVar(&f.http, "http", true, "also serve HTTP/JSON (REST routes under /v1/, protojson bodies) on --listen")
 	fl.StringVar(&f.cluster, "cluster", "", "cluster mode: etcd endpoints, comma-separated (http://127.0.0.1:2379); the node registers and routes sharded collections")
@@ -100,7 +102,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if f.snapshotDir == "" {
 		f.snapshotDir = filepath.Join(a.g.data, "snapshots")
 	}
-	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, SnapshotRoot: f.snapshotDir, Logger: log, HTTP: f.http}
+	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, SnapshotRoot: f.snapshotDir, ImportRoot: f.importDir, Logger: log, HTTP: f.http}
 	if f.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
 		if err != nil {

@@ -2816,6 +2816,190 @@ func (x *RerankResponse) GetMissing() []string {
 	return nil
 }
 
+type ImportRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
+	// points is an .npy file of shape (N, M, d), float32 or float16; the
+	// others are optional: weights (N, M), lengths (N,) integers (row i has
+	// its first lengths[i] points), ids (text, one a line; default the row
+	// number), attrs (JSONL, one object a line). Every path is relative to
+	// the server's import directory and must stay inside it.
+	Points  string `protobuf:"bytes,2,opt,name=points,proto3" json:"points,omitempty"`
+	Weights string `protobuf:"bytes,3,opt,name=weights,proto3" json:"weights,omitempty"`
+	Lengths string `protobuf:"bytes,4,opt,name=lengths,proto3" json:"lengths,omitempty"`
+	Ids     string `protobuf:"bytes,5,opt,name=ids,proto3" json:"ids,omitempty"`
+	Attrs   string `protobuf:"bytes,6,opt,name=attrs,proto3" json:"attrs,omitempty"`
+	// batch is the items per batch (0: 1000, fewer when clouds are large).
+	Batch uint32 `protobuf:"varint,7,opt,name=batch,proto3" json:"batch,omitempty"`
+	// skip_invalid skips and counts invalid rows instead of stopping at a
+	// batch that holds one (batches committed before it stay committed).
+	SkipInvalid   bool `protobuf:"varint,8,opt,name=skip_invalid,json=skipInvalid,proto3" json:"skip_invalid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportRequest) Reset() {
+	*x = ImportRequest{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportRequest) ProtoMessage() {}
+
+func (x *ImportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportRequest.ProtoReflect.Descriptor instead.
+func (*ImportRequest) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ImportRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *ImportRequest) GetPoints() string {
+	if x != nil {
+		return x.Points
+	}
+	return ""
+}
+
+func (x *ImportRequest) GetWeights() string {
+	if x != nil {
+		return x.Weights
+	}
+	return ""
+}
+
+func (x *ImportRequest) GetLengths() string {
+	if x != nil {
+		return x.Lengths
+	}
+	return ""
+}
+
+func (x *ImportRequest) GetIds() string {
+	if x != nil {
+		return x.Ids
+	}
+	return ""
+}
+
+func (x *ImportRequest) GetAttrs() string {
+	if x != nil {
+		return x.Attrs
+	}
+	return ""
+}
+
+func (x *ImportRequest) GetBatch() uint32 {
+	if x != nil {
+		return x.Batch
+	}
+	return 0
+}
+
+func (x *ImportRequest) GetSkipInvalid() bool {
+	if x != nil {
+		return x.SkipInvalid
+	}
+	return false
+}
+
+type ImportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          uint64                 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`           // rows of the input
+	Read          uint64                 `protobuf:"varint,2,opt,name=read,proto3" json:"read,omitempty"`           // rows read so far
+	Committed     uint64                 `protobuf:"varint,3,opt,name=committed,proto3" json:"committed,omitempty"` // items written so far
+	Skipped       uint64                 `protobuf:"varint,4,opt,name=skipped,proto3" json:"skipped,omitempty"`     // rows skipped so far (skip_invalid)
+	Done          bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`           // the import is complete
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportResponse) Reset() {
+	*x = ImportResponse{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportResponse) ProtoMessage() {}
+
+func (x *ImportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportResponse.ProtoReflect.Descriptor instead.
+func (*ImportResponse) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ImportResponse) GetRows() uint64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *ImportResponse) GetRead() uint64 {
+	if x != nil {
+		return x.Read
+	}
+	return 0
+}
+
+func (x *ImportResponse) GetCommitted() uint64 {
+	if x != nil {
+		return x.Committed
+	}
+	return 0
+}
+
+func (x *ImportResponse) GetSkipped() uint64 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *ImportResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
 type SnapshotRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// dir is the directory to create on the server. When the server has a
@@ -2827,7 +3011,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[40]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2839,7 +3023,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[40]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2852,7 +3036,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{40}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SnapshotRequest) GetDir() string {
@@ -2872,7 +3056,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[41]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2884,7 +3068,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[41]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2897,7 +3081,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{41}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SnapshotResponse) GetDir() string {
@@ -2918,7 +3102,7 @@ type CalibrateRequest struct {
 
 func (x *CalibrateRequest) Reset() {
 	*x = CalibrateRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[42]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2930,7 +3114,7 @@ func (x *CalibrateRequest) String() string {
 func (*CalibrateRequest) ProtoMessage() {}
 
 func (x *CalibrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[42]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2943,7 +3127,7 @@ func (x *CalibrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CalibrateRequest.ProtoReflect.Descriptor instead.
 func (*CalibrateRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{42}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CalibrateRequest) GetCollection() string {
@@ -2978,7 +3162,7 @@ type CalibrateResponse struct {
 
 func (x *CalibrateResponse) Reset() {
 	*x = CalibrateResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[43]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2990,7 +3174,7 @@ func (x *CalibrateResponse) String() string {
 func (*CalibrateResponse) ProtoMessage() {}
 
 func (x *CalibrateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[43]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3003,7 +3187,7 @@ func (x *CalibrateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CalibrateResponse.ProtoReflect.Descriptor instead.
 func (*CalibrateResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{43}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CalibrateResponse) GetChosen() string {
@@ -3059,7 +3243,7 @@ type FeatureSample_Term struct {
 
 func (x *FeatureSample_Term) Reset() {
 	*x = FeatureSample_Term{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[45]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3255,7 @@ func (x *FeatureSample_Term) String() string {
 func (*FeatureSample_Term) ProtoMessage() {}
 
 func (x *FeatureSample_Term) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[45]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3112,7 +3296,7 @@ type CalibrateResponse_Measured struct {
 
 func (x *CalibrateResponse_Measured) Reset() {
 	*x = CalibrateResponse_Measured{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[49]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3124,7 +3308,7 @@ func (x *CalibrateResponse_Measured) String() string {
 func (*CalibrateResponse_Measured) ProtoMessage() {}
 
 func (x *CalibrateResponse_Measured) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[49]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3137,7 +3321,7 @@ func (x *CalibrateResponse_Measured) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CalibrateResponse_Measured.ProtoReflect.Descriptor instead.
 func (*CalibrateResponse_Measured) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{43, 0}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{45, 0}
 }
 
 func (x *CalibrateResponse_Measured) GetRepresentation() string {
@@ -3396,7 +3580,24 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x05stats\x18\x02 \x01(\v2\x15.wpcdb.v1.SearchStatsR\x05stats\x122\n" +
 	"\n" +
 	"score_mode\x18\x03 \x01(\x0e2\x13.wpcdb.v1.ScoreModeR\tscoreMode\x12\x18\n" +
-	"\amissing\x18\x04 \x03(\tR\amissing\"#\n" +
+	"\amissing\x18\x04 \x03(\tR\amissing\"\xdc\x01\n" +
+	"\rImportRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12\x16\n" +
+	"\x06points\x18\x02 \x01(\tR\x06points\x12\x18\n" +
+	"\aweights\x18\x03 \x01(\tR\aweights\x12\x18\n" +
+	"\alengths\x18\x04 \x01(\tR\alengths\x12\x10\n" +
+	"\x03ids\x18\x05 \x01(\tR\x03ids\x12\x14\n" +
+	"\x05attrs\x18\x06 \x01(\tR\x05attrs\x12\x14\n" +
+	"\x05batch\x18\a \x01(\rR\x05batch\x12!\n" +
+	"\fskip_invalid\x18\b \x01(\bR\vskipInvalid\"\x84\x01\n" +
+	"\x0eImportResponse\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\x04R\x04rows\x12\x12\n" +
+	"\x04read\x18\x02 \x01(\x04R\x04read\x12\x1c\n" +
+	"\tcommitted\x18\x03 \x01(\x04R\tcommitted\x12\x18\n" +
+	"\askipped\x18\x04 \x01(\x04R\askipped\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done\"#\n" +
 	"\x0fSnapshotRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\tR\x03dir\"$\n" +
 	"\x10SnapshotResponse\x12\x10\n" +
@@ -3434,7 +3635,8 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x14ENCODING_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fENCODING_F32\x10\x01\x12\x10\n" +
 	"\fENCODING_F16\x10\x02\x12\x11\n" +
-	"\rENCODING_BF16\x10\x032\xc7\t\n" +
+	"\rENCODING_BF16\x10\x032\x86\n" +
+	"\n" +
 	"\fWPCDBService\x12Y\n" +
 	"\x10CreateCollection\x12!.wpcdb.v1.CreateCollectionRequest\x1a\".wpcdb.v1.CreateCollectionResponse\x12_\n" +
 	"\x12DescribeCollection\x12#.wpcdb.v1.DescribeCollectionRequest\x1a$.wpcdb.v1.DescribeCollectionResponse\x12V\n" +
@@ -3452,7 +3654,8 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\vBatchSearch\x12\x1c.wpcdb.v1.BatchSearchRequest\x1a\x1d.wpcdb.v1.BatchSearchResponse\x12;\n" +
 	"\x06Rerank\x12\x17.wpcdb.v1.RerankRequest\x1a\x18.wpcdb.v1.RerankResponse\x12A\n" +
 	"\bSnapshot\x12\x19.wpcdb.v1.SnapshotRequest\x1a\x1a.wpcdb.v1.SnapshotResponse\x12D\n" +
-	"\tCalibrate\x12\x1a.wpcdb.v1.CalibrateRequest\x1a\x1b.wpcdb.v1.CalibrateResponseB/Z-github.com/wpcdb/wpcdb/server/wpcdbv1;wpcdbv1b\x06proto3"
+	"\tCalibrate\x12\x1a.wpcdb.v1.CalibrateRequest\x1a\x1b.wpcdb.v1.CalibrateResponse\x12=\n" +
+	"\x06Import\x12\x17.wpcdb.v1.ImportRequest\x1a\x18.wpcdb.v1.ImportResponse0\x01B/Z-github.com/wpcdb/wpcdb/server/wpcdbv1;wpcdbv1b\x06proto3"
 
 var (
 	file_wpcdb_v1_wpcdb_proto_rawDescOnce sync.Once
@@ -3467,7 +3670,7 @@ func file_wpcdb_v1_wpcdb_proto_rawDescGZIP() []byte {
 }
 
 var file_wpcdb_v1_wpcdb_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
 	(Dtype)(0),                         // 0: wpcdb.v1.Dtype
 	(ScoreMode)(0),                     // 1: wpcdb.v1.ScoreMode
@@ -3513,27 +3716,29 @@ var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
 	(*BatchSearchResponse)(nil),        // 41: wpcdb.v1.BatchSearchResponse
 	(*RerankRequest)(nil),              // 42: wpcdb.v1.RerankRequest
 	(*RerankResponse)(nil),             // 43: wpcdb.v1.RerankResponse
-	(*SnapshotRequest)(nil),            // 44: wpcdb.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),           // 45: wpcdb.v1.SnapshotResponse
-	(*CalibrateRequest)(nil),           // 46: wpcdb.v1.CalibrateRequest
-	(*CalibrateResponse)(nil),          // 47: wpcdb.v1.CalibrateResponse
-	nil,                                // 48: wpcdb.v1.Item.AttrsEntry
-	(*FeatureSample_Term)(nil),         // 49: wpcdb.v1.FeatureSample.Term
-	nil,                                // 50: wpcdb.v1.UpdateAttrsRequest.SetEntry
-	nil,                                // 51: wpcdb.v1.UpdateAttrsResponse.AttrsEntry
-	nil,                                // 52: wpcdb.v1.Hit.AttrsEntry
-	(*CalibrateResponse_Measured)(nil), // 53: wpcdb.v1.CalibrateResponse.Measured
-	(*structpb.Value)(nil),             // 54: google.protobuf.Value
+	(*ImportRequest)(nil),              // 44: wpcdb.v1.ImportRequest
+	(*ImportResponse)(nil),             // 45: wpcdb.v1.ImportResponse
+	(*SnapshotRequest)(nil),            // 46: wpcdb.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),           // 47: wpcdb.v1.SnapshotResponse
+	(*CalibrateRequest)(nil),           // 48: wpcdb.v1.CalibrateRequest
+	(*CalibrateResponse)(nil),          // 49: wpcdb.v1.CalibrateResponse
+	nil,                                // 50: wpcdb.v1.Item.AttrsEntry
+	(*FeatureSample_Term)(nil),         // 51: wpcdb.v1.FeatureSample.Term
+	nil,                                // 52: wpcdb.v1.UpdateAttrsRequest.SetEntry
+	nil,                                // 53: wpcdb.v1.UpdateAttrsResponse.AttrsEntry
+	nil,                                // 54: wpcdb.v1.Hit.AttrsEntry
+	(*CalibrateResponse_Measured)(nil), // 55: wpcdb.v1.CalibrateResponse.Measured
+	(*structpb.Value)(nil),             // 56: google.protobuf.Value
 }
 var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
 	0,  // 0: wpcdb.v1.Cloud.points_dtype:type_name -> wpcdb.v1.Dtype
 	4,  // 1: wpcdb.v1.Item.cloud:type_name -> wpcdb.v1.Cloud
-	48, // 2: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
+	50, // 2: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
 	2,  // 3: wpcdb.v1.CollectionConfig.norm:type_name -> wpcdb.v1.Norm
 	1,  // 4: wpcdb.v1.CollectionConfig.score:type_name -> wpcdb.v1.ScoreMode
 	3,  // 5: wpcdb.v1.CollectionConfig.encoding:type_name -> wpcdb.v1.Encoding
 	7,  // 6: wpcdb.v1.CollectionConfig.index:type_name -> wpcdb.v1.IndexConfig
-	49, // 7: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
+	51, // 7: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
 	6,  // 8: wpcdb.v1.CollectionInfo.config:type_name -> wpcdb.v1.CollectionConfig
 	8,  // 9: wpcdb.v1.CollectionInfo.index:type_name -> wpcdb.v1.IndexStatus
 	6,  // 10: wpcdb.v1.CreateCollectionRequest.config:type_name -> wpcdb.v1.CollectionConfig
@@ -3548,10 +3753,10 @@ var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
 	5,  // 19: wpcdb.v1.GetResponse.item:type_name -> wpcdb.v1.Item
 	5,  // 20: wpcdb.v1.GetManyResponse.items:type_name -> wpcdb.v1.Item
 	5,  // 21: wpcdb.v1.ScrollResponse.items:type_name -> wpcdb.v1.Item
-	50, // 22: wpcdb.v1.UpdateAttrsRequest.set:type_name -> wpcdb.v1.UpdateAttrsRequest.SetEntry
-	51, // 23: wpcdb.v1.UpdateAttrsResponse.attrs:type_name -> wpcdb.v1.UpdateAttrsResponse.AttrsEntry
+	52, // 22: wpcdb.v1.UpdateAttrsRequest.set:type_name -> wpcdb.v1.UpdateAttrsRequest.SetEntry
+	53, // 23: wpcdb.v1.UpdateAttrsResponse.attrs:type_name -> wpcdb.v1.UpdateAttrsResponse.AttrsEntry
 	4,  // 24: wpcdb.v1.SearchRequest.query:type_name -> wpcdb.v1.Cloud
-	52, // 25: wpcdb.v1.Hit.attrs:type_name -> wpcdb.v1.Hit.AttrsEntry
+	54, // 25: wpcdb.v1.Hit.attrs:type_name -> wpcdb.v1.Hit.AttrsEntry
 	37, // 26: wpcdb.v1.SearchResponse.hits:type_name -> wpcdb.v1.Hit
 	38, // 27: wpcdb.v1.SearchResponse.stats:type_name -> wpcdb.v1.SearchStats
 	1,  // 28: wpcdb.v1.SearchResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
@@ -3562,11 +3767,11 @@ var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
 	38, // 33: wpcdb.v1.RerankResponse.stats:type_name -> wpcdb.v1.SearchStats
 	1,  // 34: wpcdb.v1.RerankResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
 	4,  // 35: wpcdb.v1.CalibrateRequest.queries:type_name -> wpcdb.v1.Cloud
-	53, // 36: wpcdb.v1.CalibrateResponse.measured:type_name -> wpcdb.v1.CalibrateResponse.Measured
-	54, // 37: wpcdb.v1.Item.AttrsEntry.value:type_name -> google.protobuf.Value
-	54, // 38: wpcdb.v1.UpdateAttrsRequest.SetEntry.value:type_name -> google.protobuf.Value
-	54, // 39: wpcdb.v1.UpdateAttrsResponse.AttrsEntry.value:type_name -> google.protobuf.Value
-	54, // 40: wpcdb.v1.Hit.AttrsEntry.value:type_name -> google.protobuf.Value
+	55, // 36: wpcdb.v1.CalibrateResponse.measured:type_name -> wpcdb.v1.CalibrateResponse.Measured
+	56, // 37: wpcdb.v1.Item.AttrsEntry.value:type_name -> google.protobuf.Value
+	56, // 38: wpcdb.v1.UpdateAttrsRequest.SetEntry.value:type_name -> google.protobuf.Value
+	56, // 39: wpcdb.v1.UpdateAttrsResponse.AttrsEntry.value:type_name -> google.protobuf.Value
+	56, // 40: wpcdb.v1.Hit.AttrsEntry.value:type_name -> google.protobuf.Value
 	11, // 41: wpcdb.v1.WPCDBService.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
 	13, // 42: wpcdb.v1.WPCDBService.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
 	15, // 43: wpcdb.v1.WPCDBService.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
@@ -3582,27 +3787,29 @@ var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
 	36, // 53: wpcdb.v1.WPCDBService.Search:input_type -> wpcdb.v1.SearchRequest
 	40, // 54: wpcdb.v1.WPCDBService.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
 	42, // 55: wpcdb.v1.WPCDBService.Rerank:input_type -> wpcdb.v1.RerankRequest
-	44, // 56: wpcdb.v1.WPCDBService.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
-	46, // 57: wpcdb.v1.WPCDBService.Calibrate:input_type -> wpcdb.v1.CalibrateRequest
-	12, // 58: wpcdb.v1.WPCDBService.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
-	14, // 59: wpcdb.v1.WPCDBService.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
-	16, // 60: wpcdb.v1.WPCDBService.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
-	18, // 61: wpcdb.v1.WPCDBService.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
-	21, // 62: wpcdb.v1.WPCDBService.Upsert:output_type -> wpcdb.v1.UpsertResponse
-	23, // 63: wpcdb.v1.WPCDBService.UpsertBatch:output_type -> wpcdb.v1.UpsertBatchResponse
-	35, // 64: wpcdb.v1.WPCDBService.UpdateAttrs:output_type -> wpcdb.v1.UpdateAttrsResponse
-	25, // 65: wpcdb.v1.WPCDBService.Delete:output_type -> wpcdb.v1.DeleteResponse
-	27, // 66: wpcdb.v1.WPCDBService.Get:output_type -> wpcdb.v1.GetResponse
-	29, // 67: wpcdb.v1.WPCDBService.GetMany:output_type -> wpcdb.v1.GetManyResponse
-	31, // 68: wpcdb.v1.WPCDBService.Scroll:output_type -> wpcdb.v1.ScrollResponse
-	33, // 69: wpcdb.v1.WPCDBService.Count:output_type -> wpcdb.v1.CountResponse
-	39, // 70: wpcdb.v1.WPCDBService.Search:output_type -> wpcdb.v1.SearchResponse
-	41, // 71: wpcdb.v1.WPCDBService.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
-	43, // 72: wpcdb.v1.WPCDBService.Rerank:output_type -> wpcdb.v1.RerankResponse
-	45, // 73: wpcdb.v1.WPCDBService.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
-	47, // 74: wpcdb.v1.WPCDBService.Calibrate:output_type -> wpcdb.v1.CalibrateResponse
-	58, // [58:75] is the sub-list for method output_type
-	41, // [41:58] is the sub-list for method input_type
+	46, // 56: wpcdb.v1.WPCDBService.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
+	48, // 57: wpcdb.v1.WPCDBService.Calibrate:input_type -> wpcdb.v1.CalibrateRequest
+	44, // 58: wpcdb.v1.WPCDBService.Import:input_type -> wpcdb.v1.ImportRequest
+	12, // 59: wpcdb.v1.WPCDBService.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
+	14, // 60: wpcdb.v1.WPCDBService.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
+	16, // 61: wpcdb.v1.WPCDBService.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
+	18, // 62: wpcdb.v1.WPCDBService.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
+	21, // 63: wpcdb.v1.WPCDBService.Upsert:output_type -> wpcdb.v1.UpsertResponse
+	23, // 64: wpcdb.v1.WPCDBService.UpsertBatch:output_type -> wpcdb.v1.UpsertBatchResponse
+	35, // 65: wpcdb.v1.WPCDBService.UpdateAttrs:output_type -> wpcdb.v1.UpdateAttrsResponse
+	25, // 66: wpcdb.v1.WPCDBService.Delete:output_type -> wpcdb.v1.DeleteResponse
+	27, // 67: wpcdb.v1.WPCDBService.Get:output_type -> wpcdb.v1.GetResponse
+	29, // 68: wpcdb.v1.WPCDBService.GetMany:output_type -> wpcdb.v1.GetManyResponse
+	31, // 69: wpcdb.v1.WPCDBService.Scroll:output_type -> wpcdb.v1.ScrollResponse
+	33, // 70: wpcdb.v1.WPCDBService.Count:output_type -> wpcdb.v1.CountResponse
+	39, // 71: wpcdb.v1.WPCDBService.Search:output_type -> wpcdb.v1.SearchResponse
+	41, // 72: wpcdb.v1.WPCDBService.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
+	43, // 73: wpcdb.v1.WPCDBService.Rerank:output_type -> wpcdb.v1.RerankResponse
+	47, // 74: wpcdb.v1.WPCDBService.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
+	49, // 75: wpcdb.v1.WPCDBService.Calibrate:output_type -> wpcdb.v1.CalibrateResponse
+	45, // 76: wpcdb.v1.WPCDBService.Import:output_type -> wpcdb.v1.ImportResponse
+	59, // [59:77] is the sub-list for method output_type
+	41, // [41:59] is the sub-list for method input_type
 	41, // [41:41] is the sub-list for extension type_name
 	41, // [41:41] is the sub-list for extension extendee
 	0,  // [0:41] is the sub-list for field type_name
@@ -3619,7 +3826,7 @@ func file_wpcdb_v1_wpcdb_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wpcdb_v1_wpcdb_proto_rawDesc), len(file_wpcdb_v1_wpcdb_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   50,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -52,6 +52,7 @@ const (
 	WPCDBService_Rerank_FullMethodName             = "/wpcdb.v1.WPCDBService/Rerank"
 	WPCDBService_Snapshot_FullMethodName           = "/wpcdb.v1.WPCDBService/Snapshot"
 	WPCDBService_Calibrate_FullMethodName          = "/wpcdb.v1.WPCDBService/Calibrate"
+	WPCDBService_Import_FullMethodName             = "/wpcdb.v1.WPCDBService/Import"
 )
 
 // WPCDBServiceClient is the client API for WPCDBService service.
@@ -107,6 +108,12 @@ type WPCDBServiceClient interface {
 	// on its own items (queries of the real workload when given, else
 	// held-out items) and switches to it.
 	Calibrate(ctx context.Context, in *CalibrateRequest, opts ...grpc.CallOption) (*CalibrateResponse, error)
+	// Import ingests NumPy files already on the server machine, under the
+	// server's import directory (paths outside it are refused), in batches
+	// with the semantics of Upsert, and streams its progress: one message
+	// per committed batch, the last one with done set. Files too big to
+	// stream through a client go this way.
+	Import(ctx context.Context, in *ImportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ImportResponse], error)
 }
 
 type wPCDBServiceClient struct {
@@ -290,6 +297,25 @@ func (c *wPCDBServiceClient) Calibrate(ctx context.Context, in *CalibrateRequest
 	return out, nil
 }
 
+func (c *wPCDBServiceClient) Import(ctx context.Context, in *ImportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ImportResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &WPCDBService_ServiceDesc.Streams[1], WPCDBService_Import_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImportRequest, ImportResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WPCDBService_ImportClient = grpc.ServerStreamingClient[ImportResponse]
+
 // WPCDBServiceServer is the server API for WPCDBService service.
 // All implementations must embed UnimplementedWPCDBServiceServer
 // for forward compatibility.
@@ -343,6 +369,12 @@ type WPCDBServiceServer interface {
 	// on its own items (queries of the real workload when given, else
 	// held-out items) and switches to it.
 	Calibrate(context.Context, *CalibrateRequest) (*CalibrateResponse, error)
+	// Import ingests NumPy files already on the server machine, under the
+	// server's import directory (paths outside it are refused), in batches
+	// with the semantics of Upsert, and streams its progress: one message
+	// per committed batch, the last one with done set. Files too big to
+	// stream through a client go this way.
+	Import(*ImportRequest, grpc.ServerStreamingServer[ImportResponse]) error
 	mustEmbedUnimplementedWPCDBServiceServer()
 }
 
@@ -403,6 +435,9 @@ func (UnimplementedWPCDBServiceServer) Snapshot(context.Context, *SnapshotReques
 }
 func (UnimplementedWPCDBServiceServer) Calibrate(context.Context, *CalibrateRequest) (*CalibrateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Calibrate not implemented")
+}
+func (UnimplementedWPCDBServiceServer) Import(*ImportRequest, grpc.ServerStreamingServer[ImportResponse]) error {
+	return status.Error(codes.Unimplemented, "method Import not implemented")
 }
 func (UnimplementedWPCDBServiceServer) mustEmbedUnimplementedWPCDBServiceServer() {}
 func (UnimplementedWPCDBServiceServer) testEmbeddedByValue()                      {}
@@ -720,6 +755,17 @@ func _WPCDBService_Calibrate_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WPCDBService_Import_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ImportRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(WPCDBServiceServer).Import(m, &grpc.GenericServerStream[ImportRequest, ImportResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WPCDBService_ImportServer = grpc.ServerStreamingServer[ImportResponse]
+
 // WPCDBService_ServiceDesc is the grpc.ServiceDesc for WPCDBService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -798,6 +844,11 @@ var WPCDBService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _WPCDBService_Upsert_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Import",
+			Handler:       _WPCDBService_Import_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "wpcdb/v1/wpcdb.proto",

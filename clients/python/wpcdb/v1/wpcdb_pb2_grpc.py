@@ -100,6 +100,11 @@ class WPCDBServiceStub(object):
                 request_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateRequest.SerializeToString,
                 response_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateResponse.FromString,
                 )
+        self.Import = channel.unary_stream(
+                '/wpcdb.v1.WPCDBService/Import',
+                request_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.ImportRequest.SerializeToString,
+                response_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.ImportResponse.FromString,
+                )
 
 
 class WPCDBServiceServicer(object):
@@ -238,6 +243,17 @@ class WPCDBServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Import(self, request, context):
+        """Import ingests NumPy files already on the server machine, under the
+        server's import directory (paths outside it are refused), in batches
+        with the semantics of Upsert, and streams its progress: one message
+        per committed batch, the last one with done set. Files too big to
+        stream through a client go this way.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WPCDBServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -325,6 +341,11 @@ def add_WPCDBServiceServicer_to_server(servicer, server):
                     servicer.Calibrate,
                     request_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateRequest.FromString,
                     response_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateResponse.SerializeToString,
+            ),
+            'Import': grpc.unary_stream_rpc_method_handler(
+                    servicer.Import,
+                    request_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.ImportRequest.FromString,
+                    response_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.ImportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -623,5 +644,22 @@ class WPCDBService(object):
         return grpc.experimental.unary_unary(request, target, '/wpcdb.v1.WPCDBService/Calibrate',
             wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateRequest.SerializeToString,
             wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Import(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/wpcdb.v1.WPCDBService/Import',
+            wpcdb_dot_v1_dot_wpcdb__pb2.ImportRequest.SerializeToString,
+            wpcdb_dot_v1_dot_wpcdb__pb2.ImportResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

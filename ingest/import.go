@@ -1,0 +1,65 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/wpcdb/wpcdb"
+)
+
+// ImportOptions tune ImportNPY.
+type ImportOptions struct {
+	Batch       int  // items per batch (0: DefaultBatch; fewer when clouds are large)
+	SkipInvalid bool // see Options.SkipInvalid
+	// Log receives a message per skipped row; nil drops them.
+	Log func(msg string)
+	// Progress is called after each committed batch.
+	Progress func(Progress)
+}
+
+// Progress is where an import is.
+type Progress struct {
+	Rows, Read int // rows of the input, rows read so far
+	Stats
+}
+
+// ImportNPY ingests the NumPy files (opened with open) into c through
+// Commit, then tells c the load is done (LoadDone: its first stage is
+// built or calibrated). It is what `wpcdb import` runs embedded and what
+// the server's Import RPC runs, with open confined to its import
+// directory. Every file is opened and checked before anything is written;
+// a problem with the input or a refused batch wraps wpcdb.ErrInvalidArgument.
+func ImportNPY(ctx context.Context, c *wpcdb.Collection, open Opener, files NPYFiles, o ImportOptions) (Stats, error) {
+	if files.Points == "" {
+		return Stats{}, fmt.Errorf("%w: points: a file is required", wpcdb.ErrInvalidArgument)
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
+	cfg := c.Config()
+	in, err := OpenNPY(open, files, cfg.Dim, cfg.MaxPoints)
+	if err != nil {
+		return Stats{}, fmt.Errorf("%w: %w; nothing imported", wpcdb.ErrInvalidArgument, err)
+	}
+	defer in.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var read atomic.Int64 // set by the reader's goroutine
+	batches := in.Batches(ctx, o.Batch, o.SkipInvalid, func(rows int) { read.Store(int64(rows)) })
+	st, err := Commit(ctx, c, batches, Options{SkipInvalid: o.SkipInvalid, Unit: "row", Log: o.Log,
+		Progress: func(st Stats) {
+			if o.Progress != nil {
+				o.Progress(Progress{Rows: in.Rows(), Read: int(read.Load()), Stats: st})
+			}
+		}})
+	if err != nil {
+		var rowErr *RowError
+		if errors.As(err, &rowErr) && !errors.Is(err, wpcdb.ErrInvalidArgument) {
+			err = fmt.Errorf("%w: %w", wpcdb.ErrInvalidArgument, err)
+		}
+		return st, err
+	}
+	return st, c.LoadDone(ctx)
+}

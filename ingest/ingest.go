@@ -1,0 +1,123 @@
+// Package ingest is the one ingest pipeline of wpcdb's commands and
+// server: inputs decoded into batches on one goroutine (NumPy arrays here,
+// JSONL in the CLI) while the previous batch is validated and committed by
+// Commit, with the same --skip-invalid and batch semantics everywhere
+// (`wpcdb ingest`, `encode --ingest`, `import`, the Import RPC, `demo`).
+// It sits above the root package and below the server and the CLI.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/storage"
+)
+
+// MaxBatchFloats bounds the floats of one batch (points and weights): a
+// batch holds DefaultBatch items, fewer when their clouds are large (a
+// paper-shape cloud has ~100k floats).
+const (
+	DefaultBatch   = 1000
+	MaxBatchFloats = 8 << 20
+)
+
+// Batch is what a reader hands Commit: items with their input positions,
+// the messages of inputs it skipped before them (with SkipInvalid), or
+// the error that ends the input.
+type Batch struct {
+	Items   []wpcdb.Item
+	Pos     []int    // input line (JSONL) or row (NumPy) of each item
+	Skipped []string // inputs skipped by decode errors before this batch, as messages
+	Err     error    // an input that does not decode (only without SkipInvalid)
+}
+
+// Send hands b to the committer, or gives up when ctx is done (the
+// committer stopped on an error).
+func Send(ctx context.Context, out chan<- Batch, b Batch) bool {
+	select {
+	case out <- b:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Target is where batches are committed: a collection, embedded or on a
+// server.
+type Target interface {
+	UpsertWith(ctx context.Context, items []wpcdb.Item, opts wpcdb.UpsertOptions) (wpcdb.UpsertResult, error)
+}
+
+// Options tune Commit.
+type Options struct {
+	// SkipInvalid writes a batch's valid items and reports the others
+	// instead of stopping at a batch holding an invalid item.
+	SkipInvalid bool
+	// Unit names input positions in messages ("line", "row").
+	Unit string
+	// Log receives a message per skipped input; nil drops them.
+	Log func(msg string)
+	// Progress is called after each committed batch.
+	Progress func(Stats)
+}
+
+// Stats count what an ingest did.
+type Stats struct {
+	Committed int // items written
+	Skipped   int // inputs skipped (decode errors and invalid items)
+}
+
+// Commit upserts batches as they arrive and returns the counts. A batch
+// holding an invalid item is refused whole and stops the ingest (with
+// SkipInvalid its invalid items are skipped and counted); the error says
+// which input and how many items were committed before.
+func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Stats, error) {
+	var st Stats
+	log := o.Log
+	if log == nil {
+		log = func(string) {}
+	}
+	for b := range batches {
+		for _, msg := range b.Skipped {
+			log(msg)
+		}
+		st.Skipped += len(b.Skipped)
+		if b.Err != nil {
+			return st, fmt.Errorf("%w; ingest stopped: %d items committed before this batch", b.Err, st.Committed)
+		}
+		res, err := t.UpsertWith(ctx, b.Items, wpcdb.UpsertOptions{SkipInvalid: o.SkipInvalid})
+		var bad *wpcdb.InvalidItem
+		if errors.As(err, &bad) {
+			return st, &refusedError{bad: bad, msg: fmt.Sprintf("%s %d (id %s): %v; batch refused, ingest stopped: %d items committed before it",
+				o.Unit, b.Pos[bad.Index], storage.QuoteID(bad.ID), bad.Cause, st.Committed)}
+		}
+		if err != nil {
+			return st, fmt.Errorf("%w; ingest stopped: %d items committed before this batch", err, st.Committed)
+		}
+		for _, s := range res.Skipped {
+			log(fmt.Sprintf("wpcdb: skipped %s %d (id %s): %v", o.Unit, b.Pos[s.Index], storage.QuoteID(s.ID), s.Cause))
+		}
+		st.Committed += res.Written
+		st.Skipped += len(res.Skipped)
+		if o.Progress != nil {
+			o.Progress(st)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return st, fmt.Errorf("%w; ingest stopped: %d items committed", err, st.Committed)
+	}
+	return st, nil
+}
+
+// refusedError is a batch refused for an invalid item: its message names
+// the input position, and it unwraps to the *wpcdb.InvalidItem (and so to
+// wpcdb.ErrInvalidArgument).
+type refusedError struct {
+	msg string
+	bad *wpcdb.InvalidItem
+}
+
+func (e *refusedError) Error() string { return e.msg }
+func (e *refusedError) Unwrap() error { return e.bad }

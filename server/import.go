@@ -1,0 +1,74 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/ingest"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+)
+
+// errImportsDisabled: the server was started without an import directory.
+var errImportsDisabled = wpcerr.New(wpcdb.ErrFailedPrecondition, "server: imports are disabled: the server has no import directory")
+
+// Import ingests NumPy files from the server's import directory
+// (ingest.ImportNPY, the code `wpcdb import` runs embedded) and streams
+// its progress after every committed batch, then a last message with done
+// set. Every path is relative to the directory and opened through an
+// os.Root on it, so neither "..", an absolute path nor a symlink reaches a
+// file outside it.
+func (s *service) Import(req *pb.ImportRequest, stream pb.WPCDBService_ImportServer) error {
+	ctx := stream.Context()
+	if s.importRoot == "" {
+		return errImportsDisabled
+	}
+	c, err := s.collection(req.GetCollection())
+	if err != nil {
+		return err
+	}
+	files := ingest.NPYFiles{Points: req.GetPoints(), Weights: req.GetWeights(), Lengths: req.GetLengths(), IDs: req.GetIds(), Attrs: req.GetAttrs()}
+	for _, f := range []struct{ field, path string }{{"points", files.Points}, {"weights", files.Weights}, {"lengths", files.Lengths}, {"ids", files.IDs}, {"attrs", files.Attrs}} {
+		if f.path != "" && !filepath.IsLocal(f.path) {
+			return invalid("%s %s: must be a relative path inside the server's import directory", f.field, quoteShort(f.path))
+		}
+	}
+	if req.GetBatch() > 1<<20 {
+		return invalid("batch: %d items exceeds %d", req.GetBatch(), 1<<20)
+	}
+	root, err := os.OpenRoot(s.importRoot)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	// The reader and the committer hold a batch each, of at most
+	// MaxBatchFloats floats.
+	release, err := s.admit(ctx, min(2*ingest.MaxBatchFloats, s.inflightMax))
+	if err != nil {
+		return err
+	}
+	defer release()
+	var sendErr error
+	progress := func(p ingest.Progress, done bool) *pb.ImportResponse {
+		return &pb.ImportResponse{Rows: uint64(p.Rows), Read: uint64(p.Read), Committed: uint64(p.Committed), Skipped: uint64(p.Skipped), Done: done}
+	}
+	var last ingest.Progress
+	st, err := ingest.ImportNPY(ctx, c, root.Open, files, ingest.ImportOptions{
+		Batch: int(req.GetBatch()), SkipInvalid: req.GetSkipInvalid(),
+		Progress: func(p ingest.Progress) {
+			last = p
+			if sendErr == nil {
+				sendErr = stream.Send(progress(p, false))
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if sendErr != nil {
+		return sendErr
+	}
+	last.Stats, last.Read = st, last.Rows
+	return stream.Send(progress(last, true))
+}
