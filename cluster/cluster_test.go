@@ -276,11 +276,34 @@ func TestClusterEqualsOneNode(t *testing.T) {
 			t.Fatalf("bad search %v: %v, want %v", req, err, werr)
 		}
 	}
-	// An invalid item is reported by its index in the request.
+	// An invalid item refuses the whole batch, on every shard, with one
+	// node's error; with skip_invalid it is skipped, named by its index.
+	fresh := make([]*pb.Item, 8)
+	for i := range fresh {
+		fresh[i] = proto.CloneOf(items[i])
+		fresh[i].Id = fmt.Sprintf("new-%d", i)
+	}
+	for _, bad := range []*pb.Item{
+		{Id: "bad", Cloud: &pb.Cloud{Dim: dim, Weights: []float32{1}, Points: make([]float32, dim+1)}},
+		{Id: "bad", Cloud: fresh[0].Cloud, Attrs: map[string]*structpb.Value{"g": structpb.NewListValue(&structpb.ListValue{})}},
+		{Id: "", Cloud: fresh[0].Cloud},
+	} {
+		batch := append(slices.Clone(fresh[:6]), bad)
+		_, err = nodes[0].cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "c", Items: batch})
+		_, werr := one.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "c", Items: batch})
+		if st, wst := status.Convert(err), status.Convert(werr); wst.Code() != codes.InvalidArgument || !proto.Equal(st.Proto(), wst.Proto()) {
+			t.Fatalf("invalid item: %v, want %v", st.Proto(), wst.Proto())
+		}
+		if n, err := nodes[1].cli.Count(ctx, &pb.CountRequest{Collection: "c"}); err != nil || n.Count != uint64(len(items)-4) {
+			t.Fatalf("after a refused batch: count %v %v, want %d", n, err, len(items)-4)
+		}
+	}
 	bad := &pb.Item{Id: "bad", Cloud: &pb.Cloud{Dim: dim, Weights: []float32{1}, Points: make([]float32, dim+1)}}
-	_, err = nodes[0].cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "c", Items: []*pb.Item{items[3], items[4], items[5], bad}})
-	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), `item 3 (id "bad")`) {
-		t.Fatalf("invalid item: %v", err)
+	batch := []*pb.Item{fresh[6], bad, fresh[7]}
+	got2, err := nodes[0].cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "c", Items: batch, SkipInvalid: true})
+	want2, werr := one.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "c", Items: batch, SkipInvalid: true})
+	if err != nil || werr != nil || !proto.Equal(got2, want2) || got2.Written != 2 {
+		t.Fatalf("skip invalid: %v %v, want %v %v", got2, err, want2, werr)
 	}
 
 	// A node that stops serving (its lease still alive): a search refuses

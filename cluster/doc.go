@@ -43,16 +43,18 @@
 // Unavailable, "partial result refused", naming each failed shard and its
 // node. Errors a shard gives for the request itself (a bad filter, an
 // unknown ID) keep their code and message; a refused upsert item is
-// named by its index in the caller's request.
+// named by its index in the caller's request, as one node names it.
 //
 // # What is not there yet
 //
 //   - Replication: every shard has one replica. A node that dies makes its
 //     shards unavailable (their data waits on its disk) until it comes
 //     back under the same ID (at any address).
-//   - Cross-shard atomicity: an upsert batch spanning shards is atomic per
-//     shard only; an invalid item refuses its shard's part while the other
-//     parts may commit (the error says which item).
+//   - Cross-shard atomicity: the router validates a whole batch first
+//     (wpcdb.CheckItems), so an invalid item refuses it on every shard
+//     with one node's error; but a batch spanning shards is committed per
+//     shard, so a shard failing for another reason (its node down, its
+//     disk full) leaves the other shards' parts committed.
 //   - Moves and rebalancing (`cluster move`, replacing a dead node), the
 //     number of shards after creation, consistency levels, accepting
 //     partial results, on-demand Calibrate of a sharded collection (each

@@ -13,9 +13,12 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/order"
+	"github.com/wpcdb/wpcdb/internal/pbconv"
 	"github.com/wpcdb/wpcdb/query"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
@@ -145,6 +148,40 @@ func keys(g map[int][]int) []int {
 	return out
 }
 
+// checkItems validates a batch as one node would before writing any of
+// it (wpcdb.CheckItems), so that an invalid item refuses the whole batch
+// and no shard writes its part; its error is one node's.
+func checkItems(m ShardMap, items []*pb.Item) error {
+	var pcfg pb.CollectionConfig
+	if err := protojson.Unmarshal(m.Config, &pcfg); err != nil {
+		return status.Errorf(codes.Internal, "collection %q: catalog config: %v", m.Name, err)
+	}
+	cfg, err := pbconv.ConfigFromPB(&pcfg)
+	if err != nil {
+		return status.Errorf(codes.Internal, "collection %q: catalog config: %v", m.Name, err)
+	}
+	its := make([]wpcdb.Item, len(items))
+	for i, p := range items {
+		if its[i], err = pbconv.ItemFromPB(p); err != nil {
+			return invalidStatus(i, p.GetId(), fmt.Errorf("%w: item %d (id %q): %w", wpcdb.ErrInvalidArgument, i, p.GetId(), err), err)
+		}
+	}
+	var bad *wpcdb.InvalidItem
+	if err := wpcdb.CheckItems(cfg, its); errors.As(err, &bad) {
+		return invalidStatus(bad.Index, bad.ID, bad, bad.Cause)
+	}
+	return nil
+}
+
+// invalidStatus is the status one node gives a refused item.
+func invalidStatus(i int, id string, err, cause error) error {
+	st := status.New(codes.InvalidArgument, err.Error())
+	if d, derr := st.WithDetails(&pb.InvalidItem{Index: uint32(i), Id: id, Reason: cause.Error()}); derr == nil {
+		st = d
+	}
+	return st.Err()
+}
+
 // remapInvalid reports a shard's refused item by its index in the
 // request (the shard saw its index in its part of the batch).
 func remapInvalid(err error, index []int) error {
@@ -158,7 +195,8 @@ func remapInvalid(err error, index []int) error {
 			continue
 		}
 		i := index[bad.GetIndex()]
-		ns := status.Newf(codes.InvalidArgument, "item %d (id %q): %s", i, bad.GetId(), bad.GetReason())
+		msg := strings.Replace(st.Message(), fmt.Sprintf("item %d (id ", bad.GetIndex()), fmt.Sprintf("item %d (id ", i), 1)
+		ns := status.New(codes.InvalidArgument, msg)
 		if d, derr := ns.WithDetails(&pb.InvalidItem{Index: uint32(i), Id: bad.GetId(), Reason: bad.GetReason()}); derr == nil {
 			ns = d
 		}
@@ -171,7 +209,12 @@ func remapInvalid(err error, index []int) error {
 // leader (send), at once; the written counts add up and skipped items are
 // reported by their request index. Each shard's part is atomic; a batch
 // spanning shards is not (see the package doc).
-func (r *Router) upsertParts(ctx context.Context, m ShardMap, items []*pb.Item, send func(ctx context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error)) (uint32, []*pb.InvalidItem, error) {
+func (r *Router) upsertParts(ctx context.Context, m ShardMap, items []*pb.Item, skip bool, send func(ctx context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error)) (uint32, []*pb.InvalidItem, error) {
+	if !skip {
+		if err := checkItems(m, items); err != nil {
+			return 0, nil, err
+		}
+	}
 	groups := split(m, len(items), func(i int) string { return items[i].GetId() })
 	var (
 		mu      sync.Mutex
@@ -207,7 +250,7 @@ func (r *Router) UpsertBatch(ctx context.Context, req *pb.UpsertBatchRequest) (*
 	if !ok {
 		return r.WPCDBServiceServer.UpsertBatch(ctx, req)
 	}
-	w, sk, err := r.upsertParts(ctx, m, req.GetItems(), func(ctx context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error) {
+	w, sk, err := r.upsertParts(ctx, m, req.GetItems(), req.GetSkipInvalid(), func(ctx context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error) {
 		resp, err := cl.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: ShardName(m.Name, k), Items: part, SkipInvalid: req.GetSkipInvalid()})
 		return resp.GetWritten(), resp.GetSkipped(), err
 	})
@@ -244,7 +287,7 @@ func (r *Router) Upsert(stream pb.WPCDBService_UpsertServer) error {
 		if name := req.GetCollection(); batch > 0 && name != "" && name != m.Name {
 			return status.Errorf(codes.InvalidArgument, "batch %d: collection %q: an Upsert stream writes to one collection (%q)", batch, name, m.Name)
 		}
-		w, sk, err := r.upsertParts(ctx, m, req.GetItems(), func(_ context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error) {
+		w, sk, err := r.upsertParts(ctx, m, req.GetItems(), req.GetSkipInvalid(), func(_ context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error) {
 			mu.Lock()
 			s, ok := shardStreams[k]
 			mu.Unlock()
