@@ -276,6 +276,15 @@ func TestClusterEqualsOneNode(t *testing.T) {
 			t.Fatalf("bad search %v: %v, want %v", req, err, werr)
 		}
 	}
+	// What is not there yet says so.
+	if _, err := nodes[1].cli.Calibrate(ctx, &pb.CalibrateRequest{Collection: "c"}); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("calibrate: %v, want Unimplemented", err)
+	}
+	if st, err := nodes[1].cli.Import(ctx, &pb.ImportRequest{Collection: "c"}); err == nil {
+		if _, err = st.Recv(); status.Code(err) != codes.Unimplemented {
+			t.Fatalf("import: %v, want Unimplemented", err)
+		}
+	}
 	// An invalid item refuses the whole batch, on every shard, with one
 	// node's error; with skip_invalid it is skipped, named by its index.
 	fresh := make([]*pb.Item, 8)

@@ -57,7 +57,8 @@
 //     disk full) leaves the other shards' parts committed.
 //   - Moves and rebalancing (`cluster move`, replacing a dead node), the
 //     number of shards after creation, consistency levels, accepting
-//     partial results, on-demand Calibrate of a sharded collection (each
+//     partial results, Import of files into a sharded collection,
+//     on-demand Calibrate of a sharded collection (each
 //     shard calibrates at the end of an Upsert stream), TLS between nodes
 //     (serve refuses --cluster with TLS), the in-flight memory budget at
 //     the router (each shard enforces its own).
