@@ -389,6 +389,17 @@ func TestLeaseExpiry(t *testing.T) {
 		t.Fatalf("a second node a: %v", err)
 	}
 	waitView(t, a.Client, "three nodes", func(v *cluster.View) bool { return len(v.Nodes()) == 3 })
+	// Refused before any node is called (none listens at these addresses).
+	for _, tc := range []struct {
+		name   string
+		shards int
+		msg    string
+	}{{"x", cluster.MaxShards + 1, "shards must be between 1 and 256, got 257"}, {"x", -1, "got -1"}, {"x.s1", 1, "may not end in .s<digits>"}, {"-x", 1, "not allowed"}} {
+		_, err := a.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: tc.name, Config: &pb.CollectionConfig{Dim: 2}}, tc.shards)
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("create %q with %d shards: %v, want %q", tc.name, tc.shards, err, tc.msg)
+		}
+	}
 	var buf bytes.Buffer
 	cluster.WriteStatus(&buf, a.View())
 	if !strings.Contains(buf.String(), "b     127.0.0.1:7002") {
