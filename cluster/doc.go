@@ -12,7 +12,9 @@
 //
 // Catalog: each sharded collection's ShardMap (its configuration, and per
 // shard the replicas, the leader and an epoch) is one etcd key. Every
-// node keeps a View of the nodes and the catalog through a watch. Key
+// node keeps a View of the nodes and the catalog through a watch: the
+// node that creates a collection routes it at once, the others once the
+// watch brings it (milliseconds; until then they answer NOT_FOUND). Key
 // layout, under Options.Prefix (default "/wpcdb/"):
 //
 //	nodes/<node-id>      NodeInfo (JSON), under the node's lease

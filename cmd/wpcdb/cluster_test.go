@@ -28,7 +28,7 @@ func TestClusterCLI(t *testing.T) {
 	for i, addr := range addrs {
 		id := []string{"n1", "n2"}[i]
 		go func() {
-			done <- run(ctx, []string{"serve", "--data", filepath.Join(dir, id), "--listen", addr, "--metrics-listen", "", "--cluster", ep, "--node-id", id}, strings.NewReader(""), &lockedBuffer{}, &stderr[i])
+			done <- run(ctx, []string{"serve", "--data", filepath.Join(dir, id), "--listen", addr, "--metrics-listen", "", "--cluster", ep, "--node-id", id, "--shard-timeout", "1m"}, strings.NewReader(""), &lockedBuffer{}, &stderr[i])
 		}()
 		waitServing(t, addr)
 	}
@@ -89,6 +89,9 @@ func TestClusterCLI(t *testing.T) {
 	}
 	if _, errOut, code := runCLI(t, "", "collection", "create", "d", "--dim", "4", "--shards", "2"); code != 2 || !strings.Contains(errOut, "--shards needs --cluster") {
 		t.Errorf("--shards without --cluster: %d %s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "", "serve", "--cluster", ep, "--node-id", "n3", "--shard-timeout", "-1s"); code != 2 || !strings.Contains(errOut, "--shard-timeout must not be negative") {
+		t.Errorf("negative --shard-timeout: %d %s", code, errOut)
 	}
 	if _, errOut, code := runCLI(t, "", "serve", "--cluster", ep); code != 2 || !strings.Contains(errOut, "--cluster and --node-id go together") {
 		t.Errorf("--cluster without --node-id: %d %s", code, errOut)
