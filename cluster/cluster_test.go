@@ -252,6 +252,34 @@ func TestClusterEqualsOneNode(t *testing.T) {
 	}
 	check("after ingest")
 
+	// Rerank, BatchSearch and UpdateAttrs answer as one node does.
+	rr := &pb.RerankRequest{Collection: "c", Query: queries[1], Ids: []string{"item-007", "gone", "item-061", "item-030", "item-002"}, WithAttrs: true}
+	wantRR, err := one.cli.Rerank(ctx, rr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotRR, err := nodes[1].cli.Rerank(ctx, rr)
+	if err != nil || !equalHits(gotRR.Hits, wantRR.Hits) || !slices.Equal(gotRR.Missing, wantRR.Missing) || len(wantRR.Hits) != 4 {
+		t.Fatalf("rerank: %v %v, want %v", gotRR, err, wantRR)
+	}
+	bs := &pb.BatchSearchRequest{Collection: "c", Queries: queries[:2], K: 6, Filter: "g != 0"}
+	wantBS, err := one.cli.BatchSearch(ctx, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotBS, err := nodes[2].cli.BatchSearch(ctx, bs)
+	if err != nil || len(gotBS.Results) != 2 || !equalHits(gotBS.Results[0].Hits, wantBS.Results[0].Hits) || !equalHits(gotBS.Results[1].Hits, wantBS.Results[1].Hits) {
+		t.Fatalf("batch search: %v %v, want %v", gotBS, err, wantBS)
+	}
+	ua := &pb.UpdateAttrsRequest{Collection: "c", Id: "item-033", Set: map[string]*structpb.Value{"tag": structpb.NewStringValue("x")}, Unset: []string{"g"}}
+	wantUA, err := one.cli.UpdateAttrs(ctx, ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotUA, err := nodes[0].cli.UpdateAttrs(ctx, ua); err != nil || !proto.Equal(gotUA, wantUA) {
+		t.Fatalf("update attrs: %v %v, want %v", gotUA, err, wantUA)
+	}
+
 	del := []string{"item-001", "item-002", "item-050", "item-077", "absent"}
 	want, err := one.cli.Delete(ctx, &pb.DeleteRequest{Collection: "c", Ids: del})
 	if err != nil {
