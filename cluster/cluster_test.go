@@ -322,7 +322,7 @@ func TestClusterEqualsOneNode(t *testing.T) {
 	}
 	for _, bad := range []*pb.Item{
 		{Id: "bad", Cloud: &pb.Cloud{Dim: dim, Weights: []float32{1}, Points: make([]float32, dim+1)}},
-		{Id: "bad", Cloud: fresh[0].Cloud, Attrs: map[string]*structpb.Value{"g": structpb.NewListValue(&structpb.ListValue{})}},
+		{Id: "bad", Cloud: fresh[0].Cloud, Attrs: map[string]*structpb.Value{"": structpb.NewNumberValue(1)}},
 		{Id: "", Cloud: fresh[0].Cloud},
 	} {
 		batch := append(slices.Clone(fresh[:6]), bad)
