@@ -235,12 +235,11 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 			keepPhi = append(keepPhi, phis[i])
 			continue
 		}
-		bad := InvalidItem{Index: i, ID: items[i].ID, Cause: err,
-			Err: fmt.Errorf("%w: item %d (id %s): %w", ErrInvalidArgument, i, storage.QuoteID(items[i].ID), err)}
+		bad := invalidItem(i, items[i].ID, err)
 		if !opts.SkipInvalid {
-			return res, &bad
+			return res, bad
 		}
-		res.Skipped = append(res.Skipped, bad)
+		res.Skipped = append(res.Skipped, *bad)
 	}
 	if err := ctx.Err(); err != nil {
 		return UpsertResult{}, err
@@ -274,10 +273,7 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 // here only when the weights are large enough that it might overflow.
 func (c *Collection) prepare(it *Item, w *storage.ItemWrite) ([]float32, error) {
 	cfg := c.coll.Config()
-	if err := storage.CheckID(it.ID); err != nil {
-		return nil, err
-	}
-	if err := storage.CheckAttrs(it.Attrs); err != nil {
+	if err := checkIDAttrs(it); err != nil {
 		return nil, err
 	}
 	q, half, self, err := encodeCloud(cfg, c.sim, it.Cloud)
@@ -348,22 +344,62 @@ func (c *Collection) mapFeatures(writes []storage.ItemWrite, phis [][]float32, e
 	}
 }
 
+// quantizeCloud validates a cloud and returns it as the collection stores
+// it (with its f16/bf16 bits, nil for f32). Score what will read back:
+// quantize first, and check that no point became zero on the way.
+func quantizeCloud(cfg CollectionConfig, x wpcsim.Cloud) (q wpcsim.Cloud, half []uint16, err error) {
+	if err := x.Validate(cfg.Limits()); err != nil {
+		return q, nil, err
+	}
+	if q, half, err = storage.QuantizeBits(cfg.Encoding, x); err != nil {
+		return q, nil, err
+	}
+	if cfg.Encoding != collconfig.EncodingF32 {
+		if err := q.Validate(cfg.Limits()); err != nil {
+			return q, nil, fmt.Errorf("after %s encoding: %w", cfg.Encoding, err)
+		}
+	}
+	return q, half, nil
+}
+
+// checkIDAttrs checks an item's ID and attributes.
+func checkIDAttrs(it *Item) error {
+	if err := storage.CheckID(it.ID); err != nil {
+		return err
+	}
+	return storage.CheckAttrs(it.Attrs)
+}
+
+// invalidItem is item i's refusal, naming its index and ID.
+func invalidItem(i int, id string, err error) *InvalidItem {
+	return &InvalidItem{Index: i, ID: id, Cause: err,
+		Err: fmt.Errorf("%w: item %d (id %s): %w", ErrInvalidArgument, i, storage.QuoteID(id), err)}
+}
+
+// CheckItems validates a batch against a collection's configuration as
+// UpsertWith does before it writes (ID, attributes, the cloud before and
+// after encoding; not φ), and writes nothing: the first invalid item is returned as an *InvalidItem. A
+// cluster router checks a batch so before splitting it over shards, so
+// that an invalid item refuses the whole batch there as on one node.
+func CheckItems(cfg CollectionConfig, items []Item) error {
+	for i := range items {
+		err := checkIDAttrs(&items[i])
+		if err == nil {
+			_, _, err = quantizeCloud(cfg, items[i].Cloud)
+		}
+		if err != nil {
+			return invalidItem(i, items[i].ID, err)
+		}
+	}
+	return nil
+}
+
 // encodeCloud validates a cloud, once, and returns it as the collection
 // stores it (with its f16/bf16 bits, nil for f32) and g(X,X) (cosine and
 // mmd; zero for inner), computed from the stored form.
 func encodeCloud(cfg CollectionConfig, sim *wpcsim.Similarity, x wpcsim.Cloud) (q wpcsim.Cloud, half []uint16, self wpcsim.Self, err error) {
-	if err := x.Validate(cfg.Limits()); err != nil {
+	if q, half, err = quantizeCloud(cfg, x); err != nil {
 		return q, nil, self, err
-	}
-	// Score what will read back: quantize first, and check that no point
-	// became zero on the way.
-	if q, half, err = storage.QuantizeBits(cfg.Encoding, x); err != nil {
-		return q, nil, self, err
-	}
-	if cfg.Encoding != collconfig.EncodingF32 {
-		if err := q.Validate(cfg.Limits()); err != nil {
-			return q, nil, self, fmt.Errorf("after %s encoding: %w", cfg.Encoding, err)
-		}
 	}
 	// g(X,X) costs O(M²·d), more than scoring one pair; only the cosine and
 	// mmd modes use it, so inner collections store zero.

@@ -73,6 +73,10 @@ type Options struct {
 	// HTTP also serves the service as HTTP/JSON (REST routes with protojson
 	// bodies, see http.go), Connect and gRPC-Web on the same listener.
 	HTTP bool
+	// Wrap, when set, wraps the service before it is registered: cluster
+	// mode (package cluster) routes its sharded collections and passes
+	// every other call to the local service it is given.
+	Wrap func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer
 }
 
 // Server is a gRPC server over a DB. Safe for concurrent use.
@@ -122,8 +126,12 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
 	s := &Server{grpc: grpc.NewServer(gopts...), health: health.NewServer(), log: o.Logger, version: o.Version}
-	pb.RegisterWPCDBServiceServer(s.grpc, &service{db: db, snapshotRoot: o.SnapshotRoot, importRoot: o.ImportRoot, metrics: m,
-		inflight: semaphore.NewWeighted(o.MaxInflightFloats), inflightMax: o.MaxInflightFloats})
+	var svc pb.WPCDBServiceServer = &service{db: db, snapshotRoot: o.SnapshotRoot, importRoot: o.ImportRoot, metrics: m,
+		inflight: semaphore.NewWeighted(o.MaxInflightFloats), inflightMax: o.MaxInflightFloats}
+	if o.Wrap != nil {
+		svc = o.Wrap(svc)
+	}
+	pb.RegisterWPCDBServiceServer(s.grpc, svc)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)

@@ -15,6 +15,8 @@ import (
 	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/cloudjson"
+	"github.com/wpcdb/wpcdb/internal/pbconv"
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -62,6 +64,8 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 		rffSeed   uint64
 		rffImport string
 		ic        collconfig.Index
+		endpoints string
+		shards    int
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME --dim D [flags]",
@@ -108,6 +112,9 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 				}
 				sample = &s
 			}
+			if endpoints != "" || cmd.Flags().Changed("shards") {
+				return a.createSharded(cmd, args[0], endpoints, shards, cfg, sample)
+			}
 			return a.withBackend(func(b backend) error {
 				info, err := b.CreateCollection(cmd.Context(), args[0], cfg, sample)
 				if err != nil {
@@ -129,8 +136,36 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 	fl.IntVar(&ic.M, "hnsw-m", index.DefaultM, "HNSW links per node (layer 0 keeps twice as many)")
 	fl.IntVar(&ic.EfConstruction, "ef-construction", index.DefaultEfConstruction, "HNSW beam width when inserting")
 	fl.IntVar(&ic.EfSearch, "ef-search", index.DefaultEfSearch, "HNSW default search beam width (raised to the first-stage depth)")
+	fl.StringVar(&endpoints, "cluster", "", "create a sharded collection in the cluster of these etcd endpoints (comma-separated)")
+	fl.IntVar(&shards, "shards", 0, "with --cluster: number of shards (0: one per live node)")
 	fl.StringVar(&rffImport, "rff-import", "", "directory of a trained model's W<t>.npy (D, d) and b<t>.npy (D) per nonlinear term, used instead of a seeded sample")
 	return cmd
+}
+
+// createSharded creates a sharded collection through the cluster's
+// catalog: one shard per owner node, over their gRPC services.
+func (a *app) createSharded(cmd *cobra.Command, name, endpoints string, shards int, cfg wpcdb.CollectionConfig, sample *wpcsim.FeatureSample) error {
+	if endpoints == "" || a.g.addr != "" {
+		return usageError{errors.New("collection create: --shards needs --cluster ENDPOINTS (etcd), not --addr")}
+	}
+	c, err := a.clusterClient(cmd.Context(), "collection create", endpoints)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	req := &pb.CreateCollectionRequest{Name: name, Config: pbconv.ConfigToPB(cfg)}
+	if sample != nil {
+		req.FeatureSample = pbconv.SampleToPB(*sample)
+	}
+	pinfo, err := c.CreateCollection(cmd.Context(), req, shards)
+	if err != nil {
+		return fromRPC(cmd.Context(), err)
+	}
+	info, err := pbconv.InfoFromPB(pinfo)
+	if err != nil {
+		return err
+	}
+	return a.printDescribe(info)
 }
 
 func (a *app) collectionListCommand() *cobra.Command {

@@ -17,7 +17,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/cluster"
 	"github.com/wpcdb/wpcdb/server"
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
 type serveFlags struct {
@@ -30,6 +32,10 @@ type serveFlags struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	http            bool
+	cluster         string // etcd endpoints: cluster mode
+	nodeID          string
+	advertise       string
+	shardTimeout    time.Duration
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -62,6 +68,10 @@ then they are cancelled. Every other wpcdb command given --addr is its client.`,
 	fl.StringVar(&f.importDir, "import-dir", "", "directory Import requests read NumPy files from (paths relative to it, never outside it); empty: imports are disabled")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for in-flight requests")
 	fl.BoolVar(&f.http, "http", true, "also serve HTTP/JSON (REST routes under /v1/, protojson bodies) on --listen")
+	fl.StringVar(&f.cluster, "cluster", "", "cluster mode: etcd endpoints, comma-separated (http://127.0.0.1:2379); the node registers and routes sharded collections")
+	fl.StringVar(&f.nodeID, "node-id", "", "cluster mode: this node's ID (letters, digits, '_', '-', '.')")
+	fl.StringVar(&f.advertise, "advertise", "", "cluster mode: HOST:PORT other nodes reach this one at (default: the address --listen bound)")
+	fl.DurationVar(&f.shardTimeout, "shard-timeout", 0, "cluster mode: how long each shard's part of a call may take (0: the call's own deadline only); a shard past it fails the call as a refused partial result")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug (every request), info (failed requests), warn or error")
 	return cmd
 }
@@ -79,6 +89,15 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	}
 	if f.maxRecvMB <= 0 || f.maxRecvMB > 2047 {
 		return usageError{fmt.Errorf("serve: --max-recv-mb must be between 1 and 2047, got %d", f.maxRecvMB)}
+	}
+	if (f.cluster == "") != (f.nodeID == "") || (f.advertise != "" && f.cluster == "") {
+		return usageError{errors.New("serve: --cluster and --node-id go together (with --advertise when other nodes reach this one at another address)")}
+	}
+	if f.shardTimeout < 0 {
+		return usageError{fmt.Errorf("serve: --shard-timeout must not be negative, got %v", f.shardTimeout)}
+	}
+	if f.cluster != "" && f.tlsCert != "" {
+		return usageError{errors.New("serve: --cluster with TLS is not supported yet: nodes forward to each other in plaintext")}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
@@ -111,12 +130,22 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	opts.Version, opts.Revision = v, rev
 	log.Info("wpcdb", "version", v, "revision", rev)
 	opts.Registerer = reg
-	srv, err := server.New(db, opts)
+	lis, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return err
 	}
-	lis, err := net.Listen("tcp", f.listen)
+	if f.cluster != "" {
+		node, err := a.joinCluster(ctx, f, token, lis.Addr().String(), log)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		defer node.Close() // after the server stops: leave the cluster
+		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer { return cluster.NewRouter(node.Client, local) }
+	}
+	srv, err := server.New(db, opts)
 	if err != nil {
+		lis.Close()
 		return err
 	}
 	errc := make(chan error, 2)
@@ -170,6 +199,25 @@ wait:
 	}
 	log.Info("stopped")
 	return serveErr
+}
+
+// joinCluster registers the node in the cluster of f.cluster's etcd
+// endpoints, at f.advertise or else the bound address.
+func (a *app) joinCluster(ctx context.Context, f serveFlags, token, bound string, log *slog.Logger) (*cluster.Node, error) {
+	eps, err := clusterEndpoints("serve", f.cluster)
+	if err != nil {
+		return nil, err
+	}
+	addr := f.advertise
+	if addr == "" {
+		addr = bound
+	}
+	node, err := cluster.Join(ctx, cluster.Options{Endpoints: eps, Token: token, Logger: log, ShardTimeout: f.shardTimeout}, f.nodeID, addr, 0)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("joined the cluster", "node", f.nodeID, "advertise", addr, "etcd", f.cluster)
+	return node, nil
 }
 
 // metricsOn reports whether a metrics address is enabled: not empty and

@@ -1,0 +1,129 @@
+package cluster
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// The key layout in etcd, under Options.Prefix (default "/wpcdb/"):
+//
+//	nodes/<node-id>        NodeInfo as JSON, put under the node's lease
+//	collections/<name>     ShardMap as JSON
+const (
+	nodesDir       = "nodes/"
+	collectionsDir = "collections/"
+	// DefaultPrefix is the etcd key prefix of a cluster's records.
+	DefaultPrefix = "/wpcdb/"
+)
+
+// NodeInfo is a live node's record: it exists while the node's lease does.
+type NodeInfo struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"` // the advertised HOST:PORT of its gRPC service
+}
+
+// Shard is one shard of a collection. Today every shard has one replica,
+// its leader; Epoch is 1 and grows with every change of the shard's
+// replicas or leader (once replication exists), so that a node can refuse
+// a request routed by an older map.
+type Shard struct {
+	Index    int      `json:"index"`
+	Replicas []string `json:"replicas"` // node IDs
+	Leader   string   `json:"leader"`   // a node ID, one of Replicas
+	Epoch    uint64   `json:"epoch"`
+}
+
+// ShardMap is a sharded collection's record in the catalog.
+type ShardMap struct {
+	Name string `json:"name"`
+	// Hash names the item → shard function; only "fnv1a64" (ShardOf).
+	Hash   string  `json:"hash"`
+	Shards []Shard `json:"shards"`
+	// Config is the collection's configuration as the protojson of
+	// wpcdb.v1.CollectionConfig, as each shard was created with it.
+	Config json.RawMessage `json:"config"`
+}
+
+const hashFNV1a64 = "fnv1a64"
+
+func decodeShardMap(b []byte) (ShardMap, error) {
+	var m ShardMap
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("cluster: catalog record: %w", err)
+	}
+	if m.Hash != hashFNV1a64 || len(m.Shards) == 0 || len(m.Shards) > MaxShards {
+		return m, fmt.Errorf("cluster: catalog record of %q: hash %q with %d shards is not one this node knows", m.Name, m.Hash, len(m.Shards))
+	}
+	return m, nil
+}
+
+// View is a node's copy of the cluster's records, kept up to date by a
+// watch. Safe for concurrent use.
+type View struct {
+	mu      sync.RWMutex
+	nodes   map[string]NodeInfo
+	colls   map[string]ShardMap
+	changed chan struct{} // closed and replaced on every change
+}
+
+func newView() *View {
+	return &View{nodes: map[string]NodeInfo{}, colls: map[string]ShardMap{}, changed: make(chan struct{})}
+}
+
+// Nodes returns the live nodes, sorted by ID.
+func (v *View) Nodes() []NodeInfo {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]NodeInfo, 0, len(v.nodes))
+	for _, n := range v.nodes {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b NodeInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Node returns a live node's record.
+func (v *View) Node(id string) (NodeInfo, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	n, ok := v.nodes[id]
+	return n, ok
+}
+
+// Collection returns a sharded collection's map.
+func (v *View) Collection(name string) (ShardMap, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	m, ok := v.colls[name]
+	return m, ok
+}
+
+// Collections returns every sharded collection's map, sorted by name.
+func (v *View) Collections() []ShardMap {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]ShardMap, 0, len(v.colls))
+	for _, m := range v.colls {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b ShardMap) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Changed returns a channel closed at the view's next change.
+func (v *View) Changed() <-chan struct{} {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.changed
+}
+
+func (v *View) update(f func()) {
+	v.mu.Lock()
+	f()
+	close(v.changed)
+	v.changed = make(chan struct{})
+	v.mu.Unlock()
+}

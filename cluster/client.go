@@ -1,0 +1,231 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+)
+
+// Options configure a Client (and a Node, which is one).
+type Options struct {
+	// Endpoints are etcd's client URLs ("http://127.0.0.1:2379").
+	Endpoints []string
+	// Prefix is the key prefix of the cluster's records; "" means
+	// DefaultPrefix. Clusters sharing an etcd differ by prefix.
+	Prefix string
+	// DialTimeout bounds connecting to etcd; 0 means 5 s.
+	DialTimeout time.Duration
+	// Token is the bearer token sent with every forwarded call.
+	Token string
+	// ShardTimeout bounds each shard's part of a request (within the
+	// request's own deadline); 0: only the request's deadline.
+	ShardTimeout time.Duration
+	// Logger receives membership and watch events; nil discards.
+	Logger *slog.Logger
+}
+
+// Client reads the cluster's records, keeps them current with a watch, and
+// calls the nodes' gRPC services. Safe for concurrent use.
+type Client struct {
+	opts   Options
+	prefix string
+	etcd   *clientv3.Client
+	view   *View
+	log    *slog.Logger
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn // by address
+}
+
+// Connect connects to etcd, loads the cluster's records and watches them.
+func Connect(ctx context.Context, opts Options) (*Client, error) {
+	if len(opts.Endpoints) == 0 {
+		return nil, errors.New("cluster: no etcd endpoints")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: opts.Endpoints, DialTimeout: opts.DialTimeout, Context: context.WithoutCancel(ctx)})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: etcd %s: %w", strings.Join(opts.Endpoints, ","), err)
+	}
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c := &Client{opts: opts, prefix: opts.Prefix, etcd: cli, view: newView(), log: log, ctx: cctx, cancel: cancel, conns: map[string]*grpc.ClientConn{}}
+	lctx, lcancel := context.WithTimeout(ctx, opts.DialTimeout)
+	rev, err := c.load(lctx)
+	lcancel()
+	if err != nil {
+		cancel()
+		cli.Close()
+		return nil, fmt.Errorf("cluster: loading the catalog from etcd %s: %w", strings.Join(opts.Endpoints, ","), err)
+	}
+	c.wg.Add(1)
+	go c.watch(rev)
+	return c, nil
+}
+
+// View is the client's current copy of the cluster's records.
+func (c *Client) View() *View { return c.view }
+
+// load reads every record and replaces the view's; it returns the revision
+// read.
+func (c *Client) load(ctx context.Context) (int64, error) {
+	resp, err := c.etcd.Get(ctx, c.prefix, clientv3.WithPrefix())
+	if err != nil {
+		return 0, err
+	}
+	nodes := map[string]NodeInfo{}
+	colls := map[string]ShardMap{}
+	for _, kv := range resp.Kvs {
+		c.decode(string(kv.Key), kv.Value, nodes, colls)
+	}
+	c.view.update(func() { c.view.nodes, c.view.colls = nodes, colls })
+	return resp.Header.Revision, nil
+}
+
+// decode files one record into nodes or colls; a value of nil deletes.
+func (c *Client) decode(key string, val []byte, nodes map[string]NodeInfo, colls map[string]ShardMap) {
+	rel := strings.TrimPrefix(key, c.prefix)
+	switch {
+	case strings.HasPrefix(rel, nodesDir):
+		id := strings.TrimPrefix(rel, nodesDir)
+		if val == nil {
+			delete(nodes, id)
+			return
+		}
+		var n NodeInfo
+		if err := json.Unmarshal(val, &n); err != nil {
+			c.log.Warn("cluster: unreadable node record", "key", key, "err", err)
+			return
+		}
+		nodes[id] = n
+	case strings.HasPrefix(rel, collectionsDir):
+		name := strings.TrimPrefix(rel, collectionsDir)
+		if val == nil {
+			delete(colls, name)
+			return
+		}
+		m, err := decodeShardMap(val)
+		if err != nil {
+			c.log.Warn("cluster: unreadable catalog record", "key", key, "err", err)
+			return
+		}
+		colls[name] = m
+	}
+}
+
+// watch applies every change after rev to the view until Close; when the
+// watch breaks (compaction, lost connection) it reloads and watches again.
+func (c *Client) watch(rev int64) {
+	defer c.wg.Done()
+	for c.ctx.Err() == nil {
+		wch := c.etcd.Watch(clientv3.WithRequireLeader(c.ctx), c.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		for resp := range wch {
+			if err := resp.Err(); err != nil {
+				c.log.Warn("cluster: watch", "err", err)
+				break
+			}
+			c.view.update(func() {
+				for _, ev := range resp.Events {
+					val := ev.Kv.Value
+					if ev.Type == clientv3.EventTypeDelete {
+						val = nil
+					}
+					c.decode(string(ev.Kv.Key), val, c.view.nodes, c.view.colls)
+				}
+			})
+			rev = resp.Header.Revision
+		}
+		if c.ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.opts.DialTimeout)
+		r, err := c.load(ctx)
+		cancel()
+		if err == nil {
+			rev = r
+		}
+	}
+}
+
+// conn returns the (shared) connection to a node's gRPC address.
+func (c *Client) conn(addr string) (pb.WPCDBServiceClient, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc, ok := c.conns[addr]; ok {
+		return pb.NewWPCDBServiceClient(cc), nil
+	}
+	if c.conns == nil {
+		return nil, errors.New("cluster: client closed")
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1 << 30))}
+	if c.opts.Token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(c.opts.Token)))
+	}
+	cc, err := grpc.NewClient("passthrough:///"+addr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	c.conns[addr] = cc
+	return pb.NewWPCDBServiceClient(cc), nil
+}
+
+// bearer sends the token as "authorization: Bearer <token>".
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+func (bearer) RequireTransportSecurity() bool { return false }
+
+// Close stops the watch and closes the connections.
+func (c *Client) Close() error {
+	c.cancel()
+	err := c.etcd.Close()
+	c.wg.Wait()
+	c.mu.Lock()
+	for _, cc := range c.conns {
+		cc.Close()
+	}
+	c.conns = nil
+	c.mu.Unlock()
+	return err
+}
+
+// checkAddr checks an advertised address: HOST:PORT with a port.
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "" || port == "0" {
+		return fmt.Errorf("cluster: advertise address %q: want HOST:PORT with a nonzero port", addr)
+	}
+	return nil
+}
