@@ -52,7 +52,7 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 	cfg := c.Config()
 	for i, q := range queries {
 		if err := q.Validate(c.sim.Limits(cfg.Dim, 0)); err != nil {
-			return Calibration{}, fmt.Errorf("%w: query %d: %w", ErrInvalidArgument, i, err)
+			return Calibration{}, fmt.Errorf("query %d: %w", i, err)
 		}
 	}
 	if err := c.first.err(); err != nil {
@@ -61,7 +61,7 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 	count := c.coll.Count()
 	items := c.calibrationItems(calibrationSample, 1)
 	cal, err := firststage.Calibrate(ctx, c.sim, cfg.Dim, c.features, items, firststage.CalibrateOptions{
-		Queries: queries, Depth: c.engine.DefaultDepth(10), Parallelism: c.db.opts.Parallelism, Sample: calibrationSample,
+		Queries: queries, Depth: c.calibrationDepth(), PointDepth: pointDepth(10), MaxPoints: cfg.MaxPoints, Parallelism: c.db.opts.Parallelism, Sample: calibrationSample,
 	})
 	if err != nil {
 		return cal, err
@@ -114,7 +114,7 @@ func (c *Collection) useRepresentation(rep firststage.Representation) error {
 		return err
 	}
 	if rep.String() == cur.String() {
-		c.first.cur.Store(&firststage.Stage{Map: m, Index: old.Index})
+		c.first.cur.Store(&firststage.Stage{Map: m, Index: old.Index, Points: old.Points})
 	} else {
 		st, err := c.buildStage(m)
 		if err != nil {
@@ -219,12 +219,8 @@ func (c *Collection) savedRepresentation() (firststage.Representation, bool) {
 		return firststage.Representation{}, false
 	}
 	defer saved.Close()
-	b, err := saved.GetBlob(repBlobName)
-	if err != nil || b == nil {
-		return firststage.Representation{}, false
-	}
-	rep, _, err := firststage.UnmarshalRepresentation(b)
-	if err != nil {
+	rep, _, ok, err := firststage.SavedRepresentation(saved)
+	if err != nil || !ok {
 		return firststage.Representation{}, false
 	}
 	return rep, true

@@ -2,11 +2,11 @@ package wpcdb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"sync"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/parallel"
@@ -74,7 +74,8 @@ type IndexStatus struct {
 	Dim            int     `json:"dim"`
 	Recall         float64 `json:"recall"`
 	// FirstStageBytes is the resident memory of the first-stage vectors
-	// (the graph's links not counted).
+	// and, for those in the graph, their int8 codes (the graph's links not
+	// counted).
 	FirstStageBytes int64 `json:"first_stage_bytes"`
 	// Loaded is false until the first search (or calibration) loads the
 	// index; until then the representation, Kind and InGraph are the saved
@@ -95,7 +96,7 @@ func (c *Collection) IndexStatus() IndexStatus {
 	idx, rep := cur.Index, cur.Map.Representation()
 	g, b := idx.Status()
 	st := IndexStatus{Kind: "flat", InGraph: g, Buffered: b, Representation: rep.String(), Dim: cur.Map.Dim(), Recall: rep.Recall,
-		FirstStageBytes: int64(g+b) * int64(4*cur.Map.Dim()), Loaded: true}
+		FirstStageBytes: index.ResidentBytes(cur.Map.Dim(), g, b) + pointBytes(cur), Loaded: true}
 	if idx.HasGraph() {
 		st.Kind = "hnsw"
 	}
@@ -112,7 +113,7 @@ func (c *Collection) savedIndexStatus() IndexStatus {
 	saved, err := c.coll.OpenSavedIndex()
 	if err == nil && saved != nil {
 		defer saved.Close()
-		if sm, err := c.savedMap(saved); err == nil {
+		if sm, err := firststage.SavedMap(saved, c.sim, c.features); err == nil {
 			if s, ok, err := index.SavedTieredStatus(saved); err == nil && ok && s.Dim == sm.Dim() {
 				m = sm
 				st.InGraph = min(s.InGraph, n)
@@ -130,7 +131,7 @@ func (c *Collection) savedIndexStatus() IndexStatus {
 	}
 	rep := m.Representation()
 	st.Representation, st.Dim, st.Recall = rep.String(), m.Dim(), rep.Recall
-	st.FirstStageBytes = int64(n) * int64(4*m.Dim())
+	st.FirstStageBytes = index.ResidentBytes(m.Dim(), st.InGraph, st.Buffered)
 	return st
 }
 
@@ -252,6 +253,11 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 		if st != nil {
 			var v []float32
 			for i, w := range keep {
+				if st.Points != nil {
+					if err := st.Points.Add(iids[i], w.Cloud); err != nil {
+						c.db.opts.Logger.Error("point index refused a validated item", "collection", c.Name(), "err", err)
+					}
+				}
 				v = st.Map.AppendItem(v[:0], w.Self, keepPhi[i])
 				st.Index.Add(iids[i], v)
 			}
@@ -269,10 +275,10 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 func (c *Collection) prepare(it *Item, w *storage.ItemWrite) ([]float32, error) {
 	cfg := c.coll.Config()
 	if err := storage.CheckID(it.ID); err != nil {
-		return nil, stripSentinel(err, storage.ErrInvalidItem)
+		return nil, err
 	}
 	if err := storage.CheckAttrs(it.Attrs); err != nil {
-		return nil, stripSentinel(err, storage.ErrInvalidItem)
+		return nil, err
 	}
 	q, half, self, err := encodeCloud(cfg, c.sim, it.Cloud)
 	if err != nil {
@@ -354,7 +360,7 @@ func encodeCloud(cfg CollectionConfig, sim *wpcsim.Similarity, x wpcsim.Cloud) (
 	if q, half, err = storage.QuantizeBits(cfg.Encoding, x); err != nil {
 		return q, nil, self, err
 	}
-	if cfg.Encoding != storage.EncodingF32 {
+	if cfg.Encoding != collconfig.EncodingF32 {
 		if err := q.Validate(cfg.Limits()); err != nil {
 			return q, nil, self, fmt.Errorf("after %s encoding: %w", cfg.Encoding, err)
 		}
@@ -380,17 +386,6 @@ func storedCloud(cfg CollectionConfig, sim *wpcsim.Similarity, feat featurizer, 
 		}
 	}
 	return q, self, phi, nil
-}
-
-// stripSentinel removes a "storage: invalid item: " prefix, which the
-// caller replaces by its own context.
-func stripSentinel(err, sentinel error) error {
-	msg := err.Error()
-	prefix := sentinel.Error() + ": "
-	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		return errors.New(msg[len(prefix):])
-	}
-	return err
 }
 
 // Delete removes the items with these IDs in one durable write and returns

@@ -156,7 +156,7 @@ func (c *Collection) filterBitmap(filter string) (*roaring.Bitmap, error) {
 	}
 	expr, err := query.Parse(filter)
 	if err != nil {
-		return nil, fmt.Errorf("%w: filter: %w", ErrInvalidArgument, err)
+		return nil, fmt.Errorf("filter: %w", err)
 	}
 	live.And(query.Compile(expr, c.coll))
 	return live, nil
@@ -172,14 +172,14 @@ func (c *Collection) UpdateAttrs(ctx context.Context, id string, set map[string]
 		return nil, err
 	}
 	if err := storage.CheckID(id); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, stripSentinel(err, storage.ErrInvalidItem))
+		return nil, err
 	}
 	if err := storage.CheckAttrs(set); err != nil {
-		return nil, fmt.Errorf("%w: item %q: %w", ErrInvalidArgument, id, stripSentinel(err, storage.ErrInvalidItem))
+		return nil, fmt.Errorf("item %s: %w", storage.QuoteID(id), err)
 	}
 	attrs, err := c.coll.UpdateAttrs(id, set, unset)
 	if errors.Is(err, storage.ErrInvalidItem) {
-		return nil, fmt.Errorf("%w: item %q: %w", ErrInvalidArgument, id, stripSentinel(err, storage.ErrInvalidItem))
+		return nil, fmt.Errorf("item %s: %w", storage.QuoteID(id), err)
 	}
 	return attrs, err
 }

@@ -16,42 +16,71 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/wpcdb/wpcdb/collconfig"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
-// Errors a caller can test with errors.Is.
+// Errors a caller can test with errors.Is: every error the package
+// returns is of one of these (or a context error). They are the kinds of
+// internal/wpcerr, which the lower packages' own errors belong to, so the
+// answer does not depend on the layer that found the problem.
 var (
-	// ErrInvalidArgument wraps every error caused by bad input: an invalid
-	// cloud, ID, attribute, config or name. The message names the item and
-	// the field.
-	ErrInvalidArgument    = errors.New("wpcdb: invalid argument")
+	// ErrInvalidArgument: bad input, an invalid cloud, ID, attribute,
+	// config, name, filter or request. The message names the item and the
+	// field; a *FieldError in the chain has them as values.
+	ErrInvalidArgument = wpcerr.InvalidArgument
+	// ErrCollectionNotFound: no collection by that name (or it was dropped
+	// meanwhile).
 	ErrCollectionNotFound = storage.ErrCollectionNotFound
-	ErrCollectionExists   = storage.ErrCollectionExists
-	ErrNotFound           = storage.ErrNotFound
-	ErrClosed             = storage.ErrClosed
+	// ErrCollectionExists: a collection by that name exists.
+	ErrCollectionExists = storage.ErrCollectionExists
+	// ErrNotFound: no live item with that ID.
+	ErrNotFound = storage.ErrNotFound
+	// ErrFailedPrecondition: the request cannot be served in the state
+	// things are in: too few items to calibrate, a folder that is not a
+	// wpcdb database.
+	ErrFailedPrecondition = wpcerr.FailedPrecondition
+	// ErrResourceExhausted: a request over a memory budget.
+	ErrResourceExhausted = wpcerr.ResourceExhausted
+	// ErrCorrupt: stored data that does not decode (a damaged disk, never
+	// user input).
+	ErrCorrupt = wpcerr.Corrupt
+	// ErrIncompatible: data written by an incompatible build.
+	ErrIncompatible = wpcerr.Incompatible
+	// ErrLocked: the data folder is open in another process, or already
+	// in this one.
+	ErrLocked = wpcerr.Locked
+	// ErrClosed: the database was closed.
+	ErrClosed = storage.ErrClosed
 )
 
+// FieldError is a bad value in a named field: Field ("id", "attrs.year",
+// "points[2][17]") and Reason. errors.As finds it in an invalid-argument
+// error about one field.
+type FieldError = wpcerr.FieldError
+
 // CollectionConfig fixes a collection's dimension, similarity, limits,
-// encoding and random-feature sample; see storage.CollectionConfig.
-type CollectionConfig = storage.CollectionConfig
+// encoding and random-feature sample; see collconfig.Config.
+type CollectionConfig = collconfig.Config
 
 // Encodings of stored points.
 const (
-	EncodingF32  = storage.EncodingF32
-	EncodingF16  = storage.EncodingF16
-	EncodingBF16 = storage.EncodingBF16
+	EncodingF32  = collconfig.EncodingF32
+	EncodingF16  = collconfig.EncodingF16
+	EncodingBF16 = collconfig.EncodingBF16
 )
 
 // IndexConfig chooses a collection's first-stage index; see
-// storage.IndexConfig.
-type IndexConfig = storage.IndexConfig
+// collconfig.Index.
+type IndexConfig = collconfig.Index
 
 // First-stage index kinds.
 const (
-	IndexAuto = storage.IndexAuto
-	IndexFlat = storage.IndexFlat
-	IndexHNSW = storage.IndexHNSW
+	IndexAuto = collconfig.IndexAuto
+	IndexFlat = collconfig.IndexFlat
+	IndexHNSW = collconfig.IndexHNSW
 )
 
 // Options configure Open. The zero value is valid.
@@ -165,18 +194,18 @@ func (db *DB) CreateCollection(ctx context.Context, name string, cfg CollectionC
 	return db.wrap(c)
 }
 
-// checkNewCollection fills cfg's defaults and validates the name and cfg,
-// wrapping problems in ErrInvalidArgument.
+// checkNewCollection fills cfg's defaults and validates the name and cfg
+// (their errors are ErrInvalidArgument).
 func checkNewCollection(ctx context.Context, name string, cfg CollectionConfig) (CollectionConfig, error) {
 	if err := ctx.Err(); err != nil {
 		return cfg, err
 	}
 	cfg = cfg.WithDefaults()
 	if err := storage.ValidateName(name); err != nil {
-		return cfg, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+		return cfg, err
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("%w: collection %q: %w", ErrInvalidArgument, name, err)
+		return cfg, fmt.Errorf("collection %q: %w", name, err)
 	}
 	return cfg, nil
 }

@@ -15,8 +15,9 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/collconfig"
+	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/wpctest"
-	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -68,12 +69,12 @@ func TestCollectionLifecycle(t *testing.T) {
 		t.Errorf("bad name: %v", err)
 	}
 	for _, tc := range []struct {
-		ic   storage.IndexConfig
+		ic   collconfig.Index
 		want string
 	}{
-		{storage.IndexConfig{Kind: "btree"}, `index kind "btree": want auto, flat or hnsw`},
-		{storage.IndexConfig{Kind: "auto", GraphAt: -1}, "index graph_at must not be negative, got -1"},
-		{storage.IndexConfig{Kind: "hnsw", M: 1}, "index m must be between 2 and 1024, got 1"},
+		{collconfig.Index{Kind: "btree"}, `index kind "btree": want auto, flat or hnsw`},
+		{collconfig.Index{Kind: "auto", GraphAt: -1}, "index graph_at must not be negative, got -1"},
+		{collconfig.Index{Kind: "hnsw", HNSWOptions: index.HNSWOptions{M: 1}}, "index m must be between 2 and 1024, got 1"},
 	} {
 		if _, err := db.CreateCollection(ctx, "i", wpcdb.CollectionConfig{Dim: 2, Index: tc.ic}); !errors.Is(err, wpcdb.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("index %+v: %v, want …%s…", tc.ic, err, tc.want)
@@ -105,7 +106,7 @@ func TestCollectionLifecycle(t *testing.T) {
 	}
 	got := list[0].Config
 	if got.Dim != 4 || got.MaxPoints != 9 || got.Encoding != wpcdb.EncodingF16 || got.Similarity.Kernel.String() != "imq(0.5)" ||
-		got.Similarity.Norm != wpcsim.NormSum || got.Similarity.Score != wpcsim.ScoreCosine || got.Features.Dim != storage.DefaultFeatureDim {
+		got.Similarity.Norm != wpcsim.NormSum || got.Similarity.Score != wpcsim.ScoreCosine || got.Features.Dim != collconfig.DefaultFeatureDim {
 		t.Errorf("config not persisted: %+v", got)
 	}
 	if def := list[1].Config; def.MaxPoints != 1024 || def.Similarity.Kernel.String() != wpcsim.DefaultKernelSpec || def.Encoding != wpcdb.EncodingF32 {
@@ -125,7 +126,7 @@ func TestCollectionLifecycle(t *testing.T) {
 func TestUpsertGetDelete(t *testing.T) {
 	const seed = 31
 	t.Logf("seed %d", seed)
-	for _, enc := range []storage.Encoding{wpcdb.EncodingF32, wpcdb.EncodingF16, wpcdb.EncodingBF16} {
+	for _, enc := range []collconfig.Encoding{wpcdb.EncodingF32, wpcdb.EncodingF16, wpcdb.EncodingBF16} {
 		t.Run(enc.String(), func(t *testing.T) {
 			fs := vfs.NewMem()
 			db := openMem(t, fs)
@@ -168,7 +169,7 @@ func TestUpsertGetDelete(t *testing.T) {
 }
 
 // checkStored: f32 bit-exact, f16/bf16 within half an ulp of their precision.
-func checkStored(t *testing.T, enc storage.Encoding, want, got wpcdb.Item) {
+func checkStored(t *testing.T, enc collconfig.Encoding, want, got wpcdb.Item) {
 	t.Helper()
 	if got.ID != want.ID || !reflect.DeepEqual(got.Attrs, want.Attrs) || got.Cloud.Dim != want.Cloud.Dim {
 		t.Fatalf("%s: got %+v", want.ID, got)
@@ -176,7 +177,7 @@ func checkStored(t *testing.T, enc storage.Encoding, want, got wpcdb.Item) {
 	if !reflect.DeepEqual(got.Cloud.Weights, want.Cloud.Weights) || len(got.Cloud.Points) != len(want.Cloud.Points) {
 		t.Fatalf("%s: weights or shape differ", want.ID)
 	}
-	rel := map[storage.Encoding]float64{wpcdb.EncodingF32: 0, wpcdb.EncodingF16: 1.0 / 2048, wpcdb.EncodingBF16: 1.0 / 256}[enc]
+	rel := map[collconfig.Encoding]float64{wpcdb.EncodingF32: 0, wpcdb.EncodingF16: 1.0 / 2048, wpcdb.EncodingBF16: 1.0 / 256}[enc]
 	for k, x := range want.Cloud.Points {
 		y := got.Cloud.Points[k]
 		if enc == wpcdb.EncodingF32 && math.Float32bits(x) != math.Float32bits(y) {

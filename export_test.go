@@ -1,7 +1,9 @@
 package wpcdb
 
 import (
+	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/pointindex"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -23,7 +25,7 @@ func FirstStageForTest(c *Collection) (loaded, fresh *index.Tiered, dim int) {
 	if err != nil {
 		panic(err)
 	}
-	built, err := c.buildStage(st.Map)
+	built, err := firststage.Build(c.coll, c.vectors(), st.Map)
 	if err != nil {
 		panic(err)
 	}
@@ -37,6 +39,19 @@ func IndexLoadsForTest(c *Collection) (loads int64, loaded bool) {
 		return 0, false
 	}
 	return c.first.loads.Load(), c.first.stage() != nil
+}
+
+// PointStatsForTest returns the stats of the collection's point index
+// (loading the first stage), ok false when it has none.
+func PointStatsForTest(c *Collection) (st pointindex.Stats, ok bool) {
+	s, err := c.first.ensure()
+	if err != nil {
+		panic(err)
+	}
+	if s.Points == nil {
+		return st, false
+	}
+	return s.Points.Stats(), true
 }
 
 // PhiForTest returns φ of an item as a first stage is built from it:

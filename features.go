@@ -40,7 +40,7 @@ func (db *DB) CreateCollectionWithSample(ctx context.Context, name string, cfg C
 		return nil, fmt.Errorf("%w: collection %q: feature sample has dimension %d, collection %d", ErrInvalidArgument, name, s.Dim, cfg.Dim)
 	}
 	if err := s.Validate(cfg.Similarity); err != nil {
-		return nil, fmt.Errorf("%w: collection %q: %w", ErrInvalidArgument, name, err)
+		return nil, fmt.Errorf("collection %q: %w", name, err)
 	}
 	cfg.Features.Imported = true
 	cfg.Features.Seed = 0

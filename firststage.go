@@ -29,7 +29,7 @@ type FirstStageMap struct {
 func NewFirstStageMap(cfg CollectionConfig) (*FirstStageMap, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+		return nil, err
 	}
 	if cfg.Features.Imported {
 		return nil, fmt.Errorf("%w: the first-stage map of an imported feature sample comes from its collection", ErrInvalidArgument)
@@ -66,7 +66,7 @@ func (m *FirstStageMap) Metric() string { return m.m.Metric().String() }
 func (m *FirstStageMap) Item(x wpcsim.Cloud) ([]float32, error) {
 	_, self, phi, err := storedCloud(m.cfg, m.sim, m.feat, x)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+		return nil, err
 	}
 	return m.m.AppendItem(nil, self, phi), nil
 }
@@ -164,6 +164,9 @@ func (f *firstStage) err() error {
 func (f *firstStage) remove(iid uint32) {
 	if s := f.stage(); s != nil {
 		s.Index.Delete(iid)
+		if s.Points != nil {
+			s.Points.Delete(iid)
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/storage"
 )
 
@@ -28,7 +29,7 @@ func TestIndexLoadedOnFirstSearch(t *testing.T) {
 	t.Logf("seed %d", seed)
 	fs := vfs.NewMem()
 	db := openMem(t, fs)
-	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Features: storage.FeatureConfig{Dim: 64}})
+	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Features: collconfig.Features{Dim: 64}})
 	items := randomItems(seed, 400, 5, 8, "a")
 	if err := c.Upsert(ctx, items); err != nil {
 		t.Fatal(err)
@@ -192,7 +193,7 @@ func TestSavedIndexPagedAndRebuiltWhenDamaged(t *testing.T) {
 	t.Logf("seed %d", seed)
 	fs := vfs.NewMem()
 	db := openMem(t, fs)
-	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Index: storage.IndexConfig{Kind: storage.IndexFlat}})
+	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Index: collconfig.Index{Kind: collconfig.IndexFlat}})
 	if err := c.Upsert(ctx, randomItems(seed, 1000, 5, 8, "a")); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func TestFormat1SavedIndexMigrated(t *testing.T) {
 	t.Logf("seed %d", seed)
 	fs := vfs.NewMem()
 	db := openMem(t, fs)
-	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Features: storage.FeatureConfig{Dim: 64}})
+	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Features: collconfig.Features{Dim: 64}})
 	if err := c.Upsert(ctx, randomItems(seed, 500, 5, 8, "a")); err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +336,7 @@ func TestIndexLoadRacesWrites(t *testing.T) {
 	t.Logf("seed %d", seed)
 	fs := vfs.NewMem()
 	db := openMem(t, fs)
-	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Features: storage.FeatureConfig{Dim: 32}})
+	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Features: collconfig.Features{Dim: 32}})
 	c.Upsert(ctx, randomItems(seed, 300, 5, 8, "a"))
 	db.Close()
 

@@ -8,8 +8,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/index"
-	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -24,13 +24,13 @@ func TestIndexSavedAndCaughtUp(t *testing.T) {
 		mode wpcsim.ScoreMode
 		kind string
 	}{
-		{wpcsim.ScoreInner, storage.IndexFlat}, {wpcsim.ScoreCosine, storage.IndexAuto}, {wpcsim.ScoreMMD, storage.IndexAuto},
-		{wpcsim.ScoreInner, storage.IndexHNSW}, {wpcsim.ScoreCosine, storage.IndexHNSW}, {wpcsim.ScoreMMD, storage.IndexHNSW},
+		{wpcsim.ScoreInner, collconfig.IndexFlat}, {wpcsim.ScoreCosine, collconfig.IndexAuto}, {wpcsim.ScoreMMD, collconfig.IndexAuto},
+		{wpcsim.ScoreInner, collconfig.IndexHNSW}, {wpcsim.ScoreCosine, collconfig.IndexHNSW}, {wpcsim.ScoreMMD, collconfig.IndexHNSW},
 	} {
 		mode := tc.mode
 		fs := vfs.NewCrashableMem()
 		db := openMem(t, fs)
-		c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Similarity: wpcsim.Config{Score: mode}, Index: storage.IndexConfig{Kind: tc.kind}})
+		c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Similarity: wpcsim.Config{Score: mode}, Index: collconfig.Index{Kind: tc.kind}})
 		c.Upsert(ctx, randomItems(seed, 300, 5, 8, "a"))
 		if err := db.Close(); err != nil { // saves the index
 			t.Fatal(err)
@@ -60,7 +60,7 @@ func TestIndexSavedAndCaughtUp(t *testing.T) {
 			t.Fatalf("%s %s: loaded index has %d vectors, rebuilt %d (or other IDs)", mode, tc.kind, loaded.Len(), fresh.Len())
 		}
 		rng := rand.New(rand.NewPCG(seed, 9))
-		if tc.kind == storage.IndexHNSW {
+		if tc.kind == collconfig.IndexHNSW {
 			// A graph is approximate: the loaded one must agree with the
 			// rebuilt exact scan on most of each top 10.
 			loaded.Wait()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/bench"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -50,12 +51,12 @@ func runMetamorphic(t *testing.T, seed uint64) {
 	cfg := wpcdb.CollectionConfig{
 		Dim:        4 + rng.IntN(20),
 		MaxPoints:  12,
-		Encoding:   storage.Encoding(rng.IntN(3)),
+		Encoding:   collconfig.Encoding(rng.IntN(3)),
 		Similarity: wpcsim.Config{Kernel: k, Norm: wpcsim.Norm(rng.IntN(2)), Score: mode},
 	}
 	cfg.Features.Dim = 64 << rng.IntN(3)
-	cfg.Index.Kind = []string{storage.IndexAuto, storage.IndexFlat, storage.IndexHNSW}[rng.IntN(3)]
-	if cfg.Index.Kind == storage.IndexAuto {
+	cfg.Index.Kind = []string{collconfig.IndexAuto, collconfig.IndexFlat, collconfig.IndexHNSW}[rng.IntN(3)]
+	if cfg.Index.Kind == collconfig.IndexAuto {
 		cfg.Index.GraphAt = 50 + rng.IntN(300)
 	}
 	t.Logf("seed %d: kernel %s, score %s, norm %s, dim %d, encoding %s, rff %d, index %s (graph at %d)", seed, spec, mode, cfg.Similarity.Norm, cfg.Dim, cfg.Encoding, cfg.Features.Dim, cfg.Index.Kind, cfg.Index.GraphAt)
@@ -124,6 +125,14 @@ func runMetamorphic(t *testing.T, seed uint64) {
 				t.Fatalf("step %d: calibrate: %v", step, err)
 			}
 			t.Logf("step %d: calibrated on %d items: %s (%v)", step, len(model), cal.Chosen, cal.Measured)
+			if k.IsMaxSim() && rng.IntN(2) == 0 {
+				// The point index, whatever the calibration measured: its
+				// searches face the same oracle.
+				if err := c.UseFirstStage("points"); err != nil {
+					t.Fatalf("step %d: use the point index: %v", step, err)
+				}
+				t.Logf("step %d: first stage pinned to points", step)
+			}
 		default: // search
 			if len(model) == 0 {
 				continue

@@ -12,7 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/wpcdb/wpcdb"
-	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/collconfig"
 )
 
 // TestDropDuringSearch: searches racing a drop either return the answer
@@ -85,7 +85,7 @@ func TestCorruptionNeverPanics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, MaxPoints: 6, Features: storage.FeatureConfig{Dim: 32}})
+	c, err := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, MaxPoints: 6, Features: collconfig.Features{Dim: 32}})
 	if err != nil {
 		t.Fatal(err)
 	}

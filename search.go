@@ -6,9 +6,7 @@ import (
 	"fmt"
 
 	"github.com/wpcdb/wpcdb/firststage"
-	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/query"
-	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -65,7 +63,7 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 	if opts.Filter != "" {
 		expr, err := query.Parse(opts.Filter)
 		if err != nil {
-			return SearchResult{}, fmt.Errorf("%w: filter: %w", ErrInvalidArgument, err)
+			return SearchResult{}, fmt.Errorf("filter: %w", err)
 		}
 		if err := c.coll.LoadAttrs(); err != nil { // read on the first filter
 			return SearchResult{}, err
@@ -77,7 +75,7 @@ func (c *Collection) Search(ctx context.Context, q wpcsim.Cloud, opts SearchOpti
 		return SearchResult{}, lerr // dropped while searching: what was read may be partial
 	}
 	if err != nil {
-		return SearchResult{}, mapQueryErr(err)
+		return SearchResult{}, err
 	}
 	return SearchResult{Hits: res.Hits, Stats: res.Stats}, nil
 }
@@ -89,30 +87,6 @@ func (c *Collection) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (
 	return c.RerankWith(ctx, q, ids, RerankOptions{}) // search_page.go
 }
 
-func mapQueryErr(err error) error {
-	if errors.Is(err, query.ErrInvalidRequest) {
-		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	return err
-}
-
-// tieredOptions turns the collection's index config into the options of a
-// first stage whose vectors have dim floats.
-func tieredOptions(ic storage.IndexConfig, dim int) index.TieredOptions {
-	o := index.TieredOptions{HNSW: index.HNSWOptions{M: ic.M, EfConstruction: ic.EfConstruction, EfSearch: ic.EfSearch}}
-	switch {
-	case ic.Kind == storage.IndexHNSW:
-		o.GraphAt = 1
-	case ic.Kind == storage.IndexFlat:
-		o.GraphAt = 0
-	case ic.GraphAt > 0:
-		o.GraphAt = ic.GraphAt
-	default:
-		o.GraphAt = max(storage.GraphAtLeast, storage.GraphScanFloats/max(dim, 1))
-	}
-	return o
-}
-
 func (c *Collection) openFirstStage() error {
 	cfg := c.coll.Config().WithDefaults()
 	c.engine = &query.Engine{Coll: c.coll, Sim: c.sim, Parallelism: c.db.opts.Parallelism}
@@ -120,9 +94,7 @@ func (c *Collection) openFirstStage() error {
 		return nil // no first stage: every search scans exactly
 	}
 	if cfg.Similarity.Kernel.IsMaxSim() {
-		// The encoding ranks less sharply than φ: the exact top 10 was in
-		// its top 400 but not always its top 100 (see wpcsim.FDEOptions).
-		c.engine.Candidates = func(k int) int { return max(40*k, 400) }
+		c.engine.Candidates = c.maxSimDepth // pointstage.go
 	}
 	fs := &firstStage{}
 	fs.load = func() (*firststage.Stage, error) {
@@ -148,10 +120,14 @@ func (c *Collection) openFirstStage() error {
 // derived state: Pebble is the truth it is brought up to date from, so a
 // damaged saved index costs a rebuild, never the collection.
 func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error) {
-	st, err := c.loadSavedIndex(fs)
+	fs.saved = nil
+	st, current, err := firststage.LoadSaved(c.coll, c.vectors(), c.sim, c.features)
+	if err == nil && current {
+		fs.saved = stateOf(st, c.coll.Epoch())
+	}
 	switch {
 	case err == nil && st != nil:
-		return st, nil
+		return st, c.attachPoints(st) // pointstage.go
 	case errors.Is(err, ErrClosed) || errors.Is(err, ErrCollectionNotFound):
 		return nil, err
 	case err != nil:
@@ -164,104 +140,14 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error)
 	return c.buildStage(m)
 }
 
-// loadSavedIndex reads the saved index, page by page, and replays the
-// change log after it; (nil, nil) when none was saved.
-func (c *Collection) loadSavedIndex(fs *firstStage) (*firststage.Stage, error) {
-	fs.saved = nil
-	saved, err := c.coll.OpenSavedIndex()
-	if err != nil || saved == nil {
-		return nil, err
-	}
-	defer saved.Close()
-	m, err := c.savedMap(saved)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := index.LoadTiered(saved, tieredOptions(c.Config().Index, m.Dim()))
-	if err != nil {
-		return nil, err
-	}
-	if idx == nil {
-		return nil, fmt.Errorf("%w: saved index without its tiered header", index.ErrCorrupt)
-	}
-	if idx.Dim() != m.Dim() || idx.Metric() != m.Metric() {
-		idx.Stop()
-		return nil, fmt.Errorf("saved index has dimension %d and metric %s, its map %d and %s", idx.Dim(), idx.Metric(), m.Dim(), m.Metric())
-	}
-	st := &firststage.Stage{Map: m, Index: idx}
-	replayed := 0
-	var written []uint32
-	err = c.coll.ChangesSince(saved.Epoch, func(iid uint32) error {
-		replayed++
-		if !c.coll.IsLive(iid) {
-			idx.Delete(iid)
-			return nil
-		}
-		written = append(written, iid)
-		return nil
-	})
-	if err == nil {
-		var v []float32
-		err = c.vectorsOf(written, needOf(m), func(iid uint32, self wpcsim.Self, phi []float32) error {
-			v = m.AppendItem(v[:0], self, phi)
-			return idx.Add(iid, v)
-		})
-	}
-	if err != nil {
-		idx.Stop()
-		return nil, err
-	}
-	if replayed == 0 && c.coll.Epoch() == saved.Epoch {
-		fs.saved = stateOf(st, saved.Epoch)
-	}
-	return st, nil
-}
-
-// buildStage builds a first stage for map m from every item's record (φ
-// computed from the cloud, see vectors.go).
+// buildStage builds a first stage for map m from the stored items, with
+// its point index when m's representation is points.
 func (c *Collection) buildStage(m *firststage.Map) (*firststage.Stage, error) {
-	idx, err := index.NewTiered(m.Dim(), m.Metric(), tieredOptions(c.Config().Index, m.Dim()))
+	st, err := firststage.Build(c.coll, c.vectors(), m)
 	if err != nil {
 		return nil, err
 	}
-	var v []float32
-	err = c.scanVectors(needOf(m), func(iid uint32, self wpcsim.Self, phi []float32) error {
-		v = m.AppendItem(v[:0], self, phi)
-		return idx.Add(iid, v)
-	})
-	if err != nil {
-		idx.Stop()
-		return nil, err
-	}
-	return &firststage.Stage{Map: m, Index: idx}, nil
-}
-
-// repBlobName is the saved index's blob holding the first stage's
-// representation (firststage.MarshalRepresentation): saved and loaded with
-// the index it built, so the two always agree.
-const repBlobName = "representation"
-
-// savedMap returns the map of a saved index: its saved representation, or
-// φ for an index saved before representations were.
-func (c *Collection) savedMap(saved *storage.SavedIndex) (*firststage.Map, error) {
-	var rep firststage.Representation
-	b, err := saved.GetBlob(repBlobName)
-	if err != nil {
-		return nil, err
-	}
-	if b != nil {
-		r, phiDim, err := firststage.UnmarshalRepresentation(b)
-		if err != nil {
-			return nil, err
-		}
-		rep = r
-		m, err := firststage.NewMap(c.sim, c.features, rep)
-		if err == nil && m.PhiDim() != phiDim {
-			err = fmt.Errorf("firststage: saved representation is over φ of %d, the collection's has %d", phiDim, m.PhiDim())
-		}
-		return m, err
-	}
-	return firststage.NewMap(c.sim, c.features, rep)
+	return st, c.attachPoints(st) // pointstage.go
 }
 
 // stopIndex stops calibration and the first stage's background graph
@@ -300,19 +186,7 @@ func (c *Collection) saveIndex() error {
 	if s := c.first.saved; s != nil && *s == *now {
 		return nil
 	}
-	save, err := c.coll.BeginIndexSave()
-	if err != nil {
-		return err
-	}
-	err = st.Index.Save(save)
-	if err == nil {
-		err = save.PutBlob(repBlobName, firststage.MarshalRepresentation(st.Map.Representation(), st.Map.PhiDim()))
-	}
-	if err != nil {
-		save.Abort()
-		return err
-	}
-	if err := save.Commit(epoch); err != nil {
+	if err := firststage.Save(c.coll, st, epoch); err != nil {
 		c.first.saved = nil
 		return err
 	}

@@ -89,7 +89,7 @@ func (c *Collection) RerankWith(ctx context.Context, q wpcsim.Cloud, ids []strin
 			continue // deleted between the lookup and the rerank: look again
 		}
 		if err != nil {
-			return SearchResult{}, mapQueryErr(err)
+			return SearchResult{}, err
 		}
 		out := SearchResult{Hits: res.Hits, Stats: res.Stats, Missing: missing}
 		if opts.WithAttrs {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/bench"
-	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -65,11 +65,11 @@ func TestSearchExactAndRecall(t *testing.T) {
 	synth := bench.NewSynth(bench.Synth{Dim: 24, MinPoints: 3, MaxPoints: 10, Topics: 12}, seed)
 	const n = 1500
 	for _, mode := range []wpcsim.ScoreMode{wpcsim.ScoreInner, wpcsim.ScoreCosine, wpcsim.ScoreMMD} {
-		for _, kind := range []string{storage.IndexFlat, storage.IndexHNSW} {
+		for _, kind := range []string{collconfig.IndexFlat, collconfig.IndexHNSW} {
 			for _, spec := range []string{wpcsim.DefaultKernelSpec, "gaussian(1)", "linear", "imq(0.5)"} {
 				db := openMem(t, vfs.NewMem())
 				k, _ := wpcsim.ParseKernel(spec)
-				cfg := wpcdb.CollectionConfig{Dim: 24, Similarity: wpcsim.Config{Kernel: k, Score: mode}, Index: storage.IndexConfig{Kind: kind}}
+				cfg := wpcdb.CollectionConfig{Dim: 24, Similarity: wpcsim.Config{Kernel: k, Score: mode}, Index: collconfig.Index{Kind: kind}}
 				c, err := db.CreateCollection(ctx, "c", cfg)
 				if err != nil {
 					t.Fatal(err)
@@ -204,8 +204,8 @@ func TestFilteredSearch(t *testing.T) {
 	synth := bench.NewSynth(bench.Synth{Dim: 24, MinPoints: 3, MaxPoints: 10, Topics: 64}, seed)
 	db := openMem(t, vfs.NewMem())
 	defer db.Close()
-	for _, kind := range []string{storage.IndexFlat, storage.IndexHNSW} {
-		cfg := wpcdb.CollectionConfig{Dim: 24, Index: storage.IndexConfig{Kind: kind}}
+	for _, kind := range []string{collconfig.IndexFlat, collconfig.IndexHNSW} {
+		cfg := wpcdb.CollectionConfig{Dim: 24, Index: collconfig.Index{Kind: kind}}
 		cfg.Features.Dim = 256
 		c, _ := db.CreateCollection(ctx, "c-"+kind, cfg)
 		items := map[string]wpcdb.Item{}

@@ -177,6 +177,20 @@ func (c *Collection) vectorsOf(iids []uint32, need phiNeed, fn func(iid uint32, 
 	return b.flush()
 }
 
+// vectors is the collection as firststage.Vectors: φ computed from the
+// records.
+func (c *Collection) vectors() collVectors { return collVectors{c} }
+
+type collVectors struct{ c *Collection }
+
+func (v collVectors) All(m *firststage.Map, fn func(iid uint32, self wpcsim.Self, phi []float32) error) error {
+	return v.c.scanVectors(needOf(m), fn)
+}
+
+func (v collVectors) Of(iids []uint32, m *firststage.Map, fn func(iid uint32, self wpcsim.Self, phi []float32) error) error {
+	return v.c.vectorsOf(iids, needOf(m), fn)
+}
+
 // calibrationItems is what a calibration reads (firststage.Items): the
 // collection's count, and φ of a random sample of at most n live items,
 // computed from their clouds, instead of φ of every item.

@@ -2,18 +2,15 @@
 
 package bench
 
-import (
-	"syscall"
-	"time"
-)
+import "syscall"
 
-// processCPU is the CPU time the process has used (user + system): a
-// load's cost on a machine shared with other work, where wall time also
-// counts the waits for a core.
-func processCPU() time.Duration {
+// processCPU is the process's user and system CPU time so far, in
+// milliseconds: on a shared machine, what a run cost is steadier than how
+// long it took.
+func processCPU() float64 {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
 }

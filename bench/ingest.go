@@ -123,7 +123,7 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestReport, error) {
 		return IngestReport{}, err
 	}
 	rep.Seconds = time.Since(start).Seconds()
-	rep.CPUSeconds = (processCPU() - cpu0).Seconds()
+	rep.CPUSeconds = (processCPU() - cpu0) / 1000 // ms
 	if rep.CPUSeconds > 0 {
 		rep.ItemsPerCPUSecond = float64(rep.Items) / rep.CPUSeconds
 	}

@@ -14,9 +14,9 @@ import (
 	"strings"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/internal/npy"
 	"github.com/wpcdb/wpcdb/internal/simd"
-	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -72,7 +72,7 @@ func ExportForPeers(dir string, in PeerInput) error {
 	}
 	// Points stored as f32 are exported as f32: rounding them to f16 would
 	// hand the peers slightly different clouds from those wpcdb scores.
-	f32Points := in.Collection.Dim > 0 && in.Collection.Encoding == storage.EncodingF32
+	f32Points := in.Collection.Dim > 0 && in.Collection.Encoding == collconfig.EncodingF32
 	var pts []byte
 	if f32Points {
 		pts = make([]byte, 0, in.N*m*d*4)

@@ -10,18 +10,19 @@ import (
 	"testing"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
-func firstStageFixture(t *testing.T, kernel string, mode wpcsim.ScoreMode, enc storage.Encoding) (wpcdb.CollectionConfig, *Synth, []wpcsim.Cloud, *FirstStageVectors) {
+func firstStageFixture(t *testing.T, kernel string, mode wpcsim.ScoreMode, enc collconfig.Encoding) (wpcdb.CollectionConfig, *Synth, []wpcsim.Cloud, *FirstStageVectors) {
 	t.Helper()
 	k, err := wpcsim.ParseKernel(kernel)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := wpcdb.CollectionConfig{Dim: 64, Encoding: enc, Similarity: wpcsim.Config{Kernel: k, Score: mode},
-		Features: storage.FeatureConfig{Dim: 128, Seed: 7}}.WithDefaults()
+		Features: collconfig.Features{Dim: 128, Seed: 7}}.WithDefaults()
 	s := NewSynth(CompactShape, 5)
 	queries := []wpcsim.Cloud{s.Query(0, 8), s.Query(1, 8)}
 	fs, err := ComputeFirstStage(cfg, func(i int) (wpcsim.Cloud, error) { return s.Item(i).Cloud, nil }, 6, queries)
@@ -51,7 +52,7 @@ func closeF32(a, b []float32, tol float64) bool {
 func TestComputeFirstStageIsPhiPerScoreMode(t *testing.T) {
 	for _, mode := range []wpcsim.ScoreMode{wpcsim.ScoreInner, wpcsim.ScoreCosine, wpcsim.ScoreMMD} {
 		t.Run(mode.String(), func(t *testing.T) {
-			cfg, s, queries, fs := firstStageFixture(t, wpcsim.DefaultKernelSpec, mode, storage.EncodingF32)
+			cfg, s, queries, fs := firstStageFixture(t, wpcsim.DefaultKernelSpec, mode, collconfig.EncodingF32)
 			fm, err := wpcsim.NewFeatureMap(cfg.Similarity, 64, wpcsim.FeatureOptions{D: 128, Seed: 7})
 			if err != nil {
 				t.Fatal(err)
@@ -107,7 +108,7 @@ func TestComputeFirstStageIsPhiPerScoreMode(t *testing.T) {
 func TestFirstStageInnerProductsMatchExactScores(t *testing.T) {
 	for _, mode := range []wpcsim.ScoreMode{wpcsim.ScoreInner, wpcsim.ScoreCosine, wpcsim.ScoreMMD} {
 		t.Run(mode.String(), func(t *testing.T) {
-			cfg, s, queries, fs := firstStageFixture(t, "linear", mode, storage.EncodingF32)
+			cfg, s, queries, fs := firstStageFixture(t, "linear", mode, collconfig.EncodingF32)
 			sim, _ := wpcsim.New(cfg.Similarity)
 			inner, _ := wpcsim.New(wpcsim.Config{Kernel: cfg.Similarity.Kernel})
 			for j, q := range queries {
@@ -143,10 +144,10 @@ func TestFirstStageInnerProductsMatchExactScores(t *testing.T) {
 // Items are featurized as stored: after f16 rounding when the collection
 // stores f16, as wpcdb's ingest does.
 func TestFirstStageUsesStoredEncoding(t *testing.T) {
-	cfg, s, _, fs := firstStageFixture(t, wpcsim.DefaultKernelSpec, wpcsim.ScoreInner, storage.EncodingF16)
+	cfg, s, _, fs := firstStageFixture(t, wpcsim.DefaultKernelSpec, wpcsim.ScoreInner, collconfig.EncodingF16)
 	fm, _ := wpcsim.NewFeatureMap(cfg.Similarity, 64, wpcsim.FeatureOptions{D: 128, Seed: 7})
 	c := s.Item(3).Cloud
-	q, err := storage.Quantize(storage.EncodingF16, c)
+	q, err := storage.Quantize(collconfig.EncodingF16, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestFirstStageUsesStoredEncoding(t *testing.T) {
 }
 
 func TestFirstStageMaxSimUsesFDE(t *testing.T) {
-	cfg, s, queries, fs := firstStageFixture(t, "maxsim", wpcsim.ScoreInner, storage.EncodingF32)
+	cfg, s, queries, fs := firstStageFixture(t, "maxsim", wpcsim.ScoreInner, collconfig.EncodingF32)
 	fde, err := wpcsim.NewFDE(64, false, wpcsim.FDEOptions{Seed: cfg.Features.Seed})
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +181,7 @@ func TestFirstStageMaxSimUsesFDE(t *testing.T) {
 func TestExportWritesFirstStageFiles(t *testing.T) {
 	dir := t.TempDir()
 	s := NewSynth(CompactShape, 2)
-	cfg := wpcdb.CollectionConfig{Dim: 64, Features: storage.FeatureConfig{Dim: 32}}.WithDefaults()
+	cfg := wpcdb.CollectionConfig{Dim: 64, Features: collconfig.Features{Dim: 32}}.WithDefaults()
 	in := PeerInput{Source: s.Source(), N: 5, Queries: []wpcsim.Cloud{s.Query(0, 8), s.Query(1, 8)}, Truth: [][]string{{"item-0", "item-1"}, {"item-2", "item-3"}},
 		Kernel: cfg.Similarity.Kernel, Score: wpcsim.ScoreInner, Candidates: []int{4}, Collection: cfg}
 	if err := ExportForPeers(dir, in); err != nil {
@@ -220,7 +221,7 @@ func TestRunPeersSkipsMissingPeers(t *testing.T) {
 			spec = "maxsim"
 		}
 		k, _ := wpcsim.ParseKernel(spec)
-		cfg := wpcdb.CollectionConfig{Dim: 64, Similarity: wpcsim.Config{Kernel: k}, Features: storage.FeatureConfig{Dim: 32}}.WithDefaults()
+		cfg := wpcdb.CollectionConfig{Dim: 64, Similarity: wpcsim.Config{Kernel: k}, Features: collconfig.Features{Dim: 32}}.WithDefaults()
 		in := PeerInput{Source: s.Source(), N: 5, Queries: []wpcsim.Cloud{s.Query(0, 8), s.Query(1, 8)}, Truth: [][]string{{"item-0", "item-1"}, {"item-2", "item-3"}},
 			Kernel: k, Candidates: []int{4}, Collection: cfg}
 		if err := ExportForPeers(dir, in); err != nil {

@@ -135,13 +135,14 @@ func (r Report) Markdown() string {
 				exactQPS = run.QPS
 			}
 		}
-		fmt.Fprintf(&b, "\n## Search\n\n| method | params | threads | recall@k | q/s | × exact | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "\n## Search\n\n| method | params | threads | recall@k | q/s | × exact | p50 ms | p99 ms | cpu ms/q | 1st stage ms | rerank ms |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, run := range r.Runs {
 			speedup := "—"
 			if exactQPS > 0 {
 				speedup = fmt.Sprintf("%.1f", run.QPS/exactQPS)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %.1f | %s | %.2f | %.2f |\n", run.Method, paramString(run.Params), run.Threads, run.Recall, run.QPS, speedup, run.P50Ms, run.P99Ms)
+			fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %.1f | %s | %.2f | %.2f | %s | %s | %s |\n", run.Method, paramString(run.Params), run.Threads, run.Recall, run.QPS, speedup, run.P50Ms, run.P99Ms,
+				msCell(run.CPUMsPerQuery), msCell(run.FirstStageMs), msCell(run.RerankMs))
 		}
 	}
 	ratios := r.Ratios
@@ -231,4 +232,12 @@ func (r Report) Plot(path string) error {
 	p.X.Min = max(0, minRecall-0.05)
 	p.X.Max = 1.005
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
+}
+
+// msCell is a table cell of milliseconds, "—" when not measured.
+func msCell(v float64) string {
+	if v == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", v)
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -32,6 +33,8 @@ type SearchConfig struct {
 	ExactTimed int
 	// Progress, if set, is called as queries complete.
 	Progress func(done, total int)
+	// Method names the two-stage runs (default "wpcdb").
+	Method string
 }
 
 // Run is one measured configuration, in report.json's "runs".
@@ -45,7 +48,13 @@ type Run struct {
 	P99Ms    float64        `json:"p99_ms"`
 	Queries  int            `json:"queries"`
 	Reranked float64        `json:"mean_reranked"`
-	Peer     bool           `json:"peer,omitempty"`
+	// CPUMsPerQuery is the process's CPU time per query (every goroutine;
+	// 0 where not measured), FirstStageMs and RerankMs the mean wall time
+	// of the two stages as the search's stats report them.
+	CPUMsPerQuery float64 `json:"cpu_ms_per_query,omitempty"`
+	FirstStageMs  float64 `json:"first_stage_ms,omitempty"`
+	RerankMs      float64 `json:"rerank_ms,omitempty"`
+	Peer          bool    `json:"peer,omitempty"`
 }
 
 // Search measures the exact scan and the two-stage search at each candidate
@@ -116,7 +125,7 @@ func Search(ctx context.Context, cfg SearchConfig) ([]Run, [][]string, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		run.Method = "wpcdb"
+		run.Method = cmp.Or(cfg.Method, "wpcdb")
 		run.Params = map[string]any{"k": cfg.K, "candidates": r}
 		if r == 0 {
 			run.Params["candidates"] = "default"
@@ -144,6 +153,8 @@ func overlap(hits []wpcdb.Hit, truth []string) (found, want int) {
 func measure(ctx context.Context, c *wpcdb.Collection, queries []wpcsim.Cloud, opts wpcdb.SearchOptions, check func(j int, hits []wpcdb.Hit)) (Run, error) {
 	lat := make([]float64, len(queries))
 	var reranked int
+	var first, rerank float64
+	cpu0 := processCPU()
 	start := time.Now()
 	for j, q := range queries {
 		t0 := time.Now()
@@ -153,17 +164,24 @@ func measure(ctx context.Context, c *wpcdb.Collection, queries []wpcsim.Cloud, o
 		}
 		lat[j] = float64(time.Since(t0).Microseconds()) / 1000
 		reranked += res.Stats.Reranked
+		first += res.Stats.FirstStageMs
+		rerank += res.Stats.RerankMs
 		check(j, res.Hits)
 	}
 	secs := time.Since(start).Seconds()
+	cpu := processCPU() - cpu0
 	sort.Float64s(lat)
+	nq := float64(max(len(queries), 1))
 	return Run{
-		Threads:  c.Parallelism(),
-		QPS:      float64(len(queries)) / secs,
-		P50Ms:    percentile(lat, 0.50),
-		P99Ms:    percentile(lat, 0.99),
-		Queries:  len(queries),
-		Reranked: float64(reranked) / float64(max(len(queries), 1)),
+		CPUMsPerQuery: cpu / nq,
+		FirstStageMs:  first / nq,
+		RerankMs:      rerank / nq,
+		Threads:       c.Parallelism(),
+		QPS:           float64(len(queries)) / secs,
+		P50Ms:         percentile(lat, 0.50),
+		P99Ms:         percentile(lat, 0.99),
+		Queries:       len(queries),
+		Reranked:      float64(reranked) / float64(max(len(queries), 1)),
 	}, nil
 }
 

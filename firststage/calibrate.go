@@ -13,8 +13,10 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/internal/order"
 	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/internal/simd"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -23,7 +25,7 @@ import (
 type Items interface {
 	// Count is the number of live items.
 	Count() int
-	// ScanVectors calls fn with every item's stored g(X,X) and φ.
+	// ScanVectors calls fn with every item's g(X,X) and φ (computed from its stored cloud).
 	ScanVectors(fn func(iid uint32, self wpcsim.Self, phi []float32) error) error
 	// ReadCloud reads an item's stored cloud.
 	ReadCloud(iid uint32, buf *storage.CloudBuf) (storage.Record, error)
@@ -44,6 +46,12 @@ type CalibrateOptions struct {
 	// Budget bounds the exact scoring of the pooled truth, in multiply-adds
 	// of the Gram products (2e10, a few seconds on one core).
 	Budget float64
+	// PointDepth is the first-stage depth of a search with the point index
+	// (default 50), at which maxsim collections measure it.
+	PointDepth int
+	// MaxPoints is the collection's points per cloud limit, which decides
+	// whether maxsim may use the point index (0: within its limit).
+	MaxPoints int
 	// Seed draws the sample.
 	Seed uint64
 	// Parallelism bounds the goroutines (0: GOMAXPROCS).
@@ -58,6 +66,7 @@ func (o CalibrateOptions) withDefaults() CalibrateOptions {
 	}
 	def(&o.K, 10)
 	def(&o.Depth, 100)
+	def(&o.PointDepth, 50)
 	def(&o.Sample, 10_000)
 	def(&o.HeldOut, 50)
 	def(&o.PCAFit, 2_000)
@@ -88,7 +97,7 @@ type Calibration struct {
 
 // ErrTooFew is returned by Calibrate when the collection holds too few
 // items to measure recall on.
-var ErrTooFew = errors.New("firststage: too few items to calibrate")
+var ErrTooFew = wpcerr.New(wpcerr.FailedPrecondition, "firststage: too few items to calibrate")
 
 // MinItems is the fewest items a calibration measures on.
 const MinItems = 200
@@ -114,8 +123,8 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 	if err != nil {
 		return Calibration{}, err
 	}
-	if phiMap.fde != nil {
-		return Calibration{Chosen: Representation{Kind: FDE}, Skipped: "maxsim uses its fixed-dimensional encoding"}, nil
+	if phiMap.fde != nil && !PointsApply(sim, o.MaxPoints) {
+		return Calibration{Chosen: Representation{Kind: FDE}, Skipped: "maxsim over raw points or clouds above 65,536 points uses its fixed-dimensional encoding"}, nil
 	}
 	if phiMap.Exact() {
 		return Calibration{Chosen: Representation{Kind: Phi}, Skipped: "the linear kernel's first stage is exact"}, nil
@@ -158,7 +167,7 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 			if err != nil {
 				return Calibration{}, err
 			}
-			queries = append(queries, rec.Cloud)
+			queries = append(queries, heldOutQuery(rec.Cloud, phiMap.fde != nil))
 			own = append(own, int64(sample[j].iid))
 		}
 	} else {
@@ -184,9 +193,12 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 	xPoints /= float64(min(len(sample), 200))
 	pairCost := qPoints * xPoints * float64(pointDim)
 	pool := 3 * 2 * o.Depth // a pool is about three candidates' lists
+	if phiMap.fde != nil {
+		pool = 2 * 2 * o.Depth // the FDE's and the point index's
+	}
 	nq := min(len(queries), int(o.Budget/(pairCost*float64(pool))))
 	if nq < 10 {
-		return Calibration{Chosen: Representation{Kind: Phi}, Skipped: fmt.Sprintf("clouds too large to calibrate within the budget (%.3g multiply-adds per pair)", pairCost)}, nil
+		return Calibration{Chosen: Representation{Kind: phiMap.rep.Kind}, Skipped: fmt.Sprintf("clouds too large to calibrate within the budget (%.3g multiply-adds per pair)", pairCost)}, nil
 	}
 	queries, own = queries[:nq], own[:nq]
 
@@ -205,7 +217,10 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 		}
 		cands = append(cands, m)
 	}
-	basis := fitPCA(phiMap, sample, o.PCAFit, rng)
+	var basis [][]float32
+	if phiMap.fde == nil {
+		basis = fitPCA(phiMap, sample, o.PCAFit, rng)
+	}
 	for _, r := range pcaDims {
 		if r >= phiMap.baseDim || r > len(basis) {
 			continue
@@ -254,6 +269,16 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 		}
 	}
 
+	// maxsim: the point index's ranking, measured beside the FDE's
+	// (cands holds the FDE alone).
+	if phiMap.fde != nil {
+		pt, err := rankPoints(ctx, items, pointDim, sample, queries, own, 2*o.Depth, tops[0], o) // points.go
+		if err != nil {
+			return Calibration{}, err
+		}
+		tops = append(tops, pt)
+	}
+
 	// The pooled exact top K of each query.
 	truth := make([][]uint32, len(queries))
 	errs := make([]error, len(queries))
@@ -267,17 +292,7 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 	var cal Calibration
 	best := -1
 	for ci, m := range cands {
-		var hit, all int
-		for qi := range queries {
-			in := tops[ci][qi][:min(depth, len(tops[ci][qi]))]
-			for _, t := range truth[qi] {
-				all++
-				if slices.Contains(in, t) {
-					hit++
-				}
-			}
-		}
-		recall := float64(hit) / float64(max(all, 1))
+		recall := recallAt(tops[ci], truth, depth)
 		cal.Measured = append(cal.Measured, Measured{Representation: m.rep.String(), Dim: m.dim, Recall: recall})
 		if best < 0 || recall > cal.Measured[best].Recall {
 			best = ci
@@ -297,8 +312,34 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 	rep := cands[best].rep
 	rep.Recall = cal.Measured[best].Recall
 	rep.Depth, rep.Queries, rep.Sample = depth, len(queries), len(sample)
+	if phiMap.fde != nil {
+		// The point index at its own, smaller depth: chosen when it holds
+		// the target or the FDE's recall at the FDE's depth.
+		pdepth := min(depth, max(o.K, int(math.Round(float64(o.PointDepth)*float64(depth)/float64(o.Depth)))))
+		recall := recallAt(tops[len(tops)-1], truth, pdepth)
+		cal.Measured = append(cal.Measured, Measured{Representation: string(Points), Recall: recall})
+		if recall >= min(o.Target, rep.Recall) {
+			rep.Kind, rep.Recall, rep.Depth = Points, recall, pdepth
+		}
+	}
 	cal.Chosen = rep
 	return cal, nil
+}
+
+// recallAt is the share of the truth found in the first depth of each
+// query's ranking.
+func recallAt(tops [][]uint32, truth [][]uint32, depth int) float64 {
+	var hit, all int
+	for qi := range truth {
+		in := tops[qi][:min(depth, len(tops[qi]))]
+		for _, t := range truth[qi] {
+			all++
+			if slices.Contains(in, t) {
+				hit++
+			}
+		}
+	}
+	return float64(hit) / float64(max(all, 1))
 }
 
 type sampled struct {
@@ -371,12 +412,7 @@ func exactTop(sim *wpcsim.Similarity, q wpcsim.Cloud, items Items, tops [][][]ui
 		}
 		res = append(res, scored{iid, v})
 	}
-	slices.SortFunc(res, func(a, b scored) int {
-		if c := cmp.Compare(b.s, a.s); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.iid, b.iid)
-	})
+	slices.SortFunc(res, func(a, b scored) int { return order.Compare(a.s, a.iid, b.s, b.iid) })
 	out := make([]uint32, 0, k)
 	for _, r := range res[:min(k, len(res))] {
 		out = append(out, r.iid)

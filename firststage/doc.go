@@ -7,9 +7,11 @@
 // package query calls through a one-method interface).
 //
 // It sits between wpcsim/index/storage, which it uses, and query, which
-// uses it. The root package owns a Stage's lifecycle (build, save, load,
-// change-log replay) and swaps a whole Stage when a calibration changes
-// the representation.
+// uses it. It also holds a Stage's lifecycle over storage (lifecycle.go:
+// the index options, Build from the items' vectors, LoadSaved with the
+// change-log replay, Save); the root package decides when each runs,
+// holds the collection's locks meanwhile, and swaps a whole Stage when a
+// calibration changes the representation.
 //
 // # Exactness
 //

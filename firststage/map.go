@@ -31,6 +31,10 @@ const (
 	PCA Kind = "pca"
 	// FDE is maxsim's fixed-dimensional encoding (wpcsim.FDE).
 	FDE Kind = "fde"
+	// Points is maxsim's point-level index (package pointindex), chosen
+	// over FDE by calibration; the index beside it still holds the FDE
+	// vectors, which serve queries without a positive weight.
+	Points Kind = "points"
 )
 
 // Representation is a collection's chosen first-stage vector, with what
@@ -114,10 +118,12 @@ func NewMap(sim *wpcsim.Similarity, feat Featurizer, rep Representation) (*Map, 
 		m.fde = f
 		m.phiDim = f.Dim()
 		m.blocks = []wpcsim.FeatureBlock{{Offset: 0, Len: f.Dim()}}
-		if rep.Kind != "" && rep.Kind != FDE {
+		if rep.Kind != "" && rep.Kind != FDE && rep.Kind != Points {
 			return nil, fmt.Errorf("firststage: representation %s does not apply to maxsim", rep)
 		}
-		rep.Kind = FDE
+		if rep.Kind == "" {
+			rep.Kind = FDE
+		}
 	case *wpcsim.FeatureMap:
 		m.phiDim = f.Dim()
 		all := f.Blocks()
@@ -185,7 +191,7 @@ func (m *Map) Exact() bool {
 	return m.rep.Kind == Phi || m.rep.Kind == Centroid
 }
 
-// AppendItem appends an item's vector, made from its stored φ and g(X,X),
+// AppendItem appends an item's vector, made from its φ and g(X,X),
 // to dst.
 func (m *Map) AppendItem(dst []float32, self wpcsim.Self, phi []float32) []float32 {
 	start := len(dst)
@@ -284,13 +290,13 @@ func (m *Map) ExactScore(s float32, qself wpcsim.Self) float64 {
 //	|     |  1  |         |         |            |           | u32     | u32    | u32   | u32    | f32×n   |       |
 //	+-----+-----+---------+---------+------------+-----------+---------+--------+-------+--------+---------+-------+
 //
-// kind: 0 phi, 1 centroid, 2 pca, 3 fde; proj holds dim×phiDim values for
+// kind: 0 phi, 1 centroid, 2 pca, 3 fde, 4 points; proj holds dim×phiDim values for
 // pca and nothing otherwise.
 const repVersion = 1
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-var kindCodes = []Kind{Phi, Centroid, PCA, FDE}
+var kindCodes = []Kind{Phi, Centroid, PCA, FDE, Points}
 
 // MarshalRepresentation encodes rep (with the length of φ it projects).
 func MarshalRepresentation(rep Representation, phiDim int) []byte {

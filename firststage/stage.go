@@ -4,6 +4,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/pointindex"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -13,6 +14,9 @@ import (
 type Stage struct {
 	Map   *Map
 	Index *index.Tiered
+	// Points is the point-level index when the representation is Points
+	// (nil otherwise); Index then holds the FDE vectors beside it.
+	Points *pointindex.Index
 }
 
 // Candidates is what a first stage hands the rerank.
@@ -25,7 +29,7 @@ type Candidates struct {
 	// Exact says the first-stage scores are the exact ones: the caller
 	// needs no rerank of IIDs (see Map.Exact).
 	Exact bool
-	// Index names the index searched: "flat" or "hnsw".
+	// Index names the index searched: "flat", "hnsw" or "points".
 	Index string
 	// Unindexed are items of the allowed set the index does not hold yet
 	// (written, not yet added): the caller scores them exactly.
@@ -40,6 +44,9 @@ type Candidates struct {
 // deep as r asks (its beam at least r). qself is the query's exact g(Q,Q),
 // which the cosine needs.
 func (s *Stage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed *roaring.Bitmap, filtered bool, p index.Params) (Candidates, error) {
+	if s.Points != nil && hasPositive(q) {
+		return s.pointCandidates(q, r, allowed, filtered) // points.go
+	}
 	var c Candidates
 	c.Index = "flat"
 	if s.Index.HasGraph() {
@@ -52,14 +59,14 @@ func (s *Stage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed 
 	c.Exact = s.Map.Exact()
 	depth := r
 	if c.Exact {
-		// Only the top k are needed, found as deep as a search for r
-		// would look: the graph's beam is what r would have given it
-		// (max(r, the default beam), unless the caller set one).
+		// Only the top k are needed, found as deep as r asks: the graph's
+		// beam is r (at least k), unless the caller set one. (It was
+		// max(r, the collection's ef_search = 64), which made every depth
+		// below 64 cost a beam of 64: on compact 20k centroids a beam of
+		// 20 finds recall@10 ≥ 0.95 in a third of the time.)
 		depth = k
 		if p.Ef == 0 {
-			ho := s.Index.Options().HNSW
-			ho.EnsureDefaults()
-			p.Ef = max(r, ho.EfSearch)
+			p.Ef = r
 		}
 	}
 	filter := allowed

@@ -169,10 +169,13 @@ func (f *Flat) Search(q []float32, k int, filter *roaring.Bitmap, _ Params) ([]R
 	if k <= 0 {
 		return nil, nil
 	}
-	pq := prepare(f.metric, q, nil)
-	qn2 := dot(pq, pq)
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	if len(f.ids) == 0 {
+		return nil, nil // an empty buffer in front of a graph: nothing to prepare
+	}
+	pq := prepare(f.metric, q, nil)
+	qn2 := dot(pq, pq)
 	top := newTopK(k)
 	if filter != nil && filter.GetCardinality() < uint64(len(f.ids)) {
 		it := filter.Iterator()

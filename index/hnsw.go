@@ -39,13 +39,18 @@ type HNSW struct {
 	rng       *rand.Rand
 
 	// Per slot (a node's index in the graph).
-	vecs   []float32   // slot-major: slot s is vecs[s*dim:(s+1)*dim], prepared
-	norms2 []float32   // squared norm
-	ids    []uint32    // slot → id
-	levels []uint8     // top layer of the node
-	states []slotState // live, tombstone or free
-	links0 []uint32    // layer 0: slot s has count links0[s*stride0] then its neighbours
-	upper  [][][]uint32
+	vecs   []float32 // slot-major: slot s is vecs[s*dim:(s+1)*dim], prepared
+	norms2 []float32 // squared norm
+	// codes and cscales are the vectors' int8 codes and scales (quant.go),
+	// what searches walk the graph with; nil when the dimension is too
+	// large for them (quantizable).
+	codes   []int8
+	cscales []float32
+	ids     []uint32    // slot → id
+	levels  []uint8     // top layer of the node
+	states  []slotState // live, tombstone or free
+	links0  []uint32    // layer 0: slot s has count links0[s*stride0] then its neighbours
+	upper   [][][]uint32
 
 	slot     map[uint32]uint32 // live id → slot
 	free     []uint32          // free slots, sorted descending (the smallest is reused first)
@@ -168,6 +173,14 @@ func (h *HNSW) nodes() int { return len(h.ids) - len(h.free) }
 // needsRepair reports whether tombstones exceed a quarter of the nodes.
 func (h *HNSW) needsRepair() bool { return h.deleted*4 > h.nodes() }
 
+// setCode sets slot s's code from its vector.
+func (h *HNSW) setCode(s uint32) {
+	if quantizable(h.dim) {
+		lo, hi := int(s)*h.dim, int(s+1)*h.dim
+		h.cscales[s] = quantize(h.codes[lo:hi], h.vecs[lo:hi])
+	}
+}
+
 // newSlot stores a prepared vector in a free or new slot with a sampled
 // level and no links.
 func (h *HNSW) newSlot(id uint32, pv []float32) uint32 {
@@ -181,6 +194,10 @@ func (h *HNSW) newSlot(id uint32, pv []float32) uint32 {
 		s = uint32(len(h.ids))
 		h.vecs = append(h.vecs, make([]float32, h.dim)...)
 		h.norms2 = append(h.norms2, 0)
+		if quantizable(h.dim) {
+			h.codes = append(h.codes, make([]int8, h.dim)...)
+			h.cscales = append(h.cscales, 0)
+		}
 		h.ids = append(h.ids, 0)
 		h.levels = append(h.levels, 0)
 		h.states = append(h.states, slotFree)
@@ -189,6 +206,7 @@ func (h *HNSW) newSlot(id uint32, pv []float32) uint32 {
 	}
 	copy(h.vecs[int(s)*h.dim:], pv)
 	h.norms2[s] = dot(pv, pv)
+	h.setCode(s)
 	h.ids[s] = id
 	h.levels[s] = uint8(level)
 	h.states[s] = slotLive
@@ -226,6 +244,11 @@ func (h *HNSW) Search(q []float32, k int, filter *roaring.Bitmap, p Params) ([]R
 	defer h.scratch.Put(sc)
 	sc.q = prepare(h.metric, q, sc.q[:0])
 	qq := query{v: sc.q, n2: dot(sc.q, sc.q)}
+	walkq := qq // the walk's query: by codes when the graph has them
+	if quantizable(h.dim) && quantWalk {
+		sc.qcode = slices.Grow(sc.qcode[:0], h.dim)[:h.dim]
+		walkq.c, walkq.cs, walkq.quant = sc.qcode, quantize(sc.qcode, sc.q), true
+	}
 
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -244,7 +267,7 @@ func (h *HNSW) Search(q []float32, k int, filter *roaring.Bitmap, p Params) ([]R
 		}
 		want = k // at most min(k, #passing): the walk cannot tell #passing
 	}
-	res := h.walk(sc, qq, k, ef, filter)
+	res := h.walk(sc, walkq, k, ef, filter)
 	if len(res) < want {
 		return h.exact(sc, qq, k, filter, 0), nil
 	}
@@ -264,7 +287,9 @@ func filterScanIsCheaper(card uint64, ef, live int) bool {
 }
 
 // walk is the graph search: greedy descent on the upper layers, a beam of
-// width ef on layer 0 admitting only live nodes that pass filter.
+// width ef on layer 0 admitting only live nodes that pass filter. With a
+// quant query the walk scores codes and the ef nodes it keeps are scored
+// again exactly: the results' order and scores are the float32 ones.
 func (h *HNSW) walk(sc *hnswScratch, q query, k, ef int, filter *roaring.Bitmap) []Result {
 	ep := cand{key: uint32(h.entry), score: h.score(q, uint32(h.entry))}
 	for l := h.maxLevel; l > 0; l-- {
@@ -273,6 +298,23 @@ func (h *HNSW) walk(sc *hnswScratch, q query, k, ef int, filter *roaring.Bitmap)
 	sc.eps = append(sc.eps[:0], ep)
 	h.searchLayer(sc, q, sc.eps, ef, 0, true, filter)
 	sc.cands = sc.found.drain(sc.cands)
+	if q.quant {
+		// The codes steered the walk; the nodes it kept are ranked by
+		// their float32 scores, which the results report.
+		exact := q.exact()
+		for i := range sc.cands {
+			sc.cands[i].score = h.score(exact, sc.cands[i].key)
+		}
+		slices.SortFunc(sc.cands, func(a, b cand) int {
+			if betterCand(a, b) {
+				return -1
+			}
+			if betterCand(b, a) {
+				return 1
+			}
+			return 0
+		})
+	}
 	n := min(k, len(sc.cands))
 	if n == 0 {
 		return nil
@@ -291,16 +333,6 @@ func (h *HNSW) walk(sc *hnswScratch, q query, k, ef int, filter *roaring.Bitmap)
 	}
 	slices.SortFunc(res, compareResults)
 	return res[:n:n]
-}
-
-func compareResults(a, b Result) int {
-	if better(a, b) {
-		return -1
-	}
-	if better(b, a) {
-		return 1
-	}
-	return 0
 }
 
 // exact scans the live nodes passing filter (of cardinality card, 0 when

@@ -13,14 +13,30 @@ import (
 
 // query is a prepared vector bound with its squared norm; scores of nodes
 // against it go through score.
+//
+// A walk's query may carry its int8 code (quant): its scores of nodes are
+// then estimates from the nodes' codes (quant.go), to be made exact by
+// rescoring with the float32 query (exact) before they are returned.
 type query struct {
 	v  []float32
 	n2 float32
+	c  []int8 // the code of v and its scale, when quant
+	cs float32
+	// quant: score nodes by their codes.
+	quant bool
 }
+
+// exact returns q scoring with the float32 vectors.
+func (q query) exact() query { return query{v: q.v, n2: q.n2} }
 
 // score is the "higher is closer" score of node s against q.
 func (h *HNSW) score(q query, s uint32) float32 {
-	d := dot(q.v, h.vecs[int(s)*h.dim:int(s+1)*h.dim])
+	var d float32
+	if q.quant {
+		d = quantDot(q.c, q.cs, h.codes[int(s)*h.dim:int(s+1)*h.dim], h.cscales[s])
+	} else {
+		d = dot(q.v, h.vecs[int(s)*h.dim:int(s+1)*h.dim])
+	}
 	if h.metric == L2 {
 		return -(q.n2 + h.norms2[s] - 2*d)
 	}
@@ -105,10 +121,25 @@ func (h *HNSW) searchLayer(sc *hnswScratch, q query, eps []cand, ef, level int, 
 		if len(sc.found) >= ef && c.score < sc.found[0].score {
 			break
 		}
+		// The unvisited neighbours first, their vectors touched before any
+		// is scored: the loads of the vectors' first lines then overlap
+		// instead of each waiting for the score before it (a software
+		// prefetch; a walk is bound by these cache misses).
+		batch := sc.batch[:0]
+		var touch float32
 		for _, n := range h.neighbours(c.key, level) {
-			if !sc.visited.visit(n) {
-				continue
+			if sc.visited.visit(n) {
+				batch = append(batch, n)
+				if q.quant {
+					touch += float32(h.codes[int(n)*h.dim])
+				} else {
+					touch += h.vecs[int(n)*h.dim]
+				}
 			}
+		}
+		sc.batch = batch
+		sc.touch = touch
+		for _, n := range batch {
 			s := h.score(q, n)
 			if len(sc.found) < ef || s > sc.found[0].score {
 				nc := cand{score: s, key: n}
@@ -219,16 +250,6 @@ func (h *HNSW) link(sc *hnswScratch, n, s uint32, level int) {
 	sel := h.selectNeighbours(cands, h.maxDeg(level), sc.pruned[:0])
 	h.setNeighbours(n, level, sel)
 	sc.pruneBuf, sc.pruned = cands, sel
-}
-
-func compareCands(a, b cand) int {
-	if betterCand(a, b) {
-		return -1
-	}
-	if betterCand(b, a) {
-		return 1
-	}
-	return 0
 }
 
 // repair removes the tombstones. On each layer, every tombstone gets a
@@ -364,6 +385,7 @@ func (h *HNSW) searchNeighbours(sc *hnswScratch, s uint32, level int, dst []cand
 // reset empties the graph, keeping the options and the level generator.
 func (h *HNSW) reset() {
 	h.vecs, h.norms2, h.ids, h.levels, h.states = h.vecs[:0], h.norms2[:0], h.ids[:0], h.levels[:0], h.states[:0]
+	h.codes, h.cscales = h.codes[:0], h.cscales[:0]
 	h.links0, h.upper, h.free = h.links0[:0], nil, h.free[:0]
 	h.deleted, h.entry, h.maxLevel = 0, -1, 0
 }

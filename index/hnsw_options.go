@@ -1,12 +1,13 @@
 package index
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // ErrInvalidOptions is wrapped by HNSWOptions.Validate's errors.
-var ErrInvalidOptions = errors.New("index: invalid options")
+var ErrInvalidOptions = wpcerr.New(wpcerr.InvalidArgument, "index: invalid options")
 
 // Limits of HNSWOptions; they also bound what a persisted graph may claim.
 const (
@@ -33,31 +34,43 @@ type HNSWOptions struct {
 	Seed uint64
 }
 
+// Defaults of HNSWOptions' zero fields.
+const (
+	DefaultM              = 16
+	DefaultEfConstruction = 200
+	DefaultEfSearch       = 64
+)
+
 // EnsureDefaults replaces zero fields by their defaults.
 func (o *HNSWOptions) EnsureDefaults() {
 	if o.M == 0 {
-		o.M = 16
+		o.M = DefaultM
 	}
 	if o.EfConstruction == 0 {
-		o.EfConstruction = 200
+		o.EfConstruction = DefaultEfConstruction
 	}
 	if o.EfSearch == 0 {
-		o.EfSearch = 64
+		o.EfSearch = DefaultEfSearch
 	}
 }
 
 // Validate reports every invalid field (zero fields are valid: they mean
 // the default).
 func (o HNSWOptions) Validate() error {
-	var errs []error
+	return wpcerr.Check(ErrInvalidOptions, o.Problems())
+}
+
+// Problems lists what Validate reports, one phrase each.
+func (o HNSWOptions) Problems() []string {
+	var errs []string
 	if o.M != 0 && (o.M < 2 || o.M > hnswMaxM) {
-		errs = append(errs, fmt.Errorf("%w: M %d, want 2..%d", ErrInvalidOptions, o.M, hnswMaxM))
+		errs = append(errs, fmt.Sprintf("m must be between 2 and %d, got %d", hnswMaxM, o.M))
 	}
 	if o.EfConstruction < 0 || o.EfConstruction > hnswMaxEf {
-		errs = append(errs, fmt.Errorf("%w: EfConstruction %d, want 1..%d", ErrInvalidOptions, o.EfConstruction, hnswMaxEf))
+		errs = append(errs, fmt.Sprintf("ef_construction must be between 1 and %d, got %d", hnswMaxEf, o.EfConstruction))
 	}
 	if o.EfSearch < 0 || o.EfSearch > hnswMaxEf {
-		errs = append(errs, fmt.Errorf("%w: EfSearch %d, want 1..%d", ErrInvalidOptions, o.EfSearch, hnswMaxEf))
+		errs = append(errs, fmt.Sprintf("ef_search must be between 1 and %d, got %d", hnswMaxEf, o.EfSearch))
 	}
-	return errors.Join(errs...)
+	return errs
 }

@@ -161,6 +161,12 @@ func decodeHNSWFrom(r *reader) (*HNSW, error) {
 	h.ids = make([]uint32, n)
 	h.levels = make([]uint8, n)
 	h.norms2 = make([]float32, n)
+	var zeroCode []int8 // a free slot's code, appended like its vector
+	if quantizable(int(dim)) {
+		h.codes = make([]int8, 0, min(int64(n)*int64(dim), r.left/4))
+		h.cscales = make([]float32, n)
+		zeroCode = make([]int8, dim)
+	}
 	h.upper = make([][][]uint32, n)
 	h.vecs = make([]float32, 0, min(int64(n)*int64(dim), r.left/4))
 	h.links0 = make([]uint32, 0, min(int64(n)*int64(h.maxDeg0+1), r.left/4))
@@ -172,6 +178,7 @@ func decodeHNSWFrom(r *reader) (*HNSW, error) {
 		case slotFree:
 			h.free = append(h.free, uint32(s))
 			h.vecs = append(h.vecs, zero...)
+			h.codes = append(h.codes, zeroCode...)
 			h.links0 = append(h.links0, make([]uint32, h.maxDeg0+1)...)
 			continue
 		case slotLive, slotDeleted:
@@ -194,6 +201,10 @@ func decodeHNSWFrom(r *reader) (*HNSW, error) {
 		}
 		h.vecs = h.vecs[:len(h.vecs)+int(dim)]
 		h.norms2[s] = dot(v, v)
+		if zeroCode != nil {
+			h.codes = append(h.codes, zeroCode...)
+			h.setCode(uint32(s))
+		}
 		if st == slotLive {
 			if _, dup := h.slot[id]; dup {
 				return nil, corrupt("slot %d: id %d is live twice", s, id)

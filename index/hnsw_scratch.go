@@ -1,6 +1,10 @@
 package index
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/wpcdb/wpcdb/internal/order"
+)
 
 // Scratch state of one graph walk: a visited set and two typed heaps, kept
 // in a sync.Pool so that a search allocates nothing per visited node.
@@ -12,13 +16,11 @@ type cand struct {
 	key   uint32
 }
 
-// betterCand ranks a before b: higher score, then lower key.
-func betterCand(a, b cand) bool {
-	if a.score != b.score {
-		return a.score > b.score
-	}
-	return a.key < b.key
-}
+// betterCand ranks a before b (internal/order).
+func betterCand(a, b cand) bool { return order.Better(a.score, a.key, b.score, b.key) }
+
+// compareCands is betterCand as a comparison function for slices.SortFunc.
+func compareCands(a, b cand) int { return order.Compare(a.score, a.key, b.score, b.key) }
 
 // bestHeap is a max-heap: the root is the best candidate (the frontier of
 // a walk).
@@ -168,10 +170,13 @@ type hnswScratch struct {
 	frontier bestHeap
 	found    worstHeap
 	q        []float32 // the prepared query
+	qcode    []int8    // its code (quant.go)
 	eps      []cand    // entry points of the next layer
 	cands    []cand    // drained results / neighbour candidates
 	sel      []cand    // selected neighbours
 	pruneBuf []cand    // candidates when pruning or repairing links
 	pruned   []cand    // their selection
 	stack    []uint32  // tombstones to expand in a repair
+	batch    []uint32  // a node's unvisited neighbours (searchLayer)
+	touch    float32   // sink of searchLayer's prefetching loads
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/wpcdb/wpcdb/internal/raceflag"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // clusteredData draws vectors of dimension dim around gaussian centres,
@@ -412,7 +413,12 @@ func TestHNSWSmallAndEdges(t *testing.T) {
 	if !errors.Is(err, ErrInvalidOptions) {
 		t.Fatalf("Validate: %v", err)
 	}
-	if got := len(err.(interface{ Unwrap() []error }).Unwrap()); got != 3 {
+	var p *wpcerr.Problems
+	if !errors.As(err, &p) || len(p.List) != 3 {
+		got := 0
+		if p != nil {
+			got = len(p.List)
+		}
 		t.Errorf("Validate collected %d problems, want 3: %v", got, err)
 	}
 	if _, err := NewHNSW(3, L2, HNSWOptions{M: 1}); err == nil {

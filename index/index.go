@@ -17,10 +17,10 @@
 package index
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // Metric is how two vectors are compared.
@@ -62,8 +62,8 @@ type Params struct {
 
 // Errors.
 var (
-	ErrDimension = errors.New("index: vector has the wrong dimension")
-	ErrCorrupt   = errors.New("index: corrupt persisted index")
+	ErrDimension = wpcerr.New(wpcerr.InvalidArgument, "index: vector has the wrong dimension")
+	ErrCorrupt   = wpcerr.New(wpcerr.Corrupt, "index: corrupt persisted index")
 )
 
 // Index is a first-stage index.

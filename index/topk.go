@@ -2,16 +2,16 @@ package index
 
 import (
 	"container/heap"
-	"sort"
+	"slices"
+
+	"github.com/wpcdb/wpcdb/internal/order"
 )
 
-// better reports whether a ranks before b: higher score, then lower ID.
-func better(a, b Result) bool {
-	if a.Score != b.Score {
-		return a.Score > b.Score
-	}
-	return a.ID < b.ID
-}
+// better reports whether a ranks before b (internal/order).
+func better(a, b Result) bool { return order.Better(a.Score, a.ID, b.Score, b.ID) }
+
+// compareResults is better as a comparison function for slices.SortFunc.
+func compareResults(a, b Result) int { return order.Compare(a.Score, a.ID, b.Score, b.ID) }
 
 // topK keeps the k best results seen, in a heap whose root is the worst.
 type topK struct {
@@ -35,7 +35,7 @@ func (t *topK) push(r Result) {
 // sorted returns the kept results, best first.
 func (t *topK) sorted() []Result {
 	out := append([]Result(nil), t.h...)
-	sort.Slice(out, func(i, j int) bool { return better(out[i], out[j]) })
+	slices.SortFunc(out, compareResults)
 	return out
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // Limits on a filter, so that a request cannot make Parse or Compile recurse
@@ -20,7 +22,7 @@ const (
 )
 
 // ErrInvalidFilter is wrapped by every error Parse returns.
-var ErrInvalidFilter = errors.New("query: invalid filter")
+var ErrInvalidFilter = wpcerr.New(wpcerr.InvalidArgument, "query: invalid filter")
 
 // FilterError is a filter that does not parse: where and why. It wraps
 // ErrInvalidFilter.

@@ -9,6 +9,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -41,7 +42,7 @@ func writeItems(t *testing.T, coll *storage.Coll, items []map[string]any) []uint
 // TestCompileStorage runs filters end to end against a storage.Coll.
 func TestCompileStorage(t *testing.T) {
 	st := openTestStore(t)
-	coll, err := st.CreateCollection("c", storage.CollectionConfig{Dim: 2}, nil)
+	coll, err := st.CreateCollection("c", collconfig.Config{Dim: 2}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestCompileStorageRandom(t *testing.T) {
 		for _, seed := range seeds() {
 			t.Logf("seed %d (rerun with -seed %d)", seed, seed)
 			g := gen{r: rand.New(rand.NewPCG(seed, seed)), nonNegative: nonNegative}
-			coll, err := openTestStore(t).CreateCollection("c", storage.CollectionConfig{Dim: 2}, nil)
+			coll, err := openTestStore(t).CreateCollection("c", collconfig.Config{Dim: 2}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

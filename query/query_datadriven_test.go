@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -105,7 +106,7 @@ func (s *compileScript) run(t *testing.T, td *datadriven.TestData) string {
 			t.Fatal(err)
 		}
 		s.st = st
-		if s.coll, err = st.CreateCollection("c", storage.CollectionConfig{Dim: 2}, nil); err != nil {
+		if s.coll, err = st.CreateCollection("c", collconfig.Config{Dim: 2}, nil); err != nil {
 			t.Fatal(err)
 		}
 		s.items = map[string]map[string]any{}

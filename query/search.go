@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/index"
+	"github.com/wpcdb/wpcdb/internal/order"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -24,7 +26,7 @@ const MaxK = 10_000
 
 // ErrInvalidRequest wraps errors about a search request (k, candidates, an
 // invalid query cloud, unknown IDs for Rerank).
-var ErrInvalidRequest = errors.New("query: invalid request")
+var ErrInvalidRequest = wpcerr.New(wpcerr.InvalidArgument, "query: invalid request")
 
 // Engine runs searches on one collection: filter bitmap, plan, first stage,
 // exact rerank. It holds no per-search state and is safe for concurrent use
@@ -133,9 +135,9 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 		return Response{}, err
 	}
 	defer sc.Release()
-	allowed := e.Coll.Live()
+	allowed := e.Coll.LiveShared() // read only
 	if req.Filter != nil {
-		allowed.And(req.Filter)
+		allowed = roaring.And(allowed, req.Filter)
 	}
 	var st Stats
 	st.Passing = int(allowed.GetCardinality())
@@ -378,15 +380,9 @@ func setErr(mu *sync.Mutex, dst *error, err error) {
 	mu.Unlock()
 }
 
-// sortHits orders by score (higher first), then ID ascending. NaN cannot
-// occur: stored clouds are validated.
+// sortHits orders hits by internal/order: score, then ID.
 func sortHits(h []Hit) {
-	sort.Slice(h, func(i, j int) bool {
-		if h[i].Score != h[j].Score {
-			return h[i].Score > h[j].Score
-		}
-		return h[i].ID < h[j].ID
-	})
+	slices.SortFunc(h, func(a, b Hit) int { return order.Compare(a.Score, a.ID, b.Score, b.ID) })
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }

@@ -10,19 +10,18 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
-	"github.com/wpcdb/wpcdb/storage"
-	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
 // Errors raised by the server itself; statusOf gives their codes.
 var (
-	errUnauthenticated = errors.New("server: missing or invalid bearer token")
-	errPanic           = errors.New("server: internal error")
+	errUnauthenticated   = errors.New("server: missing or invalid bearer token")
+	errPanic             = errors.New("server: internal error")
+	errResourceExhausted = wpcerr.New(wpcdb.ErrResourceExhausted, "server: resource exhausted")
 	// errSnapshotsDisabled: the server was started without a snapshot
 	// directory.
-	errResourceExhausted = errors.New("server: resource exhausted")
-	errSnapshotsDisabled = errors.New("server: snapshots are disabled: the server has no snapshot directory")
+	errSnapshotsDisabled = wpcerr.New(wpcdb.ErrFailedPrecondition, "server: snapshots are disabled: the server has no snapshot directory")
 )
 
 // invalid wraps a request problem found by the server (before the core
@@ -57,6 +56,9 @@ func statusOf(err error) error {
 	return st.Err()
 }
 
+// codeOf maps the error kinds the wpcdb package exports (every lower
+// package's errors belong to one) to gRPC codes. Corrupt comes first: a
+// stored item that fails validation is corrupt data, not a bad request.
 func codeOf(err error) codes.Code {
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -65,26 +67,19 @@ func codeOf(err error) codes.Code {
 		return codes.DeadlineExceeded
 	case errors.Is(err, errUnauthenticated):
 		return codes.Unauthenticated
-	case errors.Is(err, errResourceExhausted):
-		return codes.ResourceExhausted
-	case errors.Is(err, wpcdb.ErrInvalidArgument),
-		errors.Is(err, wpcsim.ErrInvalidCloud),
-		errors.Is(err, wpcsim.ErrInvalidKernel),
-		errors.Is(err, wpcsim.ErrInvalidConfig),
-		errors.Is(err, wpcsim.ErrInvalidFeatureSample),
-		errors.Is(err, storage.ErrInvalidConfig),
-		errors.Is(err, storage.ErrInvalidItem):
+	case errors.Is(err, wpcdb.ErrCorrupt):
+		return codes.DataLoss
+	case errors.Is(err, wpcdb.ErrInvalidArgument):
 		return codes.InvalidArgument
 	case errors.Is(err, wpcdb.ErrCollectionNotFound), errors.Is(err, wpcdb.ErrNotFound):
 		return codes.NotFound
 	case errors.Is(err, wpcdb.ErrCollectionExists), errors.Is(err, fs.ErrExist):
 		return codes.AlreadyExists
+	case errors.Is(err, wpcdb.ErrResourceExhausted):
+		return codes.ResourceExhausted
 	case errors.Is(err, wpcdb.ErrClosed):
 		return codes.Unavailable
-	case errors.Is(err, storage.ErrCorrupt):
-		return codes.DataLoss
-	case errors.Is(err, storage.ErrIncompatible), errors.Is(err, errSnapshotsDisabled), errors.Is(err, errImportsDisabled),
-		errors.Is(err, wpcdb.ErrTooFewToCalibrate):
+	case errors.Is(err, wpcdb.ErrIncompatible), errors.Is(err, wpcdb.ErrFailedPrecondition):
 		return codes.FailedPrecondition
 	}
 	return codes.Internal

@@ -1,16 +1,17 @@
 package server
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 
+	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/ingest"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
 // errImportsDisabled: the server was started without an import directory.
-var errImportsDisabled = errors.New("server: imports are disabled: the server has no import directory")
+var errImportsDisabled = wpcerr.New(wpcdb.ErrFailedPrecondition, "server: imports are disabled: the server has no import directory")
 
 // Import ingests NumPy files from the server's import directory
 // (ingest.ImportNPY, the code `wpcdb import` runs embedded) and streams

@@ -25,10 +25,10 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/bench"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	"github.com/wpcdb/wpcdb/server"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
-	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -783,7 +783,7 @@ func TestInflightBudget(t *testing.T) {
 		return &pb.Cloud{Dim: dim, Weights: w, Points: p}
 	}
 	// An item costs its floats plus 4 + 64 + 16 (φ and record allowance).
-	createPB(t, ts.cli, ctx, "c", wpcdb.CollectionConfig{Dim: 4, Features: storage.FeatureConfig{Dim: 16}})
+	createPB(t, ts.cli, ctx, "c", wpcdb.CollectionConfig{Dim: 4, Features: collconfig.Features{Dim: 16}})
 	small := &pb.Item{Id: "s", Cloud: cloud(4, nil, 1, 2, 3, 4)} // 88 floats
 	big := &pb.Item{Id: "b", Cloud: cloud(4, nil, make36()...)}  // 120 floats
 	bigQuery := cloud(4, nil, append(make36(), make36()...)...)  // 72 floats

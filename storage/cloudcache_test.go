@@ -6,6 +6,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -69,7 +70,7 @@ func TestReadCloudCacheFollowsWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	c, err := s.CreateCollection("c", CollectionConfig{Dim: 2}.WithDefaults(), nil)
+	c, err := s.CreateCollection("c", collconfig.Config{Dim: 2}.WithDefaults(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

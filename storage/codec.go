@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"unsafe"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/internal/simd"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -158,20 +159,20 @@ func parsePosting(k []byte) (name string, v any, iid uint32, err error) {
 func CheckAttrs(attrs map[string]any) error {
 	for name, v := range attrs {
 		if name == "" || len(name) > MaxAttrNameLength {
-			return fmt.Errorf("%w: attrs: name %q must be 1 to %d bytes", ErrInvalidItem, name, MaxAttrNameLength)
+			return invalidItem("attrs", "name %q must be 1 to %d bytes", name, MaxAttrNameLength)
 		}
 		switch x := v.(type) {
 		case string:
 			if len(x) > MaxAttrValueLength {
-				return fmt.Errorf("%w: attrs.%s: string of %d bytes exceeds %d", ErrInvalidItem, name, len(x), MaxAttrValueLength)
+				return invalidItem("attrs."+name, "string of %d bytes exceeds %d", len(x), MaxAttrValueLength)
 			}
 		case bool:
 		case float64:
 			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return fmt.Errorf("%w: attrs.%s: number must be finite, got %v", ErrInvalidItem, name, x)
+				return invalidItem("attrs."+name, "number must be finite, got %v", x)
 			}
 		default:
-			return fmt.Errorf("%w: attrs.%s: value must be a string, number or boolean, got %T", ErrInvalidItem, name, v)
+			return invalidItem("attrs."+name, "value must be a string, number or boolean, got %T", v)
 		}
 	}
 	return nil
@@ -263,7 +264,7 @@ func decodeAttrs(b []byte) (map[string]any, error) {
 // encoding e: f32 unchanged, f16 and bf16 rounded to nearest even. A value
 // that overflows the encoding is refused, naming the field. Compute φ and
 // g(X,X) from the quantized cloud so that they match what is stored.
-func Quantize(e Encoding, c wpcsim.Cloud) (wpcsim.Cloud, error) {
+func Quantize(e collconfig.Encoding, c wpcsim.Cloud) (wpcsim.Cloud, error) {
 	q, _, err := QuantizeBits(e, c)
 	return q, err
 }
@@ -271,13 +272,13 @@ func Quantize(e Encoding, c wpcsim.Cloud) (wpcsim.Cloud, error) {
 // QuantizeBits is Quantize that also returns the points' f16 or bf16 bits
 // (nil for f32). An ItemWrite carries them as Half, so that a write stores
 // them without encoding the points a second time.
-func QuantizeBits(e Encoding, c wpcsim.Cloud) (wpcsim.Cloud, []uint16, error) {
-	if e == EncodingF32 {
+func QuantizeBits(e collconfig.Encoding, c wpcsim.Cloud) (wpcsim.Cloud, []uint16, error) {
+	if e == collconfig.EncodingF32 {
 		return c, nil, nil
 	}
 	out := wpcsim.Cloud{Dim: c.Dim, Weights: c.Weights, Points: make([]float32, len(c.Points))}
 	half := make([]uint16, len(c.Points))
-	if e == EncodingF16 {
+	if e == collconfig.EncodingF16 {
 		simd.F32ToF16(half, c.Points)
 		simd.F16ToF32(out.Points, half)
 	} else {
@@ -286,19 +287,17 @@ func QuantizeBits(e Encoding, c wpcsim.Cloud) (wpcsim.Cloud, []uint16, error) {
 	}
 	for i, x := range c.Points {
 		if y := out.Points[i]; math.IsInf(float64(y), 0) && !math.IsInf(float64(x), 0) {
-			return wpcsim.Cloud{}, nil, &wpcsim.CloudError{
-				Field:  "points[" + strconv.Itoa(i/c.Dim) + "][" + strconv.Itoa(i%c.Dim) + "]",
-				Reason: fmt.Sprintf("value %g overflows the collection's %s encoding", x, e),
-			}
+			return wpcsim.Cloud{}, nil, wpcsim.CloudError("points["+strconv.Itoa(i/c.Dim)+"]["+strconv.Itoa(i%c.Dim)+"]",
+				"value %g overflows the collection's %s encoding", x, e)
 		}
 	}
 	return out, half, nil
 }
 
 // recordLen is the length of appendRecord's encoding.
-func recordLen(e Encoding, id string, c wpcsim.Cloud) int {
+func recordLen(e collconfig.Encoding, id string, c wpcsim.Cloud) int {
 	m := c.Len()
-	return 1 + uvarintLen(uint64(len(id))) + len(id) + uvarintLen(uint64(m)) + 4*m + len(c.Points)*e.size() + 16
+	return 1 + uvarintLen(uint64(len(id))) + len(id) + uvarintLen(uint64(m)) + 4*m + len(c.Points)*e.Size() + 16
 }
 
 func uvarintLen(x uint64) int {
@@ -312,19 +311,19 @@ func uvarintLen(x uint64) int {
 // appendRecord encodes an item record (see the package doc). half, when it
 // holds c's points in encoding e (f16 or bf16, from QuantizeBits), is
 // stored as is; otherwise the points are encoded here.
-func appendRecord(dst []byte, e Encoding, id string, c wpcsim.Cloud, half []uint16, self wpcsim.Self) []byte {
+func appendRecord(dst []byte, e collconfig.Encoding, id string, c wpcsim.Cloud, half []uint16, self wpcsim.Self) []byte {
 	dst = append(dst, recordVersion)
 	dst = binary.AppendUvarint(dst, uint64(len(id)))
 	dst = append(dst, id...)
 	dst = binary.AppendUvarint(dst, uint64(c.Len()))
 	dst = appendFloats(dst, c.Weights)
 	switch e {
-	case EncodingF32:
+	case collconfig.EncodingF32:
 		dst = appendFloats(dst, c.Points)
-	case EncodingF16, EncodingBF16:
+	case collconfig.EncodingF16, collconfig.EncodingBF16:
 		if len(half) != len(c.Points) {
 			half = make([]uint16, len(c.Points))
-			if e == EncodingF16 {
+			if e == collconfig.EncodingF16 {
 				simd.F32ToF16(half, c.Points)
 			} else {
 				simd.F32ToBF16(half, c.Points)
@@ -351,7 +350,7 @@ type CloudBuf struct {
 }
 
 // decodeRecord decodes an item record into a fresh cloud.
-func decodeRecord(b []byte, e Encoding, dim int) (Record, error) {
+func decodeRecord(b []byte, e collconfig.Encoding, dim int) (Record, error) {
 	return decodeRecordInto(b, e, dim, nil)
 }
 
@@ -371,7 +370,7 @@ func decodeRecordID(b []byte) (id string, rest []byte, err error) {
 
 // decodeRecordInto decodes an item record, into buf's storage when buf is
 // not nil (the rerank path reads many records and allocates none).
-func decodeRecordInto(b []byte, e Encoding, dim int, buf *CloudBuf) (Record, error) {
+func decodeRecordInto(b []byte, e collconfig.Encoding, dim int, buf *CloudBuf) (Record, error) {
 	bad := func(what string) error { return fmt.Errorf("%w: item record: %s", ErrCorrupt, what) }
 	id, b, err := decodeRecordID(b)
 	if err != nil {
@@ -384,10 +383,10 @@ func decodeRecordInto(b []byte, e Encoding, dim int, buf *CloudBuf) (Record, err
 	b = b[w:]
 	// Check m against the bytes there are before multiplying: a damaged
 	// count must not overflow into a small "need" or a huge allocation.
-	if per := uint64(4 + dim*e.size()); len(b) < 16 || m > uint64(len(b)-16)/per {
+	if per := uint64(4 + dim*e.Size()); len(b) < 16 || m > uint64(len(b)-16)/per {
 		return Record{}, bad(fmt.Sprintf("%d bytes cannot hold %d points of dimension %d", len(b), m, dim))
 	}
-	need := m*4 + m*uint64(dim)*uint64(e.size()) + 16
+	need := m*4 + m*uint64(dim)*uint64(e.Size()) + 16
 	if uint64(len(b)) != need {
 		return Record{}, bad(fmt.Sprintf("%d bytes for %d points of dimension %d, want %d", len(b), m, dim, need))
 	}
@@ -403,19 +402,19 @@ func decodeRecordInto(b []byte, e Encoding, dim int, buf *CloudBuf) (Record, err
 	}
 	b = b[4*m:]
 	switch e {
-	case EncodingF32:
+	case collconfig.EncodingF32:
 		for i := range c.Points {
 			c.Points[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
-	case EncodingF16, EncodingBF16:
+	case collconfig.EncodingF16, collconfig.EncodingBF16:
 		half := halfView(b[:2*n], buf)
-		if e == EncodingF16 {
+		if e == collconfig.EncodingF16 {
 			simd.F16ToF32(c.Points, half)
 		} else {
 			simd.BF16ToF32(c.Points, half)
 		}
 	}
-	b = b[len(c.Points)*e.size():]
+	b = b[len(c.Points)*e.Size():]
 	self := wpcsim.Self{
 		G:    math.Float64frombits(binary.LittleEndian.Uint64(b)),
 		Mass: math.Float64frombits(binary.LittleEndian.Uint64(b[8:])),

@@ -3,6 +3,7 @@ package storage
 import (
 	"testing"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -11,13 +12,13 @@ import (
 // allocation sized by a damaged count. Seeds are valid records.
 func FuzzDecodeRecord(f *testing.F) {
 	c := wpcsim.Cloud{Dim: 3, Weights: []float32{1.5, -2}, Points: []float32{1, 2, 3, 4, 5, 6}}
-	for _, e := range []Encoding{EncodingF32, EncodingF16, EncodingBF16} {
+	for _, e := range []collconfig.Encoding{collconfig.EncodingF32, collconfig.EncodingF16, collconfig.EncodingBF16} {
 		f.Add(appendRecord(nil, e, "item-1", c, nil, wpcsim.Self{G: 1, Mass: 2}), uint8(e), uint8(3))
 	}
 	f.Add(encodeAttrs(map[string]any{"color": "red", "year": 2021.0, "ok": true}), uint8(0), uint8(0))
 	f.Add([]byte{recordVersion, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, uint8(0), uint8(4))
 	f.Fuzz(func(t *testing.T, b []byte, enc, dim uint8) {
-		e := Encoding(enc % 3)
+		e := collconfig.Encoding(enc % 3)
 		d := int(dim%64) + 1
 		r, err := decodeRecord(b, e, d)
 		id, cl := r.ID, r.Cloud

@@ -12,6 +12,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/internal/simd"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -131,11 +132,11 @@ func TestBF16(t *testing.T) {
 
 func TestQuantizeOverflow(t *testing.T) {
 	c := wpcsim.Cloud{Dim: 2, Weights: []float32{1, 1}, Points: []float32{1, 2, 3, 70000}}
-	_, err := Quantize(EncodingF16, c)
+	_, err := Quantize(collconfig.EncodingF16, c)
 	if err == nil || err.Error() != "points[1][1]: value 70000 overflows the collection's f16 encoding" {
 		t.Errorf("got %v", err)
 	}
-	if _, err := Quantize(EncodingBF16, c); err != nil {
+	if _, err := Quantize(collconfig.EncodingBF16, c); err != nil {
 		t.Errorf("bf16 holds 70000: %v", err)
 	}
 }
@@ -200,16 +201,16 @@ func TestPostingAndAttrsRoundTrip(t *testing.T) {
 func TestRecordRoundTrip(t *testing.T) {
 	c := wpcsim.Cloud{Dim: 3, Weights: []float32{1.5, -2}, Points: []float32{1, 2, 3, 4, 5, math.MaxFloat32}}
 	self := wpcsim.Self{G: 0.25, Mass: 3}
-	for _, e := range []Encoding{EncodingF32, EncodingF16, EncodingBF16} {
+	for _, e := range []collconfig.Encoding{collconfig.EncodingF32, collconfig.EncodingF16, collconfig.EncodingBF16} {
 		q := c
-		if e != EncodingF32 {
+		if e != collconfig.EncodingF32 {
 			q.Points = []float32{1, 2, 3, 4, 5, 6}
 		}
 		q, half, err := QuantizeBits(e, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if (half == nil) != (e == EncodingF32) {
+		if (half == nil) != (e == collconfig.EncodingF32) {
 			t.Errorf("%s: QuantizeBits gave %d encoded points", e, len(half))
 		}
 		rec := appendRecord(nil, e, "item-1", q, nil, self)
@@ -236,7 +237,7 @@ func TestRecordRoundTrip(t *testing.T) {
 // zero-copy and the copying path.
 func TestRecordHalfAlignment(t *testing.T) {
 	c := wpcsim.Cloud{Dim: 3, Weights: []float32{1, -2}, Points: []float32{1, 2, 3, 0.5, -0.25, 8}}
-	for _, e := range []Encoding{EncodingF16, EncodingBF16} {
+	for _, e := range []collconfig.Encoding{collconfig.EncodingF16, collconfig.EncodingBF16} {
 		for _, id := range []string{"", "a", "ab", "abc"} {
 			for _, shift := range []int{0, 1} {
 				rec := appendRecord(make([]byte, shift, 64), e, id, c, nil, wpcsim.Self{})[shift:]
@@ -263,7 +264,7 @@ func TestRangeAgainstBruteForce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	c, _ := st.CreateCollection("c", CollectionConfig{Dim: 1}, nil)
+	c, _ := st.CreateCollection("c", collconfig.Config{Dim: 1}, nil)
 	// Stored values are finite (CheckAttrs); bounds may be infinite.
 	special := []float64{-math.MaxFloat64, -1e300, -3, -2, -1, -0.5, -1e-300, math.Copysign(0, -1), 0, 1e-300, 0.5, 1, 2, 3, 1e300, math.MaxFloat64}
 	vals := map[uint32]float64{}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/wpcdb/wpcdb/collconfig"
 )
 
 // A collection's identity and live set: Coll, its state read on open
@@ -20,7 +22,7 @@ type Coll struct {
 	store *Store
 	name  string
 	cid   uint32
-	cfg   CollectionConfig
+	cfg   collconfig.Config
 
 	writeMu sync.Mutex // serializes Write, Delete and Drop
 	saveMu  sync.Mutex // held by an IndexSave from begin to commit or abort
@@ -33,6 +35,10 @@ type Coll struct {
 	nextIID  uint32
 	epoch    uint64 // write epoch of the last committed Write or Delete
 	live     *roaring.Bitmap
+	// liveSnap is a copy of live shared by searches (LiveShared), valid
+	// while epoch is the one it was copied at: every change of live
+	// commits a new epoch under mu.
+	liveSnap atomic.Pointer[liveSnapshot]
 	attrs    map[string]*attrIndex
 	// attrsLoaded: attrs reflects the postings. Opening a collection does
 	// not read them (LoadAttrs does, on the first filter), so that reading
@@ -44,7 +50,7 @@ type Coll struct {
 func (c *Coll) Name() string { return c.name }
 
 // Config returns the collection's configuration.
-func (c *Coll) Config() CollectionConfig { return c.cfg }
+func (c *Coll) Config() collconfig.Config { return c.cfg }
 
 // CheckLive returns ErrCollectionNotFound once the collection is dropped
 // or being dropped. A reader that read items while a drop ran calls it
@@ -72,6 +78,30 @@ func (c *Coll) Live() *roaring.Bitmap {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.live.Clone()
+}
+
+// liveSnapshot is a copy of the live bitmap and the epoch it reflects.
+type liveSnapshot struct {
+	epoch uint64
+	bm    *roaring.Bitmap
+}
+
+// LiveShared returns the bitmap of live internal IDs like Live, but
+// shared: the caller must not modify it. Searches take it instead of a
+// copy of their own, which cost 2–3 µs and 8 KiB of garbage per search of
+// 10,000 items (a third of BenchmarkSearchSmall/linear's allocated bytes);
+// it is copied again only after a write or delete.
+func (c *Coll) LiveShared() *roaring.Bitmap {
+	c.mu.RLock()
+	s := c.liveSnap.Load()
+	if s != nil && s.epoch == c.epoch {
+		c.mu.RUnlock()
+		return s.bm
+	}
+	s = &liveSnapshot{epoch: c.epoch, bm: c.live.Clone()}
+	c.mu.RUnlock()
+	c.liveSnap.Store(s) // a racing older copy stored later fails the epoch test
+	return s.bm
 }
 
 // DiskUsage estimates the bytes the collection occupies on disk.

@@ -65,7 +65,7 @@ func (c *Coll) UpdateAttrs(id string, set map[string]any, unset []string) (map[s
 	}
 	for _, name := range unset {
 		if _, ok := set[name]; ok {
-			return nil, fmt.Errorf("%w: attrs.%s: both set and unset", ErrInvalidItem, name)
+			return nil, invalidItem("attrs."+name, "both set and unset")
 		}
 	}
 	c.writeMu.Lock()

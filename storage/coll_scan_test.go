@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -31,7 +32,7 @@ func TestScanIDsAndUpdateAttrs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := st.CreateCollection("c", CollectionConfig{Dim: 2}, nil)
+	c, err := st.CreateCollection("c", collconfig.Config{Dim: 2}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,32 +1,42 @@
 package storage
 
 import (
-	"errors"
 	"fmt"
 	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/wpcdb/wpcdb/collconfig"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
+// The package's errors, each of one kind (see internal/wpcerr).
 var (
 	// ErrCollectionNotFound: no collection by that name (or it was dropped).
-	ErrCollectionNotFound = errors.New("storage: collection not found")
+	ErrCollectionNotFound = wpcerr.New(wpcerr.NotFound, "storage: collection not found")
 	// ErrCollectionExists: CreateCollection of a name already in use.
-	ErrCollectionExists = errors.New("storage: collection already exists")
+	ErrCollectionExists = wpcerr.New(wpcerr.Exists, "storage: collection already exists")
 	// ErrNotFound: no live item with that ID.
-	ErrNotFound = errors.New("storage: item not found")
+	ErrNotFound = wpcerr.New(wpcerr.NotFound, "storage: item not found")
 	// ErrInvalidConfig: a collection config or name that cannot be used.
-	ErrInvalidConfig = errors.New("storage: invalid collection config")
+	// It is collconfig.ErrInvalid, whose errors the configuration's own
+	// validation returns.
+	ErrInvalidConfig = collconfig.ErrInvalid
 	// ErrInvalidItem: an item that cannot be stored (bad ID, attribute, or a
-	// value the encoding cannot hold). Wrapped with the item's ID and field.
-	ErrInvalidItem = errors.New("storage: invalid item")
+	// value the encoding cannot hold): a *wpcerr.FieldError naming the
+	// field, which the caller wraps with the item's position and ID.
+	ErrInvalidItem = wpcerr.New(wpcerr.InvalidArgument, "storage: invalid item")
 	// ErrIncompatible: data written by an incompatible build.
-	ErrIncompatible = errors.New("storage: incompatible on-disk format")
+	ErrIncompatible = wpcerr.New(wpcerr.Incompatible, "storage: incompatible on-disk format")
 	// ErrCorrupt: data that does not decode; never caused by user input.
-	ErrCorrupt = errors.New("storage: corrupt data")
+	ErrCorrupt = wpcerr.New(wpcerr.Corrupt, "storage: corrupt data")
 	// ErrClosed: the store was closed.
-	ErrClosed = errors.New("storage: closed")
+	ErrClosed = wpcerr.New(wpcerr.Closed, "storage: closed")
 )
+
+// invalidItem is a bad field of an item.
+func invalidItem(field, format string, args ...any) error {
+	return &wpcerr.FieldError{Field: field, Reason: fmt.Sprintf(format, args...), Sentinel: ErrInvalidItem}
+}
 
 // readError wraps an error from reading what (e.g. `item 12 of collection
 // "docs"`): Pebble's corruption errors become ErrCorrupt, so callers tell a

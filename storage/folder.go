@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // IdentityFile is the file that marks a folder as a wpcdb database. It is
@@ -25,10 +27,10 @@ const identityContent = "wpcdb database\n"
 
 // ErrNotDatabase: Open was given a folder that holds files but is not a
 // wpcdb database. Nothing in it was changed.
-var ErrNotDatabase = errors.New("storage: not a wpcdb database")
+var ErrNotDatabase = wpcerr.New(wpcerr.FailedPrecondition, "storage: not a wpcdb database")
 
-// ErrLocked: another process has the database open.
-var ErrLocked = errors.New("storage: database in use")
+// ErrLocked: another process, or this one, has the database open.
+var ErrLocked = wpcerr.New(wpcerr.Locked, "storage: database in use")
 
 // folderState says how Open must treat dir.
 type folderState int
@@ -178,6 +180,36 @@ func isLegacyDatabase(fs vfs.FS, dir string) (bool, error) {
 	return true, nil
 }
 
+// openFolders holds the folders this process has open, keyed by their
+// file system and path. Pebble's LOCK file keeps other processes out, but
+// a second Open in the same process fails in Pebble with an untyped error,
+// so Open claims the folder here first.
+var openFolders sync.Map // folderKey → struct{}
+
+type folderKey struct {
+	fs   vfs.FS
+	path string
+}
+
+// claimFolder claims dir for this process until release is called, or
+// returns ErrLocked when it is already open here.
+func claimFolder(fs vfs.FS, dir string) (release func(), err error) {
+	path := filepath.Clean(dir)
+	if fs == vfs.Default {
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		if real, err := filepath.EvalSymlinks(path); err == nil {
+			path = real
+		}
+	}
+	key := folderKey{fs: fs, path: path}
+	if _, taken := openFolders.LoadOrStore(key, struct{}{}); taken {
+		return nil, fmt.Errorf("%w: %s is already open in this process", ErrLocked, dir)
+	}
+	return func() { openFolders.Delete(key) }, nil
+}
+
 // lockedError turns Pebble's failure to take the folder's lock into a
 // message that says what happened.
 func lockedError(dir string, err error) error {
@@ -188,8 +220,6 @@ func lockedError(dir string, err error) error {
 			who = fmt.Sprintf("another wpcdb process, pid %d", pid)
 		}
 		return fmt.Errorf("%w: %s is in use by %s (it holds the LOCK file); stop it, or use --addr to talk to its server", ErrLocked, dir, who)
-	case strings.Contains(err.Error(), "lock held by current process"):
-		return fmt.Errorf("%w: %s is in use by another wpcdb process (this one: it is already open)", ErrLocked, dir)
 	}
 	return fmt.Errorf("storage: open %s: %w", dir, err)
 }

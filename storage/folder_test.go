@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wpcdb/wpcdb/collconfig"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // TestOpenRefusesForeignFolder: a non-empty folder that is not a wpcdb
@@ -52,7 +55,7 @@ func TestOpenMissingManifestMarker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateCollection("c", CollectionConfig{Dim: 2}, nil); err != nil {
+	if _, err := s.CreateCollection("c", collconfig.Config{Dim: 2}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -114,7 +117,7 @@ func TestOpenIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.CreateCollection("c", CollectionConfig{Dim: 2}, nil)
+		s.CreateCollection("c", collconfig.Config{Dim: 2}, nil)
 		s.Close()
 		os.Remove(filepath.Join(dir, IdentityFile))
 		s, err = Open(dir, nil)
@@ -154,7 +157,7 @@ func TestOpenIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if _, err := Open(dir, nil); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "in use by another wpcdb process") {
+		if _, err := Open(dir, nil); !errors.Is(err, ErrLocked) || !errors.Is(err, wpcerr.Locked) || !strings.Contains(err.Error(), "already open in this process") {
 			t.Fatalf("second Open: %v, want ErrLocked", err)
 		}
 	})

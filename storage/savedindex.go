@@ -462,7 +462,7 @@ func (r *pageReader) next() error {
 		return bad("missing")
 	}
 	if err != nil {
-		return bad(err.Error())
+		return fmt.Errorf("%w: collection %q: saved index blob %q page %d: %w", ErrCorrupt, c.name, r.info.name, r.page, err)
 	}
 	defer closer.Close()
 	if uint64(len(v)) != want+4 {

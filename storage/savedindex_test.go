@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -23,7 +24,7 @@ func openSmallPages(t *testing.T, fs vfs.FS, pageBytes int) (*Store, *Coll) {
 	}
 	c, err := s.Collection("c")
 	if errors.Is(err, ErrCollectionNotFound) {
-		c, err = s.CreateCollection("c", CollectionConfig{Dim: 2}, nil)
+		c, err = s.CreateCollection("c", collconfig.Config{Dim: 2}, nil)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +226,7 @@ func TestSavedIndexDropsChangeLog(t *testing.T) {
 func TestFormat1Upgrade(t *testing.T) {
 	fs := vfs.NewMem()
 	s, c := openSmallPages(t, fs, 100)
-	d, _ := s.CreateCollection("d", CollectionConfig{Dim: 2}, nil)
+	d, _ := s.CreateCollection("d", collconfig.Config{Dim: 2}, nil)
 	if _, err := c.Write([]ItemWrite{{ID: "a", Cloud: cloud2(1)}}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -93,12 +94,12 @@ func (s *collScript) run(t *testing.T, td *datadriven.TestData) string {
 		return strings.Join(s.st.Collections(), " ") + "\n"
 	case "create":
 		var name string
-		var cfg CollectionConfig
+		var cfg collconfig.Config
 		td.ScanArgs(t, "name", &name)
 		td.MaybeScanArgs(t, "dim", &cfg.Dim)
 		td.MaybeScanArgs(t, "max-points", &cfg.MaxPoints)
 		if arg, ok := td.Arg("encoding"); ok {
-			e, err := ParseEncoding(arg.SingleVal(t))
+			e, err := collconfig.ParseEncoding(arg.SingleVal(t))
 			if err != nil {
 				return errLine(err)
 			}
@@ -337,6 +338,11 @@ func (s *collScript) checkModel(t *testing.T, td *datadriven.TestData) {
 		}
 		if got := c.Live(); !got.Equals(live) {
 			t.Errorf("%s: %s live %v, want %v", td.Pos, name, got.ToArray(), live.ToArray())
+		}
+		// The shared copy follows every write and delete, and is shared
+		// (not copied again) while nothing changes.
+		if got := c.LiveShared(); !got.Equals(live) || c.LiveShared() != got {
+			t.Errorf("%s: %s shared live %v (same copy twice: %v), want %v", td.Pos, name, got.ToArray(), c.LiveShared() == got, live.ToArray())
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -43,9 +44,10 @@ const DefaultCloudCacheBytes = 256 << 20
 // Store is the Pebble database holding every collection. Safe for
 // concurrent use.
 type Store struct {
-	db     *pebble.DB
-	fs     vfs.FS
-	logger *slog.Logger
+	db      *pebble.DB
+	fs      vfs.FS
+	release func() // gives the folder back to claimFolder
+	logger  *slog.Logger
 
 	mu     sync.RWMutex // guards colls and closed; held briefly
 	colls  map[string]*Coll
@@ -64,7 +66,7 @@ type Store struct {
 // ErrNotDatabase, and a database whose manifest marker is missing with
 // ErrCorrupt: in both cases nothing in dir is changed. A folder another
 // process has open is refused with ErrLocked.
-func Open(dir string, opts *Options) (*Store, error) {
+func Open(dir string, opts *Options) (_ *Store, err error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -81,6 +83,15 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
+	release, err := claimFolder(o.FS, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	state, err := inspectFolder(o.FS, dir)
 	if err != nil {
 		return nil, err
@@ -155,7 +166,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if o.BulkWriteBytes == 0 {
 		o.BulkWriteBytes = DefaultBulkWriteBytes
 	}
-	s := &Store{db: db, fs: o.FS, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes), indexPageBytes: o.IndexPageBytes,
+	s := &Store{db: db, fs: o.FS, release: release, logger: o.Logger, colls: map[string]*Coll{}, clouds: newCloudCache(o.CloudCacheBytes), indexPageBytes: o.IndexPageBytes,
 		bulkWriteBytes: o.BulkWriteBytes, dir: dir, popts: popts}
 	if err := removeIngestLeftovers(s); err != nil {
 		db.Close()
@@ -259,7 +270,7 @@ func (s *Store) migrateFormat2() error {
 // the new collection. It fails with ErrCollectionExists if the name is used.
 // sample, when not nil, is an imported random-feature sample stored with
 // the collection in the same batch (cfg.Features.Imported must be set).
-func (s *Store) CreateCollection(name string, cfg CollectionConfig, sample *wpcsim.FeatureSample) (*Coll, error) {
+func (s *Store) CreateCollection(name string, cfg collconfig.Config, sample *wpcsim.FeatureSample) (*Coll, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -431,7 +442,9 @@ func (s *Store) Close() error {
 	// WAL: Pebble reads a damaged WAL record as the log's torn end and
 	// would silently drop what follows it.
 	ferr := s.db.Flush()
-	return errors.Join(ferr, s.db.Close())
+	err := errors.Join(ferr, s.db.Close())
+	s.release()
+	return err
 }
 
 // pebbleLogger forwards Pebble's messages to slog.

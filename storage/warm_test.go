@@ -7,6 +7,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -19,7 +20,7 @@ func TestWarmCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := s.CreateCollection("c", CollectionConfig{Dim: 2}.WithDefaults(), nil)
+		c, err := s.CreateCollection("c", collconfig.Config{Dim: 2}.WithDefaults(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,19 +33,19 @@ type ItemWrite struct {
 // different byte strings are two different items.
 func CheckID(id string) error {
 	if id == "" {
-		return fmt.Errorf("%w: id: must not be empty", ErrInvalidItem)
+		return invalidItem("id", "must not be empty")
 	}
 	if len(id) > MaxIDLength {
-		return fmt.Errorf("%w: id: %d bytes exceeds %d", ErrInvalidItem, len(id), MaxIDLength)
+		return invalidItem("id", "%d bytes exceeds %d", len(id), MaxIDLength)
 	}
 	for i, r := range id {
 		if r == utf8.RuneError {
 			if _, size := utf8.DecodeRuneInString(id[i:]); size == 1 {
-				return fmt.Errorf("%w: id: not valid UTF-8 (byte %d)", ErrInvalidItem, i)
+				return invalidItem("id", "not valid UTF-8 (byte %d)", i)
 			}
 		}
 		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: id: control character %U at byte %d", ErrInvalidItem, r, i)
+			return invalidItem("id", "control character %U at byte %d", r, i)
 		}
 	}
 	return nil

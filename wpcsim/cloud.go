@@ -39,7 +39,7 @@ type Limits struct {
 const maxRawNorm2 = math.MaxFloat32 / 4
 
 // Validate checks c against PAPER.md's rules and lim. Each error is a
-// *CloudError naming the field and index: no points, weights/points length
+// *FieldError naming the field and index: no points, weights/points length
 // mismatch, dimension, too many points, a NaN or ±Inf weight or coordinate,
 // a zero point while normalization is on, or (for raw points) a point so
 // long that its squared norm overflows float32.
@@ -69,15 +69,15 @@ func (c Cloud) validate(lim Limits, norms []float64, keep bool) ([]float64, erro
 		var n2 float64
 		for k, x := range p {
 			if bad := nonFinite(x); bad != "" {
-				return norms, cloudErr(index2("points", i, k), "%s", bad)
+				return norms, CloudError(index2("points", i, k), "%s", bad)
 			}
 			n2 += float64(x) * float64(x)
 		}
 		if !lim.RawPoints && n2 == 0 {
-			return norms, cloudErr(index1("points", i), "zero vector cannot be normalized (point normalization is on)")
+			return norms, CloudError(index1("points", i), "zero vector cannot be normalized (point normalization is on)")
 		}
 		if lim.RawPoints && n2 > maxRawNorm2 {
-			return norms, cloudErr(index1("points", i), "norm %.3g is too large: squared norms and inner products would overflow float32", math.Sqrt(n2))
+			return norms, CloudError(index1("points", i), "norm %.3g is too large: squared norms and inner products would overflow float32", math.Sqrt(n2))
 		}
 		if keep {
 			norms = append(norms, n2)
@@ -89,27 +89,27 @@ func (c Cloud) validate(lim Limits, norms []float64, keep bool) ([]float64, erro
 // validateShape checks everything but the coordinates.
 func (c Cloud) validateShape(lim Limits) error {
 	if c.Dim <= 0 {
-		return cloudErr("dim", "dimension must be positive, got %d", c.Dim)
+		return CloudError("dim", "dimension must be positive, got %d", c.Dim)
 	}
 	if lim.Dim > 0 && c.Dim != lim.Dim {
-		return cloudErr("points", "dimension %d does not match the required %d", c.Dim, lim.Dim)
+		return CloudError("points", "dimension %d does not match the required %d", c.Dim, lim.Dim)
 	}
 	m := len(c.Weights)
 	if m == 0 && len(c.Points) == 0 {
-		return cloudErr("points", "cloud has no points")
+		return CloudError("points", "cloud has no points")
 	}
 	if len(c.Points)%c.Dim != 0 {
-		return cloudErr("points", "%d values is not a whole number of points of dimension %d", len(c.Points), c.Dim)
+		return CloudError("points", "%d values is not a whole number of points of dimension %d", len(c.Points), c.Dim)
 	}
 	if np := len(c.Points) / c.Dim; np != m {
-		return cloudErr("weights", "%d weights for %d points", m, np)
+		return CloudError("weights", "%d weights for %d points", m, np)
 	}
 	if lim.MaxPoints > 0 && m > lim.MaxPoints {
-		return cloudErr("points", "%d points exceeds the maximum of %d", m, lim.MaxPoints)
+		return CloudError("points", "%d points exceeds the maximum of %d", m, lim.MaxPoints)
 	}
 	for i, w := range c.Weights {
 		if bad := nonFinite(w); bad != "" {
-			return cloudErr(index1("weights", i), "%s", bad)
+			return CloudError(index1("weights", i), "%s", bad)
 		}
 	}
 	return nil
@@ -142,24 +142,24 @@ func index2(field string, i, k int) string {
 // rounds to ±Inf in float32 overflows); the remaining rules are Validate's.
 func NewCloud64(weights []float64, points [][]float64) (Cloud, error) {
 	if len(points) == 0 {
-		return Cloud{}, cloudErr("points", "cloud has no points")
+		return Cloud{}, CloudError("points", "cloud has no points")
 	}
 	d := len(points[0])
 	if d == 0 {
-		return Cloud{}, cloudErr(index1("points", 0), "point has no coordinates")
+		return Cloud{}, CloudError(index1("points", 0), "point has no coordinates")
 	}
 	if weights != nil && len(weights) != len(points) {
-		return Cloud{}, cloudErr("weights", "%d weights for %d points", len(weights), len(points))
+		return Cloud{}, CloudError("weights", "%d weights for %d points", len(weights), len(points))
 	}
 	c := Cloud{Dim: d, Weights: make([]float32, len(points)), Points: make([]float32, 0, len(points)*d)}
 	for i, p := range points {
 		if len(p) != d {
-			return Cloud{}, cloudErr(index1("points", i), "has %d coordinates, point 0 has %d", len(p), d)
+			return Cloud{}, CloudError(index1("points", i), "has %d coordinates, point 0 has %d", len(p), d)
 		}
 		for k, x := range p {
 			f, err := toFloat32(x)
 			if err != "" {
-				return Cloud{}, cloudErr(index2("points", i, k), "%s", err)
+				return Cloud{}, CloudError(index2("points", i, k), "%s", err)
 			}
 			c.Points = append(c.Points, f)
 		}
@@ -171,7 +171,7 @@ func NewCloud64(weights []float64, points [][]float64) (Cloud, error) {
 		}
 		f, err := toFloat32(weights[i])
 		if err != "" {
-			return Cloud{}, cloudErr(index1("weights", i), "%s", err)
+			return Cloud{}, CloudError(index1("weights", i), "%s", err)
 		}
 		c.Weights[i] = f
 	}

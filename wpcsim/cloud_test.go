@@ -34,9 +34,9 @@ func TestValidate(t *testing.T) {
 		{"huge raw point", wpcsim.Cloud{Dim: 2, Weights: []float32{1}, Points: []float32{3e19, 0}}, wpcsim.Limits{RawPoints: true}, "points[0]", "too large"},
 	} {
 		err := tc.c.Validate(tc.lim)
-		var ce *wpcsim.CloudError
+		var ce *wpcsim.FieldError
 		if !errors.As(err, &ce) || !errors.Is(err, wpcsim.ErrInvalidCloud) {
-			t.Errorf("%s: want *CloudError wrapping ErrInvalidCloud, got %v", tc.name, err)
+			t.Errorf("%s: want *FieldError wrapping ErrInvalidCloud, got %v", tc.name, err)
 			continue
 		}
 		if ce.Field != tc.field || !strings.Contains(ce.Reason, tc.want) {
@@ -79,7 +79,7 @@ func TestNewCloud64(t *testing.T) {
 		{"inf", nil, [][]float64{{math.Inf(-1)}}, "points[0][0]", "-Inf"},
 	} {
 		_, err := wpcsim.NewCloud64(tc.w, tc.p)
-		var ce *wpcsim.CloudError
+		var ce *wpcsim.FieldError
 		if !errors.As(err, &ce) || ce.Field != tc.field || !strings.Contains(ce.Reason, tc.want) {
 			t.Errorf("%s: got %v, want %s: …%s…", tc.name, err, tc.field, tc.want)
 		}

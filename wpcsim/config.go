@@ -3,6 +3,8 @@ package wpcsim
 import (
 	"fmt"
 	"strings"
+
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // Norm is the normalization constant c of PAPER.md.
@@ -104,10 +106,16 @@ func (c Config) WithDefaults() Config {
 
 // Validate checks c after defaults and reports every problem found.
 func (c Config) Validate() error {
+	return wpcerr.Check(ErrInvalidConfig, c.Problems())
+}
+
+// Problems lists what Validate reports, one phrase each (a caller checking
+// a larger configuration adds them to its own list).
+func (c Config) Problems() []string {
 	c = c.WithDefaults()
 	var problems []string
-	if err := c.Kernel.Validate(); err != nil {
-		problems = append(problems, strings.TrimPrefix(err.Error(), ErrInvalidKernel.Error()+": "))
+	if p := c.Kernel.problem(); p != "" {
+		problems = append(problems, p)
 	}
 	if c.Norm > NormSum {
 		problems = append(problems, fmt.Sprintf("unknown norm %d", c.Norm))
@@ -117,10 +125,7 @@ func (c Config) Validate() error {
 	} else if c.Kernel.IsMaxSim() && c.Score != ScoreInner {
 		problems = append(problems, fmt.Sprintf("score mode %s is not defined for maxsim (maxsim is not a positive semi-definite kernel on clouds); use inner", c.Score))
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(problems, "; "))
-	}
-	return nil
+	return problems
 }
 
 // scale returns the normalization constant c for clouds of n and m points.

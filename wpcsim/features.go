@@ -1,7 +1,6 @@
 package wpcsim
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/internal/simd"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // DefaultFeatureD is the number of random features per nonlinear term when
@@ -21,7 +21,7 @@ const MaxFeatureD = 1 << 16
 // ErrInvalidFeatureSample is wrapped by every error about a random-feature
 // sample that does not fit its kernel and dimension (a wrong count of
 // terms, shapes, non-finite values, or a malformed imported file).
-var ErrInvalidFeatureSample = errors.New("wpcsim: invalid feature sample")
+var ErrInvalidFeatureSample = wpcerr.New(wpcerr.InvalidArgument, "wpcsim: invalid feature sample")
 
 // FeatureOptions choose the seeded random-feature sample of a FeatureMap.
 // The zero value is valid: D = 1024, seed 0.
@@ -357,7 +357,7 @@ func (f *FeatureMap) getScratch() *featureScratch {
 }
 
 // Map appends φ(c) (Dim() values) to dst and returns it. c is validated
-// first: an invalid cloud returns a *CloudError and dst unchanged. It
+// first: an invalid cloud returns a *FieldError and dst unchanged. It
 // allocates nothing when dst has room.
 func (f *FeatureMap) Map(c Cloud, dst []float32) ([]float32, error) {
 	if err := c.Validate(Limits{Dim: f.dim, RawPoints: f.cfg.RawPoints}); err != nil {
@@ -571,7 +571,7 @@ func (f *FeatureMap) finish(s *featureScratch, c Cloud, hat, sum, out []float32)
 			}
 		}
 		if i := nonFiniteAt(dst); i >= 0 {
-			return cloudErr("points", "random feature %d of term %d (%s) is not finite: points or weights too large for float32", i, blk.Term, blk.Kind)
+			return CloudError("points", "random feature %d of term %d (%s) is not finite: points or weights too large for float32", i, blk.Term, blk.Kind)
 		}
 	}
 	return nil
@@ -633,7 +633,7 @@ func (f *FeatureMap) MapLinear(c Cloud, dst []float32) ([]float32, error) {
 		dst = slices.Grow(dst, d)[:n+d]
 		s.linearBlock(dst[n:], s.hat[:m*d], c.Weights, d, math.Sqrt(blk.Alpha)*norm)
 		if i := nonFiniteAt(dst[n:]); i >= 0 {
-			return dst[:start], cloudErr("points", "feature %d of term %d (linear) is not finite: points or weights too large for float32", i, blk.Term)
+			return dst[:start], CloudError("points", "feature %d of term %d (linear) is not finite: points or weights too large for float32", i, blk.Term)
 		}
 	}
 	return dst, nil

@@ -173,18 +173,18 @@ func TestFeatureMapRefusesInvalidClouds(t *testing.T) {
 	for _, tc := range cases {
 		dst := []float32{7}
 		out, err := f.Map(tc.c, dst)
-		var ce *wpcsim.CloudError
+		var ce *wpcsim.FieldError
 		if !errors.As(err, &ce) || ce.Field != tc.field || !errors.Is(err, wpcsim.ErrInvalidCloud) {
-			t.Errorf("%s: Map error %v, want a *CloudError on %q", tc.name, err, tc.field)
+			t.Errorf("%s: Map error %v, want a *FieldError on %q", tc.name, err, tc.field)
 		}
 		if len(out) != 1 || out[0] != 7 {
 			t.Errorf("%s: Map changed dst to %v", tc.name, out)
 		}
 		if _, err := f.Estimate(good, tc.c); !errors.As(err, &ce) {
-			t.Errorf("%s: Estimate error %v, want a *CloudError", tc.name, err)
+			t.Errorf("%s: Estimate error %v, want a *FieldError", tc.name, err)
 		}
 		if _, err := f.EstimateScore(tc.c, good); !errors.As(err, &ce) {
-			t.Errorf("%s: EstimateScore error %v, want a *CloudError", tc.name, err)
+			t.Errorf("%s: EstimateScore error %v, want a *FieldError", tc.name, err)
 		}
 	}
 }

@@ -113,33 +113,41 @@ func (k Kernel) String() string {
 // Validate checks that every α, σ and c is positive and finite, that the
 // kinds are known, and that MaxSim stands alone.
 func (k Kernel) Validate() error {
+	if p := k.problem(); p != "" {
+		return fmt.Errorf("%w: %s", ErrInvalidKernel, p)
+	}
+	return nil
+}
+
+// problem is what Validate reports, "" when k is valid.
+func (k Kernel) problem() string {
 	if len(k.Terms) == 0 {
-		return fmt.Errorf("%w: kernel has no terms", ErrInvalidKernel)
+		return "kernel has no terms"
 	}
 	if len(k.Terms) > MaxKernelTerms {
-		return fmt.Errorf("%w: %d terms exceeds the maximum of %d", ErrInvalidKernel, len(k.Terms), MaxKernelTerms)
+		return fmt.Sprintf("%d terms exceeds the maximum of %d", len(k.Terms), MaxKernelTerms)
 	}
 	for i, t := range k.Terms {
 		switch t.Kind {
 		case Linear, Gaussian, IMQ:
 		case MaxSim:
 			if len(k.Terms) > 1 {
-				return fmt.Errorf("%w: term %d: maxsim cannot be summed with other terms", ErrInvalidKernel, i)
+				return fmt.Sprintf("term %d: maxsim cannot be summed with other terms", i)
 			}
 		default:
-			return fmt.Errorf("%w: term %d: unknown kind %d", ErrInvalidKernel, i, t.Kind)
+			return fmt.Sprintf("term %d: unknown kind %d", i, t.Kind)
 		}
 		if !(t.Alpha > 0) || !(t.Alpha <= MaxKernelAlpha) {
-			return fmt.Errorf("%w: term %d (%s): α must be positive and at most %g, got %v", ErrInvalidKernel, i, t.Kind, float64(MaxKernelAlpha), t.Alpha)
+			return fmt.Sprintf("term %d (%s): α must be positive and at most %g, got %v", i, t.Kind, float64(MaxKernelAlpha), t.Alpha)
 		}
 		if t.Kind.hasParam() && !(t.Param >= MinKernelParam && t.Param <= MaxKernelParam) {
-			return fmt.Errorf("%w: term %d (%s): %s must be in [%g, %g], got %v", ErrInvalidKernel, i, t.Kind, paramName(t.Kind), MinKernelParam, float64(MaxKernelParam), t.Param)
+			return fmt.Sprintf("term %d (%s): %s must be in [%g, %g], got %v", i, t.Kind, paramName(t.Kind), MinKernelParam, float64(MaxKernelParam), t.Param)
 		}
 		if !t.Kind.hasParam() && t.Param != 0 {
-			return fmt.Errorf("%w: term %d (%s): takes no parameter, got %v", ErrInvalidKernel, i, t.Kind, t.Param)
+			return fmt.Sprintf("term %d (%s): takes no parameter, got %v", i, t.Kind, t.Param)
 		}
 	}
-	return nil
+	return ""
 }
 
 func paramName(k TermKind) string {

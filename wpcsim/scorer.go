@@ -138,7 +138,7 @@ func (sc *Scorer) Dim() int { return sc.q.d }
 
 // Score returns the score of item x under the configured score mode: g for
 // inner, the cosine for cosine, the non-negative MMD distance for mmd. x is
-// validated first; an invalid x returns a *CloudError and no score.
+// validated first; an invalid x returns a *FieldError and no score.
 func (sc *Scorer) Score(x Cloud) (float64, error) {
 	var err error
 	if sc.norms, err = x.validate(sc.sim.Limits(sc.q.d, 0), sc.norms[:0], true); err != nil {

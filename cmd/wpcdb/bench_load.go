@@ -12,7 +12,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/bench"
-	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -54,7 +54,7 @@ func (a *app) benchLoad(cmd *cobra.Command, f loadFlags, n int, kernel string, s
 	shape := bench.CompactShape
 	cfg := bench.LoadConfig{
 		Conn: r.conn, Collection: f.collection, Synth: bench.NewSynth(shape, seed), N: n,
-		Config:  wpcdb.CollectionConfig{Dim: shape.Dim, MaxPoints: storage.DefaultMaxPoints, Similarity: wpcsim.Config{Kernel: kern}},
+		Config:  wpcdb.CollectionConfig{Dim: shape.Dim, MaxPoints: collconfig.DefaultMaxPoints, Similarity: wpcsim.Config{Kernel: kern}},
 		Clients: f.clients, Duration: f.duration, K: k, WriteFraction: f.writeFraction, Seed: seed,
 	}
 	fmt.Fprintf(a.stderr, "wpcdb: filling %s with %d items, then %d clients for %s\n", f.collection, n, f.clients, f.duration)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/bench"
-	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -96,11 +96,11 @@ func (s benchSettings) similarity(def wpcsim.Config) (wpcsim.Config, error) {
 	return sim, nil
 }
 
-func (s benchSettings) pointEncoding(def string) (storage.Encoding, error) {
+func (s benchSettings) pointEncoding(def string) (collconfig.Encoding, error) {
 	if !s.encodingSet {
 		s.encoding = def
 	}
-	return storage.ParseEncoding(s.encoding)
+	return collconfig.ParseEncoding(s.encoding)
 }
 
 // synthWorkload is paper or compact: generated clouds.
@@ -112,8 +112,10 @@ func synthWorkload(s benchSettings) (*benchWorkload, error) {
 		shape, defN, defEnc, qpts = bench.PaperShape, 10_000, "f16", 77
 	case "compact":
 		shape, defN, defEnc = bench.CompactShape, 1_000_000, "f32"
+	case "colbert":
+		return colbertWorkload(s)
 	default:
-		return nil, usageError{fmt.Errorf("bench: unknown workload %q (want paper, compact, fmnist, file, fmnist-knn or load)", s.workload)}
+		return nil, usageError{fmt.Errorf("bench: unknown workload %q (want paper, compact, colbert, fmnist, file, fmnist-knn or load)", s.workload)}
 	}
 	n := s.n
 	if !s.nSet {
@@ -129,13 +131,46 @@ func synthWorkload(s benchSettings) (*benchWorkload, error) {
 	}
 	synth := bench.NewSynth(shape, s.seed)
 	w := &benchWorkload{synth: synth, source: nil, n: n, queryPoints: qpts,
-		coll:   wpcdb.CollectionConfig{Dim: shape.Dim, MaxPoints: max(shape.MaxPoints, storage.DefaultMaxPoints), Encoding: enc, Similarity: sim},
+		coll:   wpcdb.CollectionConfig{Dim: shape.Dim, MaxPoints: max(shape.MaxPoints, collconfig.DefaultMaxPoints), Encoding: enc, Similarity: sim},
 		data:   fmt.Sprintf("synth n=%d seed=%d dim=%d points=%d..%d query_points=%d encoding=%s", n, s.seed, shape.Dim, shape.MinPoints, shape.MaxPoints, qpts, enc),
 		config: map[string]any{"n": n, "seed": s.seed, "dim": shape.Dim, "min_points": shape.MinPoints, "max_points": shape.MaxPoints},
 	}
 	w.queries = make([]wpcsim.Cloud, s.queries)
 	for j := range w.queries {
 		w.queries[j] = synth.Query(j, qpts)
+	}
+	return w, nil
+}
+
+// colbertWorkload is ColBERT-shaped documents and queries (bench.Colbert)
+// under MaxSim: 5,000 documents by default, points stored as f16.
+func colbertWorkload(s benchSettings) (*benchWorkload, error) {
+	n := 5_000
+	if s.nSet {
+		n = s.n
+	}
+	maxsim, err := wpcsim.ParseKernel("maxsim")
+	if err != nil {
+		return nil, err
+	}
+	sim, err := s.similarity(wpcsim.Config{Kernel: maxsim})
+	if err != nil {
+		return nil, err
+	}
+	enc, err := s.pointEncoding("f16")
+	if err != nil {
+		return nil, err
+	}
+	cb := bench.NewColbert(bench.ColbertShape, s.seed)
+	w := &benchWorkload{source: cb, n: n, queryPoints: cb.QueryPoints,
+		coll: wpcdb.CollectionConfig{Dim: cb.Dim, MaxPoints: max(cb.MaxPoints, collconfig.DefaultMaxPoints), Encoding: enc, Similarity: sim},
+		data: fmt.Sprintf("colbert n=%d seed=%d dim=%d points=%d..%d query_points=%d vocab=%d topics=%d encoding=%s",
+			n, s.seed, cb.Dim, cb.MinPoints, cb.MaxPoints, cb.QueryPoints, cb.Vocab, cb.Topics, enc),
+		config: map[string]any{"n": n, "seed": s.seed, "dim": cb.Dim, "min_points": cb.MinPoints, "max_points": cb.MaxPoints, "query_points": cb.QueryPoints},
+	}
+	w.queries = make([]wpcsim.Cloud, s.queries)
+	for j := range w.queries {
+		w.queries[j] = cb.Query(j)
 	}
 	return w, nil
 }
@@ -172,7 +207,7 @@ func fmnistWorkload(s benchSettings) (*benchWorkload, error) {
 	dim, maxPts := fw.Shape()
 	sum := fw.DataSHA256(q)
 	return &benchWorkload{source: fw, n: fw.N, queries: queries,
-		coll: wpcdb.CollectionConfig{Dim: dim, MaxPoints: max(maxPts, storage.DefaultMaxPoints), Encoding: enc, Similarity: sim},
+		coll: wpcdb.CollectionConfig{Dim: dim, MaxPoints: max(maxPts, collconfig.DefaultMaxPoints), Encoding: enc, Similarity: sim},
 		data: fmt.Sprintf("fashion-mnist repr=%s n=%d queries=%d sha256=%s points=%q encoding=%s", s.repr, fw.N, q, sum, fw.Encoding(), enc),
 		config: map[string]any{"n": fw.N, "repr": s.repr, "points": fw.Encoding(), "dim": dim, "max_points": maxPts,
 			"raw_points": sim.RawPoints, "dataset": "Fashion-MNIST: items = training images, queries = test images", "data_sha256": sum},
@@ -208,7 +243,7 @@ func fileWorkload(s benchSettings, wf workloadFlags) (*benchWorkload, error) {
 	}
 	dim, maxPts := fw.Shape()
 	return &benchWorkload{source: fw.Items, n: len(fw.Items), queries: fw.Queries,
-		coll: wpcdb.CollectionConfig{Dim: dim, MaxPoints: max(maxPts, storage.DefaultMaxPoints), Encoding: enc, Similarity: sim},
+		coll: wpcdb.CollectionConfig{Dim: dim, MaxPoints: max(maxPts, collconfig.DefaultMaxPoints), Encoding: enc, Similarity: sim},
 		data: fmt.Sprintf("file items_sha256=%s queries_sha256=%s n=%d queries=%d encoding=%s", fw.ItemsSHA256, fw.QueriesSHA256, len(fw.Items), len(fw.Queries), enc),
 		config: map[string]any{"n": len(fw.Items), "input": wf.input, "query_input": wf.queryInput, "items_sha256": fw.ItemsSHA256,
 			"queries_sha256": fw.QueriesSHA256, "dim": dim, "max_points": maxPts},

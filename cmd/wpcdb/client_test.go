@@ -191,8 +191,8 @@ func TestClientErrors(t *testing.T) {
 	}{
 		{[]string{"--token", "tok", "collection", "describe", "nope"}, 1, `wpcdb: NotFound: storage: collection not found: "nope"`},
 		{[]string{"--token", "tok", "collection", "create", "c", "--dim", "2"}, 1, "wpcdb: AlreadyExists: storage: collection already exists"},
-		{[]string{"--token", "tok", "collection", "create", "e", "--dim", "0"}, 1, "wpcdb: InvalidArgument: wpcdb: invalid argument: collection \"e\": storage: invalid collection config: dim must be positive, got 0"},
-		{[]string{"--token", "tok", "search", "c", "--query", "-", "-k", "-1"}, 1, "wpcdb: InvalidArgument: wpcdb: invalid argument: query: invalid request: k must be between 1 and 10000, got -1"},
+		{[]string{"--token", "tok", "collection", "create", "e", "--dim", "0"}, 1, "wpcdb: InvalidArgument: collection \"e\": invalid collection config: dim must be positive, got 0"},
+		{[]string{"--token", "tok", "search", "c", "--query", "-", "-k", "-1"}, 1, "wpcdb: InvalidArgument: query: invalid request: k must be between 1 and 10000, got -1"},
 		{[]string{"--token", "tok", "search", "c", "--query", "-", "-k", "10001"}, 1, "got 10001"},
 		{[]string{"--token", "tok", "get", "c", "ghost"}, 1, "wpcdb: NotFound: storage: item not found"},
 		{[]string{"--token", "tok", "update-attrs", "c", "ghost", "--unset", "a"}, 1, `wpcdb: NotFound: storage: item not found: "ghost"`},

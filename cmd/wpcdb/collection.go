@@ -7,28 +7,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/collconfig"
+	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/cloudjson"
-	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
 // openDB opens the embedded database of --data (data commands go through
 // withBackend, which uses --addr's server instead when it is set).
 func (a *app) openDB() (*wpcdb.DB, error) {
-	db, err := wpcdb.Open(a.g.data, nil)
-	if err != nil {
-		if strings.Contains(err.Error(), "lock") {
-			return nil, fmt.Errorf("%w (is another wpcdb process using %s?)", err, a.g.data)
-		}
-		return nil, err
-	}
-	return db, nil
+	return wpcdb.Open(a.g.data, nil)
 }
 
 // withDB runs f on the opened database and closes it, keeping f's error.
@@ -68,7 +61,7 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 		rffDim    int
 		rffSeed   uint64
 		rffImport string
-		ic        storage.IndexConfig
+		ic        collconfig.Index
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME --dim D [flags]",
@@ -79,7 +72,7 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc, err := storage.ParseEncoding(encoding)
+			enc, err := collconfig.ParseEncoding(encoding)
 			if err != nil {
 				return err
 			}
@@ -101,7 +94,7 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 			}
 			cfg := wpcdb.CollectionConfig{
 				Dim: dim, MaxPoints: maxPoints, Similarity: sim.Config(), Encoding: enc,
-				Features: storage.FeatureConfig{Dim: rffDim, Seed: rffSeed},
+				Features: collconfig.Features{Dim: rffDim, Seed: rffSeed},
 				Index:    ic,
 			}
 			var sample *wpcsim.FeatureSample
@@ -127,15 +120,15 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 	sf.register(cmd)
 	fl := cmd.Flags()
 	fl.IntVar(&dim, "dim", 0, "dimension of every point (required)")
-	fl.IntVar(&maxPoints, "max-points", storage.DefaultMaxPoints, "largest number of points in a cloud")
+	fl.IntVar(&maxPoints, "max-points", collconfig.DefaultMaxPoints, "largest number of points in a cloud")
 	fl.StringVar(&encoding, "encoding", "f32", "point encoding on disk: f32, f16 or bf16")
-	fl.IntVar(&rffDim, "rff-dim", storage.DefaultFeatureDim, "random features per nonlinear kernel term")
+	fl.IntVar(&rffDim, "rff-dim", collconfig.DefaultFeatureDim, "random features per nonlinear kernel term")
 	fl.Uint64Var(&rffSeed, "rff-seed", 0, "seed of the random-feature sample")
-	fl.StringVar(&ic.Kind, "index", storage.IndexAuto, "first-stage index: auto (exact scan below --graph-at items, HNSW above), flat or hnsw")
+	fl.StringVar(&ic.Kind, "index", collconfig.IndexAuto, "first-stage index: auto (exact scan below --graph-at items, HNSW above), flat or hnsw")
 	fl.IntVar(&ic.GraphAt, "graph-at", 0, "auto index: collection size at which the HNSW graph is built (0: once a scan would read 4M floats)")
-	fl.IntVar(&ic.M, "hnsw-m", 16, "HNSW links per node (layer 0 keeps twice as many)")
-	fl.IntVar(&ic.EfConstruction, "ef-construction", 200, "HNSW beam width when inserting")
-	fl.IntVar(&ic.EfSearch, "ef-search", 64, "HNSW default search beam width (raised to the first-stage depth)")
+	fl.IntVar(&ic.M, "hnsw-m", index.DefaultM, "HNSW links per node (layer 0 keeps twice as many)")
+	fl.IntVar(&ic.EfConstruction, "ef-construction", index.DefaultEfConstruction, "HNSW beam width when inserting")
+	fl.IntVar(&ic.EfSearch, "ef-search", index.DefaultEfSearch, "HNSW default search beam width (raised to the first-stage depth)")
 	fl.StringVar(&rffImport, "rff-import", "", "directory of a trained model's W<t>.npy (D, d) and b<t>.npy (D) per nonlinear term, used instead of a seeded sample")
 	return cmd
 }
@@ -375,14 +368,14 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 	}
 }
 
-func indexString(ic storage.IndexConfig) string {
+func indexString(ic collconfig.Index) string {
 	s := ic.Kind
-	if ic.Kind == storage.IndexAuto && ic.GraphAt > 0 {
+	if ic.Kind == collconfig.IndexAuto && ic.GraphAt > 0 {
 		s += fmt.Sprintf(" (graph at %d items)", ic.GraphAt)
-	} else if ic.Kind == storage.IndexAuto {
+	} else if ic.Kind == collconfig.IndexAuto {
 		s += " (graph once a scan would read 4M floats)"
 	}
-	if ic.Kind != storage.IndexFlat {
+	if ic.Kind != collconfig.IndexFlat {
 		s += fmt.Sprintf(", m %d, ef construction %d, ef search %d", ic.M, ic.EfConstruction, ic.EfSearch)
 	}
 	return s

@@ -11,10 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/encoder"
 	"github.com/wpcdb/wpcdb/ingest"
 	"github.com/wpcdb/wpcdb/internal/cloudjson"
-	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -332,7 +332,7 @@ func (a *app) encodeIngest(ctx context.Context, db *wpcdb.DB, enc encoder.Encode
 			if dim == 0 {
 				dim = recs[0].cloud.Dim
 			}
-			cc := wpcdb.CollectionConfig{Dim: dim, MaxPoints: storage.DefaultMaxPoints}
+			cc := wpcdb.CollectionConfig{Dim: dim, MaxPoints: collconfig.DefaultMaxPoints}
 			if c, err = db.CreateCollection(ctx, f.ingest, cc); err != nil {
 				return err
 			}

@@ -1,6 +1,8 @@
-// Command wpcdb is the one binary of wpcdb: the database server, its client,
-// and the tools around it (sim, and as they land: collection, ingest, get,
-// delete, search, encode, bench, demo).
+// Command wpcdb is the one binary of wpcdb: the database server (serve), its
+// client and embedded front end (collection, ingest, get, count, scroll,
+// update-attrs, delete, search, rerank), and the tools around it (sim,
+// encode, bench, demo, version). Every data command runs against the --data folder or,
+// with --addr, a server.
 //
 // Global flags are persistent: they may come before or after the command.
 package main
@@ -12,7 +14,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -56,8 +57,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		// Errors from the library already start with "wpcdb: ".
-		fmt.Fprintf(stderr, "wpcdb: %s\n", strings.TrimPrefix(err.Error(), "wpcdb: "))
+		fmt.Fprintf(stderr, "wpcdb: %v\n", err)
 		var ue usageError
 		if errors.As(err, &ue) {
 			return 2

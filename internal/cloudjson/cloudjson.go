@@ -83,7 +83,7 @@ func Decode(data []byte) (Record, error) {
 		}
 	}
 	if !isPresent(raw.Points) {
-		return Record{}, &wpcsim.CloudError{Field: "points", Reason: "missing"}
+		return Record{}, wpcsim.CloudError("points", "missing")
 	}
 	s := scanner{src: raw.Points}
 	points, err := s.matrix("points")
@@ -254,7 +254,7 @@ func (s *scanner) vector(field string) ([]float64, error) {
 		if math.IsInf(v, 0) {
 			// Beyond float64: report it as the float32 overflow it also is.
 			// (An underflow parses as 0 with ErrRange and is kept as 0.)
-			return nil, &wpcsim.CloudError{Field: fmt.Sprintf("%s[%d]", field, k), Reason: "value " + tok + " overflows float32"}
+			return nil, wpcsim.CloudError(fmt.Sprintf("%s[%d]", field, k), "value %s overflows float32", tok)
 		}
 		out = append(out, v)
 		switch s.peek() {

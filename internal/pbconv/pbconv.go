@@ -18,10 +18,11 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/firststage"
+	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/simd"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
-	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -223,7 +224,7 @@ func kernelString(k wpcsim.Kernel) string {
 
 var (
 	normToPB     = map[wpcsim.Norm]pb.Norm{wpcsim.NormMean: pb.Norm_NORM_MEAN, wpcsim.NormSum: pb.Norm_NORM_SUM}
-	encodingToPB = map[storage.Encoding]pb.Encoding{storage.EncodingF32: pb.Encoding_ENCODING_F32, storage.EncodingF16: pb.Encoding_ENCODING_F16, storage.EncodingBF16: pb.Encoding_ENCODING_BF16}
+	encodingToPB = map[collconfig.Encoding]pb.Encoding{collconfig.EncodingF32: pb.Encoding_ENCODING_F32, collconfig.EncodingF16: pb.Encoding_ENCODING_F16, collconfig.EncodingBF16: pb.Encoding_ENCODING_BF16}
 )
 
 // ScoreModeToPB converts a score mode.
@@ -260,13 +261,13 @@ func ConfigFromPB(c *pb.CollectionConfig) (wpcdb.CollectionConfig, error) {
 	out := wpcdb.CollectionConfig{
 		Dim:       clampInt(c.Dim),
 		MaxPoints: clampInt(c.MaxPoints),
-		Features:  storage.FeatureConfig{Dim: clampInt(c.RffDim), Seed: c.RffSeed},
+		Features:  collconfig.Features{Dim: clampInt(c.RffDim), Seed: c.RffSeed},
 	}
 	out.Similarity.RawPoints = c.RawPoints
 	if ic := c.GetIndex(); ic != nil {
-		out.Index = storage.IndexConfig{
-			Kind: ic.Kind, GraphAt: clampInt(ic.GraphAt), M: clampInt(ic.M),
-			EfConstruction: clampInt(ic.EfConstruction), EfSearch: clampInt(ic.EfSearch),
+		out.Index = collconfig.Index{
+			Kind: ic.Kind, GraphAt: clampInt(ic.GraphAt),
+			HNSWOptions: index.HNSWOptions{M: clampInt(ic.M), EfConstruction: clampInt(ic.EfConstruction), EfSearch: clampInt(ic.EfSearch)},
 		}
 	}
 	if c.Kernel != "" {
@@ -290,11 +291,11 @@ func ConfigFromPB(c *pb.CollectionConfig) (wpcdb.CollectionConfig, error) {
 	}
 	switch c.Encoding {
 	case pb.Encoding_ENCODING_UNSPECIFIED, pb.Encoding_ENCODING_F32:
-		out.Encoding = storage.EncodingF32
+		out.Encoding = collconfig.EncodingF32
 	case pb.Encoding_ENCODING_F16:
-		out.Encoding = storage.EncodingF16
+		out.Encoding = collconfig.EncodingF16
 	case pb.Encoding_ENCODING_BF16:
-		out.Encoding = storage.EncodingBF16
+		out.Encoding = collconfig.EncodingBF16
 	default:
 		errs = append(errs, fmt.Errorf("encoding: unknown encoding %d", int32(c.Encoding)))
 	}

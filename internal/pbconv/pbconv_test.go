@@ -8,8 +8,9 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/collconfig"
+	"github.com/wpcdb/wpcdb/index"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
-	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -17,9 +18,9 @@ func TestConfigRoundTrip(t *testing.T) {
 	k, _ := wpcsim.ParseKernel("0.5*linear+0.5*imq(0.7)")
 	for _, cfg := range []wpcdb.CollectionConfig{
 		wpcdb.CollectionConfig{Dim: 8}.WithDefaults(),
-		{Dim: 3, MaxPoints: 7, Encoding: storage.EncodingBF16, Similarity: wpcsim.Config{Kernel: k, Norm: wpcsim.NormSum, RawPoints: true, Score: wpcsim.ScoreMMD},
-			Features: storage.FeatureConfig{Dim: 64, Seed: 9, Imported: true},
-			Index:    storage.IndexConfig{Kind: storage.IndexHNSW, GraphAt: 5, M: 8, EfConstruction: 100, EfSearch: 50}},
+		{Dim: 3, MaxPoints: 7, Encoding: collconfig.EncodingBF16, Similarity: wpcsim.Config{Kernel: k, Norm: wpcsim.NormSum, RawPoints: true, Score: wpcsim.ScoreMMD},
+			Features: collconfig.Features{Dim: 64, Seed: 9, Imported: true},
+			Index:    collconfig.Index{Kind: collconfig.IndexHNSW, GraphAt: 5, HNSWOptions: index.HNSWOptions{M: 8, EfConstruction: 100, EfSearch: 50}}},
 	} {
 		st := wpcdb.IndexStatus{Kind: "hnsw", InGraph: 2, Buffered: 1}
 		got, err := InfoFromPB(InfoToPB(wpcdb.CollectionInfo{Name: "c", Config: cfg, Count: 3, DiskBytes: 10, Index: st}))

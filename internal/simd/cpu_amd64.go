@@ -25,6 +25,7 @@ var avx512 = &impl{
 	cosAdd:   cosAdd512,
 	rsqrt:    rsqrt512,
 	dot:      dot512,
+	dotI8:    dotI8Asm,
 	f16ToF32: f16ToF32512,
 	f32ToF16: f32ToF16512,
 }
@@ -36,6 +37,7 @@ var avx2Impl = &impl{
 	cosAdd:   cosAdd256,
 	rsqrt:    rsqrt256,
 	dot:      dot256,
+	dotI8:    dotI8Asm,
 	f16ToF32: f16ToF32256,
 	f32ToF16: f32ToF16256,
 }

@@ -18,6 +18,7 @@ type impl struct {
 	cosAdd   func(dst, p, b []float32, w float32, acc bool)
 	rsqrt    func(dst, src []float32)
 	dot      func(a, b []float32) float32
+	dotI8    func(a, b []int8) int32
 	f16ToF32 func(dst []float32, src []uint16)
 	f32ToF16 func(dst []uint16, src []float32)
 }
@@ -29,6 +30,7 @@ var generic = &impl{
 	cosAdd:   cosAddGeneric,
 	rsqrt:    rsqrtGeneric,
 	dot:      dotGeneric,
+	dotI8:    dotI8Generic,
 	f16ToF32: f16ToF32Generic,
 	f32ToF16: f32ToF16Generic,
 }

@@ -1,0 +1,86 @@
+package index
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestQuantizedDotBound: the code estimate of <q, v> is within the bound
+// of quant.go of the float64 inner product, on random vectors of several
+// dimensions and magnitudes, a zero vector and a one-hot vector.
+func TestQuantizedDotBound(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 4))
+	for _, dim := range []int{1, 3, 16, 64, 100, 1088} {
+		for trial := 0; trial < 50; trial++ {
+			q, v := make([]float32, dim), make([]float32, dim)
+			scale := float32(math.Pow(10, float64(rng.IntN(7)-3)))
+			for i := range q {
+				q[i] = float32(rng.NormFloat64()) * scale
+				v[i] = float32(rng.NormFloat64())
+			}
+			switch trial {
+			case 0:
+				clear(v)
+			case 1:
+				clear(v)
+				v[rng.IntN(dim)] = -3
+			}
+			qc, vc := make([]int8, dim), make([]int8, dim)
+			qs, vs := quantize(qc, q), quantize(vc, v)
+			var want, q1, v1 float64
+			for i := range q {
+				want += float64(q[i]) * float64(v[i])
+				q1 += math.Abs(float64(q[i]))
+				v1 += math.Abs(float64(v[i]))
+				// Each code is within half a step of its value.
+				if e := math.Abs(float64(v[i]) - float64(vs)*float64(vc[i])); e > float64(vs)/2*(1+1e-5) {
+					t.Fatalf("dim %d trial %d: v[%d] = %v, code %d × %v off by %v", dim, trial, i, v[i], vc[i], vs, e)
+				}
+			}
+			bound := float64(qs)/2*v1 + float64(vs)/2*q1 + float64(dim)*float64(qs)*float64(vs)/4
+			got := float64(quantDot(qc, qs, vc, vs))
+			if e := math.Abs(got - want); e > bound*(1+1e-5)+1e-6*math.Abs(want) {
+				t.Fatalf("dim %d trial %d: estimate %v, exact %v: error %v above the bound %v", dim, trial, got, want, e, bound)
+			}
+		}
+	}
+}
+
+// TestQuantizedWalkExactScores: a walk by codes returns, for every metric,
+// the float32 scores of the nodes it finds (the flat scan's for each ID),
+// best first, and most of the flat scan's top 10.
+func TestQuantizedWalkExactScores(t *testing.T) {
+	ts := newTestSet(7, 1000, 64, 20, 20)
+	for _, m := range []Metric{InnerProduct, Cosine, L2} {
+		h, _ := NewHNSW(64, m, HNSWOptions{Seed: 7})
+		f := NewFlat(64, m)
+		for _, id := range ts.ids {
+			h.Add(id, ts.vecs[id])
+			f.Add(id, ts.vecs[id])
+		}
+		var found, total int
+		for _, q := range ts.qs {
+			truth, _ := f.Search(q, 10, nil, Params{})
+			exact := map[uint32]float32{}
+			all, _ := f.Search(q, len(ts.ids), nil, Params{})
+			for _, r := range all {
+				exact[r.ID] = r.Score
+			}
+			got, _ := h.Search(q, 10, nil, Params{Ef: 32})
+			for i, r := range got {
+				if d := math.Abs(float64(r.Score - exact[r.ID])); d > 1e-4*math.Max(1, math.Abs(float64(r.Score))) {
+					t.Fatalf("%s: result %d (id %d) score %v, float scan %v", m, i, r.ID, r.Score, exact[r.ID])
+				}
+				if i > 0 && r.Score > got[i-1].Score {
+					t.Fatalf("%s: results out of order at %d", m, i)
+				}
+			}
+			total += len(truth)
+			found += int(recallAt(got, truth) * float64(len(truth)))
+		}
+		if r := float64(found) / float64(total); r < 0.9 {
+			t.Errorf("%s: recall@10 of the walk by codes %.3f, want ≥ 0.9", m, r)
+		}
+	}
+}

@@ -1,0 +1,314 @@
+package pointindex
+
+import (
+	"cmp"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/wpcdb/wpcdb/internal/wpctest"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// corpus is a seeded, topic-clustered set of clouds shaped like token
+// embeddings: a vocabulary of token centres with a Zipf long tail, topics
+// that favour a few tokens, points scattered near their token (many near
+// duplicates).
+type corpus struct {
+	d      int
+	vocab  [][]float64
+	topics [][]int
+	items  []wpcsim.Cloud
+}
+
+func newCorpus(seed uint64, n, d, minPts, maxPts int) *corpus {
+	rng := wpctest.NewRand(seed)
+	c := &corpus{d: d}
+	for range 400 {
+		v := make([]float64, d)
+		for k := range v {
+			v[k] = rng.NormFloat64()
+		}
+		c.vocab = append(c.vocab, v)
+	}
+	for range 25 {
+		t := make([]int, 12)
+		for i := range t {
+			t[i] = rng.IntN(len(c.vocab))
+		}
+		c.topics = append(c.topics, t)
+	}
+	for range n {
+		m := minPts + rng.IntN(maxPts-minPts+1)
+		c.items = append(c.items, c.cloud(rng, m, false))
+	}
+	return c
+}
+
+// cloud draws m points of a random topic; signed weights when signed, else
+// unit weights as ColBERT's queries have.
+func (c *corpus) cloud(rng *rand.Rand, m int, signed bool) wpcsim.Cloud {
+	topic := c.topics[rng.IntN(len(c.topics))]
+	out := wpcsim.Cloud{Dim: c.d, Weights: make([]float32, m), Points: make([]float32, m*c.d)}
+	for i := range m {
+		var tok int
+		if rng.Float64() < 0.75 {
+			tok = topic[rng.IntN(len(topic))]
+		} else {
+			// Zipf-like: token t with probability ∝ 1/(t+1).
+			tok = int(math.Exp(rng.Float64()*math.Log(float64(len(c.vocab))))) - 1
+		}
+		for k := range c.d {
+			out.Points[i*c.d+k] = float32(c.vocab[tok][k] + 0.35*rng.NormFloat64())
+		}
+		out.Weights[i] = 1
+		if signed {
+			out.Weights[i] = float32(math.Pow(10, rng.Float64()) * []float64{1, -1}[rng.IntN(3)/2])
+		}
+	}
+	return out
+}
+
+func (c *corpus) source() Source {
+	return func(fn func(uint32, wpcsim.Cloud) error) error {
+		for i, x := range c.items {
+			if err := fn(uint32(i), x); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// exactTop is the oracle: the k best items of ids by float64 MaxSim (sum
+// units), ties by ID.
+func exactTop(q wpcsim.Cloud, items []wpcsim.Cloud, ids []uint32, k int) ([]uint32, map[uint32]float64) {
+	o := wpctest.Oracle{Terms: []wpctest.Term{{Kind: "maxsim", Alpha: 1}}, Sum: true}
+	score := map[uint32]float64{}
+	for _, id := range ids {
+		x := items[id]
+		g, _ := o.G(wpctest.Cloud{Dim: q.Dim, Weights: q.Weights, Points: q.Points}, wpctest.Cloud{Dim: x.Dim, Weights: x.Weights, Points: x.Points})
+		score[id] = g
+	}
+	out := slices.Clone(ids)
+	slices.SortFunc(out, func(a, b uint32) int {
+		if c := cmp.Compare(score[b], score[a]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	return out[:min(k, len(out))], score
+}
+
+func allIDs(n int) []uint32 {
+	ids := make([]uint32, n)
+	for i := range ids {
+		ids[i] = uint32(i)
+	}
+	return ids
+}
+
+// recall is the share of the exact top k found among hits.
+func recall(hits []Hit, truth []uint32) float64 {
+	found := 0
+	for _, t := range truth {
+		if slices.ContainsFunc(hits, func(h Hit) bool { return h.IID == t }) {
+			found++
+		}
+	}
+	return float64(found) / float64(len(truth))
+}
+
+// TestRecall: the point index's top 100 holds the exact top 10 on a
+// clustered set, for unit-weight and signed-weight queries, with and
+// without a filter passing a third of the items.
+func TestRecall(t *testing.T) {
+	const seed = 16
+	t.Logf("seed %d", seed)
+	c := newCorpus(seed, 800, 32, 8, 60)
+	x, err := Build(c.d, c.source(), Options{Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := x.Stats()
+	t.Logf("stats %+v", st)
+	var third []uint32
+	allowed := roaring.New()
+	for i := range c.items {
+		if i%3 == 0 {
+			third = append(third, uint32(i))
+			allowed.Add(uint32(i))
+		}
+	}
+	rng := wpctest.NewRand(seed + 1)
+	for _, tc := range []struct {
+		name   string
+		signed bool
+		filter bool
+	}{{"unit", false, false}, {"signed", true, false}, {"unit-filtered", false, true}} {
+		var sum, sum10 float64
+		const nq = 30
+		for range nq {
+			q := c.cloud(rng, 16, tc.signed)
+			ids, filter := allIDs(len(c.items)), (*roaring.Bitmap)(nil)
+			if tc.filter {
+				ids, filter = third, allowed
+			}
+			truth, _ := exactTop(q, c.items, ids, 10)
+			hits, err := x.Search(q, 100, filter, Params{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hits {
+				if tc.filter && !allowed.Contains(h.IID) {
+					t.Fatalf("%s: hit %d does not pass the filter", tc.name, h.IID)
+				}
+			}
+			sum += recall(hits, truth)
+			sum10 += recall(hits[:min(10, len(hits))], truth)
+		}
+		r, r10 := sum/nq, sum10/nq
+		t.Logf("%s: recall@10 in the top 100 %.3f, of the estimate's own top 10 %.3f", tc.name, r, r10)
+		if r < 0.97 {
+			t.Errorf("%s: recall@10 at depth 100 %.3f < 0.97 (seed %d)", tc.name, r, seed)
+		}
+	}
+}
+
+// TestEstimateBound: with every centroid probed, each item's estimate is
+// within Σ|v_i| · MaxResidualError of its exact MaxSim (Search's doc).
+func TestEstimateBound(t *testing.T) {
+	const seed = 7
+	t.Logf("seed %d", seed)
+	var errs []float64
+	for _, bits := range []int{2, 4} {
+		c := newCorpus(seed, 120, 16, 4, 20)
+		x, err := Build(c.d, c.source(), Options{Seed: seed, Centroids: 16, Bits: bits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps := float64(x.Stats().MaxResidualError)
+		rng := wpctest.NewRand(seed)
+		var worst float64
+		for range 10 {
+			q := c.cloud(rng, 6, true)
+			_, exact := exactTop(q, c.items, allIDs(len(c.items)), 1)
+			hits, err := x.Search(q, len(c.items), nil, Params{NProbe: 16})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hits) != len(c.items) {
+				t.Fatalf("bits %d: %d hits with every list probed, want %d", bits, len(hits), len(c.items))
+			}
+			var mass float64
+			for _, v := range q.Weights {
+				mass += math.Abs(float64(v))
+			}
+			bound := mass*eps + 1e-4*mass
+			for _, h := range hits {
+				diff := math.Abs(float64(h.Estimate) - exact[h.IID])
+				worst = max(worst, diff/mass)
+				if diff > bound {
+					t.Fatalf("bits %d: item %d estimate %.5f, exact %.5f: off by %.5f > bound %.5f", bits, h.IID, h.Estimate, exact[h.IID], diff, bound)
+				}
+			}
+		}
+		t.Logf("bits %d: max residual error %.4f, worst error per unit weight %.4f", bits, eps, worst)
+		errs = append(errs, eps)
+	}
+	if errs[1] >= errs[0] {
+		t.Errorf("4-bit residual error %.3f not below 2-bit's %.3f", errs[1], errs[0])
+	}
+}
+
+// TestWrites: deletes are never returned, an upsert replaces the item's
+// points (the query's own cloud becomes its best hit), compaction keeps
+// the live postings and searches answer as before it.
+func TestWrites(t *testing.T) {
+	const seed = 3
+	t.Logf("seed %d", seed)
+	c := newCorpus(seed, 300, 16, 4, 30)
+	x, err := Build(c.d, c.source(), Options{Seed: seed, Centroids: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := wpctest.NewRand(seed)
+	q := c.cloud(rng, 8, false)
+	before, err := x.Search(q, 20, nil, Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Delete the best five: none may come back.
+	gone := map[uint32]bool{}
+	for _, h := range before[:5] {
+		x.Delete(h.IID)
+		gone[h.IID] = true
+	}
+	after, _ := x.Search(q, 20, nil, Params{})
+	for _, h := range after {
+		if gone[h.IID] {
+			t.Fatalf("deleted item %d returned", h.IID)
+		}
+	}
+	// Upsert item 299 with the query's cloud: it is now the best.
+	if err := x.Add(299, q); err != nil {
+		t.Fatal(err)
+	}
+	c.items[299] = q
+	delete(gone, 299)
+	top, _ := x.Search(q, 1, nil, Params{})
+	if len(top) != 1 || top[0].IID != 299 {
+		t.Fatalf("after upserting item 299 with the query, top hit %v", top)
+	}
+	// Delete two thirds: compaction runs, and the postings left are the
+	// live items' points.
+	for i := 0; i < 200; i++ {
+		x.Delete(uint32(i))
+		gone[uint32(i)] = true
+	}
+	st := x.Stats()
+	want := 0
+	for i, it := range c.items {
+		if !gone[uint32(i)] {
+			want += it.Len()
+		}
+	}
+	if st.Points != want || st.Items != 300-len(gone) {
+		t.Fatalf("stats %+v, want %d points of %d items", st, want, 300-len(gone))
+	}
+	if st.Dead > st.Points/3+1024 {
+		t.Fatalf("no compaction: %+v", st)
+	}
+	hits, _ := x.Search(q, 300, nil, Params{NProbe: 32})
+	if len(hits) != st.Items {
+		t.Fatalf("%d hits with every list probed, %d live items", len(hits), st.Items)
+	}
+	for _, h := range hits {
+		if gone[h.IID] {
+			t.Fatalf("deleted item %d returned after compaction", h.IID)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	c := newCorpus(1, 20, 8, 2, 4)
+	if _, err := Build(8, c.source(), Options{Bits: 3}); err == nil {
+		t.Fatal("3 bits accepted")
+	}
+	if _, err := Build(8, c.source(), Options{Centroids: 1000}); err == nil {
+		t.Fatal("more centroids than points accepted")
+	}
+	x, err := Build(8, c.source(), Options{Centroids: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Add(1, wpcsim.Cloud{Dim: 4, Weights: []float32{1}, Points: make([]float32, 4)}); err == nil {
+		t.Fatal("wrong dimension accepted")
+	}
+	if _, err := x.Search(wpcsim.Cloud{Dim: 4, Weights: []float32{1}, Points: make([]float32, 4)}, 10, nil, Params{}); err == nil {
+		t.Fatal("query of the wrong dimension accepted")
+	}
+}

@@ -1,0 +1,101 @@
+package wpcdb
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/wpcdb/wpcdb/firststage"
+	"github.com/wpcdb/wpcdb/storage"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// fdeDepth is the first-stage depth of a maxsim search through its FDE:
+// the encoding ranks less sharply than φ (the exact top 10 was in its top
+// 400 but not always its top 100, see wpcsim.FDEOptions).
+func fdeDepth(k int) int { return max(40*k, 400) }
+
+// pointDepth is the first-stage depth of a maxsim search through the
+// point index, whose estimate ranks close to the exact score: on bench's
+// colbert shape (2,000 documents) its top 20 held 99% of the exact top 10
+// and its top 50 all of it.
+func pointDepth(k int) int { return max(5*k, 50) }
+
+// maxSimDepth is a maxsim collection's first-stage depth: pointDepth with
+// the point index, else the FDE's.
+func (c *Collection) maxSimDepth(k int) int {
+	if st := c.first.stage(); st != nil && st.Points != nil {
+		return pointDepth(k)
+	}
+	return fdeDepth(k)
+}
+
+// calibrationDepth is the depth a calibration measures the first stage's
+// vectors at: for maxsim the FDE's, whatever the current stage.
+func (c *Collection) calibrationDepth() int {
+	if c.Config().Similarity.Kernel.IsMaxSim() {
+		return fdeDepth(10)
+	}
+	return c.engine.DefaultDepth(10)
+}
+
+// attachPoints builds the point index of a stage whose representation is
+// firststage.Points from every live item's stored cloud (the index is
+// derived state, rebuilt when the stage is loaded). The caller holds
+// indexMu exclusively, so no write is missed. When the collection has
+// become too small to train on, the stage keeps its FDE alone.
+func (c *Collection) attachPoints(st *firststage.Stage) error {
+	if st.Map.Representation().Kind != firststage.Points || st.Points != nil {
+		return nil
+	}
+	live := c.coll.Live()
+	src := func(fn func(uint32, wpcsim.Cloud) error) error {
+		var buf storage.CloudBuf
+		it := live.Iterator()
+		for it.HasNext() {
+			iid := it.Next()
+			rec, err := c.coll.ReadCloud(iid, &buf)
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := fn(iid, rec.Cloud); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	cfg := c.Config()
+	x, err := firststage.BuildPoints(cfg.Dim, src, cfg.Features.Seed, c.db.opts.Parallelism)
+	if err != nil {
+		c.db.opts.Logger.Warn("point index not built; the FDE serves the first stage", "collection", c.Name(), "err", err)
+		return nil
+	}
+	st.Points = x
+	return nil
+}
+
+// pointBytes is the resident memory of a stage's point index (0 without).
+func pointBytes(st *firststage.Stage) int64 {
+	if st.Points == nil {
+		return 0
+	}
+	return st.Points.Stats().Bytes
+}
+
+// UseFirstStage switches a maxsim collection's first stage to kind, "fde"
+// or "points", rebuilding it, until its next calibration chooses again:
+// benchmarks measure both on the same data. It is an error for other
+// kernels (Calibrate chooses their representation) and for "points" over
+// raw points.
+func (c *Collection) UseFirstStage(kind string) error {
+	if c.first == nil || !c.Config().Similarity.Kernel.IsMaxSim() {
+		return fmt.Errorf("%w: first stage %q: only a maxsim collection chooses its first stage by name", ErrInvalidArgument, kind)
+	}
+	k := firststage.Kind(kind)
+	if k != firststage.FDE && (k != firststage.Points || !firststage.PointsApply(c.sim, c.Config().MaxPoints)) {
+		return fmt.Errorf("%w: first stage %q: want fde or points (points needs normalized points and at most 65,536 points per cloud)", ErrInvalidArgument, kind)
+	}
+	return c.useRepresentation(firststage.Representation{Kind: k, Items: c.coll.Count()})
+}
