@@ -170,10 +170,6 @@ func (db *DB) Close() error {
 	return errors.Join(db.SaveIndexes(), db.store.Close())
 }
 
-// Snapshot writes a consistent copy of the whole database to dir, which
-// must not exist; the copy opens with Open (or `wpcdb --data dir`).
-func (db *DB) Snapshot(dir string) error { return db.store.Checkpoint(dir) }
-
 // CreateCollection creates a collection. cfg.Dim is required; every other
 // field has a default (see CollectionConfig).
 func (db *DB) CreateCollection(ctx context.Context, name string, cfg CollectionConfig) (*Collection, error) {

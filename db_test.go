@@ -305,7 +305,7 @@ func TestRefusedBatchWritesNothing(t *testing.T) {
 		{"too many", wpcdb.Item{ID: "b", Cloud: wpcsim.Cloud{Dim: 4, Weights: []float32{1, 1, 1, 1}, Points: make([]float32, 16)}}, "4 points exceeds the maximum of 3"},
 		{"empty", wpcdb.Item{ID: "b", Cloud: wpcsim.Cloud{Dim: 4}}, "no points"},
 		{"no id", wpcdb.Item{Cloud: good[0].Cloud}, "id: must not be empty"},
-		{"attr", wpcdb.Item{ID: "b", Cloud: good[0].Cloud, Attrs: map[string]any{"k": []int{1}}}, "attrs.k: value must be a string, number or boolean"},
+		{"attr", wpcdb.Item{ID: "b", Cloud: good[0].Cloud, Attrs: map[string]any{"k": []int{1}}}, "attrs.k: value must be a string, number, boolean, null or a list of those, got []int (a list is a []any)"},
 		{"f16 overflow", wpcdb.Item{ID: "b", Cloud: wpcsim.Cloud{Dim: 4, Weights: []float32{1}, Points: []float32{1, 1e6, 0, 0}}}, "points[0][1]: value 1e+06 overflows the collection's f16 encoding"},
 		{"f16 zero", wpcdb.Item{ID: "b", Cloud: wpcsim.Cloud{Dim: 4, Weights: []float32{1}, Points: []float32{1e-9, 0, 0, 0}}}, "after f16 encoding: points[0]: zero vector"},
 	} {

@@ -15,6 +15,7 @@
 //	color = "red"
 //	color != "red" AND year >= 2020 AND year < 2024
 //	color IN ("red", "blue") OR NOT (size > 10 OR "shipping.free" = true)
+//	tags CONTAINS "sale" AND tags IN ("shoes", "boots") AND note = null
 //
 // The grammar, in EBNF; tokens may be separated by any ASCII whitespace
 // (space, tab, CR, LF):
@@ -23,15 +24,16 @@
 //	or         = and { "OR" and } .
 //	and        = unary { "AND" unary } .
 //	unary      = "NOT" unary | "(" or ")" | comparison .
-//	comparison = attr ( op value | [ "NOT" ] "IN" "(" value { "," value } ")" ) .
+//	comparison = attr ( op value | "CONTAINS" value
+//	                  | [ "NOT" ] "IN" "(" value { "," value } ")" ) .
 //	op         = "=" | "!=" | "<" | "<=" | ">" | ">=" .
 //	attr       = name | string .
-//	value      = string | number | "true" | "false" .
+//	value      = string | number | "true" | "false" | "null" .
 //	name       = letter { letter | digit | "." | "-" } .   (not a keyword)
 //	letter     = "A" … "Z" | "a" … "z" | "_" .
 //
 // So NOT binds tighter than AND, which binds tighter than OR. Keywords
-// (AND, OR, NOT, IN, TRUE, FALSE) are case-insensitive; an attribute named
+// (AND, OR, NOT, IN, CONTAINS, TRUE, FALSE, NULL) are case-insensitive; an attribute named
 // like one, or with other characters, is written as a string: "and" = 1,
 // "size (cm)" > 3. A string is double-quoted with the escapes of JSON (\"
 // \\ \/ \b \f \n \r \t \uXXXX, surrogate pairs for characters beyond the
@@ -39,7 +41,8 @@
 // is what strconv.ParseFloat accepts, which includes JSON numbers and Go
 // float literals (-1, 2.5e-3, .5, 0x1p-4), provided it is finite: NaN,
 // Inf and 1e999 are errors. The ordering operators (<, <=, >, >=) take
-// numbers only. IN lists take any literals, of mixed types.
+// numbers only, CONTAINS a string, number or boolean. IN lists take any
+// literals, of mixed types.
 //
 // A filter is at most MaxFilterLength bytes (its canonical form too) and
 // nests parentheses and NOTs at most MaxFilterDepth deep. A malformed filter
@@ -49,18 +52,23 @@
 //
 // # Semantics
 //
-// Attribute values are strings, numbers (float64) and booleans; a filter
-// value matches a stored value of the same type only, and numbers compare
-// as float64 (-0 = 0).
+// Attribute values are strings, numbers (float64), booleans, null, and
+// lists of strings, numbers and booleans; a filter value matches a stored
+// value of the same type only, and numbers compare as float64 (-0 = 0). A
+// list is many values of one attribute: a comparison holds when one of its
+// elements satisfies it.
 //
 //   - a = v, a < v, …: true for an item whose attribute a has v's type and
-//     compares so; false for an item without a, or whose a has another type
-//     (year = "2020" does not match year 2020).
+//     compares so, or is a list with such an element; false for an item
+//     without a, or whose a has another type (year = "2020" does not match
+//     year 2020). a = null is true for an item whose a is null.
+//   - a CONTAINS v: a = v, written for lists (tags CONTAINS "sale").
 //   - a != v: true for an item that has a, with any value but v (of any
-//     type). So a != v is not NOT a = v: the latter also matches items
-//     without a.
-//   - a IN (v1, v2, …): a = v1 OR a = v2 OR …; a NOT IN (…): the item has a
-//     and a is none of them (as !=).
+//     type; null and lists included), and for a list, no element v. So
+//     a != v is not NOT a = v: the latter also matches items without a.
+//   - a IN (v1, v2, …): a = v1 OR a = v2 OR … (for a list: an element is one
+//     of them); a NOT IN (…): the item has a and a is none of them (for a
+//     list: no element is; as !=).
 //   - NOT x: the live items x does not match.
 //   - AND, OR: intersection and union.
 //

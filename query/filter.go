@@ -20,7 +20,8 @@ type Expr struct {
 func (e Expr) String() string { return e.canon }
 
 // node is one node of the syntax tree: *cmpNode, *inNode, *notNode,
-// *andNode or *orNode. Values are string, float64 (finite) or bool.
+// *andNode or *orNode. Values are string, float64 (finite), bool or nil
+// (null).
 type node interface{}
 
 type cmpOp uint8
@@ -32,11 +33,13 @@ const (
 	opLe
 	opGt
 	opGe
+	opContains
 )
 
-var opText = [...]string{opEq: "=", opNe: "!=", opLt: "<", opLe: "<=", opGt: ">", opGe: ">="}
+var opText = [...]string{opEq: "=", opNe: "!=", opLt: "<", opLe: "<=", opGt: ">", opGe: ">=", opContains: "CONTAINS"}
 
-// cmpNode is attr op val. The parser admits <, <=, >, >= with numbers only.
+// cmpNode is attr op val. The parser admits <, <=, >, >= with numbers only,
+// and CONTAINS with no null.
 type cmpNode struct {
 	attr string
 	op   cmpOp
@@ -135,6 +138,8 @@ func writeValue(b *strings.Builder, v any) {
 		b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
 	case bool:
 		b.WriteString(strconv.FormatBool(v))
+	case nil:
+		b.WriteString("null")
 	}
 }
 

@@ -11,12 +11,15 @@ import (
 type BitmapSource interface {
 	// Live returns every live item.
 	Live() *roaring.Bitmap
-	// Equal returns the items whose attribute name is the string or bool v.
+	// Equal returns the items whose attribute name is the string or bool
+	// v, or null for v nil, or a list holding v.
 	Equal(name string, v any) *roaring.Bitmap
 	// Range returns the items whose attribute name is a number between lo
-	// and hi (±Inf allowed), each end included unless loOpen / hiOpen.
+	// and hi (±Inf allowed), each end included unless loOpen / hiOpen, or a
+	// list holding such a number.
 	Range(name string, lo, hi float64, loOpen, hiOpen bool) *roaring.Bitmap
-	// Has returns the items that have attribute name, of any type.
+	// Has returns the items that have attribute name, of any type (null
+	// and empty lists included).
 	Has(name string) *roaring.Bitmap
 }
 
@@ -25,9 +28,11 @@ type BitmapSource interface {
 // every live item.
 //
 // A comparison is false for an item without the attribute or whose value has
-// another type; a != v holds for items that have a with a value other than v
-// (of any type), so it differs from NOT a = v, which also holds for items
-// without a. NOT is relative to the live items.
+// another type; on a list it holds when an element satisfies it (a
+// CONTAINS v is a = v). a != v holds for items that have a with a value
+// other than v (of any type; a list without v), so it differs from NOT
+// a = v, which also holds for items without a. NOT is relative to the
+// live items.
 //
 // Compile reads src once per comparison: for a result that reflects one
 // point in time, src must not change meanwhile (storage.Coll reads are each
@@ -107,7 +112,7 @@ func (c *compiler) eval(n node) *roaring.Bitmap {
 
 func (c *compiler) compare(n *cmpNode) *roaring.Bitmap {
 	switch n.op {
-	case opEq:
+	case opEq, opContains:
 		return c.equal(n.attr, n.val)
 	case opNe:
 		has := c.src.Has(n.attr)

@@ -31,10 +31,16 @@ type fakeSource struct {
 	dead  []bool
 }
 
+// match returns the items whose attribute name is a value, or a list
+// holding an element, that f accepts.
 func (s *fakeSource) match(f func(v any) bool, name string) *roaring.Bitmap {
 	bm := roaring.New()
 	for i, it := range s.items {
-		if v, ok := it[name]; ok && f(v) {
+		v, ok := it[name]
+		if !ok {
+			continue
+		}
+		if list, isList := v.([]any); isList && slices.ContainsFunc(list, f) || !isList && f(v) {
 			bm.Add(uint32(i))
 		}
 	}
@@ -53,7 +59,7 @@ func (s *fakeSource) Live() *roaring.Bitmap {
 
 func (s *fakeSource) Equal(name string, v any) *roaring.Bitmap {
 	switch v.(type) {
-	case string, bool: // as storage.Coll: numbers are for Range
+	case string, bool, nil: // as storage.Coll: numbers are for Range
 		return s.match(func(x any) bool { return x == v }, name)
 	}
 	return roaring.New()
@@ -67,10 +73,18 @@ func (s *fakeSource) Range(name string, lo, hi float64, loOpen, hiOpen bool) *ro
 }
 
 func (s *fakeSource) Has(name string) *roaring.Bitmap {
-	return s.match(func(any) bool { return true }, name)
+	bm := roaring.New()
+	for i, it := range s.items {
+		if _, ok := it[name]; ok {
+			bm.Add(uint32(i))
+		}
+	}
+	return bm
 }
 
-// oracle evaluates n on one item by the documented semantics, directly.
+// oracle evaluates n on one item by the documented semantics, directly: a
+// comparison on a list holds when one of its elements satisfies it, and
+// != and NOT IN hold when the item has the attribute and none does.
 func oracle(n node, item map[string]any) bool {
 	same := func(x, v any) bool {
 		switch v := v.(type) {
@@ -83,8 +97,17 @@ func oracle(n node, item map[string]any) bool {
 		case float64:
 			f, ok := x.(float64)
 			return ok && f == v
+		case nil:
+			return x == nil
 		}
 		panic(fmt.Sprintf("value of type %T", v))
+	}
+	// elems is a value as the elements a comparison looks at.
+	elems := func(x any) []any {
+		if list, ok := x.([]any); ok {
+			return list
+		}
+		return []any{x}
 	}
 	switch n := n.(type) {
 	case *cmpNode:
@@ -92,18 +115,26 @@ func oracle(n node, item map[string]any) bool {
 		if !ok {
 			return false
 		}
-		if n.op == opEq || n.op == opNe {
-			return same(x, n.val) == (n.op == opEq)
+		switch n.op {
+		case opEq, opContains:
+			return slices.ContainsFunc(elems(x), func(e any) bool { return same(e, n.val) })
+		case opNe:
+			return !slices.ContainsFunc(elems(x), func(e any) bool { return same(e, n.val) })
 		}
-		f, ok := x.(float64)
 		v := n.val.(float64)
-		return ok && map[cmpOp]bool{opLt: f < v, opLe: f <= v, opGt: f > v, opGe: f >= v}[n.op]
+		return slices.ContainsFunc(elems(x), func(e any) bool {
+			f, ok := e.(float64)
+			return ok && map[cmpOp]bool{opLt: f < v, opLe: f <= v, opGt: f > v, opGe: f >= v}[n.op]
+		})
 	case *inNode:
 		x, ok := item[n.attr]
 		if !ok {
 			return false
 		}
-		return slices.ContainsFunc(n.vals, func(v any) bool { return same(x, v) }) != n.negated
+		hit := slices.ContainsFunc(elems(x), func(e any) bool {
+			return slices.ContainsFunc(n.vals, func(v any) bool { return same(e, v) })
+		})
+		return hit != n.negated
 	case *notNode:
 		return !oracle(n.x, item)
 	case *andNode:
@@ -139,7 +170,15 @@ var (
 	genNumbers = []float64{-3, -2, -1, math.Copysign(0, -1), 0, 0.5, 1, 2, 3, 2020, -1e300, 5e-324}
 )
 
+// value is a filter literal: a string, boolean, number or, rarely, null.
 func (g gen) value() any {
+	if g.r.IntN(12) == 0 {
+		return nil
+	}
+	return g.scalar()
+}
+
+func (g gen) scalar() any {
 	switch g.r.IntN(5) {
 	case 0:
 		return genStrings[g.r.IntN(len(genStrings))]
@@ -165,12 +204,22 @@ func (g gen) item() map[string]any {
 		if g.r.IntN(10) < 3 {
 			continue // missing
 		}
-		// Mostly one type per attribute, sometimes another.
+		// Mostly one type per attribute, sometimes another; sometimes
+		// null, sometimes a list (empty, or of mixed scalars, repeats
+		// included).
 		var v any
-		switch t := (i + g.r.IntN(4)/3) % 3; t {
-		case 0:
+		switch t := (i + g.r.IntN(4)/3) % 3; {
+		case g.r.IntN(15) == 0:
+			v = nil
+		case g.r.IntN(5) == 0:
+			list := []any{}
+			for range g.r.IntN(4) {
+				list = append(list, g.scalar())
+			}
+			v = list
+		case t == 0:
 			v = genStrings[g.r.IntN(len(genStrings))]
-		case 1:
+		case t == 1:
 			v = g.number()
 		default:
 			v = g.r.IntN(2) == 0
@@ -195,7 +244,10 @@ func (g gen) expr(depth int) node {
 			op += opGt - opLt
 		}
 		v := g.value()
-		if op > opNe {
+		switch {
+		case op == opContains:
+			v = g.scalar()
+		case op > opNe:
 			v = g.number()
 		}
 		return &cmpNode{name, op, v}
@@ -278,6 +330,8 @@ func (g gen) noisy(b *strings.Builder, n node) {
 			str(v)
 		case bool:
 			kw(strings.ToUpper(strconv.FormatBool(v)))
+		case nil:
+			kw([]string{"null", "NULL", "Null"}[g.r.IntN(3)])
 		case float64:
 			fmts := []byte{'g', 'e', 'E', 'x', 'f'}
 			f := fmts[g.r.IntN(len(fmts))]
@@ -303,6 +357,11 @@ func (g gen) noisy(b *strings.Builder, n node) {
 	switch n := n.(type) {
 	case *cmpNode:
 		name(n.attr)
+		if n.op == opContains {
+			kw("CONTAINS")
+			value(n.val)
+			break
+		}
 		if g.r.IntN(2) == 0 {
 			ws()
 		}

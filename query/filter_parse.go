@@ -206,7 +206,7 @@ func (p *parser) parseUnary() (node, error) {
 	return nil, err
 }
 
-// parseComparison parses: attr ( op value | [NOT] IN "(" value { "," value } ")" ).
+// parseComparison parses: attr ( op value | CONTAINS value | [NOT] IN "(" value { "," value } ")" ).
 func (p *parser) parseComparison() (node, error) {
 	attr := p.tok
 	name := attr.text
@@ -220,8 +220,11 @@ func (p *parser) parseComparison() (node, error) {
 		return nil, err
 	}
 	switch p.tok.kind {
-	case tokOp:
+	case tokOp, tokContains:
 		op := p.tok.op
+		if p.tok.kind == tokContains {
+			op = opContains
+		}
 		if err := p.advance(); err != nil {
 			return nil, err
 		}
@@ -230,7 +233,10 @@ func (p *parser) parseComparison() (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := v.(float64); !ok && op != opEq && op != opNe {
+		switch _, num := v.(float64); {
+		case op == opContains && v == nil:
+			return nil, p.errorf(at.pos, "CONTAINS takes a string, number or boolean (a list never holds null), found %s", describe(at))
+		case !num && op != opEq && op != opNe && op != opContains:
 			return nil, p.errorf(at.pos, "%q compares numbers only, found %s", opText[op], describe(at))
 		}
 		return &cmpNode{attr: name, op: op, val: v}, nil
@@ -247,7 +253,7 @@ func (p *parser) parseComparison() (node, error) {
 	case tokIdent:
 		return nil, p.errorf(p.tok.pos, "unknown operator %q", p.tok.text)
 	}
-	return nil, p.expected("a comparison (= != < <= > >=) or IN")
+	return nil, p.expected("a comparison (= != < <= > >=), CONTAINS or IN")
 }
 
 // parseIn parses the list after IN, the current token.
@@ -278,7 +284,7 @@ func (p *parser) parseIn(name string, negated bool) (node, error) {
 	}
 }
 
-// parseValue parses a literal: string, number, true or false.
+// parseValue parses a literal: string, number, true, false or null (nil).
 func (p *parser) parseValue() (any, error) {
 	var v any
 	switch t := p.tok; t.kind {
@@ -290,6 +296,8 @@ func (p *parser) parseValue() (any, error) {
 		v = true
 	case tokFalse:
 		v = false
+	case tokNull:
+		v = nil
 	case tokIdent:
 		switch strings.ToLower(t.text) {
 		case "nan", "inf", "infinity":
@@ -340,15 +348,18 @@ const (
 	tokIn
 	tokTrue
 	tokFalse
+	tokNull
+	tokContains
 )
 
 var keywords = map[string]tokKind{
 	"and": tokAnd, "or": tokOr, "not": tokNot, "in": tokIn, "true": tokTrue, "false": tokFalse,
+	"null": tokNull, "contains": tokContains,
 }
 
 // keyword returns the keyword kind of an identifier, or tokIdent.
 func keyword(s string) tokKind {
-	if len(s) <= len("false") {
+	if len(s) <= len("contains") {
 		if k, ok := keywords[strings.ToLower(s)]; ok {
 			return k
 		}

@@ -23,7 +23,7 @@ func TestParseErrors(t *testing.T) {
 		{`color == "red"`, 7, `unknown operator "=="`},
 		{`color <> "red"`, 7, `unknown operator "<>"`},
 		{`color LIKE "r%"`, 7, `unknown operator "LIKE"`},
-		{`color`, 6, `expected a comparison (= != < <= > >=) or IN after "color", found the end of the filter`},
+		{`color`, 6, `expected a comparison (= != < <= > >=), CONTAINS or IN after "color", found the end of the filter`},
 		{`color = "red`, 9, `unterminated string`},
 		{`color = "red\`, 9, `unterminated string`},
 		{`color = "r\qd"`, 11, `invalid escape "\\q" in string`},

@@ -114,7 +114,12 @@ func TestCompileStorageRandom(t *testing.T) {
 		for _, seed := range seeds() {
 			t.Logf("seed %d (rerun with -seed %d)", seed, seed)
 			g := gen{r: rand.New(rand.NewPCG(seed, seed)), nonNegative: nonNegative}
-			coll, err := openTestStore(t).CreateCollection("c", collconfig.Config{Dim: 2}, nil)
+			fs := vfs.NewMem()
+			st, err := storage.Open("db", &storage.Options{FS: fs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			coll, err := st.CreateCollection("c", collconfig.Config{Dim: 2}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,6 +140,57 @@ func TestCompileStorageRandom(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkFilters(t, g, 300, coll, items, iids, dead)
+
+			// Rewrites (a third of the items change, the rest are written
+			// unchanged) and attribute updates move postings between values,
+			// lists and null; reopened, the bitmaps come from the postings.
+			for i := range items {
+				if !dead[i] && g.r.IntN(3) == 0 {
+					items[i] = g.item()
+				}
+			}
+			var live []map[string]any
+			var liveIdx []int
+			for i := range items {
+				if !dead[i] {
+					live, liveIdx = append(live, items[i]), append(liveIdx, i)
+				}
+			}
+			ws := make([]storage.ItemWrite, len(live))
+			for j, attrs := range live {
+				ws[j] = storage.ItemWrite{ID: fmt.Sprint("i", liveIdx[j]), Cloud: wpcsim.Cloud{Dim: 2, Weights: []float32{1}, Points: []float32{1, 0}}, Attrs: attrs}
+			}
+			if _, err := coll.Write(ws); err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range liveIdx {
+				if g.r.IntN(4) != 0 {
+					continue
+				}
+				name, other := genNames[g.r.IntN(len(genNames))], genNames[g.r.IntN(len(genNames))]
+				set := map[string]any{name: g.item()[genNames[g.r.IntN(len(genNames))]]}
+				var unset []string
+				if other != name {
+					unset = []string{other}
+				}
+				next, err := coll.UpdateAttrs(fmt.Sprint("i", i), set, unset)
+				if err != nil {
+					t.Fatal(err)
+				}
+				items[i] = next
+			}
+			checkFilters(t, g, 150, coll, items, iids, dead)
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if st, err = storage.Open("db", &storage.Options{FS: fs}); err != nil {
+				t.Fatal(err)
+			}
+			if coll, err = st.Collection("c"); err != nil {
+				t.Fatal(err)
+			}
+			checkFilters(t, g, 150, coll, items, iids, dead)
+			st.Close()
 		}
 	}
 	t.Run("nonnegative", func(t *testing.T) { run(t, true) })

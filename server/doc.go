@@ -5,8 +5,9 @@
 // Handlers convert the request, call the embedded API and return its result;
 // every error becomes a gRPC status in one place, statusOf (errors.go), so
 // that bad input is InvalidArgument naming the item and the field, never
-// Internal. Interceptors, outermost first: metrics, logging, status mapping,
-// panic recovery, bearer-token auth.
+// Internal. Interceptors, outermost first: metrics (go-grpc-middleware's
+// standard grpc_server_* names), the wpcdb-version response header and
+// logging, status mapping, panic recovery, bearer-token auth.
 //
 // A Server is safe for concurrent use. It does not own the DB: close the DB
 // after Stop returns.

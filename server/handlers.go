@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 
 	"golang.org/x/sync/semaphore"
 
@@ -391,36 +387,41 @@ func (s *service) Calibrate(ctx context.Context, req *pb.CalibrateRequest) (*pb.
 	return pbconv.CalibrationToPB(cal), nil
 }
 
-// Snapshot writes a checkpoint of the whole database into a new directory
-// under the snapshot root. The request gives a name, not a path: one path
-// element, so nothing is written outside the root, through a symlink or
-// otherwise. Without a root, snapshots are disabled.
+// Snapshot writes a checkpoint of the whole database, first-stage indexes
+// included, into a new directory under the snapshot root. The request gives
+// a name, not a path (wpcdb.DB.CreateSnapshot). Without a root, snapshots
+// are disabled.
 func (s *service) Snapshot(ctx context.Context, req *pb.SnapshotRequest) (*pb.SnapshotResponse, error) {
-	name := req.GetDir()
-	switch {
-	case s.snapshotRoot == "":
+	if s.snapshotRoot == "" {
 		return nil, errSnapshotsDisabled
-	case name == "":
+	}
+	if req.GetDir() == "" {
 		return nil, invalid("dir: required (a snapshot name)")
-	case len(name) > 255 || name == "." || name == ".." || strings.ContainsAny(name, `/\`) || !filepath.IsLocal(name):
-		return nil, invalid("dir %s: must be a name (one path element), not a path: snapshots are written under the server's snapshot directory", quoteShort(name))
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(s.snapshotRoot, 0o755); err != nil {
+	info, err := s.db.CreateSnapshot(s.snapshotRoot, req.GetDir())
+	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(s.snapshotRoot, name)
-	// Lstat, not Stat: an existing entry, even a dangling symlink, is
-	// never followed.
-	if _, err := os.Lstat(dir); err == nil {
-		return nil, fmt.Errorf("snapshot %s: %w", quoteShort(name), fs.ErrExist)
+	return &pb.SnapshotResponse{Dir: info.Dir}, nil
+}
+
+// ListSnapshots lists the snapshots under the snapshot root.
+func (s *service) ListSnapshots(ctx context.Context, req *pb.ListSnapshotsRequest) (*pb.ListSnapshotsResponse, error) {
+	if s.snapshotRoot == "" {
+		return nil, errSnapshotsDisabled
 	}
-	if err := s.db.Snapshot(dir); err != nil {
+	infos, err := wpcdb.ListSnapshots(s.snapshotRoot)
+	if err != nil {
 		return nil, err
 	}
-	return &pb.SnapshotResponse{Dir: dir}, nil
+	resp := &pb.ListSnapshotsResponse{}
+	for _, in := range infos {
+		resp.Snapshots = append(resp.Snapshots, pbconv.SnapshotToPB(in))
+	}
+	return resp, nil
 }
 
 // quoteShort quotes a request string for an error, cut when long.

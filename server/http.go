@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +18,13 @@ import (
 	"connectrpc.com/vanguard/vanguardgrpc"
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
 // HTTP/JSON: the same service over HTTP/1.1 and HTTP/2 with protojson
@@ -26,30 +35,40 @@ import (
 
 // httpRoutes maps the REST routes onto the service's methods. A request
 // body is the request message in protojson, path variables fill the named
-// fields. (Vanguard v0.4.0 matches a rule's selector as a prefix, so Get
-// has no route: its rule would also apply to GetMany; /get is GetMany.)
+// fields. Vanguard v0.4.0 applies a rule to every method its selector
+// prefixes, so a rule for Get would also apply to GetMany (and fail: no id
+// field); Get's route is served apart (alone), by a transcoder of its own
+// over a copy of the service's schema holding Get only.
 var httpRoutes = []struct {
 	method, verb, path, body string
+	alone                    bool
 }{
-	{"CreateCollection", "POST", "/v1/collections", "*"},
-	{"ListCollections", "GET", "/v1/collections", ""},
-	{"DescribeCollection", "GET", "/v1/collections/{name}", ""},
-	{"DropCollection", "DELETE", "/v1/collections/{name}", ""},
-	{"UpsertBatch", "POST", "/v1/collections/{collection}/upsert", "*"},
-	{"UpdateAttrs", "POST", "/v1/collections/{collection}/attrs", "*"},
-	{"Delete", "POST", "/v1/collections/{collection}/delete", "*"},
-	{"GetMany", "POST", "/v1/collections/{collection}/get", "*"},
-	{"Scroll", "POST", "/v1/collections/{collection}/scroll", "*"},
-	{"Count", "POST", "/v1/collections/{collection}/count", "*"},
-	{"Search", "POST", "/v1/collections/{collection}/search", "*"},
-	{"BatchSearch", "POST", "/v1/collections/{collection}/batch-search", "*"},
-	{"Rerank", "POST", "/v1/collections/{collection}/rerank", "*"},
-	{"Calibrate", "POST", "/v1/collections/{collection}/calibrate", "*"},
+	{"Get", "GET", "/v1/collections/{collection}/items/{id=**}", "", true},
+	{"CreateCollection", "POST", "/v1/collections", "*", false},
+	{"ListCollections", "GET", "/v1/collections", "", false},
+	{"DescribeCollection", "GET", "/v1/collections/{name}", "", false},
+	{"DropCollection", "DELETE", "/v1/collections/{name}", "", false},
+	{"UpsertBatch", "POST", "/v1/collections/{collection}/upsert", "*", false},
+	{"UpdateAttrs", "POST", "/v1/collections/{collection}/attrs", "*", false},
+	{"Delete", "POST", "/v1/collections/{collection}/delete", "*", false},
+	{"GetMany", "POST", "/v1/collections/{collection}/get", "*", false},
+	{"Scroll", "POST", "/v1/collections/{collection}/scroll", "*", false},
+	{"Count", "POST", "/v1/collections/{collection}/count", "*", false},
+	{"Search", "POST", "/v1/collections/{collection}/search", "*", false},
+	{"BatchSearch", "POST", "/v1/collections/{collection}/batch-search", "*", false},
+	{"Rerank", "POST", "/v1/collections/{collection}/rerank", "*", false},
+	{"Calibrate", "POST", "/v1/collections/{collection}/calibrate", "*", false},
+	{"ListSnapshots", "GET", "/v1/snapshots", "", false},
+	{"Snapshot", "POST", "/v1/snapshots", "*", false},
 }
 
-func httpRules() []*annotations.HttpRule {
-	rules := make([]*annotations.HttpRule, len(httpRoutes))
-	for i, r := range httpRoutes {
+// httpRules returns the rules of the routes that are alone or not.
+func httpRules(alone bool) []*annotations.HttpRule {
+	var rules []*annotations.HttpRule
+	for _, r := range httpRoutes {
+		if r.alone != alone {
+			continue
+		}
 		rule := &annotations.HttpRule{Selector: ServiceName + "." + r.method, Body: r.body}
 		switch r.verb {
 		case "GET":
@@ -59,19 +78,55 @@ func httpRules() []*annotations.HttpRule {
 		case "DELETE":
 			rule.Pattern = &annotations.HttpRule_Delete{Delete: r.path}
 		}
-		rules[i] = rule
+		rules = append(rules, rule)
 	}
 	return rules
+}
+
+// aloneTranscoder serves the routes marked alone, each method through a
+// schema of the service that holds that method only, so that its rule's
+// selector matches it alone. Its unknown routes go to next.
+func (s *Server) aloneTranscoder(maxBytes int, next http.Handler) (http.Handler, error) {
+	var services []*vanguard.Service
+	for _, r := range httpRoutes {
+		if !r.alone {
+			continue
+		}
+		fd := protodesc.ToFileDescriptorProto(pb.File_wpcdb_v1_wpcdb_proto)
+		fd.Name = proto.String(fd.GetName() + "#" + r.method) // a private copy, never registered
+		for _, svc := range fd.Service {
+			svc.Method = slices.DeleteFunc(svc.Method, func(m *descriptorpb.MethodDescriptorProto) bool { return m.GetName() != r.method })
+		}
+		f, err := protodesc.NewFile(fd, protoregistry.GlobalFiles)
+		if err != nil {
+			return nil, err
+		}
+		// Its messages are dynamic ones of the copy (the path variables
+		// are its fields); on the wire they are the service's own.
+		services = append(services, vanguard.NewServiceWithSchema(f.Services().Get(0), s.grpc))
+	}
+	return vanguard.NewTranscoder(services,
+		vanguard.WithRules(httpRules(true)...),
+		vanguard.WithUnknownHandler(next),
+		vanguard.WithDefaultServiceOptions(
+			vanguard.WithTargetCodecs(vanguard.CodecProto),
+			vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
+			vanguard.WithMaxMessageBufferBytes(uint32(maxBytes))),
+	)
 }
 
 // newHTTPHandler returns the handler that serves every protocol on the
 // port: gRPC (passed through to s.grpc), and REST, Connect and gRPC-Web
 // (transcoded to gRPC calls).
 func (s *Server) newHTTPHandler(maxBytes int) (http.Handler, error) {
-	t, err := vanguardgrpc.NewTranscoder(s.grpc,
-		vanguard.WithRules(httpRules()...),
+	main, err := vanguardgrpc.NewTranscoder(s.grpc,
+		vanguard.WithRules(httpRules(false)...),
 		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(uint32(maxBytes))),
 	)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.aloneTranscoder(maxBytes, main)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +141,11 @@ func (s *Server) newHTTPHandler(maxBytes int) (http.Handler, error) {
 			w.Write(doc)
 			return
 		}
+		if r.URL.Path == "/v1/health" && r.Method == http.MethodGet {
+			// Like the gRPC health service: no token.
+			s.serveHealth(w, r)
+			return
+		}
 		// A REST body is always JSON: `curl -d` labels it a form.
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			if ct := r.Header.Get("Content-Type"); ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
@@ -94,6 +154,21 @@ func (s *Server) newHTTPHandler(maxBytes int) (http.Handler, error) {
 		}
 		t.ServeHTTP(w, r)
 	}), nil
+}
+
+// serveHealth answers GET /v1/health with the service's serving status
+// (as the gRPC health service reports it) and the server's version:
+// {"status": "SERVING", "version": "v1.2.3"}; 503 when not serving.
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	st := "NOT_SERVING"
+	if h, err := s.health.Check(r.Context(), &healthpb.HealthCheckRequest{Service: ServiceName}); err == nil {
+		st = h.GetStatus().String()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if st != healthpb.HealthCheckResponse_SERVING.String() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(map[string]string{"status": st, "version": s.version})
 }
 
 // http2Preface is what an HTTP/2 client sends first (gRPC always speaks

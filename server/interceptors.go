@@ -18,18 +18,25 @@ import (
 )
 
 // interceptors holds what the chained interceptors need. Order, outermost
-// first: metrics and logging (they see the final code, including auth
-// failures and recovered panics), status mapping, recovery, auth.
+// first: metrics, then the version header and logging (they see the final
+// code, including auth failures and recovered panics), status mapping,
+// recovery, auth.
 type interceptors struct {
 	log     *slog.Logger
 	metrics *metrics
+	// version goes back in every response's header "wpcdb-version"
+	// (health checks included); empty: no header.
+	version string
 	// tokenSum is the SHA-256 of the bearer token; nil means no auth.
 	tokenSum *[sha256.Size]byte
 }
 
 func (ic *interceptors) unary() []grpc.UnaryServerInterceptor {
-	return []grpc.UnaryServerInterceptor{
+	chain := []grpc.UnaryServerInterceptor{
 		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if ic.version != "" {
+				grpc.SetHeader(ctx, metadata.Pairs(versionHeader, ic.version))
+			}
 			start := time.Now()
 			resp, err := h(ctx, req)
 			ic.done(ctx, info.FullMethod, start, err)
@@ -53,11 +60,18 @@ func (ic *interceptors) unary() []grpc.UnaryServerInterceptor {
 			return h(ctx, req)
 		},
 	}
+	if m := ic.metrics.unary(); m != nil {
+		chain = append([]grpc.UnaryServerInterceptor{m}, chain...)
+	}
+	return chain
 }
 
 func (ic *interceptors) stream() []grpc.StreamServerInterceptor {
-	return []grpc.StreamServerInterceptor{
+	chain := []grpc.StreamServerInterceptor{
 		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			if ic.version != "" {
+				ss.SetHeader(metadata.Pairs(versionHeader, ic.version))
+			}
 			start := time.Now()
 			err := h(srv, ss)
 			ic.done(ss.Context(), info.FullMethod, start, err)
@@ -77,14 +91,20 @@ func (ic *interceptors) stream() []grpc.StreamServerInterceptor {
 			return h(srv, ss)
 		},
 	}
+	if m := ic.metrics.stream(); m != nil {
+		chain = append([]grpc.StreamServerInterceptor{m}, chain...)
+	}
+	return chain
 }
 
-// done records a finished request in the metrics and the log. Successes
+// versionHeader is the response header that carries the server's version.
+const versionHeader = "wpcdb-version"
+
+// done records a finished request in the log. Successes
 // log at debug, client errors at info, server errors at error.
 func (ic *interceptors) done(ctx context.Context, method string, start time.Time, err error) {
 	d := time.Since(start)
 	code := status.Code(err)
-	ic.metrics.observe(method, code, d)
 	level := slog.LevelDebug
 	switch code {
 	case codes.OK:

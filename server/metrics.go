@@ -1,43 +1,45 @@
 package server
 
 import (
-	"strings"
-	"time"
+	"runtime"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc"
 
 	"github.com/wpcdb/wpcdb"
 )
 
-// metrics are the server's Prometheus metrics. A nil *metrics records
-// nothing (Options.Registerer nil).
+// metrics are the server's Prometheus metrics: the standard gRPC server
+// metrics of go-grpc-middleware (grpc_server_started_total,
+// grpc_server_handled_total, grpc_server_handling_seconds, … labelled by
+// grpc_service, grpc_method, grpc_type and grpc_code), which stock
+// dashboards read, and wpcdb's own. A nil *metrics records nothing
+// (Options.Registerer nil).
 type metrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	items    *prometheus.CounterVec
+	grpc  *grpcprom.ServerMetrics
+	items *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, db *wpcdb.DB) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, db *wpcdb.DB, o *Options) (*metrics, error) {
 	if reg == nil {
 		return nil, nil
 	}
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wpcdb_grpc_requests_total",
-			Help: "gRPC requests handled, by method and status code.",
-		}, []string{"method", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "wpcdb_grpc_request_duration_seconds",
-			Help:    "Time to handle a gRPC request (a whole stream for Upsert), by method.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms … 16 s
-		}, []string{"method"}),
+		grpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+			grpcprom.WithHistogramBuckets(prometheus.ExponentialBuckets(0.0005, 2, 16)))), // 0.5 ms … 16 s
 		items: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wpcdb_ingested_items_total",
 			Help: "Items written by Upsert, by collection; rate() of it is the ingest rate.",
 		}, []string{"collection"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.items, &collectionCollector{db: db}} {
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "wpcdb_build_info",
+		Help:        "Always 1; the labels say which wpcdb this is.",
+		ConstLabels: prometheus.Labels{"version": o.Version, "revision": o.Revision, "goversion": runtime.Version()},
+	})
+	buildInfo.Set(1)
+	for _, c := range []prometheus.Collector{m.grpc, m.items, buildInfo, &collectionCollector{db: db}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -45,13 +47,20 @@ func newMetrics(reg prometheus.Registerer, db *wpcdb.DB) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) observe(fullMethod string, code codes.Code, d time.Duration) {
+// unary and stream are the interceptors that count and time requests;
+// nil without metrics.
+func (m *metrics) unary() grpc.UnaryServerInterceptor {
 	if m == nil {
-		return
+		return nil
 	}
-	method := strings.TrimPrefix(fullMethod, "/")
-	m.requests.WithLabelValues(method, code.String()).Inc()
-	m.latency.WithLabelValues(method).Observe(d.Seconds())
+	return m.grpc.UnaryServerInterceptor()
+}
+
+func (m *metrics) stream() grpc.StreamServerInterceptor {
+	if m == nil {
+		return nil
+	}
+	return m.grpc.StreamServerInterceptor()
 }
 
 func (m *metrics) ingested(collection string, n uint32) {

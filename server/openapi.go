@@ -46,6 +46,11 @@ func openAPIDoc() ([]byte, error) {
 			}
 			s = map[string]any{"type": "string", "enum": names}
 		case protoreflect.MessageKind:
+			if fd.Message().FullName() == "google.protobuf.Value" {
+				// protojson writes a Value as the plain JSON value.
+				s = map[string]any{"nullable": true, "description": "an attribute value: a string, number, boolean, null, or a list of strings, numbers and booleans"}
+				break
+			}
 			s = map[string]any{"$ref": "#/components/schemas/" + addMessage(fd.Message())}
 		}
 		return s
@@ -78,7 +83,7 @@ func openAPIDoc() ([]byte, error) {
 		"code": map[string]any{"type": "integer", "description": "the gRPC status code"}, "message": map[string]any{"type": "string"},
 	}}
 	schemas["Status"] = status
-	param := regexp.MustCompile(`\{([a-z_]+)\}`)
+	param := regexp.MustCompile(`\{([a-z_]+)(=[^}]*)?\}`) // {name} or {name=**}
 	paths := map[string]any{}
 	for _, r := range httpRoutes {
 		md := svc.Methods().ByName(protoreflect.Name(r.method))
@@ -100,10 +105,11 @@ func openAPIDoc() ([]byte, error) {
 		if r.body == "*" {
 			op["requestBody"] = map[string]any{"required": true, "content": jsonContent(addMessage(md.Input()))}
 		}
-		item, _ := paths[r.path].(map[string]any)
+		path := param.ReplaceAllString(r.path, "{$1}")
+		item, _ := paths[path].(map[string]any)
 		if item == nil {
 			item = map[string]any{}
-			paths[r.path] = item
+			paths[path] = item
 		}
 		item[strings.ToLower(r.verb)] = op
 	}

@@ -67,6 +67,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the server's metrics; nil: no metrics.
 	Registerer prometheus.Registerer
+	// Version and Revision name the build: in the metric wpcdb_build_info,
+	// in every gRPC response's header "wpcdb-version" and in GET /v1/health.
+	Version, Revision string
 	// HTTP also serves the service as HTTP/JSON (REST routes with protojson
 	// bodies, see http.go), Connect and gRPC-Web on the same listener.
 	HTTP bool
@@ -74,9 +77,10 @@ type Options struct {
 
 // Server is a gRPC server over a DB. Safe for concurrent use.
 type Server struct {
-	grpc   *grpc.Server
-	health *health.Server
-	log    *slog.Logger
+	grpc    *grpc.Server
+	health  *health.Server
+	log     *slog.Logger
+	version string
 
 	httpSrv  *http.Server // with Options.HTTP
 	mu       sync.Mutex
@@ -99,11 +103,11 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 	if o.MaxInflightFloats <= 0 {
 		o.MaxInflightFloats = DefaultMaxInflightFloats
 	}
-	m, err := newMetrics(o.Registerer, db)
+	m, err := newMetrics(o.Registerer, db, &o)
 	if err != nil {
 		return nil, err
 	}
-	ic := &interceptors{log: o.Logger, metrics: m}
+	ic := &interceptors{log: o.Logger, metrics: m, version: o.Version}
 	if o.Token != "" {
 		sum := sha256.Sum256([]byte(o.Token))
 		ic.tokenSum = &sum
@@ -117,12 +121,15 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 		// With HTTP the HTTP server terminates TLS (serveMixed).
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
-	s := &Server{grpc: grpc.NewServer(gopts...), health: health.NewServer(), log: o.Logger}
+	s := &Server{grpc: grpc.NewServer(gopts...), health: health.NewServer(), log: o.Logger, version: o.Version}
 	pb.RegisterWPCDBServiceServer(s.grpc, &service{db: db, snapshotRoot: o.SnapshotRoot, importRoot: o.ImportRoot, metrics: m,
 		inflight: semaphore.NewWeighted(o.MaxInflightFloats), inflightMax: o.MaxInflightFloats})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if m != nil {
+		m.grpc.InitializeMetrics(s.grpc) // every method's counters from 0
+	}
 	if o.HTTP {
 		h, err := s.newHTTPHandler(o.MaxRecvBytes)
 		if err != nil {

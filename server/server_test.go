@@ -258,6 +258,10 @@ func TestIngestThenSearchEqualsEmbedded(t *testing.T) {
 	if _, err := ts.cli.Snapshot(ctx, &pb.SnapshotRequest{Dir: "snap"}); status.Code(err) != codes.AlreadyExists {
 		t.Errorf("snapshot to an existing dir: %v", err)
 	}
+	if ls, err := ts.cli.ListSnapshots(ctx, &pb.ListSnapshotsRequest{}); err != nil || len(ls.Snapshots) != 1 || ls.Snapshots[0].Name != "snap" ||
+		ls.Snapshots[0].Dir != snap || ls.Snapshots[0].Bytes == 0 || time.Since(time.UnixMilli(ls.Snapshots[0].CreatedUnixMs)) > time.Hour {
+		t.Errorf("list snapshots: %v %v", ls, err)
+	}
 	sdb, err := wpcdb.Open(snap, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -424,7 +428,8 @@ func TestBadInputs(t *testing.T) {
 		{"zero point", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, 0, 0, 0, 0)}), codes.InvalidArgument, "zero vector"},
 		{"empty ID", upsertBad(&pb.Item{Id: "", Cloud: q}), codes.InvalidArgument, "id: must not be empty"},
 		{"attr without value", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"color": {}}}), codes.InvalidArgument, "attrs.color"},
-		{"list attr", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"tags": structpb.NewListValue(&structpb.ListValue{})}}), codes.InvalidArgument, "attrs.tags: value must be a string, number or boolean, got a list"},
+		{"nested list attr", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"tags": structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{structpb.NewListValue(&structpb.ListValue{})}})}}), codes.InvalidArgument, "attrs.tags[0]: a list holds strings, numbers and booleans, not lists"},
+		{"object attr", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"o": structpb.NewStructValue(&structpb.Struct{})}}), codes.InvalidArgument, "attrs.o: value must be a string, number, boolean, null or a list of those, got an object"},
 		{"NaN attr", upsertBad(&pb.Item{Id: "x", Cloud: q, Attrs: map[string]*structpb.Value{"n": structpb.NewNumberValue(math.NaN())}}), codes.InvalidArgument, "attrs.n"},
 		{"oversized message", upsertBad(&pb.Item{Id: "x", Cloud: cloud(4, nil, big...)}), codes.ResourceExhausted, "larger than max"},
 		{"upsert unknown collection", func() error {
@@ -613,11 +618,11 @@ func TestParallelClients(t *testing.T) {
 	// Metrics: requests per method, ingested items, collection sizes.
 	found := gather(t, reg)
 	for key, want := range map[string]float64{
-		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDBService/Search":   clients * 20,
-		"wpcdb_grpc_requests_total,code=OK,method=wpcdb.v1.WPCDBService/Upsert":   clients,
-		"wpcdb_grpc_request_duration_seconds,method=wpcdb.v1.WPCDBService/Search": clients * 20,
-		"wpcdb_ingested_items_total,collection=c":                                 clients * batches * per,
-		"wpcdb_collection_items,collection=c":                                     clients * batches * per,
+		"grpc_server_handled_total,grpc_code=OK,grpc_method=Search,grpc_service=wpcdb.v1.WPCDBService,grpc_type=unary":       clients * 20,
+		"grpc_server_handled_total,grpc_code=OK,grpc_method=Upsert,grpc_service=wpcdb.v1.WPCDBService,grpc_type=bidi_stream": clients,
+		"grpc_server_handling_seconds,grpc_method=Search,grpc_service=wpcdb.v1.WPCDBService,grpc_type=unary":                 clients * 20,
+		"wpcdb_ingested_items_total,collection=c": clients * batches * per,
+		"wpcdb_collection_items,collection=c":     clients * batches * per,
 	} {
 		if found[key] != want {
 			t.Errorf("%s = %v, want %v", key, found[key], want)
@@ -698,7 +703,7 @@ func TestClientDeadline(t *testing.T) {
 	// tried. Whenever the server did see one, it must have stopped with
 	// DeadlineExceeded (or Canceled, when the client's cancellation came
 	// first), never OK after a full scan.
-	const key = "wpcdb_grpc_requests_total,code=%s,method=wpcdb.v1.WPCDBService/Search"
+	const key = "grpc_server_handled_total,grpc_code=%s,grpc_method=Search,grpc_service=wpcdb.v1.WPCDBService,grpc_type=unary"
 	for _, d := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond} {
 		dctx, cancel := context.WithTimeout(ctx, d)
 		_, err := ts.cli.Search(dctx, &pb.SearchRequest{Collection: "c", Query: q, K: 10, Exact: true})

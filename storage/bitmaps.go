@@ -8,16 +8,21 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// Attribute bitmaps: one roaring bitmap per string or boolean value and a
-// bit-sliced index per numeric attribute, rebuilt from the postings by
-// LoadAttrs and kept up to date by every committed write.
+// Attribute bitmaps: one roaring bitmap per string, boolean or null value
+// (a list's elements included) and a bit-sliced index per numeric
+// attribute, rebuilt from the postings by LoadAttrs and kept up to date by
+// every committed write.
 
-// attrIndex holds the bitmaps of one attribute: one per string or boolean
-// value, and for numbers bit-sliced indexes over order-preserving keys, so
-// that a range compiles to a bitmap in a few dozen bitmap operations.
+// attrIndex holds the bitmaps of one attribute: one per posting value
+// (string, bool, nil for null, listMarker{} for every item whose value is
+// a list), for scalar numbers bit-sliced indexes over order-preserving
+// keys, so that a range compiles to a bitmap in a few dozen bitmap
+// operations, and for numbers in lists one bitmap per number (a
+// bit-sliced index holds one value per item).
 type attrIndex struct {
-	values  map[any]*roaring.Bitmap // string or bool value → items
-	numbers numIndex
+	values      map[any]*roaring.Bitmap
+	numbers     numIndex
+	listNumbers map[float64]*roaring.Bitmap // -0 as +0
 }
 
 // numIndex is a bit-sliced index of numbers. roaring's BSI compares
@@ -94,7 +99,8 @@ func (n *numIndex) rangeKeys(lo, hi uint64) *roaring.Bitmap {
 }
 
 // Equal returns a copy of the bitmap of items whose attribute name equals v
-// (a string or bool), empty when none.
+// (a string, bool or nil for null) or is a list holding v, empty when
+// none.
 func (c *Coll) Equal(name string, v any) *roaring.Bitmap {
 	if c.LoadAttrs() != nil {
 		return roaring.New()
@@ -125,12 +131,12 @@ func (c *Coll) Has(name string) *roaring.Bitmap {
 		out.Or(bm)
 	}
 	out.Or(a.numbers.existence())
-	return out
+	return out // (a list's marker is in values, so listNumbers add nothing)
 }
 
 // Range returns the bitmap of items whose numeric attribute name lies
-// between lo and hi, each end included unless loOpen / hiOpen. Infinite
-// bounds are allowed.
+// between lo and hi, or is a list holding such a number, each end included
+// unless loOpen / hiOpen. Infinite bounds are allowed.
 func (c *Coll) Range(name string, lo, hi float64, loOpen, hiOpen bool) *roaring.Bitmap {
 	if c.LoadAttrs() != nil {
 		return roaring.New()
@@ -160,7 +166,13 @@ func (c *Coll) Range(name string, lo, hi float64, loOpen, hiOpen bool) *roaring.
 		}
 		khi--
 	}
-	return a.numbers.rangeKeys(klo, khi)
+	out := a.numbers.rangeKeys(klo, khi)
+	for f, bm := range a.listNumbers {
+		if k := SortableFloat(f); k >= klo && k <= khi {
+			out.Or(bm)
+		}
+	}
+	return out
 }
 
 // resetBitmaps empties the live and attribute bitmaps (a new collection: no postings).
@@ -177,19 +189,36 @@ func (c *Coll) indexAttrs(iid uint32, attrs map[string]any) {
 	if !c.attrsLoaded {
 		return
 	}
-	for name, v := range attrs {
-		addAttr(c.attrs, iid, name, v)
+	for p := range postingsOf(attrs) {
+		addAttr(c.attrs, iid, p.name, p.v)
 	}
 }
 
+// addAttr adds item iid's posting value v of attribute name.
 func addAttr(attrs map[string]*attrIndex, iid uint32, name string, v any) {
 	a := attrs[name]
 	if a == nil {
 		a = &attrIndex{values: map[any]*roaring.Bitmap{}}
 		attrs[name] = a
 	}
-	if f, ok := v.(float64); ok {
-		a.numbers.set(iid, f)
+	switch x := v.(type) {
+	case float64:
+		a.numbers.set(iid, x)
+		return
+	case listNumber:
+		f := float64(x)
+		if f == 0 {
+			f = 0 // -0 → +0
+		}
+		if a.listNumbers == nil {
+			a.listNumbers = map[float64]*roaring.Bitmap{}
+		}
+		bm := a.listNumbers[f]
+		if bm == nil {
+			bm = roaring.New()
+			a.listNumbers[f] = bm
+		}
+		bm.Add(iid)
 		return
 	}
 	bm := a.values[v]
@@ -204,20 +233,32 @@ func (c *Coll) unindexAttrs(iid uint32, attrs map[string]any) {
 	if !c.attrsLoaded {
 		return
 	}
-	for name, v := range attrs {
-		a := c.attrs[name]
+	for p := range postingsOf(attrs) {
+		a := c.attrs[p.name]
 		if a == nil {
 			continue
 		}
-		if _, ok := v.(float64); ok {
+		switch x := p.v.(type) {
+		case float64:
 			a.numbers.clear(iid)
-			continue
-		}
-		if bm := a.values[v]; bm != nil {
-			bm.Remove(iid)
-			if bm.IsEmpty() {
-				delete(a.values, v)
+		case listNumber:
+			f := float64(x)
+			if f == 0 {
+				f = 0
 			}
+			removeFrom(a.listNumbers, f, iid)
+		default:
+			removeFrom(a.values, p.v, iid)
+		}
+	}
+}
+
+// removeFrom removes iid from m[k], dropping the bitmap when it empties.
+func removeFrom[K comparable](m map[K]*roaring.Bitmap, k K, iid uint32) {
+	if bm := m[k]; bm != nil {
+		bm.Remove(iid)
+		if bm.IsEmpty() {
+			delete(m, k)
 		}
 	}
 }

@@ -2,11 +2,13 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -194,6 +196,98 @@ func TestPostingAndAttrsRoundTrip(t *testing.T) {
 		_, v, _, _ := parsePosting([]byte(k)[prefix:])
 		if v != nums[i] {
 			t.Errorf("numeric postings out of order at %d: %v want %v", i, v, nums[i])
+		}
+	}
+}
+
+// TestAttrListsAndNull: lists and null round-trip through the attribute
+// record, and their postings (a list: its marker and one per distinct
+// element) through the posting keys.
+func TestAttrListsAndNull(t *testing.T) {
+	attrs := map[string]any{"tags": []any{"a", 2.5, true, "a", -0.0}, "none": nil, "empty": []any{}, "s": "x"}
+	back, err := decodeAttrs(encodeAttrs(attrs))
+	if err != nil || !reflect.DeepEqual(back, attrs) {
+		t.Fatalf("attrs round trip: %#v %v", back, err)
+	}
+	want := map[posting]struct{}{
+		{"tags", listMarker{}}: {}, {"tags", "a"}: {}, {"tags", listNumber(2.5)}: {}, {"tags", true}: {}, {"tags", listNumber(0)}: {},
+		{"none", nil}: {}, {"empty", listMarker{}}: {}, {"s", "x"}: {},
+	}
+	got := postingsOf(attrs)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("postings %v, want %v", got, want)
+	}
+	prefix := len(collKey(7, subPosting))
+	for p := range got {
+		n, v, iid, err := parsePosting(postingKey(7, p.name, p.v, 9)[prefix:])
+		if err != nil || n != p.name || v != p.v || iid != 9 {
+			t.Errorf("posting %v: got %s=%#v iid %d err %v", p, n, v, iid, err)
+		}
+	}
+	// A damaged list is an error, never a huge allocation.
+	rec := encodeAttrs(map[string]any{"l": []any{"a"}})
+	for _, bad := range [][]byte{
+		append(rec[:len(rec)-4:len(rec)-4], 0xff, 0xff, 0xff, 0x0f), // count 2^32-1 in a few bytes
+		rec[:len(rec)-1], // cut
+		append(append([]byte{}, rec[:len(rec)-3]...), attrNull), // null in a list
+	} {
+		if _, err := decodeAttrs(bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("decodeAttrs(%x): %v", bad, err)
+		}
+	}
+}
+
+// TestAttrRecordFormatStable: an attribute record and postings written
+// before lists and null existed (these bytes) still read.
+func TestAttrRecordFormatStable(t *testing.T) {
+	old := []byte("\x03\x01ab\x01\x01c" + "n\x00\x00\x00\x00\x00\x00\xf0\x3f" + "\x01ss\x02hi")
+	got, err := decodeAttrs(old)
+	if want := map[string]any{"a": true, "c": 1.0, "s": "hi"}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("old record: %v %v, want %v", got, err, want)
+	}
+	if got := encodeAttrs(map[string]any{"a": true, "c": 1.0, "s": "hi"}); !bytes.Equal(got, old) {
+		t.Errorf("scalars encode as before: %x, want %x", got, old)
+	}
+	n, v, iid, err := parsePosting([]byte("\x01cn\xbf\xf0\x00\x00\x00\x00\x00\x00\x00\x00\x00\x05"))
+	if err != nil || n != "c" || v != 1.0 || iid != 5 {
+		t.Errorf("old numeric posting: %s=%v iid %d err %v", n, v, iid, err)
+	}
+}
+
+// TestCheckAttrsLimits: strings up to 64 KiB, lists up to 1,024 values of
+// strings, numbers and booleans, 1 MiB of attributes in all; each refusal
+// names the attribute.
+func TestCheckAttrsLimits(t *testing.T) {
+	big := strings.Repeat("x", MaxAttrValueLength)
+	long := make([]any, MaxAttrListLength)
+	for i := range long {
+		long[i] = float64(i)
+	}
+	for _, ok := range []map[string]any{
+		{"s": big}, {"l": long}, {"n": nil}, {"l": []any{}}, {"l": []any{big, 1.0, false}},
+	} {
+		if err := CheckAttrs(ok); err != nil {
+			t.Errorf("%.40v: %v", ok, err)
+		}
+	}
+	many := map[string]any{}
+	for i := range 17 {
+		many[fmt.Sprint("s", i)] = big
+	}
+	for _, tc := range []struct {
+		attrs map[string]any
+		want  string
+	}{
+		{map[string]any{"s": big + "x"}, "attrs.s: string of 65537 bytes exceeds 65536"},
+		{map[string]any{"l": append(long, 1.0)}, "attrs.l: list of 1025 values exceeds 1024"},
+		{map[string]any{"l": []any{"a", nil}}, "attrs.l[1]: a list holds strings, numbers and booleans, not null"},
+		{map[string]any{"l": []any{[]any{"a"}}}, "attrs.l[0]: a list holds strings, numbers and booleans, got a list"},
+		{map[string]any{"l": []any{"a", big + "x"}}, "attrs.l[1]: string of 65537 bytes"},
+		{map[string]any{"l": []any{math.NaN()}}, "attrs.l[0]: number must be finite"},
+		{many, "more than 1048576 bytes of attributes"},
+	} {
+		if err := CheckAttrs(tc.attrs); !errors.Is(err, ErrInvalidItem) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%.60v: %v, want %q", tc.attrs, err, tc.want)
 		}
 	}
 }

@@ -97,16 +97,7 @@ func (c *Coll) UpdateAttrs(id string, set map[string]any, unset []string) (map[s
 	}
 	b := c.store.db.NewBatch()
 	defer b.Close()
-	for name, v := range old {
-		if nv, ok := next[name]; !ok || nv != v {
-			b.Delete(postingKey(c.cid, name, v, iid), nil)
-		}
-	}
-	for name, v := range next {
-		if ov, ok := old[name]; !ok || ov != v {
-			b.Set(postingKey(c.cid, name, v, iid), nil, nil)
-		}
-	}
+	writePostings(b, c.cid, iid, old, next)
 	b.Set(iidKey(c.cid, subAttrs, iid), encodeAttrs(next), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("storage: update attributes in %q: %w", c.name, err)

@@ -22,7 +22,9 @@ const (
 	MaxCollectionName  = 128
 	MaxIDLength        = 512
 	MaxAttrNameLength  = 256
-	MaxAttrValueLength = 4096
+	MaxAttrValueLength = 64 << 10
+	MaxAttrListLength  = 1024
+	MaxAttrsBytes      = 1 << 20
 )
 
 // persistedConfig is the catalog's JSON form: names, not enum numbers, so

@@ -101,7 +101,11 @@
 //
 // A posting's v is 's' uvarint(len) bytes for a string, 'b' 0|1 for a
 // boolean, 'n' and 8 order-preserving bytes for a number (so numeric
-// postings sort by value).
+// postings sort by value), 'z' alone for null. A list attribute has the
+// posting 'l' alone (so an empty list is seen to exist) and one posting per
+// distinct element: 's' and 'b' as above, 'm' and 8 order-preserving bytes
+// for a number (apart from 'n': the bit-sliced index of scalar numbers
+// holds one value per item, a list's numbers get one bitmap per value).
 //
 // The item record:
 //
@@ -113,6 +117,18 @@
 //	self:   g(X,X) float64 LE, m(X,X) float64 LE
 //
 // Attributes: uvarint count, then per attribute uvarint(len) name, a type
-// byte ('s', 'n', 'b') and the value (uvarint(len) bytes, float64 LE, or one
-// byte). A collection is dropped by one range deletion of 0x10 cid.
+// byte and the value:
+//
+//	's' uvarint(len) bytes     a string (at most 64 KiB)
+//	'n' float64 LE             a number
+//	'b' one byte, 0 or 1       a boolean
+//	'z' nothing                null
+//	'l' uvarint(count) values  a list: count × (type byte 's', 'n' or 'b' and its value)
+//
+// Format note: 'z' and 'l' (and the postings 'z', 'l', 'm') came after
+// FormatVersion 2 without changing it: records and postings written before
+// hold only 's', 'n' and 'b', which read as they always did; a binary
+// older than lists and null refuses a record holding them as corrupt
+// (ErrCorrupt naming the item), never misreads it. A collection is dropped
+// by one range deletion of 0x10 cid.
 package storage

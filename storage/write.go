@@ -126,17 +126,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 				b.Set(idKey(c.cid, it.ID), binary.BigEndian.AppendUint32(nil, ch.iid), nil)
 			}
 		}
-		// Postings: remove the old values, add the new ones.
-		for name, v := range ch.oldAttrs {
-			if nv, ok := it.Attrs[name]; !ok || nv != v {
-				b.Delete(postingKey(c.cid, name, v, ch.iid), nil)
-			}
-		}
-		for name, v := range it.Attrs {
-			if ov, ok := ch.oldAttrs[name]; !ok || ov != v {
-				b.Set(postingKey(c.cid, name, v, ch.iid), nil, nil)
-			}
-		}
+		writePostings(b, c.cid, ch.iid, ch.oldAttrs, it.Attrs)
 		ch.newAttrs = it.Attrs
 		// The record is encoded straight into the batch.
 		key = iidKeyTo(key[:0], c.cid, subRecord, ch.iid)
@@ -209,9 +199,7 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 		if err != nil {
 			return nil, err
 		}
-		for name, v := range attrs {
-			b.Delete(postingKey(c.cid, name, v, iid), nil)
-		}
+		writePostings(b, c.cid, iid, attrs, nil)
 		b.Delete(idKey(c.cid, id), nil)
 		b.Delete(iidKey(c.cid, subRecord, iid), nil)
 		b.Delete(iidKey(c.cid, subAttrs, iid), nil)
@@ -239,4 +227,21 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 	}
 	c.mu.Unlock()
 	return iids, nil
+}
+
+// writePostings adds to b the posting changes of item iid whose attributes
+// go from old to next: the postings only old has are deleted, those only
+// next has are set.
+func writePostings(b *pebble.Batch, cid, iid uint32, old, next map[string]any) {
+	was, is := postingsOf(old), postingsOf(next)
+	for p := range was {
+		if _, ok := is[p]; !ok {
+			b.Delete(postingKey(cid, p.name, p.v, iid), nil)
+		}
+	}
+	for p := range is {
+		if _, ok := was[p]; !ok {
+			b.Set(postingKey(cid, p.name, p.v, iid), nil, nil)
+		}
+	}
 }

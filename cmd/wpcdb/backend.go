@@ -29,6 +29,7 @@ type backend interface {
 	// Ingest opens a collection for batched upserts; close the target when
 	// done.
 	Ingest(ctx context.Context, coll string) (ingestTarget, error)
+	snapshotter
 	Close() error
 }
 
@@ -65,7 +66,7 @@ func (a *app) withBackend(f func(b backend) error) error {
 		if err != nil {
 			return err
 		}
-		b = embedded{db}
+		b = embedded{db: db, data: a.g.data}
 	}
 	err := f(b)
 	if cerr := b.Close(); err == nil {
@@ -75,7 +76,10 @@ func (a *app) withBackend(f func(b backend) error) error {
 }
 
 // embedded is the backend of --data: the embedded API, in process.
-type embedded struct{ db *wpcdb.DB }
+type embedded struct {
+	db   *wpcdb.DB
+	data string // the data folder
+}
 
 func (e embedded) CreateCollection(ctx context.Context, name string, cfg wpcdb.CollectionConfig, sample *wpcsim.FeatureSample) (wpcdb.CollectionInfo, error) {
 	var c *wpcdb.Collection

@@ -240,6 +240,11 @@ func TestClientTLS(t *testing.T) {
 		if _, stderr, code := runCLI(t, "", "--addr", addr, "collection", "list"); code != 1 || !strings.HasPrefix(stderr, "wpcdb: Unavailable: ") || !strings.Contains(stderr, "pass --tls-ca") {
 			t.Errorf("http %v: plaintext client against TLS: %d %q", withHTTP, code, stderr)
 		}
+		// --tls alone verifies against the system's roots, which do not
+		// hold this self-signed certificate.
+		if _, stderr, code := runCLI(t, "", "--addr", addr, "--tls", "collection", "list"); code != 1 || !strings.Contains(stderr, "certificate signed by unknown authority") {
+			t.Errorf("http %v: --tls with the system roots against a self-signed server: %d %q", withHTTP, code, stderr)
+		}
 		if withHTTP {
 			pool := x509.NewCertPool()
 			pool.AppendCertsFromPEM(certPEM)
@@ -319,5 +324,28 @@ func TestImportCLI(t *testing.T) {
 	}
 	if _, stderr, code := runCLI(t, "", "--addr", addr, "import", "c", "--points", filepath.Join(dir, "P.npy")); code != 1 || !strings.Contains(stderr, "InvalidArgument") {
 		t.Errorf("absolute path: %d %q", code, stderr)
+	}
+}
+
+// TestClientTokenPlaintext: a client never sends a token in plaintext to an
+// address off this machine, whichever flag gave it (TestClientToken: from
+// $WPCDB_TOKEN), unless --insecure; nothing is dialled when it refuses.
+func TestClientTokenPlaintext(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("tok\n"), 0o600)
+	for _, args := range [][]string{
+		{"--addr", "192.0.2.1:7070", "--token", "tok"},
+		{"--addr", "192.0.2.1:7070", "--token-file", tokenFile},
+		{"--addr", "db.example:7070", "--token", "tok"},
+	} {
+		_, stderr, code := runCLI(t, "", append(args, "collection", "list")...)
+		if code != 2 || !strings.Contains(stderr, "refusing to send the bearer token in plaintext") {
+			t.Errorf("%v: %d %q", args, code, stderr)
+		}
+	}
+	// With --insecure the token goes (here to a server that wants it).
+	addr := startServer(t, &server.Options{Token: "tok"})
+	if _, stderr, code := runCLI(t, "", "--addr", addr, "--token", "tok", "--insecure", "collection", "list"); code != 0 {
+		t.Errorf("--insecure: %d %q", code, stderr)
 	}
 }

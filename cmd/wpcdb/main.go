@@ -92,6 +92,6 @@ Weighted Point Cloud Embedding paper, pruned by a first-stage index.`,
 	pf.StringVar(&a.g.tlsCA, "tls-ca", "", "PEM CA certificate: connect to --addr with TLS verified against it")
 	pf.BoolVar(&a.g.insecure, "insecure", false, "allow sending a token in plaintext to a non-loopback --addr")
 	pf.BoolVar(&a.g.json, "json", false, "print JSON instead of text")
-	root.AddCommand(a.simCommand(), a.collectionCommand(), a.ingestCommand(), a.importCommand(), a.getCommand(), a.countCommand(), a.scrollCommand(), a.updateAttrsCommand(), a.deleteCommand(), a.benchCommand(), a.searchCommand(), a.rerankCommand(), a.demoCommand(), a.serveCommand(), a.encodeCommand(), a.versionCommand())
+	root.AddCommand(a.simCommand(), a.collectionCommand(), a.ingestCommand(), a.importCommand(), a.getCommand(), a.countCommand(), a.scrollCommand(), a.updateAttrsCommand(), a.deleteCommand(), a.benchCommand(), a.searchCommand(), a.rerankCommand(), a.demoCommand(), a.serveCommand(), a.encodeCommand(), a.snapshotCommand(), a.restoreCommand(), a.versionCommand())
 	return root
 }

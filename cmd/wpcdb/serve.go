@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/server"
 )
 
@@ -86,7 +86,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 	if f.snapshotDir == "" {
-		f.snapshotDir = filepath.Join(a.g.data, "snapshots")
+		f.snapshotDir = filepath.Join(a.g.data, wpcdb.SnapshotsDir)
 	}
 	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, SnapshotRoot: f.snapshotDir, ImportRoot: f.importDir, Logger: log, HTTP: f.http}
 	if f.tlsCert != "" {
@@ -108,10 +108,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	v, rev := buildVersion()
-	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "wpcdb_build_info", Help: "Always 1; the labels say which wpcdb this is.",
-		ConstLabels: prometheus.Labels{"version": v, "revision": rev, "goversion": runtime.Version()}})
-	buildInfo.Set(1)
-	reg.MustRegister(buildInfo)
+	opts.Version, opts.Revision = v, rev
 	log.Info("wpcdb", "version", v, "revision", rev)
 	opts.Registerer = reg
 	srv, err := server.New(db, opts)

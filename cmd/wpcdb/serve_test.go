@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -104,8 +105,9 @@ func TestServe(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`wpcdb_grpc_requests_total{code="Unauthenticated",method="wpcdb.v1.WPCDBService/ListCollections"} 1`,
-		`wpcdb_grpc_requests_total{code="OK",method="wpcdb.v1.WPCDBService/CreateCollection"} 1`,
+		`grpc_server_handled_total{grpc_code="Unauthenticated",grpc_method="ListCollections",grpc_service="wpcdb.v1.WPCDBService",grpc_type="unary"} 1`,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="CreateCollection",grpc_service="wpcdb.v1.WPCDBService",grpc_type="unary"} 1`,
+		`grpc_server_handling_seconds_bucket{grpc_method="CreateCollection",grpc_service="wpcdb.v1.WPCDBService",grpc_type="unary",le="+Inf"} 1`,
 		`wpcdb_collection_items{collection="c"} 0`,
 		`go_goroutines`,
 		`wpcdb_build_info{goversion="go1.`,
@@ -113,6 +115,25 @@ func TestServe(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	// The version is in health, over gRPC (a header) and HTTP.
+	v, _ := buildVersion()
+	var hdr metadata.MD
+	if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.Header(&hdr)); err != nil || len(hdr.Get("wpcdb-version")) != 1 || hdr.Get("wpcdb-version")[0] != v {
+		t.Errorf("health: header %v, %v; want wpcdb-version %q", hdr, err, v)
+	}
+	if !strings.Contains(string(body), `wpcdb_build_info{goversion="go1.`) || !strings.Contains(string(body), `version="`+v+`"`) {
+		t.Errorf("/metrics: wpcdb_build_info lacks version %q", v)
+	}
+	hresp, err := http.Get("http://" + addr + "/v1/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health map[string]string
+	json.NewDecoder(hresp.Body).Decode(&health)
+	hresp.Body.Close()
+	if hresp.StatusCode != 200 || health["status"] != "SERVING" || health["version"] != v {
+		t.Errorf("GET /v1/health: %d %v", hresp.StatusCode, health)
 	}
 	cancel()
 	select {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 )
 
 // version is the release, set at build time with
@@ -45,16 +49,32 @@ func (a *app) versionCommand() *cobra.Command {
 		Use:   "version",
 		Short: "Print the version of this binary",
 		Args:  exactArgs(0, ""),
+		Long: `version prints this binary's version; with --addr also the server's, which
+every response carries in its header wpcdb-version.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, rev := buildVersion()
+			server := ""
+			if a.g.addr != "" {
+				var err error
+				if server, err = a.serverVersion(cmd.Context()); err != nil {
+					return err
+				}
+			}
 			if a.g.json {
-				return a.printJSON(map[string]string{"version": v, "revision": rev, "go": runtime.Version()})
+				out := map[string]string{"version": v, "revision": rev, "go": runtime.Version()}
+				if a.g.addr != "" {
+					out["server_version"] = server
+				}
+				return a.printJSON(out)
 			}
 			line := "wpcdb " + v + " (" + runtime.Version()
 			if rev != "" {
 				line += ", " + rev
 			}
-			_, err := fmt.Fprintln(a.stdout, line+")")
+			if _, err := fmt.Fprintln(a.stdout, line+")"); err != nil || a.g.addr == "" {
+				return err
+			}
+			_, err := fmt.Fprintf(a.stdout, "server %s: wpcdb %s\n", a.g.addr, server)
 			return err
 		},
 	}
@@ -98,3 +118,21 @@ func (a *app) clientToken() (string, error) {
 }
 
 var errNoAddr = errors.New("--tls and --tls-ca go with --addr")
+
+// serverVersion asks --addr's health service, which needs no token, and
+// reads the version from the response header.
+func (a *app) serverVersion(ctx context.Context) (string, error) {
+	r, err := a.dial()
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	var hdr metadata.MD
+	if _, err := healthpb.NewHealthClient(r.conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Header(&hdr)); err != nil {
+		return "", err
+	}
+	if v := hdr.Get("wpcdb-version"); len(v) == 1 {
+		return v[0], nil
+	}
+	return "unknown (older than wpcdb-version headers)", nil
+}

@@ -18,6 +18,16 @@ func TestVersion(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, `"version"`) {
 		t.Errorf("--json version: %d %q", code, stdout)
 	}
+	// With --addr, the server's too (no token needed: from health).
+	addr := startServer(t, &server.Options{Token: "tok", Version: "v9.9.9-test"})
+	stdout, stderr, code := runCLI(t, "", "--addr", addr, "version")
+	if code != 0 || !strings.HasSuffix(stdout, "server "+addr+": wpcdb v9.9.9-test\n") {
+		t.Errorf("version --addr: %d %q %q", code, stdout, stderr)
+	}
+	stdout, _, code = runCLI(t, "", "--addr", addr, "--json", "version")
+	if code != 0 || !strings.Contains(stdout, `"server_version":"v9.9.9-test"`) {
+		t.Errorf("--json version --addr: %d %q", code, stdout)
+	}
 }
 
 // TestClientToken checks the client's token sources: --token-file and

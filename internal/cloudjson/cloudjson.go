@@ -5,7 +5,8 @@
 //
 // "points" is required; "weights" may be left out (every weight 1); "id" and
 // "attrs" are optional here (ingest requires an id). Attribute values are
-// strings, finite numbers (kept as float64) or booleans. Unknown fields are
+// strings, finite numbers (kept as float64), booleans, null or lists of
+// strings, numbers and booleans ([]any). Unknown fields are
 // refused, so a misspelt "wieghts" is an error instead of silent unit
 // weights. Numbers are written in the shortest form that parses back to the
 // same float32.
@@ -34,7 +35,8 @@ var ErrSyntax = errors.New("cloudjson: malformed cloud")
 type Record struct {
 	ID    string
 	Cloud wpcsim.Cloud
-	// Attrs maps names to string, float64 or bool values; nil when absent.
+	// Attrs maps names to string, float64, bool, nil or []any values; nil
+	// when absent.
 	Attrs map[string]any
 }
 
@@ -133,7 +135,7 @@ func syntaxErr(err error) error {
 func decodeAttrs(data []byte) (map[string]any, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%w: attrs: must be an object of strings, numbers and booleans", ErrSyntax)
+		return nil, fmt.Errorf("%w: attrs: must be an object of strings, numbers, booleans, nulls and lists", ErrSyntax)
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
@@ -143,20 +145,48 @@ func decodeAttrs(data []byte) (map[string]any, error) {
 		if err := dec.Decode(&val); err != nil {
 			return nil, fmt.Errorf("%w: attrs.%s: %v", ErrSyntax, k, err)
 		}
-		switch x := val.(type) {
-		case string, bool:
-			out[k] = x
-		case json.Number:
-			f, err := strconv.ParseFloat(string(x), 64)
-			if err != nil || math.IsInf(f, 0) {
-				return nil, fmt.Errorf("%w: attrs.%s: number %s does not fit float64", ErrSyntax, k, x)
+		list, ok := val.([]any)
+		if !ok {
+			x, err := attrScalar(val, true)
+			if err != nil {
+				return nil, fmt.Errorf("%w: attrs.%s: %v", ErrSyntax, k, err)
 			}
-			out[k] = f
-		default:
-			return nil, fmt.Errorf("%w: attrs.%s: value must be a string, number or boolean, got %s", ErrSyntax, k, jsonKind(val))
+			out[k] = x
+			continue
 		}
+		for i, e := range list {
+			x, err := attrScalar(e, false)
+			if err != nil {
+				return nil, fmt.Errorf("%w: attrs.%s[%d]: %v", ErrSyntax, k, i, err)
+			}
+			list[i] = x
+		}
+		out[k] = list
 	}
 	return out, nil
+}
+
+// attrScalar converts a decoded JSON value that is not an array: strings,
+// booleans, numbers (to float64) and, outside lists, null.
+func attrScalar(val any, nullOK bool) (any, error) {
+	switch x := val.(type) {
+	case string, bool:
+		return x, nil
+	case nil:
+		if nullOK {
+			return nil, nil
+		}
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("number %s does not fit float64", x)
+		}
+		return f, nil
+	}
+	if !nullOK {
+		return nil, fmt.Errorf("a list holds strings, numbers and booleans, got %s", jsonKind(val))
+	}
+	return nil, fmt.Errorf("value must be a string, number, boolean, null or a list of those, got %s", jsonKind(val))
 }
 
 func jsonKind(v any) string {

@@ -55,8 +55,10 @@ func TestDecodeErrors(t *testing.T) {
 		{`{"points":[[1]],"weights":"x"}`, `weights: must be an array of numbers`, false},
 		{`{"points":[[1]],"wieghts":[1]}`, `unknown field "wieghts"`, false},
 		{`{"points":[[1]],"id":7}`, `id: must be a string`, false},
-		{`{"points":[[1]],"attrs":{"a":[1]}}`, `attrs.a: value must be a string, number or boolean, got an array`, false},
-		{`{"points":[[1]],"attrs":{"a":null}}`, `attrs.a: value must be a string, number or boolean, got null`, false},
+		{`{"points":[[1]],"attrs":{"a":[1, [2]]}}`, `attrs.a[1]: a list holds strings, numbers and booleans, got an array`, false},
+		{`{"points":[[1]],"attrs":{"a":["x", null]}}`, `attrs.a[1]: a list holds strings, numbers and booleans, got null`, false},
+		{`{"points":[[1]],"attrs":{"a":{"b":1}}}`, `attrs.a: value must be a string, number, boolean, null or a list of those, got an object`, false},
+		{`{"points":[[1]],"attrs":{"a":[1e999]}}`, `attrs.a[0]: number 1e999 does not fit float64`, false},
 		{`{"points":[[1]],"attrs":[1]}`, `attrs: must be an object`, false},
 		{`{"points":[[1]]} {}`, `data after the cloud object`, false},
 		{`{"points":[[1]]}}`, `data after the cloud object`, false},
@@ -100,7 +102,7 @@ func TestDecodeReplacementCharID(t *testing.T) {
 func TestRoundTrip(t *testing.T) {
 	vals := []float32{0, float32(math.Copysign(0, -1)), 1, -1.5, math.MaxFloat32, math.SmallestNonzeroFloat32, 0.1, 1.0 / 3, 16777217, 3.4e-20}
 	c := wpcsim.Cloud{Dim: 2, Weights: vals[:5], Points: vals}
-	r := Record{ID: "q\"\n✓", Cloud: c, Attrs: map[string]any{"b": false, "n": -0.25, "s": "x\\y"}}
+	r := Record{ID: "q\"\n✓", Cloud: c, Attrs: map[string]any{"b": false, "n": -0.25, "s": "x\\y", "z": nil, "l": []any{"a", 1.5, true}, "e": []any{}}}
 	line := AppendJSON(nil, r)
 	back, err := Decode(line)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/simd"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -101,37 +103,60 @@ func PackPoints(points []float32) []byte {
 	return out
 }
 
-// AttrsToPB converts attribute values (string, float64, bool; other numeric
-// types are converted to float64).
+// AttrsToPB converts attribute values: string, float64, bool (other
+// numeric types are converted to float64), nil (null) and lists ([]any) of
+// those but null.
 func AttrsToPB(attrs map[string]any) (map[string]*structpb.Value, error) {
 	if len(attrs) == 0 {
 		return nil, nil
 	}
 	out := make(map[string]*structpb.Value, len(attrs))
 	for k, v := range attrs {
-		switch x := v.(type) {
-		case string:
-			out[k] = structpb.NewStringValue(x)
-		case bool:
-			out[k] = structpb.NewBoolValue(x)
-		case float64:
-			out[k] = structpb.NewNumberValue(x)
-		case float32:
-			out[k] = structpb.NewNumberValue(float64(x))
-		case int:
-			out[k] = structpb.NewNumberValue(float64(x))
-		case int64:
-			out[k] = structpb.NewNumberValue(float64(x))
-		default:
-			return nil, fmt.Errorf("attrs.%s: value must be a string, number or boolean, got %T", k, v)
+		if list, ok := v.([]any); ok {
+			vals := make([]*structpb.Value, len(list))
+			for i, e := range list {
+				pv, err := scalarToPB(e)
+				if err != nil || e == nil {
+					return nil, fmt.Errorf("attrs.%s[%d]: a list holds strings, numbers and booleans, got %T", k, i, e)
+				}
+				vals[i] = pv
+			}
+			out[k] = structpb.NewListValue(&structpb.ListValue{Values: vals})
+			continue
 		}
+		pv, err := scalarToPB(v)
+		if err != nil {
+			return nil, fmt.Errorf("attrs.%s: %w", k, err)
+		}
+		out[k] = pv
 	}
 	return out, nil
 }
 
+func scalarToPB(v any) (*structpb.Value, error) {
+	switch x := v.(type) {
+	case string:
+		return structpb.NewStringValue(x), nil
+	case bool:
+		return structpb.NewBoolValue(x), nil
+	case float64:
+		return structpb.NewNumberValue(x), nil
+	case float32:
+		return structpb.NewNumberValue(float64(x)), nil
+	case int:
+		return structpb.NewNumberValue(float64(x)), nil
+	case int64:
+		return structpb.NewNumberValue(float64(x)), nil
+	case nil:
+		return structpb.NewNullValue(), nil
+	}
+	return nil, fmt.Errorf("value must be a string, number, boolean, null or a list of those, got %T", v)
+}
+
 // AttrsFromPB converts attribute values; a value that is not a string,
-// number or boolean (unset, null, a list or an object) is an error naming
-// the attribute.
+// number, boolean, null or a list of strings, numbers and booleans (unset,
+// an object, a nested list) is an error naming the attribute. A list
+// longer than storage.MaxAttrListLength is refused before it is copied.
 func AttrsFromPB(attrs map[string]*structpb.Value) (map[string]any, error) {
 	if len(attrs) == 0 {
 		return nil, nil
@@ -143,32 +168,53 @@ func AttrsFromPB(attrs map[string]*structpb.Value) (map[string]any, error) {
 	}
 	sort.Strings(names) // the first bad attribute is reported deterministically
 	for _, k := range names {
-		switch x := attrs[k].GetKind().(type) {
-		case *structpb.Value_StringValue:
-			out[k] = x.StringValue
-		case *structpb.Value_NumberValue:
-			out[k] = x.NumberValue
-		case *structpb.Value_BoolValue:
-			out[k] = x.BoolValue
-		case nil:
-			return nil, fmt.Errorf("attrs.%s: no value (want a string, number or boolean)", k)
-		default:
-			return nil, fmt.Errorf("attrs.%s: value must be a string, number or boolean, got %s", k, valueKind(attrs[k]))
+		lv, ok := attrs[k].GetKind().(*structpb.Value_ListValue)
+		if !ok {
+			v, err := scalarFromPB(attrs[k])
+			if err != nil {
+				return nil, fmt.Errorf("attrs.%s: %w", k, err)
+			}
+			out[k] = v
+			continue
 		}
+		elems := lv.ListValue.GetValues()
+		if len(elems) > storage.MaxAttrListLength {
+			return nil, fmt.Errorf("attrs.%s: list of %d values exceeds %d", k, len(elems), storage.MaxAttrListLength)
+		}
+		list := make([]any, len(elems))
+		for i, e := range elems {
+			v, err := scalarFromPB(e)
+			if err == nil && v == nil {
+				err = errors.New("a list holds strings, numbers and booleans, not null")
+			}
+			if err != nil {
+				return nil, fmt.Errorf("attrs.%s[%d]: %w", k, i, err)
+			}
+			list[i] = v
+		}
+		out[k] = list
 	}
 	return out, nil
 }
 
-func valueKind(v *structpb.Value) string {
-	switch v.GetKind().(type) {
+func scalarFromPB(v *structpb.Value) (any, error) {
+	switch x := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		return x.StringValue, nil
+	case *structpb.Value_NumberValue:
+		return x.NumberValue, nil
+	case *structpb.Value_BoolValue:
+		return x.BoolValue, nil
 	case *structpb.Value_NullValue:
-		return "null"
+		return nil, nil
+	case nil:
+		return nil, errors.New("no value (want a string, number, boolean, null or a list)")
 	case *structpb.Value_ListValue:
-		return "a list"
+		return nil, errors.New("a list holds strings, numbers and booleans, not lists")
 	case *structpb.Value_StructValue:
-		return "an object"
+		return nil, errors.New("value must be a string, number, boolean, null or a list of those, got an object")
 	}
-	return "an unknown kind"
+	return nil, errors.New("value of an unknown kind")
 }
 
 // ItemToPB converts an item.
@@ -425,4 +471,14 @@ func StatsToPB(s wpcdb.SearchStats) *pb.SearchStats {
 func StatsFromPB(s *pb.SearchStats) wpcdb.SearchStats {
 	return wpcdb.SearchStats{Plan: s.GetPlan(), Passing: int(s.GetPassing()), Candidates: int(s.GetCandidates()), Reranked: int(s.GetReranked()),
 		FirstStageMs: s.GetFirstStageMs(), RerankMs: s.GetRerankMs(), TotalMs: s.GetTotalMs(), FirstStage: s.GetFirstStage()}
+}
+
+// SnapshotToPB converts a snapshot's description.
+func SnapshotToPB(s wpcdb.SnapshotInfo) *pb.SnapshotInfo {
+	return &pb.SnapshotInfo{Name: s.Name, Dir: s.Dir, CreatedUnixMs: s.Created.UnixMilli(), Bytes: uint64(s.Bytes)}
+}
+
+// SnapshotFromPB is SnapshotToPB's inverse.
+func SnapshotFromPB(s *pb.SnapshotInfo) wpcdb.SnapshotInfo {
+	return wpcdb.SnapshotInfo{Name: s.GetName(), Dir: s.GetDir(), Created: time.UnixMilli(s.GetCreatedUnixMs()).UTC(), Bytes: int64(s.GetBytes())}
 }

@@ -3002,8 +3002,8 @@ func (x *ImportResponse) GetDone() bool {
 
 type SnapshotRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// dir is the directory to create on the server. When the server has a
-	// snapshot root it is a relative path inside it.
+	// dir is the snapshot's name: one path element, created in the server's
+	// snapshot directory (default <data>/snapshots); a path is refused.
 	Dir           string `protobuf:"bytes,1,opt,name=dir,proto3" json:"dir,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3091,6 +3091,158 @@ func (x *SnapshotResponse) GetDir() string {
 	return ""
 }
 
+type ListSnapshotsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSnapshotsRequest) Reset() {
+	*x = ListSnapshotsRequest{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSnapshotsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSnapshotsRequest) ProtoMessage() {}
+
+func (x *ListSnapshotsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSnapshotsRequest.ProtoReflect.Descriptor instead.
+func (*ListSnapshotsRequest) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{44}
+}
+
+type ListSnapshotsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Snapshots     []*SnapshotInfo        `protobuf:"bytes,1,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSnapshotsResponse) Reset() {
+	*x = ListSnapshotsResponse{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSnapshotsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSnapshotsResponse) ProtoMessage() {}
+
+func (x *ListSnapshotsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSnapshotsResponse.ProtoReflect.Descriptor instead.
+func (*ListSnapshotsResponse) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListSnapshotsResponse) GetSnapshots() []*SnapshotInfo {
+	if x != nil {
+		return x.Snapshots
+	}
+	return nil
+}
+
+// SnapshotInfo describes a snapshot.
+type SnapshotInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the snapshot's name, dir its path on the server.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Dir  string `protobuf:"bytes,2,opt,name=dir,proto3" json:"dir,omitempty"`
+	// created_unix_ms is when it was written (Unix milliseconds).
+	CreatedUnixMs int64 `protobuf:"varint,3,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
+	// bytes is the size of its files.
+	Bytes         uint64 `protobuf:"varint,4,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotInfo) Reset() {
+	*x = SnapshotInfo{}
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotInfo) ProtoMessage() {}
+
+func (x *SnapshotInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotInfo.ProtoReflect.Descriptor instead.
+func (*SnapshotInfo) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SnapshotInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SnapshotInfo) GetDir() string {
+	if x != nil {
+		return x.Dir
+	}
+	return ""
+}
+
+func (x *SnapshotInfo) GetCreatedUnixMs() int64 {
+	if x != nil {
+		return x.CreatedUnixMs
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
 type CalibrateRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
@@ -3102,7 +3254,7 @@ type CalibrateRequest struct {
 
 func (x *CalibrateRequest) Reset() {
 	*x = CalibrateRequest{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[44]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3114,7 +3266,7 @@ func (x *CalibrateRequest) String() string {
 func (*CalibrateRequest) ProtoMessage() {}
 
 func (x *CalibrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[44]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3127,7 +3279,7 @@ func (x *CalibrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CalibrateRequest.ProtoReflect.Descriptor instead.
 func (*CalibrateRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{44}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CalibrateRequest) GetCollection() string {
@@ -3162,7 +3314,7 @@ type CalibrateResponse struct {
 
 func (x *CalibrateResponse) Reset() {
 	*x = CalibrateResponse{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[45]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3174,7 +3326,7 @@ func (x *CalibrateResponse) String() string {
 func (*CalibrateResponse) ProtoMessage() {}
 
 func (x *CalibrateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[45]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3187,7 +3339,7 @@ func (x *CalibrateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CalibrateResponse.ProtoReflect.Descriptor instead.
 func (*CalibrateResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{45}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CalibrateResponse) GetChosen() string {
@@ -3243,7 +3395,7 @@ type FeatureSample_Term struct {
 
 func (x *FeatureSample_Term) Reset() {
 	*x = FeatureSample_Term{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[47]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3255,7 +3407,7 @@ func (x *FeatureSample_Term) String() string {
 func (*FeatureSample_Term) ProtoMessage() {}
 
 func (x *FeatureSample_Term) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[47]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3296,7 +3448,7 @@ type CalibrateResponse_Measured struct {
 
 func (x *CalibrateResponse_Measured) Reset() {
 	*x = CalibrateResponse_Measured{}
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[51]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3308,7 +3460,7 @@ func (x *CalibrateResponse_Measured) String() string {
 func (*CalibrateResponse_Measured) ProtoMessage() {}
 
 func (x *CalibrateResponse_Measured) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[51]
+	mi := &file_wpcdb_v1_wpcdb_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3321,7 +3473,7 @@ func (x *CalibrateResponse_Measured) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CalibrateResponse_Measured.ProtoReflect.Descriptor instead.
 func (*CalibrateResponse_Measured) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{45, 0}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{48, 0}
 }
 
 func (x *CalibrateResponse_Measured) GetRepresentation() string {
@@ -3601,7 +3753,15 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x0fSnapshotRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\tR\x03dir\"$\n" +
 	"\x10SnapshotResponse\x12\x10\n" +
-	"\x03dir\x18\x01 \x01(\tR\x03dir\"]\n" +
+	"\x03dir\x18\x01 \x01(\tR\x03dir\"\x16\n" +
+	"\x14ListSnapshotsRequest\"M\n" +
+	"\x15ListSnapshotsResponse\x124\n" +
+	"\tsnapshots\x18\x01 \x03(\v2\x16.wpcdb.v1.SnapshotInfoR\tsnapshots\"r\n" +
+	"\fSnapshotInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03dir\x18\x02 \x01(\tR\x03dir\x12&\n" +
+	"\x0fcreated_unix_ms\x18\x03 \x01(\x03R\rcreatedUnixMs\x12\x14\n" +
+	"\x05bytes\x18\x04 \x01(\x04R\x05bytes\"]\n" +
 	"\x10CalibrateRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -3635,7 +3795,7 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x14ENCODING_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fENCODING_F32\x10\x01\x12\x10\n" +
 	"\fENCODING_F16\x10\x02\x12\x11\n" +
-	"\rENCODING_BF16\x10\x032\x86\n" +
+	"\rENCODING_BF16\x10\x032\xd8\n" +
 	"\n" +
 	"\fWPCDBService\x12Y\n" +
 	"\x10CreateCollection\x12!.wpcdb.v1.CreateCollectionRequest\x1a\".wpcdb.v1.CreateCollectionResponse\x12_\n" +
@@ -3653,7 +3813,8 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x06Search\x12\x17.wpcdb.v1.SearchRequest\x1a\x18.wpcdb.v1.SearchResponse\x12J\n" +
 	"\vBatchSearch\x12\x1c.wpcdb.v1.BatchSearchRequest\x1a\x1d.wpcdb.v1.BatchSearchResponse\x12;\n" +
 	"\x06Rerank\x12\x17.wpcdb.v1.RerankRequest\x1a\x18.wpcdb.v1.RerankResponse\x12A\n" +
-	"\bSnapshot\x12\x19.wpcdb.v1.SnapshotRequest\x1a\x1a.wpcdb.v1.SnapshotResponse\x12D\n" +
+	"\bSnapshot\x12\x19.wpcdb.v1.SnapshotRequest\x1a\x1a.wpcdb.v1.SnapshotResponse\x12P\n" +
+	"\rListSnapshots\x12\x1e.wpcdb.v1.ListSnapshotsRequest\x1a\x1f.wpcdb.v1.ListSnapshotsResponse\x12D\n" +
 	"\tCalibrate\x12\x1a.wpcdb.v1.CalibrateRequest\x1a\x1b.wpcdb.v1.CalibrateResponse\x12=\n" +
 	"\x06Import\x12\x17.wpcdb.v1.ImportRequest\x1a\x18.wpcdb.v1.ImportResponse0\x01B/Z-github.com/wpcdb/wpcdb/server/wpcdbv1;wpcdbv1b\x06proto3"
 
@@ -3670,7 +3831,7 @@ func file_wpcdb_v1_wpcdb_proto_rawDescGZIP() []byte {
 }
 
 var file_wpcdb_v1_wpcdb_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
 	(Dtype)(0),                         // 0: wpcdb.v1.Dtype
 	(ScoreMode)(0),                     // 1: wpcdb.v1.ScoreMode
@@ -3720,25 +3881,28 @@ var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
 	(*ImportResponse)(nil),             // 45: wpcdb.v1.ImportResponse
 	(*SnapshotRequest)(nil),            // 46: wpcdb.v1.SnapshotRequest
 	(*SnapshotResponse)(nil),           // 47: wpcdb.v1.SnapshotResponse
-	(*CalibrateRequest)(nil),           // 48: wpcdb.v1.CalibrateRequest
-	(*CalibrateResponse)(nil),          // 49: wpcdb.v1.CalibrateResponse
-	nil,                                // 50: wpcdb.v1.Item.AttrsEntry
-	(*FeatureSample_Term)(nil),         // 51: wpcdb.v1.FeatureSample.Term
-	nil,                                // 52: wpcdb.v1.UpdateAttrsRequest.SetEntry
-	nil,                                // 53: wpcdb.v1.UpdateAttrsResponse.AttrsEntry
-	nil,                                // 54: wpcdb.v1.Hit.AttrsEntry
-	(*CalibrateResponse_Measured)(nil), // 55: wpcdb.v1.CalibrateResponse.Measured
-	(*structpb.Value)(nil),             // 56: google.protobuf.Value
+	(*ListSnapshotsRequest)(nil),       // 48: wpcdb.v1.ListSnapshotsRequest
+	(*ListSnapshotsResponse)(nil),      // 49: wpcdb.v1.ListSnapshotsResponse
+	(*SnapshotInfo)(nil),               // 50: wpcdb.v1.SnapshotInfo
+	(*CalibrateRequest)(nil),           // 51: wpcdb.v1.CalibrateRequest
+	(*CalibrateResponse)(nil),          // 52: wpcdb.v1.CalibrateResponse
+	nil,                                // 53: wpcdb.v1.Item.AttrsEntry
+	(*FeatureSample_Term)(nil),         // 54: wpcdb.v1.FeatureSample.Term
+	nil,                                // 55: wpcdb.v1.UpdateAttrsRequest.SetEntry
+	nil,                                // 56: wpcdb.v1.UpdateAttrsResponse.AttrsEntry
+	nil,                                // 57: wpcdb.v1.Hit.AttrsEntry
+	(*CalibrateResponse_Measured)(nil), // 58: wpcdb.v1.CalibrateResponse.Measured
+	(*structpb.Value)(nil),             // 59: google.protobuf.Value
 }
 var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
 	0,  // 0: wpcdb.v1.Cloud.points_dtype:type_name -> wpcdb.v1.Dtype
 	4,  // 1: wpcdb.v1.Item.cloud:type_name -> wpcdb.v1.Cloud
-	50, // 2: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
+	53, // 2: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
 	2,  // 3: wpcdb.v1.CollectionConfig.norm:type_name -> wpcdb.v1.Norm
 	1,  // 4: wpcdb.v1.CollectionConfig.score:type_name -> wpcdb.v1.ScoreMode
 	3,  // 5: wpcdb.v1.CollectionConfig.encoding:type_name -> wpcdb.v1.Encoding
 	7,  // 6: wpcdb.v1.CollectionConfig.index:type_name -> wpcdb.v1.IndexConfig
-	51, // 7: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
+	54, // 7: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
 	6,  // 8: wpcdb.v1.CollectionInfo.config:type_name -> wpcdb.v1.CollectionConfig
 	8,  // 9: wpcdb.v1.CollectionInfo.index:type_name -> wpcdb.v1.IndexStatus
 	6,  // 10: wpcdb.v1.CreateCollectionRequest.config:type_name -> wpcdb.v1.CollectionConfig
@@ -3753,10 +3917,10 @@ var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
 	5,  // 19: wpcdb.v1.GetResponse.item:type_name -> wpcdb.v1.Item
 	5,  // 20: wpcdb.v1.GetManyResponse.items:type_name -> wpcdb.v1.Item
 	5,  // 21: wpcdb.v1.ScrollResponse.items:type_name -> wpcdb.v1.Item
-	52, // 22: wpcdb.v1.UpdateAttrsRequest.set:type_name -> wpcdb.v1.UpdateAttrsRequest.SetEntry
-	53, // 23: wpcdb.v1.UpdateAttrsResponse.attrs:type_name -> wpcdb.v1.UpdateAttrsResponse.AttrsEntry
+	55, // 22: wpcdb.v1.UpdateAttrsRequest.set:type_name -> wpcdb.v1.UpdateAttrsRequest.SetEntry
+	56, // 23: wpcdb.v1.UpdateAttrsResponse.attrs:type_name -> wpcdb.v1.UpdateAttrsResponse.AttrsEntry
 	4,  // 24: wpcdb.v1.SearchRequest.query:type_name -> wpcdb.v1.Cloud
-	54, // 25: wpcdb.v1.Hit.attrs:type_name -> wpcdb.v1.Hit.AttrsEntry
+	57, // 25: wpcdb.v1.Hit.attrs:type_name -> wpcdb.v1.Hit.AttrsEntry
 	37, // 26: wpcdb.v1.SearchResponse.hits:type_name -> wpcdb.v1.Hit
 	38, // 27: wpcdb.v1.SearchResponse.stats:type_name -> wpcdb.v1.SearchStats
 	1,  // 28: wpcdb.v1.SearchResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
@@ -3766,53 +3930,56 @@ var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
 	37, // 32: wpcdb.v1.RerankResponse.hits:type_name -> wpcdb.v1.Hit
 	38, // 33: wpcdb.v1.RerankResponse.stats:type_name -> wpcdb.v1.SearchStats
 	1,  // 34: wpcdb.v1.RerankResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
-	4,  // 35: wpcdb.v1.CalibrateRequest.queries:type_name -> wpcdb.v1.Cloud
-	55, // 36: wpcdb.v1.CalibrateResponse.measured:type_name -> wpcdb.v1.CalibrateResponse.Measured
-	56, // 37: wpcdb.v1.Item.AttrsEntry.value:type_name -> google.protobuf.Value
-	56, // 38: wpcdb.v1.UpdateAttrsRequest.SetEntry.value:type_name -> google.protobuf.Value
-	56, // 39: wpcdb.v1.UpdateAttrsResponse.AttrsEntry.value:type_name -> google.protobuf.Value
-	56, // 40: wpcdb.v1.Hit.AttrsEntry.value:type_name -> google.protobuf.Value
-	11, // 41: wpcdb.v1.WPCDBService.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
-	13, // 42: wpcdb.v1.WPCDBService.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
-	15, // 43: wpcdb.v1.WPCDBService.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
-	17, // 44: wpcdb.v1.WPCDBService.DropCollection:input_type -> wpcdb.v1.DropCollectionRequest
-	19, // 45: wpcdb.v1.WPCDBService.Upsert:input_type -> wpcdb.v1.UpsertRequest
-	22, // 46: wpcdb.v1.WPCDBService.UpsertBatch:input_type -> wpcdb.v1.UpsertBatchRequest
-	34, // 47: wpcdb.v1.WPCDBService.UpdateAttrs:input_type -> wpcdb.v1.UpdateAttrsRequest
-	24, // 48: wpcdb.v1.WPCDBService.Delete:input_type -> wpcdb.v1.DeleteRequest
-	26, // 49: wpcdb.v1.WPCDBService.Get:input_type -> wpcdb.v1.GetRequest
-	28, // 50: wpcdb.v1.WPCDBService.GetMany:input_type -> wpcdb.v1.GetManyRequest
-	30, // 51: wpcdb.v1.WPCDBService.Scroll:input_type -> wpcdb.v1.ScrollRequest
-	32, // 52: wpcdb.v1.WPCDBService.Count:input_type -> wpcdb.v1.CountRequest
-	36, // 53: wpcdb.v1.WPCDBService.Search:input_type -> wpcdb.v1.SearchRequest
-	40, // 54: wpcdb.v1.WPCDBService.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
-	42, // 55: wpcdb.v1.WPCDBService.Rerank:input_type -> wpcdb.v1.RerankRequest
-	46, // 56: wpcdb.v1.WPCDBService.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
-	48, // 57: wpcdb.v1.WPCDBService.Calibrate:input_type -> wpcdb.v1.CalibrateRequest
-	44, // 58: wpcdb.v1.WPCDBService.Import:input_type -> wpcdb.v1.ImportRequest
-	12, // 59: wpcdb.v1.WPCDBService.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
-	14, // 60: wpcdb.v1.WPCDBService.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
-	16, // 61: wpcdb.v1.WPCDBService.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
-	18, // 62: wpcdb.v1.WPCDBService.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
-	21, // 63: wpcdb.v1.WPCDBService.Upsert:output_type -> wpcdb.v1.UpsertResponse
-	23, // 64: wpcdb.v1.WPCDBService.UpsertBatch:output_type -> wpcdb.v1.UpsertBatchResponse
-	35, // 65: wpcdb.v1.WPCDBService.UpdateAttrs:output_type -> wpcdb.v1.UpdateAttrsResponse
-	25, // 66: wpcdb.v1.WPCDBService.Delete:output_type -> wpcdb.v1.DeleteResponse
-	27, // 67: wpcdb.v1.WPCDBService.Get:output_type -> wpcdb.v1.GetResponse
-	29, // 68: wpcdb.v1.WPCDBService.GetMany:output_type -> wpcdb.v1.GetManyResponse
-	31, // 69: wpcdb.v1.WPCDBService.Scroll:output_type -> wpcdb.v1.ScrollResponse
-	33, // 70: wpcdb.v1.WPCDBService.Count:output_type -> wpcdb.v1.CountResponse
-	39, // 71: wpcdb.v1.WPCDBService.Search:output_type -> wpcdb.v1.SearchResponse
-	41, // 72: wpcdb.v1.WPCDBService.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
-	43, // 73: wpcdb.v1.WPCDBService.Rerank:output_type -> wpcdb.v1.RerankResponse
-	47, // 74: wpcdb.v1.WPCDBService.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
-	49, // 75: wpcdb.v1.WPCDBService.Calibrate:output_type -> wpcdb.v1.CalibrateResponse
-	45, // 76: wpcdb.v1.WPCDBService.Import:output_type -> wpcdb.v1.ImportResponse
-	59, // [59:77] is the sub-list for method output_type
-	41, // [41:59] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	50, // 35: wpcdb.v1.ListSnapshotsResponse.snapshots:type_name -> wpcdb.v1.SnapshotInfo
+	4,  // 36: wpcdb.v1.CalibrateRequest.queries:type_name -> wpcdb.v1.Cloud
+	58, // 37: wpcdb.v1.CalibrateResponse.measured:type_name -> wpcdb.v1.CalibrateResponse.Measured
+	59, // 38: wpcdb.v1.Item.AttrsEntry.value:type_name -> google.protobuf.Value
+	59, // 39: wpcdb.v1.UpdateAttrsRequest.SetEntry.value:type_name -> google.protobuf.Value
+	59, // 40: wpcdb.v1.UpdateAttrsResponse.AttrsEntry.value:type_name -> google.protobuf.Value
+	59, // 41: wpcdb.v1.Hit.AttrsEntry.value:type_name -> google.protobuf.Value
+	11, // 42: wpcdb.v1.WPCDBService.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
+	13, // 43: wpcdb.v1.WPCDBService.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
+	15, // 44: wpcdb.v1.WPCDBService.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
+	17, // 45: wpcdb.v1.WPCDBService.DropCollection:input_type -> wpcdb.v1.DropCollectionRequest
+	19, // 46: wpcdb.v1.WPCDBService.Upsert:input_type -> wpcdb.v1.UpsertRequest
+	22, // 47: wpcdb.v1.WPCDBService.UpsertBatch:input_type -> wpcdb.v1.UpsertBatchRequest
+	34, // 48: wpcdb.v1.WPCDBService.UpdateAttrs:input_type -> wpcdb.v1.UpdateAttrsRequest
+	24, // 49: wpcdb.v1.WPCDBService.Delete:input_type -> wpcdb.v1.DeleteRequest
+	26, // 50: wpcdb.v1.WPCDBService.Get:input_type -> wpcdb.v1.GetRequest
+	28, // 51: wpcdb.v1.WPCDBService.GetMany:input_type -> wpcdb.v1.GetManyRequest
+	30, // 52: wpcdb.v1.WPCDBService.Scroll:input_type -> wpcdb.v1.ScrollRequest
+	32, // 53: wpcdb.v1.WPCDBService.Count:input_type -> wpcdb.v1.CountRequest
+	36, // 54: wpcdb.v1.WPCDBService.Search:input_type -> wpcdb.v1.SearchRequest
+	40, // 55: wpcdb.v1.WPCDBService.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
+	42, // 56: wpcdb.v1.WPCDBService.Rerank:input_type -> wpcdb.v1.RerankRequest
+	46, // 57: wpcdb.v1.WPCDBService.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
+	48, // 58: wpcdb.v1.WPCDBService.ListSnapshots:input_type -> wpcdb.v1.ListSnapshotsRequest
+	51, // 59: wpcdb.v1.WPCDBService.Calibrate:input_type -> wpcdb.v1.CalibrateRequest
+	44, // 60: wpcdb.v1.WPCDBService.Import:input_type -> wpcdb.v1.ImportRequest
+	12, // 61: wpcdb.v1.WPCDBService.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
+	14, // 62: wpcdb.v1.WPCDBService.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
+	16, // 63: wpcdb.v1.WPCDBService.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
+	18, // 64: wpcdb.v1.WPCDBService.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
+	21, // 65: wpcdb.v1.WPCDBService.Upsert:output_type -> wpcdb.v1.UpsertResponse
+	23, // 66: wpcdb.v1.WPCDBService.UpsertBatch:output_type -> wpcdb.v1.UpsertBatchResponse
+	35, // 67: wpcdb.v1.WPCDBService.UpdateAttrs:output_type -> wpcdb.v1.UpdateAttrsResponse
+	25, // 68: wpcdb.v1.WPCDBService.Delete:output_type -> wpcdb.v1.DeleteResponse
+	27, // 69: wpcdb.v1.WPCDBService.Get:output_type -> wpcdb.v1.GetResponse
+	29, // 70: wpcdb.v1.WPCDBService.GetMany:output_type -> wpcdb.v1.GetManyResponse
+	31, // 71: wpcdb.v1.WPCDBService.Scroll:output_type -> wpcdb.v1.ScrollResponse
+	33, // 72: wpcdb.v1.WPCDBService.Count:output_type -> wpcdb.v1.CountResponse
+	39, // 73: wpcdb.v1.WPCDBService.Search:output_type -> wpcdb.v1.SearchResponse
+	41, // 74: wpcdb.v1.WPCDBService.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
+	43, // 75: wpcdb.v1.WPCDBService.Rerank:output_type -> wpcdb.v1.RerankResponse
+	47, // 76: wpcdb.v1.WPCDBService.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
+	49, // 77: wpcdb.v1.WPCDBService.ListSnapshots:output_type -> wpcdb.v1.ListSnapshotsResponse
+	52, // 78: wpcdb.v1.WPCDBService.Calibrate:output_type -> wpcdb.v1.CalibrateResponse
+	45, // 79: wpcdb.v1.WPCDBService.Import:output_type -> wpcdb.v1.ImportResponse
+	61, // [61:80] is the sub-list for method output_type
+	42, // [42:61] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_wpcdb_v1_wpcdb_proto_init() }
@@ -3826,7 +3993,7 @@ func file_wpcdb_v1_wpcdb_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wpcdb_v1_wpcdb_proto_rawDesc), len(file_wpcdb_v1_wpcdb_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   52,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -51,6 +51,7 @@ const (
 	WPCDBService_BatchSearch_FullMethodName        = "/wpcdb.v1.WPCDBService/BatchSearch"
 	WPCDBService_Rerank_FullMethodName             = "/wpcdb.v1.WPCDBService/Rerank"
 	WPCDBService_Snapshot_FullMethodName           = "/wpcdb.v1.WPCDBService/Snapshot"
+	WPCDBService_ListSnapshots_FullMethodName      = "/wpcdb.v1.WPCDBService/ListSnapshots"
 	WPCDBService_Calibrate_FullMethodName          = "/wpcdb.v1.WPCDBService/Calibrate"
 	WPCDBService_Import_FullMethodName             = "/wpcdb.v1.WPCDBService/Import"
 )
@@ -101,9 +102,12 @@ type WPCDBServiceClient interface {
 	// Rerank scores the given items exactly against a query, best first;
 	// unknown IDs are listed in missing, not an error.
 	Rerank(ctx context.Context, in *RerankRequest, opts ...grpc.CallOption) (*RerankResponse, error)
-	// Snapshot writes a consistent copy of the database to a directory on the
-	// server.
+	// Snapshot writes a consistent copy of the database, first-stage indexes
+	// included, to a new directory under the server's snapshot directory.
 	Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotResponse, error)
+	// ListSnapshots lists the snapshots in the server's snapshot directory,
+	// sorted by name. `wpcdb restore` turns one into a data folder.
+	ListSnapshots(ctx context.Context, in *ListSnapshotsRequest, opts ...grpc.CallOption) (*ListSnapshotsResponse, error)
 	// Calibrate chooses a collection's first-stage vector by measured recall
 	// on its own items (queries of the real workload when given, else
 	// held-out items) and switches to it.
@@ -287,6 +291,16 @@ func (c *wPCDBServiceClient) Snapshot(ctx context.Context, in *SnapshotRequest, 
 	return out, nil
 }
 
+func (c *wPCDBServiceClient) ListSnapshots(ctx context.Context, in *ListSnapshotsRequest, opts ...grpc.CallOption) (*ListSnapshotsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSnapshotsResponse)
+	err := c.cc.Invoke(ctx, WPCDBService_ListSnapshots_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *wPCDBServiceClient) Calibrate(ctx context.Context, in *CalibrateRequest, opts ...grpc.CallOption) (*CalibrateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CalibrateResponse)
@@ -362,9 +376,12 @@ type WPCDBServiceServer interface {
 	// Rerank scores the given items exactly against a query, best first;
 	// unknown IDs are listed in missing, not an error.
 	Rerank(context.Context, *RerankRequest) (*RerankResponse, error)
-	// Snapshot writes a consistent copy of the database to a directory on the
-	// server.
+	// Snapshot writes a consistent copy of the database, first-stage indexes
+	// included, to a new directory under the server's snapshot directory.
 	Snapshot(context.Context, *SnapshotRequest) (*SnapshotResponse, error)
+	// ListSnapshots lists the snapshots in the server's snapshot directory,
+	// sorted by name. `wpcdb restore` turns one into a data folder.
+	ListSnapshots(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error)
 	// Calibrate chooses a collection's first-stage vector by measured recall
 	// on its own items (queries of the real workload when given, else
 	// held-out items) and switches to it.
@@ -432,6 +449,9 @@ func (UnimplementedWPCDBServiceServer) Rerank(context.Context, *RerankRequest) (
 }
 func (UnimplementedWPCDBServiceServer) Snapshot(context.Context, *SnapshotRequest) (*SnapshotResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Snapshot not implemented")
+}
+func (UnimplementedWPCDBServiceServer) ListSnapshots(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSnapshots not implemented")
 }
 func (UnimplementedWPCDBServiceServer) Calibrate(context.Context, *CalibrateRequest) (*CalibrateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Calibrate not implemented")
@@ -737,6 +757,24 @@ func _WPCDBService_Snapshot_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WPCDBService_ListSnapshots_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSnapshotsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WPCDBServiceServer).ListSnapshots(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WPCDBService_ListSnapshots_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WPCDBServiceServer).ListSnapshots(ctx, req.(*ListSnapshotsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _WPCDBService_Calibrate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CalibrateRequest)
 	if err := dec(in); err != nil {
@@ -832,6 +870,10 @@ var WPCDBService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Snapshot",
 			Handler:    _WPCDBService_Snapshot_Handler,
+		},
+		{
+			MethodName: "ListSnapshots",
+			Handler:    _WPCDBService_ListSnapshots_Handler,
 		},
 		{
 			MethodName: "Calibrate",

@@ -35,9 +35,20 @@ def wpcdb_bin(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def server(wpcdb_bin, tmp_path_factory):
+def server_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("server")
+
+
+@pytest.fixture(scope="session")
+def server_snapshots(server_dir):
+    """Where the server writes snapshots: <data>/snapshots."""
+    return str(server_dir / "data" / "snapshots")
+
+
+@pytest.fixture(scope="session")
+def server(wpcdb_bin, server_dir):
     """The address of a running server that wants TOKEN."""
-    d = tmp_path_factory.mktemp("server")
+    d = server_dir
     token_file = d / "token"
     token_file.write_text(TOKEN + "\n")
     addr = f"127.0.0.1:{_free_port()}"

@@ -91,3 +91,40 @@ def test_errors(client, server):
             bad.list_collections()
         assert e.value.code == grpc.StatusCode.UNAUTHENTICATED
     client.drop_collection("err")
+
+
+def test_list_and_null_attrs(client):
+    """Lists (of strings and numbers), null and long strings travel both
+    ways; filters CONTAINS and IN see a list's elements."""
+    rng = np.random.default_rng(2)
+    client.create_collection("tags", dim=4)
+    long = "x" * 65536
+    attrs = [{"tags": ["sale", "shoes"], "sizes": np.array([38, 39.5]), "note": None},
+             {"tags": ["boots"], "sizes": (42,), "text": long},
+             {"tags": []}]
+    client.upsert("tags", ["a", "b", "c"], clouds(rng, 3, 3, 4), attrs=attrs)
+    a = client.get("tags", "a")
+    assert a.attrs == {"tags": ["sale", "shoes"], "sizes": [38.0, 39.5], "note": None}
+    assert client.get("tags", "b").attrs["text"] == long
+    assert client.count("tags", filter='tags CONTAINS "sale"') == 1
+    assert client.count("tags", filter='tags IN ("boots", "shoes")') == 2
+    assert client.count("tags", filter='sizes >= 39 AND sizes < 40') == 1
+    assert client.count("tags", filter='note = null') == 1
+    assert client.count("tags", filter='tags != "sale"') == 2  # b, and c's empty list
+    assert client.update_attrs("tags", "c", set={"tags": ["new"]}) == {"tags": ["new"]}
+    assert client.count("tags", filter='tags CONTAINS "new"') == 1
+    with pytest.raises(TypeError, match=r"attrs.tags\[1\]"):
+        client.upsert("tags", ["d"], clouds(rng, 1, 3, 4), attrs=[{"tags": ["a", None]}])
+    with pytest.raises(WPCDBError) as e:
+        client.upsert("tags", ["d"], clouds(rng, 1, 3, 4), attrs=[{"text": long + "x"}])
+    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT and "attrs.text" in e.value.reason
+
+
+def test_snapshots(client, server_snapshots):
+    client.create_collection("snap", dim=4)
+    path = client.snapshot("s1")
+    assert path.startswith(server_snapshots)
+    assert [s["name"] for s in client.list_snapshots()] == ["s1"]
+    with pytest.raises(WPCDBError) as e:
+        client.snapshot("../out")
+    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT

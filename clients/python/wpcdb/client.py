@@ -119,26 +119,47 @@ def _error(err: grpc.RpcError) -> WPCDBError:
     return WPCDBError(code, message)
 
 
-def _attr_to_pb(name: str, v: Any) -> struct_pb2.Value:
+def _scalar_to_pb(name: str, v: Any) -> struct_pb2.Value:
+    if v is None:
+        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
     if isinstance(v, (bool, np.bool_)):
         return struct_pb2.Value(bool_value=bool(v))
     if isinstance(v, (int, float, np.integer, np.floating)):
         return struct_pb2.Value(number_value=float(v))
     if isinstance(v, str):
         return struct_pb2.Value(string_value=v)
-    raise TypeError(f"attrs.{name}: value must be a string, number or boolean, got {type(v).__name__}")
+    raise TypeError(f"{name}: value must be a string, number, boolean, None or a list of those, got {type(v).__name__}")
+
+
+def _attr_to_pb(name: str, v: Any) -> struct_pb2.Value:
+    """A string, number, boolean, None (null), or a list / tuple / 1-D
+    array of strings, numbers and booleans."""
+    if isinstance(v, (list, tuple, np.ndarray)):
+        elems = v.tolist() if isinstance(v, np.ndarray) else v
+        vals = []
+        for i, e in enumerate(elems):
+            if e is None or isinstance(e, (list, tuple, dict)):
+                raise TypeError(f"attrs.{name}[{i}]: a list holds strings, numbers and booleans, got {type(e).__name__}")
+            vals.append(_scalar_to_pb(f"attrs.{name}[{i}]", e))
+        return struct_pb2.Value(list_value=struct_pb2.ListValue(values=vals))
+    return _scalar_to_pb(f"attrs.{name}", v)
 
 
 def _attrs_to_pb(attrs: Optional[Dict[str, Any]]) -> Dict[str, struct_pb2.Value]:
     return {k: _attr_to_pb(k, v) for k, v in (attrs or {}).items()}
 
 
+def _value_from_pb(v: struct_pb2.Value) -> Any:
+    kind = v.WhichOneof("kind")
+    if kind in ("string_value", "number_value", "bool_value"):
+        return getattr(v, kind)
+    if kind == "list_value":
+        return [_value_from_pb(e) for e in v.list_value.values]
+    return None  # null
+
+
 def _attrs_from_pb(attrs) -> Dict[str, Any]:
-    out = {}
-    for k, v in attrs.items():
-        kind = v.WhichOneof("kind")
-        out[k] = getattr(v, kind) if kind in ("string_value", "number_value", "bool_value") else None
-    return out
+    return {k: _value_from_pb(v) for k, v in attrs.items()}
 
 
 def _cloud(points, weights=None) -> pb.Cloud:
@@ -345,6 +366,18 @@ class Client:
             if not res.next_cursor:
                 return
             cursor = res.next_cursor
+
+
+    def snapshot(self, name: str) -> str:
+        """Writes a snapshot of the whole database into the server's
+        snapshot directory; returns its path on the server."""
+        return self._call("Snapshot", pb.SnapshotRequest(dir=name)).dir
+
+    def list_snapshots(self) -> List[dict]:
+        """The server's snapshots: name, dir, created_unix_ms, bytes."""
+        res = self._call("ListSnapshots", pb.ListSnapshotsRequest())
+        return [{"name": s.name, "dir": s.dir, "created_unix_ms": s.created_unix_ms, "bytes": s.bytes}
+                for s in res.snapshots]
 
 
 def _info(c: pb.CollectionInfo) -> dict:

@@ -95,6 +95,11 @@ class WPCDBServiceStub(object):
                 request_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotRequest.SerializeToString,
                 response_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotResponse.FromString,
                 )
+        self.ListSnapshots = channel.unary_unary(
+                '/wpcdb.v1.WPCDBService/ListSnapshots',
+                request_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.ListSnapshotsRequest.SerializeToString,
+                response_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.ListSnapshotsResponse.FromString,
+                )
         self.Calibrate = channel.unary_unary(
                 '/wpcdb.v1.WPCDBService/Calibrate',
                 request_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.CalibrateRequest.SerializeToString,
@@ -227,8 +232,16 @@ class WPCDBServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def Snapshot(self, request, context):
-        """Snapshot writes a consistent copy of the database to a directory on the
-        server.
+        """Snapshot writes a consistent copy of the database, first-stage indexes
+        included, to a new directory under the server's snapshot directory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSnapshots(self, request, context):
+        """ListSnapshots lists the snapshots in the server's snapshot directory,
+        sorted by name. `wpcdb restore` turns one into a data folder.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -336,6 +349,11 @@ def add_WPCDBServiceServicer_to_server(servicer, server):
                     servicer.Snapshot,
                     request_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotRequest.FromString,
                     response_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotResponse.SerializeToString,
+            ),
+            'ListSnapshots': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSnapshots,
+                    request_deserializer=wpcdb_dot_v1_dot_wpcdb__pb2.ListSnapshotsRequest.FromString,
+                    response_serializer=wpcdb_dot_v1_dot_wpcdb__pb2.ListSnapshotsResponse.SerializeToString,
             ),
             'Calibrate': grpc.unary_unary_rpc_method_handler(
                     servicer.Calibrate,
@@ -627,6 +645,23 @@ class WPCDBService(object):
         return grpc.experimental.unary_unary(request, target, '/wpcdb.v1.WPCDBService/Snapshot',
             wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotRequest.SerializeToString,
             wpcdb_dot_v1_dot_wpcdb__pb2.SnapshotResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListSnapshots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/wpcdb.v1.WPCDBService/ListSnapshots',
+            wpcdb_dot_v1_dot_wpcdb__pb2.ListSnapshotsRequest.SerializeToString,
+            wpcdb_dot_v1_dot_wpcdb__pb2.ListSnapshotsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
