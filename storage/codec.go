@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/wpcdb/wpcdb/collconfig"
@@ -206,6 +207,9 @@ func CheckAttrs(attrs map[string]any) error {
 		if name == "" || len(name) > MaxAttrNameLength {
 			return invalidItem("attrs", "name %q must be 1 to %d bytes", name, MaxAttrNameLength)
 		}
+		if !utf8.ValidString(name) {
+			return invalidItem("attrs", "name %q is not valid UTF-8", name)
+		}
 		total += len(name) + 2
 		if list, ok := v.([]any); ok {
 			if len(list) > MaxAttrListLength {
@@ -239,6 +243,9 @@ func checkScalar(v any, nullOK bool) (int, error) {
 	case string:
 		if len(x) > MaxAttrValueLength {
 			return 0, fmt.Errorf("string of %d bytes exceeds %d", len(x), MaxAttrValueLength)
+		}
+		if !utf8.ValidString(x) {
+			return 0, errors.New("string is not valid UTF-8")
 		}
 		return len(x) + 4, nil
 	case bool:

@@ -285,6 +285,9 @@ func TestCheckAttrsLimits(t *testing.T) {
 		{map[string]any{"l": []any{"a", big + "x"}}, "attrs.l[1]: string of 65537 bytes"},
 		{map[string]any{"l": []any{math.NaN()}}, "attrs.l[0]: number must be finite"},
 		{many, "more than 1048576 bytes of attributes"},
+		{map[string]any{"s": "a\xffb"}, "attrs.s: string is not valid UTF-8"},
+		{map[string]any{"l": []any{"ok", "\xfe"}}, "attrs.l[1]: string is not valid UTF-8"},
+		{map[string]any{"n\xff": 1.0}, "is not valid UTF-8"},
 	} {
 		if err := CheckAttrs(tc.attrs); !errors.Is(err, ErrInvalidItem) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%.60v: %v, want %q", tc.attrs, err, tc.want)

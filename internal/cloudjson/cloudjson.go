@@ -137,8 +137,18 @@ func decodeAttrs(data []byte) (map[string]any, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: attrs: must be an object of strings, numbers, booleans, nulls and lists", ErrSyntax)
 	}
+	// As for IDs: encoding/json rewrites invalid UTF-8 and lone surrogate
+	// escapes to U+FFFD, so that a name or string would read back other
+	// than written (and two names could become one). Refuse them: the raw
+	// bytes must be valid UTF-8, and every U+FFFD decoded must have been
+	// written as one.
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("%w: attrs: not valid UTF-8", ErrSyntax)
+	}
+	decoded := 0
 	out := make(map[string]any, len(m))
 	for k, v := range m {
+		decoded += strings.Count(k, "\uFFFD")
 		dec := json.NewDecoder(bytes.NewReader(v))
 		dec.UseNumber()
 		var val any
@@ -151,6 +161,7 @@ func decodeAttrs(data []byte) (map[string]any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: attrs.%s: %v", ErrSyntax, k, err)
 			}
+			decoded += countFFFD(x)
 			out[k] = x
 			continue
 		}
@@ -159,11 +170,23 @@ func decodeAttrs(data []byte) (map[string]any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: attrs.%s[%d]: %v", ErrSyntax, k, i, err)
 			}
+			decoded += countFFFD(x)
 			list[i] = x
 		}
 		out[k] = list
 	}
+	if decoded != countReplacementChars(data) {
+		return nil, fmt.Errorf("%w: attrs: a lone \\u surrogate escape (not valid UTF-8)", ErrSyntax)
+	}
 	return out, nil
+}
+
+// countFFFD counts U+FFFD in a decoded string value (0 for other values).
+func countFFFD(v any) int {
+	if s, ok := v.(string); ok {
+		return strings.Count(s, "\uFFFD")
+	}
+	return 0
 }
 
 // attrScalar converts a decoded JSON value that is not an array: strings,

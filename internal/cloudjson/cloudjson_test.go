@@ -99,6 +99,28 @@ func TestDecodeReplacementCharID(t *testing.T) {
 	}
 }
 
+// TestDecodeAttrsNotUTF8: attribute names and strings that are not valid
+// UTF-8 (raw bytes or lone surrogate escapes) are refused, not rewritten to
+// U+FFFD; one that really holds U+FFFD is kept.
+func TestDecodeAttrsNotUTF8(t *testing.T) {
+	for _, in := range []string{
+		"{\"points\":[[1]],\"attrs\":{\"s\":\"a\xffb\"}}",
+		"{\"points\":[[1]],\"attrs\":{\"l\":[\"x\",\"\xfe\"]}}",
+		"{\"points\":[[1]],\"attrs\":{\"n\xff\":1}}",
+		`{"points":[[1]],"attrs":{"s":"a\ud800"}}`,
+		`{"points":[[1]],"attrs":{"\udc00":true}}`,
+	} {
+		if _, err := Decode([]byte(in)); !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), "UTF-8") {
+			t.Errorf("Decode(%q): %v, want a UTF-8 error", in, err)
+		}
+	}
+	for _, in := range []string{`{"points":[[1]],"attrs":{"s":"a\ufffd","l":["\uFFFD"]}}`, "{\"points\":[[1]],\"attrs\":{\"\uFFFD\":\"\uFFFD\"}}"} {
+		if r, err := Decode([]byte(in)); err != nil || len(r.Attrs) == 0 {
+			t.Errorf("Decode(%s): %+v %v", in, r.Attrs, err)
+		}
+	}
+}
+
 func TestRoundTrip(t *testing.T) {
 	vals := []float32{0, float32(math.Copysign(0, -1)), 1, -1.5, math.MaxFloat32, math.SmallestNonzeroFloat32, 0.1, 1.0 / 3, 16777217, 3.4e-20}
 	c := wpcsim.Cloud{Dim: 2, Weights: vals[:5], Points: vals}
