@@ -12,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/ingest"
 )
 
 // IngestConfig is one ingest measurement: N items of a synthetic shape (or
@@ -51,11 +53,17 @@ type IngestReport struct {
 	PayloadBytesPerItem float64 `json:"payload_bytes_per_item"`
 	DiskPerPayload      float64 `json:"disk_per_payload"`
 	PeakRSSBytes        int64   `json:"peak_rss_bytes"`
-	Threads             int     `json:"threads"`
-	Encoding            string  `json:"encoding"`
-	Kernel              string  `json:"kernel"`
-	FeatureDim          int     `json:"rff_dim"`
-	GenerateAhead       bool    `json:"generate_ahead"` // items were generated concurrently with the ingest
+	// CPUSeconds is the process's CPU time (user + system) during the
+	// load, the generation of the items included; ItemsPerCPUSecond is
+	// Items over it: on a machine shared with other work, where wall time
+	// counts the waits for a core, this is the figure to compare.
+	CPUSeconds        float64 `json:"cpu_s"`
+	ItemsPerCPUSecond float64 `json:"items_per_cpu_s"`
+	Threads           int     `json:"threads"`
+	Encoding          string  `json:"encoding"`
+	Kernel            string  `json:"kernel"`
+	FeatureDim        int     `json:"rff_dim"`
+	GenerateAhead     bool    `json:"generate_ahead"` // items were generated concurrently with the ingest
 	// The first stage: its kind once loaded ("flat" or "hnsw"), and how
 	// long its graph took to catch up with the last write (the graph is
 	// built in the background during the ingest; Seconds excludes this).
@@ -63,16 +71,13 @@ type IngestReport struct {
 	IndexSeconds float64 `json:"index_catch_up_s"`
 }
 
-// maxBatchFloats bounds the floats of one batch, as the CLI's ingest does.
-const maxBatchFloats = 8 << 20
-
 // Ingest creates the collection "bench" in a new database under cfg.Dir,
 // upserts cfg.N generated items in batches, closes the database and
 // measures. Generation runs ahead on its own goroutine; its cost is not in
 // the figures as long as it keeps up, which it does on these shapes.
 func Ingest(ctx context.Context, cfg IngestConfig) (IngestReport, error) {
 	if cfg.Batch <= 0 {
-		cfg.Batch = 1000
+		cfg.Batch = ingest.DefaultBatch
 	}
 	db, err := wpcdb.Open(cfg.Dir, nil)
 	if err != nil {
@@ -88,35 +93,29 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestReport, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	batches := make(chan genBatch, 2)
-	go generate(ctx, cfg, batches)
+	// The ingest pipeline of the CLI and the server (ingest.Commit), the
+	// items generated ahead on their own goroutines.
+	batches := make(chan ingest.Batch, 2)
+	var gen genTotals
+	go generate(ctx, cfg, batches, &gen)
 	var rep IngestReport
-	var payload int64
-	start := time.Now()
-	for gb := range batches {
-		if gb.err != nil {
-			db.Close()
-			return IngestReport{}, gb.err
-		}
-		b := gb.items
-		if err := c.Upsert(ctx, b); err != nil {
-			db.Close()
-			return IngestReport{}, err
-		}
-		rep.Items += len(b)
-		for _, it := range b {
-			rep.Points += int64(it.Cloud.Len())
-		}
-		payload += gb.payload
+	start, cpu0 := time.Now(), processCPU()
+	st, err := ingest.Commit(ctx, c, batches, ingest.Options{Unit: "item", Progress: func(st ingest.Stats) {
 		if cfg.Progress != nil {
-			cfg.Progress(rep.Items)
+			cfg.Progress(st.Committed)
 		}
-	}
-	if err := ctx.Err(); err != nil {
+	}})
+	if err != nil {
 		db.Close()
 		return IngestReport{}, err
 	}
+	rep.Items, rep.Points = st.Committed, gen.points.Load()
+	payload := gen.payload.Load()
 	rep.Seconds = time.Since(start).Seconds()
+	rep.CPUSeconds = (processCPU() - cpu0) / 1000 // ms
+	if rep.CPUSeconds > 0 {
+		rep.ItemsPerCPUSecond = float64(rep.Items) / rep.CPUSeconds
+	}
 	items := float64(max(rep.Items, 1))
 	rep.DataBytesPerItem = float64(dirSize(cfg.Dir, ".sst")) / items
 	rep.PayloadBytesPerItem = float64(payload) / items
@@ -152,12 +151,9 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestReport, error) {
 	return rep, nil
 }
 
-// genBatch is a batch of generated items, or the error that stopped the
-// generation.
-type genBatch struct {
-	items   []wpcdb.Item
-	payload int64 // the items' payloadBytes
-	err     error
+// genTotals count what generate produced: points and payloadBytes.
+type genTotals struct {
+	points, payload atomic.Int64
 }
 
 // payloadBytes is what an item is, in the collection's point encoding
@@ -173,7 +169,7 @@ func payloadBytes(it wpcdb.Item, pointBytes int) int64 {
 
 // generate produces batches of items in order, generating each batch's
 // items in parallel.
-func generate(ctx context.Context, cfg IngestConfig, out chan<- genBatch) {
+func generate(ctx context.Context, cfg IngestConfig, out chan<- ingest.Batch, totals *genTotals) {
 	defer close(out)
 	dim, maxPoints := cfg.Source.Shape()
 	pointBytes := 4
@@ -183,7 +179,7 @@ func generate(ctx context.Context, cfg IngestConfig, out chan<- genBatch) {
 	perItem := (maxPoints + 1) * (dim + 1)
 	for lo := 0; lo < cfg.N; {
 		n := min(cfg.Batch, cfg.N-lo)
-		n = max(1, min(n, maxBatchFloats/perItem))
+		n = max(1, min(n, ingest.MaxBatchFloats/perItem))
 		b := make([]wpcdb.Item, n)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
@@ -198,22 +194,17 @@ func generate(ctx context.Context, cfg IngestConfig, out chan<- genBatch) {
 			}()
 		}
 		wg.Wait()
-		gb := genBatch{items: b}
-		for _, it := range b {
-			gb.payload += payloadBytes(it, pointBytes)
-		}
-		for i, err := range errs {
-			if err != nil {
-				gb = genBatch{err: fmt.Errorf("bench: item %d: %w", lo+i, err)}
+		gb := ingest.Batch{Items: b}
+		for i, it := range b {
+			if errs[i] != nil {
+				gb = ingest.Batch{Err: fmt.Errorf("bench: item %d: %w", lo+i, errs[i])}
 				break
 			}
+			gb.Pos = append(gb.Pos, lo+i)
+			totals.points.Add(int64(it.Cloud.Len()))
+			totals.payload.Add(payloadBytes(it, pointBytes))
 		}
-		select {
-		case out <- gb:
-		case <-ctx.Done():
-			return
-		}
-		if gb.err != nil {
+		if !ingest.Send(ctx, out, gb) || gb.Err != nil {
 			return
 		}
 		lo += n
@@ -256,6 +247,6 @@ func PeakRSS() int64 {
 
 // String is the one-line summary of an ingest.
 func (r IngestReport) String() string {
-	return fmt.Sprintf("ingested %d items in %.2f s (%.0f items/s, %.3g points/s, %.1f MB/s, %.0f bytes/item of data on disk = %.2f× the %.0f of points, weights, ID and attributes, %.0f with the saved first stage, peak RSS %d MiB, %d threads); %s first stage built %.2f s later",
-		r.Items, r.Seconds, r.ItemsPerSec, r.PointsPerSec, r.MBPerSec, r.DataBytesPerItem, r.DiskPerPayload, r.PayloadBytesPerItem, r.BytesPerItem, r.PeakRSSBytes>>20, r.Threads, r.Index, r.IndexSeconds)
+	return fmt.Sprintf("ingested %d items in %.2f s (%.0f items/s, %.0f items per CPU second, %.3g points/s, %.1f MB/s, %.0f bytes/item of data on disk = %.2f× the %.0f of points, weights, ID and attributes, %.0f with the saved first stage, peak RSS %d MiB, %d threads); %s first stage built %.2f s later",
+		r.Items, r.Seconds, r.ItemsPerSec, r.ItemsPerCPUSecond, r.PointsPerSec, r.MBPerSec, r.DataBytesPerItem, r.DiskPerPayload, r.PayloadBytesPerItem, r.BytesPerItem, r.PeakRSSBytes>>20, r.Threads, r.Index, r.IndexSeconds)
 }

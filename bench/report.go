@@ -124,8 +124,8 @@ func (r Report) Markdown() string {
 	}
 	if r.Ingest != nil {
 		in := r.Ingest
-		fmt.Fprintf(&b, "\n## Ingest\n\n| items | seconds | items/s | points/s | MB/s | data bytes/item | × payload | bytes/item with index | first stage built (s) | peak RSS MiB | threads |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-		fmt.Fprintf(&b, "| %d | %.2f | %.0f | %.3g | %.1f | %.0f | %.2f | %.0f | %.2f | %d | %d |\n", in.Items, in.Seconds, in.ItemsPerSec, in.PointsPerSec, in.MBPerSec,
+		fmt.Fprintf(&b, "\n## Ingest\n\n| items | seconds | items/s | items/CPU s | points/s | MB/s | data bytes/item | × payload | bytes/item with index | first stage built (s) | peak RSS MiB | threads |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| %d | %.2f | %.0f | %.0f | %.3g | %.1f | %.0f | %.2f | %.0f | %.2f | %d | %d |\n", in.Items, in.Seconds, in.ItemsPerSec, in.ItemsPerCPUSecond, in.PointsPerSec, in.MBPerSec,
 			in.DataBytesPerItem, in.DiskPerPayload, in.BytesPerItem, in.IndexSeconds, in.PeakRSSBytes>>20, in.Threads)
 	}
 	if len(r.Runs) > 0 {

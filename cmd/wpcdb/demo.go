@@ -11,6 +11,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/encoder"
+	"github.com/wpcdb/wpcdb/ingest"
 	"github.com/wpcdb/wpcdb/internal/demodata"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -79,24 +80,39 @@ func (a *app) runDemo(ctx context.Context, dir string, queries int) error {
 	}
 	start := time.Now()
 	bar := a.progress(int64(len(train.Pixels)), "ingest")
+	// The ingest pipeline: images are encoded on one goroutine while the
+	// previous batch is committed.
 	const batch = 500
-	for lo := 0; lo < len(train.Pixels); lo += batch {
-		var items []wpcdb.Item
-		for i := lo; i < min(lo+batch, len(train.Pixels)); i++ {
-			cl, err := encode(strconv.Itoa(i), train.Pixels[i])
-			if err != nil {
-				return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan ingest.Batch, 1)
+	go func() {
+		defer close(batches)
+		for lo := 0; lo < len(train.Pixels); lo += batch {
+			var b ingest.Batch
+			for i := lo; i < min(lo+batch, len(train.Pixels)); i++ {
+				cl, err := encode(strconv.Itoa(i), train.Pixels[i])
+				if err != nil {
+					ingest.Send(ctx, batches, ingest.Batch{Err: err})
+					return
+				}
+				label := train.Labels[i]
+				b.Items = append(b.Items, wpcdb.Item{ID: fmt.Sprintf("train-%04d", i), Cloud: cl,
+					Attrs: map[string]any{"class": demodata.Classes[label], "label": float64(label)}})
+				b.Pos = append(b.Pos, i)
 			}
-			label := train.Labels[i]
-			items = append(items, wpcdb.Item{ID: fmt.Sprintf("train-%04d", i), Cloud: cl,
-				Attrs: map[string]any{"class": demodata.Classes[label], "label": float64(label)}})
+			if !ingest.Send(ctx, batches, b) {
+				return
+			}
 		}
-		if err := c.Upsert(ctx, items); err != nil {
-			return err
-		}
+	}()
+	_, err = ingest.Commit(ctx, c, batches, ingest.Options{Unit: "image", Progress: func(st ingest.Stats) {
 		if bar != nil {
-			bar.Set(lo + len(items))
+			bar.Set(st.Committed)
 		}
+	}})
+	if err != nil {
+		return err
 	}
 	if bar != nil {
 		bar.Finish()

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/collconfig"
@@ -191,7 +193,7 @@ upserts them into a collection of the embedded database (--data).
 				}
 				return err
 			}
-			return a.withDB(func(db *wpcdb.DB) error { return a.encodeIngest(cmd.Context(), db, enc, &f, args) })
+			return a.withBackend(func(b backend) error { return a.encodeIngest(cmd.Context(), b, enc, &f, args) })
 		},
 	}
 	f.register(cmd, false)
@@ -317,46 +319,79 @@ func runEncode(ctx context.Context, enc encoder.Encoder, paths []string, n int, 
 	return nil
 }
 
-// encodeIngest streams the clouds into a collection, creating it (default
-// similarity, the clouds' dimension) if it does not exist.
-func (a *app) encodeIngest(ctx context.Context, db *wpcdb.DB, enc encoder.Encoder, f *encodeFlags, paths []string) error {
-	c, err := db.Collection(f.ingest)
-	if err != nil && !errors.Is(err, wpcdb.ErrCollectionNotFound) {
-		return err
-	}
-	var st ingest.Stats
+// encodeIngest streams the clouds into a collection, embedded or on
+// --addr's server, through the ingest pipeline (encoding on one goroutine
+// while the previous batch is committed), creating the collection
+// (default similarity, the clouds' dimension) if it does not exist.
+func (a *app) encodeIngest(ctx context.Context, b backend, enc encoder.Encoder, f *encodeFlags, paths []string) error {
 	start := time.Now()
-	err = runEncode(ctx, enc, paths, f.batch, func(recs []encodedCloud) error {
-		if c == nil {
-			dim := enc.Dim()
-			if dim == 0 {
-				dim = recs[0].cloud.Dim
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan ingest.Batch, 1)
+	go func() {
+		defer close(batches)
+		n := 0
+		err := runEncode(ctx, enc, paths, f.batch, func(recs []encodedCloud) error {
+			var bt ingest.Batch
+			for _, r := range recs {
+				n++
+				bt.Items = append(bt.Items, wpcdb.Item{ID: r.id, Cloud: r.cloud})
+				bt.Pos = append(bt.Pos, n)
 			}
-			cc := wpcdb.CollectionConfig{Dim: dim, MaxPoints: collconfig.DefaultMaxPoints}
-			if c, err = db.CreateCollection(ctx, f.ingest, cc); err != nil {
-				return err
+			if !ingest.Send(ctx, batches, bt) {
+				return ctx.Err()
 			}
-			fmt.Fprintf(a.stderr, "wpcdb: created collection %q (dim %d, default similarity; see 'collection describe')\n", f.ingest, dim)
+			return nil
+		})
+		if err != nil {
+			ingest.Send(ctx, batches, ingest.Batch{Err: err})
 		}
-		items := make([]wpcdb.Item, len(recs))
-		for i, r := range recs {
-			items[i] = wpcdb.Item{ID: r.id, Cloud: r.cloud}
+	}()
+	t := &encodeTarget{a: a, b: b, name: f.ingest, dim: enc.Dim()}
+	st, err := ingest.Commit(ctx, t, batches, ingest.Options{Unit: "cloud", Log: func(msg string) { fmt.Fprintln(a.stderr, msg) }})
+	if t.t != nil {
+		// Ends the load: the first stage is built or calibrated.
+		if cerr := t.t.Close(); err == nil {
+			err = cerr
 		}
-		if err := c.Upsert(ctx, items); err != nil {
-			return fmt.Errorf("%w; ingest stopped: %d items committed before this batch", err, st.Committed)
-		}
-		st.Committed += len(items)
-		return nil
-	})
+	}
 	if err != nil {
 		return err
 	}
-	if c != nil {
-		if err := c.LoadDone(ctx); err != nil { // the first stage calibrates
-			return err
-		}
-	}
 	return a.printIngestSummary(st, start)
+}
+
+// encodeTarget opens the collection on the first batch, creating it with
+// the clouds' dimension when it does not exist.
+type encodeTarget struct {
+	a    *app
+	b    backend
+	name string
+	dim  int // the encoder's, 0: the first cloud's
+	t    ingestTarget
+}
+
+func (e *encodeTarget) UpsertWith(ctx context.Context, items []wpcdb.Item, opts wpcdb.UpsertOptions) (wpcdb.UpsertResult, error) {
+	if e.t == nil {
+		t, err := e.b.Ingest(ctx, e.name)
+		if errors.Is(err, wpcdb.ErrCollectionNotFound) || status.Code(err) == codes.NotFound {
+			dim := e.dim
+			if dim == 0 {
+				dim = items[0].Cloud.Dim
+			}
+			cc := wpcdb.CollectionConfig{Dim: dim, MaxPoints: collconfig.DefaultMaxPoints}
+			if _, err := e.b.CreateCollection(ctx, e.name, cc, nil); err != nil {
+				return wpcdb.UpsertResult{}, err
+			}
+			fmt.Fprintf(e.a.stderr, "wpcdb: created collection %q (dim %d, default similarity; see 'collection describe')\n", e.name, dim)
+			t, err = e.b.Ingest(ctx, e.name)
+		}
+		if err != nil {
+			return wpcdb.UpsertResult{}, err
+		}
+		e.t = t
+	}
+	return e.t.UpsertWith(ctx, items, opts)
 }
 
 // reportCompression encodes up to 300 inputs with and without compression

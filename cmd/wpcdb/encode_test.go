@@ -98,8 +98,18 @@ func TestEncodePatchCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ingested 3 items") || !strings.Contains(errOut, `created collection "imgs" (dim 18`) {
 		t.Fatalf("ingest: %d %q %q", code, out, errOut)
 	}
-	if out, errOut, code := runCLI(t, "", "--data", data2, "get", "imgs", "1"); code != 0 || !strings.Contains(out, "1") {
-		t.Fatalf("get: %d %s %s", code, out, errOut)
+	embedded, errOut, code := runCLI(t, "", "--data", data2, "get", "imgs", "1")
+	if code != 0 || !strings.Contains(embedded, "1") {
+		t.Fatalf("get: %d %s %s", code, embedded, errOut)
+	}
+	// With --addr the same clouds go to the server, which stores the same.
+	addr := startServer(t, nil)
+	out, errOut, code = runCLI(t, "", "--addr", addr, "encode", "--encoder", "patch", "--patch-size", "4", idxPath, "--ingest", "imgs")
+	if code != 0 || !strings.Contains(out, "ingested 3 items") || !strings.Contains(errOut, `created collection "imgs" (dim 18`) {
+		t.Fatalf("ingest --addr: %d %q %q", code, out, errOut)
+	}
+	if remote, errOut, code := runCLI(t, "", "--addr", addr, "get", "imgs", "1"); code != 0 || remote != embedded {
+		t.Fatalf("get --addr: %d %q %s, embedded %q", code, remote, errOut, embedded)
 	}
 }
 

@@ -48,13 +48,7 @@ by the same code. Batches and --skip-invalid behave as in ingest.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&f.batch, "batch", ingest.DefaultBatch, "items per durable batch (fewer when clouds are large)")
-	fl.BoolVar(&f.skipInvalid, "skip-invalid", false, "skip invalid items (and count them) instead of stopping")
-	fl.StringVar(&f.points, "points", "", ".npy of points, shape (N, M, d), float32 or float16")
-	fl.StringVar(&f.weights, "weights", "", ".npy of weights, shape (N, M) (default: all 1)")
-	fl.StringVar(&f.lengths, "lengths", "", ".npy of points per item, shape (N,), integers (default: M)")
-	fl.StringVar(&f.ids, "ids", "", "text file of IDs, one per line (default: the row number)")
-	fl.StringVar(&f.attrs, "attrs", "", "JSONL file of attribute objects, one per line")
+	f.register(fl)
 	return cmd
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/wpcdb/wpcdb"
@@ -76,13 +77,7 @@ ingest is idempotent.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.input, "input", "", "JSONL file of clouds, or - for standard input")
-	fl.IntVar(&f.batch, "batch", ingest.DefaultBatch, "items per durable batch (fewer when clouds are large)")
-	fl.BoolVar(&f.skipInvalid, "skip-invalid", false, "skip invalid items (and count them) instead of stopping")
-	fl.StringVar(&f.points, "points", "", ".npy of points, shape (N, M, d), float32 or float16")
-	fl.StringVar(&f.weights, "weights", "", ".npy of weights, shape (N, M) (default: all 1)")
-	fl.StringVar(&f.lengths, "lengths", "", ".npy of points per item, shape (N,), integers (default: M)")
-	fl.StringVar(&f.ids, "ids", "", "text file of IDs, one per line (default: the row number)")
-	fl.StringVar(&f.attrs, "attrs", "", "JSONL file of attribute objects, one per line")
+	f.register(fl)
 	return cmd
 }
 
@@ -266,4 +261,15 @@ func (a *app) progress(total int64, desc string) *progressbar.ProgressBar {
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetPredictTime(true),
 	)
+}
+
+// register adds the batch and NumPy input flags of ingest and import.
+func (f *ingestFlags) register(fl *pflag.FlagSet) {
+	fl.IntVar(&f.batch, "batch", ingest.DefaultBatch, "items per durable batch (fewer when clouds are large)")
+	fl.BoolVar(&f.skipInvalid, "skip-invalid", false, "skip invalid items (and count them) instead of stopping")
+	fl.StringVar(&f.points, "points", "", ".npy of points, shape (N, M, d), float32 or float16")
+	fl.StringVar(&f.weights, "weights", "", ".npy of weights, shape (N, M) (default: all 1)")
+	fl.StringVar(&f.lengths, "lengths", "", ".npy of points per item, shape (N,), integers (default: M)")
+	fl.StringVar(&f.ids, "ids", "", "text file of IDs, one per line (default: the row number)")
+	fl.StringVar(&f.attrs, "attrs", "", "JSONL file of attribute objects, one per line")
 }
