@@ -115,7 +115,7 @@ var pcaDims = []int{16, 32, 64, 128}
 // top K whenever any candidate ranks it within 2·Depth.
 //
 // Depth is scaled to the sample when the collection holds more items than
-// it reads (depth · sample / count, at least K), so that the measured
+// it reads (depth · sample / count, at least 2·K), so that the measured
 // recall is that of the same fraction of the collection.
 func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat Featurizer, items Items, o CalibrateOptions) (Calibration, error) {
 	o = o.withDefaults()
@@ -204,7 +204,11 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 
 	depth := o.Depth
 	if count > len(sample) {
-		depth = max(o.K, int(math.Round(float64(o.Depth)*float64(len(sample))/float64(count))))
+		// Never below 2·K: at depth K recall@K asks for a perfect order
+		// and under-measures every candidate (see the root package's
+		// calibrationSampleSize); above the sample the callers size for,
+		// this measures a slightly larger fraction than searches read.
+		depth = max(2*o.K, int(math.Round(float64(o.Depth)*float64(len(sample))/float64(count))))
 	}
 	depth = min(depth, len(sample)-1)
 
