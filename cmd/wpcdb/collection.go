@@ -407,6 +407,16 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 	}
 }
 
+// inputArgs requires at least one INPUT argument; msg says so.
+func inputArgs(msg string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return usageError{errors.New(msg)}
+		}
+		return nil
+	}
+}
+
 func indexString(ic collconfig.Index) string {
 	s := ic.Kind
 	if ic.Kind == collconfig.IndexAuto && ic.GraphAt > 0 {

@@ -149,12 +149,7 @@ upserts them into a collection of the embedded database (--data).
   wpcdb encode fit --encoder text --lines --out idf.json corpus.txt
   wpcdb encode --encoder text --model idf.json --lines corpus.txt --ingest docs
   wpcdb encode --encoder tokens --lengths len.npy --head head.safetensors --max-points 32 feats.npy`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usageError{errors.New("encode needs at least one INPUT file")}
-			}
-			return nil
-		},
+		Args: inputArgs("encode needs at least one INPUT file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.name == "" {
 				return usageError{fmt.Errorf("encode: --encoder is required (%s)", strings.Join(encoder.Names(), ", "))}
@@ -211,12 +206,7 @@ func (a *app) encodeFitCommand() *cobra.Command {
 components, default 16; pass the same --patch-size and --rgb); for text, the
 document frequency of every word (a document is a file, or a line with --lines),
 leaving out words seen in fewer than --min-df documents.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usageError{errors.New("encode fit needs at least one INPUT file")}
-			}
-			return nil
-		},
+		Args: inputArgs("encode fit needs at least one INPUT file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.out == "" {
 				return usageError{errors.New("encode fit: --out MODEL.json is required")}
