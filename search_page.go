@@ -76,49 +76,18 @@ func (c *Collection) RerankWith(ctx context.Context, q wpcsim.Cloud, ids []strin
 	if err := c.checkQuerySize(q); err != nil {
 		return SearchResult{}, err
 	}
-	for attempt := 0; ; attempt++ {
-		present, missing, err := c.partitionIDs(ids)
-		if err != nil {
+	res, err := c.engine.Rerank(ctx, q, ids)
+	if lerr := c.coll.CheckLive(); lerr != nil {
+		return SearchResult{}, lerr // dropped meanwhile
+	}
+	if err != nil {
+		return SearchResult{}, err
+	}
+	out := SearchResult{Hits: res.Hits, Stats: res.Stats, Missing: res.Missing}
+	if opts.WithAttrs {
+		if err := c.fillAttrs(out.Hits); err != nil {
 			return SearchResult{}, err
 		}
-		res, err := c.engine.Rerank(ctx, q, present)
-		if lerr := c.coll.CheckLive(); lerr != nil {
-			return SearchResult{}, lerr // dropped meanwhile
-		}
-		if errors.Is(err, ErrNotFound) && attempt < 3 {
-			continue // deleted between the lookup and the rerank: look again
-		}
-		if err != nil {
-			return SearchResult{}, err
-		}
-		out := SearchResult{Hits: res.Hits, Stats: res.Stats, Missing: missing}
-		if opts.WithAttrs {
-			if err := c.fillAttrs(out.Hits); err != nil {
-				return SearchResult{}, err
-			}
-		}
-		return out, nil
 	}
-}
-
-// partitionIDs splits ids into those that exist and those that do not,
-// each in request order and once.
-func (c *Collection) partitionIDs(ids []string) (present, missing []string, err error) {
-	seen := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		_, ok, err := c.coll.Lookup(id)
-		if err != nil {
-			return nil, nil, err
-		}
-		if ok {
-			present = append(present, id)
-		} else {
-			missing = append(missing, id)
-		}
-	}
-	return present, missing, nil
+	return out, nil
 }

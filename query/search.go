@@ -7,7 +7,6 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -102,6 +101,9 @@ type Stats struct {
 type Response struct {
 	Hits  []Hit
 	Stats Stats
+	// Missing lists, for Rerank, the requested IDs that are not live (unknown,
+	// or deleted while it ran), in request order, each once.
+	Missing []string
 }
 
 // DefaultCandidates is the first-stage depth used when a request gives
@@ -218,7 +220,8 @@ func (e *Engine) exactHits(fc firststage.Candidates, allowed *roaring.Bitmap) ([
 }
 
 // Rerank scores the items with these IDs exactly and returns them sorted.
-// Unknown IDs are an error listing every one of them.
+// IDs that are not live (unknown, or deleted while it runs) are listed in
+// the response's Missing, not an error.
 func (e *Engine) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (Response, error) {
 	start := time.Now()
 	if len(ids) > MaxK {
@@ -230,32 +233,38 @@ func (e *Engine) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (Resp
 	}
 	defer sc.Release()
 	var iids []uint32
-	var unknown []string
+	var asked []string // each ID once, in request order
 	seen := map[string]bool{}
 	for _, id := range ids {
 		if seen[id] {
 			continue
 		}
 		seen[id] = true
+		asked = append(asked, id)
 		iid, ok, err := e.Coll.Lookup(id)
 		if err != nil {
 			return Response{}, err
 		}
-		if !ok {
-			unknown = append(unknown, fmt.Sprintf("%q", id))
-			continue
+		if ok {
+			iids = append(iids, iid)
 		}
-		iids = append(iids, iid)
 	}
-	if len(unknown) > 0 {
-		return Response{}, fmt.Errorf("%w: unknown IDs: %s", storage.ErrNotFound, strings.Join(unknown, ", "))
-	}
-	hits, err := e.rerank(ctx, sc, iids)
+	hits, err := e.rerank(ctx, sc, iids) // skips items deleted meanwhile
 	if err != nil {
 		return Response{}, err
 	}
 	sortHits(hits)
-	return Response{Hits: hits, Stats: Stats{Plan: "rerank", Passing: len(iids), Candidates: len(iids), Reranked: len(hits), RerankMs: ms(time.Since(start)), TotalMs: ms(time.Since(start))}}, nil
+	scored := make(map[string]bool, len(hits))
+	for _, h := range hits {
+		scored[h.ID] = true
+	}
+	var missing []string
+	for _, id := range asked {
+		if !scored[id] {
+			missing = append(missing, id)
+		}
+	}
+	return Response{Hits: hits, Missing: missing, Stats: Stats{Plan: "rerank", Passing: len(iids), Candidates: len(iids), Reranked: len(hits), RerankMs: ms(time.Since(start)), TotalMs: ms(time.Since(start))}}, nil
 }
 
 func (e *Engine) scorer(q wpcsim.Cloud) (*wpcsim.Scorer, error) {
