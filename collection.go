@@ -215,7 +215,7 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 	writes := make([]storage.ItemWrite, len(items))
 	errs := make([]error, len(items))
 	phis := make([][]float32, len(items))
-	parallel.For(len(items), c.db.opts.Parallelism, func(i int) { phis[i], errs[i] = c.prepare(&items[i], &writes[i]) })
+	parallel.For(len(items), c.db.opts.Parallelism, func(i int) { errs[i] = c.prepare(&items[i], &writes[i]) })
 	// indexMu is held shared from here, so the stage whose vectors are
 	// computed is the one they are added to.
 	c.indexMu.RLock()
@@ -268,30 +268,24 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 }
 
 // prepare validates an item and computes what is stored with it. φ is
-// returned only for MaxSim's encoding, which is computed here; a
-// random-feature φ is computed by mapFeatures when needed, and checked
-// here only when the weights are large enough that it might overflow.
-func (c *Collection) prepare(it *Item, w *storage.ItemWrite) ([]float32, error) {
+// computed by mapFeatures, and only when the first stage is loaded; a
+// random-feature φ is checked here when the weights are large enough that
+// it might overflow (MaxSim's encoding fails only on a cloud that
+// encodeCloud has already refused).
+func (c *Collection) prepare(it *Item, w *storage.ItemWrite) error {
 	cfg := c.coll.Config()
 	if err := checkIDAttrs(it); err != nil {
-		return nil, err
+		return err
 	}
 	q, half, self, err := encodeCloud(cfg, c.sim, it.Cloud)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	*w = storage.ItemWrite{ID: it.ID, Cloud: q, Half: half, Self: self, Attrs: it.Attrs}
-	var phi []float32
-	switch f := c.features.(type) {
-	case nil:
-	case *wpcsim.FeatureMap:
-		if !phiFinite(f, q) {
-			_, err = f.Map(q, nil)
-		}
-	default:
-		phi, err = f.Map(q, nil)
+	if f, ok := c.features.(*wpcsim.FeatureMap); ok && !phiFinite(f, q) {
+		_, err = f.Map(q, nil)
 	}
-	return phi, err
+	return err
 }
 
 // phiFinite reports whether φ(x) is certainly finite, from a bound: every
@@ -320,14 +314,15 @@ func phiFinite(f *wpcsim.FeatureMap, x wpcsim.Cloud) bool {
 	return sumW*norm*math.Sqrt(alpha) < 1e36
 }
 
-// mapFeatures sets phis of the prepared items (those whose errs are nil)
-// that have none yet: one MapBatch, or their linear blocks alone when need
-// says so. An item whose φ fails gets its error in errs.
+// mapFeatures sets phis of the prepared items (those whose errs are nil):
+// one MapBatch (one Map per cloud for MaxSim's encoding), or their linear
+// blocks alone when need says so. An item whose φ fails gets its error in
+// errs.
 func (c *Collection) mapFeatures(writes []storage.ItemWrite, phis [][]float32, errs []error, need phiNeed) {
 	var clouds []wpcsim.Cloud
 	var at []int
 	for i := range writes {
-		if errs[i] == nil && phis[i] == nil {
+		if errs[i] == nil {
 			clouds = append(clouds, writes[i].Cloud)
 			at = append(at, i)
 		}
