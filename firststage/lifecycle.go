@@ -3,7 +3,6 @@ package firststage
 import (
 	"fmt"
 
-	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/pointindex"
 	"github.com/wpcdb/wpcdb/storage"
@@ -15,10 +14,10 @@ import (
 // replay, and save. The root package decides when (on first use, on
 // recalibration, on close) and holds the collection's locks.
 
-// TieredOptions turns a collection's index config into the options of the
-// index holding m's vectors.
-func TieredOptions(ic collconfig.Index, m *Map) index.TieredOptions {
-	return ic.Tiered(m.Dim(), m.Exact())
+// tieredOptions is the options of the index holding m's vectors for
+// coll (collconfig.Index.Tiered).
+func tieredOptions(coll *storage.Coll, m *Map) index.TieredOptions {
+	return coll.Config().Index.Tiered(m.Dim(), m.Exact())
 }
 
 // Vectors computes items' g(X,X) and φ for a map. φ is not stored (see
@@ -33,7 +32,7 @@ type Vectors interface {
 
 // Build builds a stage for map m from every item's vectors.
 func Build(coll *storage.Coll, vecs Vectors, m *Map) (*Stage, error) {
-	idx, err := index.NewTiered(m.Dim(), m.Metric(), TieredOptions(coll.Config().Index, m))
+	idx, err := index.NewTiered(m.Dim(), m.Metric(), tieredOptions(coll, m))
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +95,7 @@ func LoadSaved(coll *storage.Coll, vecs Vectors, sim *wpcsim.Similarity, feat Fe
 	if err != nil {
 		return nil, false, err
 	}
-	idx, err := index.LoadTiered(saved, TieredOptions(coll.Config().Index, m))
+	idx, err := index.LoadTiered(saved, tieredOptions(coll, m))
 	if err != nil {
 		return nil, false, err
 	}
