@@ -146,6 +146,26 @@ func (f *Flat) Delete(id uint32) {
 	f.panels = f.panels[:(last+f.pw-1)/f.pw*f.pw*f.dim]
 	f.norms2 = f.norms2[:last]
 	delete(f.slot, id)
+	if cap(f.ids) > 64 && len(f.ids) < cap(f.ids)/4 {
+		f.shrink()
+	}
+}
+
+// shrink reallocates the slices and the ID map at twice the vectors held
+// (f.mu held): a Tiered buffer that moved 100,000 vectors into the graph
+// otherwise kept their panels (4·dim bytes each) and a map that Go never
+// shrinks, twice the graph's own memory at dimension 64.
+func (f *Flat) shrink() {
+	n := len(f.ids)
+	panels := make([]float32, len(f.panels), max(2*len(f.panels), 4*f.pw*f.dim))
+	copy(panels, f.panels)
+	f.panels = panels
+	f.norms2 = append(make([]float32, 0, 2*n), f.norms2...)
+	f.ids = append(make([]uint32, 0, 2*n), f.ids...)
+	f.slot = make(map[uint32]int, n)
+	for s, id := range f.ids {
+		f.slot[id] = s
+	}
 }
 
 // score is the metric's "higher is closer" score of a prepared query q

@@ -2,6 +2,7 @@ package index
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -385,5 +386,68 @@ func TestTieredLoadMidMove(t *testing.T) {
 		if r.ID == moving {
 			t.Fatalf("the graph's stale copy of %d was kept: %v", moving, res)
 		}
+	}
+}
+
+// TestTieredCodesOnly: a graph keeping codes alone holds no vectors,
+// finds most of the exact top 10, and loads back identical; an index that
+// wants vectors refuses it, and a saved graph with vectors drops them when
+// loaded into an index that keeps codes alone.
+func TestTieredCodesOnly(t *testing.T) {
+	const seed = 19
+	t.Logf("seed %d", seed)
+	ts := newTestSet(seed, 1200, 32, 8, 30)
+	for _, m := range []Metric{InnerProduct, Cosine, L2} {
+		opts := TieredOptions{GraphAt: 1, HNSW: HNSWOptions{M: 8, Seed: seed}, CodesOnly: true}
+		idx, _ := NewTiered(32, m, opts)
+		f := NewFlat(32, m)
+		addBoth(idx, f, ts)
+		idx.Wait()
+		if g := idx.graph; g == nil || !g.CodesOnly() || g.vecs != nil || len(g.codes) != 32*len(ts.ids) {
+			t.Fatalf("%s: graph keeps vectors (or no codes)", m)
+		}
+		r := tieredRecall(t, idx, f, ts.qs, 10, nil)
+		t.Logf("%s: recall@10 %.3f by codes alone", m, r)
+		if r < 0.9 {
+			t.Fatalf("%s: recall@10 %.3f by codes alone", m, r)
+		}
+		p := memPersister{}
+		if err := idx.Save(p); err != nil {
+			t.Fatal(err)
+		}
+		got, err := LoadTiered(p, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range ts.qs {
+			a, _ := idx.Search(q, 10, nil, Params{})
+			b, _ := got.Search(q, 10, nil, Params{})
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("%s: results differ after load:\n%v\n%v", m, a, b)
+			}
+		}
+		got.Stop()
+		if _, err := LoadTiered(p, TieredOptions{GraphAt: 1}); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s: codes-only graph loaded where vectors are needed: %v", m, err)
+		}
+		idx.Stop()
+
+		// Saved with vectors, loaded into codes alone.
+		opts.CodesOnly = false
+		withVecs, _ := NewTiered(32, m, opts)
+		addBoth(withVecs, NewFlat(32, m), ts)
+		withVecs.Wait()
+		p = memPersister{}
+		withVecs.Save(p)
+		withVecs.Stop()
+		opts.CodesOnly = true
+		got, err = LoadTiered(p, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.graph.CodesOnly() || got.graph.vecs != nil {
+			t.Fatalf("%s: loaded graph kept its vectors", m)
+		}
+		got.Stop()
 	}
 }
