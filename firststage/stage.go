@@ -88,9 +88,7 @@ func (s *Stage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed 
 		}
 	}
 	if allowed != nil {
-		if miss := s.Index.Missing(allowed); !miss.IsEmpty() {
-			c.Unindexed = miss.ToArray()
-		}
+		c.Unindexed = s.Index.Missing(allowed)
 	}
 	return c, nil
 }

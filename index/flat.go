@@ -232,8 +232,8 @@ func (f *Flat) Search(q []float32, k int, filter *roaring.Bitmap, _ Params) ([]R
 				continue
 			}
 			top.push(Result{ID: f.ids[s], Score: sc})
-			if len(top.h) == k {
-				worst = top.h[0].Score
+			if top.full() {
+				worst = top.worst()
 			}
 		}
 	}

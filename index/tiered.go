@@ -133,11 +133,16 @@ func (t *Tiered) IDs() *roaring.Bitmap {
 	return t.ids.Clone()
 }
 
-// Missing returns the members of allowed the index does not hold.
-func (t *Tiered) Missing(allowed *roaring.Bitmap) *roaring.Bitmap {
+// Missing returns the members of allowed the index does not hold, in
+// ascending order (nil when it holds them all, the common case, found
+// without building a bitmap: the AndNot was 4% of a linear-kernel search).
+func (t *Tiered) Missing(allowed *roaring.Bitmap) []uint32 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return roaring.AndNot(allowed, t.ids)
+	if allowed.AndCardinality(t.ids) == allowed.GetCardinality() {
+		return nil
+	}
+	return roaring.AndNot(allowed, t.ids).ToArray()
 }
 
 // Add buffers the vector of id (replacing any earlier one) and wakes the
