@@ -15,7 +15,9 @@ import (
 // error wrapping it names the flag.
 var ErrInvalidRun = wpcerr.New(wpcerr.InvalidArgument, "bench: invalid run configuration")
 
-func invalidRun(format string, args ...any) error { return wpcerr.Errorf(ErrInvalidRun, format, args...) }
+func invalidRun(format string, args ...any) error {
+	return wpcerr.Errorf(ErrInvalidRun, format, args...)
+}
 
 // workload is what Run ingests and searches: the items, the queries, the
 // collection's configuration and how the report and the truth cache name
