@@ -109,18 +109,29 @@ func (s *Store) CreateCollection(name string, cfg collconfig.Config, sample *wpc
 }
 
 func (s *Store) nextCID() (uint32, error) {
-	v, closer, err := s.db.Get([]byte{tagNextCID})
+	v, err := s.getUint([]byte{tagNextCID}, 4, 1, "next collection id")
+	return uint32(v), err
+}
+
+// getUint reads the big-endian unsigned integer of size bytes (4 or 8)
+// that the record at key holds: def when there is none, ErrCorrupt naming
+// what when the record has another size.
+func (s *Store) getUint(key []byte, size int, def uint64, what string) (uint64, error) {
+	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return 1, nil
+		return def, nil
 	}
 	if err != nil {
 		return 0, err
 	}
 	defer closer.Close()
-	if len(v) != 4 {
-		return 0, fmt.Errorf("%w: next collection id", ErrCorrupt)
+	switch {
+	case len(v) != size:
+		return 0, fmt.Errorf("%w: %s: %d bytes, want %d", ErrCorrupt, what, len(v), size)
+	case size == 4:
+		return uint64(binary.BigEndian.Uint32(v)), nil
 	}
-	return binary.BigEndian.Uint32(v), nil
+	return binary.BigEndian.Uint64(v), nil
 }
 
 // Collection returns the named collection.
