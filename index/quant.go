@@ -54,8 +54,9 @@ var quantWalk = true
 func quantizable(dim int) bool { return dim <= simd.MaxDotI8Len }
 
 // ResidentBytes is the memory a Tiered index of dimension dim with
-// options o takes, per vector: in the buffer its float32 vector, squared
-// norm, ID and map entry; in the graph its code and scale (when the
+// options o takes, per vector: in the buffer its float32 vector (or with
+// o.CodesOnly its code, scale and code sum), squared norm, ID and map
+// entry; in the graph its code and scale (when the
 // dimension has codes), its float32 vector unless o.CodesOnly, its
 // squared norm, ID, level and state, its layer-0 links (2M+1 uint32), its
 // upper-layer slices (a header each, and on average 1/(M−1) layers of M
@@ -67,6 +68,9 @@ func ResidentBytes(dim, inGraph, buffered int, o TieredOptions) int64 {
 	const mapEntry, idSet = 16, 2
 	vec := int64(4 * dim)
 	flat := vec + 4 + 4 + mapEntry
+	if o.CodesOnly && quantizable(dim) {
+		flat = int64(4*((dim+3)/4)) + 4 + 4 + 4 + 4 + mapEntry // code, scale, code sum, norm, ID
+	}
 	node := int64(4+4+1+1) + int64(2*o.HNSW.M+1)*4 + 24 + (24+4*int64(o.HNSW.M))/int64(o.HNSW.M-1) + mapEntry
 	if quantizable(dim) {
 		node += int64(dim + 4)

@@ -23,7 +23,9 @@ type TieredOptions struct {
 	// candidates are reranked exactly. A loaded graph that kept its
 	// vectors drops them; one saved without them cannot serve an index
 	// that wants them (LoadTiered errs, and the caller rebuilds). The
-	// buffer keeps float32 vectors either way (its scan is exact).
+	// buffer keeps codes too (flat_codes.go), scanned with simd.PanelI8:
+	// it is the whole first stage of a collection below the graph
+	// threshold (65,536 64-float centroids).
 	//
 	// Measured on compact 100k (PCA-64, default kernel, `wpcdb bench
 	// --workload compact --n 100000 --queries 100 --peers=false`): the
@@ -94,7 +96,11 @@ func NewTiered(dim int, m Metric, opts TieredOptions) (*Tiered, error) {
 		return nil, err
 	}
 	opts.HNSW.EnsureDefaults()
-	t := &Tiered{dim: dim, metric: m, opts: opts, pending: NewFlat(dim, m), moving: noID, ids: roaring.New()}
+	pending := NewFlat(dim, m)
+	if opts.CodesOnly {
+		pending = newCodeFlat(dim, m)
+	}
+	t := &Tiered{dim: dim, metric: m, opts: opts, pending: pending, moving: noID, ids: roaring.New()}
 	t.idle = sync.NewCond(&t.mu)
 	return t, nil
 }
@@ -419,6 +425,9 @@ func LoadTiered(p Persister, opts TieredOptions) (*Tiered, error) {
 		return nil, fmt.Errorf("%w: tiered buffer missing or of another shape", ErrCorrupt)
 	}
 	t.pending = flat
+	if opts.CodesOnly {
+		t.pending = flat.toCodes()
+	}
 	if h[15] == 1 {
 		g, err := LoadHNSW(p)
 		if err != nil {
