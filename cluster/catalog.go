@@ -25,20 +25,27 @@ type NodeInfo struct {
 	Addr string `json:"addr"` // the advertised HOST:PORT of its gRPC service
 }
 
-// Shard is one shard of a collection. Today every shard has one replica,
-// its leader; Epoch is 1 and grows with every change of the shard's
-// replicas or leader (once replication exists), so that a node can refuse
-// a request routed by an older map.
+// Shard is one shard of a collection. With one replica, that replica is
+// its leader. With more, the shard is a Raft group over its replicas (the
+// i-th replica is Raft peer i+1) and Leader is the node whose Raft leads
+// it, written by that node when it becomes the leader, with Term its Raft
+// term (a leader writes only over an older term) and Epoch raised by one:
+// Epoch is 1 at creation and grows with every change of the shard's
+// leader.
 type Shard struct {
 	Index    int      `json:"index"`
 	Replicas []string `json:"replicas"` // node IDs
 	Leader   string   `json:"leader"`   // a node ID, one of Replicas
 	Epoch    uint64   `json:"epoch"`
+	Term     uint64   `json:"term,omitempty"` // the leader's Raft term; 0 before the first election
 }
 
 // ShardMap is a sharded collection's record in the catalog.
 type ShardMap struct {
 	Name string `json:"name"`
+	// UID tells this collection from an earlier one of the same name: the
+	// shards' Raft groups are named by it.
+	UID string `json:"uid,omitempty"`
 	// Hash names the item → shard function; only "fnv1a64" (ShardOf).
 	Hash   string  `json:"hash"`
 	Shards []Shard `json:"shards"`

@@ -13,6 +13,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
@@ -176,18 +177,30 @@ func (c *Client) watch(rev int64) {
 	}
 }
 
-// conn returns the (shared) connection to a node's gRPC address.
+// conn returns a client of a node's WPCDBService.
 func (c *Client) conn(addr string) (pb.WPCDBServiceClient, error) {
+	cc, err := c.cc(addr)
+	if err != nil {
+		return nil, err
+	}
+	return pb.NewWPCDBServiceClient(cc), nil
+}
+
+// cc returns the (shared) connection to a node's gRPC address. Reconnects
+// back off at most a second (gRPC's default grows to two minutes), so a
+// node that restarts is reached again at once.
+func (c *Client) cc(addr string) (*grpc.ClientConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cc, ok := c.conns[addr]; ok {
-		return pb.NewWPCDBServiceClient(cc), nil
+		return cc, nil
 	}
 	if c.conns == nil {
 		return nil, errors.New("cluster: client closed")
 	}
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1 << 30))}
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1 << 30)),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}, MinConnectTimeout: 5 * time.Second})}
 	if c.opts.Token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(c.opts.Token)))
 	}
@@ -196,7 +209,7 @@ func (c *Client) conn(addr string) (pb.WPCDBServiceClient, error) {
 		return nil, err
 	}
 	c.conns[addr] = cc
-	return pb.NewWPCDBServiceClient(cc), nil
+	return cc, nil
 }
 
 // bearer sends the token as "authorization: Bearer <token>".
