@@ -45,6 +45,10 @@ type Replicas struct {
 	closed bool
 }
 
+// RaftDir is the folder of a node's data folder that holds its shards'
+// Raft logs (serve in cluster mode).
+const RaftDir = "raft"
+
 // Raft timing: a tick every 100 ms, a heartbeat each tick, an election
 // after 10 to 20 ticks without one (1–2 s). A dead leader's shard takes
 // writes again within about that plus one etcd write.

@@ -27,14 +27,21 @@ import (
 // collection are routed to its shards' nodes over their gRPC services;
 // every other call (a shard's local collection among them) goes to the
 // node's local service, which it embeds.
+//
+// A write naming a shard whose replica this node runs (reps) is proposed
+// to the shard's Raft group instead, after the same validation one node
+// makes (see replicated.go).
 type Router struct {
 	pb.WPCDBServiceServer // the local service
 	c                     *Client
+	reps                  *Replicas
 }
 
-// NewRouter routes c's sharded collections and passes the rest to local.
-func NewRouter(c *Client, local pb.WPCDBServiceServer) *Router {
-	return &Router{WPCDBServiceServer: local, c: c}
+// NewRouter routes c's sharded collections, writes to the replicated
+// shards reps runs (nil: none) through their Raft groups, and passes the
+// rest to local.
+func NewRouter(c *Client, local pb.WPCDBServiceServer, reps *Replicas) *Router {
+	return &Router{WPCDBServiceServer: local, c: c, reps: reps}
 }
 
 // DefaultShards is the number of shards CreateCollection gives a
@@ -50,7 +57,7 @@ func (r *Router) CreateCollection(ctx context.Context, req *pb.CreateCollectionR
 	if isShardName(req.GetName()) {
 		return r.WPCDBServiceServer.CreateCollection(ctx, req)
 	}
-	info, err := r.c.CreateCollection(ctx, req, DefaultShards)
+	info, err := r.c.CreateCollection(ctx, req, DefaultShards, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +228,7 @@ func (r *Router) upsertParts(ctx context.Context, m ShardMap, items []*pb.Item, 
 		written uint32
 		skipped []*pb.InvalidItem
 	)
-	err := r.c.each(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
+	err := r.c.eachWrite(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
 		idx := groups[k]
 		part := make([]*pb.Item, len(idx))
 		for j, i := range idx {
@@ -248,6 +255,9 @@ func (r *Router) upsertParts(ctx context.Context, m ShardMap, items []*pb.Item, 
 func (r *Router) UpsertBatch(ctx context.Context, req *pb.UpsertBatchRequest) (*pb.UpsertBatchResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if g := r.reps.group(req.GetCollection()); g != nil {
+			return r.replicatedUpsert(ctx, g, req)
+		}
 		return r.WPCDBServiceServer.UpsertBatch(ctx, req)
 	}
 	w, sk, err := r.upsertParts(ctx, m, req.GetItems(), req.GetSkipInvalid(), func(ctx context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error) {
@@ -276,6 +286,9 @@ func (r *Router) Upsert(stream pb.WPCDBService_UpsertServer) error {
 	}
 	m, ok := r.c.view.Collection(first.GetCollection())
 	if !ok {
+		if g := r.reps.group(first.GetCollection()); g != nil {
+			return r.replicatedUpsertStream(g, stream, first)
+		}
 		return r.WPCDBServiceServer.Upsert(&replayStream{WPCDBService_UpsertServer: stream, first: first})
 	}
 	sctx, cancel := context.WithCancel(ctx)
@@ -287,7 +300,13 @@ func (r *Router) Upsert(stream pb.WPCDBService_UpsertServer) error {
 		if name := req.GetCollection(); batch > 0 && name != "" && name != m.Name {
 			return status.Errorf(codes.InvalidArgument, "batch %d: collection %q: an Upsert stream writes to one collection (%q)", batch, name, m.Name)
 		}
-		w, sk, err := r.upsertParts(ctx, m, req.GetItems(), req.GetSkipInvalid(), func(_ context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error) {
+		w, sk, err := r.upsertParts(ctx, m, req.GetItems(), req.GetSkipInvalid(), func(ctx context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error) {
+			if len(m.Shards[k].Replicas) > 1 {
+				// A replicated shard's batches go one call each, which
+				// the write retry can send again at a new leader.
+				resp, err := cl.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: ShardName(m.Name, k), Items: part, SkipInvalid: req.GetSkipInvalid()})
+				return resp.GetWritten(), resp.GetSkipped(), err
+			}
 			mu.Lock()
 			s, ok := shardStreams[k]
 			mu.Unlock()
@@ -347,13 +366,20 @@ func (s *replayStream) Recv() (*pb.UpsertRequest, error) {
 func (r *Router) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if g := r.reps.group(req.GetCollection()); g != nil {
+			resp, err := g.write(ctx, &pb.ReplicatedWrite{Write: &pb.ReplicatedWrite_Delete{Delete: req}})
+			if err != nil {
+				return nil, err
+			}
+			return resp.(*pb.DeleteResponse), nil
+		}
 		return r.WPCDBServiceServer.Delete(ctx, req)
 	}
 	ids := req.GetIds()
 	groups := split(m, len(ids), func(i int) string { return ids[i] })
 	var mu sync.Mutex
 	var deleted uint32
-	err := r.c.each(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
+	err := r.c.eachWrite(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
 		resp, err := cl.Delete(ctx, &pb.DeleteRequest{Collection: ShardName(m.Name, k), Ids: pick(ids, groups[k])})
 		mu.Lock()
 		deleted += resp.GetDeleted()
@@ -374,10 +400,14 @@ func pick[T any](s []T, idx []int) []T {
 	return out
 }
 
-// one runs f on the shard of id.
-func (r *Router) one(ctx context.Context, m ShardMap, id string, f func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) error) error {
+// one runs f on the shard of id: a read (each) or a write (eachWrite).
+func (r *Router) one(ctx context.Context, m ShardMap, id string, write bool, f func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) error) error {
 	k := ShardOf(id, len(m.Shards))
-	return r.c.each(ctx, m, []int{k}, func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
+	run := r.c.each
+	if write {
+		run = r.c.eachWrite
+	}
+	return run(ctx, m, []int{k}, func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
 		return f(ctx, cl, ShardName(m.Name, k))
 	})
 }
@@ -388,7 +418,7 @@ func (r *Router) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, 
 		return r.WPCDBServiceServer.Get(ctx, req)
 	}
 	var resp *pb.GetResponse
-	err := r.one(ctx, m, req.GetId(), func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) (err error) {
+	err := r.one(ctx, m, req.GetId(), false, func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) (err error) {
 		resp, err = cl.Get(ctx, &pb.GetRequest{Collection: shard, Id: req.GetId()})
 		return err
 	})
@@ -398,10 +428,17 @@ func (r *Router) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, 
 func (r *Router) UpdateAttrs(ctx context.Context, req *pb.UpdateAttrsRequest) (*pb.UpdateAttrsResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if g := r.reps.group(req.GetCollection()); g != nil {
+			resp, err := g.write(ctx, &pb.ReplicatedWrite{Write: &pb.ReplicatedWrite_UpdateAttrs{UpdateAttrs: req}})
+			if err != nil {
+				return nil, err
+			}
+			return resp.(*pb.UpdateAttrsResponse), nil
+		}
 		return r.WPCDBServiceServer.UpdateAttrs(ctx, req)
 	}
 	var resp *pb.UpdateAttrsResponse
-	err := r.one(ctx, m, req.GetId(), func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) (err error) {
+	err := r.one(ctx, m, req.GetId(), true, func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) (err error) {
 		sub := proto.CloneOf(req)
 		sub.Collection = shard
 		resp, err = cl.UpdateAttrs(ctx, sub)

@@ -134,6 +134,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	var reps *cluster.Replicas
 	if f.cluster != "" {
 		node, err := a.joinCluster(ctx, f, token, lis.Addr().String(), log)
 		if err != nil {
@@ -141,7 +142,19 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 			return err
 		}
 		defer node.Close() // after the server stops: leave the cluster
-		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer { return cluster.NewRouter(node.Client, local) }
+		// The shards' Raft logs: a Pebble database of their own, in the
+		// data folder.
+		reps, err = cluster.OpenReplicas(node, filepath.Join(a.g.data, cluster.RaftDir), log)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		defer reps.Close() // after the server stops, before the database closes
+		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer {
+			reps.SetLocal(local)
+			return cluster.NewRouter(node.Client, local, reps)
+		}
+		opts.Register = reps.Register
 	}
 	srv, err := server.New(db, opts)
 	if err != nil {
@@ -150,6 +163,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(lis) }()
+	if reps != nil {
+		reps.Start()
+	}
 
 	var metricsSrv *http.Server
 	if metricsOn(f.metricsListen) {

@@ -1,0 +1,97 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+)
+
+// replicatedUpsert writes a batch to a replicated shard this node runs:
+// it is validated as one node validates it (an invalid item refuses the
+// batch, or with skip_invalid is left out and reported), and only the
+// valid items are proposed, so that no invalid item enters the log. The
+// answer comes once the entry is applied here.
+func (r *Router) replicatedUpsert(ctx context.Context, g *group, req *pb.UpsertBatchRequest) (*pb.UpsertBatchResponse, error) {
+	m, ok := r.c.view.Collection(g.coll)
+	if !ok || m.UID != g.uid {
+		return nil, status.Errorf(codes.NotFound, "collection %q: no longer in the cluster's catalog", g.coll)
+	}
+	items, index, skipped, err := validItems(m, req.GetItems(), req.GetSkipInvalid())
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return &pb.UpsertBatchResponse{Skipped: skipped}, nil
+	}
+	resp, err := g.write(ctx, &pb.ReplicatedWrite{Write: &pb.ReplicatedWrite_Upsert{Upsert: &pb.UpsertBatchRequest{Collection: g.name, Items: items}}})
+	if err != nil {
+		return nil, remapInvalid(err, index)
+	}
+	out := resp.(*pb.UpsertBatchResponse)
+	return &pb.UpsertBatchResponse{Written: out.GetWritten(), Skipped: skipped}, nil
+}
+
+// validItems checks a batch against the collection's configuration
+// (checkItems): without skip, the first invalid item refuses it; with
+// skip, the invalid items are left out and reported by their index.
+// index[j] is the request index of items[j].
+func validItems(m ShardMap, in []*pb.Item, skip bool) (items []*pb.Item, index []int, skipped []*pb.InvalidItem, err error) {
+	items = in
+	index = make([]int, len(in))
+	for i := range index {
+		index[i] = i
+	}
+	for {
+		err := checkItems(m, items)
+		if err == nil {
+			return items, index, skipped, nil
+		}
+		if !skip {
+			return nil, nil, nil, err
+		}
+		var bad *pb.InvalidItem
+		for _, d := range status.Convert(err).Details() {
+			if b, ok := d.(*pb.InvalidItem); ok && int(b.GetIndex()) < len(items) {
+				bad = b
+			}
+		}
+		if bad == nil {
+			return nil, nil, nil, err
+		}
+		j := int(bad.GetIndex())
+		skipped = append(skipped, &pb.InvalidItem{Index: uint32(index[j]), Id: bad.GetId(), Reason: bad.GetReason()})
+		items = slices.Delete(slices.Clone(items), j, j+1)
+		index = slices.Delete(index, j, j+1)
+	}
+}
+
+// replicatedUpsertStream serves an Upsert stream naming a replicated
+// shard this node runs: each batch is one replicated write.
+func (r *Router) replicatedUpsertStream(g *group, stream pb.WPCDBService_UpsertServer, first *pb.UpsertRequest) error {
+	ctx := stream.Context()
+	req := first
+	for batch := uint64(0); ; batch++ {
+		if name := req.GetCollection(); batch > 0 && name != "" && name != g.name {
+			return status.Errorf(codes.InvalidArgument, "batch %d: collection %q: an Upsert stream writes to one collection (%q)", batch, name, g.name)
+		}
+		resp, err := r.replicatedUpsert(ctx, g, &pb.UpsertBatchRequest{Collection: g.name, Items: req.GetItems(), SkipInvalid: req.GetSkipInvalid()})
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&pb.UpsertResponse{Batch: batch, Written: resp.GetWritten(), Skipped: resp.GetSkipped()}); err != nil {
+			return err
+		}
+		var rerr error
+		if req, rerr = stream.Recv(); errors.Is(rerr, io.EOF) {
+			return nil
+		} else if rerr != nil {
+			return rerr
+		}
+	}
+}
