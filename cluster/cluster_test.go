@@ -56,7 +56,9 @@ func startNode(t *testing.T, endpoint, id string, ttl int64) *node {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer { return cluster.NewRouter(n.m.Client, local, nil) }
+		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer {
+			return cluster.NewRouter(n.m.Client, local, nil)
+		}
 	}
 	if n.srv, err = server.New(db, opts); err != nil {
 		t.Fatal(err)

@@ -373,18 +373,18 @@ func (quietPebble) Fatalf(format string, args ...any) {
 // raftLogger passes Raft's warnings and errors to the node's logger.
 type raftLogger struct{ log *slog.Logger }
 
-func (l raftLogger) Debug(...any)                     {}
-func (l raftLogger) Debugf(string, ...any)            {}
-func (l raftLogger) Info(...any)                      {}
-func (l raftLogger) Infof(string, ...any)             {}
-func (l raftLogger) Warning(v ...any)                 { l.log.Warn("raft: " + fmt.Sprint(v...)) }
-func (l raftLogger) Warningf(f string, v ...any)      { l.log.Warn("raft: " + fmt.Sprintf(f, v...)) }
-func (l raftLogger) Error(v ...any)                   { l.log.Error("raft: " + fmt.Sprint(v...)) }
-func (l raftLogger) Errorf(f string, v ...any)        { l.log.Error("raft: " + fmt.Sprintf(f, v...)) }
-func (l raftLogger) Fatal(v ...any)                   { panic("raft: " + fmt.Sprint(v...)) }
-func (l raftLogger) Fatalf(f string, v ...any)        { panic("raft: " + fmt.Sprintf(f, v...)) }
-func (l raftLogger) Panic(v ...any)                   { panic("raft: " + fmt.Sprint(v...)) }
-func (l raftLogger) Panicf(f string, v ...any)        { panic("raft: " + fmt.Sprintf(f, v...)) }
+func (l raftLogger) Debug(...any)                {}
+func (l raftLogger) Debugf(string, ...any)       {}
+func (l raftLogger) Info(...any)                 {}
+func (l raftLogger) Infof(string, ...any)        {}
+func (l raftLogger) Warning(v ...any)            { l.log.Warn("raft: " + fmt.Sprint(v...)) }
+func (l raftLogger) Warningf(f string, v ...any) { l.log.Warn("raft: " + fmt.Sprintf(f, v...)) }
+func (l raftLogger) Error(v ...any)              { l.log.Error("raft: " + fmt.Sprint(v...)) }
+func (l raftLogger) Errorf(f string, v ...any)   { l.log.Error("raft: " + fmt.Sprintf(f, v...)) }
+func (l raftLogger) Fatal(v ...any)              { panic("raft: " + fmt.Sprint(v...)) }
+func (l raftLogger) Fatalf(f string, v ...any)   { panic("raft: " + fmt.Sprintf(f, v...)) }
+func (l raftLogger) Panic(v ...any)              { panic("raft: " + fmt.Sprint(v...)) }
+func (l raftLogger) Panicf(f string, v ...any)   { panic("raft: " + fmt.Sprintf(f, v...)) }
 
 var _ raft.Logger = raftLogger{}
 
