@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wpcdb/wpcdb"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
@@ -334,10 +335,20 @@ func (g *group) apply(e *raftpb.Entry) error {
 	return nil
 }
 
-// requestError reports an error a collection gives for the request itself.
+// requestError reports an error a collection gives for the request
+// itself. The local service's errors are the core's (the server's
+// interceptor makes them statuses, and it is not between the applier and
+// the service): a missing item is one, a missing collection is not (the
+// replica lacks its shard).
 func requestError(err error) bool {
+	if errors.Is(err, wpcdb.ErrCollectionNotFound) {
+		return false
+	}
+	if errors.Is(err, wpcdb.ErrInvalidArgument) || errors.Is(err, wpcdb.ErrNotFound) || errors.Is(err, wpcdb.ErrFailedPrecondition) || errors.Is(err, wpcdb.ErrIncompatible) {
+		return true
+	}
 	switch status.Code(err) {
-	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition, codes.OutOfRange:
+	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.OutOfRange:
 		return true
 	}
 	return false

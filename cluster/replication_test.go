@@ -1,0 +1,366 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/cluster"
+	"github.com/wpcdb/wpcdb/internal/etcdtest"
+	"github.com/wpcdb/wpcdb/internal/pbconv"
+	"github.com/wpcdb/wpcdb/internal/wpctest"
+	"github.com/wpcdb/wpcdb/server"
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+)
+
+// rnode is a cluster node with replicas that can crash (its server closed
+// at once, its lease left to expire, its databases closed) and restart
+// from its folder at the same address.
+type rnode struct {
+	t        *testing.T
+	ep, id   string
+	dir      string
+	addr     string
+	db       *wpcdb.DB
+	m        *cluster.Node
+	reps     *cluster.Replicas
+	srv      *server.Server
+	done     chan error
+	conn     *grpc.ClientConn
+	cli      pb.WPCDBServiceClient
+	up       bool
+	stopOnce sync.Once
+}
+
+func startRNode(t *testing.T, ep, id string) *rnode {
+	n := &rnode{t: t, ep: ep, id: id, dir: t.TempDir(), addr: "127.0.0.1:0"}
+	n.start()
+	t.Cleanup(func() {
+		if n.up {
+			n.crash()
+		}
+	})
+	return n
+}
+
+func (n *rnode) start() {
+	t := n.t
+	t.Helper()
+	var err error
+	if n.db, err = wpcdb.Open(filepath.Join(n.dir, "data"), nil); err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.addr = lis.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n.m, err = cluster.Join(ctx, cluster.Options{Endpoints: []string{n.ep}, ShardTimeout: 20 * time.Second}, n.id, n.addr, 2); err != nil {
+		t.Fatal(err)
+	}
+	if n.reps, err = cluster.OpenReplicas(n.m, filepath.Join(n.dir, "raft"), nil); err != nil {
+		t.Fatal(err)
+	}
+	opts := &server.Options{
+		Wrap: func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer {
+			n.reps.SetLocal(local)
+			return cluster.NewRouter(n.m.Client, local, n.reps)
+		},
+		Register: n.reps.Register,
+	}
+	if n.srv, err = server.New(n.db, opts); err != nil {
+		t.Fatal(err)
+	}
+	n.done = make(chan error, 1)
+	go func() { n.done <- n.srv.Serve(lis) }()
+	n.reps.Start()
+	if n.conn, err = grpc.NewClient(n.addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		t.Fatal(err)
+	}
+	n.cli = pb.NewWPCDBServiceClient(n.conn)
+	n.up = true
+}
+
+// crash stops the node as a kill would, as far as a process can stop a
+// part of itself: connections close at once, in-flight calls fail, the
+// lease is not revoked (it expires), nothing more is written.
+func (n *rnode) crash() {
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	n.srv.Stop(expired)
+	<-n.done
+	n.conn.Close()
+	n.reps.Close()
+	n.m.Client.Close()
+	n.db.Close()
+	n.up = false
+}
+
+// waitCaughtUp waits (at most 30 s) until every live replica of every
+// shard of m has applied everything its shard committed.
+func waitCaughtUp(t *testing.T, m cluster.ShardMap, nodes []*rnode) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok := true
+		var state []string
+		for k := range m.Shards {
+			name := cluster.ShardName(m.Name, k)
+			var commit uint64
+			var sts []cluster.GroupStatus
+			for _, n := range nodes {
+				if !n.up {
+					continue
+				}
+				st, found := n.reps.Status(name)
+				if !found {
+					ok = false
+					continue
+				}
+				commit = max(commit, st.Commit)
+				sts = append(sts, st)
+				state = append(state, fmt.Sprintf("%s@%s %+v", name, n.id, st))
+			}
+			for _, st := range sts {
+				if st.Applied != commit || st.Last != commit {
+					ok = false
+				}
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replicas not caught up within 30 s: %v", state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestReplicatedIngestSurvivesACrash: a collection of 2 shards × 3
+// replicas over three nodes. During an ingest (through the two other
+// nodes) the leader of shard 0 crashes: every batch is acknowledged (the
+// routers retry at the new leader), every acknowledged item is there and
+// searches answer throughout, with the ids and float64 scores of one
+// node holding the same items. The crashed node restarts and catches up
+// from the log; deletes and attribute updates replicate; finally the two
+// other nodes crash and the restarted one, alone, answers as one node.
+func TestReplicatedIngestSurvivesACrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and four servers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ep := etcdtest.Start(t)
+	nodes := []*rnode{startRNode(t, ep, "n1"), startRNode(t, ep, "n2"), startRNode(t, ep, "n3")}
+	one := startNode(t, "", "", 0)
+	for _, n := range nodes {
+		waitView(t, n.m.Client, "three nodes", func(v *cluster.View) bool { return len(v.Nodes()) == 3 })
+	}
+	const dim = 6
+	cfg := pbconv.ConfigToPB(wpcdb.CollectionConfig{Dim: dim}.WithDefaults())
+	if _, err := nodes[0].m.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: "r", Config: cfg}, 2, cluster.MaxReplicas+1); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("8 replicas: %v, want InvalidArgument", err)
+	}
+	if _, err := nodes[0].m.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: "r", Config: cfg}, 2, 4); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("4 replicas on 3 nodes: %v, want FailedPrecondition", err)
+	}
+	if _, err := nodes[0].m.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: "r", Config: cfg}, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := one.cli.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: "r", Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	elected := func(v *cluster.View) bool {
+		m, ok := v.Collection("r")
+		if !ok {
+			return false
+		}
+		for _, s := range m.Shards {
+			if s.Term == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for _, n := range nodes {
+		waitView(t, n.m.Client, "leaders of r's shards", elected)
+	}
+
+	t.Logf("seed %d", seed)
+	rng := wpctest.NewRand(seed)
+	const batches, per = 30, 8
+	items := make([]*pb.Item, batches*per)
+	for i := range items {
+		items[i] = &pb.Item{Id: fmt.Sprintf("it-%03d", i), Cloud: pbCloud(wpctest.RandomCloud(rng, 2+rng.IntN(6), dim, wpctest.Shape{})),
+			Attrs: map[string]*structpb.Value{"g": structpb.NewNumberValue(float64(i % 4))}}
+	}
+	queries := make([]*pb.Cloud, 3)
+	for i := range queries {
+		queries[i] = pbCloud(wpctest.RandomCloud(rng, 3+rng.IntN(3), dim, wpctest.Shape{}))
+	}
+	upsert(t, ctx, one.cli, &pb.UpsertRequest{Collection: "r", Items: items})
+
+	m0, _ := nodes[0].m.View().Collection("r")
+	vi := slices.IndexFunc(nodes, func(n *rnode) bool { return n.id == m0.Shards[0].Leader })
+	victim := nodes[vi]
+	others := slices.Delete(slices.Clone(nodes), vi, vi+1)
+	t.Logf("the leader of shard 0, %s (term %d), crashes after batch 10", victim.id, m0.Shards[0].Term)
+
+	// The ingest, through the two other nodes in turn, one batch a call.
+	acked := map[string]bool{}
+	crashAt := make(chan struct{})
+	var ingestErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for b := range batches {
+			if b == 10 {
+				close(crashAt)
+			}
+			batch := items[b*per : (b+1)*per]
+			resp, err := others[b%2].cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "r", Items: batch})
+			if err != nil {
+				ingestErr = fmt.Errorf("batch %d: %w", b, err)
+				return
+			}
+			if resp.Written != per {
+				ingestErr = fmt.Errorf("batch %d: written %d, want %d", b, resp.Written, per)
+				return
+			}
+			for _, it := range batch {
+				acked[it.Id] = true
+			}
+		}
+	}()
+	<-crashAt
+	victim.crash()
+	// Searches answer while the leadership moves (the routers fall over
+	// to another replica).
+	for i := range 5 {
+		if _, err := others[i%2].cli.Search(ctx, &pb.SearchRequest{Collection: "r", Query: queries[i%3], K: 5}); err != nil {
+			t.Fatalf("search %d after the crash: %v", i, err)
+		}
+	}
+	wg.Wait()
+	if ingestErr != nil {
+		t.Fatal(ingestErr)
+	}
+	if len(acked) != len(items) {
+		t.Fatalf("%d items acknowledged, want %d", len(acked), len(items))
+	}
+	m1, _ := others[0].m.View().Collection("r")
+	if m1.Shards[0].Leader == victim.id || m1.Shards[0].Epoch <= m0.Shards[0].Epoch {
+		t.Fatalf("shard 0 after the crash: %+v, was %+v", m1.Shards[0], m0.Shards[0])
+	}
+	t.Logf("shard 0's leader moved to %s (term %d, epoch %d)", m1.Shards[0].Leader, m1.Shards[0].Term, m1.Shards[0].Epoch)
+
+	// Every acknowledged item is there, as written.
+	ids := make([]string, 0, len(items))
+	for _, it := range items {
+		ids = append(ids, it.Id)
+	}
+	checkAll := func(stage string, cli pb.WPCDBServiceClient) {
+		t.Helper()
+		want, err := one.cli.GetMany(ctx, &pb.GetManyRequest{Collection: "r", Ids: ids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cli.GetMany(ctx, &pb.GetManyRequest{Collection: "r", Ids: ids})
+		if err != nil || !proto.Equal(got, want) {
+			t.Fatalf("%s: GetMany: %d items, missing %v (%v); want %d items, missing %v", stage, len(got.GetItems()), got.GetMissing(), err, len(want.Items), want.Missing)
+		}
+		for qi, q := range queries {
+			for _, req := range []*pb.SearchRequest{{K: 10}, {K: 6, Exact: true, WithAttrs: true}, {K: 4, Offset: 3, Filter: "g = 1"}} {
+				req.Collection, req.Query = "r", q
+				want, err := one.cli.Search(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := cli.Search(ctx, req)
+				if err != nil || len(want.Hits) == 0 || !equalHits(got.Hits, want.Hits) {
+					t.Fatalf("%s: query %d %v: %v %v, want %v", stage, qi, req, got.GetHits(), err, want.Hits)
+				}
+			}
+		}
+		wc, _ := one.cli.Count(ctx, &pb.CountRequest{Collection: "r"})
+		gc, err := cli.Count(ctx, &pb.CountRequest{Collection: "r"})
+		if err != nil || gc.Count != wc.Count {
+			t.Fatalf("%s: count %v %v, want %d", stage, gc, err, wc.Count)
+		}
+	}
+	checkAll("after the crash", others[1].cli)
+
+	// An invalid item refuses the batch with one node's error and writes
+	// nothing; with skip_invalid the others are written.
+	bad := &pb.Item{Id: "bad", Cloud: &pb.Cloud{Dim: dim, Weights: []float32{1}, Points: make([]float32, dim+1)}}
+	fresh := []*pb.Item{proto.CloneOf(items[0]), bad, proto.CloneOf(items[1])}
+	fresh[0].Id, fresh[2].Id = "fresh-0", "fresh-2"
+	_, err := others[0].cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "r", Items: fresh})
+	_, werr := one.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "r", Items: fresh})
+	if st, wst := status.Convert(err), status.Convert(werr); wst.Code() != codes.InvalidArgument || !proto.Equal(st.Proto(), wst.Proto()) {
+		t.Fatalf("invalid item: %v, want %v", st.Proto(), wst.Proto())
+	}
+	got2, err := others[1].cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "r", Items: fresh, SkipInvalid: true})
+	want2, werr := one.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "r", Items: fresh, SkipInvalid: true})
+	if err != nil || werr != nil || !proto.Equal(got2, want2) || got2.Written != 2 {
+		t.Fatalf("skip invalid: %v %v, want %v %v", got2, err, want2, werr)
+	}
+
+	// The crashed node restarts and catches up from the log.
+	victim.start()
+	waitView(t, others[0].m.Client, victim.id+" back", func(v *cluster.View) bool { _, ok := v.Node(victim.id); return ok })
+	waitCaughtUp(t, m1, nodes)
+	for k := range m1.Shards {
+		name := cluster.ShardName("r", k)
+		want, err := others[0].cli.Count(ctx, &pb.CountRequest{Collection: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := victim.cli.Count(ctx, &pb.CountRequest{Collection: name})
+		if err != nil || got.Count != want.Count {
+			t.Fatalf("%s on the restarted node: count %v %v, want %d", name, got, err, want.Count)
+		}
+	}
+
+	// Deletes and attribute updates replicate.
+	del := &pb.DeleteRequest{Collection: "r", Ids: []string{"it-003", "it-100", "fresh-2", "absent"}}
+	gd, err := victim.cli.Delete(ctx, del)
+	wd, werr := one.cli.Delete(ctx, del)
+	if err != nil || werr != nil || gd.Deleted != wd.Deleted || wd.Deleted != 3 {
+		t.Fatalf("delete: %v %v, want %v", gd, err, wd)
+	}
+	ua := &pb.UpdateAttrsRequest{Collection: "r", Id: "it-005", Set: map[string]*structpb.Value{"g": structpb.NewNumberValue(1)}}
+	gu, err := others[0].cli.UpdateAttrs(ctx, ua)
+	wu, werr := one.cli.UpdateAttrs(ctx, ua)
+	if err != nil || werr != nil || !proto.Equal(gu, wu) {
+		t.Fatalf("update attrs: %v %v, want %v", gu, err, wu)
+	}
+	if _, err := others[1].cli.UpdateAttrs(ctx, &pb.UpdateAttrsRequest{Collection: "r", Id: "absent", Set: ua.Set}); status.Code(err) != codes.NotFound {
+		t.Fatalf("update attrs of an absent item: %v, want NotFound", err)
+	}
+	checkAll("after the restart", others[0].cli)
+	waitCaughtUp(t, m1, nodes)
+
+	// The two others crash: the restarted node alone answers as one node.
+	for _, n := range others {
+		n.crash()
+	}
+	checkAll("on the restarted node alone", victim.cli)
+}
