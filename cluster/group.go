@@ -166,8 +166,15 @@ func (g *group) ready(rd raft.Ready) error {
 			g.failWaiting(status.Errorf(codes.Unavailable, "shard %d of collection %q: node %q lost the leadership while the write was in flight (it may or may not be applied); retry", g.shard, g.coll, g.r.node.ID()))
 		}
 		if lead && !was {
+			// Raft appended an empty entry of the new term on becoming
+			// the leader: the last of the log (this Ready's entries end
+			// with it, or it is saved already).
+			from, _ := g.st.LastIndex()
+			if n := len(rd.Entries); n > 0 {
+				from = rd.Entries[n-1].GetIndex()
+			}
 			g.r.wg.Add(1)
-			go g.r.publishLeader(g, bs.GetTerm())
+			go g.r.publishLeader(g, bs.GetTerm(), from)
 		}
 	}
 	if err := g.st.save(rd.Entries, rd.HardState, raft.MustSync(rd.HardState, g.st.hs, len(rd.Entries))); err != nil {

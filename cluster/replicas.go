@@ -113,6 +113,17 @@ func (r *Replicas) reconcile() {
 			}
 		}
 	}
+	var dropped []*group
+	defer func() {
+		// Outside r.mu: a group's loop takes it to send.
+		for _, g := range dropped {
+			r.log.Info("cluster: stopping a dropped shard's replica", "group", g.key)
+			g.stop()
+			if err := g.st.drop(); err != nil {
+				r.log.Error("cluster: deleting a dropped shard's Raft log", "group", g.key, "err", err)
+			}
+		}
+	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -121,11 +132,7 @@ func (r *Replicas) reconcile() {
 	for name, g := range r.groups {
 		if _, ok := want[g.key]; !ok {
 			delete(r.groups, name)
-			r.log.Info("cluster: stopping a dropped shard's replica", "group", g.key)
-			g.stop()
-			if err := g.st.drop(); err != nil {
-				r.log.Error("cluster: deleting a dropped shard's Raft log", "group", g.key, "err", err)
-			}
+			dropped = append(dropped, g)
 		}
 	}
 	for key, m := range want {
@@ -307,9 +314,26 @@ func cutLast(s, sep string) (string, string, bool) {
 // publishLeader records this node as shard k's leader in the catalog, with
 // its term and the epoch raised, unless a later term is recorded; it
 // retries (compare-and-swap on the record's revision) while the group
-// still leads in that term.
-func (r *Replicas) publishLeader(g *group, term uint64) {
+// still leads in that term. It first waits until the group has applied
+// its log up to the entry it appended on becoming the leader (from, the
+// index of its first entry of the term), which follows every entry any
+// earlier leader committed: reads routed to the leader the catalog names
+// see every acknowledged write.
+func (r *Replicas) publishLeader(g *group, term, from uint64) {
 	defer r.wg.Done()
+	for r.ctx.Err() == nil && g.leads(term) {
+		g.smu.Lock()
+		done := g.status.Applied >= from
+		g.smu.Unlock()
+		if done {
+			break
+		}
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	key := r.node.collKey(g.coll)
 	for attempt := 0; r.ctx.Err() == nil && g.leads(term); attempt++ {
 		if attempt > 0 {
