@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"slices"
@@ -235,13 +236,20 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 				close(crashAt)
 			}
 			batch := items[b*per : (b+1)*per]
-			resp, err := others[b%2].cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "r", Items: batch})
-			if err != nil {
-				ingestErr = fmt.Errorf("batch %d: %w", b, err)
+			var written uint32
+			if b%3 == 2 { // an Upsert stream of one batch
+				written, ingestErr = streamBatch(ctx, others[b%2].cli, &pb.UpsertRequest{Collection: "r", Items: batch})
+			} else {
+				var resp *pb.UpsertBatchResponse
+				resp, ingestErr = others[b%2].cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "r", Items: batch})
+				written = resp.GetWritten()
+			}
+			if ingestErr != nil {
+				ingestErr = fmt.Errorf("batch %d: %w", b, ingestErr)
 				return
 			}
-			if resp.Written != per {
-				ingestErr = fmt.Errorf("batch %d: written %d, want %d", b, resp.Written, per)
+			if written != per {
+				ingestErr = fmt.Errorf("batch %d: written %d, want %d", b, written, per)
 				return
 			}
 			for _, it := range batch {
@@ -265,8 +273,17 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 	if len(acked) != len(items) {
 		t.Fatalf("%d items acknowledged, want %d", len(acked), len(items))
 	}
+	// Every shard took writes after the crash, so each has a live leader
+	// that recorded itself; wait for both routers' views to have it.
+	movedOn := func(v *cluster.View) bool {
+		m, _ := v.Collection("r")
+		return !slices.ContainsFunc(m.Shards, func(s cluster.Shard) bool { return s.Leader == victim.id })
+	}
+	for _, n := range others {
+		waitView(t, n.m.Client, "leaders other than "+victim.id, movedOn)
+	}
 	m1, _ := others[0].m.View().Collection("r")
-	if m1.Shards[0].Leader == victim.id || m1.Shards[0].Epoch <= m0.Shards[0].Epoch {
+	if m1.Shards[0].Epoch <= m0.Shards[0].Epoch || m1.Shards[0].Term <= m0.Shards[0].Term {
 		t.Fatalf("shard 0 after the crash: %+v, was %+v", m1.Shards[0], m0.Shards[0])
 	}
 	t.Logf("shard 0's leader moved to %s (term %d, epoch %d)", m1.Shards[0].Leader, m1.Shards[0].Term, m1.Shards[0].Epoch)
@@ -363,4 +380,24 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 		n.crash()
 	}
 	checkAll("on the restarted node alone", victim.cli)
+}
+
+// streamBatch sends one batch on an Upsert stream and ends it.
+func streamBatch(ctx context.Context, cli pb.WPCDBServiceClient, req *pb.UpsertRequest) (uint32, error) {
+	stream, err := cli.Upsert(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := stream.Send(req); err != nil {
+		return 0, err
+	}
+	ack, err := stream.Recv()
+	if err != nil {
+		return 0, err
+	}
+	stream.CloseSend()
+	if _, err := stream.Recv(); err != io.EOF {
+		return 0, fmt.Errorf("end of upsert: %v", err)
+	}
+	return ack.Written, nil
 }
