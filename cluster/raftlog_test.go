@@ -3,12 +3,17 @@ package cluster
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
 func entry(i, term uint64, data string) *raftpb.Entry {
@@ -105,5 +110,19 @@ func TestLogStore(t *testing.T) {
 	}
 	if last, _ := s.LastIndex(); last != 0 {
 		t.Fatalf("after drop: last %d", last)
+	}
+}
+
+// TestEntrySize: a write over the entry limit is refused as
+// ResourceExhausted before it is proposed; one at the limit passes.
+func TestEntrySize(t *testing.T) {
+	w := &pb.ReplicatedWrite{Write: &pb.ReplicatedWrite_Upsert{Upsert: &pb.UpsertBatchRequest{Collection: "c.s0",
+		Items: []*pb.Item{{Id: "a", Cloud: &pb.Cloud{Dim: 2, Weights: []float32{1}, Points: []float32{1, 2}}}}}}}
+	n := proto.Size(w)
+	if err := checkEntrySize(w, n); err != nil {
+		t.Fatalf("at the limit: %v", err)
+	}
+	if err := checkEntrySize(w, n-1); status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "at most") {
+		t.Fatalf("over the limit: %v", err)
 	}
 }

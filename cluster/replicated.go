@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
@@ -29,7 +30,11 @@ func (r *Router) replicatedUpsert(ctx context.Context, g *group, req *pb.UpsertB
 	if len(items) == 0 {
 		return &pb.UpsertBatchResponse{Skipped: skipped}, nil
 	}
-	resp, err := g.write(ctx, &pb.ReplicatedWrite{Write: &pb.ReplicatedWrite_Upsert{Upsert: &pb.UpsertBatchRequest{Collection: g.name, Items: items}}})
+	w := &pb.ReplicatedWrite{Write: &pb.ReplicatedWrite_Upsert{Upsert: &pb.UpsertBatchRequest{Collection: g.name, Items: items}}}
+	if err := checkEntrySize(w, MaxEntryBytes); err != nil {
+		return nil, err
+	}
+	resp, err := g.write(ctx, w)
 	if err != nil {
 		return nil, remapInvalid(err, index)
 	}
@@ -94,4 +99,19 @@ func (r *Router) replicatedUpsertStream(g *group, stream pb.WPCDBService_UpsertS
 			return rerr
 		}
 	}
+}
+
+// MaxEntryBytes bounds a replicated write's log entry: it travels to the
+// other replicas as one message, which their servers must accept (their
+// --max-recv-mb, 64 MiB by default, must exceed it). A larger upsert
+// batch is refused before it is proposed; the CLI's largest batch (8 Mi
+// floats, 32 MiB) is far below.
+const MaxEntryBytes = 60 << 20
+
+// checkEntrySize refuses a write whose entry is over limit bytes.
+func checkEntrySize(w *pb.ReplicatedWrite, limit int) error {
+	if n := proto.Size(w); n > limit {
+		return status.Errorf(codes.ResourceExhausted, "shard write of %d bytes: a replicated write's log entry is at most %d bytes; send smaller batches", n, limit)
+	}
+	return nil
 }

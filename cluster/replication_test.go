@@ -375,6 +375,35 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 	checkAll("after the restart", others[0].cli)
 	waitCaughtUp(t, m1, nodes)
 
+	// A replicated collection dropped: every replica's shard collection
+	// and Raft group go.
+	if _, err := others[1].m.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: "d", Config: cfg}, 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		waitView(t, n.m.Client, "d's leader", func(v *cluster.View) bool { m, ok := v.Collection("d"); return ok && m.Shards[0].Term > 0 })
+	}
+	if resp, err := victim.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "d", Items: items[:3]}); err != nil || resp.Written != 3 {
+		t.Fatalf("upsert into d: %v %v", resp, err)
+	}
+	if _, err := others[0].cli.DropCollection(ctx, &pb.DropCollectionRequest{Name: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		waitView(t, n.m.Client, "d dropped", func(v *cluster.View) bool { _, ok := v.Collection("d"); return !ok })
+		if _, err := n.cli.DescribeCollection(ctx, &pb.DescribeCollectionRequest{Name: "d.s0"}); status.Code(err) != codes.NotFound {
+			t.Fatalf("d.s0 on %s after the drop: %v", n.id, err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if _, ok := n.reps.Status("d.s0"); !ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("d.s0's Raft group still runs on %s 10 s after the drop", n.id)
+			}
+		}
+	}
+
 	// The two others crash: the restarted node alone answers as one node.
 	for _, n := range others {
 		n.crash()
