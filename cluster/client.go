@@ -187,8 +187,9 @@ func (c *Client) conn(addr string) (pb.WPCDBServiceClient, error) {
 }
 
 // cc returns the (shared) connection to a node's gRPC address. Reconnects
-// back off at most a second (gRPC's default grows to two minutes), so a
-// node that restarts is reached again at once.
+// back off at most half a second (gRPC's default grows to two minutes),
+// so a node that restarts is reached again within that (until then calls
+// to it fail at once as Unavailable, as while it was down).
 func (c *Client) cc(addr string) (*grpc.ClientConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -200,7 +201,7 @@ func (c *Client) cc(addr string) (*grpc.ClientConn, error) {
 	}
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1 << 30)),
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}, MinConnectTimeout: 5 * time.Second})}
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond}, MinConnectTimeout: 5 * time.Second})}
 	if c.opts.Token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(c.opts.Token)))
 	}

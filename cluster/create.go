@@ -256,7 +256,8 @@ func (c *Client) each(ctx context.Context, m ShardMap, shards []int, f func(ctx 
 	})
 }
 
-// eachWrite writes to each of shards at once, on the shard's leader. For
+// eachWrite runs f on each of shards at once, on the shard's leader: a
+// write, or a strong read. For
 // a replicated shard a failure as Unavailable (the leader down, or a
 // replica that no longer leads) is retried until the shard's part of the
 // request ends: at once when the catalog changes (a new leader records

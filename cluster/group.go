@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,7 @@ type group struct {
 	rn    *raft.RawNode
 
 	propC  chan proposal
+	readC  chan readRequest
 	recvC  chan *raftpb.Message
 	applyC chan []*raftpb.Entry
 	quit   chan struct{}
@@ -59,15 +61,29 @@ type group struct {
 	nextID atomic.Uint64
 	wmu    sync.Mutex
 	wait   map[uint64]chan applied
+	reads  map[uint64]chan readIndex // by read request ID (nextID too)
 
-	smu    sync.Mutex
-	status GroupStatus
-	failed error // an apply failed for a reason not the request's: applying stopped
+	smu      sync.Mutex
+	status   GroupStatus
+	advanced chan struct{} // closed and replaced when Applied grows
+	failed   error         // an apply failed for a reason not the request's: applying stopped
 }
 
 type proposal struct {
 	data []byte
 	done chan error
+}
+
+// readRequest asks the Raft loop for a read index.
+type readRequest struct {
+	id   uint64
+	done chan error
+}
+
+// readIndex is a read index's outcome.
+type readIndex struct {
+	index uint64
+	err   error
 }
 
 // applied is a write's outcome on the replica that proposed it.
@@ -89,7 +105,7 @@ func (r *Replicas) startGroup(m ShardMap, k int) (*group, error) {
 	}
 	g := &group{r: r, name: ShardName(m.Name, k), key: key, coll: m.Name, uid: m.UID, shard: k, peers: s.Replicas,
 		self: peerID(s, r.node.ID()), st: st,
-		propC: make(chan proposal), recvC: make(chan *raftpb.Message, 4096), applyC: make(chan []*raftpb.Entry, 256),
+		propC: make(chan proposal), readC: make(chan readRequest), reads: map[uint64]chan readIndex{}, advanced: make(chan struct{}), recvC: make(chan *raftpb.Message, 4096), applyC: make(chan []*raftpb.Entry, 256),
 		quit: make(chan struct{}), wait: map[uint64]chan applied{}}
 	g.nextID.Store(randUint64())
 	g.status.Applied, g.status.Commit = appliedIndex, st.hs.GetCommit()
@@ -111,7 +127,9 @@ func (r *Replicas) startGroup(m ShardMap, k int) (*group, error) {
 func (g *group) stop() {
 	g.once.Do(func() { close(g.quit) })
 	g.wg.Wait()
-	g.failWaiting(status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID()))
+	err := status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
+	g.failWaiting(err)
+	g.failReads(err)
 }
 
 // leads reports whether the group leads in term.
@@ -140,6 +158,13 @@ func (g *group) loop() {
 			} else {
 				p.done <- nil
 			}
+		case rq := <-g.readC:
+			if g.rn.BasicStatus().RaftState != raft.StateLeader {
+				rq.done <- g.errNotLeader()
+			} else {
+				g.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, rq.id))
+				rq.done <- nil
+			}
 		case m := <-g.recvC:
 			g.rn.Step(m) // a message of another term or group state is ignored
 		}
@@ -163,6 +188,7 @@ func (g *group) ready(rd raft.Ready) error {
 		g.status.Leader, g.status.Term = lead, bs.GetTerm()
 		g.smu.Unlock()
 		if was && !lead {
+			g.failReads(status.Errorf(codes.Unavailable, "shard %d of collection %q: node %q lost the leadership during a strong read; retry", g.shard, g.coll, g.r.node.ID()))
 			g.failWaiting(status.Errorf(codes.Unavailable, "shard %d of collection %q: node %q lost the leadership while the write was in flight (it may or may not be applied); retry", g.shard, g.coll, g.r.node.ID()))
 		}
 		if lead && !was {
@@ -176,6 +202,18 @@ func (g *group) ready(rd raft.Ready) error {
 			g.r.wg.Add(1)
 			go g.r.publishLeader(g, bs.GetTerm(), from)
 		}
+	}
+	for _, rs := range rd.ReadStates {
+		if len(rs.RequestCtx) != 8 {
+			continue
+		}
+		id := binary.BigEndian.Uint64(rs.RequestCtx)
+		g.wmu.Lock()
+		if ch, ok := g.reads[id]; ok {
+			ch <- readIndex{index: rs.Index}
+			delete(g.reads, id)
+		}
+		g.wmu.Unlock()
 	}
 	if err := g.st.save(rd.Entries, rd.HardState, raft.MustSync(rd.HardState, g.st.hs, len(rd.Entries))); err != nil {
 		return err
@@ -256,6 +294,74 @@ func (g *group) write(ctx context.Context, w *pb.ReplicatedWrite) (proto.Message
 	}
 }
 
+// linearize makes a strong read possible here: the group must lead; it
+// confirms its leadership with a majority (a Raft read index) and waits
+// until it has applied up to that index, so the local collection holds
+// every write acknowledged before the call.
+func (g *group) linearize(ctx context.Context) error {
+	id := g.nextID.Add(1)
+	ch := make(chan readIndex, 1)
+	g.wmu.Lock()
+	g.reads[id] = ch
+	g.wmu.Unlock()
+	forget := func() {
+		g.wmu.Lock()
+		delete(g.reads, id)
+		g.wmu.Unlock()
+	}
+	rq := readRequest{id: id, done: make(chan error, 1)}
+	select {
+	case g.readC <- rq:
+	case <-g.quit:
+		forget()
+		return status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
+	case <-ctx.Done():
+		forget()
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	if err := <-rq.done; err != nil {
+		forget()
+		return err
+	}
+	var ri readIndex
+	select {
+	case ri = <-ch:
+	case <-ctx.Done():
+		forget()
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	if ri.err != nil {
+		return ri.err
+	}
+	for {
+		g.smu.Lock()
+		done, adv, failed := g.status.Applied >= ri.index, g.advanced, g.failed
+		g.smu.Unlock()
+		if done {
+			return nil
+		}
+		if failed != nil {
+			return status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped applying: %v", g.shard, g.coll, g.r.node.ID(), failed)
+		}
+		select {
+		case <-adv:
+		case <-g.quit:
+			return status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+func (g *group) failReads(err error) {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	for id, ch := range g.reads {
+		ch <- readIndex{err: err}
+		delete(g.reads, id)
+	}
+}
+
 func (g *group) failWaiting(err error) {
 	g.wmu.Lock()
 	defer g.wmu.Unlock()
@@ -285,6 +391,8 @@ func (g *group) applier() {
 					}
 					g.smu.Lock()
 					g.failed = err
+					close(g.advanced) // strong reads waiting see the failure
+					g.advanced = make(chan struct{})
 					g.smu.Unlock()
 					break
 				}
@@ -299,6 +407,8 @@ func (g *group) applier() {
 		}
 		g.smu.Lock()
 		g.status.Applied = last
+		close(g.advanced)
+		g.advanced = make(chan struct{})
 		g.smu.Unlock()
 	}
 }

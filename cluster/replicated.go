@@ -115,3 +115,28 @@ func checkEntrySize(w *pb.ReplicatedWrite, limit int) error {
 	}
 	return nil
 }
+
+func strong(c pb.Consistency) bool { return c == pb.Consistency_CONSISTENCY_STRONG }
+
+// read is how a read of consistency c runs on shards: a strong one on
+// each shard's leader only, retried as a write is (a replica that no
+// longer leads refuses it), the others on any live replica (each).
+func (c *Client) read(cons pb.Consistency) func(ctx context.Context, m ShardMap, shards []int, f func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error) error {
+	if strong(cons) {
+		return c.eachWrite
+	}
+	return c.each
+}
+
+// strongRead prepares a strong read of a replicated shard this node runs
+// (group.linearize); other reads, and reads of other collections (a
+// single node is always strong), need nothing.
+func (r *Router) strongRead(ctx context.Context, name string, cons pb.Consistency) error {
+	if !strong(cons) {
+		return nil
+	}
+	if g := r.reps.group(name); g != nil {
+		return g.linearize(ctx)
+	}
+	return nil
+}

@@ -293,7 +293,9 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 	for _, it := range items {
 		ids = append(ids, it.Id)
 	}
-	checkAll := func(stage string, cli pb.WPCDBServiceClient) {
+	// checkAll compares reads through cli with one node's; strong reads
+	// too when withStrong.
+	checkAll := func(stage string, cli pb.WPCDBServiceClient, withStrong bool) {
 		t.Helper()
 		want, err := one.cli.GetMany(ctx, &pb.GetManyRequest{Collection: "r", Ids: ids})
 		if err != nil {
@@ -303,8 +305,15 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 		if err != nil || !proto.Equal(got, want) {
 			t.Fatalf("%s: GetMany: %d items, missing %v (%v); want %d items, missing %v", stage, len(got.GetItems()), got.GetMissing(), err, len(want.Items), want.Missing)
 		}
+		strong := pb.Consistency_CONSISTENCY_STRONG
+		if !withStrong {
+			strong = pb.Consistency_CONSISTENCY_UNSPECIFIED
+		}
+		if got, err := cli.GetMany(ctx, &pb.GetManyRequest{Collection: "r", Ids: ids, Consistency: strong}); err != nil || !proto.Equal(got, want) {
+			t.Fatalf("%s: strong GetMany: %d items, missing %v (%v); want %d items, missing %v", stage, len(got.GetItems()), got.GetMissing(), err, len(want.Items), want.Missing)
+		}
 		for qi, q := range queries {
-			for _, req := range []*pb.SearchRequest{{K: 10}, {K: 6, Exact: true, WithAttrs: true}, {K: 4, Offset: 3, Filter: "g = 1"}} {
+			for _, req := range []*pb.SearchRequest{{K: 10}, {K: 6, Exact: true, WithAttrs: true}, {K: 4, Offset: 3, Filter: "g = 1"}, {K: 8, Consistency: strong}} {
 				req.Collection, req.Query = "r", q
 				want, err := one.cli.Search(ctx, req)
 				if err != nil {
@@ -322,7 +331,23 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 			t.Fatalf("%s: count %v %v, want %d", stage, gc, err, wc.Count)
 		}
 	}
-	checkAll("after the crash", others[1].cli)
+	checkAll("after the crash", others[1].cli, true)
+	// Right after an acknowledged write, a strong read through another
+	// node sees it.
+	for i := range 3 {
+		it := proto.CloneOf(items[i])
+		it.Attrs["g"] = structpb.NewNumberValue(float64(100 + i))
+		if _, err := others[0].cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "r", Items: []*pb.Item{it}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := one.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "r", Items: []*pb.Item{it}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := others[1].cli.Get(ctx, &pb.GetRequest{Collection: "r", Id: it.Id, Consistency: pb.Consistency_CONSISTENCY_STRONG})
+		if err != nil || !proto.Equal(got.GetItem().GetAttrs()["g"], it.Attrs["g"]) {
+			t.Fatalf("strong get of %s right after its write: %v %v", it.Id, got, err)
+		}
+	}
 
 	// An invalid item refuses the batch with one node's error and writes
 	// nothing; with skip_invalid the others are written.
@@ -372,12 +397,13 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 	if _, err := others[1].cli.UpdateAttrs(ctx, &pb.UpdateAttrsRequest{Collection: "r", Id: "absent", Set: ua.Set}); status.Code(err) != codes.NotFound {
 		t.Fatalf("update attrs of an absent item: %v, want NotFound", err)
 	}
-	checkAll("after the restart", others[0].cli)
+	checkAll("after the restart", others[0].cli, true)
 	waitCaughtUp(t, m1, nodes)
 
 	// A replicated collection dropped: every replica's shard collection
-	// and Raft group go.
-	if _, err := others[1].m.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: "d", Config: cfg}, 1, 3); err != nil {
+	// and Raft group go. (Through the restarted node: the others may
+	// take up to their reconnect backoff to reach it again.)
+	if _, err := victim.m.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: "d", Config: cfg}, 1, 3); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
@@ -386,7 +412,7 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 	if resp, err := victim.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "d", Items: items[:3]}); err != nil || resp.Written != 3 {
 		t.Fatalf("upsert into d: %v %v", resp, err)
 	}
-	if _, err := others[0].cli.DropCollection(ctx, &pb.DropCollectionRequest{Name: "d"}); err != nil {
+	if _, err := victim.cli.DropCollection(ctx, &pb.DropCollectionRequest{Name: "d"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
@@ -408,7 +434,18 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 	for _, n := range others {
 		n.crash()
 	}
-	checkAll("on the restarted node alone", victim.cli)
+	checkAll("on the restarted node alone", victim.cli, false)
+	// Without a majority a strong read cannot be served: it fails (as
+	// Unavailable, or at its deadline) while the default one answers.
+	sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+	_, err = victim.cli.Search(sctx, &pb.SearchRequest{Collection: "r", Query: queries[0], Consistency: pb.Consistency_CONSISTENCY_STRONG})
+	scancel()
+	if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded {
+		t.Fatalf("strong search without a majority: %v, want Unavailable or DeadlineExceeded", err)
+	}
+	if _, err := victim.cli.Search(ctx, &pb.SearchRequest{Collection: "r", Query: queries[0]}); err != nil {
+		t.Fatalf("search without a majority: %v", err)
+	}
 }
 
 // streamBatch sends one batch on an Upsert stream and ends it.

@@ -415,11 +415,14 @@ func (r *Router) one(ctx context.Context, m ShardMap, id string, write bool, f f
 func (r *Router) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.Get(ctx, req)
 	}
 	var resp *pb.GetResponse
-	err := r.one(ctx, m, req.GetId(), false, func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) (err error) {
-		resp, err = cl.Get(ctx, &pb.GetRequest{Collection: shard, Id: req.GetId()})
+	err := r.one(ctx, m, req.GetId(), strong(req.GetConsistency()), func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) (err error) {
+		resp, err = cl.Get(ctx, &pb.GetRequest{Collection: shard, Id: req.GetId(), Consistency: req.GetConsistency()})
 		return err
 	})
 	return resp, err
@@ -452,13 +455,16 @@ func (r *Router) UpdateAttrs(ctx context.Context, req *pb.UpdateAttrsRequest) (*
 func (r *Router) GetMany(ctx context.Context, req *pb.GetManyRequest) (*pb.GetManyResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.GetMany(ctx, req)
 	}
 	ids := req.GetIds()
 	groups := split(m, len(ids), func(i int) string { return ids[i] })
 	found := make([]*pb.Item, len(ids))
-	err := r.c.each(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
-		resp, err := cl.GetMany(ctx, &pb.GetManyRequest{Collection: ShardName(m.Name, k), Ids: pick(ids, groups[k])})
+	err := r.c.read(req.GetConsistency())(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
+		resp, err := cl.GetMany(ctx, &pb.GetManyRequest{Collection: ShardName(m.Name, k), Ids: pick(ids, groups[k]), Consistency: req.GetConsistency()})
 		if err != nil {
 			return err
 		}
@@ -488,12 +494,15 @@ func (r *Router) GetMany(ctx context.Context, req *pb.GetManyRequest) (*pb.GetMa
 func (r *Router) Count(ctx context.Context, req *pb.CountRequest) (*pb.CountResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.Count(ctx, req)
 	}
 	var mu sync.Mutex
 	var n uint64
-	err := r.c.each(ctx, m, allShards(len(m.Shards)), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
-		resp, err := cl.Count(ctx, &pb.CountRequest{Collection: ShardName(m.Name, k), Filter: req.GetFilter()})
+	err := r.c.read(req.GetConsistency())(ctx, m, allShards(len(m.Shards)), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
+		resp, err := cl.Count(ctx, &pb.CountRequest{Collection: ShardName(m.Name, k), Filter: req.GetFilter(), Consistency: req.GetConsistency()})
 		mu.Lock()
 		n += resp.GetCount()
 		mu.Unlock()
@@ -511,6 +520,9 @@ func (r *Router) Count(ctx context.Context, req *pb.CountRequest) (*pb.CountResp
 func (r *Router) Scroll(ctx context.Context, req *pb.ScrollRequest) (*pb.ScrollResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.Scroll(ctx, req)
 	}
 	k, inner := 0, ""
@@ -525,7 +537,7 @@ func (r *Router) Scroll(ctx context.Context, req *pb.ScrollRequest) (*pb.ScrollR
 	}
 	for {
 		var resp *pb.ScrollResponse
-		err := r.c.each(ctx, m, []int{k}, func(ctx context.Context, cl pb.WPCDBServiceClient, k int) (err error) {
+		err := r.c.read(req.GetConsistency())(ctx, m, []int{k}, func(ctx context.Context, cl pb.WPCDBServiceClient, k int) (err error) {
 			sub := proto.CloneOf(req)
 			sub.Collection, sub.Cursor = ShardName(m.Name, k), inner
 			resp, err = cl.Scroll(ctx, sub)
@@ -568,6 +580,9 @@ const defaultK = 10
 func (r *Router) Search(ctx context.Context, req *pb.SearchRequest) (*pb.SearchResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.Search(ctx, req)
 	}
 	return r.search(ctx, m, req)
@@ -583,7 +598,7 @@ func (r *Router) search(ctx context.Context, m ShardMap, req *pb.SearchRequest) 
 	// A request the core refuses (k or offset out of range) goes to the
 	// shards as it is, so the error is the core's.
 	resps := make([]*pb.SearchResponse, len(m.Shards))
-	err := r.c.each(ctx, m, allShards(len(m.Shards)), func(ctx context.Context, cl pb.WPCDBServiceClient, s int) (err error) {
+	err := r.c.read(req.GetConsistency())(ctx, m, allShards(len(m.Shards)), func(ctx context.Context, cl pb.WPCDBServiceClient, s int) (err error) {
 		sub := proto.CloneOf(req)
 		sub.Collection = ShardName(m.Name, s)
 		if k > 0 && off >= 0 && k+off <= query.MaxK {
@@ -619,12 +634,15 @@ func (r *Router) search(ctx context.Context, m ShardMap, req *pb.SearchRequest) 
 func (r *Router) BatchSearch(ctx context.Context, req *pb.BatchSearchRequest) (*pb.BatchSearchResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.BatchSearch(ctx, req)
 	}
 	out := &pb.BatchSearchResponse{Results: make([]*pb.SearchResponse, len(req.GetQueries()))}
 	for i, q := range req.GetQueries() {
 		res, err := r.search(ctx, m, &pb.SearchRequest{Collection: m.Name, Query: q, K: req.GetK(), Exact: req.GetExact(),
-			Candidates: req.GetCandidates(), Ef: req.GetEf(), Filter: req.GetFilter(), WithAttrs: req.GetWithAttrs(), Offset: req.GetOffset()})
+			Candidates: req.GetCandidates(), Ef: req.GetEf(), Filter: req.GetFilter(), WithAttrs: req.GetWithAttrs(), Offset: req.GetOffset(), Consistency: req.GetConsistency()})
 		if err != nil {
 			st := status.Convert(err)
 			return nil, status.Errorf(st.Code(), "queries[%d]: %s", i, st.Message())
@@ -639,12 +657,15 @@ func (r *Router) BatchSearch(ctx context.Context, req *pb.BatchSearchRequest) (*
 func (r *Router) Rerank(ctx context.Context, req *pb.RerankRequest) (*pb.RerankResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.Rerank(ctx, req)
 	}
 	ids := req.GetIds()
 	groups := split(m, len(ids), func(i int) string { return ids[i] })
 	resps := make([]*pb.RerankResponse, len(m.Shards))
-	err := r.c.each(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) (err error) {
+	err := r.c.read(req.GetConsistency())(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) (err error) {
 		sub := proto.CloneOf(req)
 		sub.Collection, sub.Ids = ShardName(m.Name, k), pick(ids, groups[k])
 		resps[k], err = cl.Rerank(ctx, sub)
