@@ -86,20 +86,24 @@
 // within the election timeout (1–2 s at a 100 ms tick) plus that write.
 //
 // Consistency: an acknowledged write survives the loss of any minority
-// of its shard's replicas. Reads go to the leader the catalog names and,
-// if it fails as Unavailable, to the other live replicas in turn: in the
-// steady state a read sees every acknowledged write, but a read served by
-// a follower (the leader down, or not yet replaced in the catalog) may
-// miss the latest ones. Reads are never linearizable (there is no read
-// index yet).
+// of its shard's replicas. Reads (consistency unspecified) go to the
+// leader the catalog names and, if it fails as Unavailable, to the other
+// live replicas in turn: in the steady state a read sees every
+// acknowledged write, but a read served by a follower (the leader down,
+// or not yet replaced in the catalog) may miss the latest ones. A read
+// with consistency=strong goes to each shard's leader only (retried as a
+// write is), which confirms its leadership with a majority (a Raft read
+// index, ReadOnlySafe) and waits until it has applied up to that index
+// before reading: it sees every write acknowledged before it began, and
+// without a majority it fails as Unavailable or at its deadline.
 //
 // # What is not there yet
 //
 //   - Snapshots: the log grows forever (no compaction); a new replica
 //     cannot be added from a Pebble checkpoint, and `cluster move`,
 //     replacing a dead node and changing R are not there (conf changes).
-//   - Consistency levels: no consistency=strong (leader-only reads with a
-//     read index), no partial-result flag.
+//   - A partial-result flag; consistency=strong in the CLI (the API has
+//     it).
 //   - Apply failures: a replica whose apply fails for a reason that is not
 //     the request's (its disk) stops applying and refuses writes; a
 //     restart replays from its applied index. Lag is not published (each
