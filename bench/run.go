@@ -75,7 +75,7 @@ type RunConfig struct {
 // GOMAXPROCS to every core while it is computed.
 func Run(ctx context.Context, cfg RunConfig) (Report, error) {
 	if cfg.Out == "" {
-		return Report{}, runError{"bench: --out DIR is required"}
+		return Report{}, invalidRun("bench: --out DIR is required")
 	}
 	cfg.K = max(cfg.K, 0)
 	if cfg.K == 0 {

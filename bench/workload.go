@@ -15,13 +15,9 @@ import (
 // error wrapping it names the flag.
 var ErrInvalidRun = wpcerr.New(wpcerr.InvalidArgument, "bench: invalid run configuration")
 
-// runError is an invalid RunConfig, reported by its own message.
-type runError struct{ msg string }
-
-func (e runError) Error() string { return e.msg }
-func (e runError) Unwrap() error { return ErrInvalidRun }
-
-func invalidRun(format string, args ...any) error { return runError{fmt.Sprintf(format, args...)} }
+func invalidRun(format string, args ...any) error {
+	return wpcerr.Errorf(ErrInvalidRun, format, args...)
+}
 
 // workload is what Run ingests and searches: the items, the queries, the
 // collection's configuration and how the report and the truth cache name
@@ -189,7 +185,7 @@ func fmnistWorkload(cfg RunConfig) (*workload, error) {
 // fileWorkload is the user's JSONL items and queries.
 func fileWorkload(cfg RunConfig) (*workload, error) {
 	if cfg.Input == "" || cfg.QueryInput == "" {
-		return nil, runError{"bench: --workload file needs --input items.jsonl and --query-input queries.jsonl"}
+		return nil, invalidRun("bench: --workload file needs --input items.jsonl and --query-input queries.jsonl")
 	}
 	sim, err := cfg.similarity(wpcsim.Config{})
 	if err != nil {

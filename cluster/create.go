@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wpcdb/wpcdb/internal/rpcerr"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 	"github.com/wpcdb/wpcdb/storage"
 )
@@ -35,7 +36,7 @@ const MaxReplicas = 7
 func (c *Client) CreateCollection(ctx context.Context, req *pb.CreateCollectionRequest, shards, replicas int) (*pb.CollectionInfo, error) {
 	name := req.GetName()
 	if err := storage.ValidateName(name); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, rpcerr.Status(err)
 	}
 	if isShardName(name) {
 		return nil, status.Errorf(codes.InvalidArgument, "collection %q: a sharded collection's name may not end in .s<digits> (its shards' names do)", name)
@@ -48,7 +49,7 @@ func (c *Client) CreateCollection(ctx context.Context, req *pb.CreateCollectionR
 		shards = len(nodes)
 	}
 	if err := checkShards(name, shards); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, rpcerr.Status(err)
 	}
 	if replicas == 0 {
 		replicas = 1

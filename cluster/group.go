@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/internal/rpcerr"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
@@ -439,8 +440,11 @@ func (g *group) apply(e *raftpb.Entry) error {
 	default:
 		return fmt.Errorf("entry %d: no write", e.GetIndex())
 	}
-	if err != nil && !requestError(err) {
-		return err
+	if err != nil {
+		if !requestError(err) {
+			return err
+		}
+		err = rpcerr.Status(err) // as one node answers it
 	}
 	g.wmu.Lock()
 	ch, ok := g.wait[w.GetProposal()]

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -71,21 +72,8 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 			case "fmnist-knn":
 				return a.benchKNN(cmd, f)
 			}
-			rc := f.run
-			rc.Threads, rc.Log = f.threads, a.stderr
-			ch := cmd.Flags().Changed
-			if ch("kernel") {
-				rc.Kernel = f.kernel
-			}
-			if ch("score") {
-				rc.Score = f.score
-			}
-			if ch("encoding") {
-				rc.Encoding = f.encoding
-			}
-			if rc.Workload == "file" && !ch("queries") {
-				rc.Queries = bench.AllQueries
-			}
+			rc := f.runConfig(cmd)
+			rc.Log = a.stderr
 			progress, done := a.stageProgress()
 			rc.Progress = progress
 			rep, err := bench.Run(cmd.Context(), rc)
@@ -96,12 +84,33 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 			if a.g.json {
 				return a.printJSON(rep)
 			}
-			_, err = a.stdout.Write([]byte(rep.Summary()))
+			_, err = fmt.Fprint(a.stdout, rep.Summary())
 			return err
 		},
 	}
 	f.register(cmd.Flags())
 	return cmd
+}
+
+// runConfig is the RunConfig of the flags: --kernel, --score and
+// --encoding only when given (else the workload's defaults), and every
+// query of a file workload unless --queries is given.
+func (f *benchFlags) runConfig(cmd *cobra.Command) bench.RunConfig {
+	rc, given := f.run, cmd.Flags().Changed
+	rc.Threads = f.threads
+	if given("kernel") {
+		rc.Kernel = f.kernel
+	}
+	if given("score") {
+		rc.Score = f.score
+	}
+	if given("encoding") {
+		rc.Encoding = f.encoding
+	}
+	if rc.Workload == "file" && !given("queries") {
+		rc.Queries = bench.AllQueries
+	}
+	return rc
 }
 
 func (f *benchFlags) register(fl *pflag.FlagSet) {
