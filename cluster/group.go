@@ -56,6 +56,7 @@ type group struct {
 	recvC  chan *raftpb.Message
 	applyC chan []*raftpb.Entry
 	quit   chan struct{}
+	dead   chan struct{} // closed when the Raft loop ends (stop, or a failure)
 	wg     sync.WaitGroup
 	once   sync.Once
 
@@ -107,7 +108,7 @@ func (r *Replicas) startGroup(m ShardMap, k int) (*group, error) {
 	g := &group{r: r, name: ShardName(m.Name, k), key: key, coll: m.Name, uid: m.UID, shard: k, peers: s.Replicas,
 		self: peerID(s, r.node.ID()), st: st,
 		propC: make(chan proposal), readC: make(chan readRequest), reads: map[uint64]chan readIndex{}, advanced: make(chan struct{}), recvC: make(chan *raftpb.Message, 4096), applyC: make(chan []*raftpb.Entry, 256),
-		quit: make(chan struct{}), wait: map[uint64]chan applied{}}
+		quit: make(chan struct{}), dead: make(chan struct{}), wait: map[uint64]chan applied{}}
 	g.nextID.Store(randUint64())
 	g.status.Applied, g.status.Commit = appliedIndex, st.hs.GetCommit()
 	g.rn, err = raft.NewRawNode(&raft.Config{
@@ -142,6 +143,7 @@ func (g *group) leads(term uint64) bool {
 
 func (g *group) loop() {
 	defer g.wg.Done()
+	defer close(g.dead)
 	defer close(g.applyC)
 	tick := time.NewTicker(tickInterval)
 	defer tick.Stop()
@@ -172,6 +174,13 @@ func (g *group) loop() {
 		for g.rn.HasReady() {
 			if err := g.ready(g.rn.Ready()); err != nil {
 				g.r.log.Error("cluster: shard replica stops: saving its Raft log", "group", g.key, "err", err)
+				g.smu.Lock()
+				g.failed = fmt.Errorf("saving the Raft log: %w", err) // writes are refused from now on
+				g.status.Leader = false
+				g.smu.Unlock()
+				err := status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped: saving its Raft log: %v", g.shard, g.coll, g.r.node.ID(), err)
+				g.failWaiting(err)
+				g.failReads(err)
 				return
 			}
 		}
@@ -275,7 +284,7 @@ func (g *group) write(ctx context.Context, w *pb.ReplicatedWrite) (proto.Message
 	p := proposal{data: data, done: make(chan error, 1)}
 	select {
 	case g.propC <- p:
-	case <-g.quit:
+	case <-g.dead:
 		forget()
 		return nil, status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
 	case <-ctx.Done():
@@ -313,7 +322,7 @@ func (g *group) linearize(ctx context.Context) error {
 	rq := readRequest{id: id, done: make(chan error, 1)}
 	select {
 	case g.readC <- rq:
-	case <-g.quit:
+	case <-g.dead:
 		forget()
 		return status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
 	case <-ctx.Done():
@@ -346,7 +355,7 @@ func (g *group) linearize(ctx context.Context) error {
 		}
 		select {
 		case <-adv:
-		case <-g.quit:
+		case <-g.dead:
 			return status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
