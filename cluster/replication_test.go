@@ -109,7 +109,9 @@ func (n *rnode) crash() {
 	n.reps.Close()
 	n.m.Client.Close()
 	n.db.Close()
-	n.up = false
+	if n.up { // (a caller may have marked it down under its own lock)
+		n.up = false
+	}
 }
 
 // waitCaughtUp waits (at most 30 s) until every live replica of every
