@@ -102,8 +102,7 @@
 //   - Snapshots: the log grows forever (no compaction); a new replica
 //     cannot be added from a Pebble checkpoint, and `cluster move`,
 //     replacing a dead node and changing R are not there (conf changes).
-//   - A partial-result flag; consistency=strong in the CLI (the API has
-//     it).
+//   - A partial-result flag.
 //   - Apply failures: a replica whose apply fails for a reason that is not
 //     the request's (its disk) stops applying and refuses writes; a
 //     restart replays from its applied index. Lag is not published (each

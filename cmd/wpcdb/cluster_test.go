@@ -111,8 +111,14 @@ func TestClusterCLI(t *testing.T) {
 			}
 		}
 	}
-	if out, errOut, code := runCLI(t, "", "--addr", addrs[1], "count", "r"); code != 0 || strings.TrimSpace(out) != "20" {
-		t.Fatalf("count r: %d %q %s", code, out, errOut)
+	if out, errOut, code := runCLI(t, "", "--addr", addrs[1], "--consistency", "strong", "count", "r"); code != 0 || strings.TrimSpace(out) != "20" {
+		t.Fatalf("strong count r: %d %q %s", code, out, errOut)
+	}
+	if out, errOut, code := runCLI(t, "", "--addr", addrs[0], "--consistency", "strong", "search", "r", "--query", q, "-k", "2"); code != 0 || !strings.Contains(out, "i19") || !strings.Contains(out, "i18") {
+		t.Fatalf("strong search r: %d %s %s", code, out, errOut)
+	}
+	if _, errOut, code := runCLI(t, "", "--addr", addrs[0], "--consistency", "eventual", "count", "r"); code != 2 || !strings.Contains(errOut, `--consistency: "eventual" is not a consistency`) {
+		t.Errorf("--consistency eventual: %d %s", code, errOut)
 	}
 	if out, _, _ := runCLI(t, "", "cluster", "status", "--cluster", ep); !strings.Contains(out, "n1,n2") || !strings.Contains(out, "n2,n1") {
 		t.Fatalf("cluster status after r: %s", out)
