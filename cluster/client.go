@@ -33,6 +33,10 @@ type Options struct {
 	// ShardTimeout bounds each shard's part of a request (within the
 	// request's own deadline); 0: only the request's deadline.
 	ShardTimeout time.Duration
+	// Replicas is the number of replicas of each shard of a collection
+	// created through the service (CreateCollection has no such field);
+	// 0 means 1. The CLI's --replicas calls Client.CreateCollection.
+	Replicas int
 	// Logger receives membership and watch events; nil discards.
 	Logger *slog.Logger
 }

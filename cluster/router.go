@@ -50,7 +50,8 @@ func NewRouter(c *Client, local pb.WPCDBServiceServer, reps *Replicas) *Router {
 // live node. The CLI's --shards calls Client.CreateCollection directly.
 const DefaultShards = 0
 
-// CreateCollection creates a sharded collection, one shard per live node;
+// CreateCollection creates a sharded collection, one shard per live node,
+// of Options.Replicas replicas each;
 // a name of a shard's form ("<name>.s<k>", which a sharded collection may
 // not have) is a local collection: that is how a router creates a shard on
 // its owner.
@@ -58,7 +59,7 @@ func (r *Router) CreateCollection(ctx context.Context, req *pb.CreateCollectionR
 	if isShardName(req.GetName()) {
 		return r.WPCDBServiceServer.CreateCollection(ctx, req)
 	}
-	info, err := r.c.CreateCollection(ctx, req, DefaultShards, 1)
+	info, err := r.c.CreateCollection(ctx, req, DefaultShards, r.c.opts.Replicas)
 	if err != nil {
 		return nil, err
 	}

@@ -129,6 +129,9 @@ func TestClusterCLI(t *testing.T) {
 	if _, errOut, code := runCLI(t, "", "serve", "--cluster", ep, "--node-id", "n3", "--shard-timeout", "-1s"); code != 2 || !strings.Contains(errOut, "--shard-timeout must not be negative") {
 		t.Errorf("negative --shard-timeout: %d %s", code, errOut)
 	}
+	if _, errOut, code := runCLI(t, "", "serve", "--cluster", ep, "--node-id", "n3", "--replicas", "0"); code != 2 || !strings.Contains(errOut, "--replicas must be between 1 and 7, got 0") {
+		t.Errorf("--replicas 0: %d %s", code, errOut)
+	}
 	if _, errOut, code := runCLI(t, "", "serve", "--cluster", ep); code != 2 || !strings.Contains(errOut, "--cluster and --node-id go together") {
 		t.Errorf("--cluster without --node-id: %d %s", code, errOut)
 	}
