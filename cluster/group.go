@@ -441,7 +441,9 @@ func (g *group) apply(e *raftpb.Entry) error {
 	)
 	switch op := w.GetWrite().(type) {
 	case *pb.ReplicatedWrite_Upsert:
-		resp, err = g.applyUpsert(ctx, op.Upsert)
+		resp, err = g.r.local.UpsertBatch(ctx, op.Upsert)
+	case *pb.ReplicatedWrite_LoadDone:
+		resp, err = g.loadDone(ctx)
 	case *pb.ReplicatedWrite_Delete:
 		resp, err = g.r.local.Delete(ctx, op.Delete)
 	case *pb.ReplicatedWrite_UpdateAttrs:
@@ -484,18 +486,18 @@ func requestError(err error) bool {
 	return false
 }
 
-// applyUpsert writes a batch through the local service's Upsert, as a
-// stream of one batch, so that the shard ends the load as after any
-// Upsert stream (it calibrates when it has grown enough).
-func (g *group) applyUpsert(ctx context.Context, req *pb.UpsertBatchRequest) (*pb.UpsertBatchResponse, error) {
-	s := &oneBatch{ctx: ctx, req: &pb.UpsertRequest{Collection: req.GetCollection(), Items: req.GetItems(), SkipInvalid: req.GetSkipInvalid()}}
+// loadDone ends a load as one node ends an Upsert stream (it calibrates
+// the first stage when the shard has grown enough): through the local
+// service's Upsert, as a stream of one empty batch.
+func (g *group) loadDone(ctx context.Context) (*pb.UpsertResponse, error) {
+	s := &oneBatch{ctx: ctx, req: &pb.UpsertRequest{Collection: g.name}}
 	if err := g.r.local.Upsert(s); err != nil {
 		return nil, err
 	}
 	if s.resp == nil {
 		return nil, errors.New("upsert: no answer")
 	}
-	return &pb.UpsertBatchResponse{Written: s.resp.GetWritten(), Skipped: s.resp.GetSkipped()}, nil
+	return s.resp, nil
 }
 
 // oneBatch is an Upsert server stream that carries one batch.

@@ -77,7 +77,10 @@ func validItems(m ShardMap, in []*pb.Item, skip bool) (items []*pb.Item, index [
 }
 
 // replicatedUpsertStream serves an Upsert stream naming a replicated
-// shard this node runs: each batch is one replicated write.
+// shard this node runs: each batch is one replicated write, and the
+// stream's end one more (LoadDone), so that every replica ends the load
+// where one node would. The router ends its streams into replicated
+// shards this way (endLoads).
 func (r *Router) replicatedUpsertStream(g *group, stream pb.WPCDBService_UpsertServer, first *pb.UpsertRequest) error {
 	ctx := stream.Context()
 	req := first
@@ -94,7 +97,10 @@ func (r *Router) replicatedUpsertStream(g *group, stream pb.WPCDBService_UpsertS
 		}
 		var rerr error
 		if req, rerr = stream.Recv(); errors.Is(rerr, io.EOF) {
-			return nil
+			// The end of the load, at this point of the log on every
+			// replica.
+			_, err := g.write(ctx, &pb.ReplicatedWrite{Write: &pb.ReplicatedWrite_LoadDone{LoadDone: &pb.LoadDone{}}})
+			return err
 		} else if rerr != nil {
 			return rerr
 		}
@@ -139,4 +145,30 @@ func (r *Router) strongRead(ctx context.Context, name string, cons pb.Consistenc
 		return g.linearize(ctx)
 	}
 	return nil
+}
+
+// endLoads ends the load of each replicated shard an Upsert stream wrote
+// (batches to those go one UpsertBatch call each): a stream of one empty
+// batch to the shard's leader, whose end is a LoadDone entry; retried as
+// a write is (ending a load twice is harmless).
+func (r *Router) endLoads(ctx context.Context, m ShardMap, shards []int) error {
+	return r.c.eachWrite(ctx, m, shards, func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
+		s, err := cl.Upsert(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.Send(&pb.UpsertRequest{Collection: ShardName(m.Name, k)}); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if _, err := s.Recv(); err != nil {
+			return err
+		}
+		if err := s.CloseSend(); err != nil {
+			return err
+		}
+		if _, err := s.Recv(); !errors.Is(err, io.EOF) {
+			return err
+		}
+		return nil
+	})
 }

@@ -411,8 +411,26 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 	for _, n := range nodes {
 		waitView(t, n.m.Client, "d's leader", func(v *cluster.View) bool { m, ok := v.Collection("d"); return ok && m.Shards[0].Term > 0 })
 	}
-	if resp, err := victim.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "d", Items: items[:3]}); err != nil || resp.Written != 3 {
-		t.Fatalf("upsert into d: %v %v", resp, err)
+	// An Upsert stream's end ends the load on every replica, as on one
+	// node: with 210 items (over firststage.MinItems) each calibrates.
+	drng := wpctest.NewRand(seed + 1)
+	ditems := make([]*pb.Item, 210)
+	for i := range ditems {
+		ditems[i] = &pb.Item{Id: fmt.Sprintf("d-%03d", i), Cloud: pbCloud(wpctest.RandomCloud(drng, 2+drng.IntN(4), dim, wpctest.Shape{}))}
+	}
+	if n := upsert(t, ctx, victim.cli, &pb.UpsertRequest{Collection: "d", Items: ditems[:100]}, &pb.UpsertRequest{Items: ditems[100:]}); n != len(ditems) {
+		t.Fatalf("upsert into d: %d written", n)
+	}
+	for _, n := range nodes {
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			d, err := n.cli.DescribeCollection(ctx, &pb.DescribeCollectionRequest{Name: "d.s0"})
+			if err == nil && d.Collection.GetCount() == uint64(len(ditems)) && d.Collection.GetIndex().GetRecall() > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("d.s0 on %s: %v %v; want %d items, calibrated", n.id, d, err, len(ditems))
+			}
+		}
 	}
 	if _, err := victim.cli.DropCollection(ctx, &pb.DropCollectionRequest{Name: "d"}); err != nil {
 		t.Fatal(err)

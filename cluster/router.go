@@ -284,6 +284,7 @@ func (r *Router) Upsert(stream pb.WPCDBService_UpsertServer) error {
 	defer cancel()
 	var mu sync.Mutex
 	shardStreams := map[int]pb.WPCDBService_UpsertClient{}
+	replicated := map[int]bool{}
 	req := first
 	for batch := uint64(0); ; batch++ {
 		if name := req.GetCollection(); batch > 0 && name != "" && name != m.Name {
@@ -292,7 +293,11 @@ func (r *Router) Upsert(stream pb.WPCDBService_UpsertServer) error {
 		w, sk, err := r.upsertParts(ctx, m, req.GetItems(), req.GetSkipInvalid(), func(ctx context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error) {
 			if len(m.Shards[k].Replicas) > 1 {
 				// A replicated shard's batches go one call each, which
-				// the write retry can send again at a new leader.
+				// the write retry can send again at a new leader; its
+				// load ends at the stream's end (endLoads).
+				mu.Lock()
+				replicated[k] = true
+				mu.Unlock()
 				resp, err := cl.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: ShardName(m.Name, k), Items: part, SkipInvalid: req.GetSkipInvalid()})
 				return resp.GetWritten(), resp.GetSkipped(), err
 			}
@@ -333,6 +338,14 @@ func (r *Router) Upsert(stream pb.WPCDBService_UpsertServer) error {
 		if _, err := s.Recv(); !errors.Is(err, io.EOF) {
 			return fmt.Errorf("shard %d: ending the load: %w", k, err)
 		}
+	}
+	if len(replicated) > 0 {
+		ends := make([]int, 0, len(replicated))
+		for k := range replicated {
+			ends = append(ends, k)
+		}
+		slices.Sort(ends)
+		return r.endLoads(ctx, m, ends)
 	}
 	return nil
 }

@@ -175,6 +175,7 @@ type ReplicatedWrite struct {
 	//	*ReplicatedWrite_Upsert
 	//	*ReplicatedWrite_Delete
 	//	*ReplicatedWrite_UpdateAttrs
+	//	*ReplicatedWrite_LoadDone
 	Write         isReplicatedWrite_Write `protobuf_oneof:"write"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -251,6 +252,15 @@ func (x *ReplicatedWrite) GetUpdateAttrs() *UpdateAttrsRequest {
 	return nil
 }
 
+func (x *ReplicatedWrite) GetLoadDone() *LoadDone {
+	if x != nil {
+		if x, ok := x.Write.(*ReplicatedWrite_LoadDone); ok {
+			return x.LoadDone
+		}
+	}
+	return nil
+}
+
 type isReplicatedWrite_Write interface {
 	isReplicatedWrite_Write()
 }
@@ -267,11 +277,56 @@ type ReplicatedWrite_UpdateAttrs struct {
 	UpdateAttrs *UpdateAttrsRequest `protobuf:"bytes,4,opt,name=update_attrs,json=updateAttrs,proto3,oneof"`
 }
 
+type ReplicatedWrite_LoadDone struct {
+	LoadDone *LoadDone `protobuf:"bytes,5,opt,name=load_done,json=loadDone,proto3,oneof"`
+}
+
 func (*ReplicatedWrite_Upsert) isReplicatedWrite_Write() {}
 
 func (*ReplicatedWrite_Delete) isReplicatedWrite_Write() {}
 
 func (*ReplicatedWrite_UpdateAttrs) isReplicatedWrite_Write() {}
+
+func (*ReplicatedWrite_LoadDone) isReplicatedWrite_Write() {}
+
+// LoadDone ends an Upsert stream into the shard: each replica ends the
+// load at that point of the log as one node ends an Upsert stream (it
+// calibrates the first stage when the shard has grown enough).
+type LoadDone struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadDone) Reset() {
+	*x = LoadDone{}
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadDone) ProtoMessage() {}
+
+func (x *LoadDone) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadDone.ProtoReflect.Descriptor instead.
+func (*LoadDone) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{4}
+}
 
 var File_wpcdb_v1_cluster_proto protoreflect.FileDescriptor
 
@@ -283,13 +338,16 @@ const file_wpcdb_v1_cluster_proto_rawDesc = "" +
 	"\vRaftMessage\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\fR\amessage\"\x0e\n" +
-	"\fStepResponse\"\xe4\x01\n" +
+	"\fStepResponse\"\x97\x02\n" +
 	"\x0fReplicatedWrite\x12\x1a\n" +
 	"\bproposal\x18\x01 \x01(\x04R\bproposal\x126\n" +
 	"\x06upsert\x18\x02 \x01(\v2\x1c.wpcdb.v1.UpsertBatchRequestH\x00R\x06upsert\x121\n" +
 	"\x06delete\x18\x03 \x01(\v2\x17.wpcdb.v1.DeleteRequestH\x00R\x06delete\x12A\n" +
-	"\fupdate_attrs\x18\x04 \x01(\v2\x1c.wpcdb.v1.UpdateAttrsRequestH\x00R\vupdateAttrsB\a\n" +
-	"\x05write2K\n" +
+	"\fupdate_attrs\x18\x04 \x01(\v2\x1c.wpcdb.v1.UpdateAttrsRequestH\x00R\vupdateAttrs\x121\n" +
+	"\tload_done\x18\x05 \x01(\v2\x12.wpcdb.v1.LoadDoneH\x00R\bloadDoneB\a\n" +
+	"\x05write\"\n" +
+	"\n" +
+	"\bLoadDone2K\n" +
 	"\x12ReplicationService\x125\n" +
 	"\x04Step\x12\x15.wpcdb.v1.StepRequest\x1a\x16.wpcdb.v1.StepResponseB/Z-github.com/wpcdb/wpcdb/server/wpcdbv1;wpcdbv1b\x06proto3"
 
@@ -305,28 +363,30 @@ func file_wpcdb_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_wpcdb_v1_cluster_proto_rawDescData
 }
 
-var file_wpcdb_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_wpcdb_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_wpcdb_v1_cluster_proto_goTypes = []any{
 	(*StepRequest)(nil),        // 0: wpcdb.v1.StepRequest
 	(*RaftMessage)(nil),        // 1: wpcdb.v1.RaftMessage
 	(*StepResponse)(nil),       // 2: wpcdb.v1.StepResponse
 	(*ReplicatedWrite)(nil),    // 3: wpcdb.v1.ReplicatedWrite
-	(*UpsertBatchRequest)(nil), // 4: wpcdb.v1.UpsertBatchRequest
-	(*DeleteRequest)(nil),      // 5: wpcdb.v1.DeleteRequest
-	(*UpdateAttrsRequest)(nil), // 6: wpcdb.v1.UpdateAttrsRequest
+	(*LoadDone)(nil),           // 4: wpcdb.v1.LoadDone
+	(*UpsertBatchRequest)(nil), // 5: wpcdb.v1.UpsertBatchRequest
+	(*DeleteRequest)(nil),      // 6: wpcdb.v1.DeleteRequest
+	(*UpdateAttrsRequest)(nil), // 7: wpcdb.v1.UpdateAttrsRequest
 }
 var file_wpcdb_v1_cluster_proto_depIdxs = []int32{
 	1, // 0: wpcdb.v1.StepRequest.messages:type_name -> wpcdb.v1.RaftMessage
-	4, // 1: wpcdb.v1.ReplicatedWrite.upsert:type_name -> wpcdb.v1.UpsertBatchRequest
-	5, // 2: wpcdb.v1.ReplicatedWrite.delete:type_name -> wpcdb.v1.DeleteRequest
-	6, // 3: wpcdb.v1.ReplicatedWrite.update_attrs:type_name -> wpcdb.v1.UpdateAttrsRequest
-	0, // 4: wpcdb.v1.ReplicationService.Step:input_type -> wpcdb.v1.StepRequest
-	2, // 5: wpcdb.v1.ReplicationService.Step:output_type -> wpcdb.v1.StepResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	5, // 1: wpcdb.v1.ReplicatedWrite.upsert:type_name -> wpcdb.v1.UpsertBatchRequest
+	6, // 2: wpcdb.v1.ReplicatedWrite.delete:type_name -> wpcdb.v1.DeleteRequest
+	7, // 3: wpcdb.v1.ReplicatedWrite.update_attrs:type_name -> wpcdb.v1.UpdateAttrsRequest
+	4, // 4: wpcdb.v1.ReplicatedWrite.load_done:type_name -> wpcdb.v1.LoadDone
+	0, // 5: wpcdb.v1.ReplicationService.Step:input_type -> wpcdb.v1.StepRequest
+	2, // 6: wpcdb.v1.ReplicationService.Step:output_type -> wpcdb.v1.StepResponse
+	6, // [6:7] is the sub-list for method output_type
+	5, // [5:6] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_wpcdb_v1_cluster_proto_init() }
@@ -339,6 +399,7 @@ func file_wpcdb_v1_cluster_proto_init() {
 		(*ReplicatedWrite_Upsert)(nil),
 		(*ReplicatedWrite_Delete)(nil),
 		(*ReplicatedWrite_UpdateAttrs)(nil),
+		(*ReplicatedWrite_LoadDone)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -346,7 +407,7 @@ func file_wpcdb_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wpcdb_v1_cluster_proto_rawDesc), len(file_wpcdb_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
