@@ -68,7 +68,9 @@
 // acknowledged once the entry is committed (a majority of the replicas
 // saved it, synced) and applied on the leader; every replica applies the
 // entries in log order through the local service, as a single node
-// writes. Applying an entry again is harmless (each sets the state of the
+// writes; the end of an Upsert stream is one more entry (LoadDone), so
+// each replica ends the load (and calibrates) where one node would.
+// Applying an entry again is harmless (each sets the state of the
 // items it names), so the applied index is recorded after the
 // collection's synced write and a crash in between re-applies a suffix.
 // A replica that is not the leader refuses a write as Unavailable; the
@@ -120,8 +122,9 @@
 //     disk full) leaves the other shards' parts committed.
 //   - Rebalancing, the number of shards after creation, Import of files
 //     into a sharded collection, on-demand Calibrate of a sharded
-//     collection (each shard calibrates at the end of an Upsert stream,
-//     a replicated shard after each applied upsert), TLS between nodes
+//     collection (each shard calibrates at the end of an Upsert stream;
+//     each replica of a replicated shard where the log holds the
+//     stream's LoadDone entry), TLS between nodes
 //     (serve refuses --cluster with TLS), the in-flight memory budget at
 //     the router (each shard enforces its own).
 //
