@@ -468,19 +468,24 @@ func (g *group) apply(e *raftpb.Entry) error {
 }
 
 // requestError reports an error a collection gives for the request
-// itself. The local service's errors are the core's (the server's
-// interceptor makes them statuses, and it is not between the applier and
-// the service): a missing item is one, a missing collection is not (the
-// replica lacks its shard).
+// itself, the same on every replica. The local service's errors are the
+// core's (the server's interceptor makes them statuses, and it is not
+// between the applier and the service): a missing item is one, a missing
+// collection is not (the replica lacks its shard). A batch larger than
+// the server's whole in-flight budget would be one (nodes run with the
+// same budget; one node refuses such a batch too), so that it could not
+// stop every replica of a shard from applying; today the service's
+// UpsertBatch, which applies upserts, does not take part in the budget.
 func requestError(err error) bool {
 	if errors.Is(err, wpcdb.ErrCollectionNotFound) {
 		return false
 	}
-	if errors.Is(err, wpcdb.ErrInvalidArgument) || errors.Is(err, wpcdb.ErrNotFound) || errors.Is(err, wpcdb.ErrFailedPrecondition) || errors.Is(err, wpcdb.ErrIncompatible) {
+	if errors.Is(err, wpcdb.ErrInvalidArgument) || errors.Is(err, wpcdb.ErrNotFound) || errors.Is(err, wpcdb.ErrFailedPrecondition) ||
+		errors.Is(err, wpcdb.ErrIncompatible) || errors.Is(err, wpcdb.ErrResourceExhausted) {
 		return true
 	}
 	switch status.Code(err) {
-	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.OutOfRange:
+	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.OutOfRange, codes.ResourceExhausted:
 		return true
 	}
 	return false
