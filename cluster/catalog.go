@@ -12,9 +12,11 @@ import (
 //
 //	nodes/<node-id>        NodeInfo as JSON, put under the node's lease
 //	collections/<name>     ShardMap as JSON
+//	applied/<node-id>      the node's replicas' applied indexes, JSON {shard name: index}
 const (
 	nodesDir       = "nodes/"
 	collectionsDir = "collections/"
+	appliedDir     = "applied/"
 	// DefaultPrefix is the etcd key prefix of a cluster's records.
 	DefaultPrefix = "/wpcdb/"
 )
@@ -73,11 +75,12 @@ type View struct {
 	mu      sync.RWMutex
 	nodes   map[string]NodeInfo
 	colls   map[string]ShardMap
-	changed chan struct{} // closed and replaced on every change
+	applied map[string]map[string]uint64 // by node, by shard name
+	changed chan struct{}                // closed and replaced on every change
 }
 
 func newView() *View {
-	return &View{nodes: map[string]NodeInfo{}, colls: map[string]ShardMap{}, changed: make(chan struct{})}
+	return &View{nodes: map[string]NodeInfo{}, colls: map[string]ShardMap{}, applied: map[string]map[string]uint64{}, changed: make(chan struct{})}
 }
 
 // Nodes returns the live nodes, sorted by ID.
@@ -118,6 +121,16 @@ func sortedValues[V any](m map[string]V, key func(V) string) []V {
 	}
 	slices.SortFunc(out, func(a, b V) int { return cmp.Compare(key(a), key(b)) })
 	return out
+}
+
+// Applied returns the applied index a node last published for its
+// replica of the shard whose local collection is shard (Replicas
+// publishes them about every second).
+func (v *View) Applied(node, shard string) (uint64, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	i, ok := v.applied[node][shard]
+	return i, ok
 }
 
 // Changed returns a channel closed at the view's next change.

@@ -104,17 +104,31 @@ func (c *Client) load(ctx context.Context) (int64, error) {
 	}
 	nodes := map[string]NodeInfo{}
 	colls := map[string]ShardMap{}
+	applied := map[string]map[string]uint64{}
 	for _, kv := range resp.Kvs {
-		c.decode(string(kv.Key), kv.Value, nodes, colls)
+		c.decode(string(kv.Key), kv.Value, nodes, colls, applied)
 	}
-	c.view.update(func() { c.view.nodes, c.view.colls = nodes, colls })
+	c.view.update(func() { c.view.nodes, c.view.colls, c.view.applied = nodes, colls, applied })
 	return resp.Header.Revision, nil
 }
 
-// decode files one record into nodes or colls; a value of nil deletes.
-func (c *Client) decode(key string, val []byte, nodes map[string]NodeInfo, colls map[string]ShardMap) {
+// decode files one record into nodes, colls or applied; a value of nil
+// deletes.
+func (c *Client) decode(key string, val []byte, nodes map[string]NodeInfo, colls map[string]ShardMap, applied map[string]map[string]uint64) {
 	rel := strings.TrimPrefix(key, c.prefix)
 	switch {
+	case strings.HasPrefix(rel, appliedDir):
+		id := strings.TrimPrefix(rel, appliedDir)
+		if val == nil {
+			delete(applied, id)
+			return
+		}
+		var a map[string]uint64
+		if err := json.Unmarshal(val, &a); err != nil {
+			c.log.Warn("cluster: unreadable applied record", "key", key, "err", err)
+			return
+		}
+		applied[id] = a
 	case strings.HasPrefix(rel, nodesDir):
 		id := strings.TrimPrefix(rel, nodesDir)
 		if val == nil {
@@ -159,7 +173,7 @@ func (c *Client) watch(rev int64) {
 					if ev.Type == clientv3.EventTypeDelete {
 						val = nil
 					}
-					c.decode(string(ev.Kv.Key), val, c.view.nodes, c.view.colls)
+					c.decode(string(ev.Kv.Key), val, c.view.nodes, c.view.colls, c.view.applied)
 				}
 			})
 			rev = resp.Header.Revision

@@ -82,7 +82,8 @@ func (r *Replicas) Register(s grpc.ServiceRegistrar) {
 
 // Start starts the groups of the current catalog and follows its changes.
 func (r *Replicas) Start() {
-	r.wg.Add(1)
+	r.wg.Add(2)
+	go r.publishApplied()
 	go func() {
 		defer r.wg.Done()
 		v := r.node.View()
@@ -96,6 +97,49 @@ func (r *Replicas) Start() {
 			}
 		}
 	}()
+}
+
+// publishApplied puts the replicas' applied indexes in etcd (under the
+// node's lease) about every second when they change, for the lag that
+// `cluster status` prints.
+func (r *Replicas) publishApplied() {
+	defer r.wg.Done()
+	key := r.node.prefix + appliedDir + r.node.ID()
+	var (
+		last      string
+		lastLease clientv3.LeaseID
+	)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		a := map[string]uint64{}
+		r.mu.Lock()
+		for name, g := range r.groups {
+			g.smu.Lock()
+			a[name] = g.status.Applied
+			g.smu.Unlock()
+		}
+		r.mu.Unlock()
+		val, err := json.Marshal(a)
+		if err != nil {
+			continue
+		}
+		lease := r.node.leaseID()
+		if string(val) == last && lease == lastLease {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, r.node.opts.DialTimeout)
+		_, err = r.node.etcd.Put(ctx, key, string(val), clientv3.WithLease(lease))
+		cancel()
+		if err == nil {
+			last, lastLease = string(val), lease
+		}
+	}
 }
 
 // groupName names a shard's Raft group: its local collection's name and

@@ -1,12 +1,14 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -401,6 +403,32 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 	}
 	checkAll("after the restart", others[0].cli, true)
 	waitCaughtUp(t, m1, nodes)
+	// The replicas publish their applied indexes: the views, and the
+	// status, show no lag.
+	waitView(t, others[1].m.Client, "equal applied indexes", func(v *cluster.View) bool {
+		for k, s := range m1.Shards {
+			var first uint64
+			for i, id := range s.Replicas {
+				a, ok := v.Applied(id, cluster.ShardName("r", k))
+				if !ok || a == 0 || (i > 0 && a != first) {
+					return false
+				}
+				first = a
+			}
+		}
+		return true
+	})
+	var st bytes.Buffer
+	cluster.WriteStatus(&st, others[1].m.View())
+	for _, line := range strings.Split(st.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 8 && f[0] == "r" && (f[6] != "0" || f[7] != "ok") {
+			t.Fatalf("status after catching up: %q, want lag 0 and ok:\n%s", line, st.String())
+		}
+	}
+	t.Logf("status:\n%s", st.String())
+	if !strings.Contains(st.String(), "LAG") {
+		t.Fatalf("status without LAG:\n%s", st.String())
+	}
 
 	// A replicated collection dropped: every replica's shard collection
 	// and Raft group go. (Through the restarted node: the others may
