@@ -19,6 +19,9 @@
 //
 //	nodes/<node-id>      NodeInfo (JSON), under the node's lease
 //	collections/<name>   ShardMap (JSON)
+//	applied/<node-id>    the node's replicas' applied indexes (JSON, by
+//	                     shard name), under its lease, about every second:
+//	                     the lag `cluster status` prints
 //
 // Placement: shard k of collection C is a local collection named
 // "C.s<k>" on its node (so a sharded collection's own name may not end
@@ -107,9 +110,7 @@
 //   - A partial-result flag.
 //   - Apply failures: a replica whose apply fails for a reason that is not
 //     the request's (its disk) stops applying and refuses writes; a
-//     restart replays from its applied index. Lag is not published (each
-//     node knows its replicas' applied index, Replicas.Status), so
-//     `cluster status` shows replicas down but not lag.
+//     restart replays from its applied index.
 //   - A node down while its collection is dropped keeps that collection's
 //     local shards and Raft log.
 //   - With one replica (R = 1, the default) nothing of the above applies:
