@@ -816,6 +816,13 @@ func TestInflightBudget(t *testing.T) {
 		}
 		st.CloseSend()
 	}
+	// The unary UpsertBatch holds the same budget as the stream.
+	if _, err := ts.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "c", Items: []*pb.Item{big}}); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("UpsertBatch of 120 floats: %v, want ResourceExhausted", err)
+	}
+	if _, err := ts.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "c", Items: []*pb.Item{small}}); err != nil {
+		t.Errorf("UpsertBatch within budget: %v", err)
+	}
 	if _, err := ts.cli.Search(ctx, &pb.SearchRequest{Collection: "c", K: 1, Query: big.Cloud}); err != nil {
 		t.Errorf("search within budget: %v", err)
 	}
