@@ -277,11 +277,16 @@ type prepared struct {
 	inv []float32
 	// winv holds w_j·inv[j] (the linear term's weights) when inv is set.
 	winv []float32
+	// hat64 is hat widened to float64, kept when the Similarity is wide
+	// and the cloud is prepared by prepare (a query, or an item for its
+	// self term): the Gram's float64 side, widened once per query instead
+	// of once per candidate.
+	hat64 []float64
 }
 
 func (p *prepared) reset(d int) {
 	p.n, p.d = 0, d
-	p.hat, p.w, p.norm2, p.inv, p.winv = p.hat[:0], p.w[:0], p.norm2[:0], nil, p.winv[:0]
+	p.hat, p.w, p.norm2, p.inv, p.winv, p.hat64 = p.hat[:0], p.w[:0], p.norm2[:0], nil, p.winv[:0], p.hat64[:0]
 }
 
 func (s *Similarity) prepare(p *prepared, c Cloud) {
@@ -343,6 +348,11 @@ func (s *Similarity) appendPrepared(p *prepared, c Cloud) {
 			p.norm2 = append(p.norm2, 1)
 		}
 	}
+	if s.wide {
+		for _, v := range p.hat[base:] {
+			p.hat64 = append(p.hat64, float64(v))
+		}
+	}
 	p.w = append(p.w, c.Weights...)
 	p.n += c.Len()
 }
@@ -381,7 +391,6 @@ func tileRows(n, m int) int {
 func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, mass float64) {
 	cfg := &s.cfg
 	terms := cfg.Kernel.Terms
-	d := q.d
 	rows := tileRows(q.n, x.n)
 	if cfg.Kernel.IsMaxSim() {
 		var maxXNorm float64
@@ -391,7 +400,7 @@ func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, 
 		maxXNorm = math.Sqrt(maxXNorm)
 		for i0 := 0; i0 < q.n; i0 += rows {
 			i1 := min(q.n, i0+rows)
-			gm.compute(s.wide, q.hat[i0*d:i1*d], i1-i0, x.hat, x.n, d)
+			gm.compute(s.wide, q, i0, i1, x)
 			tg, tm := s.reduceMaxSim(q, x, gm.f32, i0, i1, maxXNorm)
 			g += tg
 			mass += tm
@@ -419,7 +428,7 @@ func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, 
 	k := *tmp
 	for i0 := 0; i0 < q.n; i0 += rows {
 		i1 := min(q.n, i0+rows)
-		gm.compute(s.wide, q.hat[i0*d:i1*d], i1-i0, x.hat, x.n, d)
+		gm.compute(s.wide, q, i0, i1, x)
 		gram := gm.f32
 		for i := i0; i < i1; i++ {
 			r0 := (i - i0) * ld

@@ -21,6 +21,7 @@ func archImpls() []*impl {
 var avx512 = &impl{
 	name:     PathAVX512,
 	gram:     gram512,
+	gram64:   gram64AVX2,
 	exp:      exp512,
 	cosAdd:   cosAdd512,
 	rsqrt:    rsqrt512,
@@ -34,6 +35,7 @@ var avx512 = &impl{
 var avx2Impl = &impl{
 	name:     PathAVX2,
 	gram:     gram256,
+	gram64:   gram64AVX2,
 	exp:      exp256,
 	cosAdd:   cosAdd256,
 	rsqrt:    rsqrt256,

@@ -14,6 +14,7 @@ const (
 type impl struct {
 	name     string
 	gram     func(dst, q []float32, n int, x []float32, m, d int)
+	gram64   func(dst, q []float64, n int, x []float32, m, d int)
 	exp      func(dst, src []float32)
 	cosAdd   func(dst, p, b []float32, w float32, acc bool)
 	rsqrt    func(dst, src []float32)
@@ -27,6 +28,7 @@ type impl struct {
 var generic = &impl{
 	name:     PathGeneric,
 	gram:     gramGeneric,
+	gram64:   gram64Generic,
 	exp:      expGeneric,
 	cosAdd:   cosAddGeneric,
 	rsqrt:    rsqrtGeneric,

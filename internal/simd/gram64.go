@@ -1,0 +1,79 @@
+package simd
+
+// Gram64 sets dst[i*m+j] = <q_i, x_j> summed in float64, for the n×d
+// float64 rows of q and the m×d float32 rows of x (row-major). Each
+// product of a float32 value with a float32 value widened into q is exact
+// in float64; only the sums round, in an order that depends on the path.
+// It is the Gram of raw points under a gaussian or imq kernel, where
+// ||a||² + ||b||² - 2<a,b> cancels and float32 sums would lose the
+// distance. Panics if a dimension is negative or a slice is shorter than
+// its matrix. Safe for concurrent use; allocates nothing.
+func Gram64(dst, q []float64, n int, x []float32, m, d int) {
+	if n < 0 || m < 0 || d < 0 {
+		panic("simd: Gram64 with a negative dimension")
+	}
+	if len(dst) < n*m || len(q) < n*d || len(x) < m*d {
+		panic("simd: Gram64 slice shorter than its matrix")
+	}
+	if n == 0 || m == 0 {
+		return
+	}
+	if d == 0 {
+		clear(dst[:n*m])
+		return
+	}
+	active.gram64(dst, q, n, x, m, d)
+}
+
+// gram64Generic takes rows two by two against item points two by two:
+// four independent sums share each load (one sum per entry would be bound
+// by the latency of the float64 add).
+func gram64Generic(dst, q []float64, n int, x []float32, m, d int) {
+	i := 0
+	for ; i+1 < n; i += 2 {
+		a0 := q[i*d : i*d+d]
+		a1 := q[(i+1)*d : (i+1)*d+d]
+		a1 = a1[:len(a0)]
+		r0 := dst[i*m : i*m+m]
+		r1 := dst[(i+1)*m : (i+1)*m+m]
+		j := 0
+		for ; j+1 < m; j += 2 {
+			b0 := x[j*d : j*d+d]
+			b1 := x[(j+1)*d : (j+1)*d+d]
+			b0, b1 = b0[:len(a0)], b1[:len(a0)]
+			var s00, s01, s10, s11 float64
+			for k, u0 := range a0 {
+				u1, v0, v1 := a1[k], float64(b0[k]), float64(b1[k])
+				s00 += u0 * v0
+				s01 += u0 * v1
+				s10 += u1 * v0
+				s11 += u1 * v1
+			}
+			r0[j], r0[j+1], r1[j], r1[j+1] = s00, s01, s10, s11
+		}
+		if j < m {
+			b0 := x[j*d : j*d+d]
+			b0 = b0[:len(a0)]
+			var s0, s1 float64
+			for k, u0 := range a0 {
+				v := float64(b0[k])
+				s0 += u0 * v
+				s1 += a1[k] * v
+			}
+			r0[j], r1[j] = s0, s1
+		}
+	}
+	if i < n {
+		a := q[i*d : i*d+d]
+		r := dst[i*m : i*m+m]
+		for j := range r {
+			b := x[j*d : j*d+d]
+			b = b[:len(a)]
+			var s float64
+			for k, u := range a {
+				s += u * float64(b[k])
+			}
+			r[j] = s
+		}
+	}
+}

@@ -1,0 +1,42 @@
+//go:build amd64 && !noasm
+
+package simd
+
+// gram64x4AVX2 sets dst[0..3] to the float64 dot products of the row a
+// (float64) with the rows x0..x3 (float32, widened in registers): n4 full
+// vectors of 4, then, when rem > 0, one vector of rem elements read
+// through the masks m32 and m64 (so nothing past a row is read).
+//
+//go:noescape
+func gram64x4AVX2(dst *float64, a *float64, x0, x1, x2, x3 *float32, n4, rem int, m32 *int32, m64 *int64)
+
+// tailMask32[r] and tailMask64[r] select the first r lanes of 4.
+var (
+	tailMask32 = [4][4]int32{{}, {-1}, {-1, -1}, {-1, -1, -1}}
+	tailMask64 = [4][4]int64{{}, {-1}, {-1, -1}, {-1, -1, -1}}
+)
+
+// gram64AVX2 runs the kernel on four item points at a time; a last group
+// of fewer repeats its last point and keeps only the real entries. Used by
+// the avx512 path too: at d ≈ 50 the loads, not the vector width, bound it.
+func gram64AVX2(dst, q []float64, n int, x []float32, m, d int) {
+	n4, rem := d>>2, d&3
+	m32, m64 := &tailMask32[rem][0], &tailMask64[rem][0]
+	var tmp [4]float64
+	for i := 0; i < n; i++ {
+		a := &q[i*d]
+		row := dst[i*m : i*m+m]
+		j := 0
+		for ; j+4 <= m; j += 4 {
+			gram64x4AVX2(&row[j], a, &x[j*d], &x[(j+1)*d], &x[(j+2)*d], &x[(j+3)*d], n4, rem, m32, m64)
+		}
+		if j < m {
+			var p [4]*float32
+			for c := range p {
+				p[c] = &x[min(j+c, m-1)*d]
+			}
+			gram64x4AVX2(&tmp[0], a, p[0], p[1], p[2], p[3], n4, rem, m32, m64)
+			copy(row[j:], tmp[:m-j])
+		}
+	}
+}
