@@ -424,42 +424,51 @@ func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, 
 		acc = make([]float64, 0, len(terms))
 	}
 	acc = acc[:len(terms)]
-	*tmp = grow(*tmp, x.n)
-	k := *tmp
+	// The kernel map runs on a whole tile at once: one Exp (or Rsqrt) call
+	// over rows×m values instead of one per query row (elementwise, so the
+	// values are the same). Per-row calls on 16-point clouds spent more in
+	// call overhead than in the map (BenchmarkSearchPatches).
+	*tmp = grow(*tmp, min(rows, q.n)*x.n)
 	for i0 := 0; i0 < q.n; i0 += rows {
 		i1 := min(q.n, i0+rows)
 		gm.compute(s.wide, q, i0, i1, x)
 		gram := gm.f32
-		for i := i0; i < i1; i++ {
-			r0 := (i - i0) * ld
-			row := gram[r0 : r0+ld]
-			var row64 []float64
-			if s.wide {
-				row64 = gm.f64[r0 : r0+ld]
-			}
-			vi := float64(q.w[i])
-			for t, term := range terms {
-				var r float32
-				switch term.Kind {
-				case Linear:
-					r = simd.Dot(linW, row)
-				case Gaussian:
-					// exp(-δ²/(2σ²)); on unit vectors δ² = 2 - 2<a,b>.
-					inv := float32(1 / (2 * term.Param * term.Param))
-					s.dist2Row(k, q.norm2[i], x, row, row64, -inv)
-					simd.Exp(k, k)
-					r = simd.Dot(x.w, k)
-				case IMQ:
-					// c / sqrt(c² + δ²) = rsqrt(1 + δ²/c²).
-					inv := float32(1 / (term.Param * term.Param))
-					s.dist2Row(k, q.norm2[i], x, row, row64, inv)
-					for j := range k {
-						k[j] += 1
-					}
-					simd.Rsqrt(k, k)
-					r = simd.Dot(x.w, k)
+		k := (*tmp)[:(i1-i0)*ld]
+		for t, term := range terms {
+			var inv float32
+			switch term.Kind {
+			case Linear:
+				for i := i0; i < i1; i++ {
+					r0 := (i - i0) * ld
+					acc[t] += float64(q.w[i]) * float64(simd.Dot(linW, gram[r0:r0+ld]))
 				}
-				acc[t] += vi * float64(r)
+				continue
+			case Gaussian:
+				// exp(-δ²/(2σ²)); on unit vectors δ² = 2 - 2<a,b>.
+				inv = -float32(1 / (2 * term.Param * term.Param))
+			case IMQ:
+				// c / sqrt(c² + δ²) = rsqrt(1 + δ²/c²).
+				inv = float32(1 / (term.Param * term.Param))
+			}
+			for i := i0; i < i1; i++ {
+				r0 := (i - i0) * ld
+				var row64 []float64
+				if s.wide {
+					row64 = gm.f64[r0 : r0+ld]
+				}
+				s.dist2Row(k[r0:r0+ld], q.norm2[i], x, gram[r0:r0+ld], row64, inv)
+			}
+			if term.Kind == Gaussian {
+				simd.Exp(k, k)
+			} else {
+				for j := range k {
+					k[j] += 1
+				}
+				simd.Rsqrt(k, k)
+			}
+			for i := i0; i < i1; i++ {
+				r0 := (i - i0) * ld
+				acc[t] += float64(q.w[i]) * float64(simd.Dot(x.w, k[r0:r0+ld]))
 			}
 		}
 	}
