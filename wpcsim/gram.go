@@ -20,10 +20,13 @@ type gramMatrix struct {
 // x's float32 points (widened in registers). The float64 Gram was a
 // scalar loop taking 72% of a search's CPU on Fashion-MNIST-patch-shaped
 // clouds (16 raw points, d = 51, gaussian(4); BenchmarkSearchPatches).
-func (gm *gramMatrix) compute(wide bool, q *prepared, i0, i1 int, x *prepared) {
+//
+// A wide block's f32 copy is filled only when withF32 (a linear term reads
+// it; the gaussian and imq maps read f64).
+func (gm *gramMatrix) compute(wide, withF32 bool, q *prepared, i0, i1 int, x *prepared) {
 	n, m, d := i1-i0, x.n, q.d
-	gm.f32 = grow(gm.f32, n*m)
 	if !wide {
+		gm.f32 = grow(gm.f32, n*m)
 		simd.Gram(gm.f32, q.hat[i0*d:i1*d], n, x.hat, m, d)
 		return
 	}
@@ -32,6 +35,10 @@ func (gm *gramMatrix) compute(wide bool, q *prepared, i0, i1 int, x *prepared) {
 	}
 	gm.f64 = gm.f64[:n*m]
 	simd.Gram64(gm.f64, q.hat64[i0*d:i1*d], n, x.hat, m, d)
+	if !withF32 {
+		return
+	}
+	gm.f32 = grow(gm.f32, n*m)
 	for i, s := range gm.f64 {
 		gm.f32[i] = float32(s)
 	}

@@ -37,7 +37,7 @@ func TestGramWide(t *testing.T) {
 				sim.prepare(&x, xc)
 				for i0 := 0; i0 < n; i0++ {
 					var gm gramMatrix
-					gm.compute(true, &q, i0, n, &x)
+					gm.compute(true, true, &q, i0, n, &x)
 					for i := i0; i < n; i++ {
 						for j := 0; j < m; j++ {
 							var want, abs float64

@@ -14,6 +14,9 @@ import (
 type Similarity struct {
 	cfg  Config
 	wide bool // float64 Gram: raw points with a gaussian or imq term
+	// linear: a linear term, whose map reads the float32 Gram (a wide
+	// Gram fills it only then).
+	linear bool
 }
 
 // New validates cfg (after defaults) and returns its Similarity.
@@ -27,6 +30,7 @@ func New(cfg Config) (*Similarity, error) {
 	s := &Similarity{cfg: cfg}
 	for _, t := range cfg.Kernel.Terms {
 		s.wide = s.wide || cfg.RawPoints && (t.Kind == Gaussian || t.Kind == IMQ)
+		s.linear = s.linear || t.Kind == Linear
 	}
 	return s, nil
 }
@@ -400,7 +404,7 @@ func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, 
 		maxXNorm = math.Sqrt(maxXNorm)
 		for i0 := 0; i0 < q.n; i0 += rows {
 			i1 := min(q.n, i0+rows)
-			gm.compute(s.wide, q, i0, i1, x)
+			gm.compute(s.wide, s.linear, q, i0, i1, x)
 			tg, tm := s.reduceMaxSim(q, x, gm.f32, i0, i1, maxXNorm)
 			g += tg
 			mass += tm
@@ -431,7 +435,7 @@ func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, 
 	*tmp = grow(*tmp, min(rows, q.n)*x.n)
 	for i0 := 0; i0 < q.n; i0 += rows {
 		i1 := min(q.n, i0+rows)
-		gm.compute(s.wide, q, i0, i1, x)
+		gm.compute(s.wide, s.linear, q, i0, i1, x)
 		gram := gm.f32
 		k := (*tmp)[:(i1-i0)*ld]
 		for t, term := range terms {
@@ -452,11 +456,16 @@ func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, 
 			}
 			for i := i0; i < i1; i++ {
 				r0 := (i - i0) * ld
-				var row64 []float64
+				var (
+					row   []float32
+					row64 []float64
+				)
 				if s.wide {
-					row64 = gm.f64[r0 : r0+ld]
+					row64 = gm.f64[r0 : r0+ld] // gram may be unfilled
+				} else {
+					row = gram[r0 : r0+ld]
 				}
-				s.dist2Row(k[r0:r0+ld], q.norm2[i], x, gram[r0:r0+ld], row64, inv)
+				s.dist2Row(k[r0:r0+ld], q.norm2[i], x, row, row64, inv)
 			}
 			if term.Kind == Gaussian {
 				simd.Exp(k, k)
