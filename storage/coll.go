@@ -130,6 +130,9 @@ func (c *Coll) loadLive() error {
 	if c.epoch, err = c.getUint64(collKey(c.cid, subEpoch)); err != nil {
 		return err
 	}
+	if err := c.removeOrphans(); err != nil {
+		return err
+	}
 	p := collKey(c.cid, subID)
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
 	if err != nil {
