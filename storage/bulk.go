@@ -95,7 +95,15 @@ func (c *Coll) ingestFresh(items []ItemWrite, first uint32, fresh []int) error {
 			return err
 		}
 		paths = append(paths, path)
-		w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.writerOptions())
+		o := s.writerOptions()
+		if sub == subRecord {
+			// Points and weights are floats, which Snappy does not shrink
+			// (a table of compact f32 records stored 1.02× their payload
+			// with it): the tables keep them as they are, without the
+			// compression attempt per block.
+			o.Compression = sstable.NoCompression
+		}
+		w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), o)
 		for k, i := range fresh {
 			it := &items[i]
 			key = iidKeyTo(key[:0], c.cid, sub, first+uint32(k))
