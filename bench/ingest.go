@@ -193,6 +193,7 @@ func generate(ctx context.Context, cfg IngestConfig, out chan<- ingest.Batch, to
 		n = max(1, min(n, ingest.MaxBatchFloats/perItem))
 		b := make([]wpcdb.Item, n)
 		errs := make([]error, n)
+		pay := make([]int64, n)
 		var wg sync.WaitGroup
 		workers := runtime.GOMAXPROCS(0)
 		for w := 0; w < workers; w++ {
@@ -206,6 +207,9 @@ func generate(ctx context.Context, cfg IngestConfig, out chan<- ingest.Batch, to
 				t0 := threadCPU()
 				for i := w; i < n; i += workers {
 					b[i], errs[i] = cfg.Source.Item(lo + i)
+					if errs[i] == nil {
+						pay[i] = payloadBytes(b[i], pointBytes)
+					}
 				}
 				totals.cpuMicros.Add(int64(1000 * (threadCPU() - t0)))
 			}()
@@ -219,7 +223,7 @@ func generate(ctx context.Context, cfg IngestConfig, out chan<- ingest.Batch, to
 			}
 			gb.Pos = append(gb.Pos, lo+i)
 			totals.points.Add(int64(it.Cloud.Len()))
-			totals.payload.Add(payloadBytes(it, pointBytes))
+			totals.payload.Add(pay[i])
 		}
 		if !ingest.Send(ctx, out, gb) || gb.Err != nil {
 			return

@@ -60,9 +60,9 @@ func ExportItemsForIngest(dir string, src Source, n int, maxBytes int64) error {
 		}
 		lens[i] = int64(it.Cloud.Len())
 		total += lens[i]
-	}
-	if b := total * int64(dim) * 4; b > maxBytes {
-		return fmt.Errorf("%w: %d items are %d MB of float32 points, over the peer export's %d MB", errTooBig, n, b>>20, maxBytes>>20)
+		if b := total * int64(dim) * 4; b > maxBytes {
+			return fmt.Errorf("%w: %d items are over %d MB of float32 points, the peer export's bound", errTooBig, n, maxBytes>>20)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
