@@ -160,6 +160,47 @@ func (s *Store) writerOptions() sstable.WriterOptions {
 	return s.popts.MakeWriterOptions(len(s.popts.Levels)-1, s.db.TableFormat())
 }
 
+// keyWriter is where a write puts its ID-map and posting changes: its
+// batch, or sortedOps.
+type keyWriter interface {
+	Set(key, value []byte, _ *pebble.WriteOptions) error
+	Delete(key []byte, _ *pebble.WriteOptions) error
+}
+
+// sortedOps collects a bulk write's ID-map and posting changes and adds
+// them to its batch in key order. The memtable inserts each key of a batch
+// from the position of the previous one: in the order of the items, a
+// batch's IDs and postings jump across the keyspace at every key; sorted,
+// each insert starts next to its place. Measured (100k compact items, 1,000
+// a batch, two runs each on a loaded machine): the memtable's inserts took
+// 0.33–0.64 CPU-s unsorted, 0.17–0.20 sorted plus 0.16–0.23 for sorting
+// and copying into the batch; Write as a whole 1.11–1.45 against
+// 0.99–1.22 CPU-s.
+type sortedOps struct{ ops []batchOp }
+
+func (s *sortedOps) Set(key, value []byte, _ *pebble.WriteOptions) error {
+	s.ops = append(s.ops, batchOp{pebble.InternalKeyKindSet, key, value})
+	return nil
+}
+
+func (s *sortedOps) Delete(key []byte, _ *pebble.WriteOptions) error {
+	s.ops = append(s.ops, batchOp{pebble.InternalKeyKindDelete, key, nil})
+	return nil
+}
+
+// apply adds the operations to b in key order; of those on one key, in the
+// order they were made (the last one wins, as in the batch).
+func (s *sortedOps) apply(b *pebble.Batch) {
+	slices.SortStableFunc(s.ops, func(x, y batchOp) int { return bytes.Compare(x.key, y.key) })
+	for _, op := range s.ops {
+		if op.kind == pebble.InternalKeyKindSet {
+			b.Set(op.key, op.value, nil)
+		} else {
+			b.Delete(op.key, nil)
+		}
+	}
+}
+
 // batchOp is one operation of a batch: a set or a point delete.
 type batchOp struct {
 	kind       pebble.InternalKeyKind

@@ -111,6 +111,14 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	first := c.nextIID
 	c.mu.RUnlock()
 	next := first
+	// The ID map and posting changes go into b directly, or, in a bulk
+	// write, in key order (see sortedOps).
+	var small keyWriter = b
+	var ops *sortedOps
+	if bulk {
+		ops = &sortedOps{}
+		small = ops
+	}
 	// fresh[k] is the item whose record and attributes iid first+k gets
 	// (the last of its repeats), for a bulk write.
 	var fresh []int
@@ -136,10 +144,10 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 				}
 				ch = change{iid: next}
 				next++
-				b.Set(idKey(c.cid, it.ID), binary.BigEndian.AppendUint32(nil, ch.iid), nil)
+				small.Set(idKey(c.cid, it.ID), binary.BigEndian.AppendUint32(nil, ch.iid), nil)
 			}
 		}
-		writePostings(b, c.cid, ch.iid, ch.oldAttrs, it.Attrs)
+		writePostings(small, c.cid, ch.iid, ch.oldAttrs, it.Attrs)
 		ch.newAttrs = it.Attrs
 		if bulk && ch.iid >= first {
 			if k := int(ch.iid - first); k < len(fresh) {
@@ -167,6 +175,9 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			assigned[it.ID] = len(changes)
 			changes = append(changes, ch)
 		}
+	}
+	if ops != nil {
+		ops.apply(b)
 	}
 	if len(fresh) > 0 {
 		if err := c.ingestFresh(items, first, fresh); err != nil {
@@ -258,7 +269,7 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 // writePostings adds to b the posting changes of item iid whose attributes
 // go from old to next: the postings only old has are deleted, those only
 // next has are set.
-func writePostings(b *pebble.Batch, cid, iid uint32, old, next map[string]any) {
+func writePostings(b keyWriter, cid, iid uint32, old, next map[string]any) {
 	was, is := postingsOf(old), postingsOf(next)
 	for p := range was {
 		if _, ok := is[p]; !ok {
