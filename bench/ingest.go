@@ -53,6 +53,9 @@ type IngestReport struct {
 	PayloadBytesPerItem float64 `json:"payload_bytes_per_item"`
 	DiskPerPayload      float64 `json:"disk_per_payload"`
 	PeakRSSBytes        int64   `json:"peak_rss_bytes"`
+	// LoadPeakRSSBytes is the peak RSS when the last batch was
+	// acknowledged: the load's own, before the first stage is built.
+	LoadPeakRSSBytes int64 `json:"load_peak_rss_bytes"`
 	// CPUSeconds is the process's CPU time (user + system) during the
 	// load, the generation of the items included; ItemsPerCPUSecond is
 	// Items over it: on a machine shared with other work, where wall time
@@ -116,6 +119,7 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestReport, error) {
 		return IngestReport{}, err
 	}
 	rep.Items, rep.Points = st.Committed, gen.points.Load()
+	rep.LoadPeakRSSBytes = PeakRSS()
 	payload := gen.payload.Load()
 	rep.Seconds = time.Since(start).Seconds()
 	rep.CPUSeconds = (processCPU() - cpu0) / 1000 // ms
@@ -268,6 +272,6 @@ func PeakRSS() int64 {
 
 // String is the one-line summary of an ingest.
 func (r IngestReport) String() string {
-	return fmt.Sprintf("ingested %d items in %.2f s (%.0f items/s, %.0f items per CPU second, %.0f without generating them, %.3g points/s, %.1f MB/s, %.0f bytes/item of data on disk = %.2f× the %.0f of points, weights, ID and attributes, %.0f with the saved first stage, peak RSS %d MiB, %d threads); %s first stage built %.2f s later",
-		r.Items, r.Seconds, r.ItemsPerSec, r.ItemsPerCPUSecond, r.ItemsPerStoreCPUSecond, r.PointsPerSec, r.MBPerSec, r.DataBytesPerItem, r.DiskPerPayload, r.PayloadBytesPerItem, r.BytesPerItem, r.PeakRSSBytes>>20, r.Threads, r.Index, r.IndexSeconds)
+	return fmt.Sprintf("ingested %d items in %.2f s (%.0f items/s, %.0f items per CPU second, %.0f without generating them, %.3g points/s, %.1f MB/s, %.0f bytes/item of data on disk = %.2f× the %.0f of points, weights, ID and attributes, %.0f with the saved first stage, peak RSS %d MiB (%d MiB at the end of the load), %d threads); %s first stage built %.2f s later",
+		r.Items, r.Seconds, r.ItemsPerSec, r.ItemsPerCPUSecond, r.ItemsPerStoreCPUSecond, r.PointsPerSec, r.MBPerSec, r.DataBytesPerItem, r.DiskPerPayload, r.PayloadBytesPerItem, r.BytesPerItem, r.PeakRSSBytes>>20, r.LoadPeakRSSBytes>>20, r.Threads, r.Index, r.IndexSeconds)
 }
