@@ -693,7 +693,8 @@ type IndexStatus struct {
 	Dim            uint32 `protobuf:"varint,5,opt,name=dim,proto3" json:"dim,omitempty"`
 	// recall is the recall@10 its calibration measured (0: not calibrated).
 	Recall float64 `protobuf:"fixed64,6,opt,name=recall,proto3" json:"recall,omitempty"`
-	// first_stage_bytes is the resident memory of the first-stage vectors.
+	// first_stage_bytes is the resident memory of the first stage: its vectors
+	// or codes, the graph's links and their bookkeeping.
 	FirstStageBytes uint64 `protobuf:"varint,7,opt,name=first_stage_bytes,json=firstStageBytes,proto3" json:"first_stage_bytes,omitempty"`
 	// loaded is false until the first search loads the index; until then
 	// the other fields come from the saved index's header.
