@@ -308,7 +308,16 @@ func (s *Similarity) prepareColumns(p *prepared, c Cloud, norms []float64) {
 	p.norm2 = p.norm2[:0]
 	if s.cfg.RawPoints {
 		p.inv = nil
-		p.norm2 = append(p.norm2, norms...)
+		if !s.wide {
+			p.norm2 = append(p.norm2, norms...)
+			return
+		}
+		// A wide Gram is float64 because ||a||² + ||b||² − 2⟨a,b⟩
+		// cancels; the norms beside it must be float64 too, not the
+		// validation's float32 dot (TestWideFarFromOrigin).
+		for i := 0; i < m; i++ {
+			p.norm2 = append(p.norm2, norm2F64(c.Points[i*c.Dim:(i+1)*c.Dim]))
+		}
 		return
 	}
 	p.inv, p.winv = p.inv[:0], p.winv[:0]
@@ -334,6 +343,24 @@ func pointNorm2(x []float32) float64 {
 	return n2
 }
 
+// norm2F64 is ||x||² summed in float64 (four running sums), for the
+// wide Gram's squared distances.
+func norm2F64(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		a, b, c, d := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
+		s0 += a * a
+		s1 += b * b
+		s2 += c * c
+		s3 += d * d
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i]) * float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
 // appendPrepared appends c's points to p, normalized unless raw. Validate
 // has refused zero points.
 func (s *Similarity) appendPrepared(p *prepared, c Cloud) {
@@ -344,6 +371,9 @@ func (s *Similarity) appendPrepared(p *prepared, c Cloud) {
 		x := c.Points[i*d : (i+1)*d]
 		dst := p.hat[base+i*d : base+(i+1)*d]
 		n2 := pointNorm2(x)
+		if s.wide {
+			n2 = norm2F64(x) // see prepareColumns
+		}
 		if s.cfg.RawPoints {
 			copy(dst, x)
 			p.norm2 = append(p.norm2, n2)

@@ -431,3 +431,64 @@ func BenchmarkScorePatches(b *testing.B) {
 		out, _ = sc.ScoreBatchWithSelf(items, selfs, out[:0])
 	}
 }
+
+// TestWideFarFromOrigin: raw points far from the origin and close to each
+// other (squared norms ~46,000 against squared distances ~50, as pixel
+// patches with positions are), signed weights that cancel, gaussian. The
+// squared distance ||a||² + ||b||² − 2⟨a,b⟩ then cancels in its norms as
+// well as in its Gram: both must be float64 for the bound of PAPER.md.
+func TestWideFarFromOrigin(t *testing.T) {
+	const seed = 20261204
+	t.Logf("seed %d", seed)
+	rng := wpctest.NewRand(seed)
+	k, err := wpcsim.ParseKernel("gaussian(8)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const d = 51
+	base := make([]float32, d)
+	for i := range base {
+		base[i] = float32(100 + 50*rng.Float64())
+	}
+	cloud := func(m int) wpctest.Cloud {
+		c := wpctest.Cloud{Dim: d, Weights: make([]float32, m), Points: make([]float32, m*d)}
+		for i := 0; i < m; i++ {
+			c.Weights[i] = float32(1 + rng.Float64())
+			if i%2 == 1 {
+				c.Weights[i] = -c.Weights[i-1] * float32(1+1e-3*rng.Float64())
+			}
+			for j := 0; j < d; j++ {
+				c.Points[i*d+j] = base[j] + float32(rng.NormFloat64())
+			}
+		}
+		return c
+	}
+	for _, mode := range []wpcsim.ScoreMode{wpcsim.ScoreInner, wpcsim.ScoreCosine, wpcsim.ScoreMMD} {
+		sim, err := wpcsim.New(wpcsim.Config{Kernel: k, Norm: wpcsim.NormMean, RawPoints: true, Score: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := toOracle(t, k, wpcsim.NormMean, true)
+		for trial := 0; trial < 20; trial++ {
+			q, x := cloud(16), cloud(16)
+			sc, err := sim.NewScorer(toCloud(q))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := sc.Score(toCloud(x))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := checkScore(o, mode, q, x, got); msg != "" {
+				t.Errorf("seed %d mode %s trial %d: %s", seed, mode, trial, msg)
+			}
+			batch, err := sc.ScoreBatch([]wpcsim.Cloud{toCloud(x)}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := checkScore(o, mode, q, x, batch[0]); msg != "" {
+				t.Errorf("seed %d mode %s trial %d (batch): %s", seed, mode, trial, msg)
+			}
+		}
+	}
+}
