@@ -11,6 +11,7 @@ import (
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/internal/simd"
+	"github.com/wpcdb/wpcdb/pointindex"
 	"github.com/wpcdb/wpcdb/query"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -227,12 +228,17 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 	if st != nil {
 		c.mapFeatures(writes, phis, errs, needOf(st.Map))
 	}
+	posts := encodePoints(st, writes, errs, c.db.opts.Parallelism) // pointstage.go
 	keep := writes[:0]
 	var keepPhi [][]float32
+	var keepPosts []pointindex.Postings
 	for i, err := range errs {
 		if err == nil {
 			keep = append(keep, writes[i])
 			keepPhi = append(keepPhi, phis[i])
+			if posts != nil {
+				keepPosts = append(keepPosts, posts[i])
+			}
 			continue
 		}
 		bad := invalidItem(i, items[i].ID, err)
@@ -253,9 +259,7 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 			var v []float32
 			for i, w := range keep {
 				if st.Points != nil {
-					if err := st.Points.Add(iids[i], w.Cloud); err != nil {
-						c.db.opts.Logger.Error("point index refused a validated item", "collection", c.Name(), "err", err)
-					}
+					st.Points.Added(iids[i], keepPosts[i]) // written in the items' batch
 				}
 				v = st.Map.AppendItem(v[:0], w.Self, keepPhi[i])
 				st.Index.Add(iids[i], v)

@@ -107,7 +107,7 @@ func LoadSaved(coll *storage.Coll, vecs Vectors, sim *wpcsim.Similarity, feat Fe
 		return nil, false, fmt.Errorf("saved index has dimension %d and metric %s, its map %d and %s", idx.Dim(), idx.Metric(), m.Dim(), m.Metric())
 	}
 	st = &Stage{Map: m, Index: idx}
-	if err := loadSavedPoints(saved, st, coll.Config().Dim); err != nil {
+	if err := loadSavedPoints(saved, st, coll); err != nil {
 		idx.Stop()
 		return nil, false, err
 	}
@@ -115,9 +115,6 @@ func LoadSaved(coll *storage.Coll, vecs Vectors, sim *wpcsim.Similarity, feat Fe
 	var written []uint32
 	err = coll.ChangesSince(saved.Epoch, func(iid uint32) error {
 		replayed++
-		if err := replayPoint(coll, st, iid); err != nil {
-			return err
-		}
 		if !coll.IsLive(iid) {
 			idx.Delete(iid)
 			return nil
@@ -182,10 +179,13 @@ func savePoints(save *storage.IndexSave, st *Stage) error {
 }
 
 // loadSavedPoints reads the saved point index of a stage whose
-// representation is points; without one (saved before it existed), the
+// representation is points (its centroids and buckets; the postings are
+// in Pebble, and the caller syncs them with the live items: see
+// pointindex.Index.Sync); without one (saved before it existed), the
 // caller builds it after the load. A damaged one is an error: the caller
 // rebuilds the whole stage from the items.
-func loadSavedPoints(saved *storage.SavedIndex, st *Stage, dim int) error {
+func loadSavedPoints(saved *storage.SavedIndex, st *Stage, coll *storage.Coll) error {
+	dim := coll.Config().Dim
 	if st.Map.Representation().Kind != Points {
 		return nil
 	}
@@ -194,7 +194,7 @@ func loadSavedPoints(saved *storage.SavedIndex, st *Stage, dim int) error {
 		return err
 	}
 	defer r.Close()
-	x, err := pointindex.Read(r, size)
+	x, err := pointindex.Read(r, size, PointStore(coll))
 	if err != nil {
 		return err
 	}
@@ -203,21 +203,4 @@ func loadSavedPoints(saved *storage.SavedIndex, st *Stage, dim int) error {
 	}
 	st.Points = x
 	return nil
-}
-
-// replayPoint brings a loaded point index up to date with a write of the
-// change log: the item's current cloud, or its deletion.
-func replayPoint(coll *storage.Coll, st *Stage, iid uint32) error {
-	if st.Points == nil {
-		return nil
-	}
-	if !coll.IsLive(iid) {
-		st.Points.Delete(iid)
-		return nil
-	}
-	rec, err := coll.ReadCloud(iid, nil)
-	if err != nil {
-		return err
-	}
-	return st.Points.Add(iid, rec.Cloud)
 }

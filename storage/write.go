@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 
@@ -25,6 +26,10 @@ type ItemWrite struct {
 	Half  []uint16
 	Self  wpcsim.Self
 	Attrs map[string]any
+	// Points, if not nil, are the item's postings in the loaded point
+	// index (points.go), written in the same batch; the item's postings
+	// of every generation are deleted either way.
+	Points *PointPostings
 }
 
 // CheckID validates an item ID: 1–512 bytes of valid UTF-8 without
@@ -65,6 +70,11 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 		if items[i].Cloud.Dim != c.cfg.Dim {
 			return nil, fmt.Errorf("%w: item %d (%s): dimension %d, collection has %d", ErrInvalidItem, i, QuoteID(items[i].ID), items[i].Cloud.Dim, c.cfg.Dim)
 		}
+		if p := items[i].Points; p != nil {
+			if err := checkPointPostings(uint32(i), p); err != nil {
+				return nil, err
+			}
+		}
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
@@ -101,6 +111,17 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	c.mu.RLock()
 	next := c.nextIID
 	c.mu.RUnlock()
+	gens, err := c.pointGensLocked()
+	if err != nil {
+		return nil, err
+	}
+	for i := range items {
+		if p := items[i].Points; p != nil && !slices.Contains(gens, p.Gen) {
+			gens = append(slices.Clip(gens), p.Gen)
+		}
+	}
+	pointsWritten := map[uint32]*PointPostings{}
+	next0 := next
 	var key []byte
 	for i := range items {
 		it := &items[i]
@@ -127,6 +148,14 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			}
 		}
 		writePostings(b, c.cid, ch.iid, ch.oldAttrs, it.Attrs)
+		if ch.iid >= next0 { // a new item: no postings to delete
+			if _, ok := pointsWritten[ch.iid]; !ok {
+				pointsWritten[ch.iid] = nil
+			}
+		}
+		if err := c.writePoints(b, gens, pointsWritten, ch.iid, it.Points); err != nil {
+			return nil, err
+		}
 		ch.newAttrs = it.Attrs
 		// The record is encoded straight into the batch.
 		key = iidKeyTo(key[:0], c.cid, subRecord, ch.iid)
@@ -155,6 +184,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	if c.store.clouds != nil {
 		c.store.clouds.invalidate(c.cid, iids)
 	}
+	c.pointGens = gens
 	c.mu.Lock()
 	c.nextIID = next
 	c.epoch = epoch
@@ -183,6 +213,10 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 	}
 	var removed []gone
 	seen := map[string]bool{}
+	gens, err := c.pointGensLocked()
+	if err != nil {
+		return nil, err
+	}
 	for _, id := range ids {
 		if seen[id] {
 			continue
@@ -200,6 +234,9 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 			return nil, err
 		}
 		writePostings(b, c.cid, iid, attrs, nil)
+		if err := c.writePoints(b, gens, nil, iid, nil); err != nil {
+			return nil, err
+		}
 		b.Delete(idKey(c.cid, id), nil)
 		b.Delete(iidKey(c.cid, subRecord, iid), nil)
 		b.Delete(iidKey(c.cid, subAttrs, iid), nil)
