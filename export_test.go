@@ -64,3 +64,14 @@ func PhiForTest(c *Collection, iid uint32) ([]float32, error) {
 	})
 	return out, err
 }
+
+// PointSearchForTest runs the collection's point index's candidate search
+// alone (pointindex.Index.Search) for q with depth r.
+func PointSearchForTest(c *Collection, q wpcsim.Cloud, r int) error {
+	s, err := c.first.ensure()
+	if err != nil {
+		return err
+	}
+	_, err = s.Points.Search(q, r, nil, pointindex.Params{})
+	return err
+}
