@@ -20,11 +20,11 @@ type pointStore struct {
 
 // ToStorage is p as storage writes it under gen.
 func ToStorage(gen uint32, p pointindex.Postings) *storage.PointPostings {
-	return &storage.PointPostings{Gen: gen, Points: uint32(p.Points), Lists: p.Lists, Values: p.Values}
+	return &storage.PointPostings{Gen: gen, Shift: p.Shift, Points: uint32(p.Points), Lists: p.Lists, Values: p.Values}
 }
 
-func (s *pointStore) NewReader(gen uint32) (pointindex.Reader, error) {
-	return s.coll.NewPointReader(gen)
+func (s *pointStore) NewReader(gen uint32, shift uint8) (pointindex.Reader, error) {
+	return s.coll.NewPointReader(gen, shift)
 }
 
 func (s *pointStore) Put(gen, iid uint32, p pointindex.Postings) error {

@@ -89,7 +89,7 @@ func (m *memStore) DiskBytes(gen uint32) (int64, error) {
 	return n, nil
 }
 
-func (m *memStore) NewReader(gen uint32) (Reader, error) { return memReader{m, gen}, nil }
+func (m *memStore) NewReader(gen uint32, _ uint8) (Reader, error) { return memReader{m, gen}, nil }
 
 type memReader struct {
 	m   *memStore

@@ -33,7 +33,7 @@ func (x *Index) WriteTo(w io.Writer) (int64, error) {
 			u32(math.Float32bits(v))
 		}
 	}
-	b = append(b, 'W', 'P', 'I', formatVersion, byte(x.qz.bits))
+	b = append(b, 'W', 'P', 'I', formatVersion, byte(x.qz.bits), x.shift)
 	u32(uint32(x.d))
 	u32(uint32(x.k))
 	u32(uint32(x.nprobe))
@@ -116,11 +116,11 @@ func (d *decoder) f32s(n int64) []float32 {
 }
 
 func (d *decoder) index(store Store) (*Index, error) {
-	if !d.need(5) || d.b[0] != 'W' || d.b[1] != 'P' || d.b[2] != 'I' || d.b[3] != formatVersion {
+	if !d.need(6) || d.b[0] != 'W' || d.b[1] != 'P' || d.b[2] != 'I' || d.b[3] != formatVersion {
 		return nil, fmt.Errorf("%w: bad header", ErrCorrupt)
 	}
-	bits := int(d.b[4])
-	d.b = d.b[5:]
+	bits, shift := int(d.b[4]), d.b[5]
+	d.b = d.b[6:]
 	dim, k, nprobe, gen := int64(d.u32()), int64(d.u32()), int64(d.u32()), d.u32()
 	maxErr := math.Float32frombits(d.u32())
 	trainResid := math.Float32frombits(d.u32())
@@ -128,7 +128,7 @@ func (d *decoder) index(store Store) (*Index, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
-	if (bits != 2 && bits != 4) || dim < 1 || dim > 1<<16 || k < 1 || k > 1<<20 || nprobe < 1 || added > 1<<62 || !(addedResid >= 0) {
+	if (bits != 2 && bits != 4) || shift > 16 || dim < 1 || dim > 1<<16 || k < 1 || k > 1<<20 || nprobe < 1 || added > 1<<62 || !(addedResid >= 0) {
 		return nil, fmt.Errorf("%w: %d bits, dimension %d, %d centroids, nprobe %d", ErrCorrupt, bits, dim, k, nprobe)
 	}
 	if !d.need(4 * k * dim) {
@@ -137,6 +137,7 @@ func (d *decoder) index(store Store) (*Index, error) {
 	x := New(int(dim), d.f32s(k*dim), Options{Bits: bits, NProbe: int(nprobe), Store: store, Gen: gen})
 	x.maxErr = maxErr
 	x.trainResid = trainResid
+	x.shift = shift
 	x.added, x.addedResid = int(added), addedResid
 	x.qz.cut = d.f32s(int64(len(x.qz.cut)))
 	x.qz.val = d.f32s(int64(len(x.qz.val)))

@@ -33,11 +33,11 @@ type scratch struct {
 	inCand  []bool    // iid → est is in use
 	cand    []uint32  // the iids found by any query point
 	table   []float32
-	probes  []int     // nq × nprobe: each query point's probed lists
-	span    []int32   // list → its span in iids/vals (−1: not read)
-	spans   [][2]int  // the read lists' ranges of postings
-	iids    []uint32  // the read postings' items
-	vals    []byte    // the read postings, postingBytes each
+	probes  []int    // nq × nprobe: each query point's probed lists
+	span    []int32  // list → its span in iids/vals (−1: not read)
+	spans   [][2]int // the read lists' ranges of postings
+	iids    []uint32 // the read postings' items
+	vals    []byte   // the read postings, postingBytes each
 	units   []float32
 	cs      []float32
 	allow   []uint64
@@ -123,7 +123,7 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 	per := postingBytes(x.qz.nbytes)
 	var maxIID uint32
 	var bad error
-	rd, err := x.store.NewReader(x.gen)
+	rd, err := x.store.NewReader(x.gen, x.shift)
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
+		"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -21,6 +20,9 @@ import (
 type PointPostings struct {
 	// Gen is the index generation (a retrained index writes a new one).
 	Gen uint32
+	// Shift groups items in a list's values: items iid>>Shift share one
+	// (fixed per generation; see the package doc, # Point postings).
+	Shift uint8
 	// Points is how many postings the item has in all (its points).
 	Points uint32
 	// Lists are the lists holding the item's postings, ascending, and
@@ -29,12 +31,16 @@ type PointPostings struct {
 	Values [][]byte
 }
 
-// pointPostingKey is the key of item iid's postings in list l of gen.
-func pointPostingKey(dst []byte, cid, gen, l, iid uint32) []byte {
+// MaxPointShift bounds PointPostings.Shift: at most 2^16 items a value.
+const MaxPointShift = 16
+
+// pointBlockKey is the key of the value holding the postings in list l of
+// gen of the items iid>>shift == block.
+func pointBlockKey(dst []byte, cid, gen, l, block uint32) []byte {
 	dst = append(dst, collKey(cid, subPointList)...)
 	dst = binary.BigEndian.AppendUint32(dst, gen)
 	dst = binary.BigEndian.AppendUint32(dst, l)
-	return binary.BigEndian.AppendUint32(dst, iid)
+	return binary.BigEndian.AppendUint32(dst, block)
 }
 
 // pointItemKey is the key of item iid's entry in gen: which lists hold
@@ -44,10 +50,19 @@ func pointItemKey(cid, gen, iid uint32) []byte {
 	return binary.BigEndian.AppendUint32(k, iid)
 }
 
-// encodePointItem is an item entry: uvarint points, uvarint lists, then
-// each list as the uvarint gap from the previous one (the first from 0).
+// pointItem is an item's entry.
+type pointItem struct {
+	points uint32
+	shift  uint8
+	lists  []uint32
+}
+
+// encodePointItem is an item entry: uvarint points, shift (1), uvarint
+// lists, then each list as the uvarint gap from the previous one (the
+// first from 0).
 func encodePointItem(p *PointPostings) []byte {
 	b := binary.AppendUvarint(nil, uint64(p.Points))
+	b = append(b, p.Shift)
 	b = binary.AppendUvarint(b, uint64(len(p.Lists)))
 	prev := uint32(0)
 	for _, l := range p.Lists {
@@ -57,42 +72,43 @@ func encodePointItem(p *PointPostings) []byte {
 	return b
 }
 
-// decodePointItem reads an item entry: its points and lists.
-func decodePointItem(v []byte) (points uint32, lists []uint32, err error) {
+// decodePointItem reads an item entry.
+func decodePointItem(v []byte) (pointItem, error) {
 	bad := fmt.Errorf("%w: point-index item entry of %d bytes", ErrCorrupt, len(v))
 	p, n := binary.Uvarint(v)
-	if n <= 0 || p > 1<<32-1 {
-		return 0, nil, bad
+	if n <= 0 || p > 1<<32-1 || len(v) < n+1 {
+		return pointItem{}, bad
 	}
-	v = v[n:]
+	shift := v[n]
+	v = v[n+1:]
 	m, n := binary.Uvarint(v)
-	if n <= 0 || m > uint64(len(v)) { // each list takes at least a byte
-		return 0, nil, bad
+	if n <= 0 || m > uint64(len(v)) || shift > MaxPointShift { // each list takes at least a byte
+		return pointItem{}, bad
 	}
 	v = v[n:]
-	lists = make([]uint32, 0, m)
+	lists := make([]uint32, 0, m)
 	var at uint64
 	for range m {
 		g, n := binary.Uvarint(v)
 		if n <= 0 {
-			return 0, nil, bad
+			return pointItem{}, bad
 		}
 		v = v[n:]
 		at += g
 		if at > 1<<32-1 || (len(lists) > 0 && g == 0) {
-			return 0, nil, bad
+			return pointItem{}, bad
 		}
 		lists = append(lists, uint32(at))
 	}
 	if len(v) != 0 {
-		return 0, nil, bad
+		return pointItem{}, bad
 	}
-	return uint32(p), lists, nil
+	return pointItem{points: uint32(p), shift: shift, lists: lists}, nil
 }
 
 func checkPointPostings(iid uint32, p *PointPostings) error {
-	if len(p.Lists) != len(p.Values) {
-		return fmt.Errorf("%w: item %d: %d point-index lists, %d values", ErrInvalidItem, iid, len(p.Lists), len(p.Values))
+	if len(p.Lists) != len(p.Values) || p.Shift > MaxPointShift {
+		return fmt.Errorf("%w: item %d: %d point-index lists, %d values, shift %d", ErrInvalidItem, iid, len(p.Lists), len(p.Values), p.Shift)
 	}
 	for i, l := range p.Lists {
 		if (i > 0 && l <= p.Lists[i-1]) || len(p.Values[i]) == 0 {
@@ -100,6 +116,182 @@ func checkPointPostings(iid uint32, p *PointPostings) error {
 		}
 	}
 	return nil
+}
+
+// blockEntry is one item's bytes in a list's value.
+type blockEntry struct {
+	iid uint32
+	v   []byte
+}
+
+// A list's value for a block of items is its items' entries, ascending by
+// iid: uvarint (iid − block<<shift), uvarint length, bytes.
+func encodeBlock(dst []byte, base uint32, es []blockEntry) []byte {
+	for _, e := range es {
+		dst = binary.AppendUvarint(dst, uint64(e.iid-base))
+		dst = binary.AppendUvarint(dst, uint64(len(e.v)))
+		dst = append(dst, e.v...)
+	}
+	return dst
+}
+
+// walkBlock calls fn with every entry of a block value (v's bytes, not
+// copied); entries out of order or past the block are ErrCorrupt.
+func walkBlock(v []byte, base uint32, shift uint8, fn func(iid uint32, v []byte)) error {
+	var prev uint64
+	first := true
+	for len(v) > 0 {
+		off, n := binary.Uvarint(v)
+		if n <= 0 || off>>shift != 0 || (!first && off <= prev) {
+			return fmt.Errorf("%w: point postings block entry", ErrCorrupt)
+		}
+		v = v[n:]
+		ln, n := binary.Uvarint(v)
+		if n <= 0 || ln == 0 || ln > uint64(len(v)-n) {
+			return fmt.Errorf("%w: point postings block entry of %d bytes", ErrCorrupt, ln)
+		}
+		v = v[n:]
+		fn(base+uint32(off), v[:ln])
+		v = v[ln:]
+		prev, first = off, false
+	}
+	return nil
+}
+
+// pointEdits are the point-posting changes of one batch: the touched
+// item entries and list values, read once from the database and written
+// once by apply, so that several items of a batch sharing a value see
+// each other's changes.
+type pointEdits struct {
+	c      *Coll
+	items  map[[2]uint32]*pointItem // (gen, iid) → entry, nil when absent
+	dirty  map[[2]uint32]bool       // the entries changed
+	blocks map[string]*editedBlock  // key → entries (the changed ones)
+}
+
+type editedBlock struct {
+	base  uint32
+	shift uint8
+	es    []blockEntry
+}
+
+func (c *Coll) newPointEdits() *pointEdits {
+	return &pointEdits{c: c, items: map[[2]uint32]*pointItem{}, dirty: map[[2]uint32]bool{}, blocks: map[string]*editedBlock{}}
+}
+
+func (e *pointEdits) item(gen, iid uint32) (*pointItem, error) {
+	if it, ok := e.items[[2]uint32{gen, iid}]; ok {
+		return it, nil
+	}
+	v, closer, err := e.c.store.db.Get(pointItemKey(e.c.cid, gen, iid))
+	if errors.Is(err, pebble.ErrNotFound) {
+		e.items[[2]uint32{gen, iid}] = nil
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	it, err := decodePointItem(v)
+	closer.Close()
+	if err != nil {
+		return nil, fmt.Errorf("item %d in collection %q: %w", iid, e.c.name, err)
+	}
+	e.items[[2]uint32{gen, iid}] = &it
+	return &it, nil
+}
+
+func (e *pointEdits) block(gen, l, iid uint32, shift uint8) (*editedBlock, error) {
+	key := string(pointBlockKey(nil, e.c.cid, gen, l, iid>>shift))
+	if b, ok := e.blocks[key]; ok {
+		return b, nil
+	}
+	b := &editedBlock{base: iid >> shift << shift, shift: shift}
+	v, closer, err := e.c.store.db.Get([]byte(key))
+	if err != nil && !errors.Is(err, pebble.ErrNotFound) {
+		return nil, err
+	}
+	if err == nil {
+		err = walkBlock(v, b.base, shift, func(iid uint32, v []byte) {
+			b.es = append(b.es, blockEntry{iid, slices.Clone(v)})
+		})
+		closer.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	e.blocks[key] = b
+	return b, nil
+}
+
+// delete removes item iid's postings in gen.
+func (e *pointEdits) delete(gen, iid uint32) error {
+	it, err := e.item(gen, iid)
+	if err != nil || it == nil {
+		return err
+	}
+	for _, l := range it.lists {
+		b, err := e.block(gen, l, iid, it.shift)
+		if err != nil {
+			return err
+		}
+		if i, ok := slices.BinarySearchFunc(b.es, iid, func(x blockEntry, t uint32) int { return cmpU32(x.iid, t) }); ok {
+			b.es = slices.Delete(b.es, i, i+1)
+		}
+	}
+	e.items[[2]uint32{gen, iid}] = nil
+	e.dirty[[2]uint32{gen, iid}] = true
+	return nil
+}
+
+// put sets item iid's postings p (its old ones in p.Gen deleted first).
+func (e *pointEdits) put(iid uint32, p *PointPostings) error {
+	if err := e.delete(p.Gen, iid); err != nil {
+		return err
+	}
+	for i, l := range p.Lists {
+		b, err := e.block(p.Gen, l, iid, p.Shift)
+		if err != nil {
+			return err
+		}
+		if b.shift != p.Shift {
+			return fmt.Errorf("%w: point postings of shift %d in a generation of shift %d", ErrInvalidItem, p.Shift, b.shift)
+		}
+		at, _ := slices.BinarySearchFunc(b.es, iid, func(x blockEntry, t uint32) int { return cmpU32(x.iid, t) })
+		b.es = slices.Insert(b.es, at, blockEntry{iid, p.Values[i]})
+	}
+	e.items[[2]uint32{p.Gen, iid}] = &pointItem{points: p.Points, shift: p.Shift, lists: p.Lists}
+	e.dirty[[2]uint32{p.Gen, iid}] = true
+	return nil
+}
+
+func cmpU32(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// apply adds every edit to b.
+func (e *pointEdits) apply(b *pebble.Batch) {
+	for k := range e.dirty {
+		it := e.items[k]
+		key := pointItemKey(e.c.cid, k[0], k[1])
+		if it == nil {
+			b.Delete(key, nil)
+		} else {
+			b.Set(key, encodePointItem(&PointPostings{Points: it.points, Shift: it.shift, Lists: it.lists}), nil)
+		}
+	}
+	for k, blk := range e.blocks {
+		if len(blk.es) == 0 {
+			b.Delete([]byte(k), nil)
+		} else {
+			b.Set([]byte(k), encodeBlock(nil, blk.base, blk.es), nil)
+		}
+	}
 }
 
 // pointGensLocked returns the generations holding point postings, read
@@ -146,74 +338,18 @@ func (c *Coll) notePointGenLocked(gen uint32) error {
 	return nil
 }
 
-// getter reads a key, from a batch that may hold it or the database.
-type getter interface {
-	Get(key []byte) ([]byte, io.Closer, error)
-}
-
-// deletePoints adds to b the deletion of item iid's postings in gen, as
-// its entry (read through r) lists them.
-func (c *Coll) deletePoints(b *pebble.Batch, r getter, gen, iid uint32) error {
-	ik := pointItemKey(c.cid, gen, iid)
-	v, closer, err := r.Get(ik)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	_, lists, err := decodePointItem(v)
-	closer.Close()
-	if err != nil {
-		return fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
-	}
-	var k []byte
-	for _, l := range lists {
-		k = pointPostingKey(k[:0], c.cid, gen, l, iid)
-		b.Delete(k, nil)
-	}
-	return b.Delete(ik, nil)
-}
-
-// putPoints adds item iid's postings p to b (its old ones in p.Gen are
-// deleted already).
-func (c *Coll) putPoints(b *pebble.Batch, iid uint32, p *PointPostings) {
-	var k []byte
-	for i, l := range p.Lists {
-		k = pointPostingKey(k[:0], c.cid, p.Gen, l, iid)
-		b.Set(k, p.Values[i], nil)
-	}
-	b.Set(pointItemKey(c.cid, p.Gen, iid), encodePointItem(p), nil)
-}
-
-// writePoints adds to b what a write of item iid does to the point
-// postings: its postings in every generation are deleted (an entry written
-// earlier in the same batch is in written, the database does not have it
-// yet), then p's are set. With p nil (no point index loaded) the item has
-// none until the index is synced (pointindex replays it).
-func (c *Coll) writePoints(b *pebble.Batch, gens []uint32, written map[uint32]*PointPostings, iid uint32, p *PointPostings) error {
+// writePoints records in e what a write of item iid does to the point
+// postings: its postings in every generation are deleted, then p's are
+// set. With p nil (no point index loaded) the item has none until the
+// index is synced (pointindex.Index.Sync).
+func (e *pointEdits) write(gens []uint32, iid uint32, p *PointPostings) error {
 	for _, g := range gens {
-		if prev, ok := written[iid]; ok && prev != nil && prev.Gen == g {
-			var k []byte
-			for _, l := range prev.Lists {
-				k = pointPostingKey(k[:0], c.cid, g, l, iid)
-				b.Delete(k, nil)
-			}
-			b.Delete(pointItemKey(c.cid, g, iid), nil)
-			continue
-		}
-		if _, ok := written[iid]; ok {
-			continue // deleted by the earlier write in this batch
-		}
-		if err := c.deletePoints(b, c.store.db, g, iid); err != nil {
+		if err := e.delete(g, iid); err != nil {
 			return err
 		}
 	}
 	if p != nil {
-		c.putPoints(b, iid, p)
-	}
-	if written != nil {
-		written[iid] = p
+		return e.put(iid, p)
 	}
 	return nil
 }
@@ -222,41 +358,49 @@ func (c *Coll) writePoints(b *pebble.Batch, gens []uint32, written map[uint32]*P
 // Pebble iterator (a consistent view of the postings as of its opening).
 // It is not safe for concurrent use.
 type PointReader struct {
-	c    *Coll
-	it   *pebble.Iterator
-	pre  int // length of a list's key prefix
-	gen  uint32
-	seek []byte
+	c     *Coll
+	it    *pebble.Iterator
+	pre   int // length of a list's key prefix
+	gen   uint32
+	shift uint8
+	seek  []byte
 }
 
-// NewPointReader opens a reader of gen's posting lists. Close it.
-func (c *Coll) NewPointReader(gen uint32) (*PointReader, error) {
+// NewPointReader opens a reader of gen's posting lists, written with
+// shift. Close it.
+func (c *Coll) NewPointReader(gen uint32, shift uint8) (*PointReader, error) {
 	lo := binary.BigEndian.AppendUint32(collKey(c.cid, subPointList), gen)
 	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
 	if err != nil {
 		return nil, err
 	}
-	return &PointReader{c: c, it: it, pre: len(lo) + 4, gen: gen}, nil
+	return &PointReader{c: c, it: it, pre: len(lo) + 4, gen: gen, shift: shift}, nil
 }
 
 // List calls fn with every item holding postings in list l, ascending by
 // internal ID, and its bytes there (valid only during the call).
 func (r *PointReader) List(l uint32, fn func(iid uint32, v []byte)) error {
-	r.seek = pointPostingKey(r.seek[:0], r.c.cid, r.gen, l, 0)
+	r.seek = pointBlockKey(r.seek[:0], r.c.cid, r.gen, l, 0)
 	prefix := r.seek[:r.pre]
 	for ok := r.it.SeekGE(r.seek); ok; ok = r.it.Next() {
 		k := r.it.Key()
-		if len(k) != r.pre+4 || string(k[:r.pre]) != string(prefix) {
-			if len(k) > r.pre && string(k[:r.pre]) == string(prefix) {
-				return fmt.Errorf("%w: point posting key of %d bytes", ErrCorrupt, len(k))
-			}
+		if len(k) < r.pre || string(k[:r.pre]) != string(prefix) {
 			break
+		}
+		if len(k) != r.pre+4 {
+			return fmt.Errorf("%w: point postings key of %d bytes", ErrCorrupt, len(k))
+		}
+		block := binary.BigEndian.Uint32(k[r.pre:])
+		if block > (1<<32-1)>>r.shift {
+			return fmt.Errorf("%w: point postings block %d", ErrCorrupt, block)
 		}
 		v, err := r.it.ValueAndErr()
 		if err != nil {
 			return err
 		}
-		fn(binary.BigEndian.Uint32(k[r.pre:]), v)
+		if err := walkBlock(v, block<<r.shift, r.shift, fn); err != nil {
+			return err
+		}
 	}
 	return r.it.Error()
 }
@@ -282,11 +426,11 @@ func (c *Coll) PointItems(gen uint32, fn func(iid, points uint32) error) error {
 		if err != nil {
 			return err
 		}
-		n, _, err := decodePointItem(v)
+		e, err := decodePointItem(v)
 		if err != nil {
 			return err
 		}
-		if err := fn(binary.BigEndian.Uint32(k[len(p):]), n); err != nil {
+		if err := fn(binary.BigEndian.Uint32(k[len(p):]), e.points); err != nil {
 			return err
 		}
 	}
@@ -296,13 +440,16 @@ func (c *Coll) PointItems(gen uint32, fn func(iid, points uint32) error) error {
 // PointWriter writes point postings outside of item writes (an index
 // build, or the sync of items written while no index was loaded), in
 // unsynced batches of about a megabyte; Flush commits the last one synced.
-// Item writes that run meanwhile may race with it: the caller replays the
-// change log afterwards (pointindex's builder does).
+// It holds the collection's write lock from its first change of a batch
+// to the batch's commit (item writes wait, a few milliseconds), since the
+// values it rewrites are shared with other items. It is not safe for
+// concurrent use.
 type PointWriter struct {
-	c   *Coll
-	b   *pebble.Batch
-	gen uint32 // the generation the batch writes, when has
-	has bool
+	c      *Coll
+	e      *pointEdits
+	size   int // about the bytes e holds
+	gens   []uint32
+	locked bool
 	// wrote counts the bytes committed since the last Flush.
 	wrote int
 }
@@ -314,11 +461,20 @@ func (c *Coll) NewPointWriter() *PointWriter {
 
 const pointWriterBatch = 1 << 20
 
-func (w *PointWriter) batch() *pebble.Batch {
-	if w.b == nil {
-		w.b = w.c.store.db.NewIndexedBatch()
+func (w *PointWriter) begin() error {
+	if w.locked {
+		return nil
 	}
-	return w.b
+	w.c.writeMu.Lock()
+	if err := w.c.checkLive(); err != nil {
+		w.c.writeMu.Unlock()
+		return err
+	}
+	w.locked = true
+	w.e = w.c.newPointEdits()
+	w.size = 0
+	w.gens = w.gens[:0]
+	return nil
 }
 
 // Put replaces item iid's postings in p.Gen by p.
@@ -326,13 +482,19 @@ func (w *PointWriter) Put(iid uint32, p PointPostings) error {
 	if err := checkPointPostings(iid, &p); err != nil {
 		return err
 	}
-	b := w.batch()
-	if err := w.c.deletePoints(b, b, p.Gen, iid); err != nil {
+	if err := w.begin(); err != nil {
 		return err
 	}
-	w.c.putPoints(b, iid, &p)
-	w.gen, w.has = p.Gen, true
-	if len(b.Repr()) >= pointWriterBatch {
+	if err := w.e.put(iid, &p); err != nil {
+		return err
+	}
+	if !slices.Contains(w.gens, p.Gen) {
+		w.gens = append(w.gens, p.Gen)
+	}
+	for _, v := range p.Values {
+		w.size += len(v) + 8
+	}
+	if w.size >= pointWriterBatch {
 		return w.commit(pebble.NoSync)
 	}
 	return nil
@@ -340,29 +502,30 @@ func (w *PointWriter) Put(iid uint32, p PointPostings) error {
 
 // Delete removes item iid's postings in gen.
 func (w *PointWriter) Delete(gen, iid uint32) error {
-	b := w.batch()
-	return w.c.deletePoints(b, b, gen, iid)
+	if err := w.begin(); err != nil {
+		return err
+	}
+	return w.e.delete(gen, iid)
 }
 
 func (w *PointWriter) commit(o *pebble.WriteOptions) error {
-	if w.b == nil {
+	if !w.locked {
 		return nil
 	}
-	w.c.writeMu.Lock()
-	defer w.c.writeMu.Unlock()
-	if err := w.c.checkLive(); err != nil {
-		return err
-	}
-	if w.has {
-		if err := w.c.notePointGenLocked(w.gen); err != nil {
+	defer func() {
+		w.locked, w.e = false, nil
+		w.c.writeMu.Unlock()
+	}()
+	for _, g := range w.gens {
+		if err := w.c.notePointGenLocked(g); err != nil {
 			return err
 		}
 	}
-	w.wrote += len(w.b.Repr())
-	err := w.b.Commit(o)
-	w.b.Close()
-	w.b, w.has = nil, false
-	return err
+	b := w.c.store.db.NewBatch()
+	defer b.Close()
+	w.e.apply(b)
+	w.wrote += len(b.Repr())
+	return b.Commit(o)
 }
 
 // Flush commits what the writer holds, synced. After a large write (an

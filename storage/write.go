@@ -120,7 +120,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			gens = append(slices.Clip(gens), p.Gen)
 		}
 	}
-	pointsWritten := map[uint32]*PointPostings{}
+	points := c.newPointEdits()
 	next0 := next
 	var key []byte
 	for i := range items {
@@ -149,11 +149,13 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 		}
 		writePostings(b, c.cid, ch.iid, ch.oldAttrs, it.Attrs)
 		if ch.iid >= next0 { // a new item: no postings to delete
-			if _, ok := pointsWritten[ch.iid]; !ok {
-				pointsWritten[ch.iid] = nil
+			for _, g := range gens {
+				if _, ok := points.items[[2]uint32{g, ch.iid}]; !ok {
+					points.items[[2]uint32{g, ch.iid}] = nil
+				}
 			}
 		}
-		if err := c.writePoints(b, gens, pointsWritten, ch.iid, it.Points); err != nil {
+		if err := points.write(gens, ch.iid, it.Points); err != nil {
 			return nil, err
 		}
 		ch.newAttrs = it.Attrs
@@ -176,6 +178,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			changes = append(changes, ch)
 		}
 	}
+	points.apply(b)
 	b.Set(collKey(c.cid, subNextIID), binary.BigEndian.AppendUint32(nil, next), nil)
 	epoch := c.logChanges(b, iids)
 	if err := c.commit(b); err != nil {
@@ -217,6 +220,7 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 	if err != nil {
 		return nil, err
 	}
+	points := c.newPointEdits()
 	for _, id := range ids {
 		if seen[id] {
 			continue
@@ -234,7 +238,7 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 			return nil, err
 		}
 		writePostings(b, c.cid, iid, attrs, nil)
-		if err := c.writePoints(b, gens, nil, iid, nil); err != nil {
+		if err := points.write(gens, iid, nil); err != nil {
 			return nil, err
 		}
 		b.Delete(idKey(c.cid, id), nil)
@@ -245,6 +249,7 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 	if len(removed) == 0 {
 		return nil, nil
 	}
+	points.apply(b)
 	iids := make([]uint32, len(removed))
 	for i, g := range removed {
 		iids[i] = g.iid
