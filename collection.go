@@ -83,6 +83,28 @@ type IndexStatus struct {
 	// index's, read from its header, and every other item counts as
 	// buffered (writes since the save are replayed into the buffer).
 	Loaded bool `json:"loaded"`
+	// Points describes maxsim's point index when the stage has one
+	// (loaded): its postings are in Pebble, read on demand.
+	Points *PointIndexStatus `json:"points,omitempty"`
+}
+
+// PointIndexStatus describes a point index (package pointindex).
+type PointIndexStatus struct {
+	Centroids int `json:"centroids"`
+	Bits      int `json:"bits"`
+	Items     int `json:"items"`
+	Points    int `json:"points"`
+	// DiskBytes is the postings' size on disk (Pebble's estimate: tables,
+	// not the memtable), ResidentBytes the memory the index holds
+	// (centroids, residual buckets, a count per item); the per-point
+	// figures divide them by Points.
+	DiskBytes             int64   `json:"disk_bytes"`
+	ResidentBytes         int64   `json:"resident_bytes"`
+	DiskBytesPerPoint     float64 `json:"disk_bytes_per_point"`
+	ResidentBytesPerPoint float64 `json:"resident_bytes_per_point"`
+	// Drift is the mean residual norm of the points written since training
+	// over the training sample's (pointindex.Index.Drift).
+	Drift float64 `json:"drift"`
 }
 
 // IndexStatus returns the first stage's state, without loading it.
@@ -101,6 +123,7 @@ func (c *Collection) IndexStatus() IndexStatus {
 	if idx.HasGraph() {
 		st.Kind = "hnsw"
 	}
+	st.Points = pointStatus(cur) // pointstage.go
 	return st
 }
 

@@ -115,6 +115,21 @@ func pointBytes(st *firststage.Stage) int64 {
 	return st.Points.Stats().ResidentBytes
 }
 
+// pointStatus describes a stage's point index (nil without).
+func pointStatus(st *firststage.Stage) *PointIndexStatus {
+	if st.Points == nil {
+		return nil
+	}
+	s := st.Points.Stats()
+	ps := &PointIndexStatus{Centroids: s.Centroids, Bits: s.Bits, Items: s.Items, Points: s.Points,
+		DiskBytes: s.DiskBytes, ResidentBytes: s.ResidentBytes, Drift: s.Drift}
+	if s.Points > 0 {
+		ps.DiskBytesPerPoint = float64(s.DiskBytes) / float64(s.Points)
+		ps.ResidentBytesPerPoint = float64(s.ResidentBytes) / float64(s.Points)
+	}
+	return ps
+}
+
 // encodePoints sets the point postings of the prepared writes (those whose
 // errs are nil) for stage st's point index, so that storage writes them in
 // the items' batch.

@@ -147,6 +147,9 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 				st := c.IndexStatus()
 				firstStage = map[string]any{"representation": st.Representation, "dim": st.Dim, "recall": st.Recall, "kind": st.Kind,
 					"first_stage_bytes": st.FirstStageBytes, "warmed_clouds": warmed}
+				if st.Points != nil {
+					firstStage["points"] = st.Points
+				}
 				fmt.Fprintf(a.stderr, "wpcdb: first stage %s (%d floats per item, calibrated recall@10 %.3f), %s index; %d clouds warmed into the cache\n",
 					st.Representation, st.Dim, st.Recall, st.Kind, warmed)
 				truth, info, err := a.groundTruth(cmd, c, w, workload, wf.truthCache, topK)
