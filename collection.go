@@ -490,7 +490,14 @@ func (c *Collection) Parallelism() int { return c.db.opts.Parallelism }
 // to take traffic, or a benchmark comparing with systems that hold their
 // data in memory, warms first instead of paying Pebble reads on the first
 // searches. Writes meanwhile are safe (a cloud they change is not cached
-// stale).
+// stale). A loaded point index's postings are read once too, into
+// Pebble's block cache.
 func (c *Collection) Warm(ctx context.Context) (int, error) {
-	return c.coll.WarmCache(ctx)
+	n, err := c.coll.WarmCache(ctx)
+	if err == nil && c.first != nil {
+		if st := c.first.stage(); st != nil && st.Points != nil {
+			err = st.Points.Warm() // its postings into Pebble's block cache
+		}
+	}
+	return n, err
 }

@@ -251,3 +251,19 @@ func topN(dst []int, row []float32, n, at int) []int {
 	}
 	return dst
 }
+
+// Warm reads every posting list once, so that a store that caches what it
+// reads (Pebble's block cache) holds them before the first searches.
+func (x *Index) Warm() error {
+	rd, err := x.store.NewReader(x.gen, x.shift)
+	if err != nil {
+		return err
+	}
+	for c := 0; c < x.k; c++ {
+		if err := rd.List(uint32(c), func(uint32, []byte) {}); err != nil {
+			rd.Close()
+			return err
+		}
+	}
+	return rd.Close()
+}

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-		"slices"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 )
