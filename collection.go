@@ -264,7 +264,7 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 			}
 			continue
 		}
-		bad := invalidItem(i, items[i].ID, err)
+		bad := NewInvalidItem(i, items[i].ID, err)
 		if !opts.SkipInvalid {
 			return res, bad
 		}
@@ -392,8 +392,11 @@ func checkIDAttrs(it *Item) error {
 	return storage.CheckAttrs(it.Attrs)
 }
 
-// invalidItem is item i's refusal, naming its index and ID.
-func invalidItem(i int, id string, err error) *InvalidItem {
+// NewInvalidItem is item i's refusal for cause, naming its index and ID:
+// the one form of the message ("invalid argument: item 3 (id "x"): cause")
+// wherever an item is refused (the core, the server converting a request,
+// the cluster router answering for its shards).
+func NewInvalidItem(i int, id string, err error) *InvalidItem {
 	return &InvalidItem{Index: i, ID: id, Cause: err,
 		Err: fmt.Errorf("%w: item %d (id %s): %w", ErrInvalidArgument, i, storage.QuoteID(id), err)}
 }
@@ -410,7 +413,7 @@ func CheckItems(cfg CollectionConfig, items []Item) error {
 			_, _, err = quantizeCloud(cfg, items[i].Cloud)
 		}
 		if err != nil {
-			return invalidItem(i, items[i].ID, err)
+			return NewInvalidItem(i, items[i].ID, err)
 		}
 	}
 	return nil

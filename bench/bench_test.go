@@ -57,7 +57,7 @@ func TestIngestSmall(t *testing.T) {
 func TestReportWritesThreeFiles(t *testing.T) {
 	dir := t.TempDir()
 	r := Report{Workload: "w", Config: map[string]any{"n": 1}, Machine: map[string]any{"cpus": 2},
-		Runs: []Run{{Method: "exact", Params: map[string]any{"k": 10}, Threads: 1, Recall: 1, QPS: 2, P99Ms: 500},
+		Runs: []Measurement{{Method: "exact", Params: map[string]any{"k": 10}, Threads: 1, Recall: 1, QPS: 2, P99Ms: 500},
 			{Method: "wpcdb", Params: map[string]any{"candidates": 100}, Threads: 1, Recall: 0.97, QPS: 90, P99Ms: 12}},
 		Skipped: map[string]string{"hnswlib": "python3-hnswlib is not installed"}}
 	if err := r.Write(dir); err != nil {

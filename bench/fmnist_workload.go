@@ -71,6 +71,13 @@ func (w *FMNISTWorkload) Similarity() wpcsim.Config {
 		k, _ := wpcsim.ParseKernel("linear")
 		return wpcsim.Config{Kernel: k}
 	}
+	return FMNISTPatchSimilarity()
+}
+
+// FMNISTPatchSimilarity is the similarity of FMNISTKernelSetting's patch
+// clouds, the one `wpcdb demo` and the fmnist workload use: gaussian(4) on
+// raw points, cosine score.
+func FMNISTPatchSimilarity() wpcsim.Config {
 	k, _ := wpcsim.ParseKernel(FMNISTKernelConfig.Kernel())
 	return wpcsim.Config{Kernel: k, RawPoints: !FMNISTKernelSetting.Normalize, Score: FMNISTKernelConfig.Mode}
 }

@@ -1,11 +1,15 @@
 package bench
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -15,9 +19,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
+
+// DefaultLoadItems is the items a load run fills its collection with.
+const DefaultLoadItems = 10_000
 
 // LoadConfig is a load run against a wpcdb server: a collection of N
 // synthetic items is (re)created and filled, then Clients concurrent clients
@@ -25,7 +33,9 @@ import (
 type LoadConfig struct {
 	// Conn is a connection to the server (with its credentials).
 	Conn grpc.ClientConnInterface
-	// Collection is dropped if it exists, created and filled with N items.
+	// Collection is dropped if it exists, created with Config and filled
+	// with N items (default DefaultLoadItems) of Synth (default: CompactShape, seeded
+	// by Seed). A Config without a Dim takes Synth's shape.
 	Collection string
 	Config     wpcdb.CollectionConfig
 	Synth      *Synth
@@ -81,12 +91,34 @@ func (r LoadReport) String() string {
 	return s
 }
 
+// WriteLoadReport writes dir/report.json of a load run of cfg against the
+// server at addr.
+func WriteLoadReport(dir, addr string, cfg LoadConfig, rep LoadReport) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(map[string]any{"workload": "load", "addr": addr, "n": cmp.Or(cfg.N, DefaultLoadItems), "kernel": cfg.Config.Similarity.WithDefaults().Kernel.String(), "k": cfg.K, "load": rep}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "report.json"), append(js, '\n'), 0o644)
+}
+
 // Load fills the collection and runs the clients. A request error is
 // counted, not fatal (a server under load may refuse some); the run fails
 // only when it cannot set up, or when every request failed.
 func Load(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
-	if cfg.Clients <= 0 || cfg.Duration <= 0 || cfg.Synth == nil || cfg.Conn == nil {
-		return LoadReport{}, errors.New("bench: load needs Conn, Synth, Clients > 0 and Duration > 0")
+	if cfg.Clients <= 0 || cfg.Duration <= 0 || cfg.Conn == nil {
+		return LoadReport{}, errors.New("bench: load needs Conn, Clients > 0 and Duration > 0")
+	}
+	if cfg.Synth == nil {
+		cfg.Synth = NewSynth(CompactShape, cfg.Seed)
+	}
+	if cfg.N == 0 {
+		cfg.N = DefaultLoadItems
+	}
+	if cfg.Config.Dim == 0 {
+		cfg.Config.Dim, cfg.Config.MaxPoints = cfg.Synth.Dim, max(cfg.Synth.MaxPoints, collconfig.DefaultMaxPoints)
 	}
 	if cfg.QueryPoints == 0 {
 		cfg.QueryPoints = 8

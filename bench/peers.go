@@ -221,10 +221,10 @@ func (p Peers) withDefaults() Peers {
 // (bench/peers.py, which also reranks usearch's candidates exactly) on the
 // export in dir, and returns their runs and the peers it skipped, with why.
 // A missing interpreter, script or module is a skip, not an error.
-func RunPeers(ctx context.Context, p Peers, dir string) ([]Run, map[string]string, error) {
+func RunPeers(ctx context.Context, p Peers, dir string) ([]Measurement, map[string]string, error) {
 	p = p.withDefaults()
 	skipped := map[string]string{}
-	var runs []Run
+	var runs []Measurement
 	cfg, err := readExportConfig(dir)
 	if err != nil {
 		return nil, nil, err
@@ -267,7 +267,7 @@ const installHint = "run bench/install-peers.sh"
 
 // runNode runs bench/peers-node/peers.js for the node peers that apply to
 // the workload and have their modules installed.
-func (p Peers) runNode(ctx context.Context, dir string, cfg exportConfig, skipped map[string]string) ([]Run, error) {
+func (p Peers) runNode(ctx context.Context, dir string, cfg exportConfig, skipped map[string]string) ([]Measurement, error) {
 	var want []string
 	if cfg.FirstStageDim > 0 {
 		want = append(want, peerUSearch)
@@ -339,7 +339,7 @@ func (p Peers) runNode(ctx context.Context, dir string, cfg exportConfig, skippe
 }
 
 // runPython runs bench/peers.py.
-func (p Peers) runPython(ctx context.Context, dir string, skipped map[string]string) ([]Run, error) {
+func (p Peers) runPython(ctx context.Context, dir string, skipped map[string]string) ([]Measurement, error) {
 	if _, err := os.Stat(p.Python); err != nil {
 		skipped[peerPython] = p.Python + " not found; install python3-numpy, python3-hnswlib, python3-faiss (" + installHint + ")"
 		return nil, nil
@@ -356,16 +356,16 @@ func (p Peers) runPython(ctx context.Context, dir string, skipped map[string]str
 // a run, or {"skipped": name, "reason": why}. When the program fails, the
 // runs it completed before failing are kept and fail is told why (the last
 // line of its stderr), so the peers it did not finish are listed as skipped.
-func runPeerProgram(cmd *exec.Cmd, name string, fail func(why string), skipped map[string]string) ([]Run, error) {
+func runPeerProgram(cmd *exec.Cmd, name string, fail func(why string), skipped map[string]string) ([]Measurement, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, runErr := cmd.Output()
-	var runs []Run
+	var runs []Measurement
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var line struct {
-			Run
+			Measurement
 			Skipped string `json:"skipped"`
 			Reason  string `json:"reason"`
 		}
@@ -379,8 +379,8 @@ func runPeerProgram(cmd *exec.Cmd, name string, fail func(why string), skipped m
 			skipped[line.Skipped] = line.Reason
 			continue
 		}
-		line.Run.Peer = true
-		runs = append(runs, line.Run)
+		line.Measurement.Peer = true
+		runs = append(runs, line.Measurement)
 	}
 	if runErr != nil {
 		msg := strings.TrimSpace(stderr.String())

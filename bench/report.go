@@ -23,7 +23,7 @@ type Report struct {
 	Config   map[string]any    `json:"config"`
 	Machine  map[string]any    `json:"machine"`
 	Ingest   *IngestReport     `json:"ingest,omitempty"`
-	Runs     []Run             `json:"runs"`
+	Runs     []Measurement     `json:"runs"`
 	Skipped  map[string]string `json:"skipped,omitempty"` // peer → why it did not run
 	// Ratios compare each peer run with wpcdb at equal recall; Write fills
 	// them in from Runs (see EqualRecallRatios).
@@ -56,21 +56,21 @@ const recallSlack = 1e-9
 // isWPCDBSearch reports whether run is one of wpcdb's own approximate
 // searches: not a peer, not the exact scan (which always reaches recall 1
 // and is the reference, not a contender).
-func isWPCDBSearch(run Run) bool {
+func isWPCDBSearch(run Measurement) bool {
 	return !run.Peer && run.Method != "exact" && strings.HasPrefix(run.Method, "wpcdb")
 }
 
 // EqualRecallRatios returns, for each peer run in order, the fastest wpcdb
 // run whose recall@k is at least the peer's and the ratio of their
 // queries/s (wpcdb ÷ peer).
-func EqualRecallRatios(runs []Run) []Ratio {
+func EqualRecallRatios(runs []Measurement) []Ratio {
 	var out []Ratio
 	for _, p := range runs {
 		if !p.Peer {
 			continue
 		}
 		r := Ratio{Peer: p.Method, PeerParams: p.Params, PeerRecall: p.Recall, PeerQPS: p.QPS, PeerThreads: p.Threads}
-		var best *Run
+		var best *Measurement
 		for i := range runs {
 			w := &runs[i]
 			if isWPCDBSearch(*w) && w.Recall >= p.Recall-recallSlack && (best == nil || w.QPS > best.QPS) {
@@ -93,7 +93,7 @@ func EqualRecallRatios(runs []Run) []Ratio {
 // recall_qps.png into dir.
 func (r Report) Write(dir string) error {
 	if r.Runs == nil {
-		r.Runs = []Run{}
+		r.Runs = []Measurement{}
 	}
 	r.Ratios = EqualRecallRatios(r.Runs)
 	js, err := json.MarshalIndent(r, "", "  ")

@@ -9,11 +9,13 @@ import (
 )
 
 func TestEqualRecallRatios(t *testing.T) {
-	exact := Run{Method: "exact", Recall: 1, QPS: 2}
-	w := func(r, qps float64) Run {
-		return Run{Method: "wpcdb", Recall: r, QPS: qps, Params: map[string]any{"q": qps}}
+	exact := Measurement{Method: "exact", Recall: 1, QPS: 2}
+	w := func(r, qps float64) Measurement {
+		return Measurement{Method: "wpcdb", Recall: r, QPS: qps, Params: map[string]any{"q": qps}}
 	}
-	p := func(m string, r, qps float64) Run { return Run{Method: m, Recall: r, QPS: qps, Peer: true} }
+	p := func(m string, r, qps float64) Measurement {
+		return Measurement{Method: m, Recall: r, QPS: qps, Peer: true}
+	}
 	type want struct {
 		reached bool
 		qps     float64 // the chosen wpcdb run's q/s
@@ -21,17 +23,17 @@ func TestEqualRecallRatios(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		runs []Run
+		runs []Measurement
 		want []want
 	}{
-		{"fastest run reaching the recall", []Run{exact, w(0.90, 100), w(0.97, 60), w(0.99, 40), p("hnswlib", 0.95, 30)}, []want{{true, 60, 2}}},
-		{"equal recall counts", []Run{w(0.95, 50), w(1, 10), p("usearch", 0.95, 100)}, []want{{true, 50, 0.5}}},
-		{"slower than the peer gives a ratio below 1", []Run{w(1, 20), p("faiss", 1, 80)}, []want{{true, 20, 0.25}}},
-		{"the exact scan is not a contender", []Run{exact, w(0.9, 100), p("lancedb", 0.99, 5)}, []want{{false, 0, 0}}},
-		{"another peer is not a contender", []Run{w(0.5, 100), p("a", 0.9, 5), p("b", 0.95, 500)}, []want{{false, 0, 0}, {false, 0, 0}}},
-		{"one row per peer run, in order", []Run{p("a", 0.8, 10), w(0.85, 40), p("b", 0.85, 20)}, []want{{true, 40, 4}, {true, 40, 2}}},
-		{"no peers", []Run{exact, w(1, 3)}, nil},
-		{"float noise in recall", []Run{w(0.7, 30), p("a", 0.7000000000000001, 10)}, []want{{true, 30, 3}}},
+		{"fastest run reaching the recall", []Measurement{exact, w(0.90, 100), w(0.97, 60), w(0.99, 40), p("hnswlib", 0.95, 30)}, []want{{true, 60, 2}}},
+		{"equal recall counts", []Measurement{w(0.95, 50), w(1, 10), p("usearch", 0.95, 100)}, []want{{true, 50, 0.5}}},
+		{"slower than the peer gives a ratio below 1", []Measurement{w(1, 20), p("faiss", 1, 80)}, []want{{true, 20, 0.25}}},
+		{"the exact scan is not a contender", []Measurement{exact, w(0.9, 100), p("lancedb", 0.99, 5)}, []want{{false, 0, 0}}},
+		{"another peer is not a contender", []Measurement{w(0.5, 100), p("a", 0.9, 5), p("b", 0.95, 500)}, []want{{false, 0, 0}, {false, 0, 0}}},
+		{"one row per peer run, in order", []Measurement{p("a", 0.8, 10), w(0.85, 40), p("b", 0.85, 20)}, []want{{true, 40, 4}, {true, 40, 2}}},
+		{"no peers", []Measurement{exact, w(1, 3)}, nil},
+		{"float noise in recall", []Measurement{w(0.7, 30), p("a", 0.7000000000000001, 10)}, []want{{true, 30, 3}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := EqualRecallRatios(tc.runs)
@@ -50,7 +52,7 @@ func TestEqualRecallRatios(t *testing.T) {
 
 func TestReportShowsRatios(t *testing.T) {
 	dir := t.TempDir()
-	r := Report{Workload: "w", Runs: []Run{
+	r := Report{Workload: "w", Runs: []Measurement{
 		{Method: "exact", Recall: 1, QPS: 2, Threads: 1},
 		{Method: "wpcdb", Params: map[string]any{"candidates": 50}, Recall: 0.98, QPS: 90, Threads: 1},
 		{Method: "hnswlib-phi+numpy", Params: map[string]any{"candidates": 50}, Recall: 0.97, QPS: 30, Threads: 1, Peer: true},

@@ -37,8 +37,8 @@ type SearchConfig struct {
 	Method string
 }
 
-// Run is one measured configuration, in report.json's "runs".
-type Run struct {
+// Measurement is one measured configuration, in report.json's "runs".
+type Measurement struct {
 	Method   string         `json:"method"`
 	Params   map[string]any `json:"params"`
 	Threads  int            `json:"threads"`
@@ -62,7 +62,7 @@ type Run struct {
 // goroutines (every run states it), reporting recall@k against the exact
 // answer, queries/s and latency percentiles. The exact run's params say how
 // many queries it timed. It returns the runs and the ground truth.
-func Search(ctx context.Context, cfg SearchConfig) ([]Run, [][]string, error) {
+func Search(ctx context.Context, cfg SearchConfig) ([]Measurement, [][]string, error) {
 	if cfg.K == 0 {
 		cfg.K = 10
 	}
@@ -114,7 +114,7 @@ func Search(ctx context.Context, cfg SearchConfig) ([]Run, [][]string, error) {
 	exact.Method = "exact"
 	exact.Recall = float64(found) / float64(max(want, 1))
 	exact.Params = map[string]any{"k": cfg.K, "timed_queries": len(exactQueries)}
-	runs := []Run{exact}
+	runs := []Measurement{exact}
 	for _, r := range cfg.Candidates {
 		found, want = 0, 0
 		run, err := measure(ctx, cfg.Collection, queries, wpcdb.SearchOptions{K: cfg.K, Candidates: r}, func(j int, hits []wpcdb.Hit) {
@@ -150,7 +150,7 @@ func overlap(hits []wpcdb.Hit, truth []string) (found, want int) {
 	return found, len(truth)
 }
 
-func measure(ctx context.Context, c *wpcdb.Collection, queries []wpcsim.Cloud, opts wpcdb.SearchOptions, check func(j int, hits []wpcdb.Hit)) (Run, error) {
+func measure(ctx context.Context, c *wpcdb.Collection, queries []wpcsim.Cloud, opts wpcdb.SearchOptions, check func(j int, hits []wpcdb.Hit)) (Measurement, error) {
 	lat := make([]float64, len(queries))
 	var reranked int
 	var first, rerank float64
@@ -160,7 +160,7 @@ func measure(ctx context.Context, c *wpcdb.Collection, queries []wpcsim.Cloud, o
 		t0 := time.Now()
 		res, err := c.Search(ctx, q, opts)
 		if err != nil {
-			return Run{}, fmt.Errorf("query %d: %w", j, err)
+			return Measurement{}, fmt.Errorf("query %d: %w", j, err)
 		}
 		lat[j] = float64(time.Since(t0).Microseconds()) / 1000
 		reranked += res.Stats.Reranked
@@ -172,7 +172,7 @@ func measure(ctx context.Context, c *wpcdb.Collection, queries []wpcsim.Cloud, o
 	cpu := processCPU() - cpu0
 	sort.Float64s(lat)
 	nq := float64(max(len(queries), 1))
-	return Run{
+	return Measurement{
 		CPUMsPerQuery: cpu / nq,
 		FirstStageMs:  first / nq,
 		RerankMs:      rerank / nq,

@@ -77,12 +77,7 @@ func newView() *View {
 func (v *View) Nodes() []NodeInfo {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	out := make([]NodeInfo, 0, len(v.nodes))
-	for _, n := range v.nodes {
-		out = append(out, n)
-	}
-	slices.SortFunc(out, func(a, b NodeInfo) int { return cmp.Compare(a.ID, b.ID) })
-	return out
+	return sortedValues(v.nodes, func(n NodeInfo) string { return n.ID })
 }
 
 // Node returns a live node's record.
@@ -105,11 +100,16 @@ func (v *View) Collection(name string) (ShardMap, bool) {
 func (v *View) Collections() []ShardMap {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	out := make([]ShardMap, 0, len(v.colls))
-	for _, m := range v.colls {
-		out = append(out, m)
+	return sortedValues(v.colls, func(m ShardMap) string { return m.Name })
+}
+
+// sortedValues returns m's values sorted by key.
+func sortedValues[V any](m map[string]V, key func(V) string) []V {
+	out := make([]V, 0, len(m)) // never nil: callers marshal it
+	for _, x := range m {
+		out = append(out, x)
 	}
-	slices.SortFunc(out, func(a, b ShardMap) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b V) int { return cmp.Compare(key(a), key(b)) })
 	return out
 }
 

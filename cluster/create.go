@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wpcdb/wpcdb/internal/rpcerr"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 	"github.com/wpcdb/wpcdb/storage"
 )
@@ -28,7 +29,7 @@ func (c *Client) collKey(name string) string { return c.prefix + collectionsDir 
 func (c *Client) CreateCollection(ctx context.Context, req *pb.CreateCollectionRequest, shards int) (*pb.CollectionInfo, error) {
 	name := req.GetName()
 	if err := storage.ValidateName(name); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, rpcerr.Status(err)
 	}
 	if isShardName(name) {
 		return nil, status.Errorf(codes.InvalidArgument, "collection %q: a sharded collection's name may not end in .s<digits> (its shards' names do)", name)
@@ -41,7 +42,7 @@ func (c *Client) CreateCollection(ctx context.Context, req *pb.CreateCollectionR
 		shards = len(nodes)
 	}
 	if err := checkShards(name, shards); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, rpcerr.Status(err)
 	}
 	if _, ok := c.view.Collection(name); ok {
 		return nil, status.Errorf(codes.AlreadyExists, "collection %q: already exists in the cluster", name)

@@ -1,10 +1,11 @@
 package cluster
 
 import (
-	"fmt"
 	"hash/fnv"
 	"strconv"
 	"strings"
+
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // ShardOf is the shard of an item: FNV-1a, 64 bits, of the ID's bytes,
@@ -40,7 +41,7 @@ const MaxShards = 256
 
 func checkShards(name string, shards int) error {
 	if shards < 1 || shards > MaxShards {
-		return fmt.Errorf("collection %q: shards must be between 1 and %d, got %d", name, MaxShards, shards)
+		return wpcerr.Errorf(wpcerr.InvalidArgument, "collection %q: shards must be between 1 and %d, got %d", name, MaxShards, shards)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/order"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
+	"github.com/wpcdb/wpcdb/internal/rpcerr"
 	"github.com/wpcdb/wpcdb/query"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
@@ -163,27 +164,20 @@ func checkItems(m ShardMap, items []*pb.Item) error {
 	its := make([]wpcdb.Item, len(items))
 	for i, p := range items {
 		if its[i], err = pbconv.ItemFromPB(p); err != nil {
-			return invalidStatus(i, p.GetId(), fmt.Errorf("%w: item %d (id %q): %w", wpcdb.ErrInvalidArgument, i, p.GetId(), err), err)
+			return rpcerr.Status(wpcdb.NewInvalidItem(i, p.GetId(), err))
 		}
 	}
 	var bad *wpcdb.InvalidItem
 	if err := wpcdb.CheckItems(cfg, its); errors.As(err, &bad) {
-		return invalidStatus(bad.Index, bad.ID, bad, bad.Cause)
+		return rpcerr.Status(bad)
 	}
 	return nil
 }
 
-// invalidStatus is the status one node gives a refused item.
-func invalidStatus(i int, id string, err, cause error) error {
-	st := status.New(codes.InvalidArgument, err.Error())
-	if d, derr := st.WithDetails(&pb.InvalidItem{Index: uint32(i), Id: id, Reason: cause.Error()}); derr == nil {
-		st = d
-	}
-	return st.Err()
-}
-
 // remapInvalid reports a shard's refused item by its index in the
-// request (the shard saw its index in its part of the batch).
+// request (the shard saw its index in its part of the batch): the item is
+// refused again, from the shard's InvalidItem detail, as one node refuses
+// it.
 func remapInvalid(err error, index []int) error {
 	st := status.Convert(err)
 	if st.Code() != codes.InvalidArgument {
@@ -194,13 +188,7 @@ func remapInvalid(err error, index []int) error {
 		if !ok || int(bad.GetIndex()) >= len(index) {
 			continue
 		}
-		i := index[bad.GetIndex()]
-		msg := strings.Replace(st.Message(), fmt.Sprintf("item %d (id ", bad.GetIndex()), fmt.Sprintf("item %d (id ", i), 1)
-		ns := status.New(codes.InvalidArgument, msg)
-		if d, derr := ns.WithDetails(&pb.InvalidItem{Index: uint32(i), Id: bad.GetId(), Reason: bad.GetReason()}); derr == nil {
-			ns = d
-		}
-		return ns.Err()
+		return rpcerr.Status(wpcdb.NewInvalidItem(index[bad.GetIndex()], bad.GetId(), errors.New(bad.GetReason())))
 	}
 	return err
 }

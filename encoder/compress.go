@@ -26,11 +26,13 @@ type CompressOptions struct {
 	Iters int `json:"iters,omitempty"`
 }
 
-func (o CompressOptions) validate() error {
+// problem says what is wrong with o ("" when nothing), as one phrase of
+// the options' problem list.
+func (o CompressOptions) problem() string {
 	if o.Iters < 0 {
-		return fmt.Errorf("k-means iterations %d is negative", o.Iters)
+		return fmt.Sprintf("k-means iterations %d is negative", o.Iters)
 	}
-	return nil
+	return ""
 }
 
 // Compress reduces c to at most m points by weighted k-means and returns

@@ -95,8 +95,8 @@ func NewTokens(o TokensOptions) (*TokensEncoder, error) {
 	if math.IsNaN(o.HeadBias) || math.IsInf(o.HeadBias, 0) {
 		bad = append(bad, "head bias must be finite")
 	}
-	if err := o.Compress.validate(); err != nil {
-		bad = append(bad, err.Error())
+	if p := o.Compress.problem(); p != "" {
+		bad = append(bad, p)
 	}
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("%w: tokens: %s", ErrOptions, strings.Join(bad, "; "))

@@ -163,11 +163,8 @@ func (f *Flat) score(q []float32, qn2 float32, s int) float32 {
 }
 
 func (f *Flat) Search(q []float32, k int, filter *roaring.Bitmap, _ Params) ([]Result, error) {
-	if len(q) != f.dim {
-		return nil, fmt.Errorf("%w: query %d, index has %d", ErrDimension, len(q), f.dim)
-	}
-	if k <= 0 {
-		return nil, nil
+	if run, err := checkSearch(q, f.dim, k, Params{}); !run { // Flat has no parameters
+		return nil, err
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()

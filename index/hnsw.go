@@ -226,14 +226,8 @@ func (h *HNSW) newSlot(id uint32, pv []float32) uint32 {
 // the IDs in filter (all indexed IDs when filter is nil). The beam width is
 // max(p.Ef, k), p.Ef defaulting to Options().EfSearch.
 func (h *HNSW) Search(q []float32, k int, filter *roaring.Bitmap, p Params) ([]Result, error) {
-	if len(q) != h.dim {
-		return nil, fmt.Errorf("%w: query %d, index has %d", ErrDimension, len(q), h.dim)
-	}
-	if p.Ef < 0 {
-		return nil, fmt.Errorf("index: negative Ef %d", p.Ef)
-	}
-	if k <= 0 {
-		return nil, nil
+	if run, err := checkSearch(q, h.dim, k, p); !run {
+		return nil, err
 	}
 	ef := h.opts.EfSearch
 	if p.Ef > 0 {

@@ -60,6 +60,18 @@ type Params struct {
 	Ef int
 }
 
+// checkSearch checks a Search call on an index of dimension dim: the
+// query's length and p. run is false when k asks for nothing.
+func checkSearch(q []float32, dim, k int, p Params) (run bool, err error) {
+	if len(q) != dim {
+		return false, fmt.Errorf("%w: query %d, index has %d", ErrDimension, len(q), dim)
+	}
+	if p.Ef < 0 {
+		return false, fmt.Errorf("index: negative Ef %d", p.Ef)
+	}
+	return k > 0, nil
+}
+
 // Errors.
 var (
 	ErrDimension = wpcerr.New(wpcerr.InvalidArgument, "index: vector has the wrong dimension")

@@ -239,14 +239,8 @@ func (t *Tiered) Stop() {
 
 // Search scans the buffer exactly, walks the graph, and merges the two.
 func (t *Tiered) Search(q []float32, k int, filter *roaring.Bitmap, p Params) ([]Result, error) {
-	if len(q) != t.dim {
-		return nil, fmt.Errorf("%w: query %d, index has %d", ErrDimension, len(q), t.dim)
-	}
-	if p.Ef < 0 {
-		return nil, fmt.Errorf("index: negative Ef %d", p.Ef)
-	}
-	if k <= 0 {
-		return nil, nil
+	if run, err := checkSearch(q, t.dim, k, p); !run {
+		return nil, err
 	}
 	// The buffer first: a vector moving to the graph meanwhile is then
 	// seen in one or the other (see Tiered).

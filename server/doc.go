@@ -3,7 +3,8 @@
 // standard health and reflection services.
 //
 // Handlers convert the request, call the embedded API and return its result;
-// every error becomes a gRPC status in one place, statusOf (errors.go), so
+// every error becomes a gRPC status in one place, internal/rpcerr (the map
+// the cluster router uses too), applied by the status interceptor, so
 // that bad input is InvalidArgument naming the item and the field, never
 // Internal. Interceptors, outermost first: metrics (go-grpc-middleware's
 // standard grpc_server_* names), the wpcdb-version response header and

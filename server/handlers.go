@@ -20,7 +20,7 @@ import (
 const maxBatchQueries = 1024
 
 // service implements wpcdb.v1.WPCDBService over a DB. Handlers return the core's
-// errors as they are; the status interceptor maps them (statusOf).
+// errors as they are; the status interceptor maps them (internal/rpcerr).
 type service struct {
 	pb.UnimplementedWPCDBServiceServer
 	db           *wpcdb.DB
@@ -194,8 +194,7 @@ func upsertBatch(ctx context.Context, c *wpcdb.Collection, req *pb.UpsertRequest
 		it, err := pbconv.ItemFromPB(p)
 		if err != nil {
 			if !skip {
-				return nil, &wpcdb.InvalidItem{Index: i, ID: it.ID, Cause: err,
-					Err: fmt.Errorf("%w: item %d (id %q): %w", wpcdb.ErrInvalidArgument, i, it.ID, err)}
+				return nil, wpcdb.NewInvalidItem(i, it.ID, err)
 			}
 			skipped = append(skipped, &pb.InvalidItem{Index: uint32(i), Id: it.ID, Reason: err.Error()})
 			continue
@@ -208,8 +207,7 @@ func upsertBatch(ctx context.Context, c *wpcdb.Collection, req *pb.UpsertRequest
 	if errors.As(err, &bad) {
 		// Report the item by its index in the request.
 		i := index[bad.Index]
-		return nil, &wpcdb.InvalidItem{Index: i, ID: bad.ID, Cause: bad.Cause,
-			Err: fmt.Errorf("%w: item %d (id %q): %w", wpcdb.ErrInvalidArgument, i, bad.ID, bad.Cause)}
+		return nil, wpcdb.NewInvalidItem(i, bad.ID, bad.Cause)
 	}
 	if err != nil {
 		return nil, err

@@ -8,8 +8,8 @@ import (
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
-// The handlers of issue 18's calls: unary upsert, attribute updates, and
-// reads of many items (GetMany, Scroll, Count).
+// The handlers of unary upsert, attribute updates and reads of many items
+// (GetMany, Scroll, Count).
 
 func (s *service) UpsertBatch(ctx context.Context, req *pb.UpsertBatchRequest) (*pb.UpsertBatchResponse, error) {
 	c, err := s.collection(req.GetCollection())

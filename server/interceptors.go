@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/wpcdb/wpcdb/internal/rpcerr"
 )
 
 // interceptors holds what the chained interceptors need. Order, outermost
@@ -45,7 +47,7 @@ func (ic *interceptors) unary() []grpc.UnaryServerInterceptor {
 		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			resp, err := h(ctx, req)
 			if err != nil {
-				return nil, statusOf(err)
+				return nil, rpcerr.Status(err)
 			}
 			return resp, nil
 		},
@@ -78,7 +80,7 @@ func (ic *interceptors) stream() []grpc.StreamServerInterceptor {
 			return err
 		},
 		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			return statusOf(h(srv, ss))
+			return rpcerr.Status(h(srv, ss))
 		},
 		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 			defer ic.recover(info.FullMethod, &err)

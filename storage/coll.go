@@ -119,20 +119,12 @@ func (c *Coll) loadLive() error {
 	c.resetBitmaps()
 	c.attrsLoaded = false
 	db := c.store.db
-	v, closer, err := db.Get(collKey(c.cid, subNextIID))
-	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-	case err != nil:
+	next, err := c.store.getUint(collKey(c.cid, subNextIID), 4, uint64(c.nextIID), "next internal id")
+	if err != nil {
 		return err
-	default:
-		if len(v) != 4 {
-			closer.Close()
-			return fmt.Errorf("%w: next internal id", ErrCorrupt)
-		}
-		c.nextIID = binary.BigEndian.Uint32(v)
-		closer.Close()
 	}
-	if c.epoch, err = c.getUint64(collKey(c.cid, subEpoch)); err != nil {
+	c.nextIID = uint32(next)
+	if c.epoch, err = c.store.getUint(collKey(c.cid, subEpoch), 8, 0, "epoch"); err != nil {
 		return err
 	}
 	p := collKey(c.cid, subID)
@@ -154,22 +146,6 @@ func (c *Coll) loadLive() error {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	c.live.AddMany(ids)
 	return nil
-}
-
-// getUint64 reads a big-endian uint64 key; 0 when absent.
-func (c *Coll) getUint64(key []byte) (uint64, error) {
-	v, closer, err := c.store.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	defer closer.Close()
-	if len(v) != 8 {
-		return 0, fmt.Errorf("%w: uint64 key %x", ErrCorrupt, key)
-	}
-	return binary.BigEndian.Uint64(v), nil
 }
 
 // IsLive reports whether the internal ID is a live item.

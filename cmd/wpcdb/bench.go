@@ -8,31 +8,25 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
-	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/bench"
 	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
+// benchFlags are bench's flags: a bench.RunConfig, and what the fmnist-knn
+// and load workloads take besides.
+type benchFlags struct {
+	run                     bench.RunConfig
+	kernel, score, encoding string // set in run only when given
+	threads                 int
+	knn                     bench.FMNISTConfig
+	load                    bench.LoadConfig
+}
+
 func (a *app) benchCommand() *cobra.Command {
-	var (
-		workload string
-		n        int
-		kernel   string
-		encoding string
-		seed     uint64
-		threads  int
-		out      string
-		queries  int
-		topK     int
-		peers    bool
-		score    string
-		fmnist   fmnistFlags
-		wf       workloadFlags
-		load     loadFlags
-		ic       collconfig.Index
-	)
+	var f benchFlags
 	cmd := &cobra.Command{
 		Use:   "bench --workload paper|compact|colbert|fmnist|file --out DIR | bench --workload load --addr HOST:PORT [--clients N] [--duration D]",
 		Short: "Run a benchmark workload and write report.json",
@@ -69,219 +63,92 @@ search (k from -k, queries of 8 points), or with --write-fraction also upsert,
 back to back for --duration, and reports requests/s and p50/p99 latency.`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if workload == "load" {
-				return a.benchLoad(cmd, load, n, kernel, seed, topK, out)
+			if f.threads > 0 {
+				runtime.GOMAXPROCS(f.threads)
 			}
-			if out == "" {
-				return usageError{fmt.Errorf("bench: --out DIR is required")}
+			switch f.run.Workload {
+			case "load":
+				return a.benchLoad(cmd, f)
+			case "fmnist-knn":
+				return a.benchKNN(cmd, f)
 			}
-			if workload == "fmnist-knn" {
-				return a.runFMNIST(cmd, out, threads, fmnist)
-			}
-			settings := settingsOf(cmd, workload, n, queries, kernel, score, encoding, seed, topK, fmnist.dir, wf)
-			var w *benchWorkload
-			var err error
-			switch workload {
-			case "fmnist":
-				w, err = fmnistWorkload(settings)
-			case "file":
-				w, err = fileWorkload(settings, wf)
-			default:
-				w, err = synthWorkload(settings)
-			}
+			rc := f.runConfig(cmd)
+			rc.Log = a.stderr
+			progress, done := a.stageProgress()
+			rc.Progress = progress
+			rep, err := bench.Run(cmd.Context(), rc)
+			done()
 			if err != nil {
-				return err
-			}
-			n = w.n
-			if threads > 0 {
-				runtime.GOMAXPROCS(threads)
-			}
-			dataDir := filepath.Join(out, "data")
-			if err := os.RemoveAll(dataDir); err != nil {
-				return err
-			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return err
-			}
-			w.coll.Index = ic
-			cfg := bench.IngestConfig{Dir: dataDir, Synth: w.synth, Source: w.source, N: n, Collection: w.coll}
-			if bar := a.progress(int64(n), "ingest"); bar != nil {
-				bar.Describe("ingest (items)")
-				cfg.Progress = func(done int) { bar.Set(done) }
-				defer fmt.Fprintln(a.stderr)
-			}
-			rep, err := bench.Ingest(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(a.stdout, rep.String())
-			searchThreads := threads
-			if searchThreads <= 0 {
-				searchThreads = 1
-			}
-			runs := []bench.Run{}
-			var skipped map[string]string
-			var truthInfo *bench.TruthInfo
-			var firstStage map[string]any
-			if len(w.queries) > 0 {
-				db, err := wpcdb.Open(dataDir, &wpcdb.Options{Parallelism: searchThreads})
-				if err != nil {
-					return err
-				}
-				c, err := db.Collection("bench")
-				if err != nil {
-					db.Close()
-					return err
-				}
-				if err := c.WaitIndex(cmd.Context()); err != nil { // searches measure the built index
-					db.Close()
-					return err
-				}
-				// The peers hold their data in memory; so does wpcdb's cloud
-				// cache, warmed as a server about to take traffic would.
-				warmed, err := c.Warm(cmd.Context())
-				if err != nil {
-					db.Close()
-					return err
-				}
-				st := c.IndexStatus()
-				firstStage = map[string]any{"representation": st.Representation, "dim": st.Dim, "recall": st.Recall, "kind": st.Kind,
-					"first_stage_bytes": st.FirstStageBytes, "warmed_clouds": warmed}
-				if st.Points != nil {
-					firstStage["points"] = st.Points
-				}
-				fmt.Fprintf(a.stderr, "wpcdb: first stage %s (%d floats per item, calibrated recall@10 %.3f), %s index; %d clouds warmed into the cache\n",
-					st.Representation, st.Dim, st.Recall, st.Kind, warmed)
-				truth, info, err := a.groundTruth(cmd, c, w, workload, wf.truthCache, topK)
-				if err != nil {
-					db.Close()
-					return err
-				}
-				truthInfo = &info
-				sc := bench.SearchConfig{Collection: c, Clouds: w.queries, Truth: truth, K: topK}
-				if bar := a.progress(int64(min(len(w.queries), 5)+len(w.queries)*6), "search"); bar != nil {
-					sc.Progress = func(done, _ int) { bar.Set(done) }
-					defer fmt.Fprintln(a.stderr)
-				}
-				runs, _, err = bench.Search(cmd.Context(), sc)
-				if err == nil && c.Config().Similarity.Kernel.IsMaxSim() {
-					// The first stage calibration did not choose, measured on
-					// the same data in the same run.
-					other := "points"
-					if st.Representation == other {
-						other = "fde"
-					}
-					if uerr := c.UseFirstStage(other); uerr != nil {
-						fmt.Fprintf(a.stderr, "wpcdb: first stage %s not measured: %v\n", other, uerr)
-					} else {
-						sc.Method, sc.Progress = "wpcdb-"+other, nil
-						var more []bench.Run
-						if more, _, err = bench.Search(cmd.Context(), sc); err == nil {
-							runs = append(runs, more[1:]...) // more[0] is the exact scan again
-							// Leave the database with the stage calibration chose.
-							err = c.UseFirstStage(st.Representation)
-						}
-					}
-				}
-				db.Close()
-				if err != nil {
-					return err
-				}
-				if exact := runs[0]; exact.Recall < 1 {
-					fmt.Fprintf(a.stderr, "wpcdb: warning: the exact scan of %d queries agrees with the ground truth on only %.3f of its hits (a stale cache? delete %s)\n",
-						exact.Queries, exact.Recall, info.File)
-				}
-				switch {
-				case peers:
-					src := w.source
-					if src == nil {
-						src = w.synth.Source()
-					}
-					sim := w.coll.Similarity.WithDefaults()
-					peerRuns, why, err := a.runPeers(cmd, out, bench.PeerInput{
-						Source: src, N: n, Queries: w.queries, Truth: truth,
-						Kernel: sim.Kernel, Norm: sim.Norm, RawPoints: sim.RawPoints, Score: sim.Score, Candidates: []int{50, 100, 200, 400},
-						Collection: w.coll.WithDefaults(),
-					})
-					if err != nil {
-						return err
-					}
-					runs, skipped = append(runs, peerRuns...), why
-				default:
-					skipped = map[string]string{"python-pipelines": "--peers=false"}
-				}
-				for _, r := range runs {
-					depth := r.Params["candidates"]
-					if depth == nil {
-						depth = "-"
-					}
-					fmt.Fprintf(a.stdout, "%-16s %-8v recall@%d %.3f  %8.1f q/s  p50 %7.2f ms  p99 %7.2f ms  cpu %7.2f ms/q  reranked %.0f  (%d thread)\n",
-						r.Method, depth, topK, r.Recall, r.QPS, r.P50Ms, r.P99Ms, r.CPUMsPerQuery, r.Reranked, r.Threads)
-				}
-			}
-			host, _ := os.Hostname()
-			sim := w.coll.Similarity.WithDefaults()
-			config := map[string]any{"kernel": sim.Kernel.String(), "score": sim.Score.String(), "norm": sim.Norm.String(), "encoding": w.coll.Encoding.String(), "queries": len(w.queries), "k": topK, "index": w.coll.Index}
-			for key, v := range w.config {
-				config[key] = v
-			}
-			if truthInfo != nil {
-				config["truth"] = truthConfig(*truthInfo)
-			}
-			if firstStage != nil {
-				config["first_stage"] = firstStage
-			}
-			report := bench.Report{
-				Workload: workload,
-				Config:   config,
-				Machine:  map[string]any{"host": host, "cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(), "date": time.Now().UTC().Format(time.RFC3339)},
-				Ingest:   &rep,
-				Runs:     runs,
-				Skipped:  skipped,
-			}
-			if err := report.Write(out); err != nil {
-				return err
+				return benchError(err)
 			}
 			if a.g.json {
-				return a.printJSON(report)
+				return a.printJSON(rep)
 			}
-			return nil
+			_, err = fmt.Fprint(a.stdout, rep.Summary())
+			return err
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&workload, "workload", "paper", "paper, compact, colbert, fmnist, file, fmnist-knn (k-NN accuracy of patch clouds on Fashion-MNIST) or load")
-	fl.IntVar(&n, "n", 0, "items (default 10,000 for paper, 1,000,000 for compact, all for fmnist and file)")
-	fl.StringVar(&kernel, "kernel", wpcsim.DefaultKernelSpec, "kernel spec of the collection (fmnist: by --fmnist-repr unless given)")
-	fl.StringVar(&score, "score", "inner", "score mode: inner, cosine or mmd (fmnist: by --fmnist-repr unless given)")
-	fl.StringVar(&encoding, "encoding", "", "point encoding (default f16 for paper, f32 otherwise)")
-	fl.Uint64Var(&seed, "seed", 1, "workload seed")
-	fl.IntVar(&threads, "threads", 0, "GOMAXPROCS for the run (0: all cores)")
-	fl.StringVar(&out, "out", "", "output directory (report.json, and the database under data/)")
-	fl.IntVar(&queries, "queries", 20, "queries for the search sweep (0: ingest only; file: default all)")
-	fl.IntVar(&topK, "k", 10, "hits per query")
-	fl.BoolVar(&peers, "peers", true, "also run the peers on the same data (bench/install-peers.sh installs them): usearch and hnswlib over wpcdb's first-stage vectors, hnswlib/FAISS/usearch + NumPy exact rerank, LanceDB multivector for maxsim")
-	fl.StringVar(&ic.Kind, "index", collconfig.IndexAuto, "first-stage index of the collection: auto, flat or hnsw")
-	fl.IntVar(&ic.GraphAt, "graph-at", 0, "auto index: collection size at which the HNSW graph is built (0: once a scan would read 4M floats)")
-	fmnist.register(fl)
-	wf.register(fl)
-	load.register(fl)
+	f.register(cmd.Flags())
 	return cmd
 }
 
-// runPeers exports the workload, with wpcdb's first-stage vectors built
-// from the bench collection's config, and runs the peers on it
-// (bench/peers-node/peers.js, then bench/peers.py).
-func (a *app) runPeers(cmd *cobra.Command, out string, in bench.PeerInput) ([]bench.Run, map[string]string, error) {
-	dir := filepath.Join(out, "peers")
-	if err := bench.ExportForPeers(dir, in); err != nil {
-		return nil, nil, err
+// runConfig is the RunConfig of the flags: --kernel, --score and
+// --encoding only when given (else the workload's defaults), and every
+// query of a file workload unless --queries is given.
+func (f *benchFlags) runConfig(cmd *cobra.Command) bench.RunConfig {
+	rc, given := f.run, cmd.Flags().Changed
+	rc.Threads = f.threads
+	if given("kernel") {
+		rc.Kernel = f.kernel
 	}
-	runs, skipped, err := bench.RunPeers(cmd.Context(), bench.Peers{}, dir)
+	if given("score") {
+		rc.Score = f.score
+	}
+	if given("encoding") {
+		rc.Encoding = f.encoding
+	}
+	if rc.Workload == "file" && !given("queries") {
+		rc.Queries = bench.AllQueries
+	}
+	return rc
+}
+
+func (f *benchFlags) register(fl *pflag.FlagSet) {
+	r := &f.run
+	fl.StringVar(&r.Workload, "workload", "paper", "paper, compact, colbert, fmnist, file, fmnist-knn (k-NN accuracy of patch clouds on Fashion-MNIST) or load")
+	fl.IntVar(&r.N, "n", 0, "items (default 10,000 for paper, 1,000,000 for compact, all for fmnist and file)")
+	fl.StringVar(&f.kernel, "kernel", wpcsim.DefaultKernelSpec, "kernel spec of the collection (fmnist: by --fmnist-repr unless given)")
+	fl.StringVar(&f.score, "score", "inner", "score mode: inner, cosine or mmd (fmnist: by --fmnist-repr unless given)")
+	fl.StringVar(&f.encoding, "encoding", "", "point encoding (default f16 for paper, f32 otherwise)")
+	fl.Uint64Var(&r.Seed, "seed", 1, "workload seed")
+	fl.IntVar(&f.threads, "threads", 0, "GOMAXPROCS for the run (0: all cores)")
+	fl.StringVar(&r.Out, "out", "", "output directory (report.json, and the database under data/)")
+	fl.IntVar(&r.Queries, "queries", 20, "queries for the search sweep (0: ingest only; file: default all)")
+	fl.IntVar(&r.K, "k", 10, "hits per query")
+	fl.BoolVar(&r.Peers, "peers", true, "also run the peers on the same data (bench/install-peers.sh installs them): usearch and hnswlib over wpcdb's first-stage vectors, hnswlib/FAISS/usearch + NumPy exact rerank, LanceDB multivector for maxsim")
+	fl.StringVar(&r.Index.Kind, "index", collconfig.IndexAuto, "first-stage index of the collection: auto, flat or hnsw")
+	fl.IntVar(&r.Index.GraphAt, "graph-at", 0, "auto index: collection size at which the HNSW graph is built (0: once a scan would read 4M floats)")
+	fl.StringVar(&r.FMNISTRepr, "fmnist-repr", bench.FMNISTPatches, "fmnist: pixels (one 784-dim point per image, linear kernel) or patches (the demo's patch clouds, gaussian(4) on raw points, cosine)")
+	fl.StringVar(&r.Input, "input", "", "file: items as JSONL, the format of wpcdb ingest")
+	fl.StringVar(&r.QueryInput, "query-input", "", "file: queries as JSONL (an id on a line is ignored)")
+	fl.StringVar(&r.TruthCache, "truth-cache", defaultTruthCache(), `directory caching exact top-k answers by data, kernel, score mode and k ("" or none: no cache)`)
+	fl.StringVar(&r.FMNISTDir, "fmnist-dir", bench.FashionMNISTDir, "fmnist, fmnist-knn: directory of the Fashion-MNIST IDX files")
+	fl.IntVar(&f.knn.Train, "train", 0, "fmnist-knn: training images used as references (default all 60,000)")
+	fl.IntVar(&f.knn.Test, "test", 0, "fmnist-knn: test images classified (default all 10,000)")
+	fl.BoolVar(&f.knn.Grid, "grid", false, "fmnist-knn: search settings on a validation split of the training images instead of scoring the test set")
+	fl.IntVar(&f.knn.Val, "val", 2000, "fmnist-knn: validation queries of a --grid run (the last training images)")
+	fl.IntVar(&f.load.Clients, "clients", 8, "load: concurrent clients")
+	fl.DurationVar(&f.load.Duration, "duration", 10*time.Second, "load: how long the clients run")
+	fl.Float64Var(&f.load.WriteFraction, "write-fraction", 0, "load: fraction of requests that are Upsert batches of 10 new items (the rest search)")
+	fl.StringVar(&f.load.Collection, "collection", "bench-load", "load: the collection to (re)create on the server")
+}
+
+// defaultTruthCache is $XDG_CACHE_HOME/wpcdb/truth (or the OS's cache
+// directory), or none when there is no such directory.
+func defaultTruthCache() string {
+	dir, err := os.UserCacheDir()
 	if err != nil {
-		return nil, nil, err
+		return "none"
 	}
-	for name, why := range skipped {
-		fmt.Fprintf(a.stderr, "wpcdb: peer %s skipped: %s\n", name, why)
-	}
-	return runs, skipped, nil
+	return filepath.Join(dir, "wpcdb", "truth")
 }

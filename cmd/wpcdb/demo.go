@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/bench"
 	"github.com/wpcdb/wpcdb/encoder"
 	"github.com/wpcdb/wpcdb/ingest"
 	"github.com/wpcdb/wpcdb/internal/demodata"
@@ -52,20 +53,21 @@ func (a *app) runDemo(ctx context.Context, dir string, queries int) error {
 		return err
 	}
 	queries = max(1, min(queries, len(test.Pixels)))
-	// The setting the fmnist-knn validation grid chose: 7×7 patches, a
-	// strong position term, raw points, gaussian(4), cosine.
-	enc, err := encoder.NewPatch(encoder.PatchOptions{PosScale: 32}, nil)
+	// The setting the fmnist-knn validation grid chose (the fmnist bench
+	// workload's patches): 7×7 patches, a strong position term, raw
+	// points, gaussian(4), cosine.
+	enc, err := encoder.NewPatch(bench.FMNISTKernelSetting.Patch, nil)
 	if err != nil {
 		return err
 	}
 	encode := func(id string, pix []byte) (wpcsim.Cloud, error) {
 		return enc.Encode(encoder.Input{ID: id, Data: encoder.ImageFromBytes(28, 28, pix)})
 	}
-	k, _ := wpcsim.ParseKernel("gaussian(4)")
-	cfg := wpcdb.CollectionConfig{Dim: enc.Dim(), Similarity: wpcsim.Config{Kernel: k, RawPoints: true, Score: wpcsim.ScoreCosine}}
+	sim := bench.FMNISTPatchSimilarity()
+	cfg := wpcdb.CollectionConfig{Dim: enc.Dim(), Similarity: sim}
 	fmt.Fprintf(out, "wpcdb demo: %d Fashion-MNIST images as clouds of %d×%d-pixel patches (points of dimension %d, weighted by ink)\n",
 		len(train.Pixels), enc.Options().Size, enc.Options().Size, enc.Dim())
-	fmt.Fprintf(out, "kernel %s on raw points, score cosine, database in %s\n\n", k, dir)
+	fmt.Fprintf(out, "kernel %s on raw points, score %s, database in %s\n\n", sim.Kernel, sim.Score, dir)
 
 	db, err := wpcdb.Open(dir, &wpcdb.Options{Parallelism: 1})
 	if err != nil {

@@ -90,6 +90,17 @@ func (f *encodeFlags) register(cmd *cobra.Command, fit bool) {
 	fl.StringVar(&f.kernel, "kernel", wpcsim.DefaultKernelSpec, "tokens: kernel of the --compress-report measurement")
 }
 
+// encoder is the encoder --encoder names, configured by the flags, and
+// its configuration.
+func (f *encodeFlags) encoder(cmd *cobra.Command) (encoder.Encoder, encoder.Config, error) {
+	cfg, err := f.config(cmd)
+	if err != nil {
+		return nil, cfg, err
+	}
+	enc, err := encoder.New(f.name, cfg)
+	return enc, cfg, err
+}
+
 // config turns the flags into an encoder.Config, leaving unset flags to the
 // encoders' defaults.
 func (f *encodeFlags) config(cmd *cobra.Command) (encoder.Config, error) {
@@ -157,11 +168,7 @@ upserts them into a collection of the embedded database (--data).
 			if f.batch <= 0 {
 				return usageError{fmt.Errorf("encode: --batch must be positive, got %d", f.batch)}
 			}
-			cfg, err := f.config(cmd)
-			if err != nil {
-				return err
-			}
-			enc, err := encoder.New(f.name, cfg)
+			enc, cfg, err := f.encoder(cmd)
 			if err != nil {
 				return err
 			}
@@ -212,11 +219,7 @@ leaving out words seen in fewer than --min-df documents.`,
 				return usageError{errors.New("encode fit: --out MODEL.json is required")}
 			}
 			f.proj = "none" // the fit is of the pixels themselves
-			cfg, err := f.config(cmd)
-			if err != nil {
-				return err
-			}
-			enc, err := encoder.New(f.name, cfg)
+			enc, _, err := f.encoder(cmd)
 			if err != nil {
 				return err
 			}

@@ -273,3 +273,23 @@ func (f *ingestFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.ids, "ids", "", "text file of IDs, one per line (default: the row number)")
 	fl.StringVar(&f.attrs, "attrs", "", "JSONL file of attribute objects, one per line")
 }
+
+// stageProgress returns a bench.RunConfig.Progress that draws a bar per
+// stage on a terminal, and the function that ends the last bar's line.
+func (a *app) stageProgress() (progress func(stage string, total int) func(done int), done func()) {
+	var bar *progressbar.ProgressBar
+	end := func() {
+		if bar != nil {
+			fmt.Fprintln(a.stderr)
+			bar = nil
+		}
+	}
+	return func(stage string, total int) func(int) {
+		end()
+		if bar = a.progress(int64(total), stage); bar == nil {
+			return nil
+		}
+		b := bar
+		return func(done int) { b.Set(done) }
+	}, end
+}

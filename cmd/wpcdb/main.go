@@ -1,8 +1,18 @@
-// Command wpcdb is the one binary of wpcdb: the database server (serve), its
-// client and embedded front end (collection, ingest, get, count, scroll,
-// update-attrs, delete, search, rerank), and the tools around it (sim,
-// encode, bench, demo, version). Every data command runs against the --data folder or,
-// with --addr, a server.
+// Command wpcdb is the one binary of wpcdb: the database server (serve; with
+// --cluster a node of an etcd-coordinated cluster, inspected by cluster
+// status), its client and embedded front end
+// (collection, ingest, import, get, count, scroll, update-attrs, delete,
+// search, rerank, snapshot, restore), and the tools around it (sim, encode,
+// bench, demo, version). Every data command runs against the --data folder
+// or, with --addr, a server, through one backend interface (backend.go,
+// backend_remote.go), so both modes print the same.
+//
+// The commands are thin: they turn flags into the options of the package
+// that does the work (ingest.Commit for ingest, encode --ingest and demo,
+// ingest.ImportNPY for import, bench.Run, bench.RunFMNIST and bench.Load
+// for bench, server.New for serve) and print what it returns. Errors are printed once, as
+// "wpcdb: <message>"; a command line that cannot run exits with 2, any
+// other failure with 1.
 //
 // Global flags are persistent: they may come before or after the command.
 package main

@@ -15,7 +15,10 @@
 // so on, and FieldError as wpcdb.FieldError.
 package wpcerr
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The kinds. Their messages are short: an error reads "<kind>: <what>".
 var (
@@ -28,6 +31,9 @@ var (
 	Incompatible       = errors.New("incompatible on-disk format")
 	Locked             = errors.New("database in use")
 	Closed             = errors.New("closed")
+	// Unauthenticated: the caller did not prove who it is (the server's
+	// bearer token).
+	Unauthenticated = errors.New("unauthenticated")
 )
 
 // sentinel is a package's named error of one kind.
@@ -45,6 +51,22 @@ func (s *sentinel) Is(target error) bool { return target == s.kind }
 // errors.Is(err, it) holds for the errors that wrap it, and so does
 // errors.Is(err, kind).
 func New(kind error, msg string) error { return &sentinel{msg: msg, kind: kind} }
+
+// Errorf returns an error whose message is the formatted text alone and
+// which wraps sentinel (a kind, or a package's sentinel of one):
+// errors.Is(err, sentinel) holds, and so does errors.Is(err, its kind).
+// The arguments are formatted as by fmt.Sprintf (%w wraps nothing).
+func Errorf(sentinel error, format string, args ...any) error {
+	return &kindError{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
+}
+
+type kindError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.sentinel }
 
 // FieldError is a bad value in a named field of a request, an item or a
 // configuration. Field names it with its path and indices ("id",

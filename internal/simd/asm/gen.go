@@ -163,15 +163,7 @@ func (a arch) kernel(w *writer, rows, vecs int) {
 // of X (row stride ldx bytes) into k-major rows of a packed panel whose rows
 // are 128 bytes apart (a 32-float panel; the caller packs each 16-row half).
 func transpose512(w *writer, nr int) {
-	w.p("// func transpose512(dst *float32, src *float32, ldx int, kb int)")
-	w.p("TEXT ·transpose512(SB), NOSPLIT, $0-32")
-	w.p("\tMOVQ dst+0(FP), DI")
-	w.p("\tMOVQ src+8(FP), SI")
-	w.p("\tMOVQ ldx+16(FP), BX")
-	w.p("\tMOVQ kb+24(FP), DX")
-	w.p("\tLEAQ (BX)(BX*2), CX")
-	w.p("\tLEAQ (SI)(BX*4), R8")
-	w.p("\tADDQ BX, R8")
+	transposeEntry(w, "transpose512")
 	w.p("\tLEAQ (R8)(BX*4), R9")
 	w.p("\tADDQ BX, R9")
 	w.p("\tLEAQ (R9)(BX*4), R10")
@@ -226,26 +218,13 @@ func transpose512(w *writer, nr int) {
 	w.p("\tADDQ $64, R9")
 	w.p("\tADDQ $64, R10")
 	w.p("\tADDQ $%d, DI", 16*nr*4)
-	w.p("\tDECQ DX")
-	w.p("\tJNZ loop")
-	w.p("done:")
-	w.p("\tVZEROUPPER")
-	w.p("\tRET")
-	w.p("")
+	transposeExit(w)
 }
 
 // transpose256 is transpose512's AVX2 twin: 8×8 blocks into a 16-float
 // panel (rows 64 bytes apart).
 func transpose256(w *writer) {
-	w.p("// func transpose256(dst *float32, src *float32, ldx int, kb int)")
-	w.p("TEXT ·transpose256(SB), NOSPLIT, $0-32")
-	w.p("\tMOVQ dst+0(FP), DI")
-	w.p("\tMOVQ src+8(FP), SI")
-	w.p("\tMOVQ ldx+16(FP), BX")
-	w.p("\tMOVQ kb+24(FP), DX")
-	w.p("\tLEAQ (BX)(BX*2), CX")
-	w.p("\tLEAQ (SI)(BX*4), R8")
-	w.p("\tADDQ BX, R8")
+	transposeEntry(w, "transpose256")
 	w.p("\tTESTQ DX, DX")
 	w.p("\tJZ done")
 	w.p("loop:")
@@ -274,6 +253,26 @@ func transpose256(w *writer) {
 	w.p("\tADDQ $32, SI")
 	w.p("\tADDQ $32, R8")
 	w.p("\tADDQ $512, DI")
+	transposeExit(w)
+}
+
+// transposeEntry writes a transpose's header and loads its arguments:
+// DI = dst, SI = src (row 0 of X), BX = ldx, DX = kb, CX = 3·ldx and
+// R8 = row 5 of X (SI + 5·ldx).
+func transposeEntry(w *writer, name string) {
+	w.p("// func %s(dst *float32, src *float32, ldx int, kb int)", name)
+	w.p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
+	w.p("\tMOVQ dst+0(FP), DI")
+	w.p("\tMOVQ src+8(FP), SI")
+	w.p("\tMOVQ ldx+16(FP), BX")
+	w.p("\tMOVQ kb+24(FP), DX")
+	w.p("\tLEAQ (BX)(BX*2), CX")
+	w.p("\tLEAQ (SI)(BX*4), R8")
+	w.p("\tADDQ BX, R8")
+}
+
+// transposeExit closes a transpose's loop over the kb blocks and returns.
+func transposeExit(w *writer) {
 	w.p("\tDECQ DX")
 	w.p("\tJNZ loop")
 	w.p("done:")
