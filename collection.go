@@ -38,6 +38,7 @@ type Collection struct {
 	// exactly the writes up to the epoch saved with it.
 	indexMu sync.RWMutex
 	calib   calibration
+	retrain pointRetrain // pointretrain.go
 }
 
 // featurizer computes a cloud's φ (wpcsim.FeatureMap).
@@ -278,6 +279,7 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 		if err != nil {
 			return UpsertResult{}, err
 		}
+		c.notePointWrites(iids) // pointretrain.go
 		if st != nil {
 			var v []float32
 			for i, w := range keep {
@@ -288,7 +290,8 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 				st.Index.Add(iids[i], v)
 			}
 		}
-		defer c.maybeCalibrate() // starts a goroutine, which waits for indexMu
+		defer c.maybeCalibrate()     // starts a goroutine, which waits for indexMu
+		defer c.maybeRetrainPoints() // pointretrain.go, likewise
 	}
 	res.Written = len(keep)
 	return res, nil
@@ -461,6 +464,7 @@ func (c *Collection) Delete(ctx context.Context, ids ...string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	c.notePointWrites(iids)
 	if c.first != nil {
 		for _, iid := range iids {
 			c.first.remove(iid)

@@ -187,6 +187,10 @@ func Build(d int, src Source, o Options) (*Index, error) {
 	if err := src(x.Add); err != nil {
 		return nil, err
 	}
+	// Drift measures the points written after the build.
+	x.mu.Lock()
+	x.added, x.addedResid = 0, 0
+	x.mu.Unlock()
 	return x, x.store.Flush()
 }
 
@@ -505,6 +509,13 @@ func (x *Index) Stats() Stats {
 	res := int64(4*(len(x.cents)+len(x.qz.cut)+len(x.qz.val))) + int64(4*cap(x.npts))
 	return Stats{Centroids: x.k, Bits: x.qz.bits, NProbe: x.nprobe, Gen: int(x.gen), Items: x.items, Points: x.points,
 		BytesPerPoint: postingBytes(x.qz.nbytes), DiskBytes: disk, ResidentBytes: res, MaxResidualError: x.maxErr, Drift: drift}
+}
+
+// Count returns the items and points indexed.
+func (x *Index) Count() (items, points int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.items, x.points
 }
 
 // Drift returns the mean residual norm |x̂ − c| of the points added since

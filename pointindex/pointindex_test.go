@@ -357,3 +357,41 @@ func countLists(x *Index) int {
 	}
 	return n
 }
+
+// TestDrift: points drawn like the training data keep the drift ratio
+// near 1; points of new topics (another vocabulary) raise it past the
+// retrain threshold the root package uses (1.2).
+func TestDrift(t *testing.T) {
+	const seed = 31
+	t.Logf("seed %d", seed)
+	c := newCorpus(seed, 300, 32, 8, 40)
+	x, err := Build(c.d, c.source(), Options{Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, n := x.Drift(); n != 0 || r != 0 {
+		t.Fatalf("drift %.3f over %d points right after the build", r, n)
+	}
+	rng := wpctest.NewRand(seed + 1)
+	for i := range 100 {
+		if err := x.Add(uint32(1000+i), c.cloud(rng, 20, false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same, n := x.Drift()
+	t.Logf("same topics: drift %.3f over %d points", same, n)
+	if n != 2000 || same > 1.1 || same < 0.9 {
+		t.Fatalf("same topics: drift %.3f over %d points, want about 1 over 2000", same, n)
+	}
+	other := newCorpus(seed+100, 300, 32, 8, 40)
+	for i, it := range other.items {
+		if err := x.Add(uint32(2000+i), it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	moved, n := x.Drift()
+	t.Logf("new topics: drift %.3f over %d points", moved, n)
+	if moved < 1.2 {
+		t.Fatalf("new topics: drift %.3f < 1.2", moved)
+	}
+}
