@@ -35,6 +35,9 @@ func BenchmarkPointSearch(b *testing.B) {
 	if err := c.UseFirstStage("points"); err != nil {
 		b.Fatal(err)
 	}
+	if _, err := c.Warm(ctx); err != nil {
+		b.Fatal(err)
+	}
 	qs := make([]wpcsim.Cloud, 16)
 	for i := range qs {
 		qs[i] = gen.Query(i)
