@@ -21,7 +21,9 @@ import (
 // of postings in Pebble) from the live items while writes and searches go
 // on against the current one; writes meanwhile are journaled and replayed
 // into the new index under indexMu, which then replaces the old one in
-// one atomic swap of the stage, and the old generation is deleted.
+// one atomic swap of the stage, and the old generation is deleted (a
+// search that took the old stage just before reads empty lists from then
+// on: it returns fewer candidates, once).
 
 // retrainDrift is the drift ratio that triggers a retrain, over at least
 // retrainMinPoints points written since training and a tenth of those
