@@ -61,8 +61,7 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 	count := c.coll.Count()
 	depth := c.calibrationDepth()
 	n := calibrationSampleSize(count, depth)
-	items := c.calibrationItems(n, 1)
-	cal, err := firststage.Calibrate(ctx, c.sim, cfg.Dim, c.features, items, firststage.CalibrateOptions{
+	cal, err := firststage.Calibrate(ctx, c.sim, cfg.Dim, c.features, c.calibrationItems(), firststage.CalibrateOptions{
 		Queries: queries, Depth: depth, PointDepth: pointDepth(10), MaxPoints: cfg.MaxPoints, Parallelism: c.db.opts.Parallelism, Sample: n,
 	})
 	if err != nil {

@@ -75,9 +75,10 @@ type IndexStatus struct {
 	Representation string  `json:"representation"`
 	Dim            int     `json:"dim"`
 	Recall         float64 `json:"recall"`
-	// FirstStageBytes is the resident memory of the first-stage vectors
-	// and, for those in the graph, their int8 codes (the graph's links not
-	// counted).
+	// FirstStageBytes is the resident memory of the first stage: the
+	// buffered vectors, and for those in the graph their int8 codes, their
+	// vectors unless the stage only prunes, and the graph's links and
+	// bookkeeping (index.ResidentBytes).
 	FirstStageBytes int64 `json:"first_stage_bytes"`
 	// Loaded is false until the first search (or calibration) loads the
 	// index; until then the representation, Kind and InGraph are the saved
@@ -120,7 +121,7 @@ func (c *Collection) IndexStatus() IndexStatus {
 	idx, rep := cur.Index, cur.Map.Representation()
 	g, b := idx.Status()
 	st := IndexStatus{Kind: "flat", InGraph: g, Buffered: b, Representation: rep.String(), Dim: cur.Map.Dim(), Recall: rep.Recall,
-		FirstStageBytes: index.ResidentBytes(cur.Map.Dim(), g, b) + pointBytes(cur), Loaded: true}
+		FirstStageBytes: firststage.ResidentBytes(c.coll, cur.Map, g, b) + pointBytes(cur), Loaded: true}
 	if idx.HasGraph() {
 		st.Kind = "hnsw"
 	}
@@ -156,7 +157,7 @@ func (c *Collection) savedIndexStatus() IndexStatus {
 	}
 	rep := m.Representation()
 	st.Representation, st.Dim, st.Recall = rep.String(), m.Dim(), rep.Recall
-	st.FirstStageBytes = index.ResidentBytes(m.Dim(), st.InGraph, st.Buffered)
+	st.FirstStageBytes = firststage.ResidentBytes(c.coll, m, st.InGraph, st.Buffered)
 	return st
 }
 

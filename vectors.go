@@ -2,7 +2,8 @@ package wpcdb
 
 import (
 	"fmt"
-	"math/rand/v2"
+
+	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/internal/parallel"
@@ -191,35 +192,17 @@ func (v collVectors) Of(iids []uint32, m *firststage.Map, fn func(iid uint32, se
 	return v.c.vectorsOf(iids, needOf(m), fn)
 }
 
-// calibrationItems is what a calibration reads (firststage.Items): the
-// collection's count, and φ of a random sample of at most n live items,
-// computed from their clouds, instead of φ of every item.
-type calibrationItems struct {
-	c      *Collection
-	sample []uint32
-}
+// calibrationItems is the collection as a calibration reads it
+// (firststage.Items): its live IDs, and φ of the items firststage.Calibrate
+// samples, computed from their clouds.
+type calibrationItems struct{ c *Collection }
 
-func (c *Collection) calibrationItems(n int, seed uint64) calibrationItems {
-	live := c.coll.Live()
-	rng := rand.New(rand.NewPCG(seed, 0x5a3))
-	var sample []uint32
-	seen := 0
-	for it := live.Iterator(); it.HasNext(); {
-		iid := it.Next()
-		seen++
-		if len(sample) < n {
-			sample = append(sample, iid)
-		} else if j := rng.IntN(seen); j < n {
-			sample[j] = iid
-		}
-	}
-	return calibrationItems{c: c, sample: sample}
-}
+func (c *Collection) calibrationItems() calibrationItems { return calibrationItems{c} }
 
-func (s calibrationItems) Count() int { return s.c.coll.Count() }
+func (s calibrationItems) Live() *roaring.Bitmap { return s.c.coll.LiveShared() }
 
-func (s calibrationItems) ScanVectors(fn func(iid uint32, self wpcsim.Self, phi []float32) error) error {
-	return s.c.vectorsOf(s.sample, phiAll, fn)
+func (s calibrationItems) VectorsOf(iids []uint32, fn func(iid uint32, self wpcsim.Self, phi []float32) error) error {
+	return s.c.vectorsOf(iids, phiAll, fn)
 }
 
 func (s calibrationItems) ReadCloud(iid uint32, buf *storage.CloudBuf) (storage.Record, error) {

@@ -53,17 +53,26 @@ type IngestReport struct {
 	PayloadBytesPerItem float64 `json:"payload_bytes_per_item"`
 	DiskPerPayload      float64 `json:"disk_per_payload"`
 	PeakRSSBytes        int64   `json:"peak_rss_bytes"`
+	// LoadPeakRSSBytes is the peak RSS when the last batch was
+	// acknowledged: the load's own, before the first stage is built.
+	LoadPeakRSSBytes int64 `json:"load_peak_rss_bytes"`
 	// CPUSeconds is the process's CPU time (user + system) during the
 	// load, the generation of the items included; ItemsPerCPUSecond is
 	// Items over it: on a machine shared with other work, where wall time
 	// counts the waits for a core, this is the figure to compare.
 	CPUSeconds        float64 `json:"cpu_s"`
 	ItemsPerCPUSecond float64 `json:"items_per_cpu_s"`
-	Threads           int     `json:"threads"`
-	Encoding          string  `json:"encoding"`
-	Kernel            string  `json:"kernel"`
-	FeatureDim        int     `json:"rff_dim"`
-	GenerateAhead     bool    `json:"generate_ahead"` // items were generated concurrently with the ingest
+	// GenerateCPUSeconds is the part of CPUSeconds spent generating (or
+	// reading) the items, measured on the generating threads (Linux; 0
+	// elsewhere), and ItemsPerStoreCPUSecond Items over the rest: wpcdb's
+	// own cost, the figure to set beside a peer's writes alone.
+	GenerateCPUSeconds     float64 `json:"generate_cpu_s"`
+	ItemsPerStoreCPUSecond float64 `json:"items_per_store_cpu_s"`
+	Threads                int     `json:"threads"`
+	Encoding               string  `json:"encoding"`
+	Kernel                 string  `json:"kernel"`
+	FeatureDim             int     `json:"rff_dim"`
+	GenerateAhead          bool    `json:"generate_ahead"` // items were generated concurrently with the ingest
 	// The first stage: its kind once loaded ("flat" or "hnsw"), and how
 	// long its graph took to catch up with the last write (the graph is
 	// built in the background during the ingest; Seconds excludes this).
@@ -110,11 +119,16 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestReport, error) {
 		return IngestReport{}, err
 	}
 	rep.Items, rep.Points = st.Committed, gen.points.Load()
+	rep.LoadPeakRSSBytes = PeakRSS()
 	payload := gen.payload.Load()
 	rep.Seconds = time.Since(start).Seconds()
 	rep.CPUSeconds = (processCPU() - cpu0) / 1000 // ms
+	rep.GenerateCPUSeconds = float64(gen.cpuMicros.Load()) / 1e6
 	if rep.CPUSeconds > 0 {
 		rep.ItemsPerCPUSecond = float64(rep.Items) / rep.CPUSeconds
+	}
+	if store := rep.CPUSeconds - rep.GenerateCPUSeconds; store > 0 {
+		rep.ItemsPerStoreCPUSecond = float64(rep.Items) / store
 	}
 	items := float64(max(rep.Items, 1))
 	rep.DataBytesPerItem = float64(dirSize(cfg.Dir, ".sst")) / items
@@ -154,6 +168,7 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestReport, error) {
 // genTotals count what generate produced: points and payloadBytes.
 type genTotals struct {
 	points, payload atomic.Int64
+	cpuMicros       atomic.Int64 // thread CPU time of the generating goroutines
 }
 
 // payloadBytes is what an item is, in the collection's point encoding
@@ -182,15 +197,25 @@ func generate(ctx context.Context, cfg IngestConfig, out chan<- ingest.Batch, to
 		n = max(1, min(n, ingest.MaxBatchFloats/perItem))
 		b := make([]wpcdb.Item, n)
 		errs := make([]error, n)
+		pay := make([]int64, n)
 		var wg sync.WaitGroup
 		workers := runtime.GOMAXPROCS(0)
 		for w := 0; w < workers; w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				// Locked to its thread, so that the thread's CPU time is
+				// the generation's.
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				t0 := threadCPU()
 				for i := w; i < n; i += workers {
 					b[i], errs[i] = cfg.Source.Item(lo + i)
+					if errs[i] == nil {
+						pay[i] = payloadBytes(b[i], pointBytes)
+					}
 				}
+				totals.cpuMicros.Add(int64(1000 * (threadCPU() - t0)))
 			}()
 		}
 		wg.Wait()
@@ -202,7 +227,7 @@ func generate(ctx context.Context, cfg IngestConfig, out chan<- ingest.Batch, to
 			}
 			gb.Pos = append(gb.Pos, lo+i)
 			totals.points.Add(int64(it.Cloud.Len()))
-			totals.payload.Add(payloadBytes(it, pointBytes))
+			totals.payload.Add(pay[i])
 		}
 		if !ingest.Send(ctx, out, gb) || gb.Err != nil {
 			return
@@ -247,6 +272,6 @@ func PeakRSS() int64 {
 
 // String is the one-line summary of an ingest.
 func (r IngestReport) String() string {
-	return fmt.Sprintf("ingested %d items in %.2f s (%.0f items/s, %.0f items per CPU second, %.3g points/s, %.1f MB/s, %.0f bytes/item of data on disk = %.2f× the %.0f of points, weights, ID and attributes, %.0f with the saved first stage, peak RSS %d MiB, %d threads); %s first stage built %.2f s later",
-		r.Items, r.Seconds, r.ItemsPerSec, r.ItemsPerCPUSecond, r.PointsPerSec, r.MBPerSec, r.DataBytesPerItem, r.DiskPerPayload, r.PayloadBytesPerItem, r.BytesPerItem, r.PeakRSSBytes>>20, r.Threads, r.Index, r.IndexSeconds)
+	return fmt.Sprintf("ingested %d items in %.2f s (%.0f items/s, %.0f items per CPU second, %.0f without generating them, %.3g points/s, %.1f MB/s, %.0f bytes/item of data on disk = %.2f× the %.0f of points, weights, ID and attributes, %.0f with the saved first stage, peak RSS %d MiB (%d MiB at the end of the load), %d threads); %s first stage built %.2f s later",
+		r.Items, r.Seconds, r.ItemsPerSec, r.ItemsPerCPUSecond, r.ItemsPerStoreCPUSecond, r.PointsPerSec, r.MBPerSec, r.DataBytesPerItem, r.DiskPerPayload, r.PayloadBytesPerItem, r.BytesPerItem, r.PeakRSSBytes>>20, r.LoadPeakRSSBytes>>20, r.Threads, r.Index, r.IndexSeconds)
 }

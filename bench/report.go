@@ -19,12 +19,14 @@ import (
 
 // Report is the content of report.json.
 type Report struct {
-	Workload string            `json:"workload"`
-	Config   map[string]any    `json:"config"`
-	Machine  map[string]any    `json:"machine"`
-	Ingest   *IngestReport     `json:"ingest,omitempty"`
-	Runs     []Measurement     `json:"runs"`
-	Skipped  map[string]string `json:"skipped,omitempty"` // peer → why it did not run
+	Workload string         `json:"workload"`
+	Config   map[string]any `json:"config"`
+	Machine  map[string]any `json:"machine"`
+	Ingest   *IngestReport  `json:"ingest,omitempty"`
+	// PeerIngest is the peers' ingest of the same items (LanceDB).
+	PeerIngest []PeerIngest      `json:"peer_ingest,omitempty"`
+	Runs       []Measurement     `json:"runs"`
+	Skipped    map[string]string `json:"skipped,omitempty"` // peer → why it did not run
 	// Ratios compare each peer run with wpcdb at equal recall; Write fills
 	// them in from Runs (see EqualRecallRatios).
 	Ratios []Ratio `json:"ratios,omitempty"`
@@ -124,9 +126,16 @@ func (r Report) Markdown() string {
 	}
 	if r.Ingest != nil {
 		in := r.Ingest
-		fmt.Fprintf(&b, "\n## Ingest\n\n| items | seconds | items/s | items/CPU s | points/s | MB/s | data bytes/item | × payload | bytes/item with index | first stage built (s) | peak RSS MiB | threads |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-		fmt.Fprintf(&b, "| %d | %.2f | %.0f | %.0f | %.3g | %.1f | %.0f | %.2f | %.0f | %.2f | %d | %d |\n", in.Items, in.Seconds, in.ItemsPerSec, in.ItemsPerCPUSecond, in.PointsPerSec, in.MBPerSec,
-			in.DataBytesPerItem, in.DiskPerPayload, in.BytesPerItem, in.IndexSeconds, in.PeakRSSBytes>>20, in.Threads)
+		fmt.Fprintf(&b, "\n## Ingest\n\n| items | seconds | items/s | items/CPU s | items/CPU s w/o generation | points/s | MB/s | data bytes/item | × payload | bytes/item with index | first stage built (s) | peak RSS MiB (load) | threads |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| %d | %.2f | %.0f | %.0f | %.0f | %.3g | %.1f | %.0f | %.2f | %.0f | %.2f | %d (%d) | %d |\n", in.Items, in.Seconds, in.ItemsPerSec, in.ItemsPerCPUSecond, in.ItemsPerStoreCPUSecond, in.PointsPerSec, in.MBPerSec,
+			in.DataBytesPerItem, in.DiskPerPayload, in.BytesPerItem, in.IndexSeconds, in.PeakRSSBytes>>20, in.LoadPeakRSSBytes>>20, in.Threads)
+		if len(r.PeerIngest) > 0 {
+			fmt.Fprintf(&b, "\nThe same items ingested by the peers, right after wpcdb (wall time and CPU of the writes alone):\n\n| method | params | items/s | items/CPU s | seconds | CPU s | bytes/item | wpcdb ÷ peer items/s | wpcdb (w/o generation) ÷ peer items/CPU s |\n|---|---|---|---|---|---|---|---|---|\n")
+			for _, p := range r.PeerIngest {
+				fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f |\n", p.Method, paramString(p.Params), p.ItemsPerSec, p.ItemsPerCPUSecond, p.Seconds, p.CPUSeconds, p.BytesPerItem,
+					in.ItemsPerSec/max(p.ItemsPerSec, 1e-9), in.ItemsPerStoreCPUSecond/max(p.ItemsPerCPUSecond, 1e-9))
+			}
+		}
 	}
 	if len(r.Runs) > 0 {
 		var exactQPS float64

@@ -113,6 +113,9 @@ func Run(ctx context.Context, cfg RunConfig) (Report, error) {
 	for key, v := range w.config {
 		rep.Config[key] = v
 	}
+	if err := cfg.peerIngest(ctx, w, &rep); err != nil {
+		return Report{}, err
+	}
 	if len(w.queries) > 0 {
 		truth, err := cfg.search(ctx, w, dataDir, &rep)
 		if err != nil {
@@ -217,7 +220,7 @@ func (cfg RunConfig) search(ctx context.Context, w *workload, dataDir string, re
 // their runs to rep, and what did not run to rep.Skipped.
 func (cfg RunConfig) peers(ctx context.Context, w *workload, truth [][]string, rep *Report) error {
 	if !cfg.Peers {
-		rep.Skipped = map[string]string{"python-pipelines": "--peers=false"}
+		rep.skip(map[string]string{"python-pipelines": "--peers=false"})
 		return nil
 	}
 	// The peers run on the data wpcdb ran on, with its first-stage vectors
@@ -239,7 +242,8 @@ func (cfg RunConfig) peers(ctx context.Context, w *workload, truth [][]string, r
 	for name, why := range skipped {
 		fmt.Fprintf(cfg.Log, "wpcdb: peer %s skipped: %s\n", name, why)
 	}
-	rep.Runs, rep.Skipped = append(rep.Runs, peerRuns...), skipped
+	rep.Runs = append(rep.Runs, peerRuns...)
+	rep.skip(skipped)
 	return nil
 }
 

@@ -12,9 +12,11 @@ import (
 //
 //	nodes/<node-id>        NodeInfo as JSON, put under the node's lease
 //	collections/<name>     ShardMap as JSON
+//	applied/<node-id>      the node's replicas' applied indexes, JSON {shard name: index}
 const (
 	nodesDir       = "nodes/"
 	collectionsDir = "collections/"
+	appliedDir     = "applied/"
 	// DefaultPrefix is the etcd key prefix of a cluster's records.
 	DefaultPrefix = "/wpcdb/"
 )
@@ -25,20 +27,27 @@ type NodeInfo struct {
 	Addr string `json:"addr"` // the advertised HOST:PORT of its gRPC service
 }
 
-// Shard is one shard of a collection. Today every shard has one replica,
-// its leader; Epoch is 1 and grows with every change of the shard's
-// replicas or leader (once replication exists), so that a node can refuse
-// a request routed by an older map.
+// Shard is one shard of a collection. With one replica, that replica is
+// its leader. With more, the shard is a Raft group over its replicas (the
+// i-th replica is Raft peer i+1) and Leader is the node whose Raft leads
+// it, written by that node when it becomes the leader, with Term its Raft
+// term (a leader writes only over an older term) and Epoch raised by one:
+// Epoch is 1 at creation and grows with every change of the shard's
+// leader.
 type Shard struct {
 	Index    int      `json:"index"`
 	Replicas []string `json:"replicas"` // node IDs
 	Leader   string   `json:"leader"`   // a node ID, one of Replicas
 	Epoch    uint64   `json:"epoch"`
+	Term     uint64   `json:"term,omitempty"` // the leader's Raft term; 0 before the first election
 }
 
 // ShardMap is a sharded collection's record in the catalog.
 type ShardMap struct {
 	Name string `json:"name"`
+	// UID tells this collection from an earlier one of the same name: the
+	// shards' Raft groups are named by it.
+	UID string `json:"uid,omitempty"`
 	// Hash names the item → shard function; only "fnv1a64" (ShardOf).
 	Hash   string  `json:"hash"`
 	Shards []Shard `json:"shards"`
@@ -66,11 +75,12 @@ type View struct {
 	mu      sync.RWMutex
 	nodes   map[string]NodeInfo
 	colls   map[string]ShardMap
-	changed chan struct{} // closed and replaced on every change
+	applied map[string]map[string]uint64 // by node, by shard name
+	changed chan struct{}                // closed and replaced on every change
 }
 
 func newView() *View {
-	return &View{nodes: map[string]NodeInfo{}, colls: map[string]ShardMap{}, changed: make(chan struct{})}
+	return &View{nodes: map[string]NodeInfo{}, colls: map[string]ShardMap{}, applied: map[string]map[string]uint64{}, changed: make(chan struct{})}
 }
 
 // Nodes returns the live nodes, sorted by ID.
@@ -111,6 +121,16 @@ func sortedValues[V any](m map[string]V, key func(V) string) []V {
 	}
 	slices.SortFunc(out, func(a, b V) int { return cmp.Compare(key(a), key(b)) })
 	return out
+}
+
+// Applied returns the applied index a node last published for its
+// replica of the shard whose local collection is shard (Replicas
+// publishes them about every second).
+func (v *View) Applied(node, shard string) (uint64, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	i, ok := v.applied[node][shard]
+	return i, ok
 }
 
 // Changed returns a channel closed at the view's next change.

@@ -13,6 +13,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
@@ -32,6 +33,10 @@ type Options struct {
 	// ShardTimeout bounds each shard's part of a request (within the
 	// request's own deadline); 0: only the request's deadline.
 	ShardTimeout time.Duration
+	// Replicas is the number of replicas of each shard of a collection
+	// created through the service (CreateCollection has no such field);
+	// 0 means 1. The CLI's --replicas calls Client.CreateCollection.
+	Replicas int
 	// Logger receives membership and watch events; nil discards.
 	Logger *slog.Logger
 }
@@ -99,17 +104,31 @@ func (c *Client) load(ctx context.Context) (int64, error) {
 	}
 	nodes := map[string]NodeInfo{}
 	colls := map[string]ShardMap{}
+	applied := map[string]map[string]uint64{}
 	for _, kv := range resp.Kvs {
-		c.decode(string(kv.Key), kv.Value, nodes, colls)
+		c.decode(string(kv.Key), kv.Value, nodes, colls, applied)
 	}
-	c.view.update(func() { c.view.nodes, c.view.colls = nodes, colls })
+	c.view.update(func() { c.view.nodes, c.view.colls, c.view.applied = nodes, colls, applied })
 	return resp.Header.Revision, nil
 }
 
-// decode files one record into nodes or colls; a value of nil deletes.
-func (c *Client) decode(key string, val []byte, nodes map[string]NodeInfo, colls map[string]ShardMap) {
+// decode files one record into nodes, colls or applied; a value of nil
+// deletes.
+func (c *Client) decode(key string, val []byte, nodes map[string]NodeInfo, colls map[string]ShardMap, applied map[string]map[string]uint64) {
 	rel := strings.TrimPrefix(key, c.prefix)
 	switch {
+	case strings.HasPrefix(rel, appliedDir):
+		id := strings.TrimPrefix(rel, appliedDir)
+		if val == nil {
+			delete(applied, id)
+			return
+		}
+		var a map[string]uint64
+		if err := json.Unmarshal(val, &a); err != nil {
+			c.log.Warn("cluster: unreadable applied record", "key", key, "err", err)
+			return
+		}
+		applied[id] = a
 	case strings.HasPrefix(rel, nodesDir):
 		id := strings.TrimPrefix(rel, nodesDir)
 		if val == nil {
@@ -154,7 +173,7 @@ func (c *Client) watch(rev int64) {
 					if ev.Type == clientv3.EventTypeDelete {
 						val = nil
 					}
-					c.decode(string(ev.Kv.Key), val, c.view.nodes, c.view.colls)
+					c.decode(string(ev.Kv.Key), val, c.view.nodes, c.view.colls, c.view.applied)
 				}
 			})
 			rev = resp.Header.Revision
@@ -176,18 +195,31 @@ func (c *Client) watch(rev int64) {
 	}
 }
 
-// conn returns the (shared) connection to a node's gRPC address.
+// conn returns a client of a node's WPCDBService.
 func (c *Client) conn(addr string) (pb.WPCDBServiceClient, error) {
+	cc, err := c.cc(addr)
+	if err != nil {
+		return nil, err
+	}
+	return pb.NewWPCDBServiceClient(cc), nil
+}
+
+// cc returns the (shared) connection to a node's gRPC address. Reconnects
+// back off at most half a second (gRPC's default grows to two minutes),
+// so a node that restarts is reached again within that (until then calls
+// to it fail at once as Unavailable, as while it was down).
+func (c *Client) cc(addr string) (*grpc.ClientConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cc, ok := c.conns[addr]; ok {
-		return pb.NewWPCDBServiceClient(cc), nil
+		return cc, nil
 	}
 	if c.conns == nil {
 		return nil, errors.New("cluster: client closed")
 	}
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1 << 30))}
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1 << 30)),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond}, MinConnectTimeout: 5 * time.Second})}
 	if c.opts.Token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(c.opts.Token)))
 	}
@@ -196,7 +228,7 @@ func (c *Client) conn(addr string) (pb.WPCDBServiceClient, error) {
 		return nil, err
 	}
 	c.conns[addr] = cc
-	return pb.NewWPCDBServiceClient(cc), nil
+	return cc, nil
 }
 
 // bearer sends the token as "authorization: Bearer <token>".

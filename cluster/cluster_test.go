@@ -56,7 +56,9 @@ func startNode(t *testing.T, endpoint, id string, ttl int64) *node {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer { return cluster.NewRouter(n.m.Client, local) }
+		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer {
+			return cluster.NewRouter(n.m.Client, local, nil)
+		}
 	}
 	if n.srv, err = server.New(db, opts); err != nil {
 		t.Fatal(err)
@@ -423,7 +425,7 @@ func TestLeaseExpiry(t *testing.T) {
 		shards int
 		msg    string
 	}{{"x", cluster.MaxShards + 1, "shards must be between 1 and 256, got 257"}, {"x", -1, "got -1"}, {"x.s1", 1, "may not end in .s<digits>"}, {"-x", 1, "not allowed"}} {
-		_, err := a.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: tc.name, Config: &pb.CollectionConfig{Dim: 2}}, tc.shards)
+		_, err := a.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: tc.name, Config: &pb.CollectionConfig{Dim: 2}}, tc.shards, 1)
 		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("create %q with %d shards: %v, want %q", tc.name, tc.shards, err, tc.msg)
 		}

@@ -19,6 +19,9 @@
 //
 //	nodes/<node-id>      NodeInfo (JSON), under the node's lease
 //	collections/<name>   ShardMap (JSON)
+//	applied/<node-id>    the node's replicas' applied indexes (JSON, by
+//	                     shard name), under its lease, about every second:
+//	                     the lag `cluster status` prints
 //
 // Placement: shard k of collection C is a local collection named
 // "C.s<k>" on its node (so a sharded collection's own name may not end
@@ -47,57 +50,99 @@
 // unknown ID) keep their code and message; a refused upsert item is
 // named by its index in the caller's request, as one node names it.
 //
+// Replication (replicas.go, group.go, raftlog.go, replicated.go): a
+// collection created with replicas R > 1 places each shard on R nodes
+// (consecutive in the sorted live nodes) and makes it a Raft group on
+// etcd's raft library, go.etcd.io/raft/v3: the i-th replica is peer i+1,
+// the configuration is the catalog's and does not change. Each node runs
+// its groups (Replicas, started by serve, following the catalog through
+// the view) with the log and hard state in a Pebble database of its own
+// (<data>/raft, key range g/<shard>@<collection UID>/), messages over the
+// nodes' ReplicationService (proto/wpcdb/v1/cluster.proto, one more
+// service on the gRPC port, behind the same token), batched per node.
+// The log is never compacted, so a replica that was down catches up from
+// the log tail (no snapshots).
+//
+// A write to a replicated shard (an upsert batch, a delete, an attribute
+// update) goes to the leader the catalog names; there it is validated as
+// one node validates it (an invalid item refuses the batch, or with
+// skip_invalid is left out and reported) and only then proposed as one
+// entry (ReplicatedWrite), so no invalid item enters the log. It is
+// acknowledged once the entry is committed (a majority of the replicas
+// saved it, synced) and applied on the leader; every replica applies the
+// entries in log order through the local service, as a single node
+// writes; the end of an Upsert stream is one more entry (LoadDone), so
+// each replica ends the load (and calibrates) where one node would.
+// Applying an entry again is harmless (each sets the state of the
+// items it names), so the applied index is recorded after the
+// collection's synced write and a crash in between re-applies a suffix.
+// A replica that is not the leader refuses a write as Unavailable; the
+// router retries a replicated shard's write while its part of the call
+// lasts, at once when the catalog changes, else after a backoff (50 ms to
+// 1 s). A leader that loses the leadership fails its in-flight writes as
+// Unavailable ("may or may not be applied"): the router retries them,
+// harmlessly.
+//
+// Leaders: a replica that becomes the leader waits until it has applied
+// its log up to its first entry of the term (so it holds every write any
+// leader acknowledged), then writes itself to the shard map with its
+// term, raising the epoch, by compare-and-swap, and only over an older
+// term. Routers follow through their watch. A dead leader is replaced
+// within the election timeout (1–2 s at a 100 ms tick) plus that write.
+//
+// Consistency: an acknowledged write survives the loss of any minority
+// of its shard's replicas. Reads (consistency unspecified) go to the
+// leader the catalog names and, if it fails as Unavailable, to the other
+// live replicas in turn: in the steady state a read sees every
+// acknowledged write, but a read served by a follower (the leader down,
+// or not yet replaced in the catalog) may miss the latest ones. A read
+// with consistency=strong goes to each shard's leader only (retried as a
+// write is), which confirms its leadership with a majority (a Raft read
+// index, ReadOnlySafe) and waits until it has applied up to that index
+// before reading: it sees every write acknowledged before it began, and
+// without a majority it fails as Unavailable or at its deadline.
+//
 // # What is not there yet
 //
-//   - Replication: every shard has one replica. A node that dies makes its
-//     shards unavailable (their data waits on its disk) until it comes
-//     back under the same ID (at any address).
+//   - Snapshots: the log grows forever (no compaction); a new replica
+//     cannot be added from a Pebble checkpoint, and `cluster move`,
+//     replacing a dead node and changing R are not there (conf changes).
+//   - A partial-result flag.
+//   - Apply failures: a replica whose apply fails for a reason that is not
+//     the request's (its disk) stops applying and refuses writes; a
+//     restart replays from its applied index.
+//   - A node down while its collection is dropped keeps that collection's
+//     local shards and Raft log.
+//   - With one replica (R = 1, the default) nothing of the above applies:
+//     a node that dies makes its shards unavailable until it comes back
+//     under the same ID (at any address).
 //   - Cross-shard atomicity: the router validates a whole batch first
 //     (wpcdb.CheckItems), so an invalid item refuses it on every shard
 //     with one node's error; but a batch spanning shards is committed per
 //     shard, so a shard failing for another reason (its node down, its
 //     disk full) leaves the other shards' parts committed.
-//   - Moves and rebalancing (`cluster move`, replacing a dead node), the
-//     number of shards after creation, consistency levels, accepting
-//     partial results, Import of files into a sharded collection,
-//     on-demand Calibrate of a sharded collection (each
-//     shard calibrates at the end of an Upsert stream), TLS between nodes
+//   - Rebalancing, the number of shards after creation, Import of files
+//     into a sharded collection, on-demand Calibrate of a sharded
+//     collection (each shard calibrates at the end of an Upsert stream;
+//     each replica of a replicated shard where the log holds the
+//     stream's LoadDone entry), TLS between nodes
 //     (serve refuses --cluster with TLS), the in-flight memory budget at
 //     the router (each shard enforces its own).
 //
-// # Replication: the design to take next
+// # Why etcd's raft
 //
-// Each shard becomes a Raft group over its R replicas on etcd's raft
-// library, go.etcd.io/raft/v3 (v3.7.0, already in the module graph through
-// the tests' embedded etcd), rather than hashicorp/raft v1.7.2. A spike
-// (3 replicas in one process, in-memory log and transport for both,
-// 5,000 sequential 4 KiB proposals, three runs each on the shared 2-core
-// machine) measured a commit at p50 18 µs and 36–48 µs of CPU for
-// hashicorp/raft, p50 29–40 µs and 51–66 µs of CPU for etcd's raft, with
-// noisy tails for both: either is far below a synced Pebble batch and an
-// item's φ, so speed does not decide. Fit does: etcd's raft is a state
-// machine that leaves storage and transport to the application, so the
-// log and hard state go into the node's own Pebble (as CockroachDB does)
-// and Raft messages travel as one more RPC on the existing gRPC port;
-// hashicorp/raft brings its own transport (another port, or a custom
-// one), wants a LogStore (no Pebble one; raft-boltdb is another
+// A spike (3 replicas in one process, in-memory log and transport for
+// both, 5,000 sequential 4 KiB proposals, three runs each on the shared
+// 2-core machine) measured a commit at p50 18 µs and 36–48 µs of CPU for
+// hashicorp/raft v1.7.2, p50 29–40 µs and 51–66 µs of CPU for etcd's
+// raft, with noisy tails for both: either is far below a synced Pebble
+// batch and an item's φ, so speed does not decide. Fit does: etcd's raft
+// is a state machine that leaves storage and transport to the
+// application, so the log and hard state go into Pebble (as CockroachDB
+// does) and Raft messages travel as one more RPC on the existing gRPC
+// port; hashicorp/raft brings its own transport (another port, or a
+// custom one), wants a LogStore (no Pebble one; raft-boltdb is another
 // database) and adds hclog, go-metrics and msgpack. The price is the
-// Ready loop the application writes (about 70 lines in the spike,
-// cluster/testdata/raftspike, a module of its own). Note that raft
-// v3.7.0's messages are protobuf-go types (pointers, getters).
-// The log entry is an upsert, delete or attribute update batch as its
-// proto; applying it is the same Collection call a single node makes, so
-// validation runs before proposal (on the leader) and an entry never
-// fails on apply. The Raft log and hard state live in
-// the node's Pebble under a per-shard prefix, and a snapshot is a Pebble
-// checkpoint of the shard's collection, which a new replica receives
-// before the log tail. An upsert is acknowledged once committed (a
-// majority has it durably). The leader of each group is written to the
-// ShardMap with the epoch raised (by the new leader, with a compare on
-// the old epoch), so routers follow leader changes through their watch;
-// a request carrying an older epoch is refused with FailedPrecondition
-// and retried once the watch catches up. Reads go to any healthy replica
-// by default and to the leader with consistency=strong (a read index).
-// Membership changes (moves, dead-node replacement) are Raft conf
-// changes driven by a controller elected through an etcd lease.
+// Ready loop (group.go). The spike is cluster/testdata/raftspike, a
+// module of its own.
 package cluster

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -22,7 +23,15 @@ type Node struct {
 	*Client
 	info  NodeInfo
 	ttl   int64
+	lmu   sync.Mutex // guards lease (re-registering replaces it)
 	lease clientv3.LeaseID
+}
+
+// leaseID is the node's current lease.
+func (n *Node) leaseID() clientv3.LeaseID {
+	n.lmu.Lock()
+	defer n.lmu.Unlock()
+	return n.lease
 }
 
 // Join connects to etcd and registers the node as id at addr (its gRPC
@@ -90,7 +99,9 @@ func (n *Node) register(ctx context.Context) error {
 			return fmt.Errorf("cluster: registering node %q: %w", n.info.ID, err)
 		}
 	}
+	n.lmu.Lock()
 	n.lease = lease.ID
+	n.lmu.Unlock()
 	n.view.update(func() { n.view.nodes[n.info.ID] = n.info })
 	return nil
 }
@@ -100,7 +111,7 @@ func (n *Node) register(ctx context.Context) error {
 func (n *Node) keepAlive() {
 	defer n.wg.Done()
 	for n.ctx.Err() == nil {
-		ch, err := n.etcd.KeepAlive(n.ctx, n.lease)
+		ch, err := n.etcd.KeepAlive(n.ctx, n.leaseID())
 		if err == nil {
 			for range ch {
 			}
@@ -128,7 +139,7 @@ func (n *Node) Close() error {
 	n.cancel()
 	n.wg.Wait() // the keep-alive no longer changes n.lease
 	ctx, cancel := context.WithTimeout(context.Background(), n.opts.DialTimeout)
-	_, rerr := n.etcd.Revoke(ctx, n.lease)
+	_, rerr := n.etcd.Revoke(ctx, n.leaseID())
 	cancel()
 	err := n.Client.Close()
 	if rerr != nil {

@@ -28,14 +28,21 @@ import (
 // collection are routed to its shards' nodes over their gRPC services;
 // every other call (a shard's local collection among them) goes to the
 // node's local service, which it embeds.
+//
+// A write naming a shard whose replica this node runs (reps) is proposed
+// to the shard's Raft group instead, after the same validation one node
+// makes (see replicated.go).
 type Router struct {
 	pb.WPCDBServiceServer // the local service
 	c                     *Client
+	reps                  *Replicas
 }
 
-// NewRouter routes c's sharded collections and passes the rest to local.
-func NewRouter(c *Client, local pb.WPCDBServiceServer) *Router {
-	return &Router{WPCDBServiceServer: local, c: c}
+// NewRouter routes c's sharded collections, writes to the replicated
+// shards reps runs (nil: none) through their Raft groups, and passes the
+// rest to local.
+func NewRouter(c *Client, local pb.WPCDBServiceServer, reps *Replicas) *Router {
+	return &Router{WPCDBServiceServer: local, c: c, reps: reps}
 }
 
 // DefaultShards is the number of shards CreateCollection gives a
@@ -43,7 +50,8 @@ func NewRouter(c *Client, local pb.WPCDBServiceServer) *Router {
 // live node. The CLI's --shards calls Client.CreateCollection directly.
 const DefaultShards = 0
 
-// CreateCollection creates a sharded collection, one shard per live node;
+// CreateCollection creates a sharded collection, one shard per live node,
+// of Options.Replicas replicas each;
 // a name of a shard's form ("<name>.s<k>", which a sharded collection may
 // not have) is a local collection: that is how a router creates a shard on
 // its owner.
@@ -51,7 +59,7 @@ func (r *Router) CreateCollection(ctx context.Context, req *pb.CreateCollectionR
 	if isShardName(req.GetName()) {
 		return r.WPCDBServiceServer.CreateCollection(ctx, req)
 	}
-	info, err := r.c.CreateCollection(ctx, req, DefaultShards)
+	info, err := r.c.CreateCollection(ctx, req, DefaultShards, r.c.opts.Replicas)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +217,7 @@ func (r *Router) upsertParts(ctx context.Context, m ShardMap, items []*pb.Item, 
 		written uint32
 		skipped []*pb.InvalidItem
 	)
-	err := r.c.each(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
+	err := r.c.eachWrite(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
 		idx := groups[k]
 		part := make([]*pb.Item, len(idx))
 		for j, i := range idx {
@@ -236,6 +244,9 @@ func (r *Router) upsertParts(ctx context.Context, m ShardMap, items []*pb.Item, 
 func (r *Router) UpsertBatch(ctx context.Context, req *pb.UpsertBatchRequest) (*pb.UpsertBatchResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if g := r.reps.group(req.GetCollection()); g != nil {
+			return r.replicatedUpsert(ctx, g, req)
+		}
 		return r.WPCDBServiceServer.UpsertBatch(ctx, req)
 	}
 	w, sk, err := r.upsertParts(ctx, m, req.GetItems(), req.GetSkipInvalid(), func(ctx context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error) {
@@ -264,18 +275,32 @@ func (r *Router) Upsert(stream pb.WPCDBService_UpsertServer) error {
 	}
 	m, ok := r.c.view.Collection(first.GetCollection())
 	if !ok {
+		if g := r.reps.group(first.GetCollection()); g != nil {
+			return r.replicatedUpsertStream(g, stream, first)
+		}
 		return r.WPCDBServiceServer.Upsert(&replayStream{WPCDBService_UpsertServer: stream, first: first})
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var mu sync.Mutex
 	shardStreams := map[int]pb.WPCDBService_UpsertClient{}
+	replicated := map[int]bool{}
 	req := first
 	for batch := uint64(0); ; batch++ {
 		if name := req.GetCollection(); batch > 0 && name != "" && name != m.Name {
 			return status.Errorf(codes.InvalidArgument, "batch %d: collection %q: an Upsert stream writes to one collection (%q)", batch, name, m.Name)
 		}
-		w, sk, err := r.upsertParts(ctx, m, req.GetItems(), req.GetSkipInvalid(), func(_ context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error) {
+		w, sk, err := r.upsertParts(ctx, m, req.GetItems(), req.GetSkipInvalid(), func(ctx context.Context, cl pb.WPCDBServiceClient, k int, part []*pb.Item) (uint32, []*pb.InvalidItem, error) {
+			if len(m.Shards[k].Replicas) > 1 {
+				// A replicated shard's batches go one call each, which
+				// the write retry can send again at a new leader; its
+				// load ends at the stream's end (endLoads).
+				mu.Lock()
+				replicated[k] = true
+				mu.Unlock()
+				resp, err := cl.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: ShardName(m.Name, k), Items: part, SkipInvalid: req.GetSkipInvalid()})
+				return resp.GetWritten(), resp.GetSkipped(), err
+			}
 			mu.Lock()
 			s, ok := shardStreams[k]
 			mu.Unlock()
@@ -314,6 +339,14 @@ func (r *Router) Upsert(stream pb.WPCDBService_UpsertServer) error {
 			return fmt.Errorf("shard %d: ending the load: %w", k, err)
 		}
 	}
+	if len(replicated) > 0 {
+		ends := make([]int, 0, len(replicated))
+		for k := range replicated {
+			ends = append(ends, k)
+		}
+		slices.Sort(ends)
+		return r.endLoads(ctx, m, ends)
+	}
 	return nil
 }
 
@@ -335,13 +368,20 @@ func (s *replayStream) Recv() (*pb.UpsertRequest, error) {
 func (r *Router) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if g := r.reps.group(req.GetCollection()); g != nil {
+			resp, err := g.write(ctx, &pb.ReplicatedWrite{Write: &pb.ReplicatedWrite_Delete{Delete: req}})
+			if err != nil {
+				return nil, err
+			}
+			return resp.(*pb.DeleteResponse), nil
+		}
 		return r.WPCDBServiceServer.Delete(ctx, req)
 	}
 	ids := req.GetIds()
 	groups := split(m, len(ids), func(i int) string { return ids[i] })
 	var mu sync.Mutex
 	var deleted uint32
-	err := r.c.each(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
+	err := r.c.eachWrite(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
 		resp, err := cl.Delete(ctx, &pb.DeleteRequest{Collection: ShardName(m.Name, k), Ids: pick(ids, groups[k])})
 		mu.Lock()
 		deleted += resp.GetDeleted()
@@ -362,10 +402,14 @@ func pick[T any](s []T, idx []int) []T {
 	return out
 }
 
-// one runs f on the shard of id.
-func (r *Router) one(ctx context.Context, m ShardMap, id string, f func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) error) error {
+// one runs f on the shard of id: a read (each) or a write (eachWrite).
+func (r *Router) one(ctx context.Context, m ShardMap, id string, write bool, f func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) error) error {
 	k := ShardOf(id, len(m.Shards))
-	return r.c.each(ctx, m, []int{k}, func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
+	run := r.c.each
+	if write {
+		run = r.c.eachWrite
+	}
+	return run(ctx, m, []int{k}, func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
 		return f(ctx, cl, ShardName(m.Name, k))
 	})
 }
@@ -373,11 +417,14 @@ func (r *Router) one(ctx context.Context, m ShardMap, id string, f func(ctx cont
 func (r *Router) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.Get(ctx, req)
 	}
 	var resp *pb.GetResponse
-	err := r.one(ctx, m, req.GetId(), func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) (err error) {
-		resp, err = cl.Get(ctx, &pb.GetRequest{Collection: shard, Id: req.GetId()})
+	err := r.one(ctx, m, req.GetId(), strong(req.GetConsistency()), func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) (err error) {
+		resp, err = cl.Get(ctx, &pb.GetRequest{Collection: shard, Id: req.GetId(), Consistency: req.GetConsistency()})
 		return err
 	})
 	return resp, err
@@ -386,10 +433,17 @@ func (r *Router) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, 
 func (r *Router) UpdateAttrs(ctx context.Context, req *pb.UpdateAttrsRequest) (*pb.UpdateAttrsResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if g := r.reps.group(req.GetCollection()); g != nil {
+			resp, err := g.write(ctx, &pb.ReplicatedWrite{Write: &pb.ReplicatedWrite_UpdateAttrs{UpdateAttrs: req}})
+			if err != nil {
+				return nil, err
+			}
+			return resp.(*pb.UpdateAttrsResponse), nil
+		}
 		return r.WPCDBServiceServer.UpdateAttrs(ctx, req)
 	}
 	var resp *pb.UpdateAttrsResponse
-	err := r.one(ctx, m, req.GetId(), func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) (err error) {
+	err := r.one(ctx, m, req.GetId(), true, func(ctx context.Context, cl pb.WPCDBServiceClient, shard string) (err error) {
 		sub := proto.CloneOf(req)
 		sub.Collection = shard
 		resp, err = cl.UpdateAttrs(ctx, sub)
@@ -403,13 +457,16 @@ func (r *Router) UpdateAttrs(ctx context.Context, req *pb.UpdateAttrsRequest) (*
 func (r *Router) GetMany(ctx context.Context, req *pb.GetManyRequest) (*pb.GetManyResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.GetMany(ctx, req)
 	}
 	ids := req.GetIds()
 	groups := split(m, len(ids), func(i int) string { return ids[i] })
 	found := make([]*pb.Item, len(ids))
-	err := r.c.each(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
-		resp, err := cl.GetMany(ctx, &pb.GetManyRequest{Collection: ShardName(m.Name, k), Ids: pick(ids, groups[k])})
+	err := r.c.read(req.GetConsistency())(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
+		resp, err := cl.GetMany(ctx, &pb.GetManyRequest{Collection: ShardName(m.Name, k), Ids: pick(ids, groups[k]), Consistency: req.GetConsistency()})
 		if err != nil {
 			return err
 		}
@@ -439,12 +496,15 @@ func (r *Router) GetMany(ctx context.Context, req *pb.GetManyRequest) (*pb.GetMa
 func (r *Router) Count(ctx context.Context, req *pb.CountRequest) (*pb.CountResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.Count(ctx, req)
 	}
 	var mu sync.Mutex
 	var n uint64
-	err := r.c.each(ctx, m, allShards(len(m.Shards)), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
-		resp, err := cl.Count(ctx, &pb.CountRequest{Collection: ShardName(m.Name, k), Filter: req.GetFilter()})
+	err := r.c.read(req.GetConsistency())(ctx, m, allShards(len(m.Shards)), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) error {
+		resp, err := cl.Count(ctx, &pb.CountRequest{Collection: ShardName(m.Name, k), Filter: req.GetFilter(), Consistency: req.GetConsistency()})
 		mu.Lock()
 		n += resp.GetCount()
 		mu.Unlock()
@@ -462,6 +522,9 @@ func (r *Router) Count(ctx context.Context, req *pb.CountRequest) (*pb.CountResp
 func (r *Router) Scroll(ctx context.Context, req *pb.ScrollRequest) (*pb.ScrollResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.Scroll(ctx, req)
 	}
 	k, inner := 0, ""
@@ -476,7 +539,7 @@ func (r *Router) Scroll(ctx context.Context, req *pb.ScrollRequest) (*pb.ScrollR
 	}
 	for {
 		var resp *pb.ScrollResponse
-		err := r.c.each(ctx, m, []int{k}, func(ctx context.Context, cl pb.WPCDBServiceClient, k int) (err error) {
+		err := r.c.read(req.GetConsistency())(ctx, m, []int{k}, func(ctx context.Context, cl pb.WPCDBServiceClient, k int) (err error) {
 			sub := proto.CloneOf(req)
 			sub.Collection, sub.Cursor = ShardName(m.Name, k), inner
 			resp, err = cl.Scroll(ctx, sub)
@@ -519,6 +582,9 @@ const defaultK = 10
 func (r *Router) Search(ctx context.Context, req *pb.SearchRequest) (*pb.SearchResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.Search(ctx, req)
 	}
 	return r.search(ctx, m, req)
@@ -534,7 +600,7 @@ func (r *Router) search(ctx context.Context, m ShardMap, req *pb.SearchRequest) 
 	// A request the core refuses (k or offset out of range) goes to the
 	// shards as it is, so the error is the core's.
 	resps := make([]*pb.SearchResponse, len(m.Shards))
-	err := r.c.each(ctx, m, allShards(len(m.Shards)), func(ctx context.Context, cl pb.WPCDBServiceClient, s int) (err error) {
+	err := r.c.read(req.GetConsistency())(ctx, m, allShards(len(m.Shards)), func(ctx context.Context, cl pb.WPCDBServiceClient, s int) (err error) {
 		sub := proto.CloneOf(req)
 		sub.Collection = ShardName(m.Name, s)
 		if k > 0 && off >= 0 && k+off <= query.MaxK {
@@ -570,12 +636,15 @@ func (r *Router) search(ctx context.Context, m ShardMap, req *pb.SearchRequest) 
 func (r *Router) BatchSearch(ctx context.Context, req *pb.BatchSearchRequest) (*pb.BatchSearchResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.BatchSearch(ctx, req)
 	}
 	out := &pb.BatchSearchResponse{Results: make([]*pb.SearchResponse, len(req.GetQueries()))}
 	for i, q := range req.GetQueries() {
 		res, err := r.search(ctx, m, &pb.SearchRequest{Collection: m.Name, Query: q, K: req.GetK(), Exact: req.GetExact(),
-			Candidates: req.GetCandidates(), Ef: req.GetEf(), Filter: req.GetFilter(), WithAttrs: req.GetWithAttrs(), Offset: req.GetOffset()})
+			Candidates: req.GetCandidates(), Ef: req.GetEf(), Filter: req.GetFilter(), WithAttrs: req.GetWithAttrs(), Offset: req.GetOffset(), Consistency: req.GetConsistency()})
 		if err != nil {
 			st := status.Convert(err)
 			return nil, status.Errorf(st.Code(), "queries[%d]: %s", i, st.Message())
@@ -590,12 +659,15 @@ func (r *Router) BatchSearch(ctx context.Context, req *pb.BatchSearchRequest) (*
 func (r *Router) Rerank(ctx context.Context, req *pb.RerankRequest) (*pb.RerankResponse, error) {
 	m, ok := r.c.view.Collection(req.GetCollection())
 	if !ok {
+		if err := r.strongRead(ctx, req.GetCollection(), req.GetConsistency()); err != nil {
+			return nil, err
+		}
 		return r.WPCDBServiceServer.Rerank(ctx, req)
 	}
 	ids := req.GetIds()
 	groups := split(m, len(ids), func(i int) string { return ids[i] })
 	resps := make([]*pb.RerankResponse, len(m.Shards))
-	err := r.c.each(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) (err error) {
+	err := r.c.read(req.GetConsistency())(ctx, m, keys(groups), func(ctx context.Context, cl pb.WPCDBServiceClient, k int) (err error) {
 		sub := proto.CloneOf(req)
 		sub.Collection, sub.Ids = ShardName(m.Name, k), pick(ids, groups[k])
 		resps[k], err = cl.Rerank(ctx, sub)

@@ -1,7 +1,6 @@
 package firststage
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
@@ -21,14 +21,40 @@ import (
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
-// Items is what a calibration reads of a collection (storage.Coll).
+// Items is what a calibration reads of a collection (the root package's
+// adapter of storage.Coll). Calibrate draws its sample of items itself
+// (sampleIDs) and asks for the vectors of that sample alone.
 type Items interface {
-	// Count is the number of live items.
-	Count() int
-	// ScanVectors calls fn with every item's g(X,X) and φ (computed from its stored cloud).
-	ScanVectors(fn func(iid uint32, self wpcsim.Self, phi []float32) error) error
+	// Live is the live items' internal IDs; Calibrate does not modify it.
+	Live() *roaring.Bitmap
+	// VectorsOf calls fn with the g(X,X) and φ of the items iids, in
+	// order, computed from their stored clouds.
+	VectorsOf(iids []uint32, fn func(iid uint32, self wpcsim.Self, phi []float32) error) error
 	// ReadCloud reads an item's stored cloud.
 	ReadCloud(iid uint32, buf *storage.CloudBuf) (storage.Record, error)
+}
+
+// sampleIDs draws n of the IDs in live uniformly (all of them when it
+// holds at most n), in ascending order: a reservoir over the bitmap's
+// iterator, so that only the sample's vectors are computed (φ of every
+// item of a 100k collection would be most of a calibration).
+func sampleIDs(live *roaring.Bitmap, n int, rng *rand.Rand) []uint32 {
+	if uint64(n) >= live.GetCardinality() {
+		return live.ToArray()
+	}
+	sample := make([]uint32, 0, n)
+	seen := 0
+	for it := live.Iterator(); it.HasNext(); {
+		iid := it.Next()
+		seen++
+		if len(sample) < n {
+			sample = append(sample, iid)
+		} else if j := rng.IntN(seen); j < n {
+			sample[j] = iid
+		}
+	}
+	slices.Sort(sample)
+	return sample
 }
 
 // CalibrateOptions tune a calibration; zero values take the defaults.
@@ -129,22 +155,20 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 	if phiMap.Exact() {
 		return Calibration{Chosen: Representation{Kind: Phi}, Skipped: "the linear kernel's first stage is exact"}, nil
 	}
-	count := items.Count()
+	live := items.Live()
+	count := int(live.GetCardinality())
 	if count < MinItems {
 		return Calibration{}, fmt.Errorf("%w: %d, need %d", ErrTooFew, count, MinItems)
 	}
 
-	// The sample: a reservoir of φ over every item.
+	// The sample: o.Sample items drawn here, the one place a calibration
+	// samples (the root package once drew IDs and this function drew a
+	// reservoir of their vectors again), their φ computed from the clouds.
 	rng := rand.New(rand.NewPCG(o.Seed, 0xca1))
-	var sample []sampled
-	seen := 0
-	err = items.ScanVectors(func(iid uint32, self wpcsim.Self, phi []float32) error {
-		seen++
-		if len(sample) < o.Sample {
-			sample = append(sample, sampled{iid: iid, self: self, phi: slices.Clone(phi)})
-		} else if j := rng.IntN(seen); j < o.Sample {
-			sample[j] = sampled{iid: iid, self: self, phi: slices.Clone(phi)}
-		}
+	ids := sampleIDs(live, o.Sample, rng)
+	sample := make([]sampled, 0, len(ids))
+	err = items.VectorsOf(ids, func(iid uint32, self wpcsim.Self, phi []float32) error {
+		sample = append(sample, sampled{iid: iid, self: self, phi: slices.Clone(phi)})
 		return ctx.Err()
 	})
 	if err != nil {
@@ -153,7 +177,6 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 	if len(sample) < MinItems {
 		return Calibration{}, fmt.Errorf("%w: %d, need %d", ErrTooFew, len(sample), MinItems)
 	}
-	slices.SortFunc(sample, func(a, b sampled) int { return cmp.Compare(a.iid, b.iid) })
 
 	// The queries, and for held-out ones the item each must not find.
 	queries := o.Queries

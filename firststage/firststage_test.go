@@ -3,7 +3,10 @@ package firststage
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -155,5 +158,49 @@ func TestMapRepresentations(t *testing.T) {
 	}
 	if _, err := NewMap(g.sim, g.feat, Representation{Kind: PCA, Dim: 4, Proj: make([]float32, 3)}); err == nil {
 		t.Fatal("pca with a short projection: no error")
+	}
+}
+
+// TestSampleIDs: the calibration's one sample is n distinct live IDs in
+// ascending order (all of them when there are at most n), and every ID is
+// about equally likely to be drawn.
+func TestSampleIDs(t *testing.T) {
+	const seed = 9
+	t.Logf("seed %d", seed)
+	live := roaring.New()
+	for i := uint32(0); i < 3000; i += 3 { // 1,000 live IDs, with gaps
+		live.Add(i)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0))
+	if got := sampleIDs(live, 1000, rng); !slices.Equal(got, live.ToArray()) {
+		t.Fatalf("n = card: got %d IDs, want every live one", len(got))
+	}
+	hits := map[uint32]int{}
+	const rounds = 400
+	for range rounds {
+		got := sampleIDs(live, 100, rng)
+		if len(got) != 100 || !slices.IsSorted(got) {
+			t.Fatalf("sample of %d, sorted %v", len(got), slices.IsSorted(got))
+		}
+		for i, id := range got {
+			if !live.Contains(id) || i > 0 && got[i-1] == id {
+				t.Fatalf("sample holds %d, not live or twice", id)
+			}
+			hits[id]++
+		}
+	}
+	// Each ID is drawn with probability 0.1: 40 times in 400 rounds on
+	// average, standard deviation 6; the first and last halves of the IDs
+	// (the reservoir's early and late arrivals) get equal shares.
+	var early, late int
+	for id, n := range hits {
+		if id < 1500 {
+			early += n
+		} else {
+			late += n
+		}
+	}
+	if d := early - late; d > 800 || d < -800 {
+		t.Fatalf("early IDs drawn %d times, late ones %d", early, late)
 	}
 }

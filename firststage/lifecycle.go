@@ -16,8 +16,21 @@ import (
 
 // tieredOptions is the options of the index holding m's vectors for
 // coll (collconfig.Index.Tiered).
+//
+// A first stage that only prunes keeps its graph's int8 codes without the
+// vectors (index.TieredOptions.CodesOnly): the rerank scores its
+// candidates exactly. An exact one (Map.Exact, the linear kernel) keeps
+// them: its scores are the results'.
 func tieredOptions(coll *storage.Coll, m *Map) index.TieredOptions {
-	return coll.Config().Index.Tiered(m.Dim(), m.Exact())
+	o := coll.Config().Index.Tiered(m.Dim(), m.Exact())
+	o.CodesOnly = !m.Exact()
+	return o
+}
+
+// ResidentBytes is the memory of a stage over map m holding inGraph
+// vectors in its graph and buffered in its buffer (index.ResidentBytes).
+func ResidentBytes(coll *storage.Coll, m *Map, inGraph, buffered int) int64 {
+	return index.ResidentBytes(m.Dim(), inGraph, buffered, tieredOptions(coll, m))
 }
 
 // Vectors computes items' g(X,X) and φ for a map. φ is not stored (see

@@ -42,9 +42,7 @@ func (s *Stage) pointCandidates(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, 
 		c.IIDs[i] = h.IID
 	}
 	if allowed != nil {
-		if miss := s.Index.Missing(allowed); !miss.IsEmpty() {
-			c.Unindexed = miss.ToArray()
-		}
+		c.Unindexed = s.Index.Missing(allowed)
 	}
 	return c, nil
 }

@@ -29,6 +29,9 @@ type Flat struct {
 	norms2 []float32 // squared norm per slot (L2)
 	ids    []uint32  // slot → id
 	slot   map[uint32]int
+	// codes, when not nil, replaces panels: the Flat keeps int8 codes only
+	// (flat_codes.go), and pw is simd.PanelI8Lanes.
+	codes *flatCodes
 }
 
 // NewFlat returns an empty Flat index of dimension dim.
@@ -42,6 +45,10 @@ func (f *Flat) lane(s int) (base, c int) { return (s / f.pw) * f.pw * f.dim, s %
 
 // put writes v into slot s's lane.
 func (f *Flat) put(s int, v []float32) {
+	if f.codes != nil {
+		f.putCode(s, v)
+		return
+	}
 	base, c := f.lane(s)
 	for k, x := range v {
 		f.panels[base+k*f.pw+c] = x
@@ -50,6 +57,10 @@ func (f *Flat) put(s int, v []float32) {
 
 // vec copies slot s's vector into dst (len dim).
 func (f *Flat) vec(s int, dst []float32) {
+	if f.codes != nil {
+		f.vecCode(s, dst)
+		return
+	}
 	base, c := f.lane(s)
 	for k := range dst {
 		dst[k] = f.panels[base+k*f.pw+c]
@@ -114,7 +125,9 @@ func (f *Flat) addPrepared(id uint32, pv []float32) {
 	if !ok {
 		s = len(f.ids)
 		f.ids = append(f.ids, id)
-		if s%f.pw == 0 {
+		if f.codes != nil {
+			f.growCodes(s)
+		} else if s%f.pw == 0 {
 			f.panels = growVecs(f.panels, f.pw*f.dim) // a new, zeroed panel
 		}
 		f.norms2 = append(f.norms2, 0)
@@ -122,6 +135,11 @@ func (f *Flat) addPrepared(id uint32, pv []float32) {
 	}
 	f.put(s, pv)
 	f.norms2[s] = dot(pv, pv)
+	if f.codes != nil {
+		// The code's own squared norm: what a saved buffer (scale · code)
+		// gives back on load, so that L2 estimates survive a reload.
+		f.norms2[s] = f.codeNorm2(s)
+	}
 }
 
 func (f *Flat) Delete(id uint32) {
@@ -132,20 +150,53 @@ func (f *Flat) Delete(id uint32) {
 		return
 	}
 	last := len(f.ids) - 1
-	v := make([]float32, f.dim)
+	if f.codes != nil {
+		f.moveCode(last, s) // and zeroes the last lane
+	} else {
+		v := make([]float32, f.dim)
+		if s != last {
+			f.vec(last, v)
+			f.put(s, v)
+		}
+		clear(v)
+		f.put(last, v) // a freed lane scores 0, never a stale vector
+		f.panels = f.panels[:(last+f.pw-1)/f.pw*f.pw*f.dim]
+	}
 	if s != last {
-		f.vec(last, v)
-		f.put(s, v)
 		f.norms2[s] = f.norms2[last]
 		f.ids[s] = f.ids[last]
 		f.slot[f.ids[s]] = s
 	}
-	clear(v)
-	f.put(last, v) // a freed lane scores 0, never a stale vector
 	f.ids = f.ids[:last]
-	f.panels = f.panels[:(last+f.pw-1)/f.pw*f.pw*f.dim]
+	if f.codes != nil {
+		f.truncateCodes(last)
+	}
 	f.norms2 = f.norms2[:last]
 	delete(f.slot, id)
+	if cap(f.ids) > 64 && len(f.ids) < cap(f.ids)/4 {
+		f.shrink()
+	}
+}
+
+// shrink reallocates the slices and the ID map at twice the vectors held
+// (f.mu held): a Tiered buffer that moved 100,000 vectors into the graph
+// otherwise kept their panels (4·dim bytes each) and a map that Go never
+// shrinks, twice the graph's own memory at dimension 64.
+func (f *Flat) shrink() {
+	n := len(f.ids)
+	if f.codes != nil {
+		f.shrinkCodes()
+	} else {
+		panels := make([]float32, len(f.panels), max(2*len(f.panels), 4*f.pw*f.dim))
+		copy(panels, f.panels)
+		f.panels = panels
+	}
+	f.norms2 = append(make([]float32, 0, 2*n), f.norms2...)
+	f.ids = append(make([]uint32, 0, 2*n), f.ids...)
+	f.slot = make(map[uint32]int, n)
+	for s, id := range f.ids {
+		f.slot[id] = s
+	}
 }
 
 // score is the metric's "higher is closer" score of a prepared query q
@@ -174,6 +225,10 @@ func (f *Flat) Search(q []float32, k int, filter *roaring.Bitmap, _ Params) ([]R
 	pq := prepare(f.metric, q, nil)
 	qn2 := dot(pq, pq)
 	top := newTopK(k)
+	if f.codes != nil {
+		f.searchCodes(pq, qn2, top, filter)
+		return top.sorted(), nil
+	}
 	if filter != nil && filter.GetCardinality() < uint64(len(f.ids)) {
 		it := filter.Iterator()
 		for it.HasNext() {
@@ -209,8 +264,8 @@ func (f *Flat) Search(q []float32, k int, filter *roaring.Bitmap, _ Params) ([]R
 				continue
 			}
 			top.push(Result{ID: f.ids[s], Score: sc})
-			if len(top.h) == k {
-				worst = top.h[0].Score
+			if top.full() {
+				worst = top.worst()
 			}
 		}
 	}

@@ -39,18 +39,22 @@ type HNSW struct {
 	rng       *rand.Rand
 
 	// Per slot (a node's index in the graph).
-	vecs   []float32 // slot-major: slot s is vecs[s*dim:(s+1)*dim], prepared
-	norms2 []float32 // squared norm
+	vecs   []float32 // slot-major: slot s is vecs[s*dim:(s+1)*dim], prepared; nil when codesOnly
+	norms2 []float32 // squared norm (of the float32 vector, kept in codesOnly too)
 	// codes and cscales are the vectors' int8 codes and scales (quant.go),
 	// what searches walk the graph with; nil when the dimension is too
 	// large for them (quantizable).
 	codes   []int8
 	cscales []float32
-	ids     []uint32    // slot → id
-	levels  []uint8     // top layer of the node
-	states  []slotState // live, tombstone or free
-	links0  []uint32    // layer 0: slot s has count links0[s*stride0] then its neighbours
-	upper   [][][]uint32
+	// codesOnly: the graph keeps the codes alone (vecs is nil), scores
+	// every node from them, inserts and links by them, and returns their
+	// estimates as scores (see dropVectors).
+	codesOnly bool
+	ids       []uint32    // slot → id
+	levels    []uint8     // top layer of the node
+	states    []slotState // live, tombstone or free
+	links0    []uint32    // layer 0: slot s has count links0[s*stride0] then its neighbours
+	upper     [][][]uint32
 
 	slot     map[uint32]uint32 // live id → slot
 	free     []uint32          // free slots, sorted descending (the smallest is reused first)
@@ -173,12 +177,58 @@ func (h *HNSW) nodes() int { return len(h.ids) - len(h.free) }
 // needsRepair reports whether tombstones exceed a quarter of the nodes.
 func (h *HNSW) needsRepair() bool { return h.deleted*4 > h.nodes() }
 
-// setCode sets slot s's code from its vector.
-func (h *HNSW) setCode(s uint32) {
+// setCode sets slot s's code from its prepared vector pv.
+func (h *HNSW) setCode(s uint32, pv []float32) {
 	if quantizable(h.dim) {
 		lo, hi := int(s)*h.dim, int(s+1)*h.dim
-		h.cscales[s] = quantize(h.codes[lo:hi], h.vecs[lo:hi])
+		h.cscales[s] = quantize(h.codes[lo:hi], pv)
 	}
+}
+
+// dropVectors makes the graph keep its int8 codes alone: 4·dim bytes a
+// node less (at dimension 64, 256 of the ~580 bytes a node took). Its
+// scores are then estimates within the bound of quant.go, for first
+// stages that only prune (a rerank scores the candidates exactly); an
+// exact first stage (firststage.Map.Exact) keeps the vectors. It is a no-op
+// when the dimension has no codes (quantizable). Measured on compact 100k
+// (PCA-64, the default kernel, `wpcdb bench --n 100000 --peers none`):
+// see TieredOptions.CodesOnly.
+func (h *HNSW) dropVectors() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !quantizable(h.dim) || h.codesOnly {
+		return
+	}
+	h.codesOnly = true
+	h.vecs = nil
+}
+
+// reserve sets the capacity of the per-slot slices for n more nodes, so
+// that a graph built from a known number of vectors (a Tiered buffer) does
+// not carry append's slack (up to a quarter of each slice).
+func (h *HNSW) reserve(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.codesOnly {
+		h.vecs = slices.Grow(h.vecs, n*h.dim)
+	}
+	if quantizable(h.dim) {
+		h.codes = slices.Grow(h.codes, n*h.dim)
+		h.cscales = slices.Grow(h.cscales, n)
+	}
+	h.norms2 = slices.Grow(h.norms2, n)
+	h.ids = slices.Grow(h.ids, n)
+	h.levels = slices.Grow(h.levels, n)
+	h.states = slices.Grow(h.states, n)
+	h.links0 = slices.Grow(h.links0, n*(h.maxDeg0+1))
+	h.upper = slices.Grow(h.upper, n)
+}
+
+// CodesOnly reports whether the graph keeps codes without vectors.
+func (h *HNSW) CodesOnly() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.codesOnly
 }
 
 // newSlot stores a prepared vector in a free or new slot with a sampled
@@ -192,7 +242,9 @@ func (h *HNSW) newSlot(id uint32, pv []float32) uint32 {
 		h.free = h.free[:n-1]
 	} else {
 		s = uint32(len(h.ids))
-		h.vecs = append(h.vecs, make([]float32, h.dim)...)
+		if !h.codesOnly {
+			h.vecs = append(h.vecs, make([]float32, h.dim)...)
+		}
 		h.norms2 = append(h.norms2, 0)
 		if quantizable(h.dim) {
 			h.codes = append(h.codes, make([]int8, h.dim)...)
@@ -204,9 +256,11 @@ func (h *HNSW) newSlot(id uint32, pv []float32) uint32 {
 		h.links0 = append(h.links0, make([]uint32, h.maxDeg0+1)...)
 		h.upper = append(h.upper, nil)
 	}
-	copy(h.vecs[int(s)*h.dim:], pv)
+	if !h.codesOnly {
+		copy(h.vecs[int(s)*h.dim:], pv)
+	}
 	h.norms2[s] = dot(pv, pv)
-	h.setCode(s)
+	h.setCode(s, pv)
 	h.ids[s] = id
 	h.levels[s] = uint8(level)
 	h.states[s] = slotLive
@@ -238,14 +292,16 @@ func (h *HNSW) Search(q []float32, k int, filter *roaring.Bitmap, p Params) ([]R
 	defer h.scratch.Put(sc)
 	sc.q = prepare(h.metric, q, sc.q[:0])
 	qq := query{v: sc.q, n2: dot(sc.q, sc.q)}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	walkq := qq // the walk's query: by codes when the graph has them
-	if quantizable(h.dim) && quantWalk {
+	if quantizable(h.dim) && (quantWalk || h.codesOnly) {
 		sc.qcode = slices.Grow(sc.qcode[:0], h.dim)[:h.dim]
 		walkq.c, walkq.cs, walkq.quant = sc.qcode, quantize(sc.qcode, sc.q), true
 	}
-
-	h.mu.RLock()
-	defer h.mu.RUnlock()
+	if h.codesOnly {
+		qq = walkq // no vectors to score exactly with
+	}
 	live := len(h.slot)
 	if live == 0 {
 		return nil, nil
@@ -292,7 +348,7 @@ func (h *HNSW) walk(sc *hnswScratch, q query, k, ef int, filter *roaring.Bitmap)
 	sc.eps = append(sc.eps[:0], ep)
 	h.searchLayer(sc, q, sc.eps, ef, 0, true, filter)
 	sc.cands = sc.found.drain(sc.cands)
-	if q.quant {
+	if q.quant && !h.codesOnly {
 		// The codes steered the walk; the nodes it kept are ranked by
 		// their float32 scores, which the results report.
 		exact := q.exact()

@@ -43,8 +43,12 @@ func (h *HNSW) score(q query, s uint32) float32 {
 	return d
 }
 
-// nodeQuery binds node s as a query.
+// nodeQuery binds node s as a query: its code when the graph keeps no
+// vectors.
 func (h *HNSW) nodeQuery(s uint32) query {
+	if h.codesOnly {
+		return query{c: h.codes[int(s)*h.dim : int(s+1)*h.dim], cs: h.cscales[s], n2: h.norms2[s], quant: true}
+	}
 	return query{v: h.vecs[int(s)*h.dim : int(s+1)*h.dim], n2: h.norms2[s]}
 }
 

@@ -14,15 +14,19 @@ import (
 //
 // Save writes one blob, "hnsw", little-endian:
 //
-//	magic 'H' | version u8 (hnswFormatV1) | metric u8 | dim u32
+//	magic 'H' | version u8 (hnswFormatV2) | metric u8 | mode u8 | dim u32
 //	M u32 | EfConstruction u32 | EfSearch u32 | Seed u64
 //	level generator state: len u8 | bytes (rand.PCG.MarshalBinary)
 //	entry slot u32 (0xFFFFFFFF: empty graph) | max level u8
 //	slots u32, then per slot:
 //	    state u8 (0 live, 1 tombstone, 2 free); a free slot ends here
-//	    id u32 | level u8 | vector dim×f32 (as stored: normalized for Cosine)
+//	    id u32 | level u8 | the node's vector:
+//	        mode 0: vector dim×f32 (as stored: normalized for Cosine)
+//	        mode 1 (codes only): scale f32 | squared norm f32 | code dim×i8
 //	    per layer 0..level: count u16 | count × neighbour slot u32
 //	CRC-32C u32 of everything before it
+//
+// Version 1 had no mode byte and only mode 0; it is read as such.
 //
 // Slots (free ones included) keep their positions, so that a loaded graph
 // walks in the same order and searches give identical results; the level
@@ -36,6 +40,7 @@ const (
 	hnswBlobName = "hnsw"
 	hnswMagic    = 'H'
 	hnswFormatV1 = 1
+	hnswFormatV2 = 2
 	hnswNoEntry  = math.MaxUint32
 	hnswMaxDim   = 1 << 20
 )
@@ -54,7 +59,11 @@ func (h *HNSW) Save(p Persister) error {
 
 // encode writes the blob body (h.mu held).
 func (h *HNSW) encode(w *blobWriter, state []byte) {
-	w.write([]byte{hnswMagic, hnswFormatV1, byte(h.metric)})
+	mode := byte(0)
+	if h.codesOnly {
+		mode = 1
+	}
+	w.write([]byte{hnswMagic, hnswFormatV2, byte(h.metric), mode})
 	w.u32(uint32(h.dim))
 	w.u32(uint32(h.opts.M))
 	w.u32(uint32(h.opts.EfConstruction))
@@ -69,6 +78,10 @@ func (h *HNSW) encode(w *blobWriter, state []byte) {
 	w.u32(entry)
 	w.u8(byte(h.maxLevel))
 	w.u32(uint32(len(h.ids)))
+	var codeBuf []byte
+	if h.codesOnly {
+		codeBuf = make([]byte, h.dim)
+	}
 	for s, st := range h.states {
 		w.u8(byte(st))
 		if st == slotFree {
@@ -76,7 +89,15 @@ func (h *HNSW) encode(w *blobWriter, state []byte) {
 		}
 		w.u32(h.ids[s])
 		w.u8(h.levels[s])
-		w.f32s(h.vecs[s*h.dim : (s+1)*h.dim])
+		if h.codesOnly {
+			w.f32s([]float32{h.cscales[s], h.norms2[s]})
+			for i, c := range h.codes[s*h.dim : (s+1)*h.dim] {
+				codeBuf[i] = byte(c)
+			}
+			w.write(codeBuf)
+		} else {
+			w.f32s(h.vecs[s*h.dim : (s+1)*h.dim])
+		}
 		for l := 0; l <= int(h.levels[s]); l++ {
 			ns := h.neighbours(uint32(s), l)
 			w.u16(uint16(len(ns)))
@@ -119,17 +140,22 @@ func decodeHNSW(b []byte) (*HNSW, error) {
 // decodeHNSWFrom decodes a blob body from r, which bounds every count by
 // the bytes left so that a damaged count cannot allocate beyond the blob.
 func decodeHNSWFrom(r *reader) (*HNSW, error) {
-	if magic, version := r.u8(), r.u8(); r.err == nil && (magic != hnswMagic || version != hnswFormatV1) {
+	magic, version := r.u8(), r.u8()
+	if r.err == nil && (magic != hnswMagic || version != hnswFormatV1 && version != hnswFormatV2) {
 		return nil, corrupt("magic %q version %d", magic, version)
 	}
 	metric := Metric(r.u8())
+	mode := byte(0)
+	if version == hnswFormatV2 {
+		mode = r.u8()
+	}
 	dim := r.u32()
 	opts := HNSWOptions{M: int(r.u32()), EfConstruction: int(r.u32()), EfSearch: int(r.u32()), Seed: r.u64()}
 	if r.err != nil {
 		return nil, r.err
 	}
-	if metric > L2 || dim == 0 || dim > hnswMaxDim || opts.M == 0 || opts.EfConstruction == 0 || opts.EfSearch == 0 {
-		return nil, corrupt("header: metric %d, dimension %d, options %+v", metric, dim, opts)
+	if metric > L2 || dim == 0 || dim > hnswMaxDim || opts.M == 0 || opts.EfConstruction == 0 || opts.EfSearch == 0 || mode > 1 || mode == 1 && !quantizable(int(dim)) {
+		return nil, corrupt("header: metric %d, mode %d, dimension %d, options %+v", metric, mode, dim, opts)
 	}
 	if err := opts.Validate(); err != nil {
 		return nil, corrupt("options: %v", err)
@@ -168,7 +194,10 @@ func decodeHNSWFrom(r *reader) (*HNSW, error) {
 		zeroCode = make([]int8, dim)
 	}
 	h.upper = make([][][]uint32, n)
-	h.vecs = make([]float32, 0, min(int64(n)*int64(dim), r.left/4))
+	h.codesOnly = mode == 1
+	if !h.codesOnly {
+		h.vecs = make([]float32, 0, min(int64(n)*int64(dim), r.left/4))
+	}
 	h.links0 = make([]uint32, 0, min(int64(n)*int64(h.maxDeg0+1), r.left/4))
 	zero := make([]float32, dim)
 	for s := 0; s < n && r.err == nil; s++ {
@@ -177,7 +206,9 @@ func decodeHNSWFrom(r *reader) (*HNSW, error) {
 		switch st {
 		case slotFree:
 			h.free = append(h.free, uint32(s))
-			h.vecs = append(h.vecs, zero...)
+			if !h.codesOnly {
+				h.vecs = append(h.vecs, zero...)
+			}
 			h.codes = append(h.codes, zeroCode...)
 			h.links0 = append(h.links0, make([]uint32, h.maxDeg0+1)...)
 			continue
@@ -190,20 +221,36 @@ func decodeHNSWFrom(r *reader) (*HNSW, error) {
 			return nil, corrupt("slot %d: level %d above the max level %d", s, level, maxLevel)
 		}
 		h.ids[s], h.levels[s] = id, uint8(level)
-		vec := r.take(4 * int(dim))
-		if r.err != nil {
-			break
-		}
-		h.vecs = slices.Grow(h.vecs, int(dim))
-		v := h.vecs[len(h.vecs) : len(h.vecs)+int(dim)]
-		for i := range v {
-			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(vec[4*i:]))
-		}
-		h.vecs = h.vecs[:len(h.vecs)+int(dim)]
-		h.norms2[s] = dot(v, v)
-		if zeroCode != nil {
-			h.codes = append(h.codes, zeroCode...)
-			h.setCode(uint32(s))
+		if h.codesOnly {
+			scale := math.Float32frombits(r.u32())
+			n2 := math.Float32frombits(r.u32())
+			code := r.take(int(dim))
+			if r.err != nil {
+				break
+			}
+			if !(scale >= 0 && scale <= math.MaxFloat32 && n2 >= 0 && n2 <= math.MaxFloat32) {
+				return nil, corrupt("slot %d: code scale %g, squared norm %g", s, scale, n2)
+			}
+			h.cscales[s], h.norms2[s] = scale, n2
+			for _, b := range code {
+				h.codes = append(h.codes, int8(b))
+			}
+		} else {
+			vec := r.take(4 * int(dim))
+			if r.err != nil {
+				break
+			}
+			h.vecs = slices.Grow(h.vecs, int(dim))
+			v := h.vecs[len(h.vecs) : len(h.vecs)+int(dim)]
+			for i := range v {
+				v[i] = math.Float32frombits(binary.LittleEndian.Uint32(vec[4*i:]))
+			}
+			h.vecs = h.vecs[:len(h.vecs)+int(dim)]
+			h.norms2[s] = dot(v, v)
+			if zeroCode != nil {
+				h.codes = append(h.codes, zeroCode...)
+				h.setCode(uint32(s), v)
+			}
 		}
 		if st == slotLive {
 			if _, dup := h.slot[id]; dup {

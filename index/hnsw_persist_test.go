@@ -19,9 +19,27 @@ func TestHNSWPersistRoundTrip(t *testing.T) {
 		n = 600
 	}
 	ts := newTestSet(seed, n, 16, 20, 30)
+	for _, codes := range []bool{false, true} {
+		for _, m := range []Metric{InnerProduct, Cosine, L2} {
+			testPersistRoundTrip(t, ts, seed, m, codes)
+		}
+	}
+}
+
+func testPersistRoundTrip(t *testing.T, ts *testSet, seed uint64, m Metric, codes bool) {
+	n := len(ts.ids)
 	rng := rand.New(rand.NewPCG(seed, 4))
-	for _, m := range []Metric{InnerProduct, Cosine, L2} {
-		h, _ := buildBoth(t, ts, 16, m, HNSWOptions{Seed: seed, M: 8, EfConstruction: 100})
+	{
+		h, err := NewHNSW(16, m, HNSWOptions{Seed: seed, M: 8, EfConstruction: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if codes {
+			h.dropVectors()
+		}
+		for _, id := range ts.ids {
+			h.Add(id, ts.vecs[id])
+		}
 		// Tombstones, a repair (free slots) and more tombstones.
 		for i, pi := range rng.Perm(n)[:n*4/10] {
 			h.Delete(ts.ids[pi])
@@ -43,8 +61,8 @@ func TestHNSWPersistRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", m, err)
 		}
-		if g.Len() != h.Len() || g.Dim() != h.Dim() || g.Options() != h.Options() || g.metric != m {
-			t.Fatalf("%s: loaded len %d dim %d opts %+v", m, g.Len(), g.Dim(), g.Options())
+		if g.Len() != h.Len() || g.Dim() != h.Dim() || g.Options() != h.Options() || g.metric != m || g.CodesOnly() != codes {
+			t.Fatalf("%s: loaded len %d dim %d opts %+v codes only %v", m, g.Len(), g.Dim(), g.Options(), g.CodesOnly())
 		}
 		filter := roaring.New()
 		for id := range h.slot {
@@ -88,10 +106,16 @@ func TestHNSWPersistRoundTrip(t *testing.T) {
 	}
 }
 
-func savedBlob(t *testing.T) []byte {
+func savedBlob(t *testing.T, codes bool) []byte {
 	t.Helper()
 	ts := newTestSet(1, 60, 3, 4, 0)
-	h, _ := buildBoth(t, ts, 3, L2, HNSWOptions{Seed: 1, M: 4})
+	h, _ := NewHNSW(3, L2, HNSWOptions{Seed: 1, M: 4})
+	if codes {
+		h.dropVectors()
+	}
+	for _, id := range ts.ids {
+		h.Add(id, ts.vecs[id])
+	}
 	for _, id := range ts.ids[:20] {
 		h.Delete(id)
 	}
@@ -103,7 +127,12 @@ func savedBlob(t *testing.T) []byte {
 }
 
 func TestHNSWLoadCorrupt(t *testing.T) {
-	blob := savedBlob(t)
+	for _, codes := range []bool{false, true} {
+		testLoadCorrupt(t, savedBlob(t, codes))
+	}
+}
+
+func testLoadCorrupt(t *testing.T, blob []byte) {
 	load := func(b []byte) error {
 		_, err := LoadHNSW(memPersister{hnswBlobName: b})
 		return err
@@ -133,7 +162,12 @@ func TestHNSWLoadCorrupt(t *testing.T) {
 // offset. Each must decode or fail with ErrCorrupt, never panic, and a
 // decoded graph must be searchable.
 func TestHNSWDecodeMutated(t *testing.T) {
-	blob := savedBlob(t)
+	for _, codes := range []bool{false, true} {
+		testDecodeMutated(t, savedBlob(t, codes))
+	}
+}
+
+func testDecodeMutated(t *testing.T, blob []byte) {
 	body := blob[:len(blob)-4]
 	check := func(b []byte) {
 		t.Helper()
@@ -184,4 +218,35 @@ func FuzzDecodeHNSW(f *testing.F) {
 			g.Search([]float32{1, 0, 0}, 3, nil, Params{})
 		}
 	})
+}
+
+// TestHNSWLoadV1 reads a graph in the format of version 1 (no mode byte,
+// float32 vectors): it loads, keeps its vectors and searches as saved.
+func TestHNSWLoadV1(t *testing.T) {
+	ts := newTestSet(5, 300, 8, 6, 10)
+	h, _ := buildBoth(t, ts, 8, InnerProduct, HNSWOptions{Seed: 5, M: 6})
+	p := memPersister{}
+	if err := h.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	v2 := p[hnswBlobName]
+	if v2[1] != hnswFormatV2 || v2[3] != 0 {
+		t.Fatalf("saved version %d mode %d", v2[1], v2[3])
+	}
+	v1 := append([]byte{hnswMagic, hnswFormatV1, v2[2]}, v2[4:len(v2)-4]...)
+	v1 = binary.LittleEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
+	g, err := LoadHNSW(memPersister{hnswBlobName: v1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.CodesOnly() || g.Len() != h.Len() {
+		t.Fatalf("v1 loaded with codes only %v, %d nodes of %d", g.CodesOnly(), g.Len(), h.Len())
+	}
+	for _, q := range ts.qs {
+		a, _ := h.Search(q, 10, nil, Params{})
+		b, _ := g.Search(q, 10, nil, Params{})
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("results differ:\n%v\n%v", a, b)
+		}
+	}
 }

@@ -9,9 +9,11 @@ import (
 // Quantized codes: a graph walk scores nodes with int8 codes of their
 // vectors, one scale per vector, instead of the float32 vectors: at
 // dimension 64 a code is one cache line instead of four, and a walk is
-// bound by those cache misses. The codes only steer the walk; the nodes
-// it keeps are scored again with the float32 vectors, so a search's
-// results and scores are the float scan's (see HNSW.walk).
+// bound by those cache misses. By default the codes only steer the walk;
+// the nodes it keeps are scored again with the float32 vectors, so a
+// search's results and scores are the float scan's (see HNSW.walk). A
+// graph that keeps codes alone (HNSW.dropVectors, TieredOptions.CodesOnly)
+// returns the estimates.
 //
 // The error bound (TestQuantizedDotBound): with v = s·c + e, |e_i| ≤ s/2,
 // and q = t·b + f, |f_i| ≤ t/2,
@@ -51,14 +53,30 @@ var quantWalk = true
 // quantizable reports whether vectors of dimension dim get codes.
 func quantizable(dim int) bool { return dim <= simd.MaxDotI8Len }
 
-// ResidentBytes is the memory the vectors of a Tiered index of dimension
-// dim take, the graph's links not counted: 4·dim bytes per vector, and for
-// one in the graph also its code and scale (dim + 4 bytes).
-func ResidentBytes(dim, inGraph, buffered int) int64 {
-	per := int64(4 * dim)
-	code := int64(0)
-	if quantizable(dim) {
-		code = int64(dim + 4)
+// ResidentBytes is the memory a Tiered index of dimension dim with
+// options o takes, per vector: in the buffer its float32 vector (or with
+// o.CodesOnly its code, scale and code sum), squared norm, ID and map
+// entry; in the graph its code and scale (when the
+// dimension has codes), its float32 vector unless o.CodesOnly, its
+// squared norm, ID, level and state, its layer-0 links (2M+1 uint32), its
+// upper-layer slices (a header each, and on average 1/(M−1) layers of M
+// links above layer 0) and its map entry (about 16 bytes in Go's map);
+// plus about 2 bytes an ID in the index's roaring bitmap. The scratch of
+// searches (4 bytes a node per concurrent walk) is not counted.
+func ResidentBytes(dim, inGraph, buffered int, o TieredOptions) int64 {
+	o.HNSW.EnsureDefaults()
+	const mapEntry, idSet = 16, 2
+	vec := int64(4 * dim)
+	flat := vec + 4 + 4 + mapEntry
+	if o.CodesOnly && quantizable(dim) {
+		flat = int64(4*((dim+3)/4)) + 4 + 4 + 4 + 4 + mapEntry // code, scale, code sum, norm, ID
 	}
-	return int64(inGraph)*(per+code) + int64(buffered)*per
+	node := int64(4+4+1+1) + int64(2*o.HNSW.M+1)*4 + 24 + (24+4*int64(o.HNSW.M))/int64(o.HNSW.M-1) + mapEntry
+	if quantizable(dim) {
+		node += int64(dim + 4)
+	}
+	if !o.CodesOnly || !quantizable(dim) {
+		node += vec
+	}
+	return int64(inGraph)*(node+idSet) + int64(buffered)*(flat+idSet)
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/wpcdb/wpcdb/internal/order"
 )
 
 // TestQuantizedDotBound: the code estimate of <q, v> is within the bound
@@ -81,6 +83,24 @@ func TestQuantizedWalkExactScores(t *testing.T) {
 		}
 		if r := float64(found) / float64(total); r < 0.9 {
 			t.Errorf("%s: recall@10 of the walk by codes %.3f, want ≥ 0.9", m, r)
+		}
+	}
+}
+
+// TestBetterCandIsOrder: the written-out betterCand ranks as
+// internal/order does, ties, NaN scores and infinities included.
+func TestBetterCandIsOrder(t *testing.T) {
+	vals := []float32{float32(math.NaN()), float32(math.Inf(-1)), -1, 0, 0, 1, float32(math.Inf(1))}
+	for _, a := range vals {
+		for _, b := range vals {
+			for _, ka := range []uint32{1, 2} {
+				for _, kb := range []uint32{1, 2} {
+					x, y := cand{score: a, key: ka}, cand{score: b, key: kb}
+					if got, want := betterCand(x, y), order.Better(a, ka, b, kb); got != want {
+						t.Fatalf("betterCand(%v, %v) = %v, order.Better %v", x, y, got, want)
+					}
+				}
+			}
 		}
 	}
 }

@@ -2,6 +2,8 @@ package index
 
 import (
 	"errors"
+	"math"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -386,4 +388,179 @@ func TestTieredLoadMidMove(t *testing.T) {
 			t.Fatalf("the graph's stale copy of %d was kept: %v", moving, res)
 		}
 	}
+}
+
+// TestTieredCodesOnly: a graph keeping codes alone holds no vectors,
+// finds most of the exact top 10, and loads back identical; an index that
+// wants vectors refuses it, and a saved graph with vectors drops them when
+// loaded into an index that keeps codes alone.
+func TestTieredCodesOnly(t *testing.T) {
+	const seed = 19
+	t.Logf("seed %d", seed)
+	ts := newTestSet(seed, 1200, 32, 8, 30)
+	for _, m := range []Metric{InnerProduct, Cosine, L2} {
+		opts := TieredOptions{GraphAt: 1, HNSW: HNSWOptions{M: 8, Seed: seed}, CodesOnly: true}
+		idx, _ := NewTiered(32, m, opts)
+		f := NewFlat(32, m)
+		addBoth(idx, f, ts)
+		idx.Wait()
+		if g := idx.graph; g == nil || !g.CodesOnly() || g.vecs != nil || len(g.codes) != 32*len(ts.ids) {
+			t.Fatalf("%s: graph keeps vectors (or no codes)", m)
+		}
+		r := tieredRecall(t, idx, f, ts.qs, 10, nil)
+		t.Logf("%s: recall@10 %.3f by codes alone", m, r)
+		if r < 0.9 {
+			t.Fatalf("%s: recall@10 %.3f by codes alone", m, r)
+		}
+		p := memPersister{}
+		if err := idx.Save(p); err != nil {
+			t.Fatal(err)
+		}
+		got, err := LoadTiered(p, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range ts.qs {
+			a, _ := idx.Search(q, 10, nil, Params{})
+			b, _ := got.Search(q, 10, nil, Params{})
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("%s: results differ after load:\n%v\n%v", m, a, b)
+			}
+		}
+		got.Stop()
+		if _, err := LoadTiered(p, TieredOptions{GraphAt: 1}); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s: codes-only graph loaded where vectors are needed: %v", m, err)
+		}
+		idx.Stop()
+
+		// Saved with vectors, loaded into codes alone.
+		opts.CodesOnly = false
+		withVecs, _ := NewTiered(32, m, opts)
+		addBoth(withVecs, NewFlat(32, m), ts)
+		withVecs.Wait()
+		p = memPersister{}
+		withVecs.Save(p)
+		withVecs.Stop()
+		opts.CodesOnly = true
+		got, err = LoadTiered(p, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.graph.CodesOnly() || got.graph.vecs != nil {
+			t.Fatalf("%s: loaded graph kept its vectors", m)
+		}
+		got.Stop()
+	}
+}
+
+// TestFlatCodes: a buffer of codes (a flat first stage that only prunes)
+// scores each vector within quant.go's bound of the float scan, gives the
+// same estimate on the filter path as on the panel scan, finds most of the
+// exact top 10, keeps its IDs through deletes and replaces, and loads back
+// with the same results.
+func TestFlatCodes(t *testing.T) {
+	const seed = 23
+	t.Logf("seed %d", seed)
+	for _, dim := range []int{13, 64} {
+		ts := newTestSet(seed, 700, dim, 8, 20)
+		for _, m := range []Metric{InnerProduct, Cosine, L2} {
+			opts := TieredOptions{GraphAt: 0, CodesOnly: true}
+			idx, _ := NewTiered(dim, m, opts)
+			f := NewFlat(dim, m)
+			addBoth(idx, f, ts)
+			if idx.pending.codes == nil || idx.pending.panels != nil {
+				t.Fatalf("%s: the buffer keeps float32 vectors", m)
+			}
+			for i, id := range ts.ids[:200] { // deletes and replaces
+				if i%2 == 0 {
+					idx.Delete(id)
+					f.Delete(id)
+				} else {
+					v := ts.vecs[ts.ids[len(ts.ids)-1-i]]
+					idx.Add(id, v)
+					f.Add(id, v)
+				}
+			}
+			if !idx.IDs().Equals(f.IDs()) {
+				t.Fatalf("%s: %d IDs, want %d", m, idx.Len(), f.Len())
+			}
+			all := roaring.New()
+			for _, id := range f.IDs().ToArray()[:50] {
+				all.Add(id)
+			}
+			var found, total int
+			for _, q := range ts.qs {
+				exact, _ := f.Search(q, f.Len(), nil, Params{})
+				want := map[uint32]float32{}
+				for _, r := range exact {
+					want[r.ID] = r.Score
+				}
+				got, _ := idx.Search(q, f.Len(), nil, Params{})
+				if len(got) != len(exact) {
+					t.Fatalf("%s dim %d: %d results of %d", m, dim, len(got), len(exact))
+				}
+				est := map[uint32]float32{}
+				pq := prepare(m, q, nil)
+				var q1 float64
+				for _, x := range pq {
+					q1 += math.Abs(float64(x))
+				}
+				for _, r := range got {
+					est[r.ID] = r.Score
+					// quant.go's bound, with |v|₁ ≤ sqrt(dim)·|v| and the scales
+					// at most max|·|/127 ≤ |·|/127.
+					v := ts.vecsOf(f, r.ID)
+					var v1, vn, qn float64
+					for _, x := range v {
+						v1 += math.Abs(float64(x))
+						vn = math.Max(vn, math.Abs(float64(x)))
+					}
+					for _, x := range pq {
+						qn = math.Max(qn, math.Abs(float64(x)))
+					}
+					bound := qn/127/2*v1 + vn/127/2*q1 + float64(dim)*qn*vn/127/127/4
+					if m == L2 {
+						bound *= 2
+					}
+					if d := math.Abs(float64(r.Score - want[r.ID])); d > bound*1.001+1e-5 {
+						t.Fatalf("%s dim %d: id %d estimate %v, exact %v: off by %v > %v", m, dim, r.ID, r.Score, want[r.ID], d, bound)
+					}
+				}
+				sub, _ := idx.Search(q, 10, all, Params{})
+				for _, r := range sub {
+					if r.Score != est[r.ID] {
+						t.Fatalf("%s: filter path scores %d at %v, the scan at %v", m, r.ID, r.Score, est[r.ID])
+					}
+				}
+				top, _ := idx.Search(q, 10, nil, Params{})
+				total += 10
+				found += int(recallAt(top, exact[:10])*10 + 0.5)
+			}
+			if r := float64(found) / float64(total); r < 0.9 {
+				t.Fatalf("%s dim %d: recall@10 %.3f by codes", m, dim, r)
+			}
+			p := memPersister{}
+			if err := idx.Save(p); err != nil {
+				t.Fatal(err)
+			}
+			got, err := LoadTiered(p, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range ts.qs {
+				a, _ := idx.Search(q, 10, nil, Params{})
+				b, _ := got.Search(q, 10, nil, Params{})
+				if !reflect.DeepEqual(a, b) {
+					t.Fatalf("%s dim %d: results differ after load:\n%v\n%v", m, dim, a, b)
+				}
+			}
+		}
+	}
+}
+
+// vecsOf is id's vector as f holds it (prepared).
+func (ts *testSet) vecsOf(f *Flat, id uint32) []float32 {
+	v := make([]float32, f.dim)
+	f.vec(f.slot[id], v)
+	return v
 }

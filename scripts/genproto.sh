@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates server/wpcdbv1 (Go) and clients/python/wpcdb/v1 (Python) from
-# proto/wpcdb/v1/wpcdb.proto with pinned generators, so that the checked-in
+# Regenerates server/wpcdbv1 (Go) from proto/wpcdb/v1/wpcdb.proto and
+# cluster.proto (the nodes' internal service), and clients/python/wpcdb/v1
+# (Python, wpcdb.proto only) with pinned generators, so that the checked-in
 # code is reproducible. .ci/run runs it and fails when the result differs
 # from what is committed.
 #
@@ -46,7 +47,7 @@ protoc -I proto \
   --plugin=protoc-gen-go-grpc="$gobin/protoc-gen-go-grpc" \
   --go_out=. --go_opt=module=github.com/wpcdb/wpcdb \
   --go-grpc_out=. --go-grpc_opt=module=github.com/wpcdb/wpcdb \
-  proto/wpcdb/v1/wpcdb.proto
+  proto/wpcdb/v1/wpcdb.proto proto/wpcdb/v1/cluster.proto
 gofmt -l server/wpcdbv1 | (! grep .) || { echo "genproto: generated code is not gofmt-clean" >&2; exit 1; }
 
 # The Python client's stubs: module wpcdb.v1.wpcdb_pb2 (and _grpc) inside

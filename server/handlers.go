@@ -149,13 +149,7 @@ func (s *service) Upsert(stream pb.WPCDBService_UpsertServer) error {
 		} else if name := req.GetCollection(); name != "" && name != c.Name() {
 			return invalid("batch %d: collection %q: an Upsert stream writes to one collection (%q)", batch, name, c.Name())
 		}
-		// Each item also costs its φ (the first-stage vector), whatever its
-		// size: a batch of millions of one-point items is large too.
-		n := int64(len(req.GetItems())) * itemOverheadFloats(c.Config())
-		for _, it := range req.GetItems() {
-			n += cloudFloats(it.GetCloud())
-		}
-		release, err := s.admit(ctx, n)
+		release, err := s.admit(ctx, batchFloats(c, req.GetItems()))
 		if err != nil {
 			return err
 		}
@@ -170,6 +164,17 @@ func (s *service) Upsert(stream pb.WPCDBService_UpsertServer) error {
 			return streamErr(ctx, err)
 		}
 	}
+}
+
+// batchFloats is what a batch of items holds against the in-flight
+// budget. Each item also costs its φ (the first-stage vector), whatever
+// its size: a batch of millions of one-point items is large too.
+func batchFloats(c *wpcdb.Collection, items []*pb.Item) int64 {
+	n := int64(len(items)) * itemOverheadFloats(c.Config())
+	for _, it := range items {
+		n += cloudFloats(it.GetCloud())
+	}
+	return n
 }
 
 // streamErr reports a failed Recv or Send: as the client's cancellation

@@ -16,6 +16,11 @@ func (s *service) UpsertBatch(ctx context.Context, req *pb.UpsertBatchRequest) (
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.admit(ctx, batchFloats(c, req.GetItems()))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	res, err := upsertBatch(ctx, c, &pb.UpsertRequest{Collection: req.GetCollection(), Items: req.GetItems(), SkipInvalid: req.GetSkipInvalid()})
 	if err != nil {
 		return nil, err

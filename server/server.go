@@ -77,6 +77,10 @@ type Options struct {
 	// mode (package cluster) routes its sharded collections and passes
 	// every other call to the local service it is given.
 	Wrap func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer
+	// Register, when set, registers more services on the gRPC server
+	// (after Wrap): cluster mode's ReplicationService. They pass through
+	// the same interceptors (bearer token, logs, metrics) as WPCDBService.
+	Register func(s grpc.ServiceRegistrar)
 }
 
 // Server is a gRPC server over a DB. Safe for concurrent use.
@@ -132,6 +136,9 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 		svc = o.Wrap(svc)
 	}
 	pb.RegisterWPCDBServiceServer(s.grpc, svc)
+	if o.Register != nil {
+		o.Register(s.grpc)
+	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)

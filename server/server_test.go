@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -291,7 +292,11 @@ func sameHits(t *testing.T, what string, got, want []wpcdb.Hit) {
 }
 
 func TestAuth(t *testing.T) {
-	ts := startServer(t, &server.Options{Token: "s3cret"})
+	// A service added through Register (cluster mode's ReplicationService)
+	// is behind the same token.
+	ts := startServer(t, &server.Options{Token: "s3cret", Register: func(s grpc.ServiceRegistrar) {
+		pb.RegisterReplicationServiceServer(s, pb.UnimplementedReplicationServiceServer{})
+	}})
 	bearer := func(tok string) context.Context {
 		return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+tok)
 	}
@@ -309,6 +314,10 @@ func TestAuth(t *testing.T) {
 		_, err := ts.cli.ListCollections(tc.ctx, &pb.ListCollectionsRequest{})
 		if status.Code(err) != tc.code {
 			t.Errorf("%s: ListCollections: %v, want %v", tc.name, err, tc.code)
+		}
+		_, err = pb.NewReplicationServiceClient(ts.conn).Step(tc.ctx, &pb.StepRequest{})
+		if want := cmp.Or(tc.code, codes.Unimplemented); status.Code(err) != want {
+			t.Errorf("%s: ReplicationService.Step: %v, want %v", tc.name, err, want)
 		}
 		if tc.code == codes.OK {
 			continue
@@ -806,6 +815,13 @@ func TestInflightBudget(t *testing.T) {
 			t.Errorf("upsert of %d floats: %v, want %v", len(tc.items[0].Cloud.Points), err, tc.code)
 		}
 		st.CloseSend()
+	}
+	// The unary UpsertBatch holds the same budget as the stream.
+	if _, err := ts.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "c", Items: []*pb.Item{big}}); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("UpsertBatch of 120 floats: %v, want ResourceExhausted", err)
+	}
+	if _, err := ts.cli.UpsertBatch(ctx, &pb.UpsertBatchRequest{Collection: "c", Items: []*pb.Item{small}}); err != nil {
+		t.Errorf("UpsertBatch within budget: %v", err)
 	}
 	if _, err := ts.cli.Search(ctx, &pb.SearchRequest{Collection: "c", K: 1, Query: big.Cloud}); err != nil {
 		t.Errorf("search within budget: %v", err)

@@ -19,8 +19,11 @@ func sortedNames(attrs map[string]any) []string {
 	return names
 }
 
-func encodeAttrs(attrs map[string]any) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(attrs)))
+func encodeAttrs(attrs map[string]any) []byte { return appendAttrs(nil, attrs) }
+
+// appendAttrs appends the encoding of attrs to b.
+func appendAttrs(b []byte, attrs map[string]any) []byte {
+	b = binary.AppendUvarint(b, uint64(len(attrs)))
 	for _, name := range sortedNames(attrs) {
 		b = binary.AppendUvarint(b, uint64(len(name)))
 		b = append(b, name...)

@@ -127,6 +127,9 @@ func (c *Coll) loadLive() error {
 	if c.epoch, err = c.store.getUint(collKey(c.cid, subEpoch), 8, 0, "epoch"); err != nil {
 		return err
 	}
+	if err := c.removeOrphans(); err != nil {
+		return err
+	}
 	p := collKey(c.cid, subID)
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
 	if err != nil {

@@ -12,9 +12,12 @@
 // returns nil, the change is in the synced WAL and survives a crash of the
 // process or the machine. A batch is atomic, so a crash never leaves part of
 // an item (or part of a write) visible. A Write of Options.BulkWriteBytes or
-// more (1 MiB) commits the same batch as sorted SSTables, synced, then
-// ingested in one synced manifest edit (bulk.go): the same contract,
-// without the WAL, the memtable and most compactions. The in-memory bitmaps are derived
+// more (1 MiB) first writes the records and attributes of its new items as
+// sorted SSTables, synced and ingested in one synced manifest edit at
+// internal IDs no committed ID maps to, then commits the rest as one
+// batch (bulk.go): the same contract (orphans of a write cut short between
+// the two steps are never read and are deleted on open), without the WAL,
+// the memtable and the compactions for nearly all the bytes. The in-memory bitmaps are derived
 // state, changed only after the commit succeeds and rebuilt from Pebble on
 // open.
 //

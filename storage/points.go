@@ -275,7 +275,7 @@ func cmpU32(a, b uint32) int {
 }
 
 // apply adds every edit to b.
-func (e *pointEdits) apply(b *pebble.Batch) {
+func (e *pointEdits) apply(b keyWriter) {
 	for k := range e.dirty {
 		it := e.items[k]
 		key := pointItemKey(e.c.cid, k[0], k[1])

@@ -159,13 +159,22 @@ func (c *Coll) ReadCloud(iid uint32, buf *CloudBuf) (Record, error) {
 // Lookup maps a string ID to its internal ID (ok false when absent).
 func (c *Coll) Lookup(id string) (uint32, bool, error) { return c.lookup(id) }
 
+// recordsEnd bounds a scan of the records: the key of the next internal
+// ID, so that the records a bulk write ingests before it commits are not
+// read (bulk.go).
+func (c *Coll) recordsEnd() []byte {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return iidKey(c.cid, subRecord, c.nextIID)
+}
+
 // ScanRecords calls fn with every item's internal ID and record, in
 // internal-ID order: this is how a first-stage index is rebuilt (φ is not
 // stored; the caller computes it from the cloud). The record aliases
 // memory reused by the next call. The cloud cache is bypassed.
 func (c *Coll) ScanRecords(fn func(iid uint32, rec Record) error) error {
 	p := collKey(c.cid, subRecord)
-	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: c.recordsEnd()})
 	if err != nil {
 		return err
 	}

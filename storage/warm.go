@@ -20,7 +20,7 @@ func (c *Coll) WarmCache(ctx context.Context) (int, error) {
 	}
 	gen := cache.generation() // before the iterator: anything it reads is at least this new
 	p := collKey(c.cid, subRecord)
-	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	it, err := c.store.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: c.recordsEnd()})
 	if err != nil {
 		return 0, err
 	}

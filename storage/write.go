@@ -56,7 +56,9 @@ func CheckID(id string) error {
 	return nil
 }
 
-// Write stores items in one synced batch: all or nothing. Within items the
+// Write stores items in one synced batch (a large write: its new items'
+// records and attributes as ingested SSTables, then one synced batch;
+// bulk.go): all or nothing. Within items the
 // same ID twice means the last one wins. An existing ID is replaced in
 // place (it keeps its internal ID). It returns the internal IDs, in order.
 func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
@@ -81,15 +83,22 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	if err := c.checkLive(); err != nil {
 		return nil, err
 	}
-	db := c.store.db
+	// A large write is a bulk write (bulk.go): the records and attributes
+	// of its new items are written as SSTables and ingested first, the
+	// rest (IDs, postings, counters, change log, replaced items) committed
+	// after them in one batch.
+	bulk := c.store.bulkWriteBytes > 0 && writeBytes(c.cfg.Encoding, items) >= c.store.bulkWriteBytes
 	// Size the batch for its records up front: growing it copies
 	// everything written so far (megabytes for a batch of a thousand).
 	size := 64
 	for i := range items {
 		it := &items[i]
-		size += 128 + 3*len(it.ID) + recordLen(c.cfg.Encoding, it.ID, it.Cloud) + 64*len(it.Attrs)
+		size += 128 + 3*len(it.ID) + 64*len(it.Attrs)
+		if !bulk {
+			size += recordLen(c.cfg.Encoding, it.ID, it.Cloud)
+		}
 	}
-	b := db.NewBatchWithSize(size)
+	b := c.store.db.NewBatchWithSize(size)
 	defer b.Close()
 
 	type change struct {
@@ -109,8 +118,20 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 		return nil, err
 	}
 	c.mu.RLock()
-	next := c.nextIID
+	first := c.nextIID
 	c.mu.RUnlock()
+	next := first
+	// The ID map and posting changes go into b directly, or, in a bulk
+	// write, in key order (see sortedOps).
+	var small keyWriter = b
+	var ops *sortedOps
+	if bulk {
+		ops = &sortedOps{}
+		small = ops
+	}
+	// fresh[k] is the item whose record and attributes iid first+k gets
+	// (the last of its repeats), for a bulk write.
+	var fresh []int
 	gens, err := c.pointGensLocked()
 	if err != nil {
 		return nil, err
@@ -121,7 +142,6 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 		}
 	}
 	points := c.newPointEdits()
-	next0 := next
 	var key []byte
 	for i := range items {
 		it := &items[i]
@@ -144,11 +164,11 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 				}
 				ch = change{iid: next}
 				next++
-				b.Set(idKey(c.cid, it.ID), binary.BigEndian.AppendUint32(nil, ch.iid), nil)
+				small.Set(idKey(c.cid, it.ID), binary.BigEndian.AppendUint32(nil, ch.iid), nil)
 			}
 		}
-		writePostings(b, c.cid, ch.iid, ch.oldAttrs, it.Attrs)
-		if ch.iid >= next0 { // a new item: no postings to delete
+		writePostings(small, c.cid, ch.iid, ch.oldAttrs, it.Attrs)
+		if ch.iid >= first { // a new item: no postings to delete
 			for _, g := range gens {
 				if _, ok := points.items[[2]uint32{g, ch.iid}]; !ok {
 					points.items[[2]uint32{g, ch.iid}] = nil
@@ -159,17 +179,25 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			return nil, err
 		}
 		ch.newAttrs = it.Attrs
-		// The record is encoded straight into the batch.
-		key = iidKeyTo(key[:0], c.cid, subRecord, ch.iid)
-		op := b.SetDeferred(len(key), recordLen(c.cfg.Encoding, it.ID, it.Cloud))
-		copy(op.Key, key)
-		if v := appendRecord(op.Value[:0], c.cfg.Encoding, it.ID, it.Cloud, it.Half, it.Self); len(v) != len(op.Value) {
-			panic("storage: record length mismatch")
+		if bulk && ch.iid >= first {
+			if k := int(ch.iid - first); k < len(fresh) {
+				fresh[k] = i
+			} else {
+				fresh = append(fresh, i)
+			}
+		} else {
+			// The record is encoded straight into the batch.
+			key = iidKeyTo(key[:0], c.cid, subRecord, ch.iid)
+			op := b.SetDeferred(len(key), recordLen(c.cfg.Encoding, it.ID, it.Cloud))
+			copy(op.Key, key)
+			if v := appendRecord(op.Value[:0], c.cfg.Encoding, it.ID, it.Cloud, it.Half, it.Self); len(v) != len(op.Value) {
+				panic("storage: record length mismatch")
+			}
+			if err := op.Finish(); err != nil {
+				return nil, err
+			}
+			b.Set(iidKey(c.cid, subAttrs, ch.iid), encodeAttrs(it.Attrs), nil)
 		}
-		if err := op.Finish(); err != nil {
-			return nil, err
-		}
-		b.Set(iidKey(c.cid, subAttrs, ch.iid), encodeAttrs(it.Attrs), nil)
 		iids[i] = ch.iid
 		if j, ok := assigned[it.ID]; ok {
 			changes[j] = ch
@@ -178,7 +206,15 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			changes = append(changes, ch)
 		}
 	}
-	points.apply(b)
+	points.apply(small)
+	if ops != nil {
+		ops.apply(b)
+	}
+	if len(fresh) > 0 {
+		if err := c.ingestFresh(items, first, fresh); err != nil {
+			return nil, fmt.Errorf("storage: write to %q: %w", c.name, err)
+		}
+	}
 	b.Set(collKey(c.cid, subNextIID), binary.BigEndian.AppendUint32(nil, next), nil)
 	epoch := c.logChanges(b, iids)
 	if err := c.commit(b); err != nil {
@@ -274,7 +310,7 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 // writePostings adds to b the posting changes of item iid whose attributes
 // go from old to next: the postings only old has are deleted, those only
 // next has are set.
-func writePostings(b *pebble.Batch, cid, iid uint32, old, next map[string]any) {
+func writePostings(b keyWriter, cid, iid uint32, old, next map[string]any) {
 	was, is := postingsOf(old), postingsOf(next)
 	for p := range was {
 		if _, ok := is[p]; !ok {

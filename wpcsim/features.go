@@ -595,9 +595,21 @@ func (s *featureScratch) linearBlock(dst, hat, w []float32, d int, scale float64
 	}
 	acc := s.acc[:d]
 	clear(acc)
-	for j, wj := range w {
+	// Four points per pass over acc: a quarter of the loads and stores of
+	// acc (the loop was 7% of a linear-kernel search, its query's φ).
+	j := 0
+	for ; j+4 <= len(w); j += 4 {
+		w0, w1, w2, w3 := float64(w[j]), float64(w[j+1]), float64(w[j+2]), float64(w[j+3])
+		h0, h1, h2, h3 := hat[j*d:(j+1)*d], hat[(j+1)*d:(j+2)*d], hat[(j+2)*d:(j+3)*d], hat[(j+3)*d:(j+4)*d]
+		h0, h1, h2, h3 = h0[:len(acc)], h1[:len(acc)], h2[:len(acc)], h3[:len(acc)]
+		for k := range acc {
+			acc[k] += w0*float64(h0[k]) + w1*float64(h1[k]) + w2*float64(h2[k]) + w3*float64(h3[k])
+		}
+	}
+	for ; j < len(w); j++ {
+		wj := float64(w[j])
 		for k, v := range hat[j*d : (j+1)*d] {
-			acc[k] += float64(wj) * float64(v)
+			acc[k] += wj * float64(v)
 		}
 	}
 	for i, a := range acc {

@@ -43,6 +43,23 @@
 //                     exhaustive search (its exact unweighted MaxSim).
 //                     Runs: exhaustive ("lancedb-flat") and an IVF_FLAT
 //                     index over all points, sweeping nprobes.
+//   --lancedb-ingest  LanceDB's ingest of the items wpcdb ingested
+//                     (ingest_points.npy, ingest_weights.npy,
+//                     ingest_lengths.npy: every item's points one after the
+//                     other), as multivectors: a string id, the points as a
+//                     list of fixed-size float32 vectors and the weights as
+//                     a list of float32 (LanceDB has no use for them, wpcdb
+//                     stores them: the same payload). The Arrow batches are
+//                     built first, untimed; timed are the writes alone:
+//                     "lancedb-ingest-batched" creates the table with the
+//                     first --batch items and adds each next batch (each add
+//                     a committed version, as each wpcdb batch is
+//                     acknowledged durable), "lancedb-ingest-bulk" creates a
+//                     table from all the batches in one call. Each line:
+//                     {"ingest": {method, items, points, seconds,
+//                     items_per_s, cpu_s, items_per_cpu_s, bytes_per_item}}.
+//                     Run with every core (no thread limits), like wpcdb's
+//                     ingest.
 //
 // Threads: usearch gets threads=1 on every call. LanceDB's compute pools
 // are set to one thread by the caller's environment (LANCE_CPU_THREADS=1,
@@ -294,9 +311,103 @@ async function runLanceDB(dir, truth) {
   }
 }
 
+// ingestBatches builds the Arrow batches of items [0, n) in batches of
+// `batch` items.
+function ingestBatches(arrow, dir, batch) {
+  const pts = readNpy(path.join(dir, 'ingest_points.npy'));
+  const ws = readNpy(path.join(dir, 'ingest_weights.npy')).data;
+  const lens = readNpy(path.join(dir, 'ingest_lengths.npy')).data;
+  const [total, d] = pts.shape;
+  const n = lens.length;
+  const vecType = new arrow.FixedSizeList(d, new arrow.Field('item', new arrow.Float32()));
+  const pointsType = new arrow.List(new arrow.Field('item', vecType));
+  const weightsType = new arrow.List(new arrow.Field('item', new arrow.Float32()));
+  const schema = new arrow.Schema([
+    new arrow.Field('id', new arrow.Utf8()),
+    new arrow.Field('vec', pointsType),
+    new arrow.Field('weights', weightsType),
+  ]);
+  const start = new Array(n + 1);
+  start[0] = 0;
+  for (let i = 0; i < n; i++) start[i + 1] = start[i] + lens[i];
+  if (start[n] !== total) throw new Error(`ingest_lengths.npy sums to ${start[n]} points, ingest_points.npy has ${total}`);
+  const tables = [];
+  for (let lo = 0; lo < n; lo += batch) {
+    const hi = Math.min(n, lo + batch);
+    const p0 = start[lo];
+    const p1 = start[hi];
+    const offsets = new Int32Array(hi - lo + 1);
+    for (let i = lo; i <= hi; i++) offsets[i - lo] = start[i] - p0;
+    const floats = arrow.makeData({ type: new arrow.Float32(), length: (p1 - p0) * d, nullCount: 0, data: pts.data.subarray(p0 * d, p1 * d) });
+    const vectors = arrow.makeData({ type: vecType, length: p1 - p0, nullCount: 0, child: floats });
+    const vec = arrow.makeData({ type: pointsType, length: hi - lo, nullCount: 0, valueOffsets: offsets, child: vectors });
+    const wdata = arrow.makeData({ type: new arrow.Float32(), length: p1 - p0, nullCount: 0, data: ws.subarray(p0, p1) });
+    const weights = arrow.makeData({ type: weightsType, length: hi - lo, nullCount: 0, valueOffsets: offsets, child: wdata });
+    const ids = arrow.vectorFromArray(Array.from({ length: hi - lo }, (_, i) => `item-${lo + i}`), new arrow.Utf8());
+    const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length: hi - lo, nullCount: 0, children: [ids.data[0], vec, weights] });
+    tables.push(new arrow.Table(schema, new arrow.RecordBatch(schema, struct)));
+  }
+  return { tables, n, total };
+}
+
+function dirBytes(dir) {
+  let n = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    n += e.isDirectory() ? dirBytes(p) : fs.statSync(p).size;
+  }
+  return n;
+}
+
+async function runLanceDBIngest(dir, batch) {
+  let lancedb;
+  let arrow;
+  try {
+    lancedb = require('@lancedb/lancedb');
+    arrow = require('apache-arrow');
+  } catch (e) {
+    emit({ skipped: 'lancedb-ingest', reason: `npm module does not load: ${e.message}` });
+    return;
+  }
+  const { tables, n, total } = ingestBatches(arrow, dir, batch);
+  const timed = async (method, write) => {
+    const dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wpcdb-lancedb-ingest-'));
+    try {
+      const db = await lancedb.connect(dbDir);
+      const cpu0 = process.cpuUsage();
+      const t0 = process.hrtime.bigint();
+      await write(db);
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      const cpu = process.cpuUsage(cpu0);
+      const cpuS = (cpu.user + cpu.system) / 1e6;
+      emit({
+        ingest: {
+          method, params: { batch, batches: tables.length }, items: n, points: total, seconds: secs, items_per_s: n / secs,
+          cpu_s: cpuS, items_per_cpu_s: n / cpuS, bytes_per_item: dirBytes(dbDir) / n,
+        },
+      });
+    } finally {
+      fs.rmSync(dbDir, { recursive: true, force: true });
+    }
+  };
+  await timed('lancedb-ingest-batched', async (db) => {
+    const tbl = await db.createTable('items', tables[0]);
+    for (let b = 1; b < tables.length; b++) await tbl.add(tables[b]);
+  });
+  await timed('lancedb-ingest-bulk', async (db) => {
+    const all = new arrow.Table(tables[0].schema, tables.flatMap((t) => t.batches));
+    await db.createTable('items', all);
+  });
+}
+
 async function main() {
   const [dir, ...flags] = process.argv.slice(2);
-  if (!dir) throw new Error('usage: node peers.js EXPORT_DIR [--usearch] [--lancedb-maxsim]');
+  if (!dir) throw new Error('usage: node peers.js EXPORT_DIR [--usearch] [--lancedb-maxsim] | --lancedb-ingest [--batch=N]');
+  if (flags.includes('--lancedb-ingest')) {
+    const b = flags.find((f) => f.startsWith('--batch='));
+    await runLanceDBIngest(dir, b ? Number(b.slice('--batch='.length)) : 1000);
+    return;
+  }
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
   const truth = truthRows(dir);
   if (flags.includes('--usearch')) await runUSearch(dir, cfg, truth);

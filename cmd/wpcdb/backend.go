@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -52,6 +53,9 @@ type ingestTarget interface {
 // database, and closes it, keeping f's error.
 func (a *app) withBackend(f func(b backend) error) error {
 	var b backend
+	if c := a.g.consistency; c != "" && c != "strong" {
+		return usageError{fmt.Errorf("--consistency: %q is not a consistency; want strong (or nothing)", c)}
+	}
 	if a.g.addr != "" {
 		r, err := a.dial()
 		if err != nil {

@@ -26,6 +26,8 @@ import (
 type remote struct {
 	conn *grpc.ClientConn
 	cli  pb.WPCDBServiceClient
+	// consistency goes with every read (--consistency).
+	consistency pb.Consistency
 }
 
 // maxClientRecvBytes bounds a response (a Get of a large cloud, a big
@@ -66,7 +68,11 @@ func (a *app) dial() (*remote, error) {
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--addr %s: %w", a.g.addr, err)}
 	}
-	return &remote{conn: conn, cli: pb.NewWPCDBServiceClient(conn)}, nil
+	r := &remote{conn: conn, cli: pb.NewWPCDBServiceClient(conn)}
+	if a.g.consistency == "strong" {
+		r.consistency = pb.Consistency_CONSISTENCY_STRONG
+	}
+	return r, nil
 }
 
 // bearer sends "authorization: Bearer <token>" with every call. It allows
@@ -166,7 +172,7 @@ func (r *remote) DropCollection(ctx context.Context, name string) error {
 }
 
 func (r *remote) Get(ctx context.Context, coll, id string) (wpcdb.Item, error) {
-	resp, err := r.cli.Get(ctx, &pb.GetRequest{Collection: coll, Id: id})
+	resp, err := r.cli.Get(ctx, &pb.GetRequest{Collection: coll, Id: id, Consistency: r.consistency})
 	if err != nil {
 		return wpcdb.Item{}, fromRPC(ctx, err)
 	}
@@ -194,7 +200,9 @@ func clampInt32(v int) int32 {
 }
 
 func (r *remote) Search(ctx context.Context, coll string, q wpcsim.Cloud, opts wpcdb.SearchOptions) (hits, error) {
-	resp, err := r.cli.Search(ctx, searchRequest(coll, q, opts))
+	req := searchRequest(coll, q, opts)
+	req.Consistency = r.consistency
+	resp, err := r.cli.Search(ctx, req)
 	if err != nil {
 		return hits{}, fromRPC(ctx, err)
 	}
@@ -202,7 +210,7 @@ func (r *remote) Search(ctx context.Context, coll string, q wpcsim.Cloud, opts w
 }
 
 func (r *remote) Rerank(ctx context.Context, coll string, q wpcsim.Cloud, ids []string) (hits, error) {
-	resp, err := r.cli.Rerank(ctx, &pb.RerankRequest{Collection: coll, Query: pbconv.CloudToPB(q), Ids: ids})
+	resp, err := r.cli.Rerank(ctx, &pb.RerankRequest{Collection: coll, Query: pbconv.CloudToPB(q), Ids: ids, Consistency: r.consistency})
 	if err != nil {
 		return hits{}, fromRPC(ctx, err)
 	}
@@ -212,7 +220,7 @@ func (r *remote) Rerank(ctx context.Context, coll string, q wpcsim.Cloud, ids []
 }
 
 func (r *remote) GetMany(ctx context.Context, coll string, ids []string) ([]wpcdb.Item, []string, error) {
-	resp, err := r.cli.GetMany(ctx, &pb.GetManyRequest{Collection: coll, Ids: ids})
+	resp, err := r.cli.GetMany(ctx, &pb.GetManyRequest{Collection: coll, Ids: ids, Consistency: r.consistency})
 	if err != nil {
 		return nil, nil, fromRPC(ctx, err)
 	}
@@ -226,7 +234,7 @@ func (r *remote) GetMany(ctx context.Context, coll string, ids []string) ([]wpcd
 }
 
 func (r *remote) Scroll(ctx context.Context, coll string, opts wpcdb.ScrollOptions) (wpcdb.ScrollPage, error) {
-	resp, err := r.cli.Scroll(ctx, &pb.ScrollRequest{Collection: coll, Filter: opts.Filter, Cursor: opts.Cursor, Limit: clampInt32(opts.Limit), WithClouds: opts.WithClouds})
+	resp, err := r.cli.Scroll(ctx, &pb.ScrollRequest{Collection: coll, Filter: opts.Filter, Cursor: opts.Cursor, Limit: clampInt32(opts.Limit), WithClouds: opts.WithClouds, Consistency: r.consistency})
 	if err != nil {
 		return wpcdb.ScrollPage{}, fromRPC(ctx, err)
 	}
@@ -240,7 +248,7 @@ func (r *remote) Scroll(ctx context.Context, coll string, opts wpcdb.ScrollOptio
 }
 
 func (r *remote) Count(ctx context.Context, coll, filter string) (int, error) {
-	resp, err := r.cli.Count(ctx, &pb.CountRequest{Collection: coll, Filter: filter})
+	resp, err := r.cli.Count(ctx, &pb.CountRequest{Collection: coll, Filter: filter, Consistency: r.consistency})
 	if err != nil {
 		return 0, fromRPC(ctx, err)
 	}

@@ -87,11 +87,50 @@ func TestClusterCLI(t *testing.T) {
 	if out, errOut, code := runCLI(t, "", "--addr", addrs[0], "search", "c", "--query", q, "-k", "2"); code != 0 || !strings.Contains(out, "i19") || !strings.Contains(out, "i18") || strings.Contains(out, "i17") {
 		t.Fatalf("search: %d %s %s", code, out, errOut)
 	}
-	if _, errOut, code := runCLI(t, "", "collection", "create", "d", "--dim", "4", "--shards", "2"); code != 2 || !strings.Contains(errOut, "--shards needs --cluster") {
+	// Replicated: 2 shards × 2 replicas (a Raft group each); the write
+	// waits for the groups' first leaders (the router retries).
+	if out, errOut, code := runCLI(t, "", "collection", "create", "r", "--dim", "4", "--kernel", "linear", "--cluster", ep, "--shards", "2", "--replicas", "2"); code != 0 || !strings.Contains(out, "r") {
+		t.Fatalf("create --replicas 2: %d %s %s", code, out, errOut)
+	}
+	if _, errOut, code := runCLI(t, "", "collection", "create", "r3", "--dim", "4", "--cluster", ep, "--replicas", "3"); code == 0 || !strings.Contains(errOut, "3 replicas need as many live nodes; the cluster has 2") {
+		t.Errorf("--replicas 3 on 2 nodes: %d %s", code, errOut)
+	}
+	if out, errOut, code := runCLI(t, "", "--addr", addrs[0], "ingest", "r", "--input", items, "--batch", "7"); code != 0 || !strings.Contains(out, "ingested 20 items") {
+		t.Fatalf("ingest into r: %d %s %s", code, out, errOut)
+	}
+	for _, addr := range addrs {
+		for k := range 2 { // each node holds a copy of each shard (a follower's once it applied)
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				out, errOut, code := runCLI(t, "", "--addr", addr, "count", fmt.Sprintf("r.s%d", k))
+				if code == 0 && strings.TrimSpace(out) != "0" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("count r.s%d on %s: %d %q %s", k, addr, code, out, errOut)
+				}
+			}
+		}
+	}
+	if out, errOut, code := runCLI(t, "", "--addr", addrs[1], "--consistency", "strong", "count", "r"); code != 0 || strings.TrimSpace(out) != "20" {
+		t.Fatalf("strong count r: %d %q %s", code, out, errOut)
+	}
+	if out, errOut, code := runCLI(t, "", "--addr", addrs[0], "--consistency", "strong", "search", "r", "--query", q, "-k", "2"); code != 0 || !strings.Contains(out, "i19") || !strings.Contains(out, "i18") {
+		t.Fatalf("strong search r: %d %s %s", code, out, errOut)
+	}
+	if _, errOut, code := runCLI(t, "", "--addr", addrs[0], "--consistency", "eventual", "count", "r"); code != 2 || !strings.Contains(errOut, `--consistency: "eventual" is not a consistency`) {
+		t.Errorf("--consistency eventual: %d %s", code, errOut)
+	}
+	if out, _, _ := runCLI(t, "", "cluster", "status", "--cluster", ep); !strings.Contains(out, "n1,n2") || !strings.Contains(out, "n2,n1") {
+		t.Fatalf("cluster status after r: %s", out)
+	}
+	if _, errOut, code := runCLI(t, "", "collection", "create", "d", "--dim", "4", "--shards", "2"); code != 2 || !strings.Contains(errOut, "--shards and --replicas need --cluster") {
 		t.Errorf("--shards without --cluster: %d %s", code, errOut)
 	}
 	if _, errOut, code := runCLI(t, "", "serve", "--cluster", ep, "--node-id", "n3", "--shard-timeout", "-1s"); code != 2 || !strings.Contains(errOut, "--shard-timeout must not be negative") {
 		t.Errorf("negative --shard-timeout: %d %s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "", "serve", "--cluster", ep, "--node-id", "n3", "--replicas", "0"); code != 2 || !strings.Contains(errOut, "--replicas must be between 1 and 7, got 0") {
+		t.Errorf("--replicas 0: %d %s", code, errOut)
 	}
 	if _, errOut, code := runCLI(t, "", "serve", "--cluster", ep); code != 2 || !strings.Contains(errOut, "--cluster and --node-id go together") {
 		t.Errorf("--cluster without --node-id: %d %s", code, errOut)

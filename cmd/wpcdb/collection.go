@@ -66,6 +66,7 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 		ic        collconfig.Index
 		endpoints string
 		shards    int
+		replicas  int
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME --dim D [flags]",
@@ -112,8 +113,8 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 				}
 				sample = &s
 			}
-			if endpoints != "" || cmd.Flags().Changed("shards") {
-				return a.createSharded(cmd, args[0], endpoints, shards, cfg, sample)
+			if endpoints != "" || cmd.Flags().Changed("shards") || cmd.Flags().Changed("replicas") {
+				return a.createSharded(cmd, args[0], endpoints, shards, replicas, cfg, sample)
 			}
 			return a.withBackend(func(b backend) error {
 				info, err := b.CreateCollection(cmd.Context(), args[0], cfg, sample)
@@ -138,15 +139,16 @@ func (a *app) collectionCreateCommand() *cobra.Command {
 	fl.IntVar(&ic.EfSearch, "ef-search", index.DefaultEfSearch, "HNSW default search beam width (raised to the first-stage depth)")
 	fl.StringVar(&endpoints, "cluster", "", "create a sharded collection in the cluster of these etcd endpoints (comma-separated)")
 	fl.IntVar(&shards, "shards", 0, "with --cluster: number of shards (0: one per live node)")
+	fl.IntVar(&replicas, "replicas", 1, "with --cluster: replicas of each shard, on as many nodes (more than 1: each shard is a Raft group; a write is acknowledged once a majority of its replicas has it)")
 	fl.StringVar(&rffImport, "rff-import", "", "directory of a trained model's W<t>.npy (D, d) and b<t>.npy (D) per nonlinear term, used instead of a seeded sample")
 	return cmd
 }
 
 // createSharded creates a sharded collection through the cluster's
 // catalog: one shard per owner node, over their gRPC services.
-func (a *app) createSharded(cmd *cobra.Command, name, endpoints string, shards int, cfg wpcdb.CollectionConfig, sample *wpcsim.FeatureSample) error {
+func (a *app) createSharded(cmd *cobra.Command, name, endpoints string, shards, replicas int, cfg wpcdb.CollectionConfig, sample *wpcsim.FeatureSample) error {
 	if endpoints == "" || a.g.addr != "" {
-		return usageError{errors.New("collection create: --shards needs --cluster ENDPOINTS (etcd), not --addr")}
+		return usageError{errors.New("collection create: --shards and --replicas need --cluster ENDPOINTS (etcd), not --addr")}
 	}
 	c, err := a.clusterClient(cmd.Context(), "collection create", endpoints)
 	if err != nil {
@@ -157,7 +159,7 @@ func (a *app) createSharded(cmd *cobra.Command, name, endpoints string, shards i
 	if sample != nil {
 		req.FeatureSample = pbconv.SampleToPB(*sample)
 	}
-	pinfo, err := c.CreateCollection(cmd.Context(), req, shards)
+	pinfo, err := c.CreateCollection(cmd.Context(), req, shards, replicas)
 	if err != nil {
 		return fromRPC(cmd.Context(), err)
 	}

@@ -46,6 +46,8 @@ type globals struct {
 	tlsCA     string
 	insecure  bool
 	json      bool
+	// consistency of reads through --addr: "" or "strong".
+	consistency string
 }
 
 // app is one invocation: its flags and streams.
@@ -101,6 +103,7 @@ Weighted Point Cloud Embedding paper, pruned by a first-stage index.`,
 	pf.BoolVar(&a.g.tls, "tls", false, "connect to --addr with TLS verified against the system's CA roots")
 	pf.StringVar(&a.g.tlsCA, "tls-ca", "", "PEM CA certificate: connect to --addr with TLS verified against it")
 	pf.BoolVar(&a.g.insecure, "insecure", false, "allow sending a token in plaintext to a non-loopback --addr")
+	pf.StringVar(&a.g.consistency, "consistency", "", "reads through --addr of a cluster's replicated collection: strong reads each shard on its Raft leader after a read index (default: any live replica, leader first); an embedded database and a single server are always strong")
 	pf.BoolVar(&a.g.json, "json", false, "print JSON instead of text")
 	root.AddCommand(a.simCommand(), a.collectionCommand(), a.ingestCommand(), a.importCommand(), a.getCommand(), a.countCommand(), a.scrollCommand(), a.updateAttrsCommand(), a.deleteCommand(), a.benchCommand(), a.searchCommand(), a.rerankCommand(), a.demoCommand(), a.serveCommand(), a.clusterCommand(), a.encodeCommand(), a.snapshotCommand(), a.restoreCommand(), a.versionCommand())
 	return root

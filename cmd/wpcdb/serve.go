@@ -36,6 +36,7 @@ type serveFlags struct {
 	nodeID          string
 	advertise       string
 	shardTimeout    time.Duration
+	replicas        int
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -71,6 +72,7 @@ then they are cancelled. Every other wpcdb command given --addr is its client.`,
 	fl.StringVar(&f.cluster, "cluster", "", "cluster mode: etcd endpoints, comma-separated (http://127.0.0.1:2379); the node registers and routes sharded collections")
 	fl.StringVar(&f.nodeID, "node-id", "", "cluster mode: this node's ID (letters, digits, '_', '-', '.')")
 	fl.StringVar(&f.advertise, "advertise", "", "cluster mode: HOST:PORT other nodes reach this one at (default: the address --listen bound)")
+	fl.IntVar(&f.replicas, "replicas", 1, "cluster mode: replicas of each shard of a collection created through the API (CreateCollection, one shard per live node); collection create --replicas sets its own")
 	fl.DurationVar(&f.shardTimeout, "shard-timeout", 0, "cluster mode: how long each shard's part of a call may take (0: the call's own deadline only); a shard past it fails the call as a refused partial result")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug (every request), info (failed requests), warn or error")
 	return cmd
@@ -92,6 +94,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	}
 	if (f.cluster == "") != (f.nodeID == "") || (f.advertise != "" && f.cluster == "") {
 		return usageError{errors.New("serve: --cluster and --node-id go together (with --advertise when other nodes reach this one at another address)")}
+	}
+	if f.replicas < 1 || f.replicas > cluster.MaxReplicas {
+		return usageError{fmt.Errorf("serve: --replicas must be between 1 and %d, got %d", cluster.MaxReplicas, f.replicas)}
 	}
 	if f.shardTimeout < 0 {
 		return usageError{fmt.Errorf("serve: --shard-timeout must not be negative, got %v", f.shardTimeout)}
@@ -134,6 +139,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	var reps *cluster.Replicas
 	if f.cluster != "" {
 		node, err := a.joinCluster(ctx, f, token, lis.Addr().String(), log)
 		if err != nil {
@@ -141,7 +147,19 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 			return err
 		}
 		defer node.Close() // after the server stops: leave the cluster
-		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer { return cluster.NewRouter(node.Client, local) }
+		// The shards' Raft logs: a Pebble database of their own, in the
+		// data folder.
+		reps, err = cluster.OpenReplicas(node, filepath.Join(a.g.data, cluster.RaftDir), log)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		defer reps.Close() // after the server stops, before the database closes
+		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer {
+			reps.SetLocal(local)
+			return cluster.NewRouter(node.Client, local, reps)
+		}
+		opts.Register = reps.Register
 	}
 	srv, err := server.New(db, opts)
 	if err != nil {
@@ -150,6 +168,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(lis) }()
+	if reps != nil {
+		reps.Start()
+	}
 
 	var metricsSrv *http.Server
 	if metricsOn(f.metricsListen) {
@@ -212,7 +233,7 @@ func (a *app) joinCluster(ctx context.Context, f serveFlags, token, bound string
 	if addr == "" {
 		addr = bound
 	}
-	node, err := cluster.Join(ctx, cluster.Options{Endpoints: eps, Token: token, Logger: log, ShardTimeout: f.shardTimeout}, f.nodeID, addr, 0)
+	node, err := cluster.Join(ctx, cluster.Options{Endpoints: eps, Token: token, Logger: log, ShardTimeout: f.shardTimeout, Replicas: f.replicas}, f.nodeID, addr, 0)
 	if err != nil {
 		return nil, err
 	}

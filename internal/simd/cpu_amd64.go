@@ -26,6 +26,7 @@ var avx512 = &impl{
 	rsqrt:    rsqrt512,
 	dot:      dot512,
 	dotI8:    dotI8Asm,
+	panelI8:  panelI8Arch(),
 	f16ToF32: f16ToF32512,
 	f32ToF16: f32ToF16512,
 }
@@ -38,6 +39,7 @@ var avx2Impl = &impl{
 	rsqrt:    rsqrt256,
 	dot:      dot256,
 	dotI8:    dotI8Asm,
+	panelI8:  panelI8Generic,
 	f16ToF32: f16ToF32256,
 	f32ToF16: f32ToF16256,
 }

@@ -19,6 +19,7 @@ type impl struct {
 	rsqrt    func(dst, src []float32)
 	dot      func(a, b []float32) float32
 	dotI8    func(a, b []int8) int32
+	panelI8  func(out []int32, q []uint8, panels []int8, groups, npanels int)
 	f16ToF32 func(dst []float32, src []uint16)
 	f32ToF16 func(dst []uint16, src []float32)
 }
@@ -31,6 +32,7 @@ var generic = &impl{
 	rsqrt:    rsqrtGeneric,
 	dot:      dotGeneric,
 	dotI8:    dotI8Generic,
+	panelI8:  panelI8Generic,
 	f16ToF32: f16ToF32Generic,
 	f32ToF16: f32ToF16Generic,
 }

@@ -37,8 +37,10 @@ const gemmKC = 256
 const (
 	maxNR = 48
 	maxMR = 9
-	// scratch holds one panel and one edge tile, plus slack to align to 64 B.
-	scratchLen = gemmKC*maxNR + maxMR*maxNR + 16
+	maxW  = 16
+	// scratch holds one panel, one edge tile and the padded ragged rows of
+	// a panel (pack), plus slack to align to 64 B.
+	scratchLen = gemmKC*maxNR + maxMR*maxNR + maxW*gemmKC + 16
 )
 
 var gemmScratch = sync.Pool{New: func() any {
@@ -74,6 +76,7 @@ func gramPacked(ar *gemmArch, dst, q []float32, n int, x []float32, m, d int) {
 	buf := align64(*sp)
 	panel := buf[:gemmKC*ar.nr]
 	tile := buf[gemmKC*maxNR : gemmKC*maxNR+maxMR*maxNR]
+	pad := buf[gemmKC*maxNR+maxMR*maxNR : gemmKC*maxNR+maxMR*maxNR+maxW*gemmKC]
 	// Split the rows into as few blocks as possible, of near-equal size, so
 	// no block is a tiny latency-bound remainder (77 rows = 5×9 + 4×8 at
 	// mr = 9, not 8×9 + 5).
@@ -83,7 +86,7 @@ func gramPacked(ar *gemmArch, dst, q []float32, n int, x []float32, m, d int) {
 		vecs := (cols + ar.w - 1) / ar.w
 		for k0 := 0; k0 < d; k0 += gemmKC {
 			kc := min(gemmKC, d-k0)
-			ar.pack(panel, x, j0, cols, k0, kc, d)
+			ar.pack(panel, pad, x, j0, cols, k0, kc, d)
 			acc := k0 > 0
 			i0 := 0
 			for b := 0; b < nb; b++ {
@@ -118,29 +121,49 @@ func gramPacked(ar *gemmArch, dst, q []float32, n int, x []float32, m, d int) {
 }
 
 // pack writes rows j0..j0+cols-1, columns k0..k0+kc-1 of X (m×d) into panel
-// k-major: panel[k*nr+c] = x[(j0+c)*d+k0+k], zero for c ≥ cols.
-func (ar *gemmArch) pack(panel, x []float32, j0, cols, k0, kc, d int) {
+// k-major: panel[k*nr+c] = x[(j0+c)*d+k0+k], zero for c ≥ cols up to the
+// last vector the kernel reads (the rest of the panel row is never read).
+// pad is scratch of w×gemmKC floats.
+//
+// Whole groups of w rows of X and whole blocks of w columns go through the
+// assembly transpose; a ragged group of rows is copied into pad, zero
+// rows below it, and transposed too. Measured (BenchmarkSearchSmall,
+// items of 4–16 points, d = 64): the ragged group was copied an element at
+// a time and the whole 48-float panel row cleared, which made packing a
+// tenth of a search, more than the Gram products themselves.
+func (ar *gemmArch) pack(panel, pad, x []float32, j0, cols, k0, kc, d int) {
 	nr, w := ar.nr, ar.w
-	// Whole groups of w rows of X and whole blocks of w columns go through
-	// the assembly transpose; the ragged rest is copied here.
 	full := cols / w * w
+	end := min(nr, (cols+w-1)/w*w) // the columns the kernel reads
 	kb := kc / w
+	done := 0 // columns written for k < kb·w
 	if kb > 0 {
 		for h := 0; h < full; h += w {
 			ar.transpose(&panel[h], &x[(j0+h)*d+k0], d*4, kb)
 		}
-	} else {
-		full = 0
+		done = full
+		if rest := cols - full; rest > 0 {
+			kw := kb * w
+			for r := 0; r < rest; r++ {
+				copy(pad[r*kw:(r+1)*kw], x[(j0+full+r)*d+k0:])
+			}
+			clear(pad[rest*kw : w*kw])
+			ar.transpose(&panel[full], &pad[0], kw*4, kb)
+			done = end
+		}
 	}
 	for k := 0; k < kc; k++ {
-		c0 := full
+		c0 := done
 		if k >= kb*w {
 			c0 = 0
 		}
-		p := panel[k*nr : k*nr+nr]
+		if c0 >= end {
+			continue
+		}
+		p := panel[k*nr : k*nr+end]
 		for c := c0; c < cols; c++ {
 			p[c] = x[(j0+c)*d+k0+k]
 		}
-		clear(p[cols:])
+		clear(p[max(c0, cols):])
 	}
 }

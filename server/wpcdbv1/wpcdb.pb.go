@@ -38,6 +38,62 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Consistency says where a read of a sharded, replicated collection (in
+// cluster mode) is served.
+type Consistency int32
+
+const (
+	// CONSISTENCY_UNSPECIFIED: by each shard's leader as the catalog names
+	// it, else by another live replica, which may miss the latest
+	// acknowledged writes.
+	Consistency_CONSISTENCY_UNSPECIFIED Consistency = 0
+	// CONSISTENCY_STRONG: by each shard's Raft leader only, after it has
+	// confirmed its leadership with a majority and applied everything
+	// committed then (a Raft read index): the read sees every write
+	// acknowledged before it began. Without a majority it fails as
+	// UNAVAILABLE (or at its deadline).
+	Consistency_CONSISTENCY_STRONG Consistency = 1
+)
+
+// Enum value maps for Consistency.
+var (
+	Consistency_name = map[int32]string{
+		0: "CONSISTENCY_UNSPECIFIED",
+		1: "CONSISTENCY_STRONG",
+	}
+	Consistency_value = map[string]int32{
+		"CONSISTENCY_UNSPECIFIED": 0,
+		"CONSISTENCY_STRONG":      1,
+	}
+)
+
+func (x Consistency) Enum() *Consistency {
+	p := new(Consistency)
+	*p = x
+	return p
+}
+
+func (x Consistency) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Consistency) Descriptor() protoreflect.EnumDescriptor {
+	return file_wpcdb_v1_wpcdb_proto_enumTypes[0].Descriptor()
+}
+
+func (Consistency) Type() protoreflect.EnumType {
+	return &file_wpcdb_v1_wpcdb_proto_enumTypes[0]
+}
+
+func (x Consistency) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Consistency.Descriptor instead.
+func (Consistency) EnumDescriptor() ([]byte, []int) {
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{0}
+}
+
 // Dtype is the element type of a packed array.
 type Dtype int32
 
@@ -75,11 +131,11 @@ func (x Dtype) String() string {
 }
 
 func (Dtype) Descriptor() protoreflect.EnumDescriptor {
-	return file_wpcdb_v1_wpcdb_proto_enumTypes[0].Descriptor()
+	return file_wpcdb_v1_wpcdb_proto_enumTypes[1].Descriptor()
 }
 
 func (Dtype) Type() protoreflect.EnumType {
-	return &file_wpcdb_v1_wpcdb_proto_enumTypes[0]
+	return &file_wpcdb_v1_wpcdb_proto_enumTypes[1]
 }
 
 func (x Dtype) Number() protoreflect.EnumNumber {
@@ -88,7 +144,7 @@ func (x Dtype) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Dtype.Descriptor instead.
 func (Dtype) EnumDescriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{0}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{1}
 }
 
 // ScoreMode says how a collection ranks items by the kernel similarity g.
@@ -132,11 +188,11 @@ func (x ScoreMode) String() string {
 }
 
 func (ScoreMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_wpcdb_v1_wpcdb_proto_enumTypes[1].Descriptor()
+	return file_wpcdb_v1_wpcdb_proto_enumTypes[2].Descriptor()
 }
 
 func (ScoreMode) Type() protoreflect.EnumType {
-	return &file_wpcdb_v1_wpcdb_proto_enumTypes[1]
+	return &file_wpcdb_v1_wpcdb_proto_enumTypes[2]
 }
 
 func (x ScoreMode) Number() protoreflect.EnumNumber {
@@ -145,7 +201,7 @@ func (x ScoreMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ScoreMode.Descriptor instead.
 func (ScoreMode) EnumDescriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{1}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{2}
 }
 
 // Norm is the normalization constant c.
@@ -185,11 +241,11 @@ func (x Norm) String() string {
 }
 
 func (Norm) Descriptor() protoreflect.EnumDescriptor {
-	return file_wpcdb_v1_wpcdb_proto_enumTypes[2].Descriptor()
+	return file_wpcdb_v1_wpcdb_proto_enumTypes[3].Descriptor()
 }
 
 func (Norm) Type() protoreflect.EnumType {
-	return &file_wpcdb_v1_wpcdb_proto_enumTypes[2]
+	return &file_wpcdb_v1_wpcdb_proto_enumTypes[3]
 }
 
 func (x Norm) Number() protoreflect.EnumNumber {
@@ -198,7 +254,7 @@ func (x Norm) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Norm.Descriptor instead.
 func (Norm) EnumDescriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{2}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{3}
 }
 
 // Encoding is how points are stored on disk.
@@ -239,11 +295,11 @@ func (x Encoding) String() string {
 }
 
 func (Encoding) Descriptor() protoreflect.EnumDescriptor {
-	return file_wpcdb_v1_wpcdb_proto_enumTypes[3].Descriptor()
+	return file_wpcdb_v1_wpcdb_proto_enumTypes[4].Descriptor()
 }
 
 func (Encoding) Type() protoreflect.EnumType {
-	return &file_wpcdb_v1_wpcdb_proto_enumTypes[3]
+	return &file_wpcdb_v1_wpcdb_proto_enumTypes[4]
 }
 
 func (x Encoding) Number() protoreflect.EnumNumber {
@@ -252,7 +308,7 @@ func (x Encoding) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Encoding.Descriptor instead.
 func (Encoding) EnumDescriptor() ([]byte, []int) {
-	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{3}
+	return file_wpcdb_v1_wpcdb_proto_rawDescGZIP(), []int{4}
 }
 
 // Cloud is a weighted point cloud.
@@ -637,7 +693,8 @@ type IndexStatus struct {
 	Dim            uint32 `protobuf:"varint,5,opt,name=dim,proto3" json:"dim,omitempty"`
 	// recall is the recall@10 its calibration measured (0: not calibrated).
 	Recall float64 `protobuf:"fixed64,6,opt,name=recall,proto3" json:"recall,omitempty"`
-	// first_stage_bytes is the resident memory of the first-stage vectors.
+	// first_stage_bytes is the resident memory of the first stage: its vectors
+	// or codes, the graph's links and their bookkeeping.
 	FirstStageBytes uint64 `protobuf:"varint,7,opt,name=first_stage_bytes,json=firstStageBytes,proto3" json:"first_stage_bytes,omitempty"`
 	// loaded is false until the first search loads the index; until then
 	// the other fields come from the saved index's header.
@@ -1617,9 +1674,12 @@ func (x *DeleteResponse) GetDeleted() uint32 {
 }
 
 type GetRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Collection    string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
-	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
+	Id         string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// consistency: in a cluster, where a replicated shard's part is read
+	// (see Consistency); a single node ignores it.
+	Consistency   Consistency `protobuf:"varint,20,opt,name=consistency,proto3,enum=wpcdb.v1.Consistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1666,6 +1726,13 @@ func (x *GetRequest) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *GetRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_CONSISTENCY_UNSPECIFIED
 }
 
 type GetResponse struct {
@@ -1716,7 +1783,10 @@ type GetManyRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
 	// ids are the items to return (at most 10000).
-	Ids           []string `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	Ids []string `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	// consistency: in a cluster, where a replicated shard's part is read
+	// (see Consistency); a single node ignores it.
+	Consistency   Consistency `protobuf:"varint,20,opt,name=consistency,proto3,enum=wpcdb.v1.Consistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1763,6 +1833,13 @@ func (x *GetManyRequest) GetIds() []string {
 		return x.Ids
 	}
 	return nil
+}
+
+func (x *GetManyRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_CONSISTENCY_UNSPECIFIED
 }
 
 type GetManyResponse struct {
@@ -1830,7 +1907,10 @@ type ScrollRequest struct {
 	Limit int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
 	// with_clouds returns each item's cloud; otherwise items carry their ID
 	// and attributes only.
-	WithClouds    bool `protobuf:"varint,5,opt,name=with_clouds,json=withClouds,proto3" json:"with_clouds,omitempty"`
+	WithClouds bool `protobuf:"varint,5,opt,name=with_clouds,json=withClouds,proto3" json:"with_clouds,omitempty"`
+	// consistency: in a cluster, where a replicated shard's part is read
+	// (see Consistency); a single node ignores it.
+	Consistency   Consistency `protobuf:"varint,20,opt,name=consistency,proto3,enum=wpcdb.v1.Consistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1900,6 +1980,13 @@ func (x *ScrollRequest) GetWithClouds() bool {
 	return false
 }
 
+func (x *ScrollRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_CONSISTENCY_UNSPECIFIED
+}
+
 type ScrollResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// items are in ID order.
@@ -1960,7 +2047,10 @@ type CountRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
 	// filter is an expression over attributes (empty: every item).
-	Filter        string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	Filter string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// consistency: in a cluster, where a replicated shard's part is read
+	// (see Consistency); a single node ignores it.
+	Consistency   Consistency `protobuf:"varint,20,opt,name=consistency,proto3,enum=wpcdb.v1.Consistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2007,6 +2097,13 @@ func (x *CountRequest) GetFilter() string {
 		return x.Filter
 	}
 	return ""
+}
+
+func (x *CountRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_CONSISTENCY_UNSPECIFIED
 }
 
 type CountResponse struct {
@@ -2187,7 +2284,10 @@ type SearchRequest struct {
 	// with_attrs returns each hit's attributes.
 	WithAttrs bool `protobuf:"varint,8,opt,name=with_attrs,json=withAttrs,proto3" json:"with_attrs,omitempty"`
 	// offset skips the best offset hits (paging: offset + k is at most 10000).
-	Offset        int32 `protobuf:"varint,9,opt,name=offset,proto3" json:"offset,omitempty"`
+	Offset int32 `protobuf:"varint,9,opt,name=offset,proto3" json:"offset,omitempty"`
+	// consistency: in a cluster, where a replicated shard's part is read
+	// (see Consistency); a single node ignores it.
+	Consistency   Consistency `protobuf:"varint,20,opt,name=consistency,proto3,enum=wpcdb.v1.Consistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2283,6 +2383,13 @@ func (x *SearchRequest) GetOffset() int32 {
 		return x.Offset
 	}
 	return 0
+}
+
+func (x *SearchRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_CONSISTENCY_UNSPECIFIED
 }
 
 // Hit is one result. For mmd collections distance is the MMD and score is
@@ -2524,16 +2631,19 @@ func (x *SearchResponse) GetScoreMode() ScoreMode {
 
 // BatchSearchRequest runs one search per query with shared parameters.
 type BatchSearchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Collection    string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
-	Queries       []*Cloud               `protobuf:"bytes,2,rep,name=queries,proto3" json:"queries,omitempty"`
-	K             int32                  `protobuf:"varint,3,opt,name=k,proto3" json:"k,omitempty"`
-	Exact         bool                   `protobuf:"varint,4,opt,name=exact,proto3" json:"exact,omitempty"`
-	Candidates    int32                  `protobuf:"varint,5,opt,name=candidates,proto3" json:"candidates,omitempty"`
-	Ef            int32                  `protobuf:"varint,6,opt,name=ef,proto3" json:"ef,omitempty"`
-	Filter        string                 `protobuf:"bytes,7,opt,name=filter,proto3" json:"filter,omitempty"`
-	WithAttrs     bool                   `protobuf:"varint,8,opt,name=with_attrs,json=withAttrs,proto3" json:"with_attrs,omitempty"`
-	Offset        int32                  `protobuf:"varint,9,opt,name=offset,proto3" json:"offset,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
+	Queries    []*Cloud               `protobuf:"bytes,2,rep,name=queries,proto3" json:"queries,omitempty"`
+	K          int32                  `protobuf:"varint,3,opt,name=k,proto3" json:"k,omitempty"`
+	Exact      bool                   `protobuf:"varint,4,opt,name=exact,proto3" json:"exact,omitempty"`
+	Candidates int32                  `protobuf:"varint,5,opt,name=candidates,proto3" json:"candidates,omitempty"`
+	Ef         int32                  `protobuf:"varint,6,opt,name=ef,proto3" json:"ef,omitempty"`
+	Filter     string                 `protobuf:"bytes,7,opt,name=filter,proto3" json:"filter,omitempty"`
+	WithAttrs  bool                   `protobuf:"varint,8,opt,name=with_attrs,json=withAttrs,proto3" json:"with_attrs,omitempty"`
+	Offset     int32                  `protobuf:"varint,9,opt,name=offset,proto3" json:"offset,omitempty"`
+	// consistency: in a cluster, where a replicated shard's part is read
+	// (see Consistency); a single node ignores it.
+	Consistency   Consistency `protobuf:"varint,20,opt,name=consistency,proto3,enum=wpcdb.v1.Consistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2631,6 +2741,13 @@ func (x *BatchSearchRequest) GetOffset() int32 {
 	return 0
 }
 
+func (x *BatchSearchRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_CONSISTENCY_UNSPECIFIED
+}
+
 type BatchSearchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// results holds one response per query, in order.
@@ -2684,7 +2801,10 @@ type RerankRequest struct {
 	// the response's missing.
 	Ids []string `protobuf:"bytes,3,rep,name=ids,proto3" json:"ids,omitempty"`
 	// with_attrs returns each hit's attributes.
-	WithAttrs     bool `protobuf:"varint,4,opt,name=with_attrs,json=withAttrs,proto3" json:"with_attrs,omitempty"`
+	WithAttrs bool `protobuf:"varint,4,opt,name=with_attrs,json=withAttrs,proto3" json:"with_attrs,omitempty"`
+	// consistency: in a cluster, where a replicated shard's part is read
+	// (see Consistency); a single node ignores it.
+	Consistency   Consistency `protobuf:"varint,20,opt,name=consistency,proto3,enum=wpcdb.v1.Consistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2745,6 +2865,13 @@ func (x *RerankRequest) GetWithAttrs() bool {
 		return x.WithAttrs
 	}
 	return false
+}
+
+func (x *RerankRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_CONSISTENCY_UNSPECIFIED
 }
 
 type RerankResponse struct {
@@ -3608,23 +3735,25 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"collection\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\tR\x03ids\"*\n" +
 	"\x0eDeleteResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\rR\adeleted\"<\n" +
+	"\adeleted\x18\x01 \x01(\rR\adeleted\"u\n" +
 	"\n" +
 	"GetRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
 	"collection\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"1\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x127\n" +
+	"\vconsistency\x18\x14 \x01(\x0e2\x15.wpcdb.v1.ConsistencyR\vconsistency\"1\n" +
 	"\vGetResponse\x12\"\n" +
-	"\x04item\x18\x01 \x01(\v2\x0e.wpcdb.v1.ItemR\x04item\"B\n" +
+	"\x04item\x18\x01 \x01(\v2\x0e.wpcdb.v1.ItemR\x04item\"{\n" +
 	"\x0eGetManyRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
 	"collection\x12\x10\n" +
-	"\x03ids\x18\x02 \x03(\tR\x03ids\"Q\n" +
+	"\x03ids\x18\x02 \x03(\tR\x03ids\x127\n" +
+	"\vconsistency\x18\x14 \x01(\x0e2\x15.wpcdb.v1.ConsistencyR\vconsistency\"Q\n" +
 	"\x0fGetManyResponse\x12$\n" +
 	"\x05items\x18\x01 \x03(\v2\x0e.wpcdb.v1.ItemR\x05items\x12\x18\n" +
-	"\amissing\x18\x02 \x03(\tR\amissing\"\x96\x01\n" +
+	"\amissing\x18\x02 \x03(\tR\amissing\"\xcf\x01\n" +
 	"\rScrollRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -3633,16 +3762,18 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n" +
 	"\x05limit\x18\x04 \x01(\x05R\x05limit\x12\x1f\n" +
 	"\vwith_clouds\x18\x05 \x01(\bR\n" +
-	"withClouds\"W\n" +
+	"withClouds\x127\n" +
+	"\vconsistency\x18\x14 \x01(\x0e2\x15.wpcdb.v1.ConsistencyR\vconsistency\"W\n" +
 	"\x0eScrollResponse\x12$\n" +
 	"\x05items\x18\x01 \x03(\v2\x0e.wpcdb.v1.ItemR\x05items\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
-	"nextCursor\"F\n" +
+	"nextCursor\"\x7f\n" +
 	"\fCountRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
 	"collection\x12\x16\n" +
-	"\x06filter\x18\x02 \x01(\tR\x06filter\"%\n" +
+	"\x06filter\x18\x02 \x01(\tR\x06filter\x127\n" +
+	"\vconsistency\x18\x14 \x01(\x0e2\x15.wpcdb.v1.ConsistencyR\vconsistency\"%\n" +
 	"\rCountResponse\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x04R\x05count\"\xe3\x01\n" +
 	"\x12UpdateAttrsRequest\x12\x1e\n" +
@@ -3660,7 +3791,7 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
-	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xf9\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xb2\x02\n" +
 	"\rSearchRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -3675,7 +3806,8 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x06filter\x18\a \x01(\tR\x06filter\x12\x1d\n" +
 	"\n" +
 	"with_attrs\x18\b \x01(\bR\twithAttrs\x12\x16\n" +
-	"\x06offset\x18\t \x01(\x05R\x06offset\"\xc9\x01\n" +
+	"\x06offset\x18\t \x01(\x05R\x06offset\x127\n" +
+	"\vconsistency\x18\x14 \x01(\x0e2\x15.wpcdb.v1.ConsistencyR\vconsistency\"\xc9\x01\n" +
 	"\x03Hit\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x1a\n" +
@@ -3701,7 +3833,7 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x04hits\x18\x01 \x03(\v2\r.wpcdb.v1.HitR\x04hits\x12+\n" +
 	"\x05stats\x18\x02 \x01(\v2\x15.wpcdb.v1.SearchStatsR\x05stats\x122\n" +
 	"\n" +
-	"score_mode\x18\x03 \x01(\x0e2\x13.wpcdb.v1.ScoreModeR\tscoreMode\"\x82\x02\n" +
+	"score_mode\x18\x03 \x01(\x0e2\x13.wpcdb.v1.ScoreModeR\tscoreMode\"\xbb\x02\n" +
 	"\x12BatchSearchRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -3716,9 +3848,10 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x06filter\x18\a \x01(\tR\x06filter\x12\x1d\n" +
 	"\n" +
 	"with_attrs\x18\b \x01(\bR\twithAttrs\x12\x16\n" +
-	"\x06offset\x18\t \x01(\x05R\x06offset\"I\n" +
+	"\x06offset\x18\t \x01(\x05R\x06offset\x127\n" +
+	"\vconsistency\x18\x14 \x01(\x0e2\x15.wpcdb.v1.ConsistencyR\vconsistency\"I\n" +
 	"\x13BatchSearchResponse\x122\n" +
-	"\aresults\x18\x01 \x03(\v2\x18.wpcdb.v1.SearchResponseR\aresults\"\x87\x01\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.wpcdb.v1.SearchResponseR\aresults\"\xc0\x01\n" +
 	"\rRerankRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -3726,7 +3859,8 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x05query\x18\x02 \x01(\v2\x0f.wpcdb.v1.CloudR\x05query\x12\x10\n" +
 	"\x03ids\x18\x03 \x03(\tR\x03ids\x12\x1d\n" +
 	"\n" +
-	"with_attrs\x18\x04 \x01(\bR\twithAttrs\"\xae\x01\n" +
+	"with_attrs\x18\x04 \x01(\bR\twithAttrs\x127\n" +
+	"\vconsistency\x18\x14 \x01(\x0e2\x15.wpcdb.v1.ConsistencyR\vconsistency\"\xae\x01\n" +
 	"\x0eRerankResponse\x12!\n" +
 	"\x04hits\x18\x01 \x03(\v2\r.wpcdb.v1.HitR\x04hits\x12+\n" +
 	"\x05stats\x18\x02 \x01(\v2\x15.wpcdb.v1.SearchStatsR\x05stats\x122\n" +
@@ -3777,7 +3911,10 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\bMeasured\x12&\n" +
 	"\x0erepresentation\x18\x01 \x01(\tR\x0erepresentation\x12\x10\n" +
 	"\x03dim\x18\x02 \x01(\rR\x03dim\x12\x16\n" +
-	"\x06recall\x18\x03 \x01(\x01R\x06recall*D\n" +
+	"\x06recall\x18\x03 \x01(\x01R\x06recall*B\n" +
+	"\vConsistency\x12\x1b\n" +
+	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12CONSISTENCY_STRONG\x10\x01*D\n" +
 	"\x05Dtype\x12\x15\n" +
 	"\x11DTYPE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rDTYPE_FLOAT32\x10\x01\x12\x11\n" +
@@ -3830,156 +3967,164 @@ func file_wpcdb_v1_wpcdb_proto_rawDescGZIP() []byte {
 	return file_wpcdb_v1_wpcdb_proto_rawDescData
 }
 
-var file_wpcdb_v1_wpcdb_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_wpcdb_v1_wpcdb_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_wpcdb_v1_wpcdb_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_wpcdb_v1_wpcdb_proto_goTypes = []any{
-	(Dtype)(0),                         // 0: wpcdb.v1.Dtype
-	(ScoreMode)(0),                     // 1: wpcdb.v1.ScoreMode
-	(Norm)(0),                          // 2: wpcdb.v1.Norm
-	(Encoding)(0),                      // 3: wpcdb.v1.Encoding
-	(*Cloud)(nil),                      // 4: wpcdb.v1.Cloud
-	(*Item)(nil),                       // 5: wpcdb.v1.Item
-	(*CollectionConfig)(nil),           // 6: wpcdb.v1.CollectionConfig
-	(*IndexConfig)(nil),                // 7: wpcdb.v1.IndexConfig
-	(*IndexStatus)(nil),                // 8: wpcdb.v1.IndexStatus
-	(*FeatureSample)(nil),              // 9: wpcdb.v1.FeatureSample
-	(*CollectionInfo)(nil),             // 10: wpcdb.v1.CollectionInfo
-	(*CreateCollectionRequest)(nil),    // 11: wpcdb.v1.CreateCollectionRequest
-	(*CreateCollectionResponse)(nil),   // 12: wpcdb.v1.CreateCollectionResponse
-	(*DescribeCollectionRequest)(nil),  // 13: wpcdb.v1.DescribeCollectionRequest
-	(*DescribeCollectionResponse)(nil), // 14: wpcdb.v1.DescribeCollectionResponse
-	(*ListCollectionsRequest)(nil),     // 15: wpcdb.v1.ListCollectionsRequest
-	(*ListCollectionsResponse)(nil),    // 16: wpcdb.v1.ListCollectionsResponse
-	(*DropCollectionRequest)(nil),      // 17: wpcdb.v1.DropCollectionRequest
-	(*DropCollectionResponse)(nil),     // 18: wpcdb.v1.DropCollectionResponse
-	(*UpsertRequest)(nil),              // 19: wpcdb.v1.UpsertRequest
-	(*InvalidItem)(nil),                // 20: wpcdb.v1.InvalidItem
-	(*UpsertResponse)(nil),             // 21: wpcdb.v1.UpsertResponse
-	(*UpsertBatchRequest)(nil),         // 22: wpcdb.v1.UpsertBatchRequest
-	(*UpsertBatchResponse)(nil),        // 23: wpcdb.v1.UpsertBatchResponse
-	(*DeleteRequest)(nil),              // 24: wpcdb.v1.DeleteRequest
-	(*DeleteResponse)(nil),             // 25: wpcdb.v1.DeleteResponse
-	(*GetRequest)(nil),                 // 26: wpcdb.v1.GetRequest
-	(*GetResponse)(nil),                // 27: wpcdb.v1.GetResponse
-	(*GetManyRequest)(nil),             // 28: wpcdb.v1.GetManyRequest
-	(*GetManyResponse)(nil),            // 29: wpcdb.v1.GetManyResponse
-	(*ScrollRequest)(nil),              // 30: wpcdb.v1.ScrollRequest
-	(*ScrollResponse)(nil),             // 31: wpcdb.v1.ScrollResponse
-	(*CountRequest)(nil),               // 32: wpcdb.v1.CountRequest
-	(*CountResponse)(nil),              // 33: wpcdb.v1.CountResponse
-	(*UpdateAttrsRequest)(nil),         // 34: wpcdb.v1.UpdateAttrsRequest
-	(*UpdateAttrsResponse)(nil),        // 35: wpcdb.v1.UpdateAttrsResponse
-	(*SearchRequest)(nil),              // 36: wpcdb.v1.SearchRequest
-	(*Hit)(nil),                        // 37: wpcdb.v1.Hit
-	(*SearchStats)(nil),                // 38: wpcdb.v1.SearchStats
-	(*SearchResponse)(nil),             // 39: wpcdb.v1.SearchResponse
-	(*BatchSearchRequest)(nil),         // 40: wpcdb.v1.BatchSearchRequest
-	(*BatchSearchResponse)(nil),        // 41: wpcdb.v1.BatchSearchResponse
-	(*RerankRequest)(nil),              // 42: wpcdb.v1.RerankRequest
-	(*RerankResponse)(nil),             // 43: wpcdb.v1.RerankResponse
-	(*ImportRequest)(nil),              // 44: wpcdb.v1.ImportRequest
-	(*ImportResponse)(nil),             // 45: wpcdb.v1.ImportResponse
-	(*SnapshotRequest)(nil),            // 46: wpcdb.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),           // 47: wpcdb.v1.SnapshotResponse
-	(*ListSnapshotsRequest)(nil),       // 48: wpcdb.v1.ListSnapshotsRequest
-	(*ListSnapshotsResponse)(nil),      // 49: wpcdb.v1.ListSnapshotsResponse
-	(*SnapshotInfo)(nil),               // 50: wpcdb.v1.SnapshotInfo
-	(*CalibrateRequest)(nil),           // 51: wpcdb.v1.CalibrateRequest
-	(*CalibrateResponse)(nil),          // 52: wpcdb.v1.CalibrateResponse
-	nil,                                // 53: wpcdb.v1.Item.AttrsEntry
-	(*FeatureSample_Term)(nil),         // 54: wpcdb.v1.FeatureSample.Term
-	nil,                                // 55: wpcdb.v1.UpdateAttrsRequest.SetEntry
-	nil,                                // 56: wpcdb.v1.UpdateAttrsResponse.AttrsEntry
-	nil,                                // 57: wpcdb.v1.Hit.AttrsEntry
-	(*CalibrateResponse_Measured)(nil), // 58: wpcdb.v1.CalibrateResponse.Measured
-	(*structpb.Value)(nil),             // 59: google.protobuf.Value
+	(Consistency)(0),                   // 0: wpcdb.v1.Consistency
+	(Dtype)(0),                         // 1: wpcdb.v1.Dtype
+	(ScoreMode)(0),                     // 2: wpcdb.v1.ScoreMode
+	(Norm)(0),                          // 3: wpcdb.v1.Norm
+	(Encoding)(0),                      // 4: wpcdb.v1.Encoding
+	(*Cloud)(nil),                      // 5: wpcdb.v1.Cloud
+	(*Item)(nil),                       // 6: wpcdb.v1.Item
+	(*CollectionConfig)(nil),           // 7: wpcdb.v1.CollectionConfig
+	(*IndexConfig)(nil),                // 8: wpcdb.v1.IndexConfig
+	(*IndexStatus)(nil),                // 9: wpcdb.v1.IndexStatus
+	(*FeatureSample)(nil),              // 10: wpcdb.v1.FeatureSample
+	(*CollectionInfo)(nil),             // 11: wpcdb.v1.CollectionInfo
+	(*CreateCollectionRequest)(nil),    // 12: wpcdb.v1.CreateCollectionRequest
+	(*CreateCollectionResponse)(nil),   // 13: wpcdb.v1.CreateCollectionResponse
+	(*DescribeCollectionRequest)(nil),  // 14: wpcdb.v1.DescribeCollectionRequest
+	(*DescribeCollectionResponse)(nil), // 15: wpcdb.v1.DescribeCollectionResponse
+	(*ListCollectionsRequest)(nil),     // 16: wpcdb.v1.ListCollectionsRequest
+	(*ListCollectionsResponse)(nil),    // 17: wpcdb.v1.ListCollectionsResponse
+	(*DropCollectionRequest)(nil),      // 18: wpcdb.v1.DropCollectionRequest
+	(*DropCollectionResponse)(nil),     // 19: wpcdb.v1.DropCollectionResponse
+	(*UpsertRequest)(nil),              // 20: wpcdb.v1.UpsertRequest
+	(*InvalidItem)(nil),                // 21: wpcdb.v1.InvalidItem
+	(*UpsertResponse)(nil),             // 22: wpcdb.v1.UpsertResponse
+	(*UpsertBatchRequest)(nil),         // 23: wpcdb.v1.UpsertBatchRequest
+	(*UpsertBatchResponse)(nil),        // 24: wpcdb.v1.UpsertBatchResponse
+	(*DeleteRequest)(nil),              // 25: wpcdb.v1.DeleteRequest
+	(*DeleteResponse)(nil),             // 26: wpcdb.v1.DeleteResponse
+	(*GetRequest)(nil),                 // 27: wpcdb.v1.GetRequest
+	(*GetResponse)(nil),                // 28: wpcdb.v1.GetResponse
+	(*GetManyRequest)(nil),             // 29: wpcdb.v1.GetManyRequest
+	(*GetManyResponse)(nil),            // 30: wpcdb.v1.GetManyResponse
+	(*ScrollRequest)(nil),              // 31: wpcdb.v1.ScrollRequest
+	(*ScrollResponse)(nil),             // 32: wpcdb.v1.ScrollResponse
+	(*CountRequest)(nil),               // 33: wpcdb.v1.CountRequest
+	(*CountResponse)(nil),              // 34: wpcdb.v1.CountResponse
+	(*UpdateAttrsRequest)(nil),         // 35: wpcdb.v1.UpdateAttrsRequest
+	(*UpdateAttrsResponse)(nil),        // 36: wpcdb.v1.UpdateAttrsResponse
+	(*SearchRequest)(nil),              // 37: wpcdb.v1.SearchRequest
+	(*Hit)(nil),                        // 38: wpcdb.v1.Hit
+	(*SearchStats)(nil),                // 39: wpcdb.v1.SearchStats
+	(*SearchResponse)(nil),             // 40: wpcdb.v1.SearchResponse
+	(*BatchSearchRequest)(nil),         // 41: wpcdb.v1.BatchSearchRequest
+	(*BatchSearchResponse)(nil),        // 42: wpcdb.v1.BatchSearchResponse
+	(*RerankRequest)(nil),              // 43: wpcdb.v1.RerankRequest
+	(*RerankResponse)(nil),             // 44: wpcdb.v1.RerankResponse
+	(*ImportRequest)(nil),              // 45: wpcdb.v1.ImportRequest
+	(*ImportResponse)(nil),             // 46: wpcdb.v1.ImportResponse
+	(*SnapshotRequest)(nil),            // 47: wpcdb.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),           // 48: wpcdb.v1.SnapshotResponse
+	(*ListSnapshotsRequest)(nil),       // 49: wpcdb.v1.ListSnapshotsRequest
+	(*ListSnapshotsResponse)(nil),      // 50: wpcdb.v1.ListSnapshotsResponse
+	(*SnapshotInfo)(nil),               // 51: wpcdb.v1.SnapshotInfo
+	(*CalibrateRequest)(nil),           // 52: wpcdb.v1.CalibrateRequest
+	(*CalibrateResponse)(nil),          // 53: wpcdb.v1.CalibrateResponse
+	nil,                                // 54: wpcdb.v1.Item.AttrsEntry
+	(*FeatureSample_Term)(nil),         // 55: wpcdb.v1.FeatureSample.Term
+	nil,                                // 56: wpcdb.v1.UpdateAttrsRequest.SetEntry
+	nil,                                // 57: wpcdb.v1.UpdateAttrsResponse.AttrsEntry
+	nil,                                // 58: wpcdb.v1.Hit.AttrsEntry
+	(*CalibrateResponse_Measured)(nil), // 59: wpcdb.v1.CalibrateResponse.Measured
+	(*structpb.Value)(nil),             // 60: google.protobuf.Value
 }
 var file_wpcdb_v1_wpcdb_proto_depIdxs = []int32{
-	0,  // 0: wpcdb.v1.Cloud.points_dtype:type_name -> wpcdb.v1.Dtype
-	4,  // 1: wpcdb.v1.Item.cloud:type_name -> wpcdb.v1.Cloud
-	53, // 2: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
-	2,  // 3: wpcdb.v1.CollectionConfig.norm:type_name -> wpcdb.v1.Norm
-	1,  // 4: wpcdb.v1.CollectionConfig.score:type_name -> wpcdb.v1.ScoreMode
-	3,  // 5: wpcdb.v1.CollectionConfig.encoding:type_name -> wpcdb.v1.Encoding
-	7,  // 6: wpcdb.v1.CollectionConfig.index:type_name -> wpcdb.v1.IndexConfig
-	54, // 7: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
-	6,  // 8: wpcdb.v1.CollectionInfo.config:type_name -> wpcdb.v1.CollectionConfig
-	8,  // 9: wpcdb.v1.CollectionInfo.index:type_name -> wpcdb.v1.IndexStatus
-	6,  // 10: wpcdb.v1.CreateCollectionRequest.config:type_name -> wpcdb.v1.CollectionConfig
-	9,  // 11: wpcdb.v1.CreateCollectionRequest.feature_sample:type_name -> wpcdb.v1.FeatureSample
-	10, // 12: wpcdb.v1.CreateCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
-	10, // 13: wpcdb.v1.DescribeCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
-	10, // 14: wpcdb.v1.ListCollectionsResponse.collections:type_name -> wpcdb.v1.CollectionInfo
-	5,  // 15: wpcdb.v1.UpsertRequest.items:type_name -> wpcdb.v1.Item
-	20, // 16: wpcdb.v1.UpsertResponse.skipped:type_name -> wpcdb.v1.InvalidItem
-	5,  // 17: wpcdb.v1.UpsertBatchRequest.items:type_name -> wpcdb.v1.Item
-	20, // 18: wpcdb.v1.UpsertBatchResponse.skipped:type_name -> wpcdb.v1.InvalidItem
-	5,  // 19: wpcdb.v1.GetResponse.item:type_name -> wpcdb.v1.Item
-	5,  // 20: wpcdb.v1.GetManyResponse.items:type_name -> wpcdb.v1.Item
-	5,  // 21: wpcdb.v1.ScrollResponse.items:type_name -> wpcdb.v1.Item
-	55, // 22: wpcdb.v1.UpdateAttrsRequest.set:type_name -> wpcdb.v1.UpdateAttrsRequest.SetEntry
-	56, // 23: wpcdb.v1.UpdateAttrsResponse.attrs:type_name -> wpcdb.v1.UpdateAttrsResponse.AttrsEntry
-	4,  // 24: wpcdb.v1.SearchRequest.query:type_name -> wpcdb.v1.Cloud
-	57, // 25: wpcdb.v1.Hit.attrs:type_name -> wpcdb.v1.Hit.AttrsEntry
-	37, // 26: wpcdb.v1.SearchResponse.hits:type_name -> wpcdb.v1.Hit
-	38, // 27: wpcdb.v1.SearchResponse.stats:type_name -> wpcdb.v1.SearchStats
-	1,  // 28: wpcdb.v1.SearchResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
-	4,  // 29: wpcdb.v1.BatchSearchRequest.queries:type_name -> wpcdb.v1.Cloud
-	39, // 30: wpcdb.v1.BatchSearchResponse.results:type_name -> wpcdb.v1.SearchResponse
-	4,  // 31: wpcdb.v1.RerankRequest.query:type_name -> wpcdb.v1.Cloud
-	37, // 32: wpcdb.v1.RerankResponse.hits:type_name -> wpcdb.v1.Hit
-	38, // 33: wpcdb.v1.RerankResponse.stats:type_name -> wpcdb.v1.SearchStats
-	1,  // 34: wpcdb.v1.RerankResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
-	50, // 35: wpcdb.v1.ListSnapshotsResponse.snapshots:type_name -> wpcdb.v1.SnapshotInfo
-	4,  // 36: wpcdb.v1.CalibrateRequest.queries:type_name -> wpcdb.v1.Cloud
-	58, // 37: wpcdb.v1.CalibrateResponse.measured:type_name -> wpcdb.v1.CalibrateResponse.Measured
-	59, // 38: wpcdb.v1.Item.AttrsEntry.value:type_name -> google.protobuf.Value
-	59, // 39: wpcdb.v1.UpdateAttrsRequest.SetEntry.value:type_name -> google.protobuf.Value
-	59, // 40: wpcdb.v1.UpdateAttrsResponse.AttrsEntry.value:type_name -> google.protobuf.Value
-	59, // 41: wpcdb.v1.Hit.AttrsEntry.value:type_name -> google.protobuf.Value
-	11, // 42: wpcdb.v1.WPCDBService.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
-	13, // 43: wpcdb.v1.WPCDBService.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
-	15, // 44: wpcdb.v1.WPCDBService.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
-	17, // 45: wpcdb.v1.WPCDBService.DropCollection:input_type -> wpcdb.v1.DropCollectionRequest
-	19, // 46: wpcdb.v1.WPCDBService.Upsert:input_type -> wpcdb.v1.UpsertRequest
-	22, // 47: wpcdb.v1.WPCDBService.UpsertBatch:input_type -> wpcdb.v1.UpsertBatchRequest
-	34, // 48: wpcdb.v1.WPCDBService.UpdateAttrs:input_type -> wpcdb.v1.UpdateAttrsRequest
-	24, // 49: wpcdb.v1.WPCDBService.Delete:input_type -> wpcdb.v1.DeleteRequest
-	26, // 50: wpcdb.v1.WPCDBService.Get:input_type -> wpcdb.v1.GetRequest
-	28, // 51: wpcdb.v1.WPCDBService.GetMany:input_type -> wpcdb.v1.GetManyRequest
-	30, // 52: wpcdb.v1.WPCDBService.Scroll:input_type -> wpcdb.v1.ScrollRequest
-	32, // 53: wpcdb.v1.WPCDBService.Count:input_type -> wpcdb.v1.CountRequest
-	36, // 54: wpcdb.v1.WPCDBService.Search:input_type -> wpcdb.v1.SearchRequest
-	40, // 55: wpcdb.v1.WPCDBService.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
-	42, // 56: wpcdb.v1.WPCDBService.Rerank:input_type -> wpcdb.v1.RerankRequest
-	46, // 57: wpcdb.v1.WPCDBService.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
-	48, // 58: wpcdb.v1.WPCDBService.ListSnapshots:input_type -> wpcdb.v1.ListSnapshotsRequest
-	51, // 59: wpcdb.v1.WPCDBService.Calibrate:input_type -> wpcdb.v1.CalibrateRequest
-	44, // 60: wpcdb.v1.WPCDBService.Import:input_type -> wpcdb.v1.ImportRequest
-	12, // 61: wpcdb.v1.WPCDBService.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
-	14, // 62: wpcdb.v1.WPCDBService.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
-	16, // 63: wpcdb.v1.WPCDBService.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
-	18, // 64: wpcdb.v1.WPCDBService.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
-	21, // 65: wpcdb.v1.WPCDBService.Upsert:output_type -> wpcdb.v1.UpsertResponse
-	23, // 66: wpcdb.v1.WPCDBService.UpsertBatch:output_type -> wpcdb.v1.UpsertBatchResponse
-	35, // 67: wpcdb.v1.WPCDBService.UpdateAttrs:output_type -> wpcdb.v1.UpdateAttrsResponse
-	25, // 68: wpcdb.v1.WPCDBService.Delete:output_type -> wpcdb.v1.DeleteResponse
-	27, // 69: wpcdb.v1.WPCDBService.Get:output_type -> wpcdb.v1.GetResponse
-	29, // 70: wpcdb.v1.WPCDBService.GetMany:output_type -> wpcdb.v1.GetManyResponse
-	31, // 71: wpcdb.v1.WPCDBService.Scroll:output_type -> wpcdb.v1.ScrollResponse
-	33, // 72: wpcdb.v1.WPCDBService.Count:output_type -> wpcdb.v1.CountResponse
-	39, // 73: wpcdb.v1.WPCDBService.Search:output_type -> wpcdb.v1.SearchResponse
-	41, // 74: wpcdb.v1.WPCDBService.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
-	43, // 75: wpcdb.v1.WPCDBService.Rerank:output_type -> wpcdb.v1.RerankResponse
-	47, // 76: wpcdb.v1.WPCDBService.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
-	49, // 77: wpcdb.v1.WPCDBService.ListSnapshots:output_type -> wpcdb.v1.ListSnapshotsResponse
-	52, // 78: wpcdb.v1.WPCDBService.Calibrate:output_type -> wpcdb.v1.CalibrateResponse
-	45, // 79: wpcdb.v1.WPCDBService.Import:output_type -> wpcdb.v1.ImportResponse
-	61, // [61:80] is the sub-list for method output_type
-	42, // [42:61] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	1,  // 0: wpcdb.v1.Cloud.points_dtype:type_name -> wpcdb.v1.Dtype
+	5,  // 1: wpcdb.v1.Item.cloud:type_name -> wpcdb.v1.Cloud
+	54, // 2: wpcdb.v1.Item.attrs:type_name -> wpcdb.v1.Item.AttrsEntry
+	3,  // 3: wpcdb.v1.CollectionConfig.norm:type_name -> wpcdb.v1.Norm
+	2,  // 4: wpcdb.v1.CollectionConfig.score:type_name -> wpcdb.v1.ScoreMode
+	4,  // 5: wpcdb.v1.CollectionConfig.encoding:type_name -> wpcdb.v1.Encoding
+	8,  // 6: wpcdb.v1.CollectionConfig.index:type_name -> wpcdb.v1.IndexConfig
+	55, // 7: wpcdb.v1.FeatureSample.terms:type_name -> wpcdb.v1.FeatureSample.Term
+	7,  // 8: wpcdb.v1.CollectionInfo.config:type_name -> wpcdb.v1.CollectionConfig
+	9,  // 9: wpcdb.v1.CollectionInfo.index:type_name -> wpcdb.v1.IndexStatus
+	7,  // 10: wpcdb.v1.CreateCollectionRequest.config:type_name -> wpcdb.v1.CollectionConfig
+	10, // 11: wpcdb.v1.CreateCollectionRequest.feature_sample:type_name -> wpcdb.v1.FeatureSample
+	11, // 12: wpcdb.v1.CreateCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
+	11, // 13: wpcdb.v1.DescribeCollectionResponse.collection:type_name -> wpcdb.v1.CollectionInfo
+	11, // 14: wpcdb.v1.ListCollectionsResponse.collections:type_name -> wpcdb.v1.CollectionInfo
+	6,  // 15: wpcdb.v1.UpsertRequest.items:type_name -> wpcdb.v1.Item
+	21, // 16: wpcdb.v1.UpsertResponse.skipped:type_name -> wpcdb.v1.InvalidItem
+	6,  // 17: wpcdb.v1.UpsertBatchRequest.items:type_name -> wpcdb.v1.Item
+	21, // 18: wpcdb.v1.UpsertBatchResponse.skipped:type_name -> wpcdb.v1.InvalidItem
+	0,  // 19: wpcdb.v1.GetRequest.consistency:type_name -> wpcdb.v1.Consistency
+	6,  // 20: wpcdb.v1.GetResponse.item:type_name -> wpcdb.v1.Item
+	0,  // 21: wpcdb.v1.GetManyRequest.consistency:type_name -> wpcdb.v1.Consistency
+	6,  // 22: wpcdb.v1.GetManyResponse.items:type_name -> wpcdb.v1.Item
+	0,  // 23: wpcdb.v1.ScrollRequest.consistency:type_name -> wpcdb.v1.Consistency
+	6,  // 24: wpcdb.v1.ScrollResponse.items:type_name -> wpcdb.v1.Item
+	0,  // 25: wpcdb.v1.CountRequest.consistency:type_name -> wpcdb.v1.Consistency
+	56, // 26: wpcdb.v1.UpdateAttrsRequest.set:type_name -> wpcdb.v1.UpdateAttrsRequest.SetEntry
+	57, // 27: wpcdb.v1.UpdateAttrsResponse.attrs:type_name -> wpcdb.v1.UpdateAttrsResponse.AttrsEntry
+	5,  // 28: wpcdb.v1.SearchRequest.query:type_name -> wpcdb.v1.Cloud
+	0,  // 29: wpcdb.v1.SearchRequest.consistency:type_name -> wpcdb.v1.Consistency
+	58, // 30: wpcdb.v1.Hit.attrs:type_name -> wpcdb.v1.Hit.AttrsEntry
+	38, // 31: wpcdb.v1.SearchResponse.hits:type_name -> wpcdb.v1.Hit
+	39, // 32: wpcdb.v1.SearchResponse.stats:type_name -> wpcdb.v1.SearchStats
+	2,  // 33: wpcdb.v1.SearchResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
+	5,  // 34: wpcdb.v1.BatchSearchRequest.queries:type_name -> wpcdb.v1.Cloud
+	0,  // 35: wpcdb.v1.BatchSearchRequest.consistency:type_name -> wpcdb.v1.Consistency
+	40, // 36: wpcdb.v1.BatchSearchResponse.results:type_name -> wpcdb.v1.SearchResponse
+	5,  // 37: wpcdb.v1.RerankRequest.query:type_name -> wpcdb.v1.Cloud
+	0,  // 38: wpcdb.v1.RerankRequest.consistency:type_name -> wpcdb.v1.Consistency
+	38, // 39: wpcdb.v1.RerankResponse.hits:type_name -> wpcdb.v1.Hit
+	39, // 40: wpcdb.v1.RerankResponse.stats:type_name -> wpcdb.v1.SearchStats
+	2,  // 41: wpcdb.v1.RerankResponse.score_mode:type_name -> wpcdb.v1.ScoreMode
+	51, // 42: wpcdb.v1.ListSnapshotsResponse.snapshots:type_name -> wpcdb.v1.SnapshotInfo
+	5,  // 43: wpcdb.v1.CalibrateRequest.queries:type_name -> wpcdb.v1.Cloud
+	59, // 44: wpcdb.v1.CalibrateResponse.measured:type_name -> wpcdb.v1.CalibrateResponse.Measured
+	60, // 45: wpcdb.v1.Item.AttrsEntry.value:type_name -> google.protobuf.Value
+	60, // 46: wpcdb.v1.UpdateAttrsRequest.SetEntry.value:type_name -> google.protobuf.Value
+	60, // 47: wpcdb.v1.UpdateAttrsResponse.AttrsEntry.value:type_name -> google.protobuf.Value
+	60, // 48: wpcdb.v1.Hit.AttrsEntry.value:type_name -> google.protobuf.Value
+	12, // 49: wpcdb.v1.WPCDBService.CreateCollection:input_type -> wpcdb.v1.CreateCollectionRequest
+	14, // 50: wpcdb.v1.WPCDBService.DescribeCollection:input_type -> wpcdb.v1.DescribeCollectionRequest
+	16, // 51: wpcdb.v1.WPCDBService.ListCollections:input_type -> wpcdb.v1.ListCollectionsRequest
+	18, // 52: wpcdb.v1.WPCDBService.DropCollection:input_type -> wpcdb.v1.DropCollectionRequest
+	20, // 53: wpcdb.v1.WPCDBService.Upsert:input_type -> wpcdb.v1.UpsertRequest
+	23, // 54: wpcdb.v1.WPCDBService.UpsertBatch:input_type -> wpcdb.v1.UpsertBatchRequest
+	35, // 55: wpcdb.v1.WPCDBService.UpdateAttrs:input_type -> wpcdb.v1.UpdateAttrsRequest
+	25, // 56: wpcdb.v1.WPCDBService.Delete:input_type -> wpcdb.v1.DeleteRequest
+	27, // 57: wpcdb.v1.WPCDBService.Get:input_type -> wpcdb.v1.GetRequest
+	29, // 58: wpcdb.v1.WPCDBService.GetMany:input_type -> wpcdb.v1.GetManyRequest
+	31, // 59: wpcdb.v1.WPCDBService.Scroll:input_type -> wpcdb.v1.ScrollRequest
+	33, // 60: wpcdb.v1.WPCDBService.Count:input_type -> wpcdb.v1.CountRequest
+	37, // 61: wpcdb.v1.WPCDBService.Search:input_type -> wpcdb.v1.SearchRequest
+	41, // 62: wpcdb.v1.WPCDBService.BatchSearch:input_type -> wpcdb.v1.BatchSearchRequest
+	43, // 63: wpcdb.v1.WPCDBService.Rerank:input_type -> wpcdb.v1.RerankRequest
+	47, // 64: wpcdb.v1.WPCDBService.Snapshot:input_type -> wpcdb.v1.SnapshotRequest
+	49, // 65: wpcdb.v1.WPCDBService.ListSnapshots:input_type -> wpcdb.v1.ListSnapshotsRequest
+	52, // 66: wpcdb.v1.WPCDBService.Calibrate:input_type -> wpcdb.v1.CalibrateRequest
+	45, // 67: wpcdb.v1.WPCDBService.Import:input_type -> wpcdb.v1.ImportRequest
+	13, // 68: wpcdb.v1.WPCDBService.CreateCollection:output_type -> wpcdb.v1.CreateCollectionResponse
+	15, // 69: wpcdb.v1.WPCDBService.DescribeCollection:output_type -> wpcdb.v1.DescribeCollectionResponse
+	17, // 70: wpcdb.v1.WPCDBService.ListCollections:output_type -> wpcdb.v1.ListCollectionsResponse
+	19, // 71: wpcdb.v1.WPCDBService.DropCollection:output_type -> wpcdb.v1.DropCollectionResponse
+	22, // 72: wpcdb.v1.WPCDBService.Upsert:output_type -> wpcdb.v1.UpsertResponse
+	24, // 73: wpcdb.v1.WPCDBService.UpsertBatch:output_type -> wpcdb.v1.UpsertBatchResponse
+	36, // 74: wpcdb.v1.WPCDBService.UpdateAttrs:output_type -> wpcdb.v1.UpdateAttrsResponse
+	26, // 75: wpcdb.v1.WPCDBService.Delete:output_type -> wpcdb.v1.DeleteResponse
+	28, // 76: wpcdb.v1.WPCDBService.Get:output_type -> wpcdb.v1.GetResponse
+	30, // 77: wpcdb.v1.WPCDBService.GetMany:output_type -> wpcdb.v1.GetManyResponse
+	32, // 78: wpcdb.v1.WPCDBService.Scroll:output_type -> wpcdb.v1.ScrollResponse
+	34, // 79: wpcdb.v1.WPCDBService.Count:output_type -> wpcdb.v1.CountResponse
+	40, // 80: wpcdb.v1.WPCDBService.Search:output_type -> wpcdb.v1.SearchResponse
+	42, // 81: wpcdb.v1.WPCDBService.BatchSearch:output_type -> wpcdb.v1.BatchSearchResponse
+	44, // 82: wpcdb.v1.WPCDBService.Rerank:output_type -> wpcdb.v1.RerankResponse
+	48, // 83: wpcdb.v1.WPCDBService.Snapshot:output_type -> wpcdb.v1.SnapshotResponse
+	50, // 84: wpcdb.v1.WPCDBService.ListSnapshots:output_type -> wpcdb.v1.ListSnapshotsResponse
+	53, // 85: wpcdb.v1.WPCDBService.Calibrate:output_type -> wpcdb.v1.CalibrateResponse
+	46, // 86: wpcdb.v1.WPCDBService.Import:output_type -> wpcdb.v1.ImportResponse
+	68, // [68:87] is the sub-list for method output_type
+	49, // [49:68] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_wpcdb_v1_wpcdb_proto_init() }
@@ -3992,7 +4137,7 @@ func file_wpcdb_v1_wpcdb_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wpcdb_v1_wpcdb_proto_rawDesc), len(file_wpcdb_v1_wpcdb_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -1,0 +1,529 @@
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/internal/rpcerr"
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+)
+
+// group is this node's replica of one shard: a Raft node over the
+// shard's replicas whose committed entries (ReplicatedWrite) are applied,
+// in log order, to the shard's local collection.
+//
+// Three goroutines: the Raft loop (ticks, proposals, messages in, Ready:
+// save, send, hand committed entries on), the applier, and the sender
+// per peer node (Replicas.sendLoop). A write is proposed on the leader
+// only (a follower refuses it as Unavailable and the router retries at
+// the leader) and answered once its entry is applied on the leader, that
+// is after a majority saved it (synced) and the leader's apply succeeded.
+//
+// Applying again is harmless: every entry sets the state of the items it
+// names (an upsert replaces them, a delete removes them, an attribute
+// update sets and unsets names), so replaying any suffix of the log in
+// order over a state that already holds part of it ends in the same
+// state. That is why the applied index is recorded after the collection's
+// (synced) write without being atomic with it.
+type group struct {
+	r     *Replicas
+	name  string // the shard's local collection
+	key   string // the group's name: name@uid
+	coll  string
+	uid   string
+	shard int
+	peers []string // node IDs; Raft ID i+1 is peers[i]
+	self  uint64
+	st    *logStore
+	rn    *raft.RawNode
+
+	propC  chan proposal
+	readC  chan readRequest
+	recvC  chan *raftpb.Message
+	applyC chan []*raftpb.Entry
+	quit   chan struct{}
+	dead   chan struct{} // closed when the Raft loop ends (stop, or a failure)
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	nextID atomic.Uint64
+	wmu    sync.Mutex
+	wait   map[uint64]chan applied
+	reads  map[uint64]chan readIndex // by read request ID (nextID too)
+
+	smu      sync.Mutex
+	status   GroupStatus
+	advanced chan struct{} // closed and replaced when Applied grows
+	failed   error         // an apply failed for a reason not the request's: applying stopped
+}
+
+type proposal struct {
+	data []byte
+	done chan error
+}
+
+// readRequest asks the Raft loop for a read index.
+type readRequest struct {
+	id   uint64
+	done chan error
+}
+
+// readIndex is a read index's outcome.
+type readIndex struct {
+	index uint64
+	err   error
+}
+
+// applied is a write's outcome on the replica that proposed it.
+type applied struct {
+	resp proto.Message
+	err  error
+}
+
+func (r *Replicas) startGroup(m ShardMap, k int) (*group, error) {
+	s := m.Shards[k]
+	voters := make([]uint64, len(s.Replicas))
+	for i := range voters {
+		voters[i] = uint64(i) + 1
+	}
+	key := groupName(m, k)
+	st, appliedIndex, err := openLog(r.db, key, voters)
+	if err != nil {
+		return nil, err
+	}
+	g := &group{r: r, name: ShardName(m.Name, k), key: key, coll: m.Name, uid: m.UID, shard: k, peers: s.Replicas,
+		self: peerID(s, r.node.ID()), st: st,
+		propC: make(chan proposal), readC: make(chan readRequest), reads: map[uint64]chan readIndex{}, advanced: make(chan struct{}), recvC: make(chan *raftpb.Message, 4096), applyC: make(chan []*raftpb.Entry, 256),
+		quit: make(chan struct{}), dead: make(chan struct{}), wait: map[uint64]chan applied{}}
+	g.nextID.Store(randUint64())
+	g.status.Applied, g.status.Commit = appliedIndex, st.hs.GetCommit()
+	g.rn, err = raft.NewRawNode(&raft.Config{
+		ID: g.self, ElectionTick: electionTicks, HeartbeatTick: 1, Storage: st, Applied: appliedIndex,
+		MaxSizePerMsg: 4 << 20, MaxInflightMsgs: 64, MaxUncommittedEntriesSize: 1 << 30,
+		CheckQuorum: true, PreVote: true, Logger: raftLogger{r.log.With("group", key)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: group %s: %w", key, err)
+	}
+	g.wg.Add(2)
+	go g.loop()
+	go g.applier()
+	return g, nil
+}
+
+// stop ends the group's goroutines and fails its waiting writes.
+func (g *group) stop() {
+	g.once.Do(func() { close(g.quit) })
+	g.wg.Wait()
+	err := status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
+	g.failWaiting(err)
+	g.failReads(err)
+}
+
+// leads reports whether the group leads in term.
+func (g *group) leads(term uint64) bool {
+	g.smu.Lock()
+	defer g.smu.Unlock()
+	return g.status.Leader && g.status.Term == term
+}
+
+func (g *group) loop() {
+	defer g.wg.Done()
+	defer close(g.dead)
+	defer close(g.applyC)
+	tick := time.NewTicker(tickInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-g.quit:
+			return
+		case <-tick.C:
+			g.rn.Tick()
+		case p := <-g.propC:
+			if g.rn.BasicStatus().RaftState != raft.StateLeader {
+				p.done <- g.errNotLeader()
+			} else if err := g.rn.Propose(p.data); err != nil {
+				p.done <- status.Errorf(codes.Unavailable, "shard %d of collection %q: proposing: %v", g.shard, g.coll, err)
+			} else {
+				p.done <- nil
+			}
+		case rq := <-g.readC:
+			if g.rn.BasicStatus().RaftState != raft.StateLeader {
+				rq.done <- g.errNotLeader()
+			} else {
+				g.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, rq.id))
+				rq.done <- nil
+			}
+		case m := <-g.recvC:
+			g.rn.Step(m) // a message of another term or group state is ignored
+		}
+		for g.rn.HasReady() {
+			if err := g.ready(g.rn.Ready()); err != nil {
+				g.r.log.Error("cluster: shard replica stops: saving its Raft log", "group", g.key, "err", err)
+				g.smu.Lock()
+				g.failed = fmt.Errorf("saving the Raft log: %w", err) // writes are refused from now on
+				g.status.Leader = false
+				g.smu.Unlock()
+				err := status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped: saving its Raft log: %v", g.shard, g.coll, g.r.node.ID(), err)
+				g.failWaiting(err)
+				g.failReads(err)
+				return
+			}
+		}
+	}
+}
+
+// ready handles one Ready: the log and hard state are saved (synced)
+// before the messages go out, then committed entries go to the applier.
+func (g *group) ready(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		bs := g.rn.BasicStatus()
+		lead := rd.SoftState.RaftState == raft.StateLeader
+		g.smu.Lock()
+		was := g.status.Leader
+		g.status.Leader, g.status.Term = lead, bs.GetTerm()
+		g.smu.Unlock()
+		if was && !lead {
+			g.failReads(status.Errorf(codes.Unavailable, "shard %d of collection %q: node %q lost the leadership during a strong read; retry", g.shard, g.coll, g.r.node.ID()))
+			g.failWaiting(status.Errorf(codes.Unavailable, "shard %d of collection %q: node %q lost the leadership while the write was in flight (it may or may not be applied); retry", g.shard, g.coll, g.r.node.ID()))
+		}
+		if lead && !was {
+			// Raft appended an empty entry of the new term on becoming
+			// the leader: the last of the log (this Ready's entries end
+			// with it, or it is saved already).
+			from, _ := g.st.LastIndex()
+			if n := len(rd.Entries); n > 0 {
+				from = rd.Entries[n-1].GetIndex()
+			}
+			g.r.wg.Add(1)
+			go g.r.publishLeader(g, bs.GetTerm(), from)
+		}
+	}
+	for _, rs := range rd.ReadStates {
+		if len(rs.RequestCtx) != 8 {
+			continue
+		}
+		id := binary.BigEndian.Uint64(rs.RequestCtx)
+		g.wmu.Lock()
+		if ch, ok := g.reads[id]; ok {
+			ch <- readIndex{index: rs.Index}
+			delete(g.reads, id)
+		}
+		g.wmu.Unlock()
+	}
+	if err := g.st.save(rd.Entries, rd.HardState, raft.MustSync(rd.HardState, g.st.hs, len(rd.Entries))); err != nil {
+		return err
+	}
+	if rd.HardState != nil && rd.HardState.GetCommit() > 0 {
+		g.smu.Lock()
+		g.status.Commit = rd.HardState.GetCommit()
+		g.smu.Unlock()
+	}
+	for _, m := range rd.Messages {
+		to := m.GetTo()
+		if to == 0 || int(to) > len(g.peers) {
+			continue
+		}
+		data, err := proto.Marshal(m)
+		if err != nil {
+			return err
+		}
+		g.r.send(g.peers[to-1], &pb.RaftMessage{Group: g.key, Message: data})
+	}
+	if len(rd.CommittedEntries) > 0 {
+		select {
+		case g.applyC <- rd.CommittedEntries:
+		case <-g.quit:
+			return nil
+		}
+	}
+	g.rn.Advance(rd)
+	return nil
+}
+
+// write proposes w and waits until it is applied here.
+func (g *group) write(ctx context.Context, w *pb.ReplicatedWrite) (proto.Message, error) {
+	g.smu.Lock()
+	lead, failed := g.status.Leader, g.failed
+	g.smu.Unlock()
+	if failed != nil {
+		return nil, status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped applying: %v", g.shard, g.coll, g.r.node.ID(), failed)
+	}
+	if !lead {
+		return nil, g.errNotLeader()
+	}
+	id := g.nextID.Add(1)
+	w.Proposal = id
+	data, err := proto.Marshal(w)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan applied, 1)
+	g.wmu.Lock()
+	g.wait[id] = ch
+	g.wmu.Unlock()
+	forget := func() {
+		g.wmu.Lock()
+		delete(g.wait, id)
+		g.wmu.Unlock()
+	}
+	p := proposal{data: data, done: make(chan error, 1)}
+	select {
+	case g.propC <- p:
+	case <-g.dead:
+		forget()
+		return nil, status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
+	case <-ctx.Done():
+		forget()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	if err := <-p.done; err != nil {
+		forget()
+		return nil, err
+	}
+	select {
+	case a := <-ch:
+		return a.resp, a.err
+	case <-ctx.Done():
+		forget()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+}
+
+// linearize makes a strong read possible here: the group must lead; it
+// confirms its leadership with a majority (a Raft read index) and waits
+// until it has applied up to that index, so the local collection holds
+// every write acknowledged before the call.
+func (g *group) linearize(ctx context.Context) error {
+	id := g.nextID.Add(1)
+	ch := make(chan readIndex, 1)
+	g.wmu.Lock()
+	g.reads[id] = ch
+	g.wmu.Unlock()
+	forget := func() {
+		g.wmu.Lock()
+		delete(g.reads, id)
+		g.wmu.Unlock()
+	}
+	rq := readRequest{id: id, done: make(chan error, 1)}
+	select {
+	case g.readC <- rq:
+	case <-g.dead:
+		forget()
+		return status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
+	case <-ctx.Done():
+		forget()
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	if err := <-rq.done; err != nil {
+		forget()
+		return err
+	}
+	var ri readIndex
+	select {
+	case ri = <-ch:
+	case <-ctx.Done():
+		forget()
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	if ri.err != nil {
+		return ri.err
+	}
+	for {
+		g.smu.Lock()
+		done, adv, failed := g.status.Applied >= ri.index, g.advanced, g.failed
+		g.smu.Unlock()
+		if done {
+			return nil
+		}
+		if failed != nil {
+			return status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped applying: %v", g.shard, g.coll, g.r.node.ID(), failed)
+		}
+		select {
+		case <-adv:
+		case <-g.dead:
+			return status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+func (g *group) failReads(err error) {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	for id, ch := range g.reads {
+		ch <- readIndex{err: err}
+		delete(g.reads, id)
+	}
+}
+
+func (g *group) failWaiting(err error) {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	for id, ch := range g.wait {
+		ch <- applied{err: err}
+		delete(g.wait, id)
+	}
+}
+
+// applier applies committed entries in order and records the applied
+// index after each batch.
+func (g *group) applier() {
+	defer g.wg.Done()
+	for ents := range g.applyC {
+		g.smu.Lock()
+		failed := g.failed
+		g.smu.Unlock()
+		if failed != nil {
+			continue
+		}
+		var last uint64
+		for _, e := range ents {
+			if e.GetType() == raftpb.EntryNormal && len(e.GetData()) > 0 {
+				if err := g.apply(e); err != nil {
+					if g.r.ctx.Err() == nil {
+						g.r.log.Error("cluster: shard replica stops applying", "group", g.key, "index", e.GetIndex(), "err", err)
+					}
+					g.smu.Lock()
+					g.failed = err
+					close(g.advanced) // strong reads waiting see the failure
+					g.advanced = make(chan struct{})
+					g.smu.Unlock()
+					break
+				}
+			}
+			last = e.GetIndex()
+		}
+		if last == 0 {
+			continue
+		}
+		if err := g.st.setApplied(last); err != nil {
+			g.r.log.Error("cluster: recording the applied index", "group", g.key, "err", err)
+		}
+		g.smu.Lock()
+		g.status.Applied = last
+		close(g.advanced)
+		g.advanced = make(chan struct{})
+		g.smu.Unlock()
+	}
+}
+
+// apply applies one entry to the local collection and answers its
+// proposer if it is waiting here. A write the collection refuses for
+// itself (the same on every replica, changing nothing: an update of an
+// unknown item) is answered with that error and the log goes on; any
+// other failure (the disk, the node stopping) stops applying and is
+// returned.
+func (g *group) apply(e *raftpb.Entry) error {
+	w := &pb.ReplicatedWrite{}
+	if err := proto.Unmarshal(e.GetData(), w); err != nil {
+		return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+	}
+	ctx := g.r.ctx
+	var (
+		resp proto.Message
+		err  error
+	)
+	switch op := w.GetWrite().(type) {
+	case *pb.ReplicatedWrite_Upsert:
+		resp, err = g.r.local.UpsertBatch(ctx, op.Upsert)
+	case *pb.ReplicatedWrite_LoadDone:
+		resp, err = g.loadDone(ctx)
+	case *pb.ReplicatedWrite_Delete:
+		resp, err = g.r.local.Delete(ctx, op.Delete)
+	case *pb.ReplicatedWrite_UpdateAttrs:
+		resp, err = g.r.local.UpdateAttrs(ctx, op.UpdateAttrs)
+	default:
+		return fmt.Errorf("entry %d: no write", e.GetIndex())
+	}
+	if err != nil {
+		if !requestError(err) {
+			return err
+		}
+		err = rpcerr.Status(err) // as one node answers it
+	}
+	g.wmu.Lock()
+	ch, ok := g.wait[w.GetProposal()]
+	delete(g.wait, w.GetProposal())
+	g.wmu.Unlock()
+	if ok {
+		ch <- applied{resp: resp, err: err}
+	}
+	return nil
+}
+
+// requestError reports an error a collection gives for the request
+// itself, the same on every replica. The local service's errors are the
+// core's (the server's interceptor makes them statuses, and it is not
+// between the applier and the service): a missing item is one, a missing
+// collection is not (the replica lacks its shard). A batch larger than
+// the server's whole in-flight budget would be one (nodes run with the
+// same budget; one node refuses such a batch too), so that it could not
+// stop every replica of a shard from applying; today the service's
+// UpsertBatch, which applies upserts, does not take part in the budget.
+func requestError(err error) bool {
+	if errors.Is(err, wpcdb.ErrCollectionNotFound) {
+		return false
+	}
+	if errors.Is(err, wpcdb.ErrInvalidArgument) || errors.Is(err, wpcdb.ErrNotFound) || errors.Is(err, wpcdb.ErrFailedPrecondition) ||
+		errors.Is(err, wpcdb.ErrIncompatible) || errors.Is(err, wpcdb.ErrResourceExhausted) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.OutOfRange, codes.ResourceExhausted:
+		return true
+	}
+	return false
+}
+
+// loadDone ends a load as one node ends an Upsert stream (it calibrates
+// the first stage when the shard has grown enough): through the local
+// service's Upsert, as a stream of one empty batch.
+func (g *group) loadDone(ctx context.Context) (*pb.UpsertResponse, error) {
+	s := &oneBatch{ctx: ctx, req: &pb.UpsertRequest{Collection: g.name}}
+	if err := g.r.local.Upsert(s); err != nil {
+		return nil, err
+	}
+	if s.resp == nil {
+		return nil, errors.New("upsert: no answer")
+	}
+	return s.resp, nil
+}
+
+// oneBatch is an Upsert server stream that carries one batch.
+type oneBatch struct {
+	grpc.ServerStream
+	ctx  context.Context
+	req  *pb.UpsertRequest
+	resp *pb.UpsertResponse
+}
+
+func (s *oneBatch) Context() context.Context { return s.ctx }
+
+func (s *oneBatch) Recv() (*pb.UpsertRequest, error) {
+	if r := s.req; r != nil {
+		s.req = nil
+		return r, nil
+	}
+	return nil, io.EOF
+}
+
+func (s *oneBatch) Send(r *pb.UpsertResponse) error {
+	s.resp = r
+	return nil
+}
