@@ -142,6 +142,9 @@ func (c *Collection) savedIndexStatus() IndexStatus {
 		if sm, err := firststage.SavedMap(saved, c.sim, c.features); err == nil {
 			if s, ok, err := index.SavedTieredStatus(saved); err == nil && ok && s.Dim == sm.Dim() {
 				m = sm
+				if sm.Representation().Kind == firststage.Points {
+					st.Points = c.savedPointStatus(saved) // pointstage.go
+				}
 				st.InGraph = min(s.InGraph, n)
 				st.Buffered = n - st.InGraph
 				if s.HasGraph {

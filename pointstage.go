@@ -120,7 +120,25 @@ func pointStatus(st *firststage.Stage) *PointIndexStatus {
 	if st.Points == nil {
 		return nil
 	}
-	s := st.Points.Stats()
+	return pointStatusOf(st.Points.Stats())
+}
+
+// savedPointStatus describes the saved point index of a stage not loaded
+// (nil without one, or when it cannot be read), its counts read from the
+// postings' item entries.
+func (c *Collection) savedPointStatus(saved *storage.SavedIndex) *PointIndexStatus {
+	x, err := firststage.SavedPoints(saved, c.coll)
+	if err != nil || x == nil {
+		return nil
+	}
+	s, err := x.StoredStats()
+	if err != nil {
+		return nil
+	}
+	return pointStatusOf(s)
+}
+
+func pointStatusOf(s pointindex.Stats) *PointIndexStatus {
 	ps := &PointIndexStatus{Centroids: s.Centroids, Bits: s.Bits, Items: s.Items, Points: s.Points,
 		DiskBytes: s.DiskBytes, ResidentBytes: s.ResidentBytes, Drift: s.Drift}
 	if s.Points > 0 {

@@ -118,8 +118,9 @@ func TestMaxSimPointIndex(t *testing.T) {
 	if c, err = db.Collection("m"); err != nil {
 		t.Fatal(err)
 	}
-	if st := c.IndexStatus(); st.Representation != "points" || st.Loaded {
-		t.Fatalf("reopened, before a search: %+v, want the saved representation points, not loaded", st)
+	if st := c.IndexStatus(); st.Representation != "points" || st.Loaded || st.Points == nil ||
+		st.Points.Items != before.Items || st.Points.Points != before.Points {
+		t.Fatalf("reopened, before a search: %+v (points %+v), want the saved representation points, not loaded, with %+v's counts", st, st.Points, before)
 	}
 	late := queries[1]
 	if err := c.Upsert(ctx, []wpcdb.Item{{ID: "late", Cloud: late}}); err != nil {

@@ -217,3 +217,15 @@ func loadSavedPoints(saved *storage.SavedIndex, st *Stage, coll *storage.Coll) e
 	st.Points = x
 	return nil
 }
+
+// SavedPoints reads a saved index's point index (nil when it has none),
+// unsynced: its counts are zero (pointindex.Index.StoredStats reads them
+// from the store). For describing a collection whose stage is not loaded.
+func SavedPoints(saved *storage.SavedIndex, coll *storage.Coll) (*pointindex.Index, error) {
+	r, size, err := saved.OpenBlob(pointsBlobName)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	defer r.Close()
+	return pointindex.Read(r, size, PointStore(coll))
+}

@@ -511,6 +511,23 @@ func (x *Index) Stats() Stats {
 		BytesPerPoint: postingBytes(x.qz.nbytes), DiskBytes: disk, ResidentBytes: res, MaxResidualError: x.maxErr, Drift: drift}
 }
 
+// StoredStats is Stats with the items and points counted from the store
+// (an index read but not synced has zero counts; the store's may include
+// items deleted since, until a sync).
+func (x *Index) StoredStats() (Stats, error) {
+	st := x.Stats()
+	st.Items, st.Points = 0, 0
+	var maxIID uint32
+	err := x.store.Items(x.gen, func(iid, n uint32) error {
+		st.Items++
+		st.Points += int(n)
+		maxIID = max(maxIID, iid)
+		return nil
+	})
+	st.ResidentBytes = int64(4*(len(x.cents)+len(x.qz.cut)+len(x.qz.val))) + 4*int64(maxIID+1)
+	return st, err
+}
+
 // Count returns the items and points indexed.
 func (x *Index) Count() (items, points int) {
 	x.mu.Lock()
