@@ -11,6 +11,7 @@ import (
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/internal/simd"
+	"github.com/wpcdb/wpcdb/pointindex"
 	"github.com/wpcdb/wpcdb/query"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -37,6 +38,7 @@ type Collection struct {
 	// exactly the writes up to the epoch saved with it.
 	indexMu sync.RWMutex
 	calib   calibration
+	retrain pointRetrain // pointretrain.go
 }
 
 // featurizer computes a cloud's φ (wpcsim.FeatureMap).
@@ -83,6 +85,28 @@ type IndexStatus struct {
 	// index's, read from its header, and every other item counts as
 	// buffered (writes since the save are replayed into the buffer).
 	Loaded bool `json:"loaded"`
+	// Points describes maxsim's point index when the stage has one
+	// (loaded): its postings are in Pebble, read on demand.
+	Points *PointIndexStatus `json:"points,omitempty"`
+}
+
+// PointIndexStatus describes a point index (package pointindex).
+type PointIndexStatus struct {
+	Centroids int `json:"centroids"`
+	Bits      int `json:"bits"`
+	Items     int `json:"items"`
+	Points    int `json:"points"`
+	// DiskBytes is the postings' size on disk (Pebble's estimate: tables,
+	// not the memtable), ResidentBytes the memory the index holds
+	// (centroids, residual buckets, a count per item); the per-point
+	// figures divide them by Points.
+	DiskBytes             int64   `json:"disk_bytes"`
+	ResidentBytes         int64   `json:"resident_bytes"`
+	DiskBytesPerPoint     float64 `json:"disk_bytes_per_point"`
+	ResidentBytesPerPoint float64 `json:"resident_bytes_per_point"`
+	// Drift is the mean residual norm of the points written since training
+	// over the training sample's (pointindex.Index.Drift).
+	Drift float64 `json:"drift"`
 }
 
 // IndexStatus returns the first stage's state, without loading it.
@@ -101,6 +125,7 @@ func (c *Collection) IndexStatus() IndexStatus {
 	if idx.HasGraph() {
 		st.Kind = "hnsw"
 	}
+	st.Points = pointStatus(cur) // pointstage.go
 	return st
 }
 
@@ -117,6 +142,9 @@ func (c *Collection) savedIndexStatus() IndexStatus {
 		if sm, err := firststage.SavedMap(saved, c.sim, c.features); err == nil {
 			if s, ok, err := index.SavedTieredStatus(saved); err == nil && ok && s.Dim == sm.Dim() {
 				m = sm
+				if sm.Representation().Kind == firststage.Points {
+					st.Points = c.savedPointStatus(saved) // pointstage.go
+				}
 				st.InGraph = min(s.InGraph, n)
 				st.Buffered = n - st.InGraph
 				if s.HasGraph {
@@ -228,12 +256,17 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 	if st != nil {
 		c.mapFeatures(writes, phis, errs, needOf(st.Map))
 	}
+	posts := encodePoints(st, writes, errs, c.db.opts.Parallelism) // pointstage.go
 	keep := writes[:0]
 	var keepPhi [][]float32
+	var keepPosts []pointindex.Postings
 	for i, err := range errs {
 		if err == nil {
 			keep = append(keep, writes[i])
 			keepPhi = append(keepPhi, phis[i])
+			if posts != nil {
+				keepPosts = append(keepPosts, posts[i])
+			}
 			continue
 		}
 		bad := NewInvalidItem(i, items[i].ID, err)
@@ -250,19 +283,19 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 		if err != nil {
 			return UpsertResult{}, err
 		}
+		c.notePointWrites(iids) // pointretrain.go
 		if st != nil {
 			var v []float32
 			for i, w := range keep {
 				if st.Points != nil {
-					if err := st.Points.Add(iids[i], w.Cloud); err != nil {
-						c.db.opts.Logger.Error("point index refused a validated item", "collection", c.Name(), "err", err)
-					}
+					st.Points.Added(iids[i], keepPosts[i]) // written in the items' batch
 				}
 				v = st.Map.AppendItem(v[:0], w.Self, keepPhi[i])
 				st.Index.Add(iids[i], v)
 			}
 		}
-		defer c.maybeCalibrate() // starts a goroutine, which waits for indexMu
+		defer c.maybeCalibrate()     // starts a goroutine, which waits for indexMu
+		defer c.maybeRetrainPoints() // pointretrain.go, likewise
 	}
 	res.Written = len(keep)
 	return res, nil
@@ -435,6 +468,7 @@ func (c *Collection) Delete(ctx context.Context, ids ...string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	c.notePointWrites(iids)
 	if c.first != nil {
 		for _, iid := range iids {
 			c.first.remove(iid)
@@ -467,7 +501,14 @@ func (c *Collection) Parallelism() int { return c.db.opts.Parallelism }
 // to take traffic, or a benchmark comparing with systems that hold their
 // data in memory, warms first instead of paying Pebble reads on the first
 // searches. Writes meanwhile are safe (a cloud they change is not cached
-// stale).
+// stale). A loaded point index's postings are read once too, into
+// Pebble's block cache.
 func (c *Collection) Warm(ctx context.Context) (int, error) {
-	return c.coll.WarmCache(ctx)
+	n, err := c.coll.WarmCache(ctx)
+	if err == nil && c.first != nil {
+		if st := c.first.stage(); st != nil && st.Points != nil {
+			err = st.Points.Warm() // its postings into Pebble's block cache
+		}
+	}
+	return n, err
 }

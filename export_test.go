@@ -64,3 +64,25 @@ func PhiForTest(c *Collection, iid uint32) ([]float32, error) {
 	})
 	return out, err
 }
+
+// PointSearchForTest runs the collection's point index's candidate search
+// alone (pointindex.Index.Search) for q with depth r.
+func PointSearchForTest(c *Collection, q wpcsim.Cloud, r int) error {
+	s, err := c.first.ensure()
+	if err != nil {
+		return err
+	}
+	_, err = s.Points.Search(q, r, nil, pointindex.Params{})
+	return err
+}
+
+// SetPointRetrainHookForTest sets a function a retrain runs between its
+// build and its swap.
+func SetPointRetrainHookForTest(c *Collection, hook func()) { c.retrain.hook = hook }
+
+// WaitBackgroundForTest waits for the collection's background calibration
+// and retrain.
+func WaitBackgroundForTest(c *Collection) { c.calib.wg.Wait() }
+
+// PointGensForTest lists the generations of point postings in storage.
+func PointGensForTest(c *Collection) ([]uint32, error) { return c.coll.PointGens() }

@@ -165,7 +165,7 @@ func (f *firstStage) remove(iid uint32) {
 	if s := f.stage(); s != nil {
 		s.Index.Delete(iid)
 		if s.Points != nil {
-			s.Points.Delete(iid)
+			s.Points.Removed(iid) // storage deleted its postings with the item
 		}
 	}
 }

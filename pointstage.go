@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/wpcdb/wpcdb/firststage"
+	"github.com/wpcdb/wpcdb/internal/parallel"
+	"github.com/wpcdb/wpcdb/pointindex"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -38,14 +40,31 @@ func (c *Collection) calibrationDepth() int {
 	return c.engine.DefaultDepth(10)
 }
 
-// attachPoints builds the point index of a stage whose representation is
-// firststage.Points from every live item's stored cloud (the index is
-// derived state, rebuilt when the stage is loaded). The caller holds
-// indexMu exclusively, so no write is missed. When the collection has
-// become too small to train on, the stage keeps its FDE alone.
+// attachPoints gives a stage whose representation is firststage.Points
+// its point index: a loaded one (its centroids, from the saved first
+// stage) is synced with the live items (pointindex.Index.Sync: items
+// written while no index was loaded get their postings), otherwise one is
+// built from every live item's stored cloud under a new generation of
+// postings. Either way the postings of other generations (an index
+// replaced, or a build cut short) are deleted. The caller holds indexMu
+// exclusively, so no write is missed. When the collection has become too
+// small to train on, the stage keeps its FDE alone.
 func (c *Collection) attachPoints(st *firststage.Stage) error {
-	if st.Map.Representation().Kind != firststage.Points || st.Points != nil {
-		return nil
+	if st.Map.Representation().Kind != firststage.Points {
+		return c.coll.DropPointGens(noPointGen) // e.g. a switch back to the FDE
+	}
+	read := func(iid uint32) (wpcsim.Cloud, bool, error) {
+		rec, err := c.coll.ReadCloud(iid, nil)
+		if errors.Is(err, storage.ErrNotFound) {
+			return wpcsim.Cloud{}, false, nil
+		}
+		return rec.Cloud, err == nil, err
+	}
+	if st.Points != nil {
+		if err := st.Points.Sync(c.coll.Live(), read); err != nil {
+			return err
+		}
+		return c.coll.DropPointGens(st.Points.Gen())
 	}
 	live := c.coll.Live()
 	src := func(fn func(uint32, wpcsim.Cloud) error) error {
@@ -66,22 +85,90 @@ func (c *Collection) attachPoints(st *firststage.Stage) error {
 		}
 		return nil
 	}
+	gens, err := c.coll.PointGens()
+	if err != nil {
+		return err
+	}
+	gen := uint32(0)
+	if len(gens) > 0 {
+		gen = gens[len(gens)-1] + 1
+	}
 	cfg := c.Config()
-	x, err := firststage.BuildPoints(cfg.Dim, src, cfg.Features.Seed, c.db.opts.Parallelism)
+	x, err := firststage.BuildPoints(cfg.Dim, src, cfg.Features.Seed, c.db.opts.Parallelism, firststage.PointStore(c.coll), gen)
 	if err != nil {
 		c.db.opts.Logger.Warn("point index not built; the FDE serves the first stage", "collection", c.Name(), "err", err)
-		return nil
+		return c.coll.DropPointGens(gen)
 	}
 	st.Points = x
-	return nil
+	return c.coll.DropPointGens(gen)
 }
+
+// noPointGen is a generation no index has: DropPointGens(noPointGen)
+// deletes every point posting.
+const noPointGen = ^uint32(0)
 
 // pointBytes is the resident memory of a stage's point index (0 without).
 func pointBytes(st *firststage.Stage) int64 {
 	if st.Points == nil {
 		return 0
 	}
-	return st.Points.Stats().Bytes
+	return st.Points.Stats().ResidentBytes
+}
+
+// pointStatus describes a stage's point index (nil without).
+func pointStatus(st *firststage.Stage) *PointIndexStatus {
+	if st.Points == nil {
+		return nil
+	}
+	return pointStatusOf(st.Points.Stats())
+}
+
+// savedPointStatus describes the saved point index of a stage not loaded
+// (nil without one, or when it cannot be read), its counts read from the
+// postings' item entries.
+func (c *Collection) savedPointStatus(saved *storage.SavedIndex) *PointIndexStatus {
+	x, err := firststage.SavedPoints(saved, c.coll)
+	if err != nil || x == nil {
+		return nil
+	}
+	s, err := x.StoredStats()
+	if err != nil {
+		return nil
+	}
+	return pointStatusOf(s)
+}
+
+func pointStatusOf(s pointindex.Stats) *PointIndexStatus {
+	ps := &PointIndexStatus{Centroids: s.Centroids, Bits: s.Bits, Items: s.Items, Points: s.Points,
+		DiskBytes: s.DiskBytes, ResidentBytes: s.ResidentBytes, Drift: s.Drift}
+	if s.Points > 0 {
+		ps.DiskBytesPerPoint = float64(s.DiskBytes) / float64(s.Points)
+		ps.ResidentBytesPerPoint = float64(s.ResidentBytes) / float64(s.Points)
+	}
+	return ps
+}
+
+// encodePoints sets the point postings of the prepared writes (those whose
+// errs are nil) for stage st's point index, so that storage writes them in
+// the items' batch.
+func encodePoints(st *firststage.Stage, writes []storage.ItemWrite, errs []error, parallelism int) []pointindex.Postings {
+	if st == nil || st.Points == nil {
+		return nil
+	}
+	ps := make([]pointindex.Postings, len(writes))
+	parallel.For(len(writes), parallelism, func(i int) {
+		if errs[i] != nil {
+			return
+		}
+		p, err := st.Points.Encode(writes[i].Cloud)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		ps[i] = p
+		writes[i].Points = firststage.ToStorage(st.Points.Gen(), p)
+	})
+	return ps
 }
 
 // UseFirstStage switches a maxsim collection's first stage to kind, "fde"

@@ -14,8 +14,8 @@ import (
 
 // TestCrashPointIndex: a maxsim collection on the point index saves it
 // (SaveIndexes), goes on writing and deleting, and crash clones taken
-// between the writes reopen with the saved point index brought up to date
-// by the change log: every acknowledged item is found through the point
+// between the writes reopen with the saved point index (its centroids; the
+// postings are in Pebble, written in the items' batches): every acknowledged item is found through the point
 // index by its own cloud, and no deleted item is returned.
 func TestCrashPointIndex(t *testing.T) {
 	const seed = 61
@@ -80,6 +80,11 @@ func verifyPointsCrashed(t *testing.T, fs vfs.FS, round int, live map[string]wpc
 	defer db.Close()
 	if c.Count() != len(live) {
 		t.Fatalf("round %d: %d items after the crash, want %d", round, c.Count(), len(live))
+	}
+	// The point index holds exactly the live items: their postings were
+	// written (and deleted) in the items' batches, or synced on load.
+	if st, ok := wpcdb.PointStatsForTest(c); !ok || st.Items != len(live) {
+		t.Fatalf("round %d: point index %+v (%v), want %d items", round, st, ok, len(live))
 	}
 	// The newest items (written after any save) and a few older ones.
 	for i := next - 1; i >= 0 && i >= next-40; i -= 3 {

@@ -166,8 +166,12 @@ func (cfg RunConfig) search(ctx context.Context, w *workload, dataDir string, re
 		return nil, err
 	}
 	st := c.IndexStatus()
-	rep.Config["first_stage"] = map[string]any{"representation": st.Representation, "dim": st.Dim, "recall": st.Recall, "kind": st.Kind,
+	firstStage := map[string]any{"representation": st.Representation, "dim": st.Dim, "recall": st.Recall, "kind": st.Kind,
 		"first_stage_bytes": st.FirstStageBytes, "warmed_clouds": warmed}
+	if st.Points != nil {
+		firstStage["points"] = st.Points
+	}
+	rep.Config["first_stage"] = firstStage
 	fmt.Fprintf(cfg.Log, "wpcdb: first stage %s (%d floats per item, calibrated recall@10 %.3f), %s index; %d clouds warmed into the cache\n",
 		st.Representation, st.Dim, st.Recall, st.Kind, warmed)
 	truth, info, err := cfg.groundTruth(ctx, c, w)

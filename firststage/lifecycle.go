@@ -120,7 +120,7 @@ func LoadSaved(coll *storage.Coll, vecs Vectors, sim *wpcsim.Similarity, feat Fe
 		return nil, false, fmt.Errorf("saved index has dimension %d and metric %s, its map %d and %s", idx.Dim(), idx.Metric(), m.Dim(), m.Metric())
 	}
 	st = &Stage{Map: m, Index: idx}
-	if err := loadSavedPoints(saved, st, coll.Config().Dim); err != nil {
+	if err := loadSavedPoints(saved, st, coll); err != nil {
 		idx.Stop()
 		return nil, false, err
 	}
@@ -128,9 +128,6 @@ func LoadSaved(coll *storage.Coll, vecs Vectors, sim *wpcsim.Similarity, feat Fe
 	var written []uint32
 	err = coll.ChangesSince(saved.Epoch, func(iid uint32) error {
 		replayed++
-		if err := replayPoint(coll, st, iid); err != nil {
-			return err
-		}
 		if !coll.IsLive(iid) {
 			idx.Delete(iid)
 			return nil
@@ -195,10 +192,13 @@ func savePoints(save *storage.IndexSave, st *Stage) error {
 }
 
 // loadSavedPoints reads the saved point index of a stage whose
-// representation is points; without one (saved before it existed), the
+// representation is points (its centroids and buckets; the postings are
+// in Pebble, and the caller syncs them with the live items: see
+// pointindex.Index.Sync); without one (saved before it existed), the
 // caller builds it after the load. A damaged one is an error: the caller
 // rebuilds the whole stage from the items.
-func loadSavedPoints(saved *storage.SavedIndex, st *Stage, dim int) error {
+func loadSavedPoints(saved *storage.SavedIndex, st *Stage, coll *storage.Coll) error {
+	dim := coll.Config().Dim
 	if st.Map.Representation().Kind != Points {
 		return nil
 	}
@@ -207,7 +207,7 @@ func loadSavedPoints(saved *storage.SavedIndex, st *Stage, dim int) error {
 		return err
 	}
 	defer r.Close()
-	x, err := pointindex.Read(r, size)
+	x, err := pointindex.Read(r, size, PointStore(coll))
 	if err != nil {
 		return err
 	}
@@ -218,19 +218,14 @@ func loadSavedPoints(saved *storage.SavedIndex, st *Stage, dim int) error {
 	return nil
 }
 
-// replayPoint brings a loaded point index up to date with a write of the
-// change log: the item's current cloud, or its deletion.
-func replayPoint(coll *storage.Coll, st *Stage, iid uint32) error {
-	if st.Points == nil {
-		return nil
+// SavedPoints reads a saved index's point index (nil when it has none),
+// unsynced: its counts are zero (pointindex.Index.StoredStats reads them
+// from the store). For describing a collection whose stage is not loaded.
+func SavedPoints(saved *storage.SavedIndex, coll *storage.Coll) (*pointindex.Index, error) {
+	r, size, err := saved.OpenBlob(pointsBlobName)
+	if err != nil || r == nil {
+		return nil, err
 	}
-	if !coll.IsLive(iid) {
-		st.Points.Delete(iid)
-		return nil
-	}
-	rec, err := coll.ReadCloud(iid, nil)
-	if err != nil {
-		return err
-	}
-	return st.Points.Add(iid, rec.Cloud)
+	defer r.Close()
+	return pointindex.Read(r, size, PointStore(coll))
 }

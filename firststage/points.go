@@ -57,9 +57,10 @@ func PointsApply(sim *wpcsim.Similarity, maxPoints int) bool {
 }
 
 // BuildPoints builds the point index of the clouds of src (every live
-// item of a collection) with the default options, seeded by seed.
-func BuildPoints(d int, src pointindex.Source, seed uint64, parallelism int) (*pointindex.Index, error) {
-	return pointindex.Build(d, src, pointindex.Options{Seed: seed, Parallelism: parallelism})
+// item of a collection) with the default options, seeded by seed, its
+// postings written to store (nil: memory) under generation gen.
+func BuildPoints(d int, src pointindex.Source, seed uint64, parallelism int, store pointindex.Store, gen uint32) (*pointindex.Index, error) {
+	return pointindex.Build(d, src, pointindex.Options{Seed: seed, Parallelism: parallelism, Store: store, Gen: gen})
 }
 
 // maxSimQueryPoints bounds a held-out maxsim query: a query's length does
@@ -98,7 +99,7 @@ func rankPoints(ctx context.Context, items Items, d int, sample []sampled, queri
 		}
 		return ctx.Err()
 	}
-	x, err := BuildPoints(d, src, o.Seed, o.Parallelism)
+	x, err := BuildPoints(d, src, o.Seed, o.Parallelism, nil, 0) // in memory
 	if err != nil {
 		return nil, err
 	}

@@ -22,59 +22,66 @@
 // buckets cut at the quantiles of the dimension's residuals, each decoded
 // to the mean of the training values in it. Then every cloud is added.
 //
-// # Layout in memory
+// # Layout
 //
-// For each centroid, one posting list in parallel arrays; a posting is one
-// point, 8 + d·bits/8 bytes (40 at d = 128 with 2 bits):
+// In memory: the centroids [k·d]float32 (unit rows), the buckets (cut
+// [d·(2^bits−1)]float32, val [d·2^bits]float32), and a point count per
+// internal ID. The posting lists are in a Store, read on demand: for a
+// collection, storage's point postings in Pebble (firststage.PointStore;
+// the keys are storage's, drawn in its package doc, # Point postings), in
+// memory for tests and calibration samples (NewMemStore). A Store keeps,
+// per generation gen (a retrained index writes a new one) and list c,
+// each item's postings in that list as one byte string of 4 + B bytes a
+// posting (B = ceil(d·bits/8); 36 at d = 128 with 2 bits):
 //
-//	list c:  slots   [n]uint32   the item's slot
-//	         points  [n]uint16   the point's number in its cloud
-//	         weights [n]uint16   the point's weight, float16 (unused by
-//	                             MaxSim, which ignores item weights; kept
-//	                             for the kernels)
-//	         codes   [n·B]byte   B = ceil(d·bits/8) bytes per posting:
-//	                             dimension p·(8/bits)+t in bits
-//	                             [t·bits, (t+1)·bits) of byte p
+//	posting:  point u16 | weight f16 (unused by MaxSim, which ignores item
+//	          weights; kept for the kernels) | code [B]byte: dimension
+//	          p·(8/bits)+t in bits [t·bits, (t+1)·bits) of byte p
 //
-// and per index:
+// An item's postings are grouped by list (Encode): one string per list
+// it has points in, with Shift, the index's grouping of items in the
+// store's values (storage stores the items iid>>Shift of a list in one
+// value; Train sets Shift so that a value holds about 32 postings).
 //
-//	centroids  [k·d]float32   unit rows
-//	cut        [d·(2^bits−1)]float32, val [d·2^bits]float32: the buckets
-//	iidOf      [slots]uint32  slot → internal ID
-//	npts       [slots]uint32  slot → its postings
-//	live       bitset over slots: set for an item's current slot
-//	slotOf     map internal ID → current slot
+// A search opens one reader (a consistent view), reads each probed list
+// once into scratch memory (the query points probing it share it) and
+// runs the estimate over those copies.
 //
 // # Writes and deletes
 //
-// Add gives the item a new slot and appends its postings; the slot it had
-// (an upsert) is cleared from live. Delete clears the item's slot. A dead
-// slot's postings stay in their lists, skipped by searches, until they make
-// up a third of all postings (and at least 1,024): the write that crosses
-// that compacts every list and renumbers the live slots densely, under the
-// write lock. Centroids are never retrained in place: a collection whose
-// data drifted recalibrates and rebuilds the index.
+// Encode computes a cloud's postings without touching the store: the root
+// package writes them in the same Pebble batch as the item (so a crash
+// leaves both or neither) and calls Added. Storage deletes an item's
+// postings, in every generation, whenever it writes or deletes the item,
+// so an item written while no index was loaded has none until Sync adds
+// them. Add and Delete go through the Store (builds, syncs, tests).
+//
+// # Retraining
+//
+// Drift is the mean residual norm |x̂ − c| of the points written since
+// the index was trained over that of its training sample (about 1.05 for
+// points like the training data, 1.7 for a new vocabulary: TestDrift).
+// The root package (pointretrain.go) retrains past 1.2: a new index
+// under a new generation, built from the live items while writes go on,
+// the writes meanwhile replayed into it, then swapped in whole.
 //
 // # Persistence
 //
-// The index is derived state. firststage (lifecycle.go) saves it with the
-// rest of the first stage, as the blob "points" of storage's saved index (pages
-// under the collection's saved-index key range, committed by one synced
-// header, so a crash leaves the previous save or the new one), and on
-// load reads it back and replays the change log since the save into it;
-// a missing or damaged blob costs a rebuild from the stored clouds. The
-// blob is WriteTo's form, little-endian:
+// The saved form (WriteTo, saved by firststage with the rest of the first
+// stage, as the blob "points" of storage's saved index) holds what is in
+// memory except the counts; the postings are the store's. Read gives an
+// index whose counts are zero until Sync reads the store's item entries
+// (deleting those of items no longer live, adding the live items without
+// postings). A missing or damaged blob costs a rebuild from the stored
+// clouds, under a new generation. The blob is little-endian:
 //
-//	'W' 'P' 'I' version(1) bits(u8)
-//	d u32 | k u32 | nprobe u32 | maxErr f32
+//	'W' 'P' 'I' version(2) bits(u8) shift(u8)
+//	d u32 | k u32 | nprobe u32 | gen u32 | maxErr f32 | trainResid f32
+//	added u64 | addedResid f64 (Drift's sums)
 //	centroids [k·d]f32 | cut [d·(2^bits−1)]f32 | val [d·2^bits]f32
-//	slots n u32 | n × (iid u32, npts u32) | live [(n+63)/64]u64
-//	k × list: count m u32 | slots [m]u32 | m × (point u16, weight f16) | codes [m·B]byte
 //	crc32c u32 of everything before it
 //
 // Read checks the checksum and every count against the bytes left before
-// allocating, and gives ErrCorrupt for anything out of range. The whole
-// index is read into memory: postings in Pebble under their own key range,
-// read on demand for collections larger than memory, are not built yet
-// (issue 16).
+// allocating, and gives ErrCorrupt for anything out of range; version 1
+// (which held the lists too) is ErrCorrupt, rebuilt.
 package pointindex

@@ -1,11 +1,15 @@
 package pointindex
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
+
+	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/wpcdb/wpcdb/internal/simd"
 	"github.com/wpcdb/wpcdb/wpcsim"
@@ -46,6 +50,10 @@ type Options struct {
 	Seed uint64
 	// Parallelism bounds the goroutines of Build (0: GOMAXPROCS).
 	Parallelism int
+	// Store keeps the posting lists (nil: in memory), under generation
+	// Gen.
+	Store Store
+	Gen   uint32
 }
 
 // EnsureDefaults fills the zero fields that do not depend on the data.
@@ -89,37 +97,79 @@ func centroidsFor(p int) int {
 	return k
 }
 
-// postings is one centroid's list, in parallel arrays.
-type postings struct {
-	slots  []uint32 // the item's slot (see Index)
-	points []uint16 // the point's number in its cloud
-	wts    []uint16 // the point's weight, float16
-	codes  []byte   // nbytes per posting
+// Postings are one item's postings, grouped by list: what a Store keeps.
+// Values[i] holds the item's postings in list Lists[i] (ascending), each
+// 4 + B bytes: point number u16, weight f16 (little-endian), code (B =
+// ceil(d·bits/8) bytes; see the package doc).
+type Postings struct {
+	Points int
+	// Shift is the index's grouping of items in a store's values: the
+	// items iid>>Shift share one per list (see the package doc).
+	Shift  uint8
+	Lists  []uint32
+	Values [][]byte
+
+	resid  float64 // Σ |r| over the points: the drift statistic
+	maxErr float32 // the largest decoding error |r − r̂|
+}
+
+// Store keeps the posting lists of an index (a generation of them): in
+// Pebble for a collection (storage's point postings, the root package
+// adapts), in memory for tests (NewMemStore).
+type Store interface {
+	// NewReader opens a reader of gen's lists (written with shift), a
+	// consistent view.
+	NewReader(gen uint32, shift uint8) (Reader, error)
+	// Put replaces item iid's postings in gen by p; Delete removes them.
+	// Both may be buffered until Flush.
+	Put(gen, iid uint32, p Postings) error
+	Delete(gen, iid uint32) error
+	Flush() error
+	// Items calls fn with every item holding postings in gen and its
+	// point count.
+	Items(gen uint32, fn func(iid, points uint32) error) error
+	// DiskBytes is the size of gen's postings where they are kept.
+	DiskBytes(gen uint32) (int64, error)
+}
+
+// Reader reads posting lists.
+type Reader interface {
+	// List calls fn with every item holding postings in list l and its
+	// bytes there (valid during the call only).
+	List(l uint32, fn func(iid uint32, v []byte)) error
+	Close() error
 }
 
 // Index is a point-level index for MaxSim: k-means centroids over every
 // stored unit point, a posting per point in its nearest centroid's list
 // with its residual code, and candidate generation with an estimate of
-// the weighted MaxSim (Search). See the package doc for the layout.
+// the weighted MaxSim (Search). The centroids and buckets are in memory,
+// the lists in a Store, read on demand. See the package doc.
 //
-// It is safe for concurrent use: searches share a read lock, Add and
-// Delete take the write lock.
+// It is safe for concurrent use. Its writes (Add, Delete) and the Store's
+// are the caller's to serialize per item.
 type Index struct {
 	d      int
 	k      int
 	nprobe int
+	gen    uint32
+	shift  uint8     // Postings.Shift
 	cents  []float32 // k × d unit rows
 	qz     quantizer
+	store  Store
+	// trainResid is the mean residual norm |x̂ − c| of the training
+	// sample: the baseline of the drift statistic.
+	trainResid float32
 
-	mu     sync.RWMutex
-	lists  []postings
-	iidOf  []uint32          // slot → internal ID
-	npts   []uint32          // slot → its postings
-	live   []uint64          // bitset over slots: the slot is its item's current one
-	slotOf map[uint32]uint32 // internal ID → its current slot
-	points int               // postings of live slots
-	dead   int               // postings of dead slots, dropped by the next compaction
-	maxErr float32           // the largest residual decoding error |r − r̂| of a posting
+	mu     sync.Mutex
+	npts   []uint32 // internal ID → its postings (0: none)
+	items  int
+	points int
+	maxErr float32 // the largest residual decoding error |r − r̂| of a posting
+	// addedResid and added: Σ |r| and the count of points added since the
+	// index was trained (Drift).
+	addedResid float64
+	added      int
 }
 
 // Source calls fn with every cloud to index and its internal ID.
@@ -130,6 +180,23 @@ type Source func(fn func(iid uint32, c wpcsim.Cloud) error) error
 // (k-means and the residual buckets are fitted on it), once to add every
 // cloud.
 func Build(d int, src Source, o Options) (*Index, error) {
+	x, err := Train(d, src, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := src(x.Add); err != nil {
+		return nil, err
+	}
+	// Drift measures the points written after the build.
+	x.mu.Lock()
+	x.added, x.addedResid = 0, 0
+	x.mu.Unlock()
+	return x, x.store.Flush()
+}
+
+// Train trains an empty index on a reservoir sample of the points of src
+// (read once), writing to o.Store under o.Gen.
+func Train(d int, src Source, o Options) (*Index, error) {
 	o.EnsureDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -148,8 +215,9 @@ func Build(d int, src Source, o Options) (*Index, error) {
 		}
 	}
 	sample := make([]float32, 0, min(limit, 1<<14)*d)
-	total := 0
+	total, clouds := 0, 0
 	err := src(func(_ uint32, c wpcsim.Cloud) error {
+		clouds++
 		if c.Dim != d {
 			return fmt.Errorf("%w: a cloud of dimension %d in an index of %d", ErrInvalid, c.Dim, d)
 		}
@@ -179,155 +247,231 @@ func Build(d int, src Source, o Options) (*Index, error) {
 		return nil, fmt.Errorf("%w: %d points, %d centroids", ErrTooFew, n, k)
 	}
 	x := New(d, kmeans(sample[:n*d], n, d, k, o.Iterations, rng, o.Parallelism), o)
+	x.shift = shiftFor(k, float64(total)/float64(max(clouds, 1)))
 	// The residual buckets, from the sample's residuals.
 	lab := make([]int32, n)
 	assign(lab, nil, sample[:n*d], n, x.cents, k, d, o.Parallelism)
+	var resid float64
 	for i := 0; i < n; i++ {
 		r := sample[i*d : (i+1)*d]
 		c := x.cents[int(lab[i])*d:]
+		var r2 float64
 		for t := range r {
 			r[t] -= c[t]
+			r2 += float64(r[t]) * float64(r[t])
 		}
+		resid += math.Sqrt(r2)
 	}
+	x.trainResid = float32(resid / float64(n))
 	// The buckets are quantiles: 16,384 residuals place them well enough
 	// (the sample is uniform, so its prefix is one too), and sorting every
 	// dimension of 131,072 cost more than k-means.
 	x.qz.train(sample[:min(n, 1<<14)*d], min(n, 1<<14))
-	if err := src(x.Add); err != nil {
-		return nil, err
-	}
 	return x, nil
 }
 
 // New returns an empty index over the given unit centroids (k × d,
 // row-major) with untrained residual buckets (every residual decodes to
-// 0 until trained): Build is the usual way to make one.
+// 0 until trained), writing to o.Store (nil: a new memory store) under
+// o.Gen: Build is the usual way to make one.
 func New(d int, cents []float32, o Options) *Index {
 	o.EnsureDefaults()
 	k := len(cents) / d
-	return &Index{d: d, k: k, nprobe: min(o.NProbe, k), cents: cents, qz: newQuantizer(d, o.Bits),
-		lists: make([]postings, k), slotOf: map[uint32]uint32{}}
+	st := o.Store
+	if st == nil {
+		st = NewMemStore()
+	}
+	return &Index{d: d, k: k, nprobe: min(o.NProbe, k), gen: o.Gen, cents: cents, qz: newQuantizer(d, o.Bits), store: st}
 }
 
-// Add indexes cloud c as item iid, replacing what iid held before.
-func (x *Index) Add(iid uint32, c wpcsim.Cloud) error {
+// Encode computes cloud c's postings, for the caller to store (with
+// Added) or for Add.
+func (x *Index) Encode(c wpcsim.Cloud) (Postings, error) {
 	if c.Dim != x.d {
-		return fmt.Errorf("%w: item %d has dimension %d, the index %d", ErrInvalid, iid, c.Dim, x.d)
+		return Postings{}, fmt.Errorf("%w: a cloud of dimension %d, the index %d", ErrInvalid, c.Dim, x.d)
 	}
 	m := c.Len()
 	if m > MaxPoints {
-		return fmt.Errorf("%w: item %d has %d points, at most %d", ErrInvalid, iid, m, MaxPoints)
+		return Postings{}, fmt.Errorf("%w: a cloud of %d points, at most %d", ErrInvalid, m, MaxPoints)
 	}
-	// The work outside the lock: unit points, their centroids, codes.
-	u := make([]float32, m*x.d)
+	d := x.d
+	u := make([]float32, m*d)
 	for i := 0; i < m; i++ {
-		normalize(u[i*x.d:(i+1)*x.d], c.Point(i))
+		normalize(u[i*d:(i+1)*d], c.Point(i))
 	}
 	lab := make([]int32, m)
-	assign(lab, nil, u, m, x.cents, x.k, x.d, 1)
-	codes := make([]byte, 0, m*x.qz.nbytes)
+	assign(lab, nil, u, m, x.cents, x.k, d, 1)
 	wts := make([]uint16, m)
 	simd.F32ToF16(wts, c.Weights)
-	var maxErr float32
-	for i := 0; i < m; i++ {
-		r := u[i*x.d : (i+1)*x.d]
-		cent := x.cents[int(lab[i])*x.d:]
+	// The points by list (then by number), each list's postings one value.
+	order := make([]int32, m)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		if lab[a] != lab[b] {
+			return int(lab[a]) - int(lab[b])
+		}
+		return int(a) - int(b)
+	})
+	p := Postings{Points: m, Shift: x.shift}
+	per := postingBytes(x.qz.nbytes)
+	buf := make([]byte, 0, m*per)
+	for j, i := range order {
+		if j == 0 || lab[i] != lab[order[j-1]] {
+			if j > 0 {
+				p.Values = append(p.Values, buf)
+				buf = buf[len(buf):]
+			}
+			p.Lists = append(p.Lists, uint32(lab[i]))
+		}
+		r := u[int(i)*d : (int(i)+1)*d]
+		cent := x.cents[int(lab[i])*d:]
+		var r2 float64
 		for t := range r {
 			r[t] -= cent[t]
+			r2 += float64(r[t]) * float64(r[t])
 		}
+		p.resid += math.Sqrt(r2)
+		buf = binary.LittleEndian.AppendUint16(buf, uint16(i))
+		buf = binary.LittleEndian.AppendUint16(buf, wts[i])
 		var e float32
-		codes, e = x.qz.encode(codes, r)
-		maxErr = max(maxErr, e)
+		buf, e = x.qz.encode(buf, r)
+		p.maxErr = max(p.maxErr, e)
 	}
+	if m > 0 {
+		p.Values = append(p.Values, buf)
+	}
+	return p, nil
+}
 
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.deleteLocked(iid)
-	slot := uint32(len(x.iidOf))
-	x.iidOf = append(x.iidOf, iid)
-	x.npts = append(x.npts, uint32(m))
-	if int(slot)/64 >= len(x.live) {
-		x.live = append(x.live, 0)
+// shiftFor is the grouping of items in a store's values for k lists and
+// clouds of mean points each: about 32 postings a value (2^shift items
+// hold 2^shift·mean/k postings in a list). One key per (list, item) cost
+// as much CPU in Pebble's iterator as the whole estimate (colbert 2,000:
+// 4.4 of 9.1 ms a search); fewer, larger values cost a write of one item
+// more: it rewrites each of its lists' values (about 32 postings, 1.2 KB
+// at d = 128).
+func shiftFor(k int, mean float64) uint8 {
+	var s uint8
+	for s < 16 && float64(int(1)<<(s+1))*mean/float64(k) <= 32*1.5 {
+		s++
 	}
-	x.live[slot/64] |= 1 << (slot % 64)
-	x.slotOf[iid] = slot
-	nb := x.qz.nbytes
-	for i := 0; i < m; i++ {
-		l := &x.lists[lab[i]]
-		l.slots = append(l.slots, slot)
-		l.points = append(l.points, uint16(i))
-		l.wts = append(l.wts, wts[i])
-		l.codes = append(l.codes, codes[i*nb:(i+1)*nb]...)
+	return s
+}
+
+// postingBytes is a posting's size with nb code bytes.
+func postingBytes(nb int) int { return 4 + nb }
+
+// Add indexes cloud c as item iid, replacing what iid held before: its
+// postings go to the store.
+func (x *Index) Add(iid uint32, c wpcsim.Cloud) error {
+	p, err := x.Encode(c)
+	if err != nil {
+		return fmt.Errorf("item %d: %w", iid, err)
 	}
-	x.points += m
-	x.maxErr = max(x.maxErr, maxErr)
+	if err := x.store.Put(x.gen, iid, p); err != nil {
+		return err
+	}
+	x.Added(iid, p)
 	return nil
 }
 
-// Delete removes item iid (a no-op when absent). Its postings stay in
-// their lists, skipped by searches, until a compaction drops them: the
-// first write after they make up a quarter of all postings.
-func (x *Index) Delete(iid uint32) {
+// Added records that item iid's postings are now p (which the caller
+// stored, e.g. in the batch that wrote the item).
+func (x *Index) Added(iid uint32, p Postings) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.deleteLocked(iid)
+	x.setCountLocked(iid, uint32(p.Points))
+	x.maxErr = max(x.maxErr, p.maxErr)
+	x.addedResid += p.resid
+	x.added += p.Points
 }
 
-func (x *Index) deleteLocked(iid uint32) {
-	slot, ok := x.slotOf[iid]
-	if !ok {
-		return
+func (x *Index) setCountLocked(iid, n uint32) {
+	if int(iid) >= len(x.npts) {
+		if n == 0 {
+			return
+		}
+		x.npts = append(x.npts, make([]uint32, int(iid)+1-len(x.npts))...)
 	}
-	delete(x.slotOf, iid)
-	x.live[slot/64] &^= 1 << (slot % 64)
-	n := int(x.npts[slot])
-	x.points -= n
-	x.dead += n
-	if x.dead > x.points/3 && x.dead > 1024 {
-		x.compactLocked()
+	old := x.npts[iid]
+	if old > 0 {
+		x.items--
+		x.points -= int(old)
 	}
+	if n > 0 {
+		x.items++
+		x.points += int(n)
+	}
+	x.npts[iid] = n
 }
 
-// compactLocked drops the postings of dead slots and renumbers the live
-// slots densely.
-func (x *Index) compactLocked() {
-	renum := make([]uint32, len(x.iidOf))
-	iidOf := make([]uint32, 0, len(x.slotOf))
-	npts := make([]uint32, 0, len(x.slotOf))
-	live := make([]uint64, (len(x.slotOf)+63)/64)
-	for s, iid := range x.iidOf {
-		if x.isLive(uint32(s)) {
-			ns := uint32(len(iidOf))
-			renum[s] = ns
-			iidOf = append(iidOf, iid)
-			npts = append(npts, x.npts[s])
-			live[ns/64] |= 1 << (ns % 64)
-			x.slotOf[iid] = ns
+// Delete removes item iid's postings from the store (a no-op when absent).
+func (x *Index) Delete(iid uint32) error {
+	if err := x.store.Delete(x.gen, iid); err != nil {
+		return err
+	}
+	x.Removed(iid)
+	return nil
+}
+
+// Removed records that item iid's postings were deleted by the caller.
+func (x *Index) Removed(iid uint32) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.setCountLocked(iid, 0)
+}
+
+// Flush commits the store's buffered writes.
+func (x *Index) Flush() error { return x.store.Flush() }
+
+// Gen is the generation the index's postings are stored under.
+func (x *Index) Gen() uint32 { return x.gen }
+
+// Sync brings the counts and the store in line with the live items after
+// a load: the store's items are counted, those not live deleted, and the
+// live items without postings (written while no index was loaded) added
+// from cloud.
+func (x *Index) Sync(live *roaring.Bitmap, cloud func(iid uint32) (wpcsim.Cloud, bool, error)) error {
+	have := roaring.New()
+	var gone []uint32
+	err := x.store.Items(x.gen, func(iid, n uint32) error {
+		if !live.Contains(iid) {
+			gone = append(gone, iid)
+			return nil
+		}
+		have.Add(iid)
+		x.mu.Lock()
+		x.setCountLocked(iid, n)
+		x.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, iid := range gone {
+		if err := x.store.Delete(x.gen, iid); err != nil {
+			return err
 		}
 	}
-	nb := x.qz.nbytes
-	points := 0
-	for li := range x.lists {
-		l := &x.lists[li]
-		j := 0
-		for i, s := range l.slots {
-			if !x.isLive(s) {
-				continue
-			}
-			l.slots[j] = renum[s]
-			l.points[j] = l.points[i]
-			l.wts[j] = l.wts[i]
-			copy(l.codes[j*nb:(j+1)*nb], l.codes[i*nb:(i+1)*nb])
-			j++
+	missing := roaring.AndNot(live, have)
+	it := missing.Iterator()
+	for it.HasNext() {
+		iid := it.Next()
+		c, ok, err := cloud(iid)
+		if err != nil {
+			return err
 		}
-		l.slots, l.points, l.wts, l.codes = l.slots[:j], l.points[:j], l.wts[:j], l.codes[:j*nb]
-		points += j
+		if !ok {
+			continue
+		}
+		if err := x.Add(iid, c); err != nil {
+			return err
+		}
 	}
-	x.iidOf, x.npts, x.live = iidOf, npts, live
-	x.points, x.dead = points, 0
+	return x.store.Flush()
 }
-
-func (x *Index) isLive(slot uint32) bool { return x.live[slot/64]&(1<<(slot%64)) != 0 }
 
 // Dim is the dimension of the indexed points.
 func (x *Index) Dim() int { return x.d }
@@ -337,28 +481,70 @@ type Stats struct {
 	Centroids int `json:"centroids"`
 	Bits      int `json:"bits"`
 	NProbe    int `json:"nprobe"`
+	Gen       int `json:"generation"`
 	Items     int `json:"items"`
-	// Points counts the postings of live items, Dead those awaiting
-	// compaction.
+	// Points counts the postings.
 	Points int `json:"points"`
-	Dead   int `json:"dead"`
-	// BytesPerPoint is a posting's size: slot, point number, weight and
-	// code.
+	// BytesPerPoint is a posting's value size: point number, weight and
+	// code (the key is the store's).
 	BytesPerPoint int `json:"bytes_per_point"`
+	// DiskBytes is the postings' size in the store (Pebble's estimate for
+	// a collection: tables on disk, not memtables), ResidentBytes the
+	// memory the index holds: centroids, buckets and a count per item.
+	DiskBytes     int64 `json:"disk_bytes"`
+	ResidentBytes int64 `json:"resident_bytes"`
 	// MaxResidualError is the largest |r − r̂| of an indexed point.
 	MaxResidualError float32 `json:"max_residual_error"`
-	// Bytes is the resident memory: postings, centroids, buckets and the
-	// per-slot arrays.
-	Bytes int64 `json:"bytes"`
+	// Drift is the mean residual norm of the points added since training
+	// over the training sample's (see Drift).
+	Drift float64 `json:"drift"`
 }
 
 // Stats returns the index's counts and sizes.
 func (x *Index) Stats() Stats {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	per := 4 + 2 + 2 + x.qz.nbytes
-	bytes := int64(x.points+x.dead)*int64(per) + int64(4*(len(x.cents)+len(x.qz.cut)+len(x.qz.val))) +
-		int64(len(x.iidOf))*8 + int64(len(x.live))*8 + int64(len(x.slotOf))*16
-	return Stats{Centroids: x.k, Bits: x.qz.bits, NProbe: x.nprobe, Items: len(x.slotOf), Points: x.points, Dead: x.dead,
-		BytesPerPoint: per, MaxResidualError: x.maxErr, Bytes: bytes}
+	disk, _ := x.store.DiskBytes(x.gen)
+	drift, _ := x.Drift()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	res := int64(4*(len(x.cents)+len(x.qz.cut)+len(x.qz.val))) + int64(4*cap(x.npts))
+	return Stats{Centroids: x.k, Bits: x.qz.bits, NProbe: x.nprobe, Gen: int(x.gen), Items: x.items, Points: x.points,
+		BytesPerPoint: postingBytes(x.qz.nbytes), DiskBytes: disk, ResidentBytes: res, MaxResidualError: x.maxErr, Drift: drift}
+}
+
+// StoredStats is Stats with the items and points counted from the store
+// (an index read but not synced has zero counts; the store's may include
+// items deleted since, until a sync).
+func (x *Index) StoredStats() (Stats, error) {
+	st := x.Stats()
+	st.Items, st.Points = 0, 0
+	var maxIID uint32
+	err := x.store.Items(x.gen, func(iid, n uint32) error {
+		st.Items++
+		st.Points += int(n)
+		maxIID = max(maxIID, iid)
+		return nil
+	})
+	st.ResidentBytes = int64(4*(len(x.cents)+len(x.qz.cut)+len(x.qz.val))) + 4*int64(maxIID+1)
+	return st, err
+}
+
+// Count returns the items and points indexed.
+func (x *Index) Count() (items, points int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.items, x.points
+}
+
+// Drift returns the mean residual norm |x̂ − c| of the points added since
+// the index was trained over that of its training sample, and how many
+// points that mean is over (0: ratio 0). Points drawn like the training
+// sample give about 1; new data far from every centroid gives more (see
+// NeedsRetrain).
+func (x *Index) Drift() (float64, int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.added == 0 || x.trainResid <= 0 {
+		return 0, x.added
+	}
+	return x.addedResid / float64(x.added) / float64(x.trainResid), x.added
 }

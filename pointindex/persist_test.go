@@ -8,10 +8,14 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"github.com/wpcdb/wpcdb/internal/wpctest"
+	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
-// TestPersist: a read-back index answers every search as the written one;
+// TestPersist: a read-back index over the same store, synced, answers
+// every search as the written one;
 // damaged bytes, truncations and structurally wrong bodies with a valid
 // checksum give ErrCorrupt, never a panic.
 func TestPersist(t *testing.T) {
@@ -22,15 +26,27 @@ func TestPersist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x.Delete(3) // a dead slot in the saved form
+	x.Delete(3)
 	var buf bytes.Buffer
 	n, err := x.WriteTo(&buf)
 	if err != nil || n != int64(buf.Len()) {
 		t.Fatalf("WriteTo: %d bytes, buffer %d, %v", n, buf.Len(), err)
 	}
 	saved := buf.Bytes()
-	y, err := Read(bytes.NewReader(saved), int64(len(saved)))
+	y, err := Read(bytes.NewReader(saved), int64(len(saved)), x.store)
 	if err != nil {
+		t.Fatal(err)
+	}
+	live := roaring.New()
+	for i := range c.items {
+		if i != 3 {
+			live.Add(uint32(i))
+		}
+	}
+	if err := y.Sync(live, func(iid uint32) (wpcsim.Cloud, bool, error) {
+		t.Fatalf("item %d added again", iid)
+		return wpcsim.Cloud{}, false, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if x.Stats() != y.Stats() {
@@ -48,7 +64,7 @@ func TestPersist(t *testing.T) {
 
 	corrupt := func(what string, b []byte) {
 		t.Helper()
-		if _, err := Read(bytes.NewReader(b), int64(len(b))); !errors.Is(err, ErrCorrupt) {
+		if _, err := Read(bytes.NewReader(b), int64(len(b)), nil); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("%s: %v, want ErrCorrupt", what, err)
 		}
 	}
@@ -70,7 +86,7 @@ func TestPersist(t *testing.T) {
 		b := slices.Clone(saved)
 		binary.LittleEndian.PutUint32(b[i:], 0xfffffff0)
 		b = resum(b)
-		if y, err := Read(bytes.NewReader(b), int64(len(b))); err == nil {
+		if y, err := Read(bytes.NewReader(b), int64(len(b)), x.store); err == nil {
 			// A float or code changed: harmless, and the index still
 			// answers.
 			q := c.cloud(rng, 4, false)

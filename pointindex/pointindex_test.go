@@ -225,8 +225,8 @@ func TestEstimateBound(t *testing.T) {
 }
 
 // TestWrites: deletes are never returned, an upsert replaces the item's
-// points (the query's own cloud becomes its best hit), compaction keeps
-// the live postings and searches answer as before it.
+// points (the query's own cloud becomes its best hit), the counts follow
+// and every live item is found with every list probed.
 func TestWrites(t *testing.T) {
 	const seed = 3
 	t.Logf("seed %d", seed)
@@ -263,8 +263,7 @@ func TestWrites(t *testing.T) {
 	if len(top) != 1 || top[0].IID != 299 {
 		t.Fatalf("after upserting item 299 with the query, top hit %v", top)
 	}
-	// Delete two thirds: compaction runs, and the postings left are the
-	// live items' points.
+	// Delete two thirds: the postings left are the live items' points.
 	for i := 0; i < 200; i++ {
 		x.Delete(uint32(i))
 		gone[uint32(i)] = true
@@ -279,8 +278,8 @@ func TestWrites(t *testing.T) {
 	if st.Points != want || st.Items != 300-len(gone) {
 		t.Fatalf("stats %+v, want %d points of %d items", st, want, 300-len(gone))
 	}
-	if st.Dead > st.Points/3+1024 {
-		t.Fatalf("no compaction: %+v", st)
+	if n, _ := x.store.DiskBytes(x.gen); n != int64(want*(st.BytesPerPoint))+8*int64(countLists(x)) {
+		t.Fatalf("store holds %d bytes, want %d points of %d bytes", n, want, st.BytesPerPoint)
 	}
 	hits, _ := x.Search(q, 300, nil, Params{NProbe: 32})
 	if len(hits) != st.Items {
@@ -288,7 +287,7 @@ func TestWrites(t *testing.T) {
 	}
 	for _, h := range hits {
 		if gone[h.IID] {
-			t.Fatalf("deleted item %d returned after compaction", h.IID)
+			t.Fatalf("deleted item %d returned", h.IID)
 		}
 	}
 }
@@ -343,5 +342,56 @@ func TestConcurrent(t *testing.T) {
 	<-done
 	if st := x.Stats(); st.Items != 200-50+100 {
 		t.Fatalf("%+v, want %d items", st, 200-50+100)
+	}
+}
+
+// countLists is how many (list, item) values the index's memory store
+// holds.
+func countLists(x *Index) int {
+	m := x.store.(*memStore)
+	n := 0
+	for k, l := range m.lists {
+		if k[0] == x.gen {
+			n += len(l)
+		}
+	}
+	return n
+}
+
+// TestDrift: points drawn like the training data keep the drift ratio
+// near 1; points of new topics (another vocabulary) raise it past the
+// retrain threshold the root package uses (1.2).
+func TestDrift(t *testing.T) {
+	const seed = 31
+	t.Logf("seed %d", seed)
+	c := newCorpus(seed, 300, 32, 8, 40)
+	x, err := Build(c.d, c.source(), Options{Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, n := x.Drift(); n != 0 || r != 0 {
+		t.Fatalf("drift %.3f over %d points right after the build", r, n)
+	}
+	rng := wpctest.NewRand(seed + 1)
+	for i := range 100 {
+		if err := x.Add(uint32(1000+i), c.cloud(rng, 20, false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same, n := x.Drift()
+	t.Logf("same topics: drift %.3f over %d points", same, n)
+	if n != 2000 || same > 1.1 || same < 0.9 {
+		t.Fatalf("same topics: drift %.3f over %d points, want about 1 over 2000", same, n)
+	}
+	other := newCorpus(seed+100, 300, 32, 8, 40)
+	for i, it := range other.items {
+		if err := x.Add(uint32(2000+i), it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	moved, n := x.Drift()
+	t.Logf("new topics: drift %.3f over %d points", moved, n)
+	if moved < 1.2 {
+		t.Fatalf("new topics: drift %.3f < 1.2", moved)
 	}
 }

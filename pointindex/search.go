@@ -27,13 +27,17 @@ type Hit struct {
 
 // scratch is one search's reusable memory.
 type scratch struct {
-	cur     []float32 // slot → best estimate for the current query point, −Inf when none
-	touched []uint32  // slots the current query point found
-	est     []float32 // slot → Σ_i v_i (best_i − impute_i) over the points that found it
-	inCand  []bool    // slot → est is in use
-	cand    []uint32  // the slots found by any query point
+	cur     []float32 // iid → best estimate for the current query point, −Inf when none
+	touched []uint32  // iids the current query point found
+	est     []float32 // iid → Σ_i v_i (best_i − impute_i) over the points that found it
+	inCand  []bool    // iid → est is in use
+	cand    []uint32  // the iids found by any query point
 	table   []float32
-	probe   []int
+	probes  []int    // nq × nprobe: each query point's probed lists
+	span    []int32  // list → its span in iids/vals (−1: not read)
+	spans   [][2]int // the read lists' ranges of postings
+	iids    []uint32 // the read postings' items
+	vals    []byte   // the read postings, postingBytes each
 	units   []float32
 	cs      []float32
 	allow   []uint64
@@ -55,7 +59,8 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // lists is nearer another centroid, so its score is most likely below
 // that). The estimates are summed with the signed weights, as the exact
 // score sums the true maxima. Only items with at least one posting found
-// are candidates.
+// are candidates. Each probed list is read from the store once per search
+// (query points probing the same list share it), through one reader.
 //
 // When every point of an item lies in a probed list of point i, its
 // estimate for i is within MaxResidualError·|q̂_i| = MaxResidualError of
@@ -94,10 +99,70 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 	}
 	filtered := allowed != nil
 
-	x.mu.RLock()
-	defer x.mu.RUnlock()
+	// The probed lists of every query point, then each list read once.
+	sc.probes = sc.probes[:0]
+	for i := 0; i < nq; i++ {
+		if q.Weights[i] == 0 {
+			continue
+		}
+		at := len(sc.probes)
+		sc.probes = topN(sc.probes, sc.cs[i*k:(i+1)*k], nprobe, at)
+	}
+	if len(sc.span) < k {
+		sc.span = make([]int32, k)
+		for c := range sc.span {
+			sc.span[c] = -1
+		}
+	}
+	defer func() {
+		for _, c := range sc.probes {
+			sc.span[c] = -1
+		}
+	}()
+	sc.spans, sc.iids, sc.vals = sc.spans[:0], sc.iids[:0], sc.vals[:0]
+	per := postingBytes(x.qz.nbytes)
+	var maxIID uint32
+	var bad error
+	rd, err := x.store.NewReader(x.gen, x.shift)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range sc.probes {
+		if sc.span[c] >= 0 {
+			continue
+		}
+		sc.span[c] = int32(len(sc.spans))
+		start := len(sc.iids)
+		err := rd.List(uint32(c), func(iid uint32, v []byte) {
+			if filtered && (int(iid/64) >= len(sc.allow) || sc.allow[iid/64]&(1<<(iid%64)) == 0) {
+				return
+			}
+			n := len(v) / per
+			if n == 0 || len(v)%per != 0 {
+				bad = fmt.Errorf("%w: list %d: item %d has %d bytes, not a multiple of %d", ErrCorrupt, c, iid, len(v), per)
+				return
+			}
+			for range n {
+				sc.iids = append(sc.iids, iid)
+			}
+			sc.vals = append(sc.vals, v...)
+			maxIID = max(maxIID, iid)
+		})
+		if err == nil {
+			err = bad
+		}
+		if err != nil {
+			rd.Close()
+			return nil, err
+		}
+		sc.spans = append(sc.spans, [2]int{start, len(sc.iids)})
+	}
+	if err := rd.Close(); err != nil {
+		return nil, err
+	}
+
 	inf := float32(math.Inf(-1))
-	if n := len(x.iidOf); len(sc.cur) < n {
+	if n := int(maxIID) + 1; len(sc.cur) < n {
 		old := len(sc.cur)
 		sc.cur = slices.Grow(sc.cur, n-old)[:n]
 		for i := old; i < n; i++ {
@@ -108,38 +173,32 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 	}
 	// An item's estimate is Σ_i v_i·impute_i, the same for every item,
 	// plus, for each point i that found it, v_i·(best_i − impute_i): a
-	// point's pass touches only the slots it found, in arrays over slots
-	// that stay in cache.
+	// point's pass touches only the items it found, in arrays over
+	// internal IDs that stay in cache.
 	sc.cand = sc.cand[:0]
 	var base float32
-	nb := x.qz.nbytes
+	pi := 0
 	for i := 0; i < nq; i++ {
 		v := q.Weights[i]
 		if v == 0 {
 			continue
 		}
 		row := sc.cs[i*k : (i+1)*k]
-		sc.probe = topN(sc.probe[:0], row, nprobe)
-		impute := row[sc.probe[len(sc.probe)-1]]
+		probe := sc.probes[pi : pi+min(nprobe, k)]
+		pi += len(probe)
+		impute := row[probe[len(probe)-1]]
 		base += v * impute
 		sc.table = x.qz.table(sc.table, sc.units[i*d:(i+1)*d])
 		table := sc.table
 		cur := sc.cur
 		touched := sc.touched[:0]
-		for _, c := range sc.probe {
-			l := &x.lists[c]
+		for _, c := range probe {
+			sp := sc.spans[sc.span[c]]
 			cs := row[c]
-			for t, s := range l.slots {
-				if x.live[s/64]&(1<<(s%64)) == 0 {
-					continue
-				}
-				if filtered {
-					iid := x.iidOf[s]
-					if int(iid/64) >= len(sc.allow) || sc.allow[iid/64]&(1<<(iid%64)) == 0 {
-						continue
-					}
-				}
-				e := cs + dot(table, l.codes[t*nb:(t+1)*nb])
+			iids := sc.iids[sp[0]:sp[1]]
+			vals := sc.vals[sp[0]*per : sp[1]*per]
+			for t, s := range iids {
+				e := cs + dot(table, vals[t*per+4:(t+1)*per])
 				if b := cur[s]; b == inf {
 					touched = append(touched, s)
 					cur[s] = e
@@ -162,7 +221,7 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 	hits := make([]Hit, len(sc.cand))
 	for j, s := range sc.cand {
 		sc.inCand[s] = false
-		hits[j] = Hit{IID: x.iidOf[s], Estimate: base + sc.est[s]}
+		hits[j] = Hit{IID: s, Estimate: base + sc.est[s]}
 	}
 	slices.SortFunc(hits, func(a, b Hit) int { return order.Compare(a.Estimate, a.IID, b.Estimate, b.IID) })
 	if len(hits) > r {
@@ -172,21 +231,39 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 }
 
 // topN appends to dst the indexes of the n largest values of row, largest
-// first (ties by index).
-func topN(dst []int, row []float32, n int) []int {
+// first (ties by index); dst's first at entries are left as they are.
+func topN(dst []int, row []float32, n, at int) []int {
 	n = min(n, len(row))
 	for j, v := range row {
-		if len(dst) == n && v <= row[dst[n-1]] {
+		top := dst[at:]
+		if len(top) == n && v <= row[top[n-1]] {
 			continue
 		}
-		if len(dst) < n {
+		if len(top) < n {
 			dst = append(dst, j)
 		} else {
-			dst[n-1] = j
+			dst[len(dst)-1] = j
 		}
-		for t := len(dst) - 1; t > 0 && row[dst[t]] > row[dst[t-1]]; t-- {
-			dst[t], dst[t-1] = dst[t-1], dst[t]
+		top = dst[at:]
+		for t := len(top) - 1; t > 0 && row[top[t]] > row[top[t-1]]; t-- {
+			top[t], top[t-1] = top[t-1], top[t]
 		}
 	}
 	return dst
+}
+
+// Warm reads every posting list once, so that a store that caches what it
+// reads (Pebble's block cache) holds them before the first searches.
+func (x *Index) Warm() error {
+	rd, err := x.store.NewReader(x.gen, x.shift)
+	if err != nil {
+		return err
+	}
+	for c := 0; c < x.k; c++ {
+		if err := rd.List(uint32(c), func(uint32, []byte) {}); err != nil {
+			rd.Close()
+			return err
+		}
+	}
+	return rd.Close()
 }

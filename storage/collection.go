@@ -44,6 +44,11 @@ type Coll struct {
 	// not read them (LoadAttrs does, on the first filter), so that reading
 	// items or counting starts fast; until then writes leave attrs alone.
 	attrsLoaded bool
+
+	// pointGens are the generations holding point postings (points.go),
+	// read on first use (pointGensRead); guarded by writeMu.
+	pointGens     []uint32
+	pointGensRead bool
 }
 
 // Name returns the collection's name.

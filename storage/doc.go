@@ -53,6 +53,8 @@
 //	0x10 cid 0x0a                          → format 1 only: the epoch of that saved index (uint64)
 //	0x10 cid 0x0b                          → saved-index header (below)
 //	0x10 cid 0x0c gen(8) blob(1) page(4)   → saved-index page (below)
+//	0x10 cid 0x0d gen(4) list(4) block(4)  → point postings of list, items iid>>shift = block (below)
+//	0x10 cid 0x0e gen(4) iid               → point-index item entry (below)
 //
 // The first-stage index is derived state: a save stores its blobs with the
 // epoch they reflect and truncates the change log up to it; the index is
@@ -134,4 +136,31 @@
 // older than lists and null refuses a record holding them as corrupt
 // (ErrCorrupt naming the item), never misreads it. A collection is dropped
 // by one range deletion of 0x10 cid.
+//
+// # Point postings
+//
+// A maxsim collection's point index (package pointindex) keeps its
+// posting lists here, read on demand through the block cache, under a
+// generation gen (an index retrained or rebuilt writes a new one; the
+// root package deletes the others once it is in use, and any a crash
+// left on the next load). The items of a list are grouped by
+// iid>>shift (shift fixed per generation, PointPostings.Shift), one value
+// per group, so that a list reads as a few dozen values, not one per item:
+//
+//	value:  entries ascending by iid, each
+//	        uvarint(iid − block<<shift) | uvarint(len) | len bytes
+//	        (the item's postings in the list, pointindex's bytes)
+//
+// An item entry lists the values holding the item's postings:
+//
+//	uvarint(points) | shift(1) | uvarint(lists) | lists × uvarint gap
+//	(each list number minus the previous, the first minus 0)
+//
+// Write and Delete delete an item's postings in every generation, reading
+// its entries, in the item's batch; an ItemWrite with Points adds the new
+// ones in that batch too (so a crash keeps the item and its postings or
+// neither). The values several items share are edited once per batch
+// (pointEdits). A PointWriter writes postings outside item writes (builds
+// and syncs), holding the write lock from its first change of a batch to
+// its commit. Values out of order or past their block are ErrCorrupt.
 package storage

@@ -27,6 +27,8 @@ const (
 	subLegacyIndexAt = 0x0a
 	subIndexHead     = 0x0b
 	subIndexPage     = 0x0c
+	subPointList     = 0x0d // point postings: gen, list, iid (points.go)
+	subPointItem     = 0x0e // point-index item entries: gen, iid
 )
 
 const recordVersion = 1

@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 
@@ -25,6 +26,10 @@ type ItemWrite struct {
 	Half  []uint16
 	Self  wpcsim.Self
 	Attrs map[string]any
+	// Points, if not nil, are the item's postings in the loaded point
+	// index (points.go), written in the same batch; the item's postings
+	// of every generation are deleted either way.
+	Points *PointPostings
 }
 
 // CheckID validates an item ID: 1–512 bytes of valid UTF-8 without
@@ -66,6 +71,11 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 		}
 		if items[i].Cloud.Dim != c.cfg.Dim {
 			return nil, fmt.Errorf("%w: item %d (%s): dimension %d, collection has %d", ErrInvalidItem, i, QuoteID(items[i].ID), items[i].Cloud.Dim, c.cfg.Dim)
+		}
+		if p := items[i].Points; p != nil {
+			if err := checkPointPostings(uint32(i), p); err != nil {
+				return nil, err
+			}
 		}
 	}
 	c.writeMu.Lock()
@@ -122,6 +132,16 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	// fresh[k] is the item whose record and attributes iid first+k gets
 	// (the last of its repeats), for a bulk write.
 	var fresh []int
+	gens, err := c.pointGensLocked()
+	if err != nil {
+		return nil, err
+	}
+	for i := range items {
+		if p := items[i].Points; p != nil && !slices.Contains(gens, p.Gen) {
+			gens = append(slices.Clip(gens), p.Gen)
+		}
+	}
+	points := c.newPointEdits()
 	var key []byte
 	for i := range items {
 		it := &items[i]
@@ -148,6 +168,16 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			}
 		}
 		writePostings(small, c.cid, ch.iid, ch.oldAttrs, it.Attrs)
+		if ch.iid >= first { // a new item: no postings to delete
+			for _, g := range gens {
+				if _, ok := points.items[[2]uint32{g, ch.iid}]; !ok {
+					points.items[[2]uint32{g, ch.iid}] = nil
+				}
+			}
+		}
+		if err := points.write(gens, ch.iid, it.Points); err != nil {
+			return nil, err
+		}
 		ch.newAttrs = it.Attrs
 		if bulk && ch.iid >= first {
 			if k := int(ch.iid - first); k < len(fresh) {
@@ -176,6 +206,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 			changes = append(changes, ch)
 		}
 	}
+	points.apply(small)
 	if ops != nil {
 		ops.apply(b)
 	}
@@ -192,6 +223,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	if c.store.clouds != nil {
 		c.store.clouds.invalidate(c.cid, iids)
 	}
+	c.pointGens = gens
 	c.mu.Lock()
 	c.nextIID = next
 	c.epoch = epoch
@@ -220,6 +252,11 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 	}
 	var removed []gone
 	seen := map[string]bool{}
+	gens, err := c.pointGensLocked()
+	if err != nil {
+		return nil, err
+	}
+	points := c.newPointEdits()
 	for _, id := range ids {
 		if seen[id] {
 			continue
@@ -237,6 +274,9 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 			return nil, err
 		}
 		writePostings(b, c.cid, iid, attrs, nil)
+		if err := points.write(gens, iid, nil); err != nil {
+			return nil, err
+		}
 		b.Delete(idKey(c.cid, id), nil)
 		b.Delete(iidKey(c.cid, subRecord, iid), nil)
 		b.Delete(iidKey(c.cid, subAttrs, iid), nil)
@@ -245,6 +285,7 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 	if len(removed) == 0 {
 		return nil, nil
 	}
+	points.apply(b)
 	iids := make([]uint32, len(removed))
 	for i, g := range removed {
 		iids[i] = g.iid

@@ -371,6 +371,10 @@ func (a *app) printDescribe(info wpcdb.CollectionInfo) error {
 		{"index status", fmt.Sprintf("%s, %d in graph, %d buffered", info.Index.Kind, info.Index.InGraph, info.Index.Buffered)},
 		{"first stage", firstStageString(info.Index)},
 	}
+	if p := info.Index.Points; p != nil {
+		rows = append(rows, [2]string{"point index", fmt.Sprintf("%d centroids, %d-bit residuals, %d points of %d items; %.1f bytes a point on disk (%d), %.2f resident (%d); drift %.2f",
+			p.Centroids, p.Bits, p.Points, p.Items, p.DiskBytesPerPoint, p.DiskBytes, p.ResidentBytesPerPoint, p.ResidentBytes, p.Drift)})
+	}
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
 	}
