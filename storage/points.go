@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -234,7 +235,7 @@ func (e *pointEdits) delete(gen, iid uint32) error {
 		if err != nil {
 			return err
 		}
-		if i, ok := slices.BinarySearchFunc(b.es, iid, func(x blockEntry, t uint32) int { return cmpU32(x.iid, t) }); ok {
+		if i, ok := slices.BinarySearchFunc(b.es, iid, func(x blockEntry, t uint32) int { return cmp.Compare(x.iid, t) }); ok {
 			b.es = slices.Delete(b.es, i, i+1)
 		}
 	}
@@ -256,22 +257,12 @@ func (e *pointEdits) put(iid uint32, p *PointPostings) error {
 		if b.shift != p.Shift {
 			return fmt.Errorf("%w: point postings of shift %d in a generation of shift %d", ErrInvalidItem, p.Shift, b.shift)
 		}
-		at, _ := slices.BinarySearchFunc(b.es, iid, func(x blockEntry, t uint32) int { return cmpU32(x.iid, t) })
+		at, _ := slices.BinarySearchFunc(b.es, iid, func(x blockEntry, t uint32) int { return cmp.Compare(x.iid, t) })
 		b.es = slices.Insert(b.es, at, blockEntry{iid, p.Values[i]})
 	}
 	e.items[[2]uint32{p.Gen, iid}] = &pointItem{points: p.Points, shift: p.Shift, lists: p.Lists}
 	e.dirty[[2]uint32{p.Gen, iid}] = true
 	return nil
-}
-
-func cmpU32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // apply adds every edit to b.
