@@ -323,6 +323,9 @@ const (
 	pendingBlobName = flatBlobName
 	tieredVersion   = 4
 	tieredHeaderLen = 32
+
+	tieredHasGraph    = 1 << 0 // flags: a graph is saved
+	tieredBufferCodes = 1 << 1 // flags: the buffer holds codes, not vectors
 )
 
 // Save writes the buffer, the graph (when built) and a header naming the
@@ -330,8 +333,13 @@ const (
 //
 // The header blob, "tiered", little-endian:
 //
-//	'T' | version u8 (4) | metric u8 | dim u32 | GraphAt u64 | has graph u8
+//	'T' | version u8 (4) | metric u8 | dim u32 | GraphAt u64 | flags u8
 //	in graph u64 | buffered u64
+//
+// flags: bit 0, a graph is saved; bit 1, the buffer was saved from codes
+// (CodesOnly: its floats are the codes' values, not the vectors), so an
+// index that needs its vectors refuses it, as it refuses a graph saved
+// without vectors. A header without bit 1 reads as before.
 //
 // The counts let SavedTieredStatus describe a saved index without loading
 // it.
@@ -342,11 +350,14 @@ func (t *Tiered) Save(p Persister) error {
 	h = append(h, 'T', tieredVersion, byte(t.metric))
 	h = binary.LittleEndian.AppendUint32(h, uint32(t.dim))
 	h = binary.LittleEndian.AppendUint64(h, uint64(max(t.opts.GraphAt, 0)))
-	hasGraph := byte(0)
+	flags := byte(0)
 	if t.graph != nil {
-		hasGraph = 1
+		flags |= tieredHasGraph
 	}
-	h = append(h, hasGraph)
+	if t.opts.CodesOnly {
+		flags |= tieredBufferCodes
+	}
+	h = append(h, flags)
 	buffered := uint64(t.pending.Len())
 	h = binary.LittleEndian.AppendUint64(h, t.ids.GetCardinality()-buffered)
 	h = binary.LittleEndian.AppendUint64(h, buffered)
@@ -379,7 +390,7 @@ func SavedTieredStatus(p Persister) (s SavedStatus, ok bool, err error) {
 		return s, false, err
 	}
 	le := binary.LittleEndian
-	s = SavedStatus{Dim: int(le.Uint32(h[3:])), HasGraph: h[15] == 1}
+	s = SavedStatus{Dim: int(le.Uint32(h[3:])), HasGraph: h[15]&tieredHasGraph != 0}
 	if len(h) == tieredHeaderLen { // version 3 did not count
 		s.InGraph, s.Buffered = int(le.Uint64(h[16:])), int(le.Uint64(h[24:]))
 	}
@@ -390,7 +401,7 @@ func SavedTieredStatus(p Persister) (s SavedStatus, ok bool, err error) {
 // (its first 16 bytes are version 4's; a saved index of format 1 storage,
 // upgraded, has one).
 func checkTieredHeader(h []byte) error {
-	ok := len(h) >= 16 && h[0] == 'T' && h[15] <= 1 &&
+	ok := len(h) >= 16 && h[0] == 'T' && h[15] <= tieredHasGraph|tieredBufferCodes &&
 		(h[1] == 3 && len(h) == 16 || h[1] == tieredVersion && len(h) == tieredHeaderLen &&
 			binary.LittleEndian.Uint64(h[16:]) <= 1<<32 && binary.LittleEndian.Uint64(h[24:]) <= 1<<32)
 	if !ok {
@@ -425,10 +436,13 @@ func LoadTiered(p Persister, opts TieredOptions) (*Tiered, error) {
 		return nil, fmt.Errorf("%w: tiered buffer missing or of another shape", ErrCorrupt)
 	}
 	t.pending = flat
-	if opts.CodesOnly {
+	switch {
+	case opts.CodesOnly:
 		t.pending = flat.toCodes()
+	case h[15]&tieredBufferCodes != 0:
+		return nil, fmt.Errorf("%w: the saved buffer kept codes without vectors; this index needs its vectors", ErrCorrupt)
 	}
-	if h[15] == 1 {
+	if h[15]&tieredHasGraph != 0 {
 		g, err := LoadHNSW(p)
 		if err != nil {
 			return nil, err

@@ -554,6 +554,16 @@ func TestFlatCodes(t *testing.T) {
 					t.Fatalf("%s dim %d: results differ after load:\n%v\n%v", m, dim, a, b)
 				}
 			}
+			got.Stop()
+			// The saved buffer holds the codes' values: an index that needs
+			// its vectors (an exact first stage) must refuse it.
+			if _, err := LoadTiered(p, TieredOptions{}); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("%s dim %d: a buffer saved from codes loaded where vectors are needed: %v", m, dim, err)
+			}
+			if st, ok, err := SavedTieredStatus(p); err != nil || !ok || st.HasGraph || st.Buffered != idx.Len() {
+				t.Fatalf("%s dim %d: saved status %+v, %v, %v", m, dim, st, ok, err)
+			}
+			idx.Stop()
 		}
 	}
 }
