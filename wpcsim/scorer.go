@@ -370,9 +370,11 @@ func (s *Similarity) appendPrepared(p *prepared, c Cloud) {
 	for i := 0; i < c.Len(); i++ {
 		x := c.Points[i*d : (i+1)*d]
 		dst := p.hat[base+i*d : base+(i+1)*d]
-		n2 := pointNorm2(x)
+		var n2 float64
 		if s.wide {
 			n2 = norm2F64(x) // see prepareColumns
+		} else {
+			n2 = pointNorm2(x)
 		}
 		if s.cfg.RawPoints {
 			copy(dst, x)
