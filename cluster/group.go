@@ -129,7 +129,7 @@ func (r *Replicas) startGroup(m ShardMap, k int) (*group, error) {
 func (g *group) stop() {
 	g.once.Do(func() { close(g.quit) })
 	g.wg.Wait()
-	err := status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
+	err := g.errStopped()
 	g.failWaiting(err)
 	g.failReads(err)
 }
@@ -255,6 +255,21 @@ func (g *group) ready(rd raft.Ready) error {
 	return nil
 }
 
+// register files a one-answer channel under id in m (g.wait or g.reads,
+// both guarded by g.wmu); forget takes it out again when the caller stops
+// waiting.
+func register[T any](g *group, m map[uint64]chan T, id uint64) (ch chan T, forget func()) {
+	ch = make(chan T, 1)
+	g.wmu.Lock()
+	m[id] = ch
+	g.wmu.Unlock()
+	return ch, func() {
+		g.wmu.Lock()
+		delete(m, id)
+		g.wmu.Unlock()
+	}
+}
+
 // write proposes w and waits until it is applied here.
 func (g *group) write(ctx context.Context, w *pb.ReplicatedWrite) (proto.Message, error) {
 	g.smu.Lock()
@@ -272,21 +287,13 @@ func (g *group) write(ctx context.Context, w *pb.ReplicatedWrite) (proto.Message
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan applied, 1)
-	g.wmu.Lock()
-	g.wait[id] = ch
-	g.wmu.Unlock()
-	forget := func() {
-		g.wmu.Lock()
-		delete(g.wait, id)
-		g.wmu.Unlock()
-	}
+	ch, forget := register(g, g.wait, id)
 	p := proposal{data: data, done: make(chan error, 1)}
 	select {
 	case g.propC <- p:
 	case <-g.dead:
 		forget()
-		return nil, status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
+		return nil, g.errStopped()
 	case <-ctx.Done():
 		forget()
 		return nil, status.FromContextError(ctx.Err()).Err()
@@ -310,21 +317,13 @@ func (g *group) write(ctx context.Context, w *pb.ReplicatedWrite) (proto.Message
 // every write acknowledged before the call.
 func (g *group) linearize(ctx context.Context) error {
 	id := g.nextID.Add(1)
-	ch := make(chan readIndex, 1)
-	g.wmu.Lock()
-	g.reads[id] = ch
-	g.wmu.Unlock()
-	forget := func() {
-		g.wmu.Lock()
-		delete(g.reads, id)
-		g.wmu.Unlock()
-	}
+	ch, forget := register(g, g.reads, id)
 	rq := readRequest{id: id, done: make(chan error, 1)}
 	select {
 	case g.readC <- rq:
 	case <-g.dead:
 		forget()
-		return status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
+		return g.errStopped()
 	case <-ctx.Done():
 		forget()
 		return status.FromContextError(ctx.Err()).Err()
@@ -356,7 +355,7 @@ func (g *group) linearize(ctx context.Context) error {
 		select {
 		case <-adv:
 		case <-g.dead:
-			return status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
+			return g.errStopped()
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
 		}

@@ -423,6 +423,11 @@ func (r *Replicas) publishLeader(g *group, term, from uint64) {
 	}
 }
 
+// errStopped is the error of a call to a replica whose group stopped.
+func (g *group) errStopped() error {
+	return status.Errorf(codes.Unavailable, "shard %d of collection %q: the replica on node %q stopped", g.shard, g.coll, g.r.node.ID())
+}
+
 // errNotLeader refuses a write on a replica that is not its shard's
 // leader; the router retries at the leader the catalog names.
 func (g *group) errNotLeader() error {
