@@ -3,6 +3,7 @@ package storage
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -278,19 +279,19 @@ type keyWriter interface {
 type sortedOps struct{ ops []batchOp }
 
 func (s *sortedOps) Set(key, value []byte, _ *pebble.WriteOptions) error {
-	s.ops = append(s.ops, batchOp{pebble.InternalKeyKindSet, key, value})
+	s.ops = append(s.ops, batchOp{pebble.InternalKeyKindSet, len(s.ops), key, value})
 	return nil
 }
 
 func (s *sortedOps) Delete(key []byte, _ *pebble.WriteOptions) error {
-	s.ops = append(s.ops, batchOp{pebble.InternalKeyKindDelete, key, nil})
+	s.ops = append(s.ops, batchOp{pebble.InternalKeyKindDelete, len(s.ops), key, nil})
 	return nil
 }
 
 // apply adds the operations to b in key order; of those on one key, in the
 // order they were made (the last one wins, as in the batch).
 func (s *sortedOps) apply(b *pebble.Batch) {
-	slices.SortStableFunc(s.ops, func(x, y batchOp) int { return bytes.Compare(x.key, y.key) })
+	sortOps(s.ops)
 	for _, op := range s.ops {
 		if op.kind == pebble.InternalKeyKindSet {
 			b.Set(op.key, op.value, nil)
@@ -300,10 +301,24 @@ func (s *sortedOps) apply(b *pebble.Batch) {
 	}
 }
 
-// batchOp is one operation of a batch: a set or a point delete.
+// batchOp is one operation of a batch: a set or a point delete, the seq'th.
 type batchOp struct {
 	kind       pebble.InternalKeyKind
+	seq        int
 	key, value []byte
+}
+
+// sortOps sorts operations by key and, on one key, in the order they were
+// made. An unstable sort with seq as the tie-break: the stable one (an
+// insertion sort and in-place merges) took 0.26 CPU-s of a 100k compact
+// load, a quarter of wpcdb's own CPU.
+func sortOps(ops []batchOp) {
+	slices.SortFunc(ops, func(x, y batchOp) int {
+		if c := bytes.Compare(x.key, y.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.seq, y.seq)
+	})
 }
 
 // ingest writes the operations of b (sets and point deletes; the last one
@@ -323,10 +338,9 @@ func (s *Store) ingest(b *pebble.Batch) error {
 		if kind != pebble.InternalKeyKindSet && kind != pebble.InternalKeyKindDelete {
 			return b.Commit(pebble.Sync) // not a plain write: the usual path
 		}
-		ops = append(ops, batchOp{kind, k, v})
+		ops = append(ops, batchOp{kind, len(ops), k, v})
 	}
-	// Stable: of the operations on one key, the batch's last comes last.
-	slices.SortStableFunc(ops, func(a, b batchOp) int { return bytes.Compare(a.key, b.key) })
+	sortOps(ops) // of the operations on one key, the batch's last comes last
 	var paths []string
 	defer func() {
 		for _, p := range paths {
