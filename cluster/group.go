@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,7 +56,7 @@ type group struct {
 	propC  chan proposal
 	readC  chan readRequest
 	recvC  chan *raftpb.Message
-	applyC chan []*raftpb.Entry
+	applyC chan applyJob
 	quit   chan struct{}
 	dead   chan struct{} // closed when the Raft loop ends (stop, or a failure)
 	wg     sync.WaitGroup
@@ -65,7 +67,19 @@ type group struct {
 	wait   map[uint64]chan applied
 	reads  map[uint64]chan readIndex // by read request ID (nextID too)
 
+	// Snapshots (snapshot.go): reportC carries the outcome of a
+	// checkpoint this node served to the Raft loop (the leader's), which
+	// tracks the snapshots it sent in snapSent (loop only); compactC asks
+	// the loop to compact the log up to an applied index; fetching is set
+	// while a received snapshot's checkpoint is being fetched; staged
+	// holds fetched checkpoints' folder names by index (under smu).
+	reportC  chan snapReport
+	compactC chan uint64
+	snapSent map[uint64]time.Time // by peer; zero time: its checkpoint is being served
+	fetching atomic.Bool
+
 	smu      sync.Mutex
+	staged   map[uint64]string
 	status   GroupStatus
 	advanced chan struct{} // closed and replaced when Applied grows
 	failed   error         // an apply failed for a reason not the request's: applying stopped
@@ -88,6 +102,21 @@ type readIndex struct {
 	err   error
 }
 
+// applyJob is what the applier applies next: committed entries, or a
+// received snapshot to install (before any entry after it).
+type applyJob struct {
+	ents []*raftpb.Entry
+	snap *raftpb.SnapshotMetadata
+	dir  string // the snapshot's checkpoint folder (in the snapshot folder)
+}
+
+// snapReport is the outcome of a checkpoint served to a peer.
+type snapReport struct {
+	to      uint64
+	ok      bool
+	started bool // serving began: no timeout from now on
+}
+
 // applied is a write's outcome on the replica that proposed it.
 type applied struct {
 	resp proto.Message
@@ -101,14 +130,27 @@ func (r *Replicas) startGroup(m ShardMap, k int) (*group, error) {
 		voters[i] = uint64(i) + 1
 	}
 	key := groupName(m, k)
-	st, appliedIndex, err := openLog(r.db, key, voters)
+	st, appliedIndex, err := openLog(r.rdb, key, voters)
 	if err != nil {
 		return nil, err
 	}
+	st.snapData = r.snapRef
 	g := &group{r: r, name: ShardName(m.Name, k), key: key, coll: m.Name, uid: m.UID, shard: k, peers: s.Replicas,
 		self: peerID(s, r.node.ID()), st: st,
-		propC: make(chan proposal), readC: make(chan readRequest), reads: map[uint64]chan readIndex{}, advanced: make(chan struct{}), recvC: make(chan *raftpb.Message, 4096), applyC: make(chan []*raftpb.Entry, 256),
+		propC: make(chan proposal), readC: make(chan readRequest), reads: map[uint64]chan readIndex{}, advanced: make(chan struct{}), recvC: make(chan *raftpb.Message, 4096), applyC: make(chan applyJob, 256),
+		reportC: make(chan snapReport, 16), compactC: make(chan uint64, 1), snapSent: map[uint64]time.Time{}, staged: map[uint64]string{},
 		quit: make(chan struct{}), dead: make(chan struct{}), wait: map[uint64]chan applied{}}
+	// A snapshot install the node did not finish is finished first: Raft
+	// starts from the log after it.
+	if index, _, dir, ok, err := st.installing(); err != nil {
+		return nil, fmt.Errorf("cluster: group %s: %w", key, err)
+	} else if ok {
+		r.log.Info("cluster: finishing a snapshot install", "group", key, "index", index)
+		if err := g.install(index, dir); err != nil {
+			return nil, fmt.Errorf("cluster: group %s: installing snapshot %d: %w", key, index, err)
+		}
+		appliedIndex = index
+	}
 	g.nextID.Store(randUint64())
 	g.status.Applied, g.status.Commit = appliedIndex, st.hs.GetCommit()
 	g.rn, err = raft.NewRawNode(&raft.Config{
@@ -153,6 +195,27 @@ func (g *group) loop() {
 			return
 		case <-tick.C:
 			g.rn.Tick()
+			for to, at := range g.snapSent {
+				// A snapshot message lost, or a receiver that never
+				// fetched: Raft sends another after a failure report.
+				if !at.IsZero() && time.Since(at) > snapshotFetchTimeout {
+					g.rn.ReportSnapshot(to, raft.SnapshotFailure)
+					delete(g.snapSent, to)
+				}
+			}
+		case rep := <-g.reportC:
+			if rep.started {
+				g.snapSent[rep.to] = time.Time{}
+			} else {
+				st := raft.SnapshotFinish
+				if !rep.ok {
+					st = raft.SnapshotFailure
+				}
+				g.rn.ReportSnapshot(rep.to, st)
+				delete(g.snapSent, rep.to)
+			}
+		case applied := <-g.compactC:
+			g.maybeCompact(applied)
 		case p := <-g.propC:
 			if g.rn.BasicStatus().RaftState != raft.StateLeader {
 				p.done <- g.errNotLeader()
@@ -225,6 +288,21 @@ func (g *group) ready(rd raft.Ready) error {
 		}
 		g.wmu.Unlock()
 	}
+	var snapJob *applyJob
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		meta := rd.Snapshot.GetMetadata()
+		g.smu.Lock()
+		dir, ok := g.staged[meta.GetIndex()]
+		delete(g.staged, meta.GetIndex())
+		g.smu.Unlock()
+		if !ok {
+			return fmt.Errorf("snapshot at index %d: its checkpoint was not received", meta.GetIndex())
+		}
+		if err := g.st.applySnapshot(meta, dir); err != nil {
+			return err
+		}
+		snapJob = &applyJob{snap: meta, dir: dir}
+	}
 	if err := g.st.save(rd.Entries, rd.HardState, raft.MustSync(rd.HardState, g.st.hs, len(rd.Entries))); err != nil {
 		return err
 	}
@@ -242,11 +320,21 @@ func (g *group) ready(rd raft.Ready) error {
 		if err != nil {
 			return err
 		}
+		if m.GetType() == raftpb.MsgSnap {
+			g.snapSent[to] = time.Now()
+		}
 		g.r.send(g.peers[to-1], &pb.RaftMessage{Group: g.key, Message: data})
+	}
+	if snapJob != nil {
+		select {
+		case g.applyC <- *snapJob:
+		case <-g.quit:
+			return nil
+		}
 	}
 	if len(rd.CommittedEntries) > 0 {
 		select {
-		case g.applyC <- rd.CommittedEntries:
+		case g.applyC <- applyJob{ents: rd.CommittedEntries}:
 		case <-g.quit:
 			return nil
 		}
@@ -380,29 +468,34 @@ func (g *group) failWaiting(err error) {
 	}
 }
 
-// applier applies committed entries in order and records the applied
-// index after each batch.
+// applier applies committed entries (and installs received snapshots) in
+// order and records the applied index after each batch; it asks the Raft
+// loop to compact the log when it has grown past the thresholds.
 func (g *group) applier() {
 	defer g.wg.Done()
-	for ents := range g.applyC {
+	for job := range g.applyC {
 		g.smu.Lock()
 		failed := g.failed
 		g.smu.Unlock()
 		if failed != nil {
+			if job.snap != nil {
+				os.RemoveAll(filepath.Join(g.r.snapDir, job.dir))
+			}
+			continue
+		}
+		if job.snap != nil {
+			if err := g.install(job.snap.GetIndex(), job.dir); err != nil {
+				g.fail(fmt.Errorf("installing snapshot %d: %w", job.snap.GetIndex(), err), job.snap.GetIndex())
+				continue
+			}
+			g.advance(job.snap.GetIndex())
 			continue
 		}
 		var last uint64
-		for _, e := range ents {
+		for _, e := range job.ents {
 			if e.GetType() == raftpb.EntryNormal && len(e.GetData()) > 0 {
 				if err := g.apply(e); err != nil {
-					if g.r.ctx.Err() == nil {
-						g.r.log.Error("cluster: shard replica stops applying", "group", g.key, "index", e.GetIndex(), "err", err)
-					}
-					g.smu.Lock()
-					g.failed = err
-					close(g.advanced) // strong reads waiting see the failure
-					g.advanced = make(chan struct{})
-					g.smu.Unlock()
+					g.fail(err, e.GetIndex())
 					break
 				}
 			}
@@ -414,12 +507,179 @@ func (g *group) applier() {
 		if err := g.st.setApplied(last); err != nil {
 			g.r.log.Error("cluster: recording the applied index", "group", g.key, "err", err)
 		}
-		g.smu.Lock()
-		g.status.Applied = last
-		close(g.advanced)
-		g.advanced = make(chan struct{})
-		g.smu.Unlock()
+		g.advance(last)
+		if n, b := g.st.logLen(); n > g.r.opts.CompactEntries || b > uint64(g.r.opts.CompactBytes) {
+			select {
+			case g.compactC <- last:
+			default: // one is pending
+			}
+		}
 	}
+}
+
+// advance publishes a new applied index.
+func (g *group) advance(applied uint64) {
+	g.smu.Lock()
+	g.status.Applied = applied
+	close(g.advanced)
+	g.advanced = make(chan struct{})
+	g.smu.Unlock()
+}
+
+// fail stops applying after a failure that is not the request's.
+func (g *group) fail(err error, index uint64) {
+	if g.r.ctx.Err() == nil {
+		g.r.log.Error("cluster: shard replica stops applying", "group", g.key, "index", index, "err", err)
+	}
+	g.smu.Lock()
+	g.failed = err
+	close(g.advanced) // strong reads waiting see the failure
+	g.advanced = make(chan struct{})
+	g.smu.Unlock()
+}
+
+// maybeCompact compacts the log up to KeepEntries before applied (Raft
+// loop only).
+func (g *group) maybeCompact(applied uint64) {
+	if applied <= uint64(g.r.opts.KeepEntries) {
+		return
+	}
+	to := applied - uint64(g.r.opts.KeepEntries)
+	if err := g.st.compact(to); err != nil {
+		g.r.log.Error("cluster: compacting the Raft log", "group", g.key, "err", err)
+		return
+	}
+	g.smu.Lock()
+	g.status.Compactions++
+	g.smu.Unlock()
+}
+
+// install installs the received checkpoint in the snapshot folder's dir
+// (snapshot.go) and records index as applied; the folder goes last.
+func (g *group) install(index uint64, dir string) error {
+	if g.r.db == nil {
+		return errors.New("the node has no database to install a snapshot into")
+	}
+	path := filepath.Join(g.r.snapDir, dir)
+	if err := installCheckpoint(g.r.ctx, g.r.db, path, g.name); err != nil {
+		return err
+	}
+	if err := g.st.installed(index); err != nil {
+		return err
+	}
+	g.smu.Lock()
+	g.status.Snapshots++
+	g.smu.Unlock()
+	g.r.log.Info("cluster: installed a snapshot", "group", g.key, "index", index)
+	return os.RemoveAll(path)
+}
+
+// reportSnapshot and reportSnapshotStarted tell the Raft loop about a
+// checkpoint served to peer to.
+func (g *group) reportSnapshot(to uint64, ok bool) {
+	select {
+	case g.reportC <- snapReport{to: to, ok: ok}:
+	case <-g.dead:
+	}
+}
+
+func (g *group) reportSnapshotStarted(to uint64) {
+	select {
+	case g.reportC <- snapReport{to: to, started: true}:
+	case <-g.dead:
+	}
+}
+
+// receiveSnapshot fetches the checkpoint of a snapshot message from its
+// sender, then steps the message into Raft. One at a time per group: a
+// message that comes while one is fetched is dropped (the leader sends
+// again).
+func (g *group) receiveSnapshot(m *raftpb.Message) {
+	if !g.fetching.CompareAndSwap(false, true) {
+		return
+	}
+	g.r.wg.Add(1)
+	go func() {
+		defer g.r.wg.Done()
+		defer g.fetching.Store(false)
+		index := m.GetSnapshot().GetMetadata().GetIndex()
+		from := m.GetFrom()
+		if from == 0 || int(from) > len(g.peers) || g.r.db == nil {
+			return
+		}
+		dir := fmt.Sprintf("%s-%d", g.key, index)
+		if err := g.fetchSnapshot(g.peers[from-1], index, dir); err != nil {
+			if g.r.ctx.Err() == nil {
+				g.r.log.Warn("cluster: fetching a snapshot", "group", g.key, "index", index, "from", g.peers[from-1], "err", err)
+			}
+			return
+		}
+		g.smu.Lock()
+		g.staged[index] = dir
+		g.smu.Unlock()
+		select {
+		case g.recvC <- m:
+		case <-g.quit:
+		}
+		// Raft ignores a snapshot older than its commit index: then
+		// nothing takes the folder.
+		t := time.NewTimer(stagedTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-g.quit:
+			return
+		}
+		g.smu.Lock()
+		d, ok := g.staged[index]
+		delete(g.staged, index)
+		g.smu.Unlock()
+		if ok {
+			os.RemoveAll(filepath.Join(g.r.snapDir, d))
+		}
+	}()
+}
+
+// fetchSnapshot fetches a checkpoint from node into the snapshot folder's
+// dir.
+func (g *group) fetchSnapshot(node string, index uint64, dir string) error {
+	n, ok := g.r.node.View().Node(node)
+	if !ok {
+		return fmt.Errorf("node %q is not live", node)
+	}
+	cc, err := g.r.node.cc(n.Addr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(g.r.snapDir, 0o755); err != nil {
+		return err
+	}
+	final := filepath.Join(g.r.snapDir, dir)
+	part := final + ".part"
+	os.RemoveAll(part)
+	os.RemoveAll(final)
+	ctx, cancel := context.WithCancel(g.r.ctx)
+	defer cancel()
+	stream, err := pb.NewReplicationServiceClient(cc).FetchSnapshot(ctx, &pb.FetchSnapshotRequest{Group: g.key, Index: index, Node: g.r.node.ID()})
+	if err != nil {
+		return err
+	}
+	if err := receiveCheckpoint(stream.Recv, part, g.r.limits); err != nil {
+		return err
+	}
+	if err := os.Rename(part, final); err != nil {
+		os.RemoveAll(part)
+		return err
+	}
+	return syncDir(g.r.snapDir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
 
 // apply applies one entry to the local collection and answers its

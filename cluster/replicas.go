@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -19,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wpcdb/wpcdb"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
@@ -30,10 +35,15 @@ import (
 // node that restarts), and stops and deletes its log when its collection
 // leaves the catalog. Safe for concurrent use.
 type Replicas struct {
-	node  *Node
-	db    *pebble.DB
-	log   *slog.Logger
-	local pb.WPCDBServiceServer
+	node    *Node
+	rdb     *pebble.DB  // the Raft logs
+	db      *wpcdb.DB   // the node's collections: snapshots are made of it and installed into it
+	opts    ReplicaOptions
+	log     *slog.Logger
+	local   pb.WPCDBServiceServer
+	snapDir string
+	snapRef []byte // this node's snapshot Data (snapshotRef)
+	limits  snapshotLimits
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -57,18 +67,118 @@ const (
 	electionTicks = 10
 )
 
-// OpenReplicas opens (or creates) the Raft database in dir; Start, after
-// SetLocal, starts the groups.
-func OpenReplicas(n *Node, dir string, log *slog.Logger) (*Replicas, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// ReplicaOptions configure a node's replicas. The zero value is valid
+// (each field names its default).
+type ReplicaOptions struct {
+	// DB is the node's database, whose collections hold the shards: a
+	// replica that lags behind the others' compacted logs catches up from
+	// a checkpoint of another's (snapshot.go). Nil: no snapshots are
+	// served or installed, and the log is never compacted.
+	DB *wpcdb.DB
+	// Logger receives the replicas' messages; nil discards them.
+	Logger *slog.Logger
+	// SnapshotDir is where checkpoints are made and received; "" is the
+	// Raft folder's name with "-snapshots" appended.
+	SnapshotDir string
+	// CompactEntries and CompactBytes: a group's log is compacted once it
+	// holds more entries or bytes than these (0: 10,000 entries, 256 MiB),
+	// up to KeepEntries before the applied index (0: 1,000; negative:
+	// none kept). A follower that falls further behind than the kept
+	// tail catches up from a snapshot: a copy of the whole shard, which
+	// is why the log keeps a tail at all. The byte bound keeps a group's
+	// log on disk near 256 MiB (with full 4 MiB batches, about 64 of
+	// them); the entry bound keeps the in-memory index of terms (12 bytes
+	// an entry) small when entries are small.
+	CompactEntries int
+	CompactBytes   int64
+	KeepEntries    int
+	// MaxSnapshotBytes bounds a received snapshot (all of its files); 0
+	// is DefaultMaxSnapshotBytes (1 TiB).
+	MaxSnapshotBytes int64
+}
+
+func (o ReplicaOptions) withDefaults(dir string) ReplicaOptions {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.SnapshotDir == "" {
+		o.SnapshotDir = filepath.Clean(dir) + "-snapshots"
+	}
+	if o.CompactEntries == 0 {
+		o.CompactEntries = 10_000
+	}
+	if o.CompactBytes == 0 {
+		o.CompactBytes = 256 << 20
+	}
+	if o.KeepEntries == 0 {
+		o.KeepEntries = 1_000
+	}
+	if o.KeepEntries < 0 {
+		o.KeepEntries = 0
+	}
+	if o.DB == nil {
+		// Nothing to send a follower that lacks the compacted entries.
+		o.CompactEntries, o.CompactBytes = math.MaxInt, math.MaxInt64
+	}
+	return o
+}
+
+// OpenReplicas opens (or creates) the Raft database in dir; Start, after
+// SetLocal, starts the groups. Leftovers of snapshot transfers a crash
+// cut short are deleted (a checkpoint being installed is kept).
+func OpenReplicas(n *Node, dir string, opts ReplicaOptions) (*Replicas, error) {
+	opts = opts.withDefaults(dir)
 	db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}, FormatMajorVersion: pebble.FormatNewest})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: opening the Raft log in %s: %w", dir, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Replicas{node: n, db: db, log: log, ctx: ctx, cancel: cancel, groups: map[string]*group{}, peers: map[string]chan *pb.RaftMessage{}}, nil
+	ref, err := json.Marshal(snapshotRef{Node: n.ID()})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	r := &Replicas{node: n, rdb: db, db: opts.DB, opts: opts, log: opts.Logger, snapDir: opts.SnapshotDir, snapRef: ref,
+		limits: snapshotLimits{maxBytes: opts.MaxSnapshotBytes}, groups: map[string]*group{}, peers: map[string]chan *pb.RaftMessage{}}
+	if err := r.cleanSnapshots(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+// cleanSnapshots deletes what the snapshot folder holds apart from the
+// checkpoints of installs recorded in the Raft database.
+func (r *Replicas) cleanSnapshots() error {
+	entries, err := os.ReadDir(r.snapDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	it, err := r.rdb.NewIter(&pebble.IterOptions{LowerBound: []byte("g/"), UpperBound: []byte("g0")})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) > 2 && k[len(k)-1] == 'i' && k[len(k)-2] == '/' && len(it.Value()) > 16 {
+			keep[string(it.Value()[16:])] = true
+		}
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			if err := os.RemoveAll(filepath.Join(r.snapDir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // SetLocal gives the node's local service: committed writes are applied
@@ -221,11 +331,14 @@ func (r *Replicas) group(name string) *group {
 
 // GroupStatus is one replica's state, for tests and status.
 type GroupStatus struct {
-	Leader  bool
-	Term    uint64
-	Commit  uint64
-	Applied uint64
-	Last    uint64
+	Leader      bool
+	Term        uint64
+	Commit      uint64
+	Applied     uint64
+	First       uint64 // the log's first entry (after its compaction point)
+	Last        uint64
+	Compactions int // log compactions since the group started
+	Snapshots   int // snapshots installed since the group started
 }
 
 // Status returns the state of this node's replica of the shard whose
@@ -238,6 +351,7 @@ func (r *Replicas) Status(name string) (GroupStatus, bool) {
 	g.smu.Lock()
 	defer g.smu.Unlock()
 	st := g.status
+	st.First, _ = g.st.FirstIndex()
 	st.Last, _ = g.st.LastIndex()
 	return st, true
 }
@@ -254,7 +368,7 @@ func (r *Replicas) Close() error {
 		g.stop()
 	}
 	r.wg.Wait()
-	return r.db.Close()
+	return r.rdb.Close()
 }
 
 // send queues a message to a node; it is dropped when the node's queue is
@@ -337,6 +451,10 @@ func (t transport) Step(ctx context.Context, req *pb.StepRequest) (*pb.StepRespo
 		m := &raftpb.Message{}
 		if err := proto.Unmarshal(rm.GetMessage(), m); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "group %s: Raft message: %v", rm.GetGroup(), err)
+		}
+		if m.GetType() == raftpb.MsgSnap {
+			g.receiveSnapshot(m) // its checkpoint first
+			continue
 		}
 		select {
 		case g.recvC <- m:

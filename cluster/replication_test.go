@@ -46,6 +46,8 @@ type rnode struct {
 	cli      pb.WPCDBServiceClient
 	up       bool
 	stopOnce sync.Once
+
+	compactEntries, keepEntries int // ReplicaOptions (0: the defaults)
 }
 
 func startRNode(t *testing.T, ep, id string) *rnode {
@@ -76,7 +78,7 @@ func (n *rnode) start() {
 	if n.m, err = cluster.Join(ctx, cluster.Options{Endpoints: []string{n.ep}, ShardTimeout: 20 * time.Second}, n.id, n.addr, 2); err != nil {
 		t.Fatal(err)
 	}
-	if n.reps, err = cluster.OpenReplicas(n.m, filepath.Join(n.dir, "raft"), nil); err != nil {
+	if n.reps, err = cluster.OpenReplicas(n.m, filepath.Join(n.dir, "raft"), cluster.ReplicaOptions{DB: n.db, CompactEntries: n.compactEntries, KeepEntries: n.keepEntries}); err != nil {
 		t.Fatal(err)
 	}
 	opts := &server.Options{
