@@ -55,6 +55,7 @@ type logStore struct {
 type snapshotRef struct {
 	Node string `json:"node"`
 }
+
 func groupPrefix(group string) []byte { return []byte("g/" + group + "/") }
 
 func (s *logStore) key(suffix byte) []byte {

@@ -36,8 +36,8 @@ import (
 // leaves the catalog. Safe for concurrent use.
 type Replicas struct {
 	node    *Node
-	rdb     *pebble.DB  // the Raft logs
-	db      *wpcdb.DB   // the node's collections: snapshots are made of it and installed into it
+	rdb     *pebble.DB // the Raft logs
+	db      *wpcdb.DB  // the node's collections: snapshots are made of it and installed into it
 	opts    ReplicaOptions
 	log     *slog.Logger
 	local   pb.WPCDBServiceServer

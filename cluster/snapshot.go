@@ -116,7 +116,9 @@ func receiveCheckpoint(recv func() (*pb.SnapshotChunk, error), dir string, lim s
 		files         int
 		total         uint64
 		seen          = map[string]bool{}
-		errChunk      = func(format string, a ...any) error { return fmt.Errorf("%w: %s", ErrSnapshot, fmt.Sprintf(format, a...)) }
+		errChunk      = func(format string, a ...any) error {
+			return fmt.Errorf("%w: %s", ErrSnapshot, fmt.Sprintf(format, a...))
+		}
 	)
 	syncAndCloseFile := func() error {
 		if f == nil {
