@@ -60,8 +60,20 @@
 // (<data>/raft, key range g/<shard>@<collection UID>/), messages over the
 // nodes' ReplicationService (proto/wpcdb/v1/cluster.proto, one more
 // service on the gRPC port, behind the same token), batched per node.
-// The log is never compacted, so a replica that was down catches up from
-// the log tail (no snapshots).
+//
+// Compaction and snapshots (raftlog.go, snapshot.go): once a group's log
+// holds more than ReplicaOptions.CompactEntries entries (10,000) or
+// CompactBytes (256 MiB), the Raft loop deletes the applied entries but
+// the last KeepEntries (1,000). A replica that needs deleted entries (it
+// was down, or is new) gets a Raft snapshot message naming the leader;
+// it fetches a checkpoint of the leader's database (FetchSnapshot, a
+// gRPC stream of 1 MiB chunks with CRC-32C, every limit checked before a
+// byte is written; a damaged stream is an ErrSnapshot error and changes
+// nothing), installs the shard's items from it into its local collection
+// and replays the log after the snapshot's index. The install is
+// recorded (synced) before it starts and finished by a restart: a crash
+// while receiving leaves the old state, one while installing resumes
+// from the same received checkpoint.
 //
 // A write to a replicated shard (an upsert batch, a delete, an attribute
 // update) goes to the leader the catalog names; there it is validated as
@@ -104,9 +116,17 @@
 //
 // # What is not there yet
 //
-//   - Snapshots: the log grows forever (no compaction); a new replica
-//     cannot be added from a Pebble checkpoint, and `cluster move`,
-//     replacing a dead node and changing R are not there (conf changes).
+//   - Membership changes: `cluster move`, replacing a dead node and
+//     changing R are not there (Raft conf changes; the snapshot path a
+//     new replica would catch up by is). A node whose disk is lost must
+//     not rejoin under its ID (Raft's votes and acknowledgements it gave
+//     would be forgotten).
+//   - The sender's checkpoint is of its whole database (DB.Snapshot, hard
+//     links, cheap to make), so a snapshot transfer also carries the
+//     node's other collections; restricting it to the shard's key range
+//     is the next step. While a replica installs a snapshot its local
+//     collection holds a mix of old and new items; non-strong reads go to
+//     it only when its shard's leader fails.
 //   - A partial-result flag.
 //   - Apply failures: a replica whose apply fails for a reason that is not
 //     the request's (its disk) stops applying and refuses writes; a

@@ -2,15 +2,20 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/wpctest"
+	"github.com/wpcdb/wpcdb/wpcsim"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
@@ -125,5 +130,86 @@ func TestSnapshotTransfer(t *testing.T) {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Fatalf("%s: the folder is left (%v)", name, err)
 		}
+	}
+}
+
+// TestInstallCheckpoint: installing a checkpoint makes the collection hold
+// exactly its items (items it lacks deleted, changed ones rewritten,
+// attributes too), creates a missing collection, and installing again (a
+// restart finishing an install) changes nothing; a folder that is not a
+// database is an error.
+func TestInstallCheckpoint(t *testing.T) {
+	const seed = 1922
+	t.Logf("seed %d", seed)
+	rng := wpctest.NewRand(seed)
+	ctx := context.Background()
+	cfg := wpcdb.CollectionConfig{Dim: 4}
+	item := func(i int) wpcdb.Item {
+		c := wpctest.RandomCloud(rng, 1+rng.IntN(4), 4, wpctest.Shape{})
+		return wpcdb.Item{ID: fmt.Sprintf("it-%02d", i), Cloud: wpcsim.Cloud{Dim: c.Dim, Weights: c.Weights, Points: c.Points}, Attrs: map[string]any{"i": float64(i)}}
+	}
+	open := func() *wpcdb.DB {
+		db, err := wpcdb.Open(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	src := open()
+	sc, err := src.CreateCollection(ctx, "c.s0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []wpcdb.Item
+	for i := range 30 {
+		want = append(want, item(i))
+	}
+	if err := sc.Upsert(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	ck := filepath.Join(t.TempDir(), "ck")
+	if err := src.Snapshot(ck); err != nil {
+		t.Fatal(err)
+	}
+	dst := open()
+	dc, err := dst.CreateCollection(ctx, "c.s0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The replica's old state: some items the same, some different, some
+	// the checkpoint lacks.
+	old := []wpcdb.Item{want[0], item(3), item(31), item(40)}
+	if err := dc.Upsert(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, 0, 45)
+	for i := range 45 {
+		ids = append(ids, fmt.Sprintf("it-%02d", i))
+	}
+	equal := func(stage string, db *wpcdb.DB) {
+		t.Helper()
+		a, err := db.Collection("c.s0")
+		if err != nil {
+			t.Fatalf("%s: %v", stage, err)
+		}
+		got, missing, err := a.GetMany(ctx, ids)
+		if err != nil || len(got) != len(want) || len(missing) != 15 || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: %d items, %d missing (%v); want %d", stage, len(got), len(missing), err, len(want))
+		}
+	}
+	for _, stage := range []string{"installed", "installed again"} {
+		if err := installCheckpoint(ctx, dst, ck, "c.s0"); err != nil {
+			t.Fatal(err)
+		}
+		equal(stage, dst)
+	}
+	fresh := open()
+	if err := installCheckpoint(ctx, fresh, ck, "c.s0"); err != nil {
+		t.Fatal(err)
+	}
+	equal("into a node without the collection", fresh)
+	if err := installCheckpoint(ctx, fresh, t.TempDir(), "c.s0"); err == nil {
+		t.Fatal("an empty folder installed")
 	}
 }
