@@ -15,8 +15,8 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/wpctest"
-	"github.com/wpcdb/wpcdb/wpcsim"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
 // TestSnapshotTransfer: a checkpoint's files sent in chunks arrive equal;
@@ -90,7 +90,7 @@ func TestSnapshotTransfer(t *testing.T) {
 		}},
 		"limit": {lim: snapshotLimits{maxBytes: 2 * snapshotChunkBytes}},
 		"files": {lim: snapshotLimits{maxFiles: 2}},
-		"cut": {edit: func(cs []*pb.SnapshotChunk) []*pb.SnapshotChunk { return cs[:len(cs)-2] }},
+		"cut":   {edit: func(cs []*pb.SnapshotChunk) []*pb.SnapshotChunk { return cs[:len(cs)-2] }},
 		"missing chunk": {edit: func(cs []*pb.SnapshotChunk) []*pb.SnapshotChunk {
 			return append(cs[:bigChunk:bigChunk], cs[bigChunk+1:]...)
 		}},
