@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,7 @@ type group struct {
 	coll  string
 	uid   string
 	shard int
-	peers []string // node IDs; Raft ID i+1 is peers[i]
+	peers atomic.Pointer[map[uint64]string] // node IDs by Raft ID (the shard's members), replaced when the catalog changes
 	self  uint64
 	st    *logStore
 	rn    *raft.RawNode
@@ -77,6 +78,14 @@ type group struct {
 	compactC chan uint64
 	snapSent map[uint64]time.Time // by peer; zero time: its checkpoint is being served
 	fetching atomic.Bool
+
+	// A replica move (Shard.Move), driven by the leader's Raft loop:
+	// moveWait spaces its steps (a conf change must commit before the
+	// next); publishing is set while the finished move is written to the
+	// catalog.
+	moveWait   time.Time
+	moveConf   *raftpb.ConfState // the configuration when the last step was taken
+	publishing atomic.Bool
 
 	smu      sync.Mutex
 	staged   map[uint64]string
@@ -125,9 +134,12 @@ type applied struct {
 
 func (r *Replicas) startGroup(m ShardMap, k int) (*group, error) {
 	s := m.Shards[k]
-	voters := make([]uint64, len(s.Replicas))
-	for i := range voters {
-		voters[i] = uint64(i) + 1
+	// The configuration at the start, unless the log recorded a later one:
+	// the replicas; none for a move's target (a learner that the leader
+	// adds and that learns the configuration from the leader).
+	voters := slices.Clone(s.peerIDs())
+	if !slices.Contains(s.Replicas, r.node.ID()) {
+		voters = nil
 	}
 	key := groupName(m, k)
 	st, appliedIndex, err := openLog(r.rdb, key, voters)
@@ -135,7 +147,7 @@ func (r *Replicas) startGroup(m ShardMap, k int) (*group, error) {
 		return nil, err
 	}
 	st.snapData = r.snapRef
-	g := &group{r: r, name: ShardName(m.Name, k), key: key, coll: m.Name, uid: m.UID, shard: k, peers: s.Replicas,
+	g := &group{r: r, name: ShardName(m.Name, k), key: key, coll: m.Name, uid: m.UID, shard: k,
 		self: peerID(s, r.node.ID()), st: st,
 		propC: make(chan proposal), readC: make(chan readRequest), reads: map[uint64]chan readIndex{}, advanced: make(chan struct{}), recvC: make(chan *raftpb.Message, 4096), applyC: make(chan applyJob, 256),
 		reportC: make(chan snapReport, 16), compactC: make(chan uint64, 1), snapSent: map[uint64]time.Time{}, staged: map[uint64]string{},
@@ -151,6 +163,7 @@ func (r *Replicas) startGroup(m ShardMap, k int) (*group, error) {
 		}
 		appliedIndex = index
 	}
+	g.setPeers(s)
 	g.nextID.Store(randUint64())
 	g.status.Applied, g.status.Commit = appliedIndex, st.hs.GetCommit()
 	g.rn, err = raft.NewRawNode(&raft.Config{
@@ -165,6 +178,89 @@ func (r *Replicas) startGroup(m ShardMap, k int) (*group, error) {
 	go g.loop()
 	go g.applier()
 	return g, nil
+}
+
+// moveStep takes a replica move (Shard.Move) one step further on the
+// leader (Raft loop only): the target is added as a learner; once it has
+// caught up it is promoted to a voter; the source is removed (when it is
+// this node, the leadership goes to the target first); then the catalog
+// records the move done (publishMove). Each step waits for the previous
+// conf change to take effect (moveWait), and a new leader goes on where
+// the old one stopped, from the configuration.
+func (g *group) moveStep() {
+	if g.rn.BasicStatus().RaftState != raft.StateLeader {
+		return
+	}
+	cs := g.st.conf()
+	if time.Now().Before(g.moveWait) && proto.Equal(cs, g.moveConf) {
+		return // the last step has not taken effect yet
+	}
+	m, ok := g.r.node.View().Collection(g.coll)
+	if !ok || m.UID != g.uid || g.shard >= len(m.Shards) || m.Shards[g.shard].Move == nil {
+		return
+	}
+	s := m.Shards[g.shard]
+	mv := s.Move
+	to, from := mv.Peer, peerID(Shard{Replicas: s.Replicas, Peers: s.Peers}, mv.From)
+	if to == 0 || from == 0 {
+		return
+	}
+	g.moveConf = cs
+	propose := func(t raftpb.ConfChangeType, id uint64) {
+		g.moveWait = time.Now().Add(time.Second)
+		cc := &raftpb.ConfChange{Type: t.Enum(), NodeId: proto.Uint64(id)}
+		if err := g.rn.ProposeConfChange(cc); err != nil {
+			g.r.log.Warn("cluster: proposing a conf change", "group", g.key, "change", t.String(), "peer", id, "err", err)
+			return
+		}
+		g.r.log.Info("cluster: moving a shard replica", "group", g.key, "from", mv.From, "to", mv.To, "change", t.String(), "peer", id)
+	}
+	switch {
+	case !slices.Contains(cs.GetVoters(), to) && !slices.Contains(cs.GetLearners(), to):
+		propose(raftpb.ConfChangeAddLearnerNode, to)
+	case slices.Contains(cs.GetLearners(), to):
+		// Promoted once it holds nearly all the log (a learner that is
+		// still far behind would slow the commits of the voters).
+		st := g.rn.Status()
+		if pr, ok := st.Progress[to]; ok && pr.Match+moveCatchUpEntries >= st.GetCommit() {
+			propose(raftpb.ConfChangeAddNode, to)
+		}
+	case slices.Contains(cs.GetVoters(), from):
+		if from == g.self {
+			g.moveWait = time.Now().Add(2 * time.Second)
+			g.rn.TransferLeader(to)
+			g.r.log.Info("cluster: moving the leadership off a replica being moved", "group", g.key, "to", mv.To)
+			return
+		}
+		propose(raftpb.ConfChangeRemoveNode, from)
+	default:
+		if g.publishing.CompareAndSwap(false, true) {
+			g.moveWait = time.Now().Add(time.Second)
+			term := g.rn.BasicStatus().GetTerm()
+			g.r.wg.Add(1)
+			go func() {
+				defer g.r.wg.Done()
+				defer g.publishing.Store(false)
+				g.r.publishMove(g, *mv, term)
+			}()
+		}
+	}
+}
+
+// moveCatchUpEntries: a move's learner is promoted once it is at most this
+// many entries behind the commit index.
+const moveCatchUpEntries = 8
+
+// setPeers takes the shard's members from its catalog record.
+func (g *group) setPeers(s Shard) {
+	m := s.members()
+	g.peers.Store(&m)
+}
+
+// peer returns the node of a Raft ID.
+func (g *group) peer(id uint64) (string, bool) {
+	n, ok := (*g.peers.Load())[id]
+	return n, ok
 }
 
 // stop ends the group's goroutines and fails its waiting writes.
@@ -203,6 +299,7 @@ func (g *group) loop() {
 					delete(g.snapSent, to)
 				}
 			}
+			g.moveStep()
 		case rep := <-g.reportC:
 			if rep.started {
 				g.snapSent[rep.to] = time.Time{}
@@ -313,7 +410,8 @@ func (g *group) ready(rd raft.Ready) error {
 	}
 	for _, m := range rd.Messages {
 		to := m.GetTo()
-		if to == 0 || int(to) > len(g.peers) {
+		node, ok := g.peer(to)
+		if !ok {
 			continue
 		}
 		data, err := proto.Marshal(m)
@@ -323,7 +421,7 @@ func (g *group) ready(rd raft.Ready) error {
 		if m.GetType() == raftpb.MsgSnap {
 			g.snapSent[to] = time.Now()
 		}
-		g.r.send(g.peers[to-1], &pb.RaftMessage{Group: g.key, Message: data})
+		g.r.send(node, &pb.RaftMessage{Group: g.key, Message: data})
 	}
 	if snapJob != nil {
 		select {
@@ -331,6 +429,32 @@ func (g *group) ready(rd raft.Ready) error {
 		case <-g.quit:
 			return nil
 		}
+	}
+	// Conf changes take effect as they commit (the configuration is
+	// recorded before any later entry is applied).
+	for _, e := range rd.CommittedEntries {
+		var cc raftpb.ConfChangeI
+		switch e.GetType() {
+		case raftpb.EntryConfChange:
+			c := &raftpb.ConfChange{}
+			if err := proto.Unmarshal(e.GetData(), c); err != nil {
+				return fmt.Errorf("conf change entry %d: %w", e.GetIndex(), err)
+			}
+			cc = c
+		case raftpb.EntryConfChangeV2:
+			c := &raftpb.ConfChangeV2{}
+			if err := proto.Unmarshal(e.GetData(), c); err != nil {
+				return fmt.Errorf("conf change entry %d: %w", e.GetIndex(), err)
+			}
+			cc = c
+		default:
+			continue
+		}
+		cs := g.rn.ApplyConfChange(cc)
+		if err := g.st.setConf(cs); err != nil {
+			return err
+		}
+		g.r.log.Info("cluster: shard replicas changed", "group", g.key, "index", e.GetIndex(), "voters", cs.GetVoters(), "learners", cs.GetLearners())
 	}
 	if len(rd.CommittedEntries) > 0 {
 		select {
@@ -603,14 +727,14 @@ func (g *group) receiveSnapshot(m *raftpb.Message) {
 		defer g.r.wg.Done()
 		defer g.fetching.Store(false)
 		index := m.GetSnapshot().GetMetadata().GetIndex()
-		from := m.GetFrom()
-		if from == 0 || int(from) > len(g.peers) || g.r.db == nil {
+		from, ok := g.peer(m.GetFrom())
+		if !ok || g.r.db == nil {
 			return
 		}
 		dir := fmt.Sprintf("%s-%d", g.key, index)
-		if err := g.fetchSnapshot(g.peers[from-1], index, dir); err != nil {
+		if err := g.fetchSnapshot(from, index, dir); err != nil {
 			if g.r.ctx.Err() == nil {
-				g.r.log.Warn("cluster: fetching a snapshot", "group", g.key, "index", index, "from", g.peers[from-1], "err", err)
+				g.r.log.Warn("cluster: fetching a snapshot", "group", g.key, "index", index, "from", from, "err", err)
 			}
 			return
 		}

@@ -20,6 +20,7 @@ import (
 //	g/<group>/h                 HardState (proto)
 //	g/<group>/a                 applied index (8 bytes, big-endian)
 //	g/<group>/c                 the log's compaction point: index, term (8 + 8 bytes)
+//	g/<group>/k                 ConfState (proto), once a conf change was applied
 //	g/<group>/i                 a snapshot being installed: index, term (8 + 8), folder name
 //	g/<group>/e<index, 8 bytes> term (8 bytes, big-endian), then the Entry (proto)
 //
@@ -27,8 +28,9 @@ import (
 // those up to the compaction point (first-1) were applied and deleted
 // (compact), and a replica that needs them catches up from a snapshot:
 // a checkpoint of another replica's collection (snapshot.go) plus the log
-// after it. The configuration is not stored: it is the shard's replicas
-// in the catalog, which do not change yet. The terms and sizes of the
+// after it. The configuration is the shard's replicas in the catalog
+// until a conf change (a replica move) is applied; from then on the
+// stored one. The terms and sizes of the
 // entries are kept in memory (12 bytes an entry) for Term, LastIndex and
 // the compaction threshold; entries are read from Pebble.
 //
@@ -86,6 +88,15 @@ func openLog(db *pebble.DB, group string, voters []uint64) (*logStore, uint64, e
 			return nil, 0, fmt.Errorf("cluster: group %s: applied index of %d bytes", group, len(v))
 		}
 		applied = binary.BigEndian.Uint64(v)
+	}
+	if v, ok, err := s.get(s.key('k')); err != nil {
+		return nil, 0, err
+	} else if ok {
+		cs := &raftpb.ConfState{}
+		if err := proto.Unmarshal(v, cs); err != nil {
+			return nil, 0, fmt.Errorf("cluster: group %s: conf state: %w", group, err)
+		}
+		s.cs = cs
 	}
 	if v, ok, err := s.get(s.key('c')); err != nil {
 		return nil, 0, err
@@ -308,13 +319,51 @@ func (s *logStore) applySnapshot(meta *raftpb.SnapshotMetadata, dir string) erro
 	if err := b.Set(s.key('h'), hv, nil); err != nil {
 		return err
 	}
+	cs := meta.GetConfState()
+	if cs != nil {
+		cv, err := proto.Marshal(cs)
+		if err != nil {
+			return err
+		}
+		if err := b.Set(s.key('k'), cv, nil); err != nil {
+			return err
+		}
+	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return err
+	}
+	if cs != nil {
+		s.cs = proto.CloneOf(cs)
 	}
 	s.snapIndex, s.snapTerm = index, term
 	s.terms, s.sizes, s.bytes = nil, nil, 0
 	s.hs = hs
 	return nil
+}
+
+// setConf records the configuration after a conf change, synced, before
+// the entries after it are applied (applying the change again after a
+// crash is harmless: adding a member twice or removing an absent one
+// changes nothing).
+func (s *logStore) setConf(cs *raftpb.ConfState) error {
+	v, err := proto.Marshal(cs)
+	if err != nil {
+		return err
+	}
+	if err := s.db.Set(s.key('k'), v, pebble.Sync); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.cs = proto.CloneOf(cs)
+	s.mu.Unlock()
+	return nil
+}
+
+// conf returns the current configuration.
+func (s *logStore) conf() *raftpb.ConfState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return proto.CloneOf(s.cs)
 }
 
 // installed records a snapshot's install done: the applied index is its

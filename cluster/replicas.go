@@ -276,6 +276,14 @@ func (r *Replicas) reconcile() {
 			if err := g.st.drop(); err != nil {
 				r.log.Error("cluster: deleting a dropped shard's Raft log", "group", g.key, "err", err)
 			}
+			// A replica moved away (its collection still in the catalog)
+			// drops its copy; a dropped collection's copies are dropped
+			// by the drop.
+			if m, ok := r.node.View().Collection(g.coll); ok && m.UID == g.uid && r.db != nil {
+				if err := r.db.DropCollection(r.ctx, g.name); err != nil && !errors.Is(err, wpcdb.ErrCollectionNotFound) {
+					r.log.Error("cluster: dropping a moved replica's copy", "collection", g.name, "err", err)
+				}
+			}
 		}
 	}()
 	r.mu.Lock()
@@ -295,7 +303,8 @@ func (r *Replicas) reconcile() {
 				continue
 			}
 			name := ShardName(m.Name, k)
-			if _, ok := r.groups[name]; ok {
+			if g, ok := r.groups[name]; ok {
+				g.setPeers(m.Shards[k])
 				continue
 			}
 			g, err := r.startGroup(m, k)
@@ -308,12 +317,12 @@ func (r *Replicas) reconcile() {
 	}
 }
 
-// peerID is node's Raft ID in shard s (1 + its index in the replicas), 0
-// when it is not a replica.
+// peerID is node's Raft ID in shard s, 0 when it is neither a replica nor
+// a move's target.
 func peerID(s Shard, node string) uint64 {
-	for i, id := range s.Replicas {
-		if id == node {
-			return uint64(i) + 1
+	for id, n := range s.members() {
+		if n == node {
+			return id
 		}
 	}
 	return 0

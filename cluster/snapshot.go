@@ -322,7 +322,7 @@ func (t transport) FetchSnapshot(req *pb.FetchSnapshotRequest, stream pb.Replica
 	if g == nil || g.key != req.GetGroup() {
 		return status.Errorf(codes.NotFound, "group %s: no replica on node %q", req.GetGroup(), t.r.node.ID())
 	}
-	to := peerIDOf(g.peers, req.GetNode())
+	to := peerIDOf(*g.peers.Load(), req.GetNode())
 	err := g.serveSnapshot(stream.Context(), req.GetIndex(), to, stream.Send)
 	if to != 0 {
 		g.reportSnapshot(to, err == nil)
@@ -365,10 +365,10 @@ func (g *group) serveSnapshot(ctx context.Context, index, to uint64, send func(*
 	})
 }
 
-func peerIDOf(peers []string, node string) uint64 {
-	for i, p := range peers {
+func peerIDOf(peers map[uint64]string, node string) uint64 {
+	for id, p := range peers {
 		if p == node {
-			return uint64(i) + 1
+			return id
 		}
 	}
 	return 0

@@ -1,0 +1,182 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
+)
+
+// Move moves shard k's replica on node from to node to (a live node that
+// holds no replica of it), through Raft conf changes, while the shard
+// keeps taking writes: the shard's local collection is created on to,
+// the move recorded in the shard map (Shard.Move, epoch raised), and the
+// shard's leader adds to as a learner, which catches up from a snapshot
+// or the log, promotes it, removes from (handing the leadership to to
+// first when from leads), and records the shard map with to in from's
+// place (epoch raised); from then drops its copy. Move waits for that
+// until ctx ends (the move goes on without the caller) and returns the
+// shard as recorded. One move per shard at a time; a call repeating the
+// move in progress waits for it. A shard of one replica is not a Raft
+// group and cannot move (FailedPrecondition).
+func (c *Client) Move(ctx context.Context, collection string, k int, from, to string) (Shard, error) {
+	m, ok := c.view.Collection(collection)
+	if !ok {
+		return Shard{}, status.Errorf(codes.NotFound, "collection %q: not in the cluster's catalog", collection)
+	}
+	if k < 0 || k >= len(m.Shards) {
+		return Shard{}, status.Errorf(codes.InvalidArgument, "collection %q: shard %d: it has shards 0 to %d", collection, k, len(m.Shards)-1)
+	}
+	s := m.Shards[k]
+	if mv := s.Move; mv != nil {
+		if mv.From != from || mv.To != to {
+			return Shard{}, status.Errorf(codes.FailedPrecondition, "shard %d of collection %q: a move from %q to %q is in progress", k, collection, mv.From, mv.To)
+		}
+		return c.waitMove(ctx, collection, k, to)
+	}
+	switch {
+	case len(s.Replicas) < 2:
+		return Shard{}, status.Errorf(codes.FailedPrecondition, "shard %d of collection %q has one replica: only a replicated shard (a Raft group) moves", k, collection)
+	case !slices.Contains(s.Replicas, from):
+		return Shard{}, status.Errorf(codes.InvalidArgument, "shard %d of collection %q: node %q is not one of its replicas %v", k, collection, from, s.Replicas)
+	case slices.Contains(s.Replicas, to):
+		return Shard{}, status.Errorf(codes.InvalidArgument, "shard %d of collection %q: node %q is already one of its replicas", k, collection, to)
+	}
+	cl, err := c.nodeClient(to)
+	if err != nil {
+		return Shard{}, err
+	}
+	cfg := &pb.CollectionConfig{}
+	if err := protojson.Unmarshal(m.Config, cfg); err != nil {
+		return Shard{}, status.Errorf(codes.Internal, "collection %q: its configuration in the catalog: %v", collection, err)
+	}
+	if _, err := cl.CreateCollection(ctx, &pb.CreateCollectionRequest{Name: ShardName(collection, k), Config: cfg}); status.Code(err) == codes.AlreadyExists {
+		return Shard{}, status.Errorf(codes.FailedPrecondition, "shard %d of collection %q: node %q already holds a collection %q", k, collection, to, ShardName(collection, k))
+	} else if err != nil {
+		return Shard{}, err
+	}
+	key := c.collKey(collection)
+	for {
+		resp, err := c.etcd.Get(ctx, key)
+		if err != nil {
+			return Shard{}, status.Errorf(codes.Unavailable, "collection %q: reading the catalog: %v", collection, err)
+		}
+		if len(resp.Kvs) != 1 {
+			return Shard{}, status.Errorf(codes.NotFound, "collection %q: not in the cluster's catalog", collection)
+		}
+		cur, err := decodeShardMap(resp.Kvs[0].Value)
+		if err != nil {
+			return Shard{}, err
+		}
+		if cur.UID != m.UID || !slices.Equal(cur.Shards[k].Replicas, s.Replicas) || cur.Shards[k].Move != nil {
+			return Shard{}, status.Errorf(codes.Aborted, "shard %d of collection %q changed meanwhile; try again", k, collection)
+		}
+		sh := &cur.Shards[k]
+		peer := sh.nextPeer()
+		sh.Peers, sh.NextPeer = slices.Clone(sh.peerIDs()), peer+1
+		sh.Move = &Move{From: from, To: to, Peer: peer}
+		sh.Epoch++
+		val, err := json.Marshal(cur)
+		if err != nil {
+			return Shard{}, err
+		}
+		tr, err := c.etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
+			Then(clientv3.OpPut(key, string(val))).Commit()
+		if err != nil {
+			return Shard{}, status.Errorf(codes.Unavailable, "collection %q: writing the catalog: %v", collection, err)
+		}
+		if tr.Succeeded {
+			c.log.Info("cluster: moving a shard replica", "collection", collection, "shard", k, "from", from, "to", to, "peer", peer)
+			break
+		}
+		// A leader recorded itself meanwhile: read again.
+	}
+	return c.waitMove(ctx, collection, k, to)
+}
+
+// waitMove waits until the view shows shard k's move to node to done.
+func (c *Client) waitMove(ctx context.Context, collection string, k int, to string) (Shard, error) {
+	for {
+		ch := c.view.Changed()
+		m, ok := c.view.Collection(collection)
+		if !ok {
+			return Shard{}, status.Errorf(codes.NotFound, "collection %q: dropped during the move", collection)
+		}
+		if s := m.Shards[k]; s.Move == nil && slices.Contains(s.Replicas, to) {
+			return s, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return Shard{}, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+// publishMove records a move done in Raft (the target a voter, the source
+// removed) in the shard map: the target in the source's place, the move
+// cleared, this node the leader in term, the epoch raised; retried while
+// the group leads in that term.
+func (r *Replicas) publishMove(g *group, mv Move, term uint64) {
+	key := r.node.collKey(g.coll)
+	for attempt := 0; r.ctx.Err() == nil && g.leads(term); attempt++ {
+		if attempt > 0 {
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-time.After(min(time.Duration(attempt)*50*time.Millisecond, time.Second)):
+			}
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, r.node.opts.DialTimeout)
+		resp, err := r.node.etcd.Get(ctx, key)
+		if err != nil || len(resp.Kvs) != 1 {
+			cancel()
+			if err == nil {
+				return // the collection was dropped
+			}
+			continue
+		}
+		m, err := decodeShardMap(resp.Kvs[0].Value)
+		if err != nil || m.UID != g.uid || g.shard >= len(m.Shards) {
+			cancel()
+			return
+		}
+		s := &m.Shards[g.shard]
+		if s.Move == nil || *s.Move != mv {
+			cancel()
+			return
+		}
+		i := slices.Index(s.Replicas, mv.From)
+		if i < 0 {
+			cancel()
+			return
+		}
+		peers := slices.Clone(s.peerIDs())
+		s.Replicas = slices.Clone(s.Replicas)
+		s.Replicas[i], peers[i] = mv.To, mv.Peer
+		s.Peers, s.Move = peers, nil
+		if s.Term <= term {
+			s.Leader, s.Term = r.node.ID(), term
+		}
+		s.Epoch++
+		val, err := json.Marshal(m)
+		if err != nil {
+			cancel()
+			return
+		}
+		tr, err := r.node.etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
+			Then(clientv3.OpPut(key, string(val))).Commit()
+		cancel()
+		if err == nil && tr.Succeeded {
+			r.log.Info("cluster: shard replica moved", "collection", g.coll, "shard", g.shard, "from", mv.From, "to", mv.To, "epoch", s.Epoch)
+			return
+		}
+	}
+}
