@@ -15,6 +15,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -135,12 +136,13 @@ type applied struct {
 func (r *Replicas) startGroup(m ShardMap, k int) (*group, error) {
 	s := m.Shards[k]
 	// The configuration at the start, unless the log recorded a later one:
-	// the replicas; none for a move's target (a learner that the leader
-	// adds and that learns the configuration from the leader).
+	// the replicas, also for a move's target (not one of them, so it
+	// never campaigns): it replays the leader's conf changes (adding
+	// itself as a learner, then as a voter) over it, or takes the
+	// configuration of a snapshot. (Replaying a conf change of an older
+	// move over today's replicas passes through a state that the next
+	// change of that move corrects.)
 	voters := slices.Clone(s.peerIDs())
-	if !slices.Contains(s.Replicas, r.node.ID()) {
-		voters = nil
-	}
 	key := groupName(m, k)
 	st, appliedIndex, err := openLog(r.rdb, key, voters)
 	if err != nil {
@@ -291,24 +293,34 @@ func (g *group) loop() {
 			return
 		case <-tick.C:
 			g.rn.Tick()
-			for to, at := range g.snapSent {
-				// A snapshot message lost, or a receiver that never
-				// fetched: Raft sends another after a failure report.
-				if !at.IsZero() && time.Since(at) > snapshotFetchTimeout {
-					g.rn.ReportSnapshot(to, raft.SnapshotFailure)
-					delete(g.snapSent, to)
+			if len(g.snapSent) > 0 {
+				prs := g.rn.Status().Progress
+				for to, at := range g.snapSent {
+					switch {
+					case prs[to].State != tracker.StateSnapshot:
+						delete(g.snapSent, to) // the receiver installed it and answered
+					case !at.IsZero() && time.Since(at) > snapshotFetchTimeout:
+						// A snapshot message lost, a receiver that never
+						// fetched or never installed: Raft sends another
+						// after a failure report.
+						g.rn.ReportSnapshot(to, raft.SnapshotFailure)
+						delete(g.snapSent, to)
+					}
 				}
 			}
 			g.moveStep()
 		case rep := <-g.reportC:
-			if rep.started {
+			switch {
+			case rep.started:
 				g.snapSent[rep.to] = time.Time{}
-			} else {
-				st := raft.SnapshotFinish
-				if !rep.ok {
-					st = raft.SnapshotFailure
-				}
-				g.rn.ReportSnapshot(rep.to, st)
+			case rep.ok:
+				// Sent: the receiver installs it and answers, which
+				// ends the snapshot state in Raft (a report of success
+				// now would make Raft send entries the receiver cannot
+				// take yet, and then another snapshot).
+				g.snapSent[rep.to] = time.Now().Add(snapshotInstallGrace)
+			default:
+				g.rn.ReportSnapshot(rep.to, raft.SnapshotFailure)
 				delete(g.snapSent, rep.to)
 			}
 		case applied := <-g.compactC:
@@ -669,6 +681,16 @@ func (g *group) maybeCompact(applied uint64) {
 		return
 	}
 	to := applied - uint64(g.r.opts.KeepEntries)
+	// A follower receiving a snapshot continues from the entry after the
+	// snapshot's index: those are kept until it has them (else it would
+	// need another snapshot, and under a steady write load, forever).
+	if g.rn.BasicStatus().RaftState == raft.StateLeader {
+		for _, pr := range g.rn.Status().Progress {
+			if pr.State == tracker.StateSnapshot && pr.PendingSnapshot < to {
+				to = pr.PendingSnapshot
+			}
+		}
+	}
 	if err := g.st.compact(to); err != nil {
 		g.r.log.Error("cluster: compacting the Raft log", "group", g.key, "err", err)
 		return
@@ -725,10 +747,10 @@ func (g *group) receiveSnapshot(m *raftpb.Message) {
 	g.r.wg.Add(1)
 	go func() {
 		defer g.r.wg.Done()
-		defer g.fetching.Store(false)
 		index := m.GetSnapshot().GetMetadata().GetIndex()
 		from, ok := g.peer(m.GetFrom())
 		if !ok || g.r.db == nil {
+			g.fetching.Store(false)
 			return
 		}
 		dir := fmt.Sprintf("%s-%d", g.key, index)
@@ -736,6 +758,7 @@ func (g *group) receiveSnapshot(m *raftpb.Message) {
 			if g.r.ctx.Err() == nil {
 				g.r.log.Warn("cluster: fetching a snapshot", "group", g.key, "index", index, "from", from, "err", err)
 			}
+			g.fetching.Store(false)
 			return
 		}
 		g.smu.Lock()
@@ -745,6 +768,7 @@ func (g *group) receiveSnapshot(m *raftpb.Message) {
 		case g.recvC <- m:
 		case <-g.quit:
 		}
+		g.fetching.Store(false)
 		// Raft ignores a snapshot older than its commit index: then
 		// nothing takes the folder.
 		t := time.NewTimer(stagedTimeout)

@@ -62,6 +62,11 @@ import (
 // Serving a checkpoint has no timeout (the receiver's call ends it).
 const snapshotFetchTimeout = 5 * time.Second
 
+// snapshotInstallGrace: a receiver that fetched a checkpoint and did not
+// answer within it and snapshotFetchTimeout more (its install failed, or
+// is very slow) is sent the snapshot again.
+const snapshotInstallGrace = time.Minute
+
 // stagedTimeout: a fetched checkpoint that Raft did not take within it
 // (the replica had caught up meanwhile) is deleted.
 const stagedTimeout = time.Minute
@@ -322,6 +327,15 @@ func (t transport) FetchSnapshot(req *pb.FetchSnapshotRequest, stream pb.Replica
 	if g == nil || g.key != req.GetGroup() {
 		return status.Errorf(codes.NotFound, "group %s: no replica on node %q", req.GetGroup(), t.r.node.ID())
 	}
+	// Close waits for it (the checkpoint reads the node's database).
+	t.r.mu.Lock()
+	if t.r.closed {
+		t.r.mu.Unlock()
+		return g.errStopped()
+	}
+	t.r.wg.Add(1)
+	t.r.mu.Unlock()
+	defer t.r.wg.Done()
 	to := peerIDOf(*g.peers.Load(), req.GetNode())
 	err := g.serveSnapshot(stream.Context(), req.GetIndex(), to, stream.Send)
 	if to != 0 {
@@ -360,6 +374,9 @@ func (g *group) serveSnapshot(ctx context.Context, index, to uint64, send func(*
 	return sendCheckpoint(ck, func(c *pb.SnapshotChunk) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if g.r.ctx.Err() != nil {
+			return g.errStopped()
 		}
 		return send(c)
 	})
