@@ -47,7 +47,9 @@ func TestMoveDuringIngest(t *testing.T) {
 		})
 		nodes = append(nodes, n)
 	}
-	byID := func(id string) *rnode { return nodes[slices.IndexFunc(nodes, func(n *rnode) bool { return n.id == id })] }
+	byID := func(id string) *rnode {
+		return nodes[slices.IndexFunc(nodes, func(n *rnode) bool { return n.id == id })]
+	}
 	one := startNode(t, "", "", 0)
 	for _, n := range nodes {
 		waitView(t, n.m.Client, "four nodes", func(v *cluster.View) bool { return len(v.Nodes()) == 4 })

@@ -576,7 +576,7 @@ type raftLogger struct{ log *slog.Logger }
 func (l raftLogger) Debug(...any)                {}
 func (l raftLogger) Debugf(string, ...any)       {}
 func (l raftLogger) Info(...any)                 {}
-func (l raftLogger) Infof(f string, v ...any) { l.log.Info("raft: " + fmt.Sprintf(f, v...)) }
+func (l raftLogger) Infof(string, ...any)        {}
 func (l raftLogger) Warning(v ...any)            { l.log.Warn("raft: " + fmt.Sprint(v...)) }
 func (l raftLogger) Warningf(f string, v ...any) { l.log.Warn("raft: " + fmt.Sprintf(f, v...)) }
 func (l raftLogger) Error(v ...any)              { l.log.Error("raft: " + fmt.Sprint(v...)) }
