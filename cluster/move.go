@@ -180,3 +180,75 @@ func (r *Replicas) publishMove(g *group, mv Move, term uint64) {
 		}
 	}
 }
+
+// Replaced is one replica Replace moved.
+type Replaced struct {
+	Collection string
+	Shard      int
+	To         string
+	Err        error // the move's failure (the other shards are still moved)
+}
+
+// Replace moves every replica that node dead holds (of shards of more
+// than one replica) to live nodes, one shard after the other, each to
+// the live node that is not yet a replica of that shard and holds the
+// fewest replicas (then the smallest ID). dead must not be live: a live
+// node's replicas move with Move. Replacing is never automatic: a node
+// can be down for a long while (a host rebooting) and come back with its
+// copies, cheaper than copying them; a shard of three replicas keeps
+// taking writes with one down. A shard of one replica on a dead node
+// cannot be replaced (its only copy is there) and is reported as failed.
+func (c *Client) Replace(ctx context.Context, dead string) ([]Replaced, error) {
+	if _, ok := c.view.Node(dead); ok {
+		return nil, status.Errorf(codes.FailedPrecondition, "node %q is live: move its replicas with `cluster move`, or stop it first", dead)
+	}
+	var out []Replaced
+	for _, m := range c.view.Collections() {
+		for k, s := range m.Shards {
+			if !slices.Contains(s.Replicas, dead) {
+				continue
+			}
+			r := Replaced{Collection: m.Name, Shard: k}
+			if len(s.Replicas) < 2 {
+				r.Err = status.Errorf(codes.FailedPrecondition, "shard %d of collection %q has its one replica on %q: it cannot be replaced", k, m.Name, dead)
+				out = append(out, r)
+				continue
+			}
+			r.To = c.leastLoaded(s.Replicas)
+			if r.To == "" {
+				r.Err = status.Errorf(codes.FailedPrecondition, "shard %d of collection %q: no live node that is not already one of its replicas %v", k, m.Name, s.Replicas)
+				out = append(out, r)
+				continue
+			}
+			_, r.Err = c.Move(ctx, m.Name, k, dead, r.To)
+			out = append(out, r)
+			if ctx.Err() != nil {
+				return out, status.FromContextError(ctx.Err()).Err()
+			}
+		}
+	}
+	return out, nil
+}
+
+// leastLoaded returns the live node outside exclude holding the fewest
+// replicas in the catalog, "" when there is none.
+func (c *Client) leastLoaded(exclude []string) string {
+	load := map[string]int{}
+	for _, m := range c.view.Collections() {
+		for _, s := range m.Shards {
+			for _, id := range s.Replicas {
+				load[id]++
+			}
+		}
+	}
+	best := ""
+	for _, n := range c.view.Nodes() { // sorted by ID
+		if slices.Contains(exclude, n.ID) {
+			continue
+		}
+		if best == "" || load[n.ID] < load[best] {
+			best = n.ID
+		}
+	}
+	return best
+}

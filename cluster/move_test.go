@@ -217,4 +217,34 @@ func TestMoveDuringIngest(t *testing.T) {
 			t.Fatalf("%s still runs mv.s0 (%v) or holds its copy (%v)", from, running, err)
 		}
 	}
+
+	// A replica's node dies; `cluster replace` moves its replica to the
+	// only live node outside the shard, the one that just left it.
+	dead := byID(stay)
+	dead.crash()
+	survivor := byID(to)
+	waitView(t, survivor.m.Client, stay+" gone", func(v *cluster.View) bool { _, ok := v.Node(stay); return !ok })
+	if _, err := survivor.m.Replace(ctx, to); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("replacing a live node: %v", err)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+	rs, err := survivor.m.Replace(rctx, stay)
+	rcancel()
+	if err != nil || len(rs) != 1 || rs[0].Err != nil || rs[0].To != from {
+		t.Fatalf("replace %s: %+v %v", stay, rs, err)
+	}
+	m2, _ := survivor.m.View().Collection("mv")
+	t.Logf("replaced %s: %+v", stay, m2.Shards[0])
+	if slices.Contains(m2.Shards[0].Replicas, stay) || !slices.Contains(m2.Shards[0].Replicas, from) {
+		t.Fatalf("shard 0 after replacing %s: %+v", stay, m2.Shards[0])
+	}
+	live = live[:0]
+	for _, id := range m2.Shards[0].Replicas {
+		live = append(live, byID(id))
+	}
+	waitCaughtUp(t, m2, live)
+	local, err = byID(from).cli.GetMany(ctx, &pb.GetManyRequest{Collection: "mv.s0", Ids: acked})
+	if err != nil || !proto.Equal(local, want) {
+		t.Fatalf("GetMany on the replacing replica %s: %d, missing %v (%v)", from, len(local.GetItems()), local.GetMissing(), err)
+	}
 }
