@@ -144,6 +144,11 @@ func (r *Replicas) startGroup(m ShardMap, k int) (*group, error) {
 	// change of that move corrects.)
 	voters := slices.Clone(s.peerIDs())
 	key := groupName(m, k)
+	if s.Move != nil && s.Move.To == r.node.ID() {
+		if err := r.ensureCollection(m, k); err != nil {
+			return nil, err
+		}
+	}
 	st, appliedIndex, err := openLog(r.rdb, key, voters)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/wpcdb/wpcdb"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
@@ -251,4 +254,26 @@ func (c *Client) leastLoaded(exclude []string) string {
 		}
 	}
 	return best
+}
+
+// ensureCollection creates shard k's local collection on this node, a
+// move's target, when it is missing (Move creates it before recording the
+// move; this covers a node that dropped it meanwhile as moved away).
+func (r *Replicas) ensureCollection(m ShardMap, k int) error {
+	if r.db == nil {
+		return nil
+	}
+	name := ShardName(m.Name, k)
+	if _, err := r.db.Collection(name); !errors.Is(err, wpcdb.ErrCollectionNotFound) {
+		return err
+	}
+	cfg := &pb.CollectionConfig{}
+	if err := protojson.Unmarshal(m.Config, cfg); err != nil {
+		return fmt.Errorf("collection %q: its configuration in the catalog: %w", m.Name, err)
+	}
+	_, err := r.local.CreateCollection(r.ctx, &pb.CreateCollectionRequest{Name: name, Config: cfg})
+	if errors.Is(err, wpcdb.ErrCollectionExists) || status.Code(err) == codes.AlreadyExists {
+		return nil
+	}
+	return err
 }

@@ -247,4 +247,13 @@ func TestMoveDuringIngest(t *testing.T) {
 	if err != nil || !proto.Equal(local, want) {
 		t.Fatalf("GetMany on the replacing replica %s: %d, missing %v (%v)", from, len(local.GetItems()), local.GetMissing(), err)
 	}
+	// The dead node comes back: its replica moved off while it was down,
+	// so it drops its copy and runs no group for the shard.
+	dead.start()
+	if _, err := dead.cli.DescribeCollection(ctx, &pb.DescribeCollectionRequest{Name: "mv.s0"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("%s after its restart still holds mv.s0: %v", stay, err)
+	}
+	if _, running := dead.reps.Status("mv.s0"); running {
+		t.Fatalf("%s after its restart runs mv.s0's group", stay)
+	}
 }

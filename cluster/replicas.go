@@ -190,8 +190,10 @@ func (r *Replicas) Register(s grpc.ServiceRegistrar) {
 	pb.RegisterReplicationServiceServer(s, transport{r: r})
 }
 
-// Start starts the groups of the current catalog and follows its changes.
+// Start drops what moved off this node while it was down (dropMovedAway),
+// starts the groups of the current catalog and follows its changes.
 func (r *Replicas) Start() {
+	r.dropMovedAway()
 	r.wg.Add(2)
 	go r.publishApplied()
 	go func() {
@@ -207,6 +209,40 @@ func (r *Replicas) Start() {
 			}
 		}
 	}()
+}
+
+// dropMovedAway deletes, when the node starts, the copies and Raft logs of
+// replicated shards that moved off this node while it was down (`cluster
+// replace`): the catalog lists the shard, not this node among its
+// replicas or as a move's target. (A running node drops them when the
+// move completes, in reconcile.)
+func (r *Replicas) dropMovedAway() {
+	if r.db == nil {
+		return
+	}
+	have := map[string]bool{}
+	if infos, err := r.db.ListCollections(); err == nil {
+		for _, c := range infos {
+			have[c.Name] = true
+		}
+	}
+	for _, m := range r.node.View().Collections() {
+		for k, s := range m.Shards {
+			if len(s.Replicas) < 2 || peerID(s, r.node.ID()) != 0 {
+				continue
+			}
+			if name := ShardName(m.Name, k); have[name] {
+				r.log.Info("cluster: dropping a replica moved off this node while it was down", "collection", name)
+				if err := r.db.DropCollection(r.ctx, name); err != nil && !errors.Is(err, wpcdb.ErrCollectionNotFound) {
+					r.log.Error("cluster: dropping a moved replica's copy", "collection", name, "err", err)
+				}
+			}
+			st := &logStore{db: r.rdb, prefix: groupPrefix(groupName(m, k))}
+			if err := st.drop(); err != nil {
+				r.log.Error("cluster: deleting a moved replica's Raft log", "group", groupName(m, k), "err", err)
+			}
+		}
+	}
 }
 
 // publishApplied puts the replicas' applied indexes in etcd (under the
