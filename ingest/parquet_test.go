@@ -1,0 +1,215 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/ingest"
+	"github.com/wpcdb/wpcdb/internal/npy"
+	"github.com/wpcdb/wpcdb/wpcsim"
+)
+
+// pqRow is the documented nested schema: list<list<float>> points.
+type pqRow struct {
+	ID      string      `parquet:"id"`
+	Points  [][]float32 `parquet:"points,list"`
+	Weights []float32   `parquet:"weights,list,optional"`
+	Color   *string     `parquet:"color,optional"`
+	Year    int64       `parquet:"year"`
+	Score   *float64    `parquet:"score,optional"`
+	Tags    []string    `parquet:"tags,list"`
+}
+
+// pqFlat is the flat schema: an integer id and M·d doubles.
+type pqFlat struct {
+	ID     int64     `parquet:"id"`
+	Points []float64 `parquet:"points"`
+}
+
+func writePQ[T any](t *testing.T, path string, rows []T, opts ...parquet.WriterOption) {
+	t.Helper()
+	var b bytes.Buffer
+	w := parquet.NewGenericWriter[T](&b, opts...)
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func openColl(t *testing.T, names ...string) []*wpcdb.Collection {
+	t.Helper()
+	db, err := wpcdb.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var cs []*wpcdb.Collection
+	for _, n := range names {
+		c, err := db.CreateCollection(context.Background(), n, wpcdb.CollectionConfig{Dim: 4, MaxPoints: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// genRows makes n items of 1..5 points of dimension 4 from seed.
+func genRows(seed uint64, n int) []pqRow {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	colors := []string{"red", "green", "blue"}
+	rows := make([]pqRow, n)
+	for i := range rows {
+		m := 1 + rng.IntN(5)
+		r := pqRow{ID: fmt.Sprintf("item-%d", i), Year: int64(1990 + rng.IntN(40)), Tags: []string{colors[i%3], "t"}}
+		for range m {
+			p := make([]float32, 4)
+			for k := range p {
+				p[k] = float32(rng.NormFloat64())
+			}
+			r.Points = append(r.Points, p)
+			r.Weights = append(r.Weights, float32(0.1+rng.Float64()))
+		}
+		if i%4 != 0 {
+			c := colors[rng.IntN(3)]
+			r.Color = &c
+		}
+		if i%3 == 0 {
+			s := rng.Float64()
+			r.Score = &s
+		}
+		rows[i] = r
+	}
+	return rows
+}
+
+// writeNPYInput writes rows as the NumPy input of the same items: points
+// padded to M, lengths, weights, ids and attrs as JSONL.
+func writeNPYInput(t *testing.T, dir string, rows []pqRow) ingest.NPYFiles {
+	const m, d = 5, 4
+	n := len(rows)
+	pts := make([]float32, n*m*d)
+	ws := make([]float32, n*m)
+	var lens bytes.Buffer
+	npy.WriteHeader(&lens, "<i8", []int{n})
+	var ids, attrs strings.Builder
+	for i, r := range rows {
+		for j, p := range r.Points {
+			copy(pts[(i*m+j)*d:], p)
+			ws[i*m+j] = r.Weights[j]
+		}
+		binary.Write(&lens, binary.LittleEndian, int64(len(r.Points)))
+		ids.WriteString(r.ID + "\n")
+		a := map[string]any{"year": r.Year} // the NumPy attrs take no lists
+		if r.Color != nil {
+			a["color"] = *r.Color
+		}
+		if r.Score != nil {
+			a["score"] = *r.Score
+		}
+		b, _ := json.Marshal(a)
+		attrs.Write(append(b, '\n'))
+	}
+	f := ingest.NPYFiles{Points: filepath.Join(dir, "P.npy"), Weights: filepath.Join(dir, "W.npy"), Lengths: filepath.Join(dir, "L.npy"), IDs: filepath.Join(dir, "ids.txt"), Attrs: filepath.Join(dir, "attrs.jsonl")}
+	var b bytes.Buffer
+	npy.WriteFloat32(&b, []int{n, m, d}, pts)
+	os.WriteFile(f.Points, b.Bytes(), 0o644)
+	b.Reset()
+	npy.WriteFloat32(&b, []int{n, m}, ws)
+	os.WriteFile(f.Weights, b.Bytes(), 0o644)
+	os.WriteFile(f.Lengths, lens.Bytes(), 0o644)
+	os.WriteFile(f.IDs, []byte(ids.String()), 0o644)
+	os.WriteFile(f.Attrs, []byte(attrs.String()), 0o644)
+	return f
+}
+
+// TestParquetRoundTrip: a Parquet file (several row groups and pages)
+// imports the same items as the NumPy files of the same data: the same
+// IDs, clouds and attributes, and the same exact scores in search; the
+// oracle is the NumPy path, itself tested against its arrays.
+func TestParquetRoundTrip(t *testing.T) {
+	const seed = 17
+	ctx := context.Background()
+	dir := t.TempDir()
+	rows := genRows(seed, 57)
+	writePQ(t, filepath.Join(dir, "in.parquet"), rows, parquet.MaxRowsPerRowGroup(10), parquet.PageBufferSize(256))
+	cs := openColl(t, "pq", "np")
+	var progress []ingest.Progress
+	st, err := ingest.ImportParquet(ctx, cs[0], os.Open, filepath.Join(dir, "in.parquet"), ingest.ParquetColumns{}, ingest.ImportOptions{Batch: 7, Progress: func(p ingest.Progress) { progress = append(progress, p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Committed != 57 || len(progress) != 9 || progress[0].Rows != 57 || progress[0].Committed != 7 {
+		t.Fatalf("stats %+v, progress %+v; want 57 committed in 9 batches of at most 7", st, progress)
+	}
+	if _, err := ingest.ImportNPY(ctx, cs[1], os.Open, writeNPYInput(t, dir, rows), ingest.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		a, err := cs[0].Get(ctx, r.ID)
+		if err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		b, err := cs[1].Get(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(a.Attrs["tags"]) != fmt.Sprint(r.Tags) {
+			t.Fatalf("row %d: tags %v, want %v", i, a.Attrs["tags"], r.Tags)
+		}
+		delete(a.Attrs, "tags")
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("seed %d row %d: parquet %+v, npy %+v", seed, i, a, b)
+		}
+		if len(a.Cloud.Weights) != len(r.Points) || a.Attrs["year"] != float64(r.Year) || (r.Color == nil) != (a.Attrs["color"] == nil) {
+			t.Fatalf("row %d: %+v from %+v", i, a, r)
+		}
+	}
+	for q := range 5 {
+		query := wpcsim.Cloud{Dim: 4, Points: append([]float32(nil), rows[q*11].Points[0]...), Weights: []float32{1}}
+		a, err := cs[0].Search(ctx, query, wpcdb.SearchOptions{K: 10, Exact: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := cs[1].Search(ctx, query, wpcdb.SearchOptions{K: 10, Exact: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a.Hits) != 10 || !reflect.DeepEqual(a.Hits, b.Hits) {
+			t.Fatalf("query %d: parquet %v, npy %v", q, a.Hits, b.Hits)
+		}
+	}
+}
+
+// TestParquetFlat: a flat list of M·d doubles and an integer id column.
+func TestParquetFlat(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	rows := []pqFlat{{ID: 7, Points: []float64{1, 2, 3, 4}}, {ID: -3, Points: []float64{1, 0, 0, 0, 0, 1, 0, 0}}}
+	writePQ(t, filepath.Join(dir, "f.parquet"), rows)
+	c := openColl(t, "c")[0]
+	if _, err := ingest.ImportParquet(ctx, c, os.Open, filepath.Join(dir, "f.parquet"), ingest.ParquetColumns{}, ingest.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	it, err := c.Get(ctx, "-3")
+	if err != nil || fmt.Sprint(it.Cloud.Points) != "[1 0 0 0 0 1 0 0]" || fmt.Sprint(it.Cloud.Weights) != "[1 1]" {
+		t.Fatalf("%+v %v", it, err)
+	}
+}
