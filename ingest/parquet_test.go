@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -211,5 +213,177 @@ func TestParquetFlat(t *testing.T) {
 	it, err := c.Get(ctx, "-3")
 	if err != nil || fmt.Sprint(it.Cloud.Points) != "[1 0 0 0 0 1 0 0]" || fmt.Sprint(it.Cloud.Weights) != "[1 1]" {
 		t.Fatalf("%+v %v", it, err)
+	}
+}
+
+// TestParquetBadFiles: files of the wrong shape are refused when opened,
+// naming the column, and nothing is written; bad rows are refused naming
+// the row and the field, their batch is not written, and --skip-invalid
+// skips exactly them.
+func TestParquetBadFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := func(name string) string { return filepath.Join(dir, name) }
+	type strPoints struct {
+		Points []string `parquet:"points,list"`
+	}
+	type dblID struct {
+		ID     float64   `parquet:"id"`
+		Points []float32 `parquet:"points,list"`
+	}
+	type noPoints struct {
+		Vec []float32 `parquet:"vec,list"`
+	}
+	type structAttr struct {
+		Points []float32 `parquet:"points,list"`
+		Meta   struct {
+			A, B int32
+		} `parquet:"meta"`
+	}
+	writePQ(t, path("str.parquet"), []strPoints{{Points: []string{"a"}}})
+	writePQ(t, path("dblid.parquet"), []dblID{{ID: 1, Points: []float32{1, 2, 3, 4}}})
+	writePQ(t, path("nopoints.parquet"), []noPoints{{Vec: []float32{1, 2, 3, 4}}})
+	writePQ(t, path("struct.parquet"), []structAttr{{Points: []float32{1, 2, 3, 4}}})
+	os.WriteFile(path("text.parquet"), []byte("id,points\n1,2\n"), 0o644)
+	c := openColl(t, "c")[0]
+	for _, tc := range []struct{ file, want string }{
+		{"str.parquet", `column "points" (points) is a list<string>`},
+		{"dblid.parquet", `column "id" (id) is a double`},
+		{"nopoints.parquet", `no column "points"`},
+		{"struct.parquet", `column "meta" is a group of 2 fields`},
+		{"text.parquet", "not a parquet file"},
+		{"missing.parquet", "no such file"},
+	} {
+		_, err := ingest.ImportParquet(ctx, c, os.Open, path(tc.file), ingest.ParquetColumns{}, ingest.ImportOptions{})
+		if !errors.Is(err, wpcdb.ErrInvalidArgument) && tc.file != "missing.parquet" || err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.file) {
+			t.Errorf("%s: %v, want an invalid argument naming the file and %q", tc.file, err, tc.want)
+		}
+	}
+	// A column named by ParquetColumns.
+	if _, err := ingest.ImportParquet(ctx, c, os.Open, path("nopoints.parquet"), ingest.ParquetColumns{Points: "vec"}, ingest.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Delete(ctx, "0"); err != nil {
+		t.Fatal(err)
+	}
+
+	rows := genRows(3, 30)
+	bad := map[int]string{}
+	rows[5].Points[0][2] = float32(math.NaN())
+	bad[5] = "points"
+	rows[12].Points[0] = rows[12].Points[0][:3]
+	bad[12] = "points[0]: 3 coordinates, want 4"
+	rows[17].Weights = rows[17].Weights[:len(rows[17].Weights)-1]
+	if len(rows[17].Weights) == 0 {
+		rows[17].Weights = []float32{1, 1, 1, 1, 1, 1, 1}
+	}
+	bad[17] = "weights"
+	for range 9 { // more than MaxPoints (8)
+		rows[23].Points = append(rows[23].Points, []float32{1, 2, 3, 4})
+		rows[23].Weights = append(rows[23].Weights, 1)
+	}
+	bad[23] = "more than 8 points"
+	writePQ(t, path("bad.parquet"), rows, parquet.MaxRowsPerRowGroup(8))
+	for row := range 30 {
+		want, isBad := bad[row]
+		if !isBad {
+			continue
+		}
+		// Only this row bad: the batches before it are committed, its own
+		// is refused whole.
+		one := genRows(3, 30)
+		one[row] = rows[row]
+		writePQ(t, path("one.parquet"), one, parquet.MaxRowsPerRowGroup(8))
+		c := openColl(t, "c")[0]
+		st, err := ingest.ImportParquet(ctx, c, os.Open, path("one.parquet"), ingest.ParquetColumns{}, ingest.ImportOptions{Batch: 5})
+		if !errors.Is(err, wpcdb.ErrInvalidArgument) || !strings.Contains(err.Error(), fmt.Sprintf("row %d", row)) || !strings.Contains(err.Error(), want) {
+			t.Errorf("row %d: %v, want an invalid argument naming row %d and %q", row, err, row, want)
+		}
+		if committed := row / 5 * 5; st.Committed != committed || c.Count() != committed {
+			t.Errorf("row %d: %d committed, %d visible; want the %d rows of the batches before it", row, st.Committed, c.Count(), committed)
+		}
+		for i := row / 5 * 5; i < 30; i++ {
+			if _, err := c.Get(ctx, one[i].ID); err == nil {
+				t.Errorf("row %d refused: row %d of a later or refused batch is visible", row, i)
+			}
+		}
+	}
+	c2 := openColl(t, "c")[0]
+	var logged []string
+	st, err := ingest.ImportParquet(ctx, c2, os.Open, path("bad.parquet"), ingest.ParquetColumns{}, ingest.ImportOptions{Batch: 5, SkipInvalid: true, Log: func(m string) { logged = append(logged, m) }})
+	if err != nil || st.Committed != 26 || st.Skipped != 4 || len(logged) != 4 {
+		t.Fatalf("skip invalid: %+v %v %q", st, err, logged)
+	}
+	for _, r := range []int{5, 12, 17, 23} {
+		if _, err := c2.Get(ctx, rows[r].ID); err == nil {
+			t.Errorf("skipped row %d is visible", r)
+		}
+	}
+}
+
+// TestParquetCorrupt: damaged bytes anywhere in a file are an error or
+// (where they land in values) different values, never a panic or a huge
+// allocation; a truncated file and lying footers are refused when opened.
+func TestParquetCorrupt(t *testing.T) {
+	const seed = 5
+	ctx := context.Background()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.parquet")
+	writePQ(t, good, genRows(seed, 40), parquet.MaxRowsPerRowGroup(16), parquet.Compression(&parquet.Snappy))
+	orig, _ := os.ReadFile(good)
+	bad := filepath.Join(dir, "bad.parquet")
+	c := openColl(t, "c")[0]
+	try := func(b []byte) error {
+		os.WriteFile(bad, b, 0o644)
+		_, err := ingest.ImportParquet(ctx, c, os.Open, bad, ingest.ParquetColumns{}, ingest.ImportOptions{SkipInvalid: true})
+		return err
+	}
+	if err := try(orig[:len(orig)-100]); err == nil {
+		t.Error("truncated file imported")
+	}
+	// The footer's length, and a list length in it, claiming gigabytes.
+	b := bytes.Clone(orig)
+	binary.LittleEndian.PutUint32(b[len(b)-8:], 1<<31)
+	if err := try(b); err == nil || !strings.Contains(err.Error(), "footer") {
+		t.Errorf("huge footer length: %v", err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 2))
+	errs := 0
+	for range 150 {
+		b := bytes.Clone(orig)
+		for range 1 + rng.IntN(4) {
+			b[rng.IntN(len(b))] ^= byte(1 + rng.IntN(255))
+		}
+		if try(b) != nil {
+			errs++
+		}
+	}
+	t.Logf("seed %d: %d of 150 damaged files refused", seed, errs)
+	if errs == 0 {
+		t.Error("no damaged file refused")
+	}
+}
+
+// TestParquetCutShort: an import stopped between batches (its context
+// cancelled) leaves whole batches only.
+func TestParquetCutShort(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	rows := genRows(9, 40)
+	writePQ(t, filepath.Join(dir, "in.parquet"), rows)
+	c := openColl(t, "c")[0]
+	st, err := ingest.ImportParquet(ctx, c, os.Open, filepath.Join(dir, "in.parquet"), ingest.ParquetColumns{}, ingest.ImportOptions{Batch: 6, Progress: func(p ingest.Progress) {
+		if p.Committed >= 12 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) || st.Committed != 12 || c.Count() != 12 {
+		t.Fatalf("%+v %v, %d visible; want 12 committed and visible", st, err, c.Count())
+	}
+	for i, r := range rows {
+		if _, err := c.Get(context.Background(), r.ID); (err == nil) != (i < 12) {
+			t.Errorf("row %d: %v", i, err)
+		}
 	}
 }
