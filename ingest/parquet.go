@@ -67,8 +67,9 @@ const (
 	// damaged file, not data.
 	MaxParquetFooter = 64 << 20
 	// MaxParquetPage bounds one page, compressed or not (writers use
-	// 1 MiB pages by default; pyarrow's and parquet-go's at most a few).
-	MaxParquetPage = 256 << 20
+	// pages of 1 MiB or less by default). The reader holds one page per
+	// column it reads.
+	MaxParquetPage = 64 << 20
 )
 
 // Parquet is an opened Parquet input.
@@ -197,6 +198,9 @@ func (in *Parquet) checkLayout() error {
 // and checks their types.
 func (in *Parquet) bindColumns(cols ParquetColumns) error {
 	schema := in.pf.Schema()
+	if !hasField(schema, cols.Points) {
+		return fmt.Errorf("no column %q (points)", cols.Points)
+	}
 	seen := map[string]bool{}
 	var havePoints bool
 	for _, field := range schema.Fields() {
@@ -239,6 +243,15 @@ func (in *Parquet) bindColumns(cols ParquetColumns) error {
 		return fmt.Errorf("no column %q (points)", cols.Points)
 	}
 	return nil
+}
+
+func hasField(s *parquet.Schema, name string) bool {
+	for _, f := range s.Fields() {
+		if f.Name() == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (c ParquetColumns) fieldOf(name string) string {
@@ -756,6 +769,16 @@ func (in *Parquet) Batches(ctx context.Context, batch int, skipInvalid bool, pro
 		floats := 0
 		var row int64
 		var r pqRow
+		flush := func(read int) bool {
+			if !send(cur) {
+				return false
+			}
+			if progress != nil {
+				progress(read)
+			}
+			cur, floats = Batch{}, 0
+			return true
+		}
 		for g, rg := range in.pf.RowGroups() {
 			err := in.readGroup(g, rg, &row, &r, func(i int64, it wpcdb.Item, err error) bool {
 				if err != nil {
@@ -766,17 +789,19 @@ func (in *Parquet) Batches(ctx context.Context, batch int, skipInvalid bool, pro
 					send(Batch{Err: fmt.Errorf("row %d: %w", i, err)})
 					return false
 				}
-				cur.Items = append(cur.Items, it)
-				cur.Pos = append(cur.Pos, int(i))
-				floats += len(it.Cloud.Points) + len(it.Cloud.Weights)
-				if len(cur.Items) >= batch || floats >= MaxBatchFloats {
-					if !send(cur) {
+				// A batch holds at most MaxBatchFloats floats, as the
+				// server's memory budget for an import counts.
+				f := len(it.Cloud.Points) + len(it.Cloud.Weights)
+				if len(cur.Items) > 0 && floats+f > MaxBatchFloats {
+					if !flush(int(i)) {
 						return false
 					}
-					if progress != nil {
-						progress(int(i + 1))
-					}
-					cur, floats = Batch{}, 0
+				}
+				cur.Items = append(cur.Items, it)
+				cur.Pos = append(cur.Pos, int(i))
+				floats += f
+				if len(cur.Items) >= batch {
+					return flush(int(i + 1))
 				}
 				return true
 			})
