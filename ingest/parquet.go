@@ -10,6 +10,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
+	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/wpcdb/wpcdb"
@@ -408,15 +409,32 @@ func safely(f func() error) (err error) {
 }
 
 // pqCursor reads the values of one column chunk, page by page, a block
-// at a time.
+// at a time. A page of floats or doubles without a dictionary is read
+// from its arrays of levels and values (fast); any other page through
+// its ValueReader, as parquet.Values (24 bytes each).
+//
+// Measured on the compact workload's first 100k items (~640 floats an
+// item, snappy): the reader took 17 µs of CPU an item through the
+// ValueReader alone, 12–13 µs with the arrays (NumPy's reader: 10–11 µs).
+// TestParquetRoundTrip imports the same items both ways.
 type pqCursor struct {
 	col   *pqColumn
 	pages parquet.Pages
-	vals  parquet.ValueReader
-	buf   []parquet.Value
-	i, n  int
-	done  bool
 	left  int64 // values the chunk's metadata promises still
+	done  bool
+	float bool // the column is points or weights: pages may be read fast
+
+	// The ValueReader of the current page.
+	vals parquet.ValueReader
+	buf  []parquet.Value
+	i, n int
+
+	// The arrays of the current page, when fast.
+	fast       bool
+	reps, defs []byte
+	f32        []float32
+	f64        []float64
+	li, vi     int
 }
 
 func (c *pqCursor) close() {
@@ -425,11 +443,20 @@ func (c *pqCursor) close() {
 	}
 }
 
-// peek returns the next value, or nil at the end of the chunk.
-func (c *pqCursor) peek() (*parquet.Value, error) {
-	for c.i == c.n {
+// ensure makes a value current, reading the next page when needed; false
+// at the end of the chunk.
+func (c *pqCursor) ensure() (bool, error) {
+	for {
+		if c.fast {
+			if c.li < len(c.defs) {
+				return true, nil
+			}
+			c.fast = false
+		} else if c.i < c.n {
+			return true, nil
+		}
 		if c.done {
-			return nil, nil
+			return false, nil
 		}
 		if c.vals == nil {
 			var page parquet.Page
@@ -440,12 +467,20 @@ func (c *pqCursor) peek() (*parquet.Value, error) {
 			})
 			if err == io.EOF {
 				c.done = true
-				return nil, nil
+				return false, nil
 			}
 			if err != nil {
-				return nil, err
+				return false, err
+			}
+			if ok, err := c.loadFast(page); err != nil {
+				return false, err
+			} else if ok {
+				continue
 			}
 			c.vals = page.Values()
+		}
+		if c.buf == nil {
+			c.buf = make([]parquet.Value, 1024)
 		}
 		var n int
 		err := safely(func() error {
@@ -454,42 +489,127 @@ func (c *pqCursor) peek() (*parquet.Value, error) {
 			return err
 		})
 		c.i, c.n = 0, n
-		c.left -= int64(n)
-		if c.left < 0 {
-			return nil, errors.New("more values than the column chunk's metadata says: corrupt file")
+		if c.left -= int64(n); c.left < 0 {
+			return false, errors.New("more values than the column chunk's metadata says: corrupt file")
 		}
 		if err == io.EOF {
 			c.vals = nil
 		} else if err != nil {
-			return nil, err
+			return false, err
 		}
 	}
-	return &c.buf[c.i], nil
 }
 
-// row calls f with each value of the current row (the first has
-// repetition level 0) and moves past it; false: the chunk ended.
-func (c *pqCursor) row(f func(v *parquet.Value)) (bool, error) {
-	v, err := c.peek()
-	if err != nil || v == nil {
+// loadFast takes page's arrays when it can be read fast.
+func (c *pqCursor) loadFast(page parquet.Page) (bool, error) {
+	if !c.float || page.Dictionary() != nil {
+		return false, nil
+	}
+	reps, defs := page.RepetitionLevels(), page.DefinitionLevels()
+	if len(defs) == 0 || len(reps) != len(defs) {
+		return false, nil
+	}
+	var f32 []float32
+	var f64 []float64
+	err := safely(func() error {
+		d := page.Data()
+		switch d.Kind() {
+		case encoding.Float:
+			f32 = d.Float()
+		case encoding.Double:
+			f64 = d.Double()
+		}
+		return nil
+	})
+	if err != nil || (f32 == nil && f64 == nil) {
 		return false, err
 	}
-	if v.RepetitionLevel() != 0 {
+	present := 0
+	for k, d := range defs {
+		if int(d) > c.col.maxDef || int(reps[k]) > c.col.maxRep {
+			return false, fmt.Errorf("levels (%d, %d) beyond the schema's (%d, %d): corrupt file", reps[k], d, c.col.maxRep, c.col.maxDef)
+		}
+		if int(d) == c.col.maxDef {
+			present++
+		}
+	}
+	if present != len(f32)+len(f64) {
+		return false, fmt.Errorf("a page of %d values with %d present levels: corrupt file", len(f32)+len(f64), present)
+	}
+	if c.left -= int64(len(defs)); c.left < 0 {
+		return false, errors.New("more values than the column chunk's metadata says: corrupt file")
+	}
+	c.fast, c.reps, c.defs, c.f32, c.f64, c.li, c.vi = true, reps, defs, f32, f64, 0, 0
+	return true, nil
+}
+
+// level returns the current value's repetition and definition levels.
+func (c *pqCursor) level() (rep, def int) {
+	if c.fast {
+		return int(c.reps[c.li]), int(c.defs[c.li])
+	}
+	v := &c.buf[c.i]
+	return v.RepetitionLevel(), v.DefinitionLevel()
+}
+
+// floatValue is the current value of a float column (defined only when
+// present: its definition level is the maximum).
+func (c *pqCursor) floatValue() float32 {
+	if !c.fast {
+		return floatOf(&c.buf[c.i])
+	}
+	if c.f32 != nil {
+		return c.f32[c.vi]
+	}
+	return float32(c.f64[c.vi])
+}
+
+func (c *pqCursor) advance() {
+	if c.fast {
+		if int(c.defs[c.li]) == c.col.maxDef {
+			c.vi++
+		}
+		c.li++
+		return
+	}
+	c.i++
+}
+
+// rowLevels calls f for each value of the current row (the first has
+// repetition level 0) and moves past it; false: the chunk ended.
+func (c *pqCursor) rowLevels(f func(rep, def int)) (bool, error) {
+	ok, err := c.ensure()
+	if err != nil || !ok {
+		return false, err
+	}
+	if rep, _ := c.level(); rep != 0 {
 		return false, errors.New("a row starts with a repeated value: corrupt file")
 	}
 	for {
-		if err := checkLevels(c.col, v); err != nil {
+		rep, def := c.level()
+		if !c.fast {
+			if err := checkLevels(c.col, &c.buf[c.i]); err != nil {
+				return false, err
+			}
+		}
+		f(rep, def)
+		c.advance()
+		if ok, err = c.ensure(); err != nil {
 			return false, err
 		}
-		f(v)
-		c.i++
-		if v, err = c.peek(); err != nil {
-			return false, err
+		if !ok {
+			return true, nil
 		}
-		if v == nil || v.RepetitionLevel() == 0 {
+		if rep, _ := c.level(); rep == 0 {
 			return true, nil
 		}
 	}
+}
+
+// row calls f with each value of the current row, read as parquet.Values
+// (a column that is not points or weights is never read fast).
+func (c *pqCursor) row(f func(v *parquet.Value)) (bool, error) {
+	return c.rowLevels(func(int, int) { f(&c.buf[c.i]) })
 }
 
 func checkLevels(c *pqColumn, v *parquet.Value) error {
@@ -521,8 +641,7 @@ func (in *Parquet) readPoints(c *pqCursor, r *pqRow) (bool, error) {
 	col := c.col
 	r.pts, r.lens, r.ptsNull = r.pts[:0], r.lens[:0], false
 	field := col.name
-	return c.row(func(v *parquet.Value) {
-		d, rep := int(v.DefinitionLevel()), int(v.RepetitionLevel())
+	return c.rowLevels(func(rep, d int) {
 		if r.err != nil {
 			return
 		}
@@ -558,7 +677,7 @@ func (in *Parquet) readPoints(c *pqCursor, r *pqRow) (bool, error) {
 		if col.maxRep == 2 {
 			r.lens[len(r.lens)-1]++
 		}
-		r.pts = append(r.pts, floatOf(v))
+		r.pts = append(r.pts, c.floatValue())
 	})
 }
 
@@ -567,8 +686,7 @@ func (in *Parquet) readWeights(c *pqCursor, r *pqRow) (bool, error) {
 	col := c.col
 	r.ws, r.wsNull = r.ws[:0], false
 	maxW := in.maxFloats / in.dim
-	return c.row(func(v *parquet.Value) {
-		d := int(v.DefinitionLevel())
+	return c.rowLevels(func(_, d int) {
 		if r.err != nil {
 			return
 		}
@@ -587,7 +705,7 @@ func (in *Parquet) readWeights(c *pqCursor, r *pqRow) (bool, error) {
 			r.fail(col.name, "more than %d weights (the collection's maximum points)", maxW)
 			return
 		}
-		r.ws = append(r.ws, floatOf(v))
+		r.ws = append(r.ws, c.floatValue())
 	})
 }
 
@@ -829,7 +947,7 @@ func (in *Parquet) readGroup(g int, rg parquet.RowGroup, row *int64, r *pqRow, e
 	chunks := rg.ColumnChunks()
 	md := &in.pf.Metadata().RowGroups[g]
 	open := func(col *pqColumn) *pqCursor {
-		return &pqCursor{col: col, pages: chunks[col.leaf].Pages(), buf: make([]parquet.Value, 1024), left: md.Columns[col.leaf].MetaData.NumValues}
+		return &pqCursor{col: col, pages: chunks[col.leaf].Pages(), left: md.Columns[col.leaf].MetaData.NumValues, float: col == &in.points || col == in.weights}
 	}
 	pts := open(&in.points)
 	defer pts.close()
@@ -892,9 +1010,9 @@ func (in *Parquet) readGroup(g int, rg parquet.RowGroup, row *int64, r *pqRow, e
 		if c == nil {
 			continue
 		}
-		if v, err := c.peek(); err != nil {
+		if more, err := c.ensure(); err != nil {
 			return fmt.Errorf("column %q: %w", c.col.name, err)
-		} else if v != nil {
+		} else if more {
 			return fmt.Errorf("column %q has values beyond the group's %d rows: corrupt file", c.col.name, rg.NumRows())
 		}
 	}

@@ -151,51 +151,63 @@ func TestParquetRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	rows := genRows(seed, 57)
-	writePQ(t, filepath.Join(dir, "in.parquet"), rows, parquet.MaxRowsPerRowGroup(10), parquet.PageBufferSize(256))
-	cs := openColl(t, "pq", "np")
-	var progress []ingest.Progress
-	st, err := ingest.ImportParquet(ctx, cs[0], os.Open, filepath.Join(dir, "in.parquet"), ingest.ParquetColumns{}, ingest.ImportOptions{Batch: 7, Progress: func(p ingest.Progress) { progress = append(progress, p) }})
-	if err != nil {
+	// Plain float pages (read from their arrays) and dictionary-encoded
+	// ones in v1 pages (read as parquet.Values) import the same items.
+	variants := [][]parquet.WriterOption{
+		{parquet.MaxRowsPerRowGroup(10), parquet.PageBufferSize(256)},
+		{parquet.MaxRowsPerRowGroup(20), parquet.PageBufferSize(512), parquet.DataPageVersion(1), parquet.Compression(&parquet.Snappy), parquet.DefaultEncodingFor(parquet.Float, &parquet.RLEDictionary)},
+	}
+	cs := openColl(t, "np", "pq0", "pq1")
+	if _, err := ingest.ImportNPY(ctx, cs[0], os.Open, writeNPYInput(t, dir, rows), ingest.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if st.Committed != 57 || len(progress) != 9 || progress[0].Rows != 57 || progress[0].Committed != 7 {
-		t.Fatalf("stats %+v, progress %+v; want 57 committed in 9 batches of at most 7", st, progress)
-	}
-	if _, err := ingest.ImportNPY(ctx, cs[1], os.Open, writeNPYInput(t, dir, rows), ingest.ImportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	for i, r := range rows {
-		a, err := cs[0].Get(ctx, r.ID)
-		if err != nil {
-			t.Fatalf("row %d: %v", i, err)
-		}
-		b, err := cs[1].Get(ctx, r.ID)
+	for v, opts := range variants {
+		writePQ(t, filepath.Join(dir, "in.parquet"), rows, opts...)
+		var progress []ingest.Progress
+		st, err := ingest.ImportParquet(ctx, cs[1+v], os.Open, filepath.Join(dir, "in.parquet"), ingest.ParquetColumns{}, ingest.ImportOptions{Batch: 7, Progress: func(p ingest.Progress) { progress = append(progress, p) }})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fmt.Sprint(a.Attrs["tags"]) != fmt.Sprint(r.Tags) {
-			t.Fatalf("row %d: tags %v, want %v", i, a.Attrs["tags"], r.Tags)
+		if st.Committed != 57 || len(progress) != 9 || progress[0].Rows != 57 || progress[0].Committed != 7 {
+			t.Fatalf("variant %d: stats %+v, progress %+v; want 57 committed in 9 batches of at most 7", v, st, progress)
 		}
-		delete(a.Attrs, "tags")
-		if !reflect.DeepEqual(a, b) {
-			t.Fatalf("seed %d row %d: parquet %+v, npy %+v", seed, i, a, b)
+	}
+	for i, r := range rows {
+		b, err := cs[0].Get(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if len(a.Cloud.Weights) != len(r.Points) || a.Attrs["year"] != float64(r.Year) || (r.Color == nil) != (a.Attrs["color"] == nil) {
-			t.Fatalf("row %d: %+v from %+v", i, a, r)
+		for v := range variants {
+			a, err := cs[1+v].Get(ctx, r.ID)
+			if err != nil {
+				t.Fatalf("variant %d row %d: %v", v, i, err)
+			}
+			if fmt.Sprint(a.Attrs["tags"]) != fmt.Sprint(r.Tags) {
+				t.Fatalf("row %d: tags %v, want %v", i, a.Attrs["tags"], r.Tags)
+			}
+			delete(a.Attrs, "tags")
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("seed %d variant %d row %d: parquet %+v, npy %+v", seed, v, i, a, b)
+			}
+			if len(a.Cloud.Weights) != len(r.Points) || a.Attrs["year"] != float64(r.Year) || (r.Color == nil) != (a.Attrs["color"] == nil) {
+				t.Fatalf("row %d: %+v from %+v", i, a, r)
+			}
 		}
 	}
 	for q := range 5 {
 		query := wpcsim.Cloud{Dim: 4, Points: append([]float32(nil), rows[q*11].Points[0]...), Weights: []float32{1}}
-		a, err := cs[0].Search(ctx, query, wpcdb.SearchOptions{K: 10, Exact: true})
+		b, err := cs[0].Search(ctx, query, wpcdb.SearchOptions{K: 10, Exact: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := cs[1].Search(ctx, query, wpcdb.SearchOptions{K: 10, Exact: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(a.Hits) != 10 || !reflect.DeepEqual(a.Hits, b.Hits) {
-			t.Fatalf("query %d: parquet %v, npy %v", q, a.Hits, b.Hits)
+		for v := range variants {
+			a, err := cs[1+v].Search(ctx, query, wpcdb.SearchOptions{K: 10, Exact: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a.Hits) != 10 || !reflect.DeepEqual(a.Hits, b.Hits) {
+				t.Fatalf("variant %d query %d: parquet %v, npy %v", v, q, a.Hits, b.Hits)
+			}
 		}
 	}
 }
