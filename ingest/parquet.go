@@ -71,6 +71,10 @@ const (
 	// pages of 1 MiB or less by default). The reader holds one page per
 	// column it reads.
 	MaxParquetPage = 64 << 20
+	// MaxParquetPageValues bounds the values of one page (pyarrow writes
+	// at most 20,000 rows a page by default; parquet-go pages are sized
+	// by bytes).
+	MaxParquetPageValues = 1 << 24
 )
 
 // Parquet is an opened Parquet input.

@@ -239,9 +239,13 @@ func checkParquetFooter(f *os.File, size int64) error {
 
 // checkChunkPages walks the page headers of one column chunk: each must
 // be well formed (checkThrift), its page inside the chunk and at most
-// MaxParquetPage bytes compressed and uncompressed, and a snappy page
-// must not claim to decode to more than its header says (the codec
-// allocates what the stream claims).
+// MaxParquetPage bytes compressed and uncompressed, with at most
+// MaxParquetPageValues values (the library sizes its level arrays by the
+// claim) and no more in all than the chunk's metadata says, and a snappy
+// page or a zstd page's first frame must not claim to decode to more than
+// its header says (the codecs allocate what the stream claims; a zstd
+// page of several frames has its later frames' claims bounded by the
+// codec alone, at 32 KiB a compressed byte).
 func checkChunkPages(f io.ReaderAt, size int64, md *format.ColumnMetaData) error {
 	start := md.DataPageOffset
 	if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
@@ -255,6 +259,7 @@ func checkChunkPages(f io.ReaderAt, size int64, md *format.ColumnMetaData) error
 	}
 	end := start + md.TotalCompressedSize
 	buf := make([]byte, 0, 4<<10)
+	var values int64
 	for pos := start; pos < end; {
 		// A header is small; read more only when it does not fit.
 		var hlen int
@@ -287,7 +292,24 @@ func checkChunkPages(f io.ReaderAt, size int64, md *format.ColumnMetaData) error
 		if body > MaxParquetPage || int64(h.UncompressedPageSize) > MaxParquetPage {
 			return fmt.Errorf("page at %d: %d bytes (%d uncompressed) exceeds %d", pos, h.CompressedPageSize, h.UncompressedPageSize, MaxParquetPage)
 		}
-		if md.Codec == format.Snappy && body > 0 {
+		var nv int64
+		switch {
+		case h.DataPageHeader.Valid:
+			nv = int64(h.DataPageHeader.V.NumValues)
+		case h.DataPageHeaderV2.Valid:
+			nv = int64(max(h.DataPageHeaderV2.V.NumValues, h.DataPageHeaderV2.V.NumRows))
+		case h.DictionaryPageHeader.Valid:
+			nv = int64(h.DictionaryPageHeader.V.NumValues)
+		}
+		if nv < 0 || nv > MaxParquetPageValues {
+			return fmt.Errorf("page at %d: %d values, want 0 to %d", pos, nv, MaxParquetPageValues)
+		}
+		if h.Type != format.DictionaryPage {
+			if values += nv; values > md.NumValues {
+				return fmt.Errorf("page at %d: more values than the column chunk's %d: corrupt file", pos, md.NumValues)
+			}
+		}
+		if (md.Codec == format.Snappy || md.Codec == format.Zstd) && body > 0 {
 			skip := int64(0) // a v2 page's levels come uncompressed first
 			if h.DataPageHeaderV2.Valid {
 				v := h.DataPageHeaderV2.V
@@ -300,17 +322,55 @@ func checkChunkPages(f io.ReaderAt, size int64, md *format.ColumnMetaData) error
 				return fmt.Errorf("page at %d: levels of %d bytes in a page of %d: corrupt file", pos, skip, body)
 			}
 			if skip < body {
-				var vb [binary.MaxVarintLen32]byte
-				m := min(int64(len(vb)), body-skip)
-				if _, err := f.ReadAt(vb[:m], pos+int64(hlen)+skip); err != nil {
+				var head [18]byte
+				m := min(int64(len(head)), body-skip)
+				if _, err := f.ReadAt(head[:m], pos+int64(hlen)+skip); err != nil {
 					return fmt.Errorf("page at %d: %w", pos, err)
 				}
-				if dl, n := binary.Uvarint(vb[:m]); n <= 0 || dl > uint64(h.UncompressedPageSize) {
-					return fmt.Errorf("page at %d: snappy data claiming %d bytes in a page of %d uncompressed: corrupt file", pos, dl, h.UncompressedPageSize)
+				claim, ok := uint64(0), true
+				if md.Codec == format.Snappy {
+					var n int
+					claim, n = binary.Uvarint(head[:m])
+					ok = n > 0
+				} else {
+					claim, ok = zstdFrameSize(head[:m])
+				}
+				if !ok || claim > uint64(h.UncompressedPageSize) {
+					return fmt.Errorf("page at %d: %s data claiming %d bytes in a page of %d uncompressed: corrupt file", pos, md.Codec, claim, h.UncompressedPageSize)
 				}
 			}
 		}
 		pos += int64(hlen) + body
 	}
 	return nil
+}
+
+// zstdFrameSize reads the content size a zstd frame header declares (0
+// when it declares none), or false when b does not start a zstd frame.
+func zstdFrameSize(b []byte) (uint64, bool) {
+	if len(b) < 5 || binary.LittleEndian.Uint32(b) != 0xFD2FB528 {
+		return 0, false
+	}
+	fhd := b[4]
+	single := fhd&0x20 != 0
+	i := 5
+	if !single {
+		i++ // the window descriptor
+	}
+	i += []int{0, 1, 2, 4}[fhd&3] // the dictionary ID
+	size := []int{0, 2, 4, 8}[fhd>>6]
+	if size == 0 && single {
+		size = 1
+	}
+	if i+size > len(b) {
+		return 0, false
+	}
+	var v uint64
+	for k := size - 1; k >= 0; k-- {
+		v = v<<8 | uint64(b[i+k])
+	}
+	if size == 2 {
+		v += 256
+	}
+	return v, true
 }

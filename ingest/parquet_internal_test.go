@@ -18,6 +18,12 @@ import (
 // pyarrow writes by default), so that damaged page bytes reach the
 // decoders instead of failing the checksum.
 func stripCRC(t *testing.T, b []byte) []byte {
+	return rewritePages(t, b, nil)
+}
+
+// rewritePages rewrites a Parquet file's pages without checksums, each
+// page header and body passed through edit if set.
+func rewritePages(t *testing.T, b []byte, edit func(h *format.PageHeader, body []byte) []byte) []byte {
 	t.Helper()
 	f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)), parquet.SkipPageIndex(true))
 	if err != nil {
@@ -48,6 +54,12 @@ func stripCRC(t *testing.T, b []byte) []byte {
 					t.Fatal(err)
 				}
 				h.CRC = 0
+				body := pos + int64(hlen)
+				data := b[body : body+int64(h.CompressedPageSize)]
+				pos = body + int64(h.CompressedPageSize)
+				if edit != nil {
+					data = edit(&h, bytes.Clone(data))
+				}
 				hb, err := thrift.Marshal(proto, &h)
 				if err != nil {
 					t.Fatal(err)
@@ -58,9 +70,7 @@ func stripCRC(t *testing.T, b []byte) []byte {
 					m.DataPageOffset = int64(len(out))
 				}
 				out = append(out, hb...)
-				body := pos + int64(hlen)
-				out = append(out, b[body:body+int64(h.CompressedPageSize)]...)
-				pos = body + int64(h.CompressedPageSize)
+				out = append(out, data...)
 			}
 			m.TotalCompressedSize = int64(len(out)) - newStart
 			cc.FileOffset = newStart
@@ -168,4 +178,65 @@ func readAll(path string) (int, error) {
 		n += len(b.Items) + len(b.Skipped)
 	}
 	return n, nil
+}
+
+// TestParquetClaims: lengths and sizes in a file's metadata that claim
+// more than the bytes hold or than the limits allow are refused when the
+// file is opened, before the library allocates what they claim.
+func TestParquetClaims(t *testing.T) {
+	// A footer list of 2^31-1 structs in 7 bytes.
+	if _, err := checkThrift([]byte{0x19, 0xfc, 0xff, 0xff, 0xff, 0xff, 0x07}); err == nil || !bytes.Contains([]byte(err.Error()), []byte("list of 2147483647 claimed")) {
+		t.Errorf("huge list: %v", err)
+	}
+	// A string of 1 GiB in 8 bytes.
+	if _, err := checkThrift([]byte{0x18, 0x80, 0x80, 0x80, 0x80, 0x04, 0, 0}); err == nil || !bytes.Contains([]byte(err.Error()), []byte("string of 1073741824 claimed")) {
+		t.Errorf("huge string: %v", err)
+	}
+	// Lists fitting their bytes but too many to decode (1-byte structs).
+	many := append([]byte{0x19, 0xfc}, binary.AppendUvarint(nil, 300_000)...)
+	many = append(many, make([]byte, 300_001)...)
+	if _, err := checkThrift(many); err == nil || !bytes.Contains([]byte(err.Error()), []byte("MiB would hold")) {
+		t.Errorf("too many structs: %v", err)
+	}
+	var b bytes.Buffer
+	w := parquet.NewGenericWriter[crcRow](&b, parquet.Compression(&parquet.Snappy))
+	w.Write([]crcRow{{ID: "a", Points: [][]float32{{1, 2}}, N: 1}, {ID: "b", Points: [][]float32{{3, 4}}, N: 2}})
+	w.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.parquet")
+	for _, tc := range []struct {
+		name string
+		edit func(h *format.PageHeader, body []byte) []byte
+		want string
+	}{
+		{"values", func(h *format.PageHeader, body []byte) []byte {
+			if h.DataPageHeaderV2.Valid {
+				h.DataPageHeaderV2.V.NumValues = 1 << 30
+			}
+			return body
+		}, "values, want 0 to"},
+		{"snappy", func(h *format.PageHeader, body []byte) []byte {
+			v := h.DataPageHeaderV2.V
+			lv := int(v.RepetitionLevelsByteLength + v.DefinitionLevelsByteLength)
+			out := append(body[:lv:lv], binary.AppendUvarint(nil, 1<<31)...)
+			_, n := binary.Uvarint(body[lv:])
+			out = append(out, body[lv+n:]...)
+			h.CompressedPageSize = int32(len(out))
+			return out
+		}, "SNAPPY data claiming 2147483648 bytes"},
+		{"page size", func(h *format.PageHeader, body []byte) []byte {
+			h.UncompressedPageSize = MaxParquetPage + 1
+			return body
+		}, "exceeds"},
+		{"beyond chunk", func(h *format.PageHeader, body []byte) []byte {
+			h.CompressedPageSize += 1000
+			return body
+		}, "in a column chunk with"},
+	} {
+		os.WriteFile(path, rewritePages(t, b.Bytes(), tc.edit), 0o644)
+		_, err := OpenParquet(os.Open, path, ParquetColumns{}, 2, 16)
+		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
 }
