@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
@@ -14,6 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -203,6 +205,9 @@ func (in *Parquet) checkLayout() error {
 // and checks their types.
 func (in *Parquet) bindColumns(cols ParquetColumns) error {
 	schema := in.pf.Schema()
+	if cols.Points == cols.Weights || cols.Points == cols.ID || cols.Weights == cols.ID {
+		return fmt.Errorf("the columns of IDs (%q), points (%q) and weights (%q) must differ", cols.ID, cols.Points, cols.Weights)
+	}
 	if !hasField(schema, cols.Points) {
 		return fmt.Errorf("no column %q (points)", cols.Points)
 	}
@@ -240,6 +245,9 @@ func (in *Parquet) bindColumns(cols ParquetColumns) error {
 		default:
 			if c.maxRep > 1 || c.scalar == scalarBytes {
 				return fmt.Errorf("column %q (attribute) is %s, want a string, number or boolean, or a list of those", name, describe(c))
+			}
+			if name == "" || len(name) > storage.MaxAttrNameLength || !utf8.ValidString(name) {
+				return fmt.Errorf("column %q: an attribute name must be 1 to %d bytes of UTF-8", name, storage.MaxAttrNameLength)
 			}
 			in.attrs = append(in.attrs, c)
 		}

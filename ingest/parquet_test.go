@@ -271,6 +271,9 @@ func TestParquetBadFiles(t *testing.T) {
 			t.Errorf("%s: %v, want an invalid argument naming the file and %q", tc.file, err, tc.want)
 		}
 	}
+	if _, err := ingest.ImportParquet(ctx, c, os.Open, path("nopoints.parquet"), ingest.ParquetColumns{Points: "vec", Weights: "vec"}, ingest.ImportOptions{}); err == nil || !strings.Contains(err.Error(), "must differ") {
+		t.Errorf("points and weights from one column: %v", err)
+	}
 	// A column named by ParquetColumns.
 	if _, err := ingest.ImportParquet(ctx, c, os.Open, path("nopoints.parquet"), ingest.ParquetColumns{Points: "vec"}, ingest.ImportOptions{}); err != nil {
 		t.Fatal(err)
