@@ -308,9 +308,9 @@ func (f *ingestFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.ids, "ids", "", "text file of IDs, one per line (default: the row number)")
 	fl.StringVar(&f.attrs, "attrs", "", "JSONL file of attribute objects, one per line")
 	fl.StringVar(&f.parquet, "parquet", "", "Parquet file, one item a row: columns id, points (list<list<float>> or a flat list), weights, the others attributes")
-	fl.StringVar(&f.pqCols.ID, "id-column", "", `--parquet: the column of IDs (default "id"; none: the row number)`)
+	fl.StringVar(&f.pqCols.ID, "id-column", "", `--parquet: the column of IDs (default "id"; without it: the row number)`)
 	fl.StringVar(&f.pqCols.Points, "points-column", "", `--parquet: the column of points (default "points")`)
-	fl.StringVar(&f.pqCols.Weights, "weights-column", "", `--parquet: the column of weights (default "weights"; none: all 1)`)
+	fl.StringVar(&f.pqCols.Weights, "weights-column", "", `--parquet: the column of weights (default "weights"; without it: all 1)`)
 }
 
 // stageProgress returns a bench.RunConfig.Progress that draws a bar per
