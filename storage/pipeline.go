@@ -17,7 +17,11 @@ import (
 // 2.2 s of 3.5 s in syncing and ingesting the tables, 2 cores, loaded).
 // Stage does the first part in the caller and hands the second to a
 // goroutine, so a loader (ingest.Commit) stages batch k+1 while batch k
-// syncs.
+// syncs. Measured (bench.Ingest of 100k compact items, the load alone,
+// three alternating runs against the unpipelined commit, load average
+// ~5.6 on 2 cores): 18,283–22,476 items/s against 15,080–16,739, and
+// 26.2k–30.0k items per CPU second against 22.4k–24.8k (the sorted small
+// keys' cheaper sort is in both figures of the pipelined runs).
 //
 // Contract, unchanged: a write is acknowledged (Wait returns nil, the
 // then callback sees no error) only after everything it wrote is synced
