@@ -21,7 +21,8 @@ func archImpls() []*impl {
 var avx512 = &impl{
 	name:     PathAVX512,
 	gram:     gram512,
-	gram64:   gram64AVX2,
+	gram64:   gram64AVX512,
+	norms64:  norms64AVX512Go,
 	exp:      exp512,
 	cosAdd:   cosAdd512,
 	rsqrt:    rsqrt512,
@@ -36,6 +37,7 @@ var avx2Impl = &impl{
 	name:     PathAVX2,
 	gram:     gram256,
 	gram64:   gram64AVX2,
+	norms64:  norms64AVX2Go,
 	exp:      exp256,
 	cosAdd:   cosAdd256,
 	rsqrt:    rsqrt256,

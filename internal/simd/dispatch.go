@@ -15,6 +15,7 @@ type impl struct {
 	name     string
 	gram     func(dst, q []float32, n int, x []float32, m, d int)
 	gram64   func(dst, q []float64, n int, x []float32, m, d int)
+	norms64  func(dst []float64, x []float32, m, d int)
 	exp      func(dst, src []float32)
 	cosAdd   func(dst, p, b []float32, w float32, acc bool)
 	rsqrt    func(dst, src []float32)
@@ -29,6 +30,7 @@ var generic = &impl{
 	name:     PathGeneric,
 	gram:     gramGeneric,
 	gram64:   gram64Generic,
+	norms64:  norms64Generic,
 	exp:      expGeneric,
 	cosAdd:   cosAddGeneric,
 	rsqrt:    rsqrtGeneric,

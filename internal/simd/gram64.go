@@ -77,3 +77,57 @@ func gram64Generic(dst, q []float64, n int, x []float32, m, d int) {
 		}
 	}
 }
+
+// Norms64 sets dst[j] = ||x_j||² summed in float64 for the m×d float32
+// rows of x: the squared norms beside a [Gram64], in the same precision
+// (each square exact, only the sums round). A NaN or ±Inf coordinate makes
+// its row's norm NaN or +Inf, so a finite result proves the row finite.
+// Panics if a dimension is negative or a slice is shorter than its matrix.
+// Safe for concurrent use; allocates nothing.
+//
+// The generic path:
+//
+//	for j := range m {
+//		var s float64
+//		for _, v := range x[j*d : j*d+d] {
+//			s += float64(v) * float64(v)
+//		}
+//		dst[j] = s
+//	}
+func Norms64(dst []float64, x []float32, m, d int) {
+	if m < 0 || d < 0 {
+		panic("simd: Norms64 with a negative dimension")
+	}
+	if len(dst) < m || len(x) < m*d {
+		panic("simd: Norms64 slice shorter than its matrix")
+	}
+	if m == 0 {
+		return
+	}
+	if d == 0 {
+		clear(dst[:m])
+		return
+	}
+	active.norms64(dst, x, m, d)
+}
+
+// norms64Generic keeps four running sums per row (one sum would be bound
+// by the latency of the float64 add).
+func norms64Generic(dst []float64, x []float32, m, d int) {
+	for j := range dst[:m] {
+		r := x[j*d : j*d+d]
+		var s0, s1, s2, s3 float64
+		k := 0
+		for ; k+4 <= len(r); k += 4 {
+			a, b, c, e := float64(r[k]), float64(r[k+1]), float64(r[k+2]), float64(r[k+3])
+			s0 += a * a
+			s1 += b * b
+			s2 += c * c
+			s3 += e * e
+		}
+		for ; k < len(r); k++ {
+			s0 += float64(r[k]) * float64(r[k])
+		}
+		dst[j] = (s0 + s1) + (s2 + s3)
+	}
+}

@@ -66,3 +66,62 @@ func gram64AVX2(dst, q []float64, n int, x []float32, m, d int) {
 		}
 	}
 }
+
+// gram64x16AVX512 sets, for r < 4, the four float64 at dst + r*ldd bytes
+// to the dot products of the row ar (float64) with the rows x0..x3
+// (float32, widened in registers): n8 full vectors of 8, then, when mask
+// is not zero, one vector of the lanes mask selects (the low d mod 8).
+//
+//go:noescape
+func gram64x16AVX512(dst *float64, ldd int, a0, a1, a2, a3 *float64, x0, x1, x2, x3 *float32, n8, mask int)
+
+// gram64AVX512 runs the kernel on four query rows and four item points at
+// a time; a last group of fewer rows or points repeats its last one into
+// a scratch block and keeps only the real entries.
+func gram64AVX512(dst, q []float64, n int, x []float32, m, d int) {
+	n8, mask := d>>3, 1<<(d&7)-1
+	var tmp [16]float64
+	for i := 0; i < n; i += 4 {
+		rows := min(4, n-i)
+		var a [4]*float64
+		for r := range a {
+			a[r] = &q[(i+min(r, rows-1))*d]
+		}
+		for j := 0; j < m; j += 4 {
+			cols := min(4, m-j)
+			var p [4]*float32
+			for c := range p {
+				p[c] = &x[(j+min(c, cols-1))*d]
+			}
+			if rows == 4 && cols == 4 {
+				gram64x16AVX512(&dst[i*m+j], m*8, a[0], a[1], a[2], a[3], p[0], p[1], p[2], p[3], n8, mask)
+				continue
+			}
+			gram64x16AVX512(&tmp[0], 32, a[0], a[1], a[2], a[3], p[0], p[1], p[2], p[3], n8, mask)
+			for r := 0; r < rows; r++ {
+				copy(dst[(i+r)*m+j:(i+r)*m+j+cols], tmp[r*4:])
+			}
+		}
+	}
+}
+
+// norms64AVX512 sets dst[j] to the float64 squared norm of the float32
+// row j of x, for m contiguous rows of n8 vectors of 8 and a tail of the
+// lanes mask selects.
+//
+//go:noescape
+func norms64AVX512(dst *float64, x *float32, m, n8, mask int)
+
+// norms64AVX2 is norms64AVX512 with vectors of 4 and a tail of rem lanes
+// read through m32 (tailMask32[rem]).
+//
+//go:noescape
+func norms64AVX2(dst *float64, x *float32, m, n4, rem int, m32 *int32)
+
+func norms64AVX512Go(dst []float64, x []float32, m, d int) {
+	norms64AVX512(&dst[0], &x[0], m, d>>3, 1<<(d&7)-1)
+}
+
+func norms64AVX2Go(dst []float64, x []float32, m, d int) {
+	norms64AVX2(&dst[0], &x[0], m, d>>2, d&3, &tailMask32[d&3][0])
+}

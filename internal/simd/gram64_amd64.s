@@ -162,3 +162,265 @@ reduce8:
 	VMOVUPD    Y10, (AX)
 	VZEROUPPER
 	RET
+
+// func gram64x16AVX512(dst *float64, ldd int, a0, a1, a2, a3 *float64, x0, x1, x2, x3 *float32, n8, mask int)
+// Four float64 rows against four float32 rows, 8 lanes: sixteen
+// accumulators (Z0..Z15, row r and item c in Z(4r+c)) share each load of
+// a row and each widened item vector. n8 full vectors, then, when mask (the
+// low d mod 8 bits set) is not zero, one vector read through it with
+// zeroing and fault suppression, so nothing past a row is read. Row r of
+// the result goes to dst + r*ldd bytes, four float64.
+TEXT ·gram64x16AVX512(SB), NOSPLIT, $0-96
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), DX
+	MOVQ a0+16(FP), SI
+	MOVQ a1+24(FP), R12
+	MOVQ a2+32(FP), R13
+	MOVQ a3+40(FP), R14
+	MOVQ x0+48(FP), R8
+	MOVQ x1+56(FP), R9
+	MOVQ x2+64(FP), R10
+	MOVQ x3+72(FP), R11
+	MOVQ n8+80(FP), CX
+	MOVQ mask+88(FP), AX
+	KMOVW AX, K1
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	VPXORQ Z3, Z3, Z3
+	VPXORQ Z4, Z4, Z4
+	VPXORQ Z5, Z5, Z5
+	VPXORQ Z6, Z6, Z6
+	VPXORQ Z7, Z7, Z7
+	VPXORQ Z8, Z8, Z8
+	VPXORQ Z9, Z9, Z9
+	VPXORQ Z10, Z10, Z10
+	VPXORQ Z11, Z11, Z11
+	VPXORQ Z12, Z12, Z12
+	VPXORQ Z13, Z13, Z13
+	VPXORQ Z14, Z14, Z14
+	VPXORQ Z15, Z15, Z15
+	TESTQ CX, CX
+	JZ    tail16
+
+loop16:
+	VMOVUPD (SI), Z16
+	VMOVUPD (R12), Z17
+	VMOVUPD (R13), Z18
+	VMOVUPD (R14), Z19
+	VCVTPS2PD (R8), Z20
+	VFMADD231PD Z20, Z16, Z0
+	VFMADD231PD Z20, Z17, Z4
+	VFMADD231PD Z20, Z18, Z8
+	VFMADD231PD Z20, Z19, Z12
+	VCVTPS2PD (R9), Z21
+	VFMADD231PD Z21, Z16, Z1
+	VFMADD231PD Z21, Z17, Z5
+	VFMADD231PD Z21, Z18, Z9
+	VFMADD231PD Z21, Z19, Z13
+	VCVTPS2PD (R10), Z22
+	VFMADD231PD Z22, Z16, Z2
+	VFMADD231PD Z22, Z17, Z6
+	VFMADD231PD Z22, Z18, Z10
+	VFMADD231PD Z22, Z19, Z14
+	VCVTPS2PD (R11), Z23
+	VFMADD231PD Z23, Z16, Z3
+	VFMADD231PD Z23, Z17, Z7
+	VFMADD231PD Z23, Z18, Z11
+	VFMADD231PD Z23, Z19, Z15
+	ADDQ $64, SI
+	ADDQ $64, R12
+	ADDQ $64, R13
+	ADDQ $64, R14
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $32, R11
+	DECQ CX
+	JNZ  loop16
+
+tail16:
+	KORTESTW K1, K1
+	JZ       reduce16
+	VMOVUPD.Z (SI), K1, Z16
+	VMOVUPD.Z (R12), K1, Z17
+	VMOVUPD.Z (R13), K1, Z18
+	VMOVUPD.Z (R14), K1, Z19
+	VCVTPS2PD.Z (R8), K1, Z20
+	VFMADD231PD Z20, Z16, Z0
+	VFMADD231PD Z20, Z17, Z4
+	VFMADD231PD Z20, Z18, Z8
+	VFMADD231PD Z20, Z19, Z12
+	VCVTPS2PD.Z (R9), K1, Z21
+	VFMADD231PD Z21, Z16, Z1
+	VFMADD231PD Z21, Z17, Z5
+	VFMADD231PD Z21, Z18, Z9
+	VFMADD231PD Z21, Z19, Z13
+	VCVTPS2PD.Z (R10), K1, Z22
+	VFMADD231PD Z22, Z16, Z2
+	VFMADD231PD Z22, Z17, Z6
+	VFMADD231PD Z22, Z18, Z10
+	VFMADD231PD Z22, Z19, Z14
+	VCVTPS2PD.Z (R11), K1, Z23
+	VFMADD231PD Z23, Z16, Z3
+	VFMADD231PD Z23, Z17, Z7
+	VFMADD231PD Z23, Z18, Z11
+	VFMADD231PD Z23, Z19, Z15
+
+reduce16:
+	// Per row r: fold each accumulator's upper half onto its lower half,
+	// then [Σa, Σb, Σc, Σd] as in gram64x8AVX2 (VHADDPD and VPERM2F128
+	// have no EVEX form: only Y0..Y15, the accumulators themselves).
+	LEAQ (DX)(DX*2), AX
+	VEXTRACTF64X4 $1, Z0, Y16
+	VADDPD Y16, Y0, Y0
+	VEXTRACTF64X4 $1, Z1, Y16
+	VADDPD Y16, Y1, Y1
+	VEXTRACTF64X4 $1, Z2, Y16
+	VADDPD Y16, Y2, Y2
+	VEXTRACTF64X4 $1, Z3, Y16
+	VADDPD Y16, Y3, Y3
+	VHADDPD Y1, Y0, Y0
+	VHADDPD Y3, Y2, Y2
+	VPERM2F128 $0x20, Y2, Y0, Y1
+	VPERM2F128 $0x31, Y2, Y0, Y3
+	VADDPD Y3, Y1, Y1
+	VMOVUPD Y1, (DI)
+	VEXTRACTF64X4 $1, Z4, Y16
+	VADDPD Y16, Y4, Y4
+	VEXTRACTF64X4 $1, Z5, Y16
+	VADDPD Y16, Y5, Y5
+	VEXTRACTF64X4 $1, Z6, Y16
+	VADDPD Y16, Y6, Y6
+	VEXTRACTF64X4 $1, Z7, Y16
+	VADDPD Y16, Y7, Y7
+	VHADDPD Y5, Y4, Y4
+	VHADDPD Y7, Y6, Y6
+	VPERM2F128 $0x20, Y6, Y4, Y5
+	VPERM2F128 $0x31, Y6, Y4, Y7
+	VADDPD Y7, Y5, Y5
+	VMOVUPD Y5, (DI)(DX*1)
+	VEXTRACTF64X4 $1, Z8, Y16
+	VADDPD Y16, Y8, Y8
+	VEXTRACTF64X4 $1, Z9, Y16
+	VADDPD Y16, Y9, Y9
+	VEXTRACTF64X4 $1, Z10, Y16
+	VADDPD Y16, Y10, Y10
+	VEXTRACTF64X4 $1, Z11, Y16
+	VADDPD Y16, Y11, Y11
+	VHADDPD Y9, Y8, Y8
+	VHADDPD Y11, Y10, Y10
+	VPERM2F128 $0x20, Y10, Y8, Y9
+	VPERM2F128 $0x31, Y10, Y8, Y11
+	VADDPD Y11, Y9, Y9
+	VMOVUPD Y9, (DI)(DX*2)
+	VEXTRACTF64X4 $1, Z12, Y16
+	VADDPD Y16, Y12, Y12
+	VEXTRACTF64X4 $1, Z13, Y16
+	VADDPD Y16, Y13, Y13
+	VEXTRACTF64X4 $1, Z14, Y16
+	VADDPD Y16, Y14, Y14
+	VEXTRACTF64X4 $1, Z15, Y16
+	VADDPD Y16, Y15, Y15
+	VHADDPD Y13, Y12, Y12
+	VHADDPD Y15, Y14, Y14
+	VPERM2F128 $0x20, Y14, Y12, Y13
+	VPERM2F128 $0x31, Y14, Y12, Y15
+	VADDPD Y15, Y13, Y13
+	VMOVUPD Y13, (DI)(AX*1)
+	VZEROUPPER
+	RET
+
+// func norms64AVX512(dst *float64, x *float32, m, n8, mask int)
+// dst[j] = Σ x_j[k]² in float64 for m rows of n8 full vectors of 8 and a
+// tail read through mask (as in gram64x16AVX512); rows are contiguous.
+TEXT ·norms64AVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ m+16(FP), DX
+	MOVQ n8+24(FP), R8
+	MOVQ mask+32(FP), AX
+	KMOVW AX, K1
+
+nrow:
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	MOVQ   R8, CX
+	TESTQ  CX, CX
+	JZ     ntail
+
+nloop:
+	VCVTPS2PD   (SI), Z2
+	VFMADD231PD Z2, Z2, Z0
+	ADDQ        $32, SI
+	DECQ        CX
+	JNZ         nloop
+
+ntail:
+	KORTESTW K1, K1
+	JZ       nreduce
+	VCVTPS2PD.Z (SI), K1, Z3
+	VFMADD231PD Z3, Z3, Z1
+	POPCNTL     AX, CX
+	LEAQ        (SI)(CX*4), SI
+
+nreduce:
+	VADDPD        Z1, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPD        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPD        X1, X0, X0
+	VUNPCKHPD     X0, X0, X1
+	VADDSD        X1, X0, X0
+	VMOVSD        X0, (DI)
+	ADDQ          $8, DI
+	DECQ          DX
+	JNZ           nrow
+	VZEROUPPER
+	RET
+
+// func norms64AVX2(dst *float64, x *float32, m, n4, rem int, m32 *int32)
+// norms64AVX512 with vectors of 4 and a tail of rem read through m32.
+TEXT ·norms64AVX2(SB), NOSPLIT, $0-48
+	MOVQ    dst+0(FP), DI
+	MOVQ    x+8(FP), SI
+	MOVQ    m+16(FP), DX
+	MOVQ    n4+24(FP), R8
+	MOVQ    rem+32(FP), R9
+	MOVQ    m32+40(FP), BX
+	VMOVDQU (BX), X4
+
+arow:
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	MOVQ   R8, CX
+	TESTQ  CX, CX
+	JZ     atail
+
+aloop:
+	VCVTPS2PD   (SI), Y2
+	VFMADD231PD Y2, Y2, Y0
+	ADDQ        $16, SI
+	DECQ        CX
+	JNZ         aloop
+
+atail:
+	TESTQ       R9, R9
+	JZ          areduce
+	VMASKMOVPS  (SI), X4, X3
+	VCVTPS2PD   X3, Y3
+	VFMADD231PD Y3, Y3, Y1
+	LEAQ        (SI)(R9*4), SI
+
+areduce:
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD       X1, X0, X0
+	VUNPCKHPD    X0, X0, X1
+	VADDSD       X1, X0, X0
+	VMOVSD       X0, (DI)
+	ADDQ         $8, DI
+	DECQ         DX
+	JNZ          arow
+	VZEROUPPER
+	RET
