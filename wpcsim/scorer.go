@@ -449,10 +449,27 @@ func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, 
 	// over rows×m values instead of one per query row (elementwise, so the
 	// values are the same). Per-row calls on 16-point clouds spent more in
 	// call overhead than in the map (BenchmarkSearchPatches).
+	//
+	// A wide similarity without a linear term never needs the Gram itself:
+	// simd.Dist64 returns the scaled squared distances, Gram and
+	// ||a||² + ||b||² − 2⟨a,b⟩ in float64 in its registers, rounded to
+	// float32 once. It replaced a float64 Gram block and a scalar pass
+	// turning it into distances (dist2Row, 19% of BenchmarkScorePatches).
+	fused := s.wide && !s.linear
 	*tmp = grow(*tmp, min(rows, q.n)*x.n)
 	for i0 := 0; i0 < q.n; i0 += rows {
 		i1 := min(q.n, i0+rows)
-		gm.compute(s.wide, s.linear, q, i0, i1, x)
+		dist := func(dst []float32, scale float64) {
+			simd.Dist64(dst, q.hat64[i0*q.d:i1*q.d], q.norm2[i0:i1], i1-i0, x.hat, x.norm2, x.n, q.d, scale)
+		}
+		switch {
+		case !fused:
+			gm.compute(s.wide, s.linear, q, i0, i1, x)
+		case len(terms) > 1:
+			// Unscaled once, scaled per term below.
+			gm.d2 = grow(gm.d2, (i1-i0)*ld)
+			dist(gm.d2, 1)
+		}
 		gram := gm.f32
 		k := (*tmp)[:(i1-i0)*ld]
 		for t, term := range terms {
@@ -471,7 +488,16 @@ func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, 
 				// c / sqrt(c² + δ²) = rsqrt(1 + δ²/c²).
 				inv = float32(1 / (term.Param * term.Param))
 			}
-			for i := i0; i < i1; i++ {
+			switch {
+			case fused && len(terms) == 1:
+				dist(k, float64(inv))
+			case fused:
+				d2 := gm.d2[:len(k)]
+				for j, v := range d2 {
+					k[j] = inv * v
+				}
+			}
+			for i := i0; i < i1 && !fused; i++ {
 				r0 := (i - i0) * ld
 				var (
 					row   []float32
@@ -499,13 +525,21 @@ func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, 
 		}
 	}
 	var absV, absW, linV, linX float64
-	for i, v := range q.w {
+	for _, v := range q.w {
 		absV += math.Abs(float64(v))
-		linV += math.Abs(float64(v)) * math.Sqrt(q.norm2[i])
 	}
-	for j, w := range x.w {
+	for _, w := range x.w {
 		absW += math.Abs(float64(w))
-		linX += math.Abs(float64(w)) * math.Sqrt(x.norm2[j])
+	}
+	if s.linear {
+		// Only a linear term's mass needs the norms: a square root per
+		// point was 5% of BenchmarkScorePatches (gaussian alone).
+		for i, v := range q.w {
+			linV += math.Abs(float64(v)) * math.Sqrt(q.norm2[i])
+		}
+		for j, w := range x.w {
+			linX += math.Abs(float64(w)) * math.Sqrt(x.norm2[j])
+		}
 	}
 	for t, term := range terms {
 		g += term.Alpha * acc[t]

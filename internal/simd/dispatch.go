@@ -16,6 +16,7 @@ type impl struct {
 	gram     func(dst, q []float32, n int, x []float32, m, d int)
 	gram64   func(dst, q []float64, n int, x []float32, m, d int)
 	norms64  func(dst []float64, x []float32, m, d int)
+	dist64   func(dst []float32, q, qn []float64, n int, x []float32, xn []float64, m, d int, scale float64)
 	exp      func(dst, src []float32)
 	cosAdd   func(dst, p, b []float32, w float32, acc bool)
 	rsqrt    func(dst, src []float32)
@@ -31,6 +32,7 @@ var generic = &impl{
 	gram:     gramGeneric,
 	gram64:   gram64Generic,
 	norms64:  norms64Generic,
+	dist64:   dist64Compose(gram64Generic),
 	exp:      expGeneric,
 	cosAdd:   cosAddGeneric,
 	rsqrt:    rsqrtGeneric,

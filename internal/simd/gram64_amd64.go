@@ -125,3 +125,60 @@ func norms64AVX512Go(dst []float64, x []float32, m, d int) {
 func norms64AVX2Go(dst []float64, x []float32, m, d int) {
 	norms64AVX2(&dst[0], &x[0], m, d>>2, d&3, &tailMask32[d&3][0])
 }
+
+// dist64Block is the argument block of dist64x16AVX512 (its offsets are
+// written in gram64_amd64.s): four query rows and their squared norms,
+// four item points and theirs, and where row r of the result goes.
+type dist64Block struct {
+	a     [4]*float64 // 0
+	x     [4]*float32 // 32
+	an    [4]float64  // 64
+	xn    [4]float64  // 96
+	scale float64     // 128
+	dst   *float32    // 136
+	ldd   int         // 144: bytes between result rows
+	n8    int         // 152
+	mask  int         // 160
+}
+
+// dist64x16AVX512 is gram64x16AVX512 with Dist64's epilogue applied in
+// registers: four float32 scale·max(0, an[r] + xn[c] − 2g) per row r.
+//
+//go:noescape
+func dist64x16AVX512(b *dist64Block)
+
+// dist64AVX512 runs dist64x16AVX512 over blocks of four query rows and
+// four item points; a last group of fewer repeats its last one into a
+// scratch block and keeps only the real entries.
+func dist64AVX512(dst []float32, q, qn []float64, n int, x []float32, xn []float64, m, d int, scale float64) {
+	if d == 0 {
+		dist64Compose(gram64Generic)(dst, q, qn, n, x, xn, m, d, scale)
+		return
+	}
+	b := dist64Block{scale: scale, n8: d >> 3, mask: 1<<(d&7) - 1}
+	var tmp [16]float32
+	for i := 0; i < n; i += 4 {
+		rows := min(4, n-i)
+		for r := range b.a {
+			b.a[r] = &q[(i+min(r, rows-1))*d]
+			b.an[r] = qn[i+min(r, rows-1)]
+		}
+		for j := 0; j < m; j += 4 {
+			cols := min(4, m-j)
+			for c := range b.x {
+				b.x[c] = &x[(j+min(c, cols-1))*d]
+				b.xn[c] = xn[j+min(c, cols-1)]
+			}
+			if rows == 4 && cols == 4 {
+				b.dst, b.ldd = &dst[i*m+j], m*4
+				dist64x16AVX512(&b)
+				continue
+			}
+			b.dst, b.ldd = &tmp[0], 16
+			dist64x16AVX512(&b)
+			for r := 0; r < rows; r++ {
+				copy(dst[(i+r)*m+j:(i+r)*m+j+cols], tmp[r*4:])
+			}
+		}
+	}
+}

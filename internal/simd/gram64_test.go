@@ -107,6 +107,106 @@ func TestNorms64(t *testing.T) {
 	})
 }
 
+// TestDist64 compares Dist64 with the float64 oracle on every path, on
+// the shapes of TestGram64, with guard bands around dst, a query row whose
+// norm is given as 0 (so negative distances must clamp to 0), and a NaN in
+// a query row and in an item point (their row and column must be NaN, the
+// rest untouched).
+func TestDist64(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(6466, 0)) // fixed seed
+		for _, d := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 51, 64} {
+			for n := 0; n <= 9; n++ {
+				for m := 0; m <= 9; m++ {
+					for _, nan := range []bool{false, true} {
+						if nan && (n == 0 || m == 0 || d == 0) {
+							continue
+						}
+						x := make([]float32, m*d)
+						fill(rng, x, -40, 40)
+						q := make([]float64, n*d)
+						for i := range q {
+							q[i] = float64(float32(rng.Float64()*80 - 40))
+						}
+						qn, xn := make([]float64, n), make([]float64, m)
+						for i := 0; i < n; i++ {
+							for _, v := range q[i*d : i*d+d] {
+								qn[i] += v * v
+							}
+						}
+						for j := 0; j < m; j++ {
+							for _, v := range x[j*d : j*d+d] {
+								xn[j] += float64(v) * float64(v)
+							}
+						}
+						if n > 0 {
+							qn[0] = 0
+						}
+						nanRow, nanCol := -1, -1
+						if nan {
+							nanRow, nanCol = rng.IntN(n), rng.IntN(m)
+							q[nanRow*d+rng.IntN(d)] = math.NaN()
+							x[nanCol*d+rng.IntN(d)] = float32(math.NaN())
+						}
+						const scale = -0.03125
+						dst, buf := guarded(n*m, (n+m)%3)
+						Dist64(dst, q, qn, n, x, xn, m, d, scale)
+						checkGuards(t, buf, (n+m)%3, n*m, "dst")
+						for i := 0; i < n; i++ {
+							for j := 0; j < m; j++ {
+								got := dst[i*m+j]
+								if i == nanRow || j == nanCol {
+									if got == got {
+										t.Fatalf("n=%d m=%d d=%d: [%d,%d] = %v, want NaN", n, m, d, i, j, got)
+									}
+									continue
+								}
+								var g, abs float64
+								for k := 0; k < d; k++ {
+									p := q[i*d+k] * float64(x[j*d+k])
+									g += p
+									abs += math.Abs(p)
+								}
+								v := qn[i] + xn[j] - 2*g
+								want := scale * max(v, 0)
+								tol := 1e-7*math.Abs(want) + math.Abs(scale)*4e-14*(abs+qn[i]+xn[j])
+								if !(math.Abs(float64(got)-want) <= tol) || (v <= 0 && got != 0) {
+									t.Fatalf("n=%d m=%d d=%d: [%d,%d] = %v, want %v", n, m, d, i, j, got, want)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkDist64(b *testing.B) {
+	const n, m, d = 16, 16, 51
+	rng := rand.New(rand.NewPCG(1, 0))
+	q := make([]float64, n*d)
+	x := make([]float32, m*d)
+	for i := range q {
+		q[i] = rng.Float64()
+	}
+	fill(rng, x, 0, 1)
+	qn, xn := make([]float64, n), make([]float64, m)
+	dst := make([]float32, n*m)
+	for _, name := range allPaths {
+		b.Run(name, func(b *testing.B) {
+			saved := active
+			defer func() { active = saved }()
+			if !setPath(name) {
+				b.Skip("unsupported")
+			}
+			for b.Loop() {
+				Dist64(dst, q, qn, n, x, xn, m, d, -0.5)
+			}
+		})
+	}
+}
+
 func BenchmarkNorms64(b *testing.B) {
 	const m, d = 16, 51
 	rng := rand.New(rand.NewPCG(1, 0))
