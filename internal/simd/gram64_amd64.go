@@ -106,11 +106,11 @@ func gram64AVX512(dst, q []float64, n int, x []float32, m, d int) {
 }
 
 // norms64AVX512 sets dst[j] to the float64 squared norm of the float32
-// row j of x, for m contiguous rows of n8 vectors of 8 and a tail of the
-// lanes mask selects.
+// row j of x, for m contiguous rows (stride bytes apart) of n8 vectors of
+// 8 and a tail of the lanes mask selects.
 //
 //go:noescape
-func norms64AVX512(dst *float64, x *float32, m, n8, mask int)
+func norms64AVX512(dst *float64, x *float32, m, n8, mask, stride int)
 
 // norms64AVX2 is norms64AVX512 with vectors of 4 and a tail of rem lanes
 // read through m32 (tailMask32[rem]).
@@ -119,7 +119,7 @@ func norms64AVX512(dst *float64, x *float32, m, n8, mask int)
 func norms64AVX2(dst *float64, x *float32, m, n4, rem int, m32 *int32)
 
 func norms64AVX512Go(dst []float64, x []float32, m, d int) {
-	norms64AVX512(&dst[0], &x[0], m, d>>3, 1<<(d&7)-1)
+	norms64AVX512(&dst[0], &x[0], m, d>>3, 1<<(d&7)-1, d*4)
 }
 
 func norms64AVX2Go(dst []float64, x []float32, m, d int) {

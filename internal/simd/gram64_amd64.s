@@ -331,16 +331,88 @@ reduce16:
 	VZEROUPPER
 	RET
 
-// func norms64AVX512(dst *float64, x *float32, m, n8, mask int)
-// dst[j] = Σ x_j[k]² in float64 for m rows of n8 full vectors of 8 and a
-// tail read through mask (as in gram64x16AVX512); rows are contiguous.
-TEXT ·norms64AVX512(SB), NOSPLIT, $0-40
-	MOVQ dst+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ m+16(FP), DX
-	MOVQ n8+24(FP), R8
-	MOVQ mask+32(FP), AX
+// func norms64AVX512(dst *float64, x *float32, m, n8, mask, stride int)
+// dst[j] = Σ x_j[k]² in float64 for m contiguous rows (stride bytes
+// apart) of n8 full vectors of 8 and a tail read through mask (as in
+// gram64x16AVX512). Rows go four at a time, four independent chains of
+// FMAs: one row at a time was bound by the FMA latency (BenchmarkNorms64
+// 16×51: 98 ns, 11% of BenchmarkSearchPatches' CPU).
+TEXT ·norms64AVX512(SB), NOSPLIT, $0-48
+	MOVQ  dst+0(FP), DI
+	MOVQ  x+8(FP), BX
+	MOVQ  m+16(FP), DX
+	MOVQ  n8+24(FP), R8
+	MOVQ  mask+32(FP), AX
+	MOVQ  stride+40(FP), R9
 	KMOVW AX, K1
+
+ngroup:
+	CMPQ DX, $4
+	JLT  nsingle
+	MOVQ BX, SI
+	LEAQ (BX)(R9*1), R10
+	LEAQ (BX)(R9*2), R11
+	LEAQ (R10)(R9*2), R12
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	VPXORQ Z3, Z3, Z3
+	MOVQ   R8, CX
+	TESTQ  CX, CX
+	JZ     gtail
+
+gloop:
+	VCVTPS2PD   (SI), Z8
+	VFMADD231PD Z8, Z8, Z0
+	VCVTPS2PD   (R10), Z9
+	VFMADD231PD Z9, Z9, Z1
+	VCVTPS2PD   (R11), Z10
+	VFMADD231PD Z10, Z10, Z2
+	VCVTPS2PD   (R12), Z11
+	VFMADD231PD Z11, Z11, Z3
+	ADDQ        $32, SI
+	ADDQ        $32, R10
+	ADDQ        $32, R11
+	ADDQ        $32, R12
+	DECQ        CX
+	JNZ         gloop
+
+gtail:
+	KORTESTW    K1, K1
+	JZ          greduce
+	VCVTPS2PD.Z (SI), K1, Z8
+	VFMADD231PD Z8, Z8, Z0
+	VCVTPS2PD.Z (R10), K1, Z9
+	VFMADD231PD Z9, Z9, Z1
+	VCVTPS2PD.Z (R11), K1, Z10
+	VFMADD231PD Z10, Z10, Z2
+	VCVTPS2PD.Z (R12), K1, Z11
+	VFMADD231PD Z11, Z11, Z3
+
+greduce:
+	VEXTRACTF64X4 $1, Z0, Y8
+	VADDPD        Y8, Y0, Y0
+	VEXTRACTF64X4 $1, Z1, Y9
+	VADDPD        Y9, Y1, Y1
+	VEXTRACTF64X4 $1, Z2, Y10
+	VADDPD        Y10, Y2, Y2
+	VEXTRACTF64X4 $1, Z3, Y11
+	VADDPD        Y11, Y3, Y3
+	VHADDPD       Y1, Y0, Y0
+	VHADDPD       Y3, Y2, Y2
+	VPERM2F128    $0x20, Y2, Y0, Y1
+	VPERM2F128    $0x31, Y2, Y0, Y3
+	VADDPD        Y3, Y1, Y1
+	VMOVUPD       Y1, (DI)
+	ADDQ          $32, DI
+	LEAQ          (BX)(R9*4), BX
+	SUBQ          $4, DX
+	JMP           ngroup
+
+nsingle:
+	MOVQ  BX, SI
+	TESTQ DX, DX
+	JZ    ndone
 
 nrow:
 	VPXORQ Z0, Z0, Z0
@@ -376,6 +448,8 @@ nreduce:
 	ADDQ          $8, DI
 	DECQ          DX
 	JNZ           nrow
+
+ndone:
 	VZEROUPPER
 	RET
 

@@ -65,7 +65,7 @@ func TestNorms64(t *testing.T) {
 	forEachPath(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(6465, 0)) // fixed seed
 		for _, d := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 51, 64} {
-			for m := 0; m <= 5; m++ {
+			for m := 0; m <= 10; m++ {
 				xw, xbuf := guarded(m*d, d%3)
 				fill(rng, xw, -1e3, 1e3)
 				dbuf := make([]float64, guardLen+m+guardLen)
