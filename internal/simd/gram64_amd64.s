@@ -502,9 +502,16 @@ areduce:
 // func dist64x16AVX512(b *dist64Block)
 // gram64x16AVX512's loop with the pointers and counts read from b (BX),
 // then per row r: v = (an[r] + xn) − 2g, max(v, 0) keeping a NaN, times
-// scale, four float32 to b.dst + r*b.ldd.
+// scale, four float32 to b.dst + r*b.ldd. It repeats for b.groups groups
+// of four item points, advancing b.x by b.xstep, b.xn by four and b.dst
+// by four floats between groups (b's pointers never pass the last group).
 TEXT ·dist64x16AVX512(SB), NOSPLIT, $0-8
-	MOVQ b+0(FP), BX
+	MOVQ  b+0(FP), BX
+	MOVQ  136(BX), AX
+	KMOVW AX, K1
+	MOVQ  120(BX), DX
+
+dgroup:
 	MOVQ 0(BX), SI
 	MOVQ 8(BX), R12
 	MOVQ 16(BX), R13
@@ -513,11 +520,8 @@ TEXT ·dist64x16AVX512(SB), NOSPLIT, $0-8
 	MOVQ 40(BX), R9
 	MOVQ 48(BX), R10
 	MOVQ 56(BX), R11
-	MOVQ 136(BX), DI
-	MOVQ 144(BX), DX
-	MOVQ 152(BX), CX
-	MOVQ 160(BX), AX
-	KMOVW AX, K1
+	MOVQ 112(BX), DI
+	MOVQ 128(BX), CX
 	VPXORQ Z0, Z0, Z0
 	VPXORQ Z1, Z1, Z1
 	VPXORQ Z2, Z2, Z2
@@ -602,9 +606,10 @@ dtail:
 	VFMADD231PD Z23, Z19, Z15
 
 dreduce:
+	MOVQ         96(BX), AX
+	VMOVUPD      (AX), Y16              // xn
 	LEAQ         (DX)(DX*2), AX
-	VMOVUPD      96(BX), Y16            // xn
-	VBROADCASTSD 128(BX), Y17           // scale
+	VBROADCASTSD 104(BX), Y17           // scale
 	VXORPD       Y18, Y18, Y18
 	VEXTRACTF64X4 $1, Z0, Y19
 	VADDPD Y19, Y0, Y0
@@ -690,5 +695,17 @@ dreduce:
 	VMULPD Y17, Y12, Y12
 	VCVTPD2PSY Y12, X12
 	VMOVUPS X12, (DI)(AX*1)
+	DECQ 144(BX)
+	JZ   ddone
+	MOVQ 152(BX), AX
+	ADDQ AX, 32(BX)
+	ADDQ AX, 40(BX)
+	ADDQ AX, 48(BX)
+	ADDQ AX, 56(BX)
+	ADDQ $32, 96(BX)
+	ADDQ $16, 112(BX)
+	JMP  dgroup
+
+ddone:
 	VZEROUPPER
 	RET
