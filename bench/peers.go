@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -72,38 +73,45 @@ func ExportForPeers(dir string, in PeerInput) error {
 	}
 	// Points stored as f32 are exported as f32: rounding them to f16 would
 	// hand the peers slightly different clouds from those wpcdb scores.
+	// They are written item by item, never held: at paper 20k they are
+	// 4 GB in f16, and holding them (twice, with the file's copy) beside
+	// the peers' own copy ran the machine out of memory.
 	f32Points := in.Collection.Dim > 0 && in.Collection.Encoding == collconfig.EncodingF32
-	var pts []byte
+	ptsDescr := "<f2"
 	if f32Points {
-		pts = make([]byte, 0, in.N*m*d*4)
-	} else {
-		pts = make([]byte, 0, in.N*m*d*2)
+		ptsDescr = "<f4"
 	}
 	ws := make([]float32, 0, in.N*m)
 	lens := make([]int64, in.N)
 	half := make([]uint16, m*d)
 	full := make([]float32, m*d)
-	for i := 0; i < in.N; i++ {
-		c, err := item(i)
-		if err != nil {
-			return err
+	err := writeNPY(filepath.Join(dir, "items_points.npy"), ptsDescr, []int{in.N, m, d}, func(w io.Writer) error {
+		for i := 0; i < in.N; i++ {
+			c, err := item(i)
+			if err != nil {
+				return err
+			}
+			lens[i] = int64(c.Len())
+			ws = append(ws, c.Weights...)
+			ws = append(ws, make([]float32, m-c.Len())...)
+			var row []byte
+			if f32Points {
+				clear(full)
+				copy(full, c.Points)
+				row = f32Bytes(full)
+			} else {
+				clear(half)
+				simd.F32ToF16(half[:len(c.Points)], c.Points)
+				row = u16Bytes(half)
+			}
+			if _, err := w.Write(row); err != nil {
+				return err
+			}
 		}
-		lens[i] = int64(c.Len())
-		if f32Points {
-			clear(full)
-			copy(full, c.Points)
-			pts = append(pts, f32Bytes(full)...)
-		} else {
-			clear(half)
-			simd.F32ToF16(half[:len(c.Points)], c.Points)
-			pts = append(pts, u16Bytes(half)...)
-		}
-		ws = append(ws, c.Weights...)
-		ws = append(ws, make([]float32, m-c.Len())...)
-	}
-	ptsDescr := "<f2"
-	if f32Points {
-		ptsDescr = "<f4"
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	qm := 0
 	for _, q := range in.Queries {
@@ -136,7 +144,6 @@ func ExportForPeers(dir string, in PeerInput) error {
 		}
 	}
 	files := []npyFile{
-		{"items_points.npy", ptsDescr, []int{in.N, m, d}, pts},
 		{"items_weights.npy", "<f4", []int{in.N, m}, f32Bytes(ws)},
 		{"items_lengths.npy", "<i8", []int{in.N}, i64Bytes(lens)},
 		{"queries_points.npy", "<f4", []int{nq, qm, d}, f32Bytes(qp)},
@@ -403,11 +410,32 @@ type npyFile struct {
 }
 
 func writeRawNPY(path, descr string, shape []int, data []byte) error {
-	var hdr bytes.Buffer
-	if err := npy.WriteHeader(&hdr, descr, shape); err != nil {
+	return writeNPY(path, descr, shape, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeNPY writes an .npy file of the given shape whose data body writes,
+// through a buffer, so that a caller can stream rows it does not hold.
+func writeNPY(path, descr string, shape []int, body func(w io.Writer) error) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(hdr.Bytes(), data...), 0o644)
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<20)
+	if err := npy.WriteHeader(w, descr, shape); err != nil {
+		return err
+	}
+	if err := body(w); err != nil {
+		return err
+	}
+	return w.Flush()
 }
 
 func u16Bytes(v []uint16) []byte {
