@@ -347,7 +347,6 @@ func (h *HNSW) walk(sc *hnswScratch, q query, k, ef int, filter *roaring.Bitmap)
 	}
 	sc.eps = append(sc.eps[:0], ep)
 	h.searchLayer(sc, q, sc.eps, ef, 0, true, filter)
-	sc.cands = sc.found.drain(sc.cands)
 	if q.quant && !h.codesOnly {
 		// The codes steered the walk; the nodes it kept are ranked by
 		// their float32 scores, which the results report.

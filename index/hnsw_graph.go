@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/wpcdb/wpcdb/internal/simd"
 )
 
 // The graph algorithms of HNSW: layer search (the paper's algorithm 2),
@@ -101,59 +103,79 @@ func (h *HNSW) greedy(q query, ep cand, level int) cand {
 }
 
 // searchLayer runs a beam search of width ef on level from eps, leaving in
-// sc.found the best ef admitted nodes. With liveOnly, tombstones and nodes
-// whose IDs are not in filter (when not nil) are traversed but not
-// admitted; the walk goes on while fewer than ef are admitted.
+// sc.cands the best ef admitted nodes, best first (ties by slot). With
+// liveOnly, tombstones and nodes whose IDs are not in filter (when not nil)
+// are traversed but not admitted; the walk goes on while fewer than ef are
+// admitted.
+//
+// The beam is one sorted pool (beamPool) instead of the paper's two heaps
+// (candidates to expand, best found): the same walk, cheaper per node.
 func (h *HNSW) searchLayer(sc *hnswScratch, q query, eps []cand, ef, level int, liveOnly bool, filter *roaring.Bitmap) {
 	sc.visited.reset(len(h.ids))
-	sc.frontier = sc.frontier[:0]
-	sc.found = sc.found[:0]
+	pool := &sc.pool
+	pool.reset(ef)
 	admit := func(s uint32) bool {
 		return !liveOnly || (h.states[s] == slotLive && (filter == nil || filter.Contains(h.ids[s])))
 	}
 	for _, ep := range eps {
-		if !sc.visited.visit(ep.key) {
-			continue
-		}
-		sc.frontier.push(ep)
-		if admit(ep.key) {
-			sc.found.keep(ep, ef)
+		if sc.visited.visit(ep.key) && (!pool.full() || ep.score > pool.bound()) {
+			pool.insert(ep, admit(ep.key))
 		}
 	}
-	for len(sc.frontier) > 0 {
-		c := sc.frontier.pop()
-		if len(sc.found) >= ef && c.score < sc.found[0].score {
+	for {
+		c, ok := pool.next()
+		if !ok {
 			break
 		}
-		// The unvisited neighbours first, their vectors touched before any
-		// is scored: the loads of the vectors' first lines then overlap
-		// instead of each waiting for the score before it (a software
-		// prefetch; a walk is bound by these cache misses).
+		// The unvisited neighbours first, then their scores in one batch
+		// (scoreBatch: one assembly call for the codes of them all).
 		batch := sc.batch[:0]
-		var touch float32
-		for _, n := range h.neighbours(c.key, level) {
+		for _, n := range h.neighbours(c, level) {
 			if sc.visited.visit(n) {
 				batch = append(batch, n)
-				if q.quant {
-					touch += float32(h.codes[int(n)*h.dim])
-				} else {
-					touch += h.vecs[int(n)*h.dim]
-				}
 			}
 		}
 		sc.batch = batch
-		sc.touch = touch
-		for _, n := range batch {
-			s := h.score(q, n)
-			if len(sc.found) < ef || s > sc.found[0].score {
-				nc := cand{score: s, key: n}
-				sc.frontier.push(nc)
-				if admit(n) {
-					sc.found.keep(nc, ef)
-				}
+		scores := h.scoreBatch(sc, q, batch)
+		for i, n := range batch {
+			if s := scores[i]; !pool.full() || s > pool.bound() {
+				pool.insert(cand{score: s, key: n}, admit(n))
 			}
 		}
 	}
+	sc.cands = pool.results(sc.cands)
+}
+
+// scoreBatch returns the scores of nodes ns against q, h.score's values,
+// in sc.scores. By codes, one simd.DotsI8 call scores them all: a DotI8
+// call per node cost three calls (the path's function value, the slice
+// wrapper, the assembly) around a 64-byte dot. On compact 20k centroids
+// (BenchmarkHNSWExported, thread CPU per query, 7 alternating runs on a
+// machine at load 10–14) ef 32 went from 18.3 to 16.4 µs (fastest run;
+// medians 24.5 → 19.7), ef 64 from 36.2 to 33.5 (47.4 → 39.8). The former software prefetch (touching each node's first
+// line before scoring any) is gone: the rows' loads in the one assembly
+// loop are independent and overlap by themselves.
+func (h *HNSW) scoreBatch(sc *hnswScratch, q query, ns []uint32) []float32 {
+	out := slices.Grow(sc.scores[:0], len(ns))[:len(ns)]
+	sc.scores = out
+	if q.quant {
+		dots := slices.Grow(sc.dots[:0], len(ns))[:len(ns)]
+		sc.dots = dots
+		simd.DotsI8(dots, q.c, h.codes, ns)
+		for i, n := range ns {
+			out[i] = q.cs * h.cscales[n] * float32(dots[i])
+		}
+	} else {
+		for i, n := range ns {
+			out[i] = dot(q.v, h.vecs[int(n)*h.dim:int(n+1)*h.dim])
+		}
+	}
+	if h.metric == L2 {
+		for i, n := range ns {
+			out[i] = -(q.n2 + h.norms2[n] - 2*out[i])
+		}
+	}
+	return out
 }
 
 // insert links the new node s into the graph (algorithm 1).
@@ -172,7 +194,6 @@ func (h *HNSW) insert(sc *hnswScratch, s uint32) {
 	sc.eps = append(sc.eps[:0], ep)
 	for l := min(level, h.maxLevel); l >= 0; l-- {
 		h.searchLayer(sc, q, sc.eps, h.opts.EfConstruction, l, false, nil)
-		sc.cands = sc.found.drain(sc.cands)
 		sc.eps = append(sc.eps[:0], sc.cands...)
 		// Link to live nodes only (tombstones waste degree and go away at
 		// the next repair), unless only tombstones were found: then linking
@@ -381,7 +402,6 @@ func (h *HNSW) searchNeighbours(sc *hnswScratch, s uint32, level int, dst []cand
 	}
 	sc.eps = append(sc.eps[:0], ep)
 	h.searchLayer(sc, q, sc.eps, h.opts.EfConstruction, level, true, nil)
-	sc.cands = sc.found.drain(sc.cands)
 	sc.cands = slices.DeleteFunc(sc.cands, func(c cand) bool { return c.key == s })
 	return h.selectNeighbours(sc.cands, h.opts.M, dst)
 }
