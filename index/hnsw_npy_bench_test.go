@@ -21,7 +21,8 @@ import (
 // and the thread CPU time per query: the graph alone, beside hnswlib over
 // the same files (bench/hnsw_compare.py). Skipped unless
 // WPCDB_HNSW_NPY=DIR/peers; WPCDB_HNSW_EFS lists the beams (default
-// 16,32,64,128,256), WPCDB_HNSW_M and WPCDB_HNSW_EFC the graph's options.
+// 16,32,64,128,256), WPCDB_HNSW_M and WPCDB_HNSW_EFC the graph's options,
+// WPCDB_HNSW_KEEP=0 turns keepPrunedConnections off.
 //
 //	WPCDB_HNSW_NPY=/tmp/c20k/peers go test -run '^$' -bench HNSWExported ./index
 func BenchmarkHNSWExported(b *testing.B) {
@@ -32,6 +33,10 @@ func BenchmarkHNSWExported(b *testing.B) {
 	items, dim := readNpyF32(b, filepath.Join(dir, "first_stage_items.npy"))
 	qs, _ := readNpyF32(b, filepath.Join(dir, "first_stage_queries.npy"))
 	truth := readTruth(b, filepath.Join(dir, "truth.npy"), len(qs))
+	if os.Getenv("WPCDB_HNSW_KEEP") == "0" {
+		keepPrunedConnections = false
+		defer func() { keepPrunedConnections = true }()
+	}
 	opts := HNSWOptions{M: envInt("WPCDB_HNSW_M", 0), EfConstruction: envInt("WPCDB_HNSW_EFC", 0)}
 	h, err := NewHNSW(dim, InnerProduct, opts)
 	if err != nil {
@@ -44,7 +49,21 @@ func BenchmarkHNSWExported(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.Logf("n=%d dim=%d %+v: built in %.2f s (%.2f CPU s)", len(items), dim, h.Options(), time.Since(start).Seconds(), (threadCPU() - cpu0).Seconds())
+	deg, noIn := 0, 0
+	in := make([]int, len(h.ids))
+	for s := range h.ids {
+		ns := h.neighbours(uint32(s), 0)
+		deg += len(ns)
+		for _, n := range ns {
+			in[n]++
+		}
+	}
+	for _, c := range in {
+		if c == 0 {
+			noIn++
+		}
+	}
+	b.Logf("n=%d dim=%d %+v: built in %.2f s (%.2f CPU s); layer 0: mean degree %.1f, %d nodes without in-links", len(items), dim, h.Options(), time.Since(start).Seconds(), (threadCPU() - cpu0).Seconds(), float64(deg)/float64(len(h.ids)), noIn)
 	efs := []int{16, 32, 64, 128, 256}
 	if s := os.Getenv("WPCDB_HNSW_EFS"); s != "" {
 		efs = efs[:0]
@@ -59,10 +78,13 @@ func BenchmarkHNSWExported(b *testing.B) {
 	for _, ef := range efs {
 		b.Run(fmt.Sprintf("ef=%d", ef), func(b *testing.B) {
 			var recall float64
+			walkCounts = &struct{ expanded, scored int }{}
 			for i, q := range qs {
 				got, _ := h.Search(q, 10, nil, Params{Ef: ef})
 				recall += recallIDs(got, truth[i])
 			}
+			counts := *walkCounts
+			walkCounts = nil
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			b.ReportAllocs()
@@ -73,6 +95,8 @@ func BenchmarkHNSWExported(b *testing.B) {
 			}
 			b.ReportMetric(float64((threadCPU()-cpu0).Nanoseconds())/float64(i), "cpu-ns/q")
 			b.ReportMetric(recall/float64(len(qs)), "recall@10")
+			b.ReportMetric(float64(counts.scored)/float64(len(qs)), "scored/q")
+			b.ReportMetric(float64(counts.expanded)/float64(len(qs)), "expanded/q")
 		})
 	}
 }
