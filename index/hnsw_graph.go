@@ -24,6 +24,7 @@ type query struct {
 	n2 float32
 	c  []int8 // the code of v and its scale, when quant
 	cs float32
+	l1 float32 // |v|₁, when quant (rescore's error bound)
 	// quant: score nodes by their codes.
 	quant bool
 }

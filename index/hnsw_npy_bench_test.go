@@ -79,12 +79,13 @@ func BenchmarkHNSWExported(b *testing.B) {
 		b.Run(fmt.Sprintf("ef=%d", ef), func(b *testing.B) {
 			var recall float64
 			walkCounts = &struct{ expanded, scored int }{}
+			rescoreCounts = &struct{ cands, rescored int }{}
 			for i, q := range qs {
 				got, _ := h.Search(q, 10, nil, Params{Ef: ef})
 				recall += recallIDs(got, truth[i])
 			}
-			counts := *walkCounts
-			walkCounts = nil
+			counts, rc := *walkCounts, *rescoreCounts
+			walkCounts, rescoreCounts = nil, nil
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			b.ReportAllocs()
@@ -97,6 +98,7 @@ func BenchmarkHNSWExported(b *testing.B) {
 			b.ReportMetric(recall/float64(len(qs)), "recall@10")
 			b.ReportMetric(float64(counts.scored)/float64(len(qs)), "scored/q")
 			b.ReportMetric(float64(counts.expanded)/float64(len(qs)), "expanded/q")
+			b.ReportMetric(float64(rc.rescored)/float64(len(qs)), "rescored/q")
 		})
 	}
 }
