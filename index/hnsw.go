@@ -346,7 +346,7 @@ func filterScanIsCheaper(card uint64, ef, live int) bool {
 func (h *HNSW) walk(sc *hnswScratch, q query, k, ef int, filter *roaring.Bitmap) []Result {
 	ep := cand{key: uint32(h.entry), score: h.score(q, uint32(h.entry))}
 	for l := h.maxLevel; l > 0; l-- {
-		ep = h.greedy(q, ep, l)
+		ep = h.greedy(sc, q, ep, l)
 	}
 	sc.eps = append(sc.eps[:0], ep)
 	h.searchLayer(sc, q, sc.eps, ef, 0, true, filter)

@@ -90,12 +90,16 @@ func (h *HNSW) setNeighbours(s uint32, level int, sel []cand) {
 
 // greedy walks from ep to a local best of q on level (the beam of width 1
 // used above the layers a search or an insertion works on).
-func (h *HNSW) greedy(q query, ep cand, level int) cand {
+//
+// A node's links are scored in one batch (scoreBatch): with a DotI8 call
+// each, the descent was an eighth of a walk at ef 30 on compact 20k.
+func (h *HNSW) greedy(sc *hnswScratch, q query, ep cand, level int) cand {
 	for changed := true; changed; {
 		changed = false
-		for _, n := range h.neighbours(ep.key, level) {
-			if s := h.score(q, n); s > ep.score {
-				ep = cand{score: s, key: n}
+		ns := h.neighbours(ep.key, level)
+		for i, s := range h.scoreBatch(sc, q, ns) {
+			if s > ep.score {
+				ep = cand{score: s, key: ns[i]}
 				changed = true
 			}
 		}
@@ -199,7 +203,7 @@ func (h *HNSW) insert(sc *hnswScratch, s uint32) {
 	q := h.nodeQuery(s)
 	ep := cand{key: uint32(h.entry), score: h.score(q, uint32(h.entry))}
 	for l := h.maxLevel; l > level; l-- {
-		ep = h.greedy(q, ep, l)
+		ep = h.greedy(sc, q, ep, l)
 	}
 	sc.eps = append(sc.eps[:0], ep)
 	for l := min(level, h.maxLevel); l >= 0; l-- {
@@ -445,7 +449,7 @@ func (h *HNSW) searchNeighbours(sc *hnswScratch, s uint32, level int, dst []cand
 	q := h.nodeQuery(s)
 	ep := cand{key: uint32(h.entry), score: h.score(q, uint32(h.entry))}
 	for l := h.maxLevel; l > level; l-- {
-		ep = h.greedy(q, ep, l)
+		ep = h.greedy(sc, q, ep, l)
 	}
 	sc.eps = append(sc.eps[:0], ep)
 	h.searchLayer(sc, q, sc.eps, h.opts.EfConstruction, level, true, nil)

@@ -98,16 +98,18 @@ func (h *worstHeap) drain(dst []cand) []cand {
 }
 
 // visitedSet marks nodes with a generation counter, so that a reset is
-// O(1) instead of clearing the marks.
+// O(1) instead of clearing the marks. The marks are 16 bits (cleared once
+// every 65,535 walks), as hnswlib's: half the cache lines of 32-bit marks,
+// 40 KB for 20,000 nodes, within a core's L1 data cache.
 type visitedSet struct {
-	marks []uint32
-	gen   uint32
+	marks []uint16
+	gen   uint16
 }
 
 // reset starts a new walk over n nodes.
 func (v *visitedSet) reset(n int) {
 	if len(v.marks) < n {
-		v.marks = make([]uint32, n+n/4+64)
+		v.marks = make([]uint16, n+n/4+64)
 		v.gen = 0
 	}
 	v.gen++

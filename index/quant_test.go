@@ -159,7 +159,7 @@ func rescoreAll(h *HNSW, q []float32, k, ef int) []Result {
 	defer h.mu.RUnlock()
 	ep := cand{key: uint32(h.entry), score: h.score(wq, uint32(h.entry))}
 	for l := h.maxLevel; l > 0; l-- {
-		ep = h.greedy(wq, ep, l)
+		ep = h.greedy(sc, wq, ep, l)
 	}
 	h.searchLayer(sc, wq, []cand{ep}, max(ef, k), 0, true, nil)
 	cands := slices.Clone(sc.cands)
