@@ -1,6 +1,7 @@
 package simd
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -51,6 +52,31 @@ func TestDotsI8(t *testing.T) {
 	})
 }
 
+// TestDotsI8Extremes: the largest sums at MaxDotI8Len (and one byte
+// less, a masked tail) on every path, each code pair at its extremes.
+func TestDotsI8Extremes(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		for _, n := range []int{MaxDotI8Len, MaxDotI8Len - 1} {
+			for _, pair := range [][2]int8{{-128, -128}, {127, -128}, {-128, 127}, {127, 127}} {
+				q := make([]int8, n)
+				codes := make([]int8, 2*n)
+				for i := range q {
+					q[i] = pair[0]
+				}
+				for i := range codes {
+					codes[i] = pair[1]
+				}
+				out := make([]int32, 2)
+				DotsI8(out, q, codes, []uint32{1, 0})
+				want := int64(n) * int64(pair[0]) * int64(pair[1])
+				if int64(out[0]) != want || int64(out[1]) != want {
+					t.Fatalf("n=%d codes %v: %v, want %d", n, pair, out, want)
+				}
+			}
+		}
+	})
+}
+
 // TestDotsI8Panics: a row beyond codes, out shorter than idx and q too
 // long panic on every path, and the rows before a bad one are scored.
 func TestDotsI8Panics(t *testing.T) {
@@ -89,20 +115,28 @@ func TestDotsI8Panics(t *testing.T) {
 	})
 }
 
+// BenchmarkDotsI8: 24 random rows a call (a graph node's unvisited
+// neighbours) out of 20,000, at the dimensions the first stages use.
 func BenchmarkDotsI8(b *testing.B) {
-	const n, rows = 64, 20000
-	rng := rand.New(rand.NewPCG(1, 2))
-	codes := make([]int8, rows*n)
-	for i := range codes {
-		codes[i] = int8(rng.IntN(256) - 128)
-	}
-	q := codes[:n]
-	idx := make([]uint32, 24)
-	out := make([]int32, len(idx))
-	for b.Loop() {
-		for i := range idx {
-			idx[i] = uint32(rng.IntN(rows))
-		}
-		DotsI8(out, q, codes, idx)
+	for _, n := range []int{64, 784} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			const rows = 20000
+			rng := rand.New(rand.NewPCG(1, 2))
+			codes := make([]int8, rows*n)
+			for i := range codes {
+				codes[i] = int8(rng.IntN(256) - 128)
+			}
+			q := codes[:n]
+			idx := make([]uint32, 24*1024)
+			for i := range idx {
+				idx[i] = uint32(rng.IntN(rows))
+			}
+			out := make([]int32, 24)
+			i := 0
+			for b.Loop() {
+				DotsI8(out, q, codes, idx[i:i+24])
+				i = (i + 24) % len(idx)
+			}
+		})
 	}
 }
