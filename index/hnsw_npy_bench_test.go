@@ -22,7 +22,8 @@ import (
 // the same files (bench/hnsw_compare.py). Skipped unless
 // WPCDB_HNSW_NPY=DIR/peers; WPCDB_HNSW_EFS lists the beams (default
 // 16,32,64,128,256), WPCDB_HNSW_M and WPCDB_HNSW_EFC the graph's options,
-// WPCDB_HNSW_KEEP=0 turns keepPrunedConnections off.
+// WPCDB_HNSW_KEEP=0 turns keepPrunedConnections off, WPCDB_HNSW_CACHE=FILE
+// keeps the built graph in FILE (loaded instead of built when present).
 //
 //	WPCDB_HNSW_NPY=/tmp/c20k/peers go test -run '^$' -bench HNSWExported ./index
 func BenchmarkHNSWExported(b *testing.B) {
@@ -42,11 +43,31 @@ func BenchmarkHNSWExported(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h.reserve(len(items))
+	cache := os.Getenv("WPCDB_HNSW_CACHE") // a file for the built graph
+	if cache != "" {
+		if blob, err := os.ReadFile(cache); err == nil {
+			if h, err = LoadHNSW(memPersister{hnswBlobName: blob}); err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("graph loaded from %s", cache)
+		}
+	}
 	start, cpu0 := time.Now(), threadCPU()
-	for i, v := range items {
-		if err := h.Add(uint32(i), v); err != nil {
-			b.Fatal(err)
+	if h.Len() == 0 {
+		h.reserve(len(items))
+		for i, v := range items {
+			if err := h.Add(uint32(i), v); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if cache != "" {
+			p := memPersister{}
+			if err := h.Save(p); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(cache, p[hnswBlobName], 0o644); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	deg, noIn := 0, 0

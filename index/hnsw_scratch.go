@@ -174,39 +174,60 @@ func (p *beamPool) full() bool { return p.admitted >= p.ef }
 func (p *beamPool) bound() float32 { return p.e[len(p.e)-1].score }
 
 // insert adds c (scoring above the bound when full) after the entries
-// scoring at least as much, then, when ef+1 are admitted, drops the last
-// admitted entry and the entries after the new ef-th admitted one.
+// scoring at least as much. Once ef entries are admitted the pool ends at
+// the ef-th admitted one: an admitted node entering a full pool pushes out
+// the last entry and any traversed-only entries left after the new last.
+//
+// The common case, an admitted node entering a full pool, shifts the
+// entries below it by one over the last (which leaves) instead of growing
+// and trimming the slice: slices.Insert and the trim were a quarter of a
+// walk (BenchmarkSearchSmall/linear profile).
 func (p *beamPool) insert(c cand, admitted bool) {
-	lo, hi := 0, len(p.e)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if p.e[m].score >= c.score {
-			lo = m + 1
+	e := p.e
+	n := len(e)
+	lo := 0
+	for m := n; m > 0; {
+		half := m / 2
+		if e[lo+half].score >= c.score {
+			lo += half + 1
+			m -= half + 1
 		} else {
-			hi = m
+			m = half
 		}
+	}
+	if lo < p.cur {
+		p.cur = lo
+	}
+	if admitted && p.admitted >= p.ef {
+		// Full: c scores above the last entry, the ef-th admitted, so
+		// lo < n; that entry leaves, and so do the traversed-only
+		// entries it leaves at the end.
+		copy(e[lo+1:n], e[lo:n-1])
+		e[lo] = poolEntry{cand: c, flags: poolAdmitted}
+		for n > 0 && e[n-1].flags&poolAdmitted == 0 {
+			n--
+		}
+		p.e = e[:n]
+		return
 	}
 	var f uint32
 	if admitted {
 		f = poolAdmitted
 		p.admitted++
 	}
-	p.e = slices.Insert(p.e, lo, poolEntry{cand: c, flags: f})
-	if lo < p.cur {
-		p.cur = lo
-	}
-	if p.admitted > p.ef {
-		n := len(p.e)
-		for p.e[n-1].flags&poolAdmitted == 0 {
+	e = append(e, poolEntry{})
+	copy(e[lo+1:], e[lo:n])
+	e[lo] = poolEntry{cand: c, flags: f}
+	if admitted && p.admitted == p.ef {
+		// Now full: the bound is the ef-th admitted score; the
+		// traversed-only entries below it leave.
+		n++
+		for e[n-1].flags&poolAdmitted == 0 {
 			n--
 		}
-		n-- // the (ef+1)-th admitted
-		p.admitted--
-		for n > 0 && p.e[n-1].flags&poolAdmitted == 0 {
-			n--
-		}
-		p.e = p.e[:n]
+		e = e[:n]
 	}
+	p.e = e
 }
 
 // next marks the best unexpanded entry expanded and returns its node, or
