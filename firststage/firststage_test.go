@@ -204,3 +204,39 @@ func TestSampleIDs(t *testing.T) {
 		t.Fatalf("early IDs drawn %d times, late ones %d", early, late)
 	}
 }
+
+// TestExactQueryIsPhi: an exact map (the linear kernel) probes with
+// MapLinear, which must give the φ of Map bit for bit (items are indexed by
+// Map's φ), in every score mode, for clouds of 1 to 9 points (seed 5).
+func TestExactQueryIsPhi(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 0))
+	for _, mode := range []wpcsim.ScoreMode{wpcsim.ScoreInner, wpcsim.ScoreCosine, wpcsim.ScoreMMD} {
+		m := testMap(t, "2*linear", mode)
+		if !m.Exact() {
+			t.Fatalf("mode %v: the linear kernel's map is not exact", mode)
+		}
+		for n := 1; n <= 9; n++ {
+			c := wpcsim.Cloud{Dim: 16, Points: make([]float32, n*16), Weights: make([]float32, n)}
+			for i := range c.Points {
+				c.Points[i] = float32(rng.NormFloat64())
+			}
+			for i := range c.Weights {
+				c.Weights[i] = float32(rng.Float64() - 0.3)
+			}
+			got, err := m.AppendQuery(nil, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			phi, err := m.feat.Map(c, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mode == wpcsim.ScoreMMD {
+				phi = append(phi, 0)
+			}
+			if !slices.Equal(got, phi) {
+				t.Fatalf("mode %v, %d points: query vector %v, φ %v", mode, n, got, phi)
+			}
+		}
+	}
+}

@@ -522,3 +522,81 @@ func TestHNSWDeleteHubs(t *testing.T) {
 		}
 	}
 }
+
+// TestBeamPool drives the beam of a layer search with random distinct
+// scores, admitted or traversed-only, inserted under the walk's rule (only
+// above the bound once full) and expanded now and then, and checks it
+// against a plain list of everything accepted: it is sorted best first;
+// its admitted entries are the best min(ef, #accepted admitted) accepted;
+// once full it ends at its ef-th admitted entry and keeps every accepted
+// traversed-only entry above that; next returns the best unexpanded entry
+// (seed 33).
+func TestBeamPool(t *testing.T) {
+	rng := rand.New(rand.NewPCG(33, 0))
+	for trial := 0; trial < 200; trial++ {
+		ef := 1 + rng.IntN(40)
+		var p beamPool
+		p.reset(ef)
+		type acc struct {
+			c        cand
+			admitted bool
+		}
+		var accepted []acc
+		expanded := map[uint32]bool{}
+		for op := 0; op < 300; op++ {
+			if rng.IntN(4) == 0 {
+				key, ok := p.next()
+				best := uint32(0)
+				found := false
+				for _, e := range p.e {
+					if !expanded[e.key] {
+						best, found = e.key, true
+						break
+					}
+				}
+				if ok != found || ok && key != best {
+					t.Fatalf("trial %d: next = %d, %v; want %d, %v", trial, key, ok, best, found)
+				}
+				expanded[key] = true
+				continue
+			}
+			c := cand{score: rng.Float32(), key: uint32(1000*trial + op)}
+			adm := rng.IntN(3) > 0
+			if p.full() && !(c.score > p.bound()) {
+				continue
+			}
+			p.insert(c, adm)
+			accepted = append(accepted, acc{c, adm})
+			// The reference: the accepted entries, best first.
+			ref := slices.Clone(accepted)
+			slices.SortFunc(ref, func(a, b acc) int { return compareCands(a.c, b.c) })
+			var want []acc
+			admitted := 0
+			for _, r := range ref {
+				if admitted == ef {
+					break
+				}
+				want = append(want, r)
+				if r.admitted {
+					admitted++
+				}
+			}
+			if admitted == ef { // full: the pool ends at the ef-th admitted
+				for !want[len(want)-1].admitted {
+					want = want[:len(want)-1]
+				}
+			}
+			if len(p.e) != len(want) {
+				t.Fatalf("trial %d op %d: %d entries, want %d", trial, op, len(p.e), len(want))
+			}
+			for i, w := range want {
+				if p.e[i].cand != w.c || (p.e[i].flags&poolAdmitted != 0) != w.admitted {
+					t.Fatalf("trial %d op %d: entry %d = %+v, want %+v", trial, op, i, p.e[i], w)
+				}
+			}
+			if p.full() != (admitted == ef) {
+				t.Fatalf("trial %d op %d: full %v with %d admitted of %d", trial, op, p.full(), admitted, ef)
+			}
+		}
+	}
+}

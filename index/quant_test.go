@@ -3,6 +3,7 @@ package index
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/wpcdb/wpcdb/internal/order"
@@ -103,4 +104,78 @@ func TestBetterCandIsOrder(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRescoreSkipsOnlyLosers: a walk by codes rescores only the candidates
+// whose error bound lets them reach the top k, and returns exactly what
+// rescoring every candidate gives (IDs, float32 scores, order, ties with
+// the k-th chosen by ID), for every metric, at a dimension with and one
+// without the assembly (64, 100), with duplicate vectors (exact ties) and
+// queries at data points; the bound must also skip some candidates, or
+// the test would not test it (seed 21).
+func TestRescoreSkipsOnlyLosers(t *testing.T) {
+	for _, dim := range []int{64, 100} {
+		ts := newTestSet(21, 1500, dim, 12, 40)
+		for i, id := range ts.ids[:300] { // duplicates: exact ties
+			ts.vecs[id] = ts.vecs[ts.ids[300+i%50]]
+		}
+		for i := 0; i < 10; i++ {
+			ts.qs = append(ts.qs, ts.vecs[ts.ids[300+i]])
+		}
+		for _, m := range []Metric{InnerProduct, Cosine, L2} {
+			h, _ := NewHNSW(dim, m, HNSWOptions{Seed: 21, M: 8, EfConstruction: 64})
+			for _, id := range ts.ids {
+				h.Add(id, ts.vecs[id])
+			}
+			counts := struct{ cands, rescored int }{}
+			rescoreCounts = &counts
+			for qi, q := range ts.qs {
+				for _, k := range []int{1, 10} {
+					for _, ef := range []int{10, 48} {
+						got, _ := h.Search(q, k, nil, Params{Ef: ef})
+						want := rescoreAll(h, q, k, ef)
+						if !slices.Equal(got, want) {
+							t.Fatalf("dim %d %s query %d k %d ef %d: got %v, rescoring all gives %v", dim, m, qi, k, ef, got, want)
+						}
+					}
+				}
+			}
+			rescoreCounts = nil
+			t.Logf("dim %d %s: rescored %d of %d candidates", dim, m, counts.rescored, counts.cands)
+			if counts.rescored >= counts.cands {
+				t.Errorf("dim %d %s: the bound skipped no candidate (%d of %d rescored)", dim, m, counts.rescored, counts.cands)
+			}
+		}
+	}
+}
+
+// rescoreAll is HNSW.Search by codes with every candidate rescored.
+func rescoreAll(h *HNSW, q []float32, k, ef int) []Result {
+	sc := &hnswScratch{}
+	pq := prepare(h.metric, q, nil)
+	wq := query{v: pq, n2: dot(pq, pq), c: make([]int8, h.dim), quant: true}
+	wq.cs = quantize(wq.c, pq)
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	ep := cand{key: uint32(h.entry), score: h.score(wq, uint32(h.entry))}
+	for l := h.maxLevel; l > 0; l-- {
+		ep = h.greedy(sc, wq, ep, l)
+	}
+	h.searchLayer(sc, wq, []cand{ep}, max(ef, k), 0, true, nil)
+	cands := slices.Clone(sc.cands)
+	for i := range cands {
+		cands[i].score = h.score(wq.exact(), cands[i].key)
+	}
+	slices.SortFunc(cands, compareCands)
+	n := min(k, len(cands))
+	end := n
+	for end < len(cands) && cands[end].score == cands[n-1].score {
+		end++
+	}
+	res := make([]Result, end)
+	for i := range res {
+		res[i] = Result{ID: h.ids[cands[i].key], Score: cands[i].score}
+	}
+	slices.SortFunc(res, compareResults)
+	return res[:n:n]
 }
