@@ -261,13 +261,38 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 			v := &sc.views[sc.span[c]]
 			cs := row[c]
 			codes := v.codes
-			for t, s := range v.iids {
-				e := cs + dot(table, codes[t*nb:(t+1)*nb])
-				if b := cur[s]; b == inf {
-					touched = append(touched, s)
-					cur[s] = e
-				} else if e > b {
-					cur[s] = e
+			switch nb {
+			case 32:
+				t32 := (*[32 * 256]float32)(table)
+				for t, s := range v.iids {
+					e := cs + dot32(t32, (*[32]byte)(codes[t*32:]))
+					if b := cur[s]; b == inf {
+						touched = append(touched, s)
+						cur[s] = e
+					} else if e > b {
+						cur[s] = e
+					}
+				}
+			case 16:
+				t16 := (*[16 * 256]float32)(table)
+				for t, s := range v.iids {
+					e := cs + dot16(t16, (*[16]byte)(codes[t*16:]))
+					if b := cur[s]; b == inf {
+						touched = append(touched, s)
+						cur[s] = e
+					} else if e > b {
+						cur[s] = e
+					}
+				}
+			default:
+				for t, s := range v.iids {
+					e := cs + dot(table, codes[t*nb:(t+1)*nb])
+					if b := cur[s]; b == inf {
+						touched = append(touched, s)
+						cur[s] = e
+					} else if e > b {
+						cur[s] = e
+					}
 				}
 			}
 		}
