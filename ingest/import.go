@@ -9,7 +9,7 @@ import (
 	"github.com/wpcdb/wpcdb"
 )
 
-// ImportOptions tune ImportNPY.
+// ImportOptions tune ImportNPY and ImportParquet.
 type ImportOptions struct {
 	Batch       int  // items per batch (0: DefaultBatch; fewer when clouds are large)
 	SkipInvalid bool // see Options.SkipInvalid
@@ -35,15 +35,27 @@ func ImportNPY(ctx context.Context, c *wpcdb.Collection, open Opener, files NPYF
 	if files.Points == "" {
 		return Stats{}, fmt.Errorf("%w: points: a file is required", wpcdb.ErrInvalidArgument)
 	}
-	if o.Batch <= 0 {
-		o.Batch = DefaultBatch
-	}
 	cfg := c.Config()
 	in, err := OpenNPY(open, files, cfg.Dim, cfg.MaxPoints)
 	if err != nil {
 		return Stats{}, fmt.Errorf("%w: %w; nothing imported", wpcdb.ErrInvalidArgument, err)
 	}
 	defer in.Close()
+	return importFrom(ctx, c, in, o)
+}
+
+// source is an opened input of an import.
+type source interface {
+	Rows() int
+	Batches(ctx context.Context, batch int, skipInvalid bool, progress func(rows int)) <-chan Batch
+}
+
+// importFrom commits in's batches into c, reporting progress, then tells
+// c the load is done.
+func importFrom(ctx context.Context, c *wpcdb.Collection, in source, o ImportOptions) (Stats, error) {
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var read atomic.Int64 // set by the reader's goroutine

@@ -13,8 +13,9 @@ import (
 // errImportsDisabled: the server was started without an import directory.
 var errImportsDisabled = wpcerr.New(wpcdb.ErrFailedPrecondition, "server: imports are disabled: the server has no import directory")
 
-// Import ingests NumPy files from the server's import directory
-// (ingest.ImportNPY, the code `wpcdb import` runs embedded) and streams
+// Import ingests NumPy files or a Parquet file from the server's import
+// directory (ingest.ImportNPY or ingest.ImportParquet, the code `wpcdb
+// import` runs embedded) and streams
 // its progress after every committed batch, then a last message with done
 // set. Every path is relative to the directory and opened through an
 // os.Root on it, so neither "..", an absolute path nor a symlink reaches a
@@ -29,7 +30,17 @@ func (s *service) Import(req *pb.ImportRequest, stream pb.WPCDBService_ImportSer
 		return err
 	}
 	files := ingest.NPYFiles{Points: req.GetPoints(), Weights: req.GetWeights(), Lengths: req.GetLengths(), IDs: req.GetIds(), Attrs: req.GetAttrs()}
-	for _, f := range []struct{ field, path string }{{"points", files.Points}, {"weights", files.Weights}, {"lengths", files.Lengths}, {"ids", files.IDs}, {"attrs", files.Attrs}} {
+	pq := req.GetParquet()
+	if (pq == "") == (files.Points == "") {
+		return invalid("give either points (NumPy files) or parquet (a Parquet file)")
+	}
+	if pq != "" && (files.Weights != "" || files.Lengths != "" || files.IDs != "" || files.Attrs != "") {
+		return invalid("weights, lengths, ids and attrs go with points; a Parquet file holds them as columns")
+	}
+	if pq == "" && (req.GetParquetId() != "" || req.GetParquetPoints() != "" || req.GetParquetWeights() != "") {
+		return invalid("parquet_id, parquet_points and parquet_weights go with parquet")
+	}
+	for _, f := range []struct{ field, path string }{{"points", files.Points}, {"weights", files.Weights}, {"lengths", files.Lengths}, {"ids", files.IDs}, {"attrs", files.Attrs}, {"parquet", pq}} {
 		if f.path != "" && !filepath.IsLocal(f.path) {
 			return invalid("%s %s: must be a relative path inside the server's import directory", f.field, quoteShort(f.path))
 		}
@@ -54,7 +65,7 @@ func (s *service) Import(req *pb.ImportRequest, stream pb.WPCDBService_ImportSer
 		return &pb.ImportResponse{Rows: uint64(p.Rows), Read: uint64(p.Read), Committed: uint64(p.Committed), Skipped: uint64(p.Skipped), Done: done}
 	}
 	var last ingest.Progress
-	st, err := ingest.ImportNPY(ctx, c, root.Open, files, ingest.ImportOptions{
+	opts := ingest.ImportOptions{
 		Batch: int(req.GetBatch()), SkipInvalid: req.GetSkipInvalid(),
 		Progress: func(p ingest.Progress) {
 			last = p
@@ -62,7 +73,14 @@ func (s *service) Import(req *pb.ImportRequest, stream pb.WPCDBService_ImportSer
 				sendErr = stream.Send(progress(p, false))
 			}
 		},
-	})
+	}
+	var st ingest.Stats
+	if pq != "" {
+		cols := ingest.ParquetColumns{ID: req.GetParquetId(), Points: req.GetParquetPoints(), Weights: req.GetParquetWeights()}
+		st, err = ingest.ImportParquet(ctx, c, root.Open, pq, cols, opts)
+	} else {
+		st, err = ingest.ImportNPY(ctx, c, root.Open, files, opts)
+	}
 	if err != nil {
 		return err
 	}

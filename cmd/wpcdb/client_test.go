@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,6 +12,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math"
 	"math/big"
@@ -22,6 +24,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/internal/cloudjson"
@@ -324,6 +328,76 @@ func TestImportCLI(t *testing.T) {
 	}
 	if _, stderr, code := runCLI(t, "", "--addr", addr, "import", "c", "--points", filepath.Join(dir, "P.npy")); code != 1 || !strings.Contains(stderr, "InvalidArgument") {
 		t.Errorf("absolute path: %d %q", code, stderr)
+	}
+}
+
+// TestImportParquetCLI: `wpcdb import --parquet` embedded and through a
+// server, and `ingest --parquet` (read by the client), store the same
+// items as `ingest --input` of the same clouds as JSONL (compared with
+// `get` and with `search`'s exact scores); mixing Parquet with NumPy
+// flags is a usage error.
+func TestImportParquetCLI(t *testing.T) {
+	type row struct {
+		ID     string      `parquet:"id"`
+		Points [][]float32 `parquet:"points,list"`
+		Year   int32       `parquet:"year"`
+	}
+	dir := t.TempDir()
+	var rows []row
+	var jsonl strings.Builder
+	for i := range 30 {
+		r := row{ID: fmt.Sprintf("r%d", i), Points: [][]float32{{float32(i%5) + 0.25, 1, 0, 2}, {0.5, float32(i % 3), 1, 1}}, Year: int32(2000 + i)}
+		rows = append(rows, r)
+		fmt.Fprintf(&jsonl, `{"id":%q,"points":[[%v,1,0,2],[0.5,%v,1,1]],"attrs":{"year":%d}}`+"\n", r.ID, r.Points[0][0], r.Points[1][1], r.Year)
+	}
+	var b bytes.Buffer
+	w := parquet.NewGenericWriter[row](&b, parquet.MaxRowsPerRowGroup(9))
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "in.parquet"), b.Bytes(), 0o644)
+	addr := startServer(t, &server.Options{ImportRoot: dir})
+	data := filepath.Join(t.TempDir(), "db")
+	for _, args := range [][]string{{"--data", data}, {"--addr", addr}} {
+		for _, c := range []string{"pq", "js", "cl"} {
+			if _, stderr, code := runCLI(t, "", append(args, "collection", "create", c, "--dim", "4")...); code != 0 {
+				t.Fatalf("%v create: %s", args, stderr)
+			}
+		}
+	}
+	for _, run := range [][]string{
+		{"--data", data, "import", "pq", "--parquet", filepath.Join(dir, "in.parquet"), "--batch", "7"},
+		{"--addr", addr, "import", "pq", "--parquet", "in.parquet", "--batch", "7"},
+		{"--data", data, "ingest", "cl", "--parquet", filepath.Join(dir, "in.parquet")},
+		{"--addr", addr, "ingest", "cl", "--parquet", filepath.Join(dir, "in.parquet")},
+	} {
+		if stdout, stderr, code := runCLI(t, "", run...); code != 0 || !strings.HasPrefix(stdout, "ingested 30 items") {
+			t.Fatalf("%v: %d %q %q", run, code, stdout, stderr)
+		}
+	}
+	for _, args := range [][]string{{"--data", data}, {"--addr", addr}} {
+		if _, stderr, code := runCLI(t, jsonl.String(), append(args, "ingest", "js", "--input", "-")...); code != 0 {
+			t.Fatalf("%v ingest jsonl: %s", args, stderr)
+		}
+		for _, id := range []string{"r0", "r17", "r29"} {
+			want, _, _ := runCLI(t, "", append(args, "get", "js", id)...)
+			for _, c := range []string{"pq", "cl"} {
+				if got, _, code := runCLI(t, "", append(args, "get", c, id)...); code != 0 || got != want {
+					t.Errorf("%v get %s %s: %q, JSONL's %q", args, c, id, got, want)
+				}
+			}
+		}
+		q := `{"points":[[1.25,1,0,2]]}`
+		want, _, _ := runCLI(t, q, append(args, "search", "js", "--query", "-", "-k", "5", "--exact")...)
+		if got, stderr, code := runCLI(t, q, append(args, "search", "pq", "--query", "-", "-k", "5", "--exact")...); code != 0 || got != want || want == "" {
+			t.Errorf("%v search: %q (%s), JSONL's %q", args, got, stderr, want)
+		}
+	}
+	if _, stderr, code := runCLI(t, "", "--data", data, "import", "pq", "--parquet", "x.parquet", "--ids", "ids.txt"); code != 2 || !strings.Contains(stderr, "go with --points") {
+		t.Errorf("--parquet with --ids: %d %q", code, stderr)
 	}
 }
 

@@ -344,7 +344,8 @@ func TestIngestNPY(t *testing.T) {
 		{[]string{"--points", wide}, "M = 2000 points per item exceeds the collection's maximum of 1024"},
 		{[]string{"--points", p, "--weights", huge2}, "overflows"},
 		{[]string{"--points", p, "--ids", attrs + "x"}, "no such file"},
-		{[]string{"--input", "x.jsonl", "--points", p}, "either --input"},
+		{[]string{"--input", "x.jsonl", "--points", p}, "give one of --input"},
+		{[]string{"--input", "x.jsonl", "--parquet", p}, "give one of --input"},
 		{[]string{"--input", "x.jsonl", "--ids", ids}, "go with --points"},
 	} {
 		_, stderr, code := runCLI(t, "", append([]string{"--data", data, "ingest", "c"}, tc.args...)...)

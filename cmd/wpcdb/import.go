@@ -17,9 +17,10 @@ import (
 func (a *app) importCommand() *cobra.Command {
 	var f ingestFlags
 	cmd := &cobra.Command{
-		Use:   "import NAME --points P.npy [--weights W.npy] [--lengths L.npy] [--ids ids.txt] [--attrs attrs.jsonl]",
-		Short: "Ingest NumPy files that are on the database's machine (the server's, with --addr)",
-		Long: `import ingests NumPy arrays as ingest --points does, but the files are read where
+		Use:   "import NAME (--points P.npy [--weights W.npy] [--lengths L.npy] [--ids ids.txt] [--attrs attrs.jsonl] | --parquet F [--id-column C] [--points-column C] [--weights-column C])",
+		Short: "Ingest NumPy or Parquet files that are on the database's machine (the server's, with --addr)",
+		Long: `import ingests NumPy arrays as ingest --points does, or a Parquet file as ingest
+--parquet does (see ingest --help for its columns), but the files are read where
 the database runs: with --addr, by the server, from its import directory (wpcdb
 serve --import-dir; the paths are relative to it and cannot leave it), so that
 files too large to stream through a client never cross the network; the server
@@ -27,11 +28,8 @@ reports its progress after every batch. Without --addr the files are read here,
 by the same code. Batches and --skip-invalid behave as in ingest.`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.points == "" {
-				return usageError{errors.New("import: --points (a .npy file) is required")}
-			}
-			if f.batch <= 0 {
-				return usageError{fmt.Errorf("import: --batch must be positive, got %d", f.batch)}
+			if err := f.checkInputs("import", false); err != nil {
+				return err
 			}
 			start := time.Now()
 			var st ingest.Stats
@@ -68,7 +66,7 @@ func (a *app) importEmbedded(ctx context.Context, name string, f ingestFlags) (i
 		return ingest.Stats{}, err
 	}
 	bar := a.progress(-1, "import (items)")
-	st, err := ingest.ImportNPY(ctx, c, os.Open, f.npyFiles(), ingest.ImportOptions{
+	opts := ingest.ImportOptions{
 		Batch: f.batch, SkipInvalid: f.skipInvalid,
 		Log: func(msg string) { fmt.Fprintln(a.stderr, msg) },
 		Progress: func(p ingest.Progress) {
@@ -77,7 +75,13 @@ func (a *app) importEmbedded(ctx context.Context, name string, f ingestFlags) (i
 				bar.Set(p.Read)
 			}
 		},
-	})
+	}
+	var st ingest.Stats
+	if f.parquet != "" {
+		st, err = ingest.ImportParquet(ctx, c, os.Open, f.parquet, f.pqCols, opts)
+	} else {
+		st, err = ingest.ImportNPY(ctx, c, os.Open, f.npyFiles(), opts)
+	}
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(a.stderr)
@@ -97,7 +101,8 @@ func (a *app) importRemote(ctx context.Context, name string, f ingestFlags) (ing
 	}
 	defer r.Close()
 	stream, err := r.cli.Import(ctx, &pb.ImportRequest{Collection: name, Points: f.points, Weights: f.weights, Lengths: f.lengths,
-		Ids: f.ids, Attrs: f.attrs, Batch: uint32(min(f.batch, 1<<20)), SkipInvalid: f.skipInvalid})
+		Ids: f.ids, Attrs: f.attrs, Batch: uint32(min(f.batch, 1<<20)), SkipInvalid: f.skipInvalid,
+		Parquet: f.parquet, ParquetId: f.pqCols.ID, ParquetPoints: f.pqCols.Points, ParquetWeights: f.pqCols.Weights})
 	if err != nil {
 		return ingest.Stats{}, fromRPC(ctx, err)
 	}

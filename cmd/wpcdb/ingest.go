@@ -30,18 +30,56 @@ type ingestFlags struct {
 	skipInvalid bool
 	// NumPy input.
 	points, weights, lengths, ids, attrs string
+	// Parquet input.
+	parquet string
+	pqCols  ingest.ParquetColumns
+}
+
+// checkInputs checks that the flags name one input (with NumPy's or
+// Parquet's companions only), for cmd ("ingest" or "import").
+func (f ingestFlags) checkInputs(cmd string, jsonl bool) error {
+	n := 0
+	for _, s := range []string{f.points, f.parquet} {
+		if s != "" {
+			n++
+		}
+	}
+	if jsonl && f.input != "" {
+		n++
+	}
+	if n != 1 {
+		if jsonl {
+			return usageError{fmt.Errorf("%s: give one of --input (a JSONL file, or - for standard input), --points (a .npy file) or --parquet (a Parquet file)", cmd)}
+		}
+		return usageError{fmt.Errorf("%s: give either --points (a .npy file) or --parquet (a Parquet file)", cmd)}
+	}
+	if f.points == "" && (f.weights != "" || f.lengths != "" || f.ids != "" || f.attrs != "") {
+		return usageError{fmt.Errorf("%s: --weights, --lengths, --ids and --attrs go with --points (a Parquet file holds them as columns)", cmd)}
+	}
+	if f.parquet == "" && f.pqCols != (ingest.ParquetColumns{}) {
+		return usageError{fmt.Errorf("%s: --id-column, --points-column and --weights-column go with --parquet", cmd)}
+	}
+	if f.batch <= 0 {
+		return usageError{fmt.Errorf("%s: --batch must be positive, got %d", cmd, f.batch)}
+	}
+	return nil
 }
 
 func (a *app) ingestCommand() *cobra.Command {
 	var f ingestFlags
 	cmd := &cobra.Command{
-		Use:   "ingest NAME (--input items.jsonl | --points P.npy [--weights W.npy] [--lengths L.npy] [--ids ids.txt] [--attrs attrs.jsonl])",
-		Short: "Bulk-load clouds (JSONL or NumPy .npy) into a collection",
+		Use:   "ingest NAME (--input items.jsonl | --points P.npy [--weights W.npy] [--lengths L.npy] [--ids ids.txt] [--attrs attrs.jsonl] | --parquet F)",
+		Short: "Bulk-load clouds (JSONL, NumPy .npy or Parquet) into a collection",
 		Long: `ingest reads one JSON cloud per line ({"id": ..., "weights": [...], "points": [[...]],
 "attrs": {...}}), or NumPy arrays: points (N, M, d) float32 or float16, weights
 (N, M) (default: all 1), lengths (N,) integers giving each item's number of points
 (the rest of its M rows is padding), ids as text, one per line (default: the row
-number), attrs as JSONL, one object per line. Items are upserted in batches; each
+number), attrs as JSONL, one object per line, or a Parquet file, one item a row:
+column id (string or integer; default: the row number), points (a list of points,
+each a list of d floats or doubles, or one flat list of M·d), weights (optional,
+a list of floats), and every other column an attribute (string, number, boolean,
+or a list of those; null leaves it out); --id-column, --points-column and
+--weights-column name other columns. Items are upserted in batches; each
 acknowledged batch is durable.
 A batch holding an invalid item is refused whole and the ingest stops, saying how
 many items were committed before it; --skip-invalid leaves such items out and
@@ -49,23 +87,20 @@ counts them instead. The same ID twice means the last one wins, so re-running an
 ingest is idempotent.`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (f.input == "") == (f.points == "") {
-				return usageError{errors.New("ingest: give either --input (a JSONL file, or - for standard input) or --points (a .npy file)")}
-			}
-			if f.points == "" && (f.weights != "" || f.lengths != "" || f.ids != "" || f.attrs != "") {
-				return usageError{errors.New("ingest: --weights, --lengths, --ids and --attrs go with --points")}
-			}
-			if f.batch <= 0 {
-				return usageError{fmt.Errorf("ingest: --batch must be positive, got %d", f.batch)}
+			if err := f.checkInputs("ingest", true); err != nil {
+				return err
 			}
 			return a.withBackend(func(b backend) error {
 				c, err := b.Ingest(cmd.Context(), args[0])
 				if err != nil {
 					return err
 				}
-				if f.points != "" {
+				switch {
+				case f.points != "":
 					err = a.ingestNPY(cmd.Context(), c, f)
-				} else {
+				case f.parquet != "":
+					err = a.ingestParquet(cmd.Context(), c, f)
+				default:
 					err = a.ingestJSONL(cmd.Context(), c, f)
 				}
 				if cerr := c.Close(); err == nil {
@@ -272,6 +307,10 @@ func (f *ingestFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.lengths, "lengths", "", ".npy of points per item, shape (N,), integers (default: M)")
 	fl.StringVar(&f.ids, "ids", "", "text file of IDs, one per line (default: the row number)")
 	fl.StringVar(&f.attrs, "attrs", "", "JSONL file of attribute objects, one per line")
+	fl.StringVar(&f.parquet, "parquet", "", "Parquet file, one item a row: columns id, points (list<list<float>> or a flat list), weights, the others attributes")
+	fl.StringVar(&f.pqCols.ID, "id-column", "", `--parquet: the column of IDs (default "id"; without it: the row number)`)
+	fl.StringVar(&f.pqCols.Points, "points-column", "", `--parquet: the column of points (default "points")`)
+	fl.StringVar(&f.pqCols.Weights, "weights-column", "", `--parquet: the column of weights (default "weights"; without it: all 1)`)
 }
 
 // stageProgress returns a bench.RunConfig.Progress that draws a bar per

@@ -33,3 +33,26 @@ func (a *app) ingestNPY(ctx context.Context, c ingestTarget, f ingestFlags) erro
 func (f ingestFlags) npyFiles() ingest.NPYFiles {
 	return ingest.NPYFiles{Points: f.points, Weights: f.weights, Lengths: f.lengths, IDs: f.ids, Attrs: f.attrs}
 }
+
+// ingestParquet ingests a Parquet file (ingest.OpenParquet) through the
+// pipeline, read here and sent in batches (with --addr, to the server).
+func (a *app) ingestParquet(ctx context.Context, c ingestTarget, f ingestFlags) error {
+	in, err := ingest.OpenParquet(os.Open, f.parquet, f.pqCols, c.Config().Dim, c.Config().MaxPoints)
+	if err != nil {
+		return fmt.Errorf("%w; nothing ingested", err)
+	}
+	defer in.Close()
+	bar := a.progress(int64(in.Rows()), "ingest (rows)")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var progress func(int)
+	if bar != nil {
+		progress = func(rows int) { bar.Set(rows) }
+	}
+	err = a.commitBatches(ctx, c, f, "row", in.Batches(ctx, f.batch, f.skipInvalid, progress))
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(a.stderr)
+	}
+	return err
+}

@@ -2960,9 +2960,21 @@ type ImportRequest struct {
 	Batch uint32 `protobuf:"varint,7,opt,name=batch,proto3" json:"batch,omitempty"`
 	// skip_invalid skips and counts invalid rows instead of stopping at a
 	// batch that holds one (batches committed before it stay committed).
-	SkipInvalid   bool `protobuf:"varint,8,opt,name=skip_invalid,json=skipInvalid,proto3" json:"skip_invalid,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SkipInvalid bool `protobuf:"varint,8,opt,name=skip_invalid,json=skipInvalid,proto3" json:"skip_invalid,omitempty"`
+	// parquet is a Parquet file to import instead of the NumPy files (set
+	// it or points, not both): one row per item, columns id (string or
+	// integer; default the row number), points (list<list<float|double>>
+	// of d-vectors, or a flat list of M*d), weights (optional
+	// list<float|double>) and every other column an attribute of a scalar
+	// type or a list of one. The path is relative to the import directory.
+	Parquet string `protobuf:"bytes,9,opt,name=parquet,proto3" json:"parquet,omitempty"`
+	// parquet_id, parquet_points and parquet_weights name the columns to
+	// read instead of "id", "points" and "weights".
+	ParquetId      string `protobuf:"bytes,10,opt,name=parquet_id,json=parquetId,proto3" json:"parquet_id,omitempty"`
+	ParquetPoints  string `protobuf:"bytes,11,opt,name=parquet_points,json=parquetPoints,proto3" json:"parquet_points,omitempty"`
+	ParquetWeights string `protobuf:"bytes,12,opt,name=parquet_weights,json=parquetWeights,proto3" json:"parquet_weights,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ImportRequest) Reset() {
@@ -3049,6 +3061,34 @@ func (x *ImportRequest) GetSkipInvalid() bool {
 		return x.SkipInvalid
 	}
 	return false
+}
+
+func (x *ImportRequest) GetParquet() string {
+	if x != nil {
+		return x.Parquet
+	}
+	return ""
+}
+
+func (x *ImportRequest) GetParquetId() string {
+	if x != nil {
+		return x.ParquetId
+	}
+	return ""
+}
+
+func (x *ImportRequest) GetParquetPoints() string {
+	if x != nil {
+		return x.ParquetPoints
+	}
+	return ""
+}
+
+func (x *ImportRequest) GetParquetWeights() string {
+	if x != nil {
+		return x.ParquetWeights
+	}
+	return ""
 }
 
 type ImportResponse struct {
@@ -3866,7 +3906,7 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x05stats\x18\x02 \x01(\v2\x15.wpcdb.v1.SearchStatsR\x05stats\x122\n" +
 	"\n" +
 	"score_mode\x18\x03 \x01(\x0e2\x13.wpcdb.v1.ScoreModeR\tscoreMode\x12\x18\n" +
-	"\amissing\x18\x04 \x03(\tR\amissing\"\xdc\x01\n" +
+	"\amissing\x18\x04 \x03(\tR\amissing\"\xe5\x02\n" +
 	"\rImportRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -3877,7 +3917,13 @@ const file_wpcdb_v1_wpcdb_proto_rawDesc = "" +
 	"\x03ids\x18\x05 \x01(\tR\x03ids\x12\x14\n" +
 	"\x05attrs\x18\x06 \x01(\tR\x05attrs\x12\x14\n" +
 	"\x05batch\x18\a \x01(\rR\x05batch\x12!\n" +
-	"\fskip_invalid\x18\b \x01(\bR\vskipInvalid\"\x84\x01\n" +
+	"\fskip_invalid\x18\b \x01(\bR\vskipInvalid\x12\x18\n" +
+	"\aparquet\x18\t \x01(\tR\aparquet\x12\x1d\n" +
+	"\n" +
+	"parquet_id\x18\n" +
+	" \x01(\tR\tparquetId\x12%\n" +
+	"\x0eparquet_points\x18\v \x01(\tR\rparquetPoints\x12'\n" +
+	"\x0fparquet_weights\x18\f \x01(\tR\x0eparquetWeights\"\x84\x01\n" +
 	"\x0eImportResponse\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x04R\x04rows\x12\x12\n" +
 	"\x04read\x18\x02 \x01(\x04R\x04read\x12\x1c\n" +

@@ -112,11 +112,11 @@ type WPCDBServiceClient interface {
 	// on its own items (queries of the real workload when given, else
 	// held-out items) and switches to it.
 	Calibrate(ctx context.Context, in *CalibrateRequest, opts ...grpc.CallOption) (*CalibrateResponse, error)
-	// Import ingests NumPy files already on the server machine, under the
-	// server's import directory (paths outside it are refused), in batches
-	// with the semantics of Upsert, and streams its progress: one message
-	// per committed batch, the last one with done set. Files too big to
-	// stream through a client go this way.
+	// Import ingests NumPy files or a Parquet file already on the server
+	// machine, under the server's import directory (paths outside it are
+	// refused), in batches with the semantics of Upsert, and streams its
+	// progress: one message per committed batch, the last one with done
+	// set. Files too big to stream through a client go this way.
 	Import(ctx context.Context, in *ImportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ImportResponse], error)
 }
 
@@ -386,11 +386,11 @@ type WPCDBServiceServer interface {
 	// on its own items (queries of the real workload when given, else
 	// held-out items) and switches to it.
 	Calibrate(context.Context, *CalibrateRequest) (*CalibrateResponse, error)
-	// Import ingests NumPy files already on the server machine, under the
-	// server's import directory (paths outside it are refused), in batches
-	// with the semantics of Upsert, and streams its progress: one message
-	// per committed batch, the last one with done set. Files too big to
-	// stream through a client go this way.
+	// Import ingests NumPy files or a Parquet file already on the server
+	// machine, under the server's import directory (paths outside it are
+	// refused), in batches with the semantics of Upsert, and streams its
+	// progress: one message per committed batch, the last one with done
+	// set. Files too big to stream through a client go this way.
 	Import(*ImportRequest, grpc.ServerStreamingServer[ImportResponse]) error
 	mustEmbedUnimplementedWPCDBServiceServer()
 }

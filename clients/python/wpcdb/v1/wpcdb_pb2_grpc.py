@@ -257,11 +257,11 @@ class WPCDBServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def Import(self, request, context):
-        """Import ingests NumPy files already on the server machine, under the
-        server's import directory (paths outside it are refused), in batches
-        with the semantics of Upsert, and streams its progress: one message
-        per committed batch, the last one with done set. Files too big to
-        stream through a client go this way.
+        """Import ingests NumPy files or a Parquet file already on the server
+        machine, under the server's import directory (paths outside it are
+        refused), in batches with the semantics of Upsert, and streams its
+        progress: one message per committed batch, the last one with done
+        set. Files too big to stream through a client go this way.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
