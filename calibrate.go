@@ -99,7 +99,11 @@ func (c *Collection) useRepresentation(rep firststage.Representation) error {
 			c.indexMu.Lock()
 			defer c.indexMu.Unlock()
 			c.first.saved = nil
-			return c.buildStage(m)
+			st, err := c.buildStage(m)
+			if err == nil {
+				c.first.cur.Store(st) // before indexMu is released (search.go's load)
+			}
+			return st, err
 		})
 		if err != nil {
 			return err

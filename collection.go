@@ -237,18 +237,62 @@ func (e *InvalidItem) Unwrap() error { return e.Err }
 // its writes to the change log, and the stage is built once, from the
 // records, when a search, LoadDone or Calibrate first needs it.
 func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOptions) (UpsertResult, error) {
-	var res UpsertResult
+	s, err := c.StageUpsert(ctx, items, opts)
+	if err != nil {
+		return UpsertResult{}, err
+	}
+	return s.Wait()
+}
+
+// StagedUpsert is an upsert whose items are validated and encoded and
+// whose write is staged (storage.Coll.Stage): it is committed, synced, on
+// its own goroutine after the upserts staged before it.
+type StagedUpsert struct {
+	c       *Collection
+	res     UpsertResult
+	pending *storage.PendingWrite // nil when nothing is written
+}
+
+// Wait blocks until the upsert is durable and returns what UpsertWith
+// returns; on an error nothing of it was written.
+func (s *StagedUpsert) Wait() (UpsertResult, error) {
+	if s.pending == nil {
+		return s.res, nil
+	}
+	if _, err := s.pending.Wait(); err != nil {
+		return UpsertResult{}, err
+	}
+	defer s.c.maybeCalibrate()     // starts a goroutine, which waits for indexMu
+	defer s.c.maybeRetrainPoints() // pointretrain.go, likewise
+	return s.res, nil
+}
+
+// StageUpsert is the first half of UpsertWith: it validates and encodes
+// the items and stages their write, returning once the write is queued
+// behind the upserts staged before it. Wait on the result for the
+// acknowledgement: only then is the write durable. A loader stages the
+// next batch while the previous one syncs (ingest.Commit); an invalid item
+// (without SkipInvalid) or a refused write is an error here, with nothing
+// staged. Upserts staged one after the other are committed in that order.
+func (c *Collection) StageUpsert(ctx context.Context, items []Item, opts UpsertOptions) (*StagedUpsert, error) {
+	s := &StagedUpsert{c: c}
 	if len(items) == 0 {
-		return res, ctx.Err()
+		return s, ctx.Err()
 	}
 	writes := make([]storage.ItemWrite, len(items))
 	errs := make([]error, len(items))
 	phis := make([][]float32, len(items))
 	parallel.For(len(items), c.db.opts.Parallelism, func(i int) { errs[i] = c.prepare(&items[i], &writes[i]) })
-	// indexMu is held shared from here, so the stage whose vectors are
-	// computed is the one they are added to.
+	// indexMu is held shared from here to the index update after the
+	// commit (released on the commit's goroutine), so the stage whose
+	// vectors are computed is the one they are added to.
 	c.indexMu.RLock()
-	defer c.indexMu.RUnlock()
+	held := true
+	defer func() {
+		if held {
+			c.indexMu.RUnlock()
+		}
+	}()
 	var st *firststage.Stage
 	if c.first != nil {
 		st = c.first.stage()
@@ -271,17 +315,22 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 		}
 		bad := NewInvalidItem(i, items[i].ID, err)
 		if !opts.SkipInvalid {
-			return res, bad
+			return nil, bad
 		}
-		res.Skipped = append(res.Skipped, *bad)
+		s.res.Skipped = append(s.res.Skipped, *bad)
 	}
 	if err := ctx.Err(); err != nil {
-		return UpsertResult{}, err
+		return nil, err
 	}
-	if len(keep) > 0 {
-		iids, err := c.coll.Write(keep)
+	if len(keep) == 0 {
+		return s, nil
+	}
+	// Run on the commit's goroutine once the write is durable (or failed),
+	// before Wait returns.
+	then := func(iids []uint32, err error) {
+		defer c.indexMu.RUnlock()
 		if err != nil {
-			return UpsertResult{}, err
+			return
 		}
 		c.notePointWrites(iids) // pointretrain.go
 		if st != nil {
@@ -294,11 +343,15 @@ func (c *Collection) UpsertWith(ctx context.Context, items []Item, opts UpsertOp
 				st.Index.Add(iids[i], v)
 			}
 		}
-		defer c.maybeCalibrate()     // starts a goroutine, which waits for indexMu
-		defer c.maybeRetrainPoints() // pointretrain.go, likewise
 	}
-	res.Written = len(keep)
-	return res, nil
+	p, err := c.coll.Stage(keep, then)
+	if err != nil {
+		return nil, err
+	}
+	held = false // then releases it
+	s.pending = p
+	s.res.Written = len(keep)
+	return s, nil
 }
 
 // prepare validates an item and computes what is stored with it. φ is

@@ -86,7 +86,9 @@ func (m *FirstStageMap) Query(q wpcsim.Cloud) ([]float32, error) {
 // collection never pay for it; until then writes reach it through the
 // change log, which the load replays.
 type firstStage struct {
-	cur   atomic.Pointer[firststage.Stage] // nil until loaded
+	cur atomic.Pointer[firststage.Stage] // nil until loaded
+	// load loads or builds the stage and stores it in cur itself, while it
+	// still holds the collection's indexMu (loadWith stores it again).
 	load  func() (*firststage.Stage, error)
 	loads atomic.Int64 // times the stage was loaded or built (tests)
 

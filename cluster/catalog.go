@@ -29,17 +29,68 @@ type NodeInfo struct {
 
 // Shard is one shard of a collection. With one replica, that replica is
 // its leader. With more, the shard is a Raft group over its replicas (the
-// i-th replica is Raft peer i+1) and Leader is the node whose Raft leads
-// it, written by that node when it becomes the leader, with Term its Raft
-// term (a leader writes only over an older term) and Epoch raised by one:
-// Epoch is 1 at creation and grows with every change of the shard's
-// leader.
+// i-th replica is Raft peer Peers[i], or i+1 when Peers is absent) and
+// Leader is the node whose Raft leads it, written by that node when it
+// becomes the leader, with Term its Raft term (a leader writes only over
+// an older term) and Epoch raised by one: Epoch is 1 at creation and
+// grows with every change of the shard's leader or replicas.
 type Shard struct {
 	Index    int      `json:"index"`
 	Replicas []string `json:"replicas"` // node IDs
-	Leader   string   `json:"leader"`   // a node ID, one of Replicas
+	Leader   string   `json:"leader"`   // a node ID, one of Replicas (or Move.To during a move)
 	Epoch    uint64   `json:"epoch"`
 	Term     uint64   `json:"term,omitempty"` // the leader's Raft term; 0 before the first election
+	// Peers are the Raft IDs of Replicas (absent: 1, 2, …); NextPeer the
+	// ID the next replica added gets (0: len(Replicas)+1). IDs are never
+	// reused, so a removed replica's late messages reach no one.
+	Peers    []uint64 `json:"peers,omitempty"`
+	NextPeer uint64   `json:"next_peer,omitempty"`
+	// Move is a replica move in progress (Client.Move): the shard's leader
+	// adds To as a Raft learner (peer Move.Peer), promotes it once it
+	// caught up, removes From (moving the leadership first when it leads)
+	// and then writes the shard without Move, To in From's place.
+	Move *Move `json:"move,omitempty"`
+}
+
+// Move is a replica move in progress.
+type Move struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	Peer uint64 `json:"peer"` // To's Raft ID
+}
+
+// peerIDs returns the Raft IDs of s.Replicas.
+func (s Shard) peerIDs() []uint64 {
+	if len(s.Peers) == len(s.Replicas) {
+		return s.Peers
+	}
+	ids := make([]uint64, len(s.Replicas))
+	for i := range ids {
+		ids[i] = uint64(i) + 1
+	}
+	return ids
+}
+
+// nextPeer returns the Raft ID the next replica added gets.
+func (s Shard) nextPeer() uint64 {
+	if s.NextPeer != 0 {
+		return s.NextPeer
+	}
+	return uint64(len(s.Replicas)) + 1
+}
+
+// members returns the shard's Raft peers by ID: its replicas, and a move's
+// target.
+func (s Shard) members() map[uint64]string {
+	ids := s.peerIDs()
+	out := make(map[uint64]string, len(ids)+1)
+	for i, id := range ids {
+		out[id] = s.Replicas[i]
+	}
+	if s.Move != nil {
+		out[s.Move.Peer] = s.Move.To
+	}
+	return out
 }
 
 // ShardMap is a sharded collection's record in the catalog.

@@ -151,6 +151,9 @@ func (c *Client) DropCollection(ctx context.Context, name string) error {
 		for _, n := range s.Replicas {
 			all = append(all, replicaRef{k, n})
 		}
+		if s.Move != nil { // the target of a move in progress has a copy too
+			all = append(all, replicaRef{k, s.Move.To})
+		}
 	}
 	return c.dropShards(ctx, m, all)
 }

@@ -53,15 +53,52 @@
 // Replication (replicas.go, group.go, raftlog.go, replicated.go): a
 // collection created with replicas R > 1 places each shard on R nodes
 // (consecutive in the sorted live nodes) and makes it a Raft group on
-// etcd's raft library, go.etcd.io/raft/v3: the i-th replica is peer i+1,
-// the configuration is the catalog's and does not change. Each node runs
+// etcd's raft library, go.etcd.io/raft/v3: the i-th replica is Raft peer
+// Shard.Peers[i] (i+1 at creation; IDs are never reused), the initial
+// configuration the catalog's replicas. Each node runs
 // its groups (Replicas, started by serve, following the catalog through
 // the view) with the log and hard state in a Pebble database of its own
 // (<data>/raft, key range g/<shard>@<collection UID>/), messages over the
 // nodes' ReplicationService (proto/wpcdb/v1/cluster.proto, one more
 // service on the gRPC port, behind the same token), batched per node.
-// The log is never compacted, so a replica that was down catches up from
-// the log tail (no snapshots).
+//
+// Compaction and snapshots (raftlog.go, snapshot.go): once a group's log
+// holds more than ReplicaOptions.CompactEntries entries (10,000) or
+// CompactBytes (256 MiB), the Raft loop deletes the applied entries but
+// the last KeepEntries (1,000). A replica that needs deleted entries (it
+// was down, or is new) gets a Raft snapshot message naming the leader;
+// it fetches a checkpoint of the leader's database (FetchSnapshot, a
+// gRPC stream of 1 MiB chunks with CRC-32C, every limit checked before a
+// byte is written; a damaged stream is an ErrSnapshot error and changes
+// nothing), installs the shard's items from it into its local collection
+// and replays the log after the snapshot's index. The install is
+// recorded (synced) before it starts and finished by a restart: a crash
+// while receiving leaves the old state, one while installing resumes
+// from the same received checkpoint. A leader keeps the entries after a
+// pending snapshot's index until its receiver has them, so that under a
+// steady write load a snapshot is not followed by another.
+//
+// Moves (move.go; `wpcdb cluster move COLLECTION SHARD --from A --to B`):
+// Client.Move creates the shard's local collection on B and records
+// Shard.Move{A, B, peer} in the shard map (epoch+1). The shard's leader
+// (moveStep, in its Raft loop) adds B as a learner (ConfChange); B starts
+// its group from the replicas' configuration and catches up from a
+// snapshot, or from the log when it is whole; once B is at most 8 entries
+// behind the commit index it is promoted to a voter; if A leads, the
+// leadership is transferred to B; A is removed; and the leader records
+// the shard with B in A's place, Move cleared, itself the leader, epoch+1
+// (publishMove, compare-and-swap). Each step waits for the previous conf
+// change to commit; a new leader goes on from the configuration. A then
+// stops its group, deletes its log and drops its copy. Conf changes take
+// effect as they commit and the configuration is kept in the Raft log
+// store. Writes go on throughout (the router follows the leader the
+// catalog names, which may be B before the move is recorded done).
+// `wpcdb cluster replace NODE` (Client.Replace) moves every replica of a
+// node that is not live, each to the live non-replica holding the fewest
+// replicas. Replacing is never automatic: a node down for a while (a
+// reboot) comes back with its copies, far cheaper than copying them, and
+// a shard of 3 replicas keeps its majority meanwhile; the operator
+// decides when a node is gone.
 //
 // A write to a replicated shard (an upsert batch, a delete, an attribute
 // update) goes to the leader the catalog names; there it is validated as
@@ -104,9 +141,17 @@
 //
 // # What is not there yet
 //
-//   - Snapshots: the log grows forever (no compaction); a new replica
-//     cannot be added from a Pebble checkpoint, and `cluster move`,
-//     replacing a dead node and changing R are not there (conf changes).
+//   - Changing R, cancelling a move in progress, and moving a shard of
+//     one replica (not a Raft group) are not there; one move per shard
+//     at a time. A node whose disk is lost must not rejoin under its ID
+//     (Raft's votes and acknowledgements it gave would be forgotten):
+//     replace it, then start it under a new ID.
+//   - The sender's checkpoint is of its whole database (DB.Snapshot, hard
+//     links, cheap to make), so a snapshot transfer also carries the
+//     node's other collections; restricting it to the shard's key range
+//     is the next step. While a replica installs a snapshot its local
+//     collection holds a mix of old and new items; non-strong reads go to
+//     it only when its shard's leader fails.
 //   - A partial-result flag.
 //   - Apply failures: a replica whose apply fails for a reason that is not
 //     the request's (its disk) stops applying and refuses writes; a

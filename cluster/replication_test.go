@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,6 +48,8 @@ type rnode struct {
 	cli      pb.WPCDBServiceClient
 	up       bool
 	stopOnce sync.Once
+
+	compactEntries, keepEntries int // ReplicaOptions (0: the defaults)
 }
 
 func startRNode(t *testing.T, ep, id string) *rnode {
@@ -76,7 +80,7 @@ func (n *rnode) start() {
 	if n.m, err = cluster.Join(ctx, cluster.Options{Endpoints: []string{n.ep}, ShardTimeout: 20 * time.Second}, n.id, n.addr, 2); err != nil {
 		t.Fatal(err)
 	}
-	if n.reps, err = cluster.OpenReplicas(n.m, filepath.Join(n.dir, "raft"), nil); err != nil {
+	if n.reps, err = cluster.OpenReplicas(n.m, filepath.Join(n.dir, "raft"), cluster.ReplicaOptions{DB: n.db, CompactEntries: n.compactEntries, KeepEntries: n.keepEntries, Logger: testLogger(n.id)}); err != nil {
 		t.Fatal(err)
 	}
 	opts := &server.Options{
@@ -514,4 +518,11 @@ func streamBatch(ctx context.Context, cli pb.WPCDBServiceClient, req *pb.UpsertR
 		return 0, fmt.Errorf("end of upsert: %v", err)
 	}
 	return ack.Written, nil
+}
+
+func testLogger(id string) *slog.Logger {
+	if os.Getenv("WPCDB_CLUSTER_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", id)
 }

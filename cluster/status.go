@@ -14,7 +14,8 @@ import (
 // entries the live replica furthest behind has applied fewer than the
 // one furthest ahead, as the replicas last published them, about every
 // second; "-" with one replica or until all have published) and a state:
-// ok, leader down, or how many replicas are down.
+// ok, leader down, or how many replicas are down, and a move in progress
+// (", moving FROM→TO").
 func WriteStatus(w io.Writer, v *View) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	nodes := v.Nodes()
@@ -36,6 +37,9 @@ func WriteStatus(w io.Writer, v *View) error {
 				state = "leader down"
 			} else if down > 0 {
 				state = fmt.Sprintf("%d of %d replicas down", down, len(s.Replicas))
+			}
+			if s.Move != nil {
+				state += fmt.Sprintf(", moving %s→%s", s.Move.From, s.Move.To)
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n", m.Name, s.Index, strings.Join(s.Replicas, ","), s.Leader, s.Epoch, s.Term, lag(v, m, s), state)
 		}

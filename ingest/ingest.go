@@ -69,32 +69,42 @@ type Stats struct {
 	Skipped   int // inputs skipped (decode errors and invalid items)
 }
 
+// Stager is a Target that stages an upsert and acknowledges it later
+// (wpcdb.Collection): Commit stages batch k+1 while batch k syncs.
+type Stager interface {
+	StageUpsert(ctx context.Context, items []wpcdb.Item, opts wpcdb.UpsertOptions) (*wpcdb.StagedUpsert, error)
+}
+
 // Commit upserts batches as they arrive and returns the counts. A batch
 // holding an invalid item is refused whole and stops the ingest (with
 // SkipInvalid its invalid items are skipped and counted); the error says
 // which input and how many items were committed before.
+//
+// With a Stager target the batches are pipelined: batch k+1 is validated,
+// encoded and staged (its records written to unsynced tables) while batch
+// k's write syncs and commits (storage/pipeline.go). A batch counts as
+// committed, in Stats and Progress, only once its write is acknowledged,
+// after its sync; batches are committed in order, and one failing stops
+// the ingest with those after it not written.
 func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Stats, error) {
 	var st Stats
 	log := o.Log
 	if log == nil {
 		log = func(string) {}
 	}
-	for b := range batches {
-		for _, msg := range b.Skipped {
-			log(msg)
-		}
-		st.Skipped += len(b.Skipped)
-		if b.Err != nil {
-			return st, fmt.Errorf("%w; ingest stopped: %d items committed before this batch", b.Err, st.Committed)
-		}
-		res, err := t.UpsertWith(ctx, b.Items, wpcdb.UpsertOptions{SkipInvalid: o.SkipInvalid})
+	stager, _ := t.(Stager)
+	// pending is the staged batch not yet acknowledged (with a Stager).
+	var pending *wpcdb.StagedUpsert
+	var pendingBatch Batch
+	// done reports a batch's write (res, err) as the sequential loop did.
+	done := func(b Batch, res wpcdb.UpsertResult, err error) error {
 		var bad *wpcdb.InvalidItem
 		if errors.As(err, &bad) {
-			return st, &refusedError{bad: bad, msg: fmt.Sprintf("%s %d (id %s): %v; batch refused, ingest stopped: %d items committed before it",
+			return &refusedError{bad: bad, msg: fmt.Sprintf("%s %d (id %s): %v; batch refused, ingest stopped: %d items committed before it",
 				o.Unit, b.Pos[bad.Index], storage.QuoteID(bad.ID), bad.Cause, st.Committed)}
 		}
 		if err != nil {
-			return st, fmt.Errorf("%w; ingest stopped: %d items committed before this batch", err, st.Committed)
+			return fmt.Errorf("%w; ingest stopped: %d items committed before this batch", err, st.Committed)
 		}
 		for _, s := range res.Skipped {
 			log(fmt.Sprintf("wpcdb: skipped %s %d (id %s): %v", o.Unit, b.Pos[s.Index], storage.QuoteID(s.ID), s.Cause))
@@ -104,11 +114,70 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 		if o.Progress != nil {
 			o.Progress(st)
 		}
+		return nil
+	}
+	// flush waits for the staged batch's acknowledgement.
+	flush := func() error {
+		if pending == nil {
+			return nil
+		}
+		res, err := pending.Wait()
+		b := pendingBatch
+		pending, pendingBatch = nil, Batch{}
+		return done(b, res, err)
+	}
+	for b := range batches {
+		if stager == nil {
+			if err := begin(b, &st, log); err != nil {
+				return st, err
+			}
+			res, err := t.UpsertWith(ctx, b.Items, wpcdb.UpsertOptions{SkipInvalid: o.SkipInvalid})
+			if err := done(b, res, err); err != nil {
+				return st, err
+			}
+			continue
+		}
+		if b.Err != nil {
+			if err := flush(); err != nil {
+				return st, err
+			}
+			return st, begin(b, &st, log)
+		}
+		s, err := stager.StageUpsert(ctx, b.Items, wpcdb.UpsertOptions{SkipInvalid: o.SkipInvalid})
+		// The previous batch is acknowledged (or fails) before this one is
+		// reported, as in order.
+		if ferr := flush(); ferr != nil {
+			if err == nil {
+				s.Wait() // staged after a failed write: it fails too
+			}
+			return st, ferr
+		}
+		begin(b, &st, log)
+		if err != nil {
+			return st, done(b, wpcdb.UpsertResult{}, err)
+		}
+		pending, pendingBatch = s, b
+	}
+	if err := flush(); err != nil {
+		return st, err
 	}
 	if err := ctx.Err(); err != nil {
 		return st, fmt.Errorf("%w; ingest stopped: %d items committed", err, st.Committed)
 	}
 	return st, nil
+}
+
+// begin logs and counts the inputs skipped before b, and returns b.Err as
+// the error that stops the ingest.
+func begin(b Batch, st *Stats, log func(string)) error {
+	for _, msg := range b.Skipped {
+		log(msg)
+	}
+	st.Skipped += len(b.Skipped)
+	if b.Err != nil {
+		return fmt.Errorf("%w; ingest stopped: %d items committed before this batch", b.Err, st.Committed)
+	}
+	return nil
 }
 
 // refusedError is a batch refused for an invalid item: its message names

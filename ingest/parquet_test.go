@@ -380,7 +380,10 @@ func TestParquetCorrupt(t *testing.T) {
 }
 
 // TestParquetCutShort: an import stopped between batches (its context
-// cancelled) leaves whole batches only.
+// cancelled) leaves whole batches only. Commit pipelines its batches (the
+// next one is staged while one syncs), so the batch staged when the
+// context is cancelled at 12 acknowledged items may still be committed:
+// 12 or 18, and the count says which.
 func TestParquetCutShort(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -393,11 +396,11 @@ func TestParquetCutShort(t *testing.T) {
 			cancel()
 		}
 	}})
-	if !errors.Is(err, context.Canceled) || st.Committed != 12 || c.Count() != 12 {
-		t.Fatalf("%+v %v, %d visible; want 12 committed and visible", st, err, c.Count())
+	if !errors.Is(err, context.Canceled) || (st.Committed != 12 && st.Committed != 18) || c.Count() != st.Committed {
+		t.Fatalf("%+v %v, %d visible; want 12 or 18 committed and as many visible", st, err, c.Count())
 	}
 	for i, r := range rows {
-		if _, err := c.Get(context.Background(), r.ID); (err == nil) != (i < 12) {
+		if _, err := c.Get(context.Background(), r.ID); (err == nil) != (i < st.Committed) {
 			t.Errorf("row %d: %v", i, err)
 		}
 	}

@@ -4,6 +4,8 @@
 # which the leader of shard 0 is killed with SIGKILL; then every
 # acknowledged item is looked for (through a surviving node, then through
 # the killed node once it has restarted and caught up) and a search runs.
+# The nodes compact their Raft logs early (RAFT_COMPACT entries, keeping
+# RAFT_KEEP), so the killed node catches up from a snapshot, not the log.
 # Exits non-zero on any lost item; the last line is
 #   cluster demo: N acknowledged, lost 0
 #
@@ -19,6 +21,8 @@ PER=${PER:-40}        # items per call
 DIM=8
 BASE_PORT=${BASE_PORT:-17000}
 ETCD_PORT=${ETCD_PORT:-23790}
+RAFT_COMPACT=${RAFT_COMPACT:-8}
+RAFT_KEEP=${RAFT_KEEP:-2}
 
 if ! command -v etcd >/dev/null; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
@@ -54,7 +58,8 @@ done
 declare -A node_pid
 start_node() { # ID
   local id=$1 port=$((BASE_PORT + ${1#n}))
-  "$W" --data "$tmp/$id" serve --listen "127.0.0.1:$port" --metrics-listen "" --cluster "$EP" --node-id "$id" >>"$tmp/$id.log" 2>&1 &
+  "$W" --data "$tmp/$id" serve --listen "127.0.0.1:$port" --metrics-listen "" --cluster "$EP" --node-id "$id" \
+    --raft-compact-entries "$RAFT_COMPACT" --raft-keep-entries "$RAFT_KEEP" >>"$tmp/$id.log" 2>&1 &
   node_pid[$id]=$!
   pids+=($!)
 }
@@ -146,7 +151,7 @@ for _ in $(seq 600); do
   [ "$caught_up" = 1 ] && break
   sleep 0.1
 done
-echo "cluster-demo: restarted $victim caught up: $([ "$caught_up" = 1 ] && echo yes || echo "NO (within 60 s)")"
+echo "cluster-demo: restarted $victim caught up: $([ "$caught_up" = 1 ] && echo yes || echo "NO (within 60 s)"), installing $(grep -c "installed a snapshot" "$tmp/$victim.log" || true) snapshots"
 for id in "${survivors[@]}"; do kill -9 "${node_pid[$id]}"; { wait "${node_pid[$id]}"; } 2>/dev/null || true; done
 lost2=$(lost "$(addr "$victim")")
 echo "cluster-demo: through the restarted $victim alone: $lost2 acknowledged items missing"

@@ -168,7 +168,7 @@ func (s *Store) DropCollection(name string) error {
 	if err != nil {
 		return err
 	}
-	c.writeMu.Lock()
+	c.lockWrites()
 	defer c.writeMu.Unlock()
 	// Readers that overlap the drop see the collection as gone from here
 	// on (CheckLive), so a search racing it fails instead of returning

@@ -17,8 +17,15 @@ import (
 // b, and returns the epoch. The caller holds writeMu.
 func (c *Coll) logChanges(b *pebble.Batch, iids []uint32) uint64 {
 	c.mu.RLock()
-	epoch := c.epoch + 1
+	last := c.epoch
 	c.mu.RUnlock()
+	return c.logChangesAt(b, iids, last)
+}
+
+// logChangesAt is logChanges after epoch last (a staged write's base,
+// pipeline.go).
+func (c *Coll) logChangesAt(b *pebble.Batch, iids []uint32, last uint64) uint64 {
+	epoch := last + 1
 	b.Set(collKey(c.cid, subEpoch), binary.BigEndian.AppendUint64(nil, epoch), nil)
 	for _, iid := range iids {
 		k := binary.BigEndian.AppendUint64(collKey(c.cid, subChange), epoch)

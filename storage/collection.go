@@ -49,6 +49,10 @@ type Coll struct {
 	// read on first use (pointGensRead); guarded by writeMu.
 	pointGens     []uint32
 	pointGensRead bool
+
+	// staged are the staged writes not known to be committed, in order
+	// (pipeline.go); guarded by writeMu.
+	staged []*PendingWrite
 }
 
 // Name returns the collection's name.

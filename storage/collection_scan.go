@@ -68,7 +68,7 @@ func (c *Coll) UpdateAttrs(id string, set map[string]any, unset []string) (map[s
 			return nil, invalidItem("attrs."+name, "both set and unset")
 		}
 	}
-	c.writeMu.Lock()
+	c.lockWrites()
 	defer c.writeMu.Unlock()
 	if err := c.checkLive(); err != nil {
 		return nil, err

@@ -456,7 +456,7 @@ func (w *PointWriter) begin() error {
 	if w.locked {
 		return nil
 	}
-	w.c.writeMu.Lock()
+	w.c.lockWrites()
 	if err := w.c.checkLive(); err != nil {
 		w.c.writeMu.Unlock()
 		return err
@@ -543,7 +543,7 @@ const flushMemtableAfter = 2 << 20
 // synced: a retrained or rebuilt index's predecessors, or what a build cut
 // short by a crash left.
 func (c *Coll) DropPointGens(keep uint32) error {
-	c.writeMu.Lock()
+	c.lockWrites()
 	defer c.writeMu.Unlock()
 	if err := c.checkLive(); err != nil {
 		return err
@@ -577,7 +577,7 @@ func (c *Coll) DropPointGens(keep uint32) error {
 
 // PointGens returns the generations that hold point postings, ascending.
 func (c *Coll) PointGens() ([]uint32, error) {
-	c.writeMu.Lock()
+	c.lockWrites()
 	defer c.writeMu.Unlock()
 	gens, err := c.pointGensLocked()
 	return slices.Sorted(slices.Values(gens)), err

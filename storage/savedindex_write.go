@@ -118,7 +118,7 @@ func (s *IndexSave) putPage(blob uint8, page uint32, payload []byte) error {
 // meanwhile (writeMu orders it with DropCollection).
 func (s *IndexSave) commit(o *pebble.WriteOptions) error {
 	c := s.c
-	c.writeMu.Lock()
+	c.lockWrites()
 	defer c.writeMu.Unlock()
 	defer func() {
 		s.batch.Close()

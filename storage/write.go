@@ -61,7 +61,22 @@ func CheckID(id string) error {
 // bulk.go): all or nothing. Within items the
 // same ID twice means the last one wins. An existing ID is replaced in
 // place (it keeps its internal ID). It returns the internal IDs, in order.
+// It is Stage followed by Wait (pipeline.go).
 func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
+	p, err := c.Stage(items, nil)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait()
+}
+
+// Stage does the part of Write that needs no disk sync, in the caller, and
+// leaves the rest to the returned PendingWrite's commit, which runs after
+// the commits of the writes staged before it (pipeline.go has the design).
+// then, if not nil, is called on the commit's goroutine once the write is
+// durable and applied (or failed), before Wait returns. An error here
+// means nothing was staged and then is not called.
+func (c *Coll) Stage(items []ItemWrite, then func(iids []uint32, err error)) (*PendingWrite, error) {
 	for i := range items {
 		if err := CheckID(items[i].ID); err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
@@ -83,6 +98,20 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	if err := c.checkLive(); err != nil {
 		return nil, err
 	}
+	gens, err := c.pointGensLocked()
+	if err != nil {
+		return nil, err
+	}
+	// Point postings are edited only by a write that runs alone (the
+	// staged writes' overlay does not cover them), and so is a write that
+	// touches an ID a staged write holds (pipeline.go).
+	alone := len(gens) > 0
+	for i := range items {
+		if items[i].Points != nil {
+			alone = true
+		}
+	}
+	first, epoch := c.stagedBaseLocked(items, alone)
 	// A large write is a bulk write (bulk.go): the records and attributes
 	// of its new items are written as SSTables and ingested first, the
 	// rest (IDs, postings, counters, change log, replaced items) committed
@@ -99,14 +128,15 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 		}
 	}
 	b := c.store.db.NewBatchWithSize(size)
-	defer b.Close()
+	p := &PendingWrite{c: c, b: b, done: make(chan struct{}), then: then}
+	handed := false
+	defer func() {
+		if !handed { // not handed to the commit
+			b.Close()
+		}
+	}()
 
-	type change struct {
-		iid      uint32
-		oldAttrs map[string]any
-		newAttrs map[string]any
-	}
-	changes := make([]change, 0, len(items))
+	changes := make([]writeChange, 0, len(items))
 	assigned := map[string]int{} // ID → index in changes, for repeats in the batch
 	iids := make([]uint32, len(items))
 	ids := make([]string, len(items))
@@ -117,9 +147,6 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.mu.RLock()
-	first := c.nextIID
-	c.mu.RUnlock()
 	next := first
 	// The ID map and posting changes go into b directly, or, in a bulk
 	// write, in key order (see sortedOps).
@@ -132,10 +159,6 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	// fresh[k] is the item whose record and attributes iid first+k gets
 	// (the last of its repeats), for a bulk write.
 	var fresh []int
-	gens, err := c.pointGensLocked()
-	if err != nil {
-		return nil, err
-	}
 	for i := range items {
 		if p := items[i].Points; p != nil && !slices.Contains(gens, p.Gen) {
 			gens = append(slices.Clip(gens), p.Gen)
@@ -145,7 +168,7 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 	var key []byte
 	for i := range items {
 		it := &items[i]
-		var ch change
+		var ch writeChange
 		if j, ok := assigned[it.ID]; ok {
 			// Repeated in this batch: the earlier write's attributes are
 			// what this one replaces.
@@ -157,12 +180,12 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 				if err != nil {
 					return nil, err
 				}
-				ch = change{iid: iid, oldAttrs: old}
+				ch = writeChange{iid: iid, oldAttrs: old}
 			} else {
 				if next == ^uint32(0) {
 					return nil, fmt.Errorf("storage: collection %q has used all 2^32-1 internal IDs", c.name)
 				}
-				ch = change{iid: next}
+				ch = writeChange{iid: next}
 				next++
 				small.Set(idKey(c.cid, it.ID), binary.BigEndian.AppendUint32(nil, ch.iid), nil)
 			}
@@ -211,35 +234,41 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 		ops.apply(b)
 	}
 	if len(fresh) > 0 {
-		if err := c.ingestFresh(items, first, fresh); err != nil {
+		if p.tables, err = c.writeFresh(items, first, fresh); err != nil {
 			return nil, fmt.Errorf("storage: write to %q: %w", c.name, err)
 		}
+		p.tables.syncAsync() // while the writes staged before commit
+
 	}
 	b.Set(collKey(c.cid, subNextIID), binary.BigEndian.AppendUint32(nil, next), nil)
-	epoch := c.logChanges(b, iids)
-	if err := c.commit(b); err != nil {
-		return nil, fmt.Errorf("storage: write to %q: %w", c.name, err)
+	epoch = c.logChangesAt(b, iids, epoch)
+	p.iids, p.changes, p.next, p.epoch, p.ids = iids, changes, next, epoch, assigned
+	handed = true
+	if alone {
+		// Committed here, under writeMu, which guards pointGens.
+		p.commit()
+		if p.err == nil {
+			c.pointGens = gens
+		}
+		return p, nil
 	}
-	if c.store.clouds != nil {
-		c.store.clouds.invalidate(c.cid, iids)
-	}
-	c.pointGens = gens
-	c.mu.Lock()
-	c.nextIID = next
-	c.epoch = epoch
-	for _, ch := range changes {
-		c.live.Add(ch.iid)
-		c.unindexAttrs(ch.iid, ch.oldAttrs)
-		c.indexAttrs(ch.iid, ch.newAttrs)
-	}
-	c.mu.Unlock()
-	return iids, nil
+	c.pushStagedLocked(p)
+	go p.commit()
+	return p, nil
+}
+
+// writeChange is what a write does to one item: its internal ID and its
+// attributes before and after.
+type writeChange struct {
+	iid      uint32
+	oldAttrs map[string]any
+	newAttrs map[string]any
 }
 
 // Delete removes the items with these IDs in one synced batch and returns
 // the internal IDs of those that existed. Unknown IDs are skipped.
 func (c *Coll) Delete(ids []string) ([]uint32, error) {
-	c.writeMu.Lock()
+	c.lockWrites()
 	defer c.writeMu.Unlock()
 	if err := c.checkLive(); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package wpcsim_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -87,5 +88,67 @@ func TestNewCloud64(t *testing.T) {
 	// The largest float32 itself is fine; the next float64 up rounds to it.
 	if _, err := wpcsim.NewCloud64(nil, [][]float64{{math.MaxFloat32}}); err != nil {
 		t.Errorf("MaxFloat32 refused: %v", err)
+	}
+}
+
+// TestValidateWide: a scorer with a float64 Gram (raw points, gaussian)
+// validates items through simd.Norms64, not the float32 dot: the same
+// errors must name the same point and coordinate, in every position of a
+// cloud whose dimension leaves a SIMD tail, and valid clouds (a zero point,
+// a tiny one, one near the norm bound) must pass.
+func TestValidateWide(t *testing.T) {
+	k, err := wpcsim.ParseKernel("gaussian(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := wpcsim.New(wpcsim.Config{Kernel: k, RawPoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const d, m = 11, 3
+	base := func() wpcsim.Cloud {
+		c := wpcsim.Cloud{Dim: d, Weights: make([]float32, m), Points: make([]float32, m*d)}
+		for i := range c.Points {
+			c.Points[i] = float32(i%7) - 3
+		}
+		for i := range c.Weights {
+			c.Weights[i] = 1
+		}
+		return c
+	}
+	sc, err := sim.NewScorer(base())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < m; i++ {
+		for _, kk := range []int{0, 7, 8, d - 1} {
+			for _, tc := range []struct {
+				v     float32
+				field string
+				want  string
+			}{
+				{float32(math.NaN()), fmt.Sprintf("points[%d][%d]", i, kk), "NaN"},
+				{float32(math.Inf(-1)), fmt.Sprintf("points[%d][%d]", i, kk), "-Inf"},
+				{3e19, fmt.Sprintf("points[%d]", i), "too large"},
+			} {
+				c := base()
+				c.Points[i*d+kk] = tc.v
+				_, err := sc.ScoreBatch([]wpcsim.Cloud{base(), c}, nil)
+				var ce *wpcsim.FieldError
+				if !errors.As(err, &ce) || ce.Field != tc.field || !strings.Contains(ce.Reason, tc.want) || !strings.Contains(err.Error(), "item 1") {
+					t.Errorf("%v at [%d][%d]: got %v, want item 1 %s: …%s…", tc.v, i, kk, err, tc.field, tc.want)
+				}
+			}
+		}
+	}
+	for _, v := range []float32{0, 1e-25, 3e18} {
+		c := base()
+		for k := 0; k < d; k++ {
+			c.Points[d+k] = 0
+		}
+		c.Points[d+5] = v
+		if _, err := sc.ScoreBatch([]wpcsim.Cloud{c}, nil); err != nil {
+			t.Errorf("point of norm %g refused: %v", v, err)
+		}
 	}
 }

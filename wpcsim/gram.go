@@ -12,6 +12,9 @@ import "github.com/wpcdb/wpcdb/internal/simd"
 type gramMatrix struct {
 	f32 []float32
 	f64 []float64
+	// d2 holds unscaled squared distances (simd.Dist64) when reduce
+	// needs them for several gaussian or imq terms of a wide similarity.
+	d2 []float32
 }
 
 // compute sets the block of <q_i, x_j> for query rows i0..i1 against all

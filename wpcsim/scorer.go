@@ -35,6 +35,15 @@ func New(cfg Config) (*Similarity, error) {
 	return s, nil
 }
 
+// keep is the kind of point norms its scorers take from validation:
+// float64 beside a wide Gram.
+func (s *Similarity) keep() normKeep {
+	if s.wide {
+		return keep64
+	}
+	return keep32
+}
+
 // Config returns the configuration, defaults filled in.
 func (s *Similarity) Config() Config {
 	c := s.cfg
@@ -145,7 +154,7 @@ func (sc *Scorer) Dim() int { return sc.q.d }
 // validated first; an invalid x returns a *FieldError and no score.
 func (sc *Scorer) Score(x Cloud) (float64, error) {
 	var err error
-	if sc.norms, err = x.validate(sc.sim.Limits(sc.q.d, 0), sc.norms[:0], true); err != nil {
+	if sc.norms, err = x.validate(sc.sim.Limits(sc.q.d, 0), sc.norms[:0], sc.sim.keep()); err != nil {
 		return 0, err
 	}
 	var out [1]float64
@@ -177,11 +186,11 @@ func (sc *Scorer) ScoreBatchWithSelf(xs []Cloud, selfs []Self, dst []float64) ([
 // validate checks every item, keeping their points' squared norms in
 // sc.norms for scoreValid.
 func (sc *Scorer) validate(xs []Cloud) error {
-	lim := sc.sim.Limits(sc.q.d, 0)
+	lim, keep := sc.sim.Limits(sc.q.d, 0), sc.sim.keep()
 	sc.norms = sc.norms[:0]
 	for i := range xs {
 		var err error
-		if sc.norms, err = xs[i].validate(lim, sc.norms, true); err != nil {
+		if sc.norms, err = xs[i].validate(lim, sc.norms, keep); err != nil {
 			return fmt.Errorf("item %d: %w", i, err)
 		}
 	}
@@ -301,23 +310,15 @@ func (s *Similarity) prepare(p *prepared, c Cloud) {
 // prepareColumns prepares an item to be scored against a query without
 // copying its points: under normalization the Gram is taken on the raw
 // points and column j scaled by 1/||x_j|| in the kernel map. norms are the
-// points' squared norms, from validation.
+// points' squared norms, from validation (float64 ones when wide: see
+// keep64).
 func (s *Similarity) prepareColumns(p *prepared, c Cloud, norms []float64) {
 	m := c.Len()
 	p.n, p.d, p.hat, p.w = m, c.Dim, c.Points, c.Weights
 	p.norm2 = p.norm2[:0]
 	if s.cfg.RawPoints {
 		p.inv = nil
-		if !s.wide {
-			p.norm2 = append(p.norm2, norms...)
-			return
-		}
-		// A wide Gram is float64 because ||a||² + ||b||² − 2⟨a,b⟩
-		// cancels; the norms beside it must be float64 too, not the
-		// validation's float32 dot (TestWideFarFromOrigin).
-		for i := 0; i < m; i++ {
-			p.norm2 = append(p.norm2, norm2F64(c.Points[i*c.Dim:(i+1)*c.Dim]))
-		}
+		p.norm2 = append(p.norm2, norms...)
 		return
 	}
 	p.inv, p.winv = p.inv[:0], p.winv[:0]
@@ -343,39 +344,30 @@ func pointNorm2(x []float32) float64 {
 	return n2
 }
 
-// norm2F64 is ||x||² summed in float64 (four running sums), for the
-// wide Gram's squared distances.
-func norm2F64(x []float32) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		a, b, c, d := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
-		s0 += a * a
-		s1 += b * b
-		s2 += c * c
-		s3 += d * d
-	}
-	for ; i < len(x); i++ {
-		s0 += float64(x[i]) * float64(x[i])
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
 // appendPrepared appends c's points to p, normalized unless raw. Validate
 // has refused zero points.
 func (s *Similarity) appendPrepared(p *prepared, c Cloud) {
-	d := c.Dim
+	d, m := c.Dim, c.Len()
 	base := len(p.hat)
 	p.hat = slices.Grow(p.hat, len(c.Points))[:base+len(c.Points)]
-	for i := 0; i < c.Len(); i++ {
+	p.w = append(p.w, c.Weights...)
+	p.n += m
+	if s.wide {
+		// Raw points, with the float64 norms of keep64 (see
+		// prepareColumns) and the float64 copy the wide Gram reads.
+		copy(p.hat[base:], c.Points)
+		nb := len(p.norm2)
+		p.norm2 = append(p.norm2, make([]float64, m)...)
+		simd.Norms64(p.norm2[nb:], c.Points, m, d)
+		for _, v := range c.Points {
+			p.hat64 = append(p.hat64, float64(v))
+		}
+		return
+	}
+	for i := 0; i < m; i++ {
 		x := c.Points[i*d : (i+1)*d]
 		dst := p.hat[base+i*d : base+(i+1)*d]
-		var n2 float64
-		if s.wide {
-			n2 = norm2F64(x) // see prepareColumns
-		} else {
-			n2 = pointNorm2(x)
-		}
+		n2 := pointNorm2(x)
 		if s.cfg.RawPoints {
 			copy(dst, x)
 			p.norm2 = append(p.norm2, n2)
@@ -384,13 +376,6 @@ func (s *Similarity) appendPrepared(p *prepared, c Cloud) {
 			p.norm2 = append(p.norm2, 1)
 		}
 	}
-	if s.wide {
-		for _, v := range p.hat[base:] {
-			p.hat64 = append(p.hat64, float64(v))
-		}
-	}
-	p.w = append(p.w, c.Weights...)
-	p.n += c.Len()
 }
 
 // normalizeInto sets dst = x / max(sqrt(n2), 1e-12), n2 being ||x||²
@@ -464,10 +449,27 @@ func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, 
 	// over rows×m values instead of one per query row (elementwise, so the
 	// values are the same). Per-row calls on 16-point clouds spent more in
 	// call overhead than in the map (BenchmarkSearchPatches).
+	//
+	// A wide similarity without a linear term never needs the Gram itself:
+	// simd.Dist64 returns the scaled squared distances, Gram and
+	// ||a||² + ||b||² − 2⟨a,b⟩ in float64 in its registers, rounded to
+	// float32 once. It replaced a float64 Gram block and a scalar pass
+	// turning it into distances (dist2Row, 19% of BenchmarkScorePatches).
+	fused := s.wide && !s.linear
 	*tmp = grow(*tmp, min(rows, q.n)*x.n)
 	for i0 := 0; i0 < q.n; i0 += rows {
 		i1 := min(q.n, i0+rows)
-		gm.compute(s.wide, s.linear, q, i0, i1, x)
+		dist := func(dst []float32, scale float64) {
+			simd.Dist64(dst, q.hat64[i0*q.d:i1*q.d], q.norm2[i0:i1], i1-i0, x.hat, x.norm2, x.n, q.d, scale)
+		}
+		switch {
+		case !fused:
+			gm.compute(s.wide, s.linear, q, i0, i1, x)
+		case len(terms) > 1:
+			// Unscaled once, scaled per term below.
+			gm.d2 = grow(gm.d2, (i1-i0)*ld)
+			dist(gm.d2, 1)
+		}
 		gram := gm.f32
 		k := (*tmp)[:(i1-i0)*ld]
 		for t, term := range terms {
@@ -486,7 +488,16 @@ func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, 
 				// c / sqrt(c² + δ²) = rsqrt(1 + δ²/c²).
 				inv = float32(1 / (term.Param * term.Param))
 			}
-			for i := i0; i < i1; i++ {
+			switch {
+			case fused && len(terms) == 1:
+				dist(k, float64(inv))
+			case fused:
+				d2 := gm.d2[:len(k)]
+				for j, v := range d2 {
+					k[j] = inv * v
+				}
+			}
+			for i := i0; i < i1 && !fused; i++ {
 				r0 := (i - i0) * ld
 				var (
 					row   []float32
@@ -514,13 +525,21 @@ func (s *Similarity) reduce(q, x *prepared, gm *gramMatrix, tmp *[]float32) (g, 
 		}
 	}
 	var absV, absW, linV, linX float64
-	for i, v := range q.w {
+	for _, v := range q.w {
 		absV += math.Abs(float64(v))
-		linV += math.Abs(float64(v)) * math.Sqrt(q.norm2[i])
 	}
-	for j, w := range x.w {
+	for _, w := range x.w {
 		absW += math.Abs(float64(w))
-		linX += math.Abs(float64(w)) * math.Sqrt(x.norm2[j])
+	}
+	if s.linear {
+		// Only a linear term's mass needs the norms: a square root per
+		// point was 5% of BenchmarkScorePatches (gaussian alone).
+		for i, v := range q.w {
+			linV += math.Abs(float64(v)) * math.Sqrt(q.norm2[i])
+		}
+		for j, w := range x.w {
+			linX += math.Abs(float64(w)) * math.Sqrt(x.norm2[j])
+		}
 	}
 	for t, term := range terms {
 		g += term.Alpha * acc[t]

@@ -123,6 +123,20 @@ func TestClusterCLI(t *testing.T) {
 	if out, _, _ := runCLI(t, "", "cluster", "status", "--cluster", ep); !strings.Contains(out, "n1,n2") || !strings.Contains(out, "n2,n1") {
 		t.Fatalf("cluster status after r: %s", out)
 	}
+	// Moves and replacements refused before anything changes (a move's
+	// success is tested in cluster's TestMoveDuringIngest).
+	if _, errOut, code := runCLI(t, "", "cluster", "move", "r", "0", "--from", "n1", "--to", "n2", "--cluster", ep); code == 0 || !strings.Contains(errOut, `node "n2" is already one of its replicas`) {
+		t.Errorf("move to a replica: %d %s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "", "cluster", "move", "c", "0", "--from", "n1", "--to", "n2", "--cluster", ep); code == 0 || !strings.Contains(errOut, "has one replica") {
+		t.Errorf("move of an unreplicated shard: %d %s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "", "cluster", "move", "r", "x", "--from", "n1", "--to", "n2", "--cluster", ep); code != 2 || !strings.Contains(errOut, "SHARD must be a shard number") {
+		t.Errorf("move of shard x: %d %s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "", "cluster", "replace", "n1", "--cluster", ep); code == 0 || !strings.Contains(errOut, `node "n1" is live`) {
+		t.Errorf("replace of a live node: %d %s", code, errOut)
+	}
 	if _, errOut, code := runCLI(t, "", "collection", "create", "d", "--dim", "4", "--shards", "2"); code != 2 || !strings.Contains(errOut, "--shards and --replicas need --cluster") {
 		t.Errorf("--shards without --cluster: %d %s", code, errOut)
 	}

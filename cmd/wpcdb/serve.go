@@ -37,6 +37,8 @@ type serveFlags struct {
 	advertise       string
 	shardTimeout    time.Duration
 	replicas        int
+	compactEntries  int
+	keepEntries     int
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -73,6 +75,8 @@ then they are cancelled. Every other wpcdb command given --addr is its client.`,
 	fl.StringVar(&f.nodeID, "node-id", "", "cluster mode: this node's ID (letters, digits, '_', '-', '.')")
 	fl.StringVar(&f.advertise, "advertise", "", "cluster mode: HOST:PORT other nodes reach this one at (default: the address --listen bound)")
 	fl.IntVar(&f.replicas, "replicas", 1, "cluster mode: replicas of each shard of a collection created through the API (CreateCollection, one shard per live node); collection create --replicas sets its own")
+	fl.IntVar(&f.compactEntries, "raft-compact-entries", 0, "cluster mode: compact a shard's Raft log once it holds more entries than this (0: 10000; it is also compacted past 256 MiB); a replica further behind catches up from a snapshot")
+	fl.IntVar(&f.keepEntries, "raft-keep-entries", 0, "cluster mode: entries a compaction keeps before the applied index, for followers slightly behind (0: 1000, negative: none)")
 	fl.DurationVar(&f.shardTimeout, "shard-timeout", 0, "cluster mode: how long each shard's part of a call may take (0: the call's own deadline only); a shard past it fails the call as a refused partial result")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug (every request), info (failed requests), warn or error")
 	return cmd
@@ -97,6 +101,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	}
 	if f.replicas < 1 || f.replicas > cluster.MaxReplicas {
 		return usageError{fmt.Errorf("serve: --replicas must be between 1 and %d, got %d", cluster.MaxReplicas, f.replicas)}
+	}
+	if f.compactEntries < 0 {
+		return usageError{fmt.Errorf("serve: --raft-compact-entries must not be negative, got %d", f.compactEntries)}
 	}
 	if f.shardTimeout < 0 {
 		return usageError{fmt.Errorf("serve: --shard-timeout must not be negative, got %v", f.shardTimeout)}
@@ -148,8 +155,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		}
 		defer node.Close() // after the server stops: leave the cluster
 		// The shards' Raft logs: a Pebble database of their own, in the
-		// data folder.
-		reps, err = cluster.OpenReplicas(node, filepath.Join(a.g.data, cluster.RaftDir), log)
+		// data folder; snapshots beside it (raft-snapshots).
+		reps, err = cluster.OpenReplicas(node, filepath.Join(a.g.data, cluster.RaftDir),
+			cluster.ReplicaOptions{DB: db, Logger: log, CompactEntries: f.compactEntries, KeepEntries: f.keepEntries})
 		if err != nil {
 			lis.Close()
 			return err

@@ -15,6 +15,8 @@ type impl struct {
 	name     string
 	gram     func(dst, q []float32, n int, x []float32, m, d int)
 	gram64   func(dst, q []float64, n int, x []float32, m, d int)
+	norms64  func(dst []float64, x []float32, m, d int)
+	dist64   func(dst []float32, q, qn []float64, n int, x []float32, xn []float64, m, d int, scale float64)
 	exp      func(dst, src []float32)
 	cosAdd   func(dst, p, b []float32, w float32, acc bool)
 	rsqrt    func(dst, src []float32)
@@ -29,6 +31,8 @@ var generic = &impl{
 	name:     PathGeneric,
 	gram:     gramGeneric,
 	gram64:   gram64Generic,
+	norms64:  norms64Generic,
+	dist64:   dist64Compose(gram64Generic),
 	exp:      expGeneric,
 	cosAdd:   cosAddGeneric,
 	rsqrt:    rsqrtGeneric,

@@ -29,6 +29,181 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type FetchSnapshotRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// group is the shard's Raft group (as in RaftMessage).
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// index is the Raft snapshot's index: the sender's applied index must
+	// be at least this.
+	Index uint64 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// node is the calling node's ID (the leader reports the snapshot's
+	// outcome for that replica to Raft).
+	Node          string `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchSnapshotRequest) Reset() {
+	*x = FetchSnapshotRequest{}
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchSnapshotRequest) ProtoMessage() {}
+
+func (x *FetchSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*FetchSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *FetchSnapshotRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *FetchSnapshotRequest) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *FetchSnapshotRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+// SnapshotChunk is a piece of one checkpoint file. Files come one after
+// the other, each from offset 0 in order; the last chunk of the stream
+// has done set and no data.
+type SnapshotChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// file is the file's name in the checkpoint (one path element).
+	File string `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	// offset is the chunk's position in the file.
+	Offset uint64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data   []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// crc32c is the CRC-32C (Castagnoli) of data.
+	Crc32C uint32 `protobuf:"fixed32,4,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	// size is the whole file's size (in every chunk of it).
+	Size uint64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	// done ends the stream: every file was sent.
+	Done bool `protobuf:"varint,6,opt,name=done,proto3" json:"done,omitempty"`
+	// files and bytes, on the done chunk: the number of files and their
+	// total size, checked by the receiver.
+	Files         uint64 `protobuf:"varint,7,opt,name=files,proto3" json:"files,omitempty"`
+	Bytes         uint64 `protobuf:"varint,8,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotChunk) Reset() {
+	*x = SnapshotChunk{}
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotChunk) ProtoMessage() {}
+
+func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
+func (*SnapshotChunk) Descriptor() ([]byte, []int) {
+	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SnapshotChunk) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *SnapshotChunk) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SnapshotChunk) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *SnapshotChunk) GetFiles() uint64 {
+	if x != nil {
+		return x.Files
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
 type StepRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Messages      []*RaftMessage         `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
@@ -38,7 +213,7 @@ type StepRequest struct {
 
 func (x *StepRequest) Reset() {
 	*x = StepRequest{}
-	mi := &file_wpcdb_v1_cluster_proto_msgTypes[0]
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +225,7 @@ func (x *StepRequest) String() string {
 func (*StepRequest) ProtoMessage() {}
 
 func (x *StepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_cluster_proto_msgTypes[0]
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +238,7 @@ func (x *StepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepRequest.ProtoReflect.Descriptor instead.
 func (*StepRequest) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{0}
+	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *StepRequest) GetMessages() []*RaftMessage {
@@ -85,7 +260,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_wpcdb_v1_cluster_proto_msgTypes[1]
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -97,7 +272,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_cluster_proto_msgTypes[1]
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -110,7 +285,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{1}
+	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RaftMessage) GetGroup() string {
@@ -135,7 +310,7 @@ type StepResponse struct {
 
 func (x *StepResponse) Reset() {
 	*x = StepResponse{}
-	mi := &file_wpcdb_v1_cluster_proto_msgTypes[2]
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -147,7 +322,7 @@ func (x *StepResponse) String() string {
 func (*StepResponse) ProtoMessage() {}
 
 func (x *StepResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_cluster_proto_msgTypes[2]
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -160,7 +335,7 @@ func (x *StepResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepResponse.ProtoReflect.Descriptor instead.
 func (*StepResponse) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{4}
 }
 
 // ReplicatedWrite is the data of a shard's Raft log entry: one write,
@@ -183,7 +358,7 @@ type ReplicatedWrite struct {
 
 func (x *ReplicatedWrite) Reset() {
 	*x = ReplicatedWrite{}
-	mi := &file_wpcdb_v1_cluster_proto_msgTypes[3]
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -195,7 +370,7 @@ func (x *ReplicatedWrite) String() string {
 func (*ReplicatedWrite) ProtoMessage() {}
 
 func (x *ReplicatedWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_cluster_proto_msgTypes[3]
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -208,7 +383,7 @@ func (x *ReplicatedWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicatedWrite.ProtoReflect.Descriptor instead.
 func (*ReplicatedWrite) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{3}
+	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReplicatedWrite) GetProposal() uint64 {
@@ -300,7 +475,7 @@ type LoadDone struct {
 
 func (x *LoadDone) Reset() {
 	*x = LoadDone{}
-	mi := &file_wpcdb_v1_cluster_proto_msgTypes[4]
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +487,7 @@ func (x *LoadDone) String() string {
 func (*LoadDone) ProtoMessage() {}
 
 func (x *LoadDone) ProtoReflect() protoreflect.Message {
-	mi := &file_wpcdb_v1_cluster_proto_msgTypes[4]
+	mi := &file_wpcdb_v1_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,14 +500,27 @@ func (x *LoadDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadDone.ProtoReflect.Descriptor instead.
 func (*LoadDone) Descriptor() ([]byte, []int) {
-	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{4}
+	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 var File_wpcdb_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_wpcdb_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x16wpcdb/v1/cluster.proto\x12\bwpcdb.v1\x1a\x14wpcdb/v1/wpcdb.proto\"@\n" +
+	"\x16wpcdb/v1/cluster.proto\x12\bwpcdb.v1\x1a\x14wpcdb/v1/wpcdb.proto\"V\n" +
+	"\x14FetchSnapshotRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\"\xbb\x01\n" +
+	"\rSnapshotChunk\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x16\n" +
+	"\x06crc32c\x18\x04 \x01(\aR\x06crc32c\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x12\n" +
+	"\x04done\x18\x06 \x01(\bR\x04done\x12\x14\n" +
+	"\x05files\x18\a \x01(\x04R\x05files\x12\x14\n" +
+	"\x05bytes\x18\b \x01(\x04R\x05bytes\"@\n" +
 	"\vStepRequest\x121\n" +
 	"\bmessages\x18\x01 \x03(\v2\x15.wpcdb.v1.RaftMessageR\bmessages\"=\n" +
 	"\vRaftMessage\x12\x14\n" +
@@ -347,9 +535,10 @@ const file_wpcdb_v1_cluster_proto_rawDesc = "" +
 	"\tload_done\x18\x05 \x01(\v2\x12.wpcdb.v1.LoadDoneH\x00R\bloadDoneB\a\n" +
 	"\x05write\"\n" +
 	"\n" +
-	"\bLoadDone2K\n" +
+	"\bLoadDone2\x97\x01\n" +
 	"\x12ReplicationService\x125\n" +
-	"\x04Step\x12\x15.wpcdb.v1.StepRequest\x1a\x16.wpcdb.v1.StepResponseB/Z-github.com/wpcdb/wpcdb/server/wpcdbv1;wpcdbv1b\x06proto3"
+	"\x04Step\x12\x15.wpcdb.v1.StepRequest\x1a\x16.wpcdb.v1.StepResponse\x12J\n" +
+	"\rFetchSnapshot\x12\x1e.wpcdb.v1.FetchSnapshotRequest\x1a\x17.wpcdb.v1.SnapshotChunk0\x01B/Z-github.com/wpcdb/wpcdb/server/wpcdbv1;wpcdbv1b\x06proto3"
 
 var (
 	file_wpcdb_v1_cluster_proto_rawDescOnce sync.Once
@@ -363,27 +552,31 @@ func file_wpcdb_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_wpcdb_v1_cluster_proto_rawDescData
 }
 
-var file_wpcdb_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_wpcdb_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_wpcdb_v1_cluster_proto_goTypes = []any{
-	(*StepRequest)(nil),        // 0: wpcdb.v1.StepRequest
-	(*RaftMessage)(nil),        // 1: wpcdb.v1.RaftMessage
-	(*StepResponse)(nil),       // 2: wpcdb.v1.StepResponse
-	(*ReplicatedWrite)(nil),    // 3: wpcdb.v1.ReplicatedWrite
-	(*LoadDone)(nil),           // 4: wpcdb.v1.LoadDone
-	(*UpsertBatchRequest)(nil), // 5: wpcdb.v1.UpsertBatchRequest
-	(*DeleteRequest)(nil),      // 6: wpcdb.v1.DeleteRequest
-	(*UpdateAttrsRequest)(nil), // 7: wpcdb.v1.UpdateAttrsRequest
+	(*FetchSnapshotRequest)(nil), // 0: wpcdb.v1.FetchSnapshotRequest
+	(*SnapshotChunk)(nil),        // 1: wpcdb.v1.SnapshotChunk
+	(*StepRequest)(nil),          // 2: wpcdb.v1.StepRequest
+	(*RaftMessage)(nil),          // 3: wpcdb.v1.RaftMessage
+	(*StepResponse)(nil),         // 4: wpcdb.v1.StepResponse
+	(*ReplicatedWrite)(nil),      // 5: wpcdb.v1.ReplicatedWrite
+	(*LoadDone)(nil),             // 6: wpcdb.v1.LoadDone
+	(*UpsertBatchRequest)(nil),   // 7: wpcdb.v1.UpsertBatchRequest
+	(*DeleteRequest)(nil),        // 8: wpcdb.v1.DeleteRequest
+	(*UpdateAttrsRequest)(nil),   // 9: wpcdb.v1.UpdateAttrsRequest
 }
 var file_wpcdb_v1_cluster_proto_depIdxs = []int32{
-	1, // 0: wpcdb.v1.StepRequest.messages:type_name -> wpcdb.v1.RaftMessage
-	5, // 1: wpcdb.v1.ReplicatedWrite.upsert:type_name -> wpcdb.v1.UpsertBatchRequest
-	6, // 2: wpcdb.v1.ReplicatedWrite.delete:type_name -> wpcdb.v1.DeleteRequest
-	7, // 3: wpcdb.v1.ReplicatedWrite.update_attrs:type_name -> wpcdb.v1.UpdateAttrsRequest
-	4, // 4: wpcdb.v1.ReplicatedWrite.load_done:type_name -> wpcdb.v1.LoadDone
-	0, // 5: wpcdb.v1.ReplicationService.Step:input_type -> wpcdb.v1.StepRequest
-	2, // 6: wpcdb.v1.ReplicationService.Step:output_type -> wpcdb.v1.StepResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
+	3, // 0: wpcdb.v1.StepRequest.messages:type_name -> wpcdb.v1.RaftMessage
+	7, // 1: wpcdb.v1.ReplicatedWrite.upsert:type_name -> wpcdb.v1.UpsertBatchRequest
+	8, // 2: wpcdb.v1.ReplicatedWrite.delete:type_name -> wpcdb.v1.DeleteRequest
+	9, // 3: wpcdb.v1.ReplicatedWrite.update_attrs:type_name -> wpcdb.v1.UpdateAttrsRequest
+	6, // 4: wpcdb.v1.ReplicatedWrite.load_done:type_name -> wpcdb.v1.LoadDone
+	2, // 5: wpcdb.v1.ReplicationService.Step:input_type -> wpcdb.v1.StepRequest
+	0, // 6: wpcdb.v1.ReplicationService.FetchSnapshot:input_type -> wpcdb.v1.FetchSnapshotRequest
+	4, // 7: wpcdb.v1.ReplicationService.Step:output_type -> wpcdb.v1.StepResponse
+	1, // 8: wpcdb.v1.ReplicationService.FetchSnapshot:output_type -> wpcdb.v1.SnapshotChunk
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
 	5, // [5:5] is the sub-list for extension type_name
 	5, // [5:5] is the sub-list for extension extendee
 	0, // [0:5] is the sub-list for field type_name
@@ -395,7 +588,7 @@ func file_wpcdb_v1_cluster_proto_init() {
 		return
 	}
 	file_wpcdb_v1_wpcdb_proto_init()
-	file_wpcdb_v1_cluster_proto_msgTypes[3].OneofWrappers = []any{
+	file_wpcdb_v1_cluster_proto_msgTypes[5].OneofWrappers = []any{
 		(*ReplicatedWrite_Upsert)(nil),
 		(*ReplicatedWrite_Delete)(nil),
 		(*ReplicatedWrite_UpdateAttrs)(nil),
@@ -407,7 +600,7 @@ func file_wpcdb_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wpcdb_v1_cluster_proto_rawDesc), len(file_wpcdb_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

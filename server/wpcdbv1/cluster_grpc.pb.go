@@ -27,7 +27,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ReplicationService_Step_FullMethodName = "/wpcdb.v1.ReplicationService/Step"
+	ReplicationService_Step_FullMethodName          = "/wpcdb.v1.ReplicationService/Step"
+	ReplicationService_FetchSnapshot_FullMethodName = "/wpcdb.v1.ReplicationService/FetchSnapshot"
 )
 
 // ReplicationServiceClient is the client API for ReplicationService service.
@@ -39,6 +40,12 @@ type ReplicationServiceClient interface {
 	// Step delivers Raft messages to the shard groups of the node called. A
 	// message for a group the node does not run is dropped (Raft resends).
 	Step(ctx context.Context, in *StepRequest, opts ...grpc.CallOption) (*StepResponse, error)
+	// FetchSnapshot streams a checkpoint of the node's copy of a shard (the
+	// files of a Pebble checkpoint holding the shard's collection), for a
+	// replica that a Raft snapshot message told to catch up from it. The
+	// checkpoint reflects at least the snapshot's index; the receiver
+	// replays the log after it.
+	FetchSnapshot(ctx context.Context, in *FetchSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotChunk], error)
 }
 
 type replicationServiceClient struct {
@@ -59,6 +66,25 @@ func (c *replicationServiceClient) Step(ctx context.Context, in *StepRequest, op
 	return out, nil
 }
 
+func (c *replicationServiceClient) FetchSnapshot(ctx context.Context, in *FetchSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ReplicationService_ServiceDesc.Streams[0], ReplicationService_FetchSnapshot_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FetchSnapshotRequest, SnapshotChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReplicationService_FetchSnapshotClient = grpc.ServerStreamingClient[SnapshotChunk]
+
 // ReplicationServiceServer is the server API for ReplicationService service.
 // All implementations must embed UnimplementedReplicationServiceServer
 // for forward compatibility.
@@ -68,6 +94,12 @@ type ReplicationServiceServer interface {
 	// Step delivers Raft messages to the shard groups of the node called. A
 	// message for a group the node does not run is dropped (Raft resends).
 	Step(context.Context, *StepRequest) (*StepResponse, error)
+	// FetchSnapshot streams a checkpoint of the node's copy of a shard (the
+	// files of a Pebble checkpoint holding the shard's collection), for a
+	// replica that a Raft snapshot message told to catch up from it. The
+	// checkpoint reflects at least the snapshot's index; the receiver
+	// replays the log after it.
+	FetchSnapshot(*FetchSnapshotRequest, grpc.ServerStreamingServer[SnapshotChunk]) error
 	mustEmbedUnimplementedReplicationServiceServer()
 }
 
@@ -80,6 +112,9 @@ type UnimplementedReplicationServiceServer struct{}
 
 func (UnimplementedReplicationServiceServer) Step(context.Context, *StepRequest) (*StepResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Step not implemented")
+}
+func (UnimplementedReplicationServiceServer) FetchSnapshot(*FetchSnapshotRequest, grpc.ServerStreamingServer[SnapshotChunk]) error {
+	return status.Error(codes.Unimplemented, "method FetchSnapshot not implemented")
 }
 func (UnimplementedReplicationServiceServer) mustEmbedUnimplementedReplicationServiceServer() {}
 func (UnimplementedReplicationServiceServer) testEmbeddedByValue()                            {}
@@ -120,6 +155,17 @@ func _ReplicationService_Step_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReplicationService_FetchSnapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FetchSnapshotRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ReplicationServiceServer).FetchSnapshot(m, &grpc.GenericServerStream[FetchSnapshotRequest, SnapshotChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReplicationService_FetchSnapshotServer = grpc.ServerStreamingServer[SnapshotChunk]
+
 // ReplicationService_ServiceDesc is the grpc.ServiceDesc for ReplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -132,6 +178,12 @@ var ReplicationService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ReplicationService_Step_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "FetchSnapshot",
+			Handler:       _ReplicationService_FetchSnapshot_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "wpcdb/v1/cluster.proto",
 }

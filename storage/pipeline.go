@@ -1,0 +1,205 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Pipelined writes: Stage and PendingWrite.
+//
+// A write has a part that needs the CPU (looking up its IDs, assigning
+// internal IDs, building its batch, encoding its new records into tables)
+// and a part that waits for the disk (syncing the tables, ingesting them,
+// committing the batch through the synced WAL). A bulk load of compact
+// items spent more wall time in the second than in the first (100k items:
+// 2.2 s of 3.5 s in syncing and ingesting the tables, 2 cores, loaded).
+// Stage does the first part in the caller and hands the second to a
+// goroutine, so a loader (ingest.Commit) stages batch k+1 while batch k
+// syncs. Measured (bench.Ingest of 100k compact items, the load alone,
+// three alternating runs against the unpipelined commit, load average
+// ~5.6 on 2 cores): 18,283–22,476 items/s against 15,080–16,739, and
+// 26.2k–30.0k items per CPU second against 22.4k–24.8k (the sorted small
+// keys' cheaper sort is in both figures of the pipelined runs).
+//
+// Contract, unchanged: a write is acknowledged (Wait returns nil, the
+// then callback sees no error) only after everything it wrote is synced
+// and committed; after a crash an acknowledged write is complete, and one
+// not acknowledged is either complete or absent, never partly visible.
+//
+// How it is kept:
+//   - Commits run one at a time, in staging order: a write's commit starts
+//     after its predecessor's has finished (PendingWrite.prev). On disk the
+//     sequence of syncs, ingests and commits is that of writes run one
+//     after the other, so crash recovery is what it was for them: a
+//     write's records are ingested at internal IDs at or after the
+//     committed next ID and become reachable only with its synced batch
+//     (bulk.go; orphans are removed on open).
+//   - Nothing of a staged write is visible before its commit: its batch is
+//     not applied, its tables are unsynced files under temporary names
+//     (removed on open after a crash), and the in-memory state (next ID,
+//     epoch, live set, attribute bitmaps) changes only after the commit.
+//   - A write staged on top of others builds on their outcome: it takes
+//     internal IDs after theirs (stagedNext) and the epoch after theirs.
+//     The ID map and attributes it reads come from Pebble, which does not
+//     have the staged writes yet, so a write that touches an ID a pending
+//     write holds waits for the pending writes first (stagedBaseLocked)
+//     and so does any write that edits point postings, a Delete, an
+//     attribute update, a drop or a saved index's commit (lockWrites).
+//   - If a commit fails, every write staged after it fails too without
+//     writing anything (its base was wrong), and the in-memory state is
+//     the last successful commit's.
+//
+// TestStagedAckAfterSync fails if an acknowledgement came before the sync;
+// TestCrashKeepsAcknowledgedWrites and the SIGKILL test cover the rest.
+
+// PendingWrite is a staged write (Stage): its commit runs on its own
+// goroutine after those of the writes staged before it.
+type PendingWrite struct {
+	c      *Coll
+	prev   *PendingWrite // committed before this one; nil after
+	b      *pebble.Batch
+	tables *freshTables
+	ids    map[string]int // the write's IDs (to order conflicting writes)
+	then   func(iids []uint32, err error)
+
+	iids    []uint32
+	changes []writeChange
+	next    uint32 // next internal ID after this write
+	epoch   uint64 // this write's epoch
+
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// Wait blocks until the write is committed and returns its internal IDs
+// (those of the items in order), or the error that stopped it (nothing of
+// it was written then).
+func (p *PendingWrite) Wait() ([]uint32, error) {
+	<-p.done
+	if p.err != nil {
+		return nil, p.err
+	}
+	return p.iids, nil
+}
+
+// Done is closed when the write is committed or failed.
+func (p *PendingWrite) Done() <-chan struct{} { return p.done }
+
+// commit waits for the previous write, then syncs and ingests the tables,
+// commits the batch synced and applies the write to the in-memory state.
+func (p *PendingWrite) commit() {
+	c := p.c
+	b := p.b
+	defer close(p.done)
+	defer func() {
+		if p.then != nil {
+			if p.err != nil {
+				p.then(nil, p.err)
+			} else {
+				p.then(p.iids, nil)
+			}
+		}
+	}()
+	defer b.Close()
+	if prev := p.prev; prev != nil {
+		<-prev.done
+		p.prev = nil
+		if prev.err != nil {
+			if p.tables != nil {
+				p.tables.discard(c.store)
+			}
+			p.err = fmt.Errorf("storage: write to %q not committed: a write staged before it failed: %w", c.name, prev.err)
+			return
+		}
+	}
+	if p.tables != nil {
+		if err := p.tables.ingest(c.store); err != nil {
+			p.err = fmt.Errorf("storage: write to %q: %w", c.name, err)
+			return
+		}
+	}
+	if err := c.commit(b); err != nil {
+		p.err = fmt.Errorf("storage: write to %q: %w", c.name, err)
+		return
+	}
+	if c.store.clouds != nil {
+		c.store.clouds.invalidate(c.cid, p.iids)
+	}
+	c.mu.Lock()
+	c.nextIID = p.next
+	c.epoch = p.epoch
+	for _, ch := range p.changes {
+		c.live.Add(ch.iid)
+		c.unindexAttrs(ch.iid, ch.oldAttrs)
+		c.indexAttrs(ch.iid, ch.newAttrs)
+	}
+	c.mu.Unlock()
+	p.changes = nil
+}
+
+// stagedBaseLocked returns the next internal ID and the epoch a write of
+// items builds on: those after the pending staged writes, or, when there
+// are none, when alone is set or when items touch an ID one of them holds,
+// the committed ones after waiting for them. writeMu is held.
+func (c *Coll) stagedBaseLocked(items []ItemWrite, alone bool) (uint32, uint64) {
+	// Forget the writes already committed (or failed): Pebble and the
+	// in-memory state have their outcome.
+	for len(c.staged) > 0 && isDone(c.staged[0]) {
+		c.staged = c.staged[1:]
+	}
+	if len(c.staged) > 0 {
+		conflict := alone
+		for i := 0; i < len(items) && !conflict; i++ {
+			for _, p := range c.staged {
+				if _, ok := p.ids[items[i].ID]; ok {
+					conflict = true
+					break
+				}
+			}
+		}
+		if !conflict {
+			last := c.staged[len(c.staged)-1]
+			return last.next, last.epoch
+		}
+		c.drainLocked()
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.nextIID, c.epoch
+}
+
+// pushStagedLocked records p as the last staged write. writeMu is held.
+func (c *Coll) pushStagedLocked(p *PendingWrite) {
+	if n := len(c.staged); n > 0 {
+		p.prev = c.staged[n-1]
+	}
+	c.staged = append(slices.Clip(c.staged), p)
+}
+
+// drainLocked waits until every staged write is committed (or failed).
+// writeMu is held, so no other is staged meanwhile.
+func (c *Coll) drainLocked() {
+	if n := len(c.staged); n > 0 {
+		<-c.staged[n-1].done
+		c.staged = nil
+	}
+}
+
+// lockWrites takes writeMu for a change that reads the committed state
+// (Delete, attribute updates, point postings, a drop, a saved index's
+// commit): it waits for the staged writes to commit first.
+func (c *Coll) lockWrites() {
+	c.writeMu.Lock()
+	c.drainLocked()
+}
+
+func isDone(p *PendingWrite) bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
