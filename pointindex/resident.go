@@ -16,7 +16,9 @@ import (
 // (colbert 5k: 20.5 ms a search against 11.4 with the lists in memory), and
 // at 20,000 documents the 144 MB of postings overflowed the default 64 MiB
 // block cache (41 ms a search). Resident lists are scanned in place, with
-// no copy and no iterator.
+// no copy and no iterator: bench colbert 20,000 (132 MB resident, 36.7
+// bytes a point) then searched at recall@10 0.994 in 18.2 ms of CPU a
+// query, against 57.9 ms reading Pebble.
 const DefaultResidentBytes = 256 << 20
 
 // resList is a resident copy of one posting list as read from the store
