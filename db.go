@@ -95,6 +95,11 @@ type Options struct {
 	// 64 KiB each) that reranks read; 0 means 256 MiB, negative disables
 	// it. For small clouds a read and decode costs more than scoring.
 	CloudCacheBytes int64
+	// PointCacheBytes bounds the posting lists a maxsim collection's point
+	// index keeps resident in memory (pointindex.Index.SetResidentBytes; the
+	// lists beyond it are read from Pebble by every search); 0 means 256
+	// MiB (pointindex.DefaultResidentBytes), negative none.
+	PointCacheBytes int64
 	// Parallelism bounds the goroutines that validate and featurize an
 	// upsert; 0 means GOMAXPROCS.
 	Parallelism int

@@ -193,6 +193,7 @@ func (c *Collection) RetrainPoints(ctx context.Context) error {
 		c.dropPointGensOf(cur)
 		return err
 	}
+	c.setPointBudget(x)
 	c.first.cur.Store(&firststage.Stage{Map: cur.Map, Index: cur.Index, Points: x})
 	c.first.saved = nil
 	c.indexMu.Unlock()

@@ -61,6 +61,7 @@ func (c *Collection) attachPoints(st *firststage.Stage) error {
 		return rec.Cloud, err == nil, err
 	}
 	if st.Points != nil {
+		c.setPointBudget(st.Points)
 		if err := st.Points.Sync(c.coll.Live(), read); err != nil {
 			return err
 		}
@@ -99,8 +100,22 @@ func (c *Collection) attachPoints(st *firststage.Stage) error {
 		c.db.opts.Logger.Warn("point index not built; the FDE serves the first stage", "collection", c.Name(), "err", err)
 		return c.coll.DropPointGens(gen)
 	}
+	c.setPointBudget(x)
 	st.Points = x
 	return c.coll.DropPointGens(gen)
+}
+
+// setPointBudget gives a point index the database's budget of resident
+// posting lists (Options.PointCacheBytes).
+func (c *Collection) setPointBudget(x *pointindex.Index) {
+	switch b := c.db.opts.PointCacheBytes; {
+	case b < 0:
+		x.SetResidentBytes(0)
+	case b > 0:
+		x.SetResidentBytes(b)
+	default:
+		x.SetResidentBytes(pointindex.DefaultResidentBytes)
+	}
 }
 
 // noPointGen is a generation no index has: DropPointGens(noPointGen)

@@ -1,6 +1,7 @@
 package wpcdb_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -209,5 +210,83 @@ func TestMaxSimRecallShapes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPointCacheBudget: collections whose point index keeps no posting
+// list resident (every search reads Pebble), a few (a 16 KiB budget) or
+// all (the default) give the same hits, before and after upserts and
+// deletes, and describe's resident bytes count the resident lists.
+func TestPointCacheBudget(t *testing.T) {
+	const seed = 21
+	t.Logf("seed %d", seed)
+	shape := bench.Colbert{Dim: 32, MinPoints: 8, MaxPoints: 40, QueryPoints: 8, Vocab: 1024, Groups: 64, Topics: 40, TopicTokens: 16}
+	gen := bench.NewColbert(shape, seed)
+	maxsim, _ := wpcsim.ParseKernel("maxsim")
+	items := make([]wpcdb.Item, 450)
+	for i := range items {
+		var err error
+		if items[i], err = gen.Item(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	budgets := []int64{-1, 16 << 10, 0}
+	colls := make([]*wpcdb.Collection, len(budgets))
+	for i, b := range budgets {
+		db, err := wpcdb.Open("db", &wpcdb.Options{FS: vfs.NewMem(), PointCacheBytes: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		c, err := db.CreateCollection(ctx, "m", wpcdb.CollectionConfig{Dim: shape.Dim, Similarity: wpcsim.Config{Kernel: maxsim}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Upsert(ctx, items); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.UseFirstStage("points"); err != nil {
+			t.Fatal(err)
+		}
+		colls[i] = c
+	}
+	search := func(when string) {
+		t.Helper()
+		for j := range 15 {
+			q := gen.Query(j)
+			filter := ""
+			if j%3 == 2 {
+				filter = "year >= 1996" // 29 of 35 years: the index, not the exact scan
+			}
+			var want []wpcdb.Hit
+			for i, c := range colls {
+				res, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10, Filter: filter})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Stats.FirstStage != "points" {
+					t.Fatalf("%s, query %d: first stage %q (plan %s)", when, j, res.Stats.FirstStage, res.Stats.Plan)
+				}
+				if i == 0 {
+					want = res.Hits
+				} else if !slices.EqualFunc(res.Hits, want, func(a, b wpcdb.Hit) bool { return a.ID == b.ID && a.Score == b.Score }) {
+					t.Fatalf("%s, query %d: budget %d: hits %v, reading Pebble %v", when, j, budgets[i], res.Hits, want)
+				}
+			}
+		}
+	}
+	search("built")
+	for _, c := range colls {
+		if _, err := c.Delete(ctx, items[3].ID, items[10].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Upsert(ctx, []wpcdb.Item{{ID: items[5].ID, Cloud: gen.Query(0)}, {ID: "new", Cloud: gen.Query(1)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	search("after writes")
+	none, few, all := colls[0].IndexStatus().Points, colls[1].IndexStatus().Points, colls[2].IndexStatus().Points
+	if !(none.ResidentBytes < few.ResidentBytes && few.ResidentBytes <= none.ResidentBytes+16<<10+8*1024 && few.ResidentBytes < all.ResidentBytes) {
+		t.Fatalf("resident bytes: %d with no budget, %d with 16 KiB, %d with the default", none.ResidentBytes, few.ResidentBytes, all.ResidentBytes)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/collconfig"
@@ -198,6 +200,30 @@ type Peers struct {
 	// node_modules that bench/install-peers.sh installs (default
 	// bench/peers-node).
 	NodeDir string
+	// Timeout bounds each peer program (peers.js, peers.py; 0: none): one
+	// still running then is killed, the runs it printed are kept, and the
+	// peers it had not finished are listed as skipped, timed out (LanceDB's
+	// multivector search over a colbert collection of 20,000 documents, 3.6M
+	// vectors, did not finish within a run here).
+	Timeout time.Duration
+}
+
+// command is exec.CommandContext under p.Timeout, and the reason a failure
+// of the program is given when the timeout killed it ("" otherwise).
+func (p Peers) command(ctx context.Context, name string, args ...string) (*exec.Cmd, func() string, context.CancelFunc) {
+	cancel := context.CancelFunc(func() {})
+	if p.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
+	}
+	timedOut := func() string {
+		if p.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Sprintf("did not finish within --peer-timeout %s (killed)", p.Timeout)
+		}
+		return ""
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = 10 * time.Second // a killed program's pipes are not waited on for ever
+	return cmd, timedOut, cancel
 }
 
 // Names of the peers in report.json's "skipped".
@@ -330,7 +356,8 @@ func (p Peers) runNode(ctx context.Context, dir string, cfg exportConfig, skippe
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, node, append([]string{"peers.js", abs}, args...)...)
+	cmd, timedOut, cancel := p.command(ctx, node, append([]string{"peers.js", abs}, args...)...)
+	defer cancel()
 	cmd.Dir = p.NodeDir
 	// One thread for LanceDB's compute pools (its Rust runtime reads these
 	// when the module loads); usearch takes its thread count per call.
@@ -339,6 +366,9 @@ func (p Peers) runNode(ctx context.Context, dir string, cfg exportConfig, skippe
 	// was really used.
 	cmd.Env = append(os.Environ(), "LANCE_CPU_THREADS=1", "TOKIO_WORKER_THREADS=1", "RAYON_NUM_THREADS=1")
 	return runPeerProgram(cmd, "peers.js", func(why string) {
+		if t := timedOut(); t != "" {
+			why = t + "; " + why
+		}
 		for _, a := range args {
 			skipped[strings.TrimPrefix(a, "--")] = why
 		}
@@ -355,8 +385,14 @@ func (p Peers) runPython(ctx context.Context, dir string, skipped map[string]str
 		skipped[peerPython] = p.PythonScript + " not found: run from the repository root"
 		return nil, nil
 	}
-	cmd := exec.CommandContext(ctx, p.Python, p.PythonScript, dir)
-	return runPeerProgram(cmd, "peers.py", func(why string) { skipped[peerPython] = why }, skipped)
+	cmd, timedOut, cancel := p.command(ctx, p.Python, p.PythonScript, dir)
+	defer cancel()
+	return runPeerProgram(cmd, "peers.py", func(why string) {
+		if t := timedOut(); t != "" {
+			why = t + "; " + why
+		}
+		skipped[peerPython] = why
+	}, skipped)
 }
 
 // runPeerProgram runs a peer program that prints one JSON object per line:

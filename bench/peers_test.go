@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/collconfig"
@@ -301,5 +302,29 @@ func TestExportArbitraryIDsAndQueryLengths(t *testing.T) {
 	in.Truth = [][]string{{"mango", "kiwi"}, {"apple", "mango"}}
 	if err := ExportForPeers(t.TempDir(), in); err == nil || !strings.Contains(err.Error(), `"kiwi"`) {
 		t.Fatalf("unknown truth ID: %v", err)
+	}
+}
+
+// A peer program still running at Peers.Timeout is killed: the run it
+// printed is kept and it is listed as skipped, timed out.
+func TestRunPeersTimeout(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"maxsim": false, "first_stage_dim": 0}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "slow.sh")
+	if err := os.WriteFile(script, []byte("echo '{\"method\": \"slow-peer\", \"recall\": 0.5}'\nexec sleep 30\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := Peers{Python: "/bin/sh", PythonScript: script, Timeout: 300 * time.Millisecond}
+	runs, skipped, err := RunPeers(context.Background(), p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Method != "slow-peer" {
+		t.Errorf("runs %+v, want the one printed before the timeout", runs)
+	}
+	if !strings.Contains(skipped[peerPython], "peer-timeout") {
+		t.Errorf("skipped[%s] = %q, want the timeout named", peerPython, skipped[peerPython])
 	}
 }

@@ -50,6 +50,8 @@ type RunConfig struct {
 	Threads int
 	// Peers also runs the peer pipelines on the same data (see RunPeers).
 	Peers bool
+	// PeerTimeout bounds each peer program (Peers.Timeout; 0: none).
+	PeerTimeout time.Duration
 	// FMNISTDir (default FashionMNISTDir) and FMNISTRepr (FMNISTPatches or
 	// FMNISTPixels, default patches) shape the fmnist workload; Input and
 	// QueryInput are the file workload's JSONL items and queries.
@@ -235,7 +237,7 @@ func (cfg RunConfig) peers(ctx context.Context, w *workload, truth [][]string, r
 	if err != nil {
 		return err
 	}
-	peerRuns, skipped, err := RunPeers(ctx, Peers{}, dir)
+	peerRuns, skipped, err := RunPeers(ctx, Peers{Timeout: cfg.PeerTimeout}, dir)
 	if err != nil {
 		return err
 	}

@@ -43,9 +43,19 @@
 // store's values (storage stores the items iid>>Shift of a list in one
 // value; Train sets Shift so that a value holds about 32 postings).
 //
-// A search opens one reader (a consistent view), reads each probed list
-// once into scratch memory (the query points probing it share it) and
-// runs the estimate over those copies.
+// A search reads each probed list once (the query points probing it
+// share it): a resident copy (below) in place, the others through one
+// reader (a consistent view) into scratch memory.
+//
+// Resident lists (resident.go): a list a search read is kept in memory,
+// as its postings' items and codes (4 + B bytes a posting), while the
+// index's budget allows (SetResidentBytes, DefaultResidentBytes: 256
+// MiB); the lists beyond it are read from the store by every search, so
+// a collection whose postings exceed the budget keeps the excess on disk
+// (and in Pebble's block cache). A write drops the resident lists the
+// item's new postings are in and records the item's write epoch: a
+// resident list read before it skips the item's (stale) postings. A list
+// read while a write to it went on is not kept.
 //
 // # Writes and deletes
 //

@@ -170,6 +170,7 @@ type Index struct {
 	// index was trained (Drift).
 	addedResid float64
 	added      int
+	res        resident // the resident posting lists (resident.go)
 }
 
 // Source calls fn with every cloud to index and its internal ID.
@@ -191,7 +192,7 @@ func Build(d int, src Source, o Options) (*Index, error) {
 	x.mu.Lock()
 	x.added, x.addedResid = 0, 0
 	x.mu.Unlock()
-	return x, x.store.Flush()
+	return x, x.Flush()
 }
 
 // Train trains an empty index on a reservoir sample of the points of src
@@ -281,7 +282,9 @@ func New(d int, cents []float32, o Options) *Index {
 	if st == nil {
 		st = NewMemStore()
 	}
-	return &Index{d: d, k: k, nprobe: min(o.NProbe, k), gen: o.Gen, cents: cents, qz: newQuantizer(d, o.Bits), store: st}
+	x := &Index{d: d, k: k, nprobe: min(o.NProbe, k), gen: o.Gen, cents: cents, qz: newQuantizer(d, o.Bits), store: st}
+	x.res.init(k)
+	return x
 }
 
 // Encode computes cloud c's postings, for the caller to store (with
@@ -383,6 +386,7 @@ func (x *Index) Added(iid uint32, p Postings) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.setCountLocked(iid, uint32(p.Points))
+	x.res.noteWrite(iid, p.Lists)
 	x.maxErr = max(x.maxErr, p.maxErr)
 	x.addedResid += p.resid
 	x.added += p.Points
@@ -421,10 +425,18 @@ func (x *Index) Removed(iid uint32) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.setCountLocked(iid, 0)
+	x.res.noteWrite(iid, nil)
 }
 
-// Flush commits the store's buffered writes.
-func (x *Index) Flush() error { return x.store.Flush() }
+// Flush commits the store's buffered writes. The resident lists are
+// dropped: one read while writes were buffered may lack them.
+func (x *Index) Flush() error {
+	err := x.store.Flush()
+	x.mu.Lock()
+	x.res.dropEvery()
+	x.mu.Unlock()
+	return err
+}
 
 // Gen is the generation the index's postings are stored under.
 func (x *Index) Gen() uint32 { return x.gen }
@@ -470,7 +482,7 @@ func (x *Index) Sync(live *roaring.Bitmap, cloud func(iid uint32) (wpcsim.Cloud,
 			return err
 		}
 	}
-	return x.store.Flush()
+	return x.Flush()
 }
 
 // Dim is the dimension of the indexed points.
@@ -490,9 +502,12 @@ type Stats struct {
 	BytesPerPoint int `json:"bytes_per_point"`
 	// DiskBytes is the postings' size in the store (Pebble's estimate for
 	// a collection: tables on disk, not memtables), ResidentBytes the
-	// memory the index holds: centroids, buckets and a count per item.
-	DiskBytes     int64 `json:"disk_bytes"`
-	ResidentBytes int64 `json:"resident_bytes"`
+	// memory the index holds: centroids, buckets, a count and a write
+	// epoch per item, and the resident posting lists, ResidentPostingBytes
+	// of it (within SetResidentBytes's budget).
+	DiskBytes            int64 `json:"disk_bytes"`
+	ResidentBytes        int64 `json:"resident_bytes"`
+	ResidentPostingBytes int64 `json:"resident_posting_bytes"`
 	// MaxResidualError is the largest |r − r̂| of an indexed point.
 	MaxResidualError float32 `json:"max_residual_error"`
 	// Drift is the mean residual norm of the points added since training
@@ -506,9 +521,9 @@ func (x *Index) Stats() Stats {
 	drift, _ := x.Drift()
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	res := int64(4*(len(x.cents)+len(x.qz.cut)+len(x.qz.val))) + int64(4*cap(x.npts))
+	res := int64(4*(len(x.cents)+len(x.qz.cut)+len(x.qz.val))) + int64(4*cap(x.npts)) + x.res.overhead()
 	return Stats{Centroids: x.k, Bits: x.qz.bits, NProbe: x.nprobe, Gen: int(x.gen), Items: x.items, Points: x.points,
-		BytesPerPoint: postingBytes(x.qz.nbytes), DiskBytes: disk, ResidentBytes: res, MaxResidualError: x.maxErr, Drift: drift}
+		BytesPerPoint: postingBytes(x.qz.nbytes), DiskBytes: disk, ResidentBytes: res, ResidentPostingBytes: x.res.bytes, MaxResidualError: x.maxErr, Drift: drift}
 }
 
 // StoredStats is Stats with the items and points counted from the store

@@ -395,3 +395,81 @@ func TestDrift(t *testing.T) {
 		t.Fatalf("new topics: drift %.3f < 1.2", moved)
 	}
 }
+
+// TestResident: an index with every list resident and one with a budget
+// for a few give the same hits as one reading every list from its store,
+// through upserts of existing items, new items and deletes between
+// searches (filtered and not): a resident list never serves a stale
+// posting nor misses a new one.
+func TestResident(t *testing.T) {
+	const seed = 12
+	t.Logf("seed %d", seed)
+	c := newCorpus(seed, 300, 16, 4, 30)
+	build := func(budget int64) *Index {
+		x, err := Build(c.d, c.source(), Options{Seed: seed, Centroids: 32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x.SetResidentBytes(budget)
+		return x
+	}
+	all, few, none := build(DefaultResidentBytes), build(4<<10), build(0)
+	xs := []*Index{all, few, none}
+	rng := wpctest.NewRand(seed)
+	live := roaring.New()
+	live.AddRange(0, 300)
+	next := uint32(300)
+	for step := range 60 {
+		q := c.cloud(rng, 6, false)
+		var filter *roaring.Bitmap
+		if step%3 == 2 {
+			filter = roaring.New()
+			live.Iterate(func(v uint32) bool {
+				if rng.IntN(3) == 0 {
+					filter.Add(v)
+				}
+				return true
+			})
+		}
+		p := Params{NProbe: 1 + rng.IntN(12)}
+		want, err := none.Search(q, 30, filter, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, x := range xs[:2] {
+			got, err := x.Search(q, 30, filter, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("step %d, index %d: hits %v, from the store %v", step, i, got, want)
+			}
+		}
+		// A few writes: an upsert of a live item, a new item, a delete.
+		up := uint32(rng.IntN(int(next)))
+		cl := c.cloud(rng, 2+rng.IntN(20), false)
+		nw := c.cloud(rng, 2+rng.IntN(20), false)
+		del := uint32(rng.IntN(int(next)))
+		for _, x := range xs {
+			if err := x.Add(up, cl); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Add(next, nw); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Delete(del); err != nil {
+				t.Fatal(err)
+			}
+		}
+		live.Add(up)
+		live.Add(next)
+		live.Remove(del)
+		next++
+	}
+	if all.Stats().ResidentPostingBytes == 0 || none.Stats().ResidentPostingBytes != 0 {
+		t.Fatalf("resident posting bytes %d with the default budget, %d with none", all.Stats().ResidentPostingBytes, none.Stats().ResidentPostingBytes)
+	}
+	if b := few.Stats().ResidentPostingBytes; b == 0 || b > 4<<10 {
+		t.Fatalf("resident posting bytes %d with a budget of 4 KiB", b)
+	}
+}

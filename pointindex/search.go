@@ -34,13 +34,27 @@ type scratch struct {
 	cand    []uint32  // the iids found by any query point
 	table   []float32
 	probes  []int    // nq × nprobe: each query point's probed lists
-	span    []int32  // list → its span in iids/vals (−1: not read)
-	spans   [][2]int // the read lists' ranges of postings
-	iids    []uint32 // the read postings' items
-	vals    []byte   // the read postings, postingBytes each
+	span    []int32  // list → its view (−1: not probed)
+	views   []view   // the probed lists
+	fiids   []uint32 // the postings read from the store: items
+	fcodes  []byte   // and codes
+	iids    []uint32 // the postings copied to scan (filtered, or skipping stale ones): items
+	vals    []byte   // and codes
 	units   []float32
 	cs      []float32
 	allow   []uint64
+}
+
+// view is one probed list's postings to scan: items and codes.
+type view struct {
+	list     uint32
+	res      *resList // resident; nil: read into fiids/fcodes[lo:hi]
+	lo, hi   int
+	maxIID   uint32
+	copied   bool // iids/codes are sc.iids/vals[clo:chi]
+	clo, chi int
+	iids     []uint32
+	codes    []byte
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -118,47 +132,98 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 		for _, c := range sc.probes {
 			sc.span[c] = -1
 		}
+		clear(sc.views) // no resident list kept alive by the pool
 	}()
-	sc.spans, sc.iids, sc.vals = sc.spans[:0], sc.iids[:0], sc.vals[:0]
-	per := postingBytes(x.qz.nbytes)
-	var maxIID uint32
-	var bad error
-	rd, err := x.store.NewReader(x.gen, x.shift)
-	if err != nil {
-		return nil, err
-	}
+	// Each probed list once: resident (scanned in place when no posting
+	// needs skipping), else read from the store through one reader and
+	// kept resident when the budget allows.
+	x.mu.Lock()
+	epoch, lastStale, stale := x.res.epoch, x.res.lastStale, x.res.staleAt
+	sc.views = sc.views[:0]
 	for _, c := range sc.probes {
 		if sc.span[c] >= 0 {
 			continue
 		}
-		sc.span[c] = int32(len(sc.spans))
-		start := len(sc.iids)
-		err := rd.List(uint32(c), func(iid uint32, v []byte) {
-			if filtered && (int(iid/64) >= len(sc.allow) || sc.allow[iid/64]&(1<<(iid%64)) == 0) {
-				return
-			}
-			n := len(v) / per
-			if n == 0 || len(v)%per != 0 {
-				bad = fmt.Errorf("%w: list %d: item %d has %d bytes, not a multiple of %d", ErrCorrupt, c, iid, len(v), per)
-				return
-			}
-			for range n {
-				sc.iids = append(sc.iids, iid)
-			}
-			sc.vals = append(sc.vals, v...)
-			maxIID = max(maxIID, iid)
-		})
-		if err == nil {
-			err = bad
+		sc.span[c] = int32(len(sc.views))
+		sc.views = append(sc.views, view{res: x.res.lists[c], list: uint32(c)})
+	}
+	x.mu.Unlock()
+	sc.fiids, sc.fcodes = sc.fiids[:0], sc.fcodes[:0]
+	nb := x.qz.nbytes
+	var maxIID uint32
+	var rd Reader
+	for i := range sc.views {
+		v := &sc.views[i]
+		if v.res != nil {
+			maxIID = max(maxIID, v.res.maxIID)
+			continue
 		}
+		if rd == nil {
+			var err error
+			if rd, err = x.store.NewReader(x.gen, x.shift); err != nil {
+				return nil, err
+			}
+		}
+		v.lo = len(sc.fiids)
+		var m uint32
+		var err error
+		sc.fiids, sc.fcodes, m, err = x.readList(rd, v.list, sc.fiids, sc.fcodes)
 		if err != nil {
 			rd.Close()
 			return nil, err
 		}
-		sc.spans = append(sc.spans, [2]int{start, len(sc.iids)})
+		v.hi = len(sc.fiids)
+		v.maxIID = m
+		maxIID = max(maxIID, m)
 	}
-	if err := rd.Close(); err != nil {
-		return nil, err
+	if rd != nil {
+		if err := rd.Close(); err != nil {
+			return nil, err
+		}
+		x.mu.Lock()
+		for i := range sc.views {
+			if v := &sc.views[i]; v.res == nil && x.res.budget > 0 {
+				x.res.install(v.list, epoch, sc.fiids[v.lo:v.hi], sc.fcodes[v.lo*nb:v.hi*nb], v.maxIID)
+			}
+		}
+		x.mu.Unlock()
+	}
+	// The postings to scan: a clean resident list in place, else the
+	// allowed postings of items not written since the list was read,
+	// copied once (every query point probing the list scans the copy).
+	sc.iids, sc.vals = sc.iids[:0], sc.vals[:0]
+	for i := range sc.views {
+		v := &sc.views[i]
+		var iids []uint32
+		var codes []byte
+		check := false
+		if v.res != nil {
+			iids, codes = v.res.iids, v.res.codes
+			check = lastStale > v.res.epoch
+		} else {
+			iids, codes = sc.fiids[v.lo:v.hi], sc.fcodes[v.lo*nb:v.hi*nb]
+		}
+		if !filtered && !check {
+			v.iids, v.codes, v.copied = iids, codes, false
+			continue
+		}
+		v.copied, v.clo = true, len(sc.iids)
+		for t, s := range iids {
+			if filtered && (int(s/64) >= len(sc.allow) || sc.allow[s/64]&(1<<(s%64)) == 0) {
+				continue
+			}
+			if check && int(s) < len(stale) && stale[s].Load() > v.res.epoch {
+				continue
+			}
+			sc.iids = append(sc.iids, s)
+			sc.vals = append(sc.vals, codes[t*nb:(t+1)*nb]...)
+		}
+		v.chi = len(sc.iids)
+	}
+	for i := range sc.views {
+		if v := &sc.views[i]; v.copied {
+			v.iids, v.codes = sc.iids[v.clo:v.chi], sc.vals[v.clo*nb:v.chi*nb]
+		}
 	}
 
 	inf := float32(math.Inf(-1))
@@ -193,17 +258,41 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 		cur := sc.cur
 		touched := sc.touched[:0]
 		for _, c := range probe {
-			sp := sc.spans[sc.span[c]]
+			v := &sc.views[sc.span[c]]
 			cs := row[c]
-			iids := sc.iids[sp[0]:sp[1]]
-			vals := sc.vals[sp[0]*per : sp[1]*per]
-			for t, s := range iids {
-				e := cs + dot(table, vals[t*per+4:(t+1)*per])
-				if b := cur[s]; b == inf {
-					touched = append(touched, s)
-					cur[s] = e
-				} else if e > b {
-					cur[s] = e
+			codes := v.codes
+			switch nb {
+			case 32:
+				t32 := (*[32 * 256]float32)(table)
+				for t, s := range v.iids {
+					e := cs + dot32(t32, (*[32]byte)(codes[t*32:]))
+					if b := cur[s]; b == inf {
+						touched = append(touched, s)
+						cur[s] = e
+					} else if e > b {
+						cur[s] = e
+					}
+				}
+			case 16:
+				t16 := (*[16 * 256]float32)(table)
+				for t, s := range v.iids {
+					e := cs + dot16(t16, (*[16]byte)(codes[t*16:]))
+					if b := cur[s]; b == inf {
+						touched = append(touched, s)
+						cur[s] = e
+					} else if e > b {
+						cur[s] = e
+					}
+				}
+			default:
+				for t, s := range v.iids {
+					e := cs + dot(table, codes[t*nb:(t+1)*nb])
+					if b := cur[s]; b == inf {
+						touched = append(touched, s)
+						cur[s] = e
+					} else if e > b {
+						cur[s] = e
+					}
 				}
 			}
 		}
@@ -252,18 +341,31 @@ func topN(dst []int, row []float32, n, at int) []int {
 	return dst
 }
 
-// Warm reads every posting list once, so that a store that caches what it
-// reads (Pebble's block cache) holds them before the first searches.
+// Warm reads every posting list once: into the resident lists while the
+// budget allows, the rest through the store (Pebble's block cache keeps
+// what it can), so that the first searches do not pay for the reads.
 func (x *Index) Warm() error {
+	x.mu.Lock()
+	epoch := x.res.epoch
+	x.mu.Unlock()
 	rd, err := x.store.NewReader(x.gen, x.shift)
 	if err != nil {
 		return err
 	}
+	var iids []uint32
+	var codes []byte
 	for c := 0; c < x.k; c++ {
-		if err := rd.List(uint32(c), func(uint32, []byte) {}); err != nil {
+		var m uint32
+		iids, codes, m, err = x.readList(rd, uint32(c), iids[:0], codes[:0])
+		if err != nil {
 			rd.Close()
 			return err
 		}
+		x.mu.Lock()
+		if x.res.budget > 0 {
+			x.res.install(uint32(c), epoch, iids, codes, m)
+		}
+		x.mu.Unlock()
 	}
 	return rd.Close()
 }

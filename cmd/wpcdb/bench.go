@@ -126,6 +126,7 @@ func (f *benchFlags) register(fl *pflag.FlagSet) {
 	fl.IntVar(&r.Queries, "queries", 20, "queries for the search sweep (0: ingest only; file: default all)")
 	fl.IntVar(&r.K, "k", 10, "hits per query")
 	fl.BoolVar(&r.Peers, "peers", true, "also run the peers on the same data (bench/install-peers.sh installs them): usearch and hnswlib over wpcdb's first-stage vectors, hnswlib/FAISS/usearch + NumPy exact rerank, LanceDB multivector for maxsim")
+	fl.DurationVar(&r.PeerTimeout, "peer-timeout", 0, "kill a peer program (peers.js: usearch and LanceDB; peers.py) still running after this long, keeping the runs it finished and listing the rest as skipped (0: no limit)")
 	fl.StringVar(&r.Index.Kind, "index", collconfig.IndexAuto, "first-stage index of the collection: auto, flat or hnsw")
 	fl.IntVar(&r.Index.GraphAt, "graph-at", 0, "auto index: collection size at which the HNSW graph is built (0: once a scan would read 4M floats)")
 	fl.StringVar(&r.FMNISTRepr, "fmnist-repr", bench.FMNISTPatches, "fmnist: pixels (one 784-dim point per image, linear kernel) or patches (the demo's patch clouds, gaussian(4) on raw points, cosine)")
