@@ -71,7 +71,7 @@ const snapshotInstallGrace = time.Minute
 // (the replica had caught up meanwhile) is deleted.
 const stagedTimeout = time.Minute
 
-// snapshotChunkBytes is the data of one SnapshotChunk.
+// snapshotChunkBytes is the data of one FetchSnapshotResponse (a chunk).
 const snapshotChunkBytes = 1 << 20
 
 // snapshotLimits bound what a receiver accepts, checked before anything
@@ -104,7 +104,7 @@ var ErrSnapshot = errors.New("cluster: snapshot")
 // one path element, files come whole and in order, each chunk's CRC-32C
 // matches, the totals stay within lim and match the final chunk's. The
 // files and dir are synced. On any error dir is removed.
-func receiveCheckpoint(recv func() (*pb.SnapshotChunk, error), dir string, lim snapshotLimits) (err error) {
+func receiveCheckpoint(recv func() (*pb.FetchSnapshotResponse, error), dir string, lim snapshotLimits) (err error) {
 	lim = lim.withDefaults()
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
@@ -212,7 +212,7 @@ func receiveCheckpoint(recv func() (*pb.SnapshotChunk, error), dir string, lim s
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // sendCheckpoint streams the files of the checkpoint in dir.
-func sendCheckpoint(dir string, send func(*pb.SnapshotChunk) error) error {
+func sendCheckpoint(dir string, send func(*pb.FetchSnapshotResponse) error) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -240,7 +240,7 @@ func sendCheckpoint(dir string, send func(*pb.SnapshotChunk) error) error {
 				f.Close()
 				return fmt.Errorf("reading %s: %w", e.Name(), err)
 			}
-			if err := send(&pb.SnapshotChunk{File: e.Name(), Offset: off, Data: buf[:n], Crc32C: crc32.Checksum(buf[:n], castagnoli), Size: size}); err != nil {
+			if err := send(&pb.FetchSnapshotResponse{File: e.Name(), Offset: off, Data: buf[:n], Crc32C: crc32.Checksum(buf[:n], castagnoli), Size: size}); err != nil {
 				f.Close()
 				return err
 			}
@@ -250,7 +250,7 @@ func sendCheckpoint(dir string, send func(*pb.SnapshotChunk) error) error {
 		files++
 		total += size
 	}
-	return send(&pb.SnapshotChunk{Done: true, Files: files, Bytes: total})
+	return send(&pb.FetchSnapshotResponse{Done: true, Files: files, Bytes: total})
 }
 
 // installCheckpoint makes the collection name in db hold exactly the items
@@ -346,7 +346,7 @@ func (t transport) FetchSnapshot(req *pb.FetchSnapshotRequest, stream pb.Replica
 
 // serveSnapshot makes a checkpoint of the node's database once the group
 // has applied index, and sends it.
-func (g *group) serveSnapshot(ctx context.Context, index, to uint64, send func(*pb.SnapshotChunk) error) error {
+func (g *group) serveSnapshot(ctx context.Context, index, to uint64, send func(*pb.FetchSnapshotResponse) error) error {
 	if g.r.db == nil {
 		return status.Errorf(codes.FailedPrecondition, "node %q: no database to snapshot", g.r.node.ID())
 	}
@@ -371,7 +371,7 @@ func (g *group) serveSnapshot(ctx context.Context, index, to uint64, send func(*
 	if err := g.r.db.Snapshot(ck); err != nil {
 		return status.Errorf(codes.Internal, "group %s: checkpoint: %v", g.key, err)
 	}
-	return sendCheckpoint(ck, func(c *pb.SnapshotChunk) error {
+	return sendCheckpoint(ck, func(c *pb.FetchSnapshotResponse) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -37,8 +37,8 @@ func TestSnapshotTransfer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var chunks []*pb.SnapshotChunk
-	if err := sendCheckpoint(src, func(c *pb.SnapshotChunk) error {
+	var chunks []*pb.FetchSnapshotResponse
+	if err := sendCheckpoint(src, func(c *pb.FetchSnapshotResponse) error {
 		chunks = append(chunks, proto.CloneOf(c)) // the sender reuses its buffer
 		return nil
 	}); err != nil {
@@ -47,8 +47,8 @@ func TestSnapshotTransfer(t *testing.T) {
 	if n := len(chunks); n != 1+1+3+1 {
 		t.Fatalf("%d chunks, want 6", n)
 	}
-	recvFrom := func(cs []*pb.SnapshotChunk) func() (*pb.SnapshotChunk, error) {
-		return func() (*pb.SnapshotChunk, error) {
+	recvFrom := func(cs []*pb.FetchSnapshotResponse) func() (*pb.FetchSnapshotResponse, error) {
+		return func() (*pb.FetchSnapshotResponse, error) {
 			if len(cs) == 0 {
 				return nil, io.EOF
 			}
@@ -76,25 +76,25 @@ func TestSnapshotTransfer(t *testing.T) {
 		}
 	}
 	cases := map[string]struct {
-		edit func(cs []*pb.SnapshotChunk) []*pb.SnapshotChunk
+		edit func(cs []*pb.FetchSnapshotResponse) []*pb.FetchSnapshotResponse
 		lim  snapshotLimits
 	}{
-		"damaged": {edit: func(cs []*pb.SnapshotChunk) []*pb.SnapshotChunk {
+		"damaged": {edit: func(cs []*pb.FetchSnapshotResponse) []*pb.FetchSnapshotResponse {
 			cs[bigChunk].Data = bytes.Clone(cs[bigChunk].Data)
 			cs[bigChunk].Data[7] ^= 1
 			return cs
 		}},
-		"name": {edit: func(cs []*pb.SnapshotChunk) []*pb.SnapshotChunk {
+		"name": {edit: func(cs []*pb.FetchSnapshotResponse) []*pb.FetchSnapshotResponse {
 			cs[0].File = "../escape"
 			return cs
 		}},
 		"limit": {lim: snapshotLimits{maxBytes: 2 * snapshotChunkBytes}},
 		"files": {lim: snapshotLimits{maxFiles: 2}},
-		"cut":   {edit: func(cs []*pb.SnapshotChunk) []*pb.SnapshotChunk { return cs[:len(cs)-2] }},
-		"missing chunk": {edit: func(cs []*pb.SnapshotChunk) []*pb.SnapshotChunk {
+		"cut":   {edit: func(cs []*pb.FetchSnapshotResponse) []*pb.FetchSnapshotResponse { return cs[:len(cs)-2] }},
+		"missing chunk": {edit: func(cs []*pb.FetchSnapshotResponse) []*pb.FetchSnapshotResponse {
 			return append(cs[:bigChunk:bigChunk], cs[bigChunk+1:]...)
 		}},
-		"past its size": {edit: func(cs []*pb.SnapshotChunk) []*pb.SnapshotChunk {
+		"past its size": {edit: func(cs []*pb.FetchSnapshotResponse) []*pb.FetchSnapshotResponse {
 			for _, c := range cs {
 				if c.GetFile() == "small" {
 					c.Size = 2
@@ -102,11 +102,11 @@ func TestSnapshotTransfer(t *testing.T) {
 			}
 			return cs
 		}},
-		"totals": {edit: func(cs []*pb.SnapshotChunk) []*pb.SnapshotChunk {
+		"totals": {edit: func(cs []*pb.FetchSnapshotResponse) []*pb.FetchSnapshotResponse {
 			cs[len(cs)-1].Bytes++
 			return cs
 		}},
-		"oversized chunk": {edit: func(cs []*pb.SnapshotChunk) []*pb.SnapshotChunk {
+		"oversized chunk": {edit: func(cs []*pb.FetchSnapshotResponse) []*pb.FetchSnapshotResponse {
 			c := cs[bigChunk]
 			c.Data = make([]byte, snapshotChunkBytes+1)
 			c.Crc32C = 0
@@ -114,7 +114,7 @@ func TestSnapshotTransfer(t *testing.T) {
 		}},
 	}
 	for name, tc := range cases {
-		cs := make([]*pb.SnapshotChunk, len(chunks))
+		cs := make([]*pb.FetchSnapshotResponse, len(chunks))
 		for i, c := range chunks {
 			cs[i] = proto.CloneOf(c)
 		}

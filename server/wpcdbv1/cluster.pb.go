@@ -94,10 +94,10 @@ func (x *FetchSnapshotRequest) GetNode() string {
 	return ""
 }
 
-// SnapshotChunk is a piece of one checkpoint file. Files come one after
+// FetchSnapshotResponse is a piece of one checkpoint file. Files come one after
 // the other, each from offset 0 in order; the last chunk of the stream
 // has done set and no data.
-type SnapshotChunk struct {
+type FetchSnapshotResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// file is the file's name in the checkpoint (one path element).
 	File string `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
@@ -118,20 +118,20 @@ type SnapshotChunk struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *SnapshotChunk) Reset() {
-	*x = SnapshotChunk{}
+func (x *FetchSnapshotResponse) Reset() {
+	*x = FetchSnapshotResponse{}
 	mi := &file_wpcdb_v1_cluster_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *SnapshotChunk) String() string {
+func (x *FetchSnapshotResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*SnapshotChunk) ProtoMessage() {}
+func (*FetchSnapshotResponse) ProtoMessage() {}
 
-func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
+func (x *FetchSnapshotResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_wpcdb_v1_cluster_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -143,61 +143,61 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
-func (*SnapshotChunk) Descriptor() ([]byte, []int) {
+// Deprecated: Use FetchSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*FetchSnapshotResponse) Descriptor() ([]byte, []int) {
 	return file_wpcdb_v1_cluster_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *SnapshotChunk) GetFile() string {
+func (x *FetchSnapshotResponse) GetFile() string {
 	if x != nil {
 		return x.File
 	}
 	return ""
 }
 
-func (x *SnapshotChunk) GetOffset() uint64 {
+func (x *FetchSnapshotResponse) GetOffset() uint64 {
 	if x != nil {
 		return x.Offset
 	}
 	return 0
 }
 
-func (x *SnapshotChunk) GetData() []byte {
+func (x *FetchSnapshotResponse) GetData() []byte {
 	if x != nil {
 		return x.Data
 	}
 	return nil
 }
 
-func (x *SnapshotChunk) GetCrc32C() uint32 {
+func (x *FetchSnapshotResponse) GetCrc32C() uint32 {
 	if x != nil {
 		return x.Crc32C
 	}
 	return 0
 }
 
-func (x *SnapshotChunk) GetSize() uint64 {
+func (x *FetchSnapshotResponse) GetSize() uint64 {
 	if x != nil {
 		return x.Size
 	}
 	return 0
 }
 
-func (x *SnapshotChunk) GetDone() bool {
+func (x *FetchSnapshotResponse) GetDone() bool {
 	if x != nil {
 		return x.Done
 	}
 	return false
 }
 
-func (x *SnapshotChunk) GetFiles() uint64 {
+func (x *FetchSnapshotResponse) GetFiles() uint64 {
 	if x != nil {
 		return x.Files
 	}
 	return 0
 }
 
-func (x *SnapshotChunk) GetBytes() uint64 {
+func (x *FetchSnapshotResponse) GetBytes() uint64 {
 	if x != nil {
 		return x.Bytes
 	}
@@ -511,8 +511,8 @@ const file_wpcdb_v1_cluster_proto_rawDesc = "" +
 	"\x14FetchSnapshotRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x12\n" +
-	"\x04node\x18\x03 \x01(\tR\x04node\"\xbb\x01\n" +
-	"\rSnapshotChunk\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\"\xc3\x01\n" +
+	"\x15FetchSnapshotResponse\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x16\n" +
@@ -535,10 +535,10 @@ const file_wpcdb_v1_cluster_proto_rawDesc = "" +
 	"\tload_done\x18\x05 \x01(\v2\x12.wpcdb.v1.LoadDoneH\x00R\bloadDoneB\a\n" +
 	"\x05write\"\n" +
 	"\n" +
-	"\bLoadDone2\x97\x01\n" +
+	"\bLoadDone2\x9f\x01\n" +
 	"\x12ReplicationService\x125\n" +
-	"\x04Step\x12\x15.wpcdb.v1.StepRequest\x1a\x16.wpcdb.v1.StepResponse\x12J\n" +
-	"\rFetchSnapshot\x12\x1e.wpcdb.v1.FetchSnapshotRequest\x1a\x17.wpcdb.v1.SnapshotChunk0\x01B/Z-github.com/wpcdb/wpcdb/server/wpcdbv1;wpcdbv1b\x06proto3"
+	"\x04Step\x12\x15.wpcdb.v1.StepRequest\x1a\x16.wpcdb.v1.StepResponse\x12R\n" +
+	"\rFetchSnapshot\x12\x1e.wpcdb.v1.FetchSnapshotRequest\x1a\x1f.wpcdb.v1.FetchSnapshotResponse0\x01B/Z-github.com/wpcdb/wpcdb/server/wpcdbv1;wpcdbv1b\x06proto3"
 
 var (
 	file_wpcdb_v1_cluster_proto_rawDescOnce sync.Once
@@ -554,16 +554,16 @@ func file_wpcdb_v1_cluster_proto_rawDescGZIP() []byte {
 
 var file_wpcdb_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_wpcdb_v1_cluster_proto_goTypes = []any{
-	(*FetchSnapshotRequest)(nil), // 0: wpcdb.v1.FetchSnapshotRequest
-	(*SnapshotChunk)(nil),        // 1: wpcdb.v1.SnapshotChunk
-	(*StepRequest)(nil),          // 2: wpcdb.v1.StepRequest
-	(*RaftMessage)(nil),          // 3: wpcdb.v1.RaftMessage
-	(*StepResponse)(nil),         // 4: wpcdb.v1.StepResponse
-	(*ReplicatedWrite)(nil),      // 5: wpcdb.v1.ReplicatedWrite
-	(*LoadDone)(nil),             // 6: wpcdb.v1.LoadDone
-	(*UpsertBatchRequest)(nil),   // 7: wpcdb.v1.UpsertBatchRequest
-	(*DeleteRequest)(nil),        // 8: wpcdb.v1.DeleteRequest
-	(*UpdateAttrsRequest)(nil),   // 9: wpcdb.v1.UpdateAttrsRequest
+	(*FetchSnapshotRequest)(nil),  // 0: wpcdb.v1.FetchSnapshotRequest
+	(*FetchSnapshotResponse)(nil), // 1: wpcdb.v1.FetchSnapshotResponse
+	(*StepRequest)(nil),           // 2: wpcdb.v1.StepRequest
+	(*RaftMessage)(nil),           // 3: wpcdb.v1.RaftMessage
+	(*StepResponse)(nil),          // 4: wpcdb.v1.StepResponse
+	(*ReplicatedWrite)(nil),       // 5: wpcdb.v1.ReplicatedWrite
+	(*LoadDone)(nil),              // 6: wpcdb.v1.LoadDone
+	(*UpsertBatchRequest)(nil),    // 7: wpcdb.v1.UpsertBatchRequest
+	(*DeleteRequest)(nil),         // 8: wpcdb.v1.DeleteRequest
+	(*UpdateAttrsRequest)(nil),    // 9: wpcdb.v1.UpdateAttrsRequest
 }
 var file_wpcdb_v1_cluster_proto_depIdxs = []int32{
 	3, // 0: wpcdb.v1.StepRequest.messages:type_name -> wpcdb.v1.RaftMessage
@@ -574,7 +574,7 @@ var file_wpcdb_v1_cluster_proto_depIdxs = []int32{
 	2, // 5: wpcdb.v1.ReplicationService.Step:input_type -> wpcdb.v1.StepRequest
 	0, // 6: wpcdb.v1.ReplicationService.FetchSnapshot:input_type -> wpcdb.v1.FetchSnapshotRequest
 	4, // 7: wpcdb.v1.ReplicationService.Step:output_type -> wpcdb.v1.StepResponse
-	1, // 8: wpcdb.v1.ReplicationService.FetchSnapshot:output_type -> wpcdb.v1.SnapshotChunk
+	1, // 8: wpcdb.v1.ReplicationService.FetchSnapshot:output_type -> wpcdb.v1.FetchSnapshotResponse
 	7, // [7:9] is the sub-list for method output_type
 	5, // [5:7] is the sub-list for method input_type
 	5, // [5:5] is the sub-list for extension type_name

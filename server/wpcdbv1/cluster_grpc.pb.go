@@ -45,7 +45,7 @@ type ReplicationServiceClient interface {
 	// replica that a Raft snapshot message told to catch up from it. The
 	// checkpoint reflects at least the snapshot's index; the receiver
 	// replays the log after it.
-	FetchSnapshot(ctx context.Context, in *FetchSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotChunk], error)
+	FetchSnapshot(ctx context.Context, in *FetchSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchSnapshotResponse], error)
 }
 
 type replicationServiceClient struct {
@@ -66,13 +66,13 @@ func (c *replicationServiceClient) Step(ctx context.Context, in *StepRequest, op
 	return out, nil
 }
 
-func (c *replicationServiceClient) FetchSnapshot(ctx context.Context, in *FetchSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotChunk], error) {
+func (c *replicationServiceClient) FetchSnapshot(ctx context.Context, in *FetchSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchSnapshotResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &ReplicationService_ServiceDesc.Streams[0], ReplicationService_FetchSnapshot_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[FetchSnapshotRequest, SnapshotChunk]{ClientStream: stream}
+	x := &grpc.GenericClientStream[FetchSnapshotRequest, FetchSnapshotResponse]{ClientStream: stream}
 	if err := x.ClientStream.SendMsg(in); err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (c *replicationServiceClient) FetchSnapshot(ctx context.Context, in *FetchS
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type ReplicationService_FetchSnapshotClient = grpc.ServerStreamingClient[SnapshotChunk]
+type ReplicationService_FetchSnapshotClient = grpc.ServerStreamingClient[FetchSnapshotResponse]
 
 // ReplicationServiceServer is the server API for ReplicationService service.
 // All implementations must embed UnimplementedReplicationServiceServer
@@ -99,7 +99,7 @@ type ReplicationServiceServer interface {
 	// replica that a Raft snapshot message told to catch up from it. The
 	// checkpoint reflects at least the snapshot's index; the receiver
 	// replays the log after it.
-	FetchSnapshot(*FetchSnapshotRequest, grpc.ServerStreamingServer[SnapshotChunk]) error
+	FetchSnapshot(*FetchSnapshotRequest, grpc.ServerStreamingServer[FetchSnapshotResponse]) error
 	mustEmbedUnimplementedReplicationServiceServer()
 }
 
@@ -113,7 +113,7 @@ type UnimplementedReplicationServiceServer struct{}
 func (UnimplementedReplicationServiceServer) Step(context.Context, *StepRequest) (*StepResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Step not implemented")
 }
-func (UnimplementedReplicationServiceServer) FetchSnapshot(*FetchSnapshotRequest, grpc.ServerStreamingServer[SnapshotChunk]) error {
+func (UnimplementedReplicationServiceServer) FetchSnapshot(*FetchSnapshotRequest, grpc.ServerStreamingServer[FetchSnapshotResponse]) error {
 	return status.Error(codes.Unimplemented, "method FetchSnapshot not implemented")
 }
 func (UnimplementedReplicationServiceServer) mustEmbedUnimplementedReplicationServiceServer() {}
@@ -160,11 +160,11 @@ func _ReplicationService_FetchSnapshot_Handler(srv interface{}, stream grpc.Serv
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(ReplicationServiceServer).FetchSnapshot(m, &grpc.GenericServerStream[FetchSnapshotRequest, SnapshotChunk]{ServerStream: stream})
+	return srv.(ReplicationServiceServer).FetchSnapshot(m, &grpc.GenericServerStream[FetchSnapshotRequest, FetchSnapshotResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type ReplicationService_FetchSnapshotServer = grpc.ServerStreamingServer[SnapshotChunk]
+type ReplicationService_FetchSnapshotServer = grpc.ServerStreamingServer[FetchSnapshotResponse]
 
 // ReplicationService_ServiceDesc is the grpc.ServiceDesc for ReplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
