@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -190,7 +191,7 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 		if fc.Exact {
 			// The first stage's scores are the exact ones (the linear
 			// kernel's centroids): no rerank but of the unindexed.
-			if hits, err = e.exactHits(fc, allowed); err != nil {
+			if hits, err = e.exactHits(fc, allowed, req.K); err != nil {
 				return Response{}, err
 			}
 			st.Candidates = len(fc.IIDs)
@@ -222,24 +223,38 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 }
 
 // exactHits turns a first stage's exactly scored candidates into hits,
-// skipping items deleted since the index was searched.
-func (e *Engine) exactHits(fc firststage.Candidates, allowed *roaring.Bitmap) ([]Hit, error) {
+// skipping items deleted since the index was searched. Only the IDs that
+// can reach the top k are looked up: the candidates in score order until k
+// are live and the next scores less than the k-th (a tie might still win
+// on its ID). The other R − k lookups (the cloud cache's lock and LRU, or
+// Pebble) were most of the difference between depths 20 and 100 of an
+// exact linear search.
+func (e *Engine) exactHits(fc firststage.Candidates, allowed *roaring.Bitmap, k int) ([]Hit, error) {
 	mmd := e.Sim.Config().Score == wpcsim.ScoreMMD
 	hits := make([]Hit, 0, len(fc.IIDs))
 	for i, iid := range fc.IIDs {
-		if !allowed.Contains(iid) {
-			continue
+		if allowed.Contains(iid) {
+			hits = append(hits, newHit("", iid, fc.Scores[i], mmd))
 		}
-		id, err := e.Coll.ID(iid)
+	}
+	slices.SortFunc(hits, func(a, b Hit) int { return cmp.Compare(b.Score, a.Score) })
+	n := 0
+	for _, h := range hits {
+		if n >= k && h.Score < hits[n-1].Score {
+			break
+		}
+		id, err := e.Coll.ID(h.IID)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // deleted meanwhile
 		}
 		if err != nil {
 			return nil, err
 		}
-		hits = append(hits, newHit(id, iid, fc.Scores[i], mmd))
+		h.ID = id
+		hits[n] = h
+		n++
 	}
-	return hits, nil
+	return hits[:n], nil
 }
 
 // Rerank scores the items with these IDs exactly and returns them sorted.
