@@ -2,6 +2,7 @@ package wpcdb_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -274,5 +275,66 @@ func TestFilteredSearch(t *testing.T) {
 		if !errors.Is(err, wpcdb.ErrInvalidArgument) || !strings.Contains(err.Error(), "column") {
 			t.Errorf("filter %q: %v", bad, err)
 		}
+	}
+}
+
+// TestExactFirstStageTies: an exact first stage (the linear kernel) looks
+// up only the IDs that can reach the top k. Twenty identical clouds tie for
+// the best score, written in reverse ID order so their internal IDs run
+// against their IDs: the hits must still be the k smallest IDs, as the
+// exact scan orders ties, and a deleted one must give its place to the next.
+func TestExactFirstStageTies(t *testing.T) {
+	const seed = 607
+	t.Logf("seed %d", seed)
+	synth := bench.NewSynth(bench.Synth{Dim: 16, MinPoints: 2, MaxPoints: 6, Topics: 8}, seed)
+	for _, kind := range []string{collconfig.IndexFlat, collconfig.IndexHNSW} {
+		db := openMem(t, vfs.NewMem())
+		k, _ := wpcsim.ParseKernel("linear")
+		c, err := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 16, Similarity: wpcsim.Config{Kernel: k}, Index: collconfig.Index{Kind: kind}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One point, weighted far above the generated clouds' weights, so
+		// the twenty are the best for a query of that point.
+		top := wpcsim.Cloud{Dim: 16, Points: make([]float32, 16), Weights: []float32{100}}
+		for i := range top.Points {
+			top.Points[i] = 1
+		}
+		var batch []wpcdb.Item
+		for i := 19; i >= 0; i-- {
+			batch = append(batch, wpcdb.Item{ID: fmt.Sprintf("tie-%02d", i), Cloud: top})
+		}
+		for i := 0; i < 400; i++ {
+			batch = append(batch, synth.Item(i))
+		}
+		if err := c.Upsert(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitIndex(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check := func(want ...string) {
+			t.Helper()
+			res, err := c.Search(ctx, top, wpcdb.SearchOptions{K: 5, Candidates: 50})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Stats.Plan != "index" || res.Stats.Reranked != 0 {
+				t.Fatalf("%s: plan %q, %d reranked; want the exact first stage", kind, res.Stats.Plan, res.Stats.Reranked)
+			}
+			var got []string
+			for _, h := range res.Hits {
+				got = append(got, h.ID)
+			}
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Fatalf("%s: hits %v, want %v", kind, got, want)
+			}
+		}
+		check("tie-00", "tie-01", "tie-02", "tie-03", "tie-04")
+		if _, err := c.Delete(ctx, "tie-01", "tie-03"); err != nil {
+			t.Fatal(err)
+		}
+		check("tie-00", "tie-02", "tie-04", "tie-05", "tie-06")
+		db.Close()
 	}
 }

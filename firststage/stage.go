@@ -59,13 +59,19 @@ func (s *Stage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed 
 	c.Exact = s.Map.Exact()
 	depth := r
 	if c.Exact {
-		// Only the top k are needed, found as deep as r asks: the graph's
-		// beam is r + k, unless the caller set one. (It was max(r, the
+		// The top k are found as deep as r asks: the graph's beam is
+		// r + k, unless the caller set one. (It was max(r, the
 		// collection's ef_search = 64), which made every depth below 64
 		// cost a beam of 64; then r alone, which at r = 20 and k = 10 kept
 		// too few beyond the k returned: recall@10 0.934 on compact 20k
-		// centroids, where hnswlib's beam of 32 found 0.964.)
-		depth = k
+		// centroids, where hnswlib's beam of 32 found 0.964.) One more
+		// than k is asked for: when it ties the k-th, the ties are ordered
+		// by their IDs, which the index does not know, so twice as many are
+		// asked for until the last one scores less (TestExactFirstStageTies;
+		// the search looks up only the IDs that can reach the top k).
+		// Asking for r every time made the walk rescore r codes in float32
+		// instead of about k.
+		depth = k + 1
 		if p.Ef == 0 {
 			p.Ef = r + k
 		}
@@ -77,6 +83,13 @@ func (s *Stage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed 
 	res, err := s.Index.Search(qv, depth, filter, p)
 	if err != nil {
 		return c, err
+	}
+	for c.Exact && len(res) == depth && res[depth-1].Score == res[k-1].Score {
+		depth *= 2
+		p.Ef = max(p.Ef, depth+k)
+		if res, err = s.Index.Search(qv, depth, filter, p); err != nil {
+			return c, err
+		}
 	}
 	c.IIDs = make([]uint32, len(res))
 	for i, h := range res {
