@@ -51,8 +51,9 @@ import (
 //     writing anything (its base was wrong), and the in-memory state is
 //     the last successful commit's.
 //
-// TestStagedAckAfterSync fails if an acknowledgement came before the sync;
-// TestCrashKeepsAcknowledgedWrites and the SIGKILL test cover the rest.
+// TestCommitAcksAfterSync (package ingest) fails if an acknowledgement
+// came before the sync; TestCrashKeepsAcknowledgedWrites and the SIGKILL
+// test cover the rest.
 
 // PendingWrite is a staged write (Stage): its commit runs on its own
 // goroutine after those of the writes staged before it.
