@@ -174,8 +174,12 @@ func (cfg RunConfig) search(ctx context.Context, w *workload, dataDir string, re
 		firstStage["points"] = st.Points
 	}
 	rep.Config["first_stage"] = firstStage
-	fmt.Fprintf(cfg.Log, "wpcdb: first stage %s (%d floats per item, calibrated recall@10 %.3f), %s index; %d clouds warmed into the cache\n",
-		st.Representation, st.Dim, st.Recall, st.Kind, warmed)
+	calibrated := "not calibrated" // IndexStatus.Recall 0: e.g. clouds too large for the sample's budget
+	if st.Recall > 0 {
+		calibrated = fmt.Sprintf("calibrated recall@10 %.3f", st.Recall)
+	}
+	fmt.Fprintf(cfg.Log, "wpcdb: first stage %s (%d floats per item, %s), %s index; %d clouds warmed into the cache\n",
+		st.Representation, st.Dim, calibrated, st.Kind, warmed)
 	truth, info, err := cfg.groundTruth(ctx, c, w)
 	if err != nil {
 		return nil, err
