@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
@@ -128,38 +127,13 @@ func (c *Client) waitMove(ctx context.Context, collection string, k int, to stri
 // cleared, this node the leader in term, the epoch raised; retried while
 // the group leads in that term.
 func (r *Replicas) publishMove(g *group, mv Move, term uint64) {
-	key := r.node.collKey(g.coll)
-	for attempt := 0; r.ctx.Err() == nil && g.leads(term); attempt++ {
-		if attempt > 0 {
-			select {
-			case <-r.ctx.Done():
-				return
-			case <-time.After(min(time.Duration(attempt)*50*time.Millisecond, time.Second)):
-			}
-		}
-		ctx, cancel := context.WithTimeout(r.ctx, r.node.opts.DialTimeout)
-		resp, err := r.node.etcd.Get(ctx, key)
-		if err != nil || len(resp.Kvs) != 1 {
-			cancel()
-			if err == nil {
-				return // the collection was dropped
-			}
-			continue
-		}
-		m, err := decodeShardMap(resp.Kvs[0].Value)
-		if err != nil || m.UID != g.uid || g.shard >= len(m.Shards) {
-			cancel()
-			return
-		}
-		s := &m.Shards[g.shard]
+	if s, ok := r.updateShard(g, term, func(s *Shard) bool {
 		if s.Move == nil || *s.Move != mv {
-			cancel()
-			return
+			return false
 		}
 		i := slices.Index(s.Replicas, mv.From)
 		if i < 0 {
-			cancel()
-			return
+			return false
 		}
 		peers := slices.Clone(s.peerIDs())
 		s.Replicas = slices.Clone(s.Replicas)
@@ -168,19 +142,9 @@ func (r *Replicas) publishMove(g *group, mv Move, term uint64) {
 		if s.Term <= term {
 			s.Leader, s.Term = r.node.ID(), term
 		}
-		s.Epoch++
-		val, err := json.Marshal(m)
-		if err != nil {
-			cancel()
-			return
-		}
-		tr, err := r.node.etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
-			Then(clientv3.OpPut(key, string(val))).Commit()
-		cancel()
-		if err == nil && tr.Succeeded {
-			r.log.Info("cluster: shard replica moved", "collection", g.coll, "shard", g.shard, "from", mv.From, "to", mv.To, "epoch", s.Epoch)
-			return
-		}
+		return true
+	}); ok {
+		r.log.Info("cluster: shard replica moved", "collection", g.coll, "shard", g.shard, "from", mv.From, "to", mv.To, "epoch", s.Epoch)
 	}
 }
 

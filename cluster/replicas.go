@@ -548,49 +548,73 @@ func (r *Replicas) publishLeader(g *group, term, from uint64) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	if s, ok := r.updateShard(g, term, func(s *Shard) bool {
+		if s.Term > term || (s.Term == term && s.Leader == r.node.ID()) {
+			return false
+		}
+		s.Leader, s.Term = r.node.ID(), term
+		return true
+	}); ok {
+		r.log.Info("cluster: shard leader", "collection", g.coll, "shard", g.shard, "term", term, "epoch", s.Epoch)
+	}
+}
+
+// updateShard records a change of g's shard in the shard map in etcd:
+// edit changes the shard (and returns false when there is nothing to
+// record), the epoch is raised, and the map is written with a
+// compare-and-swap on its revision, retried with a growing pause while
+// the group still leads in term. It returns the shard as written, and
+// false when nothing was (the collection dropped or replaced, edit
+// declined, the node stopping or no longer leading).
+func (r *Replicas) updateShard(g *group, term uint64, edit func(s *Shard) bool) (Shard, bool) {
 	key := r.node.collKey(g.coll)
 	for attempt := 0; r.ctx.Err() == nil && g.leads(term); attempt++ {
 		if attempt > 0 {
 			select {
 			case <-r.ctx.Done():
-				return
+				return Shard{}, false
 			case <-time.After(min(time.Duration(attempt)*50*time.Millisecond, time.Second)):
 			}
 		}
-		ctx, cancel := context.WithTimeout(r.ctx, r.node.opts.DialTimeout)
-		resp, err := r.node.etcd.Get(ctx, key)
-		if err != nil || len(resp.Kvs) != 1 {
-			cancel()
-			if err == nil {
-				return // the collection was dropped
-			}
-			continue
-		}
-		m, err := decodeShardMap(resp.Kvs[0].Value)
-		if err != nil || m.UID != g.uid || g.shard >= len(m.Shards) {
-			cancel()
-			return
-		}
-		s := &m.Shards[g.shard]
-		if s.Term > term || (s.Term == term && s.Leader == r.node.ID()) {
-			cancel()
-			return
-		}
-		s.Leader, s.Term = r.node.ID(), term
-		s.Epoch++
-		val, err := json.Marshal(m)
-		if err != nil {
-			cancel()
-			return
-		}
-		tr, err := r.node.etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
-			Then(clientv3.OpPut(key, string(val))).Commit()
-		cancel()
-		if err == nil && tr.Succeeded {
-			r.log.Info("cluster: shard leader", "collection", g.coll, "shard", g.shard, "term", term, "epoch", s.Epoch)
-			return
+		s, ok, retry := r.casShard(g, key, edit)
+		if ok || !retry {
+			return s, ok
 		}
 	}
+	return Shard{}, false
+}
+
+// casShard is one attempt of updateShard: retry says a failed attempt
+// may succeed later (etcd unreachable, or the map changed meanwhile).
+func (r *Replicas) casShard(g *group, key string, edit func(s *Shard) bool) (_ Shard, ok, retry bool) {
+	ctx, cancel := context.WithTimeout(r.ctx, r.node.opts.DialTimeout)
+	defer cancel()
+	resp, err := r.node.etcd.Get(ctx, key)
+	if err != nil {
+		return Shard{}, false, true
+	}
+	if len(resp.Kvs) != 1 {
+		return Shard{}, false, false // the collection was dropped
+	}
+	m, err := decodeShardMap(resp.Kvs[0].Value)
+	if err != nil || m.UID != g.uid || g.shard >= len(m.Shards) {
+		return Shard{}, false, false
+	}
+	s := &m.Shards[g.shard]
+	if !edit(s) {
+		return Shard{}, false, false
+	}
+	s.Epoch++
+	val, err := json.Marshal(m)
+	if err != nil {
+		return Shard{}, false, false
+	}
+	tr, err := r.node.etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
+		Then(clientv3.OpPut(key, string(val))).Commit()
+	if err != nil || !tr.Succeeded {
+		return Shard{}, false, true
+	}
+	return *s, true, false
 }
 
 // errStopped is the error of a call to a replica whose group stopped.
