@@ -35,7 +35,7 @@ func TestReplicatedChaos(t *testing.T) {
 	t.Logf("seed %d", chaosSeed)
 	rng := wpctest.NewRand(chaosSeed)
 	ep := etcdtest.Start(t)
-	nodes := []*rnode{startRNode(t, ep, "n1"), startRNode(t, ep, "n2"), startRNode(t, ep, "n3")}
+	nodes := []*rnode{startRNode(t, ep, "n1", 0, 0), startRNode(t, ep, "n2", 0, 0), startRNode(t, ep, "n3", 0, 0)}
 	one := startNode(t, "", "", 0)
 	for _, n := range nodes {
 		waitView(t, n.m.Client, "three nodes", func(v *cluster.View) bool { return len(v.Nodes()) == 3 })

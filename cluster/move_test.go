@@ -38,14 +38,7 @@ func TestMoveDuringIngest(t *testing.T) {
 	ep := etcdtest.Start(t)
 	var nodes []*rnode
 	for _, id := range []string{"n1", "n2", "n3", "n4"} {
-		n := &rnode{t: t, ep: ep, id: id, dir: t.TempDir(), addr: "127.0.0.1:0", compactEntries: 4, keepEntries: 20}
-		n.start()
-		t.Cleanup(func() {
-			if n.up {
-				n.crash()
-			}
-		})
-		nodes = append(nodes, n)
+		nodes = append(nodes, startRNode(t, ep, id, 4, 20))
 	}
 	byID := func(id string) *rnode {
 		return nodes[slices.IndexFunc(nodes, func(n *rnode) bool { return n.id == id })]

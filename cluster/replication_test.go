@@ -52,8 +52,11 @@ type rnode struct {
 	compactEntries, keepEntries int // ReplicaOptions (0: the defaults)
 }
 
-func startRNode(t *testing.T, ep, id string) *rnode {
-	n := &rnode{t: t, ep: ep, id: id, dir: t.TempDir(), addr: "127.0.0.1:0"}
+// startRNode starts node id with its log compacted as ReplicaOptions'
+// CompactEntries and KeepEntries say (0, 0: the defaults), and crashes it
+// at the test's end if it is up.
+func startRNode(t *testing.T, ep, id string, compactEntries, keepEntries int) *rnode {
+	n := &rnode{t: t, ep: ep, id: id, dir: t.TempDir(), addr: "127.0.0.1:0", compactEntries: compactEntries, keepEntries: keepEntries}
 	n.start()
 	t.Cleanup(func() {
 		if n.up {
@@ -176,7 +179,7 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ep := etcdtest.Start(t)
-	nodes := []*rnode{startRNode(t, ep, "n1"), startRNode(t, ep, "n2"), startRNode(t, ep, "n3")}
+	nodes := []*rnode{startRNode(t, ep, "n1", 0, 0), startRNode(t, ep, "n2", 0, 0), startRNode(t, ep, "n3", 0, 0)}
 	one := startNode(t, "", "", 0)
 	for _, n := range nodes {
 		waitView(t, n.m.Client, "three nodes", func(v *cluster.View) bool { return len(v.Nodes()) == 3 })

@@ -32,14 +32,7 @@ func TestSnapshotCatchUp(t *testing.T) {
 	ep := etcdtest.Start(t)
 	var nodes []*rnode
 	for _, id := range []string{"n1", "n2", "n3"} {
-		n := &rnode{t: t, ep: ep, id: id, dir: t.TempDir(), addr: "127.0.0.1:0", compactEntries: 4, keepEntries: -1}
-		n.start()
-		t.Cleanup(func() {
-			if n.up {
-				n.crash()
-			}
-		})
-		nodes = append(nodes, n)
+		nodes = append(nodes, startRNode(t, ep, id, 4, -1))
 	}
 	one := startNode(t, "", "", 0)
 	for _, n := range nodes {
