@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/wpcdb/wpcdb/ingest"
 	"github.com/wpcdb/wpcdb/internal/npy"
@@ -133,39 +131,17 @@ func RunPeerIngest(ctx context.Context, p Peers, dir string, batch int) ([]PeerI
 	}
 	cmd := exec.CommandContext(ctx, node, "peers.js", abs, "--lancedb-ingest", fmt.Sprintf("--batch=%d", batch))
 	cmd.Dir = p.NodeDir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, runErr := cmd.Output()
-	var runs []PeerIngest
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var line struct {
-			Ingest  *PeerIngest `json:"ingest"`
-			Skipped string      `json:"skipped"`
-			Reason  string      `json:"reason"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			if runErr != nil {
-				break
+	runs, err := runPeerProgram(cmd, "peers.js", func(why string) { skipped[peerIngestName] = why }, skipped,
+		func(line []byte) (PeerIngest, bool, error) {
+			var l struct {
+				Ingest *PeerIngest `json:"ingest"`
 			}
-			return nil, nil, fmt.Errorf("bench: peers.js printed %q: %w", sc.Text(), err)
-		}
-		switch {
-		case line.Skipped != "":
-			skipped[line.Skipped] = line.Reason
-		case line.Ingest != nil:
-			runs = append(runs, *line.Ingest)
-		}
-	}
-	if runErr != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
-		}
-		skipped[peerIngestName] = fmt.Sprintf("peers.js failed after %d runs: %v: %s", len(runs), runErr, msg)
-	}
-	return runs, skipped, sc.Err()
+			if err := json.Unmarshal(line, &l); err != nil || l.Ingest == nil {
+				return PeerIngest{}, false, err
+			}
+			return *l.Ingest, true, nil
+		})
+	return runs, skipped, err
 }
 
 // peerIngest measures the ingest peer on the items wpcdb just ingested

@@ -372,7 +372,7 @@ func (p Peers) runNode(ctx context.Context, dir string, cfg exportConfig, skippe
 		for _, a := range args {
 			skipped[strings.TrimPrefix(a, "--")] = why
 		}
-	}, skipped)
+	}, skipped, parseMeasurement)
 }
 
 // runPython runs bench/peers.py.
@@ -392,38 +392,48 @@ func (p Peers) runPython(ctx context.Context, dir string, skipped map[string]str
 			why = t + "; " + why
 		}
 		skipped[peerPython] = why
-	}, skipped)
+	}, skipped, parseMeasurement)
 }
 
 // runPeerProgram runs a peer program that prints one JSON object per line:
-// a run, or {"skipped": name, "reason": why}. When the program fails, the
-// runs it completed before failing are kept and fail is told why (the last
-// line of its stderr), so the peers it did not finish are listed as skipped.
-func runPeerProgram(cmd *exec.Cmd, name string, fail func(why string), skipped map[string]string) ([]Measurement, error) {
+// a run, or {"skipped": name, "reason": why}. parse reads a line that is
+// not a skip into a run (ok false: the line is not one). When the program
+// fails, the runs it completed before failing are kept and fail is told
+// why (the last line of its stderr), so the peers it did not finish are
+// listed as skipped.
+func runPeerProgram[T any](cmd *exec.Cmd, name string, fail func(why string), skipped map[string]string, parse func(line []byte) (run T, ok bool, err error)) ([]T, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, runErr := cmd.Output()
-	var runs []Measurement
+	var runs []T
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var line struct {
-			Measurement
+		var skip struct {
 			Skipped string `json:"skipped"`
 			Reason  string `json:"reason"`
 		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+		var (
+			run T
+			ok  bool
+		)
+		err := json.Unmarshal(sc.Bytes(), &skip)
+		if err == nil && skip.Skipped == "" {
+			run, ok, err = parse(sc.Bytes())
+		}
+		if err != nil {
 			if runErr != nil {
 				break // a line cut short by the failure
 			}
 			return nil, fmt.Errorf("bench: %s printed %q: %w", name, sc.Text(), err)
 		}
-		if line.Skipped != "" {
-			skipped[line.Skipped] = line.Reason
+		if skip.Skipped != "" {
+			skipped[skip.Skipped] = skip.Reason
 			continue
 		}
-		line.Measurement.Peer = true
-		runs = append(runs, line.Measurement)
+		if ok {
+			runs = append(runs, run)
+		}
 	}
 	if runErr != nil {
 		msg := strings.TrimSpace(stderr.String())
@@ -434,6 +444,14 @@ func runPeerProgram(cmd *exec.Cmd, name string, fail func(why string), skipped m
 		return runs, nil
 	}
 	return runs, sc.Err()
+}
+
+// parseMeasurement reads a search peer's run.
+func parseMeasurement(line []byte) (Measurement, bool, error) {
+	var m Measurement
+	err := json.Unmarshal(line, &m)
+	m.Peer = true
+	return m, true, err
 }
 
 // npyFile is one array of the export: its file name, NumPy dtype descr,
