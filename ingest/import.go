@@ -44,15 +44,16 @@ func ImportNPY(ctx context.Context, c *wpcdb.Collection, open Opener, files NPYF
 	return importFrom(ctx, c, in, o)
 }
 
-// source is an opened input of an import.
-type source interface {
+// Source is an opened file input of rows (NPY, Parquet): what an import
+// and the CLI's ingest of files read batches from.
+type Source interface {
 	Rows() int
 	Batches(ctx context.Context, batch int, skipInvalid bool, progress func(rows int)) <-chan Batch
 }
 
 // importFrom commits in's batches into c, reporting progress, then tells
 // c the load is done.
-func importFrom(ctx context.Context, c *wpcdb.Collection, in source, o ImportOptions) (Stats, error) {
+func importFrom(ctx context.Context, c *wpcdb.Collection, in Source, o ImportOptions) (Stats, error) {
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch
 	}

@@ -15,19 +15,7 @@ func (a *app) ingestNPY(ctx context.Context, c ingestTarget, f ingestFlags) erro
 		return fmt.Errorf("%w; nothing ingested", err)
 	}
 	defer in.Close()
-	bar := a.progress(int64(in.Rows()), "ingest (rows)")
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var progress func(int)
-	if bar != nil {
-		progress = func(rows int) { bar.Set(rows) }
-	}
-	err = a.commitBatches(ctx, c, f, "row", in.Batches(ctx, f.batch, f.skipInvalid, progress))
-	if bar != nil {
-		bar.Finish()
-		fmt.Fprintln(a.stderr)
-	}
-	return err
+	return a.ingestRows(ctx, c, f, in)
 }
 
 func (f ingestFlags) npyFiles() ingest.NPYFiles {
@@ -42,6 +30,12 @@ func (a *app) ingestParquet(ctx context.Context, c ingestTarget, f ingestFlags) 
 		return fmt.Errorf("%w; nothing ingested", err)
 	}
 	defer in.Close()
+	return a.ingestRows(ctx, c, f, in)
+}
+
+// ingestRows sends a file input's rows through the pipeline in batches,
+// with a progress bar on a terminal.
+func (a *app) ingestRows(ctx context.Context, c ingestTarget, f ingestFlags, in ingest.Source) error {
 	bar := a.progress(int64(in.Rows()), "ingest (rows)")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -49,7 +43,7 @@ func (a *app) ingestParquet(ctx context.Context, c ingestTarget, f ingestFlags) 
 	if bar != nil {
 		progress = func(rows int) { bar.Set(rows) }
 	}
-	err = a.commitBatches(ctx, c, f, "row", in.Batches(ctx, f.batch, f.skipInvalid, progress))
+	err := a.commitBatches(ctx, c, f, "row", in.Batches(ctx, f.batch, f.skipInvalid, progress))
 	if bar != nil {
 		bar.Finish()
 		fmt.Fprintln(a.stderr)
