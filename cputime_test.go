@@ -1,0 +1,6 @@
+package wpcdb_test
+
+import "github.com/wpcdb/wpcdb/internal/cputime"
+
+// processCPU is the CPU time the process has used (internal/cputime).
+var processCPU = cputime.Process
