@@ -52,11 +52,47 @@ def emit(obj):
     print(json.dumps(obj), flush=True)
 
 
+class Items:
+    """The items as (weights, points) pairs, points normalized unless the
+    collection keeps raw points, from a float32 copy of the points without
+    padding (items_points_prepared.npy, written once beside the export,
+    untimed, as an ingest would) that is memory-mapped, not loaded: at
+    colbert 100k the points are 9.2 GB as float32 (and the padded float16
+    export 7.7 GB), more than this shared machine can hold beside the
+    others. A reranked candidate's points are a slice of the map (page cache,
+    like wpcdb's own reads), never converted or normalized at query time."""
+
+    def __init__(self, d, raw):
+        pts = np.load(os.path.join(d, "items_points.npy"), mmap_mode="r")
+        self.lens = np.load(os.path.join(d, "items_lengths.npy")).astype(np.int64)
+        self.w = np.load(os.path.join(d, "items_weights.npy"), mmap_mode="r")
+        self.start = np.concatenate([[0], np.cumsum(self.lens)])
+        total, dim = int(self.start[-1]), pts.shape[2]
+        path = os.path.join(d, "items_points_prepared.npy")
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(total, dim))
+        for lo in range(0, pts.shape[0], 1000):
+            for i in range(lo, min(lo + 1000, pts.shape[0])):
+                x = np.asarray(pts[i, : self.lens[i]], dtype=np.float32)
+                if not raw:
+                    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+                out[self.start[i] : self.start[i + 1]] = x
+        out.flush()
+        del out, pts
+        self.pts = np.load(path, mmap_mode="r")
+
+    def __len__(self):
+        return len(self.lens)
+
+    def __getitem__(self, i):
+        a, b = self.start[i], self.start[i + 1]
+        return np.asarray(self.w[i, : self.lens[i]], dtype=np.float32), self.pts[a:b]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
 def load(d):
     cfg = json.load(open(os.path.join(d, "config.json")))
-    pts = np.load(os.path.join(d, "items_points.npy"))
-    lens = np.load(os.path.join(d, "items_lengths.npy"))
-    w = np.load(os.path.join(d, "items_weights.npy")).astype(np.float32)
     qp = np.load(os.path.join(d, "queries_points.npy")).astype(np.float32)
     qw = np.load(os.path.join(d, "queries_weights.npy")).astype(np.float32)
     ql_path = os.path.join(d, "queries_lengths.npy")
@@ -66,12 +102,7 @@ def load(d):
     first = None
     if cfg.get("first_stage_dim"):
         first = (np.load(os.path.join(d, "first_stage_items.npy")), np.load(os.path.join(d, "first_stage_queries.npy")))
-    items = []
-    for i in range(pts.shape[0]):
-        x = pts[i, : lens[i]].astype(np.float32)
-        if not raw:
-            x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-        items.append((w[i, : lens[i]], x))
+    items = Items(d, raw)
     queries = []
     for j in range(qp.shape[0]):
         q = qp[j, : qlens[j]]
@@ -150,7 +181,7 @@ def first_stage_vectors(items):
 def run_pipeline(name, search, cfg, items, queries, truth, r, params):
     k = truth.shape[1]
     lat, found = [], 0
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     for j, q in enumerate(queries):
         t0 = time.perf_counter()
         cands = search(j, r)
@@ -158,12 +189,13 @@ def run_pipeline(name, search, cfg, items, queries, truth, r, params):
         top = np.asarray(cands)[np.argsort(-s, kind="stable")[:k]]
         lat.append((time.perf_counter() - t0) * 1000)
         found += len(set(top.tolist()) & set(truth[j].tolist()))
-    secs = time.perf_counter() - start
+    secs, cpu = time.perf_counter() - start, time.process_time() - cpu0
     lat.sort()
     emit({
         "method": name, "params": dict(params, candidates=r, k=k), "threads": 1,
         "recall_at_k": found / truth.size, "qps": len(queries) / secs,
         "p50_ms": lat[len(lat) // 2], "p99_ms": lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+        "cpu_ms_per_query": cpu * 1000 / len(queries),
         "peer": True,
     })
 
@@ -177,6 +209,7 @@ def rerank_usearch(d, cfg, items, queries, truth):
     for line in open(path):
         rec = json.loads(line)
         lat, found = [], 0
+        cpu0 = time.process_time()
         for j, q in enumerate(queries):
             cands = rec["ids"][j]
             t0 = time.perf_counter()
@@ -185,32 +218,35 @@ def rerank_usearch(d, cfg, items, queries, truth):
             lat.append(rec["search_ms"][j] + (time.perf_counter() - t0) * 1000)
             found += len(set(top.tolist()) & set(truth[j].tolist()))
         secs = sum(lat) / 1000
+        # CPU: the reranks' process time plus usearch's searches (their wall
+        # time times the CPU/wall ratio node measured over its loop).
+        cpu = time.process_time() - cpu0 + sum(rec["search_ms"]) / 1000 * rec["cpu_per_wall"]
         lat.sort()
         emit({
             "method": "usearch-phi+numpy",
             "params": dict(rec["params"], candidates=rec["candidates"], k=k, usearch_cpu_per_wall=round(rec["cpu_per_wall"], 2)),
             "threads": 1, "recall_at_k": found / truth.size, "qps": len(queries) / secs,
             "p50_ms": lat[len(lat) // 2], "p99_ms": lat[min(len(lat) - 1, int(0.99 * len(lat)))],
-            "queries": len(queries), "peer": True,
+            "queries": len(queries), "cpu_ms_per_query": cpu * 1000 / len(queries), "peer": True,
         })
 
 
 def run_first_stage_alone(name, search, queries, truth, params):
     k = truth.shape[1]
     lat, found = [], 0
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     for j in range(len(queries)):
         t0 = time.perf_counter()
         top = search(j, k)
         lat.append((time.perf_counter() - t0) * 1000)
         found += len(set(top) & set(truth[j].tolist()))
-    secs = time.perf_counter() - start
+    secs, cpu = time.perf_counter() - start, time.process_time() - cpu0
     lat.sort()
     emit({
         "method": name, "params": dict(params, k=k), "threads": 1,
         "recall_at_k": found / truth.size, "qps": len(queries) / secs,
         "p50_ms": lat[len(lat) // 2], "p99_ms": lat[min(len(lat) - 1, int(0.99 * len(lat)))],
-        "queries": len(queries), "peer": True,
+        "queries": len(queries), "cpu_ms_per_query": cpu * 1000 / len(queries), "peer": True,
     })
 
 

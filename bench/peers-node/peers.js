@@ -41,8 +41,19 @@
 //                     ANN error plus that difference; each run also carries
 //                     recall_vs_unweighted_maxsim, against LanceDB's own
 //                     exhaustive search (its exact unweighted MaxSim).
-//                     Runs: exhaustive ("lancedb-flat") and an IVF_FLAT
-//                     index over all points, sweeping nprobes.
+//                     Runs: exhaustive ("lancedb-flat"), then IVF_FLAT and
+//                     IVF_PQ (refine_factor 4) indexes over all points (and
+//                     IVF_HNSW_SQ if asked), each sweeping limit and nprobes
+//                     (see runLanceDB). Every LanceDB run
+//                     is bounded in time (timeQueriesBudget: the queries
+//                     that fit in WPCDB_LANCEDB_RUN_BUDGET_S seconds, 60 by
+//                     default, at least 3; params.timed_queries says how
+//                     many when fewer than all, recall is over those). The
+//                     items are streamed from items_points.npy into the
+//                     table 2,000 at a time (itemBatches), never held.
+//                     WPCDB_LANCEDB_INDEXES (comma-separated methods)
+//                     limits the index types; WPCDB_LANCEDB_DIR is where
+//                     the table is written (default the OS temp dir).
 //   --lancedb-ingest  LanceDB's ingest of the items wpcdb ingested
 //                     (ingest_points.npy, ingest_weights.npy,
 //                     ingest_lengths.npy: every item's points one after the
@@ -154,6 +165,9 @@ function summary(method, params, latMs, secs, cpuSecs, found, truth) {
     p50_ms: percentile(sorted, 0.5),
     p99_ms: percentile(sorted, 0.99),
     queries: latMs.length,
+    // The process's CPU time per query: on a shared machine wall q/s
+    // depends on the other load, CPU time much less.
+    cpu_ms_per_query: (cpuSecs * 1000) / Math.max(latMs.length, 1),
   };
 }
 
@@ -236,6 +250,108 @@ async function runUSearch(dir, cfg, truth) {
   fs.rmSync(path.dirname(file), { recursive: true, force: true });
 }
 
+// npyHeader reads the header of a little-endian C-order .npy file:
+// {descr, shape, offset of the body}.
+function npyHeader(file) {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(12);
+    fs.readSync(fd, head, 0, 12, 0);
+    if (head.toString('latin1', 1, 6) !== 'NUMPY') throw new Error(`${file}: not a .npy file`);
+    const hlen = head[6] === 1 ? head.readUInt16LE(8) : head.readUInt32LE(8);
+    const hstart = head[6] === 1 ? 10 : 12;
+    const hb = Buffer.alloc(hlen);
+    fs.readSync(fd, hb, 0, hlen, hstart);
+    const header = hb.toString('latin1');
+    if (/'fortran_order':\s*True/.test(header)) throw new Error(`${file}: Fortran order`);
+    const descr = /'descr':\s*'([^']+)'/.exec(header)[1];
+    const shape = /'shape':\s*\(([^)]*)\)/.exec(header)[1].split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
+    return { descr, shape, offset: hstart + hlen };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// itemBatches yields the items of items_points.npy (N, M, d), padded to M
+// points, as Arrow tables of `batch` items ({id: int32, vec: list of
+// float32 vectors of their own length}), reading the file a batch at a
+// time: at colbert 100k the padded float16 export is 7.7 GB and its points
+// 9.2 GB as float32, so neither is ever held whole (reading the file at
+// once, as readNpy does, would need both and more).
+function* itemBatches(arrow, dir, lens, batch) {
+  const file = path.join(dir, 'items_points.npy');
+  const { descr, shape, offset } = npyHeader(file);
+  const [n, m, d] = shape;
+  const size = { '<f2': 2, '<f4': 4 }[descr];
+  if (!size) throw new Error(`${file}: unsupported dtype ${descr}`);
+  const vecType = new arrow.FixedSizeList(d, new arrow.Field('item', new arrow.Float32()));
+  const pointsType = new arrow.List(new arrow.Field('item', vecType));
+  const schema = new arrow.Schema([new arrow.Field('id', new arrow.Int32()), new arrow.Field('vec', pointsType)]);
+  const rowBytes = m * d * size;
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let lo = 0; lo < n; lo += batch) {
+      const hi = Math.min(n, lo + batch);
+      const raw = Buffer.alloc((hi - lo) * rowBytes);
+      let got = 0;
+      while (got < raw.length) {
+        const r = fs.readSync(fd, raw, got, raw.length - got, offset + lo * rowBytes + got);
+        if (r === 0) throw new Error(`${file}: short read at item ${lo}`);
+        got += r;
+      }
+      const offsets = new Int32Array(hi - lo + 1);
+      for (let i = lo; i < hi; i++) offsets[i - lo + 1] = offsets[i - lo] + Number(lens[i]);
+      const floats = new Float32Array(offsets[hi - lo] * d);
+      for (let i = lo; i < hi; i++) {
+        const cnt = Number(lens[i]) * d;
+        const dst = offsets[i - lo] * d;
+        const src = (i - lo) * rowBytes;
+        if (size === 4) {
+          floats.set(new Float32Array(raw.buffer.slice(raw.byteOffset + src, raw.byteOffset + src + cnt * 4)), dst);
+        } else {
+          for (let x = 0; x < cnt; x++) floats[dst + x] = halfToFloat(raw.readUInt16LE(src + 2 * x));
+        }
+      }
+      const fl = arrow.makeData({ type: new arrow.Float32(), length: floats.length, nullCount: 0, data: floats });
+      const vectors = arrow.makeData({ type: vecType, length: offsets[hi - lo], nullCount: 0, child: fl });
+      const vec = arrow.makeData({ type: pointsType, length: hi - lo, nullCount: 0, valueOffsets: offsets, child: vectors });
+      const ids = arrow.makeData({ type: new arrow.Int32(), length: hi - lo, nullCount: 0, data: Int32Array.from({ length: hi - lo }, (_, i) => lo + i) });
+      const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length: hi - lo, nullCount: 0, children: [ids, vec] });
+      yield new arrow.Table(schema, new arrow.RecordBatch(schema, struct));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// LanceDB runs are bounded in time, not in queries: its exhaustive
+// multivector search took 3.3-4.3 minutes a query over colbert 20k (3.6M
+// vectors, one thread, a loaded machine), so timing all 50 queries would
+// take three hours. Each run times queries in order (the same first queries
+// for every run) until it has spent lanceBudgetS seconds, and at least
+// lanceMinQueries; its recall is over the queries it timed, and its params
+// carry timed_queries (as wpcdb's own exact row does) when that is fewer
+// than all. --peer-timeout stays the safety net.
+const lanceBudgetS = Number(process.env.WPCDB_LANCEDB_RUN_BUDGET_S || 60);
+const lanceMinQueries = 3;
+
+async function timeQueriesBudget(nq, search) {
+  const lat = [];
+  const out = [];
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  let secs = 0;
+  for (let j = 0; j < nq; j++) {
+    const s = process.hrtime.bigint();
+    out.push(await search(j));
+    lat.push(Number(process.hrtime.bigint() - s) / 1e6);
+    secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (secs >= lanceBudgetS && j + 1 >= lanceMinQueries) break;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return { lat, secs, cpuSecs: (cpu.user + cpu.system) / 1e6, out };
+}
+
 async function runLanceDB(dir, truth) {
   let lancedb;
   let arrow;
@@ -246,20 +362,12 @@ async function runLanceDB(dir, truth) {
     emit({ skipped: 'lancedb-maxsim', reason: `npm module does not load: ${e.message}` });
     return;
   }
-  const pts = readNpy(path.join(dir, 'items_points.npy'));
   const lens = readNpy(path.join(dir, 'items_lengths.npy')).data;
   const qp = readNpy(path.join(dir, 'queries_points.npy'));
-  const [n, m, d] = pts.shape;
-  const [nq, qn] = qp.shape;
+  const n = lens.length;
+  const [nq, qn, d] = qp.shape;
   const k = truth[0].length;
-  const rows = [];
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const vec = [];
-    for (let p = 0; p < lens[i]; p++) vec.push(pts.data.subarray((i * m + p) * d, (i * m + p + 1) * d));
-    total += lens[i];
-    rows.push({ id: i, vec });
-  }
+  const total = lens.reduce((a, b) => a + Number(b), 0);
   // Queries are padded to qn points; queries_lengths.npy has their lengths.
   const qlPath = path.join(dir, 'queries_lengths.npy');
   const qlens = fs.existsSync(qlPath) ? readNpy(qlPath).data : null;
@@ -270,41 +378,106 @@ async function runLanceDB(dir, truth) {
     for (let p = 0; p < len; p++) q.push(qp.data.subarray((j * qn + p) * d, (j * qn + p + 1) * d));
     queries.push(q);
   }
-  const dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wpcdb-lancedb-'));
+  const lanceStart = Number(process.hrtime.bigint());
+  const dbDir = fs.mkdtempSync(path.join(process.env.WPCDB_LANCEDB_DIR || os.tmpdir(), 'wpcdb-lancedb-'));
   try {
     const db = await lancedb.connect(dbDir);
-    const schema = new arrow.Schema([
-      new arrow.Field('id', new arrow.Int32()),
-      new arrow.Field('vec', new arrow.List(new arrow.Field('item', new arrow.FixedSizeList(d, new arrow.Field('item', new arrow.Float32()))))),
-    ]);
+    // Loaded 2,000 items at a time (the batches are built from the file
+    // inside the timed load: that is reading the data, as any load does).
     let t0 = process.hrtime.bigint();
-    const tbl = await db.createTable('items', rows, { schema });
+    let tbl = null;
+    for (const b of itemBatches(arrow, dir, lens, 2000)) {
+      if (tbl === null) tbl = await db.createTable('items', b);
+      else await tbl.add(b);
+    }
     const loadS = Number(process.hrtime.bigint() - t0) / 1e9;
-    const search = (q, tune) => {
+    // search returns the top k ids of a query fetching `limit` rows (k by
+    // default).
+    const search = (q, tune, limit = k) => {
       let query = tbl.query().nearestTo(q[0]);
       for (let p = 1; p < q.length; p++) query = query.addQueryVector(q[p]);
-      query = tune(query.distanceType('cosine')).limit(k).select(['id']);
-      return query.toArray().then((res) => res.map((r) => r.id));
+      query = tune(query.distanceType('cosine')).limit(limit).select(['id']);
+      return query.toArray().then((res) => res.slice(0, k).map((r) => r.id));
+    };
+    const base = { items: n, points: total, load_s: Math.round(loadS * 100) / 100 };
+    // run's params gain timed_queries when it timed fewer than all queries;
+    // recall is over the ones it timed.
+    const report = (method, params, r) => {
+      const tr = truth.slice(0, r.out.length);
+      const p = { ...params };
+      if (r.out.length < nq) p.timed_queries = r.out.length;
+      return summary(method, p, r.lat, r.secs, r.cpuSecs, r.out, tr);
     };
     // Exhaustive: LanceDB's exact (unweighted) MaxSim, the reference for
-    // recall_vs_unweighted_maxsim.
-    const flat = await timeQueries(nq, (j) => search(queries[j], (q) => q));
+    // recall_vs_unweighted_maxsim (over the queries both timed).
+    const flat = await timeQueriesBudget(nq, (j) => search(queries[j], (q) => q));
     const unweighted = flat.out;
-    const base = { items: n, points: total, load_s: Math.round(loadS * 100) / 100 };
     const withUnweighted = (run, found) => {
-      run.params.recall_vs_unweighted_maxsim = recall(found, unweighted);
+      const c = Math.min(found.length, unweighted.length);
+      run.params.recall_vs_unweighted_maxsim = recall(found.slice(0, c), unweighted.slice(0, c));
       return run;
     };
-    emit(withUnweighted(summary('lancedb-flat', { ...base }, flat.lat, flat.secs, flat.cpuSecs, flat.out, truth), flat.out));
+    emit(withUnweighted(report('lancedb-flat', base, flat), flat.out));
+    // Indexes over all points. LanceDB's indexed multivector search finds
+    // each query vector's nearest rows, `limit` of them, and scores the
+    // union; with limit = k its recall against its own exhaustive answer
+    // stayed near 0.4-0.6 at every nprobes on a 400-document colbert set
+    // (measured here), and with limit = 40k it reached 1. So each index is
+    // swept over limit (k and 10k rows fetched, the top k kept: the depth
+    // knob a user would turn, as wpcdb's candidates) and nprobes (doubling),
+    // until it finds LanceDB's exhaustive answer on every timed query or
+    // probes every partition. Partitions: √items, LanceDB's default.
+    // IVF_HNSW_SQ runs only when WPCDB_LANCEDB_INDEXES names it: its build
+    // took 35 s for 72k vectors on one thread here, so about half an hour
+    // at colbert 20k (3.6M). A type LanceDB refuses on a multivector column
+    // is listed as skipped with its error. The whole LanceDB sweep stops at
+    // WPCDB_LANCEDB_TOTAL_S seconds (default 2,400), listing what it did
+    // not run.
     const partitions = Math.max(2, Math.round(Math.sqrt(n)));
-    t0 = process.hrtime.bigint();
-    await tbl.createIndex('vec', { config: lancedb.Index.ivfFlat({ distanceType: 'cosine', numPartitions: partitions }) });
-    const buildS = Number(process.hrtime.bigint() - t0) / 1e9;
-    for (let nprobes = 1; ; nprobes *= 2) {
-      nprobes = Math.min(nprobes, partitions);
-      const r = await timeQueries(nq, (j) => search(queries[j], (q) => q.nprobes(nprobes)));
-      emit(withUnweighted(summary('lancedb-ivf-flat', { ...base, partitions, nprobes, build_s: Math.round(buildS * 100) / 100 }, r.lat, r.secs, r.cpuSecs, r.out, truth), r.out));
-      if (nprobes >= partitions) break;
+    const kinds = [
+      ['lancedb-ivf-flat', () => lancedb.Index.ivfFlat({ distanceType: 'cosine', numPartitions: partitions }), {}],
+      ['lancedb-ivf-pq', () => lancedb.Index.ivfPq({ distanceType: 'cosine', numPartitions: partitions }), { refine_factor: 4 }],
+      ['lancedb-ivf-hnsw-sq', () => lancedb.Index.hnswSq({ distanceType: 'cosine', numPartitions: partitions }), {}],
+    ];
+    const only = (process.env.WPCDB_LANCEDB_INDEXES || 'lancedb-ivf-flat,lancedb-ivf-pq').split(',');
+    const deadline = lanceStart + Number(process.env.WPCDB_LANCEDB_TOTAL_S || 2400) * 1e9;
+    const late = () => process.hrtime.bigint() > BigInt(Math.round(deadline));
+    for (const [method, config, extra] of kinds) {
+      if (!only.includes(method)) {
+        emit({ skipped: method, reason: 'not in WPCDB_LANCEDB_INDEXES (IVF_HNSW_SQ builds for about half an hour per 3.6M vectors on one thread)' });
+        continue;
+      }
+      if (late()) {
+        emit({ skipped: method, reason: `the LanceDB sweep passed WPCDB_LANCEDB_TOTAL_S before this index` });
+        continue;
+      }
+      let buildS;
+      try {
+        t0 = process.hrtime.bigint();
+        await tbl.createIndex('vec', { config: config(), replace: true });
+        buildS = Number(process.hrtime.bigint() - t0) / 1e9;
+      } catch (e) {
+        emit({ skipped: method, reason: `LanceDB 0.31 createIndex on the multivector column failed: ${String(e.message || e).split('\n')[0]}` });
+        continue;
+      }
+      sweep: for (const limit of [10 * k, k]) {
+        for (let nprobes = 1; ; nprobes *= 2) {
+          nprobes = Math.min(nprobes, partitions);
+          if (late()) {
+            emit({ skipped: `${method} limit=${limit} nprobes>=${nprobes}`, reason: 'the LanceDB sweep passed WPCDB_LANCEDB_TOTAL_S' });
+            break sweep;
+          }
+          const tune = (q) => {
+            let t = q.nprobes(nprobes);
+            if (extra.refine_factor) t = t.refineFactor(extra.refine_factor);
+            return t;
+          };
+          const r = await timeQueriesBudget(nq, (j) => search(queries[j], tune, limit));
+          const run = withUnweighted(report(method, { ...base, partitions, nprobes, limit, ...extra, build_s: Math.round(buildS * 100) / 100 }, r), r.out);
+          emit(run);
+          if (nprobes >= partitions || run.params.recall_vs_unweighted_maxsim >= 1) break;
+        }
+      }
     }
   } finally {
     fs.rmSync(dbDir, { recursive: true, force: true });
