@@ -115,3 +115,15 @@ func invalidItemOf(err error) error {
 	}
 	return err
 }
+
+// Import refuses an import into a replicated shard's local collection
+// (its writes go through the shard's Raft group: import into the sharded
+// collection); every other import is the local service's, which reads the
+// files and writes them locally or, for a sharded collection, through
+// Importer.
+func (r *Router) Import(req *pb.ImportRequest, stream pb.WPCDBService_ImportServer) error {
+	if r.reps.group(req.GetCollection()) != nil {
+		return status.Errorf(codes.FailedPrecondition, "collection %q is a replica of a shard: import into its sharded collection", req.GetCollection())
+	}
+	return r.WPCDBServiceServer.Import(req, stream)
+}
