@@ -21,6 +21,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/cluster"
+	"github.com/wpcdb/wpcdb/ingest"
 	"github.com/wpcdb/wpcdb/internal/etcdtest"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	"github.com/wpcdb/wpcdb/internal/wpctest"
@@ -35,6 +36,8 @@ type node struct {
 	m    *cluster.Node
 	srv  *server.Server
 	done chan error
+	// importDir is the server's import directory.
+	importDir string
 }
 
 func startNode(t *testing.T, endpoint, id string, ttl int64) *node {
@@ -47,8 +50,8 @@ func startNode(t *testing.T, endpoint, id string, ttl int64) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{done: make(chan error, 1)}
-	opts := &server.Options{}
+	n := &node{done: make(chan error, 1), importDir: t.TempDir()}
+	opts := &server.Options{ImportRoot: n.importDir}
 	if endpoint != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -56,9 +59,12 @@ func startNode(t *testing.T, endpoint, id string, ttl int64) *node {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var router *cluster.Router
 		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer {
-			return cluster.NewRouter(n.m.Client, local, nil)
+			router = cluster.NewRouter(n.m.Client, local, nil)
+			return router
 		}
+		opts.ImportTo = func(name string) (ingest.Importer, error) { return router.Importer(name) }
 	}
 	if n.srv, err = server.New(db, opts); err != nil {
 		t.Fatal(err)
@@ -309,11 +315,6 @@ func TestClusterEqualsOneNode(t *testing.T) {
 	// What is not there yet says so.
 	if _, err := nodes[1].cli.Calibrate(ctx, &pb.CalibrateRequest{Collection: "c"}); status.Code(err) != codes.Unimplemented {
 		t.Fatalf("calibrate: %v, want Unimplemented", err)
-	}
-	if st, err := nodes[1].cli.Import(ctx, &pb.ImportRequest{Collection: "c"}); err == nil {
-		if _, err = st.Recv(); status.Code(err) != codes.Unimplemented {
-			t.Fatalf("import: %v, want Unimplemented", err)
-		}
 	}
 	// An invalid item refuses the whole batch, on every shard, with one
 	// node's error; with skip_invalid it is skipped, named by its index.
