@@ -53,7 +53,9 @@
 //                     table 2,000 at a time (itemBatches), never held.
 //                     WPCDB_LANCEDB_INDEXES (comma-separated methods)
 //                     limits the index types; WPCDB_LANCEDB_DIR is where
-//                     the table is written (default the OS temp dir).
+//                     the table is written (default the OS temp dir);
+//                     WPCDB_LANCEDB_SKIP=<why> leaves LanceDB out (listed
+//                     as skipped with that reason).
 //   --lancedb-ingest  LanceDB's ingest of the items wpcdb ingested
 //                     (ingest_points.npy, ingest_weights.npy,
 //                     ingest_lengths.npy: every item's points one after the
@@ -584,7 +586,10 @@ async function main() {
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
   const truth = truthRows(dir);
   if (flags.includes('--usearch')) await runUSearch(dir, cfg, truth);
-  if (flags.includes('--lancedb-maxsim')) await runLanceDB(dir, truth);
+  if (flags.includes('--lancedb-maxsim')) {
+    if (process.env.WPCDB_LANCEDB_SKIP) emit({ skipped: 'lancedb-maxsim', reason: `WPCDB_LANCEDB_SKIP is set (${process.env.WPCDB_LANCEDB_SKIP})` });
+    else await runLanceDB(dir, truth);
+  }
 }
 
 main().catch((e) => {
