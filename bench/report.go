@@ -27,6 +27,10 @@ type Report struct {
 	PeerIngest []PeerIngest      `json:"peer_ingest,omitempty"`
 	Runs       []Measurement     `json:"runs"`
 	Skipped    map[string]string `json:"skipped,omitempty"` // peer → why it did not run
+	// Notes are what the run's figures need read beside them (the machine
+	// was shared, a sweep was added from a second run), in report.md under
+	// "Notes".
+	Notes []string `json:"notes,omitempty"`
 	// Ratios compare each peer run with wpcdb at equal recall; Write fills
 	// them in from Runs (see EqualRecallRatios).
 	Ratios []Ratio `json:"ratios,omitempty"`
@@ -124,6 +128,12 @@ func (r Report) Markdown() string {
 	if cpus, ok := r.Machine["cpus"]; ok {
 		fmt.Fprintf(&b, "- machine: %v CPUs, %v, %v\n", cpus, r.Machine["goarch"], r.Machine["go"])
 	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintf(&b, "\n## Notes\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
 	if r.Ingest != nil {
 		in := r.Ingest
 		fmt.Fprintf(&b, "\n## Ingest\n\n| items | seconds | items/s | items/CPU s | items/CPU s w/o generation | points/s | MB/s | data bytes/item | × payload | bytes/item with index | first stage built (s) | peak RSS MiB (load) | threads |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -148,9 +158,9 @@ func (r Report) Markdown() string {
 		for _, run := range r.Runs {
 			speedup := "—"
 			if exactQPS > 0 {
-				speedup = fmt.Sprintf("%.1f", run.QPS/exactQPS)
+				speedup = qpsCell(run.QPS / exactQPS)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %.1f | %s | %.2f | %.2f | %s | %s | %s |\n", run.Method, paramString(run.Params), run.Threads, run.Recall, run.QPS, speedup, run.P50Ms, run.P99Ms,
+			fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %s | %s | %.2f | %.2f | %s | %s | %s |\n", run.Method, paramString(run.Params), run.Threads, run.Recall, qpsCell(run.QPS), speedup, run.P50Ms, run.P99Ms,
 				msCell(run.CPUMsPerQuery), msCell(run.FirstStageMs), msCell(run.RerankMs))
 		}
 	}
@@ -165,10 +175,10 @@ func (r Report) Markdown() string {
 			"| peer | peer params | peer recall@k | peer q/s | wpcdb params | wpcdb recall@k | wpcdb q/s | ratio |\n|---|---|---|---|---|---|---|---|\n")
 		for _, x := range ratios {
 			if !x.Reached {
-				fmt.Fprintf(&b, "| %s | %s | %.3f | %.1f | no wpcdb run reaches this recall | — | — | — |\n", x.Peer, paramString(x.PeerParams), x.PeerRecall, x.PeerQPS)
+				fmt.Fprintf(&b, "| %s | %s | %.3f | %s | no wpcdb run reaches this recall | — | — | — |\n", x.Peer, paramString(x.PeerParams), x.PeerRecall, qpsCell(x.PeerQPS))
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.3f | %.1f | %s | %.3f | %.1f | %.2f× |\n", x.Peer, paramString(x.PeerParams), x.PeerRecall, x.PeerQPS, paramString(x.WPCDBParams), x.WPCDBRecall, x.WPCDBQPS, x.QPSRatio)
+			fmt.Fprintf(&b, "| %s | %s | %.3f | %s | %s | %.3f | %s | %.2f× |\n", x.Peer, paramString(x.PeerParams), x.PeerRecall, qpsCell(x.PeerQPS), paramString(x.WPCDBParams), x.WPCDBRecall, qpsCell(x.WPCDBQPS), x.QPSRatio)
 		}
 	}
 	if len(r.Skipped) > 0 {
@@ -178,6 +188,16 @@ func (r Report) Markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// qpsCell formats queries/s (or a ratio of them): one decimal from 1 up,
+// three significant digits below, where one decimal would print LanceDB's
+// exhaustive multivector search (a query in two minutes) as 0.0.
+func qpsCell(q float64) string {
+	if q >= 1 || q == 0 {
+		return fmt.Sprintf("%.1f", q)
+	}
+	return fmt.Sprintf("%.3g", q)
 }
 
 func paramString(p map[string]any) string {

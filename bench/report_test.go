@@ -75,3 +75,29 @@ func TestReportShowsRatios(t *testing.T) {
 		t.Errorf("report.json lacks the ratios:\n%s", js)
 	}
 }
+
+// TestReportSlowPeerAndNotes: a peer slower than a query a second keeps
+// its q/s readable (not 0.0) in both tables, the ratio against it is
+// computed, and notes are rendered.
+func TestReportSlowPeerAndNotes(t *testing.T) {
+	dir := t.TempDir()
+	r := Report{Workload: "w", Notes: []string{"the machine was shared"}, Runs: []Measurement{
+		{Method: "exact", Recall: 1, QPS: 0.25, Threads: 1},
+		{Method: "wpcdb", Params: map[string]any{"candidates": 100}, Recall: 1, QPS: 20, Threads: 1},
+		{Method: "lancedb-flat", Params: map[string]any{"timed_queries": 3}, Recall: 1, QPS: 0.00822, Threads: 1, Peer: true},
+	}}
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	for _, want := range []string{
+		"## Notes\n\n- the machine was shared\n",
+		"| lancedb-flat | timed_queries=3 | 1 | 1.000 | 0.00822 | 0.0329 |",
+		"| lancedb-flat | timed_queries=3 | 1.000 | 0.00822 | candidates=100 | 1.000 | 20.0 | 2433.09× |",
+		"| exact |  | 1 | 1.000 | 0.25 | 1.0 |",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+}

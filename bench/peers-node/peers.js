@@ -412,23 +412,30 @@ async function runLanceDB(dir, truth) {
     };
     // Exhaustive: LanceDB's exact (unweighted) MaxSim, the reference for
     // recall_vs_unweighted_maxsim (over the queries both timed).
-    const flat = await timeQueriesBudget(nq, (j) => search(queries[j], (q) => q));
-    const unweighted = flat.out;
+    // WPCDB_LANCEDB_NO_FLAT=1 leaves it out (a second sweep over the same
+    // export): the index runs then carry no recall_vs_unweighted_maxsim.
+    let unweighted = null;
     const withUnweighted = (run, found) => {
+      if (unweighted === null) return run;
       const c = Math.min(found.length, unweighted.length);
       run.params.recall_vs_unweighted_maxsim = recall(found.slice(0, c), unweighted.slice(0, c));
       return run;
     };
-    emit(withUnweighted(report('lancedb-flat', base, flat), flat.out));
+    if (!process.env.WPCDB_LANCEDB_NO_FLAT) {
+      const flat = await timeQueriesBudget(nq, (j) => search(queries[j], (q) => q));
+      unweighted = flat.out;
+      emit(withUnweighted(report('lancedb-flat', base, flat), flat.out));
+    }
     // Indexes over all points. LanceDB's indexed multivector search finds
     // each query vector's nearest rows, `limit` of them, and scores the
     // union; with limit = k its recall against its own exhaustive answer
     // stayed near 0.4-0.6 at every nprobes on a 400-document colbert set
     // (measured here), and with limit = 40k it reached 1. So each index is
-    // swept over limit (k and 10k rows fetched, the top k kept: the depth
+    // swept over limit (10k, 40k and k rows fetched, the top k kept: the depth
     // knob a user would turn, as wpcdb's candidates) and nprobes (doubling),
-    // until it finds LanceDB's exhaustive answer on every timed query or
-    // probes every partition. Partitions: √items, LanceDB's default.
+    // until it finds LanceDB's exhaustive answer on every timed query,
+    // probes every partition or gains nothing from doubling nprobes
+    // (WPCDB_LANCEDB_LIMITS: other limits, comma-separated). Partitions: √items, LanceDB's default.
     // IVF_HNSW_SQ runs only when WPCDB_LANCEDB_INDEXES names it: its build
     // took 35 s for 72k vectors on one thread here, so about half an hour
     // at colbert 20k (3.6M). A type LanceDB refuses on a multivector column
@@ -462,7 +469,9 @@ async function runLanceDB(dir, truth) {
         emit({ skipped: method, reason: `LanceDB 0.31 createIndex on the multivector column failed: ${String(e.message || e).split('\n')[0]}` });
         continue;
       }
-      sweep: for (const limit of [10 * k, k]) {
+      const limits = process.env.WPCDB_LANCEDB_LIMITS ? process.env.WPCDB_LANCEDB_LIMITS.split(',').map(Number) : [10 * k, 40 * k, k];
+      sweep: for (const limit of limits) {
+        let prev = -1;
         for (let nprobes = 1; ; nprobes *= 2) {
           nprobes = Math.min(nprobes, partitions);
           if (late()) {
@@ -477,7 +486,13 @@ async function runLanceDB(dir, truth) {
           const r = await timeQueriesBudget(nq, (j) => search(queries[j], tune, limit));
           const run = withUnweighted(report(method, { ...base, partitions, nprobes, limit, ...extra, build_s: Math.round(buildS * 100) / 100 }, r), r.out);
           emit(run);
-          if (nprobes >= partitions || run.params.recall_vs_unweighted_maxsim >= 1) break;
+          // Stop at LanceDB's exhaustive answer, at the last partition, or
+          // when doubling nprobes gained nothing: at colbert 20k, limit
+          // 100, recall stayed at 0.70 from nprobes 2 to 128 while a query
+          // grew from 2 s to 200 s, and those runs used up the sweep.
+          const got = run.params.recall_vs_unweighted_maxsim ?? run.recall_at_k;
+          if (nprobes >= partitions || got >= 1 || got <= prev) break;
+          prev = got;
         }
       }
     }
