@@ -21,6 +21,9 @@ func TestHostileInputsCLI(t *testing.T) {
 	}
 	query := write("q.json", `{"points":[[1,2]]}`)
 	big := write("big.json", `{"points":[`+strings.Repeat("[1,2],", 8)+`[1,2]]}`)
+	longName := strings.Repeat("k", 1<<20)
+	points := filepath.Join(dir, "P.npy")
+	writeNPYFloats(t, points, []int{1, 1, 2}, []float32{1, 2})
 	cases := []struct {
 		name string
 		args []string
@@ -29,6 +32,12 @@ func TestHostileInputsCLI(t *testing.T) {
 		{"id not UTF-8", []string{"ingest", "c", "--input", write("a.jsonl", "{\"id\":\"a\xffb\",\"points\":[[1,2]]}\n")}, "id: not valid UTF-8"},
 		{"id with newline", []string{"ingest", "c", "--input", write("b.jsonl", `{"id":"a\nb","points":[[1,2]]}`+"\n")}, "control character U+000A"},
 		{"id of 1 MB is not echoed", []string{"ingest", "c", "--input", write("c.jsonl", `{"id":"`+strings.Repeat("x", 1<<20)+`","points":[[1,2]]}`+"\n")}, "(1048576 bytes)"},
+		{"attribute name of 1 MB is not echoed", []string{"ingest", "c", "--input", write("e.jsonl", `{"id":"x","points":[[1,2]],"attrs":{"`+longName+`":1}}`+"\n")}, "(1048576 bytes)"},
+		{"attribute name of 1 MB with a bad value", []string{"ingest", "c", "--input", write("f.jsonl", `{"id":"x","points":[[1,2]],"attrs":{"`+longName+`":{}}}`+"\n")}, "(1048576 bytes)"},
+		{"npy attrs not UTF-8", []string{"ingest", "c", "--points", points, "--attrs", write("g.jsonl", "{\"a\":\"x\xff\"}\n")}, "attrs: not valid UTF-8"},
+		{"npy attrs name of 1 MB", []string{"ingest", "c", "--points", points, "--attrs", write("h.jsonl", `{"`+longName+`":{}}`+"\n")}, "(1048576 bytes)"},
+		{"npy ID line of 2 MB", []string{"ingest", "c", "--points", points, "--ids", write("i.txt", strings.Repeat("i", 2<<20)+"\n")}, "line 1: longer than 1048576 bytes"},
+		{"npy more IDs than rows", []string{"ingest", "c", "--points", points, "--ids", write("j.txt", "a\nb\n")}, "more IDs than the 1 rows"},
 		{"trailing garbage", []string{"ingest", "c", "--input", write("d.jsonl", `{"id":"x","points":[[1,2]]}}`+"\n")}, "data after the cloud object"},
 		{"query over max points", []string{"search", "c", "--query", big, "--k", "1"}, "query: 9 points exceeds the collection's maximum of 8"},
 		{"kernel with 17 terms", []string{"collection", "create", "k", "--dim", "2", "--kernel", strings.Repeat("linear+", 16) + "linear"}, "more than 16 terms"},
