@@ -42,6 +42,7 @@ func TestHostileInputsCLI(t *testing.T) {
 		{"query over max points", []string{"search", "c", "--query", big, "--k", "1"}, "query: 9 points exceeds the collection's maximum of 8"},
 		{"kernel with 17 terms", []string{"collection", "create", "k", "--dim", "2", "--kernel", strings.Repeat("linear+", 16) + "linear"}, "more than 16 terms"},
 		{"tiny gaussian", []string{"collection", "create", "k", "--dim", "2", "--kernel", "gaussian(1e-30)"}, "σ must be in [0.001, 1e+06]"},
+		{"tiny alpha", []string{"collection", "create", "k", "--dim", "2", "--kernel", "1e-300*linear", "--score", "cosine"}, "α must be in [1e-06, 1e+06]"},
 		{"tiny imq", []string{"collection", "create", "k", "--dim", "2", "--kernel", "imq(1e-30)", "--score", "cosine"}, "c must be in [0.001, 1e+06]"},
 		{"100 KB spec not echoed", []string{"collection", "create", "k", "--dim", "2", "--kernel", strings.Repeat("x", 100<<10)}, "(102400 bytes)"},
 		{"unknown collection of 1 MB is not echoed", []string{"get", strings.Repeat("n", 1<<20), "x"}, "(1048576 bytes)"},
