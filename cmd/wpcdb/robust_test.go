@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,6 +77,76 @@ func TestHostileInputsCLI(t *testing.T) {
 	}
 	run1("embedded", []string{"--data", filepath.Join(dir, "data")})
 	run1("remote", []string{"--addr", startServer(t, nil)})
+}
+
+// TestCorruptBlockCLI: one flipped byte in a table of a closed database
+// (a quarter, half and three quarters in) makes an exact search that reads
+// it fail with a corruption error, embedded (exit 1, "corrupt data") and
+// against a server (DataLoss), or leaves its answer unchanged; never a
+// panic, and the server keeps serving. Pebble's default reaction to a bad
+// block checksum is a Fatalf that kills the process.
+func TestCorruptBlockCLI(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	in := filepath.Join(dir, "items.jsonl")
+	writeJSONL(t, in, 1415, 300, 6, 8)
+	query := filepath.Join(dir, "q.json")
+	if err := os.WriteFile(query, []byte(`{"points":[[1,2,3,4,5,6,7,8],[0,1,0,1,0,1,0,1]]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runCLI(t, "", "--data", src, "collection", "create", "c", "--dim", "8"); code != 0 {
+		t.Fatal(stderr)
+	}
+	if _, stderr, code := runCLI(t, "", "--data", src, "ingest", "c", "--input", in); code != 0 {
+		t.Fatal(stderr)
+	}
+	search := []string{"search", "c", "--query", query, "--k", "10", "--exact"}
+	want, stderr, code := runCLI(t, "", append([]string{"--data", src}, search...)...)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	entries, _ := os.ReadDir(src)
+	var table string
+	var size int64
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".sst") && info.Size() > size {
+			table, size = e.Name(), info.Size()
+		}
+	}
+	if size < 16<<10 {
+		t.Fatalf("largest table %q of %d bytes: too small to hold several blocks", table, size)
+	}
+	errorsSeen := 0
+	for _, frac := range []int64{1, 2, 3} {
+		pos := size * frac / 4
+		dst := filepath.Join(dir, fmt.Sprintf("copy%d", frac))
+		if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(filepath.Join(dst, table))
+		b[pos] ^= 0x5a
+		os.WriteFile(filepath.Join(dst, table), b, 0o644)
+
+		got, stderr, code := runCLI(t, "", append([]string{"--data", dst}, search...)...)
+		switch {
+		case code != 0 && strings.Contains(stderr, "corrupt data"):
+			errorsSeen++
+		case code != 0 || got != want:
+			t.Errorf("%s byte %d: embedded: exit %d, %q; want a corruption error or the undamaged answer", table, pos, code, stderr)
+		}
+		addr := serveDir(t, dst, nil)
+		got, stderr, code = runCLI(t, "", append([]string{"--addr", addr}, search...)...)
+		if code != 0 && !strings.Contains(stderr, "DataLoss") || code == 0 && got != want {
+			t.Errorf("%s byte %d: remote: exit %d, %q; want DataLoss or the undamaged answer", table, pos, code, stderr)
+		}
+		if _, stderr, code := runCLI(t, "", "--addr", addr, "collection", "list"); code != 0 {
+			t.Errorf("%s byte %d: the server does not answer after the search: %s", table, pos, stderr)
+		}
+	}
+	t.Logf("%d of 3 flips in %s (%d bytes) reported as corruption, the others changed no answer", errorsSeen, table, size)
+	if errorsSeen == 0 {
+		t.Error("no flip was detected: the test damages nothing a search reads")
+	}
 }
 
 // TestDataFolderSafety: --data at a folder that is not a database is
