@@ -2,7 +2,9 @@ package wpcdb_test
 
 import (
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -109,5 +111,103 @@ func TestPointRetrain(t *testing.T) {
 		t.Fatalf("recall@10 after the retrain %.3f < 0.95", r)
 	} else {
 		t.Logf("recall@10 after the retrain %.3f", r)
+	}
+}
+
+// TestSearchAcrossRetrain: a search that took the point index's stage
+// just before a retrain swaps in a new one still finds its candidates in
+// the old stage's postings: the old generation is deleted only after that
+// search ends. Before, it read empty lists and returned no hits.
+func TestSearchAcrossRetrain(t *testing.T) {
+	const seed = 41
+	t.Logf("seed %d", seed)
+	shape := bench.Colbert{Dim: 32, MinPoints: 8, MaxPoints: 40, QueryPoints: 8, Vocab: 1024, Groups: 64, Topics: 40, TopicTokens: 16}
+	oldGen, newGen := bench.NewColbert(shape, seed), bench.NewColbert(shape, seed+1000)
+	maxsim, _ := wpcsim.ParseKernel("maxsim")
+	// No posting list kept in memory: every search reads them from
+	// storage, where the old generation is deleted.
+	db, err := wpcdb.Open("db", &wpcdb.Options{FS: vfs.NewMem(), PointCacheBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := db.CreateCollection(ctx, "m", wpcdb.CollectionConfig{Dim: shape.Dim, Similarity: wpcsim.Config{Kernel: maxsim}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := func(g *bench.Colbert, n int, prefix string) []wpcdb.Item {
+		out := make([]wpcdb.Item, n)
+		for i := range out {
+			if out[i], err = g.Item(i); err != nil {
+				t.Fatal(err)
+			}
+			out[i].ID = prefix + out[i].ID
+		}
+		return out
+	}
+	if err := c.Upsert(ctx, items(oldGen, 400, "a-")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UseFirstStage("points"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := wpcdb.PointStatsForTest(c)
+	q := oldGen.Query(3)
+	exact, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10, Exact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The next search stops, holding its stage, until the retrain has
+	// swapped the stage.
+	took, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	wpcdb.SetSearchHookForTest(c, func() {
+		once.Do(func() {
+			close(took)
+			<-resume
+		})
+	})
+	type result struct {
+		res wpcdb.SearchResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10})
+		done <- result{res, err}
+	}()
+	<-took
+	// New topics: the drift crosses the trigger and a retrain starts.
+	if err := c.Upsert(ctx, items(newGen, 400, "b-")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if st, _ := wpcdb.PointStatsForTest(c); st.Gen != before.Gen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no retrain within 60 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Give the retrain the time to delete the old generation, which it
+	// must not do while the search holds the old stage (it did before).
+	for wait := time.Now().Add(time.Second); time.Now().Before(wait); time.Sleep(5 * time.Millisecond) {
+		if gens, err := wpcdb.PointGensForTest(c); err != nil || len(gens) == 1 {
+			break
+		}
+	}
+	close(resume)
+	r := <-done
+	wpcdb.WaitBackgroundForTest(c)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := hitsIn(r.res.Hits, exact.Hits); len(r.res.Hits) != 10 || got < 9 {
+		t.Fatalf("the search across the retrain: %d hits, %d of the exact top 10", len(r.res.Hits), got)
+	}
+	if gens, err := wpcdb.PointGensForTest(c); err != nil || len(gens) != 1 {
+		t.Fatalf("generations in storage after the retrain: %v (%v), want one", gens, err)
 	}
 }
