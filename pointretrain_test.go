@@ -13,27 +13,31 @@ import (
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
-// TestPointRetrain: items of a new vocabulary written to a collection on
-// the point index raise its drift past the trigger; the background
-// retrain builds a new generation while an upsert and a delete land
-// (journaled, replayed before the swap), swaps it in and deletes the old
-// generation. Afterwards the index holds exactly the live items, the
-// written item is found and the deleted one is not, drift is below the
-// trigger (it counts only the item replayed), and recall@10 against the exact scan is ≥ 0.95 on queries of both
-// vocabularies.
-func TestPointRetrain(t *testing.T) {
-	const seed = 37
+// retrainCollection opens a database (opts, nil: in memory with the
+// defaults) holding a maxsim collection of 400 items of one vocabulary
+// (oldGen) on the point index; newGen draws items of another, and items
+// makes n items of g from its item from, their IDs prefixed.
+func retrainCollection(t *testing.T, seed uint64, opts *wpcdb.Options) (c *wpcdb.Collection, oldGen, newGen *bench.Colbert, items func(g *bench.Colbert, from, n int, prefix string) []wpcdb.Item) {
+	t.Helper()
 	t.Logf("seed %d", seed)
 	shape := bench.Colbert{Dim: 32, MinPoints: 8, MaxPoints: 40, QueryPoints: 8, Vocab: 1024, Groups: 64, Topics: 40, TopicTokens: 16}
-	oldGen, newGen := bench.NewColbert(shape, seed), bench.NewColbert(shape, seed+1000)
+	oldGen, newGen = bench.NewColbert(shape, seed), bench.NewColbert(shape, seed+1000)
 	maxsim, _ := wpcsim.ParseKernel("maxsim")
-	db := openMem(t, vfs.NewMem())
-	defer db.Close()
+	var db *wpcdb.DB
+	if opts == nil {
+		db = openMem(t, vfs.NewMem())
+	} else {
+		var err error
+		if db, err = wpcdb.Open("db", opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { db.Close() })
 	c, err := db.CreateCollection(ctx, "m", wpcdb.CollectionConfig{Dim: shape.Dim, Similarity: wpcsim.Config{Kernel: maxsim}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	items := func(g *bench.Colbert, from, n int, prefix string) []wpcdb.Item {
+	items = func(g *bench.Colbert, from, n int, prefix string) []wpcdb.Item {
 		out := make([]wpcdb.Item, n)
 		for i := range out {
 			it, err := g.Item(from + i)
@@ -51,6 +55,19 @@ func TestPointRetrain(t *testing.T) {
 	if err := c.UseFirstStage("points"); err != nil {
 		t.Fatal(err)
 	}
+	return c, oldGen, newGen, items
+}
+
+// TestPointRetrain: items of a new vocabulary written to a collection on
+// the point index raise its drift past the trigger; the background
+// retrain builds a new generation while an upsert and a delete land
+// (journaled, replayed before the swap), swaps it in and deletes the old
+// generation. Afterwards the index holds exactly the live items, the
+// written item is found and the deleted one is not, drift is below the
+// trigger (it counts only the item replayed), and recall@10 against the exact scan is ≥ 0.95 on queries of both
+// vocabularies.
+func TestPointRetrain(t *testing.T) {
+	c, oldGen, newGen, items := retrainCollection(t, 37, nil)
 	before, _ := wpcdb.PointStatsForTest(c)
 	late := newGen.Query(99)
 	wpcdb.SetPointRetrainHookForTest(c, func() {
@@ -119,38 +136,9 @@ func TestPointRetrain(t *testing.T) {
 // the old stage's postings: the old generation is deleted only after that
 // search ends. Before, it read empty lists and returned no hits.
 func TestSearchAcrossRetrain(t *testing.T) {
-	const seed = 41
-	t.Logf("seed %d", seed)
-	shape := bench.Colbert{Dim: 32, MinPoints: 8, MaxPoints: 40, QueryPoints: 8, Vocab: 1024, Groups: 64, Topics: 40, TopicTokens: 16}
-	oldGen, newGen := bench.NewColbert(shape, seed), bench.NewColbert(shape, seed+1000)
-	maxsim, _ := wpcsim.ParseKernel("maxsim")
 	// No posting list kept in memory: every search reads them from
 	// storage, where the old generation is deleted.
-	db, err := wpcdb.Open("db", &wpcdb.Options{FS: vfs.NewMem(), PointCacheBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	c, err := db.CreateCollection(ctx, "m", wpcdb.CollectionConfig{Dim: shape.Dim, Similarity: wpcsim.Config{Kernel: maxsim}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	items := func(g *bench.Colbert, n int, prefix string) []wpcdb.Item {
-		out := make([]wpcdb.Item, n)
-		for i := range out {
-			if out[i], err = g.Item(i); err != nil {
-				t.Fatal(err)
-			}
-			out[i].ID = prefix + out[i].ID
-		}
-		return out
-	}
-	if err := c.Upsert(ctx, items(oldGen, 400, "a-")); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.UseFirstStage("points"); err != nil {
-		t.Fatal(err)
-	}
+	c, oldGen, newGen, items := retrainCollection(t, 41, &wpcdb.Options{FS: vfs.NewMem(), PointCacheBytes: -1})
 	before, _ := wpcdb.PointStatsForTest(c)
 	q := oldGen.Query(3)
 	exact, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 10, Exact: true})
@@ -178,7 +166,7 @@ func TestSearchAcrossRetrain(t *testing.T) {
 	}()
 	<-took
 	// New topics: the drift crosses the trigger and a retrain starts.
-	if err := c.Upsert(ctx, items(newGen, 400, "b-")); err != nil {
+	if err := c.Upsert(ctx, items(newGen, 0, 400, "b-")); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
