@@ -131,6 +131,9 @@ func TestCorruptBlockCLI(t *testing.T) {
 		switch {
 		case code != 0 && strings.Contains(stderr, "corrupt data"):
 			errorsSeen++
+			if strings.Count(stderr, "\n") != 1 {
+				t.Errorf("%s byte %d: a message of several lines: %q", table, pos, stderr)
+			}
 		case code != 0 || got != want:
 			t.Errorf("%s byte %d: embedded: exit %d, %q; want a corruption error or the undamaged answer", table, pos, code, stderr)
 		}
