@@ -21,6 +21,7 @@ func archImpls() []*impl {
 var avx512 = &impl{
 	name:     PathAVX512,
 	gram:     gram512,
+	maxSim:   maxSim512,
 	gram64:   gram64AVX512,
 	norms64:  norms64AVX512Go,
 	dist64:   dist64AVX512,
@@ -37,6 +38,7 @@ var avx512 = &impl{
 var avx2Impl = &impl{
 	name:     PathAVX2,
 	gram:     gram256,
+	maxSim:   maxSim256,
 	gram64:   gram64AVX2,
 	norms64:  norms64AVX2Go,
 	dist64:   dist64Compose(gram64AVX2),

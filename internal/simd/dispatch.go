@@ -14,6 +14,7 @@ const (
 type impl struct {
 	name     string
 	gram     func(dst, q []float32, n int, x []float32, m, d int)
+	maxSim   func(dst []float32, q *MaxSimQuery, x []float32, m int, inv []float32)
 	gram64   func(dst, q []float64, n int, x []float32, m, d int)
 	norms64  func(dst []float64, x []float32, m, d int)
 	dist64   func(dst []float32, q, qn []float64, n int, x []float32, xn []float64, m, d int, scale float64)
@@ -30,6 +31,7 @@ type impl struct {
 var generic = &impl{
 	name:     PathGeneric,
 	gram:     gramGeneric,
+	maxSim:   maxSimGeneric,
 	gram64:   gram64Generic,
 	norms64:  norms64Generic,
 	dist64:   dist64Compose(gram64Generic),
