@@ -128,7 +128,7 @@ func (c *Coll) ReadCloud(iid uint32, buf *CloudBuf) (Record, error) {
 	if cache != nil {
 		e, g, ok := cache.get(cacheKey(c.cid, iid))
 		if ok {
-			return e.rec, nil
+			return e.record(buf), nil
 		}
 		gen = g
 	}
@@ -140,18 +140,17 @@ func (c *Coll) ReadCloud(iid uint32, buf *CloudBuf) (Record, error) {
 		return Record{}, readError(err, fmt.Sprintf("item %d in collection %q", iid, c.name))
 	}
 	defer closer.Close()
-	rec, err := decodeRecordInto(v, c.cfg.Encoding, c.cfg.Dim, buf)
+	rec, half, err := decodeRecordHalf(v, c.cfg.Encoding, c.cfg.Dim, buf)
 	if err != nil {
 		return Record{}, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
 	}
 	if cache == nil {
 		return rec, nil
 	}
-	if size := cachedSize(rec); size <= maxCachedCloudBytes {
-		// The cache keeps its own copy: buf is reused by the caller.
-		own := rec
-		own.Cloud = wpcsim.Cloud{Dim: rec.Cloud.Dim, Weights: slices.Clone(rec.Cloud.Weights), Points: slices.Clone(rec.Cloud.Points)}
-		cache.put(gen, &cachedCloud{key: cacheKey(c.cid, iid), rec: own, size: size})
+	if cache.fits(cachedSize(rec, half)) {
+		// The cache keeps its own copy: buf is reused by the caller, and
+		// half aliases v.
+		cache.put(gen, newCached(cacheKey(c.cid, iid), rec, half, c.cfg.Encoding))
 	}
 	return rec, nil
 }
