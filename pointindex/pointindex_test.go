@@ -9,6 +9,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/wpcdb/wpcdb/internal/order"
 	"github.com/wpcdb/wpcdb/internal/wpctest"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -471,5 +472,31 @@ func TestResident(t *testing.T) {
 	}
 	if b := few.Stats().ResidentPostingBytes; b == 0 || b > 4<<10 {
 		t.Fatalf("resident posting bytes %d with a budget of 4 KiB", b)
+	}
+}
+
+// TestTopHits: topHits gives the first r of a full sort by (estimate
+// desc, internal ID asc), ties included, for every r. Seed 16.
+func TestTopHits(t *testing.T) {
+	const seed = 16
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for round := 0; round < 200; round++ {
+		n := rng.IntN(300)
+		hits := make([]Hit, n)
+		for i := range hits {
+			// Few distinct estimates: many ties, broken by ID.
+			hits[i] = Hit{IID: uint32(rng.IntN(1000)), Estimate: float32(rng.IntN(7))}
+		}
+		want := slices.Clone(hits)
+		slices.SortFunc(want, func(a, b Hit) int { return order.Compare(a.Estimate, a.IID, b.Estimate, b.IID) })
+		r := 1 + rng.IntN(n+2)
+		got := topHits(slices.Clone(hits), r)
+		if len(want) > r {
+			want = want[:r]
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d: n %d r %d: got %v, want %v", round, n, r, got, want)
+		}
 	}
 }
