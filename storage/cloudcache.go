@@ -132,11 +132,17 @@ func (cc *cloudCache) contains(key uint64) bool {
 	return ok
 }
 
-// put caches c unless an invalidation came after gen.
-func (cc *cloudCache) put(gen uint64, c *cachedCloud) {
+// put caches c unless an invalidation came after gen, evicting the least
+// recently used entries to make room.
+func (cc *cloudCache) put(gen uint64, c *cachedCloud) { cc.insert(gen, c, true) }
+
+// putSpare is put when c fits without evicting anything (ReadCloudScan).
+func (cc *cloudCache) putSpare(gen uint64, c *cachedCloud) { cc.insert(gen, c, false) }
+
+func (cc *cloudCache) insert(gen uint64, c *cachedCloud, evict bool) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if gen != cc.gen || c.size > cc.budget {
+	if gen != cc.gen || c.size > cc.budget || !evict && cc.used+c.size > cc.budget {
 		return
 	}
 	if e, ok := cc.items[c.key]; ok { // another reader's equal copy

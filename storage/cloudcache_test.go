@@ -188,3 +188,50 @@ func TestCloudCacheEncodings(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestReadCloudScan: a scan read returns what ReadCloud does, caches while
+// the cache has room, and then evicts nothing: the clouds read before it
+// stay cached.
+func TestReadCloudScan(t *testing.T) {
+	s, err := Open("db", &Options{FS: vfs.NewMem(), CloudCacheBytes: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := s.CreateCollection("c", collconfig.Config{Dim: 2}.WithDefaults(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []ItemWrite
+	for i := 0; i < 40; i++ { // 83 bytes an entry: 12 fit in 1,000
+		ws = append(ws, ItemWrite{ID: fmt.Sprintf("i%02d", i), Cloud: wpcsim.Cloud{Dim: 2, Weights: []float32{float32(i + 1)}, Points: []float32{1, 0}}})
+	}
+	iids, err := c.Write(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, iid := range iids[:5] {
+		if _, err := c.ReadCloud(iid, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, iid := range iids {
+		r, err := c.ReadCloudScan(iid, nil)
+		if err != nil || r.ID != ws[i].ID || r.Cloud.Weights[0] != float32(i+1) {
+			t.Fatalf("scan read %d: %v %v, %v", i, r.ID, r.Cloud.Weights, err)
+		}
+	}
+	if s.clouds.used > 1000 || len(s.clouds.items) < 10 {
+		t.Fatalf("after the scan: %d entries, %d bytes: want the cache filled to its budget of 1,000", len(s.clouds.items), s.clouds.used)
+	}
+	for i, iid := range iids[:5] {
+		if !s.clouds.contains(cacheKey(c.cid, iid)) {
+			t.Fatalf("item %d, cached before the scan, was evicted by it", i)
+		}
+	}
+	for i, iid := range iids[20:] {
+		if s.clouds.contains(cacheKey(c.cid, iid)) {
+			t.Fatalf("item %d cached after the cache was full", 20+i)
+		}
+	}
+}
