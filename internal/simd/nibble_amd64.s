@@ -1,0 +1,55 @@
+//go:build amd64 && !noasm
+
+#include "textflag.h"
+
+// func scanNibbles512(out *uint16, codes *byte, blocks int, nb int, lut *byte)
+//
+// Per block of 64 codes: for each byte row p, the 64 codes' low and high
+// nibbles index row p's two 16-byte tables (VPSHUFB, the table broadcast
+// to every 128-bit lane), the two lookups are added as bytes (each ≤ 127),
+// and the byte sums are widened into 16-bit accumulators: the even codes'
+// bytes (the low byte of each word) into Z0, the odd codes' into Z1.
+TEXT ·scanNibbles512(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ blocks+16(FP), CX
+	MOVQ nb+24(FP), BX
+	MOVQ lut+32(FP), R8
+	MOVL $0x0F0F0F0F, AX
+	VPBROADCASTD AX, Z31
+	MOVL $0x00FF00FF, AX
+	VPBROADCASTD AX, Z30
+
+block:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	MOVQ R8, R9
+	MOVQ BX, DX
+
+row:
+	VMOVDQU64 (SI), Z2
+	VPSRLW $4, Z2, Z3
+	VPANDD Z31, Z2, Z2
+	VPANDD Z31, Z3, Z3
+	VBROADCASTI32X4 (R9), Z4
+	VBROADCASTI32X4 16(R9), Z5
+	VPSHUFB Z2, Z4, Z2
+	VPSHUFB Z3, Z5, Z3
+	VPADDB Z3, Z2, Z2
+	VPANDD Z30, Z2, Z3
+	VPSRLW $8, Z2, Z2
+	VPADDW Z3, Z0, Z0
+	VPADDW Z2, Z1, Z1
+	ADDQ $64, SI
+	ADDQ $32, R9
+	DECQ DX
+	JNZ row
+
+	VMOVDQU64 Z0, (DI)
+	VMOVDQU64 Z1, 64(DI)
+	ADDQ $128, DI
+	DECQ CX
+	JNZ block
+
+	VZEROUPPER
+	RET
