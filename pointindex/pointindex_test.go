@@ -123,10 +123,27 @@ func recall(hits []Hit, truth []uint32) float64 {
 	return float64(found) / float64(len(truth))
 }
 
+// forEachLayout runs f with the resident lists kept as read and estimated
+// through float tables, and as nibble blocks estimated through
+// quantized tables (useNibbles, the AVX-512BW machines' layout; its
+// generic twin elsewhere).
+func forEachLayout(t *testing.T, f func(t *testing.T)) {
+	saved := useNibbles
+	defer func() { useNibbles = saved }()
+	for _, nib := range []bool{false, true} {
+		t.Run(map[bool]string{false: "float", true: "nibbles"}[nib], func(t *testing.T) {
+			useNibbles = nib
+			f(t)
+		})
+	}
+}
+
 // TestRecall: the point index's top 100 holds the exact top 10 on a
 // clustered set, for unit-weight and signed-weight queries, with and
 // without a filter passing a third of the items.
-func TestRecall(t *testing.T) {
+func TestRecall(t *testing.T) { forEachLayout(t, testRecall) }
+
+func testRecall(t *testing.T) {
 	const seed = 16
 	t.Logf("seed %d", seed)
 	c := newCorpus(seed, 800, 32, 8, 60)
@@ -180,8 +197,12 @@ func TestRecall(t *testing.T) {
 }
 
 // TestEstimateBound: with every centroid probed, each item's estimate is
-// within Σ|v_i| · MaxResidualError of its exact MaxSim (Search's doc).
-func TestEstimateBound(t *testing.T) {
+// within Σ|v_i| · MaxResidualError of its exact MaxSim (Search's doc), plus
+// with nibble tables their rounding (nbytes·step a point, at most a few
+// 1e-3 here: within the bound's slack).
+func TestEstimateBound(t *testing.T) { forEachLayout(t, testEstimateBound) }
+
+func testEstimateBound(t *testing.T) {
 	const seed = 7
 	t.Logf("seed %d", seed)
 	var errs []float64
@@ -402,7 +423,9 @@ func TestDrift(t *testing.T) {
 // through upserts of existing items, new items and deletes between
 // searches (filtered and not): a resident list never serves a stale
 // posting nor misses a new one.
-func TestResident(t *testing.T) {
+func TestResident(t *testing.T) { forEachLayout(t, testResident) }
+
+func testResident(t *testing.T) {
 	const seed = 12
 	t.Logf("seed %d", seed)
 	c := newCorpus(seed, 300, 16, 4, 30)
@@ -437,13 +460,19 @@ func TestResident(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, x := range xs[:2] {
-			got, err := x.Search(q, 30, filter, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, want) {
-				t.Fatalf("step %d, index %d: hits %v, from the store %v", step, i, got, want)
+		// Twice: the first search after writes reads the dropped lists
+		// and copies the others (stale postings to skip); the second
+		// scans the lists it kept in place (nibble blocks, with
+		// useNibbles).
+		for round := 0; round < 2; round++ {
+			for i, x := range xs[:2] {
+				got, err := x.Search(q, 30, filter, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("step %d, round %d, index %d: hits %v, from the store %v", step, round, i, got, want)
+				}
 			}
 		}
 		// A few writes: an upsert of a live item, a new item, a delete.

@@ -34,6 +34,9 @@ type scratch struct {
 	cand    []uint32  // the iids found by any query point
 	hits    []Hit     // their estimates
 	table   []float32
+	lut     []byte   // nibble tables (quantizer.nibbleLUT)
+	table16 []uint16 // their byte sums (byteSums)
+	sums    []uint16 // simd.ScanNibbles' sums
 	probes  []int    // nq × nprobe: each query point's probed lists
 	span    []int32  // list → its view (−1: not probed)
 	views   []view   // the probed lists
@@ -56,6 +59,7 @@ type view struct {
 	clo, chi int
 	iids     []uint32
 	codes    []byte
+	blocks   []byte // a clean resident list's nibble blocks: codes is nil
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -81,6 +85,15 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // estimate for i is within MaxResidualError·|q̂_i| = MaxResidualError of
 // the true maximum (each posting's is, by Cauchy–Schwarz), so the item's
 // estimate is within Σ_i |v_i| · MaxResidualError of the exact sum.
+//
+// Where simd.ScanNibbles runs in assembly (useNibbles: AVX-512BW), the
+// residual scores come from quantized nibble tables (quantizer.nibbleLUT,
+// adding at most nbytes·step a point, a fraction of a percent of
+// MaxResidualError), resident lists are kept as nibble blocks and scanned
+// 64 postings a shuffle, and the other lists sum the same integers a
+// posting at a time: the estimates do not depend on which lists are
+// resident. Measured on bench colbert 20,000 (32-point queries, one core):
+// the candidate search fell from about 9 to 3 ms of CPU.
 func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params) ([]Hit, error) {
 	if q.Dim != x.d {
 		return nil, fmt.Errorf("%w: query of dimension %d, index of %d", ErrInvalid, q.Dim, x.d)
@@ -189,6 +202,9 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 		}
 		x.mu.Unlock()
 	}
+	// quant: estimate through quantized nibble tables (quantizer.nibbleLUT),
+	// where simd.ScanNibbles is fast, else through float tables.
+	quant := useNibbles && nb <= simd.MaxNibbleBytes
 	// The postings to scan: a clean resident list in place, else the
 	// allowed postings of items not written since the list was read,
 	// copied once (every query point probing the list scans the copy).
@@ -196,19 +212,19 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 	for i := range sc.views {
 		v := &sc.views[i]
 		var iids []uint32
-		var codes []byte
+		var codes, blocks []byte
 		check := false
 		if v.res != nil {
-			iids, codes = v.res.iids, v.res.codes
+			iids, codes, blocks = v.res.iids, v.res.codes, v.res.blocks
 			check = lastStale > v.res.epoch
 		} else {
 			iids, codes = sc.fiids[v.lo:v.hi], sc.fcodes[v.lo*nb:v.hi*nb]
 		}
-		if !filtered && !check {
-			v.iids, v.codes, v.copied = iids, codes, false
+		if !filtered && !check && (blocks == nil || quant) {
+			v.iids, v.codes, v.blocks, v.copied = iids, codes, blocks, false
 			continue
 		}
-		v.copied, v.clo = true, len(sc.iids)
+		v.copied, v.clo, v.blocks = true, len(sc.iids), nil
 		for t, s := range iids {
 			if filtered && (int(s/64) >= len(sc.allow) || sc.allow[s/64]&(1<<(s%64)) == 0) {
 				continue
@@ -217,7 +233,11 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 				continue
 			}
 			sc.iids = append(sc.iids, s)
-			sc.vals = append(sc.vals, codes[t*nb:(t+1)*nb]...)
+			if blocks != nil {
+				sc.vals = codeOf(sc.vals, blocks, t, nb)
+			} else {
+				sc.vals = append(sc.vals, codes[t*nb:(t+1)*nb]...)
+			}
 		}
 		v.chi = len(sc.iids)
 	}
@@ -254,14 +274,64 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 		pi += len(probe)
 		impute := row[probe[len(probe)-1]]
 		base += v * impute
-		sc.table = x.qz.table(sc.table, sc.units[i*d:(i+1)*d])
+		// With nibble tables (quant), every list estimates from them:
+		// blocks through simd.ScanNibbles, the others a posting at a
+		// time through their byte sums (table16), the same integers, so
+		// that the candidates do not depend on which lists are resident.
+		unit := sc.units[i*d : (i+1)*d]
+		var lutBase, lutStep float32
+		if quant {
+			sc.lut, lutBase, lutStep = x.qz.nibbleLUT(sc.lut, unit)
+			needTable16 := false
+			for _, c := range probe {
+				needTable16 = needTable16 || sc.views[sc.span[c]].blocks == nil
+			}
+			if needTable16 {
+				sc.table16 = byteSums(sc.table16, sc.lut, nb)
+			}
+		} else {
+			sc.table = x.qz.table(sc.table, unit)
+		}
 		table := sc.table
 		cur := sc.cur
 		touched := sc.touched[:0]
 		for _, c := range probe {
 			v := &sc.views[sc.span[c]]
 			cs := row[c]
+			if v.blocks != nil {
+				// 64 postings a block through simd.ScanNibbles.
+				const B = simd.NibbleBlock
+				n := len(v.iids)
+				nblk := (n + B - 1) / B
+				sc.sums = slices.Grow(sc.sums[:0], nblk*B)[:nblk*B]
+				simd.ScanNibbles(sc.sums, v.blocks, nblk, nb, sc.lut)
+				sums := sc.sums[:n]
+				cs += lutBase
+				for t, s := range v.iids {
+					e := cs + lutStep*float32(sums[t])
+					if b := cur[s]; b == inf {
+						touched = append(touched, s)
+						cur[s] = e
+					} else if e > b {
+						cur[s] = e
+					}
+				}
+				continue
+			}
 			codes := v.codes
+			if quant {
+				cs += lutBase
+				for t, s := range v.iids {
+					e := cs + lutStep*float32(dotSums(sc.table16, codes[t*nb:(t+1)*nb]))
+					if b := cur[s]; b == inf {
+						touched = append(touched, s)
+						cur[s] = e
+					} else if e > b {
+						cur[s] = e
+					}
+				}
+				continue
+			}
 			switch nb {
 			case 32:
 				t32 := (*[32 * 256]float32)(table)
@@ -315,6 +385,42 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 	}
 	sc.hits = all
 	return slices.Clone(topHits(all, r)), nil
+}
+
+// byteSums fills dst (nb × 256) with every byte's sum of its two nibble
+// tables in lut (quantizer.nibbleLUT): a posting's ScanNibbles sum is then
+// dotSums of its code.
+func byteSums(dst []uint16, lut []byte, nb int) []uint16 {
+	dst = slices.Grow(dst[:0], nb*256)[:nb*256]
+	for p := 0; p < nb; p++ {
+		lo, hi := lut[p*32:p*32+16], lut[p*32+16:p*32+32]
+		row := dst[p*256 : (p+1)*256]
+		for h, hv := range hi {
+			for l, lv := range lo {
+				row[h<<4|l] = uint16(lv) + uint16(hv)
+			}
+		}
+	}
+	return dst
+}
+
+// dotSums is a code's sum of byteSums entries: exactly simd.ScanNibbles'
+// sum for it (integers), four partial sums so that the lookups overlap.
+func dotSums(table []uint16, code []byte) uint32 {
+	var s0, s1, s2, s3 uint32
+	i := 0
+	for ; i+3 < len(code); i += 4 {
+		c := code[i : i+4 : i+4]
+		t := table[i<<8 : (i+4)<<8 : (i+4)<<8]
+		s0 += uint32(t[c[0]])
+		s1 += uint32(t[256|int(c[1])])
+		s2 += uint32(t[512|int(c[2])])
+		s3 += uint32(t[768|int(c[3])])
+	}
+	for ; i < len(code); i++ {
+		s0 += uint32(table[i<<8|int(code[i])])
+	}
+	return s0 + s1 + s2 + s3
 }
 
 // topHits returns the r best of hits (order.Compare: estimate, then

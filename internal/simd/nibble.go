@@ -11,7 +11,7 @@ const MaxNibbleBytes = 256
 // stored transposed: byte p of code t of block b at codes[(b·nb+p)·64+t].
 // Each byte's low and high nibble index their own 16-entry table, lut[p·32
 // + n] and lut[p·32 + 16 + n]; code t of block b sums its 2·nb lookups into
-// out[b·64 + t/2 + 32·(t%2)] (a block's even codes, then its odd ones).
+// out[b·64 + t].
 // The sums are exact integers, the same on every path. Every table entry
 // must be at most 127, and nb at most MaxNibbleBytes; it panics otherwise,
 // or if a slice is shorter than blocks need. Safe for concurrent use;
@@ -27,7 +27,7 @@ const MaxNibbleBytes = 256
 //				c := codes[(b*nb+p)*64+t]
 //				s += uint16(lut[p*32+int(c&15)]) + uint16(lut[p*32+16+int(c>>4)])
 //			}
-//			out[b*64+t/2+32*(t%2)] = s
+//			out[b*64+t] = s
 //		}
 //	}
 func ScanNibbles(out []uint16, codes []byte, blocks, nb int, lut []byte) {
@@ -65,10 +65,7 @@ func scanNibblesGeneric(out []uint16, codes []byte, blocks, nb int, lut []byte) 
 				acc[t] += uint16(lo[c&15] + hi[c>>4]) // ≤ 254: no byte overflow
 			}
 		}
-		o := out[b*NibbleBlock : (b+1)*NibbleBlock]
-		for t, s := range acc {
-			o[t/2+32*(t%2)] = s
-		}
+		copy(out[b*NibbleBlock:(b+1)*NibbleBlock], acc[:])
 	}
 }
 

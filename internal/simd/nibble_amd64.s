@@ -8,7 +8,8 @@
 // nibbles index row p's two 16-byte tables (VPSHUFB, the table broadcast
 // to every 128-bit lane), the two lookups are added as bytes (each ≤ 127),
 // and the byte sums are widened into 16-bit accumulators: the even codes'
-// bytes (the low byte of each word) into Z0, the odd codes' into Z1.
+// bytes (the low byte of each word) into Z0, the odd codes' into Z1,
+// interleaved back into code order at the block's end.
 TEXT ·scanNibbles512(SB), NOSPLIT, $0-40
 	MOVQ out+0(FP), DI
 	MOVQ codes+8(FP), SI
@@ -45,8 +46,17 @@ row:
 	DECQ DX
 	JNZ row
 
-	VMOVDQU64 Z0, (DI)
-	VMOVDQU64 Z1, 64(DI)
+	// Interleave even and odd codes back into code order: per 128-bit
+	// lane L, the low unpack holds codes 16L..16L+7, the high one
+	// 16L+8..16L+15; two lane shuffles each put them in order.
+	VPUNPCKLWD Z1, Z0, Z2
+	VPUNPCKHWD Z1, Z0, Z3
+	VSHUFI64X2 $0x44, Z3, Z2, Z4
+	VSHUFI64X2 $0xD8, Z4, Z4, Z4
+	VSHUFI64X2 $0xEE, Z3, Z2, Z5
+	VSHUFI64X2 $0xD8, Z5, Z5, Z5
+	VMOVDQU64 Z4, (DI)
+	VMOVDQU64 Z5, 64(DI)
 	ADDQ $128, DI
 	DECQ CX
 	JNZ block

@@ -16,7 +16,7 @@ func scanNibblesRef(codes []byte, blocks, nb int, lut []byte) []uint16 {
 				c := codes[(b*nb+p)*64+t]
 				s += uint16(lut[p*32+int(c&15)]) + uint16(lut[p*32+16+int(c>>4)])
 			}
-			out[b*64+t/2+32*(t%2)] = s
+			out[b*64+t] = s
 		}
 	}
 	return out
