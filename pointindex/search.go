@@ -34,16 +34,16 @@ type scratch struct {
 	cand    []uint32  // the iids found by any query point
 	hits    []Hit     // their estimates
 	table   []float32
-	lut     []byte   // nibble tables (quantizer.nibbleLUT)
-	table16 []uint16 // their byte sums (byteSums)
-	sums    []uint16 // simd.ScanNibbles' sums
-	probes  []int    // nq × nprobe: each query point's probed lists
-	span    []int32  // list → its view (−1: not probed)
-	views   []view   // the probed lists
-	fiids   []uint32 // the postings read from the store: items
-	fcodes  []byte   // and codes
-	iids    []uint32 // the postings copied to scan (filtered, or skipping stale ones): items
-	vals    []byte   // and codes
+	lut     []byte    // nibble tables (quantizer.nibbleLUT)
+	table16 []uint16  // their byte sums (byteSums)
+	sums    []float32 // simd.ScanNibbles' estimates
+	probes  []int     // nq × nprobe: each query point's probed lists
+	span    []int32   // list → its view (−1: not probed)
+	views   []view    // the probed lists
+	fiids   []uint32  // the postings read from the store: items
+	fcodes  []byte    // and codes
+	iids    []uint32  // the postings copied to scan (filtered, or skipping stale ones): items
+	vals    []byte    // and codes
 	units   []float32
 	cs      []float32
 	allow   []uint64
@@ -304,11 +304,10 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 				n := len(v.iids)
 				nblk := (n + B - 1) / B
 				sc.sums = slices.Grow(sc.sums[:0], nblk*B)[:nblk*B]
-				simd.ScanNibbles(sc.sums, v.blocks, nblk, nb, sc.lut)
+				simd.ScanNibbles(sc.sums, v.blocks, nblk, nb, sc.lut, cs+lutBase, lutStep)
 				sums := sc.sums[:n]
-				cs += lutBase
 				for t, s := range v.iids {
-					e := cs + lutStep*float32(sums[t])
+					e := sums[t]
 					if b := cur[s]; b == inf {
 						touched = append(touched, s)
 						cur[s] = e
@@ -322,7 +321,8 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 			if quant {
 				cs += lutBase
 				for t, s := range v.iids {
-					e := cs + lutStep*float32(dotSums(sc.table16, codes[t*nb:(t+1)*nb]))
+					// ScanNibbles' rounding: the product, then the sum.
+					e := cs + float32(lutStep*float32(dotSums(sc.table16, codes[t*nb:(t+1)*nb])))
 					if b := cur[s]; b == inf {
 						touched = append(touched, s)
 						cur[s] = e

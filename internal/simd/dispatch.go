@@ -26,7 +26,7 @@ type impl struct {
 	panelI8     func(out []int32, q []uint8, panels []int8, groups, npanels int)
 	f16ToF32    func(dst []float32, src []uint16)
 	f32ToF16    func(dst []uint16, src []float32)
-	scanNibbles func(out []uint16, codes []byte, blocks, nb int, lut []byte)
+	scanNibbles func(out []float32, codes []byte, blocks, nb int, lut []byte, base, step float32)
 }
 
 var generic = &impl{

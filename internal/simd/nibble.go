@@ -10,13 +10,15 @@ const MaxNibbleBytes = 256
 // ScanNibbles sums lookup tables over blocks of 64 codes of nb bytes each,
 // stored transposed: byte p of code t of block b at codes[(b·nb+p)·64+t].
 // Each byte's low and high nibble index their own 16-entry table, lut[p·32
-// + n] and lut[p·32 + 16 + n]; code t of block b sums its 2·nb lookups into
-// out[b·64 + t].
-// The sums are exact integers, the same on every path. Every table entry
-// must be at most 127, and nb at most MaxNibbleBytes; it panics otherwise,
-// or if a slice is shorter than blocks need. Safe for concurrent use;
-// allocates nothing. This is a "fast scan" of product-quantized codes: 64
-// codes a shuffle, against 2·nb scalar lookups a code.
+// + n] and lut[p·32 + 16 + n]; code t of block b sums its 2·nb lookups
+// (exactly, in integers) into s and sets out[b·64 + t] = base + step·s,
+// rounded after the product and after the sum as Go's
+// base + float32(step*float32(s)) is, the same on every path. Every table
+// entry must be at most 127, and nb at most MaxNibbleBytes; it panics
+// otherwise, or if a slice is shorter than blocks need. Safe for
+// concurrent use; allocates nothing. This is a "fast scan" of
+// product-quantized codes: 64 codes a shuffle, against 2·nb scalar
+// lookups a code.
 //
 // The reference loop:
 //
@@ -27,10 +29,10 @@ const MaxNibbleBytes = 256
 //				c := codes[(b*nb+p)*64+t]
 //				s += uint16(lut[p*32+int(c&15)]) + uint16(lut[p*32+16+int(c>>4)])
 //			}
-//			out[b*64+t] = s
+//			out[b*64+t] = base + float32(step*float32(s))
 //		}
 //	}
-func ScanNibbles(out []uint16, codes []byte, blocks, nb int, lut []byte) {
+func ScanNibbles(out []float32, codes []byte, blocks, nb int, lut []byte, base, step float32) {
 	if blocks < 0 || nb < 0 || nb > MaxNibbleBytes {
 		panic("simd: ScanNibbles with a negative or too large dimension")
 	}
@@ -46,13 +48,15 @@ func ScanNibbles(out []uint16, codes []byte, blocks, nb int, lut []byte) {
 		return
 	}
 	if nb == 0 {
-		clear(out[:blocks*NibbleBlock])
+		for i := range out[:blocks*NibbleBlock] {
+			out[i] = base + float32(step*0)
+		}
 		return
 	}
-	active.scanNibbles(out, codes, blocks, nb, lut)
+	active.scanNibbles(out, codes, blocks, nb, lut, base, step)
 }
 
-func scanNibblesGeneric(out []uint16, codes []byte, blocks, nb int, lut []byte) {
+func scanNibblesGeneric(out []float32, codes []byte, blocks, nb int, lut []byte, base, step float32) {
 	var acc [NibbleBlock]uint16
 	for b := 0; b < blocks; b++ {
 		clear(acc[:])
@@ -65,7 +69,10 @@ func scanNibblesGeneric(out []uint16, codes []byte, blocks, nb int, lut []byte) 
 				acc[t] += uint16(lo[c&15] + hi[c>>4]) // ≤ 254: no byte overflow
 			}
 		}
-		copy(out[b*NibbleBlock:(b+1)*NibbleBlock], acc[:])
+		o := out[b*NibbleBlock : (b+1)*NibbleBlock]
+		for t, s := range acc {
+			o[t] = base + float32(step*float32(s))
+		}
 	}
 }
 

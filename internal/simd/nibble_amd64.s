@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// func scanNibbles512(out *uint16, codes *byte, blocks int, nb int, lut *byte)
+// func scanNibbles512(out *float32, codes *byte, blocks int, nb int, lut *byte, base float32, step float32)
 //
 // Per block of 64 codes: for each byte row p, the 64 codes' low and high
 // nibbles index row p's two 16-byte tables (VPSHUFB, the table broadcast
@@ -10,7 +10,7 @@
 // and the byte sums are widened into 16-bit accumulators: the even codes'
 // bytes (the low byte of each word) into Z0, the odd codes' into Z1,
 // interleaved back into code order at the block's end.
-TEXT ·scanNibbles512(SB), NOSPLIT, $0-40
+TEXT ·scanNibbles512(SB), NOSPLIT, $0-48
 	MOVQ out+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ blocks+16(FP), CX
@@ -20,6 +20,8 @@ TEXT ·scanNibbles512(SB), NOSPLIT, $0-40
 	VPBROADCASTD AX, Z31
 	MOVL $0x00FF00FF, AX
 	VPBROADCASTD AX, Z30
+	VBROADCASTSS base+40(FP), Z29
+	VBROADCASTSS step+44(FP), Z28
 
 block:
 	VPXORD Z0, Z0, Z0
@@ -55,9 +57,31 @@ row:
 	VSHUFI64X2 $0xD8, Z4, Z4, Z4
 	VSHUFI64X2 $0xEE, Z3, Z2, Z5
 	VSHUFI64X2 $0xD8, Z5, Z5, Z5
-	VMOVDQU64 Z4, (DI)
-	VMOVDQU64 Z5, 64(DI)
-	ADDQ $128, DI
+	// Widen to 32 bits, convert (exact: sums < 2^24), then
+	// base + step·sum, rounded after the product and after the sum.
+	VEXTRACTI64X4 $1, Z4, Y6
+	VPMOVZXWD Y4, Z4
+	VPMOVZXWD Y6, Z6
+	VEXTRACTI64X4 $1, Z5, Y7
+	VPMOVZXWD Y5, Z5
+	VPMOVZXWD Y7, Z7
+	VCVTDQ2PS Z4, Z4
+	VCVTDQ2PS Z6, Z6
+	VCVTDQ2PS Z5, Z5
+	VCVTDQ2PS Z7, Z7
+	VMULPS Z28, Z4, Z4
+	VMULPS Z28, Z6, Z6
+	VMULPS Z28, Z5, Z5
+	VMULPS Z28, Z7, Z7
+	VADDPS Z29, Z4, Z4
+	VADDPS Z29, Z6, Z6
+	VADDPS Z29, Z5, Z5
+	VADDPS Z29, Z7, Z7
+	VMOVUPS Z4, (DI)
+	VMOVUPS Z6, 64(DI)
+	VMOVUPS Z5, 128(DI)
+	VMOVUPS Z7, 192(DI)
+	ADDQ $256, DI
 	DECQ CX
 	JNZ block
 

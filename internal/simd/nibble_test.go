@@ -2,13 +2,14 @@ package simd
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
 
 // scanNibblesRef is the reference loop of ScanNibbles' doc.
-func scanNibblesRef(codes []byte, blocks, nb int, lut []byte) []uint16 {
-	out := make([]uint16, blocks*NibbleBlock)
+func scanNibblesRef(codes []byte, blocks, nb int, lut []byte, base, step float32) []float32 {
+	out := make([]float32, blocks*NibbleBlock)
 	for b := 0; b < blocks; b++ {
 		for t := 0; t < 64; t++ {
 			var s uint16
@@ -16,7 +17,7 @@ func scanNibblesRef(codes []byte, blocks, nb int, lut []byte) []uint16 {
 				c := codes[(b*nb+p)*64+t]
 				s += uint16(lut[p*32+int(c&15)]) + uint16(lut[p*32+16+int(c>>4)])
 			}
-			out[b*64+t] = s
+			out[b*64+t] = base + float32(step*float32(s))
 		}
 	}
 	return out
@@ -43,23 +44,17 @@ func TestScanNibbles(t *testing.T) {
 						lut[i] = 127
 					}
 				}
-				out := make([]uint16, blocks*64+8)
-				for i := range out {
-					out[i] = 0xBEEF
-				}
-				ScanNibbles(out, codes, blocks, nb, lut)
-				want := scanNibblesRef(codes, blocks, nb, lut)
+				out, buf := guarded(blocks*64, int(seed%16))
+				base, step := float32(rng.NormFloat64()), float32(rng.Float64()/100)
+				ScanNibbles(out, codes, blocks, nb, lut, base, step)
+				want := scanNibblesRef(codes, blocks, nb, lut, base, step)
 				what := fmt.Sprintf("blocks %d nb %d seed %d", blocks, nb, seed)
 				for i, w := range want {
-					if out[i] != w {
-						t.Fatalf("%s: out[%d] = %d, want %d", what, i, out[i], w)
+					if math.Float32bits(out[i]) != math.Float32bits(w) {
+						t.Fatalf("%s: out[%d] = %v, want %v bit for bit", what, i, out[i], w)
 					}
 				}
-				for i := blocks * 64; i < len(out); i++ {
-					if out[i] != 0xBEEF {
-						t.Fatalf("%s: out[%d] written past the blocks", what, i)
-					}
-				}
+				checkGuards(t, buf, int(seed%16), blocks*64, what)
 			}
 		}
 	})
@@ -69,11 +64,11 @@ func TestScanNibblesPanics(t *testing.T) {
 	big := make([]byte, 32)
 	big[5] = 128
 	for name, f := range map[string]func(){
-		"entry > 127": func() { ScanNibbles(make([]uint16, 64), make([]byte, 64), 1, 1, big) },
-		"short out":   func() { ScanNibbles(make([]uint16, 63), make([]byte, 64), 1, 1, make([]byte, 32)) },
-		"short codes": func() { ScanNibbles(make([]uint16, 64), make([]byte, 63), 1, 1, make([]byte, 32)) },
-		"short lut":   func() { ScanNibbles(make([]uint16, 64), make([]byte, 64), 1, 1, make([]byte, 31)) },
-		"nb too big":  func() { ScanNibbles(nil, nil, 0, MaxNibbleBytes+1, nil) },
+		"entry > 127": func() { ScanNibbles(make([]float32, 64), make([]byte, 64), 1, 1, big, 0, 1) },
+		"short out":   func() { ScanNibbles(make([]float32, 63), make([]byte, 64), 1, 1, make([]byte, 32), 0, 1) },
+		"short codes": func() { ScanNibbles(make([]float32, 64), make([]byte, 63), 1, 1, make([]byte, 32), 0, 1) },
+		"short lut":   func() { ScanNibbles(make([]float32, 64), make([]byte, 64), 1, 1, make([]byte, 31), 0, 1) },
+		"nb too big":  func() { ScanNibbles(nil, nil, 0, MaxNibbleBytes+1, nil, 0, 1) },
 	} {
 		func() {
 			defer func() {
@@ -98,10 +93,10 @@ func BenchmarkScanNibbles(b *testing.B) {
 	for i := range lut {
 		lut[i] = byte(rng.IntN(128))
 	}
-	out := make([]uint16, blocks*64)
+	out := make([]float32, blocks*64)
 	benchPaths(b, func(b *testing.B) {
 		for b.Loop() {
-			ScanNibbles(out, codes, blocks, nb, lut)
+			ScanNibbles(out, codes, blocks, nb, lut, 0.5, 0.001)
 		}
 	})
 }
