@@ -529,3 +529,51 @@ func TestTopHits(t *testing.T) {
 		}
 	}
 }
+
+// TestNibbleLUT: for 2- and 4-bit codes, base + step·(the code's nibble
+// lookups) is within nbytes·step of the float table's <q, r̂>, its
+// entries are at most 127, and byteSums/dotSums give the same integer as
+// the nibble lookups. Seed 18.
+func TestNibbleLUT(t *testing.T) {
+	const seed = 18
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for _, bits := range []int{2, 4} {
+		for _, d := range []int{5, 64, 128} {
+			qz := newQuantizer(d, bits)
+			for i := range qz.val {
+				qz.val[i] = float32(rng.NormFloat64() * 0.2)
+			}
+			q := make([]float32, d)
+			for i := range q {
+				q[i] = float32(rng.NormFloat64())
+			}
+			table := qz.table(nil, q)
+			lut, base, step, _ := qz.nibbleLUT(nil, q, nil)
+			sums := byteSums(nil, lut, qz.nbytes)
+			for _, v := range lut {
+				if v > 127 {
+					t.Fatalf("bits %d d %d: table entry %d > 127", bits, d, v)
+				}
+			}
+			code := make([]byte, qz.nbytes)
+			for range 200 {
+				for i := range code {
+					code[i] = byte(rng.IntN(256))
+				}
+				var s uint32
+				for p, c := range code {
+					s += uint32(lut[p*32+int(c&15)]) + uint32(lut[p*32+16+int(c>>4)])
+				}
+				if got := dotSums(sums, code); got != s {
+					t.Fatalf("bits %d d %d: dotSums %d, nibble lookups %d", bits, d, got, s)
+				}
+				want := float64(dot(table, code))
+				got := float64(base) + float64(step)*float64(s)
+				if e := math.Abs(got - want); e > float64(qz.nbytes)*float64(step)+1e-5 {
+					t.Fatalf("bits %d d %d: estimate %.6f, float table %.6f: off by %.3g > nbytes·step %.3g", bits, d, got, want, e, float64(qz.nbytes)*float64(step))
+				}
+			}
+		}
+	}
+}

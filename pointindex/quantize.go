@@ -120,41 +120,38 @@ func (qz *quantizer) table(dst, q []float32) []float32 {
 // with one step for all tables so that the largest spans 0..127. Then
 // <q, r̂> ≈ base + step·ScanNibbles' sum, within nbytes·step (2·nbytes
 // lookups, each rounded by at most step/2). The estimate only ranks
-// candidates for the exact rerank.
-func (qz *quantizer) nibbleLUT(dst []byte, q []float32) (lut []byte, base, step float32) {
+// candidates for the exact rerank. tabs is scratch (returned for reuse).
+func (qz *quantizer) nibbleLUT(dst []byte, q []float32, tabs []float32) (lut []byte, base, step float32, scratch []float32) {
 	n := qz.nbytes * 32
 	dst = slices.Grow(dst[:0], n)[:n]
-	var tabs [2][16]float32
+	tabs = slices.Grow(tabs[:0], n)[:n]
 	var span float32
-	// First pass: the tables' spans; second: quantize. Recomputing the
-	// partials is cheaper than keeping nbytes × 32 floats.
-	for pass := 0; pass < 2; pass++ {
-		inv := float32(0)
-		if pass == 1 && span > 0 {
-			step = span / 127
-			inv = 127 / span
+	for j := 0; j < 2*qz.nbytes; j++ {
+		t := (*[16]float32)(tabs[j*16:])
+		qz.nibble(t, q, j/2*qz.perByte+j%2*(qz.perByte/2))
+		lo, hi := t[0], t[0]
+		for _, v := range t[1:] {
+			lo, hi = min(lo, v), max(hi, v)
 		}
-		for p := 0; p < qz.nbytes; p++ {
-			qz.nibble(&tabs[0], q, p*qz.perByte)
-			qz.nibble(&tabs[1], q, p*qz.perByte+qz.perByte/2)
-			for h, t := range tabs {
-				lo, hi := t[0], t[0]
-				for _, v := range t[1:] {
-					lo, hi = min(lo, v), max(hi, v)
-				}
-				if pass == 0 {
-					span = max(span, hi-lo)
-					continue
-				}
-				base += lo
-				row := dst[p*32+h*16 : p*32+h*16+16]
-				for j, v := range t {
-					row[j] = byte(min(127, int((v-lo)*inv+0.5)))
-				}
-			}
+		span = max(span, hi-lo)
+	}
+	var inv float32
+	if span > 0 {
+		step, inv = span/127, 127/span
+	}
+	for j := 0; j < 2*qz.nbytes; j++ {
+		t := tabs[j*16 : j*16+16]
+		lo := t[0]
+		for _, v := range t[1:] {
+			lo = min(lo, v)
+		}
+		base += lo
+		row := dst[j*16 : j*16+16]
+		for i, v := range t {
+			row[i] = byte(min(127, int((v-lo)*inv+0.5)))
 		}
 	}
-	return dst, base, step
+	return dst, base, step, tabs
 }
 
 // nibble sets half[n] to q's partial product with nibble value n of

@@ -35,6 +35,7 @@ type scratch struct {
 	hits    []Hit     // their estimates
 	table   []float32
 	lut     []byte    // nibble tables (quantizer.nibbleLUT)
+	tabs    []float32 // their float values
 	table16 []uint16  // their byte sums (byteSums)
 	sums    []float32 // simd.ScanNibbles' estimates
 	probes  []int     // nq × nprobe: each query point's probed lists
@@ -281,7 +282,7 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 		unit := sc.units[i*d : (i+1)*d]
 		var lutBase, lutStep float32
 		if quant {
-			sc.lut, lutBase, lutStep = x.qz.nibbleLUT(sc.lut, unit)
+			sc.lut, lutBase, lutStep, sc.tabs = x.qz.nibbleLUT(sc.lut, unit, sc.tabs)
 			needTable16 := false
 			for _, c := range probe {
 				needTable16 = needTable16 || sc.views[sc.span[c]].blocks == nil
