@@ -577,3 +577,36 @@ func TestNibbleLUT(t *testing.T) {
 		}
 	}
 }
+
+// TestTopNAll: topNAll's one pass over centroid-major scores gives each
+// active point topN's list over its own row, ties by index. Seed 19.
+func TestTopNAll(t *testing.T) {
+	const seed = 19
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for round := 0; round < 100; round++ {
+		k, nq, n := 1+rng.IntN(70), 1+rng.IntN(10), 1+rng.IntN(12)
+		cs := make([]float32, k*nq)
+		for i := range cs {
+			cs[i] = float32(rng.IntN(9)) // ties
+		}
+		var active []int
+		for i := 0; i < nq; i++ {
+			if rng.IntN(4) > 0 {
+				active = append(active, i)
+			}
+		}
+		got, _ := topNAll(nil, nil, cs, k, nq, active, n)
+		var want []int
+		row := make([]float32, k)
+		for _, i := range active {
+			for c := range row {
+				row[c] = cs[c*nq+i]
+			}
+			want = topN(want, row, n, len(want))
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d (k %d nq %d n %d): %v, want %v", round, k, nq, n, got, want)
+		}
+	}
+}

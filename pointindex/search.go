@@ -46,7 +46,9 @@ type scratch struct {
 	iids    []uint32  // the postings copied to scan (filtered, or skipping stale ones): items
 	vals    []byte    // and codes
 	units   []float32
-	cs      []float32
+	cs      []float32 // k × nq centroid scores
+	active  []int     // the query points with a weight
+	counts  []int     // topNAll's scratch
 	allow   []uint64
 }
 
@@ -113,8 +115,13 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 	for i := 0; i < nq; i++ {
 		normalize(sc.units[i*d:(i+1)*d], q.Point(i))
 	}
+	// The centroid scores, centroid-major (cs[c·nq + i]): the Gram
+	// kernels pack their second operand, and packing the k centroids per
+	// search cost more than the products (a 32-point query against 4,096
+	// centroids at d = 128: 0.56 → 0.24 ms); packed, the query's 32 rows
+	// are next to nothing. Each entry is the same sum either way round.
 	sc.cs = slices.Grow(sc.cs[:0], nq*k)[:nq*k]
-	simd.Gram(sc.cs, sc.units, nq, x.cents, k, d)
+	simd.Gram(sc.cs, x.cents, k, sc.units, nq, d)
 	sc.allow = sc.allow[:0]
 	if allowed != nil && !allowed.IsEmpty() {
 		sc.allow = slices.Grow(sc.allow, int(allowed.Maximum()/64)+1)[:allowed.Maximum()/64+1]
@@ -129,14 +136,13 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 	filtered := allowed != nil
 
 	// The probed lists of every query point, then each list read once.
-	sc.probes = sc.probes[:0]
+	sc.active = sc.active[:0]
 	for i := 0; i < nq; i++ {
-		if q.Weights[i] == 0 {
-			continue
+		if q.Weights[i] != 0 {
+			sc.active = append(sc.active, i)
 		}
-		at := len(sc.probes)
-		sc.probes = topN(sc.probes, sc.cs[i*k:(i+1)*k], nprobe, at)
 	}
+	sc.probes, sc.counts = topNAll(sc.probes, sc.counts, sc.cs, k, nq, sc.active, nprobe)
 	if len(sc.span) < k {
 		sc.span = make([]int32, k)
 		for c := range sc.span {
@@ -270,10 +276,9 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 		if v == 0 {
 			continue
 		}
-		row := sc.cs[i*k : (i+1)*k]
 		probe := sc.probes[pi : pi+min(nprobe, k)]
 		pi += len(probe)
-		impute := row[probe[len(probe)-1]]
+		impute := sc.cs[probe[len(probe)-1]*nq+i]
 		base += v * impute
 		// With nibble tables (quant), every list estimates from them:
 		// blocks through simd.ScanNibbles, the others a posting at a
@@ -298,7 +303,7 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 		touched := sc.touched[:0]
 		for _, c := range probe {
 			v := &sc.views[sc.span[c]]
-			cs := row[c]
+			cs := sc.cs[c*nq+i]
 			if v.blocks != nil {
 				// 64 postings a block through simd.ScanNibbles.
 				const B = simd.NibbleBlock
@@ -463,6 +468,36 @@ func topHits(hits []Hit, r int) []Hit {
 	}
 	slices.SortFunc(hits, func(a, b Hit) int { return order.Compare(a.Estimate, a.IID, b.Estimate, b.IID) })
 	return hits
+}
+
+// topNAll sets dst, for each query point i of active in turn, to the
+// indexes of its n largest centroid scores (cs[c·nq + i], c < k), largest
+// first, ties by index (topN's order, for every point in one pass over
+// cs, which is centroid-major); counts is scratch.
+func topNAll(dst, counts []int, cs []float32, k, nq int, active []int, n int) ([]int, []int) {
+	n = min(n, k)
+	dst = slices.Grow(dst[:0], len(active)*n)[:len(active)*n]
+	counts = slices.Grow(counts[:0], len(active))[:len(active)]
+	clear(counts)
+	for c := 0; c < k; c++ {
+		row := cs[c*nq : (c+1)*nq]
+		for a, i := range active {
+			v := row[i]
+			top := dst[a*n : a*n+counts[a]]
+			if len(top) == n && v <= cs[top[n-1]*nq+i] {
+				continue
+			}
+			if len(top) < n {
+				counts[a]++
+				top = dst[a*n : a*n+counts[a]]
+			}
+			top[len(top)-1] = c
+			for t := len(top) - 1; t > 0 && cs[top[t]*nq+i] > cs[top[t-1]*nq+i]; t-- {
+				top[t], top[t-1] = top[t-1], top[t]
+			}
+		}
+	}
+	return dst, counts
 }
 
 // topN appends to dst the indexes of the n largest values of row, largest
