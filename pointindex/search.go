@@ -96,7 +96,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // 64 postings a shuffle, and the other lists sum the same integers a
 // posting at a time: the estimates do not depend on which lists are
 // resident. Measured on bench colbert 20,000 (32-point queries, one core):
-// the candidate search fell from about 9 to 3 ms of CPU.
+// the candidate search fell from about 9 to 5 ms of CPU.
 func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params) ([]Hit, error) {
 	if q.Dim != x.d {
 		return nil, fmt.Errorf("%w: query of dimension %d, index of %d", ErrInvalid, q.Dim, x.d)
