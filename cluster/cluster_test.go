@@ -99,6 +99,21 @@ func (n *node) stop(t *testing.T) {
 	n.srv = nil
 }
 
+// startThree starts an etcd, three cluster nodes (n1–n3, each seeing the
+// others) and one plain node, for a test of at most 2 minutes (ctx).
+func startThree(t *testing.T) (ctx context.Context, nodes []*node, one *node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	ep := etcdtest.Start(t)
+	nodes = []*node{startNode(t, ep, "n1", 0), startNode(t, ep, "n2", 0), startNode(t, ep, "n3", 0)}
+	one = startNode(t, "", "", 0)
+	for _, n := range nodes {
+		waitView(t, n.m.Client, "three nodes", func(v *cluster.View) bool { return len(v.Nodes()) == 3 })
+	}
+	return ctx, nodes, one
+}
+
 // waitView waits (at most 20 s) until cond holds on c's view.
 func waitView(t *testing.T, c *cluster.Client, what string, cond func(v *cluster.View) bool) {
 	t.Helper()
@@ -132,14 +147,7 @@ func TestClusterEqualsOneNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd and four servers")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	ep := etcdtest.Start(t)
-	nodes := []*node{startNode(t, ep, "n1", 0), startNode(t, ep, "n2", 0), startNode(t, ep, "n3", 0)}
-	one := startNode(t, "", "", 0)
-	for _, n := range nodes {
-		waitView(t, n.m.Client, "three nodes", func(v *cluster.View) bool { return len(v.Nodes()) == 3 })
-	}
+	ctx, nodes, one := startThree(t)
 
 	const dim = 8
 	cfg := pbconv.ConfigToPB(wpcdb.CollectionConfig{Dim: dim}.WithDefaults())

@@ -13,14 +13,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/cluster"
-	"github.com/wpcdb/wpcdb/internal/etcdtest"
 	"github.com/wpcdb/wpcdb/internal/npy"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	"github.com/wpcdb/wpcdb/internal/wpctest"
@@ -96,14 +94,7 @@ func TestImportSharded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd and four servers")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	ep := etcdtest.Start(t)
-	nodes := []*node{startNode(t, ep, "n1", 0), startNode(t, ep, "n2", 0), startNode(t, ep, "n3", 0)}
-	one := startNode(t, "", "", 0)
-	for _, n := range nodes {
-		waitView(t, n.m.Client, "three nodes", func(v *cluster.View) bool { return len(v.Nodes()) == 3 })
-	}
+	ctx, nodes, one := startThree(t)
 	const dim, n = 8, 60
 	cfg := pbconv.ConfigToPB(wpcdb.CollectionConfig{Dim: dim}.WithDefaults())
 	for _, name := range []string{"c", "bad"} {
