@@ -274,6 +274,8 @@ func (s *StagedUpsert) Wait() (UpsertResult, error) {
 // next batch while the previous one syncs (ingest.Commit); an invalid item
 // (without SkipInvalid) or a refused write is an error here, with nothing
 // staged. Upserts staged one after the other are committed in that order.
+// The items' clouds and attributes must not change until Wait returns
+// (a large write encodes its records from them while it is pending).
 func (c *Collection) StageUpsert(ctx context.Context, items []Item, opts UpsertOptions) (*StagedUpsert, error) {
 	s := &StagedUpsert{c: c}
 	if len(items) == 0 {

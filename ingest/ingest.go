@@ -93,11 +93,17 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 		log = func(string) {}
 	}
 	stager, _ := t.(Stager)
-	// pending is the staged batch not yet acknowledged (with a Stager).
-	var pending *wpcdb.StagedUpsert
-	var pendingBatch Batch
-	// done reports a batch's write (res, err) as the sequential loop did.
+	// pending are the staged batches not yet acknowledged (with a
+	// Stager), oldest first.
+	type staged struct {
+		s *wpcdb.StagedUpsert
+		b Batch
+	}
+	var pending []staged
+	// done reports a batch's write (res, err) as the sequential loop did,
+	// after the inputs skipped before it.
 	done := func(b Batch, res wpcdb.UpsertResult, err error) error {
+		begin(b, &st, log)
 		var bad *wpcdb.InvalidItem
 		if errors.As(err, &bad) {
 			return &refusedError{bad: bad, msg: fmt.Sprintf("%s %d (id %s): %v; batch refused, ingest stopped: %d items committed before it",
@@ -116,15 +122,24 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 		}
 		return nil
 	}
-	// flush waits for the staged batch's acknowledgement.
-	flush := func() error {
-		if pending == nil {
-			return nil
+	// flush waits for the staged batches' acknowledgements, oldest first,
+	// until at most keep are pending. After a failed one it waits for the
+	// others too (they fail: staged after a failed write), so that nothing
+	// is in flight when Commit returns.
+	flush := func(keep int) error {
+		for len(pending) > keep {
+			p := pending[0]
+			pending = pending[1:]
+			res, err := p.s.Wait()
+			if err = done(p.b, res, err); err != nil {
+				for _, q := range pending {
+					q.s.Wait()
+				}
+				pending = nil
+				return err
+			}
 		}
-		res, err := pending.Wait()
-		b := pendingBatch
-		pending, pendingBatch = nil, Batch{}
-		return done(b, res, err)
+		return nil
 	}
 	for b := range batches {
 		if stager == nil {
@@ -132,33 +147,32 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 				return st, err
 			}
 			res, err := t.UpsertWith(ctx, b.Items, wpcdb.UpsertOptions{SkipInvalid: o.SkipInvalid})
-			if err := done(b, res, err); err != nil {
+			if err := done(Batch{Pos: b.Pos}, res, err); err != nil {
 				return st, err
 			}
 			continue
 		}
 		if b.Err != nil {
-			if err := flush(); err != nil {
+			if err := flush(0); err != nil {
 				return st, err
 			}
 			return st, begin(b, &st, log)
 		}
 		s, err := stager.StageUpsert(ctx, b.Items, wpcdb.UpsertOptions{SkipInvalid: o.SkipInvalid})
-		// The previous batch is acknowledged (or fails) before this one is
-		// reported, as in order.
-		if ferr := flush(); ferr != nil {
-			if err == nil {
-				s.Wait() // staged after a failed write: it fails too
-			}
-			return st, ferr
-		}
-		begin(b, &st, log)
 		if err != nil {
+			// The batches before it are acknowledged (or fail) before this
+			// one is reported, as in order.
+			if ferr := flush(0); ferr != nil {
+				return st, ferr
+			}
 			return st, done(b, wpcdb.UpsertResult{}, err)
 		}
-		pending, pendingBatch = s, b
+		pending = append(pending, staged{s, b})
+		if err := flush(StageAhead); err != nil {
+			return st, err
+		}
 	}
-	if err := flush(); err != nil {
+	if err := flush(0); err != nil {
 		return st, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -166,6 +180,13 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 	}
 	return st, nil
 }
+
+// StageAhead is how many batches Commit keeps staged, unacknowledged,
+// when it stages the next one: their writes' table syncs, ingests and
+// commits run while the next batch is validated and encoded, and the disk
+// overlaps the syncs of several. Measured (see the constant's history in
+// the commit log): TODO.
+const StageAhead = 3
 
 // begin logs and counts the inputs skipped before b, and returns b.Err as
 // the error that stops the ingest.

@@ -96,7 +96,13 @@ func UnsortableFloat(u uint64) float64 {
 }
 
 func postingKey(cid uint32, name string, v any, iid uint32) []byte {
-	k := collKey(cid, subPosting)
+	return postingKeyTo(nil, cid, name, v, iid)
+}
+
+// postingKeyTo appends postingKey's key to dst.
+func postingKeyTo(dst []byte, cid uint32, name string, v any, iid uint32) []byte {
+	k := binary.BigEndian.AppendUint32(append(dst, tagCollection), cid)
+	k = append(k, subPosting)
 	k = binary.AppendUvarint(k, uint64(len(name)))
 	k = append(k, name...)
 	k = appendAttrValue(k, v)
