@@ -61,6 +61,7 @@ type PendingWrite struct {
 	c      *Coll
 	prev   *PendingWrite // committed before this one; nil after
 	b      *pebble.Batch
+	ops    *sortedOps // a bulk write's small keys, added to b by commit
 	tables *freshTables
 	ids    map[string]int // the write's IDs (to order conflicting writes)
 	then   func(iids []uint32, err error)
@@ -104,6 +105,10 @@ func (p *PendingWrite) commit() {
 		}
 	}()
 	defer b.Close()
+	if p.ops != nil {
+		p.ops.apply(b)
+		p.ops = nil
+	}
 	if prev := p.prev; prev != nil {
 		<-prev.done
 		p.prev = nil

@@ -139,7 +139,7 @@ func (c *Coll) Stage(items []ItemWrite, then func(iids []uint32, err error)) (*P
 	}()
 
 	changes := make([]writeChange, 0, len(items))
-	assigned := map[string]int{} // ID → index in changes, for repeats in the batch
+	assigned := make(map[string]int, len(items)) // ID → index in changes, for repeats in the batch
 	iids := make([]uint32, len(items))
 	ids := make([]string, len(items))
 	for i := range items {
@@ -239,9 +239,10 @@ func (c *Coll) Stage(items []ItemWrite, then func(iids []uint32, err error)) (*P
 		}
 	}
 	points.apply(small)
-	if ops != nil {
-		ops.apply(b)
-	}
+	// ops are sorted into b on the commit's goroutine, before it waits
+	// for the writes staged before (0.14 of 1.37 CPU-s of a 100k compact
+	// load, off the goroutine that prepares the next batch).
+	p.ops = ops
 	if len(fresh) > 0 {
 		// Written and synced on their own goroutines, while this
 		// goroutine goes on and the writes staged before commit.
