@@ -106,7 +106,8 @@ func (p *PendingWrite) commit() {
 	}()
 	defer b.Close()
 	if p.ops != nil {
-		p.ops.apply(b)
+		p.ops.apply(b) // b copies them
+		p.ops.release()
 		p.ops = nil
 	}
 	if prev := p.prev; prev != nil {

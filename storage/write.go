@@ -354,23 +354,10 @@ func writePostings(b keyWriter, cid, iid uint32, old, next map[string]any, key [
 		// A new item (or one without attributes): every posting of next
 		// is set, without the sets postingsOf builds. A value repeated in
 		// a list sets its key twice, to the same empty value.
-		for name, v := range next {
-			list, ok := v.([]any)
-			if !ok {
-				key = postingKeyTo(key[:0], cid, name, v, iid)
-				b.Set(key, nil, nil)
-				continue
-			}
-			key = postingKeyTo(key[:0], cid, name, listMarker{}, iid)
+		eachPosting(next, func(name string, v any) {
+			key = postingKeyTo(key[:0], cid, name, v, iid)
 			b.Set(key, nil, nil)
-			for _, e := range list {
-				if f, ok := e.(float64); ok {
-					e = listNumber(f)
-				}
-				key = postingKeyTo(key[:0], cid, name, e, iid)
-				b.Set(key, nil, nil)
-			}
-		}
+		})
 		return key
 	}
 	was, is := postingsOf(old), postingsOf(next)
