@@ -96,10 +96,12 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 	// pending are the staged batches not yet acknowledged (with a
 	// Stager), oldest first.
 	type staged struct {
-		s *wpcdb.StagedUpsert
-		b Batch
+		s      *wpcdb.StagedUpsert
+		b      Batch
+		floats int
 	}
 	var pending []staged
+	pendingFloats := 0
 	// done reports a batch's write (res, err) as the sequential loop did,
 	// after the inputs skipped before it.
 	done := func(b Batch, res wpcdb.UpsertResult, err error) error {
@@ -127,9 +129,10 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 	// others too (they fail: staged after a failed write), so that nothing
 	// is in flight when Commit returns.
 	flush := func(keep int) error {
-		for len(pending) > keep {
+		for len(pending) > keep || (len(pending) > 0 && keep > 0 && pendingFloats > MaxStagedFloats) {
 			p := pending[0]
 			pending = pending[1:]
+			pendingFloats -= p.floats
 			res, err := p.s.Wait()
 			if err = done(p.b, res, err); err != nil {
 				for _, q := range pending {
@@ -167,7 +170,12 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 			}
 			return st, done(b, wpcdb.UpsertResult{}, err)
 		}
-		pending = append(pending, staged{s, b})
+		floats := 0
+		for i := range b.Items {
+			floats += len(b.Items[i].Cloud.Points) + len(b.Items[i].Cloud.Weights)
+		}
+		pending = append(pending, staged{s, b, floats})
+		pendingFloats += floats
 		if err := flush(StageAhead); err != nil {
 			return st, err
 		}
@@ -182,11 +190,19 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 }
 
 // StageAhead is how many batches Commit keeps staged, unacknowledged,
-// when it stages the next one: their writes' table syncs, ingests and
-// commits run while the next batch is validated and encoded, and the disk
-// overlaps the syncs of several. Measured (see the constant's history in
-// the commit log): TODO.
-const StageAhead = 3
+// when it stages the next one, as long as they hold at most
+// MaxStagedFloats (points and weights): their writes' table syncs run
+// while the next batch is validated and encoded, and the collection
+// commits those ready together (storage/pipeline.go), one sync of the
+// manifest and the log for several batches. Measured (bench.Ingest of
+// 100k compact items, 1,000 a batch, load average ~9, alternating runs):
+// keeping one staged, 25.7k–27.3k items/s; three, 36.0k–39.6k; six,
+// 36.9k–37.4k (before batches were committed together, when more staged
+// ones only overlapped their table syncs).
+const (
+	StageAhead      = 8
+	MaxStagedFloats = 2 * MaxBatchFloats
+)
 
 // begin logs and counts the inputs skipped before b, and returns b.Err as
 // the error that stops the ingest.

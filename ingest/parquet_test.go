@@ -389,7 +389,7 @@ func TestParquetCutShort(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := t.TempDir()
-	rows := genRows(9, 40)
+	rows := genRows(9, 6*(4+ingest.StageAhead)) // more than the cut can commit
 	writePQ(t, filepath.Join(dir, "in.parquet"), rows)
 	c := openColl(t, "c")[0]
 	st, err := ingest.ImportParquet(ctx, c, os.Open, filepath.Join(dir, "in.parquet"), ingest.ParquetColumns{}, ingest.ImportOptions{Batch: 6, Progress: func(p ingest.Progress) {
