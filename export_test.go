@@ -80,6 +80,10 @@ func PointSearchForTest(c *Collection, q wpcsim.Cloud, r int) error {
 // build and its swap.
 func SetPointRetrainHookForTest(c *Collection, hook func()) { c.retrain.hook = hook }
 
+// SetSearchHookForTest sets a function each search runs while it holds
+// the stage it took for its candidates.
+func SetSearchHookForTest(c *Collection, hook func()) { c.first.searchHook = hook }
+
 // WaitBackgroundForTest waits for the collection's background calibration
 // and retrain.
 func WaitBackgroundForTest(c *Collection) { c.calib.wg.Wait() }

@@ -98,6 +98,17 @@ type firstStage struct {
 	// megabytes. Guarded by the collection's indexMu.
 	saved *savedState
 
+	// gens is held shared by a search from taking the stage to the end of
+	// its candidate generation, and exclusively while a point index's
+	// postings generations are deleted (Collection.dropPointGens), so a
+	// search on a stage that a retrain or a recalibration just replaced
+	// never reads deleted postings (it would find fewer candidates). A
+	// search takes no other lock while it holds gens.
+	gens sync.RWMutex
+	// searchHook, for tests, runs in a search holding gens shared, after
+	// it took the stage.
+	searchHook func()
+
 	mu      sync.Mutex  // serializes loading and stopping
 	stopErr error       // set by stop: no load or search after it
 	stopped atomic.Bool // stopErr is set
@@ -175,9 +186,14 @@ func (f *firstStage) remove(iid uint32) {
 // Candidates is the current stage's (query.FirstStage), loading it on
 // the first search.
 func (f *firstStage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed *roaring.Bitmap, filtered bool, p index.Params) (firststage.Candidates, error) {
-	st, err := f.ensure()
-	if err != nil {
+	if _, err := f.ensure(); err != nil { // may load: before gens
 		return firststage.Candidates{}, err
+	}
+	f.gens.RLock()
+	defer f.gens.RUnlock()
+	st := f.stage()
+	if f.searchHook != nil {
+		f.searchHook()
 	}
 	return st.Candidates(q, qself, k, r, allowed, filtered, p)
 }

@@ -21,9 +21,8 @@ import (
 // of postings in Pebble) from the live items while writes and searches go
 // on against the current one; writes meanwhile are journaled and replayed
 // into the new index under indexMu, which then replaces the old one in
-// one atomic swap of the stage, and the old generation is deleted (a
-// search that took the old stage just before reads empty lists from then
-// on: it returns fewer candidates, once).
+// one atomic swap of the stage, and the old generation is deleted once
+// no search still reads the old stage (dropPointGens).
 
 // retrainDrift is the drift ratio that triggers a retrain, over at least
 // retrainMinPoints points written since training and a tenth of those
@@ -197,7 +196,7 @@ func (c *Collection) RetrainPoints(ctx context.Context) error {
 	c.first.cur.Store(&firststage.Stage{Map: cur.Map, Index: cur.Index, Points: x})
 	c.first.saved = nil
 	c.indexMu.Unlock()
-	if err := c.coll.DropPointGens(gen); err != nil {
+	if err := c.dropPointGens(gen); err != nil {
 		return err
 	}
 	return c.saveIndex()
@@ -235,7 +234,7 @@ func (c *Collection) dropPointGensOf(st *firststage.Stage) {
 	if st != nil && st.Points != nil {
 		keep = st.Points.Gen()
 	}
-	if err := c.coll.DropPointGens(keep); err != nil && !errors.Is(err, storage.ErrCollectionNotFound) {
+	if err := c.dropPointGens(keep); err != nil && !errors.Is(err, storage.ErrCollectionNotFound) {
 		c.db.opts.Logger.Warn("old point postings not deleted", "collection", c.Name(), "err", err)
 	}
 }

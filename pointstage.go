@@ -51,7 +51,7 @@ func (c *Collection) calibrationDepth() int {
 // small to train on, the stage keeps its FDE alone.
 func (c *Collection) attachPoints(st *firststage.Stage) error {
 	if st.Map.Representation().Kind != firststage.Points {
-		return c.coll.DropPointGens(noPointGen) // e.g. a switch back to the FDE
+		return c.dropPointGens(noPointGen) // e.g. a switch back to the FDE
 	}
 	read := func(iid uint32) (wpcsim.Cloud, bool, error) {
 		rec, err := c.coll.ReadCloud(iid, nil)
@@ -65,7 +65,7 @@ func (c *Collection) attachPoints(st *firststage.Stage) error {
 		if err := st.Points.Sync(c.coll.Live(), read); err != nil {
 			return err
 		}
-		return c.coll.DropPointGens(st.Points.Gen())
+		return c.dropPointGens(st.Points.Gen())
 	}
 	live := c.coll.Live()
 	src := func(fn func(uint32, wpcsim.Cloud) error) error {
@@ -98,11 +98,11 @@ func (c *Collection) attachPoints(st *firststage.Stage) error {
 	x, err := firststage.BuildPoints(cfg.Dim, src, cfg.Features.Seed, c.db.opts.Parallelism, firststage.PointStore(c.coll), gen)
 	if err != nil {
 		c.db.opts.Logger.Warn("point index not built; the FDE serves the first stage", "collection", c.Name(), "err", err)
-		return c.coll.DropPointGens(gen)
+		return c.dropPointGens(gen)
 	}
 	c.setPointBudget(x)
 	st.Points = x
-	return c.coll.DropPointGens(gen)
+	return c.dropPointGens(gen)
 }
 
 // setPointBudget gives a point index the database's budget of resident
@@ -118,7 +118,16 @@ func (c *Collection) setPointBudget(x *pointindex.Index) {
 	}
 }
 
-// noPointGen is a generation no index has: DropPointGens(noPointGen)
+// dropPointGens deletes the postings of every generation but keep, once
+// no search reads a stage that may hold another (firstStage.gens: a search
+// that took a stage just replaced finishes first).
+func (c *Collection) dropPointGens(keep uint32) error {
+	c.first.gens.Lock()
+	defer c.first.gens.Unlock()
+	return c.coll.DropPointGens(keep)
+}
+
+// noPointGen is a generation no index has: dropPointGens(noPointGen)
 // deletes every point posting.
 const noPointGen = ^uint32(0)
 

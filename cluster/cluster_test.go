@@ -21,6 +21,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/cluster"
+	"github.com/wpcdb/wpcdb/ingest"
 	"github.com/wpcdb/wpcdb/internal/etcdtest"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	"github.com/wpcdb/wpcdb/internal/wpctest"
@@ -35,6 +36,8 @@ type node struct {
 	m    *cluster.Node
 	srv  *server.Server
 	done chan error
+	// importDir is the server's import directory.
+	importDir string
 }
 
 func startNode(t *testing.T, endpoint, id string, ttl int64) *node {
@@ -47,8 +50,8 @@ func startNode(t *testing.T, endpoint, id string, ttl int64) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{done: make(chan error, 1)}
-	opts := &server.Options{}
+	n := &node{done: make(chan error, 1), importDir: t.TempDir()}
+	opts := &server.Options{ImportRoot: n.importDir}
 	if endpoint != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -56,9 +59,12 @@ func startNode(t *testing.T, endpoint, id string, ttl int64) *node {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var router *cluster.Router
 		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer {
-			return cluster.NewRouter(n.m.Client, local, nil)
+			router = cluster.NewRouter(n.m.Client, local, nil)
+			return router
 		}
+		opts.ImportTo = func(name string) (ingest.Importer, error) { return router.Importer(name) }
 	}
 	if n.srv, err = server.New(db, opts); err != nil {
 		t.Fatal(err)
@@ -91,6 +97,21 @@ func (n *node) stop(t *testing.T) {
 		t.Errorf("serve: %v", err)
 	}
 	n.srv = nil
+}
+
+// startThree starts an etcd, three cluster nodes (n1–n3, each seeing the
+// others) and one plain node, for a test of at most 2 minutes (ctx).
+func startThree(t *testing.T) (ctx context.Context, nodes []*node, one *node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	ep := etcdtest.Start(t)
+	nodes = []*node{startNode(t, ep, "n1", 0), startNode(t, ep, "n2", 0), startNode(t, ep, "n3", 0)}
+	one = startNode(t, "", "", 0)
+	for _, n := range nodes {
+		waitView(t, n.m.Client, "three nodes", func(v *cluster.View) bool { return len(v.Nodes()) == 3 })
+	}
+	return ctx, nodes, one
 }
 
 // waitView waits (at most 20 s) until cond holds on c's view.
@@ -126,14 +147,7 @@ func TestClusterEqualsOneNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd and four servers")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	ep := etcdtest.Start(t)
-	nodes := []*node{startNode(t, ep, "n1", 0), startNode(t, ep, "n2", 0), startNode(t, ep, "n3", 0)}
-	one := startNode(t, "", "", 0)
-	for _, n := range nodes {
-		waitView(t, n.m.Client, "three nodes", func(v *cluster.View) bool { return len(v.Nodes()) == 3 })
-	}
+	ctx, nodes, one := startThree(t)
 
 	const dim = 8
 	cfg := pbconv.ConfigToPB(wpcdb.CollectionConfig{Dim: dim}.WithDefaults())
@@ -309,11 +323,6 @@ func TestClusterEqualsOneNode(t *testing.T) {
 	// What is not there yet says so.
 	if _, err := nodes[1].cli.Calibrate(ctx, &pb.CalibrateRequest{Collection: "c"}); status.Code(err) != codes.Unimplemented {
 		t.Fatalf("calibrate: %v, want Unimplemented", err)
-	}
-	if st, err := nodes[1].cli.Import(ctx, &pb.ImportRequest{Collection: "c"}); err == nil {
-		if _, err = st.Recv(); status.Code(err) != codes.Unimplemented {
-			t.Fatalf("import: %v, want Unimplemented", err)
-		}
 	}
 	// An invalid item refuses the whole batch, on every shard, with one
 	// node's error; with skip_invalid it is skipped, named by its index.

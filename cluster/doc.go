@@ -50,6 +50,12 @@
 // unknown ID) keep their code and message; a refused upsert item is
 // named by its index in the caller's request, as one node names it.
 //
+// Import: the node a request reaches reads the files from its own import
+// directory (the server's Import) and writes each batch into the sharded
+// collection as an UpsertBatch is routed (ShardedWriter: checked whole,
+// then each shard's part on its leader), then ends the load on every
+// shard it wrote to, as the end of an Upsert stream does.
+//
 // Replication (replicas.go, group.go, raftlog.go, replicated.go): a
 // collection created with replicas R > 1 places each shard on R nodes
 // (consecutive in the sorted live nodes) and makes it a Raft group on
@@ -166,8 +172,7 @@
 //     with one node's error; but a batch spanning shards is committed per
 //     shard, so a shard failing for another reason (its node down, its
 //     disk full) leaves the other shards' parts committed.
-//   - Rebalancing, the number of shards after creation, Import of files
-//     into a sharded collection, on-demand Calibrate of a sharded
+//   - Rebalancing, the number of shards after creation, on-demand Calibrate of a sharded
 //     collection (each shard calibrates at the end of an Upsert stream;
 //     each replica of a replicated shard where the log holds the
 //     stream's LoadDone entry), TLS between nodes

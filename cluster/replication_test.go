@@ -213,6 +213,13 @@ func TestReplicatedIngestSurvivesACrash(t *testing.T) {
 	for _, n := range nodes {
 		waitView(t, n.m.Client, "leaders of r's shards", elected)
 	}
+	// A replica's local collection takes no import: its writes go
+	// through the Raft group.
+	if st, err := nodes[0].cli.Import(ctx, &pb.ImportRequest{Collection: cluster.ShardName("r", 0), Points: "p.npy"}); err == nil {
+		if _, err = st.Recv(); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "replica of a shard") {
+			t.Fatalf("import into a replica's collection: %v, want FailedPrecondition naming the replica", err)
+		}
+	}
 
 	t.Logf("seed %d", seed)
 	rng := wpctest.NewRand(seed)

@@ -707,12 +707,3 @@ func (r *Router) Calibrate(ctx context.Context, req *pb.CalibrateRequest) (*pb.C
 	}
 	return nil, status.Errorf(codes.Unimplemented, "collection %q: calibrating a sharded collection on demand is not there yet (each shard calibrates at the end of an Upsert stream)", req.GetCollection())
 }
-
-// Import reads files on the node it is sent to; into a sharded collection
-// it is not there yet (ingest through Upsert, which routes every item).
-func (r *Router) Import(req *pb.ImportRequest, stream pb.WPCDBService_ImportServer) error {
-	if _, ok := r.c.view.Collection(req.GetCollection()); !ok {
-		return r.WPCDBServiceServer.Import(req, stream)
-	}
-	return status.Errorf(codes.Unimplemented, "collection %q: importing files into a sharded collection is not there yet; ingest through Upsert", req.GetCollection())
-}

@@ -25,13 +25,23 @@ type Progress struct {
 	Stats
 }
 
+// Importer is what an import writes into: a collection (*wpcdb.Collection)
+// or, on a cluster node, a sharded collection's router. Config gives the
+// dimension and point limit the files are checked against before anything
+// is written; LoadDone is called once every batch is committed.
+type Importer interface {
+	Target
+	Config() wpcdb.CollectionConfig
+	LoadDone(ctx context.Context) error
+}
+
 // ImportNPY ingests the NumPy files (opened with open) into c through
 // Commit, then tells c the load is done (LoadDone: its first stage is
 // built or calibrated). It is what `wpcdb import` runs embedded and what
 // the server's Import RPC runs, with open confined to its import
 // directory. Every file is opened and checked before anything is written;
 // a problem with the input or a refused batch wraps wpcdb.ErrInvalidArgument.
-func ImportNPY(ctx context.Context, c *wpcdb.Collection, open Opener, files NPYFiles, o ImportOptions) (Stats, error) {
+func ImportNPY(ctx context.Context, c Importer, open Opener, files NPYFiles, o ImportOptions) (Stats, error) {
 	if files.Points == "" {
 		return Stats{}, fmt.Errorf("%w: points: a file is required", wpcdb.ErrInvalidArgument)
 	}
@@ -53,7 +63,7 @@ type Source interface {
 
 // importFrom commits in's batches into c, reporting progress, then tells
 // c the load is done.
-func importFrom(ctx context.Context, c *wpcdb.Collection, in Source, o ImportOptions) (Stats, error) {
+func importFrom(ctx context.Context, c Importer, in Source, o ImportOptions) (Stats, error) {
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch
 	}

@@ -1035,7 +1035,7 @@ func (in *Parquet) readGroup(g int, rg parquet.RowGroup, row *int64, r *pqRow, e
 // as ImportNPY does the NumPy files: the file is opened and checked
 // before anything is written, then read a row group at a time while the
 // previous batch is committed, and c is told the load is done.
-func ImportParquet(ctx context.Context, c *wpcdb.Collection, open Opener, path string, cols ParquetColumns, o ImportOptions) (Stats, error) {
+func ImportParquet(ctx context.Context, c Importer, open Opener, path string, cols ParquetColumns, o ImportOptions) (Stats, error) {
 	if path == "" {
 		return Stats{}, fmt.Errorf("%w: parquet: a file is required", wpcdb.ErrInvalidArgument)
 	}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/ingest"
 	"github.com/wpcdb/wpcdb/internal/pbconv"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 	"github.com/wpcdb/wpcdb/storage"
@@ -26,6 +27,7 @@ type service struct {
 	db           *wpcdb.DB
 	snapshotRoot string
 	importRoot   string
+	importTo     func(name string) (ingest.Importer, error) // Options.ImportTo
 	metrics      *metrics
 	inflight     *semaphore.Weighted // floats of the requests being served
 	inflightMax  int64

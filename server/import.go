@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 
@@ -12,6 +13,19 @@ import (
 
 // errImportsDisabled: the server was started without an import directory.
 var errImportsDisabled = wpcerr.New(wpcdb.ErrFailedPrecondition, "server: imports are disabled: the server has no import directory")
+
+// importer is the local collection name, or else what Options.ImportTo
+// gives for it.
+func (s *service) importer(name string) (ingest.Importer, error) {
+	c, err := s.collection(name)
+	if err == nil {
+		return c, nil
+	}
+	if s.importTo == nil || !errors.Is(err, wpcdb.ErrCollectionNotFound) {
+		return nil, err
+	}
+	return s.importTo(name)
+}
 
 // Import ingests NumPy files or a Parquet file from the server's import
 // directory (ingest.ImportNPY or ingest.ImportParquet, the code `wpcdb
@@ -25,7 +39,7 @@ func (s *service) Import(req *pb.ImportRequest, stream pb.WPCDBService_ImportSer
 	if s.importRoot == "" {
 		return errImportsDisabled
 	}
-	c, err := s.collection(req.GetCollection())
+	c, err := s.importer(req.GetCollection())
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/ingest"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
@@ -77,6 +78,11 @@ type Options struct {
 	// mode (package cluster) routes its sharded collections and passes
 	// every other call to the local service it is given.
 	Wrap func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer
+	// ImportTo, when set, gives where an Import into a collection this
+	// server does not hold writes (cluster mode: a sharded collection,
+	// cluster.Router.Importer), or an error wrapping
+	// wpcdb.ErrCollectionNotFound when there is no such collection.
+	ImportTo func(name string) (ingest.Importer, error)
 	// Register, when set, registers more services on the gRPC server
 	// (after Wrap): cluster mode's ReplicationService. They pass through
 	// the same interceptors (bearer token, logs, metrics) as WPCDBService.
@@ -130,7 +136,7 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
 	s := &Server{grpc: grpc.NewServer(gopts...), health: health.NewServer(), log: o.Logger, version: o.Version}
-	var svc pb.WPCDBServiceServer = &service{db: db, snapshotRoot: o.SnapshotRoot, importRoot: o.ImportRoot, metrics: m,
+	var svc pb.WPCDBServiceServer = &service{db: db, snapshotRoot: o.SnapshotRoot, importRoot: o.ImportRoot, importTo: o.ImportTo, metrics: m,
 		inflight: semaphore.NewWeighted(o.MaxInflightFloats), inflightMax: o.MaxInflightFloats}
 	if o.Wrap != nil {
 		svc = o.Wrap(svc)

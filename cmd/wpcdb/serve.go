@@ -18,6 +18,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/cluster"
+	"github.com/wpcdb/wpcdb/ingest"
 	"github.com/wpcdb/wpcdb/server"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
@@ -163,10 +164,15 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 			return err
 		}
 		defer reps.Close() // after the server stops, before the database closes
+		var router *cluster.Router
 		opts.Wrap = func(local pb.WPCDBServiceServer) pb.WPCDBServiceServer {
 			reps.SetLocal(local)
-			return cluster.NewRouter(node.Client, local, reps)
+			router = cluster.NewRouter(node.Client, local, reps)
+			return router
 		}
+		// Import into a sharded collection: this node reads the files and
+		// the router writes them to the shards.
+		opts.ImportTo = func(name string) (ingest.Importer, error) { return router.Importer(name) }
 		opts.Register = reps.Register
 	}
 	srv, err := server.New(db, opts)

@@ -41,7 +41,8 @@ func Status(err error) error {
 	return st.Err()
 }
 
-// Code maps err's kind to a gRPC code (Internal when it has none).
+// Code maps err's kind to a gRPC code (a wrapped status's code when it
+// has none, else Internal).
 // Corrupt comes first: a stored item that fails validation is corrupt
 // data, not a bad request.
 func Code(err error) codes.Code {
@@ -66,6 +67,12 @@ func Code(err error) codes.Code {
 		return codes.Unavailable
 	case errors.Is(err, wpcerr.Incompatible), errors.Is(err, wpcerr.FailedPrecondition):
 		return codes.FailedPrecondition
+	}
+	// A status wrapped with context (a shard's answer inside an ingest's
+	// "row N" error) keeps its code.
+	var st interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &st) {
+		return st.GRPCStatus().Code()
 	}
 	return codes.Internal
 }

@@ -34,6 +34,8 @@ func TestCode(t *testing.T) {
 		{wpcdb.ErrIncompatible, codes.FailedPrecondition},
 		{wpcdb.ErrFailedPrecondition, codes.FailedPrecondition},
 		{errors.New("disk on fire"), codes.Internal},
+		// A shard's status inside an ingest's error keeps its code.
+		{fmt.Errorf("row 7: %w", status.Error(codes.Unavailable, "shard 1 down")), codes.Unavailable},
 	} {
 		if got := Code(tc.err); got != tc.want {
 			t.Errorf("%v: %v, want %v", tc.err, got, tc.want)
