@@ -16,9 +16,10 @@ import (
 // committing the batch through the synced WAL). A bulk load of compact
 // items spent more wall time in the second than in the first (100k items:
 // 2.2 s of 3.5 s in syncing and ingesting the tables, 2 cores, loaded).
-// Stage does the first part in the caller and hands the second to a
-// goroutine, so a loader (ingest.Commit) stages batch k+1 while batch k
-// syncs. Measured (bench.Ingest of 100k compact items, the load alone,
+// Stage does the first part in the caller (the tables and the sorted
+// small keys on goroutines of their own: PendingWrite.encode, writeFresh)
+// and hands the second to the collection's committer, so a loader
+// (ingest.Commit) stages the next batches while earlier ones sync. Measured (bench.Ingest of 100k compact items, the load alone,
 // three alternating runs against the unpipelined commit, load average
 // ~5.6 on 2 cores): 18,283–22,476 items/s against 15,080–16,739, and
 // 26.2k–30.0k items per CPU second against 22.4k–24.8k (the sorted small
@@ -30,13 +31,15 @@ import (
 // not acknowledged is either complete or absent, never partly visible.
 //
 // How it is kept:
-//   - Commits run one at a time, in staging order: a write's commit starts
-//     after its predecessor's has finished (PendingWrite.prev). On disk the
-//     sequence of syncs, ingests and commits is that of writes run one
-//     after the other, so crash recovery is what it was for them: a
-//     write's records are ingested at internal IDs at or after the
-//     committed next ID and become reachable only with its synced batch
-//     (bulk.go; orphans are removed on open).
+//   - One committer per collection (runCommits) commits the staged writes
+//     in staging order, several at a time when they are ready together
+//     (commitGroup): their tables in one ingest, then their batches as one
+//     synced batch. On disk the sequence is that of one write whose
+//     records are those of the group, so crash recovery is what it was:
+//     the records are ingested at internal IDs at or after the committed
+//     next ID and become reachable only with the synced batch (bulk.go;
+//     orphans are removed on open), which holds every write of the group
+//     or none; each is acknowledged after it, in order.
 //   - Nothing of a staged write is visible before its commit: its batch is
 //     not applied, its tables are unsynced files under temporary names
 //     (removed on open after a crash), and the in-memory state (next ID,
