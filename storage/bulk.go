@@ -162,7 +162,8 @@ func (c *Coll) buildFresh(t *freshTables, items []ItemWrite, first uint32, fresh
 			it := &items[i]
 			key = iidKeyTo(key[:0], c.cid, sub, first+uint32(k))
 			if sub == subRecord {
-				buf = appendRecord(buf[:0], c.cfg.Encoding, it.ID, it.Cloud, it.Half, it.Self)
+				buf = slices.Grow(buf[:0], recordLen(c.cfg.Encoding, it.ID, it.Cloud))
+				buf = appendRecord(buf, c.cfg.Encoding, it.ID, it.Cloud, it.Half, it.Self)
 			} else {
 				buf = appendAttrs(buf[:0], it.Attrs)
 			}
