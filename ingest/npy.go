@@ -3,12 +3,12 @@ package ingest
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/internal/cloudjson"
 	"github.com/wpcdb/wpcdb/internal/npy"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -197,18 +197,11 @@ func (in *NPY) row(i int, pts, ws []float32) (wpcdb.Item, error) {
 			}
 			return wpcdb.Item{}, fmt.Errorf("%s: ends at line %d, before row %d of the points", in.attrPath, i, i)
 		}
-		var attrs map[string]any
-		if err := json.Unmarshal(in.attrs.Bytes(), &attrs); err != nil {
+		// As the attrs of a JSONL cloud: strings, numbers, booleans,
+		// null and lists of them (storage checks the limits).
+		attrs, err := cloudjson.DecodeAttrs(in.attrs.Bytes())
+		if err != nil {
 			return it, &RowError{fmt.Errorf("%s line %d: %w", in.attrPath, i+1, err)}
-		}
-		for k, v := range attrs {
-			if _, ok := v.(float64); !ok {
-				if _, ok := v.(string); !ok {
-					if _, ok := v.(bool); !ok {
-						return it, &RowError{fmt.Errorf("%s line %d: attrs.%s: value must be a string, number or boolean", in.attrPath, i+1, k)}
-					}
-				}
-			}
 		}
 		it.Attrs = attrs
 	}

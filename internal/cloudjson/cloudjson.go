@@ -96,7 +96,7 @@ func Decode(data []byte) (Record, error) {
 		return Record{}, err
 	}
 	if isPresent(raw.Attrs) {
-		if r.Attrs, err = decodeAttrs(raw.Attrs); err != nil {
+		if r.Attrs, err = DecodeAttrs(raw.Attrs); err != nil {
 			return Record{}, err
 		}
 	}
@@ -132,7 +132,11 @@ func syntaxErr(err error) error {
 	return fmt.Errorf("%w: %v", ErrSyntax, err)
 }
 
-func decodeAttrs(data []byte) (map[string]any, error) {
+// DecodeAttrs parses a JSON object of attributes as the "attrs" of a
+// cloud: names to strings, numbers (float64), booleans, null or lists of
+// the others, with the names and strings valid UTF-8 as written. Errors
+// wrap ErrSyntax and name the attribute ("attrs.tags[2]: ...").
+func DecodeAttrs(data []byte) (map[string]any, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: attrs: must be an object of strings, numbers, booleans, nulls and lists", ErrSyntax)
