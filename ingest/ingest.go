@@ -199,9 +199,15 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 // keeping one staged, 25.7k–27.3k items/s; three, 36.0k–39.6k; six,
 // 36.9k–37.4k (before batches were committed together, when more staged
 // ones only overlapped their table syncs).
+//
+// MaxStagedFloats keeps a load of large clouds (a batch near
+// MaxBatchFloats) to one staged batch: what a load holds at most is then
+// the batch being read, the one handed over, the one being staged and
+// MaxStagedFloats staged (InFlightFloats).
 const (
 	StageAhead      = 8
-	MaxStagedFloats = 2 * MaxBatchFloats
+	MaxStagedFloats = MaxBatchFloats
+	InFlightFloats  = 3*MaxBatchFloats + MaxStagedFloats
 )
 
 // begin logs and counts the inputs skipped before b, and returns b.Err as
