@@ -3,6 +3,7 @@ package wpcdb_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/collconfig"
+	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
 // TestDropDuringSearch: searches racing a drop either return the answer
@@ -207,6 +209,59 @@ func copyDir(t *testing.T, src, dst string) {
 		}
 		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestKernelLimitsFinite: at the edges of the kernel limits (α, σ and c
+// at their minimum and maximum), every score mode's indexed search gives
+// finite scores, those of the exact scan's top 5 (the float32 first stage
+// only prunes); 1e-300*linear, below MinKernelAlpha, used to give NaN through
+// the index under cosine (and failed --json) and 0 scores under inner.
+func TestKernelLimitsFinite(t *testing.T) {
+	const seed = 1414
+	t.Logf("seed %d", seed)
+	items := randomItems(seed, 400, 4, 6, "i") // above the exact-scan threshold (256)
+	for _, spec := range []string{"1e-6*linear", "1e-6*gaussian(0.001)", "1e-6*imq(0.001)+1e6*linear", "1e6*linear+1e-6*gaussian(1e6)+1e-6*imq(1e6)"} {
+		for _, mode := range []wpcsim.ScoreMode{wpcsim.ScoreInner, wpcsim.ScoreCosine, wpcsim.ScoreMMD} {
+			k, err := wpcsim.ParseKernel(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := openMem(t, vfs.NewMem())
+			c, err := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 6, Similarity: wpcsim.Config{Kernel: k, Score: mode}, Index: collconfig.Index{Kind: collconfig.IndexFlat}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Upsert(ctx, items); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []int{0, 33} {
+				exact, err := c.Search(ctx, items[q].Cloud, wpcdb.SearchOptions{K: 5, Exact: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := c.Search(ctx, items[q].Cloud, wpcdb.SearchOptions{K: 5, Candidates: 40})
+				if err != nil || res.Stats.Plan != "index" {
+					t.Fatalf("%s %s: plan %q, %v; want the index", spec, mode, res.Stats.Plan, err)
+				}
+				// Scores, not IDs: σ = 0.001 scores every other item 0,
+				// a tie the two plans may break differently. A linear
+				// kernel's scores come from φ in float32 (no rerank), and
+				// an MMD distance is a square root of a difference, so
+				// they are compared to a thousandth of the top 5's scale.
+				scale := 0.0
+				for _, h := range exact.Hits {
+					scale = max(scale, math.Abs(h.Score))
+				}
+				for i, h := range res.Hits {
+					if math.IsNaN(h.Score) || math.IsInf(h.Score, 0) || len(res.Hits) != len(exact.Hits) || math.Abs(h.Score-exact.Hits[i].Score) > 1e-3*scale {
+						t.Errorf("%s %s query %d: indexed hits %+v, exact %+v", spec, mode, q, res.Hits, exact.Hits)
+						break
+					}
+				}
+			}
+			db.Close()
 		}
 	}
 }

@@ -45,7 +45,10 @@ func (db *DB) CreateSnapshot(root, name string) (SnapshotInfo, error) {
 	if name == "" {
 		return SnapshotInfo{}, fmt.Errorf("%w: snapshot name: required", ErrInvalidArgument)
 	}
-	if len(name) > 255 || name == "." || name == ".." || strings.ContainsAny(name, `/\`) || !filepath.IsLocal(name) {
+	if len(name) > 255 {
+		return SnapshotInfo{}, fmt.Errorf("%w: snapshot name %s: at most 255 bytes (one file name)", ErrInvalidArgument, storage.QuoteID(name))
+	}
+	if name == "." || name == ".." || strings.ContainsAny(name, `/\`) || !filepath.IsLocal(name) {
 		return SnapshotInfo{}, fmt.Errorf("%w: snapshot name %s: must be a name (one path element), not a path: snapshots are written in %s",
 			ErrInvalidArgument, storage.QuoteID(name), root)
 	}

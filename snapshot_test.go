@@ -54,9 +54,9 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	if _, err := db.CreateSnapshot(root, "s1"); !errors.Is(err, fs.ErrExist) {
 		t.Errorf("a taken name: %v", err)
 	}
-	for _, bad := range []string{"", "..", "../out", "/tmp/x", "a/b"} {
-		if _, err := db.CreateSnapshot(root, bad); !errors.Is(err, wpcdb.ErrInvalidArgument) {
-			t.Errorf("name %q: %v", bad, err)
+	for bad, want := range map[string]string{"": "required", "..": "not a path", "../out": "not a path", "/tmp/x": "not a path", "a/b": "not a path", strings.Repeat("n", 300): "(300 bytes): at most 255 bytes"} {
+		if _, err := db.CreateSnapshot(root, bad); !errors.Is(err, wpcdb.ErrInvalidArgument) || !strings.Contains(err.Error(), want) {
+			t.Errorf("name %.40q: %v, want ErrInvalidArgument saying %q", bad, err, want)
 		}
 	}
 	// Writes after the snapshot are not in it.

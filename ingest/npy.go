@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -140,12 +141,15 @@ func OpenNPY(open Opener, f NPYFiles, dim, maxPoints int) (*NPY, error) {
 		}
 		in.closers = append(in.closers, file)
 		sc := bufio.NewScanner(file)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		sc.Buffer(make([]byte, 64<<10), maxIDLine)
 		for sc.Scan() {
+			if len(in.ids) == in.n {
+				return fail(fmt.Errorf("%s: more IDs than the %d rows of points", f.IDs, in.n))
+			}
 			in.ids = append(in.ids, sc.Text())
 		}
 		if err := sc.Err(); err != nil {
-			return fail(fmt.Errorf("%s: %w", f.IDs, err))
+			return fail(fmt.Errorf("%s: %w", f.IDs, lineError(err, len(in.ids)+1, maxIDLine)))
 		}
 		if len(in.ids) != in.n {
 			return fail(fmt.Errorf("%s: %d IDs for %d rows of points", f.IDs, len(in.ids), in.n))
@@ -158,10 +162,27 @@ func OpenNPY(open Opener, f NPYFiles, dim, maxPoints int) (*NPY, error) {
 		}
 		in.closers = append(in.closers, file)
 		in.attrs = bufio.NewScanner(file)
-		in.attrs.Buffer(make([]byte, 64<<10), 16<<20)
+		in.attrs.Buffer(make([]byte, 64<<10), maxAttrsLine)
 		in.attrPath = f.Attrs
 	}
 	return in, nil
+}
+
+// Line limits of the NumPy ingest's text files: an ID is at most 512
+// bytes and an item's attributes at most 1 MiB as stored, so longer lines
+// are refused as they are read instead of growing a buffer.
+const (
+	maxIDLine    = 1 << 20
+	maxAttrsLine = 16 << 20
+)
+
+// lineError names the line and the limit when a text file's line is too
+// long (bufio.Scanner says only "token too long").
+func lineError(err error, line, limit int) error {
+	if errors.Is(err, bufio.ErrTooLong) {
+		return fmt.Errorf("line %d: longer than %d bytes", line, limit)
+	}
+	return err
 }
 
 // row reads item i. A row that cannot become an item is an error naming
@@ -193,12 +214,10 @@ func (in *NPY) row(i int, pts, ws []float32) (wpcdb.Item, error) {
 	if in.attrs != nil {
 		if !in.attrs.Scan() {
 			if err := in.attrs.Err(); err != nil {
-				return wpcdb.Item{}, fmt.Errorf("%s: %w", in.attrPath, err)
+				return wpcdb.Item{}, fmt.Errorf("%s: %w", in.attrPath, lineError(err, i+1, maxAttrsLine))
 			}
 			return wpcdb.Item{}, fmt.Errorf("%s: ends at line %d, before row %d of the points", in.attrPath, i, i)
 		}
-		// As the attrs of a JSONL cloud: strings, numbers, booleans,
-		// null and lists of them (storage checks the limits).
 		attrs, err := cloudjson.DecodeAttrs(in.attrs.Bytes())
 		if err != nil {
 			return it, &RowError{fmt.Errorf("%s line %d: %w", in.attrPath, i+1, err)}

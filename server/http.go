@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
 	"connectrpc.com/vanguard"
 	"connectrpc.com/vanguard/vanguardgrpc"
 	"google.golang.org/genproto/googleapis/api/annotations"
@@ -21,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 
@@ -107,6 +109,7 @@ func (s *Server) aloneTranscoder(maxBytes int, next http.Handler) (http.Handler,
 	}
 	return vanguard.NewTranscoder(services,
 		vanguard.WithRules(httpRules(true)...),
+		vanguard.WithCodec(newRequestJSON),
 		vanguard.WithUnknownHandler(next),
 		vanguard.WithDefaultServiceOptions(
 			vanguard.WithTargetCodecs(vanguard.CodecProto),
@@ -121,6 +124,7 @@ func (s *Server) aloneTranscoder(maxBytes int, next http.Handler) (http.Handler,
 func (s *Server) newHTTPHandler(maxBytes int) (http.Handler, error) {
 	main, err := vanguardgrpc.NewTranscoder(s.grpc,
 		vanguard.WithRules(httpRules(false)...),
+		vanguard.WithCodec(newRequestJSON),
 		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(uint32(maxBytes))),
 	)
 	if err != nil {
@@ -314,6 +318,30 @@ func (s *Server) stopHTTP(ctx context.Context) error {
 	if err := s.httpSrv.Shutdown(ctx); err != nil {
 		s.httpSrv.Close()
 		return fmt.Errorf("server: HTTP shutdown: %w", err)
+	}
+	return nil
+}
+
+// requestJSON is vanguard's JSON codec whose decoding errors are
+// InvalidArgument: a body that is not the request message in JSON (a
+// syntax error, invalid UTF-8, data after the object) is the client's
+// fault, a 400, where vanguard reports Unknown (a 500).
+type requestJSON struct{ *vanguard.JSONCodec }
+
+func newRequestJSON(res vanguard.TypeResolver) vanguard.Codec {
+	return requestJSON{vanguard.NewJSONCodec(res)}
+}
+
+func (c requestJSON) Unmarshal(data []byte, msg proto.Message) error {
+	if err := c.JSONCodec.Unmarshal(data, msg); err != nil {
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	return nil
+}
+
+func (c requestJSON) UnmarshalField(data []byte, msg proto.Message, field protoreflect.FieldDescriptor) error {
+	if err := c.JSONCodec.UnmarshalField(data, msg, field); err != nil {
+		return connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	return nil
 }

@@ -95,6 +95,18 @@ func TestHTTPJSON(t *testing.T) {
 	if code, body := call("POST", "/v1/collections/c/search", "tok", `{"query": {"dim": 2, "points": [1, 0]}, "filter": "color ="}`); code != http.StatusBadRequest || body["code"] != 3.0 {
 		t.Errorf("bad filter: %d %v", code, body)
 	}
+	// A body that is not the request in JSON is the client's fault: 400,
+	// not vanguard's 500 (Unknown).
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/collections/c/upsert", "{\"items\": [{\"id\": \"a\xffb\", \"cloud\": {\"dim\": 2, \"points\": [1, 0]}}]}"},
+		{"/v1/collections/c/upsert", `{"items": [}`},
+		{"/v1/collections/c/search", `{"k": 1} x`},
+		{"/v1/collections", `{"name": "x", "config": {"dim": 2}`},
+	} {
+		if code, body := call("POST", tc.path, "tok", tc.body); code != http.StatusBadRequest || body["code"] != 3.0 {
+			t.Errorf("POST %s %q: %d %v, want 400 InvalidArgument", tc.path, tc.body, code, body)
+		}
+	}
 	// The OpenAPI document describes the routes, protojson names included.
 	code, doc := call("GET", "/v1/openapi.json", "", "")
 	paths, _ := doc["paths"].(map[string]any)

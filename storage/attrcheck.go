@@ -18,7 +18,7 @@ func CheckAttrs(attrs map[string]any) error {
 	total := 0
 	for name, v := range attrs {
 		if name == "" || len(name) > MaxAttrNameLength {
-			return invalidItem("attrs", "name %q must be 1 to %d bytes", name, MaxAttrNameLength)
+			return invalidItem("attrs", "name %s must be 1 to %d bytes", QuoteID(name), MaxAttrNameLength)
 		}
 		if !utf8.ValidString(name) {
 			return invalidItem("attrs", "name %q is not valid UTF-8", name)

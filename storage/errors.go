@@ -43,6 +43,12 @@ func invalidItem(field, format string, args ...any) error {
 // damaged disk from a bug or a closed store.
 func readError(err error, what string) error {
 	if pebble.IsCorruptionError(err) {
+		// Pebble joins its error with a detail carrier whose text,
+		// "<corruption detail carrier>", would end the message on a line
+		// of its own; the details are the error itself.
+		if info := pebble.ExtractDataCorruptionInfo(err); info != nil && info.Details != nil {
+			err = info.Details
+		}
 		return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
 	}
 	return fmt.Errorf("storage: read %s: %w", what, err)

@@ -165,11 +165,26 @@ func writeIdentity(fs vfs.FS, dir string) error {
 
 // isLegacyDatabase opens a Pebble database that has no identity file
 // read-only (which changes nothing) and says whether it holds wpcdb's
-// format version key: databases made before IdentityFile existed.
-func isLegacyDatabase(fs vfs.FS, dir string) (bool, error) {
+// format version key: databases made before IdentityFile existed. Pebble
+// creates a LOCK file even read-only; one it created in a folder that
+// turns out not to be wpcdb's is removed, so a refused folder is left as
+// it was.
+func isLegacyDatabase(fs vfs.FS, dir string) (ok bool, err error) {
+	lock := fs.PathJoin(dir, "LOCK")
+	if _, err := fs.Stat(lock); errors.Is(err, os.ErrNotExist) {
+		defer func() {
+			if !ok {
+				fs.Remove(lock)
+			}
+		}()
+	}
 	db, err := pebble.Open(dir, &pebble.Options{FS: fs, ReadOnly: true, Logger: quietLogger{}})
 	if err != nil {
-		return false, lockedError(dir, err)
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+			return false, lockedError(dir, err)
+		}
+		return false, fmt.Errorf("%w: %s holds files named like Pebble's but no %s file, and they do not open as a database (%v); refusing to open it (nothing was changed)",
+			ErrNotDatabase, dir, IdentityFile, err)
 	}
 	defer db.Close()
 	_, closer, err := db.Get(versionKey)

@@ -45,6 +45,19 @@ func TestOpenRefusesForeignFolder(t *testing.T) {
 			t.Errorf("%s: %q, %v; want it untouched", n, b, err)
 		}
 	}
+	// With a manifest marker too, the folder is tried as a database made
+	// before the identity file, read-only: still refused, and the LOCK
+	// file Pebble takes even read-only does not stay behind.
+	files["MANIFEST-000001"], files["marker.manifest.000001.MANIFEST-000001"] = "my manifest", ""
+	for n, v := range files {
+		os.WriteFile(filepath.Join(dir, n), []byte(v), 0o644)
+	}
+	if _, err := Open(dir, nil); !errors.Is(err, ErrNotDatabase) {
+		t.Errorf("Open of a foreign folder with a manifest marker: %v, want ErrNotDatabase", err)
+	}
+	if names, _ := os.ReadDir(dir); len(names) != len(files) {
+		t.Errorf("folder with a manifest marker now holds %d entries, want %d", len(names), len(files))
+	}
 }
 
 // TestOpenMissingManifestMarker: a database whose marker.manifest.* file

@@ -200,7 +200,7 @@ func TestFeatureMapRefusesConfigs(t *testing.T) {
 		{wpcsim.Config{}, 0, wpcsim.FeatureOptions{}, "dimension must be positive"},
 		{wpcsim.Config{}, 4, wpcsim.FeatureOptions{D: -1}, "D = -1"},
 		{wpcsim.Config{}, 4, wpcsim.FeatureOptions{D: wpcsim.MaxFeatureD + 1}, "random features"},
-		{wpcsim.Config{Kernel: wpcsim.Kernel{Terms: []wpcsim.Term{{Alpha: -1, Kind: wpcsim.Linear}}}}, 4, wpcsim.FeatureOptions{}, "α must be positive"},
+		{wpcsim.Config{Kernel: wpcsim.Kernel{Terms: []wpcsim.Term{{Alpha: -1, Kind: wpcsim.Linear}}}}, 4, wpcsim.FeatureOptions{}, "α must be in [1e-06, 1e+06]"},
 	}
 	for _, tc := range cases {
 		_, err := wpcsim.NewFeatureMap(tc.cfg, tc.dim, tc.opts)

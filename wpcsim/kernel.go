@@ -60,11 +60,19 @@ type Kernel struct {
 // term multiplies the cost of φ and of scoring, so their number is small;
 // σ and c below MinKernelParam overflow 1/σ² or underflow c² in float32
 // and turn an identical pair's score into NaN (0·∞), and values past
-// MaxKernelParam or MaxKernelAlpha overflow sums of squares.
+// MaxKernelParam or MaxKernelAlpha overflow sums of squares. α below
+// MinKernelAlpha underflows in the float32 first stage (φ carries √α): at
+// 1e-300 every φ is 0, the index's cosine is 0/0 = NaN and a linear
+// kernel's scores, exact from φ, come back as 0; at 1e-45 the index ranks
+// wrongly; at 1e-30 it still agreed with the exact scan. A term weighted
+// under 1e-6 of another is below float32's precision anyway, and the
+// scores of a single term scale with α without changing the order, so
+// 1e-6 mirrors MaxKernelAlpha with a wide margin.
 const (
 	MaxKernelTerms     = 16
 	MinKernelParam     = 1e-3
 	MaxKernelParam     = 1e6
+	MinKernelAlpha     = 1e-6
 	MaxKernelAlpha     = 1e6
 	MaxKernelSpecBytes = 1024
 )
@@ -137,8 +145,8 @@ func (k Kernel) problem() string {
 		default:
 			return fmt.Sprintf("term %d: unknown kind %d", i, t.Kind)
 		}
-		if !(t.Alpha > 0) || !(t.Alpha <= MaxKernelAlpha) {
-			return fmt.Sprintf("term %d (%s): α must be positive and at most %g, got %v", i, t.Kind, float64(MaxKernelAlpha), t.Alpha)
+		if !(t.Alpha >= MinKernelAlpha) || !(t.Alpha <= MaxKernelAlpha) {
+			return fmt.Sprintf("term %d (%s): α must be in [%g, %g], got %v", i, t.Kind, MinKernelAlpha, float64(MaxKernelAlpha), t.Alpha)
 		}
 		if t.Kind.hasParam() && !(t.Param >= MinKernelParam && t.Param <= MaxKernelParam) {
 			return fmt.Sprintf("term %d (%s): %s must be in [%g, %g], got %v", i, t.Kind, paramName(t.Kind), MinKernelParam, float64(MaxKernelParam), t.Param)
@@ -183,7 +191,7 @@ func (e *SpecError) Unwrap() error { return ErrInvalidKernel }
 //	base   = "linear" | "gaussian" "(" number ")" | "imq" "(" number ")"
 //
 // Names are case-insensitive, whitespace is allowed between tokens, numbers
-// use Go's float syntax. α must be in (0, MaxKernelAlpha], σ and c in
+// use Go's float syntax. α must be in [MinKernelAlpha, MaxKernelAlpha], σ and c in
 // [MinKernelParam, MaxKernelParam]; at most MaxKernelTerms terms and
 // MaxKernelSpecBytes bytes.
 // Errors are *SpecError and name the column of the offending token.
@@ -296,7 +304,7 @@ func (p *specParser) number(what string) (float64, error) {
 	}
 	lo, hi := MinKernelParam, float64(MaxKernelParam)
 	if what == "α" {
-		lo, hi = 0, MaxKernelAlpha
+		lo, hi = MinKernelAlpha, MaxKernelAlpha
 	}
 	if v < lo || v > hi {
 		return 0, p.errAt(start, fmt.Sprintf("%s must be in [%g, %g], got %s", what, lo, hi, tok))

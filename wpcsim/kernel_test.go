@@ -80,7 +80,9 @@ func TestParseKernelErrors(t *testing.T) {
 		{"gaussian(1e-30)", 10, "σ must be in [0.001, 1e+06]"},
 		{"imq(0.0009)", 5, "c must be in [0.001, 1e+06]"},
 		{"imq(1e7)", 5, "c must be in [0.001, 1e+06]"},
-		{"2e6*linear", 1, "α must be in [0, 1e+06]"},
+		{"2e6*linear", 1, "α must be in [1e-06, 1e+06]"},
+		{"1e-300*linear", 1, "α must be in [1e-06, 1e+06]"},
+		{"linear+9e-7*imq(1)", 8, "α must be in [1e-06, 1e+06]"},
 		{strings.Repeat("linear+", 16) + "linear", 16*7 + 1, "more than 16 terms"},
 		{strings.Repeat(" ", 2000) + "linear", 1025, "spec of 2006 bytes exceeds the maximum of 1024"},
 	} {

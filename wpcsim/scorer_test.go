@@ -290,7 +290,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	bad := wpcsim.Kernel{Terms: []wpcsim.Term{{Alpha: -1, Kind: wpcsim.Linear}, {Alpha: 1, Kind: wpcsim.Gaussian}}}
 	_, err := wpcsim.New(wpcsim.Config{Kernel: bad, Norm: 9})
-	if err == nil || !strings.Contains(err.Error(), "α must be positive") || !strings.Contains(err.Error(), "unknown norm") {
+	if err == nil || !strings.Contains(err.Error(), "α must be in [1e-06, 1e+06], got -1") || !strings.Contains(err.Error(), "unknown norm") {
 		t.Errorf("want every problem reported: %v", err)
 	}
 	sim, _ := wpcsim.New(wpcsim.Config{})

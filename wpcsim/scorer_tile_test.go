@@ -2,6 +2,7 @@ package wpcsim
 
 import (
 	"math"
+	"runtime"
 	"testing"
 
 	"github.com/wpcdb/wpcdb/internal/wpctest"
@@ -85,6 +86,38 @@ func TestTinyKernelParamsFinite(t *testing.T) {
 			if err != nil || math.IsNaN(got) || math.IsInf(got, 0) {
 				t.Errorf("%s %s: identical item scores %v, %v", spec, mode, got, err)
 			}
+		}
+	}
+}
+
+// TestScoreMemoryBounded: scoring two clouds of 4,000 points allocates a
+// few Gram tiles, not the 16M-entry query×item matrix (64 MB of float32,
+// 128 MB of float64 for raw points): two 100k-point clouds in wpcdb sim
+// used to run out of memory.
+func TestScoreMemoryBounded(t *testing.T) {
+	rng := wpctest.NewRand(1416)
+	c := func(m int) Cloud {
+		w := wpctest.RandomCloud(rng, m, 4, wpctest.Shape{})
+		return Cloud{Dim: w.Dim, Weights: w.Weights, Points: w.Points}
+	}
+	q, x := c(4000), c(4000)
+	for _, raw := range []bool{false, true} {
+		sim, err := New(Config{Kernel: DefaultKernel(), RawPoints: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		sc, err := sim.NewScorer(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sc.Score(x); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		if got := after.TotalAlloc - before.TotalAlloc; got > 32<<20 {
+			t.Errorf("raw=%v: scoring 4000×4000 points allocated %d MiB, want a few 12 MiB tiles at most", raw, got>>20)
 		}
 	}
 }

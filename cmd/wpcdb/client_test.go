@@ -36,7 +36,13 @@ import (
 // startServer serves a fresh database on a free loopback port, in process.
 func startServer(t *testing.T, opts *server.Options) string {
 	t.Helper()
-	db, err := wpcdb.Open(t.TempDir(), nil)
+	return serveDir(t, t.TempDir(), opts)
+}
+
+// serveDir serves the database in dir on a free loopback port, in process.
+func serveDir(t *testing.T, dir string, opts *server.Options) string {
+	t.Helper()
+	db, err := wpcdb.Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

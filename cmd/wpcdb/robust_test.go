@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,9 @@ func TestHostileInputsCLI(t *testing.T) {
 	}
 	query := write("q.json", `{"points":[[1,2]]}`)
 	big := write("big.json", `{"points":[`+strings.Repeat("[1,2],", 8)+`[1,2]]}`)
+	longName := strings.Repeat("k", 1<<20)
+	points := filepath.Join(dir, "P.npy")
+	writeNPYFloats(t, points, []int{1, 1, 2}, []float32{1, 2})
 	cases := []struct {
 		name string
 		args []string
@@ -29,10 +33,17 @@ func TestHostileInputsCLI(t *testing.T) {
 		{"id not UTF-8", []string{"ingest", "c", "--input", write("a.jsonl", "{\"id\":\"a\xffb\",\"points\":[[1,2]]}\n")}, "id: not valid UTF-8"},
 		{"id with newline", []string{"ingest", "c", "--input", write("b.jsonl", `{"id":"a\nb","points":[[1,2]]}`+"\n")}, "control character U+000A"},
 		{"id of 1 MB is not echoed", []string{"ingest", "c", "--input", write("c.jsonl", `{"id":"`+strings.Repeat("x", 1<<20)+`","points":[[1,2]]}`+"\n")}, "(1048576 bytes)"},
+		{"attribute name of 1 MB is not echoed", []string{"ingest", "c", "--input", write("e.jsonl", `{"id":"x","points":[[1,2]],"attrs":{"`+longName+`":1}}`+"\n")}, "(1048576 bytes)"},
+		{"attribute name of 1 MB with a bad value", []string{"ingest", "c", "--input", write("f.jsonl", `{"id":"x","points":[[1,2]],"attrs":{"`+longName+`":{}}}`+"\n")}, "(1048576 bytes)"},
+		{"npy attrs not UTF-8", []string{"ingest", "c", "--points", points, "--attrs", write("g.jsonl", "{\"a\":\"x\xff\"}\n")}, "attrs: not valid UTF-8"},
+		{"npy attrs name of 1 MB", []string{"ingest", "c", "--points", points, "--attrs", write("h.jsonl", `{"`+longName+`":{}}`+"\n")}, "(1048576 bytes)"},
+		{"npy ID line of 2 MB", []string{"ingest", "c", "--points", points, "--ids", write("i.txt", strings.Repeat("i", 2<<20)+"\n")}, "line 1: longer than 1048576 bytes"},
+		{"npy more IDs than rows", []string{"ingest", "c", "--points", points, "--ids", write("j.txt", "a\nb\n")}, "more IDs than the 1 rows"},
 		{"trailing garbage", []string{"ingest", "c", "--input", write("d.jsonl", `{"id":"x","points":[[1,2]]}}`+"\n")}, "data after the cloud object"},
 		{"query over max points", []string{"search", "c", "--query", big, "--k", "1"}, "query: 9 points exceeds the collection's maximum of 8"},
 		{"kernel with 17 terms", []string{"collection", "create", "k", "--dim", "2", "--kernel", strings.Repeat("linear+", 16) + "linear"}, "more than 16 terms"},
 		{"tiny gaussian", []string{"collection", "create", "k", "--dim", "2", "--kernel", "gaussian(1e-30)"}, "σ must be in [0.001, 1e+06]"},
+		{"tiny alpha", []string{"collection", "create", "k", "--dim", "2", "--kernel", "1e-300*linear", "--score", "cosine"}, "α must be in [1e-06, 1e+06]"},
 		{"tiny imq", []string{"collection", "create", "k", "--dim", "2", "--kernel", "imq(1e-30)", "--score", "cosine"}, "c must be in [0.001, 1e+06]"},
 		{"100 KB spec not echoed", []string{"collection", "create", "k", "--dim", "2", "--kernel", strings.Repeat("x", 100<<10)}, "(102400 bytes)"},
 		{"unknown collection of 1 MB is not echoed", []string{"get", strings.Repeat("n", 1<<20), "x"}, "(1048576 bytes)"},
@@ -66,6 +77,79 @@ func TestHostileInputsCLI(t *testing.T) {
 	}
 	run1("embedded", []string{"--data", filepath.Join(dir, "data")})
 	run1("remote", []string{"--addr", startServer(t, nil)})
+}
+
+// TestCorruptBlockCLI: one flipped byte in a table of a closed database
+// (a quarter, half and three quarters in) makes an exact search that reads
+// it fail with a corruption error, embedded (exit 1, "corrupt data") and
+// against a server (DataLoss), or leaves its answer unchanged; never a
+// panic, and the server keeps serving. Pebble's default reaction to a bad
+// block checksum is a Fatalf that kills the process.
+func TestCorruptBlockCLI(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	in := filepath.Join(dir, "items.jsonl")
+	writeJSONL(t, in, 1415, 300, 6, 8)
+	query := filepath.Join(dir, "q.json")
+	if err := os.WriteFile(query, []byte(`{"points":[[1,2,3,4,5,6,7,8],[0,1,0,1,0,1,0,1]]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runCLI(t, "", "--data", src, "collection", "create", "c", "--dim", "8"); code != 0 {
+		t.Fatal(stderr)
+	}
+	if _, stderr, code := runCLI(t, "", "--data", src, "ingest", "c", "--input", in); code != 0 {
+		t.Fatal(stderr)
+	}
+	search := []string{"search", "c", "--query", query, "--k", "10", "--exact"}
+	want, stderr, code := runCLI(t, "", append([]string{"--data", src}, search...)...)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	entries, _ := os.ReadDir(src)
+	var table string
+	var size int64
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".sst") && info.Size() > size {
+			table, size = e.Name(), info.Size()
+		}
+	}
+	if size < 16<<10 {
+		t.Fatalf("largest table %q of %d bytes: too small to hold several blocks", table, size)
+	}
+	errorsSeen := 0
+	for _, frac := range []int64{1, 2, 3} {
+		pos := size * frac / 4
+		dst := filepath.Join(dir, fmt.Sprintf("copy%d", frac))
+		if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(filepath.Join(dst, table))
+		b[pos] ^= 0x5a
+		os.WriteFile(filepath.Join(dst, table), b, 0o644)
+
+		got, stderr, code := runCLI(t, "", append([]string{"--data", dst}, search...)...)
+		switch {
+		case code != 0 && strings.Contains(stderr, "corrupt data"):
+			errorsSeen++
+			if strings.Count(stderr, "\n") != 1 {
+				t.Errorf("%s byte %d: a message of several lines: %q", table, pos, stderr)
+			}
+		case code != 0 || got != want:
+			t.Errorf("%s byte %d: embedded: exit %d, %q; want a corruption error or the undamaged answer", table, pos, code, stderr)
+		}
+		addr := serveDir(t, dst, nil)
+		got, stderr, code = runCLI(t, "", append([]string{"--addr", addr}, search...)...)
+		if code != 0 && !strings.Contains(stderr, "DataLoss") || code == 0 && got != want {
+			t.Errorf("%s byte %d: remote: exit %d, %q; want DataLoss or the undamaged answer", table, pos, code, stderr)
+		}
+		if _, stderr, code := runCLI(t, "", "--addr", addr, "collection", "list"); code != 0 {
+			t.Errorf("%s byte %d: the server does not answer after the search: %s", table, pos, stderr)
+		}
+	}
+	t.Logf("%d of 3 flips in %s (%d bytes) reported as corruption, the others changed no answer", errorsSeen, table, size)
+	if errorsSeen == 0 {
+		t.Error("no flip was detected: the test damages nothing a search reads")
+	}
 }
 
 // TestDataFolderSafety: --data at a folder that is not a database is

@@ -96,7 +96,7 @@ func Decode(data []byte) (Record, error) {
 		return Record{}, err
 	}
 	if isPresent(raw.Attrs) {
-		if r.Attrs, err = DecodeAttrs(raw.Attrs); err != nil {
+		if r.Attrs, err = decodeAttrs(raw.Attrs); err != nil {
 			return Record{}, err
 		}
 	}
@@ -132,11 +132,30 @@ func syntaxErr(err error) error {
 	return fmt.Errorf("%w: %v", ErrSyntax, err)
 }
 
-// DecodeAttrs parses a JSON object of attributes as the "attrs" of a
-// cloud: names to strings, numbers (float64), booleans, null or lists of
-// the others, with the names and strings valid UTF-8 as written. Errors
-// wrap ErrSyntax and name the attribute ("attrs.tags[2]: ...").
+// DecodeAttrs parses one JSON object of attributes, as the "attrs" field
+// of a cloud holds (NumPy ingests read them one a line): names and strings
+// that are not valid UTF-8 are refused, never rewritten, and nothing but
+// whitespace may follow the object.
 func DecodeAttrs(data []byte) (map[string]any, error) {
+	return decodeAttrs(data)
+}
+
+// attrName formats an attribute name for an error message: a name of more
+// than 64 bytes is cut (on a rune boundary) and its length given, so an
+// error never echoes a megabyte name whole.
+func attrName(k string) string {
+	const keep = 64
+	if len(k) <= keep {
+		return k
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(k[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", k[:cut], len(k))
+}
+
+func decodeAttrs(data []byte) (map[string]any, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: attrs: must be an object of strings, numbers, booleans, nulls and lists", ErrSyntax)
@@ -157,13 +176,13 @@ func DecodeAttrs(data []byte) (map[string]any, error) {
 		dec.UseNumber()
 		var val any
 		if err := dec.Decode(&val); err != nil {
-			return nil, fmt.Errorf("%w: attrs.%s: %v", ErrSyntax, k, err)
+			return nil, fmt.Errorf("%w: attrs.%s: %v", ErrSyntax, attrName(k), err)
 		}
 		list, ok := val.([]any)
 		if !ok {
 			x, err := attrScalar(val, true)
 			if err != nil {
-				return nil, fmt.Errorf("%w: attrs.%s: %v", ErrSyntax, k, err)
+				return nil, fmt.Errorf("%w: attrs.%s: %v", ErrSyntax, attrName(k), err)
 			}
 			decoded += countFFFD(x)
 			out[k] = x
@@ -172,7 +191,7 @@ func DecodeAttrs(data []byte) (map[string]any, error) {
 		for i, e := range list {
 			x, err := attrScalar(e, false)
 			if err != nil {
-				return nil, fmt.Errorf("%w: attrs.%s[%d]: %v", ErrSyntax, k, i, err)
+				return nil, fmt.Errorf("%w: attrs.%s[%d]: %v", ErrSyntax, attrName(k), i, err)
 			}
 			decoded += countFFFD(x)
 			list[i] = x

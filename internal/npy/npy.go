@@ -111,13 +111,13 @@ func (r *Reader) CheckFileSize(fileSize int64) error {
 	n, ok := r.Header.Len()
 	size := r.Header.ElemSize()
 	if size == 0 {
-		return fmt.Errorf("%w: unsupported dtype %q", ErrFormat, r.Header.Descr)
+		return fmt.Errorf("%w: unsupported dtype %s", ErrFormat, quoteShort(r.Header.Descr))
 	}
 	if !ok || int64(n) > (math.MaxInt64-r.DataOffset)/int64(size) {
 		return fmt.Errorf("%w: shape %s overflows", ErrFormat, r.Header.ShapeString())
 	}
 	if want := r.DataOffset + int64(n)*int64(size); want != fileSize {
-		return fmt.Errorf("%w: shape %s of %q needs %d bytes of data, the file has %d", ErrFormat, r.Header.ShapeString(), r.Header.Descr, want-r.DataOffset, fileSize-r.DataOffset)
+		return fmt.Errorf("%w: shape %s of %s needs %d bytes of data, the file has %d", ErrFormat, r.Header.ShapeString(), quoteShort(r.Header.Descr), want-r.DataOffset, fileSize-r.DataOffset)
 	}
 	return nil
 }
@@ -174,7 +174,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 // check Header.Fortran first.
 func (r *Reader) ReadFloat32(maxElems int) ([]float32, error) {
 	if r.Header.Descr != "<f4" {
-		return nil, fmt.Errorf("%w: dtype %q, want '<f4' (little-endian float32)", ErrFormat, r.Header.Descr)
+		return nil, fmt.Errorf("%w: dtype %s, want '<f4' (little-endian float32)", ErrFormat, quoteShort(r.Header.Descr))
 	}
 	n, ok := r.Header.Len()
 	if !ok || maxElems > 0 && n > maxElems {
@@ -248,7 +248,7 @@ func parseHeader(s string) (Header, error) {
 	var h Header
 	seen := map[string]bool{}
 	fail := func(msg string) (Header, error) {
-		return Header{}, fmt.Errorf("%w: header %q: %s", ErrFormat, s, msg)
+		return Header{}, fmt.Errorf("%w: header %s: %s", ErrFormat, quoteShort(s), msg)
 	}
 	if !p.eat('{') {
 		return fail("does not start with '{'")
@@ -263,12 +263,12 @@ func parseHeader(s string) (Header, error) {
 			return fail("expected a quoted key")
 		}
 		if seen[key] {
-			return fail("duplicate key " + key)
+			return fail("duplicate key " + quoteShort(key))
 		}
 		seen[key] = true
 		p.space()
 		if !p.eat(':') {
-			return fail("expected ':' after key " + key)
+			return fail("expected ':' after key " + quoteShort(key))
 		}
 		p.space()
 		switch key {
@@ -290,11 +290,11 @@ func parseHeader(s string) (Header, error) {
 		case "shape":
 			shape, ok := p.tuple()
 			if !ok {
-				return fail("shape is not a tuple of non-negative integers")
+				return fail("shape is not a tuple of at most 64 non-negative integers")
 			}
 			h.Shape = shape
 		default:
-			return fail("unknown key " + key)
+			return fail("unknown key " + quoteShort(key))
 		}
 		p.space()
 		if p.eat(',') {
@@ -363,7 +363,24 @@ func (p *dictParser) str() (string, bool) {
 	return v, true
 }
 
-// tuple parses "()", "(5,)", "(3, 4)" or "(3, 4,)".
+// maxDims bounds a shape's length, as NumPy does (NPY_MAXDIMS is 64 in
+// NumPy 2): error messages print the shape, and a header of a million
+// dimensions would make them megabytes long.
+const maxDims = 64
+
+// quoteShort quotes s for an error message, cut to its first 64 bytes with
+// its length when longer: a 1 MiB header must not come back whole in an
+// error.
+func quoteShort(s string) string {
+	const keep = 64
+	if len(s) <= keep {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(strings.ToValidUTF8(s[:keep], "")), len(s))
+}
+
+// tuple parses "()", "(5,)", "(3, 4)" or "(3, 4,)", of at most maxDims
+// dimensions.
 func (p *dictParser) tuple() ([]int, bool) {
 	if !p.eat('(') {
 		return nil, false
@@ -380,6 +397,9 @@ func (p *dictParser) tuple() ([]int, bool) {
 		}
 		v, err := strconv.Atoi(p.s[start:p.i])
 		if err != nil {
+			return nil, false
+		}
+		if len(shape) == maxDims {
 			return nil, false
 		}
 		shape = append(shape, v)

@@ -127,19 +127,26 @@ func TestReadErrors(t *testing.T) {
 		{"short header", file(1, numpyDict, six)[:40], "reading 118-byte header"},
 		{"huge header", append([]byte(Magic+"\x02\x00"), binary.LittleEndian.AppendUint32(nil, 1<<30)...), "exceeds"},
 		{"not a dict", file(1, "[1, 2]", six), "does not start with"},
-		{"unknown key", file(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'x': 1}", six), "unknown key x"},
-		{"duplicate", file(1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (6,)}", six), "duplicate key descr"},
+		{"unknown key", file(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'x': 1}", six), `unknown key "x"`},
+		{"duplicate", file(1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (6,)}", six), `duplicate key "descr"`},
 		{"missing shape", file(1, "{'descr': '<f4', 'fortran_order': False}", six), "missing key shape"},
 		{"structured", file(1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,)}", six), "structured"},
 		{"fortran value", file(1, "{'descr': '<f4', 'fortran_order': 0, 'shape': (6,)}", six), "fortran_order is not"},
 		{"shape (6)", file(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (6)}", six), "shape is not a tuple"},
 		{"negative", file(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-6,)}", six), "shape is not a tuple"},
 		{"trailing text", file(1, numpyDict+" x", six), "text after the dict"},
+		{"65 dimensions", file(1, "{'descr': '<f4', 'fortran_order': False, 'shape': ("+strings.Repeat("1, ", 64)+"6)}", six), "at most 64"},
+		// Errors quote at most 64 bytes of an oversized header, key or dtype.
+		{"900 KB header not echoed", file(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'x': '"+strings.Repeat("A", 900_000)+"'}", six), "bytes): unknown key \"x\""},
+		{"900 KB key not echoed", file(2, "{'"+strings.Repeat("k", 900_000)+"': 1}", six), "(900000 bytes)"},
 	}
 	for _, tc := range cases {
 		_, err := NewReader(bytes.NewReader(tc.file))
 		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: error %v, want ErrFormat saying %q", tc.name, err, tc.want)
+			t.Errorf("%s: error %.300v, want ErrFormat saying %q", tc.name, err, tc.want)
+		}
+		if err != nil && len(err.Error()) > 1024 {
+			t.Errorf("%s: %d-byte error message", tc.name, len(err.Error()))
 		}
 	}
 
@@ -149,6 +156,7 @@ func TestReadErrors(t *testing.T) {
 		want string
 	}{
 		{"f8", file(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,)}", six), `dtype "<f8"`},
+		{"900 KB dtype not echoed", file(2, "{'descr': '"+strings.Repeat("d", 900_000)+"', 'fortran_order': False, 'shape': (3,)}", six), "(900000 bytes), want"},
 		{"big endian", file(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (6,)}", six), `dtype ">f4"`},
 		{"short data", file(1, numpyDict, six[:20]), "data ends after 5 of 6"},
 		{"trailing data", file(1, numpyDict, append(six, 0)), "trailing bytes"},
@@ -163,7 +171,10 @@ func TestReadErrors(t *testing.T) {
 		}
 		_, err = r.ReadFloat32(1000)
 		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: ReadFloat32 error %v, want ErrFormat saying %q", tc.name, err, tc.want)
+			t.Errorf("%s: ReadFloat32 error %.300v, want ErrFormat saying %q", tc.name, err, tc.want)
+		}
+		if err != nil && len(err.Error()) > 1024 {
+			t.Errorf("%s: %d-byte error message", tc.name, len(err.Error()))
 		}
 	}
 }
@@ -200,8 +211,14 @@ func TestCheckFileSize(t *testing.T) {
 	}
 }
 
-// FuzzNewReader: any bytes give a header or ErrFormat, never a panic, and
-// a header that passes CheckFileSize can be read whole.
+// maxErrorBytes bounds an error message about a header: it quotes at most
+// 64 bytes of the header, a key or the dtype, and prints a shape of at most
+// 64 dimensions (each up to 19 digits).
+const maxErrorBytes = 2048
+
+// FuzzNewReader: any bytes give a header or ErrFormat (of at most
+// maxErrorBytes), never a panic, and a header that passes CheckFileSize
+// can be read whole.
 func FuzzNewReader(f *testing.F) {
 	six := f32bytes(1, 2, 3, 4, 5, 6)
 	f.Add(file(1, numpyDict, six))
@@ -214,12 +231,18 @@ func FuzzNewReader(f *testing.F) {
 			if !errors.Is(err, ErrFormat) {
 				t.Fatalf("error %v does not wrap ErrFormat", err)
 			}
+			if len(err.Error()) > maxErrorBytes {
+				t.Fatalf("%d-byte error message: %.200s", len(err.Error()), err)
+			}
 			return
 		}
 		if r.DataOffset > int64(len(b)) {
 			t.Fatalf("data offset %d past the %d-byte file", r.DataOffset, len(b))
 		}
 		if err := r.CheckFileSize(int64(len(b))); err != nil {
+			if len(err.Error()) > maxErrorBytes {
+				t.Fatalf("%d-byte error message: %.200s", len(err.Error()), err)
+			}
 			return
 		}
 		n, _ := r.Header.Len()

@@ -28,7 +28,7 @@ func floatSize(descr string) (int, bool) {
 // float16 in C order.
 func (r *Reader) CheckFloat() error {
 	if _, ok := floatSize(r.Header.Descr); !ok {
-		return fmt.Errorf("%w: dtype %q, want '<f4' (float32) or '<f2' (float16)", ErrFormat, r.Header.Descr)
+		return fmt.Errorf("%w: dtype %s, want '<f4' (float32) or '<f2' (float16)", ErrFormat, quoteShort(r.Header.Descr))
 	}
 	if r.Header.Fortran {
 		return fmt.Errorf("%w: Fortran order; save the array in C order", ErrFormat)
@@ -73,7 +73,7 @@ var intSizes = map[string]struct {
 func (r *Reader) ReadInts(n int) ([]int64, error) {
 	t, ok := intSizes[r.Header.Descr]
 	if !ok {
-		return nil, fmt.Errorf("%w: dtype %q, want a little-endian integer such as '<i8'", ErrFormat, r.Header.Descr)
+		return nil, fmt.Errorf("%w: dtype %s, want a little-endian integer such as '<i8'", ErrFormat, quoteShort(r.Header.Descr))
 	}
 	buf := make([]byte, t.size*n)
 	if _, err := io.ReadFull(r.r, buf); err != nil {
