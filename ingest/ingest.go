@@ -198,7 +198,10 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 // 100k compact items, 1,000 a batch, load average ~9, alternating runs):
 // keeping one staged, 25.7k–27.3k items/s; three, 36.0k–39.6k; six,
 // 36.9k–37.4k (before batches were committed together, when more staged
-// ones only overlapped their table syncs).
+// ones only overlapped their table syncs). With the group commit and
+// eight staged (load average 5–6, the LanceDB peer right after in the
+// same run): 44k–65k items/s, 1.14–1.46× LanceDB's batched ingest, where
+// the code before this change measured 18k–29k, 0.43–0.74×.
 //
 // MaxStagedFloats keeps a load of large clouds (a batch near
 // MaxBatchFloats) to one staged batch: what a load holds at most is then

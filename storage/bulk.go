@@ -154,6 +154,11 @@ func (c *Coll) buildFresh(t *freshTables, items []ItemWrite, first uint32, fresh
 			// with it): the tables keep them as they are, without the
 			// compression attempt per block.
 			o.Compression = sstable.NoCompression
+			// The block size stays the level's (4 KiB: a compact record
+			// a block). Measured (BenchmarkCommit, 50k items, six
+			// alternating runs, load ~8): 32 KiB blocks took 14.7 µs of
+			// CPU an item against 15.4, within the noise (p = 0.59),
+			// and a point read would read eight times the bytes.
 		}
 		bw := tableBuffers.Get().(*bufio.Writer)
 		bw.Reset(f)
