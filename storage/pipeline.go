@@ -201,8 +201,9 @@ func (c *Coll) commitGroup(group []*PendingWrite) {
 			err = fmt.Errorf("storage: write to %q not committed: a write staged before it failed: %w", c.name, err)
 		}
 	}
+	all := group // group may be cut below; every write of it is finished
 	defer func() {
-		for _, p := range group {
+		for _, p := range all {
 			p.b.Close()
 			p.prev = nil
 			if p.then != nil {
