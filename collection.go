@@ -569,9 +569,9 @@ func (c *Collection) Get(ctx context.Context, id string) (Item, error) {
 // uses (Options.Parallelism).
 func (c *Collection) Parallelism() int { return c.db.opts.Parallelism }
 
-// Warm reads the collection's small clouds (up to 64 KiB decoded) into the
-// cloud cache the rerank reads from, until the cache (Options.
-// CloudCacheBytes) is full, and returns how many it added: a server about
+// Warm reads the collection's clouds (up to 1/1024 of Options.
+// CloudCacheBytes each, at least 64 KiB) into the cloud cache the rerank
+// reads from, until the cache is full, and returns how many it added: a server about
 // to take traffic, or a benchmark comparing with systems that hold their
 // data in memory, warms first instead of paying Pebble reads on the first
 // searches. Writes meanwhile are safe (a cloud they change is not cached

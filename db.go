@@ -91,9 +91,11 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheBytes is the block cache size; 0 means 64 MiB.
 	CacheBytes int64
-	// CloudCacheBytes bounds the cache of decoded small clouds (up to
-	// 64 KiB each) that reranks read; 0 means 256 MiB, negative disables
-	// it. For small clouds a read and decode costs more than scoring.
+	// CloudCacheBytes bounds the cache of clouds that reranks read (each
+	// up to 1/1024 of it, at least 64 KiB; half-encoded collections'
+	// points kept as stored); 0 means 256 MiB, negative disables it. A
+	// Pebble read and decode costs more than scoring a small cloud, and
+	// than MaxSim of a ColBERT document.
 	CloudCacheBytes int64
 	// PointCacheBytes bounds the posting lists a maxsim collection's point
 	// index keeps resident in memory (pointindex.Index.SetResidentBytes; the

@@ -48,8 +48,10 @@
 // reader (a consistent view) into scratch memory.
 //
 // Resident lists (resident.go): a list a search read is kept in memory,
-// as its postings' items and codes (4 + B bytes a posting), while the
-// index's budget allows (SetResidentBytes, DefaultResidentBytes: 256
+// as its postings' items and codes (4 + B bytes a posting; where
+// simd.ScanNibbles runs in assembly, the codes transposed into blocks of
+// 64 postings, scanned a block at a time through quantized nibble tables,
+// see Index.Search), while the index's budget allows (SetResidentBytes, DefaultResidentBytes: 256
 // MiB); the lists beyond it are read from the store by every search, so
 // a collection whose postings exceed the budget keeps the excess on disk
 // (and in Pebble's block cache). A write drops the resident lists the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/wpcdb/wpcdb/internal/order"
 	"github.com/wpcdb/wpcdb/internal/wpctest"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -122,10 +123,27 @@ func recall(hits []Hit, truth []uint32) float64 {
 	return float64(found) / float64(len(truth))
 }
 
+// forEachLayout runs f with the resident lists kept as read and estimated
+// through float tables, and as nibble blocks estimated through
+// quantized tables (useNibbles, the AVX-512BW machines' layout; its
+// generic twin elsewhere).
+func forEachLayout(t *testing.T, f func(t *testing.T)) {
+	saved := useNibbles
+	defer func() { useNibbles = saved }()
+	for _, nib := range []bool{false, true} {
+		t.Run(map[bool]string{false: "float", true: "nibbles"}[nib], func(t *testing.T) {
+			useNibbles = nib
+			f(t)
+		})
+	}
+}
+
 // TestRecall: the point index's top 100 holds the exact top 10 on a
 // clustered set, for unit-weight and signed-weight queries, with and
 // without a filter passing a third of the items.
-func TestRecall(t *testing.T) {
+func TestRecall(t *testing.T) { forEachLayout(t, testRecall) }
+
+func testRecall(t *testing.T) {
 	const seed = 16
 	t.Logf("seed %d", seed)
 	c := newCorpus(seed, 800, 32, 8, 60)
@@ -179,8 +197,12 @@ func TestRecall(t *testing.T) {
 }
 
 // TestEstimateBound: with every centroid probed, each item's estimate is
-// within Σ|v_i| · MaxResidualError of its exact MaxSim (Search's doc).
-func TestEstimateBound(t *testing.T) {
+// within Σ|v_i| · MaxResidualError of its exact MaxSim (Search's doc), plus
+// with nibble tables their rounding (nbytes·step a point, at most a few
+// 1e-3 here: within the bound's slack).
+func TestEstimateBound(t *testing.T) { forEachLayout(t, testEstimateBound) }
+
+func testEstimateBound(t *testing.T) {
 	const seed = 7
 	t.Logf("seed %d", seed)
 	var errs []float64
@@ -401,7 +423,9 @@ func TestDrift(t *testing.T) {
 // through upserts of existing items, new items and deletes between
 // searches (filtered and not): a resident list never serves a stale
 // posting nor misses a new one.
-func TestResident(t *testing.T) {
+func TestResident(t *testing.T) { forEachLayout(t, testResident) }
+
+func testResident(t *testing.T) {
 	const seed = 12
 	t.Logf("seed %d", seed)
 	c := newCorpus(seed, 300, 16, 4, 30)
@@ -436,13 +460,19 @@ func TestResident(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, x := range xs[:2] {
-			got, err := x.Search(q, 30, filter, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, want) {
-				t.Fatalf("step %d, index %d: hits %v, from the store %v", step, i, got, want)
+		// Twice: the first search after writes reads the dropped lists
+		// and copies the others (stale postings to skip); the second
+		// scans the lists it kept in place (nibble blocks, with
+		// useNibbles).
+		for round := 0; round < 2; round++ {
+			for i, x := range xs[:2] {
+				got, err := x.Search(q, 30, filter, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("step %d, round %d, index %d: hits %v, from the store %v", step, round, i, got, want)
+				}
 			}
 		}
 		// A few writes: an upsert of a live item, a new item, a delete.
@@ -471,5 +501,112 @@ func TestResident(t *testing.T) {
 	}
 	if b := few.Stats().ResidentPostingBytes; b == 0 || b > 4<<10 {
 		t.Fatalf("resident posting bytes %d with a budget of 4 KiB", b)
+	}
+}
+
+// TestTopHits: topHits gives the first r of a full sort by (estimate
+// desc, internal ID asc), ties included, for every r. Seed 16.
+func TestTopHits(t *testing.T) {
+	const seed = 16
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for round := 0; round < 200; round++ {
+		n := rng.IntN(300)
+		hits := make([]Hit, n)
+		for i := range hits {
+			// Few distinct estimates: many ties, broken by ID.
+			hits[i] = Hit{IID: uint32(rng.IntN(1000)), Estimate: float32(rng.IntN(7))}
+		}
+		want := slices.Clone(hits)
+		slices.SortFunc(want, func(a, b Hit) int { return order.Compare(a.Estimate, a.IID, b.Estimate, b.IID) })
+		r := 1 + rng.IntN(n+2)
+		got := topHits(slices.Clone(hits), r)
+		if len(want) > r {
+			want = want[:r]
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d: n %d r %d: got %v, want %v", round, n, r, got, want)
+		}
+	}
+}
+
+// TestNibbleLUT: for 2- and 4-bit codes, base + step·(the code's nibble
+// lookups) is within nbytes·step of the float table's <q, r̂>, its
+// entries are at most 127, and byteSums/dotSums give the same integer as
+// the nibble lookups. Seed 18.
+func TestNibbleLUT(t *testing.T) {
+	const seed = 18
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for _, bits := range []int{2, 4} {
+		for _, d := range []int{5, 64, 128} {
+			qz := newQuantizer(d, bits)
+			for i := range qz.val {
+				qz.val[i] = float32(rng.NormFloat64() * 0.2)
+			}
+			q := make([]float32, d)
+			for i := range q {
+				q[i] = float32(rng.NormFloat64())
+			}
+			table := qz.table(nil, q)
+			lut, base, step, _ := qz.nibbleLUT(nil, q, nil)
+			sums := byteSums(nil, lut, qz.nbytes)
+			for _, v := range lut {
+				if v > 127 {
+					t.Fatalf("bits %d d %d: table entry %d > 127", bits, d, v)
+				}
+			}
+			code := make([]byte, qz.nbytes)
+			for range 200 {
+				for i := range code {
+					code[i] = byte(rng.IntN(256))
+				}
+				var s uint32
+				for p, c := range code {
+					s += uint32(lut[p*32+int(c&15)]) + uint32(lut[p*32+16+int(c>>4)])
+				}
+				if got := dotSums(sums, code); got != s {
+					t.Fatalf("bits %d d %d: dotSums %d, nibble lookups %d", bits, d, got, s)
+				}
+				want := float64(dot(table, code))
+				got := float64(base) + float64(step)*float64(s)
+				if e := math.Abs(got - want); e > float64(qz.nbytes)*float64(step)+1e-5 {
+					t.Fatalf("bits %d d %d: estimate %.6f, float table %.6f: off by %.3g > nbytes·step %.3g", bits, d, got, want, e, float64(qz.nbytes)*float64(step))
+				}
+			}
+		}
+	}
+}
+
+// TestTopNAll: topNAll's one pass over centroid-major scores gives each
+// active point topN's list over its own row, ties by index. Seed 19.
+func TestTopNAll(t *testing.T) {
+	const seed = 19
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for round := 0; round < 100; round++ {
+		k, nq, n := 1+rng.IntN(70), 1+rng.IntN(10), 1+rng.IntN(12)
+		cs := make([]float32, k*nq)
+		for i := range cs {
+			cs[i] = float32(rng.IntN(9)) // ties
+		}
+		var active []int
+		for i := 0; i < nq; i++ {
+			if rng.IntN(4) > 0 {
+				active = append(active, i)
+			}
+		}
+		got, _ := topNAll(nil, nil, cs, k, nq, active, n)
+		var want []int
+		row := make([]float32, k)
+		for _, i := range active {
+			for c := range row {
+				row[c] = cs[c*nq+i]
+			}
+			want = topN(want, row, n, len(want))
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d (k %d nq %d n %d): %v, want %v", round, k, nq, n, got, want)
+		}
 	}
 }

@@ -100,26 +100,10 @@ func (qz *quantizer) encode(dst []byte, r []float32) ([]byte, float32) {
 // multiply-adds.
 func (qz *quantizer) table(dst, q []float32) []float32 {
 	dst = slices.Grow(dst[:0], qz.nbytes*256)[:qz.nbytes*256]
-	L := qz.levels
 	var lo, hi [16]float32
-	// nibble sets half[n] to the partial product of nibble value n of
-	// dimensions k0, k0+1, … (8/bits/2 of them).
-	nibble := func(half *[16]float32, k0 int) {
-		for n := 0; n < 16; n++ {
-			var s float32
-			for t := 0; t < qz.perByte/2; t++ {
-				k := k0 + t
-				c := (n >> (t * qz.bits)) & (L - 1)
-				if k < qz.d {
-					s += q[k] * qz.val[k*L+c]
-				}
-			}
-			half[n] = s
-		}
-	}
 	for p := 0; p < qz.nbytes; p++ {
-		nibble(&lo, p*qz.perByte)
-		nibble(&hi, p*qz.perByte+qz.perByte/2)
+		qz.nibble(&lo, q, p*qz.perByte)
+		qz.nibble(&hi, q, p*qz.perByte+qz.perByte/2)
 		row := dst[p*256 : (p+1)*256]
 		for h := 0; h < 16; h++ {
 			for l := 0; l < 16; l++ {
@@ -128,6 +112,63 @@ func (qz *quantizer) table(dst, q []float32) []float32 {
 		}
 	}
 	return dst
+}
+
+// nibbleLUT fills dst (nbytes × 32) with q's nibble tables for
+// simd.ScanNibbles, quantized: byte p's low nibble table at p·32, its high
+// one at p·32 + 16, each entry (partial − min of its table)/step rounded,
+// with one step for all tables so that the largest spans 0..127. Then
+// <q, r̂> ≈ base + step·ScanNibbles' sum, within nbytes·step (2·nbytes
+// lookups, each rounded by at most step/2). The estimate only ranks
+// candidates for the exact rerank. tabs is scratch (returned for reuse).
+func (qz *quantizer) nibbleLUT(dst []byte, q []float32, tabs []float32) (lut []byte, base, step float32, scratch []float32) {
+	n := qz.nbytes * 32
+	dst = slices.Grow(dst[:0], n)[:n]
+	tabs = slices.Grow(tabs[:0], n)[:n]
+	var span float32
+	for j := 0; j < 2*qz.nbytes; j++ {
+		t := (*[16]float32)(tabs[j*16:])
+		qz.nibble(t, q, j/2*qz.perByte+j%2*(qz.perByte/2))
+		lo, hi := t[0], t[0]
+		for _, v := range t[1:] {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		span = max(span, hi-lo)
+	}
+	var inv float32
+	if span > 0 {
+		step, inv = span/127, 127/span
+	}
+	for j := 0; j < 2*qz.nbytes; j++ {
+		t := tabs[j*16 : j*16+16]
+		lo := t[0]
+		for _, v := range t[1:] {
+			lo = min(lo, v)
+		}
+		base += lo
+		row := dst[j*16 : j*16+16]
+		for i, v := range t {
+			row[i] = byte(min(127, int((v-lo)*inv+0.5)))
+		}
+	}
+	return dst, base, step, tabs
+}
+
+// nibble sets half[n] to q's partial product with nibble value n of
+// dimensions k0, k0+1, … (perByte/2 of them; 0 past d).
+func (qz *quantizer) nibble(half *[16]float32, q []float32, k0 int) {
+	L := qz.levels
+	for n := 0; n < 16; n++ {
+		var s float32
+		for t := 0; t < qz.perByte/2; t++ {
+			k := k0 + t
+			c := (n >> (t * qz.bits)) & (L - 1)
+			if k < qz.d {
+				s += q[k] * qz.val[k*L+c]
+			}
+		}
+		half[n] = s
+	}
 }
 
 // dot is <q, r̂> from q's table and a code: four independent sums, so

@@ -3,6 +3,8 @@ package pointindex
 import (
 	"fmt"
 	"sync/atomic"
+
+	"github.com/wpcdb/wpcdb/internal/simd"
 )
 
 // DefaultResidentBytes is the default budget of an index's resident
@@ -25,14 +27,49 @@ const DefaultResidentBytes = 256 << 20
 // at write epoch epoch: its postings' items and codes (nbytes a posting,
 // the point number and weight dropped: the estimate uses neither).
 // Immutable once installed; a write to the list drops it.
+//
+// The codes are kept either as read (codes, nbytes a posting in turn) or,
+// where simd.ScanNibbles runs in assembly (useNibbles), transposed into
+// blocks of 64 postings for it (blocks: byte p of posting t at
+// (t/64·nbytes + p)·64 + t%64, the last block padded with zero codes).
 type resList struct {
 	iids   []uint32
 	codes  []byte
+	blocks []byte
 	maxIID uint32
 	epoch  uint64
 }
 
-func (r *resList) bytes() int64 { return int64(4*len(r.iids)+len(r.codes)) + 64 }
+func (r *resList) bytes() int64 { return int64(4*len(r.iids)+len(r.codes)+len(r.blocks)) + 64 }
+
+// useNibbles says whether lists become resident as nibble blocks: where
+// simd.ScanNibbles runs in assembly (AVX-512BW) and the codes fit it. A
+// variable so that tests run both layouts.
+var useNibbles = simd.NibblesFast()
+
+// toBlocks returns n codes of nb bytes (row-major) transposed into blocks
+// of simd.NibbleBlock (see resList).
+func toBlocks(codes []byte, n, nb int) []byte {
+	const B = simd.NibbleBlock
+	blocks := make([]byte, (n+B-1)/B*B*nb)
+	for t := 0; t < n; t++ {
+		blk := blocks[t/B*B*nb:]
+		for p, c := range codes[t*nb : (t+1)*nb] {
+			blk[p*B+t%B] = c
+		}
+	}
+	return blocks
+}
+
+// codeOf appends posting t's code from nibble blocks of nb-byte codes.
+func codeOf(dst, blocks []byte, t, nb int) []byte {
+	const B = simd.NibbleBlock
+	blk := blocks[t/B*B*nb:]
+	for p := 0; p < nb; p++ {
+		dst = append(dst, blk[p*B+t%B])
+	}
+	return dst
+}
 
 // resident is an index's resident lists and what keeps them current,
 // guarded by Index.mu.
@@ -117,11 +154,24 @@ func (r *resident) install(l uint32, epoch uint64, iids []uint32, codes []byte, 
 		return
 	}
 	rl := &resList{maxIID: maxIID, epoch: epoch}
-	if r.bytes+int64(4*len(iids)+len(codes))+64 > r.budget {
+	nb := 0
+	if len(iids) > 0 {
+		nb = len(codes) / len(iids)
+	}
+	size := len(codes)
+	blocked := useNibbles && nb > 0 && nb <= simd.MaxNibbleBytes
+	if blocked {
+		size = (len(iids) + simd.NibbleBlock - 1) / simd.NibbleBlock * simd.NibbleBlock * nb
+	}
+	if r.bytes+int64(4*len(iids)+size)+64 > r.budget {
 		return
 	}
 	rl.iids = append([]uint32(nil), iids...)
-	rl.codes = append([]byte(nil), codes...)
+	if blocked {
+		rl.blocks = toBlocks(codes, len(iids), nb)
+	} else {
+		rl.codes = append([]byte(nil), codes...)
+	}
 	r.lists[l] = rl
 	r.bytes += rl.bytes()
 }

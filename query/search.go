@@ -207,7 +207,10 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 			return Response{}, fmt.Errorf("%w: query: %w", ErrInvalidRequest, err)
 		}
 	}
-	reranked, err := e.rerank(ctx, sc, cands)
+	// An exact scan of many items evicts nothing from the cloud cache
+	// (ReadCloudScan).
+	scan := st.Plan == "exact-scan" && len(cands) > exactThreshold
+	reranked, err := e.rerank(ctx, sc, cands, scan)
 	if err != nil {
 		return Response{}, err
 	}
@@ -287,7 +290,7 @@ func (e *Engine) Rerank(ctx context.Context, q wpcsim.Cloud, ids []string) (Resp
 			iids = append(iids, iid)
 		}
 	}
-	hits, err := e.rerank(ctx, sc, iids) // skips items deleted meanwhile
+	hits, err := e.rerank(ctx, sc, iids, false) // skips items deleted meanwhile
 	if err != nil {
 		return Response{}, err
 	}
@@ -334,8 +337,13 @@ func newHit(id string, iid uint32, s float64, mmd bool) Hit {
 const rerankChunk = 16
 
 // rerank reads the candidates' clouds and scores them exactly on all cores.
-// Items deleted since the candidates were chosen are skipped.
-func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) ([]Hit, error) {
+// Items deleted since the candidates were chosen are skipped. A scan reads
+// with ReadCloudScan: it evicts nothing from the cloud cache.
+func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32, scan bool) ([]Hit, error) {
+	read := e.Coll.ReadCloud
+	if scan {
+		read = e.Coll.ReadCloudScan
+	}
 	workers := e.Parallelism
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -377,7 +385,7 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32) 
 			}
 			xs, selfs, ids, iids = xs[:0], selfs[:0], ids[:0], iids[:0]
 			for _, iid := range cands[lo:hi] {
-				rec, err := e.Coll.ReadCloud(iid, &(*bufs)[len(xs)])
+				rec, err := read(iid, &(*bufs)[len(xs)])
 				if errors.Is(err, storage.ErrNotFound) {
 					continue // deleted meanwhile
 				}

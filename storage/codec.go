@@ -126,24 +126,32 @@ func decodeRecordID(b []byte) (id string, rest []byte, err error) {
 // decodeRecordInto decodes an item record, into buf's storage when buf is
 // not nil (the rerank path reads many records and allocates none).
 func decodeRecordInto(b []byte, e collconfig.Encoding, dim int, buf *CloudBuf) (Record, error) {
+	rec, _, err := decodeRecordHalf(b, e, dim, buf)
+	return rec, err
+}
+
+// decodeRecordHalf is decodeRecordInto that also returns, for a half
+// encoding (f16, bf16), the stored points as half floats: b's own bytes
+// (valid while b is) or a copy in buf.
+func decodeRecordHalf(b []byte, e collconfig.Encoding, dim int, buf *CloudBuf) (Record, []uint16, error) {
 	bad := func(what string) error { return fmt.Errorf("%w: item record: %s", ErrCorrupt, what) }
 	id, b, err := decodeRecordID(b)
 	if err != nil {
-		return Record{}, err
+		return Record{}, nil, err
 	}
 	m, w := binary.Uvarint(b)
 	if w <= 0 {
-		return Record{}, bad("point count")
+		return Record{}, nil, bad("point count")
 	}
 	b = b[w:]
 	// Check m against the bytes there are before multiplying: a damaged
 	// count must not overflow into a small "need" or a huge allocation.
 	if per := uint64(4 + dim*e.Size()); len(b) < 16 || m > uint64(len(b)-16)/per {
-		return Record{}, bad(fmt.Sprintf("%d bytes cannot hold %d points of dimension %d", len(b), m, dim))
+		return Record{}, nil, bad(fmt.Sprintf("%d bytes cannot hold %d points of dimension %d", len(b), m, dim))
 	}
 	need := m*4 + m*uint64(dim)*uint64(e.Size()) + 16
 	if uint64(len(b)) != need {
-		return Record{}, bad(fmt.Sprintf("%d bytes for %d points of dimension %d, want %d", len(b), m, dim, need))
+		return Record{}, nil, bad(fmt.Sprintf("%d bytes for %d points of dimension %d, want %d", len(b), m, dim, need))
 	}
 	if buf == nil {
 		buf = &CloudBuf{}
@@ -156,13 +164,14 @@ func decodeRecordInto(b []byte, e collconfig.Encoding, dim int, buf *CloudBuf) (
 		c.Weights[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
 	b = b[4*m:]
+	var half []uint16
 	switch e {
 	case collconfig.EncodingF32:
 		for i := range c.Points {
 			c.Points[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
 	case collconfig.EncodingF16, collconfig.EncodingBF16:
-		half := halfView(b[:2*n], buf)
+		half = halfView(b[:2*n], buf)
 		if e == collconfig.EncodingF16 {
 			simd.F16ToF32(c.Points, half)
 		} else {
@@ -174,7 +183,7 @@ func decodeRecordInto(b []byte, e collconfig.Encoding, dim int, buf *CloudBuf) (
 		G:    math.Float64frombits(binary.LittleEndian.Uint64(b)),
 		Mass: math.Float64frombits(binary.LittleEndian.Uint64(b[8:])),
 	}
-	return Record{ID: id, Cloud: c, Self: self}, nil
+	return Record{ID: id, Cloud: c, Self: self}, half, nil
 }
 
 // halfView returns src's little-endian uint16s: the bytes themselves when

@@ -123,12 +123,26 @@ func (c *Coll) GetByIID(iid uint32) (Item, error) {
 // rerank path reads many records and should allocate for none. The cloud
 // aliases buf until its next use.
 func (c *Coll) ReadCloud(iid uint32, buf *CloudBuf) (Record, error) {
+	return c.readCloud(iid, buf, true)
+}
+
+// ReadCloudScan is ReadCloud for a scan of many items (an exact search):
+// it reads through the cache but adds what it reads only while the cache
+// has room without evicting, so that a scan of a collection the cache
+// cannot hold (20,000 ColBERT documents are 4 times the default budget in
+// f16) neither evicts the clouds reranks keep reading nor copies every
+// cloud into it, while a collection that fits is still cached.
+func (c *Coll) ReadCloudScan(iid uint32, buf *CloudBuf) (Record, error) {
+	return c.readCloud(iid, buf, false)
+}
+
+func (c *Coll) readCloud(iid uint32, buf *CloudBuf, admit bool) (Record, error) {
 	cache := c.store.clouds
 	var gen uint64
 	if cache != nil {
 		e, g, ok := cache.get(cacheKey(c.cid, iid))
 		if ok {
-			return e.rec, nil
+			return e.record(buf), nil
 		}
 		gen = g
 	}
@@ -140,18 +154,22 @@ func (c *Coll) ReadCloud(iid uint32, buf *CloudBuf) (Record, error) {
 		return Record{}, readError(err, fmt.Sprintf("item %d in collection %q", iid, c.name))
 	}
 	defer closer.Close()
-	rec, err := decodeRecordInto(v, c.cfg.Encoding, c.cfg.Dim, buf)
+	rec, half, err := decodeRecordHalf(v, c.cfg.Encoding, c.cfg.Dim, buf)
 	if err != nil {
 		return Record{}, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
 	}
 	if cache == nil {
 		return rec, nil
 	}
-	if size := cachedSize(rec); size <= maxCachedCloudBytes {
-		// The cache keeps its own copy: buf is reused by the caller.
-		own := rec
-		own.Cloud = wpcsim.Cloud{Dim: rec.Cloud.Dim, Weights: slices.Clone(rec.Cloud.Weights), Points: slices.Clone(rec.Cloud.Points)}
-		cache.put(gen, &cachedCloud{key: cacheKey(c.cid, iid), rec: own, size: size})
+	if size := cachedSize(rec, half); cache.fits(size) && (admit || cache.room(size)) {
+		// The cache keeps its own copy: buf is reused by the caller, and
+		// half aliases v.
+		e := newCached(cacheKey(c.cid, iid), rec, half, c.cfg.Encoding)
+		if admit {
+			cache.put(gen, e)
+		} else {
+			cache.putSpare(gen, e)
+		}
 	}
 	return rec, nil
 }

@@ -20,8 +20,8 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheBytes is Pebble's block cache size; 0 means 64 MiB.
 	CacheBytes int64
-	// CloudCacheBytes bounds the cache of decoded small clouds that
-	// ReadCloud serves reranks from; 0 means 256 MiB, negative disables it.
+	// CloudCacheBytes bounds the cache of clouds that ReadCloud serves
+	// reranks from (cloudcache.go); 0 means 256 MiB, negative disables it.
 	CloudCacheBytes int64
 	// IndexPageBytes is the payload of a saved first-stage index page; 0
 	// means DefaultIndexPageBytes, and it is at most MaxIndexPageBytes.
@@ -239,3 +239,7 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error(msg, "component", "pebble")
 	panic(msg)
 }
+
+// CloudCacheStats describes the decoded-cloud cache shared by the store's
+// collections (zero when it is disabled).
+func (s *Store) CloudCacheStats() CloudCacheStats { return s.clouds.stats() }

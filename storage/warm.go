@@ -7,9 +7,9 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// WarmCache reads the collection's small clouds into the cloud cache, in
-// internal-ID order, until the cache is full or every item is in, and
-// returns how many it added. It evicts nothing: a warm cache holds what the
+// WarmCache reads the collection's clouds (those the cache takes: see
+// maxCachedCloudBytes) into the cloud cache, in internal-ID order, until
+// the cache is full or every item is in, and returns how many it added. It evicts nothing: a warm cache holds what the
 // budget allows. A write committed meanwhile stops further inserts (they
 // would race its invalidation), so WarmCache never caches a stale cloud.
 // Without a cache it does nothing.
@@ -25,6 +25,7 @@ func (c *Coll) WarmCache(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer it.Close()
+	var buf CloudBuf // newCached copies out of it
 	n := 0
 	for it.First(); it.Valid(); it.Next() {
 		if err := ctx.Err(); err != nil {
@@ -36,21 +37,21 @@ func (c *Coll) WarmCache(ctx context.Context) (int, error) {
 		}
 		iid := binary.BigEndian.Uint32(k[len(p):])
 		key := cacheKey(c.cid, iid)
-		if _, _, ok := cache.get(key); ok {
+		if cache.contains(key) {
 			continue
 		}
-		rec, err := decodeRecord(it.Value(), c.cfg.Encoding, c.cfg.Dim)
+		rec, half, err := decodeRecordHalf(it.Value(), c.cfg.Encoding, c.cfg.Dim, &buf)
 		if err != nil {
 			return n, err
 		}
-		size := cachedSize(rec)
-		if size > maxCachedCloudBytes {
+		size := cachedSize(rec, half)
+		if !cache.fits(size) {
 			continue
 		}
 		if !cache.room(size) || cache.generation() != gen {
 			break
 		}
-		cache.put(gen, &cachedCloud{key: key, rec: rec, size: size})
+		cache.put(gen, newCached(key, rec, half, c.cfg.Encoding))
 		n++
 	}
 	return n, it.Error()

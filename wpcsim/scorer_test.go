@@ -46,6 +46,7 @@ func TestScoreMatchesOracle(t *testing.T) {
 	rng := wpctest.NewRand(seed)
 	shapes := []struct{ n, m, d int }{
 		{1, 1, 1}, {1, 3, 2}, {3, 1, 5}, {4, 7, 3}, {8, 16, 64}, {5, 9, 17}, {13, 11, 33}, {2, 40, 128},
+		{32, 181, 128}, {41, 30, 64}, // ColBERT's query and document; MaxSim panels of 32 + 16 lanes
 	}
 	for _, spec := range testKernels {
 		k, err := wpcsim.ParseKernel(spec)

@@ -203,3 +203,191 @@ func transpose512(dst *float32, src *float32, ldx int, kb int)
 
 //go:noescape
 func transpose256(dst *float32, src *float32, ldx int, kb int)
+
+//go:noescape
+func maxsim512R1V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R1V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R2V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R2V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R3V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R3V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R4V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R4V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R5V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R5V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R6V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R6V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R7V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R7V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R8V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R8V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R9V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R9V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R10V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R10V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R11V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R11V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R12V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim512R12V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+// maxSimKernels512[r][v-1] folds an r-row tile into v vectors of 16 lanes.
+var maxSimKernels512 = [13][2]maxSimKernel{
+	1: {
+		maxsim512R1V1,
+		maxsim512R1V2,
+	},
+	2: {
+		maxsim512R2V1,
+		maxsim512R2V2,
+	},
+	3: {
+		maxsim512R3V1,
+		maxsim512R3V2,
+	},
+	4: {
+		maxsim512R4V1,
+		maxsim512R4V2,
+	},
+	5: {
+		maxsim512R5V1,
+		maxsim512R5V2,
+	},
+	6: {
+		maxsim512R6V1,
+		maxsim512R6V2,
+	},
+	7: {
+		maxsim512R7V1,
+		maxsim512R7V2,
+	},
+	8: {
+		maxsim512R8V1,
+		maxsim512R8V2,
+	},
+	9: {
+		maxsim512R9V1,
+		maxsim512R9V2,
+	},
+	10: {
+		maxsim512R10V1,
+		maxsim512R10V2,
+	},
+	11: {
+		maxsim512R11V1,
+		maxsim512R11V2,
+	},
+	12: {
+		maxsim512R12V1,
+		maxsim512R12V2,
+	},
+}
+
+//go:noescape
+func maxsim256R1V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim256R1V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim256R2V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim256R2V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim256R3V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim256R3V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim256R4V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim256R4V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim256R5V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim256R5V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim256R6V1(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+//go:noescape
+func maxsim256R6V2(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)
+
+// maxSimKernels256[r][v-1] folds an r-row tile into v vectors of 8 lanes.
+var maxSimKernels256 = [7][2]maxSimKernel{
+	1: {
+		maxsim256R1V1,
+		maxsim256R1V2,
+	},
+	2: {
+		maxsim256R2V1,
+		maxsim256R2V2,
+	},
+	3: {
+		maxsim256R3V1,
+		maxsim256R3V2,
+	},
+	4: {
+		maxsim256R4V1,
+		maxsim256R4V2,
+	},
+	5: {
+		maxsim256R5V1,
+		maxsim256R5V2,
+	},
+	6: {
+		maxsim256R6V1,
+		maxsim256R6V2,
+	},
+}

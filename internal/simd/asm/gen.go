@@ -159,6 +159,144 @@ func (a arch) kernel(w *writer, rows, vecs int) {
 	w.p("")
 }
 
+// maxArch describes one instruction set's fused MaxSim kernel shape: a
+// tile of rows of X against vecs vectors of packed query lanes (blocks of
+// 16 lanes, k-major, 64 bytes a k step), each entry's inner product
+// summed by FMA in k order, scaled by its row's inv and folded into the
+// running maxima.
+type maxArch struct {
+	name   string
+	reg    string
+	w      int // floats per vector
+	maxR   int // most rows of X per tile
+	maxV   int // most vectors of lanes per tile
+	zero   string
+	b0     int // first register holding a vector of query lanes
+	bcast0 int // first broadcast register (two, alternating)
+	// vecAddr is the memory operand of vector v of the lanes at k step u.
+	vecAddr func(u, v int) string
+}
+
+var maxArchs = []maxArch{
+	// 12 rows × 2 zmm (32 query lanes, ColBERT's query length): 24
+	// accumulators + 2 lanes + 2 broadcasts = 28 registers; 14 loads per
+	// 24 FMAs. The second vector is the next 16-lane block, pstride
+	// (R12) bytes on.
+	{name: "512", reg: "Z", w: 16, maxR: 12, maxV: 2, zero: "VPXORD", b0: 24, bcast0: 26,
+		vecAddr: func(u, v int) string {
+			if v == 0 {
+				return fmt.Sprintf("%d(DI)", 64*u)
+			}
+			return fmt.Sprintf("%d(DI)(R12*1)", 64*u)
+		}},
+	// 6 rows × 2 ymm (one 16-lane block): 12 accumulators + 2 + 2 = 16.
+	{name: "256", reg: "Y", w: 8, maxR: 6, maxV: 2, zero: "VXORPS", b0: 12, bcast0: 14,
+		vecAddr: func(u, v int) string { return fmt.Sprintf("%d(DI)", 64*u+32*v) }},
+}
+
+func (a maxArch) kernelName(r, v int) string { return fmt.Sprintf("maxsim%sR%dV%d", a.name, r, v) }
+
+// kernel writes maxsim{name}R{rows}V{vecs}: best[l] = max(best[l],
+// max_r inv[r]·Σ_k p[k][l]·x[r][k]) for the tile's lanes l, inv nil
+// meaning 1.
+func (a maxArch) kernel(w *writer, rows, vecs int) {
+	reg := func(i int) string { return fmt.Sprintf("%s%d", a.reg, i) }
+	acc := func(r, v int) string { return reg(r*vecs + v) }
+	name := a.kernelName(rows, vecs)
+	w.p("// func %s(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)", name)
+	w.p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+	w.p("\tMOVQ kd+0(FP), DX")
+	w.p("\tMOVQ p+8(FP), DI")
+	w.p("\tMOVQ pstride+16(FP), R12")
+	w.p("\tMOVQ x+24(FP), SI")
+	w.p("\tMOVQ ldx+32(FP), BX")
+	w.p("\tLEAQ (BX)(BX*2), CX")
+	if rows > 5 {
+		w.p("\tLEAQ (SI)(BX*4), R8")
+		w.p("\tADDQ BX, R8")
+	}
+	if rows > 10 {
+		w.p("\tLEAQ (R8)(BX*4), R9")
+		w.p("\tADDQ BX, R9")
+	}
+	for r := 0; r < rows; r++ {
+		for v := 0; v < vecs; v++ {
+			w.p("\t%s %s, %s, %s", a.zero, acc(r, v), acc(r, v), acc(r, v))
+		}
+	}
+	step := func(u int) {
+		for v := 0; v < vecs; v++ {
+			w.p("\tVMOVUPS %s, %s", a.vecAddr(u, v), reg(a.b0+v))
+		}
+		for r := 0; r < rows; r++ {
+			bc := reg(a.bcast0 + r%2)
+			w.p("\tVBROADCASTSS %s, %s", rowAddr(r, u*4), bc)
+			for v := 0; v < vecs; v++ {
+				w.p("\tVFMADD231PS %s, %s, %s", reg(a.b0+v), bc, acc(r, v))
+			}
+		}
+	}
+	advance := func(k int) {
+		w.p("\tADDQ $%d, SI", 4*k)
+		if rows > 5 {
+			w.p("\tADDQ $%d, R8", 4*k)
+		}
+		if rows > 10 {
+			w.p("\tADDQ $%d, R9", 4*k)
+		}
+		w.p("\tADDQ $%d, DI", 64*k)
+	}
+	const unroll = 4
+	w.p("\tCMPQ DX, $%d", unroll)
+	w.p("\tJL tail")
+	w.p("loop:")
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	advance(unroll)
+	w.p("\tSUBQ $%d, DX", unroll)
+	w.p("\tCMPQ DX, $%d", unroll)
+	w.p("\tJGE loop")
+	w.p("tail:")
+	w.p("\tTESTQ DX, DX")
+	w.p("\tJZ scale")
+	w.p("tail1:")
+	step(0)
+	advance(1)
+	w.p("\tDECQ DX")
+	w.p("\tJNZ tail1")
+	// Scale each row by its inv (skipped when inv is nil), then fold the
+	// rows into the first row's registers and those into best.
+	w.p("scale:")
+	w.p("\tMOVQ inv+40(FP), AX")
+	w.p("\tTESTQ AX, AX")
+	w.p("\tJZ fold")
+	for r := 0; r < rows; r++ {
+		bc := reg(a.bcast0 + r%2)
+		w.p("\tVBROADCASTSS %d(AX), %s", 4*r, bc)
+		for v := 0; v < vecs; v++ {
+			w.p("\tVMULPS %s, %s, %s", bc, acc(r, v), acc(r, v))
+		}
+	}
+	w.p("fold:")
+	// A pairwise tree over the rows: log2(rows) dependent maxima.
+	for span := 1; span < rows; span *= 2 {
+		for r := 0; r+span < rows; r += 2 * span {
+			for v := 0; v < vecs; v++ {
+				w.p("\tVMAXPS %s, %s, %s", acc(r+span, v), acc(r, v), acc(r, v))
+			}
+		}
+	}
+	w.p("\tMOVQ best+48(FP), AX")
+	for v := 0; v < vecs; v++ {
+		w.p("\tVMAXPS %d(AX), %s, %s", v*a.w*4, acc(0, v), acc(0, v))
+		w.p("\tVMOVUPS %s, %d(AX)", acc(0, v), v*a.w*4)
+	}
+	w.p("\tVZEROUPPER")
+	w.p("\tRET")
+	w.p("")
+}
+
 // transpose512 writes transpose16x16x512: kb blocks of 16 rows × 16 floats
 // of X (row stride ldx bytes) into k-major rows of a packed panel whose rows
 // are 128 bytes apart (a 32-float panel; the caller packs each 16-row half).
@@ -307,6 +445,13 @@ func main() {
 	}
 	transpose512(&s, archs[0].maxV*archs[0].w)
 	transpose256(&s)
+	for _, a := range maxArchs {
+		for r := 1; r <= a.maxR; r++ {
+			for v := 1; v <= a.maxV; v++ {
+				a.kernel(&s, r, v)
+			}
+		}
+	}
 
 	var g writer
 	g.WriteString(header)
@@ -339,6 +484,27 @@ func main() {
 	g.p("")
 	g.p("//go:noescape")
 	g.p("func transpose256(dst *float32, src *float32, ldx int, kb int)")
+	g.p("")
+	for _, a := range maxArchs {
+		for r := 1; r <= a.maxR; r++ {
+			for v := 1; v <= a.maxV; v++ {
+				g.p("//go:noescape")
+				g.p("func %s(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)", a.kernelName(r, v))
+				g.p("")
+			}
+		}
+		g.p("// maxSimKernels%s[r][v-1] folds an r-row tile into v vectors of %d lanes.", a.name, a.w)
+		g.p("var maxSimKernels%s = [%d][%d]maxSimKernel{", a.name, a.maxR+1, a.maxV)
+		for r := 1; r <= a.maxR; r++ {
+			g.p("\t%d: {", r)
+			for v := 1; v <= a.maxV; v++ {
+				g.p("\t\t%s,", a.kernelName(r, v))
+			}
+			g.p("\t},")
+		}
+		g.p("}")
+		g.p("")
+	}
 	src, err := format.Source(g.Bytes())
 	if err != nil {
 		log.Fatalf("gofmt generated Go: %v\n%s", err, g.Bytes())
