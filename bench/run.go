@@ -60,6 +60,9 @@ type RunConfig struct {
 	// TruthCache is the directory caching exact answers ("" or "none": no
 	// cache).
 	TruthCache string
+	// CPUProfile, if set, receives a CPU profile of the timed load
+	// (IngestConfig.CPUProfile).
+	CPUProfile string
 	// Log receives what a run has to say on the way (nil: nothing).
 	Log io.Writer
 	// Progress, if set, is called as each stage (ingest, ground truth,
@@ -98,7 +101,7 @@ func Run(ctx context.Context, cfg RunConfig) (Report, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return Report{}, err
 	}
-	ic := IngestConfig{Dir: dataDir, Source: w.source, N: w.n, Collection: w.coll, Progress: cfg.progress("ingest (items)", w.n)}
+	ic := IngestConfig{Dir: dataDir, Source: w.source, N: w.n, Collection: w.coll, Progress: cfg.progress("ingest (items)", w.n), CPUProfile: cfg.CPUProfile}
 	in, err := Ingest(ctx, ic)
 	if err != nil {
 		return Report{}, err

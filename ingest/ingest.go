@@ -93,11 +93,19 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 		log = func(string) {}
 	}
 	stager, _ := t.(Stager)
-	// pending is the staged batch not yet acknowledged (with a Stager).
-	var pending *wpcdb.StagedUpsert
-	var pendingBatch Batch
-	// done reports a batch's write (res, err) as the sequential loop did.
+	// pending are the staged batches not yet acknowledged (with a
+	// Stager), oldest first.
+	type staged struct {
+		s      *wpcdb.StagedUpsert
+		b      Batch
+		floats int
+	}
+	var pending []staged
+	pendingFloats := 0
+	// done reports a batch's write (res, err) as the sequential loop did,
+	// after the inputs skipped before it.
 	done := func(b Batch, res wpcdb.UpsertResult, err error) error {
+		begin(b, &st, log)
 		var bad *wpcdb.InvalidItem
 		if errors.As(err, &bad) {
 			return &refusedError{bad: bad, msg: fmt.Sprintf("%s %d (id %s): %v; batch refused, ingest stopped: %d items committed before it",
@@ -116,15 +124,25 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 		}
 		return nil
 	}
-	// flush waits for the staged batch's acknowledgement.
-	flush := func() error {
-		if pending == nil {
-			return nil
+	// flush waits for the staged batches' acknowledgements, oldest first,
+	// until at most keep are pending. After a failed one it waits for the
+	// others too (they fail: staged after a failed write), so that nothing
+	// is in flight when Commit returns.
+	flush := func(keep int) error {
+		for len(pending) > keep || (len(pending) > 0 && keep > 0 && pendingFloats > MaxStagedFloats) {
+			p := pending[0]
+			pending = pending[1:]
+			pendingFloats -= p.floats
+			res, err := p.s.Wait()
+			if err = done(p.b, res, err); err != nil {
+				for _, q := range pending {
+					q.s.Wait()
+				}
+				pending = nil
+				return err
+			}
 		}
-		res, err := pending.Wait()
-		b := pendingBatch
-		pending, pendingBatch = nil, Batch{}
-		return done(b, res, err)
+		return nil
 	}
 	for b := range batches {
 		if stager == nil {
@@ -132,33 +150,37 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 				return st, err
 			}
 			res, err := t.UpsertWith(ctx, b.Items, wpcdb.UpsertOptions{SkipInvalid: o.SkipInvalid})
-			if err := done(b, res, err); err != nil {
+			if err := done(Batch{Pos: b.Pos}, res, err); err != nil {
 				return st, err
 			}
 			continue
 		}
 		if b.Err != nil {
-			if err := flush(); err != nil {
+			if err := flush(0); err != nil {
 				return st, err
 			}
 			return st, begin(b, &st, log)
 		}
 		s, err := stager.StageUpsert(ctx, b.Items, wpcdb.UpsertOptions{SkipInvalid: o.SkipInvalid})
-		// The previous batch is acknowledged (or fails) before this one is
-		// reported, as in order.
-		if ferr := flush(); ferr != nil {
-			if err == nil {
-				s.Wait() // staged after a failed write: it fails too
-			}
-			return st, ferr
-		}
-		begin(b, &st, log)
 		if err != nil {
+			// The batches before it are acknowledged (or fail) before this
+			// one is reported, as in order.
+			if ferr := flush(0); ferr != nil {
+				return st, ferr
+			}
 			return st, done(b, wpcdb.UpsertResult{}, err)
 		}
-		pending, pendingBatch = s, b
+		floats := 0
+		for i := range b.Items {
+			floats += len(b.Items[i].Cloud.Points) + len(b.Items[i].Cloud.Weights)
+		}
+		pending = append(pending, staged{s, b, floats})
+		pendingFloats += floats
+		if err := flush(StageAhead); err != nil {
+			return st, err
+		}
 	}
-	if err := flush(); err != nil {
+	if err := flush(0); err != nil {
 		return st, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -166,6 +188,30 @@ func Commit(ctx context.Context, t Target, batches <-chan Batch, o Options) (Sta
 	}
 	return st, nil
 }
+
+// StageAhead is how many batches Commit keeps staged, unacknowledged,
+// when it stages the next one, as long as they hold at most
+// MaxStagedFloats (points and weights): their writes' table syncs run
+// while the next batch is validated and encoded, and the collection
+// commits those ready together (storage/pipeline.go), one sync of the
+// manifest and the log for several batches. Measured (bench.Ingest of
+// 100k compact items, 1,000 a batch, load average ~9, alternating runs):
+// keeping one staged, 25.7k–27.3k items/s; three, 36.0k–39.6k; six,
+// 36.9k–37.4k (before batches were committed together, when more staged
+// ones only overlapped their table syncs). With the group commit and
+// eight staged (load average 5–6, the LanceDB peer right after in the
+// same run): 44k–65k items/s, 1.14–1.46× LanceDB's batched ingest, where
+// the code before this change measured 18k–29k, 0.43–0.74×.
+//
+// MaxStagedFloats keeps a load of large clouds (a batch near
+// MaxBatchFloats) to one staged batch: what a load holds at most is then
+// the batch being read, the one handed over, the one being staged and
+// MaxStagedFloats staged (InFlightFloats).
+const (
+	StageAhead      = 8
+	MaxStagedFloats = MaxBatchFloats
+	InFlightFloats  = 3*MaxBatchFloats + MaxStagedFloats
+)
 
 // begin logs and counts the inputs skipped before b, and returns b.Err as
 // the error that stops the ingest.

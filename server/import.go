@@ -67,9 +67,9 @@ func (s *service) Import(req *pb.ImportRequest, stream pb.WPCDBService_ImportSer
 		return err
 	}
 	defer root.Close()
-	// The reader and the committer hold a batch each, of at most
-	// MaxBatchFloats floats.
-	release, err := s.admit(ctx, min(2*ingest.MaxBatchFloats, s.inflightMax))
+	// The reader and the pipelined commit hold at most
+	// ingest.InFlightFloats floats of batches (ingest.StageAhead).
+	release, err := s.admit(ctx, min(ingest.InFlightFloats, s.inflightMax))
 	if err != nil {
 		return err
 	}

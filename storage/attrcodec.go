@@ -45,21 +45,29 @@ type posting struct {
 // list its marker and one per distinct element.
 func postingsOf(attrs map[string]any) map[posting]struct{} {
 	out := make(map[posting]struct{}, len(attrs))
+	eachPosting(attrs, func(name string, v any) { out[posting{name, v}] = struct{}{} })
+	return out
+}
+
+// eachPosting calls fn with each posting of attrs, as postingsOf has them
+// but without the set: an element repeated in a list comes as often as it
+// is there. A new item's postings are written and indexed so, idempotently
+// (its postings sets were 0.12 of 3.4 CPU-s of a compact load's profile).
+func eachPosting(attrs map[string]any, fn func(name string, v any)) {
 	for name, v := range attrs {
 		list, ok := v.([]any)
 		if !ok {
-			out[posting{name, v}] = struct{}{}
+			fn(name, v)
 			continue
 		}
-		out[posting{name, listMarker{}}] = struct{}{}
+		fn(name, listMarker{})
 		for _, e := range list {
 			if f, ok := e.(float64); ok {
 				e = listNumber(f)
 			}
-			out[posting{name, e}] = struct{}{}
+			fn(name, e)
 		}
 	}
-	return out
 }
 
 // appendAttrValue appends a posting value's bytes: numbers in 8
@@ -96,7 +104,13 @@ func UnsortableFloat(u uint64) float64 {
 }
 
 func postingKey(cid uint32, name string, v any, iid uint32) []byte {
-	k := collKey(cid, subPosting)
+	return postingKeyTo(nil, cid, name, v, iid)
+}
+
+// postingKeyTo appends postingKey's key to dst.
+func postingKeyTo(dst []byte, cid uint32, name string, v any, iid uint32) []byte {
+	k := binary.BigEndian.AppendUint32(append(dst, tagCollection), cid)
+	k = append(k, subPosting)
 	k = binary.AppendUvarint(k, uint64(len(name)))
 	k = append(k, name...)
 	k = appendAttrValue(k, v)

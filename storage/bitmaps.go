@@ -189,9 +189,7 @@ func (c *Coll) indexAttrs(iid uint32, attrs map[string]any) {
 	if !c.attrsLoaded {
 		return
 	}
-	for p := range postingsOf(attrs) {
-		addAttr(c.attrs, iid, p.name, p.v)
-	}
+	eachPosting(attrs, func(name string, v any) { addAttr(c.attrs, iid, name, v) })
 }
 
 // addAttr adds item iid's posting value v of attribute name.

@@ -27,9 +27,11 @@ func (c *Coll) logChanges(b *pebble.Batch, iids []uint32) uint64 {
 func (c *Coll) logChangesAt(b *pebble.Batch, iids []uint32, last uint64) uint64 {
 	epoch := last + 1
 	b.Set(collKey(c.cid, subEpoch), binary.BigEndian.AppendUint64(nil, epoch), nil)
+	prefix := binary.BigEndian.AppendUint64(collKey(c.cid, subChange), epoch)
+	k := prefix
 	for _, iid := range iids {
-		k := binary.BigEndian.AppendUint64(collKey(c.cid, subChange), epoch)
-		b.Set(binary.BigEndian.AppendUint32(k, iid), nil, nil)
+		k = binary.BigEndian.AppendUint32(k[:len(prefix)], iid)
+		b.Set(k, nil, nil) // the batch copies it
 	}
 	return epoch
 }

@@ -53,6 +53,13 @@ type Coll struct {
 	// staged are the staged writes not known to be committed, in order
 	// (pipeline.go); guarded by writeMu.
 	staged []*PendingWrite
+
+	// commitQueue holds the staged writes the committer (runCommits) has
+	// not taken yet, in order; committing is set while it runs. Both are
+	// guarded by commitMu.
+	commitMu    sync.Mutex
+	commitQueue []*PendingWrite
+	committing  bool
 }
 
 // Name returns the collection's name.

@@ -97,7 +97,7 @@ func (c *Coll) UpdateAttrs(id string, set map[string]any, unset []string) (map[s
 	}
 	b := c.store.db.NewBatch()
 	defer b.Close()
-	writePostings(b, c.cid, iid, old, next)
+	writePostings(b, c.cid, iid, old, next, nil)
 	b.Set(iidKey(c.cid, subAttrs, iid), encodeAttrs(next), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("storage: update attributes in %q: %w", c.name, err)

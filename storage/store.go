@@ -198,7 +198,18 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	colls := make([]*Coll, 0, len(s.colls))
+	for _, c := range s.colls {
+		colls = append(colls, c)
+	}
 	s.mu.Unlock()
+	// Staged writes still committing (a caller that closes without
+	// waiting for them) finish first: Pebble must not be closed under
+	// their commit.
+	for _, c := range colls {
+		c.lockWrites()
+		c.writeMu.Unlock()
+	}
 	// Flush the memtable so a cleanly closed database keeps nothing in its
 	// WAL: Pebble reads a damaged WAL record as the log's torn end and
 	// would silently drop what follows it.

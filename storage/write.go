@@ -75,7 +75,9 @@ func (c *Coll) Write(items []ItemWrite) ([]uint32, error) {
 // the commits of the writes staged before it (pipeline.go has the design).
 // then, if not nil, is called on the commit's goroutine once the write is
 // durable and applied (or failed), before Wait returns. An error here
-// means nothing was staged and then is not called.
+// means nothing was staged and then is not called. The items' clouds and
+// attributes must not change until Wait returns: a bulk write's tables
+// are encoded from them on their own goroutine (bulk.go).
 func (c *Coll) Stage(items []ItemWrite, then func(iids []uint32, err error)) (*PendingWrite, error) {
 	for i := range items {
 		if err := CheckID(items[i].ID); err != nil {
@@ -137,7 +139,7 @@ func (c *Coll) Stage(items []ItemWrite, then func(iids []uint32, err error)) (*P
 	}()
 
 	changes := make([]writeChange, 0, len(items))
-	assigned := map[string]int{} // ID → index in changes, for repeats in the batch
+	assigned := make(map[string]int, len(items)) // ID → index in changes, for repeats in the batch
 	iids := make([]uint32, len(items))
 	ids := make([]string, len(items))
 	for i := range items {
@@ -153,7 +155,11 @@ func (c *Coll) Stage(items []ItemWrite, then func(iids []uint32, err error)) (*P
 	var small keyWriter = b
 	var ops *sortedOps
 	if bulk {
-		ops = &sortedOps{}
+		n := 1 // each new ID, and each item's postings
+		for i := range items {
+			n += 1 + len(items[i].Attrs)
+		}
+		ops = newSortedOps(n)
 		small = ops
 	}
 	// fresh[k] is the item whose record and attributes iid first+k gets
@@ -165,7 +171,8 @@ func (c *Coll) Stage(items []ItemWrite, then func(iids []uint32, err error)) (*P
 		}
 	}
 	points := c.newPointEdits()
-	var key []byte
+	var key, iidBytes []byte
+	idPrefix := collKey(c.cid, subID)
 	for i := range items {
 		it := &items[i]
 		var ch writeChange
@@ -187,10 +194,12 @@ func (c *Coll) Stage(items []ItemWrite, then func(iids []uint32, err error)) (*P
 				}
 				ch = writeChange{iid: next}
 				next++
-				small.Set(idKey(c.cid, it.ID), binary.BigEndian.AppendUint32(nil, ch.iid), nil)
+				key = append(append(key[:0], idPrefix...), it.ID...)
+				iidBytes = binary.BigEndian.AppendUint32(iidBytes[:0], ch.iid)
+				small.Set(key, iidBytes, nil)
 			}
 		}
-		writePostings(small, c.cid, ch.iid, ch.oldAttrs, it.Attrs)
+		key = writePostings(small, c.cid, ch.iid, ch.oldAttrs, it.Attrs, key)
 		if ch.iid >= first { // a new item: no postings to delete
 			for _, g := range gens {
 				if _, ok := points.items[[2]uint32{g, ch.iid}]; !ok {
@@ -230,30 +239,27 @@ func (c *Coll) Stage(items []ItemWrite, then func(iids []uint32, err error)) (*P
 		}
 	}
 	points.apply(small)
-	if ops != nil {
-		ops.apply(b)
-	}
 	if len(fresh) > 0 {
-		if p.tables, err = c.writeFresh(items, first, fresh); err != nil {
-			return nil, fmt.Errorf("storage: write to %q: %w", c.name, err)
-		}
-		p.tables.syncAsync() // while the writes staged before commit
-
+		// Written and synced on their own goroutines, while this
+		// goroutine goes on and the writes staged before commit.
+		p.tables = c.writeFresh(items, first, fresh)
 	}
 	b.Set(collKey(c.cid, subNextIID), binary.BigEndian.AppendUint32(nil, next), nil)
 	epoch = c.logChangesAt(b, iids, epoch)
 	p.iids, p.changes, p.next, p.epoch, p.ids = iids, changes, next, epoch, assigned
 	handed = true
+	p.encode(ops)
 	if alone {
-		// Committed here, under writeMu, which guards pointGens.
-		p.commit()
+		// Committed here, under writeMu, which guards pointGens (nothing
+		// is staged before it: stagedBaseLocked waited).
+		c.commitGroup([]*PendingWrite{p})
 		if p.err == nil {
 			c.pointGens = gens
 		}
 		return p, nil
 	}
 	c.pushStagedLocked(p)
-	go p.commit()
+	c.enqueueLocked(p)
 	return p, nil
 }
 
@@ -286,6 +292,7 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 		return nil, err
 	}
 	points := c.newPointEdits()
+	var key []byte
 	for _, id := range ids {
 		if seen[id] {
 			continue
@@ -302,7 +309,7 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 		if err != nil {
 			return nil, err
 		}
-		writePostings(b, c.cid, iid, attrs, nil)
+		key = writePostings(b, c.cid, iid, attrs, nil, key)
 		if err := points.write(gens, iid, nil); err != nil {
 			return nil, err
 		}
@@ -338,17 +345,31 @@ func (c *Coll) Delete(ids []string) ([]uint32, error) {
 
 // writePostings adds to b the posting changes of item iid whose attributes
 // go from old to next: the postings only old has are deleted, those only
-// next has are set.
-func writePostings(b keyWriter, cid, iid uint32, old, next map[string]any) {
+// next has are set. key is a buffer for the keys (b copies them); it is
+// returned, grown, for the next call.
+func writePostings(b keyWriter, cid, iid uint32, old, next map[string]any, key []byte) []byte {
+	if len(old) == 0 {
+		// A new item (or one without attributes): every posting of next
+		// is set, without the sets postingsOf builds. A value repeated in
+		// a list sets its key twice, to the same empty value.
+		eachPosting(next, func(name string, v any) {
+			key = postingKeyTo(key[:0], cid, name, v, iid)
+			b.Set(key, nil, nil)
+		})
+		return key
+	}
 	was, is := postingsOf(old), postingsOf(next)
 	for p := range was {
 		if _, ok := is[p]; !ok {
-			b.Delete(postingKey(cid, p.name, p.v, iid), nil)
+			key = postingKeyTo(key[:0], cid, p.name, p.v, iid)
+			b.Delete(key, nil)
 		}
 	}
 	for p := range is {
 		if _, ok := was[p]; !ok {
-			b.Set(postingKey(cid, p.name, p.v, iid), nil, nil)
+			key = postingKeyTo(key[:0], cid, p.name, p.v, iid)
+			b.Set(key, nil, nil)
 		}
 	}
+	return key
 }

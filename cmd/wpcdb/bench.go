@@ -122,6 +122,7 @@ func (f *benchFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.encoding, "encoding", "", "point encoding (default f16 for paper, f32 otherwise)")
 	fl.Uint64Var(&r.Seed, "seed", 1, "workload seed")
 	fl.IntVar(&f.threads, "threads", 0, "GOMAXPROCS for the run (0: all cores)")
+	fl.StringVar(&r.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the timed load, from the first upsert to the last acknowledgement, to this file")
 	fl.StringVar(&r.Out, "out", "", "output directory (report.json, and the database under data/)")
 	fl.IntVar(&r.Queries, "queries", 20, "queries for the search sweep (0: ingest only; file: default all)")
 	fl.IntVar(&r.K, "k", 10, "hits per query")

@@ -306,7 +306,7 @@ func (f *ingestFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.weights, "weights", "", ".npy of weights, shape (N, M) (default: all 1)")
 	fl.StringVar(&f.lengths, "lengths", "", ".npy of points per item, shape (N,), integers (default: M)")
 	fl.StringVar(&f.ids, "ids", "", "text file of IDs, one per line (default: the row number)")
-	fl.StringVar(&f.attrs, "attrs", "", "JSONL file of attribute objects, one per line")
+	fl.StringVar(&f.attrs, "attrs", "", "JSONL file of attribute objects, one per line (values as in a JSONL cloud's attrs: strings, numbers, booleans, null, lists)")
 	fl.StringVar(&f.parquet, "parquet", "", "Parquet file, one item a row: columns id, points (list<list<float>> or a flat list), weights, the others attributes")
 	fl.StringVar(&f.pqCols.ID, "id-column", "", `--parquet: the column of IDs (default "id"; without it: the row number)`)
 	fl.StringVar(&f.pqCols.Points, "points-column", "", `--parquet: the column of points (default "points")`)
