@@ -12,6 +12,7 @@ func TestCalibrationSampleSize(t *testing.T) {
 		{250_000, 100, 50_000},   // the cap reached exactly
 		{1_000_000, 100, 50_000}, // capped: the scaled depth is floored at 20
 		{100_001, 100, 20_001},   // rounded up, never down
+		{50_000, 50, 20_000},     // maxsim's point depth: 10,000 would scale it to 10
 	} {
 		if got := calibrationSampleSize(tc.count, tc.depth); got != tc.want {
 			t.Errorf("calibrationSampleSize(%d, %d) = %d, want %d", tc.count, tc.depth, got, tc.want)

@@ -40,6 +40,15 @@ func (c *Collection) calibrationDepth() int {
 	return c.engine.DefaultDepth(10)
 }
 
+// calibrationPointDepth is the point index's depth a calibration measures
+// it at (maxsim collections; else the FDE's depth, which bounds nothing).
+func (c *Collection) calibrationPointDepth() int {
+	if c.Config().Similarity.Kernel.IsMaxSim() {
+		return pointDepth(10)
+	}
+	return c.calibrationDepth()
+}
+
 // attachPoints gives a stage whose representation is firststage.Points
 // its point index: a loaded one (its centroids, from the saved first
 // stage) is synced with the live items (pointindex.Index.Sync: items
