@@ -60,19 +60,24 @@ func rowAddr(r, off int) string {
 	return fmt.Sprintf("%s(%s)%s", d, base, idx)
 }
 
-func (a arch) kernelName(r, v int) string { return fmt.Sprintf("gemm%sR%dV%d", a.name, r, v) }
+// tileRegs is the register layout of a tile kernel: the rows×vecs
+// accumulators from register 0 (row-major), the vecs B vectors from b0
+// and two broadcast registers from bcast0, used alternately.
+type tileRegs struct {
+	reg, zero  string // register prefix; the instruction zeroing a register with itself
+	b0, bcast0 int
+}
 
-func (a arch) kernel(w *writer, rows, vecs int) {
-	nrBytes := a.w * a.maxV * 4 // bytes per k step of the packed panel
-	reg := func(i int) string { return fmt.Sprintf("%s%d", a.reg, i) }
+// fmaLoop writes the loop the gemm and maxsim tile kernels share, after
+// their arguments are loaded (SI the first row, BX the row stride, DX the
+// k steps, DI the B vectors): the other rows' pointers (CX = 3·BX, R8 row
+// 5, R9 row 10), the accumulators zeroed, then for each k step, unrolled
+// by 4, acc(r, v) += row r's element · B vector v (loadB(u, v) is its
+// memory operand at unrolled step u), DI advancing bStep bytes a step. It
+// jumps to done when no step is left.
+func fmaLoop(w *writer, g tileRegs, rows, vecs int, loadB func(u, v int) string, bStep int, done string) {
+	reg := func(i int) string { return fmt.Sprintf("%s%d", g.reg, i) }
 	acc := func(r, v int) string { return reg(r*vecs + v) }
-	name := a.kernelName(rows, vecs)
-	w.p("// func %s(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)", name)
-	w.p("TEXT ·%s(SB), NOSPLIT, $0-49", name)
-	w.p("\tMOVQ kc+0(FP), DX")
-	w.p("\tMOVQ a+8(FP), SI")
-	w.p("\tMOVQ lda+16(FP), BX")
-	w.p("\tMOVQ b+24(FP), DI")
 	w.p("\tLEAQ (BX)(BX*2), CX")
 	if rows > 5 {
 		w.p("\tLEAQ (SI)(BX*4), R8")
@@ -84,18 +89,18 @@ func (a arch) kernel(w *writer, rows, vecs int) {
 	}
 	for r := 0; r < rows; r++ {
 		for v := 0; v < vecs; v++ {
-			w.p("\t%s %s, %s, %s", a.zero, acc(r, v), acc(r, v), acc(r, v))
+			w.p("\t%s %s, %s, %s", g.zero, acc(r, v), acc(r, v), acc(r, v))
 		}
 	}
 	step := func(u int) {
 		for v := 0; v < vecs; v++ {
-			w.p("\tVMOVUPS %d(DI), %s", u*nrBytes+v*a.w*4, reg(a.b0+v))
+			w.p("\tVMOVUPS %s, %s", loadB(u, v), reg(g.b0+v))
 		}
 		for r := 0; r < rows; r++ {
-			bc := reg(a.bcast0 + r%2)
+			bc := reg(g.bcast0 + r%2)
 			w.p("\tVBROADCASTSS %s, %s", rowAddr(r, u*4), bc)
 			for v := 0; v < vecs; v++ {
-				w.p("\tVFMADD231PS %s, %s, %s", reg(a.b0+v), bc, acc(r, v))
+				w.p("\tVFMADD231PS %s, %s, %s", reg(g.b0+v), bc, acc(r, v))
 			}
 		}
 	}
@@ -107,7 +112,7 @@ func (a arch) kernel(w *writer, rows, vecs int) {
 		if rows > 10 {
 			w.p("\tADDQ $%d, R9", 4*k)
 		}
-		w.p("\tADDQ $%d, DI", nrBytes*k)
+		w.p("\tADDQ $%d, DI", bStep*k)
 	}
 	const unroll = 4
 	w.p("\tCMPQ DX, $%d", unroll)
@@ -122,12 +127,30 @@ func (a arch) kernel(w *writer, rows, vecs int) {
 	w.p("\tJGE loop")
 	w.p("tail:")
 	w.p("\tTESTQ DX, DX")
-	w.p("\tJZ store")
+	w.p("\tJZ %s", done)
 	w.p("tail1:")
 	step(0)
 	advance(1)
 	w.p("\tDECQ DX")
 	w.p("\tJNZ tail1")
+}
+
+func (a arch) kernelName(r, v int) string { return fmt.Sprintf("gemm%sR%dV%d", a.name, r, v) }
+
+func (a arch) kernel(w *writer, rows, vecs int) {
+	nrBytes := a.w * a.maxV * 4 // bytes per k step of the packed panel
+	reg := func(i int) string { return fmt.Sprintf("%s%d", a.reg, i) }
+	acc := func(r, v int) string { return reg(r*vecs + v) }
+	name := a.kernelName(rows, vecs)
+	w.p("// func %s(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)", name)
+	w.p("TEXT ·%s(SB), NOSPLIT, $0-49", name)
+	w.p("\tMOVQ kc+0(FP), DX")
+	w.p("\tMOVQ a+8(FP), SI")
+	w.p("\tMOVQ lda+16(FP), BX")
+	w.p("\tMOVQ b+24(FP), DI")
+	fmaLoop(w, tileRegs{a.reg, a.zero, a.b0, a.bcast0}, rows, vecs, func(u, v int) string {
+		return fmt.Sprintf("%d(DI)", u*nrBytes+v*a.w*4)
+	}, nrBytes, "store")
 	w.p("store:")
 	w.p("\tMOVQ c+32(FP), R10")
 	w.p("\tMOVQ ldc+40(FP), R11")
@@ -210,61 +233,7 @@ func (a maxArch) kernel(w *writer, rows, vecs int) {
 	w.p("\tMOVQ pstride+16(FP), R12")
 	w.p("\tMOVQ x+24(FP), SI")
 	w.p("\tMOVQ ldx+32(FP), BX")
-	w.p("\tLEAQ (BX)(BX*2), CX")
-	if rows > 5 {
-		w.p("\tLEAQ (SI)(BX*4), R8")
-		w.p("\tADDQ BX, R8")
-	}
-	if rows > 10 {
-		w.p("\tLEAQ (R8)(BX*4), R9")
-		w.p("\tADDQ BX, R9")
-	}
-	for r := 0; r < rows; r++ {
-		for v := 0; v < vecs; v++ {
-			w.p("\t%s %s, %s, %s", a.zero, acc(r, v), acc(r, v), acc(r, v))
-		}
-	}
-	step := func(u int) {
-		for v := 0; v < vecs; v++ {
-			w.p("\tVMOVUPS %s, %s", a.vecAddr(u, v), reg(a.b0+v))
-		}
-		for r := 0; r < rows; r++ {
-			bc := reg(a.bcast0 + r%2)
-			w.p("\tVBROADCASTSS %s, %s", rowAddr(r, u*4), bc)
-			for v := 0; v < vecs; v++ {
-				w.p("\tVFMADD231PS %s, %s, %s", reg(a.b0+v), bc, acc(r, v))
-			}
-		}
-	}
-	advance := func(k int) {
-		w.p("\tADDQ $%d, SI", 4*k)
-		if rows > 5 {
-			w.p("\tADDQ $%d, R8", 4*k)
-		}
-		if rows > 10 {
-			w.p("\tADDQ $%d, R9", 4*k)
-		}
-		w.p("\tADDQ $%d, DI", 64*k)
-	}
-	const unroll = 4
-	w.p("\tCMPQ DX, $%d", unroll)
-	w.p("\tJL tail")
-	w.p("loop:")
-	for u := 0; u < unroll; u++ {
-		step(u)
-	}
-	advance(unroll)
-	w.p("\tSUBQ $%d, DX", unroll)
-	w.p("\tCMPQ DX, $%d", unroll)
-	w.p("\tJGE loop")
-	w.p("tail:")
-	w.p("\tTESTQ DX, DX")
-	w.p("\tJZ scale")
-	w.p("tail1:")
-	step(0)
-	advance(1)
-	w.p("\tDECQ DX")
-	w.p("\tJNZ tail1")
+	fmaLoop(w, tileRegs{a.reg, a.zero, a.b0, a.bcast0}, rows, vecs, a.vecAddr, 64, "scale")
 	// Scale each row by its inv (skipped when inv is nil), then fold the
 	// rows into the first row's registers and those into best.
 	w.p("scale:")
