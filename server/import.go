@@ -14,8 +14,8 @@ import (
 // errImportsDisabled: the server was started without an import directory.
 var errImportsDisabled = wpcerr.New(wpcdb.ErrFailedPrecondition, "server: imports are disabled: the server has no import directory")
 
-// importer is the local collection name, or else what Options.ImportTo
-// gives for it.
+// importer returns the local collection called name, or else what
+// Options.ImportTo gives for it.
 func (s *service) importer(name string) (ingest.Importer, error) {
 	c, err := s.collection(name)
 	if err == nil {
@@ -67,16 +67,15 @@ func (s *service) Import(req *pb.ImportRequest, stream pb.WPCDBService_ImportSer
 		return err
 	}
 	defer root.Close()
-	// The reader and the pipelined commit hold at most
-	// ingest.InFlightFloats floats of batches (ingest.StageAhead), which
-	// is the whole default budget: reserving all of it held every other
-	// request back for the whole import, and an import into a sharded
-	// collection waited forever for its own shard writes to this node
-	// (each UpsertBatch is admitted again). So an import reserves at most
-	// half the budget: the rest serves the other requests and those
-	// shard writes, and imports queue one behind the other. Imports of
-	// the largest batches (near ingest.MaxBatchFloats) may hold up to
-	// twice what they reserved.
+	// The reader and the pipelined commit hold at most ingest.InFlightFloats
+	// floats of batches (ingest.StageAhead), which is the whole default
+	// budget: reserving all of it held every other request back for the
+	// whole import, and an import into a sharded collection waited, until
+	// their deadline, for its own shard writes to this node (each
+	// UpsertBatch is admitted again). So an import reserves at most half the
+	// budget: the rest serves the other requests and those shard writes, and
+	// imports queue one behind the other. Imports of the largest batches
+	// (near ingest.MaxBatchFloats) may hold up to twice what they reserved.
 	release, err := s.admit(ctx, min(ingest.InFlightFloats, s.inflightMax/2))
 	if err != nil {
 		return err
