@@ -46,6 +46,30 @@ type writer struct{ bytes.Buffer }
 
 func (w *writer) p(format string, args ...any) { fmt.Fprintf(&w.Buffer, format+"\n", args...) }
 
+// kernelTable declares the tile kernels name(r, v) for r ≤ maxR rows and
+// v ≤ maxV vectors with the signature sig, then the table varName of type
+// typ indexed [r][v-1], documented by doc.
+func (w *writer) kernelTable(name func(r, v int) string, maxR, maxV int, sig, doc, varName, typ string) {
+	for r := 1; r <= maxR; r++ {
+		for v := 1; v <= maxV; v++ {
+			w.p("//go:noescape")
+			w.p("func %s%s", name(r, v), sig)
+			w.p("")
+		}
+	}
+	w.p("// %s", doc)
+	w.p("var %s = [%d][%d]%s{", varName, maxR+1, maxV, typ)
+	for r := 1; r <= maxR; r++ {
+		w.p("\t%d: {", r)
+		for v := 1; v <= maxV; v++ {
+			w.p("\t\t%s,", name(r, v))
+		}
+		w.p("\t},")
+	}
+	w.p("}")
+	w.p("")
+}
+
 // rowAddr returns the memory operand of row r of Q at byte displacement off.
 // Rows are reached from three base registers five rows apart, with BX = lda
 // and CX = 3*lda as index registers (OpenBLAS's trick, so Q needs no packing).
@@ -429,24 +453,9 @@ func main() {
 	g.p("package simd")
 	g.p("")
 	for _, a := range archs {
-		for r := 1; r <= a.maxR; r++ {
-			for v := 1; v <= a.maxV; v++ {
-				g.p("//go:noescape")
-				g.p("func %s(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)", a.kernelName(r, v))
-				g.p("")
-			}
-		}
-		g.p("// gemmKernels%s[r][v-1] computes an r-row tile, v vectors of %d floats wide.", a.name, a.w)
-		g.p("var gemmKernels%s = [%d][%d]gemmKernel{", a.name, a.maxR+1, a.maxV)
-		for r := 1; r <= a.maxR; r++ {
-			g.p("\t%d: {", r)
-			for v := 1; v <= a.maxV; v++ {
-				g.p("\t\t%s,", a.kernelName(r, v))
-			}
-			g.p("\t},")
-		}
-		g.p("}")
-		g.p("")
+		g.kernelTable(a.kernelName, a.maxR, a.maxV, "(kc int, a *float32, lda int, b *float32, c *float32, ldc int, acc bool)",
+			fmt.Sprintf("gemmKernels%s[r][v-1] computes an r-row tile, v vectors of %d floats wide.", a.name, a.w),
+			"gemmKernels"+a.name, "gemmKernel")
 	}
 	g.p("//go:noescape")
 	g.p("func transpose512(dst *float32, src *float32, ldx int, kb int)")
@@ -455,24 +464,9 @@ func main() {
 	g.p("func transpose256(dst *float32, src *float32, ldx int, kb int)")
 	g.p("")
 	for _, a := range maxArchs {
-		for r := 1; r <= a.maxR; r++ {
-			for v := 1; v <= a.maxV; v++ {
-				g.p("//go:noescape")
-				g.p("func %s(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)", a.kernelName(r, v))
-				g.p("")
-			}
-		}
-		g.p("// maxSimKernels%s[r][v-1] folds an r-row tile into v vectors of %d lanes.", a.name, a.w)
-		g.p("var maxSimKernels%s = [%d][%d]maxSimKernel{", a.name, a.maxR+1, a.maxV)
-		for r := 1; r <= a.maxR; r++ {
-			g.p("\t%d: {", r)
-			for v := 1; v <= a.maxV; v++ {
-				g.p("\t\t%s,", a.kernelName(r, v))
-			}
-			g.p("\t},")
-		}
-		g.p("}")
-		g.p("")
+		g.kernelTable(a.kernelName, a.maxR, a.maxV, "(kd int, p *float32, pstride int, x *float32, ldx int, inv *float32, best *float32)",
+			fmt.Sprintf("maxSimKernels%s[r][v-1] folds an r-row tile into v vectors of %d lanes.", a.name, a.w),
+			"maxSimKernels"+a.name, "maxSimKernel")
 	}
 	src, err := format.Source(g.Bytes())
 	if err != nil {
