@@ -11,17 +11,13 @@ import (
 // product and the scaled sum of |products| of the row's entries (the
 // largest, which bounds every entry's float32 error).
 func maxSimRef(q []float32, n int, x []float32, m, d int, inv []float32) (want, mass []float64) {
+	g, gmass := gramRef(q, n, x, m, d)
 	want = make([]float64, n)
 	mass = make([]float64, n)
 	for i := 0; i < n; i++ {
 		want[i] = math.Inf(-1)
 		for j := 0; j < m; j++ {
-			var s, a float64
-			for k := 0; k < d; k++ {
-				p := float64(q[i*d+k]) * float64(x[j*d+k])
-				s += p
-				a += math.Abs(p)
-			}
+			s, a := g[i*m+j], gmass[i*m+j]
 			if inv != nil {
 				s *= float64(inv[j])
 				a *= math.Abs(float64(inv[j]))
@@ -31,6 +27,18 @@ func maxSimRef(q []float32, n int, x []float32, m, d int, inv []float32) (want, 
 		}
 	}
 	return want, mass
+}
+
+// maxSimInputs draws a query of n points, m points x and their inverse
+// norms inv, at dimension d.
+func maxSimInputs(rng *rand.Rand, n, m, d int) (q, x, inv []float32) {
+	q = make([]float32, n*d)
+	x = make([]float32, m*d)
+	inv = make([]float32, m)
+	fill(rng, q, -1, 1)
+	fill(rng, x, -1, 1)
+	fill(rng, inv, 0.5, 2)
+	return q, x, inv
 }
 
 // checkMaxSim packs a random query and runs MaxSim on guarded windows at
@@ -106,12 +114,7 @@ func TestMaxSimShapes(t *testing.T) {
 func TestMaxSimPaths(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7000, 0))
 	n, m, d := 37, 95, 128
-	q := make([]float32, n*d)
-	x := make([]float32, m*d)
-	inv := make([]float32, m)
-	fill(rng, q, -1, 1)
-	fill(rng, x, -1, 1)
-	fill(rng, inv, 0.5, 2)
+	q, x, inv := maxSimInputs(rng, n, m, d)
 	var mq MaxSimQuery
 	mq.Pack(q, n, d)
 	got := map[string][]float32{}
@@ -158,12 +161,7 @@ func TestMaxSimPanics(t *testing.T) {
 func BenchmarkMaxSim(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 0))
 	n, m, d := 32, 180, 128
-	q := make([]float32, n*d)
-	x := make([]float32, m*d)
-	inv := make([]float32, m)
-	fill(rng, q, -1, 1)
-	fill(rng, x, -1, 1)
-	fill(rng, inv, 0.5, 2)
+	q, x, inv := maxSimInputs(rng, n, m, d)
 	var mq MaxSimQuery
 	mq.Pack(q, n, d)
 	dst := make([]float32, mq.Lanes())
