@@ -314,12 +314,7 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 				sums := sc.sums[:n]
 				for t, s := range v.iids {
 					e := sums[t]
-					if b := cur[s]; b == inf {
-						touched = append(touched, s)
-						cur[s] = e
-					} else if e > b {
-						cur[s] = e
-					}
+					touched = keepBest(cur, touched, s, e, inf)
 				}
 				continue
 			}
@@ -329,12 +324,7 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 				for t, s := range v.iids {
 					// ScanNibbles' rounding: the product, then the sum.
 					e := cs + float32(lutStep*float32(dotSums(sc.table16, codes[t*nb:(t+1)*nb])))
-					if b := cur[s]; b == inf {
-						touched = append(touched, s)
-						cur[s] = e
-					} else if e > b {
-						cur[s] = e
-					}
+					touched = keepBest(cur, touched, s, e, inf)
 				}
 				continue
 			}
@@ -343,33 +333,18 @@ func (x *Index) Search(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, p Params)
 				t32 := (*[32 * 256]float32)(table)
 				for t, s := range v.iids {
 					e := cs + dot32(t32, (*[32]byte)(codes[t*32:]))
-					if b := cur[s]; b == inf {
-						touched = append(touched, s)
-						cur[s] = e
-					} else if e > b {
-						cur[s] = e
-					}
+					touched = keepBest(cur, touched, s, e, inf)
 				}
 			case 16:
 				t16 := (*[16 * 256]float32)(table)
 				for t, s := range v.iids {
 					e := cs + dot16(t16, (*[16]byte)(codes[t*16:]))
-					if b := cur[s]; b == inf {
-						touched = append(touched, s)
-						cur[s] = e
-					} else if e > b {
-						cur[s] = e
-					}
+					touched = keepBest(cur, touched, s, e, inf)
 				}
 			default:
 				for t, s := range v.iids {
 					e := cs + dot(table, codes[t*nb:(t+1)*nb])
-					if b := cur[s]; b == inf {
-						touched = append(touched, s)
-						cur[s] = e
-					} else if e > b {
-						cur[s] = e
-					}
+					touched = keepBest(cur, touched, s, e, inf)
 				}
 			}
 		}
@@ -549,4 +524,17 @@ func (x *Index) Warm() error {
 		x.mu.Unlock()
 	}
 	return rd.Close()
+}
+
+// keepBest records e as item s's estimate for the query point when it is
+// the first (s joins touched, returned) or above the one recorded; cur
+// holds inf for the items not yet touched.
+func keepBest(cur []float32, touched []uint32, s uint32, e, inf float32) []uint32 {
+	if b := cur[s]; b == inf {
+		cur[s] = e
+		return append(touched, s)
+	} else if e > b {
+		cur[s] = e
+	}
+	return touched
 }
