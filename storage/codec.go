@@ -63,6 +63,19 @@ func uvarintLen(x uint64) int {
 	return n
 }
 
+// readUvarint is binary.Uvarint that also refuses (w ≤ 0) an encoding
+// longer than appendRecord writes (0x80 0x00 for 0): a record decodes
+// only from the bytes its encoding gives, so a damaged one is never
+// read as another record (FuzzDecodeRecord found 20 bytes that
+// re-encoded to 19).
+func readUvarint(b []byte) (v uint64, w int) {
+	v, w = binary.Uvarint(b)
+	if w > 0 && w != uvarintLen(v) {
+		return 0, -1
+	}
+	return v, w
+}
+
 // appendRecord encodes an item record (see the package doc). half, when it
 // holds c's points in encoding e (f16 or bf16, from QuantizeBits), is
 // stored as is; otherwise the points are encoded here.
@@ -116,7 +129,7 @@ func decodeRecordID(b []byte) (id string, rest []byte, err error) {
 		return "", nil, fmt.Errorf("%w: item record: unknown record version", ErrCorrupt)
 	}
 	b = b[1:]
-	l, w := binary.Uvarint(b)
+	l, w := readUvarint(b)
 	if w <= 0 || uint64(len(b)-w) < l {
 		return "", nil, fmt.Errorf("%w: item record: id", ErrCorrupt)
 	}
@@ -139,7 +152,7 @@ func decodeRecordHalf(b []byte, e collconfig.Encoding, dim int, buf *CloudBuf) (
 	if err != nil {
 		return Record{}, nil, err
 	}
-	m, w := binary.Uvarint(b)
+	m, w := readUvarint(b)
 	if w <= 0 {
 		return Record{}, nil, bad("point count")
 	}
