@@ -35,7 +35,9 @@ type service struct {
 
 // admit reserves n floats of the in-flight budget, waiting for room until
 // ctx ends; release returns them. A request larger than the whole budget
-// is ResourceExhausted at once.
+// is ResourceExhausted at once. Once admitted, the request's message no
+// longer holds the receive budget (recvgate.go): the in-flight budget
+// counts it.
 func (s *service) admit(ctx context.Context, n int64) (release func(), err error) {
 	if n > s.inflightMax {
 		return nil, fmt.Errorf("%w: the request holds %d floats, the server admits at most %d at once", errResourceExhausted, n, s.inflightMax)
@@ -43,6 +45,7 @@ func (s *service) admit(ctx context.Context, n int64) (release func(), err error
 	if err := s.inflight.Acquire(ctx, n); err != nil {
 		return nil, err
 	}
+	releaseRecv(ctx)
 	return func() { s.inflight.Release(n) }, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -22,7 +23,8 @@ import (
 // interceptors holds what the chained interceptors need. Order, outermost
 // first: metrics, then the version header and logging (they see the final
 // code, including auth failures and recovered panics), status mapping,
-// recovery, auth.
+// recovery, auth, and for unary calls the receive gate's refusals
+// (gateInterceptor).
 type interceptors struct {
 	log     *slog.Logger
 	metrics *metrics
@@ -61,6 +63,7 @@ func (ic *interceptors) unary() []grpc.UnaryServerInterceptor {
 			}
 			return h(ctx, req)
 		},
+		gateInterceptor,
 	}
 	if m := ic.metrics.unary(); m != nil {
 		chain = append([]grpc.UnaryServerInterceptor{m}, chain...)
@@ -153,15 +156,29 @@ func (ic *interceptors) authenticate(ctx context.Context, method string) error {
 		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get("authorization") {
+	if ic.bearer(md.Get("authorization")) {
+		return nil
+	}
+	return errUnauthenticated
+}
+
+// authorizedHTTP reports whether an HTTP request carries the token (or
+// needs none): recvHTTP reads no body for a request that does not.
+func (ic *interceptors) authorizedHTTP(r *http.Request) bool {
+	return ic.tokenSum == nil || open(r.URL.Path) || ic.bearer(r.Header.Values("Authorization"))
+}
+
+// bearer reports whether one of the authorization values is the token.
+func (ic *interceptors) bearer(vals []string) bool {
+	for _, v := range vals {
 		scheme, tok, ok := strings.Cut(v, " ")
 		if !ok || !strings.EqualFold(scheme, "bearer") {
 			continue
 		}
 		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
 		if subtle.ConstantTimeCompare(sum[:], ic.tokenSum[:]) == 1 {
-			return nil
+			return true
 		}
 	}
-	return errUnauthenticated
+	return false
 }

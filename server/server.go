@@ -34,6 +34,11 @@ const DefaultMaxRecvBytes = 64 << 20
 // (128 MiB of coordinates), two of the largest default messages.
 const DefaultMaxInflightFloats = 32 << 20
 
+// DefaultRecvBudgetMessages is how many messages of the largest size the
+// default receive budget holds: at 64 MiB, 128 MiB, as the default
+// in-flight budget holds two of the largest default messages.
+const DefaultRecvBudgetMessages = 2
+
 // ServiceName is the full name of the wpcdb service, as the health service
 // reports it.
 const ServiceName = "wpcdb.v1.WPCDBService"
@@ -55,6 +60,14 @@ type Options struct {
 	// budget is ResourceExhausted, so concurrent large requests queue
 	// instead of exhausting memory. 0 means DefaultMaxInflightFloats.
 	MaxInflightFloats int64
+	// RecvBudgetBytes bounds the request messages being received and
+	// decoded at once: each reserves MaxRecvBytes of it until it is
+	// decoded and its handler has taken its share of the in-flight
+	// budget (a small message gives it back once decoded), and waits
+	// for room until its deadline (recvgate.go). 0 means
+	// DefaultRecvBudgetMessages × MaxRecvBytes; less than MaxRecvBytes
+	// means MaxRecvBytes.
+	RecvBudgetBytes int64
 	// SnapshotRoot is the directory Snapshot writes under (created when
 	// needed): a request names a new snapshot inside it. Empty: Snapshot is
 	// disabled (FailedPrecondition).
@@ -95,6 +108,7 @@ type Server struct {
 	health  *health.Server
 	log     *slog.Logger
 	version string
+	recv    *recvGate // the service's receive gate
 
 	httpSrv  *http.Server // with Options.HTTP
 	mu       sync.Mutex
@@ -117,6 +131,9 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 	if o.MaxInflightFloats <= 0 {
 		o.MaxInflightFloats = DefaultMaxInflightFloats
 	}
+	if o.RecvBudgetBytes <= 0 {
+		o.RecvBudgetBytes = DefaultRecvBudgetMessages * int64(o.MaxRecvBytes)
+	}
 	m, err := newMetrics(o.Registerer, db, &o)
 	if err != nil {
 		return nil, err
@@ -126,8 +143,20 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 		sum := sha256.Sum256([]byte(o.Token))
 		ic.tokenSum = &sum
 	}
+	// The service's methods read their messages through one receive
+	// gate; health, reflection and the services of Register through
+	// another, of one message, so that they never wait behind uploads.
+	recvMain := newRecvGate(o.RecvBudgetBytes, int64(o.MaxRecvBytes), ic.authenticate)
+	recvAux := newRecvGate(int64(o.MaxRecvBytes), int64(o.MaxRecvBytes), ic.authenticate)
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(o.MaxRecvBytes),
+		// A static 64 KiB stream window (grpc-go's default start; its
+		// BDP estimation would grow it to 16 MiB): what a request holds
+		// before the receive gate lets its message be read. The
+		// connection's window does not hold data (grpc-go opens it as
+		// data arrives), so it may be large, for fast links.
+		grpc.StaticStreamWindowSize(64 << 10),
+		grpc.StaticConnWindowSize(16 << 20),
 		grpc.ChainUnaryInterceptor(ic.unary()...),
 		grpc.ChainStreamInterceptor(ic.stream()...),
 	}
@@ -135,18 +164,19 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 		// With HTTP the HTTP server terminates TLS (serveMixed).
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
-	s := &Server{grpc: grpc.NewServer(gopts...), health: health.NewServer(), log: o.Logger, version: o.Version}
+	s := &Server{grpc: grpc.NewServer(gopts...), health: health.NewServer(), log: o.Logger, version: o.Version, recv: recvMain}
 	var svc pb.WPCDBServiceServer = &service{db: db, snapshotRoot: o.SnapshotRoot, importRoot: o.ImportRoot, importTo: o.ImportTo, metrics: m,
 		inflight: semaphore.NewWeighted(o.MaxInflightFloats), inflightMax: o.MaxInflightFloats}
 	if o.Wrap != nil {
 		svc = o.Wrap(svc)
 	}
-	pb.RegisterWPCDBServiceServer(s.grpc, svc)
+	pb.RegisterWPCDBServiceServer(gatedRegistrar{s.grpc, recvMain}, svc)
+	aux := gatedRegistrar{s.grpc, recvAux}
 	if o.Register != nil {
-		o.Register(s.grpc)
+		o.Register(aux)
 	}
-	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc)
+	healthpb.RegisterHealthServer(aux, s.health)
+	reflection.Register(aux)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if m != nil {
 		m.grpc.InitializeMetrics(s.grpc) // every method's counters from 0
@@ -156,6 +186,7 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("server: HTTP routes: %w", err)
 		}
+		h = recvHTTP(recvMain, recvAux, ic.authorizedHTTP, h)
 		s.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
 		if o.TLS != nil {
 			s.httpSrv.TLSConfig = o.TLS.Clone()
