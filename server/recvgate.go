@@ -62,10 +62,10 @@ import (
 type recvGate struct {
 	sem     *semaphore.Weighted
 	budget  int64
-	perMsg  int64                                           // what each message reserves: MaxRecvBytes
+	perMsg  int64                                          // what each message reserves: MaxRecvBytes
 	auth    func(ctx context.Context, method string) error // the bearer token check; nil: none
-	waiting atomic.Int64                                    // requests waiting for room
-	held    atomic.Int64                                    // reservations held
+	waiting atomic.Int64                                   // requests waiting for room
+	held    atomic.Int64                                   // reservations held
 
 	// testEnter, when set, is called as a message's read begins, with the
 	// reservations then held.

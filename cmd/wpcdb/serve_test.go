@@ -163,6 +163,8 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"serve", "--addr", "x:1"}, "--addr is for clients"},
 		{[]string{"serve", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
 		{[]string{"serve", "--max-recv-mb", "0"}, "--max-recv-mb"},
+		{[]string{"serve", "--recv-budget-mb", "10"}, "--recv-budget-mb must be 0 or between --max-recv-mb (64)"},
+		{[]string{"serve", "--memory-limit-mb", "-2"}, "--memory-limit-mb"},
 		{[]string{"serve", "--token", "a", "--token-file", "f"}, "not both"},
 	} {
 		_, stderr, code := runCLI(t, "", tc.args...)
