@@ -11,10 +11,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -24,6 +27,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
@@ -34,6 +38,7 @@ func main() {
 	n := flag.Int("n", 1, "concurrent requests")
 	mb := flag.Int("mb", 60, "size of each request, in MB of point coordinates")
 	timeout := flag.Duration("timeout", 60*time.Second, "each request's deadline")
+	flag.BoolVar(&useHTTP, "http", false, "send each request as REST (POST /v1/collections/recvmem/upsert, protojson) instead of gRPC; a 64 MiB body holds about 20 MB of floats")
 	flag.Parse()
 	if err := run(*addr, *pid, *n, *mb, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "recvmem:", err)
@@ -42,6 +47,35 @@ func main() {
 }
 
 const dim, pointsPerItem = 64, 1024
+
+var useHTTP bool
+
+// upsertHTTP sends req as REST and returns its error as a status.
+func upsertHTTP(ctx context.Context, addr string, body []byte) error {
+	hreq, err := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/v1/collections/recvmem/upsert", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		if ctx.Err() != nil {
+			return status.Error(codes.DeadlineExceeded, err.Error())
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return status.Error(codes.ResourceExhausted, string(msg))
+	case http.StatusGatewayTimeout:
+		return status.Error(codes.DeadlineExceeded, string(msg))
+	}
+	return fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)
+}
 
 func run(addr string, pid, n, mb int, timeout time.Duration) error {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -72,6 +106,17 @@ func run(addr string, pid, n, mb int, timeout time.Duration) error {
 		}
 		reqs[c] = req
 	}
+	var bodies [][]byte
+	if useHTTP {
+		for _, req := range reqs {
+			b, err := protojson.Marshal(req)
+			if err != nil {
+				return err
+			}
+			bodies = append(bodies, b)
+		}
+		fmt.Printf("REST bodies of %.1f MB\n", float64(len(bodies[0]))/1e6)
+	}
 	before := vmHWM(pid)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -84,7 +129,11 @@ func run(addr string, pid, n, mb int, timeout time.Duration) error {
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			t := time.Now()
-			_, errs[c] = cl.UpsertBatch(cctx, reqs[c])
+			if useHTTP {
+				errs[c] = upsertHTTP(cctx, addr, bodies[c])
+			} else {
+				_, errs[c] = cl.UpsertBatch(cctx, reqs[c])
+			}
 			took[c] = time.Since(t)
 		}()
 	}
