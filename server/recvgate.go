@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
@@ -49,7 +50,10 @@ import (
 // until its handler has taken its in-flight reservation (admit calls
 // releaseRecv), or to the handler's end: a decoded request waiting for the
 // in-flight budget still counts. A request that finds no room before its
-// deadline is RESOURCE_EXHAUSTED.
+// deadline is RESOURCE_EXHAUSTED. A message that does not arrive within
+// the receive timeout once its place is taken is DEADLINE_EXCEEDED, so a
+// slow or stalled sender keeps a place for that long at most (gRPC; an
+// HTTP body has no such timeout yet).
 //
 // Before the read the gate also checks the bearer token, so an
 // unauthenticated client never makes the server read its message.
@@ -66,6 +70,7 @@ type recvGate struct {
 	auth    func(ctx context.Context, method string) error // the bearer token check; nil: none
 	waiting atomic.Int64                                   // requests waiting for room
 	held    atomic.Int64                                   // reservations held
+	timeout time.Duration                                  // to receive a message once its place is taken; 0: none
 
 	// testEnter, when set, is called as a message's read begins, with the
 	// reservations then held.
@@ -77,9 +82,9 @@ type recvGate struct {
 // sets (64 KiB), what any stream may hold before its message is read.
 const smallMsgBytes = 64 << 10
 
-func newRecvGate(budget, perMsg int64, auth func(context.Context, string) error) *recvGate {
+func newRecvGate(budget, perMsg int64, timeout time.Duration, auth func(context.Context, string) error) *recvGate {
 	budget = max(budget, perMsg)
-	return &recvGate{sem: semaphore.NewWeighted(budget), budget: budget, perMsg: perMsg, auth: auth}
+	return &recvGate{sem: semaphore.NewWeighted(budget), budget: budget, perMsg: perMsg, timeout: timeout, auth: auth}
 }
 
 // recvHold is one request's reservation, reached through its ctx.
@@ -169,11 +174,44 @@ func (h *recvHold) read(ctx context.Context, m any, dec func(any) error) error {
 	if f := h.g.testEnter; f != nil {
 		f(h.g.held.Load())
 	}
-	err := decodeErr(dec(m))
-	if pm, ok := m.(proto.Message); err != nil || !ok || proto.Size(pm) <= smallMsgBytes {
-		h.release()
+	decode := func() error {
+		err := decodeErr(dec(m))
+		if pm, ok := m.(proto.Message); err != nil || !ok || proto.Size(pm) <= smallMsgBytes {
+			h.release()
+		}
+		return err
 	}
-	return err
+	t := h.g.timeout
+	if t <= 0 {
+		return decode()
+	}
+	// The read goes on in its own goroutine so that a sender too slow to
+	// deliver its message within the timeout does not keep its place: the
+	// handler returns the error at once (its message is left to that
+	// goroutine alone), grpc-go then ends the stream, which ends the
+	// read. The place is given back when the handler returns. A goroutine
+	// and a timer per message cost about 1 µs.
+	done := make(chan error, 1)
+	go func() { done <- decode() }()
+	timer := time.NewTimer(t)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return errRecvTimeout{t}
+	}
+}
+
+// errRecvTimeout: a message did not arrive within the receive timeout.
+// The method wrappers return it as it is (the message is being written
+// by the abandoned read): it is a status already.
+type errRecvTimeout struct{ t time.Duration }
+
+func (e errRecvTimeout) Error() string { return e.GRPCStatus().Message() }
+
+func (e errRecvTimeout) GRPCStatus() *status.Status {
+	return status.Newf(codes.DeadlineExceeded, "server: the request's message did not arrive within the receive timeout (%v)", e.t)
 }
 
 // unmarshalPrefix starts grpc-go's (v1.85) message for a received message
@@ -221,7 +259,11 @@ func gateService(sd *grpc.ServiceDesc, g *recvGate) *grpc.ServiceDesc {
 						return nil
 					}
 				}
-				hold.err = hold.read(ctx, m, dec)
+				err := hold.read(ctx, m, dec)
+				if errors.As(err, new(errRecvTimeout)) {
+					return err
+				}
+				hold.err = err
 				return nil
 			}, ic)
 		}}

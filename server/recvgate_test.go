@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -206,5 +209,70 @@ func TestRecvGateHTTP(t *testing.T) {
 	}
 	if c, _ := ts.db.Collection("c"); c.Count() != 1 {
 		t.Errorf("%d items, want 1", c.Count())
+	}
+}
+
+// TestRecvTimeout: a sender that stalls inside its message (a raw HTTP/2
+// client that sends the message's first bytes and stops) keeps its place
+// in the receive budget for the receive timeout only: it ends
+// DEADLINE_EXCEEDED, and a request waiting for that place then succeeds.
+func TestRecvTimeout(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, &server.Options{MaxRecvBytes: 1 << 20, RecvBudgetBytes: 1 << 20, RecvTimeout: 300 * time.Millisecond})
+	createPB(t, ts.cli, ctx, "big", wpcdb.CollectionConfig{Dim: 64, MaxPoints: 1024})
+	var entered atomic.Int64
+	server.SetRecvTestHook(ts.srv, func(int64) { entered.Add(1) })
+
+	conn, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte(http2.ClientPreface))
+	fr := http2.NewFramer(conn, conn)
+	fr.WriteSettings()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/wpcdb.v1.WPCDBService/UpsertBatch"},
+		{":authority", ts.addr}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true})
+	// A message of 4,096 bytes, of which 10 come.
+	fr.WriteData(1, false, append([]byte{0, 0, 0, 0x10, 0}, make([]byte, 10)...))
+	grpcStatus := make(chan string, 1)
+	go func() {
+		dec := hpack.NewDecoder(4096, nil)
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				grpcStatus <- "read: " + err.Error()
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					fr.WriteSettingsAck()
+				}
+			case *http2.HeadersFrame:
+				fields, _ := dec.DecodeFull(f.HeaderBlockFragment())
+				for _, hf := range fields {
+					if hf.Name == "grpc-status" {
+						grpcStatus <- hf.Value
+						return
+					}
+				}
+			}
+		}
+	}()
+	waitFor(t, "the stalled message holding the place", func() bool { return entered.Load() == 1 })
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := ts.cli.UpsertBatch(dctx, bigBatch(0)); err != nil {
+		t.Errorf("request behind a stalled sender: %v", err)
+	}
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // a failing server never answers it
+	if st := <-grpcStatus; st != fmt.Sprint(int(codes.DeadlineExceeded)) {
+		t.Errorf("stalled sender's grpc-status %s, want %d", st, codes.DeadlineExceeded)
 	}
 }

@@ -39,6 +39,10 @@ const DefaultMaxInflightFloats = 32 << 20
 // in-flight budget holds two of the largest default messages.
 const DefaultRecvBudgetMessages = 2
 
+// DefaultRecvTimeout is the default receive timeout: 64 MiB at about
+// 0.5 MiB/s.
+const DefaultRecvTimeout = 2 * time.Minute
+
 // ServiceName is the full name of the wpcdb service, as the health service
 // reports it.
 const ServiceName = "wpcdb.v1.WPCDBService"
@@ -68,6 +72,10 @@ type Options struct {
 	// DefaultRecvBudgetMessages × MaxRecvBytes; less than MaxRecvBytes
 	// means MaxRecvBytes.
 	RecvBudgetBytes int64
+	// RecvTimeout bounds the time a gRPC message may take to arrive once
+	// its place in the receive budget is taken (DEADLINE_EXCEEDED after
+	// it). 0 means DefaultRecvTimeout; negative: none.
+	RecvTimeout time.Duration
 	// SnapshotRoot is the directory Snapshot writes under (created when
 	// needed): a request names a new snapshot inside it. Empty: Snapshot is
 	// disabled (FailedPrecondition).
@@ -131,6 +139,9 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 	if o.MaxInflightFloats <= 0 {
 		o.MaxInflightFloats = DefaultMaxInflightFloats
 	}
+	if o.RecvTimeout == 0 {
+		o.RecvTimeout = DefaultRecvTimeout
+	}
 	if o.RecvBudgetBytes <= 0 {
 		o.RecvBudgetBytes = DefaultRecvBudgetMessages * int64(o.MaxRecvBytes)
 	}
@@ -146,8 +157,8 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 	// The service's methods read their messages through one receive
 	// gate; health, reflection and the services of Register through
 	// another, of one message, so that they never wait behind uploads.
-	recvMain := newRecvGate(o.RecvBudgetBytes, int64(o.MaxRecvBytes), ic.authenticate)
-	recvAux := newRecvGate(int64(o.MaxRecvBytes), int64(o.MaxRecvBytes), ic.authenticate)
+	recvMain := newRecvGate(o.RecvBudgetBytes, int64(o.MaxRecvBytes), o.RecvTimeout, ic.authenticate)
+	recvAux := newRecvGate(int64(o.MaxRecvBytes), int64(o.MaxRecvBytes), o.RecvTimeout, ic.authenticate)
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(o.MaxRecvBytes),
 		// A static 64 KiB stream window (grpc-go's default start; its
