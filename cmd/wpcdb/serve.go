@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -33,6 +34,7 @@ type serveFlags struct {
 	tlsCert, tlsKey string
 	maxRecvMB       int
 	recvBudgetMB    int
+	recvTimeout     time.Duration
 	memoryLimitMB   int
 	snapshotDir     string
 	importDir       string
@@ -75,6 +77,7 @@ then they are cancelled. Every other wpcdb command given --addr is its client.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.IntVar(&f.maxRecvMB, "max-recv-mb", server.DefaultMaxRecvBytes>>20, "largest message the server accepts, in MiB (an ingest batch is one message)")
 	fl.IntVar(&f.recvBudgetMB, "recv-budget-mb", 0, "request messages being received and decoded at once, in MiB: each holds --max-recv-mb of it until decoded and admitted, others wait (0: 2 × --max-recv-mb)")
+	fl.DurationVar(&f.recvTimeout, "recv-timeout", server.DefaultRecvTimeout, "how long a gRPC message may take to arrive once its place in --recv-budget-mb is taken (then DEADLINE_EXCEEDED); 0: no limit")
 	fl.IntVar(&f.memoryLimitMB, "memory-limit-mb", 0, "soft memory limit of the Go runtime, in MiB (the garbage collector works harder near it); 0: GOMEMLIMIT if set, else 90% of the cgroup's memory limit if any; -1: none")
 	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "directory Snapshot requests write under; a request names a snapshot in it (default <data>/snapshots)")
 	fl.StringVar(&f.importDir, "import-dir", "", "directory Import requests read NumPy files from (paths relative to it, never outside it); empty: imports are disabled")
@@ -108,6 +111,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if f.recvBudgetMB != 0 && (f.recvBudgetMB < f.maxRecvMB || f.recvBudgetMB > 1<<20) {
 		return usageError{fmt.Errorf("serve: --recv-budget-mb must be 0 or between --max-recv-mb (%d) and 1048576, got %d", f.maxRecvMB, f.recvBudgetMB)}
 	}
+	if f.recvTimeout < 0 {
+		return usageError{fmt.Errorf("serve: --recv-timeout must not be negative, got %v", f.recvTimeout)}
+	}
 	if f.memoryLimitMB < -1 {
 		return usageError{fmt.Errorf("serve: --memory-limit-mb must be -1, 0 or positive, got %d", f.memoryLimitMB)}
 	}
@@ -138,7 +144,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		debug.SetMemoryLimit(limit)
 		log.Info("memory limit", "mib", limit>>20, "from", from)
 	}
-	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, RecvBudgetBytes: int64(f.recvBudgetMB) << 20, SnapshotRoot: f.snapshotDir, ImportRoot: f.importDir, Logger: log, HTTP: f.http}
+	opts := &server.Options{Token: token, MaxRecvBytes: f.maxRecvMB << 20, RecvBudgetBytes: int64(f.recvBudgetMB) << 20, RecvTimeout: cmp.Or(f.recvTimeout, -1), SnapshotRoot: f.snapshotDir, ImportRoot: f.importDir, Logger: log, HTTP: f.http}
 	if f.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
 		if err != nil {
