@@ -82,7 +82,12 @@ type recvGate struct {
 // sets (64 KiB), what any stream may hold before its message is read.
 const smallMsgBytes = 64 << 10
 
+// A gate with no budget (0) only decodes through requestCodec: no
+// reservation, no timeout, no token check before the read.
 func newRecvGate(budget, perMsg int64, timeout time.Duration, auth func(context.Context, string) error) *recvGate {
+	if budget <= 0 {
+		return &recvGate{}
+	}
 	budget = max(budget, perMsg)
 	return &recvGate{sem: semaphore.NewWeighted(budget), budget: budget, perMsg: perMsg, timeout: timeout, auth: auth}
 }
@@ -117,10 +122,10 @@ func (h *recvHold) acquire(ctx context.Context) error {
 	h.mu.Lock()
 	held := h.held
 	h.mu.Unlock()
-	if held {
+	g := h.g
+	if held || g.sem == nil {
 		return nil
 	}
-	g := h.g
 	g.waiting.Add(1)
 	err := g.sem.Acquire(ctx, g.perMsg)
 	g.waiting.Add(-1)
@@ -175,7 +180,10 @@ func (h *recvHold) read(ctx context.Context, m any, dec func(any) error) error {
 		f(h.g.held.Load())
 	}
 	decode := func() error {
-		err := decodeErr(dec(m))
+		err := dec(m)
+		if err == nil {
+			err = takeUndecoded(m) // requestCodec
+		}
 		if pm, ok := m.(proto.Message); err != nil || !ok || proto.Size(pm) <= smallMsgBytes {
 			h.release()
 		}
@@ -212,30 +220,6 @@ func (e errRecvTimeout) Error() string { return e.GRPCStatus().Message() }
 
 func (e errRecvTimeout) GRPCStatus() *status.Status {
 	return status.Newf(codes.DeadlineExceeded, "server: the request's message did not arrive within the receive timeout (%v)", e.t)
-}
-
-// unmarshalPrefix starts grpc-go's (v1.85) message for a received message
-// its codec could not decode: it is Internal there, but the bytes are the
-// client's (a string that is not UTF-8 names its field:
-// "proto: field wpcdb.v1.Item.id contains invalid UTF-8").
-const unmarshalPrefix = "grpc: failed to unmarshal the received message: "
-
-// decodeErr turns a message that does not decode into InvalidArgument.
-func decodeErr(err error) error {
-	if st, ok := status.FromError(err); ok && err != nil && st.Code() == codes.Internal {
-		if msg, ok := strings.CutPrefix(st.Message(), unmarshalPrefix); ok {
-			return invalid("request: %s", cutText(msg))
-		}
-	}
-	return err
-}
-
-// cutText cuts an error's quote of client bytes to 256 bytes.
-func cutText(s string) string {
-	if len(s) > 256 {
-		return s[:256] + "…"
-	}
-	return s
 }
 
 // gateService returns a copy of sd whose methods read their messages

@@ -14,10 +14,12 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/wpcdb/wpcdb"
 	"github.com/wpcdb/wpcdb/server"
@@ -274,5 +276,68 @@ func TestRecvTimeout(t *testing.T) {
 	conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // a failing server never answers it
 	if st := <-grpcStatus; st != fmt.Sprint(int(codes.DeadlineExceeded)) {
 		t.Errorf("stalled sender's grpc-status %s, want %d", st, codes.DeadlineExceeded)
+	}
+}
+
+// rawCodec sends a *rawMsg's bytes as they are (the client's proto codec
+// would refuse a string that is not UTF-8) and decodes answers as proto.
+type rawCodec struct{}
+
+type rawMsg []byte
+
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	if r, ok := v.(*rawMsg); ok {
+		return *r, nil
+	}
+	return proto.Marshal(v.(proto.Message))
+}
+func (rawCodec) Unmarshal(b []byte, v any) error { return proto.Unmarshal(b, v.(proto.Message)) }
+func (rawCodec) Name() string                    { return "proto" }
+
+// TestInvalidUTF8: a string field that is not UTF-8 (an ID, a collection
+// name) is InvalidArgument naming the field, for a unary call and in a
+// stream, and writes nothing.
+func TestInvalidUTF8(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, nil)
+	createPB(t, ts.cli, ctx, "c", wpcdb.CollectionConfig{Dim: 2})
+	bad := func(m proto.Message, good string) *rawMsg {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rawMsg(bytes.Replace(b, []byte(good), []byte("\xff\xfe"), 1))
+		return &r
+	}
+	truncated := rawMsg{0x0a, 0x10, 'c'} // field 1, 16 bytes, of which 1 come
+	for _, tc := range []struct {
+		method, field string
+		req           *rawMsg
+		resp          proto.Message
+	}{
+		{"Get", "request: id is not valid UTF-8", bad(&pb.GetRequest{Collection: "c", Id: "zz"}, "zz"), &pb.GetResponse{}},
+		{"Count", "request: collection is not valid UTF-8", bad(&pb.CountRequest{Collection: "zz"}, "zz"), &pb.CountResponse{}},
+		{"UpsertBatch", "request: items[1].attrs.key is not valid UTF-8", bad(&pb.UpsertBatchRequest{Collection: "c", Items: []*pb.Item{{Id: "a", Cloud: &pb.Cloud{Dim: 2, Points: []float32{1, 0}}},
+			{Id: "b", Cloud: &pb.Cloud{Dim: 2, Points: []float32{1, 0}}, Attrs: map[string]*structpb.Value{"zz": structpb.NewBoolValue(true)}}}}, "zz"), &pb.UpsertBatchResponse{}},
+		{"Get", "request: the message does not decode", &truncated, &pb.GetResponse{}},
+		{"UpsertBatch", "request: items[0].id is not valid UTF-8", bad(&pb.UpsertBatchRequest{Collection: "c", Items: []*pb.Item{{Id: "zz", Cloud: &pb.Cloud{Dim: 2, Points: []float32{1, 0}}}}}, "zz"), &pb.UpsertBatchResponse{}},
+	} {
+		err := ts.conn.Invoke(ctx, "/wpcdb.v1.WPCDBService/"+tc.method, tc.req, tc.resp, grpc.ForceCodec(rawCodec{}))
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s with invalid UTF-8: %v, want InvalidArgument naming %s", tc.method, err, tc.field)
+		}
+	}
+	// In an Upsert stream.
+	st, err := ts.conn.NewStream(ctx, &pb.WPCDBService_ServiceDesc.Streams[0], "/wpcdb.v1.WPCDBService/Upsert", grpc.ForceCodec(rawCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SendMsg(bad(&pb.UpsertRequest{Collection: "c", Items: []*pb.Item{{Id: "zz", Cloud: &pb.Cloud{Dim: 2, Points: []float32{1, 0}}}}}, "zz"))
+	err = st.RecvMsg(&pb.UpsertResponse{})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "request: items[0].id is not valid UTF-8") {
+		t.Errorf("Upsert stream with invalid UTF-8: %v, want InvalidArgument naming items[0].id", err)
+	}
+	if c, _ := ts.db.Collection("c"); c.Count() != 0 {
+		t.Errorf("%d items written, want 0", c.Count())
 	}
 }

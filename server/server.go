@@ -155,12 +155,15 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 		ic.tokenSum = &sum
 	}
 	// The service's methods read their messages through one receive
-	// gate; health, reflection and the services of Register through
-	// another, of one message, so that they never wait behind uploads.
+	// gate; health and reflection through another, of one message, so
+	// that they never wait behind uploads. The services of Register (the
+	// cluster's Raft messages, between nodes holding the token) are not
+	// gated: a Raft heartbeat must not wait behind a large entry.
 	recvMain := newRecvGate(o.RecvBudgetBytes, int64(o.MaxRecvBytes), o.RecvTimeout, ic.authenticate)
 	recvAux := newRecvGate(int64(o.MaxRecvBytes), int64(o.MaxRecvBytes), o.RecvTimeout, ic.authenticate)
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(o.MaxRecvBytes),
+		grpc.ForceServerCodecV2(newRequestCodec()),
 		// A static 64 KiB stream window (grpc-go's default start; its
 		// BDP estimation would grow it to 16 MiB): what a request holds
 		// before the receive gate lets its message be read. The
@@ -184,7 +187,7 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 	pb.RegisterWPCDBServiceServer(gatedRegistrar{s.grpc, recvMain}, svc)
 	aux := gatedRegistrar{s.grpc, recvAux}
 	if o.Register != nil {
-		o.Register(aux)
+		o.Register(gatedRegistrar{s.grpc, newRecvGate(0, 0, 0, nil)})
 	}
 	healthpb.RegisterHealthServer(aux, s.health)
 	reflection.Register(aux)
