@@ -398,7 +398,14 @@ func (e *Engine) rerank(ctx context.Context, sc *wpcsim.Scorer, cands []uint32, 
 			var err error
 			scores, err = wsc.ScoreBatchWithSelf(xs, selfs, scores[:0])
 			if err != nil {
-				setErr(&mu, &firstEr, fmt.Errorf("%w: stored item fails validation: %w", storage.ErrCorrupt, err))
+				// Name the item by its ID (its record decoded).
+				var bad *wpcsim.BatchItemError
+				if errors.As(err, &bad) && bad.Index < len(ids) {
+					err = fmt.Errorf("stored item %s (internal id %d) in collection %q fails validation: %w", storage.QuoteID(ids[bad.Index]), iids[bad.Index], e.Coll.Name(), bad.Err)
+				} else {
+					err = fmt.Errorf("stored item fails validation: %w", err)
+				}
+				setErr(&mu, &firstEr, fmt.Errorf("%w: %w", storage.ErrCorrupt, err))
 				return
 			}
 			mu.Lock()

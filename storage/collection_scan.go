@@ -49,10 +49,14 @@ func (c *Coll) Attrs(iid uint32) (map[string]any, error) {
 		return nil, fmt.Errorf("%w: internal id %d in collection %q", ErrNotFound, iid, c.name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("storage: attributes of item %d: %w", iid, err)
+		return nil, readError(err, "attributes of "+c.itemName(iid, nil))
 	}
 	defer closer.Close()
-	return decodeAttrs(v)
+	attrs, err := decodeAttrs(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.itemName(iid, nil), err)
+	}
+	return attrs, nil
 }
 
 // UpdateAttrs sets and removes attributes of the item with this ID in one

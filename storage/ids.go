@@ -31,7 +31,23 @@ func (c *Coll) ID(iid uint32) (string, error) {
 	defer closer.Close()
 	id, _, err := decodeRecordID(v)
 	if err != nil {
-		return "", fmt.Errorf("internal id %d: %w", iid, err)
+		return "", fmt.Errorf("item with internal id %d in collection %q: %w", iid, c.name, err)
 	}
 	return id, nil
+}
+
+// itemName names an item in an error: by its ID, read from rec (the
+// bytes of its record; nil: read them) when their head decodes, with its
+// internal number; by the number alone when the ID is unreadable too.
+func (c *Coll) itemName(iid uint32, rec []byte) string {
+	if rec == nil {
+		if v, closer, err := c.store.db.Get(iidKey(c.cid, subRecord, iid)); err == nil {
+			defer closer.Close()
+			rec = v
+		}
+	}
+	if id, _, err := decodeRecordID(rec); err == nil {
+		return fmt.Sprintf("item %s (internal id %d) in collection %q", QuoteID(id), iid, c.name)
+	}
+	return fmt.Sprintf("item with internal id %d in collection %q", iid, c.name)
 }

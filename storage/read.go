@@ -80,12 +80,12 @@ func (c *Coll) lookupMany(ids []string) (map[string]uint32, error) {
 func (c *Coll) readAttrs(iid uint32) (map[string]any, error) {
 	v, closer, err := c.store.db.Get(iidKey(c.cid, subAttrs, iid))
 	if err != nil {
-		return nil, readError(err, fmt.Sprintf("attributes of item %d in collection %q", iid, c.name))
+		return nil, readError(err, "attributes of "+c.itemName(iid, nil))
 	}
 	defer closer.Close()
 	attrs, err := decodeAttrs(v)
 	if err != nil {
-		return nil, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
+		return nil, fmt.Errorf("%s: %w", c.itemName(iid, nil), err)
 	}
 	return attrs, nil
 }
@@ -156,7 +156,7 @@ func (c *Coll) readCloud(iid uint32, buf *CloudBuf, admit bool) (Record, error) 
 	defer closer.Close()
 	rec, half, err := decodeRecordHalf(v, c.cfg.Encoding, c.cfg.Dim, buf)
 	if err != nil {
-		return Record{}, fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
+		return Record{}, fmt.Errorf("%s: %w", c.itemName(iid, v), err)
 	}
 	if cache == nil {
 		return rec, nil
@@ -206,7 +206,7 @@ func (c *Coll) ScanRecords(fn func(iid uint32, rec Record) error) error {
 		iid := binary.BigEndian.Uint32(k[len(p):])
 		rec, err := decodeRecordInto(it.Value(), c.cfg.Encoding, c.cfg.Dim, &buf)
 		if err != nil {
-			return fmt.Errorf("item %d in collection %q: %w", iid, c.name, err)
+			return fmt.Errorf("%s: %w", c.itemName(iid, it.Value()), err)
 		}
 		if err := fn(iid, rec); err != nil {
 			return err

@@ -183,6 +183,16 @@ func (sc *Scorer) ScoreBatchWithSelf(xs []Cloud, selfs []Self, dst []float64) ([
 	return sc.scoreValid(xs, selfs, dst), nil
 }
 
+// BatchItemError is a batch's error about one of its items: Index is
+// its place in the batch.
+type BatchItemError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchItemError) Error() string { return fmt.Sprintf("item %d: %v", e.Index, e.Err) }
+func (e *BatchItemError) Unwrap() error { return e.Err }
+
 // validate checks every item, keeping their points' squared norms in
 // sc.norms for scoreValid.
 func (sc *Scorer) validate(xs []Cloud) error {
@@ -191,7 +201,7 @@ func (sc *Scorer) validate(xs []Cloud) error {
 	for i := range xs {
 		var err error
 		if sc.norms, err = xs[i].validate(lim, sc.norms, keep); err != nil {
-			return fmt.Errorf("item %d: %w", i, err)
+			return &BatchItemError{Index: i, Err: err}
 		}
 	}
 	return nil
