@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 // ImportOptions tune ImportNPY and ImportParquet.
@@ -41,7 +42,9 @@ type Importer interface {
 // the server's Import RPC runs, with open confined to its import
 // directory. Every file is opened and checked before anything is written;
 // a problem with the input or a refused batch wraps wpcdb.ErrInvalidArgument.
-func ImportNPY(ctx context.Context, c Importer, open Opener, files NPYFiles, o ImportOptions) (Stats, error) {
+func ImportNPY(ctx context.Context, c Importer, open Opener, files NPYFiles, o ImportOptions) (_ Stats, err error) {
+	// A long path is not echoed whole.
+	defer func() { err = wpcerr.CutPaths(err, files.Points, files.Weights, files.Lengths, files.IDs, files.Attrs) }()
 	if files.Points == "" {
 		return Stats{}, fmt.Errorf("%w: points: a file is required", wpcdb.ErrInvalidArgument)
 	}

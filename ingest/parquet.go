@@ -15,6 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -1035,7 +1036,8 @@ func (in *Parquet) readGroup(g int, rg parquet.RowGroup, row *int64, r *pqRow, e
 // as ImportNPY does the NumPy files: the file is opened and checked
 // before anything is written, then read a row group at a time while the
 // previous batch is committed, and c is told the load is done.
-func ImportParquet(ctx context.Context, c Importer, open Opener, path string, cols ParquetColumns, o ImportOptions) (Stats, error) {
+func ImportParquet(ctx context.Context, c Importer, open Opener, path string, cols ParquetColumns, o ImportOptions) (_ Stats, err error) {
+	defer func() { err = wpcerr.CutPaths(err, path) }() // a long path is not echoed whole
 	if path == "" {
 		return Stats{}, fmt.Errorf("%w: parquet: a file is required", wpcdb.ErrInvalidArgument)
 	}

@@ -100,6 +100,11 @@ func TestImport(t *testing.T) {
 	if _, err := importAll(ctx, ts.cli, &pb.ImportRequest{Collection: "c", Points: "missing.npy"}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "missing.npy") {
 		t.Errorf("missing file: %v", err)
 	}
+	// A path of 100 KB comes back cut.
+	long := "sub/" + strings.Repeat("z", 100<<10) + ".npy"
+	if _, err := importAll(ctx, ts.cli, &pb.ImportRequest{Collection: "c", Points: long}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "zzz.npy (") || len(err.Error()) > 1024 {
+		t.Errorf("path of 100 KB: %.300v (%d bytes), want InvalidArgument quoting it cut", err, len(fmt.Sprint(err)))
+	}
 	if c.Count() != n {
 		t.Errorf("%d items after the refused imports, want %d", c.Count(), n)
 	}

@@ -24,9 +24,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
 func main() {
@@ -69,6 +73,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		// A long argument (a path, an ID, a spec) that the error quotes
+		// is cut, as the commands cut the long inputs they read.
+		inputs := slices.Clone(args)
+		for _, a := range args {
+			if _, v, ok := strings.Cut(a, "="); ok {
+				inputs = append(inputs, v)
+			}
+		}
+		err = wpcerr.CutPaths(err, inputs...)
 		fmt.Fprintf(stderr, "wpcdb: %v\n", err)
 		var ue usageError
 		if errors.As(err, &ue) {

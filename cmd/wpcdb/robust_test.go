@@ -47,6 +47,8 @@ func TestHostileInputsCLI(t *testing.T) {
 		{"tiny imq", []string{"collection", "create", "k", "--dim", "2", "--kernel", "imq(1e-30)", "--score", "cosine"}, "c must be in [0.001, 1e+06]"},
 		{"100 KB spec not echoed", []string{"collection", "create", "k", "--dim", "2", "--kernel", strings.Repeat("x", 100<<10)}, "(102400 bytes)"},
 		{"unknown collection of 1 MB is not echoed", []string{"get", strings.Repeat("n", 1<<20), "x"}, "(1048576 bytes)"},
+		{"input path of 100 KB is not echoed", []string{"ingest", "c", "--input", filepath.Join(dir, strings.Repeat("p", 100<<10)+".jsonl")}, "ppp.jsonl ("},
+		{"npy path of 100 KB is not echoed", []string{"ingest", "c", "--points", filepath.Join(dir, strings.Repeat("q", 100<<10)+".npy")}, "qqq.npy ("},
 		{"hnsw-m 0", []string{"collection", "create", "k", "--dim", "2", "--hnsw-m", "0"}, "--hnsw-m must be at least 2, got 0"},
 		{"ef-construction 0", []string{"collection", "create", "k", "--dim", "2", "--ef-construction", "0"}, "--ef-construction must be at least 1, got 0"},
 	}

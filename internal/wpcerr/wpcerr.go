@@ -18,6 +18,7 @@ package wpcerr
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // The kinds. Their messages are short: an error reads "<kind>: <what>".
@@ -113,3 +114,47 @@ func Check(sentinel error, list []string) error {
 	}
 	return &Problems{Sentinel: sentinel, List: list}
 }
+
+// cutKeep is how much of a long input an error quotes: its first and last
+// cutKeep/2 bytes (a path's start and its file name).
+const cutKeep = 64
+
+// CutPath returns p for an error message: whole when at most 64 bytes,
+// else its first and last 32 bytes around "…" with its length, so that a
+// long path (or any long argument) does not come back whole.
+func CutPath(p string) string {
+	if len(p) <= cutKeep {
+		return p
+	}
+	head, tail := p[:cutKeep/2], p[len(p)-cutKeep/2:]
+	return fmt.Sprintf("%s…%s (%d bytes)", head, tail, len(p))
+}
+
+// CutPaths returns err with every one of inputs longer than 64 bytes that
+// its message quotes cut there (CutPath); errors.Is and errors.As see err
+// as it was. nil stays nil.
+func CutPaths(err error, inputs ...string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	cut := msg
+	for _, p := range inputs {
+		if len(p) > cutKeep && strings.Contains(cut, p) {
+			cut = strings.ReplaceAll(cut, p, CutPath(p))
+		}
+	}
+	if cut == msg {
+		return err
+	}
+	return &cutError{msg: cut, err: err}
+}
+
+// cutError is an error whose message has its long inputs cut.
+type cutError struct {
+	msg string
+	err error
+}
+
+func (e *cutError) Error() string { return e.msg }
+func (e *cutError) Unwrap() error { return e.err }
