@@ -7,6 +7,7 @@ import (
 	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/pointindex"
+	"github.com/wpcdb/wpcdb/query"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -22,10 +23,13 @@ func fdeDepth(k int) int { return max(40*k, 400) }
 // and its top 50 all of it.
 func pointDepth(k int) int { return max(5*k, 50) }
 
-// maxSimDepth is a maxsim collection's first-stage depth: pointDepth with
-// the point index, else the FDE's.
-func (c *Collection) maxSimDepth(k int) int {
-	if st := c.first.stage(); st != nil && st.Points != nil {
+// maxSimDepth is a maxsim collection's first-stage depth for the top k of
+// q: pointDepth when the point index serves q, else the FDE's (a query
+// with a negative weight goes to the FDE beside a point index, and at the
+// point index's depth of 50 its candidates held too little of the exact
+// top 10).
+func (c *Collection) maxSimDepth(q wpcsim.Cloud, k int) int {
+	if st := c.first.stage(); st != nil && st.PointsServe(q) {
 		return pointDepth(k)
 	}
 	return fdeDepth(k)
@@ -37,7 +41,7 @@ func (c *Collection) calibrationDepth() int {
 	if c.Config().Similarity.Kernel.IsMaxSim() {
 		return fdeDepth(10)
 	}
-	return c.engine.DefaultDepth(10)
+	return query.DefaultCandidates(10)
 }
 
 // calibrationPointDepth is the point index's depth a calibration measures
