@@ -346,38 +346,51 @@ func Calibrate(ctx context.Context, sim *wpcsim.Similarity, pointDim int, feat F
 	rep.Recall = cal.Measured[best].Recall
 	rep.Depth, rep.Queries, rep.Sample = depth, len(queries), len(sample)
 	if phiMap.fde != nil {
-		// The point index at its own, smaller depth: chosen when it holds
-		// the target or the FDE's recall at the FDE's depth. A query the
-		// point index does not serve goes to the FDE at the FDE's depth.
-		pdepth := o.pointDepthAt(depth)
+		// The FDE against the point index, each at the depth a search
+		// gives it (Depth, PointDepth) rather than scaled to the sample
+		// as above: on colbert 50k (a 20,000-item sample, 17 queries),
+		// scaled to depths 160 and 20 they measured 0.876 (the FDE through
+		// the sample's graph) and 0.847 (the points), so the FDE was kept,
+		// while searches of the collection found 0.767 at R = 400 and 0.960
+		// at R = 50. The point index is chosen when it holds the target or
+		// the FDE's recall. A query it does not serve goes to the FDE.
+		fdepth := min(o.Depth, len(sample)-1)
+		pdepth := min(o.PointDepth, fdepth)
 		served := make([]bool, len(queries))
+		nserved := 0
 		for qi, q := range queries {
 			served[qi] = pointsServe(q)
+			if served[qi] {
+				nserved++
+			}
 		}
+		// When it serves at most half the queries (compact clouds' signed
+		// weights serve about one in eight), it would be built for few.
+		worth := 2*nserved > len(queries)
 		fdeTops := tops[0]
-		precall := recallPoints(tops[len(tops)-1], fdeTops, served, truth, pdepth, depth)
-		if precall < min(o.Target, rep.Recall) && o.graphAt(phiMap, count) {
+		frecall := recallAt(fdeTops, truth, fdepth)
+		precall := recallPoints(tops[len(tops)-1], fdeTops, served, truth, pdepth, fdepth)
+		if worth && precall < min(o.Target, frecall) && o.graphAt(phiMap, count) {
 			// The FDE's exact scan is not what a search reads once the
-			// collection has its graph. Measured on colbert 50k: the
-			// sample's exact scan held the exact top 10 at the scaled
-			// depth (1.000, so the FDE was chosen), while searches walking
-			// the FDE's graph found 0.750 of it at R = 400 (0.773 at 800;
-			// hnswlib and usearch graphs over the same vectors 0.79), and
-			// the point index 0.960 at R = 50. The FDE's exact scan of the
-			// whole collection found 1.000 at 400 (--index flat). A graph
-			// over the sample costs a build, so it is measured only when
-			// the choice depends on it.
-			g, err := rankGraph(ctx, phiMap, sample, phiQ, own, depth, o)
+			// collection has its graph: on colbert 50k the exact scan of
+			// every FDE found 1.000 of the exact top 10 at R = 400
+			// (--index flat), the walk of its graph 0.767 (hnswlib's and
+			// usearch's graphs over the same vectors 0.79). A graph over
+			// the sample costs a build, so it is measured only when the
+			// choice depends on it. (It flatters the FDE: the graph of a
+			// 20,000-item sample found 0.876 where the collection's
+			// found 0.767.)
+			g, err := rankGraph(ctx, phiMap, sample, phiQ, own, fdepth, o)
 			if err != nil {
 				return Calibration{}, err
 			}
-			grecall := recallAt(g, truth, depth)
-			cal.Measured = append(cal.Measured, Measured{Representation: string(FDE) + "-hnsw", Dim: phiMap.dim, Recall: grecall})
-			rep.Recall, fdeTops = grecall, g
-			precall = recallPoints(tops[len(tops)-1], fdeTops, served, truth, pdepth, depth)
+			frecall, fdeTops = recallAt(g, truth, fdepth), g
+			cal.Measured = append(cal.Measured, Measured{Representation: string(FDE) + "-hnsw", Dim: phiMap.dim, Recall: frecall})
+			precall = recallPoints(tops[len(tops)-1], fdeTops, served, truth, pdepth, fdepth)
 		}
 		cal.Measured = append(cal.Measured, Measured{Representation: string(Points), Recall: precall})
-		if precall >= min(o.Target, rep.Recall) {
+		rep.Recall, rep.Depth = frecall, fdepth
+		if worth && precall >= min(o.Target, frecall) {
 			rep.Kind, rep.Recall, rep.Depth = Points, precall, pdepth
 		}
 	}
@@ -442,19 +455,6 @@ func recallPoints(pts, fde [][]uint32, served []bool, truth [][]uint32, pdepth, 
 		}
 	}
 	return float64(hit) / float64(max(all, 1))
-}
-
-// pointDepthAt is the point index's depth on the sample where the FDE's
-// is depth: PointDepth scaled as Depth was, never below 2·K either (as
-// the FDE's depth). On colbert 50k it scaled to K = 10 on a 10,000-item
-// sample, where recall@10 asks for a perfect order. Measured at 20 on a
-// 20,000-item sample the point index still lost to the FDE there: the FDE
-// was measured by an exact scan of the sample (1.000), while searches walk
-// its graph (0.750 at the default depth, against the point index's 0.960);
-// Calibrate now measures the FDE through a graph when the choice depends on
-// it (rankGraph).
-func (o CalibrateOptions) pointDepthAt(depth int) int {
-	return min(depth, max(2*o.K, int(math.Round(float64(o.PointDepth)*float64(depth)/float64(o.Depth)))))
 }
 
 // recallAt is the share of the truth found in the first depth of each

@@ -244,22 +244,6 @@ func TestExactQueryIsPhi(t *testing.T) {
 	}
 }
 
-// TestPointDepthAt: the point index's depth on the sample scales as the
-// FDE's, never below 2·K (it was K on colbert 50k) nor above the FDE's.
-func TestPointDepthAt(t *testing.T) {
-	o := CalibrateOptions{K: 10, Depth: 400, PointDepth: 50}
-	for _, tc := range []struct{ depth, want int }{
-		{400, 50}, // the sample is the collection
-		{200, 25}, // colbert 20k: a 10,000-item sample
-		{80, 20},  // colbert 50k: 10 by scaling alone
-		{15, 15},  // a sample of 16 items: the FDE's depth bounds it
-	} {
-		if got := o.pointDepthAt(tc.depth); got != tc.want {
-			t.Errorf("FDE depth %d: point depth %d, want %d", tc.depth, got, tc.want)
-		}
-	}
-}
-
 // TestRankGraph: the FDE-through-a-graph ranking of a calibration lists
 // depth items per query, never the query's own item, and on 800 items of a
 // well-connected graph agrees with the exact scan's top depth (≥ 0.9 of
