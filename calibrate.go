@@ -60,11 +60,9 @@ func (c *Collection) Calibrate(ctx context.Context, queries []wpcsim.Cloud) (Cal
 	}
 	count := c.coll.Count()
 	depth := c.calibrationDepth()
-	// A maxsim collection sizes the sample for the point index's smaller
-	// depth too, so that it scales to 2·K there as well.
-	n := calibrationSampleSize(count, min(depth, c.calibrationPointDepth()))
+	n := calibrationSampleSize(count, depth)
 	cal, err := firststage.Calibrate(ctx, c.sim, cfg.Dim, c.features, c.calibrationItems(), firststage.CalibrateOptions{
-		Queries: queries, Depth: depth, PointDepth: c.calibrationPointDepth(), MaxPoints: cfg.MaxPoints, Parallelism: c.db.opts.Parallelism, Sample: n,
+		Queries: queries, Depth: depth, PointDepth: c.calibrationPointDepth(), MaxPoints: cfg.MaxPoints, Index: cfg.Index, Parallelism: c.db.opts.Parallelism, Sample: n,
 	})
 	if err != nil {
 		return cal, err

@@ -7,6 +7,7 @@ import (
 	"github.com/wpcdb/wpcdb/firststage"
 	"github.com/wpcdb/wpcdb/internal/parallel"
 	"github.com/wpcdb/wpcdb/pointindex"
+	"github.com/wpcdb/wpcdb/query"
 	"github.com/wpcdb/wpcdb/storage"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
@@ -17,16 +18,23 @@ import (
 func fdeDepth(k int) int { return max(40*k, 400) }
 
 // pointDepth is the first-stage depth of a maxsim search through the
-// point index, whose estimate ranks close to the exact score: on bench's
-// colbert shape (2,000 documents) its top 20 held 99% of the exact top 10
-// and its top 50 all of it.
-func pointDepth(k int) int { return max(5*k, 50) }
+// point index of a collection of count items. Its estimate ranks close to
+// the exact score, but the rank it gives an item of the exact top 10 grows
+// with the collection, as the items that outscore it in the estimate do:
+// on bench's colbert shape its top 20 held 99% of the exact top 10 at
+// 2,000 documents; its top 50 held 0.994 at 20,000 and 0.960 at 50,000,
+// where its top 100 held 0.997. So the depth is a thousandth of the
+// collection, at least 50.
+func pointDepth(k, count int) int { return max(5*k, 50, count/1000) }
 
-// maxSimDepth is a maxsim collection's first-stage depth: pointDepth with
-// the point index, else the FDE's.
-func (c *Collection) maxSimDepth(k int) int {
-	if st := c.first.stage(); st != nil && st.Points != nil {
-		return pointDepth(k)
+// maxSimDepth is a maxsim collection's first-stage depth for the top k of
+// q: pointDepth when the point index serves q, else the FDE's (a query
+// with a negative weight goes to the FDE beside a point index, and at the
+// point index's depth of 50 its candidates held too little of the exact
+// top 10).
+func (c *Collection) maxSimDepth(q wpcsim.Cloud, k int) int {
+	if st := c.first.stage(); st != nil && st.PointsServe(q) {
+		return pointDepth(k, c.coll.Count())
 	}
 	return fdeDepth(k)
 }
@@ -37,14 +45,16 @@ func (c *Collection) calibrationDepth() int {
 	if c.Config().Similarity.Kernel.IsMaxSim() {
 		return fdeDepth(10)
 	}
-	return c.engine.DefaultDepth(10)
+	return query.DefaultCandidates(10)
 }
 
 // calibrationPointDepth is the point index's depth a calibration measures
-// it at (maxsim collections; else the FDE's depth, which bounds nothing).
+// it at (maxsim collections; else the FDE's depth, which bounds nothing):
+// that of a collection of the sample's size (at most 50,000 items, so 50),
+// as the FDE's is.
 func (c *Collection) calibrationPointDepth() int {
 	if c.Config().Similarity.Kernel.IsMaxSim() {
-		return pointDepth(10)
+		return pointDepth(10, 0)
 	}
 	return c.calibrationDepth()
 }

@@ -1,6 +1,7 @@
 package firststage
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/wpcdb/wpcdb/collconfig"
+	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/wpcsim"
 )
 
@@ -241,18 +244,101 @@ func TestExactQueryIsPhi(t *testing.T) {
 	}
 }
 
-// TestPointDepthAt: the point index's depth on the sample scales as the
-// FDE's, never below 2·K (it was K on colbert 50k) nor above the FDE's.
-func TestPointDepthAt(t *testing.T) {
-	o := CalibrateOptions{K: 10, Depth: 400, PointDepth: 50}
-	for _, tc := range []struct{ depth, want int }{
-		{400, 50}, // the sample is the collection
-		{200, 25}, // colbert 20k: a 10,000-item sample
-		{80, 20},  // colbert 50k: 10 by scaling alone
-		{15, 15},  // a sample of 16 items: the FDE's depth bounds it
-	} {
-		if got := o.pointDepthAt(tc.depth); got != tc.want {
-			t.Errorf("FDE depth %d: point depth %d, want %d", tc.depth, got, tc.want)
+// TestRankGraph: the FDE-through-a-graph ranking of a calibration lists
+// depth items per query, never the query's own item, and on 800 items of a
+// well-connected graph agrees with the exact scan's top depth (≥ 0.9 of
+// it); a collection whose index stays flat is never measured through a
+// graph (seed 29).
+func TestRankGraph(t *testing.T) {
+	const seed, n, depth = 29, 800, 20
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	m := testMap(t, "gaussian(1)", wpcsim.ScoreInner)
+	sim := m.sim
+	cloud := func() wpcsim.Cloud {
+		c := wpcsim.Cloud{Dim: 16, Points: make([]float32, 3*16), Weights: []float32{1, 1, 1}}
+		for i := range c.Points {
+			c.Points[i] = float32(rng.NormFloat64())
 		}
+		return c
+	}
+	sample := make([]sampled, n)
+	clouds := make([]wpcsim.Cloud, n)
+	for i := range sample {
+		clouds[i] = cloud()
+		self, err := sim.Self(clouds[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		phi, err := m.feat.Map(clouds[i], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sample[i] = sampled{iid: uint32(i), self: self, phi: phi}
+	}
+	phiQ := make([][]float32, 20)
+	own := make([]int64, len(phiQ))
+	for qi := range phiQ {
+		own[qi] = int64(qi * 7) // held out: the query is that item's cloud
+		phiQ[qi] = sample[qi*7].phi
+	}
+	o := CalibrateOptions{Index: collconfig.Index{Kind: collconfig.IndexHNSW}}.withDefaults()
+	if !o.graphAt(m, n) {
+		t.Fatal("an hnsw index does not serve the sample from a graph")
+	}
+	if (CalibrateOptions{Index: collconfig.Index{Kind: collconfig.IndexFlat}}).graphAt(m, 1<<30) {
+		t.Fatal("a flat index serves from a graph")
+	}
+	got, err := rankGraph(context.Background(), m, sample, phiQ, own, depth, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := index.NewFlat(m.dim, m.metric)
+	var v []float32
+	for _, s := range sample {
+		v = m.AppendItem(v[:0], s.self, s.phi)
+		if err := flat.Add(s.iid, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var agree, all int
+	for qi := range phiQ {
+		if len(got[qi]) != depth || slices.Contains(got[qi], uint32(own[qi])) {
+			t.Fatalf("query %d: graph ranking %v: want %d items without its own %d", qi, got[qi], depth, own[qi])
+		}
+		want, err := rank(flat, m.queryFromPhi(phiQ[qi]), own[qi], depth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range want {
+			all++
+			if slices.Contains(got[qi], id) {
+				agree++
+			}
+		}
+	}
+	if r := float64(agree) / float64(all); r < 0.9 {
+		t.Fatalf("the graph ranking holds %.3f of the exact scan's top %d, want ≥ 0.9", r, depth)
+	}
+}
+
+// TestRecallPoints: the point index's recall reads its own ranking at its
+// depth for the queries it serves, and the FDE's at the FDE's depth for
+// the others.
+func TestRecallPoints(t *testing.T) {
+	pts := [][]uint32{{1, 2, 9}, {7, 8, 9}}
+	fde := [][]uint32{{5, 6, 1}, {3, 4, 5}}
+	truth := [][]uint32{{1, 2}, {3, 5}}
+	// Both served at point depth 2: 2 of 2 for the first, 0 for the second.
+	if got := recallPoints(pts, fde, []bool{true, true}, truth, 2, 3); got != 0.5 {
+		t.Errorf("both served: %v, want 0.5", got)
+	}
+	// The second goes to the FDE at depth 3: 3 and 5 are there.
+	if got := recallPoints(pts, fde, []bool{true, false}, truth, 2, 3); got != 1 {
+		t.Errorf("second not served: %v, want 1", got)
+	}
+	// At FDE depth 1 only the second's 3 is found.
+	if got := recallPoints(pts, fde, []bool{true, false}, truth, 2, 1); got != 0.75 {
+		t.Errorf("second not served, FDE depth 1: %v, want 0.75", got)
 	}
 }

@@ -3,6 +3,7 @@ package firststage
 import (
 	"fmt"
 
+	"github.com/wpcdb/wpcdb/collconfig"
 	"github.com/wpcdb/wpcdb/index"
 	"github.com/wpcdb/wpcdb/pointindex"
 	"github.com/wpcdb/wpcdb/storage"
@@ -22,7 +23,12 @@ import (
 // candidates exactly. An exact one (Map.Exact, the linear kernel) keeps
 // them: its scores are the results'.
 func tieredOptions(coll *storage.Coll, m *Map) index.TieredOptions {
-	o := coll.Config().Index.Tiered(m.Dim(), m.Exact())
+	return tieredOptionsFor(coll.Config().Index, m)
+}
+
+// tieredOptionsFor is tieredOptions for index configuration ic.
+func tieredOptionsFor(ic collconfig.Index, m *Map) index.TieredOptions {
+	o := ic.Tiered(m.Dim(), m.Exact())
 	o.CodesOnly = !m.Exact()
 	return o
 }

@@ -25,6 +25,10 @@ func pointsServe(q wpcsim.Cloud) bool {
 		slices.ContainsFunc(q.Weights, func(v float32) bool { return v > 0 })
 }
 
+// PointsServe says whether the stage's point index serves q (see
+// pointsServe); when it does not, q is served by the FDE.
+func (s *Stage) PointsServe(q wpcsim.Cloud) bool { return s.Points != nil && pointsServe(q) }
+
 // pointCandidates are the point index's best r items by its MaxSim
 // estimate (pointindex.Index.Search).
 func (s *Stage) pointCandidates(q wpcsim.Cloud, r int, allowed *roaring.Bitmap, filtered bool) (Candidates, error) {

@@ -44,7 +44,7 @@ type Candidates struct {
 // deep as r asks (its beam at least r). qself is the query's exact g(Q,Q),
 // which the cosine needs.
 func (s *Stage) Candidates(q wpcsim.Cloud, qself wpcsim.Self, k, r int, allowed *roaring.Bitmap, filtered bool, p index.Params) (Candidates, error) {
-	if s.Points != nil && pointsServe(q) {
+	if s.PointsServe(q) {
 		return s.pointCandidates(q, r, allowed, filtered) // points.go
 	}
 	var c Candidates

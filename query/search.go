@@ -38,9 +38,9 @@ type Engine struct {
 	First FirstStage
 	// Parallelism bounds the rerank goroutines; 0 means GOMAXPROCS.
 	Parallelism int
-	// Candidates gives the default first-stage depth for k (nil:
-	// DefaultCandidates).
-	Candidates func(k int) int
+	// Candidates gives the default first-stage depth of a search for the
+	// top k of q (nil: DefaultCandidates).
+	Candidates func(q wpcsim.Cloud, k int) int
 }
 
 // FirstStage generates a search's candidates (firststage.Stage).
@@ -111,14 +111,6 @@ type Response struct {
 // none: enough candidates for recall@10 ≥ 0.95 on learned-looking clouds.
 func DefaultCandidates(k int) int { return max(10*k, 100) }
 
-// DefaultDepth is the first-stage depth a search for k uses by default.
-func (e *Engine) DefaultDepth(k int) int {
-	if e.Candidates != nil {
-		return e.Candidates(k)
-	}
-	return DefaultCandidates(k)
-}
-
 // exactThreshold: when no more items than this pass the filter (or than the
 // candidate depth), scanning them all exactly costs about as much as a
 // first stage plus rerank and is never wrong.
@@ -163,7 +155,7 @@ func (e *Engine) Search(ctx context.Context, req Request) (Response, error) {
 	st.Passing = int(allowed.GetCardinality())
 	r := req.Candidates
 	if r == 0 && e.Candidates != nil {
-		r = e.Candidates(req.K)
+		r = e.Candidates(req.Query, req.K)
 	}
 	if r == 0 {
 		r = DefaultCandidates(req.K)
