@@ -52,8 +52,8 @@ import (
 // in-flight budget still counts. A request that finds no room before its
 // deadline is RESOURCE_EXHAUSTED. A message that does not arrive within
 // the receive timeout once its place is taken is DEADLINE_EXCEEDED, so a
-// slow or stalled sender keeps a place for that long at most (gRPC; an
-// HTTP body has no such timeout yet).
+// slow or stalled sender keeps a place for that long at most (an HTTP
+// body too, through its read deadline, except an Upsert stream's).
 //
 // Before the read the gate also checks the bearer token, so an
 // unauthenticated client never makes the server read its message.
@@ -330,12 +330,21 @@ func recvHTTP(main, aux *recvGate, authorized func(r *http.Request) bool, next h
 			http.Error(w, err.Error(), code)
 			return
 		}
+		if g.timeout > 0 && r.URL.Path != streamingUpsert {
+			// The body must arrive within the receive timeout (every
+			// call but a gRPC Upsert stream has one request message).
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.timeout))
+		}
 		body := &gatedBody{ReadCloser: r.Body, ctx: ctx, hold: hold, closed: make(chan struct{})}
 		r = r.WithContext(ctx)
 		r.Body = body
 		next.ServeHTTP(w, r)
 	})
 }
+
+// streamingUpsert is the path of the one method whose request is a stream
+// of messages (over gRPC, gRPC-Web or Connect).
+const streamingUpsert = "/" + ServiceName + "/Upsert"
 
 // gatedBody reads only while its hold is held.
 type gatedBody struct {
