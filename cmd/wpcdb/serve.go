@@ -77,7 +77,7 @@ then they are cancelled. Every other wpcdb command given --addr is its client.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.IntVar(&f.maxRecvMB, "max-recv-mb", server.DefaultMaxRecvBytes>>20, "largest message the server accepts, in MiB (an ingest batch is one message)")
 	fl.IntVar(&f.recvBudgetMB, "recv-budget-mb", 0, "request messages being received and decoded at once, in MiB: each holds --max-recv-mb of it until decoded and admitted, others wait (0: 2 × --max-recv-mb)")
-	fl.DurationVar(&f.recvTimeout, "recv-timeout", server.DefaultRecvTimeout, "how long a gRPC message may take to arrive once its place in --recv-budget-mb is taken (then DEADLINE_EXCEEDED); 0: no limit")
+	fl.DurationVar(&f.recvTimeout, "recv-timeout", server.DefaultRecvTimeout, "how long a request message (or an HTTP body, but an Upsert stream's) may take to arrive once its place in --recv-budget-mb is taken (then DEADLINE_EXCEEDED); 0: no limit")
 	fl.IntVar(&f.memoryLimitMB, "memory-limit-mb", 0, "soft memory limit of the Go runtime, in MiB (the garbage collector works harder near it); 0: GOMEMLIMIT if set, else 90% of the cgroup's memory limit if any; -1: none")
 	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "directory Snapshot requests write under; a request names a snapshot in it (default <data>/snapshots)")
 	fl.StringVar(&f.importDir, "import-dir", "", "directory Import requests read NumPy files from (paths relative to it, never outside it); empty: imports are disabled")
