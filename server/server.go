@@ -72,9 +72,10 @@ type Options struct {
 	// DefaultRecvBudgetMessages × MaxRecvBytes; less than MaxRecvBytes
 	// means MaxRecvBytes.
 	RecvBudgetBytes int64
-	// RecvTimeout bounds the time a gRPC message may take to arrive once
-	// its place in the receive budget is taken (DEADLINE_EXCEEDED after
-	// it). 0 means DefaultRecvTimeout; negative: none.
+	// RecvTimeout bounds the time a message (or an HTTP body, but a gRPC
+	// Upsert stream's) may take to arrive once its place in the receive
+	// budget is taken (DEADLINE_EXCEEDED, or the body's read fails,
+	// after it). 0 means DefaultRecvTimeout; negative: none.
 	RecvTimeout time.Duration
 	// SnapshotRoot is the directory Snapshot writes under (created when
 	// needed): a request names a new snapshot inside it. Empty: Snapshot is
