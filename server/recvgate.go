@@ -197,8 +197,11 @@ func (h *recvHold) read(ctx context.Context, m any, dec func(any) error) error {
 	// deliver its message within the timeout does not keep its place: the
 	// handler returns the error at once (its message is left to that
 	// goroutine alone), grpc-go then ends the stream, which ends the
-	// read. The place is given back when the handler returns. A goroutine
-	// and a timer per message cost about 1 µs.
+	// read. The place is given back when the handler returns. The
+	// goroutine and the timer cost about 1.5 µs of CPU a message
+	// (BenchmarkRecvGate: 2.2–2.9 µs an op on 2 parallel goroutines,
+	// against 0.8–0.9 µs without), under 1% of a small Search's 0.33–0.44
+	// ms of server CPU (bench --workload load).
 	done := make(chan error, 1)
 	go func() { done <- decode() }()
 	timer := time.NewTimer(t)
