@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/wpcdb/wpcdb/internal/recvhold"
 	pb "github.com/wpcdb/wpcdb/server/wpcdbv1"
 )
 
@@ -219,7 +220,24 @@ func (c *Client) cc(addr string) (*grpc.ClientConn, error) {
 	}
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1 << 30)),
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond}, MinConnectTimeout: 5 * time.Second})}
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond}, MinConnectTimeout: 5 * time.Second}),
+		// A call made for a request this node serves (a router's part
+		// of it, maybe to this node) gives back the request's receive
+		// reservation first (internal/recvhold), at every message of a
+		// stream too: waiting for a place while holding one deadlocks
+		// once every place is held by routers waiting.
+		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			recvhold.Release(ctx)
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}),
+		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			recvhold.Release(ctx)
+			s, err := streamer(ctx, desc, cc, method, opts...)
+			if err != nil {
+				return nil, err
+			}
+			return releasingStream{s}, nil
+		})}
 	if c.opts.Token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(c.opts.Token)))
 	}
@@ -229,6 +247,15 @@ func (c *Client) cc(addr string) (*grpc.ClientConn, error) {
 	}
 	c.conns[addr] = cc
 	return cc, nil
+}
+
+// releasingStream gives back its context's receive reservation before it
+// sends each message.
+type releasingStream struct{ grpc.ClientStream }
+
+func (s releasingStream) SendMsg(m any) error {
+	recvhold.Release(s.Context())
+	return s.ClientStream.SendMsg(m)
 }
 
 // bearer sends the token as "authorization: Bearer <token>".

@@ -40,7 +40,7 @@ type node struct {
 	importDir string
 }
 
-func startNode(t *testing.T, endpoint, id string, ttl int64) *node {
+func startNode(t *testing.T, endpoint, id string, ttl int64, mods ...func(*server.Options)) *node {
 	t.Helper()
 	db, err := wpcdb.Open(t.TempDir(), nil)
 	if err != nil {
@@ -52,6 +52,9 @@ func startNode(t *testing.T, endpoint, id string, ttl int64) *node {
 	}
 	n := &node{done: make(chan error, 1), importDir: t.TempDir()}
 	opts := &server.Options{ImportRoot: n.importDir}
+	for _, f := range mods {
+		f(opts)
+	}
 	if endpoint != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

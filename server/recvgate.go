@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wpcdb/wpcdb"
+	"github.com/wpcdb/wpcdb/internal/recvhold"
 	"github.com/wpcdb/wpcdb/internal/wpcerr"
 )
 
@@ -104,16 +105,17 @@ type recvHold struct {
 	err error
 }
 
-type recvHoldKey struct{}
-
 // holdFrom returns ctx's hold, or a new one and ctx carrying it.
 func (g *recvGate) holdFrom(ctx context.Context) (context.Context, *recvHold, bool) {
-	if h, ok := ctx.Value(recvHoldKey{}).(*recvHold); ok && h.g == g {
+	if h, ok := recvhold.From(ctx).(*recvHold); ok && h.g == g {
 		return ctx, h, false
 	}
 	h := &recvHold{g: g, wake: make(chan struct{})}
-	return context.WithValue(ctx, recvHoldKey{}, h), h, true
+	return recvhold.With(ctx, h), h, true
 }
+
+// Release is release (recvhold.Holder).
+func (h *recvHold) Release() { h.release() }
 
 // acquire reserves the hold's message, waiting for room until ctx ends.
 // One goroutine at a time acquires a hold (its handler's, or the HTTP
@@ -163,11 +165,7 @@ func (h *recvHold) release() {
 // releaseRecv gives back the receive reservation of ctx's request, if it
 // holds one: its handler has reserved what it holds in the in-flight
 // budget.
-func releaseRecv(ctx context.Context) {
-	if h, ok := ctx.Value(recvHoldKey{}).(*recvHold); ok {
-		h.release()
-	}
-}
+func releaseRecv(ctx context.Context) { recvhold.Release(ctx) }
 
 // read reads one message into m through dec under the hold's reservation,
 // and gives the reservation back when the decoded message is small or
@@ -291,7 +289,7 @@ func (s *gatedStream) RecvMsg(m any) error {
 // gateInterceptor (unary, inside auth) returns the error the gate kept
 // for a request whose message it did not read.
 func gateInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if hold, ok := ctx.Value(recvHoldKey{}).(*recvHold); ok && hold.err != nil {
+	if hold, ok := recvhold.From(ctx).(*recvHold); ok && hold.err != nil {
 		return nil, hold.err
 	}
 	return h(ctx, req)
