@@ -386,3 +386,68 @@ func TestIndexLoadRacesWrites(t *testing.T) {
 		t.Fatalf("index loaded %d times after close", loads)
 	}
 }
+
+// TestRebuiltIndexKeepsCalibration: a calibrated collection whose saved
+// index is damaged in an index page (not its representation's) is rebuilt
+// with the calibrated representation, not the default one, and answers
+// as before (seed 405).
+func TestRebuiltIndexKeepsCalibration(t *testing.T) {
+	const seed = 405
+	t.Logf("seed %d", seed)
+	fs := vfs.NewMem()
+	db := openMem(t, fs)
+	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Index: collconfig.Index{Kind: collconfig.IndexFlat}})
+	if err := c.Upsert(ctx, randomItems(seed, 1000, 5, 8, "a")); err != nil {
+		t.Fatal(err)
+	}
+	cal, err := c.Calibrate(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chosen := c.IndexStatus().Representation
+	if chosen == "" || chosen == "phi" {
+		t.Fatalf("calibration chose %q (%+v): the test needs a representation other than the default", chosen, cal.Measured)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	queries := randomItems(seed+1, 5, 5, 8, "q")
+	db = openMem(t, fs)
+	want := searchAll(t, db, queries)
+	db.Close()
+
+	// The largest page is the index's (the representation is a few bytes).
+	p := rawPebble(t, fs)
+	pages, _ := savedIndexPages(t, p)
+	var page, v []byte
+	for _, k := range pages {
+		b, closer, err := p.Get(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > len(v) {
+			page, v = k, bytes.Clone(b)
+		}
+		closer.Close()
+	}
+	v[len(v)/2] ^= 0x10
+	p.Set(page, v, pebble.Sync)
+	p.Close()
+
+	var logs logBuffer
+	db, err = wpcdb.Open("db", &wpcdb.Options{FS: fs, Logger: slog.New(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := searchAll(t, db, queries); !reflect.DeepEqual(got, want) {
+		t.Fatal("rebuilt: answers differ from the undamaged index's")
+	}
+	if !strings.Contains(logs.String(), "rebuilding it from the items") {
+		t.Fatalf("no rebuild warning (%q): the damage was not seen", logs.String())
+	}
+	c, _ = db.Collection("c")
+	if got := c.IndexStatus().Representation; got != chosen {
+		t.Fatalf("rebuilt with %q, calibrated %q", got, chosen)
+	}
+}
