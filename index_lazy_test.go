@@ -162,6 +162,20 @@ func savedIndexPages(t *testing.T, p *pebble.DB) (pages [][]byte, largest int) {
 	return pages, largest
 }
 
+// flatThousand opens an in-memory database holding collection c (d = 8,
+// a flat index) of 1,000 random items drawn from seed.
+func flatThousand(t *testing.T, seed uint64) (vfs.FS, *wpcdb.DB, *wpcdb.Collection) {
+	t.Helper()
+	t.Logf("seed %d", seed)
+	fs := vfs.NewMem()
+	db := openMem(t, fs)
+	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Index: collconfig.Index{Kind: collconfig.IndexFlat}})
+	if err := c.Upsert(ctx, randomItems(seed, 1000, 5, 8, "a")); err != nil {
+		t.Fatal(err)
+	}
+	return fs, db, c
+}
+
 // searchAll runs the same searches on a reopened database.
 func searchAll(t *testing.T, db *wpcdb.DB, queries []wpcdb.Item) [][]wpcdb.Hit {
 	t.Helper()
@@ -190,13 +204,7 @@ func searchAll(t *testing.T, db *wpcdb.DB, queries []wpcdb.Item) [][]wpcdb.Hit {
 // and serves as before.
 func TestSavedIndexPagedAndRebuiltWhenDamaged(t *testing.T) {
 	const seed = 404
-	t.Logf("seed %d", seed)
-	fs := vfs.NewMem()
-	db := openMem(t, fs)
-	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Index: collconfig.Index{Kind: collconfig.IndexFlat}})
-	if err := c.Upsert(ctx, randomItems(seed, 1000, 5, 8, "a")); err != nil {
-		t.Fatal(err)
-	}
+	fs, db, c := flatThousand(t, seed)
 	// A new collection's first stage is built when first needed, here.
 	if err := c.WaitIndex(ctx); err != nil {
 		t.Fatal(err)
@@ -393,13 +401,7 @@ func TestIndexLoadRacesWrites(t *testing.T) {
 // as before (seed 405).
 func TestRebuiltIndexKeepsCalibration(t *testing.T) {
 	const seed = 405
-	t.Logf("seed %d", seed)
-	fs := vfs.NewMem()
-	db := openMem(t, fs)
-	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Index: collconfig.Index{Kind: collconfig.IndexFlat}})
-	if err := c.Upsert(ctx, randomItems(seed, 1000, 5, 8, "a")); err != nil {
-		t.Fatal(err)
-	}
+	fs, db, c := flatThousand(t, seed)
 	cal, err := c.Calibrate(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
