@@ -162,6 +162,20 @@ func savedIndexPages(t *testing.T, p *pebble.DB) (pages [][]byte, largest int) {
 	return pages, largest
 }
 
+// flatThousand opens an in-memory database holding collection c (d = 8,
+// a flat index) of 1,000 random items drawn from seed.
+func flatThousand(t *testing.T, seed uint64) (vfs.FS, *wpcdb.DB, *wpcdb.Collection) {
+	t.Helper()
+	t.Logf("seed %d", seed)
+	fs := vfs.NewMem()
+	db := openMem(t, fs)
+	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Index: collconfig.Index{Kind: collconfig.IndexFlat}})
+	if err := c.Upsert(ctx, randomItems(seed, 1000, 5, 8, "a")); err != nil {
+		t.Fatal(err)
+	}
+	return fs, db, c
+}
+
 // searchAll runs the same searches on a reopened database.
 func searchAll(t *testing.T, db *wpcdb.DB, queries []wpcdb.Item) [][]wpcdb.Hit {
 	t.Helper()
@@ -190,13 +204,7 @@ func searchAll(t *testing.T, db *wpcdb.DB, queries []wpcdb.Item) [][]wpcdb.Hit {
 // and serves as before.
 func TestSavedIndexPagedAndRebuiltWhenDamaged(t *testing.T) {
 	const seed = 404
-	t.Logf("seed %d", seed)
-	fs := vfs.NewMem()
-	db := openMem(t, fs)
-	c, _ := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8, Index: collconfig.Index{Kind: collconfig.IndexFlat}})
-	if err := c.Upsert(ctx, randomItems(seed, 1000, 5, 8, "a")); err != nil {
-		t.Fatal(err)
-	}
+	fs, db, c := flatThousand(t, seed)
 	// A new collection's first stage is built when first needed, here.
 	if err := c.WaitIndex(ctx); err != nil {
 		t.Fatal(err)
@@ -384,5 +392,64 @@ func TestIndexLoadRacesWrites(t *testing.T) {
 	}
 	if loads, _ := wpcdb.IndexLoadsForTest(c); loads != 0 {
 		t.Fatalf("index loaded %d times after close", loads)
+	}
+}
+
+// TestRebuiltIndexKeepsCalibration: a calibrated collection whose saved
+// index is damaged in an index page (not its representation's) is rebuilt
+// with the calibrated representation, not the default one, and answers
+// as before (seed 405).
+func TestRebuiltIndexKeepsCalibration(t *testing.T) {
+	const seed = 405
+	fs, db, c := flatThousand(t, seed)
+	cal, err := c.Calibrate(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chosen := c.IndexStatus().Representation
+	if chosen == "" || chosen == "phi" {
+		t.Fatalf("calibration chose %q (%+v): the test needs a representation other than the default", chosen, cal.Measured)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	queries := randomItems(seed+1, 5, 5, 8, "q")
+	db = openMem(t, fs)
+	want := searchAll(t, db, queries)
+	db.Close()
+
+	// The largest page is the index's (the representation is a few bytes).
+	p := rawPebble(t, fs)
+	pages, _ := savedIndexPages(t, p)
+	var page, v []byte
+	for _, k := range pages {
+		b, closer, err := p.Get(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > len(v) {
+			page, v = k, bytes.Clone(b)
+		}
+		closer.Close()
+	}
+	v[len(v)/2] ^= 0x10
+	p.Set(page, v, pebble.Sync)
+	p.Close()
+
+	var logs logBuffer
+	db, err = wpcdb.Open("db", &wpcdb.Options{FS: fs, Logger: slog.New(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := searchAll(t, db, queries); !reflect.DeepEqual(got, want) {
+		t.Fatal("rebuilt: answers differ from the undamaged index's")
+	}
+	if !strings.Contains(logs.String(), "rebuilding it from the items") {
+		t.Fatalf("no rebuild warning (%q): the damage was not seen", logs.String())
+	}
+	c, _ = db.Collection("c")
+	if got := c.IndexStatus().Representation; got != chosen {
+		t.Fatalf("rebuilt with %q, calibrated %q", got, chosen)
 	}
 }

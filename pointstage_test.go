@@ -79,10 +79,23 @@ func TestMaxSimPointIndex(t *testing.T) {
 	check("built", "")
 	check("built", "year >= 2013") // 12 of 35 years
 
+	// A query with a negative weight goes to the FDE, at the FDE's default
+	// depth (it had the point index's 50).
+	signed := queries[2]
+	signed.Weights = append([]float32(nil), signed.Weights...)
+	signed.Weights[0] = -1
+	res, err := c.Search(ctx, signed, wpcdb.SearchOptions{K: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats.FirstStage == "points" || res.Stats.Candidates < 400 {
+		t.Fatalf("a signed query: first stage %q, %d candidates; want the FDE's, at least 400", res.Stats.FirstStage, res.Stats.Candidates)
+	}
+
 	// Deletes and upserts reach the index: the best hit deleted is gone, an
 	// item replaced by the query's own cloud is the best.
 	q := queries[0]
-	res, err := c.Search(ctx, q, wpcdb.SearchOptions{K: 3})
+	res, err = c.Search(ctx, q, wpcdb.SearchOptions{K: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,14 @@ func (c *Collection) loadOrBuildIndex(fs *firstStage) (*firststage.Stage, error)
 	case err != nil:
 		c.db.opts.Logger.Warn("saved first-stage index unusable; rebuilding it from the items", "collection", c.Name(), "err", err)
 	}
-	m, err := firststage.NewMap(c.sim, c.features, firststage.Representation{})
+	// A damaged saved index whose representation is still readable (a
+	// blob of its own) is rebuilt with it: a calibrated collection came
+	// back with the default one (the same answers, another speed).
+	rep, ok := c.savedRepresentation()
+	m, err := firststage.NewMap(c.sim, c.features, rep)
+	if err != nil && ok {
+		m, err = firststage.NewMap(c.sim, c.features, firststage.Representation{})
+	}
 	if err != nil {
 		return nil, err
 	}

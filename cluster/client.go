@@ -96,6 +96,17 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 // View is the client's current copy of the cluster's records.
 func (c *Client) View() *View { return c.view }
 
+// freshCollection reads a sharded collection's record from etcd (a
+// linearizable read), not from the view; false when there is none.
+func (c *Client) freshCollection(ctx context.Context, name string) (ShardMap, bool, error) {
+	resp, err := c.etcd.Get(ctx, c.prefix+collectionsDir+name)
+	if err != nil || len(resp.Kvs) == 0 {
+		return ShardMap{}, false, err
+	}
+	m, err := decodeShardMap(resp.Kvs[0].Value)
+	return m, err == nil, err
+}
+
 // load reads every record and replaces the view's; it returns the revision
 // read.
 func (c *Client) load(ctx context.Context) (int64, error) {

@@ -43,7 +43,7 @@ type resList struct {
 func (r *resList) bytes() int64 { return int64(4*len(r.iids)+len(r.codes)+len(r.blocks)) + 64 }
 
 // useNibbles says whether lists become resident as nibble blocks: where
-// simd.ScanNibbles runs in assembly (AVX-512BW) and the codes fit it. A
+// simd.ScanNibbles runs in assembly (AVX-512BW or AVX2) and the codes fit it. A
 // variable so that tests run both layouts.
 var useNibbles = simd.NibblesFast()
 

@@ -89,7 +89,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // the true maximum (each posting's is, by Cauchy–Schwarz), so the item's
 // estimate is within Σ_i |v_i| · MaxResidualError of the exact sum.
 //
-// Where simd.ScanNibbles runs in assembly (useNibbles: AVX-512BW), the
+// Where simd.ScanNibbles runs in assembly (useNibbles: AVX-512BW or AVX2), the
 // residual scores come from quantized nibble tables (quantizer.nibbleLUT,
 // adding at most nbytes·step a point, a fraction of a percent of
 // MaxResidualError), resident lists are kept as nibble blocks and scanned

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
@@ -60,6 +61,51 @@ type app struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// log receives the embedded database's messages: serve's logger, else
+	// warnings and errors on stderr (dbLogger).
+	log *slog.Logger
+}
+
+// dbLogger is the logger of the embedded database: a.log when set (serve),
+// else one printing warnings and errors on stderr without timestamps (a
+// saved index rebuilt after damage, a calibration that failed), which a
+// nil logger had dropped. Pebble's own messages are left out: the one a
+// command sees (corrupt data) is its error already, and Pebble's report of
+// it carries a stack trace of 60 lines.
+func (a *app) dbLogger() *slog.Logger {
+	if a.log != nil {
+		return a.log
+	}
+	return slog.New(cliDBHandler{slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn,
+		ReplaceAttr: func(groups []string, at slog.Attr) slog.Attr {
+			if len(groups) == 0 && at.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return at
+		}})})
+}
+
+// cliDBHandler drops the records of component pebble (see dbLogger).
+type cliDBHandler struct{ slog.Handler }
+
+func (h cliDBHandler) Handle(ctx context.Context, r slog.Record) error {
+	pebble := false
+	r.Attrs(func(at slog.Attr) bool {
+		pebble = at.Key == "component" && at.Value.String() == "pebble"
+		return !pebble
+	})
+	if pebble {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h cliDBHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return cliDBHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h cliDBHandler) WithGroup(name string) slog.Handler {
+	return cliDBHandler{h.Handler.WithGroup(name)}
 }
 
 // run executes the command line and returns the process exit code. Errors

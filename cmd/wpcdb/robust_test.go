@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,5 +194,26 @@ func TestSecurityWarnings(t *testing.T) {
 		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
 			t.Errorf("token %v tls %v %s: %q, want %q", tc.token, tc.tls, tc.listen, got, tc.want)
 		}
+	}
+}
+
+// TestDBLoggerWarns: the embedded database's messages reach stderr from
+// warning level up, without timestamps (a nil logger dropped them, so a
+// saved index rebuilt after damage went unsaid); serve's logger replaces it.
+func TestDBLoggerWarns(t *testing.T) {
+	var stderr bytes.Buffer
+	a := &app{stderr: &stderr}
+	log := a.dbLogger()
+	log.Info("loaded")
+	log.Warn("saved first-stage index unusable; rebuilding it from the items", "collection", "c")
+	log.Error("data corruption", "component", "pebble", "error", "a stack trace")
+	got := stderr.String()
+	if !strings.Contains(got, `level=WARN msg="saved first-stage index unusable; rebuilding it from the items" collection=c`) ||
+		strings.Contains(got, "loaded") || strings.Contains(got, "time=") || strings.Contains(got, "pebble") {
+		t.Fatalf("stderr %q: want the warning alone, without a time", got)
+	}
+	a.log = slog.New(slog.DiscardHandler)
+	if a.dbLogger() != a.log {
+		t.Fatal("serve's logger is not the database's")
 	}
 }

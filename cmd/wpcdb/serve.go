@@ -137,6 +137,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		return usageError{fmt.Errorf("serve: --log-level: %v", err)}
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	a.log = log // the database's messages too
 	if f.snapshotDir == "" {
 		f.snapshotDir = filepath.Join(a.g.data, wpcdb.SnapshotsDir)
 	}

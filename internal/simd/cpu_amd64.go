@@ -51,5 +51,5 @@ var avx2Impl = &impl{
 	panelI8:     panelI8Generic,
 	f16ToF32:    f16ToF32256,
 	f32ToF16:    f32ToF16256,
-	scanNibbles: scanNibblesGeneric,
+	scanNibbles: scanNibblesAVX2,
 }
