@@ -83,11 +83,11 @@ type recvGate struct {
 // sets (64 KiB), what any stream may hold before its message is read.
 const smallMsgBytes = 64 << 10
 
-// A gate with no budget (0) only decodes through requestCodec: no
-// reservation, no timeout, no token check before the read.
+// A gate with no budget (0) only checks the token before the read and
+// decodes through requestCodec: no reservation, no timeout.
 func newRecvGate(budget, perMsg int64, timeout time.Duration, auth func(context.Context, string) error) *recvGate {
 	if budget <= 0 {
-		return &recvGate{}
+		return &recvGate{auth: auth}
 	}
 	budget = max(budget, perMsg)
 	return &recvGate{sem: semaphore.NewWeighted(budget), budget: budget, perMsg: perMsg, timeout: timeout, auth: auth}

@@ -159,7 +159,8 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 	// gate; health and reflection through another, of one message, so
 	// that they never wait behind uploads. The services of Register (the
 	// cluster's Raft messages, between nodes holding the token) are not
-	// gated: a Raft heartbeat must not wait behind a large entry.
+	// gated, only checked for the token before their messages are read: a
+	// Raft heartbeat must not wait behind a large entry.
 	recvMain := newRecvGate(o.RecvBudgetBytes, int64(o.MaxRecvBytes), o.RecvTimeout, ic.authenticate)
 	recvAux := newRecvGate(int64(o.MaxRecvBytes), int64(o.MaxRecvBytes), o.RecvTimeout, ic.authenticate)
 	gopts := []grpc.ServerOption{
@@ -188,7 +189,7 @@ func New(db *wpcdb.DB, opts *Options) (*Server, error) {
 	pb.RegisterWPCDBServiceServer(gatedRegistrar{s.grpc, recvMain}, svc)
 	aux := gatedRegistrar{s.grpc, recvAux}
 	if o.Register != nil {
-		o.Register(gatedRegistrar{s.grpc, newRecvGate(0, 0, 0, nil)})
+		o.Register(gatedRegistrar{s.grpc, newRecvGate(0, 0, 0, ic.authenticate)})
 	}
 	healthpb.RegisterHealthServer(aux, s.health)
 	reflection.Register(aux)
