@@ -48,6 +48,10 @@ type RunConfig struct {
 	// Threads is the scoring goroutines of one query in the timed runs
 	// (default 1). The ground truth is computed on every core.
 	Threads int
+	// CloudCacheBytes and PointCacheBytes are the searched database's
+	// cloud cache and budget of resident point postings
+	// (wpcdb.Options: 0 their defaults of 256 MiB, negative none).
+	CloudCacheBytes, PointCacheBytes int64
 	// Peers also runs the peer pipelines on the same data (see RunPeers).
 	Peers bool
 	// PeerTimeout bounds each peer program (Peers.Timeout; 0: none).
@@ -118,6 +122,12 @@ func Run(ctx context.Context, cfg RunConfig) (Report, error) {
 	for key, v := range w.config {
 		rep.Config[key] = v
 	}
+	if cfg.CloudCacheBytes != 0 {
+		rep.Config["cloud_cache_bytes"] = cfg.CloudCacheBytes
+	}
+	if cfg.PointCacheBytes != 0 {
+		rep.Config["point_cache_bytes"] = cfg.PointCacheBytes
+	}
 	if err := cfg.peerIngest(ctx, w, &rep); err != nil {
 		return Report{}, err
 	}
@@ -152,7 +162,7 @@ func (cfg RunConfig) progress(stage string, total int) func(done int) {
 // search measures the searches of w on the database in dataDir, adding
 // the runs and what they ran on to rep, and returns the ground truth.
 func (cfg RunConfig) search(ctx context.Context, w *workload, dataDir string, rep *Report) ([][]string, error) {
-	db, err := wpcdb.Open(dataDir, &wpcdb.Options{Parallelism: cfg.Threads})
+	db, err := wpcdb.Open(dataDir, &wpcdb.Options{Parallelism: cfg.Threads, CloudCacheBytes: cfg.CloudCacheBytes, PointCacheBytes: cfg.PointCacheBytes})
 	if err != nil {
 		return nil, err
 	}

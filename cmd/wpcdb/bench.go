@@ -73,6 +73,7 @@ back to back for --duration, and reports requests/s and p50/p99 latency.`,
 				return a.benchKNN(cmd, f)
 			}
 			rc := f.runConfig(cmd)
+			rc.CloudCacheBytes, rc.PointCacheBytes = cacheBytes(a.g.cloudCacheMB), cacheBytes(a.g.pointCacheMB)
 			rc.Log = a.stderr
 			progress, done := a.stageProgress()
 			rc.Progress = progress

@@ -23,7 +23,7 @@ import (
 // openDB opens the embedded database of --data (data commands go through
 // withBackend, which uses --addr's server instead when it is set).
 func (a *app) openDB() (*wpcdb.DB, error) {
-	return wpcdb.Open(a.g.data, &wpcdb.Options{Logger: a.dbLogger()})
+	return wpcdb.Open(a.g.data, &wpcdb.Options{Logger: a.dbLogger(), CloudCacheBytes: cacheBytes(a.g.cloudCacheMB), PointCacheBytes: cacheBytes(a.g.pointCacheMB)})
 }
 
 // withDB runs f on the opened database and closes it, keeping f's error.

@@ -53,6 +53,9 @@ type globals struct {
 	json      bool
 	// consistency of reads through --addr: "" or "strong".
 	consistency string
+	// The embedded database's caches in MiB (0: the defaults; negative:
+	// none): stored clouds, and a maxsim point index's resident postings.
+	cloudCacheMB, pointCacheMB int64
 }
 
 // app is one invocation: its flags and streams.
@@ -64,6 +67,15 @@ type app struct {
 	// log receives the embedded database's messages: serve's logger, else
 	// warnings and errors on stderr (dbLogger).
 	log *slog.Logger
+}
+
+// cacheBytes is a --*-cache-mb flag as wpcdb.Options wants it: 0 the
+// default, negative none, else bytes.
+func cacheBytes(mb int64) int64 {
+	if mb < 0 {
+		return -1
+	}
+	return min(mb, 1<<40) << 20
 }
 
 // dbLogger is the logger of the embedded database: a.log when set (serve),
@@ -164,6 +176,8 @@ Weighted Point Cloud Embedding paper, pruned by a first-stage index.`,
 	pf.BoolVar(&a.g.insecure, "insecure", false, "allow sending a token in plaintext to a non-loopback --addr")
 	pf.StringVar(&a.g.consistency, "consistency", "", "reads through --addr of a cluster's replicated collection: strong reads each shard on its Raft leader after a read index (default: any live replica, leader first); an embedded database and a single server are always strong")
 	pf.BoolVar(&a.g.json, "json", false, "print JSON instead of text")
+	pf.Int64Var(&a.g.cloudCacheMB, "cloud-cache-mb", 0, "embedded database (and serve, bench): MiB of stored clouds cached for the rerank (0: 256; negative: none)")
+	pf.Int64Var(&a.g.pointCacheMB, "point-cache-mb", 0, "embedded database (and serve, bench): MiB of a maxsim point index's posting lists kept in memory, the rest read from disk by every search (0: 256; negative: none)")
 	root.AddCommand(a.simCommand(), a.collectionCommand(), a.ingestCommand(), a.importCommand(), a.getCommand(), a.countCommand(), a.scrollCommand(), a.updateAttrsCommand(), a.deleteCommand(), a.benchCommand(), a.searchCommand(), a.rerankCommand(), a.demoCommand(), a.serveCommand(), a.clusterCommand(), a.encodeCommand(), a.snapshotCommand(), a.restoreCommand(), a.versionCommand())
 	return root
 }

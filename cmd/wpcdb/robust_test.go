@@ -217,3 +217,17 @@ func TestDBLoggerWarns(t *testing.T) {
 		t.Fatal("serve's logger is not the database's")
 	}
 }
+
+// TestCacheFlags: --cloud-cache-mb and --point-cache-mb reach
+// wpcdb.Options as bytes, 0 as the default and a negative value as none.
+func TestCacheFlags(t *testing.T) {
+	for _, tc := range []struct{ mb, want int64 }{{0, 0}, {-1, -1}, {-7, -1}, {3, 3 << 20}, {1 << 50, 1 << 60}} {
+		if got := cacheBytes(tc.mb); got != tc.want {
+			t.Errorf("cacheBytes(%d) = %d, want %d", tc.mb, got, tc.want)
+		}
+	}
+	dir := t.TempDir()
+	if _, stderr, code := runCLI(t, "", "--data", dir, "--point-cache-mb", "-1", "--cloud-cache-mb", "1", "collection", "create", "c", "--dim", "4"); code != 0 {
+		t.Fatalf("create with cache flags: %s", stderr)
+	}
+}
