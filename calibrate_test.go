@@ -87,3 +87,50 @@ func TestCalibrationSurvivesReopen(t *testing.T) {
 		t.Fatalf("recall@10 %.3f through %s, want ≥ 0.95", recall, st.Representation)
 	}
 }
+
+// TestLoadDoneAfterSmallLoads: a calibrated collection is not recalibrated
+// at the end of a small load that happens to complete a growth by a
+// quarter (a stream of a few items would wait for the whole calibration),
+// but is at the end of a load that alone wrote a quarter of it, and a
+// LoadDone of unknown size recalibrates as before (seed 77).
+func TestLoadDoneAfterSmallLoads(t *testing.T) {
+	const seed = 77
+	t.Logf("seed %d", seed)
+	db := openMem(t, vfs.NewMem())
+	defer db.Close()
+	c, err := db.CreateCollection(ctx, "c", wpcdb.CollectionConfig{Dim: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := randomItems(seed, 1600, 4, 8, "a")
+	if err := c.Upsert(ctx, items[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LoadDoneAfter(ctx, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if got := wpcdb.CalibratedAtForTest(c); got != 1000 {
+		t.Fatalf("first load: calibrated at %d, want 1000", got)
+	}
+	// 300 items in small loads: grown by 30%, but no load was a quarter.
+	for i := 1000; i < 1300; i += 10 {
+		if err := c.Upsert(ctx, items[i:i+10]); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.LoadDoneAfter(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := wpcdb.CalibratedAtForTest(c); got != 1000 {
+		t.Fatalf("after small loads: calibrated at %d, want still 1000", got)
+	}
+	if err := c.Upsert(ctx, items[1300:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LoadDoneAfter(ctx, 300); err != nil {
+		t.Fatal(err)
+	}
+	if got := wpcdb.CalibratedAtForTest(c); got != 1600 {
+		t.Fatalf("after a load of 300 items: calibrated at %d, want 1600", got)
+	}
+}

@@ -90,3 +90,7 @@ func WaitBackgroundForTest(c *Collection) { c.calib.wg.Wait() }
 
 // PointGensForTest lists the generations of point postings in storage.
 func PointGensForTest(c *Collection) ([]uint32, error) { return c.coll.PointGens() }
+
+// CalibratedAtForTest is the item count of the collection's last
+// calibration (0: never).
+func CalibratedAtForTest(c *Collection) int { return c.calibratedAt() }

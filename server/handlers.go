@@ -132,15 +132,17 @@ func (s *service) DropCollection(ctx context.Context, req *pb.DropCollectionRequ
 // acknowledges it. A refused batch ends the stream with its error (an
 // InvalidItem detail names the item); batches acknowledged before it stay.
 // A stream that ends well is a bulk load done: the collection calibrates
-// its first stage if it has grown enough (wpcdb.Collection.LoadDone).
+// its first stage if the stream grew it enough
+// (wpcdb.Collection.LoadDoneAfter).
 func (s *service) Upsert(stream pb.WPCDBService_UpsertServer) error {
 	ctx := stream.Context()
 	var c *wpcdb.Collection
+	written := 0
 	for batch := uint64(0); ; batch++ {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			if c != nil {
-				return c.LoadDone(ctx)
+				return c.LoadDoneAfter(ctx, written)
 			}
 			return nil
 		}
@@ -164,6 +166,7 @@ func (s *service) Upsert(stream pb.WPCDBService_UpsertServer) error {
 			return err
 		}
 		s.metrics.ingested(c.Name(), res.GetWritten())
+		written += int(res.GetWritten())
 		res.Batch = batch
 		if err := stream.Send(res); err != nil {
 			return streamErr(ctx, err)
