@@ -67,7 +67,7 @@ func startNode(t *testing.T, endpoint, id string, ttl int64, mods ...func(*serve
 			router = cluster.NewRouter(n.m.Client, local, nil)
 			return router
 		}
-		opts.ImportTo = func(name string) (ingest.Importer, error) { return router.Importer(name) }
+		opts.ImportTo = func(ctx context.Context, name string) (ingest.Importer, error) { return router.Importer(ctx, name) }
 	}
 	if n.srv, err = server.New(db, opts); err != nil {
 		t.Fatal(err)

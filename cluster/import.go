@@ -37,9 +37,11 @@ type ShardedWriter struct {
 // Importer returns the writer for an import into the sharded collection
 // name (an error wrapping wpcdb.ErrCollectionNotFound when there is none:
 // the node's own collections import locally). The shard map is the one
-// current now, as an Upsert stream keeps its first.
-func (r *Router) Importer(name string) (*ShardedWriter, error) {
-	m, ok := r.c.view.Collection(name)
+// current now, as an Upsert stream keeps its first; a collection created
+// through another node a moment ago is found as the router's requests
+// find it (Router.collection).
+func (r *Router) Importer(ctx context.Context, name string) (*ShardedWriter, error) {
+	m, ok := r.collection(ctx, name)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", wpcdb.ErrCollectionNotFound, name)
 	}

@@ -27,7 +27,7 @@ type service struct {
 	db           *wpcdb.DB
 	snapshotRoot string
 	importRoot   string
-	importTo     func(name string) (ingest.Importer, error) // Options.ImportTo
+	importTo     func(ctx context.Context, name string) (ingest.Importer, error) // Options.ImportTo
 	metrics      *metrics
 	inflight     *semaphore.Weighted // floats of the requests being served
 	inflightMax  int64

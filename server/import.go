@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ var errImportsDisabled = wpcerr.New(wpcdb.ErrFailedPrecondition, "server: import
 
 // importer returns the local collection called name, or else what
 // Options.ImportTo gives for it.
-func (s *service) importer(name string) (ingest.Importer, error) {
+func (s *service) importer(ctx context.Context, name string) (ingest.Importer, error) {
 	c, err := s.collection(name)
 	if err == nil {
 		return c, nil
@@ -24,7 +25,7 @@ func (s *service) importer(name string) (ingest.Importer, error) {
 	if s.importTo == nil || !errors.Is(err, wpcdb.ErrCollectionNotFound) {
 		return nil, err
 	}
-	return s.importTo(name)
+	return s.importTo(ctx, name)
 }
 
 // Import ingests NumPy files or a Parquet file from the server's import
@@ -39,7 +40,7 @@ func (s *service) Import(req *pb.ImportRequest, stream pb.WPCDBService_ImportSer
 	if s.importRoot == "" {
 		return errImportsDisabled
 	}
-	c, err := s.importer(req.GetCollection())
+	c, err := s.importer(ctx, req.GetCollection())
 	if err != nil {
 		return err
 	}

@@ -104,7 +104,7 @@ type Options struct {
 	// server does not hold writes (cluster mode: a sharded collection,
 	// cluster.Router.Importer), or an error wrapping
 	// wpcdb.ErrCollectionNotFound when there is no such collection.
-	ImportTo func(name string) (ingest.Importer, error)
+	ImportTo func(ctx context.Context, name string) (ingest.Importer, error)
 	// Register, when set, registers more services on the gRPC server
 	// (after Wrap): cluster mode's ReplicationService. They pass through
 	// the same interceptors (bearer token, logs, metrics) as WPCDBService.

@@ -197,7 +197,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		}
 		// Import into a sharded collection: this node reads the files and
 		// the router writes them to the shards.
-		opts.ImportTo = func(name string) (ingest.Importer, error) { return router.Importer(name) }
+		opts.ImportTo = func(ctx context.Context, name string) (ingest.Importer, error) { return router.Importer(ctx, name) }
 		opts.Register = reps.Register
 	}
 	srv, err := server.New(db, opts)
