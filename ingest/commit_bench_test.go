@@ -23,10 +23,7 @@ import (
 //
 // (WPCDB_COMMIT_N sets n; default 20,000).
 func BenchmarkCommit(b *testing.B) {
-	n := 20_000
-	if s := os.Getenv("WPCDB_COMMIT_N"); s != "" {
-		fmt.Sscan(s, &n)
-	}
+	n := envItems("WPCDB_COMMIT_N")
 	s := bench.NewSynth(bench.CompactShape, 1)
 	items := make([]wpcdb.Item, n)
 	for i := range items {
@@ -68,4 +65,14 @@ func BenchmarkCommit(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/item")
 	b.ReportMetric(cpu*1e9/float64(b.N*n), "cpu-ns/item")
 	b.ReportMetric(float64(b.N*n)/cpu, "items/cpu-s")
+}
+
+// envItems is a benchmark's item count: the environment variable name's
+// value, 20,000 when it is unset.
+func envItems(name string) int {
+	n := 20_000
+	if s := os.Getenv(name); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	return n
 }

@@ -24,10 +24,7 @@ import (
 //
 //	WPCDB_READER_N=100000 go test ./ingest -run - -bench Readers -benchtime 2x
 func BenchmarkReaders(b *testing.B) {
-	n := 20_000
-	if s := os.Getenv("WPCDB_READER_N"); s != "" {
-		fmt.Sscan(s, &n)
-	}
+	n := envItems("WPCDB_READER_N")
 	const m, d = 16, 64
 	dir := b.TempDir()
 	files := ingest.NPYFiles{Points: filepath.Join(dir, "P.npy"), Weights: filepath.Join(dir, "W.npy"), Lengths: filepath.Join(dir, "L.npy"), IDs: filepath.Join(dir, "ids.txt")}
