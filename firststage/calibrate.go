@@ -441,12 +441,26 @@ func rankGraph(ctx context.Context, m *Map, sample []sampled, phiQ [][]float32, 
 // recallPoints is the point index's recall: its ranking (pts) at pdepth
 // for the queries it serves, the FDE's (fde) at depth for the others.
 func recallPoints(pts, fde [][]uint32, served []bool, truth [][]uint32, pdepth, depth int) float64 {
+	return recallOf(truth, func(qi int) []uint32 {
+		if served[qi] {
+			return cut(pts[qi], pdepth)
+		}
+		return cut(fde[qi], depth)
+	})
+}
+
+// recallAt is the share of the truth found in the first depth of each
+// query's ranking.
+func recallAt(tops [][]uint32, truth [][]uint32, depth int) float64 {
+	return recallOf(truth, func(qi int) []uint32 { return cut(tops[qi], depth) })
+}
+
+// recallOf is the share of the truth found in each query's list (qi's is
+// list(qi)).
+func recallOf(truth [][]uint32, list func(qi int) []uint32) float64 {
 	var hit, all int
 	for qi := range truth {
-		in := pts[qi][:min(pdepth, len(pts[qi]))]
-		if !served[qi] {
-			in = fde[qi][:min(depth, len(fde[qi]))]
-		}
+		in := list(qi)
 		for _, t := range truth[qi] {
 			all++
 			if slices.Contains(in, t) {
@@ -457,21 +471,8 @@ func recallPoints(pts, fde [][]uint32, served []bool, truth [][]uint32, pdepth, 
 	return float64(hit) / float64(max(all, 1))
 }
 
-// recallAt is the share of the truth found in the first depth of each
-// query's ranking.
-func recallAt(tops [][]uint32, truth [][]uint32, depth int) float64 {
-	var hit, all int
-	for qi := range truth {
-		in := tops[qi][:min(depth, len(tops[qi]))]
-		for _, t := range truth[qi] {
-			all++
-			if slices.Contains(in, t) {
-				hit++
-			}
-		}
-	}
-	return float64(hit) / float64(max(all, 1))
-}
+// cut is the first depth of a ranking (all of it when shorter).
+func cut(top []uint32, depth int) []uint32 { return top[:min(depth, len(top))] }
 
 type sampled struct {
 	iid  uint32
