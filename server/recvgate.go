@@ -106,12 +106,12 @@ type recvHold struct {
 }
 
 // holdFrom returns ctx's hold, or a new one and ctx carrying it.
-func (g *recvGate) holdFrom(ctx context.Context) (context.Context, *recvHold, bool) {
+func (g *recvGate) holdFrom(ctx context.Context) (context.Context, *recvHold) {
 	if h, ok := recvhold.From(ctx).(*recvHold); ok && h.g == g {
-		return ctx, h, false
+		return ctx, h
 	}
 	h := &recvHold{g: g, wake: make(chan struct{})}
-	return recvhold.With(ctx, h), h, true
+	return recvhold.With(ctx, h), h
 }
 
 // Release is release (recvhold.Holder).
@@ -231,7 +231,7 @@ func gateService(sd *grpc.ServiceDesc, g *recvGate) *grpc.ServiceDesc {
 	for i, md := range sd.Methods {
 		h, method := md.Handler, "/"+sd.ServiceName+"/"+md.MethodName
 		d.Methods[i] = grpc.MethodDesc{MethodName: md.MethodName, Handler: func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
-			ctx, hold, _ := g.holdFrom(ctx)
+			ctx, hold := g.holdFrom(ctx)
 			defer hold.release()
 			return h(srv, ctx, func(m any) error {
 				// An error here would skip the interceptors (the
@@ -259,7 +259,7 @@ func gateService(sd *grpc.ServiceDesc, g *recvGate) *grpc.ServiceDesc {
 		d.Streams[i] = sdesc
 		d.Streams[i].Handler = func(srv any, ss grpc.ServerStream) error {
 			// The stream interceptors (auth among them) ran before this.
-			ctx, hold, _ := g.holdFrom(ss.Context())
+			ctx, hold := g.holdFrom(ss.Context())
 			defer hold.release()
 			return h(srv, &gatedStream{ServerStream: ss, ctx: ctx, hold: hold})
 		}
@@ -321,7 +321,7 @@ func recvHTTP(main, aux *recvGate, authorized func(r *http.Request) bool, next h
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx, hold, _ := g.holdFrom(r.Context())
+		ctx, hold := g.holdFrom(r.Context())
 		defer hold.release()
 		if err := hold.acquire(ctx); err != nil {
 			code := http.StatusServiceUnavailable

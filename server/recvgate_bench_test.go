@@ -19,7 +19,7 @@ func BenchmarkRecvGate(b *testing.B) {
 			dec := func(m any) error { m.(*pb.SearchRequest).K = req.K; return nil }
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					ctx, h, _ := g.holdFrom(context.Background())
+					ctx, h := g.holdFrom(context.Background())
 					if err := h.read(ctx, req, dec); err != nil {
 						b.Fatal(err)
 					}
